@@ -1,0 +1,164 @@
+# filmeto: four commands over one static library, bundled plugins, tests.
+#
+#   make            build lib/libfilmeto.a, cmd/filmeto-*, plugins/*
+#   make demo       install missing dependencies, build, render an example
+#   make check      install missing dependencies, build, run every test
+#   make lint       clang-format (check mode) and cppcheck
+#   make fuzz       libFuzzer targets under tests/fuzz/bin (needs clang)
+#   make bench      benchmarks under bench/
+#   make install    PREFIX=/usr/local DESTDIR=
+#   SANITIZE=1      build with ASan and UBSan
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
+       libswscale libswresample libavutil yaml-0.1 espeak-ng
+
+# Debian packages that provide PKGS and what the tests and demo run.
+DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
+	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
+	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
+	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3
+DEB_TOOLS = bats ffprobe python3 cc
+DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib $(PKG_CFLAGS) \
+	-DFM_PREFIX='"$(PREFIX)"' -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) -Wl,--as-needed
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:.c=.o)
+LIB = lib/libfilmeto.a
+
+CMDS = filmeto-submit filmeto-run filmeto-watch filmeto-plugin
+CMD_BIN = $(addprefix cmd/,$(CMDS))
+
+# A C plugin is plugins/NAME/NAME.c built into plugins/NAME/NAME.
+C_PLUGINS = $(patsubst plugins/%/,%,$(dir $(wildcard plugins/*/*.c)))
+PLUGIN_BIN = $(foreach p,$(sort $(C_PLUGINS)),plugins/$(p)/$(p))
+
+UNIT_SRC = $(wildcard tests/unit/*.c)
+UNIT_BIN = tests/unit/test-lib
+FUZZ_SRC = $(filter-out tests/fuzz/standalone.c,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%-replay,$(FUZZ_SRC))
+FUZZ_BIN = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(FUZZ_SRC))
+
+all: $(LIB) $(CMD_BIN) $(PLUGIN_BIN)
+
+lib/%.o: lib/%.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+cmd/%: cmd/%.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
+plugins/%: plugins/%.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
+$(UNIT_BIN): $(UNIT_SRC) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(UNIT_SRC) $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
+# Fuzz targets replayed over their corpus by a plain driver: part of check.
+tests/fuzz/bin/%-replay: tests/fuzz/%.c tests/fuzz/standalone.c $(LIB)
+	@mkdir -p tests/fuzz/bin
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/standalone.c $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
+# The same targets under libFuzzer, for real fuzzing with clang.
+tests/fuzz/bin/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p tests/fuzz/bin
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
+		$(PKG_CFLAGS) -DFM_PREFIX='"$(PREFIX)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+
+fuzz: $(FUZZ_BIN)
+
+# Installs what is missing, through sudo when not root; does nothing when
+# pkg-config and the tools already find everything.
+deps:
+	@missing=; \
+	$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || missing=libraries; \
+	for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing with apt-get"; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+			--no-install-recommends $(DEB_PKGS); \
+	fi
+
+# Sub-makes: the library flags come from pkg-config, which only answers
+# once deps has run.
+check: deps
+	$(MAKE) test
+
+demo: deps
+	$(MAKE) run-demo
+
+test: all $(UNIT_BIN) $(FUZZ_REPLAY)
+	$(UNIT_BIN)
+	@for f in $(FUZZ_REPLAY); do \
+		name=$$(basename $$f -replay); \
+		$$f tests/fuzz/corpus/$$name/* || exit 1; \
+	done
+	bats tests/
+
+run-demo: all
+	@rm -rf filmeto-out/demo-card
+	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
+
+bench: all
+	@for b in bench/*.sh; do sh $$b || exit 1; done
+
+lint:
+	clang-format --dry-run -Werror lib/*.c lib/*.h cmd/*.c plugins/*/*.c tests/unit/*.c tests/fuzz/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Ilib lib cmd plugins tests/unit tests/fuzz
+
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+PLUGINDIR = $(DESTDIR)$(PREFIX)/lib/filmeto/plugins
+MANDIR = $(DESTDIR)$(PREFIX)/share/man
+SHAREDIR = $(DESTDIR)$(PREFIX)/share
+
+install: all
+	install -d $(BINDIR) $(PLUGINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7
+	install -m 755 $(CMD_BIN) $(BINDIR)
+	for p in $(C_PLUGINS); do \
+		install -d $(PLUGINDIR)/$$p && \
+		install -m 644 plugins/$$p/plugin.yaml $(PLUGINDIR)/$$p && \
+		install -m 755 plugins/$$p/$$p $(PLUGINDIR)/$$p || exit 1; \
+	done
+	install -m 644 man/man1/*.1 $(MANDIR)/man1
+	install -m 644 man/man5/*.5 $(MANDIR)/man5
+	install -m 644 man/man7/*.7 $(MANDIR)/man7
+	install -d $(SHAREDIR)/bash-completion/completions $(SHAREDIR)/zsh/site-functions \
+		$(SHAREDIR)/fish/vendor_completions.d
+	cp -P completions/bash/* $(SHAREDIR)/bash-completion/completions
+	install -m 644 completions/zsh/_filmeto $(SHAREDIR)/zsh/site-functions
+	install -m 644 completions/fish/*.fish $(SHAREDIR)/fish/vendor_completions.d
+	install -d $(SHAREDIR)/filmeto
+	cp -R share/filmeto/. $(SHAREDIR)/filmeto
+
+clean:
+	rm -f lib/*.o lib/*.d $(LIB) $(CMD_BIN) $(PLUGIN_BIN) cmd/*.d plugins/*/*.d \
+		$(UNIT_BIN) tests/unit/*.d
+	rm -rf tests/fuzz/bin
+
+.PHONY: all deps check demo test run-demo bench lint fuzz install clean
+.DELETE_ON_ERROR:
+
+-include $(LIB_OBJ:.o=.d)

@@ -1,0 +1,20 @@
+# fish completion for filmeto-submit
+
+complete -c filmeto-submit -f
+complete -c filmeto-submit -s t -l tool -x -d 'Tool type' -a '
+	text2text\t"text from text"
+	text2image\t"an image from text"
+	image2image\t"an image from an image and text"
+	image2video\t"a video clip from an image"
+	text2video\t"a video clip from text"
+	speak2video\t"a video clip from speech"
+	text2speak\t"speech from text"
+	text2music\t"music from text"'
+complete -c filmeto-submit -s P -l plugin -x -d 'Plugin to use' \
+	-a '(filmeto-plugin list 2>/dev/null | cut -d" " -f1)'
+complete -c filmeto-submit -s p -l param -x -d 'Set a parameter (KEY=VALUE)'
+complete -c filmeto-submit -s r -l resource -r -F -d 'Add an input resource (PATH or URL)'
+complete -c filmeto-submit -s i -l id -x -d 'Task id'
+complete -c filmeto-submit -l timeout -x -d 'Execution timeout in seconds'
+complete -c filmeto-submit -s h -l help -d 'Print usage and exit'
+complete -c filmeto-submit -l version -d 'Print version and exit'

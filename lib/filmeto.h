@@ -1,0 +1,18 @@
+/* libfilmeto: everything the commands and plugins use, in one include. */
+#ifndef FILMETO_H
+#define FILMETO_H
+
+#include "error.h"
+#include "host.h"
+#include "manifest.h"
+#include "model.h"
+#include "msg.h"
+#include "ndjson.h"
+#include "plugin.h"
+#include "proc.h"
+#include "rpc.h"
+#include "run.h"
+#include "sdk.h"
+#include "util.h"
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * Tasks, results and events of DESIGN §2 and their JSON form. Reading a
+ * task checks every field's type so that a plugin never sees a task the
+ * model does not allow.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "model.h"
+#include "util.h"
+
+const char *const fm_tool_types[] = {
+	"text2text",   "text2image", "image2image", "image2video", "text2video",
+	"speak2video", "text2speak", "text2music",  "combine",     NULL,
+};
+
+void fm_task_init(struct fm_task *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void fm_task_release(struct fm_task *t)
+{
+	free(t->task_id);
+	free(t->tool_name);
+	free(t->plugin_name);
+	free(t->created_at);
+	json_object_put(t->parameters);
+	json_object_put(t->resources);
+	json_object_put(t->depends_on);
+	json_object_put(t->metadata);
+	fm_task_init(t);
+}
+
+int fm_resource_type_valid(const char *type)
+{
+	static const char *const types[] = { "local_path", "remote_url", "base64",
+					     "task_output", NULL };
+	size_t i;
+
+	for (i = 0; type && types[i]; i++)
+		if (!strcmp(type, types[i]))
+			return 1;
+	return 0;
+}
+
+static int check_resources(json_object *res, struct fm_error *err)
+{
+	size_t i, n = json_object_array_length(res);
+
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(res, i);
+		const char *type = fm_json_get_string(r, "type");
+
+		if (!json_object_is_type(r, json_type_object))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"resources[%zu]: must be an object", i);
+		if (!fm_resource_type_valid(type))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"resources[%zu].type: must be one of local_path, remote_url, base64, task_output",
+					i);
+		if (!fm_json_get_string(r, "data"))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"resources[%zu].data: must be a string", i);
+	}
+	return 0;
+}
+
+static int check_depends(json_object *deps, struct fm_error *err)
+{
+	size_t i, n = json_object_array_length(deps);
+
+	for (i = 0; i < n; i++) {
+		json_object *d = json_object_array_get_idx(deps, i);
+
+		if (!json_object_is_type(d, json_type_string) ||
+		    !fm_id_valid(json_object_get_string(d)))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"depends_on[%zu]: must be a task id", i);
+	}
+	return 0;
+}
+
+/* Takes an optional field of one JSON type, or fails naming it. */
+static int take(json_object *obj, const char *key, json_type type,
+		json_object **out, struct fm_error *err)
+{
+	json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, type))
+		return fm_error(err, FM_VALIDATION_ERROR, "%s: must be %s", key,
+				type == json_type_object  ? "an object" :
+				type == json_type_array   ? "an array" :
+							    "a string");
+	*out = json_object_get(v);
+	return 0;
+}
+
+static int take_string(json_object *obj, const char *key, char **out,
+		       struct fm_error *err)
+{
+	json_object *v;
+
+	if (take(obj, key, json_type_string, &v, err) < 0)
+		return -1;
+	if (v)
+		*out = fm_xstrdup(json_object_get_string(v));
+	json_object_put(v);
+	return 0;
+}
+
+int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
+{
+	const char *type, *id;
+	json_object *v;
+
+	fm_task_init(t);
+	if (!json_object_is_type(obj, json_type_object))
+		return fm_error(err, FM_VALIDATION_ERROR, "a task must be a JSON object");
+	id = fm_json_get_string(obj, "task_id");
+	if (id && fm_id_valid(id))
+		t->task_id = fm_xstrdup(id);
+	type = fm_json_get_string(obj, "type");
+	if (type && strcmp(type, "task"))
+		return fm_error(err, FM_VALIDATION_ERROR, "type: '%s' is not a task", type);
+	if (!id)
+		return fm_error(err, FM_VALIDATION_ERROR, "task_id: required");
+	if (!t->task_id)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task_id: '%.*s' is not 1-%d characters of A-Z a-z 0-9 . _ - (not starting with . or -)",
+				FM_ID_MAX, id, FM_ID_MAX);
+	if (take_string(obj, "tool_name", &t->tool_name, err) < 0 ||
+	    take_string(obj, "plugin_name", &t->plugin_name, err) < 0 ||
+	    take_string(obj, "created_at", &t->created_at, err) < 0 ||
+	    take(obj, "parameters", json_type_object, &t->parameters, err) < 0 ||
+	    take(obj, "resources", json_type_array, &t->resources, err) < 0 ||
+	    take(obj, "depends_on", json_type_array, &t->depends_on, err) < 0 ||
+	    take(obj, "metadata", json_type_object, &t->metadata, err) < 0)
+		return -1;
+	if (!t->tool_name || !*t->tool_name)
+		return fm_error(err, FM_VALIDATION_ERROR, "tool_name: required");
+	if (!t->parameters)
+		t->parameters = json_object_new_object();
+	if (!t->resources)
+		t->resources = json_object_new_array();
+	if (!t->depends_on)
+		t->depends_on = json_object_new_array();
+	if (!t->metadata)
+		t->metadata = json_object_new_object();
+	if (check_resources(t->resources, err) < 0 ||
+	    check_depends(t->depends_on, err) < 0)
+		return -1;
+	if (json_object_object_get_ex(obj, "timeout", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_int) &&
+		    !json_object_is_type(v, json_type_double))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"timeout: must be a number of seconds");
+		t->timeout = json_object_get_double(v);
+		if (!(t->timeout > 0 && t->timeout <= 7 * 86400.0))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"timeout: must be above 0 and at most 604800 seconds");
+	}
+	return 0;
+}
+
+json_object *fm_task_to_json(const struct fm_task *t)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "type", json_object_new_string("task"));
+	json_object_object_add(o, "task_id", json_object_new_string(t->task_id));
+	json_object_object_add(o, "tool_name", json_object_new_string(t->tool_name));
+	if (t->plugin_name)
+		json_object_object_add(o, "plugin_name",
+				       json_object_new_string(t->plugin_name));
+	json_object_object_add(o, "parameters", fm_json_ref_or_object(t->parameters));
+	json_object_object_add(o, "resources", fm_json_ref_or_array(t->resources));
+	if (t->timeout > 0)
+		json_object_object_add(o, "timeout", json_object_new_double(t->timeout));
+	json_object_object_add(o, "depends_on", fm_json_ref_or_array(t->depends_on));
+	json_object_object_add(o, "metadata", fm_json_ref_or_object(t->metadata));
+	if (t->created_at)
+		json_object_object_add(o, "created_at",
+				       json_object_new_string(t->created_at));
+	return o;
+}
+
+const char *fm_mime_from_path(const char *path)
+{
+	static const struct {
+		const char *ext, *mime;
+	} map[] = {
+		{ "png", "image/png" },	      { "jpg", "image/jpeg" },
+		{ "jpeg", "image/jpeg" },     { "webp", "image/webp" },
+		{ "gif", "image/gif" },	      { "mp4", "video/mp4" },
+		{ "mov", "video/quicktime" }, { "webm", "video/webm" },
+		{ "mkv", "video/x-matroska" }, { "wav", "audio/wav" },
+		{ "mp3", "audio/mpeg" },      { "m4a", "audio/mp4" },
+		{ "ogg", "audio/ogg" },	      { "flac", "audio/flac" },
+		{ "txt", "text/plain" },      { "srt", "application/x-subrip" },
+		{ "json", "application/json" }, { "yaml", "application/yaml" },
+	};
+	const char *dot = strrchr(path, '.');
+	size_t i;
+
+	if (dot && !strchr(dot, '/'))
+		for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (!strcasecmp(dot + 1, map[i].ext))
+				return map[i].mime;
+	return "application/octet-stream";
+}
+
+const char *fm_media_kind(const char *mime)
+{
+	if (!strncmp(mime, "image/", 6))
+		return "image";
+	if (!strncmp(mime, "video/", 6))
+		return "video";
+	if (!strncmp(mime, "audio/", 6))
+		return "audio";
+	if (!strncmp(mime, "text/", 5))
+		return "text";
+	return "file";
+}
+
+void fm_result_init(struct fm_result *r, const char *task_id)
+{
+	memset(r, 0, sizeof(*r));
+	r->task_id = fm_xstrdup(task_id ? task_id : "");
+	r->output_files = json_object_new_array();
+	r->output_resources = json_object_new_array();
+	r->metadata = json_object_new_object();
+}
+
+void fm_result_release(struct fm_result *r)
+{
+	free(r->task_id);
+	json_object_put(r->output_files);
+	json_object_put(r->output_resources);
+	json_object_put(r->metadata);
+	fm_error_release(&r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+void fm_result_add_file(struct fm_result *r, const char *path)
+{
+	json_object_array_add(r->output_files, json_object_new_string(path));
+}
+
+const char *fm_status_event(enum fm_status s)
+{
+	return s == FM_STATUS_SUCCESS ? "completed" :
+	       s == FM_STATUS_CANCELLED ? "cancelled" : "failed";
+}
+
+static const char *status_name(enum fm_status s)
+{
+	return s == FM_STATUS_SUCCESS ? "success" :
+	       s == FM_STATUS_CANCELLED ? "cancelled" : "error";
+}
+
+json_object *fm_result_to_json(const struct fm_result *r)
+{
+	json_object *o = fm_event_new(fm_status_event(r->status), r->task_id);
+
+	json_object_object_add(o, "status", json_object_new_string(status_name(r->status)));
+	json_object_object_add(o, "output_files", json_object_get(r->output_files));
+	json_object_object_add(o, "output_resources",
+			       json_object_get(r->output_resources));
+	if (r->status != FM_STATUS_SUCCESS)
+		json_object_object_add(o, "error", fm_error_to_json(&r->error));
+	json_object_object_add(o, "execution_time",
+			       json_object_new_double(r->execution_time));
+	if (r->attempts > 0)
+		json_object_object_add(o, "attempts", json_object_new_int(r->attempts));
+	json_object_object_add(o, "metadata", json_object_get(r->metadata));
+	return o;
+}
+
+int fm_result_from_json(struct fm_result *r, json_object *obj, struct fm_error *err)
+{
+	const char *type = fm_json_get_string(obj, "type");
+	const char *id = fm_json_get_string(obj, "task_id");
+	json_object *v;
+
+	if (!type || !id)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"a result needs a type and a task_id");
+	fm_result_init(r, id);
+	if (!strcmp(type, "completed"))
+		r->status = FM_STATUS_SUCCESS;
+	else if (!strcmp(type, "cancelled"))
+		r->status = FM_STATUS_CANCELLED;
+	else if (!strcmp(type, "failed"))
+		r->status = FM_STATUS_ERROR;
+	else
+		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is not a final event", type);
+	if ((v = fm_json_get(obj, "output_files", json_type_array))) {
+		json_object_put(r->output_files);
+		r->output_files = json_object_get(v);
+	}
+	if ((v = fm_json_get(obj, "output_resources", json_type_array))) {
+		json_object_put(r->output_resources);
+		r->output_resources = json_object_get(v);
+	}
+	if ((v = fm_json_get(obj, "metadata", json_type_object))) {
+		json_object_put(r->metadata);
+		r->metadata = json_object_get(v);
+	}
+	if ((v = fm_json_get(obj, "error", json_type_object)))
+		fm_error_from_json(&r->error, v, FM_PLUGIN_EXECUTION_ERROR);
+	r->execution_time = fm_json_get_double(obj, "execution_time", 0);
+	r->attempts = (int)fm_json_get_double(obj, "attempts", 0);
+	return 0;
+}
+
+json_object *fm_event_new(const char *type, const char *task_id)
+{
+	json_object *o = json_object_new_object();
+	char ts[32];
+
+	fm_timestamp(ts);
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "task_id", json_object_new_string(task_id));
+	json_object_object_add(o, "timestamp", json_object_new_string(ts));
+	return o;
+}

@@ -1,0 +1,77 @@
+/*
+ * The wire model of DESIGN §2: tasks, events and results, and their
+ * round trip through json-c. Field names follow the seeds (FilmetoTask,
+ * TaskProgress, TaskResult); every line carries "type" first.
+ */
+#ifndef FM_MODEL_H
+#define FM_MODEL_H
+
+#include <json-c/json.h>
+
+#include "error.h"
+
+/* Tool types of DESIGN §2; a manifest may name others. */
+extern const char *const fm_tool_types[];
+
+struct fm_task {
+	char *task_id;
+	char *tool_name;
+	char *plugin_name;       /* NULL: the first plugin serving the tool */
+	json_object *parameters; /* object */
+	json_object *resources;  /* array of resource objects */
+	json_object *depends_on; /* array of task ids */
+	json_object *metadata;   /* object */
+	double timeout;          /* seconds; 0 means "the manifest's" */
+	char *created_at;        /* NULL when not given */
+};
+
+void fm_task_init(struct fm_task *t);
+void fm_task_release(struct fm_task *t);
+/*
+ * Reads a task object (its "type" must be "task" when present). On error
+ * the message says which field breaks which rule, and t->task_id is set
+ * whenever the object had a usable one, so the failure can be reported
+ * against it.
+ */
+int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err);
+json_object *fm_task_to_json(const struct fm_task *t);
+
+/* Resource types of DESIGN §2. */
+int fm_resource_type_valid(const char *type);
+/* A MIME type from a file name's extension; "application/octet-stream". */
+const char *fm_mime_from_path(const char *path);
+/* "image", "video", "audio", "text" or "file", from a MIME type. */
+const char *fm_media_kind(const char *mime);
+
+enum fm_status {
+	FM_STATUS_SUCCESS,
+	FM_STATUS_ERROR,
+	FM_STATUS_CANCELLED,
+};
+
+struct fm_result {
+	char *task_id;
+	enum fm_status status;
+	json_object *output_files;     /* array of paths */
+	json_object *output_resources; /* array of resource outputs */
+	struct fm_error error;         /* code FM_OK on success */
+	double execution_time;
+	int attempts;                  /* 0: not reported */
+	json_object *metadata;         /* object */
+};
+
+void fm_result_init(struct fm_result *r, const char *task_id);
+void fm_result_release(struct fm_result *r);
+/* Appends a path to output_files. */
+void fm_result_add_file(struct fm_result *r, const char *path);
+/* The final event line: "completed", "failed" or "cancelled". */
+json_object *fm_result_to_json(const struct fm_result *r);
+/* Reads a final event line back. */
+int fm_result_from_json(struct fm_result *r, json_object *obj,
+			struct fm_error *err);
+const char *fm_status_event(enum fm_status s);
+
+/* A new event {"type":type,"task_id":id,"timestamp":now}. */
+json_object *fm_event_new(const char *type, const char *task_id);
+
+#endif

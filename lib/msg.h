@@ -1,0 +1,33 @@
+/*
+ * The one messaging module. Only commands and the plugin SDK call it; the
+ * rest of the library returns errors instead of printing them.
+ * Messages read "prog: cannot open 'x': No such file or directory".
+ */
+#ifndef FM_MSG_H
+#define FM_MSG_H
+
+#include "error.h"
+
+/* Exit statuses, the same table in every man page. */
+enum {
+	FM_EXIT_OK = 0,
+	FM_EXIT_FAILED = 1,
+	FM_EXIT_USAGE = 2,
+	FM_EXIT_UNFINISHED = 3,
+	FM_EXIT_INTERRUPTED = 130,
+};
+
+void fm_msg_init(const char *argv0);
+const char *fm_prog(void);
+/* A format ending in ':' gets ": strerror(errno)" appended. */
+void fm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "prog: MESSAGE" for an error value, plus each details.errors[] line. */
+void fm_warn_error(const struct fm_error *err);
+/* Flushes and closes stdout; returns -1 (after a message) on write error. */
+int fm_close_stdout(void);
+/* Prints "prog VERSION" to stdout and exits 0. */
+__attribute__((noreturn)) void fm_version(void);
+
+#endif

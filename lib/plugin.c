@@ -1,0 +1,222 @@
+/*
+ * Plugin discovery. Each search directory holds one directory per plugin;
+ * the first plugin of a name along the path wins, like PATH. Manifests
+ * that fail to load are kept with their error, so `filmeto-plugin` can
+ * say what is wrong with them instead of pretending they are absent.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin.h"
+#include "util.h"
+
+#ifndef FM_PREFIX
+#define FM_PREFIX "/usr/local"
+#endif
+
+static void add_dir(struct fm_plugins *p, char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < p->npath; i++) {
+		if (!strcmp(p->path[i], dir)) {
+			free(dir);
+			return;
+		}
+	}
+	p->path = fm_xrealloc(p->path, (p->npath + 1) * sizeof(char *));
+	p->path[p->npath++] = dir;
+}
+
+/* The build tree is recognized by its library next to cmd/. */
+static char *build_tree_plugins(void)
+{
+	char *exe = fm_exe_dir(), *lib, *dir = NULL;
+
+	if (!exe)
+		return NULL;
+	lib = fm_xasprintf("%s/../lib/libfilmeto.a", exe);
+	if (access(lib, F_OK) == 0) {
+		char *rel = fm_xasprintf("%s/../plugins", exe);
+
+		dir = realpath(rel, NULL);
+		free(rel);
+	}
+	free(lib);
+	free(exe);
+	return dir;
+}
+
+static void build_path(struct fm_plugins *p)
+{
+	const char *env = getenv("FILMETO_PLUGIN_PATH");
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *copy, *save = NULL, *d, *build;
+
+	if (env && *env) {
+		copy = fm_xstrdup(env);
+		for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+			add_dir(p, fm_abspath(d));
+		free(copy);
+	}
+	if (xdg && *xdg)
+		add_dir(p, fm_xasprintf("%s/filmeto/plugins", xdg));
+	else if (home && *home)
+		add_dir(p, fm_xasprintf("%s/.local/share/filmeto/plugins", home));
+	if ((build = build_tree_plugins()))
+		add_dir(p, build);
+	add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"));
+}
+
+static int has_manifest(const char *dir)
+{
+	char *a = fm_xasprintf("%s/plugin.yaml", dir), *b = fm_xasprintf("%s/plugin.yml", dir);
+	int ok = access(a, F_OK) == 0 || access(b, F_OK) == 0;
+
+	free(a);
+	free(b);
+	return ok;
+}
+
+static int seen(const struct fm_plugins *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].ok && !strcmp(p->v[i].manifest.name, name))
+			return 1;
+	return 0;
+}
+
+static void scan_dir(struct fm_plugins *p, const char *dir)
+{
+	struct dirent **names;
+	int i, n = scandir(dir, &names, NULL, alphasort);
+
+	for (i = 0; i < n; i++) {
+		char *sub = fm_xasprintf("%s/%s", dir, names[i]->d_name);
+		struct fm_plugin_entry *e;
+		struct stat st;
+
+		if (names[i]->d_name[0] == '.' || stat(sub, &st) || !S_ISDIR(st.st_mode) ||
+		    !has_manifest(sub)) {
+			free(sub);
+			free(names[i]);
+			continue;
+		}
+		p->v = fm_xrealloc(p->v, (p->n + 1) * sizeof(*p->v));
+		e = &p->v[p->n];
+		memset(e, 0, sizeof(*e));
+		e->dir = sub;
+		e->ok = fm_manifest_load(&e->manifest, sub, &e->error) == 0;
+		e->shadowed = e->ok && seen(p, e->manifest.name);
+		p->n++;
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+}
+
+int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err)
+{
+	size_t i;
+
+	(void)err;
+	memset(p, 0, sizeof(*p));
+	build_path(p);
+	for (i = 0; i < p->npath; i++)
+		scan_dir(p, p->path[i]);
+	return 0;
+}
+
+void fm_plugins_release(struct fm_plugins *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->npath; i++)
+		free(p->path[i]);
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].dir);
+		fm_manifest_release(&p->v[i].manifest);
+		fm_error_release(&p->v[i].error);
+	}
+	free(p->path);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+static char *names_serving(const struct fm_plugins *p, const char *tool)
+{
+	char *s = fm_xstrdup("");
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		const struct fm_plugin_entry *e = &p->v[i];
+		char *t;
+
+		if (!e->ok || e->shadowed || (tool && !fm_manifest_tool(&e->manifest, tool)))
+			continue;
+		t = fm_xasprintf("%s%s%s", s, *s ? ", " : "", e->manifest.name);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char *name,
+					  const char *tool, struct fm_error *err)
+{
+	const struct fm_plugin_entry *e;
+	char *names;
+	size_t i;
+
+	if (name) {
+		e = fm_plugins_lookup(p, name);
+		if (e && !e->ok) {
+			fm_error(err, FM_PLUGIN_NOT_FOUND, "plugin '%s' is broken: %s", name,
+				 e->error.message);
+			return NULL;
+		}
+		if (e && (!tool || fm_manifest_tool(&e->manifest, tool)))
+			return &e->manifest;
+		names = names_serving(p, tool);
+		if (e)
+			fm_error(err, FM_PLUGIN_NOT_FOUND,
+				 "plugin '%s' does not serve tool '%s' (plugins that do: %s)", name,
+				 tool, *names ? names : "none");
+		else
+			fm_error(err, FM_PLUGIN_NOT_FOUND, "no plugin named '%s' (%s: %s)", name,
+				 tool ? "plugins serving the tool" : "installed",
+				 *names ? names : "none");
+		free(names);
+		return NULL;
+	}
+	for (i = 0; i < p->n; i++) {
+		e = &p->v[i];
+		if (e->ok && !e->shadowed && fm_manifest_tool(&e->manifest, tool))
+			return &e->manifest;
+	}
+	fm_error(err, FM_PLUGIN_NOT_FOUND,
+		 "no plugin serves tool '%s' (see filmeto-plugin list)", tool ? tool : "");
+	return NULL;
+}
+
+const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].ok && !p->v[i].shadowed && !strcmp(p->v[i].manifest.name, name))
+			return &p->v[i];
+	/* A broken manifest has no name: fall back to its directory's. */
+	for (i = 0; i < p->n; i++) {
+		const char *slash = strrchr(p->v[i].dir, '/');
+
+		if (!p->v[i].ok && !strcmp(slash ? slash + 1 : p->v[i].dir, name))
+			return &p->v[i];
+	}
+	return NULL;
+}

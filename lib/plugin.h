@@ -1,0 +1,45 @@
+/*
+ * Finding plugins along the search path of DESIGN §5:
+ * $FILMETO_PLUGIN_PATH, $XDG_DATA_HOME/filmeto/plugins, the build tree's
+ * plugins/ when running from it, then $(PREFIX)/lib/filmeto/plugins.
+ * Only manifests are read here; no plugin code runs.
+ */
+#ifndef FM_PLUGIN_H
+#define FM_PLUGIN_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "manifest.h"
+
+struct fm_plugin_entry {
+	char *dir;              /* the plugin directory */
+	int ok;                 /* manifest loaded */
+	struct fm_manifest manifest;
+	struct fm_error error;  /* why not, when !ok */
+	int shadowed;           /* a plugin of that name came earlier */
+};
+
+struct fm_plugins {
+	char **path; /* the search directories, in order */
+	size_t npath;
+	struct fm_plugin_entry *v;
+	size_t n;
+};
+
+/* Scans every search directory; broken manifests are kept with errors. */
+int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err);
+void fm_plugins_release(struct fm_plugins *p);
+/*
+ * The plugin to run tool with: the one named name (which must serve
+ * tool), else the first serving tool. PLUGIN_NOT_FOUND otherwise, with a
+ * message naming what is there.
+ */
+const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p,
+					  const char *name, const char *tool,
+					  struct fm_error *err);
+/* The entry whose manifest name or directory name is name, or NULL. */
+const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p,
+						const char *name);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * Child processes in their own process groups. posix_spawn puts the child
+ * in a new group (POSIX_SPAWN_SETPGROUP) and resets signal dispositions
+ * and the mask, so a plugin never inherits our ignored SIGPIPE or blocked
+ * signals. Signals go to the group, so helpers a plugin starts go too; and
+ * once the leader is reaped the group is killed again, so nothing it left
+ * behind outlives it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "util.h"
+
+/* Live process groups, for fm_proc_signal_all(); slot 0 means free. */
+#define MAX_LIVE 1024
+static volatile sig_atomic_t live[MAX_LIVE];
+
+static void track(pid_t pid, pid_t replace)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_LIVE; i++) {
+		if (live[i] == replace) {
+			live[i] = pid;
+			return;
+		}
+	}
+}
+
+void fm_proc_signal_all(int sig)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_LIVE; i++)
+		if (live[i] > 0)
+			kill(-(pid_t)live[i], sig);
+}
+
+void fm_proc_init(struct fm_proc *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->in = p->out = p->err = -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd,
+		  char *const envp[], struct fm_error *err)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int rc;
+
+	fm_proc_init(p);
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create pipes:");
+		close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]);
+		close_fd(&out[1]), close_fd(&errp[0]), close_fd(&errp[1]);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+	rc = posix_spawnp(&p->pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close_fd(&in[0]), close_fd(&out[1]), close_fd(&errp[1]);
+	if (rc != 0) {
+		close_fd(&in[1]), close_fd(&out[0]), close_fd(&errp[0]);
+		p->pid = 0;
+		errno = rc;
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot run '%s' in '%s':",
+				argv[0], cwd ? cwd : ".");
+	}
+	track(p->pid, 0);
+	p->in = in[1];
+	p->out = out[0];
+	p->err = errp[0];
+	fcntl(p->in, F_SETFL, O_NONBLOCK);
+	fcntl(p->out, F_SETFL, O_NONBLOCK);
+	fcntl(p->err, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+int fm_proc_signal(struct fm_proc *p, int sig)
+{
+	if (p->pid <= 0)
+		return -1;
+	return kill(-p->pid, sig);
+}
+
+int fm_proc_poll(struct fm_proc *p)
+{
+	pid_t r;
+
+	if (p->reaped || p->pid <= 0)
+		return 1;
+	do
+		r = waitpid(p->pid, &p->status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	p->reaped = 1;
+	/* Whatever the plugin left in its group goes with it. */
+	kill(-p->pid, SIGKILL);
+	track(0, p->pid);
+	return 1;
+}
+
+int fm_proc_wait(struct fm_proc *p, double timeout)
+{
+	double end = fm_now() + timeout;
+	struct timespec nap = { 0, 5 * 1000 * 1000 };
+
+	while (!fm_proc_poll(p)) {
+		if (fm_now() >= end)
+			return 0;
+		nanosleep(&nap, NULL);
+	}
+	return 1;
+}
+
+void fm_proc_stop(struct fm_proc *p, double grace)
+{
+	close_fd(&p->in);
+	if (p->pid > 0 && !fm_proc_wait(p, grace)) {
+		fm_proc_signal(p, SIGTERM);
+		if (!fm_proc_wait(p, 1.0)) {
+			fm_proc_signal(p, SIGKILL);
+			fm_proc_wait(p, 5.0);
+		}
+	}
+	close_fd(&p->out);
+	close_fd(&p->err);
+}
+
+void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len)
+{
+	if (!p->reaped)
+		snprintf(buf, len, "is still running");
+	else if (WIFEXITED(p->status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(p->status));
+	else if (WIFSIGNALED(p->status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(p->status),
+			 strsignal(WTERMSIG(p->status)));
+	else
+		snprintf(buf, len, "ended with wait status %d", p->status);
+}

@@ -1,0 +1,173 @@
+/*
+ * Resources into local files. Base64 is decoded with libavutil and URLs
+ * fetched with libcurl (http and https only, redirects followed, bounded
+ * size and time); both land in a temporary name that is renamed into
+ * place, so a half-written input never looks complete.
+ */
+#include <curl/curl.h>
+#include <libavutil/base64.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "resource.h"
+#include "util.h"
+
+static const char *ext_for(const char *mime)
+{
+	static const struct {
+		const char *mime, *ext;
+	} map[] = {
+		{ "image/png", "png" },	 { "image/jpeg", "jpg" }, { "image/webp", "webp" },
+		{ "video/mp4", "mp4" },	 { "video/webm", "webm" }, { "audio/wav", "wav" },
+		{ "audio/mpeg", "mp3" }, { "text/plain", "txt" },  { "application/json", "json" },
+	};
+	size_t i;
+
+	for (i = 0; mime && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(mime, map[i].mime))
+			return map[i].ext;
+	return "bin";
+}
+
+static void make_local(json_object *res, const char *path)
+{
+	json_object_object_add(res, "type", json_object_new_string("local_path"));
+	json_object_object_add(res, "data", json_object_new_string(path));
+	if (!fm_json_get_string(res, "mime_type"))
+		json_object_object_add(res, "mime_type",
+				       json_object_new_string(fm_mime_from_path(path)));
+}
+
+static int decode_base64(json_object *res, const char *path, const char *tmp,
+			 struct fm_error *err)
+{
+	const char *data = fm_json_get_string(res, "data");
+	size_t n = strlen(data);
+	uint8_t *buf;
+	int len;
+	FILE *f;
+
+	/* Tolerate a data: URL prefix, which is how browsers hand these out. */
+	if (!strncmp(data, "data:", 5) && strchr(data, ','))
+		data = strchr(data, ',') + 1, n = strlen(data);
+	if (n > FM_BASE64_MAX / 3 * 4 + 4)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"base64 resource larger than %d bytes", FM_BASE64_MAX);
+	buf = fm_xmalloc(AV_BASE64_DECODE_SIZE(n) + 1);
+	len = av_base64_decode(buf, data, (int)AV_BASE64_DECODE_SIZE(n) + 1);
+	if (len < 0) {
+		free(buf);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "resource is not valid base64");
+	}
+	f = fopen(tmp, "wbx");
+	if (!f || fwrite(buf, 1, (size_t)len, f) != (size_t)len || fclose(f) != 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", tmp);
+		unlink(tmp);
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
+	}
+	return 0;
+}
+
+static int download(const char *url, const char *path, const char *tmp, struct fm_error *err)
+{
+	char cerr[CURL_ERROR_SIZE] = "";
+	CURL *c = curl_easy_init();
+	long status = 0;
+	CURLcode rc;
+	FILE *f;
+
+	if (!c)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot start libcurl");
+	f = fopen(tmp, "wbx");
+	if (!f) {
+		curl_easy_cleanup(c);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FM_DOWNLOAD_MAX);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (fclose(f) != 0 && rc == CURLE_OK)
+		rc = CURLE_WRITE_ERROR;
+	if (rc != CURLE_OK || status >= 400) {
+		unlink(tmp);
+		if (rc != CURLE_OK)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': %s",
+					url, cerr[0] ? cerr : curl_easy_strerror(rc));
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot download '%s': HTTP status %ld", url, status);
+	}
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
+	}
+	return 0;
+}
+
+static const char *url_ext(const char *url)
+{
+	const char *slash = strrchr(url, '/'), *dot = slash ? strrchr(slash, '.') : NULL;
+	static char ext[8];
+	size_t n;
+
+	if (!dot)
+		return NULL;
+	n = strcspn(dot + 1, "?#");
+	if (n == 0 || n >= sizeof(ext))
+		return NULL;
+	memcpy(ext, dot + 1, n);
+	ext[n] = '\0';
+	return ext;
+}
+
+int fm_resource_localize(json_object *res, const char *dir, size_t index, struct fm_error *err)
+{
+	const char *type = fm_json_get_string(res, "type");
+	const char *data = fm_json_get_string(res, "data");
+	const char *mime = fm_json_get_string(res, "mime_type"), *ext;
+	char *path, *tmp;
+	struct stat st;
+	int rc;
+
+	if (!strcmp(type, "task_output"))
+		return 0;
+	if (!strcmp(type, "local_path")) {
+		if (stat(data, &st) != 0)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"resource '%s' cannot be read:", data);
+		return 0;
+	}
+	ext = !strcmp(type, "remote_url") && !mime && url_ext(data) ? url_ext(data) : ext_for(mime);
+	path = fm_xasprintf("%s/input-%zu.%s", dir, index, ext);
+	tmp = fm_xasprintf("%s/.input-%zu.%d.tmp", dir, index, (int)getpid());
+	if (!strcmp(type, "base64"))
+		rc = decode_base64(res, path, tmp, err);
+	else
+		rc = download(data, path, tmp, err);
+	if (rc == 0)
+		make_local(res, path);
+	free(path);
+	free(tmp);
+	return rc;
+}

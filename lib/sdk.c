@@ -1,0 +1,237 @@
+/*
+ * The plugin side of the protocol, for plugins written in C. The loop
+ * reads requests from stdin one line at a time; while a handler runs,
+ * fm_plugin_cancelled() peeks at stdin without blocking, answers pings,
+ * and notes a cancel or shutdown, queueing nothing else (the host sends
+ * one task at a time to a plugin of concurrency 1).
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "manifest.h"
+#include "msg.h"
+#include "ndjson.h"
+#include "rpc.h"
+#include "sdk.h"
+#include "util.h"
+
+struct fm_plugin_ctx {
+	const struct fm_plugin_def *def;
+	struct fm_reader in;
+	struct fm_writer out;
+	const char *task_id; /* the task being run, or NULL */
+	int cancelled, shutdown;
+};
+
+static void send(struct fm_plugin_ctx *c, json_object *msg)
+{
+	fm_writer_json(&c->out, msg);
+	fm_writer_flush(&c->out);
+	json_object_put(msg);
+}
+
+static json_object *info(const struct fm_plugin_def *def)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(def->name));
+	json_object_object_add(o, "version", json_object_new_string(def->version));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	return o;
+}
+
+void fm_plugin_progress(struct fm_plugin_ctx *c, double percent, const char *stage,
+			const char *message)
+{
+	json_object *p = json_object_new_object();
+	char ts[32];
+
+	fm_timestamp(ts);
+	json_object_object_add(p, "task_id", json_object_new_string(c->task_id ? c->task_id : ""));
+	json_object_object_add(p, "type", json_object_new_string("progress"));
+	json_object_object_add(p, "percent", json_object_new_double(percent));
+	json_object_object_add(p, "message", json_object_new_string(message ? message : ""));
+	if (stage)
+		json_object_object_add(p, "stage", json_object_new_string(stage));
+	json_object_object_add(p, "timestamp", json_object_new_string(ts));
+	send(c, fm_rpc_notification("progress", p));
+}
+
+void fm_plugin_heartbeat(struct fm_plugin_ctx *c)
+{
+	json_object *p = json_object_new_object();
+	char ts[32];
+
+	fm_timestamp(ts);
+	json_object_object_add(p, "task_id", json_object_new_string(c->task_id ? c->task_id : ""));
+	json_object_object_add(p, "type", json_object_new_string("heartbeat"));
+	json_object_object_add(p, "timestamp", json_object_new_string(ts));
+	send(c, fm_rpc_notification("heartbeat", p));
+}
+
+void fm_plugin_log(struct fm_plugin_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)c;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Requests other than execute_task; returns 1 when it was one of them. */
+static int answer_simple(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
+{
+	if (!strcmp(m->method, "ping")) {
+		json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "status", json_object_new_string("pong"));
+		send(c, fm_rpc_result(json_object_get(m->id), r));
+		return 1;
+	}
+	if (!strcmp(m->method, "get_info")) {
+		send(c, fm_rpc_result(json_object_get(m->id), info(c->def)));
+		return 1;
+	}
+	return 0;
+}
+
+static void on_notification(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
+{
+	const char *id = fm_json_get_string(m->params, "task_id");
+
+	if (!strcmp(m->method, "cancel") && c->task_id && (!id || !strcmp(id, c->task_id)))
+		c->cancelled = 1;
+	else if (!strcmp(m->method, "shutdown"))
+		c->shutdown = 1;
+}
+
+int fm_plugin_cancelled(struct fm_plugin_ctx *c)
+{
+	struct pollfd pfd = { 0, POLLIN, 0 };
+	struct fm_rpc_msg m;
+	char *line;
+	size_t len;
+
+	while (!c->in.eof && poll(&pfd, 1, 0) > 0) {
+		if (fm_reader_fill(&c->in) <= 0)
+			break;
+		while (fm_reader_take(&c->in, &line, &len) == FM_LINE_OK) {
+			if (fm_rpc_parse(line, len, &m, NULL) < 0)
+				continue;
+			if (m.kind == FM_RPC_NOTIFICATION)
+				on_notification(c, &m);
+			else if (m.kind == FM_RPC_REQUEST && !answer_simple(c, &m))
+				send(c, fm_rpc_error(json_object_get(m.id), FM_RPC_INTERNAL_ERROR,
+						     "busy with another task", NULL));
+			fm_rpc_msg_release(&m);
+		}
+	}
+	/* Losing the host is the strongest cancel there is. */
+	return c->cancelled || c->shutdown || c->in.eof;
+}
+
+static json_object *result_json(const struct fm_result *res, double elapsed)
+{
+	json_object *o = json_object_new_object();
+	int ok = res->status == FM_STATUS_SUCCESS;
+
+	json_object_object_add(o, "task_id", json_object_new_string(res->task_id));
+	json_object_object_add(o, "status",
+			       json_object_new_string(ok ? "success" :
+						      res->status == FM_STATUS_CANCELLED ? "cancelled" :
+											   "error"));
+	json_object_object_add(o, "output_files", json_object_get(res->output_files));
+	json_object_object_add(o, "output_resources", json_object_get(res->output_resources));
+	json_object_object_add(o, "error_message", json_object_new_string(ok ? "" : res->error.message));
+	if (!ok)
+		json_object_object_add(o, "error", fm_error_to_json(&res->error));
+	json_object_object_add(o, "execution_time", json_object_new_double(elapsed));
+	json_object_object_add(o, "metadata", json_object_get(res->metadata));
+	return o;
+}
+
+static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
+{
+	const char *dir = fm_json_get_string(m->params, "output_dir");
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_result res;
+	struct fm_task task;
+	double start = fm_now();
+
+	if (fm_task_from_json(&task, m->params, &err) < 0 || !dir) {
+		send(c, fm_rpc_error(json_object_get(m->id), FM_RPC_INVALID_PARAMS,
+				     dir ? err.message : "output_dir is missing", NULL));
+		fm_task_release(&task);
+		fm_error_release(&err);
+		return;
+	}
+	fm_result_init(&res, task.task_id);
+	c->task_id = task.task_id;
+	c->cancelled = 0;
+	if (c->def->execute(c, &task, dir, &res) < 0) {
+		res.status = FM_STATUS_ERROR;
+		if (!res.error.code)
+			fm_error(&res.error, FM_PLUGIN_EXECUTION_ERROR, "%s",
+				 res.error.message[0] ? res.error.message : "the task failed");
+	} else {
+		res.status = FM_STATUS_SUCCESS;
+	}
+	if (c->cancelled && res.status != FM_STATUS_SUCCESS) {
+		res.status = FM_STATUS_CANCELLED;
+		fm_error(&res.error, FM_TASK_CANCELLED, "task '%s' was cancelled", task.task_id);
+	}
+	send(c, fm_rpc_result(json_object_get(m->id), result_json(&res, fm_now() - start)));
+	c->task_id = NULL;
+	fm_result_release(&res);
+	fm_task_release(&task);
+}
+
+int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
+{
+	struct fm_plugin_ctx c = { .def = def };
+	enum fm_line got;
+	char *line;
+	size_t len;
+
+	(void)argc;
+	fm_msg_init(argv[0]);
+	signal(SIGPIPE, SIG_IGN);
+	fm_reader_init(&c.in, 0, FM_LINE_MAX);
+	fm_writer_init(&c.out, 1);
+	send(&c, fm_rpc_notification("ready", info(def)));
+	while (!c.shutdown && (got = fm_reader_next(&c.in, &line, &len)) != FM_LINE_NONE) {
+		struct fm_error err = FM_ERROR_INIT;
+		struct fm_rpc_msg m;
+
+		if (got == FM_LINE_ERROR)
+			break;
+		if (got == FM_LINE_LONG) {
+			send(&c, fm_rpc_error(json_object_new_null(), FM_RPC_INVALID_REQUEST,
+					      "request line too long", NULL));
+			continue;
+		}
+		if (fm_rpc_parse(line, len, &m, &err) < 0) {
+			send(&c, fm_rpc_error(NULL, FM_RPC_PARSE_ERROR, err.message, NULL));
+			fm_error_release(&err);
+			continue;
+		}
+		if (m.kind == FM_RPC_NOTIFICATION)
+			on_notification(&c, &m);
+		else if (m.kind == FM_RPC_REQUEST && !strcmp(m.method, "execute_task"))
+			execute(&c, &m);
+		else if (m.kind == FM_RPC_REQUEST && !answer_simple(&c, &m))
+			send(&c, fm_rpc_error(json_object_get(m.id), FM_RPC_METHOD_NOT_FOUND,
+					      "no such method", NULL));
+		fm_rpc_msg_release(&m);
+	}
+	fm_reader_release(&c.in);
+	fm_writer_release(&c.out);
+	return 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * The C plugin SDK: a plugin is a manifest plus a handler function.
+ * fm_plugin_main() speaks the plugin side of the protocol (DESIGN §3):
+ * announces ready, answers ping and get_info, runs execute_task through
+ * the handler, notices cancel and shutdown, and leaves when stdin closes.
+ */
+#ifndef FM_SDK_H
+#define FM_SDK_H
+
+#include "model.h"
+
+struct fm_plugin_ctx;
+
+struct fm_plugin_def {
+	const char *name;
+	const char *version;
+	/*
+	 * Runs one task: write outputs into output_dir, add them with
+	 * fm_result_add_file(), return 0. On failure fill res->error (with
+	 * fm_error()) and return -1. task->parameters has defaults filled.
+	 */
+	int (*execute)(struct fm_plugin_ctx *ctx, const struct fm_task *task,
+		       const char *output_dir, struct fm_result *res);
+};
+
+int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def);
+/* A progress notification for the task being run; stage may be NULL. */
+void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent,
+			const char *stage, const char *message);
+void fm_plugin_heartbeat(struct fm_plugin_ctx *ctx);
+/* Whether the host asked to cancel the running task (checks stdin). */
+int fm_plugin_cancelled(struct fm_plugin_ctx *ctx);
+/* A line on the plugin's log (stderr), which the host forwards. */
+void fm_plugin_log(struct fm_plugin_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,310 @@
+/* Allocation, time, ids, paths and json-c helpers shared by every module. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void oom(void)
+{
+	static const char msg[] = "filmeto: out of memory\n";
+
+	/* Nothing sensible can continue; this is the one exit in lib/. */
+	(void)!write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+
+void *fm_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *fm_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		oom();
+	return p;
+}
+
+void *fm_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *fm_xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		oom();
+	return d;
+}
+
+char *fm_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	return s;
+}
+
+double fm_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void fm_timestamp(char buf[32])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), 8, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+}
+
+int fm_id_valid(const char *id)
+{
+	size_t i, n;
+
+	if (!id)
+		return 0;
+	n = strlen(id);
+	if (n == 0 || n > FM_ID_MAX || id[0] == '.' || id[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+char *fm_id_new(const char *prefix)
+{
+	unsigned char r[4];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		/* Unique enough within one process when randomness fails. */
+		unsigned long x = (unsigned long)getpid() ^ (unsigned long)time(NULL) ^
+				  (unsigned long)(fm_now() * 1e9);
+
+		memcpy(r, &x, sizeof(r));
+	}
+	return fm_xasprintf("%s-%02x%02x%02x%02x", prefix, r[0], r[1], r[2], r[3]);
+}
+
+int fm_mkdirs(const char *path, struct fm_error *err)
+{
+	char *p = fm_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+
+		*s = '\0';
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				      "cannot create directory '%s':", p);
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+char *fm_abspath(const char *path)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return fm_xstrdup(path);
+	if (!strcmp(path, "."))
+		return fm_xstrdup(cwd);
+	if (!strncmp(path, "./", 2))
+		path += 2;
+	return fm_xasprintf("%s/%s", cwd, path);
+}
+
+char *fm_exe_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return fm_xstrdup(buf);
+}
+
+int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
+		 struct fm_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0, cap = 4096;
+	char *b;
+
+	if (fd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot open '%s':", path);
+	b = fm_xmalloc(cap + 1);
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			b = fm_xrealloc(b, cap + 1);
+		}
+		r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				 "cannot read '%s':", path);
+			close(fd);
+			free(b);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n > max) {
+		free(b);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"'%s' is larger than %zu bytes", path, max);
+	}
+	b[n] = '\0';
+	*buf = b;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int fm_json_parse(const char *buf, size_t len, json_object **out,
+		  struct fm_error *err)
+{
+	json_tokener *tok = json_tokener_new_ex(FM_JSON_DEPTH);
+	json_object *obj;
+	enum json_tokener_error jerr;
+	size_t off;
+
+	*out = NULL;
+	if (!tok)
+		return fm_error(err, FM_VALIDATION_ERROR, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	off = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON: unexpected end of input");
+	}
+	if (jerr != json_tokener_success) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON at byte %zu: %s", off,
+				json_tokener_error_desc(jerr));
+	}
+	for (; off < len; off++) {
+		if (!strchr(" \t\r\n", buf[off])) {
+			json_object_put(obj);
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"not valid JSON: trailing data at byte %zu",
+					off);
+		}
+	}
+	*out = obj;
+	return 0;
+}
+
+const char *fm_json_str(json_object *obj)
+{
+	return json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+json_object *fm_json_get(json_object *obj, const char *key, json_type type)
+{
+	json_object *v;
+
+	if (!obj || !json_object_is_type(obj, json_type_object) ||
+	    !json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+const char *fm_json_get_string(json_object *obj, const char *key)
+{
+	json_object *v = fm_json_get(obj, key, json_type_string);
+
+	return v ? json_object_get_string(v) : NULL;
+}
+
+double fm_json_get_double(json_object *obj, const char *key, double def)
+{
+	json_object *v;
+
+	if (!obj || !json_object_object_get_ex(obj, key, &v))
+		return def;
+	if (json_object_is_type(v, json_type_int) ||
+	    json_object_is_type(v, json_type_double))
+		return json_object_get_double(v);
+	return def;
+}
+
+json_object *fm_json_ref_or_object(json_object *obj)
+{
+	return obj ? json_object_get(obj) : json_object_new_object();
+}
+
+json_object *fm_json_ref_or_array(json_object *obj)
+{
+	return obj ? json_object_get(obj) : json_object_new_array();
+}

@@ -1,0 +1,64 @@
+/*
+ * Small helpers every module needs: allocation that cannot fail silently,
+ * time, ids, paths and json-c accessors.
+ */
+#ifndef FM_UTIL_H
+#define FM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "error.h"
+
+#define FM_VERSION "0.1.0"
+
+/* JSON nesting deeper than this is rejected by every parser. */
+#define FM_JSON_DEPTH 64
+/* Longest task or plugin id: ids become file names. */
+#define FM_ID_MAX 128
+
+/* Out of memory is the one condition the library treats as fatal. */
+void *fm_xmalloc(size_t n);
+void *fm_xcalloc(size_t n, size_t size);
+void *fm_xrealloc(void *p, size_t n);
+char *fm_xstrdup(const char *s);
+char *fm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Seconds on the monotonic clock. */
+double fm_now(void);
+/* UTC ISO 8601 with milliseconds: "2026-11-21T05:40:38.123Z". */
+void fm_timestamp(char buf[32]);
+
+/* Ids: 1..FM_ID_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int fm_id_valid(const char *id);
+/* "PREFIX-xxxxxxxx" with 8 random hex digits. */
+char *fm_id_new(const char *prefix);
+
+/* mkdir -p with mode 0777 & ~umask. */
+int fm_mkdirs(const char *path, struct fm_error *err);
+/* An absolute path for path (which need not exist). */
+char *fm_abspath(const char *path);
+/* Directory of the running executable, or NULL. */
+char *fm_exe_dir(void);
+/* Reads a whole file of at most max bytes; NUL-terminated. */
+int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
+		 struct fm_error *err);
+
+/*
+ * Parses exactly one JSON value from buf (trailing whitespace allowed),
+ * strictly, at most FM_JSON_DEPTH deep.
+ */
+int fm_json_parse(const char *buf, size_t len, json_object **out,
+		  struct fm_error *err);
+/* Compact one-line JSON, "/" unescaped. Valid until obj changes. */
+const char *fm_json_str(json_object *obj);
+/* Typed field access: NULL/def when missing or of another type. */
+const char *fm_json_get_string(json_object *obj, const char *key);
+json_object *fm_json_get(json_object *obj, const char *key, json_type type);
+double fm_json_get_double(json_object *obj, const char *key, double def);
+/* A new reference to obj, or a new empty object/array if obj is NULL. */
+json_object *fm_json_ref_or_object(json_object *obj);
+json_object *fm_json_ref_or_array(json_object *obj);
+
+#endif

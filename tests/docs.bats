@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# Every option of every binary is documented in its man page and completed
+# by the bash, zsh and fish completions, and every man page is lint-clean.
+# The option lists are those of the CLI spec, written out here on purpose:
+# adding an option means adding it here, to the page and to the completions.
+
+setup() {
+	root=$BATS_TEST_DIRNAME/..
+	man=$root/man
+	bash_comp=$root/completions/bash/filmeto
+	zsh_comp=$root/completions/zsh/_filmeto
+}
+
+# check_opts BINARY OPTION... - each OPTION (-x, --long or a command word)
+# must be in the man page and in all three completions of BINARY.
+check_opts() {
+	local bin=$1 page=$man/man1/$1.1 fish_comp=$root/completions/fish/$1.fish
+	local f opt name missing=
+	shift
+	for f in "$page" "$bash_comp" "$zsh_comp" "$fish_comp"; do
+		[ -f "$f" ] || { echo "missing $f"; return 1; }
+	done
+	for opt; do
+		case $opt in
+		--*)
+			name=${opt#--}
+			grep -qE "Fl -$name( |\$)" "$page" ||
+				missing="$missing $opt:man"
+			grep -qE -- "(^|[^a-z-])--$name([^a-z-]|\$)" "$bash_comp" ||
+				missing="$missing $opt:bash"
+			grep -qE -- "(^|[^a-z-])--$name([^a-z-]|\$)" "$zsh_comp" ||
+				missing="$missing $opt:zsh"
+			grep -qE -- "-l $name( |\$)" "$fish_comp" ||
+				missing="$missing $opt:fish"
+			;;
+		-?)
+			name=${opt#-}
+			grep -qE "Fl $name( |\$)" "$page" ||
+				missing="$missing $opt:man"
+			grep -qE -- "(^|[^a-zA-Z-])-$name( |\\)|\$)" "$bash_comp" ||
+				missing="$missing $opt:bash"
+			grep -qE -- "[{(' ]-$name[+,)]" "$zsh_comp" ||
+				missing="$missing $opt:zsh"
+			grep -qE -- "-s $name( |\$)" "$fish_comp" ||
+				missing="$missing $opt:fish"
+			;;
+		*)
+			grep -qE "Cm $opt( |\$)" "$page" ||
+				missing="$missing $opt:man"
+			grep -qwF -- "$opt" "$bash_comp" ||
+				missing="$missing $opt:bash"
+			grep -qE -- "'$opt:" "$zsh_comp" ||
+				missing="$missing $opt:zsh"
+			grep -qE -- "-a $opt( |\$)" "$fish_comp" ||
+				missing="$missing $opt:fish"
+			;;
+		esac
+	done
+	if [ -n "$missing" ]; then
+		echo "$bin: not documented or completed:$missing"
+		return 1
+	fi
+}
+
+@test "filmeto-submit options are documented and completed" {
+	check_opts filmeto-submit \
+		-t --tool -P --plugin -p --param -r --resource -i --id \
+		--timeout -h --help --version
+}
+
+@test "filmeto-run options are documented and completed" {
+	check_opts filmeto-run -O --output-dir -h --help --version
+}
+
+@test "filmeto-watch options are documented and completed" {
+	check_opts filmeto-watch -h --help --version
+}
+
+@test "filmeto-plugin commands and options are documented and completed" {
+	check_opts filmeto-plugin list info validate path --json \
+		-h --help --version
+}
+
+@test "bash completion is found under every command name" {
+	local c
+	for c in filmeto-submit filmeto-run filmeto-watch filmeto-plugin; do
+		[ -e "$root/completions/bash/$c" ]
+		grep -q "complete -F _filmeto_[a-z]* $c\$" \
+			"$root/completions/bash/$c"
+	done
+}
+
+@test "completion files parse" {
+	bash -n "$bash_comp"
+	if command -v zsh >/dev/null; then zsh -n "$zsh_comp"; fi
+	if command -v fish >/dev/null; then
+		local f
+		for f in "$root"/completions/fish/*.fish; do
+			fish -n "$f"
+		done
+	fi
+}
+
+# complete WORD... - run the bash completion for the command line WORD...
+# (the last word is the one being completed) and print COMPREPLY.
+complete_bash() {
+	bash -c '
+		source "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+		"_${1//-/_}"
+		printf "%s\n" "${COMPREPLY[@]}"' sh "$bash_comp" "$@"
+}
+
+@test "bash completion completes options, tools, commands and plugins" {
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '%s\n' '#!/bin/sh' \
+		'echo "titlecard 1.0.0 text2image /p/titlecard"' \
+		'echo "tiny 0.1.0 text2text,text2speak /p/tiny"' \
+		>"$BATS_TEST_TMPDIR/bin/filmeto-plugin"
+	chmod +x "$BATS_TEST_TMPDIR/bin/filmeto-plugin"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH
+
+	run complete_bash filmeto-submit --ti
+	[ "$status" -eq 0 ]
+	[ "$output" = "--timeout" ]
+	run complete_bash filmeto-submit -t te
+	[ "${lines[*]}" = "text2text text2image text2video text2speak text2music" ]
+	run complete_bash filmeto-submit --tool = image2
+	[ "${lines[*]}" = "image2image image2video" ]
+	run complete_bash filmeto-submit -P t
+	[ "${lines[*]}" = "titlecard tiny" ]
+	run complete_bash filmeto-plugin ''
+	[ "${lines[*]}" = "list info validate path" ]
+	run complete_bash filmeto-plugin info ''
+	[ "${lines[*]}" = "titlecard tiny" ]
+	run complete_bash filmeto-plugin list -
+	[ "$output" = "--json" ]
+	run complete_bash filmeto-run --out
+	[ "$output" = "--output-dir" ]
+	run complete_bash filmeto-watch --
+	[ "${lines[*]}" = "--help --version" ]
+}
+
+@test "mandoc -T lint reports nothing for any man page" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	local page out line xr bad=
+	for page in "$man"/man[1-9]/*.[1-9]; do
+		[ -f "$page" ] || continue
+		out=$(mandoc -T lint "$page" 2>&1) || true
+		while IFS= read -r line; do
+			[ -n "$line" ] || continue
+			# Cross-references depend on what this machine has
+			# installed: accept those to our own pages.
+			case $line in
+			*"referenced manual not found: Xr "*)
+				xr=${line##*Xr }
+				xr=${xr% (*}
+				[ -f "$man/man${xr#* }/${xr% *}.${xr#* }" ] &&
+					continue
+				;;
+			*"outdated mandoc.db lacks"*)
+				continue
+				;;
+			esac
+			bad="$bad$line"$'\n'
+		done <<<"$out"
+	done
+	if [ -n "$bad" ]; then
+		printf '%s' "$bad"
+		return 1
+	fi
+}
