@@ -104,10 +104,10 @@ deps:
 # Sub-makes: the library flags come from pkg-config, which only answers
 # once deps has run.
 check: deps
-	$(MAKE) test
+	$(MAKE) --no-print-directory test
 
 demo: deps
-	$(MAKE) run-demo
+	$(MAKE) --no-print-directory run-demo
 
 test: all $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(UNIT_BIN)
@@ -115,7 +115,7 @@ test: all $(UNIT_BIN) $(FUZZ_REPLAY)
 		name=$$(basename $$f -replay); \
 		$$f tests/fuzz/corpus/$$name/* || exit 1; \
 	done
-	bats tests/
+	bats --formatter pretty tests/
 
 run-demo: all
 	@rm -rf filmeto-out/demo-card

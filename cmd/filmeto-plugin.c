@@ -10,29 +10,29 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-	"usage: filmeto-plugin list [--json]\n"
-	"       filmeto-plugin info [--json] NAME\n"
-	"       filmeto-plugin validate DIR\n"
-	"       filmeto-plugin path\n"
-	"\n"
-	"  list      the plugins on the search path: name, version, tools, directory\n"
-	"  info      one plugin's description, command and parameters\n"
-	"  validate  check the manifest in DIR\n"
-	"  path      the plugin search path, one directory per line\n"
-	"\n"
-	"  --json         print JSON instead of text\n"
-	"  -h, --help     show this help\n"
-	"      --version  show the version\n"
-	"\n"
-	"Exit status: 0 success, 1 plugin not found, 2 usage error or invalid manifest.\n";
+    "usage: filmeto-plugin list [--json]\n"
+    "       filmeto-plugin info [--json] NAME\n"
+    "       filmeto-plugin validate DIR\n"
+    "       filmeto-plugin path\n"
+    "\n"
+    "  list      the plugins on the search path: name, version, tools, directory\n"
+    "  info      one plugin's description, command and parameters\n"
+    "  validate  check the manifest in DIR\n"
+    "  path      the plugin search path, one directory per line\n"
+    "\n"
+    "  --json         print JSON instead of text\n"
+    "  -h, --help     show this help\n"
+    "      --version  show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 plugin not found, 2 usage error or invalid manifest.\n";
 
 enum { OPT_JSON = 256, OPT_VERSION };
 
 static const struct option options[] = {
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static int json_out;
@@ -50,9 +50,9 @@ static char *tool_names(const struct fm_manifest *m)
 	size_t i;
 
 	for (i = 0; i < json_object_array_length(m->tools); i++) {
-		char *t = fm_xasprintf("%s%s%s", s, i ? "," : "",
-				       fm_json_get_string(json_object_array_get_idx(m->tools, i),
-							  "name"));
+		char *t = fm_xasprintf(
+		    "%s%s%s", s, i ? "," : "",
+		    fm_json_get_string(json_object_array_get_idx(m->tools, i), "name"));
 		free(s);
 		s = t;
 	}
@@ -99,9 +99,10 @@ static void print_param(json_object *pdef)
 		snprintf(range, sizeof(range), "one of %s", fm_json_str(v));
 	else if (json_object_object_get_ex(pdef, "min", NULL) ||
 		 json_object_object_get_ex(pdef, "max", NULL))
-		snprintf(range, sizeof(range), "%s..%s",
-			 json_object_object_get_ex(pdef, "min", &v) ? json_object_get_string(v) : "",
-			 json_object_object_get_ex(pdef, "max", &v) ? json_object_get_string(v) : "");
+		snprintf(
+		    range, sizeof(range), "%s..%s",
+		    json_object_object_get_ex(pdef, "min", &v) ? json_object_get_string(v) : "",
+		    json_object_object_get_ex(pdef, "max", &v) ? json_object_get_string(v) : "");
 	req = fm_json_get(pdef, "required", json_type_boolean);
 	def = json_object_object_get_ex(pdef, "default", &v) ? fm_json_str(v) : "-";
 	printf("    %-14s %-8s %-8s %-14s %-20s %s\n", fm_json_get_string(pdef, "name"),
@@ -206,8 +207,8 @@ int main(int argc, char **argv)
 	if (strcmp(verb, "list") && strcmp(verb, "info") && strcmp(verb, "path"))
 		usage_error("unknown command: use list, info, validate or path");
 	if (!strcmp(verb, "info") ? argc - optind != 1 : argc - optind != 0)
-		usage_error(!strcmp(verb, "info") ? "usage: filmeto-plugin info [--json] NAME" :
-						    "unexpected argument");
+		usage_error(!strcmp(verb, "info") ? "usage: filmeto-plugin info [--json] NAME"
+						  : "unexpected argument");
 	fm_plugins_scan(&p, &err);
 	if (!strcmp(verb, "list")) {
 		status = cmd_list(&p);

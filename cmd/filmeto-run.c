@@ -15,24 +15,24 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-	"usage: filmeto-run [-O DIR] [FILE ...]\n"
-	"\n"
-	"Run task lines from FILEs or standard input ('-') and write events.\n"
-	"\n"
-	"  -O, --output-dir DIR  write outputs to DIR/TASK_ID (default: filmeto-out)\n"
-	"  -h, --help            show this help\n"
-	"      --version         show the version\n"
-	"\n"
-	"Exit status: 0 every task succeeded, 1 a task failed, 2 usage error,\n"
-	"130 interrupted.\n";
+    "usage: filmeto-run [-O DIR] [FILE ...]\n"
+    "\n"
+    "Run task lines from FILEs or standard input ('-') and write events.\n"
+    "\n"
+    "  -O, --output-dir DIR  write outputs to DIR/TASK_ID (default: filmeto-out)\n"
+    "  -h, --help            show this help\n"
+    "      --version         show the version\n"
+    "\n"
+    "Exit status: 0 every task succeeded, 1 a task failed, 2 usage error,\n"
+    "130 interrupted.\n";
 
 enum { OPT_VERSION = 256 };
 
 static const struct option options[] = {
-	{ "output-dir", required_argument, NULL, 'O' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+    {"output-dir", required_argument, NULL, 'O'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static struct fm_writer out;

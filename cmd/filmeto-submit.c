@@ -12,34 +12,34 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-	"usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
-	"                      [-i ID] [--timeout SECONDS]\n"
-	"\n"
-	"Print one task line for TOOL, validated against its plugin's manifest.\n"
-	"\n"
-	"  -t, --tool TOOL          tool type, e.g. text2image (see filmeto-plugin list)\n"
-	"  -P, --plugin PLUGIN      plugin to use (default: the first serving TOOL)\n"
-	"  -p, --param KEY=VALUE    a parameter, typed by the manifest; repeatable\n"
-	"  -r, --resource PATH|URL  an input file or URL; repeatable\n"
-	"  -i, --id ID              task id (default: TOOL-xxxxxxxx)\n"
-	"      --timeout SECONDS    execution timeout for this task\n"
-	"  -h, --help               show this help\n"
-	"      --version            show the version\n"
-	"\n"
-	"Exit status: 0 printed, 2 usage or validation error.\n";
+    "usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
+    "                      [-i ID] [--timeout SECONDS]\n"
+    "\n"
+    "Print one task line for TOOL, validated against its plugin's manifest.\n"
+    "\n"
+    "  -t, --tool TOOL          tool type, e.g. text2image (see filmeto-plugin list)\n"
+    "  -P, --plugin PLUGIN      plugin to use (default: the first serving TOOL)\n"
+    "  -p, --param KEY=VALUE    a parameter, typed by the manifest; repeatable\n"
+    "  -r, --resource PATH|URL  an input file or URL; repeatable\n"
+    "  -i, --id ID              task id (default: TOOL-xxxxxxxx)\n"
+    "      --timeout SECONDS    execution timeout for this task\n"
+    "  -h, --help               show this help\n"
+    "      --version            show the version\n"
+    "\n"
+    "Exit status: 0 printed, 2 usage or validation error.\n";
 
 enum { OPT_TIMEOUT = 256, OPT_VERSION };
 
 static const struct option options[] = {
-	{ "tool", required_argument, NULL, 't' },
-	{ "plugin", required_argument, NULL, 'P' },
-	{ "param", required_argument, NULL, 'p' },
-	{ "resource", required_argument, NULL, 'r' },
-	{ "id", required_argument, NULL, 'i' },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+    {"tool", required_argument, NULL, 't'},
+    {"plugin", required_argument, NULL, 'P'},
+    {"param", required_argument, NULL, 'p'},
+    {"resource", required_argument, NULL, 'r'},
+    {"id", required_argument, NULL, 'i'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 struct args {
@@ -78,7 +78,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_TIMEOUT:
 			a->timeout = strtod(optarg, &end);
 			if (*end || end == optarg || !(a->timeout > 0))
-				usage_error("--timeout: '%s' is not a positive number of seconds", optarg);
+				usage_error("--timeout: '%s' is not a positive number of seconds",
+					    optarg);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -118,7 +119,8 @@ static void typed_params(const struct args *a, json_object *tool, const char *id
 		char *key, *msg;
 
 		if (!eq || eq == a->params[i]) {
-			msg = fm_xasprintf("task '%s': -p '%s': expected KEY=VALUE", id, a->params[i]);
+			msg = fm_xasprintf("task '%s': -p '%s': expected KEY=VALUE", id,
+					   a->params[i]);
 			problem(problems, msg);
 			free(msg);
 			continue;
@@ -193,12 +195,13 @@ static void report(json_object *problems)
 	size_t i;
 
 	for (i = 0; i < json_object_array_length(problems); i++)
-		fm_warn("%s", fm_json_get_string(json_object_array_get_idx(problems, i), "message"));
+		fm_warn("%s",
+			fm_json_get_string(json_object_array_get_idx(problems, i), "message"));
 }
 
 int main(int argc, char **argv)
 {
-	struct args a = { 0 };
+	struct args a = {0};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_plugins plugins;
 	const struct fm_manifest *m;

@@ -13,23 +13,23 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-	"usage: filmeto-watch [FILE ...]\n"
-	"\n"
-	"Report the events in FILEs or standard input ('-'); copy them to\n"
-	"standard output when it is not a terminal.\n"
-	"\n"
-	"  -h, --help     show this help\n"
-	"      --version  show the version\n"
-	"\n"
-	"Exit status: 0 every task completed, 1 a task failed or was cancelled,\n"
-	"2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted.\n";
+    "usage: filmeto-watch [FILE ...]\n"
+    "\n"
+    "Report the events in FILEs or standard input ('-'); copy them to\n"
+    "standard output when it is not a terminal.\n"
+    "\n"
+    "  -h, --help     show this help\n"
+    "      --version  show the version\n"
+    "\n"
+    "Exit status: 0 every task completed, 1 a task failed or was cancelled,\n"
+    "2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted.\n";
 
 enum { OPT_VERSION = 256 };
 
 static const struct option options[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 enum state { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NSTATES };
@@ -84,9 +84,9 @@ static void on_final(struct watch *w, json_object *ev, const char *type, const c
 		fprintf(stderr, "%s completed %s in %.2fs%s%s\n", ts, id,
 			fm_json_get_double(ev, "execution_time", 0),
 			files && json_object_array_length(files) ? ": " : "",
-			files && json_object_array_length(files) ?
-				json_object_get_string(json_object_array_get_idx(files, 0)) :
-				"");
+			files && json_object_array_length(files)
+			    ? json_object_get_string(json_object_array_get_idx(files, 0))
+			    : "");
 		return;
 	}
 	set_state(w, id, !strcmp(type, "failed") ? FAILED : CANCELLED);
@@ -117,10 +117,11 @@ static void on_line(struct watch *w, const char *line, size_t len)
 	} else if (!strcmp(type, "started")) {
 		set_state(w, id, RUNNING);
 		when(ev, ts);
-		fprintf(stderr, "%s started %s (%s, %s)\n", ts, id,
-			fm_json_get_string(ev, "tool_name") ? fm_json_get_string(ev, "tool_name") : "?",
-			fm_json_get_string(ev, "plugin_name") ? fm_json_get_string(ev, "plugin_name") :
-								 "?");
+		fprintf(
+		    stderr, "%s started %s (%s, %s)\n", ts, id,
+		    fm_json_get_string(ev, "tool_name") ? fm_json_get_string(ev, "tool_name") : "?",
+		    fm_json_get_string(ev, "plugin_name") ? fm_json_get_string(ev, "plugin_name")
+							  : "?");
 	} else if (!strcmp(type, "completed") || !strcmp(type, "failed") ||
 		   !strcmp(type, "cancelled")) {
 		on_final(w, ev, type, id);
@@ -162,8 +163,8 @@ static int watch_fd(struct watch *w, int fd, const char *name)
 static int verdict(struct watch *w)
 {
 	unsigned long unfinished = w->count[PENDING] + w->count[RUNNING];
-	unsigned long total = unfinished + w->count[COMPLETED] + w->count[FAILED] +
-			      w->count[CANCELLED];
+	unsigned long total =
+	    unfinished + w->count[COMPLETED] + w->count[FAILED] + w->count[CANCELLED];
 
 	fprintf(stderr, "%s: %lu task%s: %lu completed, %lu failed, %lu cancelled", fm_prog(),
 		total, total == 1 ? "" : "s", w->count[COMPLETED], w->count[FAILED],
@@ -172,8 +173,7 @@ static int verdict(struct watch *w)
 		fprintf(stderr, ", %lu unfinished", unfinished);
 	fprintf(stderr, " (%.1fs)\n", fm_now() - w->start);
 	if (unfinished) {
-		json_object_object_foreach(w->tasks, id, v)
-		{
+		json_object_object_foreach (w->tasks, id, v) {
 			if (json_object_get_int(v) <= RUNNING)
 				fm_warn("task '%s' did not finish: the stream ended first", id);
 		}
@@ -185,7 +185,7 @@ static int verdict(struct watch *w)
 
 int main(int argc, char **argv)
 {
-	struct watch w = { 0 };
+	struct watch w = {0};
 	int c, i, status;
 
 	fm_msg_init(argv[0]);

@@ -7,17 +7,17 @@
 #include "error.h"
 
 static const char *const code_names[] = {
-	[FM_OK] = "OK",
-	[FM_VALIDATION_ERROR] = "VALIDATION_ERROR",
-	[FM_PLUGIN_NOT_FOUND] = "PLUGIN_NOT_FOUND",
-	[FM_PLUGIN_EXECUTION_ERROR] = "PLUGIN_EXECUTION_ERROR",
-	[FM_RESOURCE_PROCESSING_ERROR] = "RESOURCE_PROCESSING_ERROR",
-	[FM_TIMEOUT_ERROR] = "TIMEOUT_ERROR",
-	[FM_TASK_CANCELLED] = "TASK_CANCELLED",
-	[FM_DEPENDENCY_FAILED] = "DEPENDENCY_FAILED",
-	[FM_SERVICE_ERROR] = "SERVICE_ERROR",
-	[FM_RATE_LIMIT_EXCEEDED] = "RATE_LIMIT_EXCEEDED",
-	[FM_TASK_NOT_FOUND] = "TASK_NOT_FOUND",
+    [FM_OK] = "OK",
+    [FM_VALIDATION_ERROR] = "VALIDATION_ERROR",
+    [FM_PLUGIN_NOT_FOUND] = "PLUGIN_NOT_FOUND",
+    [FM_PLUGIN_EXECUTION_ERROR] = "PLUGIN_EXECUTION_ERROR",
+    [FM_RESOURCE_PROCESSING_ERROR] = "RESOURCE_PROCESSING_ERROR",
+    [FM_TIMEOUT_ERROR] = "TIMEOUT_ERROR",
+    [FM_TASK_CANCELLED] = "TASK_CANCELLED",
+    [FM_DEPENDENCY_FAILED] = "DEPENDENCY_FAILED",
+    [FM_SERVICE_ERROR] = "SERVICE_ERROR",
+    [FM_RATE_LIMIT_EXCEEDED] = "RATE_LIMIT_EXCEEDED",
+    [FM_TASK_NOT_FOUND] = "TASK_NOT_FOUND",
 };
 
 #define NCODES (sizeof(code_names) / sizeof(code_names[0]))
@@ -37,8 +37,7 @@ int fm_error(struct fm_error *err, enum fm_code code, const char *fmt, ...)
 	flen = strlen(fmt);
 	n = strlen(err->message);
 	if (flen && fmt[flen - 1] == ':')
-		snprintf(err->message + n, sizeof(err->message) - n, " %s",
-			 strerror(saved));
+		snprintf(err->message + n, sizeof(err->message) - n, " %s", strerror(saved));
 	errno = saved;
 	return -1;
 }
@@ -96,25 +95,21 @@ json_object *fm_error_to_json(const struct fm_error *err)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "code",
-			       json_object_new_string(fm_code_name(err->code)));
-	json_object_object_add(o, "message",
-			       json_object_new_string(err->message));
+	json_object_object_add(o, "code", json_object_new_string(fm_code_name(err->code)));
+	json_object_object_add(o, "message", json_object_new_string(err->message));
 	if (err->details)
-		json_object_object_add(o, "details",
-				       json_object_get(err->details));
+		json_object_object_add(o, "details", json_object_get(err->details));
 	return o;
 }
 
-void fm_error_from_json(struct fm_error *err, json_object *obj,
-			enum fm_code fallback)
+void fm_error_from_json(struct fm_error *err, json_object *obj, enum fm_code fallback)
 {
 	json_object *v;
 	enum fm_code code = fallback;
 	const char *msg = "";
 
-	if (json_object_object_get_ex(obj, "code", &v) &&
-	    json_object_is_type(v, json_type_string))
+	fm_error_release(err);
+	if (json_object_object_get_ex(obj, "code", &v) && json_object_is_type(v, json_type_string))
 		fm_code_parse(json_object_get_string(v), &code);
 	if (json_object_object_get_ex(obj, "message", &v) &&
 	    json_object_is_type(v, json_type_string))

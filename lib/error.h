@@ -31,7 +31,10 @@ struct fm_error {
 	json_object *details; /* owned; NULL or an object */
 };
 
-#define FM_ERROR_INIT { FM_OK, "", NULL }
+#define FM_ERROR_INIT                                                                              \
+	{                                                                                          \
+		FM_OK, "", NULL                                                                    \
+	}
 
 /*
  * Sets code and message and returns -1, so `return fm_error(err, ...)`
@@ -39,7 +42,7 @@ struct fm_error {
  * appended. err may be NULL.
  */
 int fm_error(struct fm_error *err, enum fm_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Adds (owning) val under key in err->details. */
 void fm_error_detail(struct fm_error *err, const char *key, json_object *val);
 void fm_error_release(struct fm_error *err);
@@ -52,7 +55,6 @@ int fm_code_parse(const char *name, enum fm_code *code);
 /* {"code":…,"message":…,"details":…} */
 json_object *fm_error_to_json(const struct fm_error *err);
 /* Reads the object above; an unknown code becomes fallback. */
-void fm_error_from_json(struct fm_error *err, json_object *obj,
-			enum fm_code fallback);
+void fm_error_from_json(struct fm_error *err, json_object *obj, enum fm_code fallback);
 
 #endif

@@ -22,8 +22,8 @@
 #include "util.h"
 
 /* Host variables every plugin gets besides those its manifest names. */
-static const char *const base_env[] = { "PATH", "HOME",	   "LANG", "LC_ALL", "LC_CTYPE",
-					"TZ",	"TMPDIR", "PYTHONPATH", NULL };
+static const char *const base_env[] = {"PATH", "HOME",	 "LANG",       "LC_ALL", "LC_CTYPE",
+				       "TZ",   "TMPDIR", "PYTHONPATH", NULL};
 
 struct io {
 	struct fm_host *h;
@@ -195,7 +195,7 @@ static int next_line(struct io *io, double deadline, char **line, size_t *len)
 	struct fm_host *h = io->h;
 
 	for (;;) {
-		struct pollfd fds[2] = { { h->proc.out, POLLIN, 0 }, { h->proc.err, POLLIN, 0 } };
+		struct pollfd fds[2] = {{h->proc.out, POLLIN, 0}, {h->proc.err, POLLIN, 0}};
 		enum fm_line got = fm_reader_take(&h->out, line, len);
 		double left = deadline - fm_now();
 		int n;
@@ -223,7 +223,7 @@ static int next_line(struct io *io, double deadline, char **line, size_t *len)
  * with its exit status and last stderr lines.
  */
 static int broke(struct io *io, struct fm_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int broke(struct io *io, struct fm_error *err, const char *fmt, ...)
 {
@@ -242,10 +242,11 @@ static int broke(struct io *io, struct fm_error *err, const char *fmt, ...)
 	}
 	read_stderr(io);
 	fm_proc_describe(&h->proc, how, sizeof(how));
-	fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "plugin '%s' %s; it %s", h->manifest->name,
-		 msg, how);
+	fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "plugin '%s' %s; it %s", h->manifest->name, msg,
+		 how);
 	if (WIFEXITED(h->proc.status))
-		fm_error_detail(err, "exit_status", json_object_new_int(WEXITSTATUS(h->proc.status)));
+		fm_error_detail(err, "exit_status",
+				json_object_new_int(WEXITSTATUS(h->proc.status)));
 	else if (WIFSIGNALED(h->proc.status))
 		fm_error_detail(err, "signal", json_object_new_int(WTERMSIG(h->proc.status)));
 	fm_error_detail(err, "stderr", tail_json(h));
@@ -265,7 +266,7 @@ static int send_msg(struct io *io, json_object *msg, double deadline, struct fm_
 	len++;
 	while (off < len) {
 		ssize_t n = write(h->proc.in, line + off, len - off);
-		struct pollfd fds[2] = { { h->proc.in, POLLOUT, 0 }, { h->proc.err, POLLIN, 0 } };
+		struct pollfd fds[2] = {{h->proc.in, POLLOUT, 0}, {h->proc.err, POLLIN, 0}};
 
 		if (n > 0) {
 			off += (size_t)n;
@@ -299,7 +300,8 @@ static int wait_ready(struct io *io, struct fm_error *err)
 		int got = next_line(io, deadline, &line, &len);
 
 		if (got == GOT_TIMEOUT)
-			return broke(io, err, "sent no ready notification within %gs (startup.timeout)",
+			return broke(io, err,
+				     "sent no ready notification within %gs (startup.timeout)",
 				     h->manifest->startup_timeout);
 		if (got == GOT_EOF)
 			return broke(io, err, "exited before it was ready");
@@ -308,7 +310,8 @@ static int wait_ready(struct io *io, struct fm_error *err)
 		if (stray(io, line, len))
 			continue;
 		if (fm_rpc_parse(line, len, &msg, &perr) < 0)
-			return broke(io, err, "sent something that is not JSON-RPC before ready (%s): %.80s",
+			return broke(io, err,
+				     "sent something that is not JSON-RPC before ready (%s): %.80s",
 				     perr.message, line);
 		if (msg.kind == FM_RPC_NOTIFICATION && !strcmp(msg.method, "ready")) {
 			h->info = fm_json_ref_or_object(msg.params);
@@ -322,7 +325,7 @@ static int wait_ready(struct io *io, struct fm_error *err)
 int fm_host_start(struct fm_host *h, const char *task_id, fm_emit_fn *emit, void *ctx,
 		  struct fm_error *err)
 {
-	struct io io = { h, task_id, emit, ctx };
+	struct io io = {h, task_id, emit, ctx};
 	char **argv = plugin_argv(h->manifest), **env = plugin_env(h->manifest);
 	int rc;
 
@@ -342,7 +345,7 @@ int fm_host_start(struct fm_host *h, const char *task_id, fm_emit_fn *emit, void
 static void forward_progress(struct io *io, const char *type, json_object *params)
 {
 	json_object *ev = fm_event_new(type, io->task_id), *v;
-	static const char *const keys[] = { "message", "stage", "data", NULL };
+	static const char *const keys[] = {"message", "stage", "data", NULL};
 	size_t i;
 
 	if (!strcmp(type, "progress")) {
@@ -447,8 +450,8 @@ static void take_result(struct fm_host *h, json_object *result, const char *outp
 		fm_error_from_json(&res->error, eobj, FM_PLUGIN_EXECUTION_ERROR);
 	else
 		fm_error(&res->error,
-			 res->status == FM_STATUS_CANCELLED ? FM_TASK_CANCELLED :
-							      FM_PLUGIN_EXECUTION_ERROR,
+			 res->status == FM_STATUS_CANCELLED ? FM_TASK_CANCELLED
+							    : FM_PLUGIN_EXECUTION_ERROR,
 			 "%s", message && *message ? message : "the plugin reported an error");
 	if (!res->error.message[0])
 		fm_error(&res->error, res->error.code, "%s",
@@ -509,7 +512,7 @@ static int handle(struct io *io, struct fm_rpc_msg *msg, int64_t id, const char 
 int fm_host_execute(struct fm_host *h, const struct fm_task *task, const char *output_dir,
 		    double timeout, fm_emit_fn *emit, void *ctx, struct fm_result *res)
 {
-	struct io io = { h, task->task_id, emit, ctx };
+	struct io io = {h, task->task_id, emit, ctx};
 	double start = fm_now(), deadline = start + timeout;
 	int64_t id = h->next_id++;
 	json_object *req = fm_rpc_request(id, "execute_task", request_params(task, output_dir));
@@ -530,8 +533,8 @@ int fm_host_execute(struct fm_host *h, const struct fm_task *task, const char *o
 			rc = broke(&io, &res->error, "did not finish within %gs", timeout);
 			res->error.code = FM_TIMEOUT_ERROR;
 			snprintf(res->error.message, sizeof(res->error.message),
-				 "task '%s' timed out after %gs; plugin '%s' was stopped", task->task_id,
-				 timeout, h->manifest->name);
+				 "task '%s' timed out after %gs; plugin '%s' was stopped",
+				 task->task_id, timeout, h->manifest->name);
 			break;
 		}
 		if (got == GOT_EOF) {
@@ -539,14 +542,16 @@ int fm_host_execute(struct fm_host *h, const struct fm_task *task, const char *o
 			break;
 		}
 		if (got == GOT_LONG) {
-			rc = broke(&io, &res->error, "sent a line longer than %d bytes", FM_LINE_MAX);
+			rc = broke(&io, &res->error, "sent a line longer than %d bytes",
+				   FM_LINE_MAX);
 			break;
 		}
 		if (stray(&io, line, len))
 			continue;
 		if (fm_rpc_parse(line, len, &msg, &perr) < 0) {
-			rc = broke(&io, &res->error, "sent something that is not JSON-RPC (%s): %.80s",
-				   perr.message, line);
+			rc = broke(&io, &res->error,
+				   "sent something that is not JSON-RPC (%s): %.80s", perr.message,
+				   line);
 			break;
 		}
 		done = handle(&io, &msg, id, output_dir, deadline, res);

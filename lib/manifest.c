@@ -17,13 +17,13 @@
 #include "manifest.h"
 #include "util.h"
 
-static const char *const param_types[] = { "string", "integer", "number", "boolean",
-					   "array",  "object",	NULL };
+static const char *const param_types[] = {"string", "integer", "number", "boolean",
+					  "array",  "object",  NULL};
 
 /* Upper bounds on what a manifest may ask for. */
 #define MAX_CONCURRENCY 256
-#define MAX_RETRIES 10
-#define MAX_TIMEOUT (7 * 86400.0)
+#define MAX_RETRIES	10
+#define MAX_TIMEOUT	(7 * 86400.0)
 
 void fm_manifest_init(struct fm_manifest *m)
 {
@@ -46,12 +46,11 @@ void fm_manifest_release(struct fm_manifest *m)
 }
 
 /* "FILE:LINE: " + message, where LINE is where node starts. */
-static int bad(const struct fm_manifest *m, json_object *node,
-	       struct fm_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static int bad(const struct fm_manifest *m, json_object *node, struct fm_error *err,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int bad(const struct fm_manifest *m, json_object *node,
-	       struct fm_error *err, const char *fmt, ...)
+static int bad(const struct fm_manifest *m, json_object *node, struct fm_error *err,
+	       const char *fmt, ...)
 {
 	char msg[FM_ERROR_MAX];
 	int line = fm_yaml_line(node);
@@ -74,8 +73,7 @@ static void inherit_line(json_object *o, json_object *from)
 
 static int is_number(json_object *v)
 {
-	return json_object_is_type(v, json_type_int) ||
-	       json_object_is_type(v, json_type_double);
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
 
 static int type_known(const char *t)
@@ -92,8 +90,8 @@ static int type_known(const char *t)
 static const char *canonical_type(const char *t)
 {
 	static const char *const alias[][2] = {
-		{ "str", "string" }, { "int", "integer" }, { "float", "number" },
-		{ "bool", "boolean" }, { "list", "array" }, { "dict", "object" },
+	    {"str", "string"},	 {"int", "integer"}, {"float", "number"},
+	    {"bool", "boolean"}, {"list", "array"},  {"dict", "object"},
 	};
 	size_t i;
 
@@ -131,8 +129,8 @@ static const char *param_type(json_object *pdef)
 }
 
 /* Normalizes one parameter definition in place. */
-static int check_param(const struct fm_manifest *m, json_object *p,
-		       const char *where, struct fm_error *err)
+static int check_param(const struct fm_manifest *m, json_object *p, const char *where,
+		       struct fm_error *err)
 {
 	const char *name = fm_json_get_string(p, "name"), *type;
 	json_object *v;
@@ -141,15 +139,17 @@ static int check_param(const struct fm_manifest *m, json_object *p,
 		return bad(m, p, err, "%s: a parameter must be a mapping", where);
 	if (!name || !*name)
 		return bad(m, p, err, "%s: a parameter needs a name", where);
-	if (json_object_object_get_ex(p, "type", &v) &&
-	    !json_object_is_type(v, json_type_string))
+	if (json_object_object_get_ex(p, "type", &v) && !json_object_is_type(v, json_type_string))
 		return bad(m, p, err, "%s.%s.type: must be a string", where, name);
 	type = canonical_type(param_type(p));
 	if (!type_known(type))
 		return bad(m, p, err,
-			   "%s.%s.type: '%s' is not one of string, integer, number, boolean, array, object",
+			   "%s.%s.type: '%s' is not one of string, integer, number, boolean, "
+			   "array, object",
 			   where, name, type);
+	/* Replacing the member frees the string type points into. */
 	json_object_object_add(p, "type", json_object_new_string(type));
+	type = param_type(p);
 	if (json_object_object_get_ex(p, "required", &v) &&
 	    !json_object_is_type(v, json_type_boolean))
 		return bad(m, p, err, "%s.%s.required: must be true or false", where, name);
@@ -165,9 +165,8 @@ static int check_param(const struct fm_manifest *m, json_object *p,
 }
 
 /* parameters: a list of definitions, or a mapping name -> definition. */
-static int normalize_params(const struct fm_manifest *m, json_object *src,
-			    const char *where, json_object **out,
-			    struct fm_error *err)
+static int normalize_params(const struct fm_manifest *m, json_object *src, const char *where,
+			    json_object **out, struct fm_error *err)
 {
 	json_object *list = json_object_new_array();
 	size_t i;
@@ -176,11 +175,10 @@ static int normalize_params(const struct fm_manifest *m, json_object *src,
 	if (!src)
 		return 0;
 	if (json_object_is_type(src, json_type_object)) {
-		json_object_object_foreach(src, key, val)
-		{
-			json_object *p = json_object_is_type(val, json_type_object) ?
-						 json_object_get(val) :
-						 json_object_new_object();
+		json_object_object_foreach (src, key, val) {
+			json_object *p = json_object_is_type(val, json_type_object)
+					     ? json_object_get(val)
+					     : json_object_new_object();
 
 			if (!json_object_is_type(val, json_type_object) && val)
 				json_object_object_add(p, "type", json_object_get(val));
@@ -190,7 +188,8 @@ static int normalize_params(const struct fm_manifest *m, json_object *src,
 		}
 	} else if (json_object_is_type(src, json_type_array)) {
 		for (i = 0; i < json_object_array_length(src); i++)
-			json_object_array_add(list, json_object_get(json_object_array_get_idx(src, i)));
+			json_object_array_add(list,
+					      json_object_get(json_object_array_get_idx(src, i)));
 	} else {
 		return bad(m, src, err, "%s: must be a list of parameters", where);
 	}
@@ -201,9 +200,8 @@ static int normalize_params(const struct fm_manifest *m, json_object *src,
 }
 
 /* One tool: a name, or a mapping with name (or tool_type) and parameters. */
-static int normalize_tool(const struct fm_manifest *m, json_object *src,
-			  json_object *shared_params, size_t idx,
-			  json_object *tools, struct fm_error *err)
+static int normalize_tool(const struct fm_manifest *m, json_object *src, json_object *shared_params,
+			  size_t idx, json_object *tools, struct fm_error *err)
 {
 	json_object *t = json_object_new_object(), *params = NULL, *v;
 	const char *name = NULL;
@@ -257,8 +255,8 @@ static int load_tools(struct fm_manifest *m, struct fm_error *err)
 	if (!json_object_array_length(list))
 		return bad(m, list, err, "the list of tools is empty");
 	for (i = 0; i < json_object_array_length(list); i++)
-		if (normalize_tool(m, json_object_array_get_idx(list, i), params, i,
-				   m->tools, err) < 0)
+		if (normalize_tool(m, json_object_array_get_idx(list, i), params, i, m->tools,
+				   err) < 0)
 			return -1;
 	return 0;
 }
@@ -316,17 +314,16 @@ static int load_command(struct fm_manifest *m, struct fm_error *err)
 	return 0;
 }
 
-static int load_number(struct fm_manifest *m, const char *section, const char *key,
-		       double lo, double hi, double *out, struct fm_error *err)
+static int load_number(struct fm_manifest *m, const char *section, const char *key, double lo,
+		       double hi, double *out, struct fm_error *err)
 {
 	json_object *sec = fm_json_get(m->root, section, json_type_object), *v;
 
 	if (!sec || !json_object_object_get_ex(sec, key, &v) || !v)
 		return 0;
-	if (!is_number(v) || !(json_object_get_double(v) >= lo) ||
-	    json_object_get_double(v) > hi)
-		return bad(m, sec, err, "%s.%s: must be a number from %g to %g", section,
-			   key, lo, hi);
+	if (!is_number(v) || !(json_object_get_double(v) >= lo) || json_object_get_double(v) > hi)
+		return bad(m, sec, err, "%s.%s: must be a number from %g to %g", section, key, lo,
+			   hi);
 	*out = json_object_get_double(v);
 	return 0;
 }
@@ -373,8 +370,7 @@ static const char *meta_string(json_object *root, const char *key)
 
 	/* `version: 1.0` is a number in YAML but a version to us. */
 	if (!json_object_object_get_ex(root, key, &v) || !v ||
-	    json_object_is_type(v, json_type_object) ||
-	    json_object_is_type(v, json_type_array))
+	    json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array))
 		return "";
 	return json_object_get_string(v);
 }
@@ -385,8 +381,8 @@ static int load_meta(struct fm_manifest *m, struct fm_error *err)
 		return fm_error(err, FM_VALIDATION_ERROR, "%s: must be a mapping", m->path);
 	m->name = fm_json_get_string(m->root, "name");
 	if (!m->name || !fm_id_valid(m->name))
-		return bad(m, m->root, err,
-			   "name: required, 1-%d characters of A-Z a-z 0-9 . _ -", FM_ID_MAX);
+		return bad(m, m->root, err, "name: required, 1-%d characters of A-Z a-z 0-9 . _ -",
+			   FM_ID_MAX);
 	m->version = meta_string(m->root, "version");
 	m->description = meta_string(m->root, "description");
 	return 0;
@@ -394,7 +390,7 @@ static int load_meta(struct fm_manifest *m, struct fm_error *err)
 
 int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *err)
 {
-	static const char *const names[] = { "plugin.yaml", "plugin.yml" };
+	static const char *const names[] = {"plugin.yaml", "plugin.yml"};
 	char *buf = NULL;
 	size_t i, len;
 
@@ -410,8 +406,8 @@ int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *er
 	}
 	if (!m->path) {
 		m->path = fm_xasprintf("%s/plugin.yaml", m->dir);
-		return fm_error(err, FM_PLUGIN_NOT_FOUND,
-				"'%s' has no plugin.yaml or plugin.yml", m->dir);
+		return fm_error(err, FM_PLUGIN_NOT_FOUND, "'%s' has no plugin.yaml or plugin.yml",
+				m->dir);
 	}
 	if (fm_read_file(m->path, FM_YAML_MAX, &buf, &len, err) < 0)
 		return -1;
@@ -420,8 +416,8 @@ int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *er
 		return -1;
 	}
 	free(buf);
-	if (load_meta(m, err) < 0 || load_tools(m, err) < 0 ||
-	    load_command(m, err) < 0 || load_settings(m, err) < 0)
+	if (load_meta(m, err) < 0 || load_tools(m, err) < 0 || load_command(m, err) < 0 ||
+	    load_settings(m, err) < 0)
 		return -1;
 	return 0;
 }
@@ -497,38 +493,42 @@ int fm_param_from_string(json_object *pdef, const char *text, json_object **out,
 		v = strtoll(text, &end, 10);
 		if (errno || end == text || *end)
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"parameter '%s': '%s' is not an integer (rule: type)", name, text);
+					"parameter '%s': '%s' is not an integer (rule: type)", name,
+					text);
 		*out = json_object_new_int64(v);
 	} else if (!strcmp(type, "number")) {
 		double v = strtod(text, &end);
 
 		if (end == text || *end || !isfinite(v))
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"parameter '%s': '%s' is not a number (rule: type)", name, text);
-		*out = json_object_new_double_s(v, text);
+					"parameter '%s': '%s' is not a number (rule: type)", name,
+					text);
+		*out = fm_json_new_number(v, text);
 	} else if (!strcmp(type, "boolean")) {
-		if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") ||
-		    !strcmp(text, "1") || !strcasecmp(text, "on"))
+		if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcmp(text, "1") ||
+		    !strcasecmp(text, "on"))
 			*out = json_object_new_boolean(1);
 		else if (!strcasecmp(text, "false") || !strcasecmp(text, "no") ||
 			 !strcmp(text, "0") || !strcasecmp(text, "off"))
 			*out = json_object_new_boolean(0);
 		else
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"parameter '%s': '%s' is not a boolean: use true or false (rule: type)",
-					name, text);
+			return fm_error(
+			    err, FM_VALIDATION_ERROR,
+			    "parameter '%s': '%s' is not a boolean: use true or false (rule: type)",
+			    name, text);
 	} else if (!strcmp(type, "array") || !strcmp(type, "object")) {
 		struct fm_error perr = FM_ERROR_INIT;
 
 		if (fm_json_parse(text, strlen(text), out, &perr) < 0)
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"parameter '%s': a JSON %s is expected: %s (rule: type)", name, type,
-					perr.message);
+					"parameter '%s': a JSON %s is expected: %s (rule: type)",
+					name, type, perr.message);
 		if (!has_type(*out, type)) {
 			json_object_put(*out);
 			*out = NULL;
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"parameter '%s': a JSON %s is expected (rule: type)", name, type);
+					"parameter '%s': a JSON %s is expected (rule: type)", name,
+					type);
 		}
 	} else {
 		*out = json_object_new_string(text);
@@ -536,12 +536,11 @@ int fm_param_from_string(json_object *pdef, const char *text, json_object **out,
 	return 0;
 }
 
-static void add_problem(json_object *list, const char *task_id, const char *param,
-			const char *rule, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static void add_problem(json_object *list, const char *task_id, const char *param, const char *rule,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void add_problem(json_object *list, const char *task_id, const char *param,
-			const char *rule, const char *fmt, ...)
+static void add_problem(json_object *list, const char *task_id, const char *param, const char *rule,
+			const char *fmt, ...)
 {
 	json_object *e = json_object_new_object();
 	char what[FM_ERROR_MAX / 2];
@@ -551,8 +550,8 @@ static void add_problem(json_object *list, const char *task_id, const char *para
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	msg = fm_xasprintf("task '%s': parameter '%s': %s (rule: %s)",
-			   task_id ? task_id : "-", param, what, rule);
+	msg = fm_xasprintf("task '%s': parameter '%s': %s (rule: %s)", task_id ? task_id : "-",
+			   param, what, rule);
 	json_object_object_add(e, "task_id", json_object_new_string(task_id ? task_id : ""));
 	json_object_object_add(e, "parameter", json_object_new_string(param));
 	json_object_object_add(e, "rule", json_object_new_string(rule));
@@ -630,14 +629,14 @@ int fm_params_validate(json_object *tool, json_object *params, const char *task_
 	json_object *defs = fm_json_get(tool, "parameters", json_type_array);
 	size_t i, n;
 
-	json_object_object_foreach(params, key, val)
-	{
+	json_object_object_foreach (params, key, val) {
 		json_object *pdef = fm_tool_param(tool, key);
 
 		if (!pdef) {
 			char *names = param_names(tool);
 
-			add_problem(problems, task_id, key, "unknown", "not a parameter of %s (it takes: %s)",
+			add_problem(problems, task_id, key, "unknown",
+				    "not a parameter of %s (it takes: %s)",
 				    fm_json_get_string(tool, "name"), *names ? names : "none");
 			free(names);
 		} else if (val) {
@@ -650,8 +649,7 @@ int fm_params_validate(json_object *tool, json_object *params, const char *task_
 		json_object *pdef = json_object_array_get_idx(defs, i);
 		const char *name = fm_json_get_string(pdef, "name");
 
-		if (flag(pdef, "required") &&
-		    !json_object_object_get_ex(params, name, NULL) &&
+		if (flag(pdef, "required") && !json_object_object_get_ex(params, name, NULL) &&
 		    !json_object_object_get_ex(pdef, "default", NULL))
 			add_problem(problems, task_id, name, "required", "is required but missing");
 	}
@@ -661,13 +659,14 @@ int fm_params_validate(json_object *tool, json_object *params, const char *task_
 		return 0;
 	}
 	fm_error(err, FM_VALIDATION_ERROR, "%s",
-		 json_object_get_string(json_object_object_get(json_object_array_get_idx(problems, 0), "message")));
+		 json_object_get_string(
+		     json_object_object_get(json_object_array_get_idx(problems, 0), "message")));
 	if (n > 1) {
 		size_t len = strlen(err ? err->message : "");
 
 		if (err)
-			snprintf(err->message + len, sizeof(err->message) - len,
-				 " (and %zu more)", n - 1);
+			snprintf(err->message + len, sizeof(err->message) - len, " (and %zu more)",
+				 n - 1);
 	}
 	fm_error_detail(err, "errors", problems);
 	return -1;

@@ -13,12 +13,12 @@
 #include "error.h"
 
 /* Largest manifest or other YAML document read, and its node budget. */
-#define FM_YAML_MAX (1024 * 1024)
+#define FM_YAML_MAX   (1024 * 1024)
 #define FM_YAML_NODES 100000
 
 /* Defaults when a manifest does not say. */
 #define FM_STARTUP_TIMEOUT 60.0
-#define FM_EXEC_TIMEOUT 300.0
+#define FM_EXEC_TIMEOUT	   300.0
 
 /*
  * Parses YAML (a single document) into JSON: plain scalars become null,
@@ -26,8 +26,8 @@
  * quoted ones stay strings. Errors read "NAME:LINE:COL: problem". Each
  * object and array remembers its line: see fm_yaml_line().
  */
-int fm_yaml_parse(const char *buf, size_t len, const char *name,
-		  json_object **out, struct fm_error *err);
+int fm_yaml_parse(const char *buf, size_t len, const char *name, json_object **out,
+		  struct fm_error *err);
 /* The 1-based source line of a value from fm_yaml_parse, or 0. */
 int fm_yaml_line(json_object *obj);
 
@@ -36,7 +36,7 @@ struct fm_manifest {
 	char *dir;  /* the plugin directory: the command runs here */
 	json_object *root;
 	const char *name, *version, *description, *runtime;
-	char **argv;        /* command, NULL-terminated */
+	char **argv;	    /* command, NULL-terminated */
 	json_object *tools; /* [{name, description, parameters:[…], resources:{…}}] */
 	json_object *env;   /* array of variable names */
 	int concurrency;
@@ -59,15 +59,15 @@ json_object *fm_tool_param(json_object *tool, const char *name);
  * Types a command-line value by its definition: integer, number, boolean,
  * string, or JSON for array and object. Errors name the parameter.
  */
-int fm_param_from_string(json_object *pdef, const char *text,
-			 json_object **out, struct fm_error *err);
+int fm_param_from_string(json_object *pdef, const char *text, json_object **out,
+			 struct fm_error *err);
 /*
  * Checks params against a tool: unknown names, required, type, min, max,
  * enum. Every broken rule is reported at once: err->message summarizes,
  * err->details.errors lists {task_id, parameter, rule, message}.
  */
-int fm_params_validate(json_object *tool, json_object *params,
-		       const char *task_id, struct fm_error *err);
+int fm_params_validate(json_object *tool, json_object *params, const char *task_id,
+		       struct fm_error *err);
 /* Adds each missing parameter that has a default. */
 void fm_params_fill_defaults(json_object *tool, json_object *params);
 

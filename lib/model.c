@@ -10,8 +10,8 @@
 #include "util.h"
 
 const char *const fm_tool_types[] = {
-	"text2text",   "text2image", "image2image", "image2video", "text2video",
-	"speak2video", "text2speak", "text2music",  "combine",     NULL,
+    "text2text",   "text2image", "image2image", "image2video", "text2video",
+    "speak2video", "text2speak", "text2music",	"combine",     NULL,
 };
 
 void fm_task_init(struct fm_task *t)
@@ -34,8 +34,8 @@ void fm_task_release(struct fm_task *t)
 
 int fm_resource_type_valid(const char *type)
 {
-	static const char *const types[] = { "local_path", "remote_url", "base64",
-					     "task_output", NULL };
+	static const char *const types[] = {"local_path", "remote_url", "base64", "task_output",
+					    NULL};
 	size_t i;
 
 	for (i = 0; type && types[i]; i++)
@@ -57,7 +57,8 @@ static int check_resources(json_object *res, struct fm_error *err)
 					"resources[%zu]: must be an object", i);
 		if (!fm_resource_type_valid(type))
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"resources[%zu].type: must be one of local_path, remote_url, base64, task_output",
+					"resources[%zu].type: must be one of local_path, "
+					"remote_url, base64, task_output",
 					i);
 		if (!fm_json_get_string(r, "data"))
 			return fm_error(err, FM_VALIDATION_ERROR,
@@ -82,26 +83,24 @@ static int check_depends(json_object *deps, struct fm_error *err)
 }
 
 /* Takes an optional field of one JSON type, or fails naming it. */
-static int take(json_object *obj, const char *key, json_type type,
-		json_object **out, struct fm_error *err)
+static int take(json_object *obj, const char *key, json_type type, json_object **out,
+		struct fm_error *err)
 {
 	json_object *v;
 
 	*out = NULL;
-	if (!json_object_object_get_ex(obj, key, &v) ||
-	    json_object_is_type(v, json_type_null))
+	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, type))
 		return fm_error(err, FM_VALIDATION_ERROR, "%s: must be %s", key,
-				type == json_type_object  ? "an object" :
-				type == json_type_array   ? "an array" :
-							    "a string");
+				type == json_type_object  ? "an object"
+				: type == json_type_array ? "an array"
+							  : "a string");
 	*out = json_object_get(v);
 	return 0;
 }
 
-static int take_string(json_object *obj, const char *key, char **out,
-		       struct fm_error *err)
+static int take_string(json_object *obj, const char *key, char **out, struct fm_error *err)
 {
 	json_object *v;
 
@@ -131,7 +130,8 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 		return fm_error(err, FM_VALIDATION_ERROR, "task_id: required");
 	if (!t->task_id)
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"task_id: '%.*s' is not 1-%d characters of A-Z a-z 0-9 . _ - (not starting with . or -)",
+				"task_id: '%.*s' is not 1-%d characters of A-Z a-z 0-9 . _ - (not "
+				"starting with . or -)",
 				FM_ID_MAX, id, FM_ID_MAX);
 	if (take_string(obj, "tool_name", &t->tool_name, err) < 0 ||
 	    take_string(obj, "plugin_name", &t->plugin_name, err) < 0 ||
@@ -151,8 +151,7 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 		t->depends_on = json_object_new_array();
 	if (!t->metadata)
 		t->metadata = json_object_new_object();
-	if (check_resources(t->resources, err) < 0 ||
-	    check_depends(t->depends_on, err) < 0)
+	if (check_resources(t->resources, err) < 0 || check_depends(t->depends_on, err) < 0)
 		return -1;
 	if (json_object_object_get_ex(obj, "timeout", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
@@ -176,8 +175,7 @@ json_object *fm_task_to_json(const struct fm_task *t)
 	json_object_object_add(o, "task_id", json_object_new_string(t->task_id));
 	json_object_object_add(o, "tool_name", json_object_new_string(t->tool_name));
 	if (t->plugin_name)
-		json_object_object_add(o, "plugin_name",
-				       json_object_new_string(t->plugin_name));
+		json_object_object_add(o, "plugin_name", json_object_new_string(t->plugin_name));
 	json_object_object_add(o, "parameters", fm_json_ref_or_object(t->parameters));
 	json_object_object_add(o, "resources", fm_json_ref_or_array(t->resources));
 	if (t->timeout > 0)
@@ -185,8 +183,7 @@ json_object *fm_task_to_json(const struct fm_task *t)
 	json_object_object_add(o, "depends_on", fm_json_ref_or_array(t->depends_on));
 	json_object_object_add(o, "metadata", fm_json_ref_or_object(t->metadata));
 	if (t->created_at)
-		json_object_object_add(o, "created_at",
-				       json_object_new_string(t->created_at));
+		json_object_object_add(o, "created_at", json_object_new_string(t->created_at));
 	return o;
 }
 
@@ -195,15 +192,15 @@ const char *fm_mime_from_path(const char *path)
 	static const struct {
 		const char *ext, *mime;
 	} map[] = {
-		{ "png", "image/png" },	      { "jpg", "image/jpeg" },
-		{ "jpeg", "image/jpeg" },     { "webp", "image/webp" },
-		{ "gif", "image/gif" },	      { "mp4", "video/mp4" },
-		{ "mov", "video/quicktime" }, { "webm", "video/webm" },
-		{ "mkv", "video/x-matroska" }, { "wav", "audio/wav" },
-		{ "mp3", "audio/mpeg" },      { "m4a", "audio/mp4" },
-		{ "ogg", "audio/ogg" },	      { "flac", "audio/flac" },
-		{ "txt", "text/plain" },      { "srt", "application/x-subrip" },
-		{ "json", "application/json" }, { "yaml", "application/yaml" },
+	    {"png", "image/png"},	  {"jpg", "image/jpeg"},
+	    {"jpeg", "image/jpeg"},	  {"webp", "image/webp"},
+	    {"gif", "image/gif"},	  {"mp4", "video/mp4"},
+	    {"mov", "video/quicktime"},	  {"webm", "video/webm"},
+	    {"mkv", "video/x-matroska"},  {"wav", "audio/wav"},
+	    {"mp3", "audio/mpeg"},	  {"m4a", "audio/mp4"},
+	    {"ogg", "audio/ogg"},	  {"flac", "audio/flac"},
+	    {"txt", "text/plain"},	  {"srt", "application/x-subrip"},
+	    {"json", "application/json"}, {"yaml", "application/yaml"},
 	};
 	const char *dot = strrchr(path, '.');
 	size_t i;
@@ -254,14 +251,16 @@ void fm_result_add_file(struct fm_result *r, const char *path)
 
 const char *fm_status_event(enum fm_status s)
 {
-	return s == FM_STATUS_SUCCESS ? "completed" :
-	       s == FM_STATUS_CANCELLED ? "cancelled" : "failed";
+	return s == FM_STATUS_SUCCESS	  ? "completed"
+	       : s == FM_STATUS_CANCELLED ? "cancelled"
+					  : "failed";
 }
 
 static const char *status_name(enum fm_status s)
 {
-	return s == FM_STATUS_SUCCESS ? "success" :
-	       s == FM_STATUS_CANCELLED ? "cancelled" : "error";
+	return s == FM_STATUS_SUCCESS	  ? "success"
+	       : s == FM_STATUS_CANCELLED ? "cancelled"
+					  : "error";
 }
 
 json_object *fm_result_to_json(const struct fm_result *r)
@@ -270,12 +269,10 @@ json_object *fm_result_to_json(const struct fm_result *r)
 
 	json_object_object_add(o, "status", json_object_new_string(status_name(r->status)));
 	json_object_object_add(o, "output_files", json_object_get(r->output_files));
-	json_object_object_add(o, "output_resources",
-			       json_object_get(r->output_resources));
+	json_object_object_add(o, "output_resources", json_object_get(r->output_resources));
 	if (r->status != FM_STATUS_SUCCESS)
 		json_object_object_add(o, "error", fm_error_to_json(&r->error));
-	json_object_object_add(o, "execution_time",
-			       json_object_new_double(r->execution_time));
+	json_object_object_add(o, "execution_time", json_object_new_double(r->execution_time));
 	if (r->attempts > 0)
 		json_object_object_add(o, "attempts", json_object_new_int(r->attempts));
 	json_object_object_add(o, "metadata", json_object_get(r->metadata));
@@ -288,10 +285,11 @@ int fm_result_from_json(struct fm_result *r, json_object *obj, struct fm_error *
 	const char *id = fm_json_get_string(obj, "task_id");
 	json_object *v;
 
-	if (!type || !id)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"a result needs a type and a task_id");
+	double attempts;
+
 	fm_result_init(r, id);
+	if (!type || !id)
+		return fm_error(err, FM_VALIDATION_ERROR, "a result needs a type and a task_id");
 	if (!strcmp(type, "completed"))
 		r->status = FM_STATUS_SUCCESS;
 	else if (!strcmp(type, "cancelled"))
@@ -315,7 +313,8 @@ int fm_result_from_json(struct fm_result *r, json_object *obj, struct fm_error *
 	if ((v = fm_json_get(obj, "error", json_type_object)))
 		fm_error_from_json(&r->error, v, FM_PLUGIN_EXECUTION_ERROR);
 	r->execution_time = fm_json_get_double(obj, "execution_time", 0);
-	r->attempts = (int)fm_json_get_double(obj, "attempts", 0);
+	attempts = fm_json_get_double(obj, "attempts", 0);
+	r->attempts = attempts >= 0 && attempts <= 1e6 ? (int)attempts : 0;
 	return 0;
 }
 

@@ -16,13 +16,13 @@ extern const char *const fm_tool_types[];
 struct fm_task {
 	char *task_id;
 	char *tool_name;
-	char *plugin_name;       /* NULL: the first plugin serving the tool */
+	char *plugin_name;	 /* NULL: the first plugin serving the tool */
 	json_object *parameters; /* object */
-	json_object *resources;  /* array of resource objects */
+	json_object *resources;	 /* array of resource objects */
 	json_object *depends_on; /* array of task ids */
-	json_object *metadata;   /* object */
-	double timeout;          /* seconds; 0 means "the manifest's" */
-	char *created_at;        /* NULL when not given */
+	json_object *metadata;	 /* object */
+	double timeout;		 /* seconds; 0 means "the manifest's" */
+	char *created_at;	 /* NULL when not given */
 };
 
 void fm_task_init(struct fm_task *t);
@@ -54,10 +54,10 @@ struct fm_result {
 	enum fm_status status;
 	json_object *output_files;     /* array of paths */
 	json_object *output_resources; /* array of resource outputs */
-	struct fm_error error;         /* code FM_OK on success */
+	struct fm_error error;	       /* code FM_OK on success */
 	double execution_time;
-	int attempts;                  /* 0: not reported */
-	json_object *metadata;         /* object */
+	int attempts;	       /* 0: not reported */
+	json_object *metadata; /* object */
 };
 
 void fm_result_init(struct fm_result *r, const char *task_id);
@@ -67,8 +67,7 @@ void fm_result_add_file(struct fm_result *r, const char *path);
 /* The final event line: "completed", "failed" or "cancelled". */
 json_object *fm_result_to_json(const struct fm_result *r);
 /* Reads a final event line back. */
-int fm_result_from_json(struct fm_result *r, json_object *obj,
-			struct fm_error *err);
+int fm_result_from_json(struct fm_result *r, json_object *obj, struct fm_error *err);
 const char *fm_status_event(enum fm_status s);
 
 /* A new event {"type":type,"task_id":id,"timestamp":now}. */

@@ -22,7 +22,7 @@ const char *fm_prog(void);
 /* A format ending in ':' gets ": strerror(errno)" appended. */
 void fm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* "prog: MESSAGE" for an error value, plus each details.errors[] line. */
 void fm_warn_error(const struct fm_error *err);
 /* Flushes and closes stdout; returns -1 (after a message) on write error. */

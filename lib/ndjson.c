@@ -57,8 +57,7 @@ ssize_t fm_reader_fill(struct fm_reader *r)
 	return n;
 }
 
-static enum fm_line give(struct fm_reader *r, char *line, size_t n,
-			 char **out, size_t *len)
+static enum fm_line give(struct fm_reader *r, char *line, size_t n, char **out, size_t *len)
 {
 	r->lineno++;
 	if (r->skipping || n > r->max) {
@@ -75,7 +74,7 @@ static enum fm_line give(struct fm_reader *r, char *line, size_t n,
 
 enum fm_line fm_reader_take(struct fm_reader *r, char **line, size_t *len)
 {
-	char *p = r->buf + r->start;
+	char *p = r->buf ? r->buf + r->start : NULL;
 	size_t avail = r->end - r->start;
 	char *nl = avail ? memchr(p, '\n', avail) : NULL;
 
@@ -156,8 +155,7 @@ int fm_writer_line(struct fm_writer *w, const char *line, size_t len)
 	if (w->len + len + 1 > FM_WRITER_BUF && fm_writer_flush(w) < 0)
 		return -1;
 	if (w->len + len + 1 > w->cap) {
-		w->cap = w->len + len + 1 > FM_WRITER_BUF ? w->len + len + 1
-							  : FM_WRITER_BUF;
+		w->cap = w->len + len + 1 > FM_WRITER_BUF ? w->len + len + 1 : FM_WRITER_BUF;
 		w->buf = fm_xrealloc(w->buf, w->cap);
 	}
 	memcpy(w->buf + w->len, line, len);

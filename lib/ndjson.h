@@ -18,7 +18,7 @@
 enum fm_line {
 	FM_LINE_ERROR = -1, /* read error; errno is set */
 	FM_LINE_NONE = 0,   /* no complete line yet (or end of input) */
-	FM_LINE_OK = 1,     /* a line, NUL-terminated, newline removed */
+	FM_LINE_OK = 1,	    /* a line, NUL-terminated, newline removed */
 	FM_LINE_LONG = 2,   /* a line over the limit was skipped */
 };
 

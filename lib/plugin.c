@@ -199,8 +199,8 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 		if (e->ok && !e->shadowed && fm_manifest_tool(&e->manifest, tool))
 			return &e->manifest;
 	}
-	fm_error(err, FM_PLUGIN_NOT_FOUND,
-		 "no plugin serves tool '%s' (see filmeto-plugin list)", tool ? tool : "");
+	fm_error(err, FM_PLUGIN_NOT_FOUND, "no plugin serves tool '%s' (see filmeto-plugin list)",
+		 tool ? tool : "");
 	return NULL;
 }
 

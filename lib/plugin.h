@@ -13,11 +13,11 @@
 #include "manifest.h"
 
 struct fm_plugin_entry {
-	char *dir;              /* the plugin directory */
-	int ok;                 /* manifest loaded */
+	char *dir; /* the plugin directory */
+	int ok;	   /* manifest loaded */
 	struct fm_manifest manifest;
-	struct fm_error error;  /* why not, when !ok */
-	int shadowed;           /* a plugin of that name came earlier */
+	struct fm_error error; /* why not, when !ok */
+	int shadowed;	       /* a plugin of that name came earlier */
 };
 
 struct fm_plugins {
@@ -35,11 +35,9 @@ void fm_plugins_release(struct fm_plugins *p);
  * tool), else the first serving tool. PLUGIN_NOT_FOUND otherwise, with a
  * message naming what is there.
  */
-const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p,
-					  const char *name, const char *tool,
-					  struct fm_error *err);
+const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char *name,
+					  const char *tool, struct fm_error *err);
 /* The entry whose manifest name or directory name is name, or NULL. */
-const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p,
-						const char *name);
+const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p, const char *name);
 
 #endif

@@ -57,10 +57,16 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd,
-		  char *const envp[], struct fm_error *err)
+static void close_pair(int p[2])
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	close_fd(&p[0]);
+	close_fd(&p[1]);
+}
+
+int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *const envp[],
+		  struct fm_error *err)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
@@ -69,8 +75,9 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd,
 	fm_proc_init(p);
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create pipes:");
-		close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]);
-		close_fd(&out[1]), close_fd(&errp[0]), close_fd(&errp[1]);
+		close_pair(in);
+		close_pair(out);
+		close_pair(errp);
 		return -1;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -86,17 +93,22 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd,
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+					    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
 	rc = posix_spawnp(&p->pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	close_fd(&in[0]), close_fd(&out[1]), close_fd(&errp[1]);
+	/* The child's ends are the child's now. */
+	close_fd(&in[0]);
+	close_fd(&out[1]);
+	close_fd(&errp[1]);
 	if (rc != 0) {
-		close_fd(&in[1]), close_fd(&out[0]), close_fd(&errp[0]);
+		close_fd(&in[1]);
+		close_fd(&out[0]);
+		close_fd(&errp[0]);
 		p->pid = 0;
 		errno = rc;
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot run '%s' in '%s':",
-				argv[0], cwd ? cwd : ".");
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot run '%s' in '%s':", argv[0],
+				cwd ? cwd : ".");
 	}
 	track(p->pid, 0);
 	p->in = in[1];
@@ -136,7 +148,7 @@ int fm_proc_poll(struct fm_proc *p)
 int fm_proc_wait(struct fm_proc *p, double timeout)
 {
 	double end = fm_now() + timeout;
-	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	struct timespec nap = {0, 5 * 1000 * 1000};
 
 	while (!fm_proc_poll(p)) {
 		if (fm_now() >= end)

@@ -12,9 +12,9 @@
 #include "error.h"
 
 struct fm_proc {
-	pid_t pid;         /* also the process group id; 0 when none */
-	int in, out, err;  /* our ends of the pipes; -1 once closed */
-	int status;        /* wait status, once reaped */
+	pid_t pid;	  /* also the process group id; 0 when none */
+	int in, out, err; /* our ends of the pipes; -1 once closed */
+	int status;	  /* wait status, once reaped */
 	int reaped;
 };
 
@@ -24,8 +24,8 @@ void fm_proc_init(struct fm_proc *p);
  * group, signals reset to their defaults. Our pipe ends are close-on-exec
  * and non-blocking.
  */
-int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd,
-		  char *const envp[], struct fm_error *err);
+int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *const envp[],
+		  struct fm_error *err);
 /* Signals the whole process group. */
 int fm_proc_signal(struct fm_proc *p, int sig);
 /* Reaps without blocking: 1 when the child has ended, 0 when not yet. */

@@ -21,9 +21,9 @@ static const char *ext_for(const char *mime)
 	static const struct {
 		const char *mime, *ext;
 	} map[] = {
-		{ "image/png", "png" },	 { "image/jpeg", "jpg" }, { "image/webp", "webp" },
-		{ "video/mp4", "mp4" },	 { "video/webm", "webm" }, { "audio/wav", "wav" },
-		{ "audio/mpeg", "mp3" }, { "text/plain", "txt" },  { "application/json", "json" },
+	    {"image/png", "png"},  {"image/jpeg", "jpg"},  {"image/webp", "webp"},
+	    {"video/mp4", "mp4"},  {"video/webm", "webm"}, {"audio/wav", "wav"},
+	    {"audio/mpeg", "mp3"}, {"text/plain", "txt"},  {"application/json", "json"},
 	};
 	size_t i;
 
@@ -42,8 +42,7 @@ static void make_local(json_object *res, const char *path)
 				       json_object_new_string(fm_mime_from_path(path)));
 }
 
-static int decode_base64(json_object *res, const char *path, const char *tmp,
-			 struct fm_error *err)
+static int decode_base64(json_object *res, const char *path, const char *tmp, struct fm_error *err)
 {
 	const char *data = fm_json_get_string(res, "data");
 	size_t n = strlen(data);
@@ -113,8 +112,9 @@ static int download(const char *url, const char *path, const char *tmp, struct f
 	if (rc != CURLE_OK || status >= 400) {
 		unlink(tmp);
 		if (rc != CURLE_OK)
-			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': %s",
-					url, cerr[0] ? cerr : curl_easy_strerror(rc));
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"cannot download '%s': %s", url,
+					cerr[0] ? cerr : curl_easy_strerror(rc));
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot download '%s': HTTP status %ld", url, status);
 	}

@@ -11,11 +11,11 @@
 #include "error.h"
 
 /* Largest base64 resource decoded and largest download. */
-#define FM_BASE64_MAX (64 * 1024 * 1024)
+#define FM_BASE64_MAX	(64 * 1024 * 1024)
 #define FM_DOWNLOAD_MAX (4LL * 1024 * 1024 * 1024)
 /* Seconds to connect, and the whole download's limit. */
 #define FM_DOWNLOAD_CONNECT_TIMEOUT 30
-#define FM_DOWNLOAD_TIMEOUT 3600
+#define FM_DOWNLOAD_TIMEOUT	    3600
 
 /*
  * Rewrites one resource object in place into a local_path resource whose
@@ -23,7 +23,6 @@
  * input-INDEX.EXT. task_output resources are the executor's business and
  * are left alone.
  */
-int fm_resource_localize(json_object *res, const char *dir, size_t index,
-			 struct fm_error *err);
+int fm_resource_localize(json_object *res, const char *dir, size_t index, struct fm_error *err);
 
 #endif

@@ -14,12 +14,10 @@
 static int valid_id(json_object *id)
 {
 	return json_object_is_type(id, json_type_int) ||
-	       json_object_is_type(id, json_type_string) ||
-	       json_object_is_type(id, json_type_null);
+	       json_object_is_type(id, json_type_string) || json_object_is_type(id, json_type_null);
 }
 
-static int parse_error_member(struct fm_rpc_msg *msg, json_object *e,
-			      struct fm_error *err)
+static int parse_error_member(struct fm_rpc_msg *msg, json_object *e, struct fm_error *err)
 {
 	json_object *code, *message;
 
@@ -46,8 +44,7 @@ static int classify(struct fm_rpc_msg *msg, struct fm_error *err)
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
 				"JSON-RPC message must be an object");
 	if (!json_object_object_get_ex(o, "jsonrpc", &v) ||
-	    !json_object_is_type(v, json_type_string) ||
-	    strcmp(json_object_get_string(v), "2.0"))
+	    !json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), "2.0"))
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
 				"JSON-RPC message needs \"jsonrpc\": \"2.0\"");
 	has_id = json_object_object_get_ex(o, "id", &id);
@@ -80,8 +77,7 @@ static int classify(struct fm_rpc_msg *msg, struct fm_error *err)
 	return 0;
 }
 
-int fm_rpc_parse(const char *line, size_t len, struct fm_rpc_msg *msg,
-		 struct fm_error *err)
+int fm_rpc_parse(const char *line, size_t len, struct fm_rpc_msg *msg, struct fm_error *err)
 {
 	memset(msg, 0, sizeof(*msg));
 	if (fm_json_parse(line, len, &msg->root, err) < 0) {
@@ -152,8 +148,7 @@ json_object *fm_rpc_result(json_object *id, json_object *result)
 	return o;
 }
 
-json_object *fm_rpc_error(json_object *id, int code, const char *message,
-			  json_object *data)
+json_object *fm_rpc_error(json_object *id, int code, const char *message, json_object *data)
 {
 	json_object *o = envelope(), *e = json_object_new_object();
 

@@ -21,10 +21,10 @@ enum {
 };
 
 enum fm_rpc_kind {
-	FM_RPC_REQUEST,      /* method + id */
+	FM_RPC_REQUEST,	     /* method + id */
 	FM_RPC_NOTIFICATION, /* method, no id */
-	FM_RPC_RESULT,       /* id + result */
-	FM_RPC_ERROR,        /* id + error */
+	FM_RPC_RESULT,	     /* id + result */
+	FM_RPC_ERROR,	     /* id + error */
 };
 
 struct fm_rpc_msg {
@@ -40,8 +40,7 @@ struct fm_rpc_msg {
 };
 
 /* Parses one line; the message owns a reference to the parsed JSON. */
-int fm_rpc_parse(const char *line, size_t len, struct fm_rpc_msg *msg,
-		 struct fm_error *err);
+int fm_rpc_parse(const char *line, size_t len, struct fm_rpc_msg *msg, struct fm_error *err);
 void fm_rpc_msg_release(struct fm_rpc_msg *msg);
 /* Whether msg's id is the integer id (or its decimal string). */
 int fm_rpc_id_is(const struct fm_rpc_msg *msg, int64_t id);
@@ -50,7 +49,6 @@ int fm_rpc_id_is(const struct fm_rpc_msg *msg, int64_t id);
 json_object *fm_rpc_request(int64_t id, const char *method, json_object *params);
 json_object *fm_rpc_notification(const char *method, json_object *params);
 json_object *fm_rpc_result(json_object *id, json_object *result);
-json_object *fm_rpc_error(json_object *id, int code, const char *message,
-			  json_object *data);
+json_object *fm_rpc_error(json_object *id, int code, const char *message, json_object *data);
 
 #endif

@@ -39,15 +39,15 @@ void fm_runner_release(struct fm_runner *r)
 }
 
 /* Emits res as the task's final line and remembers how it ended. */
-static int finish(struct fm_runner *r, struct fm_result *res, const char *tool,
-		  const char *plugin)
+static int finish(struct fm_runner *r, struct fm_result *res, const char *tool, const char *plugin)
 {
 	json_object *line;
 
 	if (tool)
 		json_object_object_add(res->metadata, "tool_name", json_object_new_string(tool));
 	if (plugin)
-		json_object_object_add(res->metadata, "plugin_name", json_object_new_string(plugin));
+		json_object_object_add(res->metadata, "plugin_name",
+				       json_object_new_string(plugin));
 	line = fm_result_to_json(res);
 	r->emit(r->ctx, line);
 	if (res->task_id[0])
@@ -60,8 +60,8 @@ static int finish(struct fm_runner *r, struct fm_result *res, const char *tool,
 	return res->status == FM_STATUS_SUCCESS ? 0 : -1;
 }
 
-static int fail(struct fm_runner *r, const char *task_id, struct fm_error *err,
-		const char *tool, const char *plugin)
+static int fail(struct fm_runner *r, const char *task_id, struct fm_error *err, const char *tool,
+		const char *plugin)
 {
 	struct fm_result res;
 	int rc;
@@ -117,7 +117,8 @@ static int resolve_output(struct fm_runner *r, json_object *res, size_t index, j
 
 		if (*end || k >= hi)
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"resources[%zu]: task '%s' has no output #%s", index, id, hash + 1);
+					"resources[%zu]: task '%s' has no output #%s", index, id,
+					hash + 1);
 		lo = k, hi = k + 1;
 	}
 	for (i = lo; i < hi; i++) {
@@ -126,11 +127,35 @@ static int resolve_output(struct fm_runner *r, json_object *res, size_t index, j
 
 		json_object_object_add(o, "type", json_object_new_string("local_path"));
 		json_object_object_add(o, "data", json_object_new_string(path));
-		json_object_object_add(o, "mime_type", json_object_new_string(fm_mime_from_path(path)));
+		json_object_object_add(o, "mime_type",
+				       json_object_new_string(fm_mime_from_path(path)));
 		json_object_object_add(o, "metadata", json_object_new_object());
 		json_object_array_add(out, o);
 	}
 	return 0;
+}
+
+/* Every task this one needs has completed; else it must not start. */
+static int dependencies_met(struct fm_runner *r, const struct fm_task *t, struct fm_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(t->depends_on); i++)
+		if (!earlier(r, json_object_get_string(json_object_array_get_idx(t->depends_on, i)),
+			     err))
+			return 0;
+	for (i = 0; i < json_object_array_length(t->resources); i++) {
+		json_object *res = json_object_array_get_idx(t->resources, i);
+		const char *data = fm_json_get_string(res, "data");
+		char id[FM_ID_MAX + 1];
+
+		if (strcmp(fm_json_get_string(res, "type"), "task_output"))
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)strcspn(data, "#"), data);
+		if (!earlier(r, id, err))
+			return 0;
+	}
+	return 1;
 }
 
 /* Makes every resource a local file; task outputs expand to their files. */
@@ -139,10 +164,6 @@ static int prepare(struct fm_runner *r, struct fm_task *t, const char *dir, stru
 	json_object *out = json_object_new_array();
 	size_t i;
 
-	for (i = 0; i < json_object_array_length(t->depends_on); i++)
-		if (!earlier(r, json_object_get_string(json_object_array_get_idx(t->depends_on, i)),
-			     err))
-			goto fail;
 	for (i = 0; i < json_object_array_length(t->resources); i++) {
 		json_object *res = json_object_array_get_idx(t->resources, i);
 
@@ -215,6 +236,8 @@ static int run_task(struct fm_runner *r, struct fm_task *t)
 	fm_params_fill_defaults(tool, t->parameters);
 	if (fm_params_validate(tool, t->parameters, t->task_id, &err) < 0)
 		return fail(r, t->task_id, &err, t->tool_name, m->name);
+	if (!dependencies_met(r, t, &err))
+		return fail(r, t->task_id, &err, t->tool_name, m->name);
 	free(t->plugin_name);
 	t->plugin_name = fm_xstrdup(m->name);
 	emit_started(r, t, m->name);
@@ -258,7 +281,8 @@ int fm_runner_line(struct fm_runner *r, const char *line, size_t len, unsigned l
 		char msg[FM_ERROR_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err.message);
-		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' (input line %lu): %s", id, lineno, msg);
+		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' (input line %lu): %s", id, lineno,
+			 msg);
 		fail(r, id, &err, NULL, NULL);
 	} else {
 		run_task(r, &t);

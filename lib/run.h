@@ -14,17 +14,17 @@
 
 struct fm_runner {
 	struct fm_plugins plugins;
-	char *output_dir;   /* absolute; each task writes in output_dir/task_id */
+	char *output_dir; /* absolute; each task writes in output_dir/task_id */
 	fm_emit_fn *emit;
 	void *ctx;
 	struct fm_host *hosts; /* one per plugin started so far */
 	size_t nhosts;
-	json_object *done;  /* task id -> its final line, for dependents */
+	json_object *done; /* task id -> its final line, for dependents */
 	unsigned long failed, succeeded;
 };
 
-int fm_runner_init(struct fm_runner *r, const char *output_dir,
-		   fm_emit_fn *emit, void *ctx, struct fm_error *err);
+int fm_runner_init(struct fm_runner *r, const char *output_dir, fm_emit_fn *emit, void *ctx,
+		   struct fm_error *err);
 /* Stops every plugin process. */
 void fm_runner_release(struct fm_runner *r);
 /*
@@ -34,8 +34,7 @@ void fm_runner_release(struct fm_runner *r);
  * other lines are handed back: returns 1 when the caller should pass the
  * line through unchanged, else 0.
  */
-int fm_runner_line(struct fm_runner *r, const char *line, size_t len,
-		   unsigned long lineno);
+int fm_runner_line(struct fm_runner *r, const char *line, size_t len, unsigned long lineno);
 
 /* Fails input line lineno, which could not be read, with VALIDATION_ERROR. */
 void fm_runner_fail_line(struct fm_runner *r, unsigned long lineno, const char *why);

@@ -114,7 +114,7 @@ static void on_notification(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 
 int fm_plugin_cancelled(struct fm_plugin_ctx *c)
 {
-	struct pollfd pfd = { 0, POLLIN, 0 };
+	struct pollfd pfd = {0, POLLIN, 0};
 	struct fm_rpc_msg m;
 	char *line;
 	size_t len;
@@ -144,12 +144,14 @@ static json_object *result_json(const struct fm_result *res, double elapsed)
 
 	json_object_object_add(o, "task_id", json_object_new_string(res->task_id));
 	json_object_object_add(o, "status",
-			       json_object_new_string(ok ? "success" :
-						      res->status == FM_STATUS_CANCELLED ? "cancelled" :
-											   "error"));
+			       json_object_new_string(ok ? "success"
+						      : res->status == FM_STATUS_CANCELLED
+							  ? "cancelled"
+							  : "error"));
 	json_object_object_add(o, "output_files", json_object_get(res->output_files));
 	json_object_object_add(o, "output_resources", json_object_get(res->output_resources));
-	json_object_object_add(o, "error_message", json_object_new_string(ok ? "" : res->error.message));
+	json_object_object_add(o, "error_message",
+			       json_object_new_string(ok ? "" : res->error.message));
 	if (!ok)
 		json_object_object_add(o, "error", fm_error_to_json(&res->error));
 	json_object_object_add(o, "execution_time", json_object_new_double(elapsed));
@@ -195,7 +197,7 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 
 int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
 {
-	struct fm_plugin_ctx c = { .def = def };
+	struct fm_plugin_ctx c = {.def = def};
 	enum fm_line got;
 	char *line;
 	size_t len;

@@ -25,13 +25,13 @@ struct fm_plugin_def {
 
 int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def);
 /* A progress notification for the task being run; stage may be NULL. */
-void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent,
-			const char *stage, const char *message);
+void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
+			const char *message);
 void fm_plugin_heartbeat(struct fm_plugin_ctx *ctx);
 /* Whether the host asked to cancel the running task (checks stdin). */
 int fm_plugin_cancelled(struct fm_plugin_ctx *ctx);
 /* A line on the plugin's log (stderr), which the host forwards. */
 void fm_plugin_log(struct fm_plugin_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,9 +103,8 @@ int fm_id_valid(const char *id)
 	for (i = 0; i < n; i++) {
 		char c = id[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -177,16 +177,14 @@ char *fm_exe_dir(void)
 	return fm_xstrdup(buf);
 }
 
-int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
-		 struct fm_error *err)
+int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t n = 0, cap = 4096;
 	char *b;
 
 	if (fd < 0)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				"cannot open '%s':", path);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s':", path);
 	b = fm_xmalloc(cap + 1);
 	for (;;) {
 		ssize_t r;
@@ -201,8 +199,7 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				 "cannot read '%s':", path);
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
 			close(fd);
 			free(b);
 			return -1;
@@ -214,8 +211,8 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
 	close(fd);
 	if (n > max) {
 		free(b);
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"'%s' is larger than %zu bytes", path, max);
+		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is larger than %zu bytes", path,
+				max);
 	}
 	b[n] = '\0';
 	*buf = b;
@@ -224,49 +221,158 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
 	return 0;
 }
 
-int fm_json_parse(const char *buf, size_t len, json_object **out,
-		  struct fm_error *err)
+static int finite_numbers(json_object *o);
+
+/*
+ * json-c takes 'single-quoted' keys even in strict mode. JSON has no
+ * quote character outside strings, so one pass over the text finds them.
+ */
+static const char *stray_quote(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	int in_string = 0;
+
+	for (; p < end; p++) {
+		if (in_string && *p == '\\')
+			p++;
+		else if (*p == '"')
+			in_string = !in_string;
+		else if (*p == '\'' && !in_string)
+			return p;
+	}
+	return NULL;
+}
+
+int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err)
 {
 	json_tokener *tok = json_tokener_new_ex(FM_JSON_DEPTH);
 	json_object *obj;
 	enum json_tokener_error jerr;
-	size_t off;
+	const char *q;
+	size_t off, i;
 
 	*out = NULL;
 	if (!tok)
 		return fm_error(err, FM_VALIDATION_ERROR, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	off = json_tokener_get_parse_end(tok);
+	/* A bare number at the very end is complete only once input ends. */
+	if (jerr == json_tokener_continue) {
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		off = len;
+	}
 	json_tokener_free(tok);
 	if (jerr == json_tokener_continue) {
 		json_object_put(obj);
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"not valid JSON: unexpected end of input");
+		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON: unexpected end of input");
 	}
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"not valid JSON at byte %zu: %s", off,
+		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON at byte %zu: %s", off,
 				json_tokener_error_desc(jerr));
 	}
-	for (; off < len; off++) {
-		if (!strchr(" \t\r\n", buf[off])) {
+	for (i = off; i < len; i++) {
+		if (!memchr(" \t\r\n", buf[i], 4)) {
 			json_object_put(obj);
 			return fm_error(err, FM_VALIDATION_ERROR,
-					"not valid JSON: trailing data at byte %zu",
-					off);
+					"not valid JSON: trailing data at byte %zu", i);
 		}
+	}
+	if ((q = stray_quote(buf, off))) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON at byte %zu: strings take double quotes",
+				(size_t)(q - buf));
+	}
+	if (!finite_numbers(obj)) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON: NaN or Infinity");
 	}
 	*out = obj;
 	return 0;
 }
 
+static const char *digits(const char *s)
+{
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return s;
+}
+
+int fm_json_number_text(const char *s)
+{
+	const char *p = s;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		p = digits(p);
+	else
+		return 0;
+	if (*p == '.') {
+		const char *q = digits(p + 1);
+
+		if (q == p + 1)
+			return 0;
+		p = q;
+	}
+	if (*p == 'e' || *p == 'E') {
+		const char *q;
+
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		q = digits(p);
+		if (q == p)
+			return 0;
+		p = q;
+	}
+	return *p == '\0';
+}
+
+json_object *fm_json_new_number(double d, const char *text)
+{
+	/* Keeps "1.50" as written, but never writes a spelling JSON lacks. */
+	if (text && fm_json_number_text(text))
+		return json_object_new_double_s(d, text);
+	return json_object_new_double(d);
+}
+
+/* json-c lets NaN and Infinity through even in strict mode. */
+static int finite_numbers(json_object *o)
+{
+	size_t i;
+
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_array:
+		for (i = 0; i < json_object_array_length(o); i++)
+			if (!finite_numbers(json_object_array_get_idx(o, i)))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			if (!finite_numbers(val))
+				return 0;
+		}
+		return 1;
+	}
+	default: return 1;
+	}
+}
+
 const char *fm_json_str(json_object *obj)
 {
-	return json_object_to_json_string_ext(
-		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 json_object *fm_json_get(json_object *obj, const char *key, json_type type)
@@ -274,8 +380,7 @@ json_object *fm_json_get(json_object *obj, const char *key, json_type type)
 	json_object *v;
 
 	if (!obj || !json_object_is_type(obj, json_type_object) ||
-	    !json_object_object_get_ex(obj, key, &v) ||
-	    !json_object_is_type(v, type))
+	    !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, type))
 		return NULL;
 	return v;
 }
@@ -293,8 +398,7 @@ double fm_json_get_double(json_object *obj, const char *key, double def)
 
 	if (!obj || !json_object_object_get_ex(obj, key, &v))
 		return def;
-	if (json_object_is_type(v, json_type_int) ||
-	    json_object_is_type(v, json_type_double))
+	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
 		return json_object_get_double(v);
 	return def;
 }

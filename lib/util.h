@@ -42,15 +42,17 @@ char *fm_abspath(const char *path);
 /* Directory of the running executable, or NULL. */
 char *fm_exe_dir(void);
 /* Reads a whole file of at most max bytes; NUL-terminated. */
-int fm_read_file(const char *path, size_t max, char **buf, size_t *len,
-		 struct fm_error *err);
+int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err);
 
 /*
  * Parses exactly one JSON value from buf (trailing whitespace allowed),
  * strictly, at most FM_JSON_DEPTH deep.
  */
-int fm_json_parse(const char *buf, size_t len, json_object **out,
-		  struct fm_error *err);
+int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err);
+/* Whether s is spelled as a JSON number ("-1.50e3" yes; "+1", ".5" no). */
+int fm_json_number_text(const char *s);
+/* A double that serializes as text when that is valid JSON, else as d. */
+json_object *fm_json_new_number(double d, const char *text);
 /* Compact one-line JSON, "/" unescaped. Valid until obj changes. */
 const char *fm_json_str(json_object *obj);
 /* Typed field access: NULL/def when missing or of another type. */

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +35,39 @@ int fm_yaml_line(json_object *obj)
 	return (int)(uintptr_t)json_object_get_userdata(obj);
 }
 
-static int full_match(const char *pattern, const char *s)
+/* Whether s is non-empty and made only of characters in set. */
+static int all_in(const char *s, const char *set)
 {
-	regex_t re;
-	int ok;
+	return *s && s[strspn(s, set)] == '\0';
+}
 
-	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+/* YAML 1.2 core schema: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static int core_float(const char *s)
+{
+	const char *p = s + (*s == '-' || *s == '+');
+	size_t before = strspn(p, "0123456789"), after = 0;
+
+	p += before;
+	if (*p == '.') {
+		after = strspn(p + 1, "0123456789");
+		p += 1 + after;
+	}
+	if (!before && !after)
 		return 0;
-	ok = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		p += *p == '-' || *p == '+';
+		if (!all_in(p, "0123456789"))
+			return 0;
+		return 1;
+	}
+	return *p == '\0';
 }
 
 static json_object *plain_scalar(const char *s)
 {
+	const char *u = s + (*s == '-' || *s == '+');
+	int base = 0;
 	char *end;
 
 	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
@@ -59,9 +77,13 @@ static json_object *plain_scalar(const char *s)
 		return json_object_new_boolean(1);
 	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
 		return json_object_new_boolean(0);
-	if (full_match("^[-+]?[0-9]+$", s) || full_match("^0x[0-9a-fA-F]+$", s) ||
-	    full_match("^0o[0-7]+$", s)) {
-		int base = s[0] == '0' && s[1] == 'x' ? 16 : s[0] == '0' && s[1] == 'o' ? 8 : 10;
+	if (all_in(u, "0123456789"))
+		base = 10;
+	else if (!strncmp(s, "0x", 2) && all_in(s + 2, "0123456789abcdefABCDEF"))
+		base = 16;
+	else if (!strncmp(s, "0o", 2) && all_in(s + 2, "01234567"))
+		base = 8;
+	if (base) {
 		long long v;
 
 		errno = 0;
@@ -69,25 +91,22 @@ static json_object *plain_scalar(const char *s)
 		if (!errno && !*end)
 			return json_object_new_int64(v);
 	}
-	if (full_match("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$", s)) {
+	if (core_float(s)) {
 		double d = strtod(s, &end);
 
 		if (isfinite(d))
-			/* Keeps "1.10" as written when serialized back. */
-			return json_object_new_double_s(d, s);
+			return fm_json_new_number(d, s);
 	}
 	return json_object_new_string(s);
 }
 
 static int convert(struct conv *c, yaml_node_t *node, int depth, json_object **out);
 
-static int convert_mapping(struct conv *c, yaml_node_t *node, int depth,
-			   json_object *o)
+static int convert_mapping(struct conv *c, yaml_node_t *node, int depth, json_object *o)
 {
 	yaml_node_pair_t *pair;
 
-	for (pair = node->data.mapping.pairs.start;
-	     pair < node->data.mapping.pairs.top; pair++) {
+	for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
 		yaml_node_t *k = yaml_document_get_node(c->doc, pair->key);
 		yaml_node_t *v = yaml_document_get_node(c->doc, pair->value);
 		json_object *val;
@@ -112,29 +131,27 @@ static int convert(struct conv *c, yaml_node_t *node, int depth, json_object **o
 	if (!node)
 		return 0;
 	if (depth > FM_JSON_DEPTH || c->budget == 0)
-		return fm_error(c->err, FM_VALIDATION_ERROR,
-				"%s:%zu: document too deep or too large (limits: depth %d, %d nodes)",
-				c->name, node->start_mark.line + 1, FM_JSON_DEPTH,
-				FM_YAML_NODES);
+		return fm_error(
+		    c->err, FM_VALIDATION_ERROR,
+		    "%s:%zu: document too deep or too large (limits: depth %d, %d nodes)", c->name,
+		    node->start_mark.line + 1, FM_JSON_DEPTH, FM_YAML_NODES);
 	c->budget--;
 	switch (node->type) {
 	case YAML_SCALAR_NODE:
 		if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 			*out = plain_scalar((const char *)node->data.scalar.value);
 		else
-			*out = json_object_new_string_len(
-				(const char *)node->data.scalar.value,
-				(int)node->data.scalar.length);
+			*out = json_object_new_string_len((const char *)node->data.scalar.value,
+							  (int)node->data.scalar.length);
 		return 0;
 	case YAML_SEQUENCE_NODE:
 		o = json_object_new_array();
 		set_line(o, node->start_mark.line + 1);
-		for (item = node->data.sequence.items.start;
-		     item < node->data.sequence.items.top; item++) {
+		for (item = node->data.sequence.items.start; item < node->data.sequence.items.top;
+		     item++) {
 			json_object *v;
 
-			if (convert(c, yaml_document_get_node(c->doc, *item), depth + 1,
-				    &v) < 0) {
+			if (convert(c, yaml_document_get_node(c->doc, *item), depth + 1, &v) < 0) {
 				json_object_put(o);
 				return -1;
 			}
@@ -151,33 +168,30 @@ static int convert(struct conv *c, yaml_node_t *node, int depth, json_object **o
 		}
 		*out = o;
 		return 0;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
-int fm_yaml_parse(const char *buf, size_t len, const char *name,
-		  json_object **out, struct fm_error *err)
+int fm_yaml_parse(const char *buf, size_t len, const char *name, json_object **out,
+		  struct fm_error *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	struct conv c = { &doc, name, FM_YAML_NODES, err };
+	struct conv c = {&doc, name, FM_YAML_NODES, err};
 	int rc;
 
 	*out = NULL;
 	if (len > FM_YAML_MAX)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"%s: larger than %d bytes", name, FM_YAML_MAX);
+		return fm_error(err, FM_VALIDATION_ERROR, "%s: larger than %d bytes", name,
+				FM_YAML_MAX);
 	if (!yaml_parser_initialize(&parser))
 		return fm_error(err, FM_VALIDATION_ERROR, "%s: out of memory", name);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		rc = fm_error(err, FM_VALIDATION_ERROR, "%s:%zu:%zu: %s%s%s", name,
-			      parser.problem_mark.line + 1,
-			      parser.problem_mark.column + 1,
+			      parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 			      parser.problem ? parser.problem : "YAML error",
-			      parser.context ? " " : "",
-			      parser.context ? parser.context : "");
+			      parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
 		return rc;
 	}

@@ -34,7 +34,7 @@
 /* Automatic sizing starts at height / 10 and gives up below this. */
 #define MIN_AUTO_FONT 6
 /* Share of the card the text may cover when the size is automatic. */
-#define TEXT_WIDTH_PCT 90
+#define TEXT_WIDTH_PCT	90
 #define TEXT_HEIGHT_PCT 80
 
 struct params {
@@ -75,7 +75,7 @@ struct opt {
 };
 
 static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
 {
@@ -90,57 +90,49 @@ static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
 }
 
 /* The host fills defaults, but a hand-written task may still lack them. */
-static const char *param_str(json_object *params, const char *key,
-			     const char *def)
+static const char *param_str(json_object *params, const char *key, const char *def)
 {
 	const char *s = fm_json_get_string(params, key);
 
 	return s ? s : def;
 }
 
-static int param_int(json_object *params, const char *key, int def, int min,
-		     int max, int *out, struct fm_error *err)
+static int param_int(json_object *params, const char *key, int def, int min, int max, int *out,
+		     struct fm_error *err)
 {
 	json_object *v = fm_json_get(params, key, json_type_int);
 	int64_t n = v ? json_object_get_int64(v) : def;
 
 	if (n < min || n > max)
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter '%s': %" PRId64 " is not in %d..%d",
-				key, n, min, max);
+				"parameter '%s': %" PRId64 " is not in %d..%d", key, n, min, max);
 	*out = (int)n;
 	return 0;
 }
 
 /* Checked here so a typo is a validation error, not a graph failure. */
-static int check_colour(const char *key, const char *val,
-			struct fm_error *err)
+static int check_colour(const char *key, const char *val, struct fm_error *err)
 {
 	uint8_t rgba[4];
 
 	if (av_parse_color(rgba, val, -1, NULL) < 0)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter '%s': invalid colour '%s'", key,
-				val);
+		return fm_error(err, FM_VALIDATION_ERROR, "parameter '%s': invalid colour '%s'",
+				key, val);
 	return 0;
 }
 
-static int read_strings(json_object *o, struct params *p,
-			struct fm_error *err)
+static int read_strings(json_object *o, struct params *p, struct fm_error *err)
 {
 	p->prompt = fm_json_get_string(o, "prompt");
 	if (!p->prompt)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter 'prompt' is required");
+		return fm_error(err, FM_VALIDATION_ERROR, "parameter 'prompt' is required");
 	if (strlen(p->prompt) > MAX_PROMPT)
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter 'prompt': longer than %d bytes",
-				MAX_PROMPT);
+				"parameter 'prompt': longer than %d bytes", MAX_PROMPT);
 	p->style = param_str(o, "style", "gradient");
 	if (strcmp(p->style, "plain") && strcmp(p->style, "gradient"))
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter 'style': '%s' is not one of plain, gradient",
-				p->style);
+				"parameter 'style': '%s' is not one of plain, gradient", p->style);
 	p->background = param_str(o, "background", "#101828");
 	p->background2 = param_str(o, "background2", "#3b1d5e");
 	p->color = param_str(o, "color", "white");
@@ -196,7 +188,10 @@ static int char_width(const char *p, size_t *len)
 	const uint8_t *q = (const uint8_t *)p;
 	uint32_t cp;
 
-	GET_UTF8(cp, *q++, { *len = 1; return 60; })
+	GET_UTF8(cp, *q++, {
+		*len = 1;
+		return 60;
+	})
 	*len = (size_t)(q - (const uint8_t *)p);
 	if (cp >= 0x2e80)
 		return 100;
@@ -221,12 +216,10 @@ static int span_width(const char *a, const char *b)
 	return w;
 }
 
-static void emit(struct layout *l, const char *text, const char *a,
-		 const char *b)
+static void emit(struct layout *l, const char *text, const char *a, const char *b)
 {
 	if (l->nlines < MAX_LINES)
-		l->line[l->nlines] = (struct span){ (size_t)(a - text),
-						    (size_t)(b - a) };
+		l->line[l->nlines] = (struct span){(size_t)(a - text), (size_t)(b - a)};
 	l->nlines++;
 }
 
@@ -235,8 +228,8 @@ static void emit(struct layout *l, const char *text, const char *a,
  * between characters; the last piece is left open for the next words.
  * Returns its width and sets *start.
  */
-static int start_line(struct layout *l, const char *text, const char *w,
-		      const char *end, int max, const char **start)
+static int start_line(struct layout *l, const char *text, const char *w, const char *end, int max,
+		      const char **start)
 {
 	int width = 0;
 	size_t n;
@@ -256,8 +249,8 @@ static int start_line(struct layout *l, const char *text, const char *w,
 }
 
 /* Greedy word wrap of one paragraph [p, end); a blank one is a blank line. */
-static void wrap_paragraph(struct layout *l, const char *text, const char *p,
-			   const char *end, int max)
+static void wrap_paragraph(struct layout *l, const char *text, const char *p, const char *end,
+			   int max)
 {
 	const char *start = NULL, *stop = p, *w;
 	int width = 0;
@@ -292,8 +285,7 @@ static int line_pitch(int font_size)
 }
 
 /* Lays text out at font_size; returns whether it fits the text area. */
-static int layout_at(struct layout *l, const char *text, int font_size,
-		     const struct params *p)
+static int layout_at(struct layout *l, const char *text, int font_size, const struct params *p)
 {
 	int max = TEXT_WIDTH_PCT * p->width / font_size;
 	const char *s = text, *nl;
@@ -309,18 +301,16 @@ static int layout_at(struct layout *l, const char *text, int font_size,
 	} while (*nl);
 	return max >= 100 && l->nlines <= MAX_LINES &&
 	       (int64_t)l->nlines * line_pitch(font_size) * 100 <=
-		       (int64_t)TEXT_HEIGHT_PCT * p->height;
+		   (int64_t)TEXT_HEIGHT_PCT * p->height;
 }
 
-static int layout(struct layout *l, const char *text, const struct params *p,
-		  struct fm_error *err)
+static int layout(struct layout *l, const char *text, const struct params *p, struct fm_error *err)
 {
 	int fs;
 
 	if (p->font_size > 0) {
 		/* an explicit size is obeyed even if the text overflows */
-		if (layout_at(l, text, p->font_size, p) ||
-		    l->nlines <= MAX_LINES)
+		if (layout_at(l, text, p->font_size, p) || l->nlines <= MAX_LINES)
 			return 0;
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"parameter 'prompt': %d lines at font size %d, more than %d",
@@ -329,32 +319,28 @@ static int layout(struct layout *l, const char *text, const struct params *p,
 	for (fs = p->height / 10; fs >= MIN_AUTO_FONT; fs--)
 		if (layout_at(l, text, fs, p))
 			return 0;
-	return fm_error(err, FM_VALIDATION_ERROR,
-			"parameter 'prompt': does not fit a %dx%d card",
+	return fm_error(err, FM_VALIDATION_ERROR, "parameter 'prompt': does not fit a %dx%d card",
 			p->width, p->height);
 }
 
 /* Adds a filter with its options after *last and makes it the new *last. */
-static int add_filter(AVFilterGraph *g, AVFilterContext **last,
-		      const char *name, const struct opt *o,
-		      struct fm_error *err)
+static int add_filter(AVFilterGraph *g, AVFilterContext **last, const char *name,
+		      const struct opt *o, struct fm_error *err)
 {
 	const AVFilter *filter = avfilter_get_by_name(name);
 	AVFilterContext *f;
 	int r;
 
 	if (!filter)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				"libavfilter has no '%s' filter", name);
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "libavfilter has no '%s' filter",
+				name);
 	f = avfilter_graph_alloc_filter(g, filter, NULL);
 	if (!f)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				"cannot create filter '%s'", name);
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create filter '%s'", name);
 	for (; o && o->key; o++) {
 		r = av_opt_set(f, o->key, o->val, AV_OPT_SEARCH_CHILDREN);
 		if (r < 0)
-			return av_fail(err, r, "cannot set %s option '%s'",
-				       name, o->key);
+			return av_fail(err, r, "cannot set %s option '%s'", name, o->key);
 	}
 	r = avfilter_init_str(f, NULL);
 	if (r < 0)
@@ -365,16 +351,18 @@ static int add_filter(AVFilterGraph *g, AVFilterContext **last,
 	return 0;
 }
 
-static int add_background(struct card *c, const struct params *p,
-			  AVFilterContext **last, struct fm_error *err)
+static int add_background(struct card *c, const struct params *p, AVFilterContext **last,
+			  struct fm_error *err)
 {
 	char size[32], x1[16], y1[16];
 
 	snprintf(size, sizeof(size), "%dx%d", p->width, p->height);
 	if (!strcmp(p->style, "plain")) {
 		const struct opt o[] = {
-			{ "color", p->background }, { "size", size },
-			{ "rate", "1" }, { NULL, NULL },
+		    {"color", p->background},
+		    {"size", size},
+		    {"rate", "1"},
+		    {NULL, NULL},
 		};
 		return add_filter(c->graph, last, "color", o, err);
 	}
@@ -382,10 +370,18 @@ static int add_background(struct card *c, const struct params *p,
 	snprintf(x1, sizeof(x1), "%d", p->width - 1);
 	snprintf(y1, sizeof(y1), "%d", p->height - 1);
 	const struct opt o[] = {
-		{ "c0", p->background }, { "c1", p->background2 },
-		{ "nb_colors", "2" }, { "size", size }, { "rate", "1" },
-		{ "x0", "0" }, { "y0", "0" }, { "x1", x1 }, { "y1", y1 },
-		{ "seed", "0" }, { "speed", "0.00001" }, { NULL, NULL },
+	    {"c0", p->background},
+	    {"c1", p->background2},
+	    {"nb_colors", "2"},
+	    {"size", size},
+	    {"rate", "1"},
+	    {"x0", "0"},
+	    {"y0", "0"},
+	    {"x1", x1},
+	    {"y1", y1},
+	    {"seed", "0"},
+	    {"speed", "0.00001"},
+	    {NULL, NULL},
 	};
 	return add_filter(c->graph, last, "gradients", o, err);
 }
@@ -395,9 +391,8 @@ static int add_background(struct card *c, const struct params *p,
  * drawtext left-aligns the lines of one text). The text goes in through
  * av_opt_set with expansion off, so no character of it is special.
  */
-static int add_line(struct card *c, const struct params *p,
-		    const struct layout *l, const char *text, int i,
-		    AVFilterContext **last, struct fm_error *err)
+static int add_line(struct card *c, const struct params *p, const struct layout *l,
+		    const char *text, int i, AVFilterContext **last, struct fm_error *err)
 {
 	int fs = l->font_size, pitch = line_pitch(fs);
 	int top = (p->height - l->nlines * pitch) / 2;
@@ -410,15 +405,17 @@ static int add_line(struct card *c, const struct params *p,
 	 * "ascent" off pins the baseline instead, so lines with and without
 	 * capitals sit evenly. The baseline centres caps in the line's slot.
 	 */
-	snprintf(y, sizeof(y), "%d-ascent",
-		 top + i * pitch + pitch / 2 + fs * 7 / 20);
-	line = fm_xasprintf("%.*s", (int)l->line[i].len,
-			    text + l->line[i].off);
+	snprintf(y, sizeof(y), "%d-ascent", top + i * pitch + pitch / 2 + fs * 7 / 20);
+	line = fm_xasprintf("%.*s", (int)l->line[i].len, text + l->line[i].off);
 	const struct opt o[] = {
-		{ "expansion", "none" }, { "text", line },
-		{ "font", p->font }, { "fontcolor", p->color },
-		{ "fontsize", size }, { "x", "(w-text_w)/2" }, { "y", y },
-		{ NULL, NULL },
+	    {"expansion", "none"},
+	    {"text", line},
+	    {"font", p->font},
+	    {"fontcolor", p->color},
+	    {"fontsize", size},
+	    {"x", "(w-text_w)/2"},
+	    {"y", y},
+	    {NULL, NULL},
 	};
 	r = add_filter(c->graph, last, "drawtext", o, err);
 	free(line);
@@ -426,24 +423,21 @@ static int add_line(struct card *c, const struct params *p,
 }
 
 /* Builds source, drawtexts, format=rgb24 and buffersink; pulls one frame. */
-static int render(struct card *c, const struct params *p,
-		  const struct layout *l, const char *text,
+static int render(struct card *c, const struct params *p, const struct layout *l, const char *text,
 		  struct fm_error *err)
 {
-	const struct opt rgb[] = { { "pix_fmts", "rgb24" }, { NULL, NULL } };
+	const struct opt rgb[] = {{"pix_fmts", "rgb24"}, {NULL, NULL}};
 	AVFilterContext *last = NULL;
 	int i, r;
 
 	c->graph = avfilter_graph_alloc();
 	c->frame = av_frame_alloc();
 	if (!c->graph || !c->frame)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				"out of memory");
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "out of memory");
 	if (add_background(c, p, &last, err) < 0)
 		return -1;
 	for (i = 0; i < l->nlines; i++)
-		if (l->line[i].len &&
-		    add_line(c, p, l, text, i, &last, err) < 0)
+		if (l->line[i].len && add_line(c, p, l, text, i, &last, err) < 0)
 			return -1;
 	if (add_filter(c->graph, &last, "format", rgb, err) < 0 ||
 	    add_filter(c->graph, &last, "buffersink", NULL, err) < 0)
@@ -463,17 +457,15 @@ static int encode(struct card *c, struct fm_error *err)
 	int r;
 
 	if (!codec)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				"libavcodec has no png encoder");
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "libavcodec has no png encoder");
 	c->enc = avcodec_alloc_context3(codec);
 	c->pkt = av_packet_alloc();
 	if (!c->enc || !c->pkt)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				"out of memory");
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "out of memory");
 	c->enc->width = c->frame->width;
 	c->enc->height = c->frame->height;
 	c->enc->pix_fmt = c->frame->format;
-	c->enc->time_base = (AVRational){ 1, 1 };
+	c->enc->time_base = (AVRational){1, 1};
 	r = avcodec_open2(c->enc, codec, NULL);
 	if (r < 0)
 		return av_fail(err, r, "cannot open the png encoder");
@@ -501,8 +493,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 }
 
 /* Writes dir/card.png through a temporary name; *path is absolute. */
-static int write_card(const char *dir, const AVPacket *pkt, char **path,
-		      struct fm_error *err)
+static int write_card(const char *dir, const AVPacket *pkt, char **path, struct fm_error *err)
 {
 	char *tmp = fm_xasprintf("%s/.card.png.%ld.tmp", dir, (long)getpid());
 	char *dst = fm_xasprintf("%s/card.png", dir);
@@ -510,20 +501,17 @@ static int write_card(const char *dir, const AVPacket *pkt, char **path,
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create '%s':",
-			 tmp);
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create '%s':", tmp);
 		goto out;
 	}
 	if (write_all(fd, pkt->data, (size_t)pkt->size) < 0 || fsync(fd) < 0) {
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot write '%s':",
-			 tmp);
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot write '%s':", tmp);
 		goto out;
 	}
 	r = close(fd);
 	fd = -1;
 	if (r < 0 || rename(tmp, dst) < 0) {
-		r = fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-			     "cannot write '%s':", dst);
+		r = fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot write '%s':", dst);
 		goto out;
 	}
 	*path = fm_abspath(dst);
@@ -545,10 +533,10 @@ static void card_release(struct card *c)
 	avfilter_graph_free(&c->graph);
 }
 
-static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task,
-		   const char *output_dir, struct fm_result *res)
+static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *output_dir,
+		   struct fm_result *res)
 {
-	struct card c = { NULL, NULL, NULL, NULL };
+	struct card c = {NULL, NULL, NULL, NULL};
 	struct params p;
 	struct layout l;
 	char *text = NULL, *path = NULL;
@@ -562,14 +550,13 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task,
 	text = normalise(p.prompt);
 	if (layout(&l, text, &p, &res->error) < 0)
 		goto out;
-	fm_plugin_log(ctx, "card %dx%d: %d lines at font size %d", p.width,
-		      p.height, l.nlines, l.font_size);
+	fm_plugin_log(ctx, "card %dx%d: %d lines at font size %d", p.width, p.height, l.nlines,
+		      l.font_size);
 	fm_plugin_progress(ctx, 50, "render", "drawing the card");
 	if (render(&c, &p, &l, text, &res->error) < 0)
 		goto out;
 	fm_plugin_progress(ctx, 90, "encode", "encoding the png");
-	if (encode(&c, &res->error) < 0 ||
-	    write_card(output_dir, c.pkt, &path, &res->error) < 0)
+	if (encode(&c, &res->error) < 0 || write_card(output_dir, c.pkt, &path, &res->error) < 0)
 		goto out;
 	fm_result_add_file(res, path);
 	r = 0;
@@ -581,9 +568,9 @@ out:
 }
 
 static const struct fm_plugin_def def = {
-	.name = "titlecard",
-	.version = "1.0.0",
-	.execute = execute,
+    .name = "titlecard",
+    .version = "1.0.0",
+    .execute = execute,
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bats
+# filmeto-plugin: reads manifests along the search path; runs no plugin code.
+
+load test_helper
+
+setup() {
+	common_setup
+}
+
+@test "list shows every plugin with version, tools and directory" {
+	run filmeto-plugin list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"titlecard 1.0.0 text2image $ROOT/plugins/titlecard"* ]]
+	[[ "$output" == *"pyfilmeto 1.0.0 text2text $ROOT/tests/plugins/pyfilmeto"* ]]
+}
+
+@test "list --json is one JSON array" {
+	filmeto-plugin list --json > out
+	[ "$(jget out 'sorted(p["name"] for p in lines[0])' )" = '["pyfilmeto", "titlecard"]' ]
+}
+
+@test "info shows the parameters table; --json the normalized manifest" {
+	run filmeto-plugin info titlecard
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"tool text2image"* ]]
+	[[ "$output" =~ width\ +integer\ +optional\ +1280\ +64..4096 ]]
+	filmeto-plugin info --json pyfilmeto > out
+	[ "$(jget out 'lines[0]["command"]')" = '["python3", "main.py"]' ]
+	[ "$(jget out '[t["name"] for t in lines[0]["tools"]]')" = '["text2text"]' ]
+	[ "$(jget out '[p["name"] for p in lines[0]["tools"][0]["parameters"]][:2]')" = '["text", "repeat"]' ]
+}
+
+@test "a manifest with a YAML error: info names the file and line" {
+	export FILMETO_PLUGIN_PATH="$BAD_PLUGINS"
+	run filmeto-plugin info badyaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"$BAD_PLUGINS/badyaml/plugin.yaml:7:"* ]]
+	run filmeto-plugin list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"badyaml/plugin.yaml:7:"* ]]
+	[[ "$output" == *"early-exit 1.0.0 text2text"* ]]
+}
+
+@test "a manifest with a bad parameter type names the file and line" {
+	run filmeto-plugin validate "$BAD_PLUGINS/badparam"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"badparam/plugin.yaml:6: text2text.parameters.text.type: 'strng' is not one of"* ]]
+	run filmeto-plugin validate "$ROOT/plugins/titlecard"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"valid (titlecard 1.0.0)"* ]]
+}
+
+@test "the plugin search path: FILMETO_PLUGIN_PATH, then XDG_DATA_HOME, then the build tree" {
+	export FILMETO_PLUGIN_PATH="/a:/b"
+	run filmeto-plugin path
+	[ "${lines[0]}" = /a ]
+	[ "${lines[1]}" = /b ]
+	[ "${lines[2]}" = "$XDG_DATA_HOME/filmeto/plugins" ]
+	[ "${lines[3]}" = "$ROOT/plugins" ]
+}
+
+@test "a plugin earlier on the path shadows one of the same name" {
+	mkdir -p "$XDG_DATA_HOME/filmeto/plugins/titlecard"
+	printf 'name: titlecard\nversion: 9.9.9\ntools: [text2image]\n' > "$XDG_DATA_HOME/filmeto/plugins/titlecard/plugin.yaml"
+	run filmeto-plugin list
+	[[ "$output" == *"titlecard 9.9.9"* ]]
+	[[ "$output" != *"titlecard 1.0.0"* ]]
+}
+
+@test "info on an unknown plugin is status 1; usage errors are status 2" {
+	run filmeto-plugin info nosuch
+	[ "$status" -eq 1 ]
+	run filmeto-plugin
+	[ "$status" -eq 2 ]
+	run filmeto-plugin frobnicate
+	[ "$status" -eq 2 ]
+	run filmeto-plugin info
+	[ "$status" -eq 2 ]
+	run filmeto-plugin --version
+	[ "$output" = "filmeto-plugin 0.1.0" ]
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# filmeto-submit: one task line, typed and validated by the manifest.
+
+load test_helper
+
+setup() {
+	common_setup
+}
+
+@test "prints one task line with values typed by the manifest" {
+	run filmeto-submit -t text2image -p prompt='a lighthouse' -p width=640 -p font_size=0 -i t1 --timeout 30
+	[ "$status" -eq 0 ]
+	echo "$output" > line
+	[ "$(wc -l < line)" -eq 1 ]
+	[ "$(jget line 'lines[0]["type"]')" = task ]
+	[ "$(jget line 'lines[0]["task_id"]')" = t1 ]
+	[ "$(jget line 'lines[0]["plugin_name"]')" = titlecard ]
+	[ "$(jget line 'lines[0]["parameters"]')" = '{"prompt": "a lighthouse", "width": 640, "font_size": 0}' ]
+	[ "$(jget line 'lines[0]["timeout"]')" = 30.0 ]
+}
+
+@test "integers, numbers, booleans and JSON arrays are typed" {
+	run filmeto-submit -t text2text -P pyfilmeto -p text=hi -p repeat=4 -p delay=0.25 -p flags='["a",1]' -p loud=true
+	[ "$status" -eq 0 ]
+	echo "$output" > line
+	[ "$(jget line 'lines[0]["parameters"]["repeat"]')" = 4 ]
+	[ "$(jget line 'lines[0]["parameters"]["delay"]')" = 0.25 ]
+	[ "$(jget line 'lines[0]["parameters"]["flags"]')" = '["a", 1]' ]
+	[ "$(jget line 'lines[0]["parameters"]["loud"]')" = true ]
+}
+
+@test "every parameter error is reported at once, naming task, parameter and rule; nothing on stdout" {
+	run --separate-stderr filmeto-submit -t text2image -i bad -p width=9000 -p height=abc -p style=fancy -p colour=red
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"task 'bad': parameter 'width': 9000 is above max 4096 (rule: max)"* ]]
+	[[ "$stderr" == *"parameter 'height': 'abc' is not an integer (rule: type)"* ]]
+	[[ "$stderr" == *"parameter 'style'"*"(rule: enum)"* ]]
+	[[ "$stderr" == *"parameter 'colour'"*"(rule: unknown)"* ]]
+	[[ "$stderr" == *"parameter 'prompt': is required but missing (rule: required)"* ]]
+	[ "$(grep -c 'rule:' <<< "$stderr")" -eq 5 ]
+}
+
+@test "a value below min is caught" {
+	run filmeto-submit -t text2image -p prompt=x -p width=10
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"10 is below min 64 (rule: min)"* ]]
+}
+
+@test "an unknown tool or plugin is PLUGIN_NOT_FOUND with status 2" {
+	run --separate-stderr filmeto-submit -t text2nothing -p prompt=x
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *PLUGIN_NOT_FOUND*text2nothing* ]]
+	run filmeto-submit -t text2image -P nosuch -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no plugin named 'nosuch'"* ]]
+	run filmeto-submit -t text2image -P pyfilmeto -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"does not serve tool 'text2image'"* ]]
+}
+
+@test "resources: paths become absolute and must exist, URLs stay URLs" {
+	echo data > in.txt
+	run filmeto-submit -t text2text -P pyfilmeto -p text=x -r in.txt -r https://example.invalid/a.png
+	[ "$status" -eq 0 ]
+	echo "$output" > line
+	[ "$(jget line 'lines[0]["resources"][0]["type"]')" = local_path ]
+	[ "$(jget line 'lines[0]["resources"][0]["data"]')" = "$BATS_TEST_TMPDIR/in.txt" ]
+	[ "$(jget line 'lines[0]["resources"][1]["type"]')" = remote_url ]
+	run filmeto-submit -t text2text -P pyfilmeto -p text=x -r nothere.png
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"resource 'nothere.png': no such file"* ]]
+}
+
+@test "task ids are generated unique and checked when given" {
+	a=$(filmeto-submit -t text2image -p prompt=x)
+	b=$(filmeto-submit -t text2image -p prompt=x)
+	[ "$a" != "$b" ]
+	echo "$a" > line
+	[[ "$(jget line 'lines[0]["task_id"]')" =~ ^text2image-[0-9a-f]{8}$ ]]
+	run filmeto-submit -t text2image -p prompt=x -i ../etc
+	[ "$status" -eq 2 ]
+	run filmeto-submit -t text2image -p prompt=x --timeout -1
+	[ "$status" -eq 2 ]
+}
+
+@test "usage errors: no tool, a stray argument, KEY without =" {
+	run filmeto-submit
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"-t TOOL"* ]]
+	run filmeto-submit -t text2image stray
+	[ "$status" -eq 2 ]
+	run filmeto-submit -t text2image -p prompt
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"expected KEY=VALUE"* ]]
+}
+
+@test "--help and --version" {
+	run filmeto-submit --help
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "usage: filmeto-submit -t TOOL"* ]]
+	run filmeto-submit --version
+	[ "$output" = "filmeto-submit 0.1.0" ]
+}

@@ -1,0 +1,450 @@
+/*
+ * Unit tests of libfilmeto, as TAP on stdout: the harness, main(), and the
+ * tests of error values and of the util helpers. The other modules' tests
+ * live beside this file, one file per area.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "filmeto.h"
+#include "tap.h"
+
+static int ntests, nfailed;
+
+static void vreport(int pass, const char *fmt, va_list ap)
+{
+	ntests++;
+	printf("%sok %d - ", pass ? "" : "not ", ntests);
+	vprintf(fmt, ap);
+	putchar('\n');
+	if (!pass)
+		nfailed++;
+}
+
+static void where(const char *file, int line, const char *expr)
+{
+	printf("# %s:%d: %s\n", file, line, expr);
+}
+
+int tap_ok(int pass, const char *file, int line, const char *expr, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(pass, fmt, ap);
+	va_end(ap);
+	if (!pass)
+		where(file, line, expr);
+	fflush(stdout);
+	return pass;
+}
+
+int tap_is_str(const char *got, const char *want, const char *file, int line, const char *expr,
+	       const char *fmt, ...)
+{
+	int pass = got && want ? !strcmp(got, want) : got == want;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(pass, fmt, ap);
+	va_end(ap);
+	if (!pass) {
+		where(file, line, expr);
+		printf("#   got:  '%s'\n#   want: '%s'\n", got ? got : "(null)",
+		       want ? want : "(null)");
+	}
+	fflush(stdout);
+	return pass;
+}
+
+int tap_is_int(long long got, long long want, const char *file, int line, const char *expr,
+	       const char *fmt, ...)
+{
+	int pass = got == want;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(pass, fmt, ap);
+	va_end(ap);
+	if (!pass) {
+		where(file, line, expr);
+		printf("#   got:  %lld\n#   want: %lld\n", got, want);
+	}
+	fflush(stdout);
+	return pass;
+}
+
+int tap_has(const char *hay, const char *needle, const char *file, int line, const char *expr,
+	    const char *fmt, ...)
+{
+	int pass = hay && needle && strstr(hay, needle);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(pass, fmt, ap);
+	va_end(ap);
+	if (!pass) {
+		where(file, line, expr);
+		printf("#   in:   '%s'\n#   want: '%s'\n", hay ? hay : "(null)",
+		       needle ? needle : "(null)");
+	}
+	fflush(stdout);
+	return pass;
+}
+
+void tap_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+int tap_done(void)
+{
+	printf("1..%d\n", ntests);
+	printf("unit: %d passed, %d failed\n", ntests - nfailed, nfailed);
+	fflush(stdout);
+	return nfailed ? 1 : 0;
+}
+
+char *tmp_dir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+
+	if (!base || !*base)
+		base = "/tmp";
+	path = fm_xasprintf("%s/filmeto-unit-XXXXXX", base);
+	if (!mkdtemp(path)) {
+		fprintf(stderr, "test-lib: cannot create '%s': %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return path;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *write_file(const char *dir, const char *name, const char *text)
+{
+	char *path = fm_xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "test-lib: cannot write '%s'\n", path);
+		exit(1);
+	}
+	return path;
+}
+
+int matches(const char *s, const char *re)
+{
+	regex_t r;
+	int ok;
+
+	if (!s || regcomp(&r, re, REG_EXTENDED | REG_NOSUB))
+		return 0;
+	ok = regexec(&r, s, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+int parse_json(const char *text, json_object **out)
+{
+	return fm_json_parse(text, strlen(text), out, NULL);
+}
+
+/* error.c */
+
+void test_error(void)
+{
+	static const char *const names[] = {
+	    "VALIDATION_ERROR",	      "PLUGIN_NOT_FOUND",
+	    "PLUGIN_EXECUTION_ERROR", "RESOURCE_PROCESSING_ERROR",
+	    "TIMEOUT_ERROR",	      "TASK_CANCELLED",
+	    "DEPENDENCY_FAILED",      "SERVICE_ERROR",
+	    "RATE_LIMIT_EXCEEDED",    "TASK_NOT_FOUND",
+	};
+	struct fm_error e = FM_ERROR_INIT, e2 = FM_ERROR_INIT;
+	enum fm_code code;
+	json_object *j, *v;
+	char big[3000];
+	size_t i;
+	int all = 1;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		enum fm_code want = (enum fm_code)(i + 1);
+
+		if (strcmp(fm_code_name(want), names[i]) || fm_code_parse(names[i], &code) ||
+		    code != want) {
+			tap_diag("code %zu: name '%s'", i + 1, fm_code_name(want));
+			all = 0;
+		}
+	}
+	OK(all, "error: every DESIGN code has its name and parses back");
+	IS_STR(fm_code_name(FM_OK), "OK", "error: FM_OK is named OK");
+	IS_STR(fm_code_name((enum fm_code)99), "PLUGIN_EXECUTION_ERROR",
+	       "error: an out-of-range code falls back to PLUGIN_EXECUTION_ERROR");
+	OK(fm_code_parse("validation_error", &code) < 0, "error: code names are case-sensitive");
+	OK(fm_code_parse("OK", &code) < 0, "error: OK is not a wire error code");
+	OK(fm_code_parse(NULL, &code) < 0 && fm_code_parse("", &code) < 0,
+	   "error: NULL and empty names do not parse");
+
+	IS_INT(fm_error(&e, FM_TIMEOUT_ERROR, "task '%s' took %ds", "t1", 5), -1,
+	       "error: fm_error returns -1");
+	IS_INT(e.code, FM_TIMEOUT_ERROR, "error: fm_error sets the code");
+	IS_STR(e.message, "task 't1' took 5s", "error: fm_error formats the message");
+
+	errno = ENOENT;
+	fm_error(&e, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s':", "x.png");
+	IS_STR(e.message, "cannot open 'x.png': No such file or directory",
+	       "error: a format ending in ':' gets strerror appended");
+	IS_INT(errno, ENOENT, "error: fm_error leaves errno alone");
+	errno = EACCES;
+	fm_error(&e, FM_SERVICE_ERROR, "ratio 3:4");
+	IS_STR(e.message, "ratio 3:4", "error: a ':' inside the format appends nothing");
+	errno = EACCES;
+	fm_error(&e, FM_SERVICE_ERROR, "%s", "ends with colon:");
+	IS_STR(e.message,
+	       "ends with colon:", "error: a ':' in an argument (not the format) appends nothing");
+	IS_INT(fm_error(NULL, FM_SERVICE_ERROR, "x"), -1, "error: fm_error(NULL, ...) returns -1");
+
+	memset(big, 'm', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	fm_error(&e, FM_SERVICE_ERROR, "%s", big);
+	IS_INT(strlen(e.message), FM_ERROR_MAX - 1, "error: a long message is cut at FM_ERROR_MAX");
+
+	fm_error(&e, FM_RATE_LIMIT_EXCEEDED, "slow down");
+	fm_error_detail(&e, "retry_after", json_object_new_int(30));
+	j = fm_error_to_json(&e);
+	IS_STR(fm_json_str(j),
+	       "{\"code\":\"RATE_LIMIT_EXCEEDED\",\"message\":\"slow "
+	       "down\",\"details\":{\"retry_after\":30}}",
+	       "error: to_json gives code, message and details");
+	fm_error_from_json(&e2, j, FM_SERVICE_ERROR);
+	IS_INT(e2.code, FM_RATE_LIMIT_EXCEEDED, "error: from_json reads the code");
+	IS_STR(e2.message, "slow down", "error: from_json reads the message");
+	OK(e2.details && json_object_object_get_ex(e2.details, "retry_after", &v) &&
+	       json_object_get_int(v) == 30,
+	   "error: from_json reads the details");
+	json_object_put(j);
+
+	if (parse_json("{\"code\":\"NOPE\",\"message\":7}", &j) == 0) {
+		struct fm_error e3 = FM_ERROR_INIT;
+
+		fm_error_from_json(&e3, j, FM_SERVICE_ERROR);
+		IS_INT(e3.code, FM_SERVICE_ERROR, "error: an unknown code becomes the fallback");
+		IS_STR(e3.message, "", "error: a message that is not a string is dropped");
+		OK(!e3.details, "error: no details when there are none");
+		fm_error_release(&e3);
+		json_object_put(j);
+	}
+
+	fm_error_move(&e2, &e);
+	IS_INT(e2.code, FM_RATE_LIMIT_EXCEEDED, "error: move carries the code");
+	OK(e2.details && !e.details && e.code == FM_OK && !e.message[0],
+	   "error: move carries the details and empties the source");
+	fm_error_release(&e2);
+	OK(e2.code == FM_OK && !e2.details && !e2.message[0], "error: release resets everything");
+	fm_error_release(&e);
+	fm_error_release(NULL);
+}
+
+/* util.c */
+
+static int parse_ok(const char *text)
+{
+	json_object *o = NULL;
+	int rc = fm_json_parse(text, strlen(text), &o, NULL);
+
+	json_object_put(o);
+	return rc == 0;
+}
+
+static char *nested(int depth)
+{
+	char *s = fm_xmalloc((size_t)depth * 2 + 1);
+	int i;
+
+	for (i = 0; i < depth; i++) {
+		s[i] = '[';
+		s[depth * 2 - 1 - i] = ']';
+	}
+	s[depth * 2] = '\0';
+	return s;
+}
+
+static void test_json_parse(void)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	json_object *o = (json_object *)&e;
+	char *deep;
+	int rc;
+
+	OK(parse_ok("{\"a\":[1,2.5,\"x\",true,null]}"), "json: an object parses");
+	OK(parse_ok("{\"a\":1}  \r\n\t"), "json: trailing whitespace is allowed");
+	OK(parse_ok("  [1]"), "json: leading whitespace is allowed");
+	OK(parse_ok("\"s\""), "json: a top-level string parses");
+	rc = fm_json_parse("{\"a\":1} x", 9, &o, &e);
+	OK(rc < 0 && o == NULL, "json: trailing garbage is rejected and *out is NULL");
+	HAS(e.message, "at byte 8", "json: the message gives the offset");
+	IS_INT(e.code, FM_VALIDATION_ERROR, "json: a parse error is a VALIDATION_ERROR");
+	OK(!parse_ok("{}{}"), "json: two values are rejected");
+	OK(!parse_ok("{\"a\":'x'}"), "json: a single-quoted value is rejected");
+	OK(!parse_ok("{\"a\":1,}"), "json: a trailing comma is rejected");
+	OK(!parse_ok("[01]"), "json: a leading zero is rejected");
+	OK(!parse_ok("/*c*/{}"), "json: comments are rejected");
+	OK(!parse_ok("{\"a\":1"), "json: an unfinished object is rejected");
+	OK(!parse_ok(""), "json: empty input is rejected");
+	OK(fm_json_parse("[1]xyz", 3, &o, NULL) == 0, "json: only len bytes are read");
+	json_object_put(o);
+
+	deep = nested(FM_JSON_DEPTH);
+	OK(parse_ok(deep), "json: nesting of exactly FM_JSON_DEPTH parses");
+	free(deep);
+	deep = nested(FM_JSON_DEPTH + 1);
+	OK(!parse_ok(deep), "json: nesting deeper than FM_JSON_DEPTH is rejected");
+	free(deep);
+	deep = nested(10000);
+	OK(!parse_ok(deep), "json: very deep nesting is rejected, not a stack overflow");
+	free(deep);
+
+	OK(!parse_ok("{'a':1}"), "json: a single-quoted key is rejected");
+	OK(!parse_ok("[NaN]") && !parse_ok("[-Infinity]"), "json: NaN and Infinity are rejected");
+	OK(fm_json_parse("{}\0\0", 4, &o, NULL) < 0,
+	   "json: NUL bytes after the value are rejected as trailing data");
+	if (o)
+		json_object_put(o);
+	OK(parse_ok("1") && parse_ok("true") && parse_ok("null"),
+	   "json: a bare top-level number, true or null without trailing space parses");
+	fm_error_release(&e);
+}
+
+void test_util(void)
+{
+	char id[FM_ID_MAX + 2], ts[32], *a, *b, *dir, *path, *buf;
+	struct fm_error e = FM_ERROR_INIT;
+	json_object *o;
+	size_t len;
+
+	OK(fm_id_valid("a"), "id: one letter is valid");
+	OK(fm_id_valid("scene1-image_v2.0"), "id: letters, digits, . _ - are valid");
+	memset(id, 'x', FM_ID_MAX);
+	id[FM_ID_MAX] = '\0';
+	OK(fm_id_valid(id), "id: FM_ID_MAX characters are valid");
+	id[FM_ID_MAX] = 'x';
+	id[FM_ID_MAX + 1] = '\0';
+	OK(!fm_id_valid(id), "id: FM_ID_MAX + 1 characters are not");
+	OK(!fm_id_valid(NULL) && !fm_id_valid(""), "id: NULL and empty are not valid");
+	OK(!fm_id_valid("../x") && !fm_id_valid("a/b") && !fm_id_valid(".hidden") &&
+	       !fm_id_valid("-rf"),
+	   "id: path tricks and leading . or - are rejected");
+	OK(!fm_id_valid("a b") && !fm_id_valid("a\nb") && !fm_id_valid("caf\xc3\xa9") &&
+	       !fm_id_valid("a:b"),
+	   "id: spaces, newlines, non-ASCII and ':' are rejected");
+
+	a = fm_id_new("task");
+	b = fm_id_new("task");
+	OK(matches(a, "^task-[0-9a-f]{8}$"), "id: fm_id_new gives PREFIX-8 hex digits (%s)", a);
+	OK(fm_id_valid(a), "id: a new id is valid");
+	OK(strcmp(a, b) != 0, "id: two new ids differ");
+	free(a);
+	free(b);
+
+	fm_timestamp(ts);
+	OK(matches(ts,
+		   "^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\\.[0-9]{3}Z$"),
+	   "timestamp: UTC ISO 8601 with milliseconds (%s)", ts);
+	IS_INT(strlen(ts), 24, "timestamp: 24 characters");
+	OK(fm_now() > 0 && fm_now() >= fm_now() - 1, "now: the monotonic clock runs");
+
+	test_json_parse();
+
+	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
+		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
+		OK(!fm_json_get_string(o, "n") && !fm_json_get_string(o, "none"),
+		   "json: get_string is NULL for another type or a missing key");
+		OK(fm_json_get_double(o, "n", -1) == 2 && fm_json_get_double(o, "d", -1) == 1.5 &&
+		       fm_json_get_double(o, "s", -1) == -1,
+		   "json: get_double reads ints and doubles, else the default");
+		OK(fm_json_get(o, "o", json_type_object) && !fm_json_get(o, "o", json_type_array) &&
+		       !fm_json_get(NULL, "o", json_type_object),
+		   "json: get checks the type");
+		json_object_put(o);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "url", json_object_new_string("http://x/y"));
+	IS_STR(fm_json_str(o), "{\"url\":\"http://x/y\"}",
+	       "json: fm_json_str leaves '/' unescaped");
+	json_object_put(o);
+
+	dir = tmp_dir();
+	path = fm_xasprintf("%s/a/b/c", dir);
+	OK(fm_mkdirs(path, &e) == 0 && access(path, F_OK) == 0, "mkdirs: creates the parents");
+	OK(fm_mkdirs(path, &e) == 0, "mkdirs: an existing directory is fine");
+	free(path);
+	path = write_file(dir, "f.txt", "hello");
+	OK(fm_read_file(path, 100, &buf, &len, &e) == 0 && len == 5 && !strcmp(buf, "hello"),
+	   "read_file: reads a whole file");
+	free(buf);
+	OK(fm_read_file(path, 4, &buf, &len, &e) < 0, "read_file: a file over max is refused");
+	HAS(e.message, "larger than 4", "read_file: the message gives the limit");
+	free(path);
+	path = fm_xasprintf("%s/missing", dir);
+	errno = 0;
+	OK(fm_read_file(path, 100, &buf, &len, &e) < 0, "read_file: a missing file fails");
+	HAS(e.message, "No such file or directory", "read_file: the message has strerror");
+	free(path);
+	rm_rf(dir);
+	free(dir);
+
+	path = fm_abspath("/x/y");
+	IS_STR(path, "/x/y", "abspath: an absolute path stays");
+	free(path);
+	path = fm_abspath("./rel");
+	OK(path[0] == '/' && matches(path, "[^.]/rel$"), "abspath: ./rel becomes CWD/rel (%s)",
+	   path);
+	free(path);
+	fm_error_release(&e);
+}
+
+int main(void)
+{
+	/* Writers to closed pipes must see EPIPE, not die. */
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_error();
+	test_util();
+	test_ndjson();
+	test_model();
+	test_rpc();
+	test_yaml();
+	test_manifest();
+	test_params();
+	test_proc();
+	return tap_done();
+}

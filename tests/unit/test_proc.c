@@ -1,0 +1,272 @@
+/*
+ * Child processes: pipes, exit status and its description, stopping a
+ * child that ignores its stdin, and taking down what the child started
+ * (its whole process group) with it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "filmeto.h"
+#include "tap.h"
+
+extern char **environ;
+
+/* Reads fd (non-blocking) until EOF or the deadline. */
+static char *slurp(int fd, double timeout)
+{
+	double end = fm_now() + timeout;
+	char buf[512], *out = fm_xstrdup("");
+	size_t n = 0;
+
+	while (fm_now() < end) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		ssize_t k;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		k = read(fd, buf, sizeof(buf));
+		if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (k < 0)
+			continue;
+		out = fm_xrealloc(out, n + (size_t)k + 1);
+		memcpy(out + n, buf, (size_t)k);
+		n += (size_t)k;
+		out[n] = '\0';
+	}
+	return out;
+}
+
+/* Reads one line from fd (non-blocking), up to the deadline. */
+static long read_pid_line(int fd, double timeout)
+{
+	double end = fm_now() + timeout;
+	char buf[64];
+	size_t n = 0;
+
+	while (n < sizeof(buf) - 1 && fm_now() < end) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(fd, buf + n, 1) != 1)
+			break;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static void test_proc_output(void)
+{
+	char *argv[] = {"sh", "-c", "echo hi; echo err >&2; exit 3", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_proc p;
+	char desc[128], *out, *err, *dir, *real;
+
+	OK(fm_proc_spawn(&p, argv, NULL, environ, &e) == 0, "proc: spawn sh");
+	OK(p.pid > 0 && p.in >= 0 && p.out >= 0 && p.err >= 0, "proc: pid and three pipes");
+	OK(getpgid(p.pid) == p.pid || fm_proc_poll(&p), "proc: the child leads its own group");
+	out = slurp(p.out, 5);
+	err = slurp(p.err, 5);
+	IS_STR(out, "hi\n", "proc: stdout is read");
+	IS_STR(err, "err\n", "proc: stderr is read apart");
+	free(out);
+	free(err);
+	IS_INT(fm_proc_wait(&p, 5), 1, "proc: wait sees the end");
+	OK(p.reaped && WIFEXITED(p.status) && WEXITSTATUS(p.status) == 3, "proc: exit status 3");
+	fm_proc_describe(&p, desc, sizeof(desc));
+	IS_STR(desc, "exited with status 3", "proc: describe");
+	IS_INT(fm_proc_poll(&p), 1, "proc: polling a reaped child is fine");
+	fm_proc_stop(&p, 0);
+	OK(p.in < 0 && p.out < 0 && p.err < 0, "proc: stop closes every pipe");
+
+	/* stdin reaches the child, cwd is honoured, envp is all it gets. */
+	{
+		char *cat[] = {"sh", "-c", "pwd; echo \"v=$FM_T\"; cat", NULL};
+		char *env[] = {"FM_T=42", "PATH=/usr/bin:/bin", NULL};
+
+		dir = tmp_dir();
+		real = realpath(dir, NULL);
+		OK(fm_proc_spawn(&p, cat, dir, env, &e) == 0, "proc: spawn with cwd and env");
+		OK(write(p.in, "piped\n", 6) == 6, "proc: write to stdin");
+		fm_proc_stop(&p, 5);
+		IS_INT(p.reaped, 1, "proc: closing stdin ends cat");
+		fm_proc_describe(&p, desc, sizeof(desc));
+		IS_STR(desc, "exited with status 0", "proc: ... with status 0");
+		free(real);
+		rm_rf(dir);
+		free(dir);
+	}
+	{
+		char *cat[] = {"sh", "-c", "pwd; echo \"v=$FM_T\"; cat", NULL};
+		char *env[] = {"FM_T=42", "PATH=/usr/bin:/bin", NULL};
+		char *want;
+
+		dir = tmp_dir();
+		real = realpath(dir, NULL);
+		if (fm_proc_spawn(&p, cat, dir, env, &e) == 0) {
+			OK(write(p.in, "piped\n", 6) == 6, "proc: write to stdin");
+			close(p.in);
+			p.in = -1;
+			out = slurp(p.out, 5);
+			want = fm_xasprintf("%s\nv=42\npiped\n", real);
+			IS_STR(out, want, "proc: the child runs in cwd, with envp, reading stdin");
+			free(want);
+			free(out);
+			fm_proc_stop(&p, 5);
+		} else {
+			OK(0, "proc: spawn with cwd and env: %s", e.message);
+		}
+		free(real);
+		rm_rf(dir);
+		free(dir);
+	}
+
+	{
+		char *bad[] = {"/nonexistent/filmeto-no-such-plugin", NULL};
+
+		OK(fm_proc_spawn(&p, bad, NULL, environ, &e) < 0 &&
+		       e.code == FM_PLUGIN_EXECUTION_ERROR,
+		   "proc: a missing program fails to spawn");
+		HAS(e.message, "cannot run '/nonexistent/filmeto-no-such-plugin'",
+		    "proc: ... naming it");
+		HAS(e.message, "No such file or directory", "proc: ... with strerror");
+		OK(p.pid == 0 && p.in < 0 && p.out < 0 && p.err < 0,
+		   "proc: ... leaving nothing open");
+	}
+	fm_error_release(&e);
+}
+
+static void test_proc_stop(void)
+{
+	char *argv[] = {"sleep", "30", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_proc p;
+	char desc[128];
+	double t0;
+
+	if (fm_proc_spawn(&p, argv, NULL, environ, &e) < 0) {
+		OK(0, "proc: spawn sleep: %s", e.message);
+		return;
+	}
+	IS_INT(fm_proc_poll(&p), 0, "proc: poll of a running child is 0");
+	IS_INT(fm_proc_wait(&p, 0.1), 0, "proc: wait times out on a running child");
+	fm_proc_describe(&p, desc, sizeof(desc));
+	IS_STR(desc, "is still running", "proc: describe a running child");
+	t0 = fm_now();
+	fm_proc_stop(&p, 0.5);
+	OK(fm_now() - t0 < 3, "proc: stop ends sleep 30 within 3 s (%.2fs)", fm_now() - t0);
+	OK(p.reaped && WIFSIGNALED(p.status) && WTERMSIG(p.status) == SIGTERM,
+	   "proc: ... by SIGTERM");
+	fm_proc_describe(&p, desc, sizeof(desc));
+	HAS(desc, "killed by signal 15", "proc: describe a signalled child (%s)", desc);
+	OK(kill(p.pid, 0) < 0 && errno == ESRCH, "proc: the child is gone");
+
+	/* A child that ignores SIGTERM gets SIGKILL. */
+	{
+		char *stubborn[] = {"sh", "-c",
+				    "trap '' TERM; echo ready; while :; do sleep 1; done", NULL};
+
+		if (fm_proc_spawn(&p, stubborn, NULL, environ, &e) == 0) {
+			read_pid_line(p.out, 5);
+			t0 = fm_now();
+			fm_proc_stop(&p, 0.2);
+			OK(p.reaped && WIFSIGNALED(p.status) && WTERMSIG(p.status) == SIGKILL,
+			   "proc: a child that ignores SIGTERM is killed");
+			OK(fm_now() - t0 < 4, "proc: ... within grace + 1 s (%.2fs)",
+			   fm_now() - t0);
+		}
+	}
+
+	/* fm_proc_signal_all reaches every live group. */
+	if (fm_proc_spawn(&p, argv, NULL, environ, &e) == 0) {
+		fm_proc_signal_all(SIGKILL);
+		OK(fm_proc_wait(&p, 3) && WIFSIGNALED(p.status) && WTERMSIG(p.status) == SIGKILL,
+		   "proc: signal_all kills a spawned child");
+		fm_proc_stop(&p, 0);
+	}
+	fm_error_release(&e);
+}
+
+/* Whether pid is gone or a zombie (dead, not yet reaped by its parent). */
+static int dead(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void test_proc_group(void)
+{
+	char *argv[] = {"sh", "-c", "sleep 30 & echo $!; wait", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_proc p;
+	pid_t pgid, grandchild;
+	double t0;
+	int gone = 0, status;
+
+	/*
+	 * Orphans come to us rather than to PID 1, so the grandchild can be
+	 * reaped here and "gone" means gone, whatever init does with zombies.
+	 */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (fm_proc_spawn(&p, argv, NULL, environ, &e) < 0) {
+		OK(0, "proc: spawn sh with a background sleep: %s", e.message);
+		return;
+	}
+	pgid = p.pid;
+	grandchild = (pid_t)read_pid_line(p.out, 5);
+	OK(grandchild > 0 && kill(grandchild, 0) == 0, "proc: the grandchild sleep runs (pid %d)",
+	   (int)grandchild);
+	OK(grandchild > 0 && getpgid(grandchild) == pgid, "proc: ... in the child's process group");
+	t0 = fm_now();
+	fm_proc_stop(&p, 0.2);
+	OK(fm_now() - t0 < 3, "proc: stop returns within 3 s (%.2fs)", fm_now() - t0);
+	while (grandchild > 0 && fm_now() - t0 < 3) {
+		pid_t r = waitpid(grandchild, &status, WNOHANG);
+
+		if (r == grandchild || (r < 0 && errno == ECHILD && dead(grandchild))) {
+			gone = 1;
+			break;
+		}
+		if (r == 0 && dead(grandchild) && kill(grandchild, 0) < 0) {
+			gone = 1;
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	OK(gone, "proc: after stop the grandchild sleep is gone too");
+	errno = 0;
+	OK(kill(-pgid, 0) < 0 && errno == ESRCH, "proc: kill(-pgid, 0) says ESRCH");
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	fm_error_release(&e);
+}
+
+void test_proc(void)
+{
+	test_proc_output();
+	test_proc_stop();
+	test_proc_group();
+}
