@@ -267,7 +267,8 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 	json_tokener_free(tok);
 	if (jerr == json_tokener_continue) {
 		json_object_put(obj);
-		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON: unexpected end of input");
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON: unexpected end of input");
 	}
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
@@ -349,16 +350,14 @@ static int finite_numbers(json_object *o)
 	size_t i;
 
 	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(o));
+	case json_type_double: return isfinite(json_object_get_double(o));
 	case json_type_array:
 		for (i = 0; i < json_object_array_length(o); i++)
 			if (!finite_numbers(json_object_array_get_idx(o, i)))
 				return 0;
 		return 1;
 	case json_type_object: {
-		json_object_object_foreach(o, key, val)
-		{
+		json_object_object_foreach (o, key, val) {
 			(void)key;
 			if (!finite_numbers(val))
 				return 0;

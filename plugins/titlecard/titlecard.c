@@ -24,8 +24,7 @@
 #include <libavutil/opt.h>
 #include <libavutil/parseutils.h>
 
-#include "../../lib/sdk.h"
-#include "../../lib/util.h"
+#include "filmeto.h"
 
 /* Longest prompt accepted, in bytes: a card is a title, not a page. */
 #define MAX_PROMPT 4096
