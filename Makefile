@@ -21,8 +21,9 @@ PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
-	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3
-DEB_TOOLS = bats ffprobe python3 cc
+	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 procps mandoc \
+	zsh fish
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

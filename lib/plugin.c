@@ -50,6 +50,20 @@ static char *build_tree_plugins(void)
 	return dir;
 }
 
+/* PREFIX/lib/filmeto/plugins beside PREFIX/bin, when it exists. */
+static char *installed_plugins(void)
+{
+	char *exe = fm_exe_dir(), *rel, *dir;
+
+	if (!exe)
+		return NULL;
+	rel = fm_xasprintf("%s/../lib/filmeto/plugins", exe);
+	dir = realpath(rel, NULL);
+	free(rel);
+	free(exe);
+	return dir;
+}
+
 static void build_path(struct fm_plugins *p)
 {
 	const char *env = getenv("FILMETO_PLUGIN_PATH");
@@ -67,6 +81,9 @@ static void build_path(struct fm_plugins *p)
 	else if (home && *home)
 		add_dir(p, fm_xasprintf("%s/.local/share/filmeto/plugins", home));
 	if ((build = build_tree_plugins()))
+		add_dir(p, build);
+	/* An installed tree moved elsewhere still finds its own plugins. */
+	if ((build = installed_plugins()))
 		add_dir(p, build);
 	add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"));
 }

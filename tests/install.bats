@@ -1,0 +1,27 @@
+#!/usr/bin/env bats
+# make install: the tree it writes under DESTDIR works on its own.
+
+load test_helper
+
+setup() {
+	common_setup
+}
+
+@test "make install DESTDIR=... PREFIX=... installs a working, relocatable tree" {
+	make -s -C "$ROOT" install DESTDIR="$BATS_TEST_TMPDIR/dest" PREFIX=/opt/filmeto > /dev/null
+	top="$BATS_TEST_TMPDIR/dest/opt/filmeto"
+	for f in bin/filmeto-submit bin/filmeto-run bin/filmeto-watch bin/filmeto-plugin \
+		lib/filmeto/plugins/titlecard/plugin.yaml lib/filmeto/plugins/titlecard/titlecard \
+		share/man/man1/filmeto-run.1 share/man/man5/filmeto-plugin.yaml.5 \
+		share/man/man7/filmeto.7 share/man/man7/filmeto-protocol.7 \
+		share/bash-completion/completions/filmeto-submit share/zsh/site-functions/_filmeto \
+		share/fish/vendor_completions.d/filmeto-run.fish; do
+		[ -e "$top/$f" ] || { echo "missing $f"; false; }
+	done
+	unset FILMETO_PLUGIN_PATH
+	run "$top/bin/filmeto-plugin" list
+	[[ "$output" == *"titlecard 1.0.0 text2image $top/lib/filmeto/plugins/titlecard"* ]]
+	"$top/bin/filmeto-submit" -t text2image -p prompt=installed -p width=64 -p height=64 -i i \
+		| "$top/bin/filmeto-run" -O out | "$top/bin/filmeto-watch" > events
+	[ -s out/i/card.png ]
+}
