@@ -40,8 +40,7 @@ static int json_out;
 __attribute__((noreturn)) static void usage_error(const char *msg)
 {
 	fm_warn("%s", msg);
-	fprintf(stderr, "Try '%s --help'.\n", fm_prog());
-	exit(FM_EXIT_USAGE);
+	fm_try_help();
 }
 
 static char *tool_names(const struct fm_manifest *m)
@@ -188,11 +187,9 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
-		default: fprintf(stderr, "Try '%s --help'.\n", fm_prog()); exit(FM_EXIT_USAGE);
+		default: fm_try_help();
 		}
 	}
 	if (optind >= argc)

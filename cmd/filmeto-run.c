@@ -52,8 +52,10 @@ static void on_signal(int sig)
 	_exit(sig == SIGINT ? FM_EXIT_INTERRUPTED : 128 + sig);
 }
 
-static int run_fd(struct fm_runner *r, int fd, const char *name)
+/* Returns 1 to stop reading inputs once stdout is gone. */
+static int run_fd(int fd, const char *name, void *ctx)
 {
+	struct fm_runner *r = ctx;
 	struct fm_reader in;
 	enum fm_line got;
 	char *line;
@@ -85,7 +87,7 @@ static int run_fd(struct fm_runner *r, int fd, const char *name)
 			break;
 	}
 	fm_reader_release(&in);
-	return rc;
+	return rc < 0 ? rc : out.failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -93,17 +95,15 @@ int main(int argc, char **argv)
 	struct fm_error err = FM_ERROR_INIT;
 	const char *outdir = "filmeto-out";
 	struct fm_runner r;
-	int c, i, status = FM_EXIT_OK;
+	int c, status;
 
 	fm_msg_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "O:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'O': outdir = optarg; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
-		default: fprintf(stderr, "Try '%s --help'.\n", fm_prog()); exit(FM_EXIT_USAGE);
+		default: fm_try_help();
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -113,22 +113,7 @@ int main(int argc, char **argv)
 	fm_writer_init(&out, 1);
 	if (fm_runner_init(&r, outdir, emit, NULL, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	for (i = optind; i == optind || i < argc; i++) {
-		const char *name = i < argc ? argv[i] : "-";
-		int fd = strcmp(name, "-") ? open(name, O_RDONLY | O_CLOEXEC) : 0;
-
-		if (fd < 0) {
-			fm_warn("cannot open '%s':", name);
-			status = FM_EXIT_USAGE;
-			continue;
-		}
-		if (run_fd(&r, fd, name) < 0)
-			status = FM_EXIT_FAILED;
-		if (fd > 0)
-			close(fd);
-		if (out.failed)
-			break;
-	}
+	status = fm_each_input(argv + optind, argc - optind, run_fd, &r);
 	fm_writer_flush(&out);
 	if (out.failed && out.failed != EPIPE) {
 		errno = out.failed;

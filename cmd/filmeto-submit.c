@@ -53,8 +53,8 @@ __attribute__((noreturn)) static void usage_error(const char *fmt, const char *a
 {
 	fprintf(stderr, "%s: ", fm_prog());
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry '%s --help'.\n", fm_prog());
-	exit(FM_EXIT_USAGE);
+	fputc('\n', stderr);
+	fm_try_help();
 }
 
 static void push(const char ***v, size_t *n, const char *s)
@@ -81,11 +81,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 				usage_error("--timeout: '%s' is not a positive number of seconds",
 					    optarg);
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
-		default: fprintf(stderr, "Try '%s --help'.\n", fm_prog()); exit(FM_EXIT_USAGE);
+		default: fm_try_help();
 		}
 	}
 	if (optind < argc)

@@ -129,8 +129,9 @@ static void on_line(struct watch *w, const char *line, size_t len)
 	json_object_put(ev);
 }
 
-static int watch_fd(struct watch *w, int fd, const char *name)
+static int watch_fd(int fd, const char *name, void *ctx)
 {
+	struct watch *w = ctx;
 	struct fm_reader in;
 	enum fm_line got;
 	char *line;
@@ -186,37 +187,21 @@ static int verdict(struct watch *w)
 int main(int argc, char **argv)
 {
 	struct watch w = {0};
-	int c, i, status;
+	int c, status;
 
 	fm_msg_init(argv[0]);
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
-		default: fprintf(stderr, "Try '%s --help'.\n", fm_prog()); exit(FM_EXIT_USAGE);
+		default: fm_try_help();
 		}
 	}
 	w.tasks = json_object_new_object();
 	w.start = fm_now();
 	w.passthrough = !isatty(1);
 	fm_writer_init(&w.out, 1);
-	status = FM_EXIT_OK;
-	for (i = optind; i == optind || i < argc; i++) {
-		const char *name = i < argc ? argv[i] : "-";
-		int fd = strcmp(name, "-") ? open(name, O_RDONLY | O_CLOEXEC) : 0;
-
-		if (fd < 0) {
-			fm_warn("cannot open '%s':", name);
-			status = FM_EXIT_USAGE;
-			continue;
-		}
-		if (watch_fd(&w, fd, name) < 0)
-			status = FM_EXIT_FAILED;
-		if (fd > 0)
-			close(fd);
-	}
+	status = fm_each_input(argv + optind, argc - optind, watch_fd, &w);
 	fm_writer_flush(&w.out);
 	if (status == FM_EXIT_OK)
 		status = verdict(&w);

@@ -4,10 +4,12 @@
  * it; the rest of the library returns errors.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "msg.h"
 #include "util.h"
@@ -87,6 +89,43 @@ int fm_close_stdout(void)
 		return -1;
 	}
 	return 0;
+}
+
+void fm_help(const char *usage)
+{
+	fputs(usage, stdout);
+	exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+}
+
+void fm_try_help(void)
+{
+	fprintf(stderr, "Try '%s --help'.\n", prog);
+	exit(FM_EXIT_USAGE);
+}
+
+int fm_each_input(char **names, int n, int (*fn)(int fd, const char *name, void *ctx), void *ctx)
+{
+	int i, status = FM_EXIT_OK;
+
+	for (i = 0; i == 0 || i < n; i++) {
+		const char *name = i < n ? names[i] : "-";
+		int fd = strcmp(name, "-") ? open(name, O_RDONLY | O_CLOEXEC) : 0;
+		int rc;
+
+		if (fd < 0) {
+			fm_warn("cannot open '%s':", name);
+			status = FM_EXIT_USAGE;
+			continue;
+		}
+		rc = fn(fd, name, ctx);
+		if (fd > 0)
+			close(fd);
+		if (rc < 0 && status == FM_EXIT_OK)
+			status = FM_EXIT_FAILED;
+		if (rc > 0)
+			break;
+	}
+	return status;
 }
 
 void fm_version(void)

@@ -29,5 +29,18 @@ void fm_warn_error(const struct fm_error *err);
 int fm_close_stdout(void);
 /* Prints "prog VERSION" to stdout and exits 0. */
 __attribute__((noreturn)) void fm_version(void);
+/* Prints the usage text to stdout and exits 0. */
+__attribute__((noreturn)) void fm_help(const char *usage);
+/* "Try 'prog --help'." on stderr, exit 2: after getopt's own message. */
+__attribute__((noreturn)) void fm_try_help(void);
+
+/*
+ * The one input loop every command shares: each name in names (n of
+ * them) in turn, "-" meaning stdin, stdin alone when n is 0. fn gets the
+ * open descriptor and returns -1 on failure. Returns FM_EXIT_USAGE when a
+ * file could not be opened (after saying so), FM_EXIT_FAILED when fn
+ * failed, else FM_EXIT_OK; stops early when fn returns 1.
+ */
+int fm_each_input(char **names, int n, int (*fn)(int fd, const char *name, void *ctx), void *ctx);
 
 #endif
