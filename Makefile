@@ -34,7 +34,7 @@ CFLAGS ?= -O2 -g
 ifeq ($(SANITIZE),1)
 # GCC's flow warnings misfire on instrumented code; the plain build keeps them.
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-Wno-format-truncation -Wno-maybe-uninitialized
+	-Wno-format-truncation -Wno-maybe-uninitialized -Wno-stringop-overread
 LDFLAGS += -fsanitize=address,undefined
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib $(PKG_CFLAGS) \
