@@ -32,9 +32,11 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 ifeq ($(SANITIZE),1)
-# GCC's flow warnings misfire on instrumented code; the plain build keeps them.
-CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-Wno-format-truncation -Wno-maybe-uninitialized -Wno-stringop-overread
+# GCC's flow warnings misfire on instrumented code (array-bounds,
+# stringop-overread, format-truncation): they stay visible but do not stop
+# the build. The plain build, which CI runs, keeps -Werror.
+WARN = -Wall -Wextra
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib $(PKG_CFLAGS) \
