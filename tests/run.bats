@@ -102,14 +102,14 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a plugin that answers garbage: PLUGIN_EXECUTION_ERROR, and it is killed" {
-	export FILMETO_PLUGIN_PATH="$BAD_PLUGINS"
+	private_plugins "$BAD_PLUGINS"
 	echo '{"type":"task","task_id":"g","tool_name":"text2text","plugin_name":"garbage"}' \
 		| { run timeout 20 filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
 	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"not JSON-RPC"* ]]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["stderr"]')" = '["about to answer"]' ]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["signal"]')" = 9 ]
-	[ "$(count_procs 'sleep 30')" -eq 0 ]
+	[ "$(plugin_procs)" -eq 0 ]
 }
 
 @test "a plugin that crashes mid-task fails that task; the next task gets a fresh process" {
@@ -127,12 +127,12 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "the execution timeout is a hard cap: TIMEOUT_ERROR and the plugin is gone" {
+	private_plugins
 	start=$(date +%s)
 	py_task slow1 slow ',"delay":20' ',"timeout":1' | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ $(( $(date +%s) - start )) -lt 8 ]
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = TIMEOUT_ERROR ]
-	[ "$(count_procs 'tests/plugins/pyfilmeto')" -eq 0 ]
-	[ "$(count_procs 'python3 main.py')" -eq 0 ]
+	[ "$(plugin_procs)" -eq 0 ]
 }
 
 @test "a failed dependency fails its dependent with DEPENDENCY_FAILED without running it" {
@@ -168,22 +168,26 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "no plugin process outlives filmeto-run" {
+	private_plugins
 	{ py_task z1 echo; py_task z2 echo; } | filmeto-run -O out > events
-	[ "$(count_procs 'python3 main.py')" -eq 0 ]
+	[ "$(plugin_procs)" -eq 0 ]
 }
 
 @test "SIGINT stops filmeto-run with 130 and takes the plugin down" {
-	{ py_task s1 slow ',"delay":30'; sleep 30; } | filmeto-run -O out > events &
-	for _ in $(seq 50); do [ -s events ] && break; sleep 0.1; done
-	sleep 0.5
-	pid=$(pgrep -n -x filmeto-run)
+	private_plugins
+	mkfifo in
+	filmeto-run -O out < in > events &
+	pid=$!
+	exec {feed}> in
+	py_task s1 slow ',"delay":30' >&"$feed"
+	for _ in $(seq 100); do grep -q heartbeat events 2>/dev/null && break; sleep 0.1; done
 	kill -INT "$pid"
-	wait_status=0
-	wait "$pid" 2>/dev/null || wait_status=$?
-	pkill -f 'sleep 30' || true
-	[ "$wait_status" -eq 130 ]
-	for _ in $(seq 30); do [ "$(count_procs 'python3 main.py')" -eq 0 ] && break; sleep 0.1; done
-	[ "$(count_procs 'python3 main.py')" -eq 0 ]
+	status=0
+	wait "$pid" || status=$?
+	exec {feed}>&-
+	[ "$status" -eq 130 ]
+	for _ in $(seq 30); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
+	[ "$(plugin_procs)" -eq 0 ]
 }
 
 @test "--help, --version and a bad option" {

@@ -29,7 +29,25 @@ print(json.dumps(v) if not isinstance(v, str) else v)
 PY
 }
 
-# Processes whose command line mentions $1, other than this shell's greps.
-count_procs() {
-	pgrep -f -- "$1" | wc -l
+# private_plugins [DIR...]: copies of the plugin directories (default
+# tests/plugins) under the test's scratch space, put on the plugin path,
+# so the processes they start can be told from any other run's.
+private_plugins() {
+	local src
+	mkdir -p "$BATS_TEST_TMPDIR/plugins"
+	for src in "${@:-$ROOT/tests/plugins}"; do
+		cp -R "$src"/. "$BATS_TEST_TMPDIR/plugins/"
+	done
+	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
+}
+
+# How many processes run with their working directory under the private
+# plugins: a plugin, or anything it left behind.
+plugin_procs() {
+	local p n=0 cwd
+	for p in /proc/[0-9]*; do
+		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+		case "$cwd" in "$BATS_TEST_TMPDIR/plugins"*) n=$((n + 1)) ;; esac
+	done
+	echo "$n"
 }
