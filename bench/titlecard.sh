@@ -18,7 +18,7 @@ now() { date +%s%N; }
 filmeto_once() {
 	filmeto-submit -t text2image -i "bench$1" -p prompt='A lighthouse at dusk' \
 		-p style=plain -p background=navy -p font_size=72 \
-		| filmeto-run -O "$work/out" >/dev/null
+		| filmeto-run -d "$work/out" >/dev/null
 }
 
 ffmpeg_once() {

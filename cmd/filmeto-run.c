@@ -4,8 +4,8 @@
  * the end of a pipeline sees the whole history.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +15,35 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-run [-O DIR] [FILE ...]\n"
+    "usage: filmeto-run [-j N] [-d DIR] [--limit NAME=N,...] [--queue-timeout S]\n"
+    "                   [--heartbeat S] [--grace S] [--no-cache] [FILE ...]\n"
     "\n"
     "Run task lines from FILEs or standard input ('-') and write events.\n"
     "\n"
-    "  -O, --output-dir DIR  write outputs to DIR/TASK_ID (default: filmeto-out)\n"
-    "  -h, --help            show this help\n"
-    "      --version         show the version\n"
+    "  -j, --jobs N           tasks in flight at once (default: the number of cores)\n"
+    "  -d, --output-dir DIR   write outputs to DIR/TASK_ID (default: filmeto-out)\n"
+    "      --limit NAME=N,... admit tasks only while their declared needs fit\n"
+    "      --queue-timeout S  fail a task that waits longer for --limit resources\n"
+    "      --heartbeat S      a heartbeat line per running task every S seconds\n"
+    "                         (default 5; 0 turns them off)\n"
+    "      --grace S          seconds between cancel and kill (default 5)\n"
+    "      --no-cache         always run; do not answer from the output cache\n"
+    "  -h, --help             show this help\n"
+    "      --version          show the version\n"
     "\n"
-    "Exit status: 0 every task succeeded, 1 a task failed, 2 usage error,\n"
-    "130 interrupted.\n";
+    "Exit status: 0 every task succeeded, 1 a task failed or was cancelled,\n"
+    "2 usage error, 130 interrupted.\n";
 
-enum { OPT_VERSION = 256 };
+enum { OPT_VERSION = 256, OPT_LIMIT, OPT_QUEUE_TIMEOUT, OPT_HEARTBEAT, OPT_GRACE, OPT_NO_CACHE };
 
 static const struct option options[] = {
-    {"output-dir", required_argument, NULL, 'O'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"output-dir", required_argument, NULL, 'd'},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
+    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -37,91 +51,113 @@ static const struct option options[] = {
 
 static struct fm_writer out;
 
-/* Events stream: each goes out at once, so watchers see live progress. */
-static void emit(void *ctx, json_object *event)
+static double seconds(const char *opt, const char *arg, int zero_ok)
 {
-	(void)ctx;
-	fm_writer_json(&out, event);
-	fm_writer_flush(&out);
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (*end || end == arg || !isfinite(v) || v < 0 || (!zero_ok && v == 0)) {
+		fm_warn("%s: '%s' is not a %snumber of seconds", opt, arg,
+			zero_ok ? "" : "positive ");
+		fm_try_help();
+	}
+	return v;
 }
 
-static void on_signal(int sig)
-{
-	fm_proc_signal_all(SIGTERM);
-	/* The plugins' stdin closes with us; the kernel reaps them via init. */
-	_exit(sig == SIGINT ? FM_EXIT_INTERRUPTED : 128 + sig);
-}
-
-/* Returns 1 to stop reading inputs once stdout is gone. */
 static int run_fd(int fd, const char *name, void *ctx)
 {
-	struct fm_runner *r = ctx;
-	struct fm_reader in;
-	enum fm_line got;
-	char *line;
-	size_t len;
-	int rc = 0;
+	struct fm_exec *x = ctx;
 
-	fm_reader_init(&in, fd, FM_LINE_MAX);
-	for (;;) {
-		got = fm_reader_take(&in, &line, &len);
-		if (got == FM_LINE_NONE) {
-			if (in.eof)
-				break;
-			/* Nothing buffered: let downstream see what we have first. */
-			fm_writer_flush(&out);
-			if (fm_reader_fill(&in) < 0) {
-				fm_warn("cannot read '%s':", name);
-				rc = -1;
-				break;
-			}
-			continue;
-		}
-		if (got == FM_LINE_LONG) {
-			fm_runner_fail_line(r, in.lineno, "longer than the line limit (4 MiB)");
-			continue;
-		}
-		if (fm_runner_line(r, line, len, in.lineno))
-			fm_writer_line(&out, line, len);
-		if (out.failed)
-			break;
+	if (fm_exec_input(x, fd, name) < 0) {
+		fm_warn("cannot read '%s':", name);
+		return -1;
 	}
-	fm_reader_release(&in);
-	return rc < 0 ? rc : out.failed ? 1 : 0;
+	/* Stop reading inputs once stdout is gone or we were interrupted. */
+	return out.failed ? 1 : 0;
+}
+
+static char *cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return fm_xasprintf("%s/filmeto", xdg);
+	if (home && *home)
+		return fm_xasprintf("%s/.cache/filmeto", home);
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	const char *outdir = "filmeto-out";
-	struct fm_runner r;
-	int c, status;
+	struct fm_exec_opts o = {0};
+	struct sigaction sa = {0};
+	struct fm_exec *x;
+	char *end, *cdir;
+	long jobs;
+	int c, status, finish;
 
 	fm_msg_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "O:h", options, NULL)) != -1) {
+	o.output_dir = "filmeto-out";
+	o.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	o.heartbeat = FM_HEARTBEAT;
+	o.grace = FM_GRACE;
+	o.idle_shutdown = FM_IDLE_SHUTDOWN;
+	o.cache = 1;
+	while ((c = getopt_long(argc, argv, "j:d:h", options, NULL)) != -1) {
 		switch (c) {
-		case 'O': outdir = optarg; break;
+		case 'j':
+			jobs = strtol(optarg, &end, 10);
+			if (*end || end == optarg || jobs < 1 || jobs > 4096) {
+				fm_warn("-j: '%s' is not a number of jobs from 1 to 4096", optarg);
+				fm_try_help();
+			}
+			o.jobs = (int)jobs;
+			break;
+		case 'd': o.output_dir = optarg; break;
+		case OPT_LIMIT:
+			json_object_put(o.limits);
+			if (fm_exec_parse_limits(optarg, &o.limits, &err) < 0) {
+				fm_warn("%s", err.message);
+				fm_try_help();
+			}
+			break;
+		case OPT_QUEUE_TIMEOUT:
+			o.queue_timeout = seconds("--queue-timeout", optarg, 0);
+			break;
+		case OPT_HEARTBEAT: o.heartbeat = seconds("--heartbeat", optarg, 1); break;
+		case OPT_GRACE: o.grace = seconds("--grace", optarg, 1); break;
+		case OPT_NO_CACHE: o.cache = 0; break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
 		}
 	}
+	if (o.jobs < 1)
+		o.jobs = 1;
+	cdir = cache_dir();
+	o.cache_dir = cdir;
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	/* No SA_RESTART: a signal must wake the loop out of poll(2). */
+	sa.sa_handler = fm_exec_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	fm_writer_init(&out, 1);
-	if (fm_runner_init(&r, outdir, emit, NULL, &err) < 0)
+	if (fm_exec_new(&x, &o, &out, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	status = fm_each_input(argv + optind, argc - optind, run_fd, &r);
-	fm_writer_flush(&out);
+	status = fm_each_input(argv + optind, argc - optind, run_fd, x);
+	finish = fm_exec_finish(x);
+	if (finish == FM_EXIT_INTERRUPTED || status == FM_EXIT_OK)
+		status = finish;
 	if (out.failed && out.failed != EPIPE) {
 		errno = out.failed;
 		fm_warn("cannot write to standard output:");
 	}
-	if (status == FM_EXIT_OK && (r.failed || out.failed))
-		status = FM_EXIT_FAILED;
-	fm_runner_release(&r);
+	fm_exec_free(x);
 	fm_writer_release(&out);
+	json_object_put(o.limits);
+	free(cdir);
 	return status;
 }

@@ -2,6 +2,7 @@
 #ifndef FILMETO_H
 #define FILMETO_H
 
+#include "cache.h"
 #include "error.h"
 #include "host.h"
 #include "manifest.h"
@@ -10,8 +11,9 @@
 #include "ndjson.h"
 #include "plugin.h"
 #include "proc.h"
+#include "resource.h"
 #include "rpc.h"
-#include "run.h"
+#include "exec.h"
 #include "sdk.h"
 #include "util.h"
 

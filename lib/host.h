@@ -1,7 +1,9 @@
 /*
- * The host side of the plugin protocol (DESIGN §3): one running plugin
- * process, its ready handshake, and the execution of one task on it with
- * progress, heartbeats and stderr turned into event lines.
+ * One plugin process on the host side of the protocol (DESIGN §3): its
+ * spawn with the manifest's command and environment, buffered
+ * non-blocking writes to its stdin, its stdout and stderr readers, the
+ * last stderr lines for error reports, and its end. Deciding what the
+ * messages mean is the executor's business (exec.h).
  */
 #ifndef FM_HOST_H
 #define FM_HOST_H
@@ -15,7 +17,7 @@
 #include "ndjson.h"
 #include "proc.h"
 
-/* Per task: the log lines forwarded, each line's length, lines kept for errors. */
+/* Per task: log lines forwarded, each line's length, lines kept for errors. */
 #define FM_LOG_LINES	1000
 #define FM_LOG_LINE_MAX 2048
 #define FM_STDERR_TAIL	10
@@ -29,30 +31,39 @@ struct fm_host {
 	const struct fm_manifest *manifest; /* borrowed */
 	struct fm_proc proc;
 	struct fm_reader out, err;
+	char *wbuf; /* queued lines for the plugin's stdin */
+	size_t wlen, woff, wcap;
 	json_object *info; /* params of the ready notification */
 	int64_t next_id;
 	char *tail[FM_STDERR_TAIL]; /* last stderr lines, a ring */
 	unsigned ntail;
-	int dead;	/* must not be given more work */
-	unsigned nlogs; /* log events sent for the current task */
 };
 
 void fm_host_init(struct fm_host *h, const struct fm_manifest *m);
+/* Starts the plugin in its directory, in its own process group. */
+int fm_host_spawn(struct fm_host *h, struct fm_error *err);
+/* Queues one message for the plugin's stdin. */
+void fm_host_send(struct fm_host *h, json_object *msg);
+/* Writes what the pipe takes now: 0, or -1 when the plugin stopped reading. */
+int fm_host_flush(struct fm_host *h);
+int fm_host_wants_write(const struct fm_host *h);
+/* Keeps a stderr (or stray stdout) line for error reports. */
+void fm_host_remember(struct fm_host *h, const char *line);
 /*
- * Starts the plugin and waits for ready, up to its startup timeout. Its
- * stderr meanwhile becomes log events of task_id, the task that needs it.
+ * The plugin broke: kill its group, reap it, and fill err with
+ * PLUGIN_EXECUTION_ERROR "plugin 'x' WHY; it exited with status 3" and
+ * details {exit_status | signal, stderr: [last lines]}.
  */
-int fm_host_start(struct fm_host *h, const char *task_id, fm_emit_fn *emit, void *ctx,
-		  struct fm_error *err);
+int fm_host_broke(struct fm_host *h, struct fm_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /*
- * Runs task on the plugin: sends execute_task, emits progress, heartbeat
- * and log events, and fills res from the response. Returns 0 when the
- * exchange finished (res says success or error) and -1 when the plugin
- * broke (res->error says how; the host is then dead).
+ * A TaskResult (DESIGN §3) into res: status, outputs checked to exist
+ * (relative paths are output_dir's), the error a failed result carries.
  */
-int fm_host_execute(struct fm_host *h, const struct fm_task *task, const char *output_dir,
-		    double timeout, fm_emit_fn *emit, void *ctx, struct fm_result *res);
-/* Sends shutdown, closes stdin and stops the process. */
+void fm_host_take_result(const struct fm_host *h, json_object *result, const char *output_dir,
+			 struct fm_result *res);
+/* Sends shutdown, closes stdin, and waits (up to grace) before killing. */
+void fm_host_stop(struct fm_host *h, double grace);
 void fm_host_release(struct fm_host *h);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "model.h"
 #include "util.h"
@@ -247,6 +248,32 @@ void fm_result_release(struct fm_result *r)
 void fm_result_add_file(struct fm_result *r, const char *path)
 {
 	json_object_array_add(r->output_files, json_object_new_string(path));
+}
+
+int fm_result_add_output(struct fm_result *r, const char *path, struct fm_error *err)
+{
+	json_object *o;
+	const char *mime;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(r->output_files); i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(r->output_files, i)),
+			    path))
+			return 0;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "output file '%s' does not exist",
+				path);
+	mime = fm_mime_from_path(path);
+	o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(fm_media_kind(mime)));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "mime_type", json_object_new_string(mime));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)st.st_size));
+	json_object_object_add(o, "metadata", json_object_new_object());
+	json_object_array_add(r->output_resources, o);
+	fm_result_add_file(r, path);
+	return 0;
 }
 
 const char *fm_status_event(enum fm_status s)

@@ -64,6 +64,12 @@ void fm_result_init(struct fm_result *r, const char *task_id);
 void fm_result_release(struct fm_result *r);
 /* Appends a path to output_files. */
 void fm_result_add_file(struct fm_result *r, const char *path);
+/*
+ * Adds an existing file (absolute path) to output_files and a resource
+ * entry {type, path, mime_type, size, metadata} to output_resources,
+ * once; fails naming the path when there is no such regular file.
+ */
+int fm_result_add_output(struct fm_result *r, const char *path, struct fm_error *err);
 /* The final event line: "completed", "failed" or "cancelled". */
 json_object *fm_result_to_json(const struct fm_result *r);
 /* Reads a final event line back. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "model.h"
 #include "resource.h"
 #include "util.h"
@@ -141,7 +142,34 @@ static const char *url_ext(const char *url)
 	return ext;
 }
 
-int fm_resource_localize(json_object *res, const char *dir, size_t index, struct fm_error *err)
+/* A download already in the cache, or fetched into it, linked into path. */
+static int fetch(const char *url, const char *path, const char *tmp, const char *cache_dir,
+		 const char *ext, struct fm_error *err)
+{
+	char hex[65], *dir, *cached, *ctmp;
+	struct stat st;
+	int rc;
+
+	if (!cache_dir)
+		return download(url, path, tmp, err);
+	fm_hash_string(url, hex);
+	dir = fm_xasprintf("%s/downloads", cache_dir);
+	cached = fm_xasprintf("%s/%s.%s", dir, hex, ext);
+	ctmp = fm_xasprintf("%s/.%s.%d.tmp", dir, hex, (int)getpid());
+	rc = 0;
+	if (stat(cached, &st) != 0)
+		rc = fm_mkdirs(dir, err) < 0 ? -1 : download(url, cached, ctmp, err);
+	if (rc == 0 && fm_link_or_copy(cached, path) < 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot link '%s' to '%s':", cached, path);
+	free(dir);
+	free(cached);
+	free(ctmp);
+	return rc;
+}
+
+int fm_resource_localize(json_object *res, const char *dir, size_t index, const char *cache_dir,
+			 struct fm_error *err)
 {
 	const char *type = fm_json_get_string(res, "type");
 	const char *data = fm_json_get_string(res, "data");
@@ -153,18 +181,24 @@ int fm_resource_localize(json_object *res, const char *dir, size_t index, struct
 	if (!strcmp(type, "task_output"))
 		return 0;
 	if (!strcmp(type, "local_path")) {
-		if (stat(data, &st) != 0)
+		if (stat(data, &st) != 0 || access(data, R_OK) != 0)
 			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 					"resource '%s' cannot be read:", data);
+		if (!S_ISREG(st.st_mode))
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"resource '%s' is not a regular file", data);
 		return 0;
 	}
+	if (!strcmp(type, "base64") && mime && strchr(mime, '/') == NULL)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"base64 resource: '%s' is not a MIME type", mime);
 	ext = !strcmp(type, "remote_url") && !mime && url_ext(data) ? url_ext(data) : ext_for(mime);
 	path = fm_xasprintf("%s/input-%zu.%s", dir, index, ext);
 	tmp = fm_xasprintf("%s/.input-%zu.%d.tmp", dir, index, (int)getpid());
 	if (!strcmp(type, "base64"))
 		rc = decode_base64(res, path, tmp, err);
 	else
-		rc = download(data, path, tmp, err);
+		rc = fetch(data, path, tmp, cache_dir, ext, err);
 	if (rc == 0)
 		make_local(res, path);
 	free(path);

@@ -20,9 +20,11 @@
 /*
  * Rewrites one resource object in place into a local_path resource whose
  * file exists, writing decoded or downloaded data under dir as
- * input-INDEX.EXT. task_output resources are the executor's business and
- * are left alone.
+ * input-INDEX.EXT. Downloads are kept in cache_dir/downloads by URL and
+ * reused (cache_dir may be NULL). task_output resources are the
+ * executor's business and are left alone.
  */
-int fm_resource_localize(json_object *res, const char *dir, size_t index, struct fm_error *err);
+int fm_resource_localize(json_object *res, const char *dir, size_t index, const char *cache_dir,
+			 struct fm_error *err);
 
 #endif

@@ -58,6 +58,15 @@ char *fm_xstrdup(const char *s)
 	return d;
 }
 
+char *fm_xstrndup(const char *s, size_t n)
+{
+	char *d = strndup(s, n);
+
+	if (!d)
+		oom();
+	return d;
+}
+
 char *fm_xasprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -23,6 +23,7 @@ void *fm_xmalloc(size_t n);
 void *fm_xcalloc(size_t n, size_t size);
 void *fm_xrealloc(void *p, size_t n);
 char *fm_xstrdup(const char *s);
+char *fm_xstrndup(const char *s, size_t n);
 char *fm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Seconds on the monotonic clock. */

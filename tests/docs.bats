@@ -69,7 +69,8 @@ check_opts() {
 }
 
 @test "filmeto-run options are documented and completed" {
-	check_opts filmeto-run -O --output-dir -h --help --version
+	check_opts filmeto-run --jobs -j --output-dir -d --limit --queue-timeout \
+		--heartbeat --grace --no-cache -h --help --version
 }
 
 @test "filmeto-watch options are documented and completed" {
@@ -137,6 +138,15 @@ complete_bash() {
 	[ "$output" = "--json" ]
 	run complete_bash filmeto-run --out
 	[ "$output" = "--output-dir" ]
+	run complete_bash filmeto-run --q
+	[ "$output" = "--queue-timeout" ]
+	run complete_bash filmeto-run --no
+	[ "$output" = "--no-cache" ]
+	run complete_bash filmeto-run -j ''
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run complete_bash filmeto-run -O
+	[ -z "$output" ]
 	run complete_bash filmeto-watch --
 	[ "${lines[*]}" = "--help --version" ]
 }

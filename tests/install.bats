@@ -22,6 +22,6 @@ setup() {
 	run "$top/bin/filmeto-plugin" list
 	[[ "$output" == *"titlecard 1.0.0 text2image $top/lib/filmeto/plugins/titlecard"* ]]
 	"$top/bin/filmeto-submit" -t text2image -p prompt=installed -p width=64 -p height=64 -i i \
-		| "$top/bin/filmeto-run" -O out | "$top/bin/filmeto-watch" > events
+		| "$top/bin/filmeto-run" -d out | "$top/bin/filmeto-watch" > events
 	[ -s out/i/card.png ]
 }

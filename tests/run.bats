@@ -14,7 +14,7 @@ py_task() { # ID MODE [extra JSON members]
 
 @test "a titlecard task writes a real PNG whose path is in the completed line" {
 	filmeto-submit -t text2image -p prompt='Hello' -p width=320 -p height=180 -i card \
-		| filmeto-run -O out > events
+		| filmeto-run -d out > events
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = card ]
 	png=$(jget events 'by("completed")[0]["output_files"][0]')
 	[ "$png" = "$BATS_TEST_TMPDIR/out/card/card.png" ]
@@ -31,7 +31,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a Filmeto-style Python plugin (plugin.yml, abilities, main.py, no command) runs unchanged" {
-	py_task p1 echo ',"repeat":3' | filmeto-run -O out > events
+	py_task p1 echo ',"repeat":3' | filmeto-run -d out > events
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = p1 ]
 	[ "$(cat out/p1/out.txt)" = "$(printf 'hi\nhi\nhi')" ]
 	[ "$(jget events 'len(by("progress")) >= 2')" = true ]
@@ -40,7 +40,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a plugin stays warm between tasks" {
-	{ py_task w1 echo; py_task w2 echo; py_task w3 echo; } | filmeto-run -O out > events
+	{ py_task w1 echo; py_task w2 echo; py_task w3 echo; } | filmeto-run -j 1 -d out > events
 	[ "$(jget events 'len(by("completed"))')" = 3 ]
 	# The plugin logs one line when it starts: once for three tasks.
 	[ "$(jget events 'len([l for l in by("log") if "starting" in l["message"]])')" = 1 ]
@@ -48,7 +48,7 @@ py_task() { # ID MODE [extra JSON members]
 
 @test "a malformed line fails with VALIDATION_ERROR and the next line still runs" {
 	{ echo '{"type":"task", this is not json'; py_task ok echo; } | {
-		run filmeto-run -O out
+		run filmeto-run -d out
 		echo "$output" > events
 		[ "$status" -eq 1 ]
 	}
@@ -58,7 +58,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a task line that breaks the model fails naming the task and the field" {
-	echo '{"type":"task","task_id":"t9","tool_name":5}' | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	echo '{"type":"task","task_id":"t9","tool_name":5}' | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["task_id"]')" = t9 ]
 	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *tool_name* ]]
 }
@@ -66,7 +66,7 @@ py_task() { # ID MODE [extra JSON members]
 @test "a task line over the length limit fails alone" {
 	python3 -c 'import sys; sys.stdout.write("{\"type\":\"task\",\"x\":\"" + "a" * (5 << 20) + "\"}\n")' > big
 	py_task after echo >> big
-	run filmeto-run -O out big
+	run filmeto-run -d out big
 	[ "$status" -eq 1 ]
 	echo "$output" > events
 	[ "$(jget events 'by("failed")[0]["task_id"]')" = line-1 ]
@@ -75,7 +75,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "parameters are validated against the manifest before the plugin runs" {
-	py_task v1 nonsense ',"repeat":0' | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	py_task v1 nonsense ',"repeat":0' | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = VALIDATION_ERROR ]
 	[ "$(jget events 'sorted(e["rule"] for e in by("failed")[0]["error"]["details"]["errors"])')" = '["enum", "min"]' ]
 	[ "$(jget events 'len(by("started"))')" = 0 ]
@@ -85,7 +85,7 @@ py_task() { # ID MODE [extra JSON members]
 	{
 		echo '{"type":"task","task_id":"a","tool_name":"text2text","plugin_name":"nosuch"}'
 		echo '{"type":"task","task_id":"b","tool_name":"text2nothing"}'
-	} | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	} | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events '[l["error"]["code"] for l in by("failed")]')" = '["PLUGIN_NOT_FOUND", "PLUGIN_NOT_FOUND"]' ]
 	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *nosuch* ]]
 	[[ "$(jget events 'by("failed")[1]["error"]["message"]')" == *text2nothing* ]]
@@ -94,7 +94,7 @@ py_task() { # ID MODE [extra JSON members]
 @test "a plugin that exits before ready: PLUGIN_EXECUTION_ERROR with exit status and stderr" {
 	export FILMETO_PLUGIN_PATH="$BAD_PLUGINS"
 	echo '{"type":"task","task_id":"e","tool_name":"text2text","plugin_name":"early-exit"}' \
-		| { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+		| { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["exit_status"]')" = 3 ]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["stderr"][-1]')" = "error: model file not found" ]
@@ -104,7 +104,7 @@ py_task() { # ID MODE [extra JSON members]
 @test "a plugin that answers garbage: PLUGIN_EXECUTION_ERROR, and it is killed" {
 	private_plugins "$BAD_PLUGINS"
 	echo '{"type":"task","task_id":"g","tool_name":"text2text","plugin_name":"garbage"}' \
-		| { run timeout 20 filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+		| { run timeout 20 filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
 	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"not JSON-RPC"* ]]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["stderr"]')" = '["about to answer"]' ]
@@ -113,7 +113,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a plugin that crashes mid-task fails that task; the next task gets a fresh process" {
-	{ py_task c1 crash; py_task c2 echo; } | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	{ py_task c1 crash; py_task c2 echo; } | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["task_id"]')" = c1 ]
 	[ "$(jget events 'by("failed")[0]["error"]["details"]["exit_status"]')" = 7 ]
 	[ "$(jget events '"dying on purpose" in by("failed")[0]["error"]["details"]["stderr"]')" = true ]
@@ -121,7 +121,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a result with status error is a failed line with the plugin's message" {
-	py_task f1 fail | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	py_task f1 fail | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["error"]["message"]')" = "asked to fail" ]
 	[ "$(jget events 'by("failed")[0]["status"]')" = error ]
 }
@@ -129,7 +129,7 @@ py_task() { # ID MODE [extra JSON members]
 @test "the execution timeout is a hard cap: TIMEOUT_ERROR and the plugin is gone" {
 	private_plugins
 	start=$(date +%s)
-	py_task slow1 slow ',"delay":20' ',"timeout":1' | { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	py_task slow1 slow ',"delay":20' ',"timeout":1' | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ $(( $(date +%s) - start )) -lt 8 ]
 	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = TIMEOUT_ERROR ]
 	[ "$(plugin_procs)" -eq 0 ]
@@ -137,7 +137,7 @@ py_task() { # ID MODE [extra JSON members]
 
 @test "a failed dependency fails its dependent with DEPENDENCY_FAILED without running it" {
 	{ py_task a fail; py_task b echo '' ',"depends_on":["a"]'; } \
-		| { run filmeto-run -O out; echo "$output" > events; [ "$status" -eq 1 ]; }
+		| { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[1]["task_id"]')" = b ]
 	[ "$(jget events 'by("failed")[1]["error"]["code"]')" = DEPENDENCY_FAILED ]
 	[ "$(jget events 'by("failed")[1]["error"]["details"]["failed_task"]')" = a ]
@@ -148,35 +148,37 @@ py_task() { # ID MODE [extra JSON members]
 	{
 		filmeto-submit -t text2image -p prompt=one -p width=64 -p height=64 -i img
 		echo '{"type":"task","task_id":"use","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x","mode":"resources"},"resources":[{"type":"task_output","data":"img#0"}]}'
-	} | filmeto-run -O out > events
+	} | filmeto-run -d out > events
 	[ "$(cat out/use/out.txt)" = "$BATS_TEST_TMPDIR/out/img/card.png" ]
 }
 
 @test "a base64 resource reaches the plugin as a local file" {
 	data=$(printf 'hello bytes' | base64)
 	echo '{"type":"task","task_id":"b64","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x","mode":"resources"},"resources":[{"type":"base64","data":"'"$data"'","mime_type":"text/plain"}]}' \
-		| filmeto-run -O out > events
+		| filmeto-run -d out > events
 	f=$(cat out/b64/out.txt)
 	[ "$(cat "$f")" = "hello bytes" ]
 }
 
 @test "lines that are not tasks pass through unchanged, in order" {
 	{ echo '{"type":"note","text":"keep me"}'; py_task n1 echo; echo '{"type":"completed","task_id":"upstream"}'; } \
-		| filmeto-run -O out > events
+		| filmeto-run -d out > events
+	# Passed through at once, byte for byte, in their own order.
 	[ "$(head -n 1 events)" = '{"type":"note","text":"keep me"}' ]
-	[ "$(tail -n 1 events)" = '{"type":"completed","task_id":"upstream"}' ]
+	[ "$(grep -n -x '{"type":"completed","task_id":"upstream"}' events | cut -d: -f1)" -gt 1 ]
+	[ "$(jget events '[l["task_id"] for l in by("completed")]')" = '["upstream", "n1"]' ]
 }
 
 @test "no plugin process outlives filmeto-run" {
 	private_plugins
-	{ py_task z1 echo; py_task z2 echo; } | filmeto-run -O out > events
+	{ py_task z1 echo; py_task z2 echo; } | filmeto-run -d out > events
 	[ "$(plugin_procs)" -eq 0 ]
 }
 
 @test "SIGINT stops filmeto-run with 130 and takes the plugin down" {
 	private_plugins
 	mkfifo in
-	filmeto-run -O out < in > events &
+	filmeto-run -d out < in > events &
 	pid=$!
 	exec {feed}> in
 	py_task s1 slow ',"delay":30' >&"$feed"
@@ -201,7 +203,7 @@ py_task() { # ID MODE [extra JSON members]
 }
 
 @test "a file that does not exist is a usage error" {
-	run filmeto-run -O out missing.ndjson
+	run filmeto-run -d out missing.ndjson
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"cannot open 'missing.ndjson'"* ]]
 }

@@ -50,7 +50,7 @@ ev() { # TYPE ID [extra]
 }
 
 @test "a real pipeline ends in watch's verdict" {
-	run bash -c 'filmeto-submit -t text2image -p prompt=hi -p width=64 -p height=64 -i w | filmeto-run -O out | filmeto-watch > events'
+	run bash -c 'filmeto-submit -t text2image -p prompt=hi -p width=64 -p height=64 -i w | filmeto-run -d out | filmeto-watch > events'
 	[ "$status" -eq 0 ]
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = w ]
 }

@@ -1,6 +1,12 @@
 # fish completion for filmeto-run; operands are files of task lines
 
-complete -c filmeto-run -s O -l output-dir -x -d 'Where outputs go' \
+complete -c filmeto-run -s j -l jobs -x -d 'Tasks in flight at once'
+complete -c filmeto-run -s d -l output-dir -x -d 'Where outputs go' \
 	-a '(__fish_complete_directories (commandline -ct))'
+complete -c filmeto-run -l limit -x -d 'Limit scarce resources (NAME=N,...)'
+complete -c filmeto-run -l queue-timeout -x -d 'Fail a task that waits longer for --limit'
+complete -c filmeto-run -l heartbeat -x -d 'Seconds between heartbeat lines (0 for none)'
+complete -c filmeto-run -l grace -x -d 'Seconds between cancel and kill'
+complete -c filmeto-run -l no-cache -d 'Always run; do not answer from the output cache'
 complete -c filmeto-run -s h -l help -d 'Print usage and exit'
 complete -c filmeto-run -l version -d 'Print version and exit'

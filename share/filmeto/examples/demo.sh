@@ -5,6 +5,6 @@ set -e
 filmeto-submit -t text2image -i demo-card \
 	-p prompt='filmeto renders this card with libavfilter' \
 	-p width=1280 -p height=720 \
-	| filmeto-run -O filmeto-out \
+	| filmeto-run -d filmeto-out \
 	| filmeto-watch >/dev/null
 echo "demo: wrote filmeto-out/demo-card/card.png"

@@ -1,0 +1,268 @@
+/*
+ * The output cache. A key is the SHA-256 (libavutil) of the plugin name
+ * and version, the tool, the parameters with their keys sorted, and the
+ * content hash of each input file. An entry is a directory holding the
+ * output files (hard links to the originals where possible) and
+ * result.json; it is built under a temporary name and renamed into place,
+ * so a reader never sees half an entry and two writers never mix.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libavutil/mem.h>
+#include <libavutil/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "util.h"
+
+static void to_hex(const uint8_t *d, char hex[65])
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+void fm_hash_string(const char *s, char hex[65])
+{
+	struct AVSHA *sha = av_sha_alloc();
+	uint8_t d[32];
+
+	if (!sha)
+		abort();
+	av_sha_init(sha, 256);
+	av_sha_update(sha, (const uint8_t *)s, strlen(s));
+	av_sha_final(sha, d);
+	av_free(sha);
+	to_hex(d, hex);
+}
+
+int fm_hash_file(const char *path, char hex[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct AVSHA *sha;
+	uint8_t buf[65536], d[32];
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	sha = av_sha_alloc();
+	av_sha_init(sha, 256);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		av_sha_update(sha, buf, (size_t)n);
+	close(fd);
+	av_sha_final(sha, d);
+	av_free(sha);
+	if (n < 0)
+		return -1;
+	to_hex(d, hex);
+	return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The same parameters, whatever their order, give the same text. */
+static json_object *sorted(json_object *o)
+{
+	json_object *c;
+	const char **keys;
+	size_t i, n = 0;
+
+	if (json_object_is_type(o, json_type_array)) {
+		c = json_object_new_array();
+		for (i = 0; i < json_object_array_length(o); i++)
+			json_object_array_add(c, sorted(json_object_array_get_idx(o, i)));
+		return c;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return json_object_get(o);
+	keys = fm_xcalloc((size_t)json_object_object_length(o) + 1, sizeof(*keys));
+	json_object_object_foreach (o, k, v) {
+		(void)v;
+		keys[n++] = k;
+	}
+	qsort(keys, n, sizeof(*keys), by_key);
+	c = json_object_new_object();
+	for (i = 0; i < n; i++)
+		json_object_object_add(c, keys[i], sorted(json_object_object_get(o, keys[i])));
+	free(keys);
+	return c;
+}
+
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t)
+{
+	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
+	char hex[65];
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(t->resources); i++) {
+		const char *path =
+		    fm_json_get_string(json_object_array_get_idx(t->resources, i), "data");
+
+		if (fm_hash_file(path, hex) < 0) {
+			json_object_put(k);
+			json_object_put(inputs);
+			return NULL;
+		}
+		json_object_array_add(inputs, json_object_new_string(hex));
+	}
+	json_object_object_add(k, "v", json_object_new_int(1));
+	json_object_object_add(k, "plugin", json_object_new_string(m->name));
+	json_object_object_add(k, "version", json_object_new_string(m->version));
+	json_object_object_add(k, "tool", json_object_new_string(t->tool_name));
+	json_object_object_add(k, "parameters", sorted(t->parameters));
+	json_object_object_add(k, "inputs", inputs);
+	fm_hash_string(fm_json_str(k), hex);
+	json_object_put(k);
+	return fm_xstrdup(hex);
+}
+
+int fm_link_or_copy(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in, out, rc = 0;
+	ssize_t n;
+
+	if (link(src, dst) == 0)
+		return 0;
+	if (errno == EEXIST)
+		unlink(dst);
+	if (link(src, dst) == 0)
+		return 0;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -1;
+			break;
+		}
+	if (n < 0)
+		rc = -1;
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	if (rc < 0)
+		unlink(dst);
+	return rc;
+}
+
+static char *entry_dir(const char *cache_dir, const char *key)
+{
+	return fm_xasprintf("%s/outputs/%.2s/%s", cache_dir, key, key);
+}
+
+int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct fm_result *res)
+{
+	char *edir = entry_dir(cache_dir, key), *path = fm_xasprintf("%s/result.json", edir);
+	json_object *r = json_object_from_file(path), *files, *meta;
+	int rc = 0;
+	size_t i;
+
+	free(path);
+	files = fm_json_get(r, "files", json_type_array);
+	if (!files)
+		rc = -1;
+	for (i = 0; rc == 0 && i < json_object_array_length(files); i++) {
+		json_object *f = json_object_array_get_idx(files, i);
+		const char *stored = fm_json_get_string(f, "stored"),
+			   *name = fm_json_get_string(f, "name");
+		char *src, *dst;
+
+		if (!stored || !name || strchr(stored, '/') || strchr(name, '/')) {
+			rc = -1;
+			break;
+		}
+		src = fm_xasprintf("%s/%s", edir, stored);
+		dst = fm_xasprintf("%s/%s", dir, name);
+		if (fm_link_or_copy(src, dst) < 0 || fm_result_add_output(res, dst, NULL) < 0)
+			rc = -1;
+		free(src);
+		free(dst);
+	}
+	if (rc == 0 && (meta = fm_json_get(r, "metadata", json_type_object))) {
+		json_object_put(res->metadata);
+		res->metadata = json_object_get(meta);
+	}
+	json_object_put(r);
+	free(edir);
+	return rc;
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char *p;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		p = fm_xasprintf("%s/%s", dir, e->d_name);
+		unlink(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+void fm_cache_put(const char *cache_dir, const char *key, const struct fm_result *res)
+{
+	char *edir = entry_dir(cache_dir, key);
+	char *tmp = fm_xasprintf("%s/outputs/.tmp-%s-%d", cache_dir, key, (int)getpid());
+	json_object *r = json_object_new_object(), *files = json_object_new_array();
+	char *path = NULL;
+	size_t i;
+	int ok = fm_mkdirs(tmp, NULL) == 0;
+
+	for (i = 0; ok && i < json_object_array_length(res->output_files); i++) {
+		const char *src =
+		    json_object_get_string(json_object_array_get_idx(res->output_files, i));
+		const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+		/* Outputs from different directories may share a name. */
+		char *name = fm_xasprintf("%zu-%s", i, base),
+		     *dst = fm_xasprintf("%s/%s", tmp, name);
+		json_object *f = json_object_new_object();
+
+		ok = fm_link_or_copy(src, dst) == 0;
+		json_object_object_add(f, "stored", json_object_new_string(name));
+		json_object_object_add(f, "name", json_object_new_string(base));
+		json_object_array_add(files, f);
+		free(name);
+		free(dst);
+	}
+	json_object_object_add(r, "files", files);
+	json_object_object_add(r, "metadata", json_object_get(res->metadata));
+	if (ok) {
+		path = fm_xasprintf("%s/result.json", tmp);
+		ok = json_object_to_file_ext(path, r, JSON_C_TO_STRING_PLAIN) == 0;
+	}
+	if (ok) {
+		char *parent = fm_xasprintf("%s/outputs/%.2s", cache_dir, key);
+
+		ok = fm_mkdirs(parent, NULL) == 0 && rename(tmp, edir) == 0;
+		free(parent);
+	}
+	/* Another run may have put the same key first; theirs is as good. */
+	if (!ok)
+		remove_tree(tmp);
+	json_object_put(r);
+	free(path);
+	free(tmp);
+	free(edir);
+}

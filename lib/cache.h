@@ -1,0 +1,25 @@
+/*
+ * The output cache (DESIGN §5): a successful result kept under a key made
+ * of the plugin's name and version, the tool, the parameters and the
+ * content of every input file, so a rerun of the same task does no work.
+ * Entries live in CACHE_DIR/outputs/KEY/; downloads in CACHE_DIR/downloads.
+ */
+#ifndef FM_CACHE_H
+#define FM_CACHE_H
+
+#include "manifest.h"
+#include "model.h"
+
+/* SHA-256 of a file's content or of a string, as 64 hex digits. */
+int fm_hash_file(const char *path, char hex[65]);
+void fm_hash_string(const char *s, char hex[65]);
+/* The task's key, or NULL when an input cannot be read. */
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t);
+/* Links a cached result's files into dir and fills res: 0 on a hit. */
+int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct fm_result *res);
+/* Keeps a successful result; failures to keep it are not errors. */
+void fm_cache_put(const char *cache_dir, const char *key, const struct fm_result *res);
+/* Hard-links src to dst, copying when a link is not possible. */
+int fm_link_or_copy(const char *src, const char *dst);
+
+#endif

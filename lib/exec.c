@@ -1,0 +1,1729 @@
+/*
+ * The executor. One poll(2) loop serves the input, every plugin process's
+ * stdout, stderr and stdin, and the timers; nothing blocks but the final
+ * flush of our own stdout, which is how a slow reader slows us down
+ * instead of making memory grow.
+ *
+ * Tasks live in one table by id. A task not yet run is a struct job; once
+ * it ends it shrinks to its id, its status and its output paths, which is
+ * all a later dependent needs. A dependency on an id not yet seen makes a
+ * placeholder, so tasks may name dependencies that come later.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "exec.h"
+#include "host.h"
+#include "model.h"
+#include "plugin.h"
+#include "proc.h"
+#include "resource.h"
+#include "rpc.h"
+#include "util.h"
+
+enum jstate { J_UNSEEN, J_WAITING, J_READY, J_RUNNING, J_BACKOFF };
+
+/* What the table holds for an id: a live job, or how the task ended. */
+struct entry {
+	struct job *job;    /* NULL once the task ended */
+	signed char status; /* enum fm_status once ended; -1 before */
+	char text[];	    /* id \0 output \0 output \0 \0 */
+};
+
+struct worker;
+
+struct job {
+	struct entry *e;
+	enum jstate state;
+	unsigned long seq, lineno;
+	struct fm_task t;
+	const struct fm_manifest *m;
+	json_object *tool, *needs;
+	int attempt, cancelling, localized;
+	size_t ndeps; /* dependencies not yet ended */
+	struct job **deps, **dependents;
+	size_t ndeplist, ndependents;
+	struct worker *w;
+	int64_t rpc_id;
+	double started, deadline, idle_at, beat_at, retry_at, ready_since, cancel_at;
+	struct job *prev, *next; /* ready list, or backoff list */
+	char *dir, *cache_key;
+	unsigned nlogs;
+	unsigned long mark; /* cycle search */
+};
+
+struct pool;
+
+struct worker {
+	struct fm_host h;
+	struct pool *pool;
+	int ready, stopping, dead;
+	double start_deadline, idle_since, stop_deadline;
+	struct job **inflight;
+	int ninflight;
+	struct worker *next;
+};
+
+struct pool {
+	const struct fm_manifest *m;
+	struct worker *workers;
+	int n;
+	struct pool *next;
+};
+
+struct fm_exec {
+	struct fm_exec_opts o;
+	struct fm_plugins plugins;
+	struct fm_writer *out;
+	struct entry **table;
+	size_t tcap, tcount;
+	struct job ready, backoff; /* list heads */
+	size_t nready;
+	struct job **running;
+	size_t nrunning;
+	unsigned long seq, live;
+	struct pool *pools;
+	struct worker *stopping, *dead;
+	double *used;
+	int cancel_all;
+	double cancel_deadline;
+	unsigned long failed, cancelled;
+};
+
+static int sigpipe[2] = {-1, -1};
+static volatile sig_atomic_t nsignals;
+
+void fm_exec_signal(int sig)
+{
+	char c = (char)sig;
+
+	nsignals++;
+	if (nsignals >= 3) {
+		fm_proc_signal_all(SIGKILL);
+		_exit(130);
+	}
+	if (sigpipe[1] >= 0)
+		(void)!write(sigpipe[1], &c, 1);
+}
+
+/* --- the table ---------------------------------------------------------- */
+
+static size_t hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static struct entry **find_slot(struct fm_exec *x, const char *id)
+{
+	size_t i = hash(id) & (x->tcap - 1);
+
+	while (x->table[i] && strcmp(x->table[i]->text, id))
+		i = (i + 1) & (x->tcap - 1);
+	return &x->table[i];
+}
+
+static struct entry *lookup(struct fm_exec *x, const char *id)
+{
+	return *find_slot(x, id);
+}
+
+static void grow(struct fm_exec *x)
+{
+	struct entry **old = x->table;
+	size_t i, n = x->tcap;
+
+	x->tcap = n ? n * 2 : 1024;
+	x->table = fm_xcalloc(x->tcap, sizeof(*x->table));
+	for (i = 0; i < n; i++)
+		if (old[i])
+			*find_slot(x, old[i]->text) = old[i];
+	free(old);
+}
+
+static struct entry *insert(struct fm_exec *x, const char *id)
+{
+	size_t n = strlen(id);
+	struct entry *e;
+
+	if ((x->tcount + 1) * 4 >= x->tcap * 3)
+		grow(x);
+	e = fm_xmalloc(sizeof(*e) + n + 2);
+	e->job = NULL;
+	e->status = -1;
+	memcpy(e->text, id, n + 1);
+	e->text[n + 1] = '\0';
+	*find_slot(x, id) = e;
+	x->tcount++;
+	return e;
+}
+
+/* Shrinks an entry to id, status and outputs once its task ended. */
+static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, json_object *files)
+{
+	size_t idlen = strlen(e->text), n = idlen + 2, i, nf;
+	struct entry **slot = find_slot(x, e->text), *s;
+	char *p;
+
+	nf = files ? json_object_array_length(files) : 0;
+	for (i = 0; i < nf; i++)
+		n += strlen(json_object_get_string(json_object_array_get_idx(files, i))) + 1;
+	s = fm_xrealloc(e, sizeof(*s) + n);
+	s->job = NULL;
+	s->status = (signed char)st;
+	p = s->text + idlen + 1;
+	for (i = 0; i < nf; i++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(files, i));
+
+		memcpy(p, f, strlen(f) + 1);
+		p += strlen(f) + 1;
+	}
+	*p = '\0';
+	*slot = s;
+}
+
+/* The output paths of an ended task, in order. */
+static const char *first_output(const struct entry *e)
+{
+	return e->text + strlen(e->text) + 1;
+}
+
+/* --- events ------------------------------------------------------------- */
+
+static void emit(struct fm_exec *x, json_object *ev)
+{
+	fm_writer_json(x->out, ev);
+	json_object_put(ev);
+}
+
+static json_object *job_event(struct job *j, const char *type)
+{
+	json_object *ev = fm_event_new(type, j->e->text);
+
+	json_object_object_add(ev, "attempt", json_object_new_int(j->attempt ? j->attempt : 1));
+	return ev;
+}
+
+static void job_log(struct fm_exec *x, struct job *j, const char *level, const char *message)
+{
+	json_object *ev;
+
+	if (j->nlogs++ >= FM_LOG_LINES) {
+		if (j->nlogs == FM_LOG_LINES + 1) {
+			ev = job_event(j, "log");
+			json_object_object_add(ev, "level", json_object_new_string("warning"));
+			json_object_object_add(
+			    ev, "message",
+			    json_object_new_string(
+				"plugin log truncated: further lines are dropped"));
+			emit(x, ev);
+		}
+		return;
+	}
+	ev = job_event(j, "log");
+	json_object_object_add(ev, "level", json_object_new_string(level));
+	json_object_object_add(ev, "message", json_object_new_string(message));
+	emit(x, ev);
+}
+
+/* A failed line for input that never became a task. */
+static void fail_line(struct fm_exec *x, unsigned long lineno, const char *id, struct fm_error *err)
+{
+	struct fm_result res;
+	char fallback[32];
+
+	snprintf(fallback, sizeof(fallback), "line-%lu", lineno);
+	fm_result_init(&res, id ? id : fallback);
+	res.status = FM_STATUS_ERROR;
+	res.attempts = 0;
+	fm_error_move(&res.error, err);
+	emit(x, fm_result_to_json(&res));
+	fm_result_release(&res);
+	x->failed++;
+}
+
+/* --- lists -------------------------------------------------------------- */
+
+static void list_unlink(struct job *j)
+{
+	if (j->prev) {
+		j->prev->next = j->next;
+		j->next->prev = j->prev;
+	}
+	j->prev = j->next = NULL;
+}
+
+/* The ready list stays in submission order, so admission is fair. */
+static void ready_insert(struct fm_exec *x, struct job *j)
+{
+	struct job *at = x->ready.prev;
+
+	while (at != &x->ready && at->seq > j->seq)
+		at = at->prev;
+	j->prev = at;
+	j->next = at->next;
+	at->next->prev = j;
+	at->next = j;
+	x->nready++;
+}
+
+static void running_remove(struct fm_exec *x, struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < x->nrunning; i++) {
+		if (x->running[i] == j) {
+			x->running[i] = x->running[--x->nrunning];
+			return;
+		}
+	}
+}
+
+static void worker_detach(struct worker *w, struct job *j)
+{
+	int i;
+
+	for (i = 0; i < w->ninflight; i++) {
+		if (w->inflight[i] == j) {
+			w->inflight[i] = w->inflight[--w->ninflight];
+			break;
+		}
+	}
+	if (!w->ninflight)
+		w->idle_since = fm_now();
+	j->w = NULL;
+}
+
+/* --- scarce resources --------------------------------------------------- */
+
+static size_t nlimits(struct fm_exec *x)
+{
+	return x->o.limits ? (size_t)json_object_object_length(x->o.limits) : 0;
+}
+
+/* Walks the limits in a fixed order: index i is the i-th key. */
+static int needs_fit(struct fm_exec *x, struct job *j, int take)
+{
+	size_t i = 0;
+	int fits = 1;
+
+	if (!j->needs)
+		return 1;
+	json_object_object_foreach (x->o.limits, name, limit) {
+		double want = fm_json_get_double(j->needs, name, 0);
+
+		if (take)
+			x->used[i] += take * want;
+		else if (x->used[i] + want > json_object_get_double(limit) + 1e-9)
+			fits = 0;
+		i++;
+	}
+	return fits;
+}
+
+/* Only what the limits count is scarce; other keys are documentation. */
+static json_object *scarce_needs(struct fm_exec *x, json_object *tool)
+{
+	json_object *res = fm_json_get(tool, "resources", json_type_object), *needs = NULL;
+
+	if (!res || !x->o.limits)
+		return NULL;
+	json_object_object_foreach (res, name, val) {
+		if (!json_object_object_get_ex(x->o.limits, name, NULL))
+			continue;
+		if (!needs)
+			needs = json_object_new_object();
+		json_object_object_add(needs, name,
+				       json_object_new_double(json_object_get_double(val)));
+	}
+	return needs;
+}
+
+/* --- ending ------------------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+	fm_task_release(&j->t);
+	json_object_put(j->needs);
+	free(j->deps);
+	free(j->dependents);
+	free(j->dir);
+	free(j->cache_key);
+	free(j);
+}
+
+static void fail_job(struct fm_exec *x, struct job *j, struct fm_error *err);
+static void cancel_job(struct fm_exec *x, struct job *j, const char *why);
+
+/* Dependents learn how their dependency ended. */
+static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, const char *id,
+			       enum fm_status st);
+
+/*
+ * Edges point both ways between live jobs; a job that ends takes itself
+ * out of both sides, so no pointer outlives its job.
+ */
+static void unlink_edges(struct job *j)
+{
+	size_t i, k;
+
+	for (i = 0; i < j->ndeplist; i++) {
+		struct job *dep = j->deps[i];
+
+		for (k = 0; dep && k < dep->ndependents; k++)
+			if (dep->dependents[k] == j)
+				dep->dependents[k] = NULL;
+	}
+	for (i = 0; i < j->ndependents; i++) {
+		struct job *d = j->dependents[i];
+
+		for (k = 0; d && k < d->ndeplist; k++)
+			if (d->deps[k] == j)
+				d->deps[k] = NULL;
+	}
+}
+
+/* Emits the final line, shrinks the entry, and tells the dependents. */
+static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	struct entry *e = j->e;
+	struct job **dependents = j->dependents;
+	size_t ndependents = j->ndependents;
+	char *id;
+
+	res->attempts = j->attempt ? j->attempt : 1;
+	json_object_object_add(res->metadata, "tool_name", json_object_new_string(j->t.tool_name));
+	if (j->m)
+		json_object_object_add(res->metadata, "plugin_name",
+				       json_object_new_string(j->m->name));
+	emit(x, fm_result_to_json(res));
+	if (res->status == FM_STATUS_ERROR)
+		x->failed++;
+	else if (res->status == FM_STATUS_CANCELLED)
+		x->cancelled++;
+	if (j->state == J_RUNNING)
+		running_remove(x, j);
+	if (j->w)
+		worker_detach(j->w, j);
+	if (j->state == J_READY)
+		x->nready--;
+	list_unlink(j);
+	x->live--;
+	unlink_edges(j);
+	j->dependents = NULL;
+	id = fm_xstrdup(e->text);
+	settle(x, e, res->status, res->status == FM_STATUS_SUCCESS ? res->output_files : NULL);
+	job_free(j);
+	release_dependents(x, dependents, ndependents, id, res->status);
+	free(dependents);
+	free(id);
+}
+
+static void fail_job(struct fm_exec *x, struct job *j, struct fm_error *err)
+{
+	struct fm_result res;
+
+	fm_result_init(&res, j->e->text);
+	res.status = err->code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
+	fm_error_move(&res.error, err);
+	finish(x, j, &res);
+	fm_result_release(&res);
+}
+
+static void cancel_job(struct fm_exec *x, struct job *j, const char *why)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	fm_error(&err, FM_TASK_CANCELLED, "task '%s' was cancelled%s", j->e->text, why);
+	fail_job(x, j, &err);
+}
+
+static void make_ready(struct fm_exec *x, struct job *j);
+
+static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, const char *id,
+			       enum fm_status st)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct job *d = deps[i];
+		struct fm_error err = FM_ERROR_INIT;
+
+		if (!d || d->state != J_WAITING)
+			continue;
+		if (st == FM_STATUS_SUCCESS) {
+			if (--d->ndeps == 0)
+				make_ready(x, d);
+			continue;
+		}
+		if (x->cancel_all) {
+			cancel_job(x, d, "");
+			continue;
+		}
+		fm_error(&err, FM_DEPENDENCY_FAILED, "task '%s' depends on task '%s', which %s",
+			 d->e->text, id, st == FM_STATUS_CANCELLED ? "was cancelled" : "failed");
+		fm_error_detail(&err, "failed_task", json_object_new_string(id));
+		fail_job(x, d, &err);
+	}
+}
+
+/* --- readiness ---------------------------------------------------------- */
+
+/* task_output resources become the named task's files. */
+static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *err)
+{
+	json_object *out = json_object_new_array();
+	size_t i, n = json_object_array_length(j->t.resources);
+
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(j->t.resources, i);
+		const char *data = fm_json_get_string(r, "data"), *hash, *p;
+		char id[FM_ID_MAX + 1];
+		struct entry *e;
+		long want = -1, k = 0;
+
+		if (strcmp(fm_json_get_string(r, "type"), "task_output")) {
+			json_object_array_add(out, json_object_get(r));
+			continue;
+		}
+		hash = strchr(data, '#');
+		snprintf(id, sizeof(id), "%.*s", (int)strcspn(data, "#"), data);
+		if (hash)
+			want = strtol(hash + 1, NULL, 10);
+		e = lookup(x, id);
+		for (p = first_output(e); *p; p += strlen(p) + 1, k++) {
+			json_object *o;
+
+			if (want >= 0 && k != want)
+				continue;
+			o = json_object_new_object();
+			json_object_object_add(o, "type", json_object_new_string("local_path"));
+			json_object_object_add(o, "data", json_object_new_string(p));
+			json_object_object_add(o, "mime_type",
+					       json_object_new_string(fm_mime_from_path(p)));
+			json_object_object_add(o, "metadata", json_object_new_object());
+			json_object_array_add(out, o);
+		}
+		if (want >= k) {
+			json_object_put(out);
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"task '%s': resources[%zu]: task '%s' has no output #%ld",
+					j->e->text, i, id, want);
+		}
+	}
+	json_object_put(j->t.resources);
+	j->t.resources = out;
+	return 0;
+}
+
+static void make_ready(struct fm_exec *x, struct job *j)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (resolve_outputs(x, j, &err) < 0) {
+		fail_job(x, j, &err);
+		return;
+	}
+	j->state = J_READY;
+	j->ready_since = fm_now();
+	ready_insert(x, j);
+}
+
+/* --- workers ------------------------------------------------------------ */
+
+static struct pool *pool_for(struct fm_exec *x, const struct fm_manifest *m)
+{
+	struct pool *p;
+
+	for (p = x->pools; p; p = p->next)
+		if (p->m == m)
+			return p;
+	p = fm_xcalloc(1, sizeof(*p));
+	p->m = m;
+	p->next = x->pools;
+	x->pools = p;
+	return p;
+}
+
+static void pool_remove(struct worker *w)
+{
+	struct worker **pp;
+
+	for (pp = &w->pool->workers; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			w->pool->n--;
+			return;
+		}
+	}
+}
+
+static void worker_free(struct worker *w)
+{
+	fm_host_release(&w->h);
+	free(w->inflight);
+	free(w);
+}
+
+/* A worker with room for one more task: warm first, else a new one. */
+static struct worker *worker_for(struct fm_exec *x, const struct fm_manifest *m,
+				 struct fm_error *err)
+{
+	struct pool *p = pool_for(x, m);
+	struct worker *w;
+
+	for (w = p->workers; w; w = w->next)
+		if (!w->stopping && w->ninflight < m->concurrency)
+			return w;
+	if (p->n >= x->o.jobs)
+		return NULL;
+	w = fm_xcalloc(1, sizeof(*w));
+	fm_host_init(&w->h, m);
+	if (fm_host_spawn(&w->h, err) < 0) {
+		worker_free(w);
+		return NULL;
+	}
+	w->pool = p;
+	w->inflight = fm_xcalloc((size_t)m->concurrency, sizeof(*w->inflight));
+	w->start_deadline = fm_now() + m->startup_timeout;
+	w->idle_since = fm_now();
+	w->next = p->workers;
+	p->workers = w;
+	p->n++;
+	return w;
+}
+
+static int retryable(const struct fm_error *err)
+{
+	return err->code == FM_TIMEOUT_ERROR || err->code == FM_SERVICE_ERROR ||
+	       err->code == FM_RATE_LIMIT_EXCEEDED ||
+	       fm_json_get(err->details, "exit_status", json_type_int) ||
+	       fm_json_get(err->details, "signal", json_type_int);
+}
+
+static double backoff(int attempt)
+{
+	double d = FM_RETRY_BASE * pow(2, attempt - 1);
+	unsigned short r = 0;
+
+	if (d > FM_RETRY_MAX)
+		d = FM_RETRY_MAX;
+	/* Jitter spreads the retries of tasks that failed together. */
+	(void)!getrandom(&r, sizeof(r), GRND_NONBLOCK);
+	return d * (0.5 + (double)r / 65535.0);
+}
+
+/* One attempt ended without a result: retry, or end the task. */
+static void attempt_failed(struct fm_exec *x, struct job *j, struct fm_error *err)
+{
+	char msg[FM_ERROR_MAX + 64];
+
+	if (j->needs)
+		needs_fit(x, j, -1);
+	running_remove(x, j);
+	if (j->w)
+		worker_detach(j->w, j);
+	if (j->cancelling || x->cancel_all) {
+		fm_error_release(err);
+		j->state = J_BACKOFF; /* not running: finish must not look for it */
+		cancel_job(x, j, "");
+		return;
+	}
+	if (!retryable(err) || j->attempt > j->m->max_retries) {
+		j->state = J_BACKOFF;
+		fail_job(x, j, err);
+		return;
+	}
+	j->state = J_BACKOFF;
+	j->retry_at = fm_now() + backoff(j->attempt);
+	snprintf(msg, sizeof(msg), "attempt %d failed: %s: %s; retrying in %.1fs", j->attempt,
+		 fm_code_name(err->code), err->message, j->retry_at - fm_now());
+	job_log(x, j, "warning", msg);
+	fm_error_release(err);
+	j->prev = x->backoff.prev;
+	j->next = &x->backoff;
+	x->backoff.prev->next = j;
+	x->backoff.prev = j;
+}
+
+/* The worker can no longer be trusted: every task on it fails this attempt. */
+static void worker_broke(struct fm_exec *x, struct worker *w, struct job *culprit,
+			 struct fm_error *culprit_err, const char *why)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	pool_remove(w);
+	fm_host_broke(&w->h, &err, "%s", why);
+	while (w->ninflight) {
+		struct job *j = w->inflight[0];
+		struct fm_error copy = FM_ERROR_INIT;
+
+		if (j == culprit && culprit_err) {
+			fm_error_move(&copy, culprit_err);
+			if (err.details)
+				fm_error_detail(&copy, "plugin", json_object_get(err.details));
+		} else {
+			fm_error(&copy, err.code, "%s", err.message);
+			if (err.details)
+				copy.details = json_object_get(err.details);
+		}
+		attempt_failed(x, j, &copy);
+	}
+	fm_error_release(&err);
+	/* Freed at the end of the turn: the poll set may still name it. */
+	w->dead = 1;
+	w->next = x->dead;
+	x->dead = w;
+}
+
+static json_object *request_params(const struct job *j)
+{
+	json_object *p = fm_task_to_json(&j->t);
+
+	json_object_object_del(p, "type");
+	json_object_object_add(p, "output_dir", json_object_new_string(j->dir));
+	/* The Filmeto project's Python plugins read the tool from here. */
+	json_object_object_add(p, "ability", json_object_new_string(j->t.tool_name));
+	json_object_object_add(p, "attempt", json_object_new_int(j->attempt));
+	return p;
+}
+
+static void send_task(struct worker *w, struct job *j)
+{
+	json_object *req;
+
+	j->rpc_id = w->h.next_id++;
+	req = fm_rpc_request(j->rpc_id, "execute_task", request_params(j));
+	fm_host_send(&w->h, req);
+	json_object_put(req);
+}
+
+/* --- dispatch ----------------------------------------------------------- */
+
+/* Local files for every resource, once per task (retries reuse them). */
+static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
+{
+	size_t i;
+
+	if (j->localized)
+		return 0;
+	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	if (fm_mkdirs(j->dir, err) < 0)
+		return -1;
+	for (i = 0; i < json_object_array_length(j->t.resources); i++)
+		if (fm_resource_localize(json_object_array_get_idx(j->t.resources, i), j->dir, i,
+					 x->o.cache_dir, err) < 0)
+			return -1;
+	j->localized = 1;
+	return 0;
+}
+
+/* Answers from the output cache: no plugin runs. Returns 1 on a hit. */
+static int from_cache(struct fm_exec *x, struct job *j)
+{
+	struct fm_result res;
+	int hit;
+
+	if (!x->o.cache || !x->o.cache_dir)
+		return 0;
+	j->cache_key = fm_cache_key(j->m, &j->t);
+	if (!j->cache_key)
+		return 0;
+	fm_result_init(&res, j->e->text);
+	hit = fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
+	if (hit) {
+		res.status = FM_STATUS_SUCCESS;
+		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));
+		j->attempt = 1;
+		j->state = J_BACKOFF; /* neither ready nor running any more */
+		finish(x, j, &res);
+	}
+	fm_result_release(&res);
+	return hit;
+}
+
+/* Starts j on w: returns 0, or -1 when j ended before starting. */
+static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	double now = fm_now(), idle;
+	json_object *ev;
+
+	list_unlink(j);
+	x->nready--;
+	if (localize(x, j, &err) < 0) {
+		j->state = J_BACKOFF;
+		fail_job(x, j, &err);
+		return -1;
+	}
+	if (j->attempt == 0 && from_cache(x, j))
+		return -1;
+	j->attempt++;
+	j->state = J_RUNNING;
+	j->w = w;
+	w->inflight[w->ninflight++] = j;
+	x->running = fm_xrealloc(x->running, (x->nrunning + 1) * sizeof(*x->running));
+	x->running[x->nrunning++] = j;
+	if (j->needs)
+		needs_fit(x, j, 1);
+	idle = fm_json_get_double(fm_json_get(j->m->root, "execution", json_type_object),
+				  "idle_timeout", FM_IDLE_TIMEOUT);
+	j->started = now;
+	j->deadline = now + (j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout);
+	j->idle_at = now + idle;
+	j->beat_at = x->o.heartbeat > 0 ? now + x->o.heartbeat : INFINITY;
+	j->nlogs = 0;
+	ev = job_event(j, "started");
+	json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
+	json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
+	emit(x, ev);
+	if (w->ready)
+		send_task(w, j);
+	return 0;
+}
+
+/* Admits ready tasks in submission order within -j and the limits. */
+static void schedule(struct fm_exec *x)
+{
+	struct job *j = x->ready.next, *next;
+	int scarce_blocked = 0;
+
+	for (; j != &x->ready && x->nrunning < (size_t)x->o.jobs && !x->cancel_all; j = next) {
+		struct fm_error err = FM_ERROR_INIT;
+		struct worker *w;
+
+		next = j->next;
+		if (j->needs && (scarce_blocked || !needs_fit(x, j, 0))) {
+			/* Scarce tasks keep their order; others pass them. */
+			scarce_blocked = 1;
+			continue;
+		}
+		w = worker_for(x, j->m, &err);
+		if (!w && err.code) {
+			list_unlink(j);
+			x->nready--;
+			j->state = J_BACKOFF;
+			fail_job(x, j, &err);
+			continue;
+		}
+		if (w)
+			dispatch(x, j, w);
+	}
+}
+
+/* --- what plugins say --------------------------------------------------- */
+
+static struct job *inflight_by_task(struct worker *w, const char *task_id)
+{
+	int i;
+
+	for (i = 0; task_id && i < w->ninflight; i++)
+		if (!strcmp(w->inflight[i]->e->text, task_id))
+			return w->inflight[i];
+	/* A plugin that leaves task_id out means the one it is working on. */
+	return w->ninflight == 1 ? w->inflight[0] : NULL;
+}
+
+static void on_progress(struct fm_exec *x, struct worker *w, const char *method,
+			json_object *params)
+{
+	struct job *j = inflight_by_task(w, fm_json_get_string(params, "task_id"));
+	static const char *const keys[] = {"message", "stage", "data", NULL};
+	json_object *ev, *v;
+	double idle;
+	size_t i;
+
+	if (!j)
+		return;
+	idle = fm_json_get_double(fm_json_get(j->m->root, "execution", json_type_object),
+				  "idle_timeout", FM_IDLE_TIMEOUT);
+	j->idle_at = fm_now() + idle;
+	ev = job_event(j, method);
+	if (!strcmp(method, "progress")) {
+		double pct = fm_json_get_double(params, "percent", 0);
+
+		/* Honest progress: whatever a plugin claims stays in 0..100. */
+		pct = pct < 0 || isnan(pct) ? 0 : pct > 100 ? 100 : pct;
+		json_object_object_add(ev, "percent", json_object_new_double(pct));
+		for (i = 0; keys[i]; i++)
+			if (json_object_object_get_ex(params, keys[i], &v))
+				json_object_object_add(ev, keys[i], json_object_get(v));
+	}
+	emit(x, ev);
+}
+
+static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct fm_rpc_msg *msg)
+{
+	struct fm_result res;
+
+	fm_result_init(&res, j->e->text);
+	if (msg->kind == FM_RPC_ERROR) {
+		res.status = FM_STATUS_ERROR;
+		fm_error(&res.error, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' answered with JSON-RPC error %lld: %s", j->m->name,
+			 (long long)msg->error_code, msg->error_message);
+		if (msg->error_data)
+			fm_error_detail(&res.error, "data", json_object_get(msg->error_data));
+	} else {
+		fm_host_take_result(&w->h, msg->result, j->dir, &res);
+	}
+	if (j->needs)
+		needs_fit(x, j, -1);
+	if (j->cancelling && res.status != FM_STATUS_SUCCESS) {
+		res.status = FM_STATUS_CANCELLED;
+		fm_error(&res.error, FM_TASK_CANCELLED, "task '%s' was cancelled", j->e->text);
+	}
+	if (res.status == FM_STATUS_ERROR && retryable(&res.error) && !j->cancelling) {
+		struct fm_error err = FM_ERROR_INIT;
+
+		fm_error_move(&err, &res.error);
+		fm_result_release(&res);
+		attempt_failed(x, j, &err);
+		return;
+	}
+	res.execution_time = fm_now() - j->started;
+	if (res.status == FM_STATUS_SUCCESS && j->cache_key)
+		fm_cache_put(x->o.cache_dir, j->cache_key, &res);
+	finish(x, j, &res);
+	fm_result_release(&res);
+}
+
+/* Plain text on stdout (a print() in a Python plugin) is logged, not fatal. */
+static int stray(struct fm_exec *x, struct worker *w, const char *line, size_t len)
+{
+	size_t i = strspn(line, " \t");
+
+	if (i < len && line[i] == '{')
+		return 0;
+	if (i < len) {
+		fm_host_remember(&w->h, line);
+		if (w->ninflight)
+			job_log(x, w->inflight[0], "warning", line);
+	}
+	return 1;
+}
+
+/* Returns -1 when the worker broke (and is gone). */
+static int on_line(struct fm_exec *x, struct worker *w, const char *line, size_t len)
+{
+	struct fm_error perr = FM_ERROR_INIT;
+	struct fm_rpc_msg msg;
+	char why[256];
+	int i;
+
+	if (stray(x, w, line, len))
+		return 0;
+	if (fm_rpc_parse(line, len, &msg, &perr) < 0) {
+		snprintf(why, sizeof(why), "sent something that is not JSON-RPC (%.60s): %.60s",
+			 perr.message, line);
+		worker_broke(x, w, NULL, NULL, why);
+		return -1;
+	}
+	if (msg.kind == FM_RPC_NOTIFICATION) {
+		if (!strcmp(msg.method, "ready") && !w->ready) {
+			w->ready = 1;
+			w->h.info = fm_json_ref_or_object(msg.params);
+			for (i = 0; i < w->ninflight; i++)
+				send_task(w, w->inflight[i]);
+		} else if (!strcmp(msg.method, "progress") || !strcmp(msg.method, "heartbeat")) {
+			on_progress(x, w, msg.method, msg.params);
+		}
+	} else if (msg.kind == FM_RPC_REQUEST) {
+		json_object *reply = fm_rpc_error(json_object_get(msg.id), FM_RPC_METHOD_NOT_FOUND,
+						  "the host serves no methods", NULL);
+
+		fm_host_send(&w->h, reply);
+		json_object_put(reply);
+	} else if (msg.id) {
+		struct job *j = NULL;
+		int64_t id = json_object_is_type(msg.id, json_type_int)
+				 ? json_object_get_int64(msg.id)
+				 : strtoll(json_object_get_string(msg.id), NULL, 10);
+
+		for (i = 0; i < w->ninflight; i++)
+			if (fm_rpc_id_is(&msg, w->inflight[i]->rpc_id))
+				j = w->inflight[i];
+		if (j) {
+			on_result(x, w, j, &msg);
+		} else if (id <= 0 || id >= w->h.next_id) {
+			/* Not a late answer to something we asked: a confused plugin. */
+			snprintf(why, sizeof(why),
+				 "answered request id %.40s, which was never sent",
+				 json_object_get_string(msg.id));
+			fm_rpc_msg_release(&msg);
+			worker_broke(x, w, NULL, NULL, why);
+			return -1;
+		}
+	}
+	fm_rpc_msg_release(&msg);
+	return 0;
+}
+
+/* Reads what the worker wrote; returns -1 when it broke. */
+static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int err_ready)
+{
+	enum fm_line got;
+	char *line;
+	size_t len;
+
+	if (err_ready && fm_reader_fill(&w->h.err) >= 0) {
+		while ((got = fm_reader_take(&w->h.err, &line, &len)) != FM_LINE_NONE) {
+			const char *text =
+			    got == FM_LINE_OK ? line : "(an over-long log line was dropped)";
+
+			fm_host_remember(&w->h, text);
+			if (w->ninflight)
+				job_log(x, w->inflight[0], "info", text);
+		}
+	}
+	if (!out_ready)
+		return 0;
+	if (fm_reader_fill(&w->h.out) < 0 && errno != EAGAIN)
+		w->h.out.eof = 1;
+	while ((got = fm_reader_take(&w->h.out, &line, &len)) != FM_LINE_NONE) {
+		if (got == FM_LINE_LONG) {
+			worker_broke(x, w, NULL, NULL, "sent a line longer than the 4 MiB limit");
+			return -1;
+		}
+		if (on_line(x, w, line, len) < 0)
+			return -1;
+	}
+	if (w->h.out.eof) {
+		worker_broke(x, w, NULL, NULL,
+			     !w->ready	    ? "exited before it was ready"
+			     : w->ninflight ? "closed its output before answering"
+					    : "closed its output");
+		return -1;
+	}
+	return 0;
+}
+
+/* Idle workers leave gently: shutdown, stdin closed, killed if they linger. */
+static void worker_retire(struct fm_exec *x, struct worker *w)
+{
+	json_object *bye = fm_rpc_notification("shutdown", NULL);
+
+	pool_remove(w);
+	fm_host_send(&w->h, bye);
+	json_object_put(bye);
+	fm_host_flush(&w->h);
+	close(w->h.proc.in);
+	w->h.proc.in = -1;
+	w->stopping = 1;
+	w->stop_deadline = fm_now() + FM_SHUTDOWN_GRACE;
+	w->next = x->stopping;
+	x->stopping = w;
+}
+
+static void reap_stopping(struct fm_exec *x, double now)
+{
+	struct worker **pp = &x->stopping;
+
+	while (*pp) {
+		struct worker *w = *pp;
+
+		if (!fm_proc_poll(&w->h.proc) && now >= w->stop_deadline) {
+			fm_proc_signal(&w->h.proc,
+				       now >= w->stop_deadline + 1.0 ? SIGKILL : SIGTERM);
+			if (now >= w->stop_deadline + 1.0)
+				fm_proc_wait(&w->h.proc, 1.0);
+		}
+		if (w->h.proc.reaped) {
+			*pp = w->next;
+			worker_free(w);
+			continue;
+		}
+		pp = &w->next;
+	}
+}
+
+/* --- time --------------------------------------------------------------- */
+
+static void timeout_job(struct fm_exec *x, struct job *j, const char *fmt, double secs)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char why[128];
+
+	fm_error(&err, FM_TIMEOUT_ERROR, fmt, j->e->text, secs, j->m->name);
+	snprintf(why, sizeof(why), "was stopped because task '%s' timed out", j->e->text);
+	worker_broke(x, j->w, j, &err, why);
+}
+
+static void cancel_running(struct fm_exec *x, struct job *j, double grace)
+{
+	json_object *p = json_object_new_object(), *note;
+
+	json_object_object_add(p, "task_id", json_object_new_string(j->e->text));
+	note = fm_rpc_notification("cancel", p);
+	if (j->w && j->w->ready)
+		fm_host_send(&j->w->h, note);
+	json_object_put(note);
+	j->cancelling = 1;
+	j->cancel_at = fm_now() + grace;
+	(void)x;
+}
+
+/* Handles every deadline that has passed; returns the next one. */
+static double tick(struct fm_exec *x)
+{
+	double now = fm_now(), next = INFINITY;
+	struct pool *p;
+	struct job *j, *jn;
+	size_t i;
+
+	for (i = 0; i < x->nrunning; i++) {
+		j = x->running[i];
+		if (j->cancelling && now >= j->cancel_at) {
+			worker_broke(x, j->w, NULL, NULL, "did not stop within the grace period");
+			return now;
+		}
+		if (now >= j->deadline) {
+			timeout_job(x, j, "task '%s' timed out after %gs; plugin '%s' was stopped",
+				    j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout);
+			return now; /* the running set changed under us */
+		}
+		if (now >= j->idle_at) {
+			timeout_job(x, j,
+				    "task '%s' sent nothing for %gs (idle timeout); plugin '%s' "
+				    "was stopped",
+				    fm_json_get_double(
+					fm_json_get(j->m->root, "execution", json_type_object),
+					"idle_timeout", FM_IDLE_TIMEOUT));
+			return now;
+		}
+		if (now >= j->beat_at) {
+			emit(x, job_event(j, "heartbeat"));
+			j->beat_at = now + x->o.heartbeat;
+		}
+		next = fmin(next, fmin(j->deadline, fmin(j->idle_at, j->beat_at)));
+		if (j->cancelling)
+			next = fmin(next, j->cancel_at);
+	}
+	for (p = x->pools; p; p = p->next) {
+		struct worker *w, *wn;
+
+		for (w = p->workers; w; w = wn) {
+			wn = w->next;
+			if (!w->ready && now >= w->start_deadline) {
+				char why[96];
+
+				snprintf(why, sizeof(why),
+					 "sent no ready notification within %gs (startup.timeout)",
+					 p->m->startup_timeout);
+				worker_broke(x, w, NULL, NULL, why);
+				return now;
+			}
+			if (w->ready && !w->ninflight &&
+			    now - w->idle_since >= x->o.idle_shutdown) {
+				worker_retire(x, w);
+				continue;
+			}
+			next = fmin(next, w->ready
+					      ? (w->ninflight ? INFINITY
+							      : w->idle_since + x->o.idle_shutdown)
+					      : w->start_deadline);
+		}
+	}
+	for (j = x->backoff.next; j != &x->backoff; j = jn) {
+		jn = j->next;
+		if (now >= j->retry_at) {
+			list_unlink(j);
+			j->state = J_READY;
+			j->ready_since = now;
+			ready_insert(x, j);
+		} else {
+			next = fmin(next, j->retry_at);
+		}
+	}
+	if (x->o.queue_timeout > 0) {
+		for (j = x->ready.next; j != &x->ready; j = jn) {
+			jn = j->next;
+			if (j->needs && now - j->ready_since >= x->o.queue_timeout) {
+				struct fm_error err = FM_ERROR_INIT;
+
+				fm_error(&err, FM_TIMEOUT_ERROR,
+					 "task '%s' waited %gs for resources (--queue-timeout)",
+					 j->e->text, x->o.queue_timeout);
+				fail_job(x, j, &err);
+			} else if (j->needs) {
+				next = fmin(next, j->ready_since + x->o.queue_timeout);
+			}
+		}
+	}
+	reap_stopping(x, now);
+	if (x->stopping)
+		next = fmin(next, now + 0.05);
+	return next;
+}
+
+/* --- input -------------------------------------------------------------- */
+
+/* Every unfinished task is cancelled; running ones get the grace period. */
+static void cancel_everything(struct fm_exec *x, int hard)
+{
+	size_t i, n;
+
+	if (!x->cancel_all) {
+		struct job *j;
+
+		x->cancel_all = 1;
+		x->cancel_deadline = fm_now() + x->o.grace;
+		while ((j = x->ready.next) != &x->ready)
+			cancel_job(x, j, "");
+		while ((j = x->backoff.next) != &x->backoff)
+			cancel_job(x, j, "");
+		for (i = 0; i < x->tcap; i++) {
+			struct entry *e = x->table[i];
+
+			if (e && e->job && e->job->state == J_WAITING)
+				cancel_job(x, e->job, "");
+		}
+		for (i = 0; i < x->nrunning; i++)
+			cancel_running(x, x->running[i], x->o.grace);
+	}
+	if (hard)
+		for (i = 0, n = x->nrunning; i < n; i++)
+			x->running[i]->cancel_at = fm_now();
+}
+
+static void cancel_task(struct fm_exec *x, const char *id)
+{
+	struct entry *e = id ? lookup(x, id) : NULL;
+	struct job *j = e ? e->job : NULL;
+
+	if (!j || j->state == J_UNSEEN)
+		return;
+	if (j->state == J_RUNNING)
+		cancel_running(x, j, x->o.grace);
+	else
+		cancel_job(x, j, " (cancel line)");
+}
+
+/* A placeholder for a task named before its line came. */
+static struct job *placeholder(struct fm_exec *x, const char *id)
+{
+	struct entry *e = insert(x, id);
+	struct job *j = fm_xcalloc(1, sizeof(*j));
+
+	j->e = e;
+	j->state = J_UNSEEN;
+	e->job = j;
+	return j;
+}
+
+static void add_edge(struct job *j, struct job *dep)
+{
+	j->deps = fm_xrealloc(j->deps, (j->ndeplist + 1) * sizeof(*j->deps));
+	j->deps[j->ndeplist++] = dep;
+	dep->dependents = fm_xrealloc(dep->dependents, (dep->ndependents + 1) * sizeof(*j));
+	dep->dependents[dep->ndependents++] = j;
+	j->ndeps++;
+}
+
+/*
+ * Depth-first through unfinished dependencies, looking for target; on the
+ * way back out it records the path, so *path ends as the cycle's members
+ * from target's side. Marks keep shared sub-graphs from being walked twice.
+ */
+static int dfs(struct job *at, struct job *target, unsigned long gen, struct job ***path, size_t *n,
+	       int depth)
+{
+	size_t i;
+
+	if (at->mark == gen || depth > 10000)
+		return 0;
+	at->mark = gen;
+	for (i = 0; i < at->ndeplist; i++) {
+		struct job *d = at->deps[i];
+
+		if (d && (d == target || dfs(d, target, gen, path, n, depth + 1))) {
+			*path = fm_xrealloc(*path, (*n + 1) * sizeof(**path));
+			(*path)[(*n)++] = d;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Cuts the edges between members of a cycle, keeping those to outsiders. */
+static void cut_cycle(struct job **cyc, size_t n)
+{
+	size_t a, b, k;
+
+	for (a = 0; a < n; a++)
+		for (b = 0; b < n; b++) {
+			for (k = 0; k < cyc[a]->ndeplist; k++)
+				if (cyc[a]->deps[k] == cyc[b])
+					cyc[a]->deps[k] = NULL;
+			for (k = 0; k < cyc[a]->ndependents; k++)
+				if (cyc[a]->dependents[k] == cyc[b])
+					cyc[a]->dependents[k] = NULL;
+		}
+}
+
+/* When j closes a cycle, every task on it fails at once. */
+static int fail_cycle(struct fm_exec *x, struct job *j)
+{
+	static unsigned long gen;
+	struct job **cyc = NULL;
+	size_t n = 0, i;
+	char *msg;
+
+	if (!j->ndependents || !dfs(j, j, ++gen, &cyc, &n, 0))
+		return 0;
+	/* cyc runs from j back along the dependencies: print it forwards. */
+	msg = fm_xstrdup(j->e->text);
+	for (i = n; i-- > 0;) {
+		char *m = fm_xasprintf("%s -> %s", msg, cyc[i]->e->text);
+
+		free(msg);
+		msg = m;
+	}
+	cut_cycle(cyc, n);
+	for (i = 0; i < n; i++) {
+		struct fm_error err = FM_ERROR_INIT;
+
+		if (cyc[i]->state == J_UNSEEN)
+			continue;
+		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' is on a dependency cycle: %s",
+			 cyc[i]->e->text, msg);
+		fm_error_detail(&err, "cycle", json_object_new_string(msg));
+		fail_job(x, cyc[i], &err);
+	}
+	free(msg);
+	free(cyc);
+	return -1;
+}
+
+/* Ties j to what it depends on; -1 when it cannot run (and has ended). */
+static int wire(struct fm_exec *x, struct job *j)
+{
+	json_object *res = j->t.resources;
+	size_t i, n = json_object_array_length(j->t.depends_on);
+	size_t nres = json_object_array_length(res);
+
+	for (i = 0; i < n + nres; i++) {
+		const char *ref;
+		char id[FM_ID_MAX + 1];
+		struct entry *e;
+
+		if (i < n) {
+			ref = json_object_get_string(json_object_array_get_idx(j->t.depends_on, i));
+		} else {
+			json_object *r = json_object_array_get_idx(res, i - n);
+
+			if (strcmp(fm_json_get_string(r, "type"), "task_output"))
+				continue;
+			ref = fm_json_get_string(r, "data");
+		}
+		snprintf(id, sizeof(id), "%.*s", (int)strcspn(ref, "#"), ref);
+		e = lookup(x, id);
+		if (!e) {
+			add_edge(j, placeholder(x, id));
+		} else if (e->job) {
+			add_edge(j, e->job);
+		} else if (e->status != FM_STATUS_SUCCESS) {
+			struct fm_error err = FM_ERROR_INIT;
+
+			fm_error(&err, FM_DEPENDENCY_FAILED,
+				 "task '%s' depends on task '%s', which %s", j->e->text, id,
+				 e->status == FM_STATUS_CANCELLED ? "was cancelled" : "failed");
+			fm_error_detail(&err, "failed_task", json_object_new_string(id));
+			fail_job(x, j, &err);
+			return -1;
+		}
+	}
+	return fail_cycle(x, j);
+}
+
+static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	const struct fm_manifest *m;
+	struct fm_task t;
+	struct entry *e;
+	struct job *j;
+
+	if (fm_task_from_json(&t, obj, &err) < 0) {
+		char msg[FM_ERROR_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err.message);
+		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' (input line %lu): %s",
+			 t.task_id ? t.task_id : "?", lineno, msg);
+		fail_line(x, lineno, t.task_id, &err);
+		fm_task_release(&t);
+		return;
+	}
+	e = lookup(x, t.task_id);
+	if (e && !(e->job && e->job->state == J_UNSEEN)) {
+		fm_error(&err, FM_VALIDATION_ERROR,
+			 "task '%s' (input line %lu): the id is already taken", t.task_id, lineno);
+		fail_line(x, lineno, t.task_id, &err);
+		fm_task_release(&t);
+		return;
+	}
+	j = e ? e->job : placeholder(x, t.task_id);
+	j->t = t;
+	j->seq = ++x->seq;
+	j->lineno = lineno;
+	j->state = J_WAITING;
+	x->live++;
+	m = fm_plugins_find(&x->plugins, t.plugin_name, t.tool_name, &err);
+	if (!m) {
+		fail_job(x, j, &err);
+		return;
+	}
+	j->m = m;
+	j->tool = fm_manifest_tool(m, t.tool_name);
+	fm_params_fill_defaults(j->tool, j->t.parameters);
+	if (fm_params_validate(j->tool, j->t.parameters, t.task_id, &err) < 0) {
+		fail_job(x, j, &err);
+		return;
+	}
+	free(j->t.plugin_name);
+	j->t.plugin_name = fm_xstrdup(m->name);
+	j->needs = scarce_needs(x, j->tool);
+	if (j->needs && !needs_fit(x, j, 0) && !x->nrunning) {
+		/* Never fits, even alone: say so now rather than wait forever. */
+		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' needs %s, more than --limit allows",
+			 t.task_id, fm_json_str(j->needs));
+		fail_job(x, j, &err);
+		return;
+	}
+	if (wire(x, j) < 0)
+		return;
+	if (j->ndeps == 0)
+		make_ready(x, j);
+}
+
+static void input_line(struct fm_exec *x, const char *line, size_t len, unsigned long lineno)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	const char *type;
+	json_object *obj;
+
+	if (fm_json_parse(line, len, &obj, &err) < 0) {
+		char msg[FM_ERROR_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err.message);
+		fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: %s", lineno, msg);
+		fail_line(x, lineno, NULL, &err);
+		return;
+	}
+	type = fm_json_get_string(obj, "type");
+	if (!json_object_is_type(obj, json_type_object) || !type) {
+		/* Not ours to judge: a line of some other tool passes through. */
+		if (json_object_is_type(obj, json_type_object))
+			fm_writer_line(x->out, line, len);
+		else {
+			fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: not a JSON object",
+				 lineno);
+			fail_line(x, lineno, NULL, &err);
+		}
+	} else if (!strcmp(type, "task")) {
+		new_task(x, obj, lineno);
+	} else if (!strcmp(type, "cancel")) {
+		cancel_task(x, fm_json_get_string(obj, "task_id"));
+	} else {
+		fm_writer_line(x->out, line, len);
+	}
+	json_object_put(obj);
+}
+
+/* --- the loop ----------------------------------------------------------- */
+
+struct pollset {
+	struct pollfd *fds;
+	struct worker **owner;
+	size_t n, cap;
+};
+
+static void watch_fd(struct pollset *ps, int fd, short events, struct worker *w)
+{
+	if (fd < 0)
+		return;
+	if (ps->n == ps->cap) {
+		ps->cap = ps->cap ? ps->cap * 2 : 16;
+		ps->fds = fm_xrealloc(ps->fds, ps->cap * sizeof(*ps->fds));
+		ps->owner = fm_xrealloc(ps->owner, ps->cap * sizeof(*ps->owner));
+	}
+	ps->fds[ps->n] = (struct pollfd){fd, events, 0};
+	ps->owner[ps->n++] = w;
+}
+
+static void on_signals(struct fm_exec *x)
+{
+	char buf[16];
+
+	while (read(sigpipe[0], buf, sizeof(buf)) > 0)
+		;
+	cancel_everything(x, nsignals >= 2);
+}
+
+/*
+ * One turn: wait for input, plugin output or a deadline, then act on all
+ * of it. in_fd < 0 when there is no input left to read.
+ */
+static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
+{
+	struct pollset ps = {0};
+	double next = tick(x), wait;
+	int read_input =
+	    in && !in->eof && !x->cancel_all && x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB;
+	struct pool *p;
+	size_t i;
+
+	schedule(x);
+	fm_writer_flush(x->out);
+	watch_fd(&ps, sigpipe[0], POLLIN, NULL);
+	if (read_input)
+		watch_fd(&ps, in->fd, POLLIN, NULL);
+	for (p = x->pools; p; p = p->next) {
+		struct worker *w;
+
+		for (w = p->workers; w; w = w->next) {
+			watch_fd(&ps, w->h.proc.out, POLLIN, w);
+			watch_fd(&ps, w->h.proc.err, POLLIN, w);
+			if (fm_host_wants_write(&w->h))
+				watch_fd(&ps, w->h.proc.in, POLLOUT, w);
+		}
+	}
+	wait = next - fm_now();
+	if (poll(ps.fds, ps.n, isinf(next) ? -1 : wait <= 0 ? 0 : (int)ceil(wait * 1000)) > 0) {
+		if (ps.fds[0].revents)
+			on_signals(x);
+		for (i = 1; i < ps.n; i++) {
+			struct worker *w = ps.owner[i];
+			short rev = ps.fds[i].revents;
+
+			if (!rev)
+				continue;
+			if (!w) {
+				*lines_ok = fm_reader_fill(in) >= 0;
+				continue;
+			}
+			/* A worker may have broken earlier in this turn. */
+			if (w->dead || w->stopping)
+				continue;
+			if (ps.fds[i].fd == w->h.proc.in) {
+				if (fm_host_flush(&w->h) < 0)
+					worker_broke(x, w, NULL, NULL, "stopped reading its input");
+				continue;
+			}
+			worker_read(x, w, ps.fds[i].fd == w->h.proc.out,
+				    ps.fds[i].fd == w->h.proc.err);
+		}
+	}
+	free(ps.fds);
+	free(ps.owner);
+	while (x->dead) {
+		struct worker *w = x->dead;
+
+		x->dead = w->next;
+		worker_free(w);
+	}
+	/* Requests queued this turn go out now if the pipe takes them. */
+	for (p = x->pools; p; p = p->next) {
+		struct worker *w, *wn;
+
+		for (w = p->workers; w; w = wn) {
+			wn = w->next;
+			if (fm_host_wants_write(&w->h) && fm_host_flush(&w->h) < 0)
+				worker_broke(x, w, NULL, NULL, "stopped reading its input");
+		}
+	}
+}
+
+/* Takes buffered lines while the ready queue has room; 1 at end of input. */
+static int take_lines(struct fm_exec *x, struct fm_reader *in)
+{
+	enum fm_line got;
+	char *line;
+	size_t len;
+
+	while (x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB) {
+		struct fm_error err = FM_ERROR_INIT;
+
+		got = fm_reader_take(in, &line, &len);
+		if (got == FM_LINE_NONE)
+			return in->eof;
+		if (got == FM_LINE_OK) {
+			input_line(x, line, len, (unsigned long)in->lineno);
+			continue;
+		}
+		fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: longer than the %d byte limit",
+			 (unsigned long)in->lineno, FM_LINE_MAX);
+		fail_line(x, (unsigned long)in->lineno, NULL, &err);
+	}
+	return 0;
+}
+
+int fm_exec_input(struct fm_exec *x, int fd, const char *name)
+{
+	struct fm_reader in;
+	int ok = 1, rc = 0;
+
+	(void)name;
+	fm_reader_init(&in, fd, FM_LINE_MAX);
+	while (!x->cancel_all && !x->out->failed && !take_lines(x, &in)) {
+		if (!ok) {
+			rc = -1;
+			break;
+		}
+		turn(x, &in, &ok);
+	}
+	fm_reader_release(&in);
+	return rc;
+}
+
+/* Input is over: ids named but never given fail their dependents. */
+static void unseen_fail(struct fm_exec *x)
+{
+	size_t i, k;
+
+	for (i = 0; i < x->tcap; i++) {
+		struct entry *e = x->table[i];
+		struct job *u = e ? e->job : NULL;
+
+		if (!u || u->state != J_UNSEEN)
+			continue;
+		for (k = 0; k < u->ndependents; k++) {
+			struct job *d = u->dependents[k];
+			struct fm_error err = FM_ERROR_INIT;
+
+			if (!d || d->state != J_WAITING)
+				continue;
+			u->dependents[k] = NULL;
+			fm_error(
+			    &err, FM_VALIDATION_ERROR,
+			    "task '%s' depends on task '%s', which never appeared in the input",
+			    d->e->text, e->text);
+			fm_error_detail(&err, "missing_task", json_object_new_string(e->text));
+			fail_job(x, d, &err);
+		}
+	}
+}
+
+int fm_exec_finish(struct fm_exec *x)
+{
+	struct pool *p;
+	int ok = 1;
+
+	unseen_fail(x);
+	while (x->live && !x->out->failed)
+		turn(x, NULL, &ok);
+	fm_writer_flush(x->out);
+	/* Everyone gets shutdown at once, then each its share of the grace. */
+	for (p = x->pools; p; p = p->next) {
+		struct worker *w;
+
+		while ((w = p->workers))
+			worker_retire(x, w);
+	}
+	while (x->stopping) {
+		struct timespec nap = {0, 10 * 1000 * 1000};
+
+		reap_stopping(x, fm_now());
+		if (x->stopping)
+			nanosleep(&nap, NULL);
+	}
+	if (x->cancel_all)
+		return 130;
+	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
+}
+
+int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_writer *out,
+		struct fm_error *err)
+{
+	struct fm_exec *x = fm_xcalloc(1, sizeof(*x));
+
+	x->o = *o;
+	x->o.output_dir = fm_abspath(o->output_dir);
+	x->o.cache_dir = o->cache_dir ? fm_xstrdup(o->cache_dir) : NULL;
+	x->o.limits = o->limits ? json_object_get(o->limits) : NULL;
+	if (x->o.jobs < 1)
+		x->o.jobs = 1;
+	x->out = out;
+	x->ready.next = x->ready.prev = &x->ready;
+	x->backoff.next = x->backoff.prev = &x->backoff;
+	x->used = fm_xcalloc(nlimits(x) + 1, sizeof(double));
+	grow(x);
+	if (sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		free(x);
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
+	}
+	*xp = x;
+	return fm_plugins_scan(&x->plugins, err);
+}
+
+void fm_exec_free(struct fm_exec *x)
+{
+	struct pool *p, *pn;
+	size_t i;
+
+	if (!x)
+		return;
+	for (p = x->pools; p; p = pn) {
+		pn = p->next;
+		while (p->workers) {
+			struct worker *w = p->workers;
+
+			p->workers = w->next;
+			worker_free(w);
+		}
+		free(p);
+	}
+	for (i = 0; i < x->tcap; i++) {
+		if (x->table[i] && x->table[i]->job)
+			job_free(x->table[i]->job);
+		free(x->table[i]);
+	}
+	free(x->table);
+	free(x->running);
+	free(x->used);
+	json_object_put(x->o.limits);
+	free((char *)x->o.output_dir);
+	free((char *)x->o.cache_dir);
+	fm_plugins_release(&x->plugins);
+	free(x);
+}
+
+int fm_exec_parse_limits(const char *spec, json_object **out, struct fm_error *err)
+{
+	char *copy = fm_xstrdup(spec), *save = NULL, *item;
+	json_object *o = json_object_new_object();
+
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '='), *end;
+		double v;
+
+		if (!eq || eq == item)
+			goto bad;
+		*eq = '\0';
+		v = strtod(eq + 1, &end);
+		if (*end || end == eq + 1 || !(v >= 0) || !isfinite(v))
+			goto bad;
+		json_object_object_add(o, item, json_object_new_double(v));
+	}
+	free(copy);
+	*out = o;
+	return 0;
+bad:
+	free(copy);
+	json_object_put(o);
+	return fm_error(err, FM_VALIDATION_ERROR,
+			"--limit '%s': expected NAME=NUMBER[,NAME=NUMBER...]", spec);
+}

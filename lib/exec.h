@@ -1,0 +1,57 @@
+/*
+ * The executor behind filmeto-run: one event loop over the input, every
+ * plugin process's pipes and the timers. Tasks form a DAG (depends_on and
+ * task_output resources, naming tasks before or after them in the
+ * input); ready tasks are admitted in submission order within -j and the
+ * scarce-resource limits; plugin processes are pooled per plugin, kept
+ * warm, and replaced when they fail; a failure that can pass is retried
+ * with backoff; every task ends in exactly one final line.
+ */
+#ifndef FM_EXEC_H
+#define FM_EXEC_H
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "ndjson.h"
+
+/* Defaults; each is documented in filmeto-run(1). */
+#define FM_HEARTBEAT	 5.0   /* seconds between our heartbeat lines */
+#define FM_GRACE	 5.0   /* seconds between cancel and kill */
+#define FM_IDLE_TIMEOUT	 120.0 /* a running task's plugin silent this long */
+#define FM_IDLE_SHUTDOWN 30.0  /* an idle plugin process lives this long */
+#define FM_RETRY_BASE	 0.5   /* first backoff, doubled per attempt */
+#define FM_RETRY_MAX	 30.0  /* longest backoff */
+#define FM_READY_PER_JOB 64    /* ready tasks buffered per -j slot */
+
+struct fm_exec_opts {
+	const char *output_dir;
+	int jobs;	      /* tasks in flight at once */
+	double heartbeat;     /* 0: no heartbeat lines of our own */
+	double grace;	      /* cancel to SIGTERM */
+	double queue_timeout; /* 0: wait for resources forever */
+	double idle_shutdown;
+	json_object *limits; /* {"gpu":1,"vram_gb":24} or NULL */
+	int cache;	     /* answer from the output cache */
+	const char *cache_dir;
+};
+
+struct fm_exec;
+
+int fm_exec_new(struct fm_exec **x, const struct fm_exec_opts *o, struct fm_writer *out,
+		struct fm_error *err);
+/* Runs the tasks on fd until it ends (tasks may still be running). */
+int fm_exec_input(struct fm_exec *x, int fd, const char *name);
+/* Runs until every task has ended; returns the exit status. */
+int fm_exec_finish(struct fm_exec *x);
+void fm_exec_free(struct fm_exec *x);
+/*
+ * For the command's SIGINT/SIGTERM handler (async-signal-safe): the first
+ * signal cancels everything with a grace period, the second skips it, the
+ * third kills every plugin group and exits 130 at once.
+ */
+void fm_exec_signal(int sig);
+/* Parses "gpu=1,vram_gb=24" into an object; VALIDATION_ERROR otherwise. */
+int fm_exec_parse_limits(const char *spec, json_object **out, struct fm_error *err);
+
+#endif
