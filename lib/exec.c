@@ -671,7 +671,7 @@ static void worker_broke(struct fm_exec *x, struct worker *w, struct job *culpri
 		struct job *j = w->inflight[0];
 		struct fm_error copy = FM_ERROR_INIT;
 
-		if (j == culprit && culprit_err) {
+		if (culprit && j == culprit && culprit_err) {
 			fm_error_move(&copy, culprit_err);
 			if (err.details)
 				fm_error_detail(&copy, "plugin", json_object_get(err.details));
