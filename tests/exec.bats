@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# filmeto-run as an executor: parallelism, the DAG, scarce resources,
+# heartbeats, cancellation, the output cache and remote inputs.
+
+load test_helper
+
+setup() {
+	common_setup
+	private_plugins
+}
+
+teardown() {
+	[ -z "${HTTPD_PID:-}" ] || kill "$HTTPD_PID" 2>/dev/null || true
+}
+
+# task ID PLUGIN TOOL PARAMS [more members]
+task() {
+	printf '{"type":"task","task_id":"%s","tool_name":"%s","plugin_name":"%s","parameters":%s%s}\n' \
+		"$1" "$3" "$2" "$4" "${5:-}"
+}
+
+slow() { task "$1" pyfilmeto text2text "{\"text\":\"$1\",\"mode\":\"slow\",\"delay\":${2:-1}}" "${3:-}"; }
+echo_task() { task "$1" pyfilmeto text2text "{\"text\":\"$1\"}" "${2:-}"; }
+order() { jget events "[l['task_id'] for l in by('$1')]"; }
+
+@test "-j 2 runs two tasks at once; -j 1 one after the other" {
+	{ slow a 1; slow b 1; } > tasks
+	start=$(date +%s%N)
+	filmeto-run -j 2 --no-cache -d out tasks > events
+	two=$(( ($(date +%s%N) - start) / 1000000 ))
+	start=$(date +%s%N)
+	filmeto-run -j 1 --no-cache -d out1 tasks > events1
+	one=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$two" -lt 1900 ]
+	[ "$one" -ge 2000 ]
+	[ "$(jget events 'len(by("completed"))')" = 2 ]
+}
+
+@test "a task may depend on one that comes later in the input" {
+	{ echo_task b ',"depends_on":["a"]'; echo_task a; } | filmeto-run -d out > events
+	[ "$(order started)" = '["a", "b"]' ]
+	[ "$(order completed)" = '["a", "b"]' ]
+}
+
+@test "a chain runs in order and hands outputs along with task_output" {
+	{
+		task c pyfilmeto text2text '{"text":"x","mode":"resources"}' ',"resources":[{"type":"task_output","data":"b"}]'
+		task b pyfilmeto text2text '{"text":"x","mode":"resources"}' ',"resources":[{"type":"task_output","data":"a#0"}]'
+		echo_task a
+	} | filmeto-run -d out > events
+	[ "$(order completed)" = '["a", "b", "c"]' ]
+	[ "$(cat out/b/out.txt)" = "$BATS_TEST_TMPDIR/out/a/out.txt" ]
+	[ "$(cat out/c/out.txt)" = "$BATS_TEST_TMPDIR/out/b/out.txt" ]
+}
+
+@test "a dependency that never appears fails its dependents with VALIDATION_ERROR at end of input" {
+	{ echo_task x ',"depends_on":["ghost"]'; echo_task y; } | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	[ "$(jget events 'by("failed")[0]["task_id"]')" = x ]
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["missing_task"]')" = ghost ]
+	[ "$(order completed)" = '["y"]' ]
+}
+
+@test "a cycle fails its tasks as soon as it closes; what hangs off it fails too" {
+	mkfifo in
+	filmeto-run -d out < in > events &
+	pid=$!
+	exec {feed}> in
+	{ echo_task a ',"depends_on":["b"]'; echo_task c ',"depends_on":["a"]'; echo_task b ',"depends_on":["a"]'; } >&"$feed"
+	# Input is still open: the failures must already be out.
+	for _ in $(seq 50); do [ "$(grep -c '"failed"' events)" -ge 3 ] && break; sleep 0.1; done
+	[ "$(grep -c '"failed"' events)" -eq 3 ]
+	exec {feed}>&-
+	wait "$pid" || true
+	[ "$(jget events 'sorted(l["task_id"] for l in by("failed") if l["error"]["code"] == "VALIDATION_ERROR")')" = '["a", "b"]' ]
+	[[ "$(jget events 'by("failed")[0]["error"]["details"]["cycle"]')" == *"-> a"* ]]
+	[ "$(jget events '[l["task_id"] for l in by("failed") if l["error"]["code"] == "DEPENDENCY_FAILED"]')" = '["c"]' ]
+}
+
+@test "a task id used twice: the second line fails" {
+	{ echo_task d; echo_task d; } | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	[ "$(order completed)" = '["d"]' ]
+	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"already taken"* ]]
+}
+
+@test "--limit admits scarce tasks one at a time in order; others are not held up" {
+	{
+		task g1 gpu render '{"text":"g1","mode":"slow","delay":0.6}'
+		task g2 gpu render '{"text":"g2","mode":"slow","delay":0.6}'
+		task g3 gpu render '{"text":"g3","mode":"slow","delay":0.6}'
+		echo_task free
+	} > tasks
+	filmeto-run -j 4 --limit gpu=1 -d out tasks > events
+	[ "$(jget events 'len(by("completed"))')" = 4 ]
+	# The GPU tasks never overlap: each starts after the previous ended.
+	[ "$(jget events '[l["task_id"] for l in lines if l["type"] in ("started","completed") and l["task_id"].startswith("g")]')" = '["g1", "g1", "g2", "g2", "g3", "g3"]' ]
+	# The task needing nothing scarce ran while g1 held the GPU.
+	[ "$(jget events '[l["task_id"] for l in by("completed")].index("free") < [l["task_id"] for l in by("completed")].index("g2")')" = true ]
+}
+
+@test "--queue-timeout fails a task that waits too long for resources" {
+	{ task g1 gpu render '{"text":"a","mode":"slow","delay":2}'; task g2 gpu render '{"text":"b"}'; } > tasks
+	run --separate-stderr filmeto-run -j 2 --limit gpu=1 --queue-timeout 0.5 -d out tasks
+	[ "$status" -eq 1 ]
+	echo "$output" > events
+	[ "$(jget events 'by("failed")[0]["task_id"]')" = g2 ]
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = TIMEOUT_ERROR ]
+	[ "$(order completed)" = '["g1"]' ]
+}
+
+@test "a task needing more than a limit allows fails at once" {
+	task big gpu render-big '{"text":"x"}' | { run filmeto-run --limit gpu=1 -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(jget events 'len(by("started"))')" = 0 ]
+	run filmeto-run --limit gpu -d out < /dev/null
+	[ "$status" -eq 2 ]
+}
+
+@test "filmeto-run writes its own heartbeat while a plugin is silent" {
+	task h chaos text2text '{"mode":"hang"}' ',"timeout":1.5' | filmeto-run --heartbeat 0.3 -d out > events || true
+	[ "$(jget events 'len([l for l in by("heartbeat") if l["attempt"] == 1]) >= 3')" = true ]
+	task h2 chaos text2text '{"mode":"hang"}' ',"timeout":1' | filmeto-run --heartbeat 0 -d out2 > events2 || true
+	[ "$(jget events2 'len(by("heartbeat"))')" = 0 ]
+}
+
+@test "SIGTERM cancels everything: one cancelled line per unfinished task, status 130" {
+	{ slow r 30; slow q 30; slow w 30 ',"depends_on":["r"]'; } > tasks
+	mkfifo in
+	filmeto-run -j 1 -d out < in > events &
+	pid=$!
+	exec {feed}> in
+	cat tasks >&"$feed"
+	for _ in $(seq 100); do grep -q '"started"' events && break; sleep 0.1; done
+	start=$(date +%s)
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	exec {feed}>&-
+	[ "$status" -eq 130 ]
+	[ $(( $(date +%s) - start )) -lt 5 ]
+	[ "$(jget events 'sorted(l["task_id"] for l in by("cancelled"))')" = '["q", "r", "w"]' ]
+	[ "$(jget events 'sorted(set(l["error"]["code"] for l in by("cancelled")))')" = '["TASK_CANCELLED"]' ]
+	[ "$(jget events 'len(by("completed")) + len(by("failed"))')" = 0 ]
+	[ "$(plugin_procs)" -eq 0 ]
+}
+
+@test "a plugin that ignores cancel is killed after --grace; a second SIGINT skips the wait" {
+	mkfifo in
+	filmeto-run --grace 30 -d out < in > events &
+	pid=$!
+	exec {feed}> in
+	task t chaos text2text '{"mode":"ignoreterm"}' >&"$feed"
+	for _ in $(seq 100); do grep -q '"progress"' events && break; sleep 0.1; done
+	start=$(date +%s)
+	kill -INT "$pid"
+	sleep 0.3
+	kill -INT "$pid"
+	status=0
+	wait "$pid" || status=$?
+	exec {feed}>&-
+	[ "$status" -eq 130 ]
+	[ $(( $(date +%s) - start )) -lt 5 ]
+	[ "$(order cancelled)" = '["t"]' ]
+	[ "$(plugin_procs)" -eq 0 ]
+}
+
+@test "a cancel line cancels that one task; the others go on" {
+	mkfifo in
+	filmeto-run -j 2 -d out < in > events &
+	pid=$!
+	exec {feed}> in
+	{ slow long 30; echo_task other; } >&"$feed"
+	for _ in $(seq 100); do grep -q '"task_id":"long".*"progress"\|"progress".*"task_id":"long"' events && break; sleep 0.1; done
+	echo '{"type":"cancel","task_id":"long"}' >&"$feed"
+	exec {feed}>&-
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 1 ]
+	[ "$(order cancelled)" = '["long"]' ]
+	[ "$(order completed)" = '["other"]' ]
+	! grep -q '"type":"cancel"' events
+}
+
+@test "the output cache answers a repeated task without running a plugin" {
+	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i one | filmeto-run -d out > events1
+	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i two | filmeto-run -d out > events2
+	[ "$(jget events2 'by("completed")[0]["metadata"]["cached"]')" = true ]
+	[ "$(jget events2 'len(by("started"))')" = 0 ]
+	cmp out/one/card.png out/two/card.png
+	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i three | filmeto-run --no-cache -d out > events3
+	[ "$(jget events3 'len(by("started"))')" = 1 ]
+	# A different parameter is a different key.
+	filmeto-submit -t text2image -p prompt=cached -p width=65 -p height=64 -i four | filmeto-run -d out > events4
+	[ "$(jget events4 'len(by("started"))')" = 1 ]
+}
+
+start_httpd() {
+	mkdir -p www
+	python3 "$ROOT/tests/httpd.py" www port &
+	HTTPD_PID=$!
+	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+	PORT=$(cat port)
+}
+
+@test "a remote_url resource is downloaded over loopback HTTP once, then reused" {
+	start_httpd
+	echo "remote bytes" > www/input.txt
+	url="http://127.0.0.1:$PORT/input.txt"
+	for id in r1 r2; do
+		task "$id" pyfilmeto text2text '{"text":"x","mode":"resources"}' ",\"resources\":[{\"type\":\"remote_url\",\"data\":\"$url\"}]"
+	done | filmeto-run -j 1 --no-cache -d out > events
+	[ "$(jget events 'len(by("completed"))')" = 2 ]
+	[ "$(cat "$(cat out/r1/out.txt)")" = "remote bytes" ]
+	[ "$(cat "$(cat out/r2/out.txt)")" = "remote bytes" ]
+	[ "$(grep -c input.txt www/requests.log)" -eq 1 ]
+}
+
+@test "a remote_url that fails is RESOURCE_PROCESSING_ERROR, and so is bad base64" {
+	start_httpd
+	{
+		task nf pyfilmeto text2text '{"text":"x"}' ",\"resources\":[{\"type\":\"remote_url\",\"data\":\"http://127.0.0.1:$PORT/missing.png\"}]"
+		task ftp pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"remote_url","data":"ftp://127.0.0.1/x"}]'
+		task b64 pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"base64","data":"!!!not base64!!!"}]'
+		task lp pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"local_path","data":"/nonexistent/file"}]'
+	} | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	[ "$(jget events 'sorted(set(l["error"]["code"] for l in by("failed")))')" = '["RESOURCE_PROCESSING_ERROR"]' ]
+	[ "$(jget events 'len(by("failed"))')" = 4 ]
+	[[ "$(jget events '[l for l in by("failed") if l["task_id"] == "nf"][0]["error"]["message"]')" == *404* ]]
+	[ -z "$(find out -name '*.tmp')" ]
+}
