@@ -701,9 +701,17 @@ static json_object *request_params(const struct job *j)
 	return p;
 }
 
+/*
+ * Sends j to w. A plugin built on the SDK says in its ready info that it
+ * makes its output directories itself; for any other, we make it here.
+ */
 static void send_task(struct worker *w, struct job *j)
 {
-	json_object *req;
+	json_object *req, *own = fm_json_get(w->h.info, "creates_output_dir", json_type_boolean);
+
+	if (!own || !json_object_get_boolean(own))
+		/* A failure shows up as the plugin's own error writing there. */
+		fm_mkdirs(j->dir, NULL);
 
 	j->rpc_id = w->h.next_id++;
 	req = fm_rpc_request(j->rpc_id, "execute_task", request_params(j));
@@ -721,8 +729,15 @@ static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
 	if (j->localized)
 		return 0;
 	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
-	if (fm_mkdirs(j->dir, err) < 0)
-		return -1;
+	for (i = 0; i < json_object_array_length(j->t.resources); i++) {
+		const char *type =
+		    fm_json_get_string(json_object_array_get_idx(j->t.resources, i), "type");
+
+		/* Decoded and downloaded inputs are written into the task's dir. */
+		if ((!strcmp(type, "base64") || !strcmp(type, "remote_url")) &&
+		    fm_mkdirs(j->dir, err) < 0)
+			return -1;
+	}
 	for (i = 0; i < json_object_array_length(j->t.resources); i++)
 		if (fm_resource_localize(json_object_array_get_idx(j->t.resources, i), j->dir, i,
 					 x->o.cache_dir, err) < 0)
@@ -743,7 +758,8 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	if (!j->cache_key)
 		return 0;
 	fm_result_init(&res, j->e->text);
-	hit = fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
+	hit = fm_mkdirs(j->dir, NULL) == 0 &&
+	      fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
 	if (hit) {
 		res.status = FM_STATUS_SUCCESS;
 		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));

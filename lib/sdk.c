@@ -42,6 +42,11 @@ static json_object *info(const struct fm_plugin_def *def)
 	json_object_object_add(o, "name", json_object_new_string(def->name));
 	json_object_object_add(o, "version", json_object_new_string(def->version));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	/*
+	 * The host leaves the output directory to us, and handlers make it only
+	 * when they write something: a task with no files costs no mkdir.
+	 */
+	json_object_object_add(o, "creates_output_dir", json_object_new_boolean(1));
 	return o;
 }
 

@@ -18,6 +18,8 @@ struct fm_plugin_def {
 	 * Runs one task: write outputs into output_dir, add them with
 	 * fm_result_add_file(), return 0. On failure fill res->error (with
 	 * fm_error()) and return -1. task->parameters has defaults filled.
+	 * output_dir may not exist yet: a handler that writes there makes it
+	 * first with fm_mkdirs(), so tasks without files cost no directory.
 	 */
 	int (*execute)(struct fm_plugin_ctx *ctx, const struct fm_task *task,
 		       const char *output_dir, struct fm_result *res);

@@ -135,8 +135,13 @@ char *fm_id_new(const char *prefix)
 
 int fm_mkdirs(const char *path, struct fm_error *err)
 {
-	char *p = fm_xstrdup(path), *s;
+	char *p, *s;
 	int rc = 0;
+
+	/* Usually only the last component is new: one syscall, not one each. */
+	if (mkdir(path, 0777) == 0 || errno == EEXIST)
+		return 0;
+	p = fm_xstrdup(path);
 
 	for (s = p + 1;; s++) {
 		if (*s != '/' && *s != '\0')

@@ -496,8 +496,10 @@ static int write_card(const char *dir, const AVPacket *pkt, char **path, struct 
 {
 	char *tmp = fm_xasprintf("%s/.card.png.%ld.tmp", dir, (long)getpid());
 	char *dst = fm_xasprintf("%s/card.png", dir);
-	int fd, r = -1;
+	int fd = -1, r = -1;
 
+	if (fm_mkdirs(dir, err) < 0)
+		goto out;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create '%s':", tmp);
