@@ -1497,13 +1497,20 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 {
 	struct pollset ps = {0};
 	double next = tick(x), wait;
-	int read_input =
-	    in && !in->eof && !x->cancel_all && x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB;
+	int room, read_input;
 	struct pool *p;
 	size_t i;
 
 	schedule(x);
 	fm_writer_flush(x->out);
+	/* Only after scheduling is it known whether there is room for more. */
+	room = in && !x->cancel_all && x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB;
+	read_input = room && !in->eof;
+	if (room && in->end > in->start && memchr(in->buf + in->start, '\n', in->end - in->start)) {
+		/* Whole lines wait in the buffer: take them before reading more. */
+		next = 0;
+		read_input = 0;
+	}
 	watch_fd(&ps, sigpipe[0], POLLIN, NULL);
 	if (read_input)
 		watch_fd(&ps, in->fd, POLLIN, NULL);
