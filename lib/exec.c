@@ -1080,16 +1080,25 @@ static void timeout_job(struct fm_exec *x, struct job *j, const char *fmt, doubl
 
 static void cancel_running(struct fm_exec *x, struct job *j, double grace)
 {
-	json_object *p = json_object_new_object(), *note;
+	json_object *p, *note;
 
+	if (!j->w->ready) {
+		/* Never sent: nothing to wait for. The process may serve others. */
+		running_remove(x, j);
+		worker_detach(j->w, j);
+		if (j->needs)
+			needs_fit(x, j, -1);
+		j->state = J_BACKOFF;
+		cancel_job(x, j, "");
+		return;
+	}
+	p = json_object_new_object();
 	json_object_object_add(p, "task_id", json_object_new_string(j->e->text));
 	note = fm_rpc_notification("cancel", p);
-	if (j->w && j->w->ready)
-		fm_host_send(&j->w->h, note);
+	fm_host_send(&j->w->h, note);
 	json_object_put(note);
 	j->cancelling = 1;
 	j->cancel_at = fm_now() + grace;
-	(void)x;
 }
 
 /* Handles every deadline that has passed; returns the next one. */
@@ -1207,8 +1216,10 @@ static void cancel_everything(struct fm_exec *x, int hard)
 			if (e && e->job && e->job->state == J_WAITING)
 				cancel_job(x, e->job, "");
 		}
-		for (i = 0; i < x->nrunning; i++)
-			cancel_running(x, x->running[i], x->o.grace);
+		/* cancel_running may end a task, which takes it out of running. */
+		for (i = x->nrunning; i-- > 0;)
+			if (i < x->nrunning)
+				cancel_running(x, x->running[i], x->o.grace);
 	}
 	if (hard)
 		for (i = 0, n = x->nrunning; i < n; i++)
