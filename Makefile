@@ -126,8 +126,19 @@ run-demo: all
 	@rm -rf filmeto-out/demo-card
 	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
 
-bench: all
-	@for b in bench/*.sh; do sh $$b || exit 1; done
+# What the benchmarks compare against: GNU parallel, GNU time.
+BENCH_PKGS = parallel time
+
+bench: deps
+	@if ! command -v parallel >/dev/null || [ ! -x /usr/bin/time ]; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+			--no-install-recommends $(BENCH_PKGS); \
+	fi
+	$(MAKE) --no-print-directory run-bench
+
+run-bench: all
+	@for b in bench/*.sh; do echo "== $$b"; sh $$b || exit 1; done
 
 lint:
 	clang-format --dry-run -Werror lib/*.c lib/*.h cmd/*.c plugins/*/*.c tests/unit/*.c tests/fuzz/*.c
@@ -163,7 +174,7 @@ clean:
 		$(UNIT_BIN) tests/unit/*.d
 	rm -rf tests/fuzz/bin
 
-.PHONY: all deps check demo test run-demo bench lint fuzz install clean
+.PHONY: all deps check demo test run-demo bench run-bench lint fuzz install clean
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)

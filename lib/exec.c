@@ -1508,12 +1508,11 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 {
 	struct pollset ps = {0};
 	double next = tick(x), wait;
-	int room, read_input;
+	int room, read_input, n;
 	struct pool *p;
 	size_t i;
 
 	schedule(x);
-	fm_writer_flush(x->out);
 	/* Only after scheduling is it known whether there is room for more. */
 	room = in && !x->cancel_all && x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB;
 	read_input = room && !in->eof;
@@ -1536,7 +1535,16 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 		}
 	}
 	wait = next - fm_now();
-	if (poll(ps.fds, ps.n, isinf(next) ? -1 : wait <= 0 ? 0 : (int)ceil(wait * 1000)) > 0) {
+	/*
+	 * Events go out before we could block, never later; while there is
+	 * work ready at once they gather, one write for many lines.
+	 */
+	n = poll(ps.fds, ps.n, 0);
+	if (n == 0 && wait > 0) {
+		fm_writer_flush(x->out);
+		n = poll(ps.fds, ps.n, isinf(next) ? -1 : (int)ceil(wait * 1000));
+	}
+	if (n > 0) {
 		if (ps.fds[0].revents)
 			on_signals(x);
 		for (i = 1; i < ps.n; i++) {
