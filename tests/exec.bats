@@ -228,3 +228,25 @@ start_httpd() {
 	[[ "$(jget events '[l for l in by("failed") if l["task_id"] == "nf"][0]["error"]["message"]')" == *404* ]]
 	[ -z "$(find out -name '*.tmp')" ]
 }
+
+@test "a manifest's concurrency lets one process take several tasks" {
+	sed -i 's/^name: pyfilmeto$/name: pyfilmeto\nconcurrency: 4/' "$BATS_TEST_TMPDIR/plugins/pyfilmeto/plugin.yml"
+	{ echo_task k1; echo_task k2; echo_task k3; echo_task k4; } | filmeto-run -j 4 --no-cache -d out > events
+	[ "$(jget events 'len(by("completed"))')" = 4 ]
+	[ "$(jget events 'len([l for l in by("log") if "starting" in l["message"]])')" = 1 ]
+	# Without it, -j 4 means up to four processes.
+	sed -i '/^concurrency: 4$/d' "$BATS_TEST_TMPDIR/plugins/pyfilmeto/plugin.yml"
+	{ slow m1 0.5; slow m2 0.5; slow m3 0.5; slow m4 0.5; } | filmeto-run -j 4 --no-cache -d out2 > events2
+	[ "$(jget events2 'len([l for l in by("log") if "starting" in l["message"]])')" = 4 ]
+}
+
+@test "a plugin that never says ready fails after startup.timeout" {
+	private_plugins "$BAD_PLUGINS"
+	start=$(date +%s)
+	echo '{"type":"task","task_id":"s","tool_name":"text2text","plugin_name":"slowstart"}' \
+		| { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
+	[ $(( $(date +%s) - start )) -lt 6 ]
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
+	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"no ready notification within 1s"* ]]
+	[ "$(plugin_procs)" -eq 0 ]
+}
