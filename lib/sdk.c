@@ -50,33 +50,34 @@ static json_object *info(const struct fm_plugin_def *def)
 	return o;
 }
 
-void fm_plugin_progress(struct fm_plugin_ctx *c, double percent, const char *stage,
-			const char *message)
+/* The params every progress-like notification starts with. */
+static json_object *notice(struct fm_plugin_ctx *c, const char *type)
 {
 	json_object *p = json_object_new_object();
 	char ts[32];
 
 	fm_timestamp(ts);
 	json_object_object_add(p, "task_id", json_object_new_string(c->task_id ? c->task_id : ""));
-	json_object_object_add(p, "type", json_object_new_string("progress"));
+	json_object_object_add(p, "type", json_object_new_string(type));
+	json_object_object_add(p, "timestamp", json_object_new_string(ts));
+	return p;
+}
+
+void fm_plugin_progress(struct fm_plugin_ctx *c, double percent, const char *stage,
+			const char *message)
+{
+	json_object *p = notice(c, "progress");
+
 	json_object_object_add(p, "percent", json_object_new_double(percent));
 	json_object_object_add(p, "message", json_object_new_string(message ? message : ""));
 	if (stage)
 		json_object_object_add(p, "stage", json_object_new_string(stage));
-	json_object_object_add(p, "timestamp", json_object_new_string(ts));
 	send(c, fm_rpc_notification("progress", p));
 }
 
 void fm_plugin_heartbeat(struct fm_plugin_ctx *c)
 {
-	json_object *p = json_object_new_object();
-	char ts[32];
-
-	fm_timestamp(ts);
-	json_object_object_add(p, "task_id", json_object_new_string(c->task_id ? c->task_id : ""));
-	json_object_object_add(p, "type", json_object_new_string("heartbeat"));
-	json_object_object_add(p, "timestamp", json_object_new_string(ts));
-	send(c, fm_rpc_notification("heartbeat", p));
+	send(c, fm_rpc_notification("heartbeat", notice(c, "heartbeat")));
 }
 
 void fm_plugin_log(struct fm_plugin_ctx *c, const char *fmt, ...)
