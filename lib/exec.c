@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "config.h"
 #include "exec.h"
 #include "host.h"
 #include "model.h"
@@ -84,6 +85,7 @@ struct pool {
 struct fm_exec {
 	struct fm_exec_opts o;
 	struct fm_plugins plugins;
+	struct fm_config config;
 	struct fm_writer *out;
 	struct entry **table;
 	size_t tcap, tcount;
@@ -514,7 +516,10 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 			json_object_object_add(o, "data", json_object_new_string(p));
 			json_object_object_add(o, "mime_type",
 					       json_object_new_string(fm_mime_from_path(p)));
-			json_object_object_add(o, "metadata", json_object_new_object());
+			/* What the file is for (a scene, a role) travels with it. */
+			json_object_object_add(
+				o, "metadata",
+				fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
 			json_object_array_add(out, o);
 		}
 		if (want >= k) {
@@ -1408,7 +1413,10 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	j->lineno = lineno;
 	j->state = J_WAITING;
 	x->live++;
-	m = fm_plugins_find(&x->plugins, t.plugin_name, t.tool_name, &err);
+	m = fm_plugins_find(&x->plugins,
+			    t.plugin_name ? t.plugin_name :
+					    fm_config_default_plugin(&x->config, t.tool_name),
+			    t.tool_name, &err);
 	if (!m) {
 		fail_job(x, j, &err);
 		return;
@@ -1708,6 +1716,8 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
 	}
 	*xp = x;
+	if (fm_config_load(&x->config, err) < 0)
+		return -1;
 	return fm_plugins_scan(&x->plugins, err);
 }
 
@@ -1740,6 +1750,7 @@ void fm_exec_free(struct fm_exec *x)
 	free((char *)x->o.output_dir);
 	free((char *)x->o.cache_dir);
 	fm_plugins_release(&x->plugins);
+	fm_config_release(&x->config);
 	free(x);
 }
 

@@ -3,6 +3,7 @@
 #define FILMETO_H
 
 #include "cache.h"
+#include "config.h"
 #include "error.h"
 #include "host.h"
 #include "manifest.h"
@@ -14,7 +15,9 @@
 #include "resource.h"
 #include "rpc.h"
 #include "exec.h"
+#include "scaffold.h"
 #include "sdk.h"
+#include "storyboard.h"
 #include "util.h"
 
 #endif

@@ -1,0 +1,224 @@
+#!/usr/bin/env bats
+# filmeto-submit beyond one task: storyboards, presets, config, --json,
+# --each; every check before anything is emitted.
+
+load test_helper
+
+setup() {
+	common_setup
+	EX="$ROOT/share/filmeto/examples"
+}
+
+board() { cat > board.yaml; }
+
+@test "a storyboard becomes the task DAG: image, clip and narration per scene, music, one combine" {
+	filmeto-submit --storyboard "$EX/lighthouse.yaml" > tasks
+	[ "$(wc -l < tasks)" -eq 10 ]
+	[ "$(jget tasks '[l["task_id"] for l in lines if l["task_id"].startswith("lighthouse-dusk")]')" = '["lighthouse-dusk-image", "lighthouse-dusk-video", "lighthouse-dusk-narration"]' ]
+	[ "$(jget tasks 'lines[1]["resources"][0]["data"]')" = lighthouse-dusk-image ]
+	[ "$(jget tasks 'lines[1]["parameters"]["duration"]')" = 4.0 ]
+	[ "$(jget tasks 'lines[-1]["tool_name"]')" = combine ]
+	[ "$(jget tasks 'sorted(r["metadata"]["role"] for r in lines[-1]["resources"])')" = '["music", "narration", "narration", "video", "video", "video"]' ]
+	[ "$(jget tasks '[s["transition"] for s in lines[-1]["parameters"]["scenes"]]')" = '["fade", "crossfade", "cut"]' ]
+	[ "$(jget tasks 'lines[-2]["parameters"]["duration"]')" = 13.0 ]
+}
+
+@test "the scene tasks of a storyboard run through filmeto-run" {
+	filmeto-submit --storyboard "$EX/lighthouse.yaml" | filmeto-run -d out > events || true
+	[ "$(jget events 'len([l for l in by("completed") if l["task_id"] != "lighthouse-film"])')" = 9 ]
+	run ffprobe -v error -show_entries stream=width,height -of csv=p=0 out/lighthouse-storm-image/card.png
+	[ "$output" = "1280,720" ]
+}
+
+@test "every storyboard problem at once, naming file, line, scene, field and rule; nothing emitted" {
+	touch real.png
+	board <<'EOF2'
+size: wide
+scenes:
+  - prompt: ok
+    transiton: fade
+  - narration: no prompt here
+  - prompt: x
+    transition: wipe
+    image: missing.png
+  - prompt: y
+    image: real.png
+    duration: -1
+EOF2
+	run --separate-stderr filmeto-submit --storyboard board.yaml
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"board.yaml:1: size: 'wide' is not WIDTHxHEIGHT"* ]]
+	[[ "$stderr" == *"scene 1: unknown field 'transiton'"* ]]
+	[[ "$stderr" == *"scene 2: prompt: required unless the scene gives image or video"* ]]
+	[[ "$stderr" == *"scene 3: transition: 'wipe' is not one of cut, fade, crossfade"* ]]
+	[[ "$stderr" == *"scene 3: image: 'missing.png' is not a readable file"* ]]
+	[[ "$stderr" == *"scene 4: duration: -1 is outside"* ]]
+	[ "$(grep -c 'rule:' <<< "$stderr")" -ge 6 ]
+}
+
+@test "a YAML error in a storyboard names the line" {
+	printf 'scenes:\n  - prompt: [unclosed\n' > bad.yaml
+	run filmeto-submit --storyboard bad.yaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"bad.yaml:3:"* ]]
+}
+
+@test "scenes may bring their own media, relative to the storyboard" {
+	mkdir media
+	cp "$ROOT/tests/fixtures/bad-plugins/badyaml/plugin.yaml" media/clip.mp4
+	touch media/still.png media/voice.wav
+	board <<'EOF2'
+id: own
+scenes:
+  - video: media/clip.mp4
+    narration: ignored when audio is given
+    audio: media/voice.wav
+  - image: media/still.png
+EOF2
+	filmeto-submit --storyboard board.yaml > tasks
+	[ "$(jget tasks '[l["task_id"] for l in lines]')" = '["own-scene2-video", "own-film"]' ]
+	[ "$(jget tasks 'lines[0]["resources"][0]["data"]')" = "$BATS_TEST_TMPDIR/media/still.png" ]
+	[ "$(jget tasks '[r["data"] for r in lines[1]["resources"]][:2]')" = "[\"$BATS_TEST_TMPDIR/media/clip.mp4\", \"$BATS_TEST_TMPDIR/media/voice.wav\"]" ]
+}
+
+@test "precedence: option beats storyboard beats config beats default, and --dry-run says which" {
+	printf 'film: {width: 640, height: 360, fps: 12}\ndefaults: {text2image: titlecard}\n' > config.yaml
+	export FILMETO_CONFIG="$BATS_TEST_TMPDIR/config.yaml"
+	board <<'EOF2'
+fps: 30
+scenes:
+  - prompt: a
+EOF2
+	run filmeto-submit --storyboard board.yaml --dry-run
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"size         640x360          (config)"* ]]
+	[[ "$output" == *"fps          30.0             (storyboard)"* ]]
+	[[ "$output" == *"text2image   titlecard        (config)"* ]]
+	run filmeto-submit --storyboard board.yaml --size 320x240 --fps 10 --dry-run
+	[[ "$output" == *"size         320x240          (option)"* ]]
+	[[ "$output" == *"fps          10.0             (option)"* ]]
+	# A -p reaches every task whose tool takes it, and wins.
+	filmeto-submit --storyboard board.yaml -p width=100 > tasks
+	[ "$(jget tasks 'lines[0]["parameters"]["width"]')" = 100 ]
+	[ "$(jget tasks 'lines[1]["parameters"]["width"]')" = 100 ]
+	unset FILMETO_CONFIG
+	run filmeto-submit --storyboard board.yaml --dry-run
+	[[ "$output" == *"size         1280x720         (default)"* ]]
+}
+
+@test "a scene's plugins override the film's; an unknown one is reported" {
+	board <<'EOF2'
+plugins: {text2speak: fakemedia}
+scenes:
+  - prompt: a
+    narration: hello
+    plugins: {image2video: nosuch}
+EOF2
+	run --separate-stderr filmeto-submit --storyboard board.yaml
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"board-scene1-video"*"PLUGIN_NOT_FOUND"*"nosuch"* ]]
+}
+
+@test "config.yaml chooses the plugin for a tool; a broken config is an error" {
+	mkdir -p "$XDG_CONFIG_HOME/filmeto"
+	printf 'defaults:\n  text2text: chaos\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	filmeto-submit -t text2text -p mode=ok > line
+	[ "$(jget line 'lines[0]["plugin_name"]')" = chaos ]
+	echo '{"type":"task","task_id":"cfg","tool_name":"text2text","parameters":{"mode":"ok"}}' | filmeto-run -d out > events
+	[ "$(jget events 'by("completed")[0]["metadata"]["plugin_name"]')" = chaos ]
+	printf 'defaults: [oops\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	run filmeto-submit -t text2text -p text=x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"config.yaml:2:"* ]]
+}
+
+@test "presets: parameters and templates, explicit -p wins, user presets shadow shared ones" {
+	filmeto-submit -t text2image --preset chapter -p prompt=One > line
+	[ "$(jget line 'lines[0]["parameters"]["prompt"]')" = "Chapter: One" ]
+	[ "$(jget line 'lines[0]["parameters"]["background2"]')" = "#8a4b16" ]
+	filmeto-submit -t text2image --preset noir -p prompt=x -p color=red > line
+	[ "$(jget line 'lines[0]["parameters"]["color"]')" = red ]
+	[ "$(jget line 'lines[0]["parameters"]["background"]')" = "#000000" ]
+	run filmeto-submit --list-presets
+	[[ "$output" == *"noir"*"text2image"*"Film noir"* ]]
+	[[ "$output" == *"chapter"* ]]
+	mkdir -p "$XDG_CONFIG_HOME/filmeto/presets"
+	printf 'description: mine\nparameters: {color: blue}\ntemplates: {prompt: "{prompt}!"}\n' > "$XDG_CONFIG_HOME/filmeto/presets/noir.yaml"
+	filmeto-submit -t text2image --preset noir -p prompt=hey > line
+	[ "$(jget line 'lines[0]["parameters"]')" = '{"prompt": "hey!", "color": "blue"}' ]
+	run filmeto-submit -t text2image --preset nothere -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no preset named 'nothere'"* ]]
+	printf 'templates: {prompt: "{missing}"}\n' > "$XDG_CONFIG_HOME/filmeto/presets/bad.yaml"
+	run filmeto-submit -t text2image --preset bad -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no parameter 'missing'"* ]]
+}
+
+@test "--json: task objects by line or in an array, checked as a whole" {
+	printf '%s\n' '{"task_id":"a","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x"}}' \
+		'{"task_id":"b","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"y"},"depends_on":["a"]}' > tasks.ndjson
+	filmeto-submit --json tasks.ndjson > out
+	[ "$(jget out '[l["task_id"] for l in lines]')" = '["a", "b"]' ]
+	[ "$(jget out 'lines[0]["type"]')" = task ]
+	python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open("tasks.ndjson")]))' | filmeto-submit --json - > out2
+	[ "$(wc -l < out2)" -eq 2 ]
+	printf '%s\n' '{"task_id":"c","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x","repeat":0},"depends_on":["d"]}' \
+		'{"task_id":"d","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"y"},"depends_on":["c"]}' \
+		'{"task_id":"e","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"z"},"depends_on":["ghost"]}' \
+		'{"task_id":"e","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{}}' > bad.ndjson
+	run --separate-stderr filmeto-submit --json bad.ndjson
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"parameter 'repeat': 0 is below min 1"* ]]
+	[[ "$stderr" == *"dependency cycle"* ]]
+	[[ "$stderr" == *"depends on task 'ghost', which is not in the plan"* ]]
+	[[ "$stderr" == *"task 'e': the id is used twice"* ]]
+	[[ "$stderr" == *"parameter 'text': is required but missing"* ]]
+}
+
+@test "--each turns every completed line into a task on its outputs, passing everything on" {
+	filmeto-submit -t text2image -p prompt=one -p width=64 -p height=64 -i first \
+		| filmeto-run -d out \
+		| filmeto-submit --each -t text2text -P pyfilmeto -p text=x -p mode=resources \
+		| filmeto-run -d out > events
+	[ "$(jget events '[l["task_id"] for l in by("completed")]')" = '["first", "first-text2text"]' ]
+	[ "$(cat out/first-text2text/out.txt)" = "$BATS_TEST_TMPDIR/out/first/card.png" ]
+	run filmeto-submit --each -t text2text -P pyfilmeto -p mode=nonsense < /dev/null
+	[ "$status" -eq 2 ]
+}
+
+@test "-p KEY=@FILE, --resource-base64 and --depends" {
+	printf 'from a file\n' > prompt.txt
+	printf 'bytes' > small.txt
+	filmeto-submit -t text2text -P pyfilmeto -p text=@prompt.txt --resource-base64 small.txt --depends up -i t > line
+	[ "$(jget line 'lines[0]["parameters"]["text"]')" = "from a file" ]
+	[ "$(jget line 'lines[0]["resources"][0]["type"]')" = base64 ]
+	[ "$(jget line 'lines[0]["resources"][0]["data"]')" = "$(printf bytes | base64)" ]
+	[ "$(jget line 'lines[0]["depends_on"]')" = '["up"]' ]
+	run filmeto-submit -t text2text -P pyfilmeto -p text=@nothere.txt
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"nothere.txt"* ]]
+	head -c 2000000 /dev/zero > big.bin
+	run filmeto-submit -t text2text -P pyfilmeto -p text=x --resource-base64 big.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"larger than"* ]]
+}
+
+@test "--dry-run prints the plan and emits no task" {
+	run --separate-stderr filmeto-submit -t text2image -p prompt=plan --dry-run
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"plan: 1 task"* ]]
+	[[ "$output" == *"prompt         = \"plan\" (option)"* ]]
+	! grep -q '"type":"task"' <<< "$output"
+}
+
+@test "usage: one way to describe work at a time" {
+	run filmeto-submit --storyboard a.yaml --json b
+	[ "$status" -eq 2 ]
+	run filmeto-submit --each
+	[ "$status" -eq 2 ]
+	run filmeto-submit --fps 0 --storyboard x.yaml
+	[ "$status" -eq 2 ]
+}
