@@ -115,6 +115,7 @@ struct submit {
 	json_object *problems; /* [{message}] */
 	json_object *sources;  /* [{setting, value, from}] for --dry-run */
 	json_object *tasks;
+	int unreadable; /* an input file could not be read: exit 1 */
 };
 
 __attribute__((noreturn)) static void usage_error(const char *fmt, const char *arg)
@@ -177,6 +178,15 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage_error("%s", "give one of -t TOOL, --storyboard FILE or --json FILE");
 	if (a->each && !a->tool)
 		usage_error("%s", "--each needs -t TOOL");
+	/* What a mode would silently ignore is a mistake worth saying. */
+	if ((a->json || a->storyboard) && (a->plugin || a->id || a->timeout > 0 ||
+					   a->resources.n || a->base64.n || a->depends.n))
+		usage_error("%s", "-P, -r, --resource-base64, -i, --depends and --timeout "
+				  "describe one task: not with --json or --storyboard");
+	if (a->json && (a->params.n || a->preset))
+		usage_error("%s", "-p and --preset do not apply to --json tasks");
+	if ((a->size || a->fps > 0) && !a->storyboard)
+		usage_error("%s", "--size and --fps are for --storyboard");
 	if (a->id && !fm_id_valid(a->id))
 		usage_error("task id '%s' must be 1-128 characters of A-Z a-z 0-9 . _ - "
 			    "(not starting with . or -)",
@@ -544,9 +554,27 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 			 &err) < 0) {
 		problem(s, "%s", err.message);
 		fm_error_release(&err);
+		s->unreadable = 1;
 		return -1;
 	}
 	return 0;
+}
+
+/* A task object with "type":"task" first, whatever it had. */
+static json_object *as_task(json_object *o)
+{
+	json_object *t;
+
+	if (!json_object_is_type(o, json_type_object))
+		return json_object_get(o);
+	t = json_object_new_object();
+	json_object_object_add(t, "type", json_object_new_string("task"));
+	/* A "type" of its own replaces ours in place, so a non-task is caught. */
+	json_object_object_foreach(o, k, v)
+	{
+		json_object_object_add(t, k, json_object_get(v));
+	}
+	return t;
 }
 
 /* --json: one task object per line, or one array of them. */
@@ -561,7 +589,7 @@ static void json_tasks(struct submit *s)
 		return;
 	if (fm_json_parse(buf, len, &all, NULL) == 0 && json_object_is_type(all, json_type_array)) {
 		for (i = 0; i < json_object_array_length(all); i++)
-			json_object_array_add(s->tasks, json_object_get(json_object_array_get_idx(all, i)));
+			json_object_array_add(s->tasks, as_task(json_object_array_get_idx(all, i)));
 		json_object_put(all);
 		free(buf);
 		return;
@@ -578,9 +606,8 @@ static void json_tasks(struct submit *s)
 			fm_error_release(&err);
 			continue;
 		}
-		if (!fm_json_get_string(t, "type"))
-			json_object_object_add(t, "type", json_object_new_string("task"));
-		json_object_array_add(s->tasks, t);
+		json_object_array_add(s->tasks, as_task(t));
+		json_object_put(t);
 	}
 	free(buf);
 }
@@ -784,7 +811,7 @@ int main(int argc, char **argv)
 	check_plan(&s, s.a.storyboard || s.a.json);
 	if (json_object_array_length(s.problems)) {
 		report(&s, 0);
-		status = FM_EXIT_USAGE;
+		status = s.unreadable ? FM_EXIT_FAILED : FM_EXIT_USAGE;
 	} else if (s.a.dry_run) {
 		print_plan(&s);
 	} else {

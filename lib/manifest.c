@@ -231,6 +231,9 @@ static int normalize_tool(const struct fm_manifest *m, json_object *src, json_ob
 	json_object_object_add(t, "parameters", params);
 	v = fm_json_get(src, "resources", json_type_object);
 	json_object_object_add(t, "resources", fm_json_ref_or_object(v));
+	/* Examples are what filmeto-plugin test runs. */
+	if ((v = fm_json_get(src, "examples", json_type_array)))
+		json_object_object_add(t, "examples", json_object_get(v));
 	return rc;
 }
 

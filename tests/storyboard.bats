@@ -222,3 +222,18 @@ EOF2
 	run filmeto-submit --fps 0 --storyboard x.yaml
 	[ "$status" -eq 2 ]
 }
+
+@test "an unreadable storyboard is status 1; options a mode would ignore are usage errors" {
+	run filmeto-submit --storyboard nothere.yaml
+	[ "$status" -eq 1 ]
+	run filmeto-submit --json nothere.ndjson
+	[ "$status" -eq 1 ]
+	run filmeto-submit --storyboard "$EX/lighthouse.yaml" -i x
+	[ "$status" -eq 2 ]
+	run filmeto-submit --json - -p a=b < /dev/null
+	[ "$status" -eq 2 ]
+	run filmeto-submit -t text2image -p prompt=x --size 10x10
+	[ "$status" -eq 2 ]
+	echo '[{"task_id":"arr","tool_name":"text2image","parameters":{"prompt":"x"}}]' | filmeto-submit --json - > out
+	[ "$(head -c 16 out)" = '{"type":"task","' ]
+}

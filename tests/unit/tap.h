@@ -50,5 +50,6 @@ void test_yaml(void);
 void test_manifest(void);
 void test_params(void);
 void test_proc(void);
+void test_scaffold(void);
 
 #endif

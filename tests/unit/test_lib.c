@@ -446,5 +446,6 @@ int main(void)
 	test_manifest();
 	test_params();
 	test_proc();
+	test_scaffold();
 	return tap_done();
 }
