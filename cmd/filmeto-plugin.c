@@ -1,41 +1,64 @@
 /*
- * filmeto-plugin: lists, inspects and validates plugins. Only manifests
- * are read here; no plugin code runs.
+ * filmeto-plugin: lists, inspects and validates plugins from their
+ * manifests; installs and removes them in the user plugin directory
+ * (install.h); scaffolds new ones and self-tests them (scaffold.h). Only
+ * install (its environment setup) and test run anything.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "filmeto.h"
 
 static const char usage_text[] =
     "usage: filmeto-plugin list [--json]\n"
     "       filmeto-plugin info [--json] NAME\n"
+    "       filmeto-plugin tools [--json]\n"
     "       filmeto-plugin validate DIR\n"
     "       filmeto-plugin path\n"
+    "       filmeto-plugin install [--force] SRC\n"
+    "       filmeto-plugin remove NAME\n"
+    "       filmeto-plugin new NAME --lang LANG [--dir PARENT]\n"
+    "       filmeto-plugin test NAME|DIR\n"
     "\n"
     "  list      the plugins on the search path: name, version, tools, directory\n"
     "  info      one plugin's description, command and parameters\n"
+    "  tools     each tool and the plugins that serve it, the default marked '*'\n"
     "  validate  check the manifest in DIR\n"
     "  path      the plugin search path, one directory per line\n"
+    "  install   install the plugin in SRC (a directory, .tar.gz, .tar.xz, .tar.zst\n"
+    "            or .zip) into the user plugin directory\n"
+    "  remove    remove the plugin NAME from the user plugin directory\n"
+    "  new       create PARENT/NAME, a working plugin to start from\n"
+    "  test      start a plugin and check that it speaks the protocol\n"
     "\n"
-    "  --json         print JSON instead of text\n"
-    "  -h, --help     show this help\n"
-    "      --version  show the version\n"
+    "  --json          print JSON instead of text (list, info, tools)\n"
+    "  --force         replace an installed plugin of the same name (install)\n"
+    "  --lang LANG     the new plugin's language: c, python or sh (new)\n"
+    "  --dir PARENT    where the new plugin goes; default: the current directory\n"
+    "  -h, --help      show this help\n"
+    "      --version   show the version\n"
     "\n"
-    "Exit status: 0 success, 1 plugin not found, 2 usage error or invalid manifest.\n";
+    "Exit status: 0 success; 1 plugin not found, a check failed or an install step\n"
+    "failed; 2 usage error, invalid manifest or refused source.\n";
 
-enum { OPT_JSON = 256, OPT_VERSION };
+enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR };
 
 static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"lang", required_argument, NULL, OPT_LANG},
+    {"dir", required_argument, NULL, OPT_DIR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
-static int json_out;
+static int json_out, force;
+static const char *lang, *parent;
 
 __attribute__((noreturn)) static void usage_error(const char *msg)
 {
@@ -175,6 +198,273 @@ static int cmd_validate(const char *dir)
 	return status;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds name to the plugins serving tool, once. */
+static void add_server(json_object *by_tool, const char *tool, const char *name)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(by_tool, tool, &list)) {
+		list = json_object_new_array();
+		json_object_object_add(by_tool, tool, list);
+	}
+	for (i = 0; i < json_object_array_length(list); i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(list, i)), name))
+			return;
+	json_object_array_add(list, json_object_new_string(name));
+}
+
+/* Each tool, sorted, with its plugins in search order: the first is the default. */
+static int cmd_tools(struct fm_plugins *p)
+{
+	json_object *by_tool = json_object_new_object(), *out = json_object_new_object(), *list;
+	struct fm_error err = FM_ERROR_INIT;
+	const struct fm_manifest *def;
+	struct fm_config cfg;
+	const char **tools;
+	size_t i, j, n = 0;
+	int width = 0;
+
+	if (fm_config_load(&cfg, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+	}
+
+	for (i = 0; i < p->n; i++) {
+		const struct fm_plugin_entry *e = &p->v[i];
+
+		if (!e->ok) {
+			fm_warn("%s", e->error.message);
+			continue;
+		}
+		for (j = 0; !e->shadowed && j < json_object_array_length(e->manifest.tools); j++)
+			add_server(by_tool,
+				   fm_json_get_string(
+				       json_object_array_get_idx(e->manifest.tools, j), "name"),
+				   e->manifest.name);
+	}
+	tools = fm_xcalloc((size_t)json_object_object_length(by_tool) + 1, sizeof(char *));
+	json_object_object_foreach (by_tool, key, val) {
+		(void)val;
+		tools[n++] = key;
+		if ((int)strlen(key) > width)
+			width = (int)strlen(key);
+	}
+	qsort(tools, n, sizeof(char *), by_name);
+	for (i = 0; i < n; i++) {
+		json_object_object_get_ex(by_tool, tools[i], &list);
+		if (json_out) {
+			json_object_object_add(out, tools[i], json_object_get(list));
+			continue;
+		}
+		/* The default is what filmeto-run would pick: config.yaml, else first. */
+		def = fm_plugins_find(p, fm_config_default_plugin(&cfg, tools[i]), tools[i], NULL);
+		printf("%-*s ", width, tools[i]);
+		for (j = 0; j < json_object_array_length(list); j++) {
+			const char *name =
+			    json_object_get_string(json_object_array_get_idx(list, j));
+
+			printf(" %s%s%s", name, def && !strcmp(def->name, name) ? "*" : "",
+			       j + 1 < json_object_array_length(list) ? "," : "");
+		}
+		putchar('\n');
+	}
+	if (json_out)
+		puts(fm_json_str(out));
+	free(tools);
+	json_object_put(out);
+	json_object_put(by_tool);
+	fm_config_release(&cfg);
+	return FM_EXIT_OK;
+}
+
+/* A refused or invalid source is a usage error; anything else a failure. */
+static int exit_for(const struct fm_error *err)
+{
+	return err->code == FM_VALIDATION_ERROR ? FM_EXIT_USAGE : FM_EXIT_FAILED;
+}
+
+static void note(void *ctx, const char *text)
+{
+	(void)ctx;
+	fm_warn("%s", text);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	fm_install_interrupt();
+}
+
+static int cmd_install(const char *src)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct sigaction sa = {0};
+	struct fm_manifest m;
+	json_object *lines;
+	char *dir;
+	size_t i;
+	int status = FM_EXIT_OK;
+
+	/* The setup steps run in their own process groups: a ^C reaches only us. */
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (fm_plugin_install(src, force, note, NULL, &dir, &err) < 0) {
+		if (err.code == FM_TASK_CANCELLED) {
+			fm_error_release(&err);
+			return FM_EXIT_INTERRUPTED;
+		}
+		fm_warn("%s", err.message);
+		lines = fm_json_get(err.details, "output", json_type_array);
+		for (i = 0; lines && i < json_object_array_length(lines); i++)
+			fm_warn("  %s",
+				json_object_get_string(json_object_array_get_idx(lines, i)));
+		status = exit_for(&err);
+	} else {
+		/* It loaded a moment ago, in the staging directory. */
+		if (fm_manifest_load(&m, dir, &err) == 0)
+			printf("installed %s %s in %s\n", m.name, *m.version ? m.version : "-",
+			       dir);
+		else
+			printf("installed %s\n", dir);
+		fm_manifest_release(&m);
+		free(dir);
+	}
+	fm_error_release(&err);
+	return status;
+}
+
+static int cmd_remove(const char *name)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *dir;
+	int status = FM_EXIT_OK;
+
+	if (fm_plugin_remove(name, &dir, &err) < 0) {
+		fm_warn("%s", err.message);
+		status = err.code == FM_PLUGIN_NOT_FOUND ? FM_EXIT_FAILED : exit_for(&err);
+	} else {
+		printf("removed %s\n", dir);
+		free(dir);
+	}
+	fm_error_release(&err);
+	return status;
+}
+
+static int cmd_new(const char *name)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *dir;
+	int status = FM_EXIT_OK;
+
+	if (fm_plugin_scaffold(name, lang, parent ? parent : ".", &dir, &err) < 0) {
+		fm_warn("%s", err.message);
+		status = exit_for(&err);
+	} else {
+		puts(dir);
+		free(dir);
+	}
+	fm_error_release(&err);
+	return status;
+}
+
+static void report_check(void *ctx, const char *check, int ok, const char *detail)
+{
+	(void)ctx;
+	if (ok)
+		printf("ok %s\n", check);
+	else if (detail && *detail)
+		printf("FAIL %s: %s\n", check, detail);
+	else
+		printf("FAIL %s\n", check);
+	fflush(stdout);
+}
+
+/* NAME on the search path, else a plugin directory. */
+static int cmd_test(struct fm_plugins *p, const char *what)
+{
+	const struct fm_plugin_entry *e = fm_plugins_lookup(p, what);
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_manifest own;
+	const struct fm_manifest *m = NULL;
+	struct stat st;
+	int status, failed;
+
+	fm_manifest_init(&own);
+	if (e && !e->ok) {
+		fm_warn("%s", e->error.message);
+		return FM_EXIT_USAGE;
+	}
+	if (e) {
+		m = &e->manifest;
+	} else if (stat(what, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (fm_manifest_load(&own, what, &err) < 0) {
+			fm_warn("%s", err.message);
+			fm_manifest_release(&own);
+			fm_error_release(&err);
+			return FM_EXIT_USAGE;
+		}
+		m = &own;
+	} else {
+		fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin "
+			"list)",
+			what, what);
+		return FM_EXIT_FAILED;
+	}
+	failed = fm_plugin_selftest(m, report_check, NULL, &err);
+	if (failed < 0) {
+		fm_warn("%s", err.message);
+		status = exit_for(&err);
+	} else {
+		status = failed ? FM_EXIT_FAILED : FM_EXIT_OK;
+	}
+	fm_manifest_release(&own);
+	fm_error_release(&err);
+	return status;
+}
+
+/* Each verb: its operand count and the options it takes. */
+static void check_usage(const char *verb, int nargs)
+{
+	static const struct {
+		const char *verb, *usage;
+		int nargs, json, force, new;
+	} verbs[] = {
+	    {"list", "list [--json]", 0, 1, 0, 0},
+	    {"info", "info [--json] NAME", 1, 1, 0, 0},
+	    {"tools", "tools [--json]", 0, 1, 0, 0},
+	    {"validate", "validate DIR", 1, 0, 0, 0},
+	    {"path", "path", 0, 0, 0, 0},
+	    {"install", "install [--force] SRC", 1, 0, 1, 0},
+	    {"remove", "remove NAME", 1, 0, 0, 0},
+	    {"new", "new NAME --lang LANG [--dir PARENT]", 1, 0, 0, 1},
+	    {"test", "test NAME|DIR", 1, 0, 0, 0},
+	};
+	char msg[160];
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].verb, verb))
+			break;
+	if (i == sizeof(verbs) / sizeof(verbs[0]))
+		usage_error("unknown command: use list, info, tools, validate, path, install, "
+			    "remove, new or test");
+	snprintf(msg, sizeof(msg), "usage: filmeto-plugin %s", verbs[i].usage);
+	if (nargs != verbs[i].nargs || (json_out && !verbs[i].json) || (force && !verbs[i].force) ||
+	    ((lang || parent) && !verbs[i].new) || (verbs[i].new && !lang))
+		usage_error(msg);
+	if (lang && strcmp(lang, "c") && strcmp(lang, "python") && strcmp(lang, "sh"))
+		usage_error("--lang: use c, python or sh");
+}
+
 int main(int argc, char **argv)
 {
 	struct fm_error err = FM_ERROR_INIT;
@@ -187,30 +477,40 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;
+		case OPT_FORCE: force = 1; break;
+		case OPT_LANG: lang = optarg; break;
+		case OPT_DIR: parent = optarg; break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
 		}
 	}
 	if (optind >= argc)
-		usage_error("a command is required: list, info, validate or path");
+		usage_error("a command is required: list, info, tools, validate, path, install, "
+			    "remove, new or test");
 	verb = argv[optind++];
-	if (!strcmp(verb, "validate")) {
-		if (argc - optind != 1)
-			usage_error("usage: filmeto-plugin validate DIR");
+	check_usage(verb, argc - optind);
+	if (!strcmp(verb, "validate"))
 		status = cmd_validate(argv[optind]);
+	else if (!strcmp(verb, "install"))
+		status = cmd_install(argv[optind]);
+	else if (!strcmp(verb, "remove"))
+		status = cmd_remove(argv[optind]);
+	else if (!strcmp(verb, "new"))
+		status = cmd_new(argv[optind]);
+	else
+		status = -1;
+	if (status >= 0)
 		return fm_close_stdout() ? FM_EXIT_FAILED : status;
-	}
-	if (strcmp(verb, "list") && strcmp(verb, "info") && strcmp(verb, "path"))
-		usage_error("unknown command: use list, info, validate or path");
-	if (!strcmp(verb, "info") ? argc - optind != 1 : argc - optind != 0)
-		usage_error(!strcmp(verb, "info") ? "usage: filmeto-plugin info [--json] NAME"
-						  : "unexpected argument");
 	fm_plugins_scan(&p, &err);
 	if (!strcmp(verb, "list")) {
 		status = cmd_list(&p);
 	} else if (!strcmp(verb, "info")) {
 		status = cmd_info(&p, argv[optind]);
+	} else if (!strcmp(verb, "tools")) {
+		status = cmd_tools(&p);
+	} else if (!strcmp(verb, "test")) {
+		status = cmd_test(&p, argv[optind]);
 	} else {
 		for (i = 0; i < p.npath; i++)
 			puts(p.path[i]);

@@ -18,43 +18,43 @@
 #include "filmeto.h"
 
 /* Largest -p KEY=@FILE value and --resource-base64 file. */
-#define VALUE_FILE_MAX (1024 * 1024)
+#define VALUE_FILE_MAX	(1024 * 1024)
 #define BASE64_FILE_MAX (1024 * 1024)
 
 static const char usage_text[] =
-	"usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
-	"                      [--resource-base64 FILE]... [-i ID] [--depends ID]...\n"
-	"                      [--timeout S] [--preset NAME] [--dry-run]\n"
-	"       filmeto-submit --storyboard FILE [--size WxH] [--fps N] [-p KEY=VALUE]...\n"
-	"                      [--dry-run]\n"
-	"       filmeto-submit --json FILE [--dry-run]\n"
-	"       filmeto-submit --each -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [--preset NAME]\n"
-	"       filmeto-submit --list-presets\n"
-	"\n"
-	"Print task lines, each validated against its plugin's manifest.\n"
-	"\n"
-	"  -t, --tool TOOL          tool type, e.g. text2image (see filmeto-plugin tools)\n"
-	"  -P, --plugin PLUGIN      plugin to use (default: config.yaml, else the first)\n"
-	"  -p, --param KEY=VALUE    a parameter, typed by the manifest; KEY=@FILE reads\n"
-	"                           the value from FILE; repeatable\n"
-	"  -r, --resource PATH|URL  an input file or URL; repeatable\n"
-	"      --resource-base64 FILE  an input file inlined as base64 (at most 1 MiB)\n"
-	"  -i, --id ID              task id (default: TOOL-xxxxxxxx)\n"
-	"      --depends ID         run after task ID; repeatable\n"
-	"      --timeout SECONDS    execution timeout for this task\n"
-	"      --preset NAME        parameters and prompt templates of a preset\n"
-	"      --list-presets       show the presets and exit\n"
-	"      --storyboard FILE    expand a storyboard (YAML or JSON; - for stdin)\n"
-	"      --size WxH           film size for --storyboard\n"
-	"      --fps N              film frame rate for --storyboard\n"
-	"      --json FILE          whole task objects, one per line or an array (- for stdin)\n"
-	"      --each               for every completed line on stdin, a task on its outputs;\n"
-	"                           every input line is passed on\n"
-	"      --dry-run            print the plan for a person; emit no task\n"
-	"  -h, --help               show this help\n"
-	"      --version            show the version\n"
-	"\n"
-	"Exit status: 0 printed, 1 input could not be read, 2 usage or validation error.\n";
+    "usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
+    "                      [--resource-base64 FILE]... [-i ID] [--depends ID]...\n"
+    "                      [--timeout S] [--preset NAME] [--dry-run]\n"
+    "       filmeto-submit --storyboard FILE [--size WxH] [--fps N] [-p KEY=VALUE]...\n"
+    "                      [--dry-run]\n"
+    "       filmeto-submit --json FILE [--dry-run]\n"
+    "       filmeto-submit --each -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [--preset NAME]\n"
+    "       filmeto-submit --list-presets\n"
+    "\n"
+    "Print task lines, each validated against its plugin's manifest.\n"
+    "\n"
+    "  -t, --tool TOOL          tool type, e.g. text2image (see filmeto-plugin tools)\n"
+    "  -P, --plugin PLUGIN      plugin to use (default: config.yaml, else the first)\n"
+    "  -p, --param KEY=VALUE    a parameter, typed by the manifest; KEY=@FILE reads\n"
+    "                           the value from FILE; repeatable\n"
+    "  -r, --resource PATH|URL  an input file or URL; repeatable\n"
+    "      --resource-base64 FILE  an input file inlined as base64 (at most 1 MiB)\n"
+    "  -i, --id ID              task id (default: TOOL-xxxxxxxx)\n"
+    "      --depends ID         run after task ID; repeatable\n"
+    "      --timeout SECONDS    execution timeout for this task\n"
+    "      --preset NAME        parameters and prompt templates of a preset\n"
+    "      --list-presets       show the presets and exit\n"
+    "      --storyboard FILE    expand a storyboard (YAML or JSON; - for stdin)\n"
+    "      --size WxH           film size for --storyboard\n"
+    "      --fps N              film frame rate for --storyboard\n"
+    "      --json FILE          whole task objects, one per line or an array (- for stdin)\n"
+    "      --each               for every completed line on stdin, a task on its outputs;\n"
+    "                           every input line is passed on\n"
+    "      --dry-run            print the plan for a person; emit no task\n"
+    "  -h, --help               show this help\n"
+    "      --version            show the version\n"
+    "\n"
+    "Exit status: 0 printed, 1 input could not be read, 2 usage or validation error.\n";
 
 enum {
 	OPT_TIMEOUT = 256,
@@ -72,25 +72,25 @@ enum {
 };
 
 static const struct option options[] = {
-	{ "tool", required_argument, NULL, 't' },
-	{ "plugin", required_argument, NULL, 'P' },
-	{ "param", required_argument, NULL, 'p' },
-	{ "resource", required_argument, NULL, 'r' },
-	{ "resource-base64", required_argument, NULL, OPT_BASE64 },
-	{ "id", required_argument, NULL, 'i' },
-	{ "depends", required_argument, NULL, OPT_DEPENDS },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "preset", required_argument, NULL, OPT_PRESET },
-	{ "list-presets", no_argument, NULL, OPT_LIST_PRESETS },
-	{ "storyboard", required_argument, NULL, OPT_STORYBOARD },
-	{ "size", required_argument, NULL, OPT_SIZE },
-	{ "fps", required_argument, NULL, OPT_FPS },
-	{ "json", required_argument, NULL, OPT_JSON },
-	{ "each", no_argument, NULL, OPT_EACH },
-	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+    {"tool", required_argument, NULL, 't'},
+    {"plugin", required_argument, NULL, 'P'},
+    {"param", required_argument, NULL, 'p'},
+    {"resource", required_argument, NULL, 'r'},
+    {"resource-base64", required_argument, NULL, OPT_BASE64},
+    {"id", required_argument, NULL, 'i'},
+    {"depends", required_argument, NULL, OPT_DEPENDS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"preset", required_argument, NULL, OPT_PRESET},
+    {"list-presets", no_argument, NULL, OPT_LIST_PRESETS},
+    {"storyboard", required_argument, NULL, OPT_STORYBOARD},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"fps", required_argument, NULL, OPT_FPS},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"each", no_argument, NULL, OPT_EACH},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 struct strv {
@@ -179,8 +179,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 	if (a->each && !a->tool)
 		usage_error("%s", "--each needs -t TOOL");
 	/* What a mode would silently ignore is a mistake worth saying. */
-	if ((a->json || a->storyboard) && (a->plugin || a->id || a->timeout > 0 ||
-					   a->resources.n || a->base64.n || a->depends.n))
+	if ((a->json || a->storyboard) &&
+	    (a->plugin || a->id || a->timeout > 0 || a->resources.n || a->base64.n || a->depends.n))
 		usage_error("%s", "-P, -r, --resource-base64, -i, --depends and --timeout "
 				  "describe one task: not with --json or --storyboard");
 	if (a->json && (a->params.n || a->preset))
@@ -216,7 +216,8 @@ static void add_errors(struct submit *s, struct fm_error *err)
 	if (!list)
 		problem(s, "%s", err->message);
 	for (i = 0; list && i < json_object_array_length(list); i++)
-		json_object_array_add(s->problems, json_object_get(json_object_array_get_idx(list, i)));
+		json_object_array_add(s->problems,
+				      json_object_get(json_object_array_get_idx(list, i)));
 	fm_error_release(err);
 }
 
@@ -318,7 +319,8 @@ static json_object *resources(struct submit *s, const char *id)
 		o = json_object_new_object();
 		json_object_object_add(o, "type", json_object_new_string("base64"));
 		json_object_object_add(o, "data", json_object_new_string(b64));
-		json_object_object_add(o, "mime_type", json_object_new_string(fm_mime_from_path(f)));
+		json_object_object_add(o, "mime_type",
+				       json_object_new_string(fm_mime_from_path(f)));
 		json_object_object_add(o, "metadata", json_object_new_object());
 		json_object_array_add(list, o);
 		free(buf);
@@ -341,9 +343,9 @@ static json_object *tool_of(struct submit *s, json_object *t, const struct fm_ma
 	*owned = NULL;
 	if (tool && !strcmp(tool, "combine") && !plugin)
 		return *owned = fm_combine_tool();
-	m = fm_plugins_find(&s->plugins,
-			    plugin ? plugin : fm_config_default_plugin(&s->config, tool ? tool : ""),
-			    tool, &err);
+	m = fm_plugins_find(
+	    &s->plugins, plugin ? plugin : fm_config_default_plugin(&s->config, tool ? tool : ""),
+	    tool, &err);
 	if (!m) {
 		problem(s, "task '%s': %s: %s", id ? id : "?", fm_code_name(err.code), err.message);
 		fm_error_release(&err);
@@ -361,8 +363,7 @@ static json_object *tool_of(struct submit *s, json_object *t, const struct fm_ma
 static void type_cli_values(struct submit *s, json_object *tool, json_object *params,
 			    const char *id)
 {
-	json_object_object_foreach(s->cli, k, v)
-	{
+	json_object_object_foreach (s->cli, k, v) {
 		json_object *cur, *pdef = fm_tool_param(tool, k), *typed;
 		struct fm_error err = FM_ERROR_INIT;
 
@@ -406,8 +407,7 @@ static void check_task(struct submit *s, json_object *t, int apply_cli)
 		json_object_object_add(t, "parameters", params);
 	}
 	if (apply_cli) {
-		json_object_object_foreach(s->cli, k, v)
-		{
+		json_object_object_foreach (s->cli, k, v) {
 			json_object_object_add(params, k, json_object_get(v));
 		}
 	}
@@ -438,11 +438,12 @@ static json_object *needs(json_object *t)
 	res = fm_json_get(t, "resources", json_type_array);
 	for (i = 0; res && i < json_object_array_length(res); i++) {
 		json_object *r = json_object_array_get_idx(res, i);
-		const char *type = fm_json_get_string(r, "type"), *data = fm_json_get_string(r, "data");
+		const char *type = fm_json_get_string(r, "type"),
+			   *data = fm_json_get_string(r, "data");
 
 		if (type && data && !strcmp(type, "task_output"))
-			json_object_array_add(list, json_object_new_string_len(
-							    data, (int)strcspn(data, "#")));
+			json_object_array_add(
+			    list, json_object_new_string_len(data, (int)strcspn(data, "#")));
 	}
 	return list;
 }
@@ -503,15 +504,16 @@ static void check_plan(struct submit *s, int whole)
 			const char *d = json_object_get_string(json_object_array_get_idx(list, k));
 
 			if (whole && !json_object_object_get_ex(byid, d, NULL))
-				problem(s, "task '%s': depends on task '%s', which is not in the plan (rule: known ids)",
+				problem(s,
+					"task '%s': depends on task '%s', which is not in the plan "
+					"(rule: known ids)",
 					id, d);
 		}
 		json_object_put(list);
 		if (id && find_cycle(byid, id, state, &path) && path) {
 			problem(s, "task '%s': dependency cycle %s (rule: no cycles)", id, path);
 			/* One report per cycle: its tasks count as done now. */
-			json_object_object_foreach(state, k2, v2)
-			{
+			json_object_object_foreach (state, k2, v2) {
 				(void)v2;
 				json_object_object_add(state, k2, json_object_new_int(2));
 			}
@@ -570,8 +572,7 @@ static json_object *as_task(json_object *o)
 	t = json_object_new_object();
 	json_object_object_add(t, "type", json_object_new_string("task"));
 	/* A "type" of its own replaces ours in place, so a non-task is caught. */
-	json_object_object_foreach(o, k, v)
-	{
+	json_object_object_foreach (o, k, v) {
 		json_object_object_add(t, k, json_object_get(v));
 	}
 	return t;
@@ -614,7 +615,7 @@ static void json_tasks(struct submit *s)
 
 static void storyboard_tasks(struct submit *s)
 {
-	struct fm_storyboard_opts o = { &s->plugins, &s->config, s->a.size, s->a.fps, s->cli };
+	struct fm_storyboard_opts o = {&s->plugins, &s->config, s->a.size, s->a.fps, s->cli};
 	char *buf, *dir, *slash;
 	size_t len;
 
@@ -637,9 +638,9 @@ static void print_plan(struct submit *s)
 		json_object *e = json_object_array_get_idx(s->sources, i);
 
 		printf("  %-12s %-16s (%s)\n", fm_json_get_string(e, "setting"),
-		       json_object_is_type(json_object_object_get(e, "value"), json_type_string) ?
-			       fm_json_get_string(e, "value") :
-			       fm_json_str(json_object_object_get(e, "value")),
+		       json_object_is_type(json_object_object_get(e, "value"), json_type_string)
+			   ? fm_json_get_string(e, "value")
+			   : fm_json_str(json_object_object_get(e, "value")),
 		       fm_json_get_string(e, "from"));
 	}
 	for (i = 0; i < n; i++) {
@@ -651,16 +652,15 @@ static void print_plan(struct submit *s)
 		if (json_object_array_length(list))
 			printf(", after %s", fm_json_str(list));
 		putchar('\n');
-		json_object_object_foreach(fm_json_get(t, "parameters", json_type_object), k, v)
-		{
-			const char *from = json_object_object_get_ex(s->cli, k, NULL) ? "option" :
-					   s->preset && json_object_object_get_ex(
-								fm_json_get(s->preset, "parameters",
-									    json_type_object),
-								k, NULL) ?
-									   "preset" :
-									   s->a.storyboard ? "storyboard" :
-											     "task";
+		json_object_object_foreach (fm_json_get(t, "parameters", json_type_object), k, v) {
+			const char *from = json_object_object_get_ex(s->cli, k, NULL) ? "option"
+					   : s->preset && json_object_object_get_ex(
+							      fm_json_get(s->preset, "parameters",
+									  json_type_object),
+							      k, NULL)
+					       ? "preset"
+					   : s->a.storyboard ? "storyboard"
+							     : "task";
 
 			printf("    %-14s = %s (%s)\n", k, fm_json_str(v), from);
 		}
@@ -694,7 +694,7 @@ static int each_task(struct submit *s, json_object *done, struct fm_writer *out)
 	res = fm_json_get(t, "resources", json_type_array);
 	for (i = 0; files && i < json_object_array_length(files); i++)
 		json_object_array_add(res, local_resource(json_object_get_string(
-						   json_object_array_get_idx(files, i))));
+					       json_object_array_get_idx(files, i))));
 	check_task(s, t, 1);
 	if (json_object_array_length(s->problems) > before) {
 		report(s, before);
@@ -742,8 +742,8 @@ static int each(struct submit *s)
 		fm_writer_line(&out, line, len);
 		if (fm_json_parse(line, len, &ev, NULL) == 0) {
 			type = fm_json_get_string(ev, "type");
-			if (type && !strcmp(type, "completed") && fm_json_get_string(ev, "task_id") &&
-			    each_task(s, ev, &out) < 0)
+			if (type && !strcmp(type, "completed") &&
+			    fm_json_get_string(ev, "task_id") && each_task(s, ev, &out) < 0)
 				status = FM_EXIT_USAGE;
 			json_object_put(ev);
 		}
@@ -777,7 +777,7 @@ static int list_presets(void)
 
 int main(int argc, char **argv)
 {
-	struct submit s = { 0 };
+	struct submit s = {0};
 	struct fm_error err = FM_ERROR_INIT;
 	int status = FM_EXIT_OK;
 	size_t i;

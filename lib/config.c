@@ -71,8 +71,9 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 	     !json_object_is_type(v, json_type_object)) ||
 	    (json_object_object_get_ex(c->root, "film", &v) &&
 	     !json_object_is_type(v, json_type_object)))
-		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: defaults and film must be mappings",
-				c->path, fm_yaml_line(c->root));
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"%s:%d: defaults and film must be mappings", c->path,
+				fm_yaml_line(c->root));
 	return 0;
 }
 
@@ -134,8 +135,7 @@ static int check_preset(const char *path, json_object *p, struct fm_error *err)
 				"%s:%d: parameters and templates must be mappings", path,
 				fm_yaml_line(p));
 	if ((v = fm_json_get(p, "templates", json_type_object))) {
-		json_object_object_foreach(v, k, t)
-		{
+		json_object_object_foreach (v, k, t) {
 			if (!json_object_is_type(t, json_type_string))
 				return fm_error(err, FM_VALIDATION_ERROR,
 						"%s: templates.%s must be text", path, k);
@@ -162,7 +162,8 @@ int fm_preset_load(const char *name, json_object **preset, struct fm_error *err)
 			if (rc == 0 && check_preset(path, *preset, err) < 0)
 				rc = -1;
 			if (rc == 0)
-				json_object_object_add(*preset, "path", json_object_new_string(path));
+				json_object_object_add(*preset, "path",
+						       json_object_new_string(path));
 		}
 		free(path);
 	}
@@ -195,21 +196,23 @@ json_object *fm_preset_list(void)
 				if (!json_object_object_get_ex(seen, name, NULL) &&
 				    fm_preset_load(name, &p, NULL) == 0) {
 					e = json_object_new_object();
-					json_object_object_add(e, "name", json_object_new_string(name));
+					json_object_object_add(e, "name",
+							       json_object_new_string(name));
 					json_object_object_add(
-						e, "description",
-						json_object_new_string(
-							fm_json_get_string(p, "description") ?
-								fm_json_get_string(p, "description") :
-								""));
+					    e, "description",
+					    json_object_new_string(
+						fm_json_get_string(p, "description")
+						    ? fm_json_get_string(p, "description")
+						    : ""));
 					json_object_object_add(
-						e, "tool",
-						json_object_new_string(fm_json_get_string(p, "tool") ?
-									       fm_json_get_string(p, "tool") :
-									       ""));
+					    e, "tool",
+					    json_object_new_string(
+						fm_json_get_string(p, "tool")
+						    ? fm_json_get_string(p, "tool")
+						    : ""));
 					json_object_object_add(
-						e, "path",
-						json_object_new_string(fm_json_get_string(p, "path")));
+					    e, "path",
+					    json_object_new_string(fm_json_get_string(p, "path")));
 					json_object_array_add(list, e);
 					json_object_object_add(seen, name, NULL);
 					json_object_put(p);
@@ -246,12 +249,13 @@ static int expand(const char *tmpl, json_object *given, char **out, struct fm_er
 			snprintf(key, sizeof(key), "%.*s", (int)(close - p - 1), p + 1);
 			if (!json_object_object_get_ex(given, key, &v) || !v) {
 				free(s);
-				return fm_error(err, FM_VALIDATION_ERROR,
-						"template '%s': no parameter '%s' to fill {%s} with", tmpl,
-						key, key);
+				return fm_error(
+				    err, FM_VALIDATION_ERROR,
+				    "template '%s': no parameter '%s' to fill {%s} with", tmpl, key,
+				    key);
 			}
-			val = json_object_is_type(v, json_type_string) ? json_object_get_string(v) :
-									  fm_json_str(v);
+			val = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+								       : fm_json_str(v);
 			k = strlen(val);
 			p = close + 1;
 		}
@@ -273,16 +277,14 @@ int fm_preset_apply(json_object *preset, json_object *params, struct fm_error *e
 
 	/* Templates read the values as given, before the preset adds its own. */
 	copy = json_object_new_object();
-	json_object_object_foreach(given, gk, gv)
-	{
+	json_object_object_foreach (given, gk, gv) {
 		json_object_object_add(copy, gk, json_object_get(gv));
 	}
 	defaults = fm_json_get(preset, "parameters", json_type_object);
 	templates = fm_json_get(preset, "templates", json_type_object);
 	if (!defaults)
 		defaults = copy; /* nothing to add: every key is already there */
-	json_object_object_foreach(defaults, k, v)
-	{
+	json_object_object_foreach (defaults, k, v) {
 		if (!json_object_object_get_ex(params, k, NULL))
 			json_object_object_add(params, k, json_object_get(v));
 	}
@@ -291,8 +293,7 @@ int fm_preset_apply(json_object *preset, json_object *params, struct fm_error *e
 		json_object_put(given);
 		return 0;
 	}
-	json_object_object_foreach(templates, tk, tv)
-	{
+	json_object_object_foreach (templates, tk, tv) {
 		char *text = NULL;
 
 		if (expand(json_object_get_string(tv), copy, &text, err) < 0) {

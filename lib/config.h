@@ -14,7 +14,7 @@
 #define FM_CONFIG_MAX (256 * 1024)
 
 struct fm_config {
-	char *path;        /* the file read, or NULL when there was none */
+	char *path;	   /* the file read, or NULL when there was none */
 	json_object *root; /* an object, empty when there was no file */
 };
 

@@ -518,8 +518,8 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 					       json_object_new_string(fm_mime_from_path(p)));
 			/* What the file is for (a scene, a role) travels with it. */
 			json_object_object_add(
-				o, "metadata",
-				fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
+			    o, "metadata",
+			    fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
 			json_object_array_add(out, o);
 		}
 		if (want >= k) {
@@ -1414,8 +1414,8 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	j->state = J_WAITING;
 	x->live++;
 	m = fm_plugins_find(&x->plugins,
-			    t.plugin_name ? t.plugin_name :
-					    fm_config_default_plugin(&x->config, t.tool_name),
+			    t.plugin_name ? t.plugin_name
+					  : fm_config_default_plugin(&x->config, t.tool_name),
 			    t.tool_name, &err);
 	if (!m) {
 		fail_job(x, j, &err);

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "error.h"
 #include "host.h"
+#include "install.h"
 #include "manifest.h"
 #include "model.h"
 #include "msg.h"

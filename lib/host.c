@@ -36,17 +36,38 @@ static void env_add(char ***env, size_t *n, const char *name, const char *value)
 	(*env)[*n] = NULL;
 }
 
+/* DIR/.venv/bin when `filmeto-plugin install` made one, else NULL. */
+static char *venv_bin(const struct fm_manifest *m)
+{
+	char *bin = fm_xasprintf("%s/.venv/bin", m->dir), *py = fm_xasprintf("%s/python3", bin);
+
+	if (access(py, X_OK) != 0) {
+		free(bin);
+		bin = NULL;
+	}
+	free(py);
+	return bin;
+}
+
 static char **plugin_env(const struct fm_manifest *m)
 {
-	char **env = NULL;
+	char **env = NULL, *venv = venv_bin(m), *path;
 	size_t i, n = 0;
 
 	env_add(&env, &n, "FILMETO_PLUGIN_DIR", m->dir);
 	/* Python plugins must not sit on buffered protocol lines. */
 	env_add(&env, &n, "PYTHONUNBUFFERED", "1");
-	for (i = 0; base_env[i]; i++)
-		if (getenv(base_env[i]))
+	for (i = 0; base_env[i]; i++) {
+		if (venv && !strcmp(base_env[i], "PATH")) {
+			path = getenv("PATH") ? fm_xasprintf("%s:%s", venv, getenv("PATH"))
+					      : fm_xstrdup(venv);
+			env_add(&env, &n, "PATH", path);
+			free(path);
+		} else if (getenv(base_env[i])) {
 			env_add(&env, &n, base_env[i], getenv(base_env[i]));
+		}
+	}
+	free(venv);
 	for (i = 0; i < json_object_array_length(m->env); i++) {
 		const char *name = json_object_get_string(json_object_array_get_idx(m->env, i));
 
@@ -65,18 +86,22 @@ static void free_strv(char **v)
 	free(v);
 }
 
-/* "./main" is the plugin directory's, not ours. */
+/* "./main" is the plugin directory's, not ours; so is its .venv python. */
 static char **plugin_argv(const struct fm_manifest *m)
 {
 	size_t i, n = 0;
-	char **argv;
+	char **argv, *venv;
 
 	while (m->argv[n])
 		n++;
 	argv = fm_xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++)
 		argv[i] = fm_xstrdup(m->argv[i]);
-	if (strchr(argv[0], '/') && argv[0][0] != '/') {
+	if ((!strcmp(argv[0], "python3") || !strcmp(argv[0], "python")) && (venv = venv_bin(m))) {
+		free(argv[0]);
+		argv[0] = fm_xasprintf("%s/python3", venv);
+		free(venv);
+	} else if (strchr(argv[0], '/') && argv[0][0] != '/') {
 		char *abs = fm_xasprintf("%s/%s", m->dir, argv[0]);
 
 		free(argv[0]);

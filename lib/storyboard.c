@@ -19,21 +19,21 @@
 #include "storyboard.h"
 #include "util.h"
 
-#define DEFAULT_WIDTH 1280
-#define DEFAULT_HEIGHT 720
-#define DEFAULT_FPS 25.0
+#define DEFAULT_WIDTH	 1280
+#define DEFAULT_HEIGHT	 720
+#define DEFAULT_FPS	 25.0
 #define DEFAULT_DURATION 4.0
-#define MAX_DURATION 600.0
+#define MAX_DURATION	 600.0
 /* Narration is read at about 150 words a minute. */
 #define WORDS_PER_SECOND 2.5
 
-static const char *const film_keys[] = { "id",	   "title", "description", "size",  "width",
-					  "height", "fps",   "plugins",	   "music", "scenes",
-					  "parameters", NULL };
-static const char *const scene_keys[] = { "id",	     "title", "prompt",	 "narration",
-					   "duration", "transition", "plugins", "image",
-					   "video",    "audio",	 "parameters", NULL };
-static const char *const transitions[] = { "cut", "fade", "crossfade", NULL };
+static const char *const film_keys[] = {"id",	 "title",  "description", "size",
+					"width", "height", "fps",	  "plugins",
+					"music", "scenes", "parameters",  NULL};
+static const char *const scene_keys[] = {"id",	     "title",	   "prompt",	 "narration",
+					 "duration", "transition", "plugins",	 "image",
+					 "video",    "audio",	   "parameters", NULL};
+static const char *const transitions[] = {"cut", "fade", "crossfade", NULL};
 
 struct sb {
 	const struct fm_storyboard_opts *o;
@@ -45,7 +45,7 @@ struct sb {
 };
 
 static void problem(struct sb *s, json_object *node, const char *where, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void problem(struct sb *s, json_object *node, const char *where, const char *fmt, ...)
 {
@@ -57,8 +57,8 @@ static void problem(struct sb *s, json_object *node, const char *where, const ch
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	full = line ? fm_xasprintf("%s:%d: %s: %s", s->name, line, where, msg) :
-		      fm_xasprintf("%s: %s: %s", s->name, where, msg);
+	full = line ? fm_xasprintf("%s:%d: %s: %s", s->name, line, where, msg)
+		    : fm_xasprintf("%s: %s: %s", s->name, where, msg);
 	json_object_object_add(e, "message", json_object_new_string(full));
 	json_object_array_add(s->problems, e);
 	free(full);
@@ -71,8 +71,8 @@ static void source(struct sb *s, const char *setting, json_object *value, const 
 
 	/* Once per setting: the first scene that needs it says where from. */
 	for (i = 0; i < json_object_array_length(s->sources); i++) {
-		const char *name = fm_json_get_string(json_object_array_get_idx(s->sources, i),
-						      "setting");
+		const char *name =
+		    fm_json_get_string(json_object_array_get_idx(s->sources, i), "setting");
 
 		if (name && !strcmp(name, setting)) {
 			json_object_put(value);
@@ -98,8 +98,7 @@ static int one_of(const char *v, const char *const *set)
 static void unknown_keys(struct sb *s, json_object *obj, const char *const *known,
 			 const char *where)
 {
-	json_object_object_foreach(obj, k, v)
-	{
+	json_object_object_foreach (obj, k, v) {
 		(void)v;
 		if (!one_of(k, known))
 			problem(s, obj, where, "unknown field '%s' (rule: known fields)", k);
@@ -138,7 +137,8 @@ static void film_size(struct sb *s)
 	s->height = DEFAULT_HEIGHT;
 	if (size) {
 		if (sscanf(size, "%ldx%ld", &s->width, &s->height) != 2)
-			problem(s, s->root, "size", "'%s' is not WIDTHxHEIGHT (rule: format)", size);
+			problem(s, s->root, "size", "'%s' is not WIDTHxHEIGHT (rule: format)",
+				size);
 	} else if (w && h) {
 		s->width = json_object_get_int(w);
 		s->height = json_object_get_int(h);
@@ -171,7 +171,8 @@ static void film_fps(struct sb *s)
 	} else if ((v = fm_config_film(s->o->config, "fps"))) {
 		from = "config";
 	}
-	if (v && !json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+	if (v && !json_object_is_type(v, json_type_int) &&
+	    !json_object_is_type(v, json_type_double))
 		problem(s, s->root, "fps", "must be a number (rule: type)");
 	else if (v)
 		s->fps = json_object_get_double(v);
@@ -223,19 +224,17 @@ static void given(struct sb *s, json_object *scene, const char *tool, const stru
 		  json_object *params)
 {
 	json_object *layers[3] = {
-		fm_json_get(fm_json_get(s->root, "parameters", json_type_object), tool,
-			    json_type_object),
-		fm_json_get(fm_json_get(scene, "parameters", json_type_object), tool,
-			    json_type_object),
-		s->o->params,
+	    fm_json_get(fm_json_get(s->root, "parameters", json_type_object), tool,
+			json_type_object),
+	    fm_json_get(fm_json_get(scene, "parameters", json_type_object), tool, json_type_object),
+	    s->o->params,
 	};
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
 		if (!layers[i])
 			continue;
-		json_object_object_foreach(layers[i], k, v)
-		{
+		json_object_object_foreach (layers[i], k, v) {
 			/* -p reaches only tools that take it; the rest must be right. */
 			if (i == 2 && !(m && fm_tool_param(fm_manifest_tool(m, tool), k)))
 				continue;
@@ -316,8 +315,10 @@ static double scene_duration(struct sb *s, json_object *scene, const char *where
 	double d = DEFAULT_DURATION;
 
 	if (json_object_object_get_ex(scene, "duration", &v)) {
-		if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
-			problem(s, scene, where, "duration: must be a number of seconds (rule: type)");
+		if (!json_object_is_type(v, json_type_int) &&
+		    !json_object_is_type(v, json_type_double)) {
+			problem(s, scene, where,
+				"duration: must be a number of seconds (rule: type)");
 			return d;
 		}
 		d = json_object_get_double(v);
@@ -374,7 +375,8 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		problem(s, scene, where, "id: too long with the film's prefix '%s' (rule: id)",
 			s->prefix);
 	if (transition && !one_of(transition, transitions))
-		problem(s, scene, where, "transition: '%s' is not one of cut, fade, crossfade (rule: enum)",
+		problem(s, scene, where,
+			"transition: '%s' is not one of cut, fade, crossfade (rule: enum)",
 			transition);
 	if (json_object_object_get_ex(scene, "narration", NULL) && !narration)
 		problem(s, scene, where, "narration: must be text (rule: type)");
@@ -383,13 +385,17 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 	video = media(s, scene, "video", where);
 	audio = media(s, scene, "audio", where);
 	if (!prompt && !image && !video)
-		problem(s, scene, where, "prompt: required unless the scene gives image or video (rule: required)");
+		problem(s, scene, where,
+			"prompt: required unless the scene gives image or video (rule: required)");
 	json_object_object_add(entry, "id", json_object_new_string(sid));
 	json_object_object_add(entry, "duration", json_object_new_double(duration));
-	json_object_object_add(entry, "transition", json_object_new_string(transition ? transition : "cut"));
-	json_object_object_add(entry, "title", json_object_new_string(
-		fm_json_get_string(scene, "title") ? fm_json_get_string(scene, "title") :
-		prompt ? prompt : ""));
+	json_object_object_add(entry, "transition",
+			       json_object_new_string(transition ? transition : "cut"));
+	json_object_object_add(entry, "title",
+			       json_object_new_string(fm_json_get_string(scene, "title")
+							  ? fm_json_get_string(scene, "title")
+						      : prompt ? prompt
+							       : ""));
 	json_object_object_add(entry, "text", json_object_new_string(narration ? narration : ""));
 	if (video) {
 		json_object_array_add(cres, resource("local_path", video, sid, "video"));
@@ -398,7 +404,8 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 			plugin = plugin_for(s, scene, "text2image", 1);
 			m = manifest_for(s, plugin, "text2image");
 			params = json_object_new_object();
-			maybe(params, m, "text2image", "prompt", json_object_new_string(prompt ? prompt : ""));
+			maybe(params, m, "text2image", "prompt",
+			      json_object_new_string(prompt ? prompt : ""));
 			maybe(params, m, "text2image", "width", json_object_new_int64(s->width));
 			maybe(params, m, "text2image", "height", json_object_new_int64(s->height));
 			given(s, scene, "text2image", m, params);
@@ -416,8 +423,8 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 			maybe(params, m, "image2video", "prompt", json_object_new_string(prompt));
 		given(s, scene, "image2video", m, params);
 		res = json_object_new_array();
-		json_object_array_add(res, image ? resource("local_path", image, sid, "image") :
-						   resource("task_output", img_id, sid, "image"));
+		json_object_array_add(res, image ? resource("local_path", image, sid, "image")
+						 : resource("task_output", img_id, sid, "image"));
 		snprintf(id, sizeof(id), "%s-video", sid);
 		task(s, id, "image2video", plugin, params, res);
 		json_object_array_add(cres, resource("task_output", id, sid, "video"));
@@ -455,7 +462,8 @@ static void music_task(struct sb *s, double total, json_object *cres)
 		prompt = fm_json_get_string(music, "prompt");
 		file = media(s, music, "audio", "music");
 		if (!prompt && !file)
-			problem(s, music, "music", "needs a prompt or an audio file (rule: required)");
+			problem(s, music, "music",
+				"needs a prompt or an audio file (rule: required)");
 	} else {
 		problem(s, s->root, "music", "must be a prompt or a mapping (rule: type)");
 		return;
@@ -484,7 +492,7 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 			 const struct fm_storyboard_opts *o, json_object *tasks,
 			 json_object *problems, json_object *sources)
 {
-	struct sb s = { o, name, dir, NULL, problems, sources, tasks, "", 0, 0, 0 };
+	struct sb s = {o, name, dir, NULL, problems, sources, tasks, "", 0, 0, 0};
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *scenes, *cscenes, *cres, *params;
 	size_t before = json_object_array_length(problems), i, n;
@@ -511,7 +519,8 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 	scenes = fm_json_get(s.root, "scenes", json_type_array);
 	n = scenes ? json_object_array_length(scenes) : 0;
 	if (!n || n > FM_SCENES_MAX)
-		problem(&s, s.root, "scenes", "needs 1 to %d scenes (rule: required)", FM_SCENES_MAX);
+		problem(&s, s.root, "scenes", "needs 1 to %d scenes (rule: required)",
+			FM_SCENES_MAX);
 	cscenes = json_object_new_array();
 	cres = json_object_new_array();
 	for (i = 0; i < n && n <= FM_SCENES_MAX; i++) {
@@ -523,9 +532,9 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 	music_task(&s, total, cres);
 	params = json_object_new_object();
 	json_object_object_add(params, "title",
-			       json_object_new_string(fm_json_get_string(s.root, "title") ?
-							      fm_json_get_string(s.root, "title") :
-							      s.prefix));
+			       json_object_new_string(fm_json_get_string(s.root, "title")
+							  ? fm_json_get_string(s.root, "title")
+							  : s.prefix));
 	json_object_object_add(params, "width", json_object_new_int64(s.width));
 	json_object_object_add(params, "height", json_object_new_int64(s.height));
 	json_object_object_add(params, "fps", json_object_new_double(s.fps));
@@ -540,15 +549,16 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 json_object *fm_combine_tool(void)
 {
 	static const char def[] =
-		"{\"name\":\"combine\",\"description\":\"scenes into one film (built into filmeto-run)\","
-		"\"parameters\":["
-		"{\"name\":\"title\",\"type\":\"string\",\"default\":\"\"},"
-		"{\"name\":\"width\",\"type\":\"integer\",\"default\":1280,\"min\":16,\"max\":8192},"
-		"{\"name\":\"height\",\"type\":\"integer\",\"default\":720,\"min\":16,\"max\":8192},"
-		"{\"name\":\"fps\",\"type\":\"number\",\"default\":25,\"min\":1,\"max\":120},"
-		"{\"name\":\"scenes\",\"type\":\"array\",\"required\":true},"
-		"{\"name\":\"placeholder\",\"type\":\"boolean\",\"default\":false}],"
-		"\"resources\":{}}";
+	    "{\"name\":\"combine\",\"description\":\"scenes into one film (built into "
+	    "filmeto-run)\","
+	    "\"parameters\":["
+	    "{\"name\":\"title\",\"type\":\"string\",\"default\":\"\"},"
+	    "{\"name\":\"width\",\"type\":\"integer\",\"default\":1280,\"min\":16,\"max\":8192},"
+	    "{\"name\":\"height\",\"type\":\"integer\",\"default\":720,\"min\":16,\"max\":8192},"
+	    "{\"name\":\"fps\",\"type\":\"number\",\"default\":25,\"min\":1,\"max\":120},"
+	    "{\"name\":\"scenes\",\"type\":\"array\",\"required\":true},"
+	    "{\"name\":\"placeholder\",\"type\":\"boolean\",\"default\":false}],"
+	    "\"resources\":{}}";
 
 	return json_tokener_parse(def);
 }

@@ -13,14 +13,14 @@
 
 /* Largest storyboard read, and most scenes in one. */
 #define FM_STORYBOARD_MAX (1024 * 1024)
-#define FM_SCENES_MAX 1000
+#define FM_SCENES_MAX	  1000
 
 struct fm_storyboard_opts {
 	const struct fm_plugins *plugins;
 	const struct fm_config *config;
-	const char *size;      /* --size WxH, or NULL */
-	double fps;            /* --fps, or 0 */
-	json_object *params;   /* -p values: beat everything, for every task taking them */
+	const char *size;    /* --size WxH, or NULL */
+	double fps;	     /* --fps, or 0 */
+	json_object *params; /* -p values: beat everything, for every task taking them */
 };
 
 /*

@@ -64,8 +64,9 @@ check_opts() {
 
 @test "filmeto-submit options are documented and completed" {
 	check_opts filmeto-submit \
-		-t --tool -P --plugin -p --param -r --resource -i --id \
-		--timeout -h --help --version
+		-t --tool -P --plugin -p --param -r --resource --resource-base64 \
+		-i --id --depends --timeout --preset --list-presets --storyboard \
+		--size --fps --json --each --dry-run -h --help --version
 }
 
 @test "filmeto-run options are documented and completed" {
@@ -78,8 +79,8 @@ check_opts() {
 }
 
 @test "filmeto-plugin commands and options are documented and completed" {
-	check_opts filmeto-plugin list info validate path --json \
-		-h --help --version
+	check_opts filmeto-plugin list info tools validate path install remove \
+		new test --json --force --lang --dir -h --help --version
 }
 
 @test "bash completion is found under every command name" {
@@ -131,7 +132,17 @@ complete_bash() {
 	run complete_bash filmeto-submit -P t
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin ''
-	[ "${lines[*]}" = "list info validate path" ]
+	[ "${lines[*]}" = "list info tools validate path install remove new test" ]
+	run complete_bash filmeto-plugin remove ''
+	[ "${lines[*]}" = "titlecard tiny" ]
+	run complete_bash filmeto-plugin install --f
+	[ "$output" = "--force" ]
+	run complete_bash filmeto-plugin new x --lang ''
+	[ "${lines[*]}" = "c python sh" ]
+	run complete_bash filmeto-plugin new x --
+	[ "${lines[*]}" = "--lang --dir" ]
+	run complete_bash filmeto-plugin tools -
+	[ "$output" = "--json" ]
 	run complete_bash filmeto-plugin info ''
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin list -

@@ -79,3 +79,47 @@ setup() {
 	run filmeto-plugin --version
 	[ "$output" = "filmeto-plugin 0.1.0" ]
 }
+
+@test "new and test: usage errors are status 2; unknown plugin 1; broken manifest 2" {
+	run filmeto-plugin new x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"usage: filmeto-plugin new NAME --lang LANG [--dir PARENT]"* ]]
+	run filmeto-plugin new x --lang rust
+	[ "$status" -eq 2 ]
+	run filmeto-plugin list --lang sh
+	[ "$status" -eq 2 ]
+	run filmeto-plugin test
+	[ "$status" -eq 2 ]
+	run filmeto-plugin test nosuch
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no plugin named 'nosuch'"* ]]
+	run filmeto-plugin test "$BAD_PLUGINS/badyaml"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"badyaml/plugin.yaml:7:"* ]]
+	run filmeto-plugin new p --lang sh --dir parent
+	[ "$status" -eq 0 ]
+	[ "$output" = "$BATS_TEST_TMPDIR/parent/p" ]
+	run filmeto-plugin test parent/p
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "ok "* ]]
+}
+
+@test "--help lists every command and option" {
+	run filmeto-plugin --help
+	[ "$status" -eq 0 ]
+	for w in "list [--json]" "info [--json] NAME" "tools [--json]" "validate DIR" path \
+		"install [--force] SRC" "remove NAME" "new NAME --lang LANG [--dir PARENT]" \
+		"test NAME|DIR"; do
+		[[ "$output" == *"filmeto-plugin $w"* ]] || { echo "missing $w"; false; }
+	done
+}
+
+@test "tools marks the default config.yaml chooses" {
+	mkdir -p "$XDG_CONFIG_HOME/filmeto"
+	run filmeto-plugin tools
+	[[ "$output" =~ text2text\ +chaos\*,\ pyfilmeto ]]
+	printf 'defaults: {text2text: pyfilmeto}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	run filmeto-plugin tools
+	[[ "$output" == *"pyfilmeto*"* ]]
+	[[ "$output" != *"chaos*"* ]]
+}

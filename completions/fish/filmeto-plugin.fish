@@ -1,6 +1,6 @@
 # fish completion for filmeto-plugin
 
-set -l cmds list info validate path
+set -l cmds list info tools validate path install remove new test
 
 complete -c filmeto-plugin -f
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
@@ -12,14 +12,33 @@ complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a info -d 'Describe a plugin and its parameters'
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a tools -d 'List each tool and the plugins serving it'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a validate -d 'Check the manifest of a plugin directory'
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a path -d 'Print the plugin search path'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a install -d 'Install a plugin from a directory or an archive'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a remove -d 'Remove a plugin from the user plugin directory'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a new -d 'Create a new plugin'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a test -d 'Start a plugin and check its protocol'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from list' \
 	-l json -d 'Print JSON'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from tools' \
+	-l json -d 'Print a JSON object of tool to plugins'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
 	-l json -d 'Print the normalized manifest as JSON'
-complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test' \
 	-a '(filmeto-plugin list 2>/dev/null | cut -d" " -f1)' -d Plugin
-complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate' \
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test' \
 	-a '(__fish_complete_directories (commandline -ct))'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from install' \
+	-l force -d 'Replace an installed plugin of the same name'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from install' -F
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from new' \
+	-l lang -x -a 'c python sh' -d 'Language of the new plugin'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from new' \
+	-l dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Parent directory'
