@@ -21,9 +21,9 @@ PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
-	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 procps mandoc \
-	zsh fish
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish
+	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps \
+	mandoc zsh fish xz-utils zstd
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -98,6 +98,7 @@ deps:
 	$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || missing=libraries; \
 	for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
+	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing with apt-get"; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
