@@ -76,17 +76,6 @@ static int run_fd(int fd, const char *name, void *ctx)
 	return out.failed ? 1 : 0;
 }
 
-static char *cache_dir(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (xdg && *xdg)
-		return fm_xasprintf("%s/filmeto", xdg);
-	if (home && *home)
-		return fm_xasprintf("%s/.cache/filmeto", home);
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	struct fm_error err = FM_ERROR_INIT;
@@ -135,7 +124,7 @@ int main(int argc, char **argv)
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
-	cdir = cache_dir();
+	cdir = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
 	o.cache_dir = cdir;
 	signal(SIGPIPE, SIG_IGN);
 	/* No SA_RESTART: a signal must wake the loop out of poll(2). */

@@ -38,13 +38,7 @@ static int load_yaml(const char *path, json_object **out, struct fm_error *err)
 
 static char *config_home(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-
-	if (xdg && *xdg)
-		return fm_xasprintf("%s/filmeto", xdg);
-	if (home && *home)
-		return fm_xasprintf("%s/.config/filmeto", home);
-	return NULL;
+	return fm_xdg_dir("XDG_CONFIG_HOME", ".config");
 }
 
 int fm_config_load(struct fm_config *c, struct fm_error *err)

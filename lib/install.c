@@ -713,14 +713,14 @@ int fm_tree_remove(const char *path)
 
 char *fm_user_plugin_dir(void)
 {
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *data = fm_xdg_dir("XDG_DATA_HOME", ".local/share"), *dir;
 
 	/* As plugin.c searches it. */
-	if (xdg && *xdg)
-		return fm_xasprintf("%s/filmeto/plugins", xdg);
-	if (home && *home)
-		return fm_xasprintf("%s/.local/share/filmeto/plugins", home);
-	return NULL;
+	if (!data)
+		return NULL;
+	dir = fm_xasprintf("%s/plugins", data);
+	free(data);
+	return dir;
 }
 
 /* The last bytes a setup step wrote, for its error. */

@@ -31,22 +31,15 @@ static void add_dir(struct fm_plugins *p, char *dir)
 	p->path[p->npath++] = dir;
 }
 
-/* The build tree is recognized by its library next to cmd/. */
+/* The build tree's plugins/, when running from one. */
 static char *build_tree_plugins(void)
 {
-	char *exe = fm_exe_dir(), *lib, *dir = NULL;
+	char *root = fm_build_root(), *dir;
 
-	if (!exe)
+	if (!root)
 		return NULL;
-	lib = fm_xasprintf("%s/../lib/libfilmeto.a", exe);
-	if (access(lib, F_OK) == 0) {
-		char *rel = fm_xasprintf("%s/../plugins", exe);
-
-		dir = realpath(rel, NULL);
-		free(rel);
-	}
-	free(lib);
-	free(exe);
+	dir = fm_xasprintf("%s/plugins", root);
+	free(root);
 	return dir;
 }
 
@@ -67,8 +60,7 @@ static char *installed_plugins(void)
 static void build_path(struct fm_plugins *p)
 {
 	const char *env = getenv("FILMETO_PLUGIN_PATH");
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *copy, *save = NULL, *d, *build;
+	char *copy, *save = NULL, *d, *build, *data;
 
 	if (env && *env) {
 		copy = fm_xstrdup(env);
@@ -76,10 +68,10 @@ static void build_path(struct fm_plugins *p)
 			add_dir(p, fm_abspath(d));
 		free(copy);
 	}
-	if (xdg && *xdg)
-		add_dir(p, fm_xasprintf("%s/filmeto/plugins", xdg));
-	else if (home && *home)
-		add_dir(p, fm_xasprintf("%s/.local/share/filmeto/plugins", home));
+	if ((data = fm_xdg_dir("XDG_DATA_HOME", ".local/share"))) {
+		add_dir(p, fm_xasprintf("%s/plugins", data));
+		free(data);
+	}
 	if ((build = build_tree_plugins()))
 		add_dir(p, build);
 	/* An installed tree moved elsewhere still finds its own plugins. */

@@ -390,25 +390,6 @@ static char *find_sdk(void)
 	return found;
 }
 
-/* The build tree the running binary belongs to, or NULL when installed. */
-static char *build_root(void)
-{
-	char *exe = fm_exe_dir(), *lib, *root = NULL;
-
-	if (!exe)
-		return NULL;
-	lib = fm_xasprintf("%s/../lib/libfilmeto.a", exe);
-	if (access(lib, R_OK) == 0) {
-		char *up = fm_xasprintf("%s/..", exe);
-
-		root = realpath(up, NULL);
-		free(up);
-	}
-	free(lib);
-	free(exe);
-	return root;
-}
-
 static int write_python(const char *tmp, const char *const *keys, struct fm_error *err)
 {
 	char *sdk = find_sdk(), *text = NULL;
@@ -433,7 +414,7 @@ static int write_python(const char *tmp, const char *const *keys, struct fm_erro
 
 static int write_c(const char *tmp, const char *name, const char *const *keys, struct fm_error *err)
 {
-	char *root = build_root(), *file = fm_xasprintf("%s.c", name), *rootline;
+	char *root = fm_build_root(), *file = fm_xasprintf("%s.c", name), *rootline;
 	const char *mkeys[] = {"@NAME@", name, "@ROOT@", NULL, NULL};
 	int rc;
 

@@ -191,6 +191,36 @@ char *fm_exe_dir(void)
 	return fm_xstrdup(buf);
 }
 
+char *fm_build_root(void)
+{
+	char *exe = fm_exe_dir(), *lib, *root = NULL;
+
+	if (!exe)
+		return NULL;
+	/* The build tree is recognized by its library next to cmd/. */
+	lib = fm_xasprintf("%s/../lib/libfilmeto.a", exe);
+	if (access(lib, R_OK) == 0) {
+		char *up = fm_xasprintf("%s/..", exe);
+
+		root = realpath(up, NULL);
+		free(up);
+	}
+	free(lib);
+	free(exe);
+	return root;
+}
+
+char *fm_xdg_dir(const char *var, const char *home_rel)
+{
+	const char *xdg = getenv(var), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return fm_xasprintf("%s/filmeto", xdg);
+	if (home && *home)
+		return fm_xasprintf("%s/%s/filmeto", home, home_rel);
+	return NULL;
+}
+
 int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -42,6 +42,10 @@ int fm_mkdirs(const char *path, struct fm_error *err);
 char *fm_abspath(const char *path);
 /* Directory of the running executable, or NULL. */
 char *fm_exe_dir(void);
+/* The build tree the running binary belongs to, or NULL when installed. */
+char *fm_build_root(void);
+/* $VAR/filmeto, else $HOME/HOME_REL/filmeto (XDG base directories), or NULL. */
+char *fm_xdg_dir(const char *var, const char *home_rel);
 /* Reads a whole file of at most max bytes; NUL-terminated. */
 int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err);
 
