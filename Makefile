@@ -38,6 +38,8 @@ ifeq ($(SANITIZE),1)
 WARN = -Wall -Wextra
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
+# Plugins the tests scaffold and build link against this libfilmeto too.
+export LDFLAGS
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib $(PKG_CFLAGS) \
 	-DFM_PREFIX='"$(PREFIX)"' -MMD -MP

@@ -266,7 +266,7 @@ static const char c_makefile[] =
     "@NAME@: @NAME@.c\n"
     "\t@test -n \"$(FILMETO_ROOT)\" || \\\n"
     "\t\t{ echo 'set FILMETO_ROOT to a filmeto build tree' >&2; exit 2; }\n"
-    "\t$(CC) $(CFLAGS) $(FILMETO_CFLAGS) -o $@ @NAME@.c $(FILMETO_LIBS)\n"
+    "\t$(CC) $(CFLAGS) $(FILMETO_CFLAGS) -o $@ @NAME@.c $(FILMETO_LIBS) $(LDFLAGS)\n"
     "\n"
     "clean:\n"
     "\trm -f @NAME@\n"
