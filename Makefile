@@ -21,9 +21,9 @@ PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
-	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps \
-	mandoc zsh fish xz-utils zstd
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd
+	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
+	mandoc zsh fish xz-utils zstd tmux
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -129,11 +129,12 @@ run-demo: all
 	@rm -rf filmeto-out/demo-card
 	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
 
-# What the benchmarks compare against: GNU parallel, GNU time.
-BENCH_PKGS = parallel time
+# What the benchmarks compare against: GNU parallel, GNU time, jq.
+BENCH_PKGS = parallel time jq
 
 bench: deps
-	@if ! command -v parallel >/dev/null || [ ! -x /usr/bin/time ]; then \
+	@if ! command -v parallel >/dev/null || ! command -v jq >/dev/null || \
+	    [ ! -x /usr/bin/time ]; then \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
 			--no-install-recommends $(BENCH_PKGS); \

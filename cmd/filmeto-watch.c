@@ -1,47 +1,267 @@
 /*
- * filmeto-watch: reads event lines, says what happened in one plain line
- * per state change on stderr, copies the stream to stdout when stdout is
- * not a terminal, and ends with a verdict in its exit status.
+ * filmeto-watch: reads event lines and shows what happens to each task:
+ * live bars on a terminal, one plain line per state change elsewhere. It
+ * copies the stream to stdout when stdout is not a terminal, ends with a
+ * summary (also as JSON and JUnit XML on request) and a verdict in its
+ * exit status.
+ *
+ * Memory grows with the number of distinct tasks, never with the number
+ * of events: each task is one small struct in a table keyed by its id.
+ * The bulk of a stream is progress, heartbeat and log lines; those whose
+ * first members are "type" and "task_id", as filmeto-run writes them, are
+ * read by those two members alone unless their content is to be shown.
+ * Every other line goes through json-c.
+ *
+ * Input is read with ppoll(2) so the terminal is redrawn on a timer while
+ * the input is idle; SIGINT, SIGTERM and SIGWINCH are blocked except
+ * inside ppoll, so they are only ever seen between two lines.
  */
-#include <fcntl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-watch [FILE ...]\n"
+    "usage: filmeto-watch [-qv] [--color=WHEN] [--summary-json FILE] [--junit FILE]\n"
+    "                     [FILE ...]\n"
     "\n"
     "Report the events in FILEs or standard input ('-'); copy them to\n"
     "standard output when it is not a terminal.\n"
     "\n"
-    "  -h, --help     show this help\n"
-    "      --version  show the version\n"
+    "  -q, --quiet              print only failures and the summary\n"
+    "  -v, --verbose            also print progress, at most every 5s per task\n"
+    "      --color=WHEN         auto (default), always or never\n"
+    "      --summary-json FILE  write the summary as one JSON object to FILE\n"
+    "      --junit FILE         write JUnit XML, one testcase per task, to FILE\n"
+    "  -h, --help               show this help\n"
+    "      --version            show the version\n"
     "\n"
     "Exit status: 0 every task completed, 1 a task failed or was cancelled,\n"
     "2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted.\n";
 
-enum { OPT_VERSION = 256 };
+enum { OPT_VERSION = 256, OPT_COLOR, OPT_SUMMARY_JSON, OPT_JUNIT };
 
 static const struct option options[] = {
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"summary-json", required_argument, NULL, OPT_SUMMARY_JSON},
+    {"junit", required_argument, NULL, OPT_JUNIT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
+/* Limits, all documented in filmeto-watch(1). */
+#define REDRAW_GAP     0.1	   /* seconds between two terminal frames, at least */
+#define TICK	       1.0	   /* redraw this often while tasks run, for the clocks */
+#define PROGRESS_EVERY 5.0	   /* -v: seconds between two progress lines of a task */
+#define LIST_MAX       20	   /* outputs and unfinished tasks named in the summary */
+#define FAILURES_MAX   100	   /* failures named in the summary */
+#define NOTE_MAX       160	   /* bytes of a task's latest stage and message kept */
+#define MESSAGE_MAX    1024	   /* bytes of an error message kept */
+#define OUTPUTS_MAX    4096	   /* bytes of output paths kept per task */
+#define PENDING_MAX    (64 * 1024) /* scrolled lines buffered before a frame */
+#define BAR_WIDTH      20
+#define ID_WIDTH_MAX   32
+
 enum state { PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NSTATES };
 
-struct watch {
-	json_object *tasks; /* task id -> state */
-	unsigned long count[NSTATES];
-	struct fm_writer out;
-	int passthrough;
-	unsigned long skipped;
-	double start;
+enum ev { EV_OTHER, EV_TASK, EV_STARTED, EV_PROGRESS, EV_HEARTBEAT, EV_LOG, EV_FINAL };
+
+struct task {
+	char *id;
+	char *tool, *plugin;
+	char *outputs; /* paths, each NUL-terminated, then an empty one */
+	char *code, *message;
+	char *note; /* "stage: message" of the latest progress, terminal only */
+	double started, said, exec_time;
+	float percent;
+	unsigned weight;
+	unsigned char state, cached;
+	unsigned short attempt, attempts;
 };
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+struct watch {
+	struct task *t;
+	size_t n, cap;
+	uint32_t *slot; /* index + 1 into t, 0 for empty; a power of two long */
+	size_t nslot;
+	unsigned long count[NSTATES], cached;
+	struct fm_writer out;
+	int passthrough, quiet, verbose, tty, color, interrupted;
+	const char *summary_json, *junit;
+	double start;
+	/* The terminal. */
+	sigset_t waitmask;
+	int cols, rows, drawn, dirty, cursor_hidden;
+	double last_draw;
+	struct sbuf frame, pending;
+};
+
+static volatile sig_atomic_t got_stop, got_winch;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGWINCH)
+		got_winch = 1;
+	else
+		got_stop = sig;
+}
+
+/* --- small buffers ------------------------------------------------------ */
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = fm_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A copy of at most max bytes of s, not cut inside a UTF-8 sequence. */
+static char *dup_capped(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return fm_xstrndup(s, n);
+}
+
+/* s for a terminal or a log line: control characters become spaces. */
+static const char *clean(char *dst, size_t size, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s && s[i] && i + 1 < size; i++)
+		dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+	/* Cut short: drop the start of a sequence whose end did not fit. */
+	while (s && s[i] && i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+		i--;
+	dst[i] = '\0';
+	return dst;
+}
+
+/* --- tasks -------------------------------------------------------------- */
+
+static uint32_t hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static void rehash(struct watch *w)
+{
+	size_t i, mask;
+
+	free(w->slot);
+	w->nslot = w->nslot ? w->nslot * 2 : 1024;
+	w->slot = fm_xcalloc(w->nslot, sizeof(*w->slot));
+	mask = w->nslot - 1;
+	for (i = 0; i < w->n; i++) {
+		size_t j = hash(w->t[i].id, strlen(w->t[i].id)) & mask;
+
+		while (w->slot[j])
+			j = (j + 1) & mask;
+		w->slot[j] = (uint32_t)(i + 1);
+	}
+}
+
+/* The task with id (n bytes), made PENDING when it is new. */
+static struct task *task_get(struct watch *w, const char *id, size_t n)
+{
+	size_t mask, j;
+	struct task *t;
+
+	if (2 * (w->n + 1) > w->nslot)
+		rehash(w);
+	mask = w->nslot - 1;
+	for (j = hash(id, n) & mask; w->slot[j]; j = (j + 1) & mask) {
+		t = &w->t[w->slot[j] - 1];
+		if (!strncmp(t->id, id, n) && t->id[n] == '\0')
+			return t;
+	}
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 256;
+		w->t = fm_xrealloc(w->t, w->cap * sizeof(*w->t));
+	}
+	t = &w->t[w->n++];
+	memset(t, 0, sizeof(*t));
+	t->id = fm_xstrndup(id, n);
+	t->weight = 1;
+	t->exec_time = -1;
+	w->slot[j] = (uint32_t)w->n;
+	w->count[PENDING]++;
+	return t;
+}
+
+static void set_state(struct watch *w, struct task *t, enum state s)
+{
+	w->count[t->state]--;
+	t->state = (unsigned char)s;
+	w->count[s]++;
+	w->dirty = 1;
+}
+
+static void set_name(char **dst, const char *s)
+{
+	if (!s || !*s || (*dst && !strcmp(*dst, s)))
+		return;
+	free(*dst);
+	*dst = dup_capped(s, FM_ID_MAX);
+}
+
+static double task_time(const struct task *t, double now)
+{
+	if (t->exec_time >= 0)
+		return t->exec_time;
+	return t->started > 0 ? now - t->started : 0;
+}
+
+/* --- plain lines -------------------------------------------------------- */
 
 /* "2026-11-21T05:47:07Z" from an event, else from the clock. */
 static void when(json_object *ev, char buf[32])
@@ -56,77 +276,630 @@ static void when(json_object *ev, char buf[32])
 	snprintf(buf + 19, 13, "Z");
 }
 
-static void set_state(struct watch *w, const char *id, enum state s)
+static const char *sgr(const struct watch *w, const char *code)
 {
-	json_object *v;
-
-	if (json_object_object_get_ex(w->tasks, id, &v)) {
-		enum state old = (enum state)json_object_get_int(v);
-
-		/* A final state is final: a late started line does not undo it. */
-		if (old >= COMPLETED)
-			return;
-		w->count[old]--;
-	}
-	json_object_object_add(w->tasks, id, json_object_new_int(s));
-	w->count[s]++;
+	if (!w->color)
+		return "";
+	return code;
 }
 
-static void on_final(struct watch *w, json_object *ev, const char *type, const char *id)
-{
-	json_object *files = fm_json_get(ev, "output_files", json_type_array);
-	json_object *err = fm_json_get(ev, "error", json_type_object);
-	char ts[32];
+#define GREEN "\033[32m"
+#define RED   "\033[31m"
+#define CYAN  "\033[36m"
+#define DIM   "\033[2m"
+#define BOLD  "\033[1m"
+#define RESET "\033[0m"
 
-	when(ev, ts);
-	if (!strcmp(type, "completed")) {
-		set_state(w, id, COMPLETED);
-		fprintf(stderr, "%s completed %s in %.2fs%s%s\n", ts, id,
-			fm_json_get_double(ev, "execution_time", 0),
-			files && json_object_array_length(files) ? ": " : "",
-			files && json_object_array_length(files)
-			    ? json_object_get_string(json_object_array_get_idx(files, 0))
-			    : "");
+/* --- the terminal ------------------------------------------------------- */
+
+/* A line no wider than max columns; escapes take no room. */
+struct line {
+	struct sbuf *b;
+	int cols, max, color;
+};
+
+static void lput(struct line *l, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c & 0xC0) != 0x80) {
+			if (l->cols >= l->max)
+				return;
+			l->cols++;
+		}
+		if (c < 0x20 || c == 0x7f)
+			c = ' ';
+		sb_add(l->b, (const char *)&c, 1);
+	}
+}
+
+__attribute__((format(printf, 2, 3))) static void lprintf(struct line *l, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	lput(l, tmp);
+}
+
+static void lsgr(struct line *l, const char *code)
+{
+	if (l->color)
+		sb_str(l->b, code);
+}
+
+static void lend(struct line *l)
+{
+	lsgr(l, RESET);
+	sb_str(l->b, "\033[K\n");
+}
+
+static struct line line_start(struct watch *w, struct sbuf *b)
+{
+	struct line l = {b, 0, w->cols - 1, w->color};
+
+	return l;
+}
+
+static void lbar(struct line *l, double frac, int width)
+{
+	int i, full = (int)(frac * width + 0.5);
+
+	lput(l, "[");
+	lsgr(l, GREEN);
+	for (i = 0; i < width; i++) {
+		if (i == full)
+			lsgr(l, DIM);
+		lput(l, i < full ? "\xe2\x96\x88" : "\xe2\x96\x91"); /* full block, light shade */
+	}
+	lsgr(l, RESET);
+	lput(l, "]");
+}
+
+/* "12s", "3m05s", "2h07m". */
+static const char *dur(double s, char buf[32])
+{
+	unsigned n = s > 0 && s < 1e8 ? (unsigned)(s + 0.5) : 0;
+
+	if (n < 60)
+		snprintf(buf, 32, "%us", n);
+	else if (n < 3600)
+		snprintf(buf, 32, "%um%02us", n / 60, n % 60);
+	else
+		snprintf(buf, 32, "%uh%02um", n / 3600, n / 60 % 60);
+	return buf;
+}
+
+static void term_size(struct watch *w)
+{
+	struct winsize ws;
+
+	w->cols = 80;
+	w->rows = 24;
+	if (ioctl(2, TIOCGWINSZ, &ws) == 0) {
+		if (ws.ws_col > 0)
+			w->cols = ws.ws_col;
+		if (ws.ws_row > 0)
+			w->rows = ws.ws_row;
+	}
+	if (w->cols < 20)
+		w->cols = 20;
+	if (w->rows < 4)
+		w->rows = 4;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* The overall bar: each task weighs 1 + the resources and dependencies it names. */
+static void overall_line(struct watch *w, double now)
+{
+	struct line l = line_start(w, &w->frame);
+	double sum = 0, done = 0;
+	unsigned long ended = w->count[COMPLETED] + w->count[FAILED] + w->count[CANCELLED];
+	char d[32];
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		const struct task *t = &w->t[i];
+
+		sum += t->weight;
+		if (t->state >= COMPLETED)
+			done += t->weight;
+		else if (t->state == RUNNING)
+			done += t->weight * t->percent / 100.0;
+	}
+	lsgr(&l, BOLD);
+	lput(&l, "all ");
+	lsgr(&l, RESET);
+	lbar(&l, sum > 0 ? done / sum : 0, BAR_WIDTH + 10);
+	lprintf(&l, " %3.0f%%  %lu/%zu done", sum > 0 ? 100 * done / sum : 0, ended, w->n);
+	if (w->count[RUNNING])
+		lprintf(&l, ", %lu running", w->count[RUNNING]);
+	if (w->count[FAILED] + w->count[CANCELLED]) {
+		lput(&l, ", ");
+		lsgr(&l, RED);
+		lprintf(&l, "%lu failed", w->count[FAILED] + w->count[CANCELLED]);
+		lsgr(&l, RESET);
+	}
+	lprintf(&l, "  %s", dur(now - w->start, d));
+	lend(&l);
+}
+
+static void task_line(struct watch *w, const struct task *t, int idw, double now)
+{
+	struct line l = line_start(w, &w->frame);
+	double el = now - t->started;
+	char d[32], e[32];
+
+	lprintf(&l, "  %-*.*s ", idw, idw, t->id);
+	lsgr(&l, CYAN);
+	lprintf(&l, "%s/%s ", t->tool ? t->tool : "?", t->plugin ? t->plugin : "?");
+	lsgr(&l, RESET);
+	lbar(&l, t->percent / 100.0, BAR_WIDTH);
+	lprintf(&l, " %3.0f%% %s", t->percent, dur(el, d));
+	if (t->percent > 0 && t->percent < 100)
+		lprintf(&l, " eta %s", dur(el * (100 - t->percent) / t->percent, e));
+	if (t->attempt > 1)
+		lprintf(&l, " (attempt %u)", t->attempt);
+	if (t->note) {
+		lput(&l, "  ");
+		lput(&l, t->note);
+	}
+	lend(&l);
+}
+
+static void live_lines(struct watch *w, double now)
+{
+	int room = w->rows - 2, shown = 0, idw = 0;
+	size_t i;
+
+	overall_line(w, now);
+	if ((unsigned long)room < w->count[RUNNING])
+		room--;
+	for (i = 0; i < w->n && shown < room; i++) {
+		int n = (int)strlen(w->t[i].id);
+
+		if (w->t[i].state == RUNNING) {
+			idw = n > idw ? n : idw;
+			shown++;
+		}
+	}
+	idw = idw > ID_WIDTH_MAX ? ID_WIDTH_MAX : idw;
+	shown = 0;
+	for (i = 0; i < w->n && shown < room; i++) {
+		if (w->t[i].state == RUNNING) {
+			task_line(w, &w->t[i], idw, now);
+			shown++;
+		}
+	}
+	if ((unsigned long)shown < w->count[RUNNING]) {
+		struct line l = line_start(w, &w->frame);
+
+		lprintf(&l, "  ... and %lu more running", w->count[RUNNING] - (unsigned long)shown);
+		lend(&l);
+		shown++;
+	}
+	w->drawn = shown + 1;
+}
+
+/*
+ * One frame: back to the top of the live lines, the lines that scroll up,
+ * then the live lines again (none when live is 0), then clear what is left.
+ */
+static void draw(struct watch *w, int live)
+{
+	double now = fm_now();
+
+	w->frame.len = 0;
+	if (live && !w->cursor_hidden) {
+		sb_str(&w->frame, "\033[?25l");
+		w->cursor_hidden = 1;
+	}
+	sb_str(&w->frame, "\r");
+	if (w->drawn)
+		sb_printf(&w->frame, "\033[%dA", w->drawn);
+	if (w->pending.len)
+		sb_add(&w->frame, w->pending.p, w->pending.len);
+	w->pending.len = 0;
+	w->drawn = 0;
+	if (live)
+		live_lines(w, now);
+	sb_str(&w->frame, "\033[J");
+	if (!live && w->cursor_hidden) {
+		sb_str(&w->frame, "\033[?25h");
+		w->cursor_hidden = 0;
+	}
+	write_all(2, w->frame.p, w->frame.len);
+	w->last_draw = now;
+	w->dirty = 0;
+}
+
+static struct line scroll_start(struct watch *w)
+{
+	if (w->pending.len > PENDING_MAX)
+		draw(w, 1);
+	w->dirty = 1;
+	return line_start(w, &w->pending);
+}
+
+/* --- events ------------------------------------------------------------- */
+
+static void say_started(struct watch *w, struct task *t, json_object *ev)
+{
+	char ts[32], tool[FM_ID_MAX + 1], plugin[FM_ID_MAX + 1];
+
+	if (w->tty) {
+		struct line l;
+
+		if (t->attempt <= 1)
+			return;
+		l = scroll_start(w);
+		lsgr(&l, BOLD);
+		lput(&l, "\xe2\x86\xbb "); /* clockwise arrow */
+		lsgr(&l, RESET);
+		lprintf(&l, "%s retry, attempt %u", t->id, t->attempt);
+		lend(&l);
 		return;
 	}
-	set_state(w, id, !strcmp(type, "failed") ? FAILED : CANCELLED);
-	fprintf(stderr, "%s %s %s: %s: %s\n", ts, type, id,
-		fm_json_get_string(err, "code") ? fm_json_get_string(err, "code") : "ERROR",
-		fm_json_get_string(err, "message") ? fm_json_get_string(err, "message") : "");
+	if (w->quiet)
+		return;
+	when(ev, ts);
+	clean(tool, sizeof(tool), t->tool ? t->tool : "?");
+	clean(plugin, sizeof(plugin), t->plugin ? t->plugin : "?");
+	if (t->attempt > 1)
+		fprintf(stderr, "%s retry %s (%s, %s): attempt %u\n", ts, t->id, tool, plugin,
+			t->attempt);
+	else
+		fprintf(stderr, "%s started %s (%s, %s)\n", ts, t->id, tool, plugin);
+}
+
+static void on_started(struct watch *w, struct task *t, json_object *ev)
+{
+	double attempt = fm_json_get_double(ev, "attempt", 0);
+
+	if (t->state >= COMPLETED)
+		return; /* a final state is final: a late started line does not undo it */
+	set_name(&t->tool, fm_json_get_string(ev, "tool_name"));
+	set_name(&t->plugin, fm_json_get_string(ev, "plugin_name"));
+	if (attempt >= 1 && attempt <= 65535)
+		t->attempt = (unsigned short)attempt;
+	else if (t->attempt < 65535)
+		t->attempt++;
+	if (t->state != RUNNING)
+		set_state(w, t, RUNNING);
+	t->started = fm_now();
+	t->percent = 0;
+	if (t->note)
+		t->note[0] = '\0';
+	say_started(w, t, ev);
+}
+
+static void set_note(struct task *t, const char *stage, const char *message)
+{
+	if (!stage && !message)
+		return;
+	if (!t->note)
+		t->note = fm_xmalloc(NOTE_MAX);
+	snprintf(t->note, NOTE_MAX, "%s%s%s", stage ? stage : "", stage && message ? ": " : "",
+		 message ? message : "");
+}
+
+static void on_progress(struct watch *w, struct task *t, json_object *ev)
+{
+	double now = fm_now(), p;
+	char ts[32], note[NOTE_MAX];
+
+	if (t->state >= COMPLETED)
+		return;
+	if (t->state == PENDING) {
+		set_state(w, t, RUNNING);
+		t->started = now;
+	}
+	if (!ev)
+		return;
+	p = fm_json_get_double(ev, "percent", t->percent);
+	t->percent = (float)(p < 0 ? 0 : p > 100 ? 100 : p);
+	w->dirty = 1;
+	if (w->tty) {
+		set_note(t, fm_json_get_string(ev, "stage"), fm_json_get_string(ev, "message"));
+		return;
+	}
+	if (!w->verbose || w->quiet || now - t->said < PROGRESS_EVERY)
+		return;
+	t->said = now;
+	when(ev, ts);
+	set_note(t, fm_json_get_string(ev, "stage"), fm_json_get_string(ev, "message"));
+	fprintf(stderr, "%s progress %s %.0f%%%s%s\n", ts, t->id, t->percent,
+		t->note && t->note[0] ? " " : "", clean(note, sizeof(note), t->note));
+}
+
+/* Keeps the output paths of a result, up to OUTPUTS_MAX bytes. */
+static void keep_outputs(struct task *t, json_object *files)
+{
+	size_t i, n = files ? json_object_array_length(files) : 0, len = 0;
+	struct sbuf b = {0};
+
+	for (i = 0; i < n; i++) {
+		json_object *f = json_object_array_get_idx(files, i);
+		const char *s =
+		    json_object_is_type(f, json_type_string) ? json_object_get_string(f) : NULL;
+
+		if (!s || !*s || len + strlen(s) + 2 > OUTPUTS_MAX)
+			continue;
+		sb_add(&b, s, strlen(s) + 1);
+		len = b.len;
+	}
+	if (b.len) {
+		sb_add(&b, "", 1);
+		t->outputs = b.p;
+	}
+}
+
+static void say_final(struct watch *w, struct task *t, json_object *ev)
+{
+	const char *type = t->state == COMPLETED ? "completed"
+			   : t->state == FAILED	 ? "failed"
+						 : "cancelled";
+	char ts[32], msg[MESSAGE_MAX + 1], path[OUTPUTS_MAX];
+	double el = task_time(t, fm_now());
+
+	if (w->tty) {
+		struct line l = scroll_start(w);
+
+		lsgr(&l, t->state == COMPLETED ? GREEN : RED);
+		lput(&l, t->state == COMPLETED ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 "); /* ✓ ✗ */
+		lsgr(&l, RESET);
+		lprintf(&l, "%s %.1fs ", t->id, el);
+		if (t->state == COMPLETED) {
+			lput(&l, t->outputs ? t->outputs : "");
+			if (t->cached)
+				lput(&l, " (cached)");
+		} else {
+			if (t->state == CANCELLED)
+				lput(&l, "cancelled ");
+			lsgr(&l, RED);
+			lprintf(&l, "%s: %s", t->code, t->message);
+		}
+		lend(&l);
+		return;
+	}
+	if (w->quiet && t->state == COMPLETED)
+		return;
+	when(ev, ts);
+	if (t->state == COMPLETED) {
+		fprintf(stderr, "%s %scompleted%s %s in %.2fs%s%s%s", ts, sgr(w, GREEN),
+			sgr(w, RESET), t->id, el, t->outputs ? ": " : "",
+			clean(path, sizeof(path), t->outputs), t->cached ? " (cached)" : "");
+	} else {
+		fprintf(stderr, "%s %s%s%s %s: %s: %s", ts, sgr(w, RED), type, sgr(w, RESET), t->id,
+			t->code, clean(msg, sizeof(msg), t->message));
+	}
+	if (t->attempts > 1)
+		fprintf(stderr, " after %u attempts", t->attempts);
+	fputc('\n', stderr);
+}
+
+static void on_final(struct watch *w, struct task *t, json_object *ev, const char *type)
+{
+	json_object *err = fm_json_get(ev, "error", json_type_object);
+	json_object *meta = fm_json_get(ev, "metadata", json_type_object);
+	json_object *cached = NULL;
+	const char *code = fm_json_get_string(err, "code");
+	const char *message = fm_json_get_string(err, "message");
+	double attempts = fm_json_get_double(ev, "attempts", 0);
+	enum state s = !strcmp(type, "completed") ? COMPLETED
+		       : !strcmp(type, "failed")  ? FAILED
+						  : CANCELLED;
+
+	if (t->state >= COMPLETED)
+		return; /* each task ends once; a repeated end line changes nothing */
+	t->exec_time = fm_json_get_double(ev, "execution_time", -1);
+	if (t->exec_time < 0 && t->started > 0)
+		t->exec_time = fm_now() - t->started;
+	if (attempts >= 1 && attempts <= 65535)
+		t->attempts = (unsigned short)attempts;
+	if (s == COMPLETED) {
+		keep_outputs(t, fm_json_get(ev, "output_files", json_type_array));
+		if (json_object_object_get_ex(meta, "cached", &cached) &&
+		    json_object_get_boolean(cached)) {
+			t->cached = 1;
+			w->cached++;
+		}
+	} else {
+		t->code = dup_capped(code	      ? code
+				     : s == CANCELLED ? "TASK_CANCELLED"
+						      : "ERROR",
+				     FM_ID_MAX);
+		t->message = dup_capped(message ? message : "", MESSAGE_MAX);
+	}
+	set_state(w, t, s);
+	free(t->note);
+	t->note = NULL;
+	say_final(w, t, ev);
+}
+
+/* The weight of a task: 1 + its resources + dependencies not among them. */
+static void on_task(struct task *t, json_object *ev)
+{
+	json_object *res = fm_json_get(ev, "resources", json_type_array);
+	json_object *deps = fm_json_get(ev, "depends_on", json_type_array);
+	size_t i, j, nres = res ? json_object_array_length(res) : 0;
+	size_t ndeps = deps ? json_object_array_length(deps) : 0;
+	unsigned weight = 1 + (unsigned)nres;
+
+	set_name(&t->tool, fm_json_get_string(ev, "tool_name"));
+	set_name(&t->plugin, fm_json_get_string(ev, "plugin_name"));
+	for (i = 0; i < ndeps && i < 65536; i++) {
+		const char *dep = json_object_get_string(json_object_array_get_idx(deps, i));
+		int named = 0;
+
+		for (j = 0; j < nres && dep && !named; j++) {
+			json_object *r = json_object_array_get_idx(res, j);
+			const char *rt = fm_json_get_string(r, "type");
+			const char *data = fm_json_get_string(r, "data");
+			size_t n = dep ? strlen(dep) : 0;
+
+			named = rt && data && !strcmp(rt, "task_output") &&
+				!strncmp(data, dep, n) && (data[n] == '\0' || data[n] == '#');
+		}
+		weight += !named;
+	}
+	t->weight = weight;
+}
+
+static enum ev ev_type(const char *type, size_t n)
+{
+	static const struct {
+		const char *name;
+		enum ev ev;
+	} types[] = {
+	    {"task", EV_TASK},		 {"started", EV_STARTED}, {"progress", EV_PROGRESS},
+	    {"heartbeat", EV_HEARTBEAT}, {"log", EV_LOG},	  {"completed", EV_FINAL},
+	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strlen(types[i].name) == n && !memcmp(types[i].name, type, n))
+			return types[i].ev;
+	}
+	return EV_OTHER;
+}
+
+static int id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+/*
+ * The fast path: a progress, heartbeat or log line that starts
+ * {"type":"T","task_id":"ID", and ends in '}' needs no parsing unless a
+ * progress line is to be shown. Returns 1 when the line was handled.
+ */
+static int fast_line(struct watch *w, const char *line, size_t len)
+{
+	static const char head[] = "{\"type\":\"", mid[] = "\",\"task_id\":\"";
+	const char *type = line + sizeof(head) - 1, *id, *p;
+	struct task *t;
+	enum ev ev;
+
+	if (len < 40 || memcmp(line, head, sizeof(head) - 1) || line[len - 1] != '}')
+		return 0;
+	p = memchr(type, '"', 10);
+	if (!p || (ev = ev_type(type, (size_t)(p - type))) < EV_PROGRESS || ev > EV_LOG)
+		return 0;
+	if (memcmp(p, mid, sizeof(mid) - 1))
+		return 0;
+	id = p + sizeof(mid) - 1;
+	for (p = id; p < line + len && id_char(*p) && p - id <= FM_ID_MAX; p++)
+		;
+	if (p == id || p - id > FM_ID_MAX || *id == '.' || *id == '-' || p[0] != '"' ||
+	    (p[1] != ',' && p[1] != '}'))
+		return 0;
+	t = task_get(w, id, (size_t)(p - id));
+	if (ev == EV_PROGRESS &&
+	    (w->tty || (w->verbose && !w->quiet && fm_now() - t->said >= PROGRESS_EVERY)))
+		return 0;
+	if (ev != EV_LOG)
+		on_progress(w, t, NULL);
+	return 1;
 }
 
 static void on_line(struct watch *w, const char *line, size_t len)
 {
 	json_object *ev;
 	const char *type, *id;
-	char ts[32];
+	struct task *t;
+	enum ev kind;
 
-	if (fm_json_parse(line, len, &ev, NULL) < 0) {
-		w->skipped++;
+	if (fast_line(w, line, len))
 		return;
-	}
+	if (fm_json_parse(line, len, &ev, NULL) < 0)
+		return; /* not an event: it only passes through */
 	type = fm_json_get_string(ev, "type");
 	id = fm_json_get_string(ev, "task_id");
-	if (!type || !id) {
+	kind = type ? ev_type(type, strlen(type)) : EV_OTHER;
+	if (kind == EV_OTHER || !fm_id_valid(id)) {
 		json_object_put(ev);
 		return;
 	}
-	if (!strcmp(type, "task")) {
-		if (!json_object_object_get_ex(w->tasks, id, NULL))
-			set_state(w, id, PENDING);
-	} else if (!strcmp(type, "started")) {
-		set_state(w, id, RUNNING);
-		when(ev, ts);
-		fprintf(
-		    stderr, "%s started %s (%s, %s)\n", ts, id,
-		    fm_json_get_string(ev, "tool_name") ? fm_json_get_string(ev, "tool_name") : "?",
-		    fm_json_get_string(ev, "plugin_name") ? fm_json_get_string(ev, "plugin_name")
-							  : "?");
-	} else if (!strcmp(type, "completed") || !strcmp(type, "failed") ||
-		   !strcmp(type, "cancelled")) {
-		on_final(w, ev, type, id);
+	t = task_get(w, id, strlen(id));
+	switch (kind) {
+	case EV_TASK: on_task(t, ev); break;
+	case EV_STARTED: on_started(w, t, ev); break;
+	case EV_PROGRESS:
+	case EV_HEARTBEAT: on_progress(w, t, kind == EV_PROGRESS ? ev : NULL); break;
+	case EV_FINAL: on_final(w, t, ev, type); break;
+	default: break;
 	}
 	json_object_put(ev);
+}
+
+/* --- input -------------------------------------------------------------- */
+
+/* A warning that does not tear through the live lines. */
+static void erase_live(struct watch *w)
+{
+	if (w->tty && w->drawn)
+		draw(w, 0);
+}
+
+/*
+ * Waits for input, redrawing on the timer meanwhile. Returns 1 when a
+ * signal asks us to stop, else 0 (input, end of input or an error to read).
+ */
+static int wait_input(struct watch *w, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	for (;;) {
+		struct timespec ts, *tp = NULL;
+		double due = -1;
+		int n;
+
+		if (w->passthrough)
+			fm_writer_flush(&w->out);
+		if (w->tty && w->dirty)
+			due = w->last_draw + REDRAW_GAP;
+		else if (w->tty && w->count[RUNNING])
+			due = w->last_draw + TICK;
+		if (due >= 0) {
+			double d = due - fm_now();
+
+			d = d < 0 ? 0 : d;
+			ts.tv_sec = (time_t)d;
+			ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+			tp = &ts;
+		}
+		n = ppoll(&p, 1, tp, &w->waitmask);
+		if (got_stop)
+			return 1;
+		if (got_winch) {
+			got_winch = 0;
+			term_size(w);
+			w->dirty = 1;
+		}
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return 0;
+		if (due >= 0 && fm_now() >= due)
+			draw(w, 1);
+	}
 }
 
 static int watch_fd(int fd, const char *name, void *ctx)
@@ -139,77 +912,383 @@ static int watch_fd(int fd, const char *name, void *ctx)
 	int rc = 0;
 
 	fm_reader_init(&in, fd, FM_LINE_MAX);
-	while ((got = fm_reader_next(&in, &line, &len)) != FM_LINE_NONE) {
-		if (got == FM_LINE_ERROR) {
+	for (;;) {
+		while ((got = fm_reader_take(&in, &line, &len)) != FM_LINE_NONE) {
+			if (got == FM_LINE_LONG) {
+				erase_live(w);
+				fm_warn("%s: line %lu is longer than the limit and was dropped",
+					name, (unsigned long)in.lineno);
+				continue;
+			}
+			on_line(w, line, len);
+			if (w->passthrough)
+				fm_writer_line(&w->out, line, len);
+		}
+		if (in.eof)
+			break;
+		if (w->tty && w->dirty && fm_now() - w->last_draw >= REDRAW_GAP)
+			draw(w, 1);
+		if (wait_input(w, fd)) {
+			rc = 1;
+			break;
+		}
+		if (fm_reader_fill(&in) < 0) {
+			erase_live(w);
 			fm_warn("cannot read '%s':", name);
 			rc = -1;
 			break;
 		}
-		if (got == FM_LINE_LONG) {
-			fm_warn("%s: line %lu is longer than the limit and was dropped", name,
-				(unsigned long)in.lineno);
-			continue;
-		}
-		on_line(w, line, len);
-		if (w->passthrough)
-			fm_writer_line(&w->out, line, len);
-		/* Keep a downstream reader current when our input is idle. */
-		if (w->passthrough && in.start == in.end)
-			fm_writer_flush(&w->out);
 	}
 	fm_reader_release(&in);
 	return rc;
 }
 
-static int verdict(struct watch *w)
-{
-	unsigned long unfinished = w->count[PENDING] + w->count[RUNNING];
-	unsigned long total =
-	    unfinished + w->count[COMPLETED] + w->count[FAILED] + w->count[CANCELLED];
+/* --- the verdict -------------------------------------------------------- */
 
-	fprintf(stderr, "%s: %lu task%s: %lu completed, %lu failed, %lu cancelled", fm_prog(),
-		total, total == 1 ? "" : "s", w->count[COMPLETED], w->count[FAILED],
-		w->count[CANCELLED]);
-	if (unfinished)
-		fprintf(stderr, ", %lu unfinished", unfinished);
-	fprintf(stderr, " (%.1fs)\n", fm_now() - w->start);
-	if (unfinished) {
-		json_object_object_foreach (w->tasks, id, v) {
-			if (json_object_get_int(v) <= RUNNING)
-				fm_warn("task '%s' did not finish: the stream ended first", id);
-		}
-	}
+static int exit_status(const struct watch *w)
+{
+	if (w->interrupted)
+		return FM_EXIT_INTERRUPTED;
 	if (w->count[FAILED] || w->count[CANCELLED])
 		return FM_EXIT_FAILED;
-	return unfinished ? FM_EXIT_UNFINISHED : FM_EXIT_OK;
+	return w->count[PENDING] + w->count[RUNNING] ? FM_EXIT_UNFINISHED : FM_EXIT_OK;
+}
+
+static void summary(struct watch *w, double wall)
+{
+	unsigned long unfinished = w->count[PENDING] + w->count[RUNNING], outputs = 0, named = 0;
+	unsigned long failures = 0;
+	char msg[MESSAGE_MAX + 1], path[OUTPUTS_MAX];
+	const char *prog = fm_prog();
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		const struct task *t = &w->t[i];
+		const char *o;
+
+		for (o = t->outputs; o && *o; o += strlen(o) + 1, outputs++) {
+			if (outputs < LIST_MAX)
+				fprintf(stderr, "%s: output %s\n", prog,
+					clean(path, sizeof(path), o));
+		}
+	}
+	if (outputs > LIST_MAX)
+		fprintf(stderr, "%s: and %lu more outputs\n", prog, outputs - LIST_MAX);
+	for (i = 0; i < w->n; i++) {
+		const struct task *t = &w->t[i];
+
+		if (t->state != FAILED && t->state != CANCELLED)
+			continue;
+		if (failures++ < FAILURES_MAX)
+			fprintf(stderr, "%s: %s%s%s %s: %s: %s\n", prog, sgr(w, RED),
+				t->state == FAILED ? "failed" : "cancelled", sgr(w, RESET), t->id,
+				t->code, clean(msg, sizeof(msg), t->message));
+	}
+	if (failures > FAILURES_MAX)
+		fprintf(stderr, "%s: and %lu more failures\n", prog, failures - FAILURES_MAX);
+	for (i = 0; i < w->n; i++) {
+		if (w->t[i].state > RUNNING)
+			continue;
+		if (named++ < LIST_MAX)
+			fprintf(stderr, "%s: task '%s' did not finish: %s\n", prog, w->t[i].id,
+				w->interrupted ? "interrupted" : "the stream ended first");
+	}
+	if (named > LIST_MAX)
+		fprintf(stderr, "%s: and %lu more tasks did not finish\n", prog, named - LIST_MAX);
+	fprintf(stderr, "%s: %zu task%s: %lu completed, %lu failed, %lu cancelled", prog, w->n,
+		w->n == 1 ? "" : "s", w->count[COMPLETED], w->count[FAILED], w->count[CANCELLED]);
+	if (unfinished)
+		fprintf(stderr, ", %lu unfinished", unfinished);
+	fprintf(stderr, "; %lu cached; wall time %.1fs\n", w->cached, wall);
+}
+
+/* Writes data to path through a temporary file in the same directory. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+	char *tmp = fm_xasprintf("%s.XXXXXX", path);
+	mode_t mask = umask(0);
+	int fd, rc = -1;
+
+	umask(mask);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		fm_warn("cannot create '%s':", tmp);
+		free(tmp);
+		return -1;
+	}
+	if (fchmod(fd, 0666 & ~mask) == 0) {
+		const char *p = data;
+		size_t n = len;
+
+		while (n > 0) {
+			ssize_t k = write(fd, p, n);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			p += k;
+			n -= (size_t)k;
+		}
+		rc = n == 0 ? 0 : -1;
+	}
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		fm_warn("cannot write '%s':", path);
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+static int write_summary_json(struct watch *w, double wall, int status)
+{
+	json_object *o = json_object_new_object(), *outputs = json_object_new_array();
+	json_object *failures = json_object_new_array(), *unfinished = json_object_new_array();
+	const char *text;
+	char num[32];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < w->n; i++) {
+		const struct task *t = &w->t[i];
+		const char *p;
+
+		for (p = t->outputs; p && *p; p += strlen(p) + 1)
+			json_object_array_add(outputs, json_object_new_string(p));
+		if (t->state == FAILED || t->state == CANCELLED) {
+			json_object *f = json_object_new_object();
+
+			json_object_object_add(f, "task_id", json_object_new_string(t->id));
+			json_object_object_add(
+			    f, "status",
+			    json_object_new_string(t->state == FAILED ? "failed" : "cancelled"));
+			json_object_object_add(f, "code", json_object_new_string(t->code));
+			json_object_object_add(f, "message", json_object_new_string(t->message));
+			json_object_array_add(failures, f);
+		}
+		if (t->state <= RUNNING)
+			json_object_array_add(unfinished, json_object_new_string(t->id));
+	}
+	json_object_object_add(o, "tasks", json_object_new_int64((int64_t)w->n));
+	json_object_object_add(o, "completed", json_object_new_int64(w->count[COMPLETED]));
+	json_object_object_add(o, "failed", json_object_new_int64(w->count[FAILED]));
+	json_object_object_add(o, "cancelled", json_object_new_int64(w->count[CANCELLED]));
+	json_object_object_add(o, "cached", json_object_new_int64(w->cached));
+	json_object_object_add(o, "unfinished",
+			       json_object_new_int64(w->count[PENDING] + w->count[RUNNING]));
+	snprintf(num, sizeof(num), "%.3f", wall);
+	json_object_object_add(o, "wall_time", fm_json_new_number(wall, num));
+	json_object_object_add(o, "outputs", outputs);
+	json_object_object_add(o, "failures", failures);
+	json_object_object_add(o, "unfinished_tasks", unfinished);
+	json_object_object_add(o, "exit_status", json_object_new_int(status));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE);
+	{
+		char *line = fm_xasprintf("%s\n", text);
+
+		rc = write_atomic(w->summary_json, line, strlen(line));
+		free(line);
+	}
+	json_object_put(o);
+	return rc;
+}
+
+/* s escaped for XML text and attributes; other control characters dropped. */
+static void xml_add(struct sbuf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '&')
+			sb_str(b, "&amp;");
+		else if (c == '<')
+			sb_str(b, "&lt;");
+		else if (c == '>')
+			sb_str(b, "&gt;");
+		else if (c == '"')
+			sb_str(b, "&quot;");
+		else if (c == '\'')
+			sb_str(b, "&apos;");
+		else if (c == '\n' || c == '\r' || c == '\t')
+			sb_printf(b, "&#%d;", c);
+		else if (c >= 0x20)
+			sb_add(b, s, 1);
+	}
+}
+
+static void junit_case(struct sbuf *b, const struct task *t, double now)
+{
+	sb_str(b, "  <testcase name=\"");
+	xml_add(b, t->id);
+	sb_str(b, "\" classname=\"filmeto");
+	if (t->tool) {
+		sb_str(b, ".");
+		xml_add(b, t->tool);
+	}
+	sb_printf(b, "\" time=\"%.3f\"", task_time(t, now));
+	if (t->state == COMPLETED) {
+		sb_str(b, "/>\n");
+		return;
+	}
+	sb_str(b, ">\n");
+	if (t->state == FAILED || t->state == CANCELLED) {
+		sb_str(b,
+		       t->state == FAILED ? "    <failure message=\"" : "    <skipped message=\"");
+		xml_add(b, t->code);
+		sb_str(b, ": ");
+		xml_add(b, t->message);
+		if (t->state == FAILED) {
+			sb_str(b, "\" type=\"");
+			xml_add(b, t->code);
+			sb_str(b, "\">");
+			xml_add(b, t->message);
+			sb_str(b, "</failure>\n");
+		} else {
+			sb_str(b, "\"/>\n");
+		}
+	} else {
+		sb_str(b, "    <error message=\"unfinished: the stream ended first\" "
+			  "type=\"UNFINISHED\"/>\n");
+	}
+	sb_str(b, "  </testcase>\n");
+}
+
+static int write_junit(struct watch *w, double wall)
+{
+	struct sbuf b = {0};
+	double now = fm_now();
+	char ts[32];
+	size_t i;
+	int rc;
+
+	fm_timestamp(ts);
+	ts[19] = '\0';
+	sb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	sb_printf(&b,
+		  "<testsuite name=\"filmeto\" tests=\"%zu\" failures=\"%lu\" errors=\"%lu\" "
+		  "skipped=\"%lu\" time=\"%.3f\" timestamp=\"%s\">\n",
+		  w->n, w->count[FAILED], w->count[PENDING] + w->count[RUNNING],
+		  w->count[CANCELLED], wall, ts);
+	for (i = 0; i < w->n; i++)
+		junit_case(&b, &w->t[i], now);
+	sb_str(&b, "</testsuite>\n");
+	rc = write_atomic(w->junit, b.p, b.len);
+	free(b.p);
+	return rc;
+}
+
+/* --- main --------------------------------------------------------------- */
+
+static void release(struct watch *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		struct task *t = &w->t[i];
+
+		free(t->id);
+		free(t->tool);
+		free(t->plugin);
+		free(t->outputs);
+		free(t->code);
+		free(t->message);
+		free(t->note);
+	}
+	free(w->t);
+	free(w->slot);
+	free(w->frame.p);
+	free(w->pending.p);
+	fm_writer_release(&w->out);
+}
+
+static int want_color(const char *when)
+{
+	const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	if (!strcmp(when, "always"))
+		return 1;
+	if (!strcmp(when, "never"))
+		return 0;
+	if (strcmp(when, "auto")) {
+		fm_warn("invalid argument '%s' for '--color': use auto, always or never", when);
+		fm_try_help();
+	}
+	return isatty(2) && !(no && *no) && !(term && !strcmp(term, "dumb"));
+}
+
+static void setup_signals(struct watch *w)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &block, &w->waitmask);
+	sigdelset(&w->waitmask, SIGINT);
+	sigdelset(&w->waitmask, SIGTERM);
+	sigdelset(&w->waitmask, SIGWINCH);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (w->tty) {
+		sigaction(SIGWINCH, &sa, NULL);
+		/* A closed pipe downstream must not leave the cursor hidden. */
+		signal(SIGPIPE, SIG_IGN);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	struct watch w = {0};
+	const char *color = "auto";
 	int c, status;
+	double wall;
 
 	fm_msg_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
 		switch (c) {
+		case 'q': w.quiet = 1; break;
+		case 'v': w.verbose = 1; break;
+		case OPT_COLOR: color = optarg; break;
+		case OPT_SUMMARY_JSON: w.summary_json = optarg; break;
+		case OPT_JUNIT: w.junit = optarg; break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
 		}
 	}
-	w.tasks = json_object_new_object();
+	w.color = want_color(color);
+	w.tty = !w.quiet && isatty(2);
 	w.start = fm_now();
 	w.passthrough = !isatty(1);
 	fm_writer_init(&w.out, 1);
+	if (w.tty)
+		term_size(&w);
+	setup_signals(&w);
 	status = fm_each_input(argv + optind, argc - optind, watch_fd, &w);
+	w.interrupted = got_stop != 0;
 	fm_writer_flush(&w.out);
-	if (status == FM_EXIT_OK)
-		status = verdict(&w);
-	else
-		verdict(&w);
-	if (w.out.failed)
-		status = status ? status : FM_EXIT_FAILED;
-	fm_writer_release(&w.out);
-	json_object_put(w.tasks);
+	if (w.tty)
+		draw(&w, 0);
+	wall = fm_now() - w.start;
+	summary(&w, wall);
+	if (status == FM_EXIT_OK || w.interrupted)
+		status = exit_status(&w);
+	if (w.out.failed && !status)
+		status = FM_EXIT_FAILED;
+	if (w.summary_json && write_summary_json(&w, wall, status) < 0 && !status)
+		status = FM_EXIT_FAILED;
+	if (w.junit && write_junit(&w, wall) < 0 && !status)
+		status = FM_EXIT_FAILED;
+	release(&w);
 	return status;
 }

@@ -75,7 +75,8 @@ check_opts() {
 }
 
 @test "filmeto-watch options are documented and completed" {
-	check_opts filmeto-watch -h --help --version
+	check_opts filmeto-watch -q --quiet -v --verbose --color --summary-json --junit \
+		-h --help --version
 }
 
 @test "filmeto-plugin commands and options are documented and completed" {
@@ -159,7 +160,9 @@ complete_bash() {
 	run complete_bash filmeto-run -O
 	[ -z "$output" ]
 	run complete_bash filmeto-watch --
-	[ "${lines[*]}" = "--help --version" ]
+	[ "${lines[*]}" = "--quiet --verbose --color --summary-json --junit --help --version" ]
+	run complete_bash filmeto-watch --color = ''
+	[ "${lines[*]}" = "auto always never" ]
 }
 
 @test "mandoc -T lint reports nothing for any man page" {

@@ -72,3 +72,102 @@ ev() { # TYPE ID [extra]
 	run filmeto-watch -x
 	[ "$status" -eq 2 ]
 }
+
+@test "a retry says so, a cached result is counted" {
+	{ ev started a ',"attempt":1'; ev started a ',"attempt":2,"tool_name":"text2image","plugin_name":"titlecard"'
+	  ev completed a ',"attempts":2,"output_files":["/o/a.png"]'
+	  ev completed b ',"output_files":["/o/b.png"],"metadata":{"cached":true}'; } > in
+	run --separate-stderr filmeto-watch < in
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"Z retry a (text2image, titlecard): attempt 2"* ]]
+	[[ "$stderr" == *"completed a in "*"s: /o/a.png after 2 attempts"* ]]
+	[[ "$stderr" == *"completed b in 0.00s: /o/b.png (cached)"* ]]
+	[[ "$stderr" == *"2 tasks: 2 completed, 0 failed, 0 cancelled; 1 cached; wall time "* ]]
+	[[ "$stderr" == *"output /o/a.png"* ]]
+}
+
+@test "-q: only failures and the summary" {
+	{ ev started a; ev completed a ',"output_files":["/o/a.png"]'
+	  ev started b; ev failed b ',"error":{"code":"SERVICE_ERROR","message":"no"}'; } > in
+	run --separate-stderr filmeto-watch -q < in
+	[ "$status" -eq 1 ]
+	[[ "$stderr" != *started* ]]
+	[[ "$stderr" != *"completed a"* ]]
+	[[ "$stderr" == *"Z failed b: SERVICE_ERROR: no"* ]]
+	[[ "$stderr" == *"2 tasks: 1 completed, 1 failed"* ]]
+	[ "$output" = "$(cat in)" ]
+}
+
+@test "-v: progress lines, at most one per task in 5 seconds" {
+	{ ev started a; ev progress a ',"percent":10,"stage":"render","message":"drawing"'
+	  ev progress a ',"percent":20'; ev progress b ',"percent":30'; ev completed a; ev completed b; } > in
+	run --separate-stderr filmeto-watch -v < in
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"Z progress a 10% render: drawing"* ]]
+	[[ "$stderr" != *"progress a 20%"* ]]
+	[[ "$stderr" == *"Z progress b 30%"* ]]
+	run --separate-stderr filmeto-watch < in
+	[[ "$stderr" != *progress* ]]
+}
+
+@test "exit statuses: 1 for a cancelled task, 3 unfinished, 0 for nothing" {
+	ev cancelled a ',"error":{"code":"TASK_CANCELLED","message":"cancelled by user"}' > in
+	run --separate-stderr filmeto-watch < in
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cancelled a: TASK_CANCELLED: cancelled by user"* ]]
+	{ ev started a; ev heartbeat b; ev log c; } > in
+	run --separate-stderr filmeto-watch < in
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"3 unfinished"* ]]
+	run filmeto-watch < /dev/null
+	[ "$status" -eq 0 ]
+	run filmeto-watch --color=sometimes < /dev/null
+	[ "$status" -eq 2 ]
+}
+
+@test "--summary-json: one object with counts, outputs, failures, unfinished" {
+	{ echo '{"type":"task","task_id":"u"}'; ev completed a ',"output_files":["/o/a.png","/o/a.srt"],"metadata":{"cached":true}'
+	  ev failed b ',"error":{"code":"TIMEOUT_ERROR","message":"too \"slow\""}'; } > in
+	run filmeto-watch --summary-json sum.json < in
+	[ "$status" -eq 1 ]
+	[ ! -e sum.json.* ] || false
+	python3 - <<'PY'
+import json
+s = json.load(open("sum.json"))
+assert (s["tasks"], s["completed"], s["failed"], s["cancelled"], s["cached"], s["unfinished"]) == (3, 1, 1, 0, 1, 1), s
+assert s["outputs"] == ["/o/a.png", "/o/a.srt"], s
+assert s["failures"] == [{"task_id": "b", "status": "failed", "code": "TIMEOUT_ERROR", "message": 'too "slow"'}], s
+assert s["unfinished_tasks"] == ["u"] and s["exit_status"] == 1, s
+assert isinstance(s["wall_time"], float)
+PY
+}
+
+@test "--junit: a testcase per task, failures with their error, escaped" {
+	{ ev completed a ',"execution_time":2.5'; ev failed 'b' ',"error":{"code":"SERVICE_ERROR","message":"<bad> & \"worse\""}'
+	  ev cancelled c; ev started d; } > in
+	run filmeto-watch --junit junit.xml < in
+	[ "$status" -eq 1 ]
+	python3 - <<'PY'
+import xml.etree.ElementTree as ET
+s = ET.parse("junit.xml").getroot()
+assert s.tag == "testsuite" and s.get("name") == "filmeto", s.attrib
+assert (s.get("tests"), s.get("failures"), s.get("errors"), s.get("skipped")) == ("4", "1", "1", "1"), s.attrib
+cases = {c.get("name"): c for c in s.iter("testcase")}
+assert list(cases) == ["a", "b", "c", "d"]
+assert cases["a"].get("time") == "2.500" and len(cases["a"]) == 0
+f = cases["b"].find("failure")
+assert f.get("message") == 'SERVICE_ERROR: <bad> & "worse"' and f.text == '<bad> & "worse"', f.attrib
+assert cases["c"].find("skipped").get("message").startswith("TASK_CANCELLED")
+assert cases["d"].find("error") is not None
+PY
+}
+
+@test "many events for few tasks: the fast path agrees with the full parse" {
+	{ ev started a; for i in $(seq 200); do ev progress a ",\"percent\":$i"; ev heartbeat a; ev log a ',"message":"x"'; done
+	  echo '{"type":"progress","task_id":"bad id"}'; echo '{"type":"progress","task_id":"b"'
+	  ev completed a; } > in
+	run --separate-stderr filmeto-watch < in
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"1 task: 1 completed"* ]]
+	[ "$output" = "$(cat in)" ]
+}
