@@ -24,9 +24,6 @@
 /* Seconds a plugin gets to leave after shutdown before it is killed. */
 #define FM_SHUTDOWN_GRACE 2.0
 
-/* Receives every event line; the callee does not keep obj. */
-typedef void fm_emit_fn(void *ctx, json_object *event);
-
 struct fm_host {
 	const struct fm_manifest *manifest; /* borrowed */
 	struct fm_proc proc;

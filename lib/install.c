@@ -106,22 +106,38 @@ static int failed(const struct unpack *u, const char *entry, const char *what, s
  * FM_ARCHIVE_MAX_PATH + 1 bytes); "" is the top itself. NULL when fine,
  * else why not.
  */
+/*
+ * The next component of a '/'-separated path at *p, skipping empty and
+ * "." ones: *p moves past it, *start points at it; 0 at the end.
+ */
+static size_t next_component(const char **p, const char **start)
+{
+	for (;;) {
+		const char *s = *p, *e;
+
+		while (*s == '/')
+			s++;
+		if (!*s)
+			return 0;
+		e = strchrnul(s, '/');
+		*p = e;
+		if (e - s == 1 && *s == '.')
+			continue;
+		*start = s;
+		return (size_t)(e - s);
+	}
+}
+
 static const char *clean_path(const char *in, char *out)
 {
-	const char *s = in, *e;
+	const char *p = in, *s;
 	size_t n = 0, len, depth = 0;
 
 	if (strlen(in) > FM_ARCHIVE_MAX_PATH)
 		return "has a path longer than the limit";
 	if (*in == '/')
 		return "has an absolute path";
-	for (; *s; s = e) {
-		while (*s == '/')
-			s++;
-		e = strchrnul(s, '/');
-		len = (size_t)(e - s);
-		if (!len || (len == 1 && *s == '.'))
-			continue;
+	while ((len = next_component(&p, &s))) {
 		if (len == 2 && s[0] == '.' && s[1] == '.')
 			return "has a '..' component: it would leave the plugin directory";
 		if (++depth > MAX_DEPTH)
@@ -143,21 +159,15 @@ static const char *clean_path(const char *in, char *out)
  */
 static int link_inside(const char *path, const char *target)
 {
-	const char *s = target, *e;
+	const char *p = target, *s, *c;
 	size_t up = 0, depth = 0, len;
 	int down = 0;
 
 	if (!*target || *target == '/' || strlen(target) > FM_ARCHIVE_MAX_PATH)
 		return 0;
-	for (e = path; *e; e++)
-		depth += *e == '/';
-	for (; *s; s = e) {
-		while (*s == '/')
-			s++;
-		e = strchrnul(s, '/');
-		len = (size_t)(e - s);
-		if (!len || (len == 1 && *s == '.'))
-			continue;
+	for (c = path; *c; c++)
+		depth += *c == '/';
+	while ((len = next_component(&p, &s))) {
 		if (len == 2 && s[0] == '.' && s[1] == '.') {
 			if (down)
 				return 0;

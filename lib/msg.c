@@ -62,23 +62,6 @@ void fm_die(int status, const char *fmt, ...)
 	exit(status);
 }
 
-void fm_warn_error(const struct fm_error *err)
-{
-	json_object *list = fm_json_get(err->details, "errors", json_type_array);
-	size_t i, n = list ? json_object_array_length(list) : 0;
-
-	if (!n) {
-		fm_warn("%s", err->message);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(list, i);
-		const char *m = fm_json_get_string(e, "message");
-
-		fm_warn("%s", m ? m : json_object_get_string(e));
-	}
-}
-
 int fm_close_stdout(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {

@@ -23,8 +23,6 @@ const char *fm_prog(void);
 void fm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* "prog: MESSAGE" for an error value, plus each details.errors[] line. */
-void fm_warn_error(const struct fm_error *err);
 /* Flushes and closes stdout; returns -1 (after a message) on write error. */
 int fm_close_stdout(void);
 /* Prints "prog VERSION" to stdout and exits 0. */
