@@ -1,0 +1,96 @@
+/*
+ * Rendering a libavfilter graph into a media file: the one encoding path
+ * of the bundled plugins and of combine's re-encode, so that every clip
+ * filmeto makes has the same codec parameters and scenes concatenate by
+ * stream copy.
+ *
+ * A graph has no inputs of its own: its sources are in the description
+ * (movie=, amovie=, color=, anullsrc=, ...). Its outputs are labelled
+ * [v] (video) and/or [a] (audio); the file gets one stream per label.
+ */
+#ifndef FM_RENDER_H
+#define FM_RENDER_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+/* The standard encoding; documented in filmeto(7). */
+#define FM_VIDEO_CODEC	  "libx264"
+#define FM_VIDEO_PRESET	  "veryfast"
+#define FM_VIDEO_CRF	  "20"
+#define FM_VIDEO_PIX_FMT  "yuv420p"
+#define FM_VIDEO_GOP_SECS 2 /* a keyframe at least every 2 s */
+#define FM_AUDIO_RATE	  48000
+#define FM_AUDIO_BITRATE  160000	/* AAC, stereo */
+#define FM_GRAPH_MAX	  (1024 * 1024) /* longest graph description */
+
+struct fm_render {
+	const char *graph; /* the filter graph description */
+	/*
+	 * Output; the container follows the extension. NULL runs the graph
+	 * and discards the frames (a measuring pass, with filter_log).
+	 */
+	const char *path;
+	/*
+	 * Video frame rate as a fraction (25/1, 30000/1001); the encoder's
+	 * time base is its inverse, so frame n has pts n.
+	 */
+	int fps_num, fps_den;
+	double duration; /* expected seconds, for progress; 0 when unknown */
+	/* Called at most every 0.2 s with 0..100 and the frames encoded. */
+	void (*progress)(void *ctx, double percent, int64_t frames);
+	/* Polled per frame: nonzero stops the render with TASK_CANCELLED. */
+	int (*cancelled)(void *ctx);
+	void *ctx;
+	/*
+	 * Called with each line (no newline, empty lines skipped) that a
+	 * filter of this graph logs at AV_LOG_INFO or more urgent, with the
+	 * filter's instance name ("Parsed_loudnorm_3"), e.g. loudnorm's
+	 * print_format=json summary, which it logs when the graph is freed,
+	 * still inside fm_render_run. Called from the thread that logged,
+	 * under a lock shared by all renders: keep it short.
+	 */
+	void (*filter_log)(void *ctx, const char *filter, const char *line);
+	/* Chapters written into the container: count, starts and ends in seconds, titles. */
+	int nchapters;
+	const double *chapter_start, *chapter_end;
+	const char *const *chapter_title;
+	const char *title; /* the file's title metadata, or NULL */
+};
+
+/*
+ * Renders r->graph into r->path: .mp4/.mov/.mkv get H.264 (the standard
+ * settings above) and AAC; .m4a AAC only; .wav 16-bit PCM; .png one
+ * frame, the first the graph gives, as RGB24 or RGBA. Audio is always
+ * resampled to FM_AUDIO_RATE stereo, .wav included. Output goes to a
+ * temporary file beside r->path, renamed into place on success and
+ * removed otherwise. On failure err carries RESOURCE_PROCESSING_ERROR
+ * (VALIDATION_ERROR for bad arguments, TASK_CANCELLED) with libav's
+ * reason and the first error line the graph logged.
+ *
+ * Timestamps count frames: video frame n has pts n in fps_den/fps_num,
+ * audio pts count samples in 1/FM_AUDIO_RATE; the graph's own timestamps
+ * are not used, and a [v] whose frame rate is known and differs from
+ * fps_num/fps_den is refused (end the graph with fps=). The muxer may
+ * change the stream time base (mp4: video 1/12800 at 25 fps, i.e. the
+ * rate's denominator doubled up to 10000 or more; audio 1/48000; mkv:
+ * 1/1000). AAC starts with 1024 priming samples, hidden by mp4's edit
+ * list. Chapters are AVChapters in ms with a "title"; mp4/mov store them
+ * as a text track, which ffprobe lists as a data stream. The graph must
+ * end by itself (d=, trim, -t of movie=); there is no time limit.
+ *
+ * While renders run, libav's log callback is fm_render's; lines not for
+ * filter_log go to av_log_default_callback, with libav's default level
+ * (info) taken as AV_LOG_ERROR. A callback the program set is replaced.
+ */
+int fm_render_run(const struct fm_render *r, struct fm_error *err);
+
+/*
+ * A file path or text quoted for use as a filter option value inside a
+ * graph description (both escaping levels, as libavfilter expects:
+ * movie=FILE, drawtext=text=TEXT). Returns a malloc'ed string.
+ */
+char *fm_render_quote(const char *s);
+
+#endif
