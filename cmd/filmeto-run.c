@@ -10,18 +10,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-run [-j N] [-d DIR] [--limit NAME=N,...] [--queue-timeout S]\n"
-    "                   [--heartbeat S] [--grace S] [--no-cache] [FILE ...]\n"
+    "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--placeholder] [--limit NAME=N,...]\n"
+    "                   [--queue-timeout S] [--heartbeat S] [--grace S] [--no-cache]\n"
+    "                   [FILE ...]\n"
     "\n"
     "Run task lines from FILEs or standard input ('-') and write events.\n"
     "\n"
     "  -j, --jobs N           tasks in flight at once (default: the number of cores)\n"
     "  -d, --output-dir DIR   write outputs to DIR/TASK_ID (default: filmeto-out)\n"
+    "  -o, --output FILM      write the combined film to FILM (.mp4, .mov or .mkv),\n"
+    "                         with FILM's .srt, .json, -contact.png and -thumbs/ beside it\n"
+    "      --placeholder      a scene whose task failed becomes a title card\n"
+    "                         instead of failing the film\n"
     "      --limit NAME=N,... admit tasks only while their declared needs fit\n"
     "      --queue-timeout S  fail a task that waits longer for --limit resources\n"
     "      --heartbeat S      a heartbeat line per running task every S seconds\n"
@@ -34,11 +40,21 @@ static const char usage_text[] =
     "Exit status: 0 every task succeeded, 1 a task failed or was cancelled,\n"
     "2 usage error, 130 interrupted.\n";
 
-enum { OPT_VERSION = 256, OPT_LIMIT, OPT_QUEUE_TIMEOUT, OPT_HEARTBEAT, OPT_GRACE, OPT_NO_CACHE };
+enum {
+	OPT_VERSION = 256,
+	OPT_PLACEHOLDER,
+	OPT_LIMIT,
+	OPT_QUEUE_TIMEOUT,
+	OPT_HEARTBEAT,
+	OPT_GRACE,
+	OPT_NO_CACHE
+};
 
 static const struct option options[] = {
     {"jobs", required_argument, NULL, 'j'},
     {"output-dir", required_argument, NULL, 'd'},
+    {"output", required_argument, NULL, 'o'},
+    {"placeholder", no_argument, NULL, OPT_PLACEHOLDER},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
     {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
@@ -62,6 +78,20 @@ static double seconds(const char *opt, const char *arg, int zero_ok)
 		fm_try_help();
 	}
 	return v;
+}
+
+/* The container comes from the name, so the name must say one. */
+static const char *film_path(const char *arg)
+{
+	static const char *const exts[] = {".mp4", ".mov", ".mkv", NULL};
+	const char *dot = strrchr(arg, '.');
+	size_t i;
+
+	for (i = 0; dot && exts[i]; i++)
+		if (!strcasecmp(dot, exts[i]) && dot > arg && dot[-1] != '/')
+			return arg;
+	fm_warn("-o: '%s' does not end in .mp4, .mov or .mkv", arg);
+	fm_try_help();
 }
 
 static int run_fd(int fd, const char *name, void *ctx)
@@ -93,7 +123,7 @@ int main(int argc, char **argv)
 	o.grace = FM_GRACE;
 	o.idle_shutdown = FM_IDLE_SHUTDOWN;
 	o.cache = 1;
-	while ((c = getopt_long(argc, argv, "j:d:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:d:o:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
@@ -104,6 +134,8 @@ int main(int argc, char **argv)
 			o.jobs = (int)jobs;
 			break;
 		case 'd': o.output_dir = optarg; break;
+		case 'o': o.film = film_path(optarg); break;
+		case OPT_PLACEHOLDER: o.placeholder = 1; break;
 		case OPT_LIMIT:
 			json_object_put(o.limits);
 			if (fm_exec_parse_limits(optarg, &o.limits, &err) < 0) {

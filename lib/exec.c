@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "combine.h"
 #include "config.h"
 #include "exec.h"
 #include "host.h"
@@ -98,6 +99,7 @@ struct fm_exec {
 	struct worker *stopping, *dead;
 	double *used;
 	int cancel_all;
+	char *film_taken; /* the task writing -o */
 	double cancel_deadline;
 	unsigned long failed, cancelled;
 };
@@ -455,6 +457,14 @@ static void cancel_job(struct fm_exec *x, struct job *j, const char *why)
 
 static void make_ready(struct fm_exec *x, struct job *j);
 
+/* A film asked for placeholders goes on when a scene's task fails. */
+static int tolerates(const struct fm_exec *x, const struct job *j)
+{
+	json_object *p = fm_json_get(j->t.parameters, "placeholder", json_type_boolean);
+
+	return !x->cancel_all && j->m && j->m->serve && p && json_object_get_boolean(p);
+}
+
 static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, const char *id,
 			       enum fm_status st)
 {
@@ -466,7 +476,7 @@ static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, c
 
 		if (!d || d->state != J_WAITING)
 			continue;
-		if (st == FM_STATUS_SUCCESS) {
+		if (st == FM_STATUS_SUCCESS || (st == FM_STATUS_ERROR && tolerates(x, d))) {
 			if (--d->ndeps == 0)
 				make_ready(x, d);
 			continue;
@@ -506,6 +516,18 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 		if (hash)
 			want = strtol(hash + 1, NULL, 10);
 		e = lookup(x, id);
+		if (e->status != FM_STATUS_SUCCESS) {
+			json_object *o = json_object_new_object();
+
+			/* Only a tolerant combine gets here: it draws a placeholder. */
+			json_object_object_add(o, "type", json_object_new_string("failed"));
+			json_object_object_add(o, "data", json_object_new_string(id));
+			json_object_object_add(
+			    o, "metadata",
+			    fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
+			json_object_array_add(out, o);
+			continue;
+		}
 		for (p = first_output(e); *p; p += strlen(p) + 1, k++) {
 			json_object *o;
 
@@ -743,12 +765,44 @@ static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
 		    fm_mkdirs(j->dir, err) < 0)
 			return -1;
 	}
-	for (i = 0; i < json_object_array_length(j->t.resources); i++)
-		if (fm_resource_localize(json_object_array_get_idx(j->t.resources, i), j->dir, i,
-					 x->o.cache_dir, err) < 0)
+	for (i = 0; i < json_object_array_length(j->t.resources); i++) {
+		json_object *r = json_object_array_get_idx(j->t.resources, i);
+		const char *scene =
+		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "scene");
+
+		if (fm_resource_localize(r, j->dir, i, x->o.cache_dir, err) < 0) {
+			char msg[FM_ERROR_MAX];
+
+			/* A film's inputs are known by their scene. */
+			if (scene &&
+			    snprintf(msg, sizeof(msg), "scene '%s': %s", scene, err->message) > 0) {
+				fm_error(err, err->code, "%s", msg);
+				fm_error_detail(err, "scene", json_object_new_string(scene));
+			}
 			return -1;
+		}
+	}
 	j->localized = 1;
 	return 0;
+}
+
+/*
+ * A film written to -o lives outside the task's directory, where the
+ * cache cannot restore it, and one with placeholders is not the film
+ * asked for: both are made again each time (their scenes still cached).
+ */
+static int cacheable(const struct job *j)
+{
+	size_t i;
+
+	if (fm_json_get(j->t.parameters, "output", json_type_string))
+		return 0;
+	for (i = 0; i < json_object_array_length(j->t.resources); i++)
+		if (!strcmp(
+			fm_json_get_string(json_object_array_get_idx(j->t.resources, i), "type"),
+			"failed"))
+			return 0;
+	return 1;
 }
 
 /* Answers from the output cache: no plugin runs. Returns 1 on a hit. */
@@ -757,7 +811,7 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	struct fm_result res;
 	int hit;
 
-	if (!x->o.cache || !x->o.cache_dir)
+	if (!x->o.cache || !x->o.cache_dir || !cacheable(j))
 		return 0;
 	j->cache_key = fm_cache_key(j->m, &j->t);
 	if (!j->cache_key)
@@ -1367,7 +1421,8 @@ static int wire(struct fm_exec *x, struct job *j)
 			add_edge(j, placeholder(x, id));
 		} else if (e->job) {
 			add_edge(j, e->job);
-		} else if (e->status != FM_STATUS_SUCCESS) {
+		} else if (e->status != FM_STATUS_SUCCESS &&
+			   !(e->status == FM_STATUS_ERROR && tolerates(x, j))) {
 			struct fm_error err = FM_ERROR_INIT;
 
 			fm_error(&err, FM_DEPENDENCY_FAILED,
@@ -1379,6 +1434,24 @@ static int wire(struct fm_exec *x, struct job *j)
 		}
 	}
 	return fail_cycle(x, j);
+}
+
+/* -o and --placeholder reach the film's combine task. */
+static int film_options(struct fm_exec *x, struct job *j, struct fm_error *err)
+{
+	json_object *p = j->t.parameters;
+
+	if (x->o.placeholder)
+		json_object_object_add(p, "placeholder", json_object_new_boolean(1));
+	if (!x->o.film)
+		return 0;
+	if (x->film_taken)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': -o names one film, and task '%s' already writes it",
+				j->e->text, x->film_taken);
+	x->film_taken = fm_xstrdup(j->e->text);
+	json_object_object_add(p, "output", json_object_new_string(x->o.film));
+	return 0;
 }
 
 static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
@@ -1413,10 +1486,17 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	j->lineno = lineno;
 	j->state = J_WAITING;
 	x->live++;
-	m = fm_plugins_find(&x->plugins,
-			    t.plugin_name ? t.plugin_name
-					  : fm_config_default_plugin(&x->config, t.tool_name),
-			    t.tool_name, &err);
+	if (!strcmp(t.tool_name, "combine") &&
+	    (!t.plugin_name || !strcmp(t.plugin_name, "combine")))
+		m = fm_combine_manifest();
+	else
+		m = fm_plugins_find(&x->plugins,
+				    t.plugin_name
+					? t.plugin_name
+					: fm_config_default_plugin(&x->config, t.tool_name),
+				    t.tool_name, &err);
+	if (m && m->serve && film_options(x, j, &err) < 0)
+		m = NULL;
 	if (!m) {
 		fail_job(x, j, &err);
 		return;
@@ -1704,6 +1784,8 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->o.output_dir = fm_abspath(o->output_dir);
 	x->o.cache_dir = o->cache_dir ? fm_xstrdup(o->cache_dir) : NULL;
 	x->o.limits = o->limits ? json_object_get(o->limits) : NULL;
+	x->o.film = o->film ? fm_abspath(o->film) : NULL;
+	fm_combine_manifest(); /* built now, before any thread can ask */
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;
@@ -1748,6 +1830,8 @@ void fm_exec_free(struct fm_exec *x)
 	free(x->used);
 	json_object_put(x->o.limits);
 	free((char *)x->o.output_dir);
+	free((char *)x->o.film);
+	free(x->film_taken);
 	free((char *)x->o.cache_dir);
 	fm_plugins_release(&x->plugins);
 	fm_config_release(&x->config);

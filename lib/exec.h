@@ -34,6 +34,8 @@ struct fm_exec_opts {
 	json_object *limits; /* {"gpu":1,"vram_gb":24} or NULL */
 	int cache;	     /* answer from the output cache */
 	const char *cache_dir;
+	const char *film; /* -o: where the combine task writes the film */
+	int placeholder;  /* --placeholder: failed scenes become title cards */
 };
 
 struct fm_exec;

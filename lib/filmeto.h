@@ -3,6 +3,7 @@
 #define FILMETO_H
 
 #include "cache.h"
+#include "combine.h"
 #include "config.h"
 #include "error.h"
 #include "host.h"
@@ -10,9 +11,11 @@
 #include "manifest.h"
 #include "model.h"
 #include "msg.h"
+#include "media.h"
 #include "ndjson.h"
 #include "plugin.h"
 #include "proc.h"
+#include "render.h"
 #include "resource.h"
 #include "rpc.h"
 #include "exec.h"

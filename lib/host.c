@@ -112,11 +112,18 @@ static char **plugin_argv(const struct fm_manifest *m)
 
 int fm_host_spawn(struct fm_host *h, struct fm_error *err)
 {
-	char **argv = plugin_argv(h->manifest), **env = plugin_env(h->manifest);
-	int rc = fm_proc_spawn(&h->proc, argv, h->manifest->dir, env, err);
+	char **argv, **env;
+	int rc;
 
-	free_strv(argv);
-	free_strv(env);
+	if (h->manifest->serve) {
+		rc = fm_proc_spawn_thread(&h->proc, h->manifest->serve, err);
+	} else {
+		argv = plugin_argv(h->manifest);
+		env = plugin_env(h->manifest);
+		rc = fm_proc_spawn(&h->proc, argv, h->manifest->dir, env, err);
+		free_strv(argv);
+		free_strv(env);
+	}
 	if (rc < 0)
 		return rc;
 	fm_reader_init(&h->out, h->proc.out, FM_LINE_MAX);
@@ -293,7 +300,7 @@ void fm_host_take_result(const struct fm_host *h, json_object *result, const cha
 
 void fm_host_stop(struct fm_host *h, double grace)
 {
-	if (h->proc.pid > 0 && !h->proc.reaped && h->proc.in >= 0) {
+	if ((h->proc.pid > 0 || h->proc.thread) && !h->proc.reaped && h->proc.in >= 0) {
 		json_object *bye = fm_rpc_notification("shutdown", NULL);
 
 		/* Best effort: closing stdin says the same thing. */
@@ -308,7 +315,7 @@ void fm_host_release(struct fm_host *h)
 {
 	unsigned i;
 
-	if (h->proc.pid > 0)
+	if (h->proc.pid > 0 || h->proc.thread)
 		fm_proc_stop(&h->proc, 0);
 	fm_reader_release(&h->out);
 	fm_reader_release(&h->err);

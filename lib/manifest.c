@@ -391,6 +391,14 @@ static int load_meta(struct fm_manifest *m, struct fm_error *err)
 	return 0;
 }
 
+static int load_all(struct fm_manifest *m, struct fm_error *err)
+{
+	if (load_meta(m, err) < 0 || load_tools(m, err) < 0 || load_command(m, err) < 0 ||
+	    load_settings(m, err) < 0)
+		return -1;
+	return 0;
+}
+
 int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *err)
 {
 	static const char *const names[] = {"plugin.yaml", "plugin.yml"};
@@ -419,10 +427,18 @@ int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *er
 		return -1;
 	}
 	free(buf);
-	if (load_meta(m, err) < 0 || load_tools(m, err) < 0 || load_command(m, err) < 0 ||
-	    load_settings(m, err) < 0)
+	return load_all(m, err);
+}
+
+int fm_manifest_parse(struct fm_manifest *m, const char *buf, size_t len, const char *name,
+		      const char *dir, struct fm_error *err)
+{
+	fm_manifest_init(m);
+	m->dir = fm_xstrdup(dir);
+	m->path = fm_xstrdup(name);
+	if (fm_yaml_parse(buf, len, name, &m->root, err) < 0)
 		return -1;
-	return 0;
+	return load_all(m, err);
 }
 
 json_object *fm_manifest_tool(const struct fm_manifest *m, const char *tool)

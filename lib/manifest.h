@@ -42,12 +42,17 @@ struct fm_manifest {
 	int concurrency;
 	double startup_timeout, exec_timeout;
 	int max_retries;
+	/* A tool built into filmeto-run, served on a thread; NULL for plugins. */
+	void (*serve)(int in, int out, int err);
 };
 
 void fm_manifest_init(struct fm_manifest *m);
 void fm_manifest_release(struct fm_manifest *m);
 /* Loads DIR/plugin.yaml or DIR/plugin.yml; errors name file and line. */
 int fm_manifest_load(struct fm_manifest *m, const char *dir, struct fm_error *err);
+/* A manifest from YAML text (name for messages, dir where it runs). */
+int fm_manifest_parse(struct fm_manifest *m, const char *buf, size_t len, const char *name,
+		      const char *dir, struct fm_error *err);
 /* The tool definition m serves under that name, or NULL. */
 json_object *fm_manifest_tool(const struct fm_manifest *m, const char *tool);
 /* The normalized manifest, for `filmeto-plugin info --json`. */

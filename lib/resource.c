@@ -220,7 +220,8 @@ int fm_resource_localize(json_object *res, const char *dir, size_t index, const 
 	struct stat st;
 	int rc;
 
-	if (!strcmp(type, "task_output"))
+	/* A dependency's outputs, resolved later; a failed one's placeholder. */
+	if (!strcmp(type, "task_output") || !strcmp(type, "failed"))
 		return 0;
 	if (!strcmp(type, "local_path")) {
 		if (stat(data, &st) != 0 || access(data, R_OK) != 0)

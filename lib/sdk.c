@@ -24,6 +24,7 @@ struct fm_plugin_ctx {
 	const struct fm_plugin_def *def;
 	struct fm_reader in;
 	struct fm_writer out;
+	int log_fd;
 	const char *task_id; /* the task being run, or NULL */
 	int cancelled, shutdown;
 };
@@ -84,11 +85,10 @@ void fm_plugin_log(struct fm_plugin_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	(void)c;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vdprintf(c->log_fd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	dprintf(c->log_fd, "\n");
 }
 
 /* Requests other than execute_task; returns 1 when it was one of them. */
@@ -120,7 +120,7 @@ static void on_notification(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 
 int fm_plugin_cancelled(struct fm_plugin_ctx *c)
 {
-	struct pollfd pfd = {0, POLLIN, 0};
+	struct pollfd pfd = {c->in.fd, POLLIN, 0};
 	struct fm_rpc_msg m;
 	char *line;
 	size_t len;
@@ -203,16 +203,21 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 
 int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
 {
-	struct fm_plugin_ctx c = {.def = def};
+	(void)argc;
+	fm_msg_init(argv[0]);
+	signal(SIGPIPE, SIG_IGN);
+	return fm_plugin_serve(def, 0, 1, 2);
+}
+
+int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log)
+{
+	struct fm_plugin_ctx c = {.def = def, .log_fd = log};
 	enum fm_line got;
 	char *line;
 	size_t len;
 
-	(void)argc;
-	fm_msg_init(argv[0]);
-	signal(SIGPIPE, SIG_IGN);
-	fm_reader_init(&c.in, 0, FM_LINE_MAX);
-	fm_writer_init(&c.out, 1);
+	fm_reader_init(&c.in, in, FM_LINE_MAX);
+	fm_writer_init(&c.out, out);
 	send(&c, fm_rpc_notification("ready", info(def)));
 	while (!c.shutdown && (got = fm_reader_next(&c.in, &line, &len)) != FM_LINE_NONE) {
 		struct fm_error err = FM_ERROR_INIT;

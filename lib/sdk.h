@@ -26,6 +26,13 @@ struct fm_plugin_def {
 };
 
 int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def);
+/*
+ * The same loop over any descriptors: requests on in, responses and
+ * notifications on out, log lines on log. Built-in tools (combine) are
+ * served this way on a thread of filmeto-run. Returns when in closes or
+ * the host says shutdown; closes none of the descriptors.
+ */
+int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log);
 /* A progress notification for the task being run; stage may be NULL. */
 void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
 			const char *message);

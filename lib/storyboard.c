@@ -545,20 +545,3 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 	json_object_put(s.root);
 	return json_object_array_length(problems) > before ? -1 : 0;
 }
-
-json_object *fm_combine_tool(void)
-{
-	static const char def[] =
-	    "{\"name\":\"combine\",\"description\":\"scenes into one film (built into "
-	    "filmeto-run)\","
-	    "\"parameters\":["
-	    "{\"name\":\"title\",\"type\":\"string\",\"default\":\"\"},"
-	    "{\"name\":\"width\",\"type\":\"integer\",\"default\":1280,\"min\":16,\"max\":8192},"
-	    "{\"name\":\"height\",\"type\":\"integer\",\"default\":720,\"min\":16,\"max\":8192},"
-	    "{\"name\":\"fps\",\"type\":\"number\",\"default\":25,\"min\":1,\"max\":120},"
-	    "{\"name\":\"scenes\",\"type\":\"array\",\"required\":true},"
-	    "{\"name\":\"placeholder\",\"type\":\"boolean\",\"default\":false}],"
-	    "\"resources\":{}}";
-
-	return json_tokener_parse(def);
-}

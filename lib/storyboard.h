@@ -35,7 +35,4 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 			 const struct fm_storyboard_opts *o, json_object *tasks,
 			 json_object *problems, json_object *sources);
 
-/* The built-in combine tool's definition, as a manifest tool. */
-json_object *fm_combine_tool(void);
-
 #endif

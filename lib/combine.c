@@ -1,0 +1,1077 @@
+/*
+ * The built-in combine tool: scenes into one film, with the ffmpeg
+ * libraries, on a thread of filmeto-run (served by the plugin SDK loop,
+ * so progress, cancel and results travel like any plugin's).
+ *
+ * The timeline is counted in frames of the film. Video is copied when
+ * every scene was encoded alike (media.c), and otherwise rendered once
+ * through one filter graph and one encoder (render.c). Audio is always
+ * rebuilt on the video clock in one graph: per scene the clip's own
+ * sound and its narration, padded or cut to the scene's frames; a music
+ * bed ducked under it; measured, normalized and encoded to AAC once.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavutil/bprint.h>
+#include <libavutil/mathematics.h>
+#include <libavutil/rational.h>
+
+#include "combine.h"
+#include "media.h"
+#include "render.h"
+#include "sdk.h"
+#include "util.h"
+
+#define AUDIO_RATE   48000
+#define THUMB_WIDTH  320
+#define SHEET_WIDTH  3840 /* widest contact sheet */
+#define LOUD_TP	     -1.5 /* true-peak ceiling, dBTP */
+#define LOUD_LRA     11.0
+#define SILENCE_LUFS -60.0 /* quieter than this is left alone */
+
+struct scene {
+	const char *id, *title, *text, *transition;
+	double planned; /* seconds, from the storyboard */
+	const char *video, *image, *narration, *failed;
+	char *clip; /* the file whose video is used */
+	struct fm_probe probe;
+	int64_t frames, start, overlap; /* film frames; overlap with the previous */
+	char *thumb;
+};
+
+struct film {
+	struct fm_plugin_ctx *ctx;
+	const struct fm_task *t;
+	json_object *p;
+	char *out, *base, *work;
+	int width, height;
+	AVRational fps;
+	struct scene *s;
+	size_t n;
+	const char *music;
+	int copy, placeholder;
+	char reason[256];
+	int64_t total;
+	double tdur, music_db, target, gain;
+	double measured_i, measured_tp, measured_lra, measured_thresh;
+	double stage_lo, stage_hi; /* the progress range of the current stage */
+	json_object *meta;
+};
+
+static const char manifest_yaml[] =
+    "name: combine\n"
+    "version: " FM_VERSION "\n"
+    "description: Scenes into one film, built into filmeto-run (libavformat, libavfilter)\n"
+    "command: [filmeto-run]\n"
+    "tools:\n"
+    "  - name: combine\n"
+    "    description: scenes into one film (built into filmeto-run)\n"
+    "    parameters:\n"
+    "      - {name: title, type: string, default: ''}\n"
+    "      - {name: width, type: integer, default: 1280, min: 16, max: 8192}\n"
+    "      - {name: height, type: integer, default: 720, min: 16, max: 8192}\n"
+    "      - {name: fps, type: number, default: 25, min: 1, max: 120}\n"
+    "      - {name: scenes, type: array, required: true}\n"
+    "      - {name: placeholder, type: boolean, default: false}\n"
+    "      - {name: transition_duration, type: number, default: 0.5, min: 0.04, max: 5}\n"
+    "      - {name: music_volume, type: number, default: -12, min: -60, max: 0}\n"
+    "      - {name: loudness, type: number, default: -16, min: -40, max: -5}\n"
+    "      - {name: output, type: string}\n"
+    "concurrency: 1\n"
+    "startup: {timeout: 10}\n"
+    "execution: {timeout: 7200, max_retries: 0}\n";
+
+static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const char *dir,
+		   struct fm_result *res);
+
+static const struct fm_plugin_def combine_def = {"combine", FM_VERSION, execute};
+
+static void serve(int in, int out, int err)
+{
+	fm_plugin_serve(&combine_def, in, out, err);
+}
+
+const struct fm_manifest *fm_combine_manifest(void)
+{
+	static struct fm_manifest m;
+	static int loaded;
+	struct fm_error err = FM_ERROR_INIT;
+
+	/* Called from the main thread before any combine thread starts. */
+	if (!loaded) {
+		if (fm_manifest_parse(&m, manifest_yaml, sizeof(manifest_yaml) - 1,
+				      "(built-in combine)", ".", &err) < 0)
+			abort(); /* the text above is wrong: a build defect */
+		m.serve = serve;
+		loaded = 1;
+	}
+	return &m;
+}
+
+json_object *fm_combine_tool(void)
+{
+	json_object *copy = NULL;
+
+	json_object_deep_copy(fm_manifest_tool(fm_combine_manifest(), "combine"), &copy, NULL);
+	return copy;
+}
+
+/* --- progress and cancel -------------------------------------------------- */
+
+static void stage(struct film *f, const char *name, double lo, double hi)
+{
+	f->stage_lo = lo;
+	f->stage_hi = hi;
+	fm_plugin_progress(f->ctx, lo, name, name);
+}
+
+static void on_progress(void *ctx, double percent, int64_t frames)
+{
+	struct film *f = ctx;
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "%lld of %lld frames", (long long)frames, (long long)f->total);
+	fm_plugin_progress(f->ctx, f->stage_lo + (f->stage_hi - f->stage_lo) * percent / 100.0,
+			   NULL, msg);
+}
+
+static int on_cancelled(void *ctx)
+{
+	return fm_plugin_cancelled(((struct film *)ctx)->ctx);
+}
+
+static double secs(const struct film *f, int64_t frames)
+{
+	return frames * av_q2d(av_inv_q(f->fps));
+}
+
+static int64_t samples(const struct film *f, int64_t frames)
+{
+	return av_rescale(frames, (int64_t)AUDIO_RATE * f->fps.den, f->fps.num);
+}
+
+/* --- reading the task ----------------------------------------------------- */
+
+static struct scene *scene_by_id(struct film *f, const char *id)
+{
+	size_t i;
+
+	for (i = 0; id && i < f->n; i++)
+		if (!strcmp(f->s[i].id, id))
+			return &f->s[i];
+	return NULL;
+}
+
+static int read_scenes(struct film *f, struct fm_error *err)
+{
+	json_object *scenes = fm_json_get(f->p, "scenes", json_type_array);
+	size_t i;
+
+	f->n = scenes ? json_object_array_length(scenes) : 0;
+	if (!f->n || f->n > FM_COMBINE_SCENES_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR, "combine needs 1 to %d scenes, not %zu",
+				FM_COMBINE_SCENES_MAX, f->n);
+	f->s = fm_xcalloc(f->n, sizeof(*f->s));
+	for (i = 0; i < f->n; i++) {
+		json_object *e = json_object_array_get_idx(scenes, i);
+		struct scene *s = &f->s[i];
+		const char *tr;
+
+		s->id = fm_json_get_string(e, "id");
+		s->planned = fm_json_get_double(e, "duration", 4.0);
+		if (!s->id || !fm_id_valid(s->id) || scene_by_id(f, s->id) != s)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"scenes[%zu]: id must be a unique task id", i);
+		if (!(s->planned > 0 && s->planned <= 86400))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"scene '%s': duration %g is outside 0..86400", s->id,
+					s->planned);
+		tr = fm_json_get_string(e, "transition");
+		s->transition = tr ? tr : "cut";
+		if (strcmp(s->transition, "cut") && strcmp(s->transition, "fade") &&
+		    strcmp(s->transition, "crossfade"))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"scene '%s': transition '%s' is not cut, fade or crossfade",
+					s->id, s->transition);
+		s->title = fm_json_get_string(e, "title");
+		s->text = fm_json_get_string(e, "text");
+		if (!s->title || !*s->title)
+			s->title = s->id;
+	}
+	return 0;
+}
+
+/* Files by scene and role; "failed" resources mark scenes whose task failed. */
+static int read_resources(struct film *f, struct fm_error *err)
+{
+	size_t i, n = json_object_array_length(f->t->resources);
+
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(f->t->resources, i);
+		json_object *meta = fm_json_get(r, "metadata", json_type_object);
+		const char *type = fm_json_get_string(r, "type"),
+			   *data = fm_json_get_string(r, "data");
+		const char *role = fm_json_get_string(meta, "role");
+		struct scene *s = scene_by_id(f, fm_json_get_string(meta, "scene"));
+
+		if (!type || !data || !role)
+			continue;
+		if (!strcmp(role, "music")) {
+			if (!strcmp(type, "local_path"))
+				f->music = data;
+			continue;
+		}
+		if (!s)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"resources[%zu]: scene '%s' is not in scenes", i,
+					fm_json_get_string(meta, "scene"));
+		if (!strcmp(type, "failed"))
+			s->failed = data;
+		else if (!strcmp(role, "video"))
+			s->video = data;
+		else if (!strcmp(role, "image"))
+			s->image = data;
+		else if (!strcmp(role, "narration") || !strcmp(role, "audio"))
+			s->narration = data;
+	}
+	return 0;
+}
+
+/* --- scene clips ---------------------------------------------------------- */
+
+static void print_fps(AVBPrint *bp, const struct film *f)
+{
+	av_bprintf(bp, "%d/%d", f->fps.num, f->fps.den);
+}
+
+/* Scaled into the film frame, padded, at the film's rate and format. */
+static void normalize(AVBPrint *bp, const struct film *f)
+{
+	av_bprintf(bp,
+		   "scale=%d:%d:force_original_aspect_ratio=decrease,"
+		   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=",
+		   f->width, f->height, f->width, f->height);
+	print_fps(bp, f);
+	av_bprintf(bp, ",format=yuv420p");
+}
+
+static int render_graph(struct film *f, AVBPrint *bp, const char *path, double duration,
+			struct fm_error *err)
+{
+	struct fm_render r = {0};
+	int rc;
+
+	if (!av_bprint_is_complete(bp)) {
+		av_bprint_finalize(bp, NULL);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
+	}
+	r.graph = bp->str;
+	r.path = path;
+	r.fps_num = f->fps.num;
+	r.fps_den = f->fps.den;
+	r.duration = duration;
+	r.cancelled = on_cancelled;
+	r.ctx = f;
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(bp, NULL);
+	return rc;
+}
+
+/* A clip for a scene with a still image, or a card for a failed scene. */
+static int make_clip(struct film *f, size_t i, struct fm_error *err)
+{
+	struct scene *s = &f->s[i];
+	int64_t frames = llrint(s->planned * av_q2d(f->fps));
+	AVBPrint bp;
+	char *q, *text;
+
+	s->clip = fm_xasprintf("%s/%04zu.mp4", f->work, i);
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	if (s->image) {
+		q = fm_render_quote(s->image);
+		av_bprintf(&bp, "movie=%s,", q);
+		free(q);
+		normalize(&bp, f);
+		av_bprintf(&bp, ",loop=loop=-1:size=1,");
+	} else {
+		text = fm_xasprintf("%s\n(scene failed: %s)", s->title, s->failed);
+		q = fm_render_quote(text);
+		av_bprintf(&bp, "color=c=0x202020:s=%dx%d:r=", f->width, f->height);
+		print_fps(&bp, f);
+		av_bprintf(&bp,
+			   ",drawtext=font=Sans:fontcolor=white:fontsize=h/16:"
+			   "x=(w-text_w)/2:y=(h-text_h)/2:text=%s,format=yuv420p,",
+			   q);
+		free(q);
+		free(text);
+	}
+	av_bprintf(&bp, "trim=end_frame=%lld,setpts=N/(", (long long)frames);
+	print_fps(&bp, f);
+	av_bprintf(&bp, ")/TB[v]");
+	return render_graph(f, &bp, s->clip, s->planned, err);
+}
+
+static int scene_error(struct fm_error *err, const struct scene *s, const char *file)
+{
+	char msg[FM_ERROR_MAX];
+
+	/* Cut short rather than fail: the scene's name comes first. */
+	if (snprintf(msg, sizeof(msg), "scene '%s': %s", s->id, err->message) >= (int)sizeof(msg))
+		msg[sizeof(msg) - 1] = '\0';
+	fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "%s", msg);
+	fm_error_detail(err, "scene", json_object_new_string(s->id));
+	fm_error_detail(err, "file", json_object_new_string(file));
+	return -1;
+}
+
+static int prepare_scenes(struct film *f, struct fm_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		struct scene *s = &f->s[i];
+
+		if (fm_plugin_cancelled(f->ctx))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		if (s->failed && !f->placeholder)
+			return fm_error(err, FM_DEPENDENCY_FAILED, "scene '%s': task '%s' failed",
+					s->id, s->failed);
+		if (!s->video && !s->image && !s->failed)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"scene '%s' has no video or image", s->id);
+		if (s->video && !s->failed) {
+			s->clip = fm_xstrdup(s->video);
+		} else if (make_clip(f, i, err) < 0) {
+			return scene_error(err, s, s->image ? s->image : "(placeholder)");
+		}
+		if (fm_probe_file(s->clip, &s->probe, err) < 0)
+			return scene_error(err, s, s->clip);
+		if (!s->probe.has_video)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"scene '%s': '%s' has no video", s->id, s->clip);
+		if (s->narration) {
+			struct fm_probe a;
+
+			if (fm_probe_file(s->narration, &a, err) < 0)
+				return scene_error(err, s, s->narration);
+			fm_probe_release(&a);
+		}
+		fm_plugin_progress(f->ctx, 5.0 * (i + 1) / f->n, "probe", s->id);
+	}
+	return 0;
+}
+
+/* Stream copy when every clip matches the film and the first clip. */
+static void choose_path(struct film *f)
+{
+	struct fm_probe *p0 = &f->s[0].probe;
+	char why[160];
+	size_t i;
+
+	f->copy = 0;
+	if (strcmp(p0->codec, "h264"))
+		snprintf(f->reason, sizeof(f->reason), "scene '%s' is %s, not h264", f->s[0].id,
+			 p0->codec);
+	else if (p0->width != f->width || p0->height != f->height)
+		snprintf(f->reason, sizeof(f->reason), "scene '%s' is %dx%d, not %dx%d", f->s[0].id,
+			 p0->width, p0->height, f->width, f->height);
+	else if (fabs(av_q2d((AVRational){p0->fps_num, p0->fps_den}) - av_q2d(f->fps)) > 0.001)
+		snprintf(f->reason, sizeof(f->reason), "scene '%s' runs at %.3f fps, not %.3f",
+			 f->s[0].id, av_q2d((AVRational){p0->fps_num, p0->fps_den}),
+			 av_q2d(f->fps));
+	else
+		f->copy = 1;
+	for (i = 0; f->copy && i < f->n; i++) {
+		if (strcmp(f->s[i].transition, "cut")) {
+			snprintf(f->reason, sizeof(f->reason), "scene '%s' has a %s transition",
+				 f->s[i].id, f->s[i].transition);
+			f->copy = 0;
+		} else if (fm_probe_differs(p0, &f->s[i].probe, why, sizeof(why))) {
+			snprintf(f->reason, sizeof(f->reason), "scene '%s' differs: %s", f->s[i].id,
+				 why);
+			f->copy = 0;
+		}
+	}
+	if (f->copy) {
+		/* The clips' own exact rate: 30000/1001, not 29.97. */
+		f->fps = (AVRational){p0->fps_num, p0->fps_den};
+		snprintf(f->reason, sizeof(f->reason), "every scene is h264 %dx%d at %d/%d fps",
+			 f->width, f->height, p0->fps_num, p0->fps_den);
+	}
+}
+
+/* Frames, starts and overlaps on the film's clock. */
+static void timeline(struct film *f)
+{
+	int64_t tframes = llrint(f->tdur * av_q2d(f->fps));
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		struct scene *s = &f->s[i];
+
+		s->frames = f->copy ? s->probe.frames : llrint(s->probe.duration * av_q2d(f->fps));
+		if (s->frames < 1)
+			s->frames = 1;
+		s->overlap = 0;
+		if (i > 0 && !strcmp(s->transition, "crossfade")) {
+			int64_t cap = FFMIN(f->s[i - 1].frames, s->frames) / 2;
+
+			s->overlap = FFMIN(tframes, cap);
+		}
+		s->start = i ? f->s[i - 1].start + f->s[i - 1].frames - s->overlap : 0;
+	}
+	f->total = f->s[f->n - 1].start + f->s[f->n - 1].frames;
+}
+
+/* Where scene i ends for chapters and cues: the next scene's start. */
+static int64_t scene_end(const struct film *f, size_t i)
+{
+	return i + 1 < f->n ? f->s[i + 1].start : f->total;
+}
+
+/* Frames of a "fade" transition's half: out of the last scene, into this one. */
+static int64_t fade_frames(const struct film *f, const struct scene *s)
+{
+	int64_t half = llrint(f->tdur * av_q2d(f->fps) / 2);
+
+	return FFMAX(1, FFMIN(half, s->frames / 3));
+}
+
+/* --- the graphs ----------------------------------------------------------- */
+
+static void quoted(AVBPrint *bp, const char *s)
+{
+	char *q = fm_render_quote(s);
+
+	av_bprintf(bp, "%s", q);
+	free(q);
+}
+
+/*
+ * Joins the per-scene streams [PREFIX0].. into [OUT]: runs of cuts and
+ * fades through one concat, crossfades with xfade or acrossfade.
+ */
+static void join(AVBPrint *bp, const struct film *f, char kind, const char *out)
+{
+	size_t i, run = 0, k = 0;
+	int have = 0;
+
+	for (i = 1; i <= f->n; i++) {
+		size_t j;
+
+		if (i < f->n && f->s[i].overlap == 0)
+			continue;
+		/* Scenes run..i-1 make one stream [KjK]. */
+		for (j = run; j < i; j++)
+			av_bprintf(bp, "[%c%zu]", kind, j);
+		av_bprintf(bp, "concat=n=%zu:v=%d:a=%d[%cj%zu];", i - run, kind == 'v', kind == 'a',
+			   kind, k);
+		if (have) {
+			const struct scene *s = &f->s[run];
+
+			if (kind == 'v')
+				av_bprintf(bp,
+					   "[%cc%zu][%cj%zu]xfade=transition=fade:duration=%.6f:"
+					   "offset=%.6f[%cc%zu];",
+					   kind, k - 1, kind, k, secs(f, s->overlap),
+					   secs(f, s->start), kind, k);
+			else
+				av_bprintf(
+				    bp, "[%cc%zu][%cj%zu]acrossfade=ns=%lld:c1=tri:c2=tri[%cc%zu];",
+				    kind, k - 1, kind, k, (long long)samples(f, s->overlap), kind,
+				    k);
+		} else {
+			av_bprintf(bp, "[%cj%zu]%snull[%cc%zu];", kind, k, kind == 'a' ? "a" : "",
+				   kind, k);
+		}
+		have = 1;
+		run = i;
+		k++;
+	}
+	av_bprintf(bp, "[%cc%zu]%snull[%s]", kind, k - 1, kind == 'a' ? "a" : "", out);
+}
+
+static void video_graph(AVBPrint *bp, const struct film *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct scene *s = &f->s[i];
+
+		av_bprintf(bp, "movie=");
+		quoted(bp, s->clip);
+		av_bprintf(bp, ",setpts=PTS-STARTPTS,");
+		normalize(bp, f);
+		av_bprintf(bp, ",tpad=stop_mode=clone:stop=-1,trim=end_frame=%lld,setpts=N/(",
+			   (long long)s->frames);
+		print_fps(bp, f);
+		av_bprintf(bp, ")/TB");
+		if (!strcmp(s->transition, "fade"))
+			av_bprintf(bp, ",fade=t=in:s=0:n=%lld", (long long)fade_frames(f, s));
+		if (i + 1 < f->n && !strcmp(f->s[i + 1].transition, "fade"))
+			av_bprintf(bp, ",fade=t=out:s=%lld:n=%lld",
+				   (long long)(s->frames - fade_frames(f, s)),
+				   (long long)fade_frames(f, s));
+		av_bprintf(bp, "[v%zu];", i);
+	}
+	join(bp, f, 'v', "v");
+}
+
+static void audio_in(AVBPrint *bp, const char *file, const char *label, size_t i)
+{
+	av_bprintf(bp, "amovie=");
+	quoted(bp, file);
+	av_bprintf(bp,
+		   ",aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo,"
+		   "asetpts=PTS-STARTPTS[%s%zu];",
+		   AUDIO_RATE, label, i);
+}
+
+/* The film's sound before loudness: scenes on the video clock, music ducked under. */
+static void audio_graph(AVBPrint *bp, const struct film *f, const char *out)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		const struct scene *s = &f->s[i];
+		int own = s->probe.has_audio && !s->failed, narr = s->narration != NULL;
+		int64_t len = samples(f, s->start + s->frames) - samples(f, s->start);
+
+		if (own)
+			audio_in(bp, s->clip, "c", i);
+		if (narr)
+			audio_in(bp, s->narration, "n", i);
+		if (own && narr)
+			av_bprintf(bp, "[c%zu][n%zu]amix=inputs=2:duration=longest:normalize=0,", i,
+				   i);
+		else if (own || narr)
+			av_bprintf(bp, "[%c%zu]anull,", own ? 'c' : 'n', i);
+		else
+			av_bprintf(bp, "anullsrc=r=%d:cl=stereo,", AUDIO_RATE);
+		av_bprintf(bp, "apad,atrim=end_sample=%lld,asetpts=N/SR/TB", (long long)len);
+		if (!strcmp(s->transition, "fade"))
+			av_bprintf(bp, ",afade=t=in:d=%.6f", secs(f, fade_frames(f, s)));
+		if (i + 1 < f->n && !strcmp(f->s[i + 1].transition, "fade"))
+			av_bprintf(bp, ",afade=t=out:st=%.6f:d=%.6f",
+				   secs(f, s->frames - fade_frames(f, s)),
+				   secs(f, fade_frames(f, s)));
+		av_bprintf(bp, "[a%zu];", i);
+	}
+	join(bp, f, 'a', f->music ? "speech" : "mixed");
+	av_bprintf(bp, ";");
+	if (f->music) {
+		audio_in(bp, f->music, "m", 0);
+		av_bprintf(bp,
+			   "[m0]volume=%.2fdB,apad,atrim=end_sample=%lld[bed];"
+			   "[speech]asplit=2[sa][sb];"
+			   "[bed][sb]sidechaincompress=threshold=0.02:ratio=8:attack=20:"
+			   "release=400[ducked];"
+			   "[sa][ducked]amix=inputs=2:duration=first:normalize=0[mixed];",
+			   f->music_db, (long long)samples(f, f->total));
+	}
+	av_bprintf(bp, "[mixed]apad,atrim=end_sample=%lld%s", (long long)samples(f, f->total), out);
+}
+
+/* ebur128's summary: "I: -21.8 LUFS", "Threshold: ..." (first one), "LRA: ...", "Peak: ...". */
+static void on_filter_log(void *ctx, const char *filter, const char *line)
+{
+	struct film *f = ctx;
+	const char *p = line;
+	double v;
+
+	if (!strstr(filter, "ebur128"))
+		return;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (sscanf(p, "I: %lf", &v) == 1)
+		f->measured_i = v;
+	else if (sscanf(p, "Threshold: %lf", &v) == 1 && isnan(f->measured_thresh))
+		f->measured_thresh = v;
+	else if (sscanf(p, "LRA: %lf", &v) == 1)
+		f->measured_lra = v;
+	else if (sscanf(p, "Peak: %lf", &v) == 1)
+		f->measured_tp = v;
+}
+
+/*
+ * Two-pass loudness normalization. The first pass measures the mix
+ * (EBU R128: integrated loudness, range, true peak); the second applies
+ * what loudnorm's linear mode would, a constant gain to the target, and
+ * falls back to loudnorm's dynamic mode, fed the measurements, only when
+ * that gain would push the true peak over the ceiling.
+ */
+static int measure(struct film *f, struct fm_error *err)
+{
+	struct fm_render r = {0};
+	AVBPrint bp;
+	int rc;
+
+	f->measured_i = f->measured_tp = f->measured_lra = f->measured_thresh = NAN;
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	audio_graph(&bp, f, ",ebur128=peak=true[a]");
+	r.graph = bp.str;
+	r.fps_num = f->fps.num;
+	r.fps_den = f->fps.den;
+	r.duration = secs(f, f->total);
+	r.cancelled = on_cancelled;
+	r.filter_log = on_filter_log;
+	r.ctx = f;
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(&bp, NULL);
+	if (rc < 0)
+		return -1;
+	f->gain = 0;
+	if (!isnan(f->measured_i) && f->measured_i > SILENCE_LUFS)
+		f->gain = f->target - f->measured_i;
+	return 0;
+}
+
+static void loudness_filter(AVBPrint *bp, const struct film *f)
+{
+	if (f->gain == 0) {
+		av_bprintf(bp, "[a]");
+	} else if (isnan(f->measured_tp) || f->measured_tp + f->gain <= LOUD_TP) {
+		av_bprintf(bp, ",volume=%.3fdB[a]", f->gain);
+	} else {
+		av_bprintf(bp,
+			   ",loudnorm=I=%.1f:TP=%.1f:LRA=%.1f:measured_I=%.2f:"
+			   "measured_TP=%.2f:measured_LRA=%.2f:measured_thresh=%.2f,"
+			   "aresample=%d[a]",
+			   f->target, LOUD_TP, LOUD_LRA, f->measured_i, f->measured_tp,
+			   isnan(f->measured_lra) ? 0.0 : f->measured_lra,
+			   isnan(f->measured_thresh) ? f->measured_i - 10 : f->measured_thresh,
+			   AUDIO_RATE);
+	}
+}
+
+/* --- writing the film ----------------------------------------------------- */
+
+struct chapters {
+	double *start, *end;
+	const char **title;
+};
+
+static void chapters_init(struct chapters *c, const struct film *f)
+{
+	size_t i;
+
+	c->start = fm_xcalloc(f->n, sizeof(double));
+	c->end = fm_xcalloc(f->n, sizeof(double));
+	c->title = fm_xcalloc(f->n, sizeof(char *));
+	for (i = 0; i < f->n; i++) {
+		c->start[i] = secs(f, f->s[i].start);
+		c->end[i] = secs(f, scene_end(f, i));
+		c->title[i] = f->s[i].title;
+	}
+}
+
+static void chapters_release(struct chapters *c)
+{
+	free(c->start);
+	free(c->end);
+	free(c->title);
+}
+
+static int write_copy(struct film *f, const struct chapters *ch, struct fm_error *err)
+{
+	struct fm_concat c = {0};
+	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
+	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
+	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
+	struct fm_render r = {0};
+	AVBPrint bp;
+	size_t i;
+	int rc = -1;
+
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	audio_graph(&bp, f, "");
+	loudness_filter(&bp, f);
+	stage(f, "audio", 25, 60);
+	r.graph = bp.str;
+	r.path = audio;
+	r.fps_num = f->fps.num;
+	r.fps_den = f->fps.den;
+	r.duration = secs(f, f->total);
+	r.progress = on_progress;
+	r.cancelled = on_cancelled;
+	r.ctx = f;
+	if (fm_render_run(&r, err) < 0)
+		goto out;
+	for (i = 0; i < f->n; i++) {
+		inputs[i] = f->s[i].clip;
+		frames[i] = f->s[i].frames;
+	}
+	stage(f, "video", 60, 90);
+	c.inputs = inputs;
+	c.frames = frames;
+	c.n = f->n;
+	c.audio = audio;
+	c.path = f->out;
+	c.fps_num = f->fps.num;
+	c.fps_den = f->fps.den;
+	c.nchapters = (int)f->n;
+	c.chapter_start = ch->start;
+	c.chapter_end = ch->end;
+	c.chapter_title = ch->title;
+	c.title = fm_json_get_string(f->p, "title");
+	c.progress = on_progress;
+	c.cancelled = on_cancelled;
+	c.ctx = f;
+	rc = fm_concat_copy(&c, err);
+out:
+	av_bprint_finalize(&bp, NULL);
+	unlink(audio);
+	free(audio);
+	free(inputs);
+	free(frames);
+	return rc;
+}
+
+static int write_reencode(struct film *f, const struct chapters *ch, struct fm_error *err)
+{
+	struct fm_render r = {0};
+	AVBPrint bp;
+	int rc;
+
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	video_graph(&bp, f);
+	av_bprintf(&bp, ";");
+	audio_graph(&bp, f, "");
+	loudness_filter(&bp, f);
+	stage(f, "encode", 25, 90);
+	r.graph = bp.str;
+	r.path = f->out;
+	r.fps_num = f->fps.num;
+	r.fps_den = f->fps.den;
+	r.duration = secs(f, f->total);
+	r.progress = on_progress;
+	r.cancelled = on_cancelled;
+	r.ctx = f;
+	r.nchapters = (int)f->n;
+	r.chapter_start = ch->start;
+	r.chapter_end = ch->end;
+	r.chapter_title = ch->title;
+	r.title = fm_json_get_string(f->p, "title");
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(&bp, NULL);
+	return rc;
+}
+
+/* --- beside the film ------------------------------------------------------ */
+
+static void srt_time(FILE *fp, double t)
+{
+	long long ms = llrint(t * 1000);
+
+	fprintf(fp, "%02lld:%02lld:%02lld,%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+		ms % 1000);
+}
+
+static int write_srt(struct film *f, const char *path, struct fm_error *err)
+{
+	char *tmp = fm_xasprintf("%s.part", path);
+	FILE *fp = fopen(tmp, "w");
+	size_t i;
+	int cue = 0, rc;
+
+	if (!fp) {
+		free(tmp);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	}
+	for (i = 0; i < f->n; i++) {
+		if (!f->s[i].text || !*f->s[i].text)
+			continue;
+		fprintf(fp, "%d\n", ++cue);
+		srt_time(fp, secs(f, f->s[i].start));
+		fprintf(fp, " --> ");
+		srt_time(fp, secs(f, scene_end(f, i)));
+		fprintf(fp, "\n%s\n\n", f->s[i].text);
+	}
+	rc = fclose(fp);
+	if (rc != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		free(tmp);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	}
+	free(tmp);
+	return 0;
+}
+
+static int thumbnails(struct film *f, const char *dir, struct fm_error *err)
+{
+	int th = (int)(THUMB_WIDTH * (int64_t)f->height / f->width) & ~1;
+	size_t i;
+
+	if (fm_mkdirs(dir, err) < 0)
+		return -1;
+	for (i = 0; i < f->n; i++) {
+		struct scene *s = &f->s[i];
+		AVBPrint bp;
+		char *id = fm_xstrdup(s->id);
+
+		s->thumb = fm_xasprintf("%s/%02zu-%s.png", dir, i + 1, id);
+		free(id);
+		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+		av_bprintf(&bp, "movie=");
+		quoted(&bp, s->clip);
+		av_bprintf(&bp, ":seek_point=%.3f,", s->probe.duration / 2);
+		av_bprintf(&bp,
+			   "scale=%d:%d:force_original_aspect_ratio=decrease,"
+			   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1[v]",
+			   THUMB_WIDTH, th ? th : 2, THUMB_WIDTH, th ? th : 2);
+		if (render_graph(f, &bp, s->thumb, 0, err) < 0)
+			return scene_error(err, s, s->clip);
+		fm_plugin_progress(f->ctx, 90 + 8.0 * (i + 1) / f->n, "thumbnails", s->id);
+	}
+	return 0;
+}
+
+static int contact_sheet(struct film *f, const char *path, struct fm_error *err)
+{
+	int cols = (int)ceil(sqrt((double)f->n)), rows = (int)((f->n + cols - 1) / cols);
+	int tw = FFMIN(THUMB_WIDTH, SHEET_WIDTH / cols) & ~1;
+	int th = (int)(tw * (int64_t)f->height / f->width) & ~1;
+	AVBPrint bp;
+	size_t i;
+
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	for (i = 0; i < f->n; i++) {
+		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title);
+
+		av_bprintf(&bp, "movie=");
+		quoted(&bp, f->s[i].thumb);
+		av_bprintf(&bp,
+			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
+			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
+			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:text=",
+			   tw, th ? th : 2);
+		quoted(&bp, label);
+		av_bprintf(&bp, ",setpts=N[t%zu];", i);
+		free(label);
+	}
+	for (i = 0; i < f->n; i++)
+		av_bprintf(&bp, "[t%zu]", i);
+	av_bprintf(&bp, "concat=n=%zu:v=1:a=0,tile=%dx%d:padding=4:margin=4:color=0x101010[v]",
+		   f->n, cols, rows);
+	return render_graph(f, &bp, path, 0, err);
+}
+
+static json_object *sidecar(struct film *f)
+{
+	json_object *o = json_object_new_object(), *scenes = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(o, "title",
+			       json_object_new_string(fm_json_get_string(f->p, "title")
+							  ? fm_json_get_string(f->p, "title")
+							  : ""));
+	json_object_object_add(o, "film", json_object_new_string(f->out));
+	json_object_object_add(o, "width", json_object_new_int(f->width));
+	json_object_object_add(o, "height", json_object_new_int(f->height));
+	json_object_object_add(o, "fps", json_object_new_double(av_q2d(f->fps)));
+	json_object_object_add(o, "frames", json_object_new_int64(f->total));
+	json_object_object_add(o, "duration", json_object_new_double(secs(f, f->total)));
+	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
+	json_object_object_add(o, "reason", json_object_new_string(f->reason));
+	for (i = 0; i < f->n; i++) {
+		struct scene *s = &f->s[i];
+		json_object *e = json_object_new_object(), *src = json_object_new_object();
+
+		json_object_object_add(e, "id", json_object_new_string(s->id));
+		json_object_object_add(e, "title", json_object_new_string(s->title));
+		json_object_object_add(e, "start", json_object_new_double(secs(f, s->start)));
+		json_object_object_add(e, "duration",
+				       json_object_new_double(secs(f, scene_end(f, i) - s->start)));
+		json_object_object_add(e, "frames", json_object_new_int64(s->frames));
+		json_object_object_add(e, "transition", json_object_new_string(s->transition));
+		if (s->video && !s->failed)
+			json_object_object_add(src, "video", json_object_new_string(s->video));
+		if (s->image)
+			json_object_object_add(src, "image", json_object_new_string(s->image));
+		if (s->narration)
+			json_object_object_add(src, "narration",
+					       json_object_new_string(s->narration));
+		json_object_object_add(e, "sources", src);
+		json_object_object_add(e, "placeholder",
+				       json_object_new_boolean(s->failed != NULL));
+		if (s->failed)
+			json_object_object_add(e, "failed_task", json_object_new_string(s->failed));
+		if (s->thumb)
+			json_object_object_add(e, "thumbnail", json_object_new_string(s->thumb));
+		json_object_array_add(scenes, e);
+	}
+	json_object_object_add(o, "scenes", scenes);
+	if (f->music)
+		json_object_object_add(o, "music", json_object_new_string(f->music));
+	return o;
+}
+
+static int write_json(json_object *o, const char *path, struct fm_error *err)
+{
+	char *tmp = fm_xasprintf("%s.part", path);
+	int rc = json_object_to_file_ext(tmp, o,
+					 JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (rc != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		free(tmp);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	}
+	free(tmp);
+	return 0;
+}
+
+/* --- the task ------------------------------------------------------------- */
+
+static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_task *t,
+		     const char *dir, struct fm_error *err)
+{
+	const char *out = fm_json_get_string(t->parameters, "output");
+	char *slash, *dot;
+
+	memset(f, 0, sizeof(*f));
+	f->ctx = ctx;
+	f->t = t;
+	f->p = t->parameters;
+	f->width = (int)fm_json_get_double(f->p, "width", 1280) & ~1;
+	f->height = (int)fm_json_get_double(f->p, "height", 720) & ~1;
+	f->fps = av_d2q(fm_json_get_double(f->p, "fps", 25), 1001000);
+	f->tdur = fm_json_get_double(f->p, "transition_duration", 0.5);
+	f->music_db = fm_json_get_double(f->p, "music_volume", -12);
+	f->target = fm_json_get_double(f->p, "loudness", -16);
+	f->placeholder =
+	    json_object_get_boolean(fm_json_get(f->p, "placeholder", json_type_boolean));
+	f->out = out && *out ? fm_xstrdup(out) : fm_xasprintf("%s/film.mp4", dir);
+	f->base = fm_xstrdup(f->out);
+	slash = strrchr(f->base, '/');
+	dot = strrchr(f->base, '.');
+	if (dot && (!slash || dot > slash))
+		*dot = '\0';
+	slash = strrchr(f->out, '/');
+	f->work = fm_xasprintf("%.*s/.filmeto-combine-XXXXXX", (int)(slash - f->out), f->out);
+	if (fm_mkdirs(dir, err) < 0 || !slash)
+		return -1;
+	{
+		char *parent = fm_xstrndup(f->out, (size_t)(slash - f->out));
+		int rc = fm_mkdirs(parent, err);
+
+		free(parent);
+		if (rc < 0)
+			return -1;
+	}
+	if (!mkdtemp(f->work))
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot make '%s':", f->work);
+	return 0;
+}
+
+static void film_release(struct film *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n && f->s; i++) {
+		if (f->s[i].clip && strncmp(f->s[i].clip, f->work, strlen(f->work)) == 0)
+			unlink(f->s[i].clip);
+		free(f->s[i].clip);
+		free(f->s[i].thumb);
+		fm_probe_release(&f->s[i].probe);
+	}
+	if (f->work)
+		rmdir(f->work);
+	free(f->s);
+	free(f->out);
+	free(f->base);
+	free(f->work);
+}
+
+static int add_outputs(struct film *f, struct fm_result *res, const char *srt, const char *json,
+		       const char *sheet, struct fm_error *err)
+{
+	size_t i;
+
+	if (fm_result_add_output(res, f->out, err) < 0 ||
+	    (srt && fm_result_add_output(res, srt, err) < 0) ||
+	    fm_result_add_output(res, sheet, err) < 0 || fm_result_add_output(res, json, err) < 0)
+		return -1;
+	for (i = 0; i < f->n; i++)
+		if (fm_result_add_output(res, f->s[i].thumb, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int has_text(const struct film *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (f->s[i].text && *f->s[i].text)
+			return 1;
+	return 0;
+}
+
+static int run(struct film *f, struct fm_result *res, struct fm_error *err)
+{
+	char *srt = fm_xasprintf("%s.srt", f->base), *json = fm_xasprintf("%s.json", f->base);
+	char *sheet = fm_xasprintf("%s-contact.png", f->base);
+	char *thumbs = fm_xasprintf("%s-thumbs", f->base);
+	struct chapters ch = {0};
+	json_object *side = NULL;
+	int rc = -1;
+
+	if (read_scenes(f, err) < 0 || read_resources(f, err) < 0 || prepare_scenes(f, err) < 0)
+		goto out;
+	choose_path(f);
+	timeline(f);
+	chapters_init(&ch, f);
+	stage(f, "measure", 5, 25);
+	if (measure(f, err) < 0)
+		goto out;
+	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0)
+		goto out;
+	if ((has_text(f) && write_srt(f, srt, err) < 0) || thumbnails(f, thumbs, err) < 0 ||
+	    contact_sheet(f, sheet, err) < 0)
+		goto out;
+	side = sidecar(f);
+	if (write_json(side, json, err) < 0 ||
+	    add_outputs(f, res, has_text(f) ? srt : NULL, json, sheet, err) < 0)
+		goto out;
+	json_object_object_add(res->metadata, "path",
+			       json_object_new_string(f->copy ? "copy" : "reencode"));
+	json_object_object_add(res->metadata, "reason", json_object_new_string(f->reason));
+	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
+	json_object_object_add(res->metadata, "duration",
+			       json_object_new_double(secs(f, f->total)));
+	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
+	json_object_object_add(res->metadata, "loudness_gain_db", json_object_new_double(f->gain));
+	if (!isnan(f->measured_i))
+		json_object_object_add(res->metadata, "measured_lufs",
+				       json_object_new_double(f->measured_i));
+	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
+	rc = 0;
+out:
+	json_object_put(side);
+	chapters_release(&ch);
+	free(srt);
+	free(json);
+	free(sheet);
+	free(thumbs);
+	return rc;
+}
+
+static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const char *dir,
+		   struct fm_result *res)
+{
+	struct film f;
+	int rc = -1;
+
+	/* A failed run leaves the last good film in place: it writes aside. */
+	if (film_init(&f, ctx, t, dir, &res->error) == 0)
+		rc = run(&f, res, &res->error);
+	film_release(&f);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * The built-in combine tool (DESIGN §7): scene clips, narration and a
+ * music bed into one film with chapters, subtitles, thumbnails, a contact
+ * sheet and a JSON sidecar. filmeto-run serves it on a thread; its
+ * manifest is built in, so it is found without any plugin directory.
+ */
+#ifndef FM_COMBINE_H
+#define FM_COMBINE_H
+
+#include <json-c/json.h>
+
+#include "manifest.h"
+
+#define FM_COMBINE_SCENES_MAX 1000
+
+/* The built-in manifest; the first call must come before any thread. */
+const struct fm_manifest *fm_combine_manifest(void);
+/* The combine tool's definition (a new reference), as a manifest tool. */
+json_object *fm_combine_tool(void);
+
+#endif

@@ -1,0 +1,389 @@
+/*
+ * Probing scene files and concatenating them by stream copy. A scene's
+ * length is its counted frames, never a sum of float seconds: scene k's
+ * timestamps are offset by the frames of scenes 0..k-1 times the frame
+ * duration, so a long film does not drift. Video and audio packets are
+ * written in dts order as they are read, so memory stays flat however
+ * long the film is.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
+
+#include "media.h"
+#include "util.h"
+
+static int av_fail(struct fm_error *err, int rc, const char *what, const char *path)
+{
+	char reason[AV_ERROR_MAX_STRING_SIZE];
+
+	av_strerror(rc, reason, sizeof(reason));
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "%s '%s': %s", what, path, reason);
+}
+
+static int open_input(const char *path, AVFormatContext **ic, struct fm_error *err)
+{
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) != 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
+	if (st.st_size > FM_MEDIA_MAX_BYTES)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "'%s' is larger than %lld bytes",
+				path, FM_MEDIA_MAX_BYTES);
+	if ((rc = avformat_open_input(ic, path, NULL, NULL)) < 0)
+		return av_fail(err, rc, "cannot read", path);
+	if ((rc = avformat_find_stream_info(*ic, NULL)) < 0) {
+		avformat_close_input(ic);
+		return av_fail(err, rc, "cannot read the streams of", path);
+	}
+	return 0;
+}
+
+/* Frames in stream si, counted by reading its packets. */
+static int count_frames(AVFormatContext *ic, int si, int64_t *n, struct fm_error *err)
+{
+	AVPacket *pkt = av_packet_alloc();
+	int rc;
+
+	*n = 0;
+	while ((rc = av_read_frame(ic, pkt)) >= 0) {
+		if (pkt->stream_index == si)
+			(*n)++;
+		av_packet_unref(pkt);
+		if (*n > FM_MEDIA_MAX_FRAMES)
+			break;
+	}
+	av_packet_free(&pkt);
+	if (rc < 0 && rc != AVERROR_EOF)
+		return av_fail(err, rc, "cannot read", ic->url);
+	return 0;
+}
+
+int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
+{
+	AVFormatContext *ic = NULL;
+	int vi, ai, rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (open_input(path, &ic, err) < 0)
+		return -1;
+	vi = av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	ai = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+	if (ai >= 0) {
+		AVCodecParameters *a = ic->streams[ai]->codecpar;
+
+		p->has_audio = 1;
+		p->sample_rate = a->sample_rate;
+		p->channels = a->ch_layout.nb_channels;
+	}
+	p->duration = ic->duration > 0 ? ic->duration / (double)AV_TIME_BASE : 0;
+	if (vi >= 0 && !(ic->streams[vi]->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+		AVStream *st = ic->streams[vi];
+		AVCodecParameters *v = st->codecpar;
+
+		p->has_video = 1;
+		p->codec_id = v->codec_id;
+		snprintf(p->codec, sizeof(p->codec), "%s", avcodec_get_name(v->codec_id));
+		p->width = v->width;
+		p->height = v->height;
+		p->pix_fmt = v->format;
+		p->profile = v->profile;
+		p->level = v->level;
+		p->fps_num = st->r_frame_rate.num;
+		p->fps_den = st->r_frame_rate.den;
+		if (v->extradata_size > 0) {
+			p->extradata = fm_xmalloc((size_t)v->extradata_size);
+			memcpy(p->extradata, v->extradata, (size_t)v->extradata_size);
+			p->extradata_size = v->extradata_size;
+		}
+		p->frames = st->nb_frames;
+		if (p->frames <= 0 && count_frames(ic, vi, &p->frames, err) < 0)
+			goto out;
+		if (p->frames <= 0 || p->frames > FM_MEDIA_MAX_FRAMES || p->fps_num <= 0 ||
+		    p->fps_den <= 0 || p->width <= 0 || p->height <= 0) {
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				 "'%s' has no usable video frames", path);
+			goto out;
+		}
+		p->duration = p->frames * (double)p->fps_den / p->fps_num;
+	}
+	if (!p->has_video && !p->has_audio) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "'%s' has neither video nor audio",
+			 path);
+		goto out;
+	}
+	rc = 0;
+out:
+	avformat_close_input(&ic);
+	if (rc < 0)
+		fm_probe_release(p);
+	return rc;
+}
+
+void fm_probe_release(struct fm_probe *p)
+{
+	free(p->extradata);
+	p->extradata = NULL;
+	p->extradata_size = 0;
+}
+
+int fm_probe_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf, size_t len)
+{
+	if (!b->has_video)
+		snprintf(buf, len, "it has no video");
+	else if (a->codec_id != b->codec_id)
+		snprintf(buf, len, "its video is %s, not %s", b->codec, a->codec);
+	else if (a->width != b->width || a->height != b->height)
+		snprintf(buf, len, "it is %dx%d, not %dx%d", b->width, b->height, a->width,
+			 a->height);
+	else if ((int64_t)a->fps_num * b->fps_den != (int64_t)b->fps_num * a->fps_den)
+		snprintf(buf, len, "it runs at %d/%d fps, not %d/%d", b->fps_num, b->fps_den,
+			 a->fps_num, a->fps_den);
+	else if (a->pix_fmt != b->pix_fmt)
+		snprintf(buf, len, "its pixel format differs");
+	else if (a->profile != b->profile || a->level != b->level ||
+		 a->extradata_size != b->extradata_size ||
+		 (a->extradata_size &&
+		  memcmp(a->extradata, b->extradata, (size_t)a->extradata_size)))
+		snprintf(buf, len, "its %s encoder settings differ", b->codec);
+	else
+		return 0;
+	return 1;
+}
+
+/* --- stream copy ---------------------------------------------------------- */
+
+struct reader {
+	AVFormatContext *ic;
+	int si;		/* the stream read */
+	int64_t start;	/* its first pts, in its time base */
+	int64_t offset; /* added to every timestamp, in the output time base */
+	AVPacket *pkt;	/* the next packet, rescaled; NULL at the end */
+	AVStream *ost;
+};
+
+static void reader_close(struct reader *r)
+{
+	avformat_close_input(&r->ic);
+	av_packet_free(&r->pkt);
+}
+
+static int reader_open(struct reader *r, const char *path, enum AVMediaType type,
+		       struct fm_error *err)
+{
+	AVStream *st;
+
+	reader_close(r);
+	if (open_input(path, &r->ic, err) < 0)
+		return -1;
+	r->si = av_find_best_stream(r->ic, type, -1, -1, NULL, 0);
+	if (r->si < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "'%s' has no %s stream", path,
+				av_get_media_type_string(type));
+	st = r->ic->streams[r->si];
+	r->start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+	r->pkt = av_packet_alloc();
+	return 0;
+}
+
+/* Reads r's next packet into r->pkt with output timestamps; 0 at the end. */
+static int reader_next(struct reader *r, struct fm_error *err)
+{
+	AVRational itb;
+	int rc;
+
+	if (!r->pkt)
+		return 0;
+	for (;;) {
+		av_packet_unref(r->pkt);
+		rc = av_read_frame(r->ic, r->pkt);
+		if (rc == AVERROR_EOF) {
+			av_packet_free(&r->pkt);
+			return 0;
+		}
+		if (rc < 0)
+			return av_fail(err, rc, "cannot read", r->ic->url);
+		if (r->pkt->stream_index == r->si)
+			break;
+	}
+	itb = r->ic->streams[r->si]->time_base;
+	if (r->pkt->pts == AV_NOPTS_VALUE)
+		r->pkt->pts = r->pkt->dts;
+	if (r->pkt->dts == AV_NOPTS_VALUE)
+		r->pkt->dts = r->pkt->pts;
+	r->pkt->pts = av_rescale_q(r->pkt->pts - r->start, itb, r->ost->time_base) + r->offset;
+	r->pkt->dts = av_rescale_q(r->pkt->dts - r->start, itb, r->ost->time_base) + r->offset;
+	r->pkt->duration = av_rescale_q(r->pkt->duration, itb, r->ost->time_base);
+	r->pkt->stream_index = r->ost->index;
+	r->pkt->pos = -1;
+	return 1;
+}
+
+static int add_stream(AVFormatContext *oc, const char *path, enum AVMediaType type, AVStream **ost,
+		      struct fm_error *err)
+{
+	struct reader r = {0};
+	AVStream *ist;
+	int rc;
+
+	if (reader_open(&r, path, type, err) < 0) {
+		reader_close(&r);
+		return -1;
+	}
+	ist = r.ic->streams[r.si];
+	*ost = avformat_new_stream(oc, NULL);
+	rc = *ost ? avcodec_parameters_copy((*ost)->codecpar, ist->codecpar) : AVERROR(ENOMEM);
+	if (rc >= 0) {
+		(*ost)->codecpar->codec_tag = 0;
+		(*ost)->time_base = ist->time_base;
+		(*ost)->avg_frame_rate = ist->avg_frame_rate;
+		(*ost)->r_frame_rate = ist->r_frame_rate;
+	}
+	reader_close(&r);
+	return rc < 0 ? av_fail(err, rc, "cannot add a stream from", path) : 0;
+}
+
+static int add_chapters(AVFormatContext *oc, const struct fm_concat *c)
+{
+	int i;
+
+	if (c->nchapters <= 0)
+		return 0;
+	oc->chapters = av_calloc((size_t)c->nchapters, sizeof(*oc->chapters));
+	if (!oc->chapters)
+		return AVERROR(ENOMEM);
+	for (i = 0; i < c->nchapters; i++) {
+		AVChapter *ch = av_mallocz(sizeof(*ch));
+
+		if (!ch)
+			return AVERROR(ENOMEM);
+		oc->chapters[oc->nb_chapters++] = ch;
+		ch->id = i + 1;
+		ch->time_base = (AVRational){1, 1000};
+		ch->start = llrint(c->chapter_start[i] * 1000);
+		ch->end = llrint(c->chapter_end[i] * 1000);
+		av_dict_set(&ch->metadata, "title", c->chapter_title[i], 0);
+	}
+	return 0;
+}
+
+/* Moves the video reader to input k, offset by the frames before it. */
+static int next_scene(const struct fm_concat *c, struct reader *v, size_t k, int64_t frames_before,
+		      struct fm_error *err)
+{
+	if (reader_open(v, c->inputs[k], AVMEDIA_TYPE_VIDEO, err) < 0)
+		return -1;
+	v->offset =
+	    av_rescale_q(frames_before, (AVRational){c->fps_den, c->fps_num}, v->ost->time_base);
+	return reader_next(v, err);
+}
+
+static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct reader *v,
+			 struct reader *a, struct fm_error *err)
+{
+	int64_t before = 0, copied = 0, total = 0, last_dts = INT64_MIN;
+	double shown = 0;
+	size_t k = 0, i;
+	int rc, more_v, more_a = a->ost ? reader_next(a, err) : 0;
+
+	for (i = 0; i < c->n; i++)
+		total += c->frames[i];
+	if (more_a < 0 || (more_v = next_scene(c, v, 0, 0, err)) < 0)
+		return -1;
+	while (more_v || more_a) {
+		int take_v =
+		    more_v && (!more_a || av_compare_ts(v->pkt->dts, v->ost->time_base, a->pkt->dts,
+							a->ost->time_base) <= 0);
+		struct reader *r = take_v ? v : a;
+
+		if (take_v) {
+			/* Keeps dts rising where two scenes' reorder delays differ. */
+			if (r->pkt->dts <= last_dts)
+				r->pkt->dts = last_dts + 1;
+			if (r->pkt->pts < r->pkt->dts)
+				r->pkt->pts = r->pkt->dts;
+			last_dts = r->pkt->dts;
+			copied++;
+		}
+		if ((rc = av_interleaved_write_frame(oc, r->pkt)) < 0)
+			return av_fail(err, rc, "cannot write", c->path);
+		if (take_v && (copied & 63) == 0 && c->cancelled && c->cancelled(c->ctx))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		if (take_v && c->progress && fm_now() - shown >= 0.2) {
+			shown = fm_now();
+			c->progress(c->ctx, 100.0 * copied / (total ? total : 1), copied);
+		}
+		if (!take_v) {
+			if ((more_a = reader_next(a, err)) < 0)
+				return -1;
+			continue;
+		}
+		if ((more_v = reader_next(v, err)) < 0)
+			return -1;
+		if (!more_v && ++k < c->n) {
+			before += c->frames[k - 1];
+			if ((more_v = next_scene(c, v, k, before, err)) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
+{
+	const AVOutputFormat *fmt = av_guess_format(NULL, c->path, NULL);
+	AVFormatContext *oc = NULL;
+	struct reader v = {0}, a = {0};
+	char *tmp = NULL;
+	int rc = -1, av;
+
+	if (!fmt || !c->n)
+		return fm_error(err, FM_VALIDATION_ERROR, "cannot tell the container of '%s'",
+				c->path);
+	tmp = fm_xasprintf("%s.part", c->path);
+	if ((av = avformat_alloc_output_context2(&oc, fmt, NULL, tmp)) < 0) {
+		av_fail(err, av, "cannot write", c->path);
+		goto out;
+	}
+	if (add_stream(oc, c->inputs[0], AVMEDIA_TYPE_VIDEO, &v.ost, err) < 0 ||
+	    (c->audio && add_stream(oc, c->audio, AVMEDIA_TYPE_AUDIO, &a.ost, err) < 0))
+		goto out;
+	if (c->title)
+		av_dict_set(&oc->metadata, "title", c->title, 0);
+	if ((av = add_chapters(oc, c)) < 0 || (av = avio_open(&oc->pb, tmp, AVIO_FLAG_WRITE)) < 0 ||
+	    (av = avformat_write_header(oc, NULL)) < 0) {
+		av_fail(err, av, "cannot write", c->path);
+		goto out;
+	}
+	if ((c->audio && reader_open(&a, c->audio, AVMEDIA_TYPE_AUDIO, err) < 0) ||
+	    write_packets(c, oc, &v, &a, err) < 0)
+		goto out;
+	if ((av = av_write_trailer(oc)) < 0) {
+		av_fail(err, av, "cannot finish", c->path);
+		goto out;
+	}
+	if (rename(tmp, c->path) != 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename '%s' to '%s':", tmp,
+			 c->path);
+		goto out;
+	}
+	rc = 0;
+out:
+	reader_close(&v);
+	reader_close(&a);
+	if (oc) {
+		avio_closep(&oc->pb);
+		avformat_free_context(oc);
+	}
+	if (rc < 0 && tmp)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/*
+ * Reading media files for combine: what a scene file holds (probe), and
+ * concatenating scenes whose video streams match by stream copy, with an
+ * audio track encoded once for the whole film.
+ */
+#ifndef FM_MEDIA_H
+#define FM_MEDIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Largest media file combine reads, and most frames one scene may have. */
+#define FM_MEDIA_MAX_BYTES  (64LL * 1024 * 1024 * 1024)
+#define FM_MEDIA_MAX_FRAMES (24LL * 3600 * 120)
+
+struct fm_probe {
+	int has_video, has_audio;
+	/* The video stream: what must match for stream copy. */
+	int codec_id, width, height, pix_fmt, profile, level;
+	int fps_num, fps_den; /* frame rate (r_frame_rate) */
+	uint8_t *extradata;
+	int extradata_size;
+	int64_t frames;	 /* counted video frames */
+	double duration; /* seconds: frames / fps, or the container's */
+	char codec[32];	 /* codec name, for messages */
+	int sample_rate, channels;
+};
+
+/* Fills p from the file; frames are counted when the container does not say. */
+int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err);
+void fm_probe_release(struct fm_probe *p);
+/*
+ * Why b cannot follow a by stream copy ("640x360, not 1280x720"), in buf;
+ * returns 0 when it can.
+ */
+int fm_probe_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf, size_t len);
+
+struct fm_concat {
+	const char *const *inputs; /* scene files, in order */
+	const int64_t *frames;	   /* counted frames of each */
+	size_t n;
+	const char *audio; /* an encoded audio file, copied whole; or NULL */
+	const char *path;  /* the film */
+	int fps_num, fps_den;
+	int nchapters;
+	const double *chapter_start, *chapter_end;
+	const char *const *chapter_title;
+	const char *title;
+	void (*progress)(void *ctx, double percent, int64_t frames);
+	int (*cancelled)(void *ctx);
+	void *ctx;
+};
+
+/*
+ * Writes c->path (through a temporary file renamed into place): every
+ * input's video packets copied, timestamps offset by the frames counted
+ * before it, with the audio file's packets interleaved in dts order.
+ */
+int fm_concat_copy(const struct fm_concat *c, struct fm_error *err);
+
+#endif
