@@ -423,6 +423,8 @@ static void check_task(struct submit *s, json_object *t, int apply_cli)
 	}
 	if (fm_params_validate(tool, params, id, &err) < 0)
 		add_errors(s, &err);
+	else if (owned && fm_combine_check(params, id, &err) < 0)
+		add_errors(s, &err);
 	json_object_put(owned);
 }
 

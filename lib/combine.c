@@ -116,10 +116,7 @@ const struct fm_manifest *fm_combine_manifest(void)
 
 json_object *fm_combine_tool(void)
 {
-	json_object *copy = NULL;
-
-	json_object_deep_copy(fm_manifest_tool(fm_combine_manifest(), "combine"), &copy, NULL);
-	return copy;
+	return json_object_get(fm_manifest_tool(fm_combine_manifest(), "combine"));
 }
 
 /* --- progress and cancel -------------------------------------------------- */
@@ -168,37 +165,90 @@ static struct scene *scene_by_id(struct film *f, const char *id)
 	return NULL;
 }
 
+static int one_of(const char *v, const char *const *set)
+{
+	for (; *set; set++)
+		if (!strcmp(v, *set))
+			return 1;
+	return 0;
+}
+
+static int check_scene(json_object *e, size_t i, json_object *seen, const char *task_id,
+		       struct fm_error *err)
+{
+	static const char *const transitions[] = {"cut", "fade", "crossfade", NULL};
+	static const char *const texts[] = {"title", "text", "transition", NULL};
+	const char *id = fm_json_get_string(e, "id"), *const *k;
+	json_object *d;
+	double secs;
+
+	if (!json_object_is_type(e, json_type_object))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scenes[%zu]: must be an object (rule: type)", task_id, i);
+	if (!id || !fm_id_valid(id) || json_object_object_get_ex(seen, id, NULL))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scenes[%zu]: id must be a unique task id (rule: id)",
+				task_id, i);
+	json_object_object_add(seen, id, NULL);
+	if (!json_object_object_get_ex(e, "duration", &d) ||
+	    !(json_object_is_type(d, json_type_int) || json_object_is_type(d, json_type_double)))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scene '%s': duration must be a number (rule: type)",
+				task_id, id);
+	secs = json_object_get_double(d);
+	if (!(secs > 0 && secs <= FM_COMBINE_SCENE_MAX_SECS))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scene '%s': duration %g is outside 0..%d (rule: range)",
+				task_id, id, secs, FM_COMBINE_SCENE_MAX_SECS);
+	for (k = texts; *k; k++)
+		if (json_object_object_get_ex(e, *k, &d) && !json_object_is_type(d, json_type_string))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"task '%s': scene '%s': %s must be text (rule: type)",
+					task_id, id, *k);
+	if (fm_json_get_string(e, "transition") &&
+	    !one_of(fm_json_get_string(e, "transition"), transitions))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scene '%s': transition '%s' is not one of cut, fade, "
+				"crossfade (rule: enum)",
+				task_id, id, fm_json_get_string(e, "transition"));
+	return 0;
+}
+
+int fm_combine_check(json_object *params, const char *task_id, struct fm_error *err)
+{
+	json_object *scenes = fm_json_get(params, "scenes", json_type_array), *seen;
+	size_t i, n = scenes ? json_object_array_length(scenes) : 0;
+	int rc = 0;
+
+	if (!n || n > FM_COMBINE_SCENES_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': scenes: needs 1 to %d scenes, not %zu (rule: range)",
+				task_id, FM_COMBINE_SCENES_MAX, n);
+	seen = json_object_new_object();
+	for (i = 0; i < n && rc == 0; i++)
+		rc = check_scene(json_object_array_get_idx(scenes, i), i, seen, task_id, err);
+	json_object_put(seen);
+	return rc;
+}
+
 static int read_scenes(struct film *f, struct fm_error *err)
 {
 	json_object *scenes = fm_json_get(f->p, "scenes", json_type_array);
 	size_t i;
 
-	f->n = scenes ? json_object_array_length(scenes) : 0;
-	if (!f->n || f->n > FM_COMBINE_SCENES_MAX)
-		return fm_error(err, FM_VALIDATION_ERROR, "combine needs 1 to %d scenes, not %zu",
-				FM_COMBINE_SCENES_MAX, f->n);
+	if (fm_combine_check(f->p, f->t->task_id, err) < 0)
+		return -1;
+	f->n = json_object_array_length(scenes);
 	f->s = fm_xcalloc(f->n, sizeof(*f->s));
 	for (i = 0; i < f->n; i++) {
 		json_object *e = json_object_array_get_idx(scenes, i);
 		struct scene *s = &f->s[i];
-		const char *tr;
 
 		s->id = fm_json_get_string(e, "id");
 		s->planned = fm_json_get_double(e, "duration", 4.0);
-		if (!s->id || !fm_id_valid(s->id) || scene_by_id(f, s->id) != s)
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"scenes[%zu]: id must be a unique task id", i);
-		if (!(s->planned > 0 && s->planned <= 86400))
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"scene '%s': duration %g is outside 0..86400", s->id,
-					s->planned);
-		tr = fm_json_get_string(e, "transition");
-		s->transition = tr ? tr : "cut";
-		if (strcmp(s->transition, "cut") && strcmp(s->transition, "fade") &&
-		    strcmp(s->transition, "crossfade"))
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"scene '%s': transition '%s' is not cut, fade or crossfade",
-					s->id, s->transition);
+		s->transition = fm_json_get_string(e, "transition");
+		if (!s->transition)
+			s->transition = "cut";
 		s->title = fm_json_get_string(e, "title");
 		s->text = fm_json_get_string(e, "text");
 		if (!s->title || !*s->title)

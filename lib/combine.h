@@ -11,11 +11,20 @@
 
 #include "manifest.h"
 
-#define FM_COMBINE_SCENES_MAX 1000
+#define FM_COMBINE_SCENES_MAX	  1000
+#define FM_COMBINE_SCENE_MAX_SECS 86400
+
+#include "error.h"
+
+/*
+ * Checks the scenes parameter: 1 to FM_COMBINE_SCENES_MAX objects with a
+ * unique id, a positive duration, text fields and a known transition.
+ */
+int fm_combine_check(json_object *params, const char *task_id, struct fm_error *err);
 
 /* The built-in manifest; the first call must come before any thread. */
 const struct fm_manifest *fm_combine_manifest(void);
-/* The combine tool's definition (a new reference), as a manifest tool. */
+/* The combine tool's definition (a new reference: read it, do not change it). */
 json_object *fm_combine_tool(void);
 
 #endif

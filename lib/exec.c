@@ -1504,7 +1504,8 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	j->m = m;
 	j->tool = fm_manifest_tool(m, t.tool_name);
 	fm_params_fill_defaults(j->tool, j->t.parameters);
-	if (fm_params_validate(j->tool, j->t.parameters, t.task_id, &err) < 0) {
+	if (fm_params_validate(j->tool, j->t.parameters, t.task_id, &err) < 0 ||
+	    (m->serve && fm_combine_check(j->t.parameters, t.task_id, &err) < 0)) {
 		fail_job(x, j, &err);
 		return;
 	}

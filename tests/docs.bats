@@ -148,8 +148,10 @@ complete_bash() {
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin list -
 	[ "$output" = "--json" ]
-	run complete_bash filmeto-run --out
+	run complete_bash filmeto-run --output-
 	[ "$output" = "--output-dir" ]
+	run complete_bash filmeto-run --pl
+	[ "$output" = "--placeholder" ]
 	run complete_bash filmeto-run --q
 	[ "$output" = "--queue-timeout" ]
 	run complete_bash filmeto-run --no

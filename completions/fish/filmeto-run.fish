@@ -3,6 +3,8 @@
 complete -c filmeto-run -s j -l jobs -x -d 'Tasks in flight at once'
 complete -c filmeto-run -s d -l output-dir -x -d 'Where outputs go' \
 	-a '(__fish_complete_directories (commandline -ct))'
+complete -c filmeto-run -s o -l output -r -d 'Write the combined film here (.mp4, .mov, .mkv)'
+complete -c filmeto-run -l placeholder -d 'A failed scene becomes a title card'
 complete -c filmeto-run -l limit -x -d 'Limit scarce resources (NAME=N,...)'
 complete -c filmeto-run -l queue-timeout -x -d 'Fail a task that waits longer for --limit'
 complete -c filmeto-run -l heartbeat -x -d 'Seconds between heartbeat lines (0 for none)'
