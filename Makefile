@@ -126,7 +126,6 @@ test: all $(UNIT_BIN) $(FUZZ_REPLAY)
 	bats --formatter pretty tests/
 
 run-demo: all
-	@rm -rf filmeto-out/demo-card
 	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
 
 # What the benchmarks compare against: GNU parallel, GNU time, jq.

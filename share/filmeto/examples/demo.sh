@@ -1,10 +1,11 @@
 #!/bin/sh
-# The demo behind `make demo`: one title card through the whole pipeline.
-# Every stage is a real filmeto binary; the card lands in filmeto-out/.
+# The demo behind `make demo`: hello.yaml rendered offline into a film.
+# Every stage is a real filmeto binary and every scene comes from a
+# bundled plugin; the film, its subtitles and its contact sheet land in
+# the current directory, the scene files in filmeto-out/.
 set -e
-filmeto-submit -t text2image -i demo-card \
-	-p prompt='filmeto renders this card with libavfilter' \
-	-p width=1280 -p height=720 \
-	| filmeto-run -d filmeto-out \
+here=$(dirname "$0")
+filmeto-submit --storyboard "$here/hello.yaml" \
+	| filmeto-run -d filmeto-out -o hello.mp4 \
 	| filmeto-watch >/dev/null
-echo "demo: wrote filmeto-out/demo-card/card.png"
+echo "demo: wrote hello.mp4, hello.srt, hello-contact.png and hello.json"
