@@ -1,0 +1,354 @@
+/*
+ * waveform: the bundled native plugin serving speak2video. It lays the
+ * narration's waveform (libavfilter's showwaves) over the lower third of
+ * a still, or of a plain background when there is none, and writes
+ * OUTPUT_DIR/clip.mp4 with the narration as its AAC track, through
+ * fm_render_run: the same encoding as every other clip.
+ *
+ * The clip lasts the narration, or the duration parameter, to which the
+ * narration is padded with silence or cut. The audio is made exactly that
+ * long and the video exactly round(duration * fps) frames, so the two
+ * differ by less than a frame.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+#include <libavutil/parseutils.h>
+#include <libavutil/rational.h>
+
+#include "filmeto.h"
+#include "render.h"
+
+/* The waves' opacity when the colour gives none, 0..255. */
+#define WAVE_ALPHA 204
+/* The waves cover this fraction of the height, at the bottom. */
+#define WAVE_SHARE 3
+
+struct params {
+	const char *image; /* NULL: a plain background */
+	const char *audio;
+	const char *background;
+	char color[16]; /* 0xRRGGBBAA */
+	double duration;
+	int width, height;
+	int fps_num, fps_den;
+	int64_t frames;
+	int64_t samples; /* at FM_AUDIO_RATE */
+};
+
+static int param_num(json_object *o, const char *key, double def, double min, double max,
+		     double *out, struct fm_error *err)
+{
+	double v = fm_json_get_double(o, key, def);
+
+	if (!(v >= min && v <= max))
+		return fm_error(err, FM_VALIDATION_ERROR, "parameter '%s': %g is not in %g..%g",
+				key, v, min, max);
+	*out = v;
+	return 0;
+}
+
+/* A size for H.264 in 4:2:0, which needs even sides. */
+static int param_size(json_object *o, const char *key, int def, int *out, struct fm_error *err)
+{
+	double v = 0;
+
+	if (param_num(o, key, def, 16, 4096, &v, err) < 0)
+		return -1;
+	if (v != floor(v) || (int)v % 2)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"parameter '%s': %g is not an even integer", key, v);
+	*out = (int)v;
+	return 0;
+}
+
+/* 29.97 is 30000/1001, as players expect; other rates as given. */
+static void frame_rate(double fps, int *num, int *den)
+{
+	double ntsc = fps * 1.001;
+	AVRational q;
+
+	if (fabs(fps - round(fps)) < 1e-6) {
+		*num = (int)round(fps);
+		*den = 1;
+	} else if (fabs(ntsc - round(ntsc)) < 1e-3) {
+		*num = (int)round(ntsc) * 1000;
+		*den = 1001;
+	} else {
+		q = av_d2q(fps, 100000);
+		*num = q.num;
+		*den = q.den;
+	}
+}
+
+/* The colour as 0xRRGGBBAA, with WAVE_ALPHA when it names no opacity. */
+static int param_color(json_object *o, struct params *p, struct fm_error *err)
+{
+	const char *c = fm_json_get_string(o, "color");
+	uint8_t rgba[4];
+
+	if (!c)
+		c = "white";
+	if (av_parse_color(rgba, c, -1, NULL) < 0)
+		return fm_error(err, FM_VALIDATION_ERROR, "parameter 'color': invalid colour '%s'",
+				c);
+	if (!strchr(c, '@') && rgba[3] == 255)
+		rgba[3] = WAVE_ALPHA;
+	snprintf(p->color, sizeof(p->color), "0x%02x%02x%02x%02x", rgba[0], rgba[1], rgba[2],
+		 rgba[3]);
+	p->background = fm_json_get_string(o, "background");
+	if (!p->background)
+		p->background = "#101828";
+	if (av_parse_color(rgba, p->background, -1, NULL) < 0)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"parameter 'background': invalid colour '%s'", p->background);
+	return 0;
+}
+
+/* The path of the first resource with one of the roles, else of the first of the kind. */
+static const char *find_resource(json_object *resources, const char *kind, const char *role1,
+				 const char *role2)
+{
+	size_t i, n = resources ? json_object_array_length(resources) : 0;
+	const char *first = NULL;
+
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(resources, i);
+		json_object *meta = fm_json_get(r, "metadata", json_type_object);
+		const char *mime = fm_json_get_string(r, "mime_type");
+		const char *role = fm_json_get_string(meta, "role");
+		const char *path = fm_json_get_string(r, "data");
+
+		if (!path)
+			continue;
+		if (role && (!strcmp(role, role1) || (role2 && !strcmp(role, role2))))
+			return path;
+		if (!first && mime && !strncmp(mime, kind, strlen(kind)))
+			first = path;
+	}
+	return first;
+}
+
+static int read_params(const struct fm_task *t, struct params *p, struct fm_error *err)
+{
+	json_object *o = t->parameters;
+	double fps = 0;
+
+	p->image = find_resource(t->resources, "image/", "image", NULL);
+	p->audio = find_resource(t->resources, "audio/", "narration", "audio");
+	if (!p->audio)
+		return fm_error(
+		    err, FM_VALIDATION_ERROR,
+		    "no audio resource (a mime type audio/*, or metadata role narration or audio)");
+	p->duration = 0;
+	if (fm_json_get(o, "duration", json_type_double) ||
+	    fm_json_get(o, "duration", json_type_int))
+		if (param_num(o, "duration", 0, 0.1, 3600, &p->duration, err) < 0)
+			return -1;
+	if (param_num(o, "fps", 25, 1, 120, &fps, err) < 0 ||
+	    param_size(o, "width", 1280, &p->width, err) < 0 ||
+	    param_size(o, "height", 720, &p->height, err) < 0 || param_color(o, p, err) < 0)
+		return -1;
+	frame_rate(fps, &p->fps_num, &p->fps_den);
+	return 0;
+}
+
+/* How long the narration is, from its container. */
+static int audio_length(const char *path, double *secs, struct fm_error *err)
+{
+	AVFormatContext *fc = NULL;
+	AVStream *st;
+	int r;
+
+	if ((r = avformat_open_input(&fc, path, NULL, NULL)) < 0 ||
+	    (r = avformat_find_stream_info(fc, NULL)) < 0 ||
+	    (r = av_find_best_stream(fc, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0)) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read audio '%s': %s", path,
+			 av_err2str(r));
+		goto out;
+	}
+	st = fc->streams[r];
+	r = -1;
+	if (st->duration > 0)
+		*secs = st->duration * av_q2d(st->time_base);
+	else if (fc->duration > 0)
+		*secs = (double)fc->duration / AV_TIME_BASE;
+	else
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			 "cannot tell how long audio '%s' is; give a duration", path);
+	if (*secs > 0)
+		r = 0;
+out:
+	avformat_close_input(&fc);
+	return r;
+}
+
+/* Decodes the first frame of a file, so a bad one fails naming it, before any output. */
+static int check_media(const char *what, const char *path, struct fm_error *err)
+{
+	char *q = fm_render_quote(path);
+	char *graph = !strcmp(what, "image") ? fm_xasprintf("movie=%s,trim=end_frame=1[v]", q)
+					     : fm_xasprintf("amovie=%s,atrim=end_sample=1[a]", q);
+	struct fm_render r = {.graph = graph};
+	struct fm_error e = FM_ERROR_INIT;
+	int ret = fm_render_run(&r, &e);
+
+	if (ret < 0)
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read %s '%s': %s", what, path,
+			 e.message);
+	fm_error_release(&e);
+	free(graph);
+	free(q);
+	return ret;
+}
+
+/* The background, labelled [bg]: the still cover-scaled over the colour, or the colour. */
+static char *background(const struct params *p)
+{
+	char *bg = fm_render_quote(p->background), *img, *g;
+
+	if (!p->image) {
+		g = fm_xasprintf("color=c=%s:s=%dx%d:r=%d/%d[bg]", bg, p->width, p->height,
+				 p->fps_num, p->fps_den);
+		free(bg);
+		return g;
+	}
+	img = fm_render_quote(p->image);
+	g = fm_xasprintf("movie=%s,trim=end_frame=1,"
+			 "scale=w=%d:h=%d:force_original_aspect_ratio=increase,crop=w=%d:h=%d,"
+			 "setsar=1[img];"
+			 "color=c=%s:s=%dx%d:r=%d/%d[bg0];"
+			 "[bg0][img]overlay=eof_action=repeat[bg]",
+			 img, p->width, p->height, p->width, p->height, bg, p->width, p->height,
+			 p->fps_num, p->fps_den);
+	free(img);
+	free(bg);
+	return g;
+}
+
+/*
+ * The narration, resampled, padded and cut to exactly the clip's length,
+ * goes out as [a] and into showwaves; the waves are laid over the bottom
+ * of [bg], and the video cut to its frame count.
+ */
+static char *build_graph(const struct params *p)
+{
+	int wh = p->height / WAVE_SHARE / 2 * 2;
+	char *bg = background(p), *audio = fm_render_quote(p->audio), *g;
+
+	g = fm_xasprintf(
+	    "%s;"
+	    "amovie=%s,aresample=%d,apad,atrim=end_sample=%" PRId64 ",asplit[a][w];"
+	    "[w]showwaves=s=%dx%d:mode=cline:scale=sqrt:rate=%d/%d:colors=%s,format=rgba[wv];"
+	    "[bg][wv]overlay=x=0:y=main_h-overlay_h:eof_action=pass,"
+	    "trim=end_frame=%" PRId64 ",setsar=1,format=yuv420p[v]",
+	    bg, audio, FM_AUDIO_RATE, p->samples, p->width, wh, p->fps_num, p->fps_den, p->color,
+	    p->frames);
+	free(bg);
+	free(audio);
+	return g;
+}
+
+struct run {
+	struct fm_plugin_ctx *ctx;
+	int64_t frames;
+};
+
+static void on_progress(void *arg, double percent, int64_t frames)
+{
+	struct run *run = arg;
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "frame %" PRId64 " of %" PRId64, frames, run->frames);
+	fm_plugin_progress(run->ctx, 10 + percent * 0.9, "render", msg);
+}
+
+static int on_cancelled(void *arg)
+{
+	struct run *run = arg;
+
+	return fm_plugin_cancelled(run->ctx);
+}
+
+/* Checks the inputs and settles the clip's length. */
+static int prepare(struct fm_plugin_ctx *ctx, const struct fm_task *task, struct params *p,
+		   struct fm_error *err)
+{
+	double len = 0;
+
+	if (read_params(task, p, err) < 0)
+		return -1;
+	fm_plugin_progress(ctx, 0, "probe", "reading the inputs");
+	if ((p->image && check_media("image", p->image, err) < 0) ||
+	    check_media("audio", p->audio, err) < 0)
+		return -1;
+	if (p->duration <= 0 && audio_length(p->audio, &len, err) < 0)
+		return -1;
+	if (p->duration <= 0)
+		p->duration = len;
+	p->frames = llround(p->duration * p->fps_num / p->fps_den);
+	if (p->frames < 1)
+		p->frames = 1;
+	p->samples = llround(p->duration * FM_AUDIO_RATE);
+	return 0;
+}
+
+static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *output_dir,
+		   struct fm_result *res)
+{
+	struct run run = {ctx, 0};
+	struct params p;
+	char *graph = NULL, *path = NULL, *abs = NULL;
+	int r = -1;
+
+	/* libav logs to stderr, which is this plugin's log: errors only */
+	av_log_set_level(AV_LOG_ERROR);
+	if (prepare(ctx, task, &p, &res->error) < 0)
+		return -1;
+	fm_plugin_log(ctx, "%s over %s: %dx%d, %.3f s, %" PRId64 " frames at %d/%d fps", p.audio,
+		      p.image ? p.image : p.background, p.width, p.height, p.duration, p.frames,
+		      p.fps_num, p.fps_den);
+	if (fm_mkdirs(output_dir, &res->error) < 0)
+		return -1;
+	graph = build_graph(&p);
+	path = fm_xasprintf("%s/clip.mp4", output_dir);
+	run.frames = p.frames;
+	struct fm_render rd = {
+	    .graph = graph,
+	    .path = path,
+	    .fps_num = p.fps_num,
+	    .fps_den = p.fps_den,
+	    .duration = p.duration,
+	    .progress = on_progress,
+	    .cancelled = on_cancelled,
+	    .ctx = &run,
+	};
+	fm_plugin_progress(ctx, 10, "render", "rendering the clip");
+	if (fm_render_run(&rd, &res->error) < 0)
+		goto out;
+	abs = fm_abspath(path);
+	fm_result_add_file(res, abs);
+	fm_plugin_progress(ctx, 100, "done", "clip written");
+	r = 0;
+out:
+	free(graph);
+	free(path);
+	free(abs);
+	return r;
+}
+
+static const struct fm_plugin_def def = {
+    .name = "waveform",
+    .version = "1.0.0",
+    .execute = execute,
+};
+
+int main(int argc, char **argv)
+{
+	return fm_plugin_main(argc, argv, &def);
+}
