@@ -178,13 +178,14 @@ static int check_scene(json_object *e, size_t i, json_object *seen, const char *
 {
 	static const char *const transitions[] = {"cut", "fade", "crossfade", NULL};
 	static const char *const texts[] = {"title", "text", "transition", NULL};
-	const char *id = fm_json_get_string(e, "id"), *const *k;
+	const char *id = fm_json_get_string(e, "id"), *const * k;
 	json_object *d;
 	double secs;
 
 	if (!json_object_is_type(e, json_type_object))
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"task '%s': scenes[%zu]: must be an object (rule: type)", task_id, i);
+				"task '%s': scenes[%zu]: must be an object (rule: type)", task_id,
+				i);
 	if (!id || !fm_id_valid(id) || json_object_object_get_ex(seen, id, NULL))
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"task '%s': scenes[%zu]: id must be a unique task id (rule: id)",
@@ -201,7 +202,8 @@ static int check_scene(json_object *e, size_t i, json_object *seen, const char *
 				"task '%s': scene '%s': duration %g is outside 0..%d (rule: range)",
 				task_id, id, secs, FM_COMBINE_SCENE_MAX_SECS);
 	for (k = texts; *k; k++)
-		if (json_object_object_get_ex(e, *k, &d) && !json_object_is_type(d, json_type_string))
+		if (json_object_object_get_ex(e, *k, &d) &&
+		    !json_object_is_type(d, json_type_string))
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"task '%s': scene '%s': %s must be text (rule: type)",
 					task_id, id, *k);
@@ -929,6 +931,8 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "duration", json_object_new_double(secs(f, f->total)));
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
+	json_object_object_add(o, "audio", json_object_new_string("reencode"));
+	json_object_object_add(o, "loudness_gain_db", json_object_new_double(f->gain));
 	for (i = 0; i < f->n; i++) {
 		struct scene *s = &f->s[i];
 		json_object *e = json_object_new_object(), *src = json_object_new_object();
@@ -1093,6 +1097,8 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	json_object_object_add(res->metadata, "path",
 			       json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(res->metadata, "reason", json_object_new_string(f->reason));
+	/* Never copied: separately encoded AAC segments do not join cleanly. */
+	json_object_object_add(res->metadata, "audio", json_object_new_string("reencode"));
 	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
 	json_object_object_add(res->metadata, "duration",
 			       json_object_new_double(secs(f, f->total)));

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libavutil/log.h>
+
 #include "cache.h"
 #include "combine.h"
 #include "config.h"
@@ -1787,6 +1789,8 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->o.limits = o->limits ? json_object_get(o->limits) : NULL;
 	x->o.film = o->film ? fm_abspath(o->film) : NULL;
 	fm_combine_manifest(); /* built now, before any thread can ask */
+	/* Combine's libav messages would garble stderr; its events carry the reasons. */
+	av_log_set_level(AV_LOG_QUIET);
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;

@@ -1,0 +1,263 @@
+#!/usr/bin/env bats
+# The built-in combine tool: films made from real media files, checked by
+# decoding them with ffprobe and ffmpeg.
+
+load test_helper
+
+# mkclip FILE SIZE FPS SECONDS [RATE|none]: an H.264 clip with AAC sound
+# at RATE Hz (default 48000), or without sound; all made the same way, so
+# clips of one size and rate have identical codec parameters.
+mkclip() {
+	local audio=(-f lavfi -i "sine=f=330:r=${5:-48000}:d=$4") amap=(-map 1:a -c:a aac)
+	if [ "${5:-}" = none ]; then
+		audio=()
+		amap=()
+	fi
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=$2:r=$3:d=$4" "${audio[@]}" \
+		-map 0:v -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 25 \
+		"${amap[@]}" -shortest "$1"
+}
+
+setup_file() {
+	local d="$BATS_FILE_TMPDIR"
+	mkclip "$d/a.mp4" 320x180 25 2
+	mkclip "$d/b.mp4" 320x180 25 1.6
+	mkclip "$d/c.mp4" 320x180 25 2.4
+	mkclip "$d/big.mp4" 640x360 25 2
+	mkclip "$d/fast.mp4" 320x180 30 2
+	mkclip "$d/mute.mp4" 320x180 25 2 none
+	mkclip "$d/low.mp4" 320x180 25 2 22050
+	ffmpeg -v error -y -f lavfi -i "sine=f=600:r=22050:d=1.2" "$d/speech.wav"
+	ffmpeg -v error -y -f lavfi -i "anoisesrc=c=pink:r=44100:d=3:a=0.2" "$d/music.wav"
+	head -c 20000 /dev/urandom >"$d/corrupt.mp4"
+}
+
+setup() {
+	common_setup
+	M="$BATS_FILE_TMPDIR"
+}
+
+# film ID SPEC...: a combine task line; SPEC is SCENE=FILE[,narration=FILE]
+# [,transition=T][,text=WORDS], or music=FILE.
+film() {
+	python3 - "$@" <<'PY'
+import json, sys
+tid, specs = sys.argv[1], sys.argv[2:]
+scenes, res = [], []
+for spec in specs:
+    parts = spec.split(",")
+    name, path = parts[0].split("=", 1)
+    if name == "music":
+        res.append({"type": "local_path", "data": path, "metadata": {"role": "music"}})
+        continue
+    s = {"id": name, "duration": 2, "title": "Scene " + name}
+    res.append({"type": "local_path", "data": path,
+                "metadata": {"scene": name, "role": "video"}})
+    for kv in parts[1:]:
+        k, v = kv.split("=", 1)
+        if k == "narration":
+            res.append({"type": "local_path", "data": v,
+                        "metadata": {"scene": name, "role": "narration"}})
+        else:
+            s[k] = v
+    scenes.append(s)
+print(json.dumps({"type": "task", "task_id": tid, "tool_name": "combine",
+                  "parameters": {"title": "Test film", "width": 320, "height": 180,
+                                 "fps": 25, "scenes": scenes},
+                  "resources": res}))
+PY
+}
+
+# probe FILE ENTRY: one ffprobe value of the first video (v) or audio (a) stream.
+probe() {
+	ffprobe -v error -select_streams "$2" -show_entries "stream=$3" -of csv=p=0 "$1"
+}
+
+# frames_agree FILM: audio and video end within one frame (40 ms at 25 fps).
+frames_agree() {
+	local v a
+	v=$(probe "$1" v:0 duration)
+	a=$(probe "$1" a:0 duration)
+	python3 -c "import sys; d=abs($v-$a); print('video', $v, 'audio', $a); sys.exit(d > 0.04)"
+}
+
+# jfile FILE EXPR: a Python expression over the JSON document FILE, bound to d.
+jfile() {
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+decodes() {
+	run ffmpeg -v error -i "$1" -f null -
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "uniform scenes are stream-copied on counted frames with one audio track" {
+	film f "s1=$M/a.mp4,text=one" "s2=$M/b.mp4,narration=$M/speech.wav,text=two" \
+		"s3=$M/c.mp4,text=three" "music=$M/music.wav" >task.json
+	run filmeto-run -o film.mp4 task.json
+	[ "$status" -eq 0 ]
+	echo "$output" >events
+	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = copy ]
+	decodes film.mp4
+	# 50 + 40 + 60 frames, none lost or duplicated.
+	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
+	[ "$(probe film.mp4 v:0 codec_name)" = h264 ]
+	[ "$(probe film.mp4 a:0 codec_name)" = aac ]
+	[ "$(probe film.mp4 a:0 sample_rate)" = 48000 ]
+	frames_agree film.mp4
+	# The video was copied, not re-encoded: same packets as the first clip.
+	cmp <(ffmpeg -v error -i "$M/a.mp4" -map 0:v -c copy -f framemd5 - | grep -v '^#' | head -20 | cut -d, -f5-) \
+		<(ffmpeg -v error -i film.mp4 -map 0:v -c copy -f framemd5 - | grep -v '^#' | head -20 | cut -d, -f5-)
+	# A progress line counted frames.
+	jget events '[l for l in by("progress") if "frames" in l.get("message","")][0]["message"]'
+}
+
+@test "chapters, subtitles, thumbnails, contact sheet and sidecar match the scenes" {
+	film f "s1=$M/a.mp4,text=one" "s2=$M/b.mp4,text=two words" "s3=$M/c.mp4" >task.json
+	filmeto-run -o out/film.mp4 task.json >events
+	[ "$(ffprobe -v error -show_chapters -of csv=p=0 out/film.mp4 | wc -l)" -eq 3 ]
+	run ffprobe -v error -show_entries chapter=start_time:chapter_tags=title -of csv=p=0 out/film.mp4
+	[ "${lines[0]}" = "0.000000,Scene s1" ]
+	[ "${lines[1]}" = "2.000000,Scene s2" ]
+	[ "${lines[2]}" = "3.600000,Scene s3" ]
+	# Cues at the scene starts; a scene without text has none.
+	run cat out/film.srt
+	[ "${lines[0]}" = 1 ]
+	[ "${lines[1]}" = "00:00:00,000 --> 00:00:02,000" ]
+	[ "${lines[2]}" = one ]
+	[ "${lines[4]}" = "00:00:02,000 --> 00:00:03,600" ]
+	[ "${lines[5]}" = "two words" ]
+	[ "${#lines[@]}" -eq 6 ]
+	[ "$(jfile out/film.json 'd["path"]')" = copy ]
+	[ "$(jfile out/film.json '[s["start"] for s in d["scenes"]]')" = "[0.0, 2.0, 3.6]" ]
+	[ "$(jfile out/film.json 'd["scenes"][1]["sources"]["video"]')" = "$M/b.mp4" ]
+	[ "$(jfile out/film.json 'd["frames"]')" -eq 150 ]
+	for t in out/film-thumbs/01-s1.png out/film-thumbs/02-s2.png out/film-thumbs/03-s3.png; do
+		[ "$(probe "$t" v:0 codec_name)" = png ]
+		[ "$(probe "$t" v:0 width)" -eq 320 ]
+	done
+	# Three thumbnails tiled 2x2 with 4-pixel margins and padding.
+	[ "$(probe out/film-contact.png v:0 width)" -eq 652 ]
+	[ "$(jget events 'len(by("completed")[-1]["output_files"])')" -eq 7 ]
+}
+
+@test "mixed sizes and frame rates are re-encoded through one encoder" {
+	film f "s1=$M/a.mp4" "s2=$M/big.mp4" "s3=$M/fast.mp4" >task.json
+	filmeto-run -o film.mp4 task.json >events
+	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = reencode ]
+	jget events 'by("completed")[-1]["metadata"]["reason"]' | grep "640x360, not 320x180"
+	decodes film.mp4
+	[ "$(probe film.mp4 v:0 width)x$(probe film.mp4 v:0 height)" = 320x180 ]
+	[ "$(probe film.mp4 v:0 r_frame_rate)" = 25/1 ]
+	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
+	frames_agree film.mp4
+
+	film g "s1=$M/a.mp4" "s2=$M/fast.mp4" >task2.json
+	filmeto-run -o film2.mp4 task2.json >events2
+	jget events2 'by("completed")[-1]["metadata"]["reason"]' | grep "fps"
+	[ "$(probe film2.mp4 v:0 nb_frames)" -eq 100 ]
+}
+
+@test "a scene without sound or at another sample rate gets its share of one audio track" {
+	film f "s1=$M/a.mp4" "s2=$M/mute.mp4" "s3=$M/low.mp4" >task.json
+	filmeto-run -o film.mp4 task.json >events
+	# Video still matches, so it is copied; the sound is always rebuilt.
+	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = copy ]
+	[ "$(jget events 'by("completed")[-1]["metadata"]["audio"]')" = reencode ]
+	decodes film.mp4
+	[ "$(probe film.mp4 a:0 sample_rate)" = 48000 ]
+	[ "$(probe film.mp4 a:0 channels)" = 2 ]
+	frames_agree film.mp4
+	# Silence where the mute scene is, sound on both sides of it.
+	run ffmpeg -v info -i film.mp4 -af "atrim=2.2:3.8,volumedetect" -f null -
+	[[ "$output" == *"max_volume: -91"* ]]
+	run ffmpeg -v info -i film.mp4 -af "atrim=4.2:5.8,volumedetect" -f null -
+	[[ "$output" != *"max_volume: -91"* ]]
+}
+
+@test "a crossfade overlaps two scenes and the timeline accounts for it" {
+	film f "s1=$M/a.mp4,text=one" "s2=$M/b.mp4,transition=crossfade,text=two" \
+		"s3=$M/c.mp4,transition=fade" >task.json
+	filmeto-run -o film.mp4 task.json >events
+	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = reencode ]
+	decodes film.mp4
+	# 150 frames less the 12-frame (0.5 s at 25 fps, rounded) overlap.
+	[ "$(probe film.mp4 v:0 nb_frames)" -eq 138 ]
+	frames_agree film.mp4
+	run ffprobe -v error -show_entries chapter=start_time -of csv=p=0 film.mp4
+	[ "${lines[1]}" = "1.520000" ]
+	grep -x "00:00:01,520 --> 00:00:03,120" film.srt
+}
+
+@test "a scene file that cannot be decoded fails the film naming the scene" {
+	film f "s1=$M/a.mp4" "broken=$M/corrupt.mp4" >task.json
+	run --separate-stderr filmeto-run -o film.mp4 task.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+	jget events 'by("failed")[0]["error"]["message"]' | grep "scene 'broken'"
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["scene"]')" = broken ]
+	[ ! -e film.mp4 ]
+	[ -z "$(find . -name '*.part' -o -name '.filmeto-combine-*')" ]
+
+	film g "s1=$M/a.mp4" "gone=$M/missing.mp4" >task2.json
+	run --separate-stderr filmeto-run -o film.mp4 task2.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events2
+	[ "$(jget events2 'by("failed")[0]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+	jget events2 'by("failed")[0]["error"]["message"]' | grep "scene 'gone'"
+}
+
+@test "zero scenes or a negative duration is refused at submit" {
+	run filmeto-submit -t combine -p 'scenes=[]'
+	[ "$status" -eq 2 ]
+	[ -z "$(echo "$output" | grep '"type"')" ]
+	[[ "$output" == *"needs 1 to 1000 scenes"* ]]
+	run filmeto-submit -t combine -p 'scenes=[{"id":"a","duration":-2}]'
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"scene 'a': duration -2 is outside"* ]]
+	# The same checks guard filmeto-run against hand-written lines.
+	echo '{"type":"task","task_id":"f","tool_name":"combine","parameters":{"scenes":[]}}' >t.json
+	run filmeto-run t.json
+	[ "$status" -eq 1 ]
+	[[ "$output" == *VALIDATION_ERROR* ]]
+}
+
+@test "-o takes a film name, and only one film may write it" {
+	run filmeto-run -o film.gif /dev/null
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"does not end in .mp4, .mov or .mkv"* ]]
+	{
+		film f1 "s1=$M/a.mp4"
+		film f2 "s1=$M/b.mp4"
+	} >tasks.json
+	run --separate-stderr filmeto-run -o film.mkv tasks.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = f1 ]
+	jget events 'by("failed")[0]["error"]["message"]' | grep "already writes it"
+	ffprobe -v error -show_entries format=format_name -of csv=p=0 film.mkv | grep matroska
+}
+
+@test "cancelling a combine leaves no film and no temporary file" {
+	film f "s1=$M/a.mp4" "s2=$M/big.mp4" "s3=$M/c.mp4" "s4=$M/a.mp4" "s5=$M/big.mp4" >task.json
+	mkfifo feed
+	filmeto-run -o film.mp4 feed >events &
+	pid=$!
+	exec {w}>feed
+	cat task.json >&$w
+	for _ in $(seq 100); do
+		grep -q '"stage":"encode"\|"stage":"measure"' events 2>/dev/null && break
+		sleep 0.05
+	done
+	echo '{"type":"cancel","task_id":"f"}' >&$w
+	exec {w}>&-
+	rc=0
+	wait $pid || rc=$?
+	cat events >&2
+	[ "$rc" -eq 1 ]
+	[ "$(jget events 'by("cancelled")[0]["error"]["code"]')" = TASK_CANCELLED ]
+	[ ! -e film.mp4 ]
+	[ -z "$(find . -name '*.part' -o -name '.filmeto-combine-*')" ]
+}
