@@ -259,11 +259,23 @@ static int read_scenes(struct film *f, struct fm_error *err)
 	return 0;
 }
 
-/* Files by scene and role; "failed" resources mark scenes whose task failed. */
+/*
+ * Files by scene and role. With --placeholder, filmeto-run lists in
+ * parameters.failed the scenes whose tasks failed ({scene, role, task}).
+ */
 static int read_resources(struct film *f, struct fm_error *err)
 {
+	json_object *failed = fm_json_get(f->p, "failed", json_type_array);
 	size_t i, n = json_object_array_length(f->t->resources);
 
+	for (i = 0; failed && i < json_object_array_length(failed); i++) {
+		json_object *e = json_object_array_get_idx(failed, i);
+		struct scene *s = scene_by_id(f, fm_json_get_string(e, "scene"));
+		const char *role = fm_json_get_string(e, "role");
+
+		if (s && role && (!strcmp(role, "video") || !strcmp(role, "image")))
+			s->failed = fm_json_get_string(e, "task");
+	}
 	for (i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(f->t->resources, i);
 		json_object *meta = fm_json_get(r, "metadata", json_type_object);
@@ -283,9 +295,7 @@ static int read_resources(struct film *f, struct fm_error *err)
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"resources[%zu]: scene '%s' is not in scenes", i,
 					fm_json_get_string(meta, "scene"));
-		if (!strcmp(type, "failed"))
-			s->failed = data;
-		else if (!strcmp(role, "video"))
+		if (!strcmp(role, "video"))
 			s->video = data;
 		else if (!strcmp(role, "image"))
 			s->image = data;

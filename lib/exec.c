@@ -496,6 +496,22 @@ static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, c
 
 /* --- readiness ---------------------------------------------------------- */
 
+/* Notes in parameters.failed which scene lost which task. */
+static void failed_input(struct job *j, const char *id, json_object *meta)
+{
+	json_object *list = fm_json_get(j->t.parameters, "failed", json_type_array);
+	json_object *o = json_object_new_object();
+
+	if (!list) {
+		list = json_object_new_array();
+		json_object_object_add(j->t.parameters, "failed", list);
+	}
+	json_object_object_add(o, "task", json_object_new_string(id));
+	json_object_object_add(o, "scene", json_object_get(json_object_object_get(meta, "scene")));
+	json_object_object_add(o, "role", json_object_get(json_object_object_get(meta, "role")));
+	json_object_array_add(list, o);
+}
+
 /* task_output resources become the named task's files. */
 static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *err)
 {
@@ -519,15 +535,8 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 			want = strtol(hash + 1, NULL, 10);
 		e = lookup(x, id);
 		if (e->status != FM_STATUS_SUCCESS) {
-			json_object *o = json_object_new_object();
-
 			/* Only a tolerant combine gets here: it draws a placeholder. */
-			json_object_object_add(o, "type", json_object_new_string("failed"));
-			json_object_object_add(o, "data", json_object_new_string(id));
-			json_object_object_add(
-			    o, "metadata",
-			    fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
-			json_object_array_add(out, o);
+			failed_input(j, id, fm_json_get(r, "metadata", json_type_object));
 			continue;
 		}
 		for (p = first_output(e); *p; p += strlen(p) + 1, k++) {
@@ -795,16 +804,8 @@ static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
  */
 static int cacheable(const struct job *j)
 {
-	size_t i;
-
-	if (fm_json_get(j->t.parameters, "output", json_type_string))
-		return 0;
-	for (i = 0; i < json_object_array_length(j->t.resources); i++)
-		if (!strcmp(
-			fm_json_get_string(json_object_array_get_idx(j->t.resources, i), "type"),
-			"failed"))
-			return 0;
-	return 1;
+	return !fm_json_get(j->t.parameters, "output", json_type_string) &&
+	       !fm_json_get(j->t.parameters, "failed", json_type_array);
 }
 
 /* Answers from the output cache: no plugin runs. Returns 1 on a hit. */

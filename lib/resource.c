@@ -220,8 +220,7 @@ int fm_resource_localize(json_object *res, const char *dir, size_t index, const 
 	struct stat st;
 	int rc;
 
-	/* A dependency's outputs, resolved later; a failed one's placeholder. */
-	if (!strcmp(type, "task_output") || !strcmp(type, "failed"))
+	if (!strcmp(type, "task_output"))
 		return 0;
 	if (!strcmp(type, "local_path")) {
 		if (stat(data, &st) != 0 || access(data, R_OK) != 0)

@@ -261,3 +261,81 @@ decodes() {
 	[ ! -e film.mp4 ]
 	[ -z "$(find . -name '*.part' -o -name '.filmeto-combine-*')" ]
 }
+
+# board FILE [EXTRA SCENE YAML]: a three-scene storyboard for the bundled
+# plugins, small so it renders in a few seconds.
+board() {
+	cat >"$1" <<YAML
+title: Small film
+size: 320x180
+fps: 25
+music: "calm piano"
+scenes:
+  - id: one
+    prompt: "One"
+    narration: "The first scene."
+    duration: 2
+  - id: two
+    prompt: "Two"
+    narration: "${2:-The second scene.}"
+    duration: 2
+  - id: three
+    prompt: "Three"
+    duration: 2
+${3:-}
+YAML
+}
+
+@test "a storyboard renders offline with the bundled plugins, stream-copied" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	board film.yaml
+	filmeto-submit --storyboard film.yaml | filmeto-run -o film.mp4 >events
+	[ "$(jget events 'by("completed")[-1]["task_id"]')" = film-film ]
+	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = copy ]
+	[ "$(jget events 'sorted({l["plugin_name"] for l in by("started")})')" = \
+		'["combine", "espeak", "kenburns", "synth", "titlecard"]' ]
+	decodes film.mp4
+	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
+	frames_agree film.mp4
+	grep -x "The first scene." film.srt
+	# The narration is there and the music bed under it: not silent.
+	run ffmpeg -v info -i film.mp4 -af volumedetect -f null -
+	[[ "$output" =~ mean_volume:\ -([0-9]+) ]]
+	[ "${BASH_REMATCH[1]}" -lt 40 ]
+}
+
+@test "a rerun renders only what changed" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	board film.yaml
+	filmeto-submit --storyboard film.yaml | filmeto-run -o film.mp4 >first
+	[ "$(jget first 'len([l for l in by("completed") if l["metadata"].get("cached")])')" -eq 0 ]
+	board film.yaml "A different line for scene two."
+	filmeto-submit --storyboard film.yaml | filmeto-run -o film.mp4 >second
+	# Only the changed narration and the film itself ran again.
+	[ "$(jget second 'sorted(l["task_id"] for l in by("started"))')" = \
+		'["film-film", "film-two-narration"]' ]
+	grep -x "A different line for scene two." film.srt
+	decodes film.mp4
+}
+
+@test "a failed scene fails the film, or becomes a title card with --placeholder" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	head -c 5000 /dev/urandom >bad.png
+	board film.yaml "" "  - id: four
+    image: bad.png
+    duration: 2"
+	run --separate-stderr sh -c 'filmeto-submit --storyboard film.yaml | filmeto-run -o film.mp4'
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events '[l for l in by("failed") if l["task_id"] == "film-film"][0]["error"]["code"]')" = DEPENDENCY_FAILED ]
+	[ ! -e film.mp4 ]
+
+	run --separate-stderr sh -c 'filmeto-submit --storyboard film.yaml | filmeto-run --placeholder -o film.mp4'
+	[ "$status" -eq 1 ] # the scene's own task still failed
+	echo "$output" >events
+	[ "$(jget events 'by("completed")[-1]["task_id"]')" = film-film ]
+	[ "$(jfile film.json '[s["placeholder"] for s in d["scenes"]]')" = "[false, false, false, true]" ]
+	[ "$(jfile film.json 'd["scenes"][3]["failed_task"]')" = film-four-video ]
+	decodes film.mp4
+	[ "$(probe film.mp4 v:0 nb_frames)" -eq 200 ]
+}
