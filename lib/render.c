@@ -170,14 +170,15 @@ static void add_message(struct job *j, void *avcl, int level, const char *fmt, v
 
 /*
  * Everything libav logs while a render runs. Lines of a render's filters
- * at info level or more urgent go to its filter_log; every line goes on
- * to libav's default callback, with libav's default level (info) taken
- * as error: the library does not chatter on stderr unless asked to with
- * av_log_set_level().
+ * at info level or more urgent are that render's: they go to its
+ * filter_log and its error messages, not to stderr. Everything else goes
+ * on to libav's default callback, with libav's default level (info)
+ * taken as error: the library does not chatter on stderr unless asked
+ * to with av_log_set_level().
  */
 static void log_callback(void *avcl, int level, const char *fmt, va_list ap)
 {
-	int max = av_log_get_level();
+	int max = av_log_get_level(), ours = 0;
 	struct job *j;
 	va_list copy;
 
@@ -187,12 +188,13 @@ static void log_callback(void *avcl, int level, const char *fmt, va_list ap)
 			va_copy(copy, ap);
 			add_message(j, avcl, level & 0xff, fmt, copy);
 			va_end(copy);
+			ours = 1;
 		}
 		pthread_mutex_unlock(&log_lock);
 	}
 	if (max == AV_LOG_INFO)
 		max = AV_LOG_ERROR;
-	if ((level & 0xff) <= max)
+	if (!ours && (level & 0xff) <= max)
 		av_log_default_callback(avcl, level, fmt, ap);
 }
 
@@ -571,6 +573,16 @@ static int encode(struct job *j, struct out *o, AVFrame *frame, struct fm_error 
 	return fail(j, err, r, "cannot encode '%s'", j->r->path);
 }
 
+/* How long frame f of o lasts; a guess of 1/25 s for video of unknown rate. */
+static double frame_secs(const struct out *o, const AVFrame *f)
+{
+	AVRational rate = av_buffersink_get_frame_rate(o->sink);
+
+	if (o->audio)
+		return f->sample_rate > 0 ? (double)f->nb_samples / f->sample_rate : 0;
+	return rate.num > 0 && rate.den > 0 ? av_q2d(av_inv_q(rate)) : 1.0 / 25;
+}
+
 /* Takes the frame just pulled from o: stamps, encodes, advances o's clock. */
 static int take_frame(struct job *j, struct out *o, struct fm_error *err)
 {
@@ -580,8 +592,8 @@ static int take_frame(struct job *j, struct out *o, struct fm_error *err)
 	o->frames++;
 	if (!o->enc) {
 		/* a measuring pass: the graph's own clock is all there is */
-		if (f->pts != AV_NOPTS_VALUE)
-			o->secs = f->pts * av_q2d(tb);
+		o->secs = f->pts != AV_NOPTS_VALUE ? f->pts * av_q2d(tb) : o->secs;
+		o->secs += frame_secs(o, f);
 		return 0;
 	}
 	f->pts = o->next_pts;

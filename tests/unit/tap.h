@@ -51,5 +51,6 @@ void test_manifest(void);
 void test_params(void);
 void test_proc(void);
 void test_scaffold(void);
+void test_render(void);
 
 #endif

@@ -447,5 +447,6 @@ int main(void)
 	test_params();
 	test_proc();
 	test_scaffold();
+	test_render();
 	return tap_done();
 }

@@ -1,0 +1,352 @@
+/*
+ * fm_render: graphs rendered into every container it knows, read back
+ * with libavformat; quoting checked by what the filters receive; the log
+ * routing, cancellation and the failures that must leave no file behind.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libavfilter/avfilter.h>
+#include <libavformat/avformat.h>
+#include <libavutil/opt.h>
+
+#include "filmeto.h"
+#include "render.h"
+#include "tap.h"
+
+/* What a rendered file holds, read back through libavformat. */
+struct probe {
+	int nstreams;
+	enum AVCodecID codec[4];
+	int64_t packets[4];
+	int width, height, sample_rate, channels;
+	int nchapters;
+	char chapter2[64];
+	char title[64];
+};
+
+static int probe(const char *path, struct probe *p)
+{
+	AVFormatContext *fc = NULL;
+	AVPacket *pkt = av_packet_alloc();
+	AVDictionaryEntry *t;
+	unsigned i;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if ((r = avformat_open_input(&fc, path, NULL, NULL)) < 0 ||
+	    (r = avformat_find_stream_info(fc, NULL)) < 0)
+		goto out;
+	for (i = 0; i < fc->nb_streams && i < 4; i++) {
+		AVCodecParameters *cp = fc->streams[i]->codecpar;
+
+		p->codec[i] = cp->codec_id;
+		if (cp->codec_type == AVMEDIA_TYPE_VIDEO) {
+			p->width = cp->width;
+			p->height = cp->height;
+		} else if (cp->codec_type == AVMEDIA_TYPE_AUDIO) {
+			p->sample_rate = cp->sample_rate;
+			p->channels = cp->ch_layout.nb_channels;
+		}
+	}
+	p->nstreams = (int)fc->nb_streams;
+	while (av_read_frame(fc, pkt) >= 0) {
+		if (pkt->stream_index < 4)
+			p->packets[pkt->stream_index]++;
+		av_packet_unref(pkt);
+	}
+	p->nchapters = (int)fc->nb_chapters;
+	if (fc->nb_chapters > 1 && (t = av_dict_get(fc->chapters[1]->metadata, "title", NULL, 0)))
+		snprintf(p->chapter2, sizeof(p->chapter2), "%s", t->value);
+	if ((t = av_dict_get(fc->metadata, "title", NULL, 0)))
+		snprintf(p->title, sizeof(p->title), "%s", t->value);
+out:
+	av_packet_free(&pkt);
+	avformat_close_input(&fc);
+	return r;
+}
+
+/* How many entries dir has besides . and .. (temporary files included). */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int render(const char *graph, const char *path, struct fm_error *e)
+{
+	struct fm_render r = {.graph = graph, .path = path, .fps_num = 25, .fps_den = 1};
+
+	fm_error_release(e);
+	*e = (struct fm_error)FM_ERROR_INIT;
+	return fm_render_run(&r, e);
+}
+
+/* The text drawtext receives from a graph is exactly the text quoted. */
+static void test_quote_text(void)
+{
+	static const char *const texts[] = {
+	    "it's 100% \"quoted\": a\\b, c; [d] e=f", " leading and trailing ", "'", "\\", "%{pts}",
+	};
+	size_t i;
+
+	/* drawtext names its font at info level: not test output */
+	av_log_set_level(AV_LOG_ERROR);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char *q = fm_render_quote(texts[i]);
+		char *g = fm_xasprintf("color,drawtext=expansion=none:text=%s:fontsize=12,null", q);
+		AVFilterGraph *graph = avfilter_graph_alloc();
+		AVFilterInOut *in = NULL, *out = NULL;
+		uint8_t *got = NULL;
+
+		if (avfilter_graph_parse_ptr(graph, g, &in, &out, NULL) >= 0)
+			av_opt_get(graph->filters[1], "text", AV_OPT_SEARCH_CHILDREN, &got);
+		IS_STR((char *)got, texts[i], "quote: drawtext receives %s", q);
+		av_free(got);
+		avfilter_inout_free(&in);
+		avfilter_inout_free(&out);
+		avfilter_graph_free(&graph);
+		free(g);
+		free(q);
+	}
+}
+
+/* movie= reads a file whose name has every character the graph treats specially. */
+static void test_quote_path(const char *dir)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *img = fm_xasprintf("%s/it's a:b, c [1];d=e%%.png", dir);
+	char *out = fm_xasprintf("%s/out.png", dir);
+	char *q = fm_render_quote(img), *g;
+	char *text = fm_render_quote("it's 100%: a\\b, c");
+	struct probe p;
+
+	g = fm_xasprintf("color=c=red:s=64x48,drawtext=expansion=none:text=%s[v]", text);
+	OK(render(g, img, &e) == 0, "png: a drawtext graph renders into a file named with quotes");
+	if (e.message[0])
+		tap_diag("%s", e.message);
+	free(g);
+	g = fm_xasprintf("movie=%s,scale=32:24[v]", q);
+	OK(render(g, out, &e) == 0, "quote: movie= opens a file named with ' : , [ ] ; = %%");
+	if (e.message[0])
+		tap_diag("%s", e.message);
+	probe(out, &p);
+	OK(p.codec[0] == AV_CODEC_ID_PNG && p.width == 32 && p.height == 24 && p.packets[0] == 1,
+	   "png: one 32x24 frame");
+	unlink(img);
+	unlink(out);
+	fm_error_release(&e);
+	free(g);
+	free(q);
+	free(text);
+	free(img);
+	free(out);
+}
+
+static void test_mp4(const char *dir)
+{
+	static const double start[] = {0, 0.5}, end[] = {0.5, 1};
+	static const char *const titles[] = {"One", "Two: the sequel"};
+	struct fm_error e = FM_ERROR_INIT;
+	char *path = fm_xasprintf("%s/film.mp4", dir);
+	struct fm_render r = {
+	    .graph = "color=c=blue:s=64x48:r=25:d=1[v];sine=f=440:d=1[a]",
+	    .path = path,
+	    .fps_num = 25,
+	    .fps_den = 1,
+	    .nchapters = 2,
+	    .chapter_start = start,
+	    .chapter_end = end,
+	    .chapter_title = titles,
+	    .title = "A film",
+	};
+	struct probe p;
+
+	OK(fm_render_run(&r, &e) == 0, "mp4: video and audio render");
+	if (e.message[0])
+		tap_diag("%s", e.message);
+	OK(probe(path, &p) >= 0, "mp4: the file reads back");
+	OK(p.codec[0] == AV_CODEC_ID_H264 && p.codec[1] == AV_CODEC_ID_AAC, "mp4: H.264 then AAC");
+	IS_INT(p.packets[0], 25, "mp4: one second at 25 fps is 25 frames");
+	IS_INT(p.sample_rate * 100 + p.channels, FM_AUDIO_RATE * 100 + 2, "mp4: 48 kHz stereo");
+	IS_INT(p.nchapters, 2, "mp4: two chapters");
+	IS_STR(p.chapter2, "Two: the sequel", "mp4: chapter titles");
+	IS_STR(p.title, "A film", "mp4: the title");
+	IS_INT(entries(dir), 1, "mp4: no temporary file is left");
+	unlink(path);
+	free(path);
+	fm_error_release(&e);
+}
+
+static void test_audio_only(const char *dir)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *wav = fm_xasprintf("%s/a.wav", dir), *m4a = fm_xasprintf("%s/a.m4a", dir);
+	struct probe p;
+
+	OK(render("sine=d=0.5:sample_rate=22050[a]", wav, &e) == 0, "wav: renders");
+	probe(wav, &p);
+	OK(p.codec[0] == AV_CODEC_ID_PCM_S16LE && p.sample_rate == FM_AUDIO_RATE && p.channels == 2,
+	   "wav: 16-bit PCM, resampled to 48 kHz stereo");
+	OK(render("sine=d=0.5[a]", m4a, &e) == 0, "m4a: renders");
+	probe(m4a, &p);
+	OK(p.nstreams == 1 && p.codec[0] == AV_CODEC_ID_AAC, "m4a: one AAC stream");
+	OK(render("color=d=1[v]", m4a, &e) < 0 && strstr(e.message, "[v]"),
+	   "m4a: a video output is refused");
+	unlink(wav);
+	unlink(m4a);
+	free(wav);
+	free(m4a);
+	fm_error_release(&e);
+}
+
+struct logged {
+	char filter[64];
+	int lines, input_i;
+};
+
+static void on_log(void *ctx, const char *filter, const char *line)
+{
+	struct logged *l = ctx;
+
+	snprintf(l->filter, sizeof(l->filter), "%s", filter);
+	l->lines++;
+	l->input_i += strstr(line, "\"input_i\"") != NULL;
+}
+
+static void *measure(void *arg)
+{
+	struct logged *l = arg;
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_render r = {
+	    .graph = "sine=f=330:d=2,loudnorm=print_format=json[a]",
+	    .filter_log = on_log,
+	    .ctx = l,
+	};
+
+	if (fm_render_run(&r, &e) < 0)
+		l->lines = -1;
+	fm_error_release(&e);
+	return NULL;
+}
+
+/* Two measuring passes at once: each hears its own loudnorm, once. */
+static void test_filter_log(void)
+{
+	struct logged a, b;
+	pthread_t t;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	pthread_create(&t, NULL, measure, &a);
+	measure(&b);
+	pthread_join(t, NULL);
+	OK(a.input_i == 1 && b.input_i == 1, "filter_log: each pass gets its own loudnorm summary");
+	OK(a.lines >= 10 && a.lines == b.lines, "filter_log: one call per line (%d, %d)", a.lines,
+	   b.lines);
+	HAS(a.filter, "loudnorm", "filter_log: names the filter instance");
+}
+
+struct watch {
+	int polls, reports;
+	double last, min_gap;
+};
+
+static int stop_later(void *ctx)
+{
+	struct watch *w = ctx;
+
+	usleep(2000);
+	return ++w->polls > 250;
+}
+
+static void on_progress(void *ctx, double percent, int64_t frames)
+{
+	struct watch *w = ctx;
+	double now = fm_now();
+
+	(void)frames;
+	if (w->reports && now - w->last < w->min_gap)
+		w->min_gap = now - w->last;
+	if (percent < 0 || percent > 100)
+		w->min_gap = -1;
+	w->last = now;
+	w->reports++;
+}
+
+static void test_cancel(const char *dir)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	struct watch w = {0, 0, 0, 1e9};
+	char *path = fm_xasprintf("%s/cancelled.mp4", dir);
+	struct fm_render r = {
+	    .graph = "color=s=64x48:d=60[v]",
+	    .path = path,
+	    .fps_num = 25,
+	    .fps_den = 1,
+	    .duration = 60,
+	    .progress = on_progress,
+	    .cancelled = stop_later,
+	    .ctx = &w,
+	};
+
+	OK(fm_render_run(&r, &e) < 0 && e.code == FM_TASK_CANCELLED, "cancel: TASK_CANCELLED");
+	OK(w.reports >= 2 && w.min_gap >= 0.19, "progress: %d reports, at least 0.2 s apart",
+	   w.reports);
+	IS_INT(entries(dir), 0, "cancel: nothing is left behind");
+	fm_error_release(&e);
+	free(path);
+}
+
+static void test_failures(const char *dir)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *path = fm_xasprintf("%s/x.mp4", dir), *big;
+
+	OK(render("nosuchfilter[v]", path, &e) < 0 && e.code == FM_RESOURCE_PROCESSING_ERROR &&
+	       strstr(e.message, "nosuchfilter"),
+	   "a bad graph fails saying why: %s", e.message);
+	OK(render("color=d=1", path, &e) < 0 && strstr(e.message, "[v]"),
+	   "an unlabelled output is refused: %s", e.message);
+	OK(render("color=d=1:r=30[v]", path, &e) < 0 && strstr(e.message, "30/1"),
+	   "a frame rate other than fps is refused: %s", e.message);
+	OK(render("movie=/nonexistent/x.png[v]", path, &e) < 0 &&
+	       strstr(e.message, "/nonexistent/x.png"),
+	   "a missing movie= file is named: %s", e.message);
+	OK(render("color=d=1[v]", "x.avi", &e) < 0 && e.code == FM_VALIDATION_ERROR,
+	   "an unknown extension is a validation error");
+	big = fm_xmalloc(FM_GRAPH_MAX + 2);
+	memset(big, ' ', FM_GRAPH_MAX + 1);
+	big[FM_GRAPH_MAX + 1] = '\0';
+	OK(render(big, path, &e) < 0 && e.code == FM_VALIDATION_ERROR,
+	   "a graph longer than FM_GRAPH_MAX is refused");
+	IS_INT(entries(dir), 0, "failures leave no file behind");
+	free(big);
+	free(path);
+	fm_error_release(&e);
+}
+
+void test_render(void)
+{
+	char *dir = tmp_dir();
+
+	test_quote_text();
+	test_quote_path(dir);
+	test_mp4(dir);
+	test_audio_only(dir);
+	test_filter_log();
+	test_cancel(dir);
+	test_failures(dir);
+	rm_rf(dir);
+	free(dir);
+}
