@@ -283,9 +283,10 @@ PY
 	[ "$(grep -c '\*' <<<"$output")" -eq "$(wc -l <<<"$output")" ]
 	export FILMETO_PLUGIN_PATH=
 	run filmeto-plugin tools
-	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*$ ]]
+	# Installed plugins come before the bundled ones (outline).
+	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*,\ outline$ ]]
 	filmeto-plugin tools --json > out
-	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy"]' ]
+	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy", "outline"]' ]
 	[ "$(jget out 'lines[0]["text2image"]')" = '["titlecard"]' ]
 	run filmeto-plugin tools extra
 	[ "$status" -eq 2 ]
