@@ -428,6 +428,8 @@ static int open_video(struct job *j, struct out *o, AVDictionary **opts, struct 
 				"video size %dx%d is odd: %s needs even sizes", enc->width,
 				enc->height, FM_VIDEO_PIX_FMT);
 	enc->gop_size = (int)ceil(FM_VIDEO_GOP_SECS * av_q2d(enc->framerate));
+	/* libavcodec's default is one thread; x264's frame threads are deterministic. */
+	enc->thread_count = 0;
 	av_dict_set(opts, "preset", FM_VIDEO_PRESET, 0);
 	av_dict_set(opts, "crf", FM_VIDEO_CRF, 0);
 	return 0;
