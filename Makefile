@@ -181,3 +181,4 @@ clean:
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)
+-include $(wildcard cmd/*.d plugins/*/*.d tests/fuzz/bin/*.d)

@@ -15,6 +15,7 @@
 
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/mem.h>
 
 #include "media.h"
 #include "util.h"
@@ -72,6 +73,7 @@ int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 	int vi, ai, rc = -1;
 
 	memset(p, 0, sizeof(*p));
+	av_max_alloc(FM_MEDIA_MAX_ALLOC);
 	if (open_input(path, &ic, err) < 0)
 		return -1;
 	vi = av_find_best_stream(ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);

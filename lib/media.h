@@ -14,6 +14,11 @@
 /* Largest media file combine reads, and most frames one scene may have. */
 #define FM_MEDIA_MAX_BYTES  (64LL * 1024 * 1024 * 1024)
 #define FM_MEDIA_MAX_FRAMES (24LL * 3600 * 120)
+/*
+ * Largest single allocation libav may make for us: a crafted header
+ * must not ask for gigabytes. An 8192x8192 frame fits comfortably.
+ */
+#define FM_MEDIA_MAX_ALLOC (512UL * 1024 * 1024)
 
 struct fm_probe {
 	int has_video, has_audio;
