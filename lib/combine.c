@@ -1005,7 +1005,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 	f->p = t->parameters;
 	f->width = (int)fm_json_get_double(f->p, "width", 1280) & ~1;
 	f->height = (int)fm_json_get_double(f->p, "height", 720) & ~1;
-	f->fps = av_d2q(fm_json_get_double(f->p, "fps", 25), 1001000);
+	fm_frame_rate(fm_json_get_double(f->p, "fps", 25), &f->fps.num, &f->fps.den);
 	f->tdur = fm_json_get_double(f->p, "transition_duration", 0.5);
 	f->music_db = fm_json_get_double(f->p, "music_volume", -12);
 	f->target = fm_json_get_double(f->p, "loudness", -16);

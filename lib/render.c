@@ -810,3 +810,33 @@ char *fm_render_quote(const char *s)
 	av_free(graph);
 	return copy;
 }
+
+int fm_av_error(struct fm_error *err, enum fm_code code, int averr, const char *fmt, ...)
+{
+	char what[256], why[AV_ERROR_MAX_STRING_SIZE];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	av_strerror(averr, why, sizeof(why));
+	return fm_error(err, code, "%s: %s", what, why);
+}
+
+void fm_frame_rate(double fps, int *num, int *den)
+{
+	double ntsc = fps * 1.001;
+	AVRational q;
+
+	if (fabs(fps - round(fps)) < 1e-6) {
+		*num = (int)round(fps);
+		*den = 1;
+	} else if (fabs(ntsc - round(ntsc)) < 1e-3) {
+		*num = (int)round(ntsc) * 1000;
+		*den = 1001;
+	} else {
+		q = av_d2q(fps, 100000);
+		*num = q.num;
+		*den = q.den;
+	}
+}

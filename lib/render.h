@@ -86,6 +86,16 @@ struct fm_render {
  */
 int fm_render_run(const struct fm_render *r, struct fm_error *err);
 
+/* err gets code and "WHAT: libav's reason for averr". */
+int fm_av_error(struct fm_error *err, enum fm_code code, int averr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/*
+ * A frame rate as a fraction: whole rates as N/1, the NTSC ones (29.97,
+ * 59.94, 23.976) as N*1000/1001 as players expect, others approximated.
+ * Every clip and the film use it, so equal rates compare equal.
+ */
+void fm_frame_rate(double fps, int *num, int *den);
+
 /*
  * A file path or text quoted for use as a filter option value inside a
  * graph description (both escaping levels, as libavfilter expects:

@@ -5,6 +5,7 @@
  * and notes a cancel or shutdown, queueing nothing else (the host sends
  * one task at a time to a plugin of concurrency 1).
  */
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -141,6 +142,31 @@ int fm_plugin_cancelled(struct fm_plugin_ctx *c)
 	}
 	/* Losing the host is the strongest cancel there is. */
 	return c->cancelled || c->shutdown || c->in.eof;
+}
+
+int fm_param_number(json_object *params, const char *key, double def, double min, double max,
+		    double *out, struct fm_error *err)
+{
+	double v = fm_json_get_double(params, key, def);
+
+	if (!(v >= min && v <= max))
+		return fm_error(err, FM_VALIDATION_ERROR, "parameter '%s': %g is not in %g..%g",
+				key, v, min, max);
+	*out = v;
+	return 0;
+}
+
+int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err)
+{
+	double v = 0;
+
+	if (fm_param_number(params, key, def, 16, 4096, &v, err) < 0)
+		return -1;
+	if (v != floor(v) || (int)v % 2)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"parameter '%s': %g is not an even integer", key, v);
+	*out = (int)v;
+	return 0;
 }
 
 static json_object *result_json(const struct fm_result *res, double elapsed)

@@ -7,6 +7,8 @@
 #ifndef FM_SDK_H
 #define FM_SDK_H
 
+#include <json-c/json.h>
+
 #include "model.h"
 
 struct fm_plugin_ctx;
@@ -33,6 +35,15 @@ int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def);
  * the host says shutdown; closes none of the descriptors.
  */
 int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log);
+/*
+ * A number parameter (def when absent) within min..max, or a
+ * VALIDATION_ERROR naming it; the manifest checks too, but a task line
+ * may come from anywhere.
+ */
+int fm_param_number(json_object *params, const char *key, double def, double min, double max,
+		    double *out, struct fm_error *err);
+/* A frame side for H.264 in 4:2:0: an even integer from 16 to 4096. */
+int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
 /* A progress notification for the task being run; stage may be NULL. */
 void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
 			const char *message);

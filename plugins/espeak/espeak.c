@@ -68,21 +68,6 @@ struct speech {
  */
 static struct speech *current;
 
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-{
-	char what[256], why[AV_ERROR_MAX_STRING_SIZE];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	av_strerror(averr, why, sizeof(why));
-	return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "%s: %s", what, why);
-}
-
 static int espeak_fail(struct fm_error *err, espeak_ng_STATUS st, const char *what)
 {
 	char why[256];
@@ -326,7 +311,8 @@ static int open_output(struct speech *s, const char *path, int rate, struct fm_e
 				"libavcodec has no pcm_s16le encoder");
 	r = avformat_alloc_output_context2(&s->oc, NULL, "wav", path);
 	if (r < 0)
-		return av_fail(err, r, "cannot set up the wav muxer");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot set up the wav muxer");
 	s->enc = avcodec_alloc_context3(codec);
 	s->frame = av_frame_alloc();
 	s->pkt = av_packet_alloc();
@@ -341,20 +327,24 @@ static int open_output(struct speech *s, const char *path, int rate, struct fm_e
 	s->enc->flags |= AV_CODEC_FLAG_BITEXACT;
 	s->oc->flags |= AVFMT_FLAG_BITEXACT;
 	if ((r = avcodec_open2(s->enc, codec, NULL)) < 0)
-		return av_fail(err, r, "cannot open the pcm_s16le encoder");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot open the pcm_s16le encoder");
 	if ((r = avcodec_parameters_from_context(st->codecpar, s->enc)) < 0)
-		return av_fail(err, r, "cannot set up the audio stream");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot set up the audio stream");
 	st->time_base = s->enc->time_base;
 	s->frame->format = AV_SAMPLE_FMT_S16;
 	s->frame->sample_rate = rate;
 	s->frame->nb_samples = FRAME_SAMPLES;
 	if ((r = av_channel_layout_copy(&s->frame->ch_layout, &s->enc->ch_layout)) < 0 ||
 	    (r = av_frame_get_buffer(s->frame, 0)) < 0)
-		return av_fail(err, r, "cannot allocate an audio frame");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot allocate an audio frame");
 	if ((r = avio_open(&s->oc->pb, path, AVIO_FLAG_WRITE)) < 0)
-		return av_fail(err, r, "cannot create '%s'", path);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot create '%s'", path);
 	if ((r = avformat_write_header(s->oc, NULL)) < 0)
-		return av_fail(err, r, "cannot write the wav header");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot write the wav header");
 	return 0;
 }
 
@@ -365,11 +355,11 @@ static int finish_output(struct speech *s, const char *path, struct fm_error *er
 
 	if ((r = flush_frame(s)) < 0 || (r = avcodec_send_frame(s->enc, NULL)) < 0 ||
 	    (r = drain(s)) < 0)
-		return av_fail(err, r, "cannot encode the speech");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot encode the speech");
 	if ((r = av_write_trailer(s->oc)) < 0)
-		return av_fail(err, r, "cannot finish '%s'", path);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot finish '%s'", path);
 	if ((r = avio_closep(&s->oc->pb)) < 0)
-		return av_fail(err, r, "cannot write '%s'", path);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot write '%s'", path);
 	return 0;
 }
 
@@ -385,7 +375,8 @@ static int synthesize(struct speech *s, const struct params *p, struct fm_error 
 	if (s->stopped)
 		return fm_error(err, FM_TASK_CANCELLED, "the synthesis was cancelled");
 	if (s->averr)
-		return av_fail(err, s->averr, "cannot encode the speech");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, s->averr,
+				   "cannot encode the speech");
 	if (st != ENS_OK)
 		return espeak_fail(err, st, "espeak-ng could not synthesize the text");
 	if (!s->samples && !s->fill)

@@ -40,51 +40,6 @@ struct params {
 	int64_t frames;
 };
 
-static int param_num(json_object *o, const char *key, double def, double min, double max,
-		     double *out, struct fm_error *err)
-{
-	double v = fm_json_get_double(o, key, def);
-
-	if (!(v >= min && v <= max))
-		return fm_error(err, FM_VALIDATION_ERROR, "parameter '%s': %g is not in %g..%g",
-				key, v, min, max);
-	*out = v;
-	return 0;
-}
-
-/* A size for H.264 in 4:2:0, which needs even sides. */
-static int param_size(json_object *o, const char *key, int def, int *out, struct fm_error *err)
-{
-	double v = 0;
-
-	if (param_num(o, key, def, 16, 4096, &v, err) < 0)
-		return -1;
-	if (v != floor(v) || (int)v % 2)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"parameter '%s': %g is not an even integer", key, v);
-	*out = (int)v;
-	return 0;
-}
-
-/* 29.97 is 30000/1001, as players expect; other rates as given. */
-static void frame_rate(double fps, int *num, int *den)
-{
-	double ntsc = fps * 1.001;
-	AVRational q;
-
-	if (fabs(fps - round(fps)) < 1e-6) {
-		*num = (int)round(fps);
-		*den = 1;
-	} else if (fabs(ntsc - round(ntsc)) < 1e-3) {
-		*num = (int)round(ntsc) * 1000;
-		*den = 1001;
-	} else {
-		q = av_d2q(fps, 100000);
-		*num = q.num;
-		*den = q.den;
-	}
-}
-
 /* The still: the first resource with role image, else the first image. */
 static const char *find_image(json_object *resources)
 {
@@ -129,13 +84,13 @@ static int read_params(const struct fm_task *t, struct params *p, struct fm_erro
 		    "parameter 'motion': '%s' is not one of auto, in, out, left, right, "
 		    "up, down",
 		    p->motion);
-	if (param_num(o, "duration", 4, 0.1, 600, &p->duration, err) < 0 ||
-	    param_num(o, "fps", 25, 1, 120, &fps, err) < 0 ||
-	    param_num(o, "zoom", 1.2, 1, 3, &p->zoom, err) < 0 ||
-	    param_size(o, "width", 1280, &p->width, err) < 0 ||
-	    param_size(o, "height", 720, &p->height, err) < 0)
+	if (fm_param_number(o, "duration", 4, 0.1, 600, &p->duration, err) < 0 ||
+	    fm_param_number(o, "fps", 25, 1, 120, &fps, err) < 0 ||
+	    fm_param_number(o, "zoom", 1.2, 1, 3, &p->zoom, err) < 0 ||
+	    fm_param_even(o, "width", 1280, &p->width, err) < 0 ||
+	    fm_param_even(o, "height", 720, &p->height, err) < 0)
 		return -1;
-	frame_rate(fps, &p->fps_num, &p->fps_den);
+	fm_frame_rate(fps, &p->fps_num, &p->fps_den);
 	p->frames = llround(p->duration * p->fps_num / p->fps_den);
 	if (p->frames < 1)
 		p->frames = 1;

@@ -169,21 +169,6 @@ struct out {
 
 static double sine_tab[SINE_LEN + 1];
 
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-{
-	char what[256], why[AV_ERROR_MAX_STRING_SIZE];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	av_strerror(averr, why, sizeof(why));
-	return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "%s: %s", what, why);
-}
-
 /* splitmix64: small, good enough, and the same everywhere. */
 static uint64_t next_rand(uint64_t *state)
 {
@@ -795,13 +780,14 @@ static int out_encoder(struct out *o, struct fm_error *err)
 	o->enc->flags |= AV_CODEC_FLAG_BITEXACT;
 	if ((r = av_channel_layout_copy(&o->enc->ch_layout, &stereo)) < 0 ||
 	    (r = avcodec_open2(o->enc, codec, NULL)) < 0)
-		return av_fail(err, r, "cannot open the pcm_s16le encoder");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot open the pcm_s16le encoder");
 	o->frame->format = AV_SAMPLE_FMT_S16;
 	o->frame->sample_rate = RATE;
 	o->frame->nb_samples = BLOCK;
 	if ((r = av_channel_layout_copy(&o->frame->ch_layout, &stereo)) < 0 ||
 	    (r = av_frame_get_buffer(o->frame, 0)) < 0)
-		return av_fail(err, r, "cannot allocate a frame");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot allocate a frame");
 	return 0;
 }
 
@@ -819,7 +805,8 @@ static int out_open(struct out *o, const char *dir, struct fm_error *err)
 	if (out_encoder(o, err) < 0)
 		return -1;
 	if ((r = avformat_alloc_output_context2(&o->fmt, NULL, "wav", o->tmp)) < 0)
-		return av_fail(err, r, "cannot set up the wav muxer");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot set up the wav muxer");
 	/* no encoder version in the file: the same bed on every machine */
 	o->fmt->flags |= AVFMT_FLAG_BITEXACT;
 	st = avformat_new_stream(o->fmt, NULL);
@@ -827,11 +814,12 @@ static int out_open(struct out *o, const char *dir, struct fm_error *err)
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "out of memory");
 	st->time_base = o->enc->time_base;
 	if ((r = avcodec_parameters_from_context(st->codecpar, o->enc)) < 0)
-		return av_fail(err, r, "cannot set up the audio stream");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot set up the audio stream");
 	if ((r = avio_open(&o->fmt->pb, o->tmp, AVIO_FLAG_WRITE)) < 0)
-		return av_fail(err, r, "cannot create '%s'", o->tmp);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot create '%s'", o->tmp);
 	if ((r = avformat_write_header(o->fmt, NULL)) < 0)
-		return av_fail(err, r, "cannot write '%s'", o->tmp);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot write '%s'", o->tmp);
 	return 0;
 }
 
@@ -841,7 +829,7 @@ static int16_t *out_buffer(struct out *o, int n, struct fm_error *err)
 	int r = av_frame_make_writable(o->frame);
 
 	if (r < 0) {
-		av_fail(err, r, "cannot allocate a frame");
+		fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot allocate a frame");
 		return NULL;
 	}
 	o->frame->nb_samples = n;
@@ -854,16 +842,17 @@ static int out_send(struct out *o, AVFrame *frame, struct fm_error *err)
 	int r = avcodec_send_frame(o->enc, frame);
 
 	if (r < 0)
-		return av_fail(err, r, "cannot encode audio");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot encode audio");
 	while ((r = avcodec_receive_packet(o->enc, o->pkt)) >= 0) {
 		o->pkt->stream_index = 0;
 		av_packet_rescale_ts(o->pkt, o->enc->time_base, o->fmt->streams[0]->time_base);
 		if ((r = av_write_frame(o->fmt, o->pkt)) < 0)
-			return av_fail(err, r, "cannot write '%s'", o->tmp);
+			return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot write '%s'",
+					   o->tmp);
 		av_packet_unref(o->pkt);
 	}
 	if (r != AVERROR(EAGAIN) && r != AVERROR_EOF)
-		return av_fail(err, r, "cannot encode audio");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot encode audio");
 	return 0;
 }
 
@@ -875,9 +864,9 @@ static int out_finish(struct out *o, struct fm_error *err)
 	if (out_send(o, NULL, err) < 0)
 		return -1;
 	if ((r = av_write_trailer(o->fmt)) < 0)
-		return av_fail(err, r, "cannot write '%s'", o->tmp);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot write '%s'", o->tmp);
 	if ((r = avio_closep(&o->fmt->pb)) < 0)
-		return av_fail(err, r, "cannot write '%s'", o->tmp);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot write '%s'", o->tmp);
 	fd = open(o->tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0) {
 		if (fd >= 0)

@@ -73,21 +73,6 @@ struct opt {
 	const char *val;
 };
 
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int av_fail(struct fm_error *err, int averr, const char *fmt, ...)
-{
-	char what[256], why[AV_ERROR_MAX_STRING_SIZE];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	av_strerror(averr, why, sizeof(why));
-	return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "%s: %s", what, why);
-}
-
 /* The host fills defaults, but a hand-written task may still lack them. */
 static const char *param_str(json_object *params, const char *key, const char *def)
 {
@@ -339,13 +324,16 @@ static int add_filter(AVFilterGraph *g, AVFilterContext **last, const char *name
 	for (; o && o->key; o++) {
 		r = av_opt_set(f, o->key, o->val, AV_OPT_SEARCH_CHILDREN);
 		if (r < 0)
-			return av_fail(err, r, "cannot set %s option '%s'", name, o->key);
+			return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+					   "cannot set %s option '%s'", name, o->key);
 	}
 	r = avfilter_init_str(f, NULL);
 	if (r < 0)
-		return av_fail(err, r, "cannot set up filter '%s'", name);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot set up filter '%s'",
+				   name);
 	if (*last && (r = avfilter_link(*last, 0, f, 0)) < 0)
-		return av_fail(err, r, "cannot link filter '%s'", name);
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot link filter '%s'",
+				   name);
 	*last = f;
 	return 0;
 }
@@ -443,10 +431,11 @@ static int render(struct card *c, const struct params *p, const struct layout *l
 		return -1;
 	r = avfilter_graph_config(c->graph, NULL);
 	if (r < 0)
-		return av_fail(err, r, "cannot configure the filter graph");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot configure the filter graph");
 	r = av_buffersink_get_frame(last, c->frame);
 	if (r < 0)
-		return av_fail(err, r, "cannot render the card");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot render the card");
 	return 0;
 }
 
@@ -467,12 +456,13 @@ static int encode(struct card *c, struct fm_error *err)
 	c->enc->time_base = (AVRational){1, 1};
 	r = avcodec_open2(c->enc, codec, NULL);
 	if (r < 0)
-		return av_fail(err, r, "cannot open the png encoder");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r,
+				   "cannot open the png encoder");
 	/* send the frame, then drain: the one packet comes out either way */
 	if ((r = avcodec_send_frame(c->enc, c->frame)) < 0 ||
 	    (r = avcodec_send_frame(c->enc, NULL)) < 0 ||
 	    (r = avcodec_receive_packet(c->enc, c->pkt)) < 0)
-		return av_fail(err, r, "cannot encode the card");
+		return fm_av_error(err, FM_PLUGIN_EXECUTION_ERROR, r, "cannot encode the card");
 	return 0;
 }
 
