@@ -39,7 +39,8 @@ struct scene {
 	const char *id, *title, *text, *transition;
 	double planned; /* seconds, from the storyboard */
 	const char *video, *image, *narration, *failed;
-	char *clip; /* the file whose video is used */
+	json_object *plugins; /* role: the plugin that made the file */
+	char *clip;	      /* the file whose video is used */
 	struct fm_probe probe;
 	int64_t frames, start, overlap; /* film frames; overlap with the previous */
 	char *thumb;
@@ -295,6 +296,13 @@ static int read_resources(struct film *f, struct fm_error *err)
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"resources[%zu]: scene '%s' is not in scenes", i,
 					fm_json_get_string(meta, "scene"));
+		if (fm_json_get_string(meta, "plugin")) {
+			if (!s->plugins)
+				s->plugins = json_object_new_object();
+			json_object_object_add(
+			    s->plugins, role,
+			    json_object_new_string(fm_json_get_string(meta, "plugin")));
+		}
 		if (!strcmp(role, "video"))
 			s->video = data;
 		else if (!strcmp(role, "image"))
@@ -962,6 +970,7 @@ static json_object *sidecar(struct film *f)
 			json_object_object_add(src, "narration",
 					       json_object_new_string(s->narration));
 		json_object_object_add(e, "sources", src);
+		json_object_object_add(e, "plugins", fm_json_ref_or_object(s->plugins));
 		json_object_object_add(e, "placeholder",
 				       json_object_new_boolean(s->failed != NULL));
 		if (s->failed)
@@ -1043,6 +1052,7 @@ static void film_release(struct film *f)
 			unlink(f->s[i].clip);
 		free(f->s[i].clip);
 		free(f->s[i].thumb);
+		json_object_put(f->s[i].plugins);
 		fm_probe_release(&f->s[i].probe);
 	}
 	if (f->work)

@@ -177,10 +177,11 @@ static struct entry *insert(struct fm_exec *x, const char *id)
 	return e;
 }
 
-/* Shrinks an entry to id, status and outputs once its task ended. */
-static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, json_object *files)
+/* Shrinks an entry to id, status, plugin and outputs once its task ended. */
+static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, const char *plugin,
+		   json_object *files)
 {
-	size_t idlen = strlen(e->text), n = idlen + 2, i, nf;
+	size_t idlen = strlen(e->text), plen = strlen(plugin), n = idlen + plen + 3, i, nf;
 	struct entry **slot = find_slot(x, e->text), *s;
 	char *p;
 
@@ -191,6 +192,8 @@ static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, json_o
 	s->job = NULL;
 	s->status = (signed char)st;
 	p = s->text + idlen + 1;
+	memcpy(p, plugin, plen + 1);
+	p += plen + 1;
 	for (i = 0; i < nf; i++) {
 		const char *f = json_object_get_string(json_object_array_get_idx(files, i));
 
@@ -201,10 +204,16 @@ static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, json_o
 	*slot = s;
 }
 
+/* The plugin that ran an ended task ("" when none did). */
+static const char *plugin_of(const struct entry *e)
+{
+	return e->text + strlen(e->text) + 1;
+}
+
 /* The output paths of an ended task, in order. */
 static const char *first_output(const struct entry *e)
 {
-	return e->text + strlen(e->text) + 1;
+	return plugin_of(e) + strlen(plugin_of(e)) + 1;
 }
 
 /* --- events ------------------------------------------------------------- */
@@ -431,7 +440,8 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 	unlink_edges(j);
 	j->dependents = NULL;
 	id = fm_xstrdup(e->text);
-	settle(x, e, res->status, res->status == FM_STATUS_SUCCESS ? res->output_files : NULL);
+	settle(x, e, res->status, j->m ? j->m->name : "",
+	       res->status == FM_STATUS_SUCCESS ? res->output_files : NULL);
 	job_free(j);
 	release_dependents(x, dependents, ndependents, id, res->status);
 	free(dependents);
@@ -496,6 +506,25 @@ static void release_dependents(struct fm_exec *x, struct job **deps, size_t n, c
 
 /* --- readiness ---------------------------------------------------------- */
 
+/*
+ * What a file is for (a scene, a role) travels with it, and where it came
+ * from: the task and the plugin that made it (combine's sidecar lists them).
+ */
+static json_object *origin(json_object *r, const char *task, const char *plugin)
+{
+	json_object *meta = json_object_new_object(), *given;
+
+	given = fm_json_get(r, "metadata", json_type_object);
+	if (given) {
+		json_object_object_foreach (given, k, v)
+			json_object_object_add(meta, k, json_object_get(v));
+	}
+	json_object_object_add(meta, "task", json_object_new_string(task));
+	if (*plugin)
+		json_object_object_add(meta, "plugin", json_object_new_string(plugin));
+	return meta;
+}
+
 /* Notes in parameters.failed which scene lost which task. */
 static void failed_input(struct job *j, const char *id, json_object *meta)
 {
@@ -549,10 +578,7 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 			json_object_object_add(o, "data", json_object_new_string(p));
 			json_object_object_add(o, "mime_type",
 					       json_object_new_string(fm_mime_from_path(p)));
-			/* What the file is for (a scene, a role) travels with it. */
-			json_object_object_add(
-			    o, "metadata",
-			    fm_json_ref_or_object(fm_json_get(r, "metadata", json_type_object)));
+			json_object_object_add(o, "metadata", origin(r, id, plugin_of(e)));
 			json_object_array_add(out, o);
 		}
 		if (want >= k) {

@@ -298,6 +298,7 @@ YAML
 	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
 	frames_agree film.mp4
 	grep -x "The first scene." film.srt
+	[ "$(jfile film.json 'd["scenes"][0]["plugins"]')" = '{"video": "kenburns", "narration": "espeak"}' ]
 	# The narration is there and the music bed under it: not silent.
 	run ffmpeg -v info -i film.mp4 -af volumedetect -f null -
 	[[ "$output" =~ mean_volume:\ -([0-9]+) ]]
