@@ -1020,7 +1020,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 	f->target = fm_json_get_double(f->p, "loudness", -16);
 	f->placeholder =
 	    json_object_get_boolean(fm_json_get(f->p, "placeholder", json_type_boolean));
-	f->out = out && *out ? fm_xstrdup(out) : fm_xasprintf("%s/film.mp4", dir);
+	f->out = out && *out ? fm_abspath(out) : fm_xasprintf("%s/film.mp4", dir);
 	f->base = fm_xstrdup(f->out);
 	slash = strrchr(f->base, '/');
 	dot = strrchr(f->base, '.');
@@ -1028,7 +1028,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 		*dot = '\0';
 	slash = strrchr(f->out, '/');
 	f->work = fm_xasprintf("%.*s/.filmeto-combine-XXXXXX", (int)(slash - f->out), f->out);
-	if (fm_mkdirs(dir, err) < 0 || !slash)
+	if (fm_mkdirs(dir, err) < 0)
 		return -1;
 	{
 		char *parent = fm_xstrndup(f->out, (size_t)(slash - f->out));

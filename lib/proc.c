@@ -147,6 +147,7 @@ int fm_proc_spawn_thread(struct fm_proc *p, fm_proc_main *fn, struct fm_error *e
 {
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct fm_proc_thread *t;
+	sigset_t all, old;
 	int rc;
 
 	fm_proc_init(p);
@@ -162,7 +163,11 @@ int fm_proc_spawn_thread(struct fm_proc *p, fm_proc_main *fn, struct fm_error *e
 	t->in = in[0];
 	t->out = out[1];
 	t->err = errp[1];
+	/* Signals are the main loop's business: the thread starts with all blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&t->tid, NULL, thread_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		close_pair(in);
 		close_pair(out);
