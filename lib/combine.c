@@ -12,10 +12,13 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libavutil/bprint.h>
@@ -34,6 +37,12 @@
 #define LOUD_TP	     -1.5 /* true-peak ceiling, dBTP */
 #define LOUD_LRA     11.0
 #define SILENCE_LUFS -60.0 /* quieter than this is left alone */
+/*
+ * Scenes mixed per part: each part's graph opens its scenes' files at
+ * once (about 1.5 MB each for an AAC decoder), so a long film's memory
+ * stays bounded; parts are mixed on two threads.
+ */
+#define PART_SCENES 12
 
 struct scene {
 	const char *id, *title, *text, *transition;
@@ -44,6 +53,11 @@ struct scene {
 	struct fm_probe probe;
 	int64_t frames, start, overlap; /* film frames; overlap with the previous */
 	char *thumb;
+};
+
+struct part {
+	size_t a, b; /* scenes a..b-1 */
+	char *wav;   /* their mixed sound */
 };
 
 struct film {
@@ -62,7 +76,16 @@ struct film {
 	double tdur, music_db, target, gain;
 	double measured_i, measured_tp, measured_lra, measured_thresh;
 	double stage_lo, stage_hi; /* the progress range of the current stage */
-	json_object *meta;
+	struct part *parts;
+	size_t nparts;
+	/* Shared with the helper thread, which mixes parts and draws thumbnails. */
+	atomic_size_t next_part, parts_done;
+	atomic_int stop; /* cancelled, or one thread failed */
+	int user_cancel; /* the host asked (the main thread's own) */
+	pthread_t helper;
+	int helper_on, hrc;
+	struct fm_error herr;
+	const char *thumbs_dir, *sheet;
 };
 
 static const char manifest_yaml[] =
@@ -139,9 +162,16 @@ static void on_progress(void *ctx, double percent, int64_t frames)
 			   NULL, msg);
 }
 
+/* The main thread's check: it alone may read the host's messages. */
 static int on_cancelled(void *ctx)
 {
-	return fm_plugin_cancelled(((struct film *)ctx)->ctx);
+	struct film *f = ctx;
+
+	if (fm_plugin_cancelled(f->ctx)) {
+		f->user_cancel = 1;
+		atomic_store(&f->stop, 1);
+	}
+	return atomic_load(&f->stop);
 }
 
 static double secs(const struct film *f, int64_t frames)
@@ -331,7 +361,9 @@ static void normalize(AVBPrint *bp, const struct film *f)
 	av_bprintf(bp, ",format=yuv420p");
 }
 
-static int render_graph(struct film *f, AVBPrint *bp, const char *path, double duration,
+static int helper_cancelled(void *ctx);
+
+static int render_graph(struct film *f, AVBPrint *bp, const char *path, double duration, int helper,
 			struct fm_error *err)
 {
 	struct fm_render r = {0};
@@ -346,7 +378,7 @@ static int render_graph(struct film *f, AVBPrint *bp, const char *path, double d
 	r.fps_num = f->fps.num;
 	r.fps_den = f->fps.den;
 	r.duration = duration;
-	r.cancelled = on_cancelled;
+	r.cancelled = helper ? helper_cancelled : on_cancelled;
 	r.ctx = f;
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(bp, NULL);
@@ -384,7 +416,7 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 	av_bprintf(&bp, "trim=end_frame=%lld,setpts=N/(", (long long)frames);
 	print_fps(&bp, f);
 	av_bprintf(&bp, ")/TB[v]");
-	return render_graph(f, &bp, s->clip, s->planned, err);
+	return render_graph(f, &bp, s->clip, s->planned, 0, err);
 }
 
 static int scene_error(struct fm_error *err, const struct scene *s, const char *file)
@@ -524,43 +556,37 @@ static void quoted(AVBPrint *bp, const char *s)
 }
 
 /*
- * Joins the per-scene streams [PREFIX0].. into [OUT]: runs of cuts and
- * fades through one concat, crossfades with xfade or acrossfade.
+ * Joins the per-scene streams [PREFIXa]..[PREFIXb-1] into [OUT]: runs of
+ * cuts and fades through one concat, crossfades with xfade or acrossfade.
+ * Scene a starts the stream, so offsets count from its start.
  */
-static void join(AVBPrint *bp, const struct film *f, char kind, const char *out)
+static void join(AVBPrint *bp, const struct film *f, char kind, size_t a, size_t b, const char *out)
 {
-	size_t i, run = 0, k = 0;
-	int have = 0;
+	size_t i, run = a, k = 0;
 
-	for (i = 1; i <= f->n; i++) {
+	for (i = a + 1; i <= b; i++) {
+		const struct scene *s = &f->s[run];
 		size_t j;
 
-		if (i < f->n && f->s[i].overlap == 0)
+		if (i < b && f->s[i].overlap == 0)
 			continue;
 		/* Scenes run..i-1 make one stream [KjK]. */
 		for (j = run; j < i; j++)
 			av_bprintf(bp, "[%c%zu]", kind, j);
 		av_bprintf(bp, "concat=n=%zu:v=%d:a=%d[%cj%zu];", i - run, kind == 'v', kind == 'a',
 			   kind, k);
-		if (have) {
-			const struct scene *s = &f->s[run];
-
-			if (kind == 'v')
-				av_bprintf(bp,
-					   "[%cc%zu][%cj%zu]xfade=transition=fade:duration=%.6f:"
-					   "offset=%.6f[%cc%zu];",
-					   kind, k - 1, kind, k, secs(f, s->overlap),
-					   secs(f, s->start), kind, k);
-			else
-				av_bprintf(
-				    bp, "[%cc%zu][%cj%zu]acrossfade=ns=%lld:c1=tri:c2=tri[%cc%zu];",
-				    kind, k - 1, kind, k, (long long)samples(f, s->overlap), kind,
-				    k);
-		} else {
-			av_bprintf(bp, "[%cj%zu]%snull[%cc%zu];", kind, k, kind == 'a' ? "a" : "",
-				   kind, k);
-		}
-		have = 1;
+		if (k == 0)
+			av_bprintf(bp, "[%cj0]%snull[%cc0];", kind, kind == 'a' ? "a" : "", kind);
+		else if (kind == 'v')
+			av_bprintf(bp,
+				   "[%cc%zu][%cj%zu]xfade=transition=fade:duration=%.6f:"
+				   "offset=%.6f[%cc%zu];",
+				   kind, k - 1, kind, k, secs(f, s->overlap),
+				   secs(f, s->start - f->s[a].start), kind, k);
+		else
+			av_bprintf(bp, "[%cc%zu][%cj%zu]acrossfade=ns=%lld:c1=tri:c2=tri[%cc%zu];",
+				   kind, k - 1, kind, k, (long long)samples(f, s->overlap), kind,
+				   k);
 		run = i;
 		k++;
 	}
@@ -590,7 +616,7 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 				   (long long)fade_frames(f, s));
 		av_bprintf(bp, "[v%zu];", i);
 	}
-	join(bp, f, 'v', "v");
+	join(bp, f, 'v', 0, f->n, "v");
 }
 
 static void audio_in(AVBPrint *bp, const char *file, const char *label, size_t i)
@@ -603,12 +629,23 @@ static void audio_in(AVBPrint *bp, const char *file, const char *label, size_t i
 		   AUDIO_RATE, label, i);
 }
 
-/* The film's sound before loudness: scenes on the video clock, music ducked under. */
-static void audio_graph(AVBPrint *bp, const struct film *f, const char *out)
+/* Where the part of the film from scene a to scene b ends, in frames. */
+static int64_t part_end(const struct film *f, size_t b)
 {
+	return b < f->n ? f->s[b].start : f->total;
+}
+
+/*
+ * The sound of scenes a..b-1 before loudness, on the video clock, with
+ * the music bed's stretch for that time ducked under it. Parts end where
+ * no crossfade spans, so they join end to end.
+ */
+static void part_graph(AVBPrint *bp, const struct film *f, size_t a, size_t b)
+{
+	int64_t s0 = samples(f, f->s[a].start), s1 = samples(f, part_end(f, b));
 	size_t i;
 
-	for (i = 0; i < f->n; i++) {
+	for (i = a; i < b; i++) {
 		const struct scene *s = &f->s[i];
 		int own = s->probe.has_audio && !s->failed, narr = s->narration != NULL;
 		int64_t len = samples(f, s->start + s->frames) - samples(f, s->start);
@@ -633,19 +670,94 @@ static void audio_graph(AVBPrint *bp, const struct film *f, const char *out)
 				   secs(f, fade_frames(f, s)));
 		av_bprintf(bp, "[a%zu];", i);
 	}
-	join(bp, f, 'a', f->music ? "speech" : "mixed");
+	join(bp, f, 'a', a, b, f->music ? "speech" : "mixed");
 	av_bprintf(bp, ";");
 	if (f->music) {
 		audio_in(bp, f->music, "m", 0);
 		av_bprintf(bp,
-			   "[m0]volume=%.2fdB,apad,atrim=end_sample=%lld[bed];"
+			   "[m0]volume=%.2fdB,apad,atrim=start_sample=%lld:end_sample=%lld,"
+			   "asetpts=N/SR/TB[bed];"
 			   "[speech]asplit=2[sa][sb];"
 			   "[bed][sb]sidechaincompress=threshold=0.02:ratio=8:attack=20:"
 			   "release=400[ducked];"
 			   "[sa][ducked]amix=inputs=2:duration=first:normalize=0[mixed];",
-			   f->music_db, (long long)samples(f, f->total));
+			   f->music_db, (long long)s0, (long long)s1);
 	}
-	av_bprintf(bp, "[mixed]apad,atrim=end_sample=%lld%s", (long long)samples(f, f->total), out);
+	av_bprintf(bp, "[mixed]apad,atrim=end_sample=%lld[a]", (long long)(s1 - s0));
+}
+
+/* The mixed parts end to end, then TAIL (a loudness filter and "[a]"). */
+static void audio_graph(AVBPrint *bp, const struct film *f, const char *tail)
+{
+	size_t k;
+
+	for (k = 0; k < f->nparts; k++) {
+		av_bprintf(bp, "amovie=");
+		quoted(bp, f->parts[k].wav);
+		av_bprintf(bp, "[w%zu];", k);
+	}
+	for (k = 0; k < f->nparts; k++)
+		av_bprintf(bp, "[w%zu]", k);
+	av_bprintf(bp, "concat=n=%zu:v=0:a=1,apad,atrim=end_sample=%lld%s", f->nparts,
+		   (long long)samples(f, f->total), tail);
+}
+
+/* Splits the scenes into parts of at most PART_SCENES, cut where no crossfade spans. */
+static void plan_parts(struct film *f)
+{
+	size_t size = FFMAX(1, FFMIN(PART_SCENES, (f->n + 1) / 2)), a = 0, i;
+
+	f->parts = fm_xcalloc(f->n, sizeof(*f->parts));
+	for (i = 1; i <= f->n; i++) {
+		if (i < f->n && (i - a < size || f->s[i].overlap))
+			continue;
+		f->parts[f->nparts].a = a;
+		f->parts[f->nparts].b = i;
+		f->parts[f->nparts].wav = fm_xasprintf("%s/part-%04zu.wav", f->work, f->nparts);
+		f->nparts++;
+		a = i;
+	}
+}
+
+static int helper_cancelled(void *ctx)
+{
+	return atomic_load(&((struct film *)ctx)->stop);
+}
+
+/* Mixes parts until none is left; both threads run it. */
+static int mix_parts(struct film *f, int helper, struct fm_error *err)
+{
+	for (;;) {
+		size_t k = atomic_fetch_add(&f->next_part, 1);
+		struct part *pt = &f->parts[k];
+		struct fm_render r = {0};
+		AVBPrint bp;
+		int rc;
+
+		if (k >= f->nparts)
+			return 0;
+		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+		part_graph(&bp, f, pt->a, pt->b);
+		r.graph = bp.str;
+		r.path = pt->wav;
+		r.fps_num = f->fps.num;
+		r.fps_den = f->fps.den;
+		r.cancelled = helper ? helper_cancelled : on_cancelled;
+		r.ctx = f;
+		rc = av_bprint_is_complete(&bp)
+			 ? fm_render_run(&r, err)
+			 : fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
+		av_bprint_finalize(&bp, NULL);
+		if (rc < 0) {
+			atomic_store(&f->stop, 1);
+			return -1;
+		}
+		atomic_fetch_add(&f->parts_done, 1);
+		if (!helper)
+			fm_plugin_progress(f->ctx,
+					   5 + 15.0 * atomic_load(&f->parts_done) / f->nparts,
+					   "mix", NULL);
+	}
 }
 
 /* ebur128's summary: "I: -21.8 LUFS", "Threshold: ..." (first one), "LRA: ...", "Peak: ...". */
@@ -762,7 +874,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	audio_graph(&bp, f, "");
 	loudness_filter(&bp, f);
-	stage(f, "audio", 25, 60);
+	stage(f, "audio", 30, 65);
 	r.graph = bp.str;
 	r.path = audio;
 	r.fps_num = f->fps.num;
@@ -777,7 +889,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 		inputs[i] = f->s[i].clip;
 		frames[i] = f->s[i].frames;
 	}
-	stage(f, "video", 60, 90);
+	stage(f, "video", 65, 98);
 	c.inputs = inputs;
 	c.frames = frames;
 	c.n = f->n;
@@ -814,7 +926,7 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	av_bprintf(&bp, ";");
 	audio_graph(&bp, f, "");
 	loudness_filter(&bp, f);
-	stage(f, "encode", 25, 90);
+	stage(f, "encode", 30, 98);
 	r.graph = bp.str;
 	r.path = f->out;
 	r.fps_num = f->fps.num;
@@ -873,7 +985,7 @@ static int write_srt(struct film *f, const char *path, struct fm_error *err)
 	return 0;
 }
 
-static int thumbnails(struct film *f, const char *dir, struct fm_error *err)
+static int thumbnails(struct film *f, const char *dir, int helper, struct fm_error *err)
 {
 	int th = (int)(THUMB_WIDTH * (int64_t)f->height / f->width) & ~1;
 	size_t i;
@@ -895,14 +1007,13 @@ static int thumbnails(struct film *f, const char *dir, struct fm_error *err)
 			   "scale=%d:%d:force_original_aspect_ratio=decrease,"
 			   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1[v]",
 			   THUMB_WIDTH, th ? th : 2, THUMB_WIDTH, th ? th : 2);
-		if (render_graph(f, &bp, s->thumb, 0, err) < 0)
+		if (render_graph(f, &bp, s->thumb, 0, helper, err) < 0)
 			return scene_error(err, s, s->clip);
-		fm_plugin_progress(f->ctx, 90 + 8.0 * (i + 1) / f->n, "thumbnails", s->id);
 	}
 	return 0;
 }
 
-static int contact_sheet(struct film *f, const char *path, struct fm_error *err)
+static int contact_sheet(struct film *f, const char *path, int helper, struct fm_error *err)
 {
 	int cols = (int)ceil(sqrt((double)f->n)), rows = (int)((f->n + cols - 1) / cols);
 	int tw = FFMIN(THUMB_WIDTH, SHEET_WIDTH / cols) & ~1;
@@ -929,7 +1040,36 @@ static int contact_sheet(struct film *f, const char *path, struct fm_error *err)
 		av_bprintf(&bp, "[t%zu]", i);
 	av_bprintf(&bp, "concat=n=%zu:v=1:a=0,tile=%dx%d:padding=4:margin=4:color=0x101010[v]",
 		   f->n, cols, rows);
-	return render_graph(f, &bp, path, 0, err);
+	return render_graph(f, &bp, path, 0, helper, err);
+}
+
+/* The helper thread: its share of the mixing, then the pictures. */
+static void *helper_main(void *arg)
+{
+	struct film *f = arg;
+
+	f->hrc = mix_parts(f, 1, &f->herr);
+	if (f->hrc == 0)
+		f->hrc = thumbnails(f, f->thumbs_dir, 1, &f->herr) < 0 ||
+				 contact_sheet(f, f->sheet, 1, &f->herr) < 0
+			     ? -1
+			     : 0;
+	if (f->hrc < 0)
+		atomic_store(&f->stop, 1);
+	return NULL;
+}
+
+/* Waits for every part to be mixed; the helper may still be on its last. */
+static int parts_mixed(struct film *f, struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	while (atomic_load(&f->parts_done) < f->nparts) {
+		if (on_cancelled(f))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		nanosleep(&nap, NULL);
+	}
+	return 0;
 }
 
 static json_object *sidecar(struct film *f)
@@ -1055,6 +1195,11 @@ static void film_release(struct film *f)
 		json_object_put(f->s[i].plugins);
 		fm_probe_release(&f->s[i].probe);
 	}
+	for (i = 0; i < f->nparts; i++) {
+		unlink(f->parts[i].wav);
+		free(f->parts[i].wav);
+	}
+	free(f->parts);
 	if (f->work)
 		rmdir(f->work);
 	free(f->s);
@@ -1102,13 +1247,34 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	choose_path(f);
 	timeline(f);
 	chapters_init(&ch, f);
-	stage(f, "measure", 5, 25);
+	plan_parts(f);
+	f->thumbs_dir = thumbs;
+	f->sheet = sheet;
+	if (fm_mkdirs(thumbs, err) < 0)
+		goto out;
+	f->helper_on = pthread_create(&f->helper, NULL, helper_main, f) == 0;
+	stage(f, "mix", 5, 20);
+	if (mix_parts(f, 0, err) < 0 || parts_mixed(f, err) < 0)
+		goto out;
+	stage(f, "measure", 20, 30);
 	if (measure(f, err) < 0)
 		goto out;
 	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0)
 		goto out;
-	if ((has_text(f) && write_srt(f, srt, err) < 0) || thumbnails(f, thumbs, err) < 0 ||
-	    contact_sheet(f, sheet, err) < 0)
+	if (f->helper_on) {
+		pthread_join(f->helper, NULL);
+		f->helper_on = 0;
+	} else {
+		f->hrc = thumbnails(f, thumbs, 0, &f->herr) < 0 ||
+				 contact_sheet(f, sheet, 0, &f->herr) < 0
+			     ? -1
+			     : 0;
+	}
+	if (f->hrc < 0) {
+		fm_error_move(err, &f->herr);
+		goto out;
+	}
+	if (has_text(f) && write_srt(f, srt, err) < 0)
 		goto out;
 	side = sidecar(f);
 	if (write_json(side, json, err) < 0 ||
@@ -1130,6 +1296,14 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
 	rc = 0;
 out:
+	if (f->helper_on) {
+		atomic_store(&f->stop, 1);
+		pthread_join(f->helper, NULL);
+	}
+	/* The helper's failure stopped us: its reason is the real one. */
+	if (rc < 0 && f->hrc < 0 && !f->user_cancel)
+		fm_error_move(err, &f->herr);
+	fm_error_release(&f->herr);
 	json_object_put(side);
 	chapters_release(&ch);
 	free(srt);

@@ -442,8 +442,10 @@ static int open_audio(struct out *o)
 	enc->sample_fmt = av_buffersink_get_format(o->sink);
 	enc->sample_rate = av_buffersink_get_sample_rate(o->sink);
 	enc->time_base = (AVRational){1, enc->sample_rate};
-	if (enc->codec_id == AV_CODEC_ID_AAC)
+	if (enc->codec_id == AV_CODEC_ID_AAC) {
 		enc->bit_rate = FM_AUDIO_BITRATE;
+		av_opt_set(enc->priv_data, "aac_coder", FM_AUDIO_AAC_CODER, 0);
+	}
 	return av_buffersink_get_ch_layout(o->sink, &enc->ch_layout);
 }
 

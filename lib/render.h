@@ -22,8 +22,13 @@
 #define FM_VIDEO_PIX_FMT  "yuv420p"
 #define FM_VIDEO_GOP_SECS 2 /* a keyframe at least every 2 s */
 #define FM_AUDIO_RATE	  48000
-#define FM_AUDIO_BITRATE  160000	/* AAC, stereo */
-#define FM_GRAPH_MAX	  (1024 * 1024) /* longest graph description */
+#define FM_AUDIO_BITRATE  160000 /* AAC, stereo */
+/*
+ * libavcodec's AAC coder: "fast", which its documentation calls better
+ * and much faster than the default (twoloop) at bitrates like ours.
+ */
+#define FM_AUDIO_AAC_CODER "fast"
+#define FM_GRAPH_MAX	   (1024 * 1024) /* longest graph description */
 
 struct fm_render {
 	const char *graph; /* the filter graph description */
