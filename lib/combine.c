@@ -42,7 +42,7 @@
  * once (about 1.5 MB each for an AAC decoder), so a long film's memory
  * stays bounded; parts are mixed on two threads.
  */
-#define PART_SCENES 12
+#define PART_SCENES 8
 
 struct scene {
 	const char *id, *title, *text, *transition;
@@ -1013,33 +1013,57 @@ static int thumbnails(struct film *f, const char *dir, int helper, struct fm_err
 	return 0;
 }
 
+/* Scene i's tile of the contact sheet, numbered for image2's pattern. */
+static char *tile_path(const struct film *f, size_t i)
+{
+	return fm_xasprintf("%s/tile-%06zu.png", f->work, i);
+}
+
+/*
+ * The contact sheet: each thumbnail labelled into its own tile, then
+ * the tiles read back as one image sequence, so the sheet's graph has
+ * one source however many scenes there are.
+ */
 static int contact_sheet(struct film *f, const char *path, int helper, struct fm_error *err)
 {
 	int cols = (int)ceil(sqrt((double)f->n)), rows = (int)((f->n + cols - 1) / cols);
 	int tw = FFMIN(THUMB_WIDTH, SHEET_WIDTH / cols) & ~1;
-	int th = (int)(tw * (int64_t)f->height / f->width) & ~1;
-	AVBPrint bp;
+	int th = FFMAX(2, (int)(tw * (int64_t)f->height / f->width) & ~1);
+	AVBPrint bp, pattern;
 	size_t i;
+	char *p;
 
-	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (i = 0; i < f->n; i++) {
-		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title);
+		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title),
+		     *tile = tile_path(f, i);
+		int rc;
 
+		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 		av_bprintf(&bp, "movie=");
 		quoted(&bp, f->s[i].thumb);
 		av_bprintf(&bp,
 			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
 			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
 			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:text=",
-			   tw, th ? th : 2);
+			   tw, th);
 		quoted(&bp, label);
-		av_bprintf(&bp, ",setpts=N[t%zu];", i);
+		av_bprintf(&bp, "[v]");
+		rc = render_graph(f, &bp, tile, 0, helper, err);
 		free(label);
+		free(tile);
+		if (rc < 0)
+			return -1;
 	}
-	for (i = 0; i < f->n; i++)
-		av_bprintf(&bp, "[t%zu]", i);
-	av_bprintf(&bp, "concat=n=%zu:v=1:a=0,tile=%dx%d:padding=4:margin=4:color=0x101010[v]",
-		   f->n, cols, rows);
+	/* image2's pattern: a literal % in the directory is written %%. */
+	av_bprint_init(&pattern, 0, AV_BPRINT_SIZE_UNLIMITED);
+	for (p = f->work; *p; p++)
+		av_bprintf(&pattern, "%s", *p == '%' ? "%%" : (char[]){*p, 0});
+	av_bprintf(&pattern, "/tile-%%06d.png");
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	av_bprintf(&bp, "movie=");
+	quoted(&bp, pattern.str);
+	av_bprintf(&bp, ":f=image2,tile=%dx%d:padding=4:margin=4:color=0x101010[v]", cols, rows);
+	av_bprint_finalize(&pattern, NULL);
 	return render_graph(f, &bp, path, 0, helper, err);
 }
 
@@ -1146,7 +1170,8 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 		     const char *dir, struct fm_error *err)
 {
 	const char *out = fm_json_get_string(t->parameters, "output");
-	char *slash, *dot;
+	char *slash, *dot, *parent;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
 	f->ctx = ctx;
@@ -1168,16 +1193,12 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 		*dot = '\0';
 	slash = strrchr(f->out, '/');
 	f->work = fm_xasprintf("%.*s/.filmeto-combine-XXXXXX", (int)(slash - f->out), f->out);
-	if (fm_mkdirs(dir, err) < 0)
+	/* The film's directory, which is the task's unless -o says otherwise. */
+	parent = fm_xstrndup(f->out, (size_t)(slash - f->out));
+	rc = fm_mkdirs(parent, err);
+	free(parent);
+	if (rc < 0)
 		return -1;
-	{
-		char *parent = fm_xstrndup(f->out, (size_t)(slash - f->out));
-		int rc = fm_mkdirs(parent, err);
-
-		free(parent);
-		if (rc < 0)
-			return -1;
-	}
 	if (!mkdtemp(f->work))
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot make '%s':", f->work);
 	return 0;
@@ -1194,6 +1215,12 @@ static void film_release(struct film *f)
 		free(f->s[i].thumb);
 		json_object_put(f->s[i].plugins);
 		fm_probe_release(&f->s[i].probe);
+	}
+	for (i = 0; f->work && i < f->n; i++) {
+		char *tile = tile_path(f, i);
+
+		unlink(tile);
+		free(tile);
 	}
 	for (i = 0; i < f->nparts; i++) {
 		unlink(f->parts[i].wav);

@@ -99,6 +99,8 @@ decodes() {
 	[ "$status" -eq 0 ]
 	echo "$output" >events
 	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = copy ]
+	# With -o nothing is left in the task's own directory.
+	[ ! -e filmeto-out ]
 	decodes film.mp4
 	# 50 + 40 + 60 frames, none lost or duplicated.
 	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
