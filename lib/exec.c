@@ -516,8 +516,9 @@ static json_object *origin(json_object *r, const char *task, const char *plugin)
 
 	given = fm_json_get(r, "metadata", json_type_object);
 	if (given) {
-		json_object_object_foreach (given, k, v)
+		json_object_object_foreach (given, k, v) {
 			json_object_object_add(meta, k, json_object_get(v));
+		}
 	}
 	json_object_object_add(meta, "task", json_object_new_string(task));
 	if (*plugin)
