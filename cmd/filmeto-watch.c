@@ -1002,46 +1002,16 @@ static void summary(struct watch *w, double wall)
 	fprintf(stderr, "; %lu cached; wall time %.1fs\n", w->cached, wall);
 }
 
-/* Writes data to path through a temporary file in the same directory. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
-	char *tmp = fm_xasprintf("%s.XXXXXX", path);
-	mode_t mask = umask(0);
-	int fd, rc = -1;
+	struct fm_error err = FM_ERROR_INIT;
 
-	umask(mask);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fm_warn("cannot create '%s':", tmp);
-		free(tmp);
+	if (fm_write_file(path, data, len, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
 		return -1;
 	}
-	if (fchmod(fd, 0666 & ~mask) == 0) {
-		const char *p = data;
-		size_t n = len;
-
-		while (n > 0) {
-			ssize_t k = write(fd, p, n);
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			p += k;
-			n -= (size_t)k;
-		}
-		rc = n == 0 ? 0 : -1;
-	}
-	if (close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0) {
-		fm_warn("cannot write '%s':", path);
-		unlink(tmp);
-	}
-	free(tmp);
-	return rc;
+	return 0;
 }
 
 static int write_summary_json(struct watch *w, double wall, int status)

@@ -362,23 +362,31 @@ static void normalize(AVBPrint *bp, const struct film *f)
 
 static int helper_cancelled(void *ctx);
 
+/* What every render of the film shares; helper: run by the helper thread. */
+static void render_init(struct fm_render *r, struct film *f, const char *graph, const char *path,
+			double duration, int helper)
+{
+	memset(r, 0, sizeof(*r));
+	r->graph = graph;
+	r->path = path;
+	r->fps_num = f->fps.num;
+	r->fps_den = f->fps.den;
+	r->duration = duration;
+	r->cancelled = helper ? helper_cancelled : on_cancelled;
+	r->ctx = f;
+}
+
 static int render_graph(struct film *f, AVBPrint *bp, const char *path, double duration, int helper,
 			struct fm_error *err)
 {
-	struct fm_render r = {0};
+	struct fm_render r;
 	int rc;
 
 	if (!av_bprint_is_complete(bp)) {
 		av_bprint_finalize(bp, NULL);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
 	}
-	r.graph = bp->str;
-	r.path = path;
-	r.fps_num = f->fps.num;
-	r.fps_den = f->fps.den;
-	r.duration = duration;
-	r.cancelled = helper ? helper_cancelled : on_cancelled;
-	r.ctx = f;
+	render_init(&r, f, bp->str, path, duration, helper);
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(bp, NULL);
 	return rc;
@@ -729,7 +737,7 @@ static int mix_parts(struct film *f, int helper, struct fm_error *err)
 	for (;;) {
 		size_t k = atomic_fetch_add(&f->next_part, 1);
 		struct part *pt = &f->parts[k];
-		struct fm_render r = {0};
+		struct fm_render r;
 		AVBPrint bp;
 		int rc;
 
@@ -737,12 +745,7 @@ static int mix_parts(struct film *f, int helper, struct fm_error *err)
 			return 0;
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 		part_graph(&bp, f, pt->a, pt->b);
-		r.graph = bp.str;
-		r.path = pt->wav;
-		r.fps_num = f->fps.num;
-		r.fps_den = f->fps.den;
-		r.cancelled = helper ? helper_cancelled : on_cancelled;
-		r.ctx = f;
+		render_init(&r, f, bp.str, pt->wav, 0, helper);
 		rc = av_bprint_is_complete(&bp)
 			 ? fm_render_run(&r, err)
 			 : fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
@@ -790,20 +793,15 @@ static void on_filter_log(void *ctx, const char *filter, const char *line)
  */
 static int measure(struct film *f, struct fm_error *err)
 {
-	struct fm_render r = {0};
+	struct fm_render r;
 	AVBPrint bp;
 	int rc;
 
 	f->measured_i = f->measured_tp = f->measured_lra = f->measured_thresh = NAN;
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	audio_graph(&bp, f, ",ebur128=peak=true[a]");
-	r.graph = bp.str;
-	r.fps_num = f->fps.num;
-	r.fps_den = f->fps.den;
-	r.duration = secs(f, f->total);
-	r.cancelled = on_cancelled;
+	render_init(&r, f, bp.str, NULL, secs(f, f->total), 0);
 	r.filter_log = on_filter_log;
-	r.ctx = f;
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
 	if (rc < 0)
@@ -866,7 +864,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
 	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
 	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
-	struct fm_render r = {0};
+	struct fm_render r;
 	AVBPrint bp;
 	size_t i;
 	int rc = -1;
@@ -875,14 +873,8 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	audio_graph(&bp, f, "");
 	loudness_filter(&bp, f);
 	stage(f, "audio", 30, 65);
-	r.graph = bp.str;
-	r.path = audio;
-	r.fps_num = f->fps.num;
-	r.fps_den = f->fps.den;
-	r.duration = secs(f, f->total);
+	render_init(&r, f, bp.str, audio, secs(f, f->total), 0);
 	r.progress = on_progress;
-	r.cancelled = on_cancelled;
-	r.ctx = f;
 	if (fm_render_run(&r, err) < 0)
 		goto out;
 	for (i = 0; i < f->n; i++) {
@@ -917,7 +909,7 @@ out:
 
 static int write_reencode(struct film *f, const struct chapters *ch, struct fm_error *err)
 {
-	struct fm_render r = {0};
+	struct fm_render r;
 	AVBPrint bp;
 	int rc;
 
@@ -927,14 +919,8 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	audio_graph(&bp, f, "");
 	loudness_filter(&bp, f);
 	stage(f, "encode", 30, 98);
-	r.graph = bp.str;
-	r.path = f->out;
-	r.fps_num = f->fps.num;
-	r.fps_den = f->fps.den;
-	r.duration = secs(f, f->total);
+	render_init(&r, f, bp.str, f->out, secs(f, f->total), 0);
 	r.progress = on_progress;
-	r.cancelled = on_cancelled;
-	r.ctx = f;
 	r.nchapters = (int)f->n;
 	r.chapter_start = ch->start;
 	r.chapter_end = ch->end;
@@ -947,42 +933,35 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 
 /* --- beside the film ------------------------------------------------------ */
 
-static void srt_time(FILE *fp, double t)
+static void srt_time(AVBPrint *bp, double t)
 {
 	long long ms = llrint(t * 1000);
 
-	fprintf(fp, "%02lld:%02lld:%02lld,%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
-		ms % 1000);
+	av_bprintf(bp, "%02lld:%02lld:%02lld,%03lld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+		   ms % 1000);
 }
 
 static int write_srt(struct film *f, const char *path, struct fm_error *err)
 {
-	char *tmp = fm_xasprintf("%s.part", path);
-	FILE *fp = fopen(tmp, "w");
+	AVBPrint bp;
 	size_t i;
 	int cue = 0, rc;
 
-	if (!fp) {
-		free(tmp);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
-	}
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (i = 0; i < f->n; i++) {
 		if (!f->s[i].text || !*f->s[i].text)
 			continue;
-		fprintf(fp, "%d\n", ++cue);
-		srt_time(fp, secs(f, f->s[i].start));
-		fprintf(fp, " --> ");
-		srt_time(fp, secs(f, scene_end(f, i)));
-		fprintf(fp, "\n%s\n\n", f->s[i].text);
+		av_bprintf(&bp, "%d\n", ++cue);
+		srt_time(&bp, secs(f, f->s[i].start));
+		av_bprintf(&bp, " --> ");
+		srt_time(&bp, secs(f, scene_end(f, i)));
+		av_bprintf(&bp, "\n%s\n\n", f->s[i].text);
 	}
-	rc = fclose(fp);
-	if (rc != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		free(tmp);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
-	}
-	free(tmp);
-	return 0;
+	rc = av_bprint_is_complete(&bp)
+		 ? fm_write_file(path, bp.str, bp.len, err)
+		 : fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for '%s'", path);
+	av_bprint_finalize(&bp, NULL);
+	return rc;
 }
 
 static int thumbnails(struct film *f, const char *dir, int helper, struct fm_error *err)
@@ -1096,6 +1075,21 @@ static int parts_mixed(struct film *f, struct fm_error *err)
 	return 0;
 }
 
+/* The first pass's measurements and the gain applied; null where unmeasured. */
+static json_object *loudness(const struct film *f)
+{
+	const double v[] = {f->measured_i,	f->measured_lra, f->measured_tp,
+			    f->measured_thresh, f->target,	 f->gain};
+	static const char *const k[] = {"measured_lufs",      "measured_lra", "measured_true_peak",
+					"measured_threshold", "target_lufs",  "gain_db"};
+	json_object *o = json_object_new_object();
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		json_object_object_add(o, k[i], isnan(v[i]) ? NULL : json_object_new_double(v[i]));
+	return o;
+}
+
 static json_object *sidecar(struct film *f)
 {
 	json_object *o = json_object_new_object(), *scenes = json_object_new_array();
@@ -1114,7 +1108,7 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
 	json_object_object_add(o, "audio", json_object_new_string("reencode"));
-	json_object_object_add(o, "loudness_gain_db", json_object_new_double(f->gain));
+	json_object_object_add(o, "loudness", loudness(f));
 	for (i = 0; i < f->n; i++) {
 		struct scene *s = &f->s[i];
 		json_object *e = json_object_new_object(), *src = json_object_new_object();
@@ -1151,17 +1145,11 @@ static json_object *sidecar(struct film *f)
 
 static int write_json(json_object *o, const char *path, struct fm_error *err)
 {
-	char *tmp = fm_xasprintf("%s.part", path);
-	int rc = json_object_to_file_ext(tmp, o,
-					 JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len;
+	const char *text = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-	if (rc != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		free(tmp);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
-	}
-	free(tmp);
-	return 0;
+	return fm_write_file(path, text, len, err);
 }
 
 /* --- the task ------------------------------------------------------------- */
@@ -1316,10 +1304,7 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	json_object_object_add(res->metadata, "duration",
 			       json_object_new_double(secs(f, f->total)));
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
-	json_object_object_add(res->metadata, "loudness_gain_db", json_object_new_double(f->gain));
-	if (!isnan(f->measured_i))
-		json_object_object_add(res->metadata, "measured_lufs",
-				       json_object_new_double(f->measured_i));
+	json_object_object_add(res->metadata, "loudness", loudness(f));
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
 	rc = 0;
 out:

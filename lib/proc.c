@@ -66,6 +66,18 @@ static void close_pair(int p[2])
 	close_fd(&p[1]);
 }
 
+/* The three pipes of a child: stdin, stdout, stderr. */
+static int make_pipes(int in[2], int out[2], int errp[2], struct fm_error *err)
+{
+	if (pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(errp, O_CLOEXEC) == 0)
+		return 0;
+	fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create pipes:");
+	close_pair(in);
+	close_pair(out);
+	close_pair(errp);
+	return -1;
+}
+
 int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *const envp[],
 		  struct fm_error *err)
 {
@@ -76,13 +88,8 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *
 	int rc;
 
 	fm_proc_init(p);
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create pipes:");
-		close_pair(in);
-		close_pair(out);
-		close_pair(errp);
+	if (make_pipes(in, out, errp, err) < 0)
 		return -1;
-	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
@@ -151,13 +158,8 @@ int fm_proc_spawn_thread(struct fm_proc *p, fm_proc_main *fn, struct fm_error *e
 	int rc;
 
 	fm_proc_init(p);
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create pipes:");
-		close_pair(in);
-		close_pair(out);
-		close_pair(errp);
+	if (make_pipes(in, out, errp, err) < 0)
 		return -1;
-	}
 	t = fm_xcalloc(1, sizeof(*t));
 	t->fn = fn;
 	t->in = in[0];

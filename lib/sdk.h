@@ -7,6 +7,8 @@
 #ifndef FM_SDK_H
 #define FM_SDK_H
 
+#include <stdint.h>
+
 #include <json-c/json.h>
 
 #include "model.h"
@@ -44,6 +46,15 @@ int fm_param_number(json_object *params, const char *key, double def, double min
 		    double *out, struct fm_error *err);
 /* A frame side for H.264 in 4:2:0: an even integer from 16 to 4096. */
 int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
+/*
+ * Renders a filter graph (lib/render.h) into output_dir/name, made
+ * first, with progress ("frame N of FRAMES", stage render) and cancel
+ * wired to the host, and adds the file to res. Returns 0, or -1 with
+ * res->error filled.
+ */
+int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
+		     const char *name, int fps_num, int fps_den, int64_t frames,
+		     struct fm_result *res);
 /* A progress notification for the task being run; stage may be NULL. */
 void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
 			const char *message);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,42 @@ char *fm_xdg_dir(const char *var, const char *home_rel)
 	if (home && *home)
 		return fm_xasprintf("%s/%s/filmeto", home, home_rel);
 	return NULL;
+}
+
+int fm_write_file(const char *path, const char *data, size_t len, struct fm_error *err)
+{
+	static atomic_ulong seq;
+	char *tmp = fm_xasprintf("%s.%ld.%lu.part", path, (long)getpid(),
+				 (unsigned long)atomic_fetch_add(&seq, 1));
+	/* O_EXCL with 0666: the umask applies as it would to the file itself. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), rc = -1;
+
+	if (fd < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
+		free(tmp);
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t k = write(fd, data, len);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		data += k;
+		len -= (size_t)k;
+	}
+	rc = len == 0 ? 0 : -1;
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
 }
 
 int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err)

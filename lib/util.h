@@ -48,6 +48,12 @@ char *fm_build_root(void);
 char *fm_xdg_dir(const char *var, const char *home_rel);
 /* Reads a whole file of at most max bytes; NUL-terminated. */
 int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err);
+/*
+ * Writes len bytes to path through a temporary file beside it, renamed
+ * into place: a reader sees the old file or the new one, never half.
+ * Safe to call from several threads (no umask games).
+ */
+int fm_write_file(const char *path, const char *data, size_t len, struct fm_error *err);
 
 /*
  * Parses exactly one JSON value from buf (trailing whitespace allowed),

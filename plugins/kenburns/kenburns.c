@@ -209,34 +209,12 @@ static char *build_graph(const struct params *p)
 	return g;
 }
 
-struct run {
-	struct fm_plugin_ctx *ctx;
-	int64_t frames;
-};
-
-static void on_progress(void *arg, double percent, int64_t frames)
-{
-	struct run *run = arg;
-	char msg[64];
-
-	snprintf(msg, sizeof(msg), "frame %" PRId64 " of %" PRId64, frames, run->frames);
-	fm_plugin_progress(run->ctx, 10 + percent * 0.9, "render", msg);
-}
-
-static int on_cancelled(void *arg)
-{
-	struct run *run = arg;
-
-	return fm_plugin_cancelled(run->ctx);
-}
-
 static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *output_dir,
 		   struct fm_result *res)
 {
-	struct run run = {ctx, 0};
 	struct params p;
-	char *graph = NULL, *path = NULL, *abs = NULL;
-	int r = -1;
+	char *graph;
+	int r;
 
 	/* libav logs to stderr, which is this plugin's log: errors only */
 	av_log_set_level(AV_LOG_ERROR);
@@ -249,32 +227,10 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 		return -1;
 	fm_plugin_log(ctx, "%s: %dx%d, %" PRId64 " frames at %d/%d fps, zoom %g, motion %s",
 		      p.image, p.width, p.height, p.frames, p.fps_num, p.fps_den, p.zoom, p.motion);
-	if (fm_mkdirs(output_dir, &res->error) < 0)
-		return -1;
 	graph = build_graph(&p);
-	path = fm_xasprintf("%s/clip.mp4", output_dir);
-	run.frames = p.frames;
-	struct fm_render rd = {
-	    .graph = graph,
-	    .path = path,
-	    .fps_num = p.fps_num,
-	    .fps_den = p.fps_den,
-	    .duration = (double)p.frames * p.fps_den / p.fps_num,
-	    .progress = on_progress,
-	    .cancelled = on_cancelled,
-	    .ctx = &run,
-	};
-	fm_plugin_progress(ctx, 10, "render", "rendering the clip");
-	if (fm_render_run(&rd, &res->error) < 0)
-		goto out;
-	abs = fm_abspath(path);
-	fm_result_add_file(res, abs);
-	fm_plugin_progress(ctx, 100, "done", "clip written");
-	r = 0;
-out:
+	r = fm_plugin_render(ctx, graph, output_dir, "clip.mp4", p.fps_num, p.fps_den, p.frames,
+			     res);
 	free(graph);
-	free(path);
-	free(abs);
 	return r;
 }
 
