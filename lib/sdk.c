@@ -5,7 +5,6 @@
  * and notes a cancel or shutdown, queueing nothing else (the host sends
  * one task at a time to a plugin of concurrency 1).
  */
-#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,7 +17,6 @@
 #include "manifest.h"
 #include "msg.h"
 #include "ndjson.h"
-#include "render.h"
 #include "rpc.h"
 #include "sdk.h"
 #include "util.h"
@@ -169,58 +167,6 @@ int fm_param_even(json_object *params, const char *key, int def, int *out, struc
 				"parameter '%s': %g is not an even integer", key, v);
 	*out = (int)v;
 	return 0;
-}
-
-struct render_run {
-	struct fm_plugin_ctx *ctx;
-	int64_t frames;
-};
-
-static void render_progress(void *arg, double percent, int64_t frames)
-{
-	struct render_run *run = arg;
-	char msg[64];
-
-	snprintf(msg, sizeof(msg), "frame %" PRId64 " of %" PRId64, frames, run->frames);
-	fm_plugin_progress(run->ctx, 10 + percent * 0.9, "render", msg);
-}
-
-static int render_cancelled(void *arg)
-{
-	return fm_plugin_cancelled(((struct render_run *)arg)->ctx);
-}
-
-int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
-		     const char *name, int fps_num, int fps_den, int64_t frames,
-		     struct fm_result *res)
-{
-	struct render_run run = {ctx, frames};
-	struct fm_render r = {0};
-	char *path;
-	int rc;
-
-	if (fm_mkdirs(output_dir, &res->error) < 0)
-		return -1;
-	path = fm_xasprintf("%s/%s", output_dir, name);
-	r.graph = graph;
-	r.path = path;
-	r.fps_num = fps_num;
-	r.fps_den = fps_den;
-	r.duration = (double)frames * fps_den / fps_num;
-	r.progress = render_progress;
-	r.cancelled = render_cancelled;
-	r.ctx = &run;
-	fm_plugin_progress(ctx, 10, "render", "rendering");
-	rc = fm_render_run(&r, &res->error);
-	if (rc == 0) {
-		char *abs = fm_abspath(path);
-
-		fm_result_add_file(res, abs);
-		free(abs);
-		fm_plugin_progress(ctx, 100, "done", "written");
-	}
-	free(path);
-	return rc;
 }
 
 static json_object *result_json(const struct fm_result *res, double elapsed)

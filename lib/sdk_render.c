@@ -1,0 +1,64 @@
+/*
+ * fm_plugin_render: the SDK's bridge to lib/render.c, in a file of its
+ * own so that a plugin which renders nothing does not link libavfilter
+ * (a static library brings in whole objects).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "render.h"
+#include "sdk.h"
+#include "util.h"
+
+struct render_run {
+	struct fm_plugin_ctx *ctx;
+	int64_t frames;
+};
+
+static void render_progress(void *arg, double percent, int64_t frames)
+{
+	struct render_run *run = arg;
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "frame %" PRId64 " of %" PRId64, frames, run->frames);
+	fm_plugin_progress(run->ctx, 10 + percent * 0.9, "render", msg);
+}
+
+static int render_cancelled(void *arg)
+{
+	return fm_plugin_cancelled(((struct render_run *)arg)->ctx);
+}
+
+int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
+		     const char *name, int fps_num, int fps_den, int64_t frames,
+		     struct fm_result *res)
+{
+	struct render_run run = {ctx, frames};
+	struct fm_render r = {0};
+	char *path;
+	int rc;
+
+	if (fm_mkdirs(output_dir, &res->error) < 0)
+		return -1;
+	path = fm_xasprintf("%s/%s", output_dir, name);
+	r.graph = graph;
+	r.path = path;
+	r.fps_num = fps_num;
+	r.fps_den = fps_den;
+	r.duration = (double)frames * fps_den / fps_num;
+	r.progress = render_progress;
+	r.cancelled = render_cancelled;
+	r.ctx = &run;
+	fm_plugin_progress(ctx, 10, "render", "rendering");
+	rc = fm_render_run(&r, &res->error);
+	if (rc == 0) {
+		char *abs = fm_abspath(path);
+
+		fm_result_add_file(res, abs);
+		free(abs);
+		fm_plugin_progress(ctx, 100, "done", "written");
+	}
+	free(path);
+	return rc;
+}
