@@ -22,12 +22,14 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
-	mandoc zsh fish xz-utils zstd tmux
+	mandoc zsh fish xz-utils zstd tmux libwslay-dev
 DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# wslay (WebSocket framing, for comfyui) ships no pkg-config file.
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lwslay
+WSLAY_H = /usr/include/wslay/wslay.h
 
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
@@ -100,6 +102,7 @@ deps:
 	$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || missing=libraries; \
 	for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
+	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing with apt-get"; \

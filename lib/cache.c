@@ -97,7 +97,7 @@ static json_object *sorted(json_object *o)
 	return c;
 }
 
-char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t)
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings)
 {
 	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
 	char hex[65];
@@ -120,6 +120,9 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t)
 	json_object_object_add(k, "tool", json_object_new_string(t->tool_name));
 	json_object_object_add(k, "parameters", sorted(t->parameters));
 	json_object_object_add(k, "inputs", inputs);
+	/* Another endpoint or model in config.yaml is another output. */
+	if (settings)
+		json_object_object_add(k, "settings", sorted(settings));
 	fm_hash_string(fm_json_str(k), hex);
 	json_object_put(k);
 	return fm_xstrdup(hex);

@@ -13,8 +13,11 @@
 /* SHA-256 of a file's content or of a string, as 64 hex digits. */
 int fm_hash_file(const char *path, char hex[65]);
 void fm_hash_string(const char *s, char hex[65]);
-/* The task's key, or NULL when an input cannot be read. */
-char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t);
+/*
+ * The task's key, or NULL when an input cannot be read. settings (the
+ * plugin's config.yaml settings, or NULL) are part of it.
+ */
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings);
 /* Links a cached result's files into dir and fills res: 0 on a hit. */
 int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct fm_result *res);
 /* Keeps a successful result; failures to keep it are not errors. */

@@ -64,10 +64,19 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 	if ((json_object_object_get_ex(c->root, "defaults", &v) &&
 	     !json_object_is_type(v, json_type_object)) ||
 	    (json_object_object_get_ex(c->root, "film", &v) &&
+	     !json_object_is_type(v, json_type_object)) ||
+	    (json_object_object_get_ex(c->root, "plugins", &v) &&
 	     !json_object_is_type(v, json_type_object)))
 		return fm_error(err, FM_VALIDATION_ERROR,
-				"%s:%d: defaults and film must be mappings", c->path,
+				"%s:%d: defaults, film and plugins must be mappings", c->path,
 				fm_yaml_line(c->root));
+	json_object_object_foreach(fm_json_get(c->root, "plugins", json_type_object), name, s)
+	{
+		if (!json_object_is_type(s, json_type_object))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"%s:%d: plugins.%s must be a mapping of settings", c->path,
+					fm_yaml_line(s), name);
+	}
 	return 0;
 }
 
@@ -81,6 +90,12 @@ void fm_config_release(struct fm_config *c)
 const char *fm_config_default_plugin(const struct fm_config *c, const char *tool)
 {
 	return fm_json_get_string(fm_json_get(c->root, "defaults", json_type_object), tool);
+}
+
+json_object *fm_config_plugin(const struct fm_config *c, const char *name)
+{
+	return fm_json_get(fm_json_get(c->root, "plugins", json_type_object), name,
+			   json_type_object);
 }
 
 json_object *fm_config_film(const struct fm_config *c, const char *key)

@@ -28,6 +28,11 @@ int fm_config_load(struct fm_config *c, struct fm_error *err);
 void fm_config_release(struct fm_config *c);
 /* defaults.TOOL, or NULL. */
 const char *fm_config_default_plugin(const struct fm_config *c, const char *tool);
+/*
+ * plugins.NAME: the settings of one plugin (endpoint, model, key_file,
+ * timeout, ...), sent to it with each task; NULL when there are none.
+ */
+json_object *fm_config_plugin(const struct fm_config *c, const char *name);
 /* film.KEY (width, height, fps), or NULL. */
 json_object *fm_config_film(const struct fm_config *c, const char *key);
 

@@ -53,6 +53,7 @@ struct job {
 	struct fm_task t;
 	const struct fm_manifest *m;
 	json_object *tool, *needs;
+	json_object *settings; /* config.yaml's plugins.NAME, borrowed, or NULL */
 	int attempt, cancelling, localized;
 	size_t ndeps; /* dependencies not yet ended */
 	struct job **deps, **dependents;
@@ -763,6 +764,8 @@ static json_object *request_params(const struct job *j)
 	/* The Filmeto project's Python plugins read the tool from here. */
 	json_object_object_add(p, "ability", json_object_new_string(j->t.tool_name));
 	json_object_object_add(p, "attempt", json_object_new_int(j->attempt));
+	if (j->settings)
+		json_object_object_add(p, "settings", json_object_get(j->settings));
 	return p;
 }
 
@@ -843,7 +846,7 @@ static int from_cache(struct fm_exec *x, struct job *j)
 
 	if (!x->o.cache || !x->o.cache_dir || !cacheable(j))
 		return 0;
-	j->cache_key = fm_cache_key(j->m, &j->t);
+	j->cache_key = fm_cache_key(j->m, &j->t, j->settings);
 	if (!j->cache_key)
 		return 0;
 	fm_result_init(&res, j->e->text);
@@ -1532,6 +1535,7 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 		return;
 	}
 	j->m = m;
+	j->settings = fm_config_plugin(&x->config, m->name);
 	j->tool = fm_manifest_tool(m, t.tool_name);
 	fm_params_fill_defaults(j->tool, j->t.parameters);
 	if (fm_params_validate(j->tool, j->t.parameters, t.task_id, &err) < 0 ||

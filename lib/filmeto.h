@@ -7,6 +7,7 @@
 #include "config.h"
 #include "error.h"
 #include "host.h"
+#include "http.h"
 #include "install.h"
 #include "manifest.h"
 #include "model.h"

@@ -27,7 +27,10 @@ struct fm_plugin_ctx {
 	struct fm_writer out;
 	int log_fd;
 	const char *task_id; /* the task being run, or NULL */
+	json_object *settings; /* its "settings", or NULL */
+	char number[32];       /* a numeric setting as text */
 	int cancelled, shutdown;
+	double polled; /* when stdin was last peeked at for a cancel */
 };
 
 static void send(struct fm_plugin_ctx *c, json_object *msg)
@@ -144,6 +147,43 @@ int fm_plugin_cancelled(struct fm_plugin_ctx *c)
 	return c->cancelled || c->shutdown || c->in.eof;
 }
 
+int fm_plugin_cancel_check(void *ctx)
+{
+	struct fm_plugin_ctx *c = ctx;
+	double now = fm_now();
+
+	/* libcurl asks many times a second; a peek every 20 ms is enough. */
+	if (c->cancelled || c->shutdown || c->in.eof || now - c->polled < 0.02)
+		return c->cancelled || c->shutdown || c->in.eof;
+	c->polled = now;
+	return fm_plugin_cancelled(c);
+}
+
+json_object *fm_plugin_settings(struct fm_plugin_ctx *ctx)
+{
+	return ctx->settings;
+}
+
+const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *task,
+			      const char *key, const char *env, const char *def)
+{
+	const char *v = fm_json_get_string(task->parameters, key);
+	json_object *n;
+
+	if (v && *v)
+		return v;
+	if (env && (v = getenv(env)) && *v)
+		return v;
+	if ((v = fm_json_get_string(ctx->settings, key)))
+		return v;
+	if (json_object_object_get_ex(ctx->settings, key, &n) &&
+	    (json_object_is_type(n, json_type_int) || json_object_is_type(n, json_type_double))) {
+		snprintf(ctx->number, sizeof(ctx->number), "%s", json_object_get_string(n));
+		return ctx->number;
+	}
+	return def;
+}
+
 int fm_param_number(json_object *params, const char *key, double def, double min, double max,
 		    double *out, struct fm_error *err)
 {
@@ -208,6 +248,7 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 	}
 	fm_result_init(&res, task.task_id);
 	c->task_id = task.task_id;
+	c->settings = fm_json_get(m->params, "settings", json_type_object);
 	c->cancelled = 0;
 	if (c->def->execute(c, &task, dir, &res) < 0) {
 		res.status = FM_STATUS_ERROR;
@@ -223,6 +264,7 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 	}
 	send(c, fm_rpc_result(json_object_get(m->id), result_json(&res, fm_now() - start)));
 	c->task_id = NULL;
+	c->settings = NULL;
 	fm_result_release(&res);
 	fm_task_release(&task);
 }

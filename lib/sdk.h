@@ -61,6 +61,23 @@ void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *s
 void fm_plugin_heartbeat(struct fm_plugin_ctx *ctx);
 /* Whether the host asked to cancel the running task (checks stdin). */
 int fm_plugin_cancelled(struct fm_plugin_ctx *ctx);
+/*
+ * The plugin's settings: config.yaml's plugins.NAME mapping, which
+ * filmeto-run sends with each task as "settings"; NULL when there is
+ * none.
+ */
+json_object *fm_plugin_settings(struct fm_plugin_ctx *ctx);
+/*
+ * One setting, by precedence: the task's parameter key (a non-empty
+ * string), then the environment variable env (when env is not NULL and
+ * the variable is set and not empty), then key in the plugin's settings
+ * (a string or a number, as text), then def. The string lives as long
+ * as the task.
+ */
+const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *task,
+			      const char *key, const char *env, const char *def);
+/* fm_plugin_cancelled() for a callback's void pointer (fm_http.cancelled). */
+int fm_plugin_cancel_check(void *ctx);
 /* A line on the plugin's log (stderr), which the host forwards. */
 void fm_plugin_log(struct fm_plugin_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
