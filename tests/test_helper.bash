@@ -51,3 +51,35 @@ plugin_procs() {
 	done
 	echo "$n"
 }
+
+# start_fake NAME [ARGS...]: starts tests/fake_NAME.py (see tests/fakelib.py)
+# on a free loopback port and waits for it. Sets FAKE_URL to its address
+# and FAKE_LOG to its request log (one JSON line per request); ARGS go to
+# the fake (--faults FILE, --lifetime S, its own options). Each test that
+# starts one calls stop_fakes in its teardown.
+start_fake() {
+	local name=$1 portfile i
+	shift
+	portfile="$BATS_TEST_TMPDIR/fake-$name.port"
+	FAKE_LOG="$BATS_TEST_TMPDIR/fake-$name.log"
+	rm -f "$portfile"
+	python3 "$ROOT/tests/fake_$name.py" --port-file "$portfile" --log "$FAKE_LOG" "$@" \
+		</dev/null 3>&- &
+	FAKE_PIDS="${FAKE_PIDS:-} $!"
+	for i in $(seq 200); do
+		[ -s "$portfile" ] && break
+		sleep 0.05
+	done
+	[ -s "$portfile" ] || { echo "fake_$name did not start" >&2; return 1; }
+	FAKE_URL="http://127.0.0.1:$(cat "$portfile")"
+	export FAKE_URL FAKE_LOG
+}
+
+stop_fakes() {
+	local p
+	for p in ${FAKE_PIDS:-}; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	FAKE_PIDS=
+}
