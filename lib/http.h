@@ -30,8 +30,8 @@
 /* A transfer slower than 1 byte/s for this many seconds is abandoned. */
 #define FM_HTTP_LOW_SPEED_TIME 60
 /* Retries after the first attempt, first backoff, longest wait. */
-#define FM_HTTP_RETRIES	      4
-#define FM_HTTP_BACKOFF	      1.0
+#define FM_HTTP_RETRIES		4
+#define FM_HTTP_BACKOFF		1.0
 #define FM_HTTP_RETRY_AFTER_MAX 120
 /* Bytes of a service's error body kept in error.details.body. */
 #define FM_HTTP_ERROR_BODY_MAX 4096
@@ -42,11 +42,11 @@
 
 struct fm_http {
 	CURL *curl;
-	char *base; /* no trailing slash */
-	char *key;  /* secret or NULL; sent as "Authorization: Bearer KEY" */
-	long timeout;	  /* seconds per request (FM_HTTP_TIMEOUT) */
-	int retries;	  /* FM_HTTP_RETRIES */
-	double backoff;	  /* FM_HTTP_BACKOFF; doubles per retry */
+	char *base;	/* no trailing slash */
+	char *key;	/* secret or NULL; sent as "Authorization: Bearer KEY" */
+	long timeout;	/* seconds per request (FM_HTTP_TIMEOUT) */
+	int retries;	/* FM_HTTP_RETRIES */
+	double backoff; /* FM_HTTP_BACKOFF; doubles per retry */
 	/* Polled during transfers and backoff; nonzero aborts with TASK_CANCELLED. */
 	int (*cancelled)(void *arg);
 	void *cancel_arg;
@@ -57,11 +57,12 @@ struct fm_http {
 };
 
 struct fm_http_req {
-	const char *method; /* NULL: POST when there is a body, else GET */
-	const char *url;    /* a path joined to base ("/v1/x"), or an absolute URL */
-	json_object *json;  /* a JSON body, or */
-	curl_mime *mime;    /* a multipart body from fm_http_mime() */
-	const char *file;   /* write a 2xx body to this file (tmp + rename) */
+	const char *method;	    /* NULL: POST when there is a body, else GET */
+	const char *url;	    /* a path joined to base ("/v1/x"), or an absolute URL */
+	json_object *json;	    /* a JSON body, or */
+	curl_mime *mime;	    /* a multipart body from fm_http_mime() */
+	const char *file;	    /* write a 2xx body to this file (tmp + rename) */
+	struct curl_slist *headers; /* more request headers ("Accept: …"), or NULL */
 	/*
 	 * Streaming: each line of a 2xx body as it arrives, without its line
 	 * end (LF or CRLF); return nonzero to stop the transfer (not an
@@ -107,8 +108,7 @@ void fm_http_resp_release(struct fm_http_resp *resp);
 int fm_http_json(struct fm_http *h, const char *method, const char *url, json_object *body,
 		 json_object **reply, struct fm_error *err);
 /* GET url into path; a 404 is a RESOURCE_PROCESSING_ERROR naming the url. */
-int fm_http_get_file(struct fm_http *h, const char *url, const char *path,
-		     struct fm_error *err);
+int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struct fm_error *err);
 /* The absolute URL for url (a path is joined to base); free()d by the caller. */
 char *fm_http_url(const struct fm_http *h, const char *url);
 
@@ -119,7 +119,10 @@ void fm_http_mime_text(curl_mime *m, const char *name, const char *value);
 int fm_http_mime_file(curl_mime *m, const char *name, const char *path, const char *type,
 		      struct fm_error *err);
 
-/* Replaces every occurrence of h's key in s with "[redacted]", in place. */
+/*
+ * Replaces every occurrence of h's key in s with "[redacted]" (or as
+ * many asterisks when the key is shorter), in place.
+ */
 void fm_http_redact(const struct fm_http *h, char *s);
 
 /*
@@ -149,9 +152,8 @@ struct fm_sse {
 	int has_data;
 };
 
-void fm_sse_init(struct fm_sse *s, int (*event)(void *, const char *, const char *, size_t,
-					      const char *),
-		 void *arg);
+void fm_sse_init(struct fm_sse *s,
+		 int (*event)(void *, const char *, const char *, size_t, const char *), void *arg);
 void fm_sse_release(struct fm_sse *s);
 /* Returns event()'s nonzero value, 0 to go on, or -1 with err. */
 int fm_sse_line(struct fm_sse *s, const char *line, size_t len, struct fm_error *err);

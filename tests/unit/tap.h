@@ -52,5 +52,6 @@ void test_params(void);
 void test_proc(void);
 void test_scaffold(void);
 void test_render(void);
+void test_http(void);
 
 #endif

@@ -448,5 +448,6 @@ int main(void)
 	test_proc();
 	test_scaffold();
 	test_render();
+	test_http();
 	return tap_done();
 }

@@ -1,0 +1,782 @@
+/*
+ * The remote plugins' HTTP client (see http.h). A request is one
+ * curl_easy_perform on the plugin's one handle; curl_easy_reset between
+ * requests clears the options but keeps the connection cache, so a
+ * plugin that runs a thousand tasks opens one connection.
+ *
+ * Where a body goes is decided at its first byte: a 2xx body goes where
+ * the request asked (memory, a file, or line by line to a callback); any
+ * other body is collected, bounded, as the error's details. Retries
+ * happen only on statuses, never after a 2xx body has been delivered,
+ * so a streamed line is never seen twice.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "model.h"
+#include "util.h"
+
+/* Longest line handed to a streaming callback: an SSE data line. */
+#define LINE_MAX_BYTES (FM_SSE_DATA_MAX + 1024)
+/* How long a backoff sleeps between two looks at cancel. */
+#define CANCEL_SLICE 0.05
+
+enum sink { SINK_UNSET, SINK_BODY, SINK_FILE, SINK_LINES, SINK_ERROR };
+
+struct xfer {
+	struct fm_http *h;
+	const struct fm_http_req *r;
+	enum sink sink;
+	char *buf;
+	size_t len, cap, max;
+	FILE *file;
+	int stopped, too_big;
+	double retry_after; /* seconds, or -1 when the reply named none */
+};
+
+int fm_http_init(struct fm_http *h, const char *base, const char *key, struct fm_error *err)
+{
+	static int global;
+
+	memset(h, 0, sizeof(*h));
+	if (!global && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot initialise libcurl");
+	global = 1;
+	h->curl = curl_easy_init();
+	if (!h->curl)
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot make a libcurl handle");
+	h->timeout = FM_HTTP_TIMEOUT;
+	h->retries = FM_HTTP_RETRIES;
+	h->backoff = FM_HTTP_BACKOFF;
+	fm_http_rebase(h, base, key);
+	return 0;
+}
+
+void fm_http_rebase(struct fm_http *h, const char *base, const char *key)
+{
+	size_t n = base ? strlen(base) : 0;
+
+	free(h->base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	h->base = fm_xstrndup(base ? base : "", n);
+	if (h->key) {
+		explicit_bzero(h->key, strlen(h->key));
+		free(h->key);
+	}
+	h->key = key && *key ? fm_xstrdup(key) : NULL;
+}
+
+void fm_http_release(struct fm_http *h)
+{
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	fm_http_rebase(h, NULL, NULL);
+	free(h->base);
+	memset(h, 0, sizeof(*h));
+}
+
+void fm_http_resp_release(struct fm_http_resp *resp)
+{
+	free(resp->body);
+	free(resp->content_type);
+	memset(resp, 0, sizeof(*resp));
+}
+
+char *fm_http_url(const struct fm_http *h, const char *url)
+{
+	if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+		return fm_xstrdup(url);
+	return fm_xasprintf("%s%s%s", h->base, *url == '/' ? "" : "/", url);
+}
+
+void fm_http_redact(const struct fm_http *h, char *s)
+{
+	static const char mark[] = "[redacted]";
+	size_t klen = h->key ? strlen(h->key) : 0, mlen = sizeof(mark) - 1;
+	char *p;
+
+	/* A key this short would match ordinary text; none is that short. */
+	if (!s || klen < 4)
+		return;
+	while ((p = strstr(s, h->key))) {
+		if (klen >= mlen) {
+			memcpy(p, mark, mlen);
+			memmove(p + mlen, p + klen, strlen(p + klen) + 1);
+		} else {
+			memset(p, '*', klen);
+		}
+	}
+}
+
+/* --- the transfer ------------------------------------------------------- */
+
+static int grow(struct xfer *x, const char *data, size_t n)
+{
+	if (x->len + n > x->max) {
+		x->too_big = 1;
+		return -1;
+	}
+	if (x->len + n + 1 > x->cap) {
+		x->cap = (x->len + n + 1) * 2;
+		x->buf = fm_xrealloc(x->buf, x->cap);
+	}
+	memcpy(x->buf + x->len, data, n);
+	x->len += n;
+	x->buf[x->len] = '\0';
+	return 0;
+}
+
+/* Hands every complete line in buf to the callback; keeps the rest. */
+static int deliver_lines(struct xfer *x, int last)
+{
+	size_t start = 0, i;
+
+	for (i = 0; i < x->len && !x->stopped; i++) {
+		size_t end = i;
+
+		if (x->buf[i] != '\n')
+			continue;
+		if (end > start && x->buf[end - 1] == '\r')
+			end--;
+		x->buf[end] = '\0';
+		if (x->r->line(x->r->arg, x->buf + start, end - start))
+			x->stopped = 1;
+		start = i + 1;
+	}
+	if (last && !x->stopped && start < x->len) {
+		x->buf[x->len] = '\0';
+		if (x->r->line(x->r->arg, x->buf + start, x->len - start))
+			x->stopped = 1;
+		start = x->len;
+	}
+	memmove(x->buf, x->buf + start, x->len - start);
+	x->len -= start;
+	return x->stopped ? -1 : 0;
+}
+
+static void choose_sink(struct xfer *x)
+{
+	long status = 0;
+
+	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		x->sink = SINK_ERROR;
+		x->max = FM_HTTP_BODY_MAX;
+	} else if (x->r->line) {
+		x->sink = SINK_LINES;
+		x->max = LINE_MAX_BYTES;
+	} else if (x->file) {
+		x->sink = SINK_FILE;
+	} else {
+		x->sink = SINK_BODY;
+		x->max = FM_HTTP_BODY_MAX;
+	}
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+
+	n *= size;
+	if (x->sink == SINK_UNSET)
+		choose_sink(x);
+	switch (x->sink) {
+	case SINK_FILE: return fwrite(data, 1, n, x->file) == n ? n : 0;
+	case SINK_LINES:
+		if (grow(x, data, n) < 0 || deliver_lines(x, 0) < 0)
+			return 0;
+		return n;
+	default: return grow(x, data, n) < 0 ? 0 : n;
+	}
+}
+
+static double parse_retry_after(const char *v)
+{
+	char *end;
+	double s = strtod(v, &end);
+	time_t when;
+
+	while (*end == ' ' || *end == '\r' || *end == '\n')
+		end++;
+	if (end != v && !*end && s >= 0)
+		return s;
+	when = curl_getdate(v, NULL);
+	if (when < 0)
+		return -1;
+	s = difftime(when, time(NULL));
+	return s > 0 ? s : 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	char line[256];
+	size_t len = size * n;
+
+	/* A new status line (after a 100 Continue or a redirect) starts over. */
+	if (len > 5 && !strncmp(data, "HTTP/", 5))
+		x->retry_after = -1;
+	if (len < sizeof(line) && !strncasecmp(data, "retry-after:", 12)) {
+		memcpy(line, data + 12, len - 12);
+		line[len - 12] = '\0';
+		x->retry_after = parse_retry_after(line + strspn(line, " \t"));
+	}
+	return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct fm_http *h = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return h->cancelled(h->cancel_arg) ? 1 : 0;
+}
+
+static struct curl_slist *request_headers(const struct fm_http *h, const struct fm_http_req *r)
+{
+	struct curl_slist *list = NULL, *extra;
+	char *auth;
+
+	for (extra = r->headers; extra; extra = extra->next)
+		list = curl_slist_append(list, extra->data);
+	if (r->json)
+		list = curl_slist_append(list, "Content-Type: application/json");
+	/* Python servers answer 100-continue, others stall a second on it. */
+	list = curl_slist_append(list, "Expect:");
+	if (h->key) {
+		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
+		list = curl_slist_append(list, auth);
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	return list;
+}
+
+static void set_options(struct fm_http *h, const struct fm_http_req *r, const char *url,
+			struct xfer *x, struct curl_slist *headers)
+{
+	CURL *c = h->curl;
+	const char *method = r->method ? r->method : (r->json || r->mime) ? "POST" : "GET";
+
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_HTTP_CONNECT_TIMEOUT);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)FM_HTTP_LOW_SPEED_TIME);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FM_HTTP_DOWNLOAD_MAX);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	if (h->cancelled) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
+	if (r->json)
+		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
+				 json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
+	else if (r->mime)
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+	else if (!strcmp(method, "POST"))
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	if (strcmp(method, "GET") && strcmp(method, "POST"))
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* --- errors ------------------------------------------------------------- */
+
+/* The service's own words: OpenAI's error.message, FastAPI's detail, … */
+static const char *service_message(json_object *body)
+{
+	json_object *e = fm_json_get(body, "error", json_type_object);
+	const char *m;
+
+	if (e && (m = fm_json_get_string(e, "message")))
+		return m;
+	if ((m = fm_json_get_string(body, "error")) || (m = fm_json_get_string(body, "detail")) ||
+	    (m = fm_json_get_string(body, "message")))
+		return m;
+	return NULL;
+}
+
+static enum fm_code status_code(long status)
+{
+	if (status == 429)
+		return FM_RATE_LIMIT_EXCEEDED;
+	if (status == 408)
+		return FM_TIMEOUT_ERROR;
+	if (status == 400 || status == 404 || status == 409 || status == 413 || status == 415 ||
+	    status == 422)
+		return FM_VALIDATION_ERROR;
+	return FM_SERVICE_ERROR;
+}
+
+static int status_error(struct fm_http *h, const char *url, struct fm_http_resp *resp,
+			double retry_after, struct fm_error *err)
+{
+	json_object *body = NULL;
+	const char *said = NULL;
+	char *text = NULL;
+
+	if (resp->body) {
+		fm_http_redact(h, resp->body);
+		if (fm_json_parse(resp->body, resp->len, &body, NULL) == 0)
+			said = service_message(body);
+	}
+	if (said) {
+		text = fm_xstrndup(said, 300);
+		fm_http_redact(h, text);
+	}
+	fm_error(err, status_code(resp->status), "'%s' answered %ld%s%s%s", url, resp->status,
+		 resp->status == 401 || resp->status == 403 ? " (the key is missing or refused)"
+							    : "",
+		 text ? ": " : "", text ? text : "");
+	free(text);
+	fm_error_detail(err, "status", json_object_new_int((int)resp->status));
+	fm_error_detail(err, "url", json_object_new_string(url));
+	if (body)
+		fm_error_detail(err, "body", body);
+	else if (resp->body && resp->len)
+		fm_error_detail(
+		    err, "body",
+		    json_object_new_string_len(resp->body, resp->len > FM_HTTP_ERROR_BODY_MAX
+							       ? FM_HTTP_ERROR_BODY_MAX
+							       : (int)resp->len));
+	if (retry_after >= 0)
+		fm_error_detail(err, "retry_after", json_object_new_double(retry_after));
+	return -1;
+}
+
+static int transport_error(struct fm_http *h, const char *url, CURLcode rc, struct xfer *x,
+			   struct fm_error *err)
+{
+	const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return fm_error(err, FM_TASK_CANCELLED, "cancelled while talking to '%s'", url);
+	if (x->too_big)
+		return fm_error(err, FM_SERVICE_ERROR, "'%s' sent a reply larger than %lu bytes",
+				url, (unsigned long)x->max);
+	if (rc == CURLE_FILESIZE_EXCEEDED)
+		return fm_error(err, FM_SERVICE_ERROR, "'%s' sent a file larger than %lld bytes",
+				url, (long long)FM_HTTP_DOWNLOAD_MAX);
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return fm_error(err, FM_TIMEOUT_ERROR, "'%s' timed out: %s", url, why);
+	if (rc == CURLE_WRITE_ERROR && x->sink == SINK_FILE)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot write '%s':", x->r->file);
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+		return fm_error(err, FM_SERVICE_ERROR, "cannot connect to '%s': %s", url, why);
+	return fm_error(err, FM_SERVICE_ERROR, "talking to '%s' failed: %s", url, why);
+}
+
+static int retryable(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* Sleeps s seconds, looking at cancel; returns -1 when cancelled. */
+static int wait_for(struct fm_http *h, double s)
+{
+	double end = fm_now() + s;
+
+	while (fm_now() < end) {
+		double left = end - fm_now(), slice = left < CANCEL_SLICE ? left : CANCEL_SLICE;
+		struct timespec ts = {(time_t)slice, (long)((slice - (time_t)slice) * 1e9)};
+
+		if (h->cancelled && h->cancelled(h->cancel_arg))
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return h->cancelled && h->cancelled(h->cancel_arg) ? -1 : 0;
+}
+
+/* --- one request -------------------------------------------------------- */
+
+static int open_file(struct xfer *x, char **tmp, struct fm_error *err)
+{
+	int fd;
+
+	*tmp = fm_xasprintf("%s.partXXXXXX", x->r->file);
+	fd = mkstemp(*tmp);
+	if (fd < 0 || !(x->file = fdopen(fd, "wb"))) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", x->r->file);
+		if (fd >= 0)
+			close(fd);
+		free(*tmp);
+		*tmp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int finish_file(struct xfer *x, char *tmp, int ok, struct fm_error *err)
+{
+	int rc = 0;
+
+	if (fclose(x->file) != 0 && ok)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", x->r->file);
+	x->file = NULL;
+	if (ok && rc == 0 && rename(tmp, x->r->file) != 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot rename to '%s':", x->r->file);
+	if (!ok || rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+static void take_body(struct xfer *x, struct fm_http_resp *resp)
+{
+	char *ct = NULL;
+
+	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
+	free(resp->content_type);
+	resp->content_type = NULL;
+	if (ct) {
+		size_t i, n = strcspn(ct, "; \t");
+
+		resp->content_type = fm_xstrndup(ct, n);
+		for (i = 0; i < n; i++)
+			resp->content_type[i] = (char)tolower((unsigned char)resp->content_type[i]);
+	}
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+	if (x->sink == SINK_BODY || x->sink == SINK_ERROR || x->sink == SINK_UNSET) {
+		resp->body = x->buf ? x->buf : fm_xstrdup("");
+		resp->len = x->len;
+		x->buf = NULL;
+	}
+}
+
+static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *url,
+		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
+{
+	struct xfer x = {.h = h, .r = r, .retry_after = -1};
+	struct curl_slist *headers = request_headers(h, r);
+	char *tmp = NULL;
+	CURLcode rc;
+	int ok;
+
+	h->errbuf[0] = '\0';
+	if (r->file && open_file(&x, &tmp, err) < 0) {
+		curl_slist_free_all(headers);
+		return -1;
+	}
+	set_options(h, r, url, &x, headers);
+	rc = curl_easy_perform(h->curl);
+	if (x.sink == SINK_LINES && (rc == CURLE_OK || x.stopped) && !x.too_big)
+		deliver_lines(&x, 1);
+	take_body(&x, resp);
+	*retry_after = x.retry_after;
+	ok = (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.stopped)) && resp->status >= 200 &&
+	     resp->status <= 299;
+	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.stopped))
+		transport_error(h, url, rc, &x, err);
+	else if (!ok)
+		fm_error(err, status_code(resp->status), "status %ld", resp->status);
+	if (tmp && finish_file(&x, tmp, ok, ok ? err : NULL) < 0)
+		ok = 0;
+	curl_slist_free_all(headers);
+	free(x.buf);
+	/* 1: a status worth retrying; the caller decides with the count. */
+	if (!ok && rc == CURLE_OK && retryable(resp->status))
+		return 1;
+	if (!ok && rc == CURLE_OK)
+		return 2;
+	return ok ? 0 : -1;
+}
+
+int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_resp *resp,
+	       struct fm_error *err)
+{
+	char *url = fm_http_url(h, r->url);
+	int n, rc;
+
+	memset(resp, 0, sizeof(*resp));
+	for (n = 0;; n++) {
+		double retry_after, wait;
+		struct fm_error e = FM_ERROR_INIT;
+
+		rc = attempt(h, r, url, resp, &retry_after, &e);
+		if (rc == -1 && err)
+			fm_error_move(err, &e);
+		fm_error_release(&e);
+		if (rc == 0 || rc == -1)
+			break;
+		wait = retry_after >= 0 ? retry_after : h->backoff * pow(2, n);
+		if (rc == 2 || r->no_retry || n >= h->retries || wait > FM_HTTP_RETRY_AFTER_MAX) {
+			rc = status_error(h, url, resp, retry_after, err);
+			if (resp->status == 429 || retryable(resp->status))
+				fm_error_detail(err, "attempts", json_object_new_int(n + 1));
+			break;
+		}
+		if (h->retrying) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "status %ld", resp->status);
+			h->retrying(h->retry_arg, n + 1, wait, why);
+		}
+		if (wait_for(h, wait) < 0) {
+			rc = fm_error(err, FM_TASK_CANCELLED,
+				      "cancelled while waiting to retry '%s'", url);
+			break;
+		}
+	}
+	if (rc < 0 && err)
+		fm_http_redact(h, err->message);
+	free(url);
+	return rc < 0 ? -1 : 0;
+}
+
+int fm_http_json(struct fm_http *h, const char *method, const char *url, json_object *body,
+		 json_object **reply, struct fm_error *err)
+{
+	struct fm_http_req r = {.method = method, .url = url, .json = body};
+	struct curl_slist *accept = curl_slist_append(NULL, "Accept: application/json");
+	struct fm_http_resp resp;
+	struct fm_error perr = FM_ERROR_INIT;
+	char *full;
+	int rc;
+
+	*reply = NULL;
+	r.headers = accept;
+	rc = fm_http_do(h, &r, &resp, err);
+	curl_slist_free_all(accept);
+	if (rc == 0 && fm_json_parse(resp.body, resp.len, reply, &perr) < 0) {
+		full = fm_http_url(h, url);
+		fm_http_redact(h, full);
+		rc = fm_error(err, FM_SERVICE_ERROR,
+			      "'%s' answered %ld with %s that is not JSON (%s)", full, resp.status,
+			      resp.content_type ? resp.content_type : "a body without a type",
+			      perr.message);
+		fm_error_detail(err, "status", json_object_new_int((int)resp.status));
+		if (resp.content_type)
+			fm_error_detail(err, "content_type",
+					json_object_new_string(resp.content_type));
+		fm_error_detail(
+		    err, "body",
+		    json_object_new_string_len(resp.body, resp.len > FM_HTTP_ERROR_BODY_MAX
+							      ? FM_HTTP_ERROR_BODY_MAX
+							      : (int)resp.len));
+		free(full);
+	}
+	fm_error_release(&perr);
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
+int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struct fm_error *err)
+{
+	struct fm_http_req r = {.url = url, .file = path};
+	struct fm_http_resp resp;
+	int rc = fm_http_do(h, &r, &resp, err);
+
+	if (rc < 0 && resp.status == 404) {
+		char *full = fm_http_url(h, url);
+
+		fm_http_redact(h, full);
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		snprintf(err->message, sizeof(err->message), "cannot fetch '%s': 404 Not Found",
+			 full);
+		free(full);
+	}
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
+/* --- multipart ---------------------------------------------------------- */
+
+curl_mime *fm_http_mime(struct fm_http *h)
+{
+	return curl_mime_init(h->curl);
+}
+
+void fm_http_mime_text(curl_mime *m, const char *name, const char *value)
+{
+	curl_mimepart *p = curl_mime_addpart(m);
+
+	curl_mime_name(p, name);
+	curl_mime_data(p, value, CURL_ZERO_TERMINATED);
+}
+
+int fm_http_mime_file(curl_mime *m, const char *name, const char *path, const char *type,
+		      struct fm_error *err)
+{
+	curl_mimepart *p = curl_mime_addpart(m);
+
+	curl_mime_name(p, name);
+	if (curl_mime_filedata(p, path) != CURLE_OK)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
+	curl_mime_type(p, type ? type : fm_mime_from_path(path));
+	return 0;
+}
+
+/* --- keys --------------------------------------------------------------- */
+
+static int read_key_file(const char *file, char **key, struct fm_error *err)
+{
+	char *path = !strncmp(file, "~/", 2) && getenv("HOME")
+			 ? fm_xasprintf("%s/%s", getenv("HOME"), file + 2)
+			 : fm_xstrdup(file);
+	char buf[FM_HTTP_KEY_MAX + 1];
+	struct stat st;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+
+	if (fd < 0)
+		rc = fm_error(err, FM_VALIDATION_ERROR, "cannot open key file '%s':", path);
+	else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		rc =
+		    fm_error(err, FM_VALIDATION_ERROR, "key file '%s' is not a regular file", path);
+	else if (st.st_mode & 077)
+		rc = fm_error(err, FM_VALIDATION_ERROR,
+			      "key file '%s' may be read by others (mode %04o): chmod 600 it", path,
+			      (unsigned)(st.st_mode & 07777));
+	else if ((n = read(fd, buf, FM_HTTP_KEY_MAX)) < 0)
+		rc = fm_error(err, FM_VALIDATION_ERROR, "cannot read key file '%s':", path);
+	if (rc == 0) {
+		size_t len;
+
+		buf[n] = '\0';
+		len = strcspn(buf, "\r\n");
+		while (len > 0 && isspace((unsigned char)buf[len - 1]))
+			len--;
+		if (len == 0)
+			rc = fm_error(err, FM_VALIDATION_ERROR, "key file '%s' is empty", path);
+		else
+			*key = fm_xstrndup(buf + strspn(buf, " \t"), len - strspn(buf, " \t"));
+		explicit_bzero(buf, sizeof(buf));
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+int fm_http_key(const char *env, const char *key_file, int optional, char **key,
+		struct fm_error *err)
+{
+	const char *v = env ? getenv(env) : NULL;
+
+	*key = NULL;
+	if (v && *v) {
+		if (strlen(v) > FM_HTTP_KEY_MAX)
+			return fm_error(err, FM_VALIDATION_ERROR, "$%s is longer than %d bytes",
+					env, FM_HTTP_KEY_MAX);
+		*key = fm_xstrdup(v);
+		return 0;
+	}
+	if (key_file && *key_file)
+		return read_key_file(key_file, key, err);
+	if (optional)
+		return 0;
+	return fm_error(err, FM_VALIDATION_ERROR,
+			"no key: set $%s or name a 0600 file in the key_file setting",
+			env ? env : "the key variable");
+}
+
+/* --- server-sent events ------------------------------------------------- */
+
+void fm_sse_init(struct fm_sse *s,
+		 int (*event)(void *, const char *, const char *, size_t, const char *), void *arg)
+{
+	memset(s, 0, sizeof(*s));
+	s->event = event;
+	s->arg = arg;
+}
+
+void fm_sse_release(struct fm_sse *s)
+{
+	free(s->data);
+	s->data = NULL;
+	s->len = s->cap = 0;
+}
+
+static int dispatch(struct fm_sse *s)
+{
+	int rc = 0;
+
+	if (s->has_data) {
+		/* The data buffer ends in the '\n' of its last line. */
+		if (s->len > 0)
+			s->len--;
+		s->data[s->len] = '\0';
+		rc = s->event(s->arg, s->type[0] ? s->type : "message", s->data, s->len, s->id);
+	}
+	s->type[0] = '\0';
+	s->len = 0;
+	s->has_data = 0;
+	return rc;
+}
+
+static int add_data(struct fm_sse *s, const char *v, size_t n, struct fm_error *err)
+{
+	if (s->len + n + 1 > FM_SSE_DATA_MAX)
+		return fm_error(err, FM_SERVICE_ERROR, "an event's data is larger than %d bytes",
+				FM_SSE_DATA_MAX);
+	if (s->len + n + 2 > s->cap) {
+		s->cap = (s->len + n + 2) * 2;
+		s->data = fm_xrealloc(s->data, s->cap);
+	}
+	memcpy(s->data + s->len, v, n);
+	s->len += n;
+	s->data[s->len++] = '\n';
+	s->data[s->len] = '\0';
+	s->has_data = 1;
+	return 0;
+}
+
+int fm_sse_line(struct fm_sse *s, const char *line, size_t len, struct fm_error *err)
+{
+	const char *colon = memchr(line, ':', len), *v;
+	size_t flen, vlen;
+
+	if (len == 0)
+		return dispatch(s);
+	if (line[0] == ':')
+		return 0;
+	flen = colon ? (size_t)(colon - line) : len;
+	v = colon ? colon + 1 : line + len;
+	vlen = len - (size_t)(v - line);
+	if (vlen > 0 && *v == ' ')
+		v++, vlen--;
+	if (flen == 4 && !memcmp(line, "data", 4))
+		return add_data(s, v, vlen, err);
+	if (flen == 5 && !memcmp(line, "event", 5))
+		snprintf(s->type, sizeof(s->type), "%.*s", (int)vlen, v);
+	else if (flen == 2 && !memcmp(line, "id", 2) && !memchr(v, '\0', vlen))
+		snprintf(s->id, sizeof(s->id), "%.*s", (int)vlen, v);
+	return 0;
+}
+
+int fm_sse_end(struct fm_sse *s, struct fm_error *err)
+{
+	(void)err;
+	return dispatch(s);
+}
