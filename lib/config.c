@@ -70,7 +70,10 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"%s:%d: defaults, film and plugins must be mappings", c->path,
 				fm_yaml_line(c->root));
-	json_object_object_foreach(fm_json_get(c->root, "plugins", json_type_object), name, s)
+	v = fm_json_get(c->root, "plugins", json_type_object);
+	if (!v)
+		return 0;
+	json_object_object_foreach(v, name, s)
 	{
 		if (!json_object_is_type(s, json_type_object))
 			return fm_error(err, FM_VALIDATION_ERROR,
