@@ -73,8 +73,7 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 	v = fm_json_get(c->root, "plugins", json_type_object);
 	if (!v)
 		return 0;
-	json_object_object_foreach(v, name, s)
-	{
+	json_object_object_foreach (v, name, s) {
 		if (!json_object_is_type(s, json_type_object))
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"%s:%d: plugins.%s must be a mapping of settings", c->path,

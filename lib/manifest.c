@@ -359,6 +359,11 @@ static int load_settings(struct fm_manifest *m, struct fm_error *err)
 		conc = json_object_get_int(v);
 	}
 	m->concurrency = (int)conc;
+	if (json_object_object_get_ex(m->root, "remote", &v) && v) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return bad(m, m->root, err, "remote: must be true or false");
+		m->remote = json_object_get_boolean(v);
+	}
 	if (load_number(m, "startup", "timeout", 0.001, MAX_TIMEOUT, &m->startup_timeout, err) ||
 	    load_number(m, "execution", "timeout", 0.001, MAX_TIMEOUT, &m->exec_timeout, err) ||
 	    load_number(m, "execution", "max_retries", 0, MAX_RETRIES, &retries, err))
@@ -474,6 +479,7 @@ json_object *fm_manifest_to_json(const struct fm_manifest *m)
 	json_object_object_add(o, "tools", json_object_get(m->tools));
 	json_object_object_add(o, "env", json_object_get(m->env));
 	json_object_object_add(o, "concurrency", json_object_new_int(m->concurrency));
+	json_object_object_add(o, "remote", json_object_new_boolean(m->remote));
 	json_object_object_add(startup, "timeout", json_object_new_double(m->startup_timeout));
 	json_object_object_add(exec, "timeout", json_object_new_double(m->exec_timeout));
 	json_object_object_add(exec, "max_retries", json_object_new_int(m->max_retries));

@@ -40,6 +40,7 @@ struct fm_manifest {
 	json_object *tools; /* [{name, description, parameters:[…], resources:{…}}] */
 	json_object *env;   /* array of variable names */
 	int concurrency;
+	int remote; /* talks to a service: never chosen for a tool unasked */
 	double startup_timeout, exec_timeout;
 	int max_retries;
 	/* A tool built into filmeto-run, served on a thread; NULL for plugins. */

@@ -205,11 +205,20 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 	}
 	for (i = 0; i < p->n; i++) {
 		e = &p->v[i];
-		if (e->ok && !e->shadowed && fm_manifest_tool(&e->manifest, tool))
+		/* Offline by default: a remote service is used only when named. */
+		if (e->ok && !e->shadowed && !e->manifest.remote &&
+		    fm_manifest_tool(&e->manifest, tool))
 			return &e->manifest;
 	}
-	fm_error(err, FM_PLUGIN_NOT_FOUND, "no plugin serves tool '%s' (see filmeto-plugin list)",
-		 tool ? tool : "");
+	names = names_serving(p, tool);
+	if (*names)
+		fm_error(err, FM_PLUGIN_NOT_FOUND,
+			 "no offline plugin serves tool '%s'; name a remote one that does: %s",
+			 tool ? tool : "", names);
+	else
+		fm_error(err, FM_PLUGIN_NOT_FOUND,
+			 "no plugin serves tool '%s' (see filmeto-plugin list)", tool ? tool : "");
+	free(names);
 	return NULL;
 }
 
