@@ -1089,10 +1089,11 @@ static int wait_video(struct job *j, const char *id, json_object **video, double
 				  status);
 			break;
 		}
-		/* The download is the last percent. */
-		progress(j, pct >= 0 ? fmin(pct, 100) * 0.99 : j->percent, status,
-			 "video %s: %s%s%.0f%%", id, status, pct >= 0 ? " " : "",
-			 pct >= 0 ? pct : 0);
+		/* 100 is for when the file is here. */
+		if (pct >= 0)
+			progress(j, fmin(pct, 99), status, "video %s: %s %.0f%%", id, status, pct);
+		else
+			progress(j, j->percent, status, "video %s: %s", id, status);
 		if (fm_now() - start > max_wait) {
 			fm_error(j->err, FM_TIMEOUT_ERROR, "video %s was not made in %g s", id,
 				 max_wait);
