@@ -378,17 +378,20 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 			fm_error(&s->err, FM_SERVICE_ERROR,
 				 "the app's complete event is not a JSON array of outputs%s%s",
 				 perr.code ? ": " : "", perr.code ? perr.message : "");
-			fm_error_detail(
-			    &s->err, "data",
-			    json_object_new_string_len(data, len > FM_HTTP_ERROR_BODY_MAX
-								 ? FM_HTTP_ERROR_BODY_MAX
-								 : (int)len));
+			text = fm_xstrndup(
+			    data, len > FM_HTTP_ERROR_BODY_MAX ? FM_HTTP_ERROR_BODY_MAX : len);
+			fm_http_redact(&http, text);
+			fm_error_detail(&s->err, "data", json_object_new_string(text));
+			free(text);
 		}
 		fm_error_release(&perr);
 		return 1;
 	} else if (!strcmp(type, "error")) {
 		s->done = 1;
 		text = error_text(data, len);
+		/* An app may echo its input, and so the key: never repeat it. */
+		if (text)
+			fm_http_redact(&http, text);
 		if (text)
 			fm_error(&s->err, FM_SERVICE_ERROR, "gradio app '/%s' failed: %.300s",
 				 s->api, text);
