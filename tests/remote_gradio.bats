@@ -280,13 +280,16 @@ calls() {
 
 	config "endpoint: $a" 'api_name: image'
 	filmeto-submit -t text2image -P gradio -i t -p prompt=x | filmeto-run --no-cache -d out >events
-	[ "$(n "$a_log")" = 1 ] && [ "$(n "$b_log")" = 0 ]
+	[ "$(n "$a_log")" = 1 ]
+	[ "$(n "$b_log")" = 0 ]
 
 	GRADIO_URL=$b filmeto-submit -t text2image -P gradio -i t -p prompt=x | GRADIO_URL=$b filmeto-run --no-cache -d out >events
-	[ "$(n "$a_log")" = 1 ] && [ "$(n "$b_log")" = 1 ]
+	[ "$(n "$a_log")" = 1 ]
+	[ "$(n "$b_log")" = 1 ]
 
 	filmeto-submit -t text2image -P gradio -i t -p prompt=x -p endpoint="$a" | GRADIO_URL=$b filmeto-run --no-cache -d out >events
-	[ "$(n "$a_log")" = 2 ] && [ "$(n "$b_log")" = 1 ]
+	[ "$(n "$a_log")" = 2 ]
+	[ "$(n "$b_log")" = 1 ]
 
 	config 'api_name: image'
 	st=0
@@ -302,7 +305,8 @@ calls() {
 	filmeto-submit -t text2image -P gradio -i t -p prompt=x -p seed=3 | filmeto-run --no-cache -d out >events
 	filmeto-submit -t text2video -P gradio -i v -p prompt=y | filmeto-run --no-cache -d out >>events
 	[ "$(jget "$FAKE_LOG" '[[l["call"], l["data"]] for l in lines if "call" in l]')" = '[["image", ["x", 3]], ["video", ["y", 1]]]' ]
-	[ -s out/t/output.png ] && [ -s out/v/output.mp4 ]
+	[ -s out/t/output.png ]
+	[ -s out/v/output.mp4 ]
 }
 
 @test "HF_TOKEN goes to the app as a Bearer key and nowhere else" {
@@ -314,5 +318,6 @@ calls() {
 		"all(l['headers'].get('Authorization') == 'Bearer hf_secret_token_1234' for l in lines if 'headers' in l)"
 	gen text2video -p api_name=video -p 'prompt=fail hf_secret_token_1234'
 	failed_with SERVICE_ERROR
-	! grep -r hf_secret_token_1234 events out
+	run grep -r hf_secret_token_1234 events out
+	[ "$status" -eq 1 ]
 }
