@@ -453,12 +453,14 @@ private() {
 # --- malformed replies ------------------------------------------------------
 
 @test "malformed replies: truncated JSON, a missing field, bad base64, a cut stream are SERVICE_ERRORs that say what was wrong" {
-	fake $(faults '[{"path": "^/v1/images/generations$", "status": 200, "raw": "{\"created\": 1, \"data\": [{\"b64_json\": \"iVBO", "times": 1},
+	png=$(python3 -c 'import base64, sys; sys.path.insert(0, sys.argv[1]); import fakelib; print(base64.b64encode(fakelib.png(8, 8)).decode())' "$ROOT/tests")
+	fake $(faults '[{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "'"$png"'"}, {"revised_prompt": "x"}]}, "times": 1},{"path": "^/v1/images/generations$", "status": 200, "raw": "{\"created\": 1, \"data\": [{\"b64_json\": \"iVBO", "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1}, "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "***not base64***"}]}, "times": 1},
 		{"path": "^/v1/chat/completions$", "status": 200, "type": "text/event-stream", "raw": "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half\"},\"finish_reason\":null}]}\n\n", "times": 1},
 		{"path": "^/v1/chat/completions$", "status": 200, "body": {"id": "x", "object": "chat.completion", "choices": []}, "times": 1}]')
 	{
+		sub half text2image -p prompt=x -p n=2
 		sub trunc text2image -p prompt=x
 		sub nodata text2image -p prompt=x
 		sub notb64 text2image -p prompt=x
@@ -467,7 +469,8 @@ private() {
 	} | go
 	[ "$status" -eq 1 ]
 	holds events "set(l['error']['code'] for l in by('failed')) == {'SERVICE_ERROR'}" \
-		"len(by('failed')) == 5" \
+		"len(by('failed')) == 6" \
+		"'data[1] with neither b64_json nor url' in one('failed','half')['error']['message']" \
 		"'not JSON' in one('failed','trunc')['error']['message']" \
 		"one('failed','trunc')['error']['details']['body'].startswith('{\"created\": 1')" \
 		"\"no 'data' array\" in one('failed','nodata')['error']['message']" \

@@ -1212,7 +1212,12 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 	j.model = model_for(&j);
 	if (connect_service(&j) < 0)
 		return -1;
-	return tools[i].run(&j);
+	if (tools[i].run(&j) == 0)
+		return 0;
+	/* A failed task leaves nothing: not the first image of two either. */
+	for (i = 0; i < json_object_array_length(res->output_files); i++)
+		unlink(json_object_get_string(json_object_array_get_idx(res->output_files, i)));
+	return -1;
 }
 
 static const struct fm_plugin_def def = {
