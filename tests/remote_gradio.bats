@@ -298,13 +298,14 @@ calls() {
 	holds events "\"'http://127.0.0.1:7860/gradio_api/call/image'\" in by('failed')[0]['error']['message']"
 }
 
-@test "api_name and data from config.yaml, per tool before the plugin's" {
+@test "api_name, data and vars from config.yaml, per tool before the plugin's" {
 	fake
-	config "endpoint: $FAKE_URL" 'api_name: video' 'data: ["{{prompt}}", 1]' \
-		'tools:' '  text2image: {api_name: image, data: ["{{prompt}}", "{{seed}}"]}'
+	config "endpoint: $FAKE_URL" 'api_name: video' 'data: ["{{prompt}}", 1, "{{quality}}"]' \
+		'vars: {quality: low, sampler: euler}' \
+		'tools:' '  text2image: {api_name: image, data: ["{{prompt}}", "{{seed}}", "{{quality}}", "{{sampler}}"], vars: {quality: high}}'
 	filmeto-submit -t text2image -P gradio -i t -p prompt=x -p seed=3 | filmeto-run --no-cache -d out >events
 	filmeto-submit -t text2video -P gradio -i v -p prompt=y | filmeto-run --no-cache -d out >>events
-	[ "$(jget "$FAKE_LOG" '[[l["call"], l["data"]] for l in lines if "call" in l]')" = '[["image", ["x", 3]], ["video", ["y", 1]]]' ]
+	[ "$(jget "$FAKE_LOG" '[[l["call"], l["data"]] for l in lines if "call" in l]')" = '[["image", ["x", 3, "high", "euler"]], ["video", ["y", 1, "low"]]]' ]
 	[ -s out/t/output.png ]
 	[ -s out/v/output.mp4 ]
 }

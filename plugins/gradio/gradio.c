@@ -62,7 +62,10 @@ static json_object *tool_settings(struct fm_plugin_ctx *ctx, const struct fm_tas
 	return fm_json_get(tools, t->tool_name, json_type_object);
 }
 
-/* A string setting: the parameter, the tool's section, the plugin's, def. */
+/*
+ * A string setting: the parameter, the variable env, the tool's section,
+ * the plugin's settings, def.
+ */
 static const char *setting(struct fm_plugin_ctx *ctx, const struct fm_task *t, const char *key,
 			   const char *env, const char *def)
 {
@@ -70,9 +73,11 @@ static const char *setting(struct fm_plugin_ctx *ctx, const struct fm_task *t, c
 
 	if (v && *v)
 		return v;
-	if (!env && (v = fm_json_get_string(tool_settings(ctx, t), key)))
+	if (env && (v = getenv(env)) && *v)
 		return v;
-	return fm_plugin_setting(ctx, t, key, env, def);
+	if ((v = fm_json_get_string(tool_settings(ctx, t), key)))
+		return v;
+	return fm_plugin_setting(ctx, t, key, NULL, def);
 }
 
 /*
@@ -272,15 +277,25 @@ out:
 	return rc;
 }
 
-/* The values a template can name: the parameters, vars, inputs. */
-static json_object *template_vars(const struct fm_task *t)
+/*
+ * The values a template can name: the parameters, then the vars of the
+ * parameter, the tool's section and the plugin's settings, in that order
+ * (the first to name a key wins), then the inputs (added later).
+ */
+static json_object *template_vars(struct fm_plugin_ctx *ctx, const struct fm_task *t)
 {
-	json_object *vars = NULL, *extra = fm_json_get(t->parameters, "vars", json_type_object);
+	json_object *layers[3] = {fm_json_get(t->parameters, "vars", json_type_object),
+				  fm_json_get(tool_settings(ctx, t), "vars", json_type_object),
+				  fm_json_get(fm_plugin_settings(ctx), "vars", json_type_object)};
+	json_object *vars = NULL;
+	size_t i;
 
 	if (json_object_deep_copy(t->parameters, &vars, NULL) != 0)
 		vars = json_object_new_object();
-	if (extra) {
-		json_object_object_foreach (extra, k, v) {
+	for (i = 0; i < 3; i++) {
+		if (!layers[i])
+			continue;
+		json_object_object_foreach (layers[i], k, v) {
 			if (!json_object_object_get_ex(vars, k, NULL))
 				json_object_object_add(vars, k, json_object_get(v));
 		}
@@ -673,8 +688,7 @@ static int save_outputs(struct fm_plugin_ctx *ctx, const struct fm_task *t, json
 
 static int connect_http(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct fm_error *err)
 {
-	const char *endpoint =
-	    fm_plugin_setting(ctx, t, "endpoint", "GRADIO_URL", DEFAULT_ENDPOINT);
+	const char *endpoint = setting(ctx, t, "endpoint", "GRADIO_URL", DEFAULT_ENDPOINT);
 	char *key = NULL;
 	double timeout, retries, backoff;
 
@@ -685,8 +699,7 @@ static int connect_http(struct fm_plugin_ctx *ctx, const struct fm_task *t, stru
 	    number_setting(ctx, t, "retries", FM_HTTP_RETRIES, 0, 10, &retries, err) < 0 ||
 	    number_setting(ctx, t, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, err) < 0)
 		return -1;
-	if (fm_http_key("HF_TOKEN", fm_plugin_setting(ctx, t, "key_file", NULL, NULL), 1, &key,
-			err) < 0)
+	if (fm_http_key("HF_TOKEN", setting(ctx, t, "key_file", NULL, NULL), 1, &key, err) < 0)
 		return -1;
 	if (!http_ready && fm_http_init(&http, endpoint, key, err) < 0) {
 		free(key);
@@ -722,7 +735,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const cha
 		goto out;
 	s.api = api;
 	text = fm_json_str(tmpl);
-	vars = template_vars(t);
+	vars = template_vars(ctx, t);
 	if (upload_inputs(ctx, t, text, vars, &res->error) < 0 ||
 	    fm_template_fill(tmpl, vars, &data, &res->error) < 0)
 		goto out;
