@@ -97,6 +97,40 @@ static json_object *sorted(json_object *o)
 	return c;
 }
 
+/* A variable that holds a secret by its name: never part of a key. */
+static int secret_name(const char *name)
+{
+	static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH", NULL};
+	size_t i;
+
+	for (i = 0; words[i]; i++)
+		if (strstr(name, words[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The variables the manifest passes on (OPENAI_BASE_URL, ...) choose
+ * where work is done, so they are part of the key; secrets are not.
+ */
+static void add_env(json_object *k, const struct fm_manifest *m)
+{
+	json_object *env = NULL;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(m->env); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(m->env, i));
+
+		if (!name || secret_name(name) || !getenv(name))
+			continue;
+		if (!env)
+			env = json_object_new_object();
+		json_object_object_add(env, name, json_object_new_string(getenv(name)));
+	}
+	if (env)
+		json_object_object_add(k, "env", env);
+}
+
 char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings)
 {
 	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
@@ -123,6 +157,7 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	/* Another endpoint or model in config.yaml is another output. */
 	if (settings)
 		json_object_object_add(k, "settings", sorted(settings));
+	add_env(k, m);
 	fm_hash_string(fm_json_str(k), hex);
 	json_object_put(k);
 	return fm_xstrdup(hex);

@@ -243,7 +243,30 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return h->cancelled(h->cancel_arg) ? 1 : 0;
 }
 
-static struct curl_slist *request_headers(const struct fm_http *h, const struct fm_http_req *r)
+/* "http://host:port" of url: its length, or 0 when it has none. */
+static size_t origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (!p)
+		return 0;
+	p += 3;
+	return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/*
+ * The key goes only where the base points: a file URL a service hands
+ * out (cloud storage, a CDN) must not learn it.
+ */
+static int same_origin(const struct fm_http *h, const char *url)
+{
+	size_t n = origin_len(h->base);
+
+	return n > 0 && origin_len(url) == n && !strncasecmp(url, h->base, n);
+}
+
+static struct curl_slist *request_headers(const struct fm_http *h, const struct fm_http_req *r,
+					  const char *url)
 {
 	struct curl_slist *list = NULL, *extra;
 	char *auth;
@@ -254,7 +277,7 @@ static struct curl_slist *request_headers(const struct fm_http *h, const struct 
 		list = curl_slist_append(list, "Content-Type: application/json");
 	/* Python servers answer 100-continue, others stall a second on it. */
 	list = curl_slist_append(list, "Expect:");
-	if (h->key) {
+	if (h->key && same_origin(h, url)) {
 		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
 		list = curl_slist_append(list, auth);
 		explicit_bzero(auth, strlen(auth));
@@ -343,6 +366,7 @@ static int status_error(struct fm_http *h, const char *url, struct fm_http_resp 
 
 	if (resp->body) {
 		fm_http_redact(h, resp->body);
+		resp->len = strlen(resp->body);
 		if (fm_json_parse(resp->body, resp->len, &body, NULL) == 0)
 			said = service_message(body);
 	}
@@ -478,7 +502,7 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
 {
 	struct xfer x = {.h = h, .r = r, .retry_after = -1};
-	struct curl_slist *headers = request_headers(h, r);
+	struct curl_slist *headers = request_headers(h, r, url);
 	char *tmp = NULL;
 	CURLcode rc;
 	int ok;
