@@ -35,8 +35,8 @@
 #define OUTPUTS_MAX 64
 /* Longest api_name, event id or session hash accepted. */
 #define NAME_MAX_LEN 128
-/* Seconds each of the two requests of a cancel may take. */
-#define CANCEL_TIMEOUT 3
+/* Seconds each of the two requests of a cancel may take: both fit in the host's grace. */
+#define CANCEL_TIMEOUT 2
 /* Bytes of the outputs' JSON kept in the result's metadata. */
 #define METADATA_MAX 16384
 
