@@ -81,3 +81,55 @@ remote_copy() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"config.yaml:2: plugins.pyfilmeto must be a mapping of settings"* ]]
 }
+
+@test "a storyboard with comfyui pictures and openai narration renders a film against the fakes, and the key stays secret" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	local key=sk-test-FILM-SECRET-9876
+	start_fake comfyui
+	COMFY_LOG=$FAKE_LOG
+	export COMFYUI_URL=$FAKE_URL
+	start_fake openai --key "$key"
+	OPENAI_LOG=$FAKE_LOG
+	export OPENAI_BASE_URL=$FAKE_URL/v1 OPENAI_API_KEY=$key
+	cat >board.yaml <<-'YAML'
+	size: 320x240
+	fps: 12
+	plugins: {text2image: comfyui, text2speak: openai}
+	scenes:
+	  - title: Harbour
+	    prompt: a harbour at dawn, oil painting
+	    narration: The boats came home at dawn.
+	    duration: 2
+	  - title: Storm
+	    prompt: a storm over the lighthouse
+	    narration: By night the storm had come.
+	    duration: 2
+	    transition: crossfade
+	YAML
+	filmeto-submit --storyboard board.yaml >tasks.ndjson
+	run --separate-stderr filmeto-run -d out -o film.mp4 <tasks.ndjson
+	echo "$output" >events.ndjson
+	echo "$stderr" >stderr.txt
+	[ "$status" -eq 0 ]
+
+	# The film: both scenes' pictures and speech, on one clock.
+	ffprobe -v error -show_entries stream=codec_type,width,height -of csv=p=0 film.mp4 >streams
+	grep -qx 'video,320,240' streams
+	grep -qx 'audio' streams
+	dur=$(ffprobe -v error -show_entries format=duration -of csv=p=0 film.mp4)
+	python3 -c "import sys; d=float(sys.argv[1]); sys.exit(0 if 3.3 < d < 3.8 else 1)" "$dur"
+	[ -z "$(ffmpeg -nostdin -v error -i film.mp4 -f null - 2>&1)" ]
+
+	# Each scene's picture came from ComfyUI, each narration from openai.
+	[ "$(grep -c '"path": "/prompt"' "$COMFY_LOG")" -eq 2 ]
+	grep -q '"path": "/view?' "$COMFY_LOG"
+	[ "$(grep -c '"path": "/v1/audio/speech"' "$OPENAI_LOG")" -eq 2 ]
+	[ "$(jget events.ndjson 'sorted(l["plugin_name"] for l in by("started") if l["task_id"].endswith("-image"))')" = '["comfyui", "comfyui"]' ]
+	[ "$(python3 -c 'import json; print([s["plugins"]["narration"] for s in json.load(open("film.json"))["scenes"]])')" = "['openai', 'openai']" ]
+	[ "$(jget events.ndjson 'len([l for l in by("progress") if l["task_id"].endswith("-image")]) > 0')" = true ]
+
+	# The key reached the service, and nothing filmeto wrote holds it.
+	grep -q "Bearer $key" "$OPENAI_LOG"
+	! grep -rqF "$key" events.ndjson stderr.txt out film.mp4 film.json film.srt \
+		"$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$XDG_DATA_HOME" 2>/dev/null
+}
