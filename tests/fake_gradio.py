@@ -49,17 +49,6 @@ def note(server, entry):
 
 
 class Handler(fakelib.BaseHandler):
-    # fakelib caches the body on the handler, which lives as long as the
-    # connection: a second request on a kept-alive connection would get
-    # the first one's body and leave its own unread.
-    def do_GET(self):
-        self.__dict__.pop("_body", None)
-        super().do_GET()
-
-    def do_POST(self):
-        self.__dict__.pop("_body", None)
-        super().do_POST()
-
     def files(self):
         with self.server.state_lock:
             return self.server.state.setdefault("files", {})

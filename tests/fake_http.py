@@ -31,16 +31,6 @@ import fakelib  # noqa: E402
 
 
 class Handler(fakelib.BaseHandler):
-    # fakelib caches the body on the handler, which lives as long as the
-    # connection: forget it between requests.
-    def do_GET(self):
-        self.__dict__.pop("_body", None)
-        super().do_GET()
-
-    def do_POST(self):
-        self.__dict__.pop("_body", None)
-        super().do_POST()
-
     def note(self, entry):
         entry["t"] = time.time()
         with self.server.log_lock:
