@@ -229,7 +229,17 @@ tts_config() {
 		"[l['headers'].get('X-Client') for l in lines if 'headers' in l] == ['filmeto']" \
 		"[l['headers'].get('Authorization') for l in lines if 'headers' in l] == [None]"
 
+	# The service's own files get its headers too.
+	config "endpoint: $FAKE_URL/music" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
+		'output: {from: url, path: audio_url}'
+	: >"$FAKE_LOG"
+	gen text2music -p prompt=x
+	[ "$st" -eq 0 ]
+	holds "$FAKE_LOG" "[l['headers'].get('X-Api-Key') for l in lines if 'headers' in l] == ['sk-file-key-7890', 'sk-file-key-7890']" \
+		"[l['path'].split('/')[1] for l in lines if 'headers' in l] == ['music', 'files']"
+
 	# A service that repeats the key in its error: redacted either way.
+	tts_config "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}", X-Client: filmeto}'
 	gen text2speak -p text=echo-key -p voice=v
 	failed_with VALIDATION_ERROR
 	tts_config 'headers: {Authorization: "Token {{key}}"}'

@@ -695,8 +695,39 @@ static int save_base64(const char *s, const char *dest, struct fm_error *err)
 	return rc;
 }
 
-static int save_outputs(struct fm_plugin_ctx *ctx, const struct conf *c, json_object *values,
-			const char *output_dir, struct fm_result *res)
+/*
+ * GETs a file the reply names. The service's own files get its headers
+ * and key (a server that guards its API guards its files the same way);
+ * a file elsewhere gets neither.
+ */
+static int download(const struct conf *c, struct curl_slist *headers, const char *url,
+		    const char *dest, struct fm_error *err)
+{
+	int elsewhere = other_origin(url, c->endpoint);
+	struct fm_http_req r = {.url = url, .file = dest, .headers = elsewhere ? NULL : headers};
+	struct fm_http_resp resp;
+	char *key = NULL;
+	int rc;
+
+	if (elsewhere) {
+		key = http.key;
+		http.key = NULL;
+	}
+	rc = fm_http_do(&http, &r, &resp, err);
+	if (key)
+		http.key = key;
+	if (rc < 0 && resp.status == 404) {
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		snprintf(err->message, sizeof(err->message), "cannot fetch '%s': 404 Not Found",
+			 url);
+		fm_http_redact(&http, err->message);
+	}
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
+static int save_outputs(struct fm_plugin_ctx *ctx, const struct conf *c, struct curl_slist *headers,
+			json_object *values, const char *output_dir, struct fm_result *res)
 {
 	size_t i, n = json_object_array_length(values);
 	int rc = 0;
@@ -705,7 +736,7 @@ static int save_outputs(struct fm_plugin_ctx *ctx, const struct conf *c, json_ob
 		n = OUTPUTS_MAX;
 	for (i = 0; i < n && rc == 0; i++) {
 		const char *s = json_object_get_string(json_object_array_get_idx(values, i));
-		char *dest = output_path(output_dir, i, n, c->type), *key = NULL;
+		char *dest = output_path(output_dir, i, n, c->type);
 
 		if (c->from == FROM_BASE64) {
 			rc = save_base64(s, dest, &res->error);
@@ -715,14 +746,7 @@ static int save_outputs(struct fm_plugin_ctx *ctx, const struct conf *c, json_ob
 			char *url = resolve_url(c->endpoint, s);
 
 			fm_plugin_progress(ctx, 80, "download", "downloading the output");
-			/* The key is for the service; a file elsewhere does not get it. */
-			if (other_origin(url, c->endpoint)) {
-				key = http.key;
-				http.key = NULL;
-			}
-			rc = fm_http_get_file(&http, url, dest, &res->error);
-			if (key)
-				http.key = key;
+			rc = download(c, headers, url, dest, &res->error);
 			free(url);
 		}
 		if (rc == 0)
@@ -762,7 +786,7 @@ static int run(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct conf *
 			rc = fm_result_add_output(res, dest, &res->error);
 	} else if (json_reply(c, headers, body, &reply, &res->error) == 0 &&
 		   reply_values(c, reply, &values, &res->error) == 0) {
-		rc = save_outputs(ctx, c, values, output_dir, res);
+		rc = save_outputs(ctx, c, headers, values, output_dir, res);
 	}
 	if (rc == 0)
 		fm_plugin_progress(ctx, 100, "done", "done");
