@@ -53,5 +53,6 @@ void test_proc(void);
 void test_scaffold(void);
 void test_render(void);
 void test_http(void);
+void test_template(void);
 
 #endif

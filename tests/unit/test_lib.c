@@ -449,5 +449,6 @@ int main(void)
 	test_scaffold();
 	test_render();
 	test_http();
+	test_template();
 	return tap_done();
 }
