@@ -26,7 +26,7 @@ struct fm_plugin_ctx {
 	struct fm_reader in;
 	struct fm_writer out;
 	int log_fd;
-	const char *task_id; /* the task being run, or NULL */
+	const char *task_id;   /* the task being run, or NULL */
 	json_object *settings; /* its "settings", or NULL */
 	char number[32];       /* a numeric setting as text */
 	int cancelled, shutdown;

@@ -86,6 +86,7 @@ static void test_keys(void)
 	       !strcmp(key, "sk-from-env"),
 	   "key: from the variable");
 	free(key);
+	key = NULL;
 	unsetenv("FM_TEST_KEY");
 	OK(fm_http_key("FM_TEST_KEY", NULL, 1, &key, &err) == 0 && !key,
 	   "key: optional and absent is no error");

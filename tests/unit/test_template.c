@@ -10,7 +10,6 @@
 #include "tap.h"
 #include "template.h"
 
-
 /* Fills the template text with the vars text; the result as compact JSON. */
 static char *filled(const char *tmpl_text, const char *vars_text, struct fm_error *err)
 {
