@@ -334,7 +334,7 @@ probe() { # FILE ENTRIES
 	holds events "one('failed','slow')['error']['code'] == 'TIMEOUT_ERROR'"
 	stop_fakes
 	fake --hang
-	config 'timeout: 1'
+	config 'generation_timeout: 1'
 	sub hang text2image -p prompt=x -p steps=3 | go
 	[ "$status" -eq 1 ]
 	holds events "one('failed','hang')['error']['code'] == 'TIMEOUT_ERROR'" \
@@ -358,7 +358,8 @@ probe() { # FILE ENTRIES
 	fake $(faults '[{"path": "^/prompt$", "status": 200, "raw": "{\"prompt_id\": \"ab", "type": "application/json"},
 			{"path": "^/prompt$", "status": 200, "raw": "<html><body>Login</body></html>", "type": "text/html"},
 			{"path": "^/prompt$", "status": 200, "body": {"number": 1}}]')
-	{ sub t text2image -p prompt=x; sub h text2image -p prompt=x; sub n text2image -p prompt=x; } | go
+	# One at a time: the faults answer requests in order.
+	{ sub t text2image -p prompt=x; sub h text2image -p prompt=x; sub n text2image -p prompt=x; } | go -j 1
 	[ "$status" -eq 1 ]
 	holds events "one('failed','t')['error']['code'] == 'SERVICE_ERROR'" \
 		"'not JSON' in one('failed','t')['error']['message']" \
@@ -371,7 +372,7 @@ probe() { # FILE ENTRIES
 @test "an output that 404s is RESOURCE_PROCESSING_ERROR; an HTML page instead of the image is refused" {
 	fake $(faults '[{"path": "^/view$", "status": 404, "raw": "404: Not Found", "type": "text/plain"},
 			{"path": "^/view$", "status": 200, "raw": "<html>oops</html>", "type": "text/html"}]')
-	{ sub a text2image -p prompt=x -p steps=1; sub b text2image -p prompt=x -p steps=1; } | go
+	{ sub a text2image -p prompt=x -p steps=1; sub b text2image -p prompt=x -p steps=1; } | go -j 1
 	[ "$status" -eq 1 ]
 	holds events "one('failed','a')['error']['code'] == 'RESOURCE_PROCESSING_ERROR'" \
 		"'image_00001_.png' in one('failed','a')['error']['message']" \

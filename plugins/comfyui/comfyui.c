@@ -45,6 +45,8 @@
 #define POLL_INTERVAL 1.0
 #define POLL_MIN      0.01
 #define POLL_MAX      60.0
+/* Default seconds a prompt may take from queued to done. */
+#define GENERATION_TIMEOUT 3600
 /* Seconds a POST /interrupt may take; the task is over either way. */
 #define INTERRUPT_TIMEOUT 5
 /* Seconds of silence after which a heartbeat goes to the host. */
@@ -250,7 +252,7 @@ static int setup_http(struct job *j, struct fm_error *err)
 {
 	const char *endpoint =
 	    fm_plugin_setting(j->ctx, j->task, "endpoint", "COMFYUI_URL", DEFAULT_ENDPOINT);
-	double timeout, retries, backoff;
+	double timeout, retries, backoff, wait;
 
 	if (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))
 		return fm_error(err, FM_VALIDATION_ERROR,
@@ -265,6 +267,8 @@ static int setup_http(struct job *j, struct fm_error *err)
 	if (setting_number(j, "timeout", FM_HTTP_TIMEOUT, 0.1, 86400, &timeout, err) < 0 ||
 	    setting_number(j, "retries", FM_HTTP_RETRIES, 0, 20, &retries, err) < 0 ||
 	    setting_number(j, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, err) < 0 ||
+	    setting_number(j, "generation_timeout", GENERATION_TIMEOUT, 0.1, 7 * 86400, &wait,
+			   err) < 0 ||
 	    setting_number(j, "poll_interval", POLL_INTERVAL, POLL_MIN, POLL_MAX, &j->poll, err) <
 		0)
 		return -1;
@@ -276,7 +280,7 @@ static int setup_http(struct job *j, struct fm_error *err)
 	http.cancel_arg = j->ctx;
 	http.retrying = on_retry;
 	http.retry_arg = j;
-	j->deadline = fm_now() + timeout;
+	j->deadline = fm_now() + wait;
 	return 0;
 }
 
