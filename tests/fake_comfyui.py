@@ -36,7 +36,9 @@ an out-of-memory one; --cached reports every node cached (no executed
 message: outputs only in /history); --previews sends a binary preview
 frame per step; --no-success sends no execution_success (completion only
 by executing node null); --noise sends messages of another prompt first;
---hang never finishes; --step-delay S.
+--hang never finishes; --interrupt-at N interrupts the prompt at step N
+as a user of ComfyUI's own page would; --ws-drop-at N drops the
+WebSocket connection at step N; --step-delay S.
 """
 import base64
 import hashlib
@@ -454,6 +456,16 @@ class Run:
                 steps = int(node["inputs"].get("steps", 20))
                 for i in range(1, steps + 1):
                     end = time.time() + opts.step_delay
+                    if i == opts.ws_drop_at and self.ws():
+                        # A proxy's idle timeout, a restart of the front end.
+                        ws = self.ws()
+                        with ws.lock:
+                            ws.open = False
+                            ws.handler.connection.shutdown(2)
+                    if i == opts.interrupt_at:
+                        # Someone pressed Cancel in ComfyUI's own UI.
+                        with self.server.state_lock:
+                            self.server.state["interrupted"] = True
                     while True:
                         if self.interrupted():
                             self.emit("execution_interrupted", {
@@ -490,6 +502,8 @@ def options(ap):
     ap.add_argument("--noise", action="store_true")
     ap.add_argument("--hang", action="store_true")
     ap.add_argument("--step-delay", type=float, default=0.005)
+    ap.add_argument("--interrupt-at", type=int, default=0)
+    ap.add_argument("--ws-drop-at", type=int, default=0)
 
 
 def quiet_errors(handle_error):

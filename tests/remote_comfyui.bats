@@ -149,6 +149,16 @@ probe() { # FILE ENTRIES
 	grep -q 'polling /history' errlog || holds events "any('polling /history' in l['message'] for l in by('log'))"
 }
 
+@test "a WebSocket that drops mid-prompt: the plugin goes on by polling /history" {
+	fake --ws-drop-at 3 --step-delay 0.02
+	sub d text2image -p prompt=x -p width=64 -p height=64 -p steps=6 | go
+	[ "$status" -eq 0 ]
+	[ -s out/d/image_00001_.png ]
+	holds events "any('polling /history instead' in l['message'] for l in by('log'))" \
+		"'node 3 (KSampler): 2 of 6' in [p['message'] for p in ev('progress','d')]"
+	holds "$FAKE_LOG" "len(fake('ws')) == 1" "len(req('GET', '/history/')) >= 1"
+}
+
 @test "every node cached: no executed message, the outputs come from /history" {
 	fake --cached
 	sub c text2image -p prompt=cached -p width=64 -p height=64 | go
@@ -290,6 +300,21 @@ probe() { # FILE ENTRIES
 	holds events "one('failed','o')['error']['code'] == 'SERVICE_ERROR'" \
 		"one('failed','o')['error']['details']['node_type'] == 'VAEDecode'" \
 		"one('failed','o')['error']['details']['exception_type'] == 'torch.OutOfMemoryError'"
+}
+
+@test "a prompt interrupted on the server ends the task as TASK_CANCELLED, over the WebSocket or the history" {
+	fake --interrupt-at 2
+	sub i text2image -p prompt=x -p steps=5 | go
+	[ "$status" -eq 1 ]
+	holds events "(by('failed') + by('cancelled'))[0]['error']['code'] == 'TASK_CANCELLED'" \
+		"'interrupted on the server at node 3' in (by('failed') + by('cancelled'))[0]['error']['message']"
+	stop_fakes
+	fake --interrupt-at 2 --no-ws
+	sub j text2image -p prompt=x -p steps=5 | go
+	[ "$status" -eq 1 ]
+	holds events "(by('failed') + by('cancelled'))[0]['error']['code'] == 'TASK_CANCELLED'" \
+		"(by('failed') + by('cancelled'))[0]['error']['details']['node_id'] == '3'"
+	[ -z "$(find out -type f)" ]
 }
 
 @test "429 with Retry-After on /prompt is waited out, then the prompt runs" {
