@@ -379,6 +379,22 @@ probe() { # FILE ENTRIES
 
 # --- malformed replies --------------------------------------------------------
 
+@test "when the second of two outputs fails, the first is not left behind" {
+	fake $(faults '[{"path": "^/view$", "delay": 0.01}, {"path": "^/view$", "status": 404, "raw": "404: Not Found", "type": "text/plain"}]')
+	python3 - "$ROOT/share/filmeto/workflows/text2image.json" <<-'PY' > two.json
+	import json, sys
+	g = json.load(open(sys.argv[1]))
+	g["5"]["inputs"]["batch_size"] = 2
+	print(json.dumps(g))
+	PY
+	sub two text2image -p prompt=x -p steps=1 -p workflow="$PWD/two.json" | go
+	[ "$status" -eq 1 ]
+	holds events "one('failed','two')['error']['code'] == 'RESOURCE_PROCESSING_ERROR'" \
+		"'image_00002_.png' in one('failed','two')['error']['message']"
+	holds "$FAKE_LOG" "len(req('GET', '/view')) == 2"
+	[ -z "$(find out -type f)" ]
+}
+
 @test "truncated JSON or HTML from /prompt is SERVICE_ERROR saying what came" {
 	fake $(faults '[{"path": "^/prompt$", "status": 200, "raw": "{\"prompt_id\": \"ab", "type": "application/json"},
 			{"path": "^/prompt$", "status": 200, "raw": "<html><body>Login</body></html>", "type": "text/html"},

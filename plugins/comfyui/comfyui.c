@@ -754,6 +754,18 @@ out:
 	return rc;
 }
 
+/* A task that fails keeps none of the files it fetched before failing. */
+static void drop_outputs(struct fm_result *res)
+{
+	size_t i, n = json_object_array_length(res->output_files);
+
+	for (i = 0; i < n; i++)
+		unlink(json_object_get_string(json_object_array_get_idx(res->output_files, i)));
+	json_object_array_del_idx(res->output_files, 0, n);
+	json_object_array_del_idx(res->output_resources, 0,
+				  json_object_array_length(res->output_resources));
+}
+
 /*
  * The files of every output node: saved ones ("type": "output") when
  * there are any, else the previews, which are all a workflow without a
@@ -806,8 +818,10 @@ static int fetch_outputs(struct job *j, const char *output_dir, struct fm_result
 		snprintf(msg, sizeof(msg), "fetching output %zu of %zu", i + 1, n);
 		fm_plugin_progress(j->ctx, 100.0 * (double)i / (double)n, "download", msg);
 		if (fetch(json_object_array_get_idx(list, i), (int)i, taken, output_dir, res, err) <
-		    0)
+		    0) {
+			drop_outputs(res);
 			goto out;
+		}
 	}
 	rc = 0;
 out:
