@@ -442,14 +442,18 @@ static int wait_for(struct fm_http *h, double s)
 
 static int open_file(struct xfer *x, char **tmp, struct fm_error *err)
 {
+	static unsigned long seq;
 	int fd;
 
-	*tmp = fm_xasprintf("%s.partXXXXXX", x->r->file);
-	fd = mkstemp(*tmp);
+	/* O_EXCL with 0666, not mkstemp's 0600: the umask decides, as for any output. */
+	*tmp = fm_xasprintf("%s.part%ld-%lu", x->r->file, (long)getpid(), ++seq);
+	fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0 || !(x->file = fdopen(fd, "wb"))) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", x->r->file);
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd);
+			unlink(*tmp);
+		}
 		free(*tmp);
 		*tmp = NULL;
 		return -1;

@@ -273,21 +273,23 @@ PY
 @test "tools: each tool with its plugins, the default (first on the path) marked" {
 	run filmeto-plugin tools
 	[ "$status" -eq 0 ]
-	[[ "$output" =~ (^|$'\n')text2image\ +titlecard\*($'\n'|$) ]]
+	# Remote plugins are listed but never the default: titlecard is.
+	[[ "$output" =~ (^|$'\n')text2image\ +comfyui,\ gradio,\ http,\ openai,\ titlecard\*($'\n'|$) ]]
 	# An installed plugin comes after FILMETO_PLUGIN_PATH's.
 	filmeto-plugin install src/mypy
 	run filmeto-plugin tools
 	line=$(grep '^text2text ' <<<"$output")
 	[[ "$line" == *"pyfilmeto, mypy"* ]]
 	[[ "$line" != *"mypy*"* ]]
-	[ "$(grep -c '\*' <<<"$output")" -eq "$(wc -l <<<"$output")" ]
+	# Every tool an offline plugin serves has a default; the rest have none.
+	[ "$(grep -c '\*' <<<"$output")" -eq "$(grep -c -v -E '^(image2image|text2video) ' <<<"$output")" ]
 	export FILMETO_PLUGIN_PATH=
 	run filmeto-plugin tools
 	# Installed plugins come before the bundled ones (outline).
-	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*,\ outline$ ]]
+	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*,\ http,\ openai,\ outline$ ]]
 	filmeto-plugin tools --json > out
-	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy", "outline"]' ]
-	[ "$(jget out 'lines[0]["text2image"]')" = '["titlecard"]' ]
+	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy", "http", "openai", "outline"]' ]
+	[ "$(jget out 'lines[0]["text2image"]')" = '["comfyui", "gradio", "http", "openai", "titlecard"]' ]
 	run filmeto-plugin tools extra
 	[ "$status" -eq 2 ]
 }
