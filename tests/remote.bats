@@ -128,6 +128,10 @@ remote_copy() {
 	[ "$(python3 -c 'import json; print([s["plugins"]["narration"] for s in json.load(open("film.json"))["scenes"]])')" = "['openai', 'openai']" ]
 	[ "$(jget events.ndjson 'len([l for l in by("progress") if l["task_id"].endswith("-image")]) > 0')" = true ]
 
+	# A downloaded picture is a file like any other output: the umask decides.
+	img=$(find out -path '*-image/*.png' | head -1)
+	[ "$(stat -c %a "$img")" = "$(printf '%o' $((0666 & ~0$(umask))))" ]
+
 	# The key reached the service, and nothing filmeto wrote holds it.
 	grep -q "Bearer $key" "$OPENAI_LOG"
 	! grep -rqF "$key" events.ndjson stderr.txt out film.mp4 film.json film.srt \
