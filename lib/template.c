@@ -376,3 +376,31 @@ int fm_template_fill(json_object *tmpl, json_object *vars, json_object **out, st
 	}
 	return 0;
 }
+
+static void alias(json_object *vars, json_object *params, const char *name, const char *from)
+{
+	const char *v = fm_json_get_string(params, from);
+
+	if (v && !json_object_object_get_ex(vars, name, NULL))
+		json_object_object_add(vars, name, json_object_new_string(v));
+}
+
+json_object *fm_template_vars(json_object *params, json_object *const *layers, size_t n)
+{
+	json_object *vars = NULL;
+	size_t i;
+
+	if (!params || json_object_deep_copy(params, &vars, NULL) != 0)
+		vars = json_object_new_object();
+	for (i = 0; i < n; i++) {
+		if (!layers[i])
+			continue;
+		json_object_object_foreach (layers[i], k, v) {
+			if (!json_object_object_get_ex(vars, k, NULL))
+				json_object_object_add(vars, k, json_object_get(v));
+		}
+	}
+	alias(vars, params, "prompt", "text");
+	alias(vars, params, "text", "prompt");
+	return vars;
+}

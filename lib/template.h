@@ -40,5 +40,12 @@ int fm_template_fill(json_object *tmpl, json_object *vars, json_object **out, st
  * nothing. The value belongs to root.
  */
 json_object *fm_json_path(json_object *root, const char *path);
+/*
+ * The values a task's template can name: a copy of params, then each
+ * key of layers[0..n) that nothing before named (a NULL layer is
+ * skipped), then "prompt" and "text" standing for each other, since a
+ * speech service's template may say prompt where a storyboard says text.
+ */
+json_object *fm_template_vars(json_object *params, json_object *const *layers, size_t n);
 
 #endif

@@ -287,31 +287,8 @@ static json_object *template_vars(struct fm_plugin_ctx *ctx, const struct fm_tas
 	json_object *layers[3] = {fm_json_get(t->parameters, "vars", json_type_object),
 				  fm_json_get(tool_settings(ctx, t), "vars", json_type_object),
 				  fm_json_get(fm_plugin_settings(ctx), "vars", json_type_object)};
-	json_object *vars = NULL;
-	size_t i;
 
-	if (json_object_deep_copy(t->parameters, &vars, NULL) != 0)
-		vars = json_object_new_object();
-	for (i = 0; i < 3; i++) {
-		if (!layers[i])
-			continue;
-		json_object_object_foreach (layers[i], k, v) {
-			if (!json_object_object_get_ex(vars, k, NULL))
-				json_object_object_add(vars, k, json_object_get(v));
-		}
-	}
-	/* A speech app's template may say prompt; a storyboard says text. */
-	if (!json_object_object_get_ex(vars, "prompt", NULL) &&
-	    fm_json_get_string(t->parameters, "text"))
-		json_object_object_add(
-		    vars, "prompt",
-		    json_object_new_string(fm_json_get_string(t->parameters, "text")));
-	if (!json_object_object_get_ex(vars, "text", NULL) &&
-	    fm_json_get_string(t->parameters, "prompt"))
-		json_object_object_add(
-		    vars, "text",
-		    json_object_new_string(fm_json_get_string(t->parameters, "prompt")));
-	return vars;
+	return fm_template_vars(t->parameters, layers, 3);
 }
 
 /* --- the call ----------------------------------------------------------- */

@@ -401,28 +401,10 @@ static int base64_of(const char *path, json_object **out, struct fm_error *err)
 static int template_vars(const struct fm_task *t, json_object *extra, const char *text,
 			 json_object **out, struct fm_error *err)
 {
-	json_object *vars = NULL;
+	json_object *vars = fm_template_vars(t->parameters, &extra, 1);
 	size_t i, n = t->resources ? json_object_array_length(t->resources) : 0;
 	char name[48];
 
-	if (json_object_deep_copy(t->parameters, &vars, NULL) != 0)
-		vars = json_object_new_object();
-	if (extra) {
-		json_object_object_foreach (extra, k, v) {
-			if (!json_object_object_get_ex(vars, k, NULL))
-				json_object_object_add(vars, k, json_object_get(v));
-		}
-	}
-	if (!json_object_object_get_ex(vars, "prompt", NULL) &&
-	    fm_json_get_string(t->parameters, "text"))
-		json_object_object_add(
-		    vars, "prompt",
-		    json_object_new_string(fm_json_get_string(t->parameters, "text")));
-	if (!json_object_object_get_ex(vars, "text", NULL) &&
-	    fm_json_get_string(t->parameters, "prompt"))
-		json_object_object_add(
-		    vars, "text",
-		    json_object_new_string(fm_json_get_string(t->parameters, "prompt")));
 	for (i = 0; i < n && i < INPUTS_MAX; i++) {
 		json_object *r = json_object_array_get_idx(t->resources, i), *b64 = NULL;
 		const char *path = fm_json_get_string(r, "data"),

@@ -147,6 +147,23 @@ static void test_path(void)
 
 void test_template(void)
 {
+	{
+		json_object *params = NULL, *layer = NULL, *layers[2], *vars;
+
+		parse_json("{\"text\":\"hi\",\"steps\":4}", &params);
+		parse_json("{\"steps\":9,\"size\":\"1x1\"}", &layer);
+		layers[0] = NULL;
+		layers[1] = layer;
+		vars = fm_template_vars(params, layers, 2);
+		IS_STR(
+		    json_object_to_json_string_ext(vars, JSON_C_TO_STRING_PLAIN),
+		    "{\"text\":\"hi\",\"steps\":4,\"size\":\"1x1\",\"prompt\":\"hi\"}",
+		    "template vars: parameters first, a layer fills gaps, text stands for prompt");
+		json_object_put(vars);
+		json_object_put(layer);
+		json_object_put(params);
+	}
+
 	test_fill();
 	test_fill_errors();
 	test_path();
