@@ -105,6 +105,8 @@ struct fm_exec {
 	char *film_taken; /* the task writing -o */
 	double cancel_deadline;
 	unsigned long failed, cancelled;
+	int extra_fd, extra_ready; /* fm_exec_turn's fd */
+	double wake_at;		   /* fm_exec_turn's deadline */
 };
 
 static int sigpipe[2] = {-1, -1};
@@ -221,7 +223,10 @@ static const char *first_output(const struct entry *e)
 
 static void emit(struct fm_exec *x, json_object *ev)
 {
-	fm_writer_json(x->out, ev);
+	if (x->o.on_event)
+		x->o.on_event(x->o.event_ctx, ev);
+	else
+		fm_writer_json(x->out, ev);
 	json_object_put(ev);
 }
 
@@ -1318,17 +1323,18 @@ static void cancel_everything(struct fm_exec *x, int hard)
 			x->running[i]->cancel_at = fm_now();
 }
 
-static void cancel_task(struct fm_exec *x, const char *id)
+static int cancel_task(struct fm_exec *x, const char *id, const char *why)
 {
 	struct entry *e = id ? lookup(x, id) : NULL;
 	struct job *j = e ? e->job : NULL;
 
 	if (!j || j->state == J_UNSEEN)
-		return;
+		return -1;
 	if (j->state == J_RUNNING)
 		cancel_running(x, j, x->o.grace);
 	else
-		cancel_job(x, j, " (cancel line)");
+		cancel_job(x, j, why);
+	return 0;
 }
 
 /* A placeholder for a task named before its line came. */
@@ -1586,7 +1592,7 @@ static void input_line(struct fm_exec *x, const char *line, size_t len, unsigned
 	} else if (!strcmp(type, "task")) {
 		new_task(x, obj, lineno);
 	} else if (!strcmp(type, "cancel")) {
-		cancel_task(x, fm_json_get_string(obj, "task_id"));
+		cancel_task(x, fm_json_get_string(obj, "task_id"), " (cancel line)");
 	} else {
 		fm_writer_line(x->out, line, len);
 	}
@@ -1647,6 +1653,9 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	watch_fd(&ps, sigpipe[0], POLLIN, NULL);
 	if (read_input)
 		watch_fd(&ps, in->fd, POLLIN, NULL);
+	watch_fd(&ps, x->extra_fd, POLLIN, NULL);
+	if (x->wake_at < next)
+		next = x->wake_at;
 	for (p = x->pools; p; p = p->next) {
 		struct worker *w;
 
@@ -1676,6 +1685,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 
 			if (!rev)
 				continue;
+			if (!w && ps.fds[i].fd == x->extra_fd) {
+				x->extra_ready = 1;
+				continue;
+			}
 			if (!w) {
 				*lines_ok = fm_reader_fill(in) >= 0;
 				continue;
@@ -1810,6 +1823,70 @@ int fm_exec_finish(struct fm_exec *x)
 	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
 }
 
+/* --- feeding the executor from elsewhere (the spool worker) ------------- */
+
+void fm_exec_line(struct fm_exec *x, const char *line, size_t len)
+{
+	input_line(x, line, len, 1);
+}
+
+int fm_exec_turn(struct fm_exec *x, int fd, double wait)
+{
+	int ok = 1;
+
+	x->extra_fd = fd;
+	x->extra_ready = 0;
+	x->wake_at = fm_now() + (wait > 0 ? wait : 0);
+	turn(x, NULL, &ok);
+	x->extra_fd = -1;
+	x->wake_at = INFINITY;
+	return x->extra_ready;
+}
+
+unsigned long fm_exec_live(const struct fm_exec *x)
+{
+	return x->live;
+}
+
+int fm_exec_interrupted(const struct fm_exec *x)
+{
+	return x->cancel_all;
+}
+
+int fm_exec_cancel(struct fm_exec *x, const char *id, const char *why)
+{
+	return cancel_task(x, id, why);
+}
+
+int fm_exec_ended(struct fm_exec *x, const char *id, enum fm_status st, const char *plugin,
+		  json_object *files)
+{
+	if (lookup(x, id))
+		return -1;
+	settle(x, insert(x, id), st, plugin ? plugin : "", files);
+	return 0;
+}
+
+/* Linear probing: the rest of the cluster moves up over the hole. */
+void fm_exec_forget(struct fm_exec *x, const char *id)
+{
+	struct entry **slot = find_slot(x, id), *e = *slot;
+	size_t i;
+
+	if (!e || e->job)
+		return;
+	free(e);
+	*slot = NULL;
+	x->tcount--;
+	for (i = ((size_t)(slot - x->table) + 1) & (x->tcap - 1); x->table[i];
+	     i = (i + 1) & (x->tcap - 1)) {
+		struct entry *m = x->table[i];
+
+		x->table[i] = NULL;
+		*find_slot(x, m->text) = m;
+	}
+}
+
 int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_writer *out,
 		struct fm_error *err)
 {
@@ -1826,6 +1903,8 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;
+	x->extra_fd = -1;
+	x->wake_at = INFINITY;
 	x->ready.next = x->ready.prev = &x->ready;
 	x->backoff.next = x->backoff.prev = &x->backoff;
 	x->used = fm_xcalloc(nlimits(x) + 1, sizeof(double));

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "model.h"
 #include "ndjson.h"
 
 /* Defaults; each is documented in filmeto-run(1). */
@@ -36,6 +37,9 @@ struct fm_exec_opts {
 	const char *cache_dir;
 	const char *film; /* -o: where the combine task writes the film */
 	int placeholder;  /* --placeholder: failed scenes become title cards */
+	/* When set, every event goes here (borrowed) instead of to out. */
+	void (*on_event)(void *ctx, json_object *ev);
+	void *event_ctx;
 };
 
 struct fm_exec;
@@ -53,6 +57,22 @@ void fm_exec_free(struct fm_exec *x);
  * third kills every plugin group and exits 130 at once.
  */
 void fm_exec_signal(int sig);
+/*
+ * For a caller that feeds tasks itself (the spool worker): one input line;
+ * one turn of the loop that also returns, with 1, when fd is readable, or
+ * after wait seconds; the tasks not yet ended; whether a signal cancelled
+ * everything; cancel one task (-1 when it is not here); a task that ended
+ * elsewhere, for dependents to see (-1 when the id is taken); and dropping
+ * an ended task from the table so a long-lived worker does not grow.
+ */
+void fm_exec_line(struct fm_exec *x, const char *line, size_t len);
+int fm_exec_turn(struct fm_exec *x, int fd, double wait);
+unsigned long fm_exec_live(const struct fm_exec *x);
+int fm_exec_interrupted(const struct fm_exec *x);
+int fm_exec_cancel(struct fm_exec *x, const char *id, const char *why);
+int fm_exec_ended(struct fm_exec *x, const char *id, enum fm_status st, const char *plugin,
+		  json_object *files);
+void fm_exec_forget(struct fm_exec *x, const char *id);
 /* Parses "gpu=1,vram_gb=24" into an object; VALIDATION_ERROR otherwise. */
 int fm_exec_parse_limits(const char *spec, json_object **out, struct fm_error *err);
 

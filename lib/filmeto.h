@@ -22,6 +22,7 @@
 #include "exec.h"
 #include "scaffold.h"
 #include "sdk.h"
+#include "spool.h"
 #include "storyboard.h"
 #include "util.h"
 

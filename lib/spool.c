@@ -1,0 +1,1001 @@
+/*
+ * The spool: a directory of plain files that any number of submitters,
+ * workers and watchers share without a server.
+ *
+ *   tmp/     task files being written
+ *   queue/   SEQ.ID: one task line each, SEQ being 16 hex digits of the
+ *            enqueue time in ns, so names sort in submission order
+ *   done/    SEQ.ID of tasks that completed
+ *   failed/  SEQ.ID of tasks that failed or were cancelled
+ *   log/     SEQ.ID: the task's event lines, appended
+ *   cancel/  ID: a request to cancel the task
+ *   out/     ID/: the outputs, unless the worker was given -d
+ *
+ * Enqueueing writes the task in tmp/, fsyncs it, renames it into queue/
+ * and fsyncs queue/ before the id is printed: a queued task survives a
+ * crash or a power cut, and no reader ever sees half of one.
+ *
+ * Locking, the way nq does it. A worker claims a task by taking flock(2)
+ * LOCK_EX|LOCK_NB on its file in queue/ and then, holding the lock,
+ * checking that queue/NAME is still the file it locked: another worker
+ * may have finished the task and moved it between our open and our lock.
+ * The lock belongs to the open file, opened close-on-exec so no plugin
+ * inherits it, and so it dies with the worker however the worker dies: a
+ * task in queue/ whose lock is free is queued, one whose lock is held is
+ * running. A worker that was killed leaves its task in queue/ with the
+ * lock free, and the next worker takes it again, counting the attempt
+ * from the "claimed" lines in the log.
+ *
+ * The worker keeps the lock until the task's final line is in the log,
+ * fsynced, and the file has been renamed to done/ or failed/. A worker
+ * that dies between those two steps leaves a task whose log already ends
+ * it; whoever claims it next only makes the move, so a task is never run
+ * after its final line and its log never holds two of them.
+ *
+ * Cancelling creates cancel/ID first and then tries to claim the task: a
+ * queued one is finished as cancelled on the spot; a running one is left
+ * to its worker, which watches cancel/. A worker also looks in cancel/
+ * when it claims, so a request made between the two steps is not lost.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "ndjson.h"
+#include "spool.h"
+#include "util.h"
+
+static const char *const subdirs[FM_SPOOL_NDIRS] = {"tmp", "queue",  "done", "failed",
+						    "log", "cancel", "out"};
+
+static const char *const state_names[FM_SPOOL_NSTATES] = {"queued", "running", "done", "failed",
+							  "cancelled"};
+
+const char *fm_spool_state_name(enum fm_spool_state s)
+{
+	return s < FM_SPOOL_NSTATES ? state_names[s] : "unknown";
+}
+
+char *fm_spool_default_dir(void)
+{
+	const char *env = getenv("FILMETO_SPOOL");
+	char *state, *dir;
+
+	if (env && *env)
+		return fm_xstrdup(env);
+	state = fm_xdg_dir("XDG_STATE_HOME", ".local/state");
+	if (!state)
+		return NULL;
+	dir = fm_xasprintf("%s/spool", state);
+	free(state);
+	return dir;
+}
+
+int fm_spool_open(struct fm_spool *sp, const char *dir, struct fm_error *err)
+{
+	int i;
+
+	for (i = 0; i < FM_SPOOL_NDIRS; i++)
+		sp->fd[i] = -1;
+	sp->dir = dir ? fm_xstrdup(dir) : fm_spool_default_dir();
+	if (!sp->dir)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"no spool: set FILMETO_SPOOL, XDG_STATE_HOME or HOME");
+	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
+		char *p = fm_spool_path(sp, (enum fm_spool_dir)i, NULL);
+		int rc = fm_mkdirs(p, err);
+
+		if (rc == 0) {
+			sp->fd[i] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (sp->fd[i] < 0)
+				rc = fm_error(err, FM_VALIDATION_ERROR, "cannot open '%s':", p);
+		}
+		free(p);
+		if (rc < 0) {
+			fm_spool_release(sp);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void fm_spool_release(struct fm_spool *sp)
+{
+	int i;
+
+	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
+		if (sp->fd[i] >= 0)
+			close(sp->fd[i]);
+		sp->fd[i] = -1;
+	}
+	free(sp->dir);
+	sp->dir = NULL;
+}
+
+char *fm_spool_path(const struct fm_spool *sp, enum fm_spool_dir sub, const char *name)
+{
+	return name ? fm_xasprintf("%s/%s/%s", sp->dir, subdirs[sub], name)
+		    : fm_xasprintf("%s/%s", sp->dir, subdirs[sub]);
+}
+
+static double epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mtime_of(const struct stat *st)
+{
+	return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+}
+
+/* A name is SEQ.ID with SEQ in lowercase hex and a valid id. */
+static int name_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < FM_SPOOL_SEQ_LEN; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return name[i] == '.' && fm_id_valid(name + i + 1);
+}
+
+static double name_time(const char *name)
+{
+	return (double)strtoull(name, NULL, 16) / 1e9;
+}
+
+/* Writes all of buf, or fails with errno set. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* --- enqueueing --------------------------------------------------------- */
+
+/* Strictly increasing within a process, so one batch keeps its order. */
+static unsigned long long next_seq(void)
+{
+	static unsigned long long last;
+	struct timespec ts;
+	unsigned long long s;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s = (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+	if (s <= last)
+		s = last + 1;
+	last = s;
+	return s;
+}
+
+int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
+		 struct fm_error *err)
+{
+	const char *id = fm_json_get_string(task, "task_id"), *line;
+	char tmp[FM_SPOOL_NAME_MAX + 24];
+	int fd;
+
+	if (!fm_id_valid(id))
+		return fm_error(err, FM_VALIDATION_ERROR, "a queued task needs a valid task_id");
+	snprintf(name, FM_SPOOL_NAME_MAX, "%016llx.%s", next_seq(), id);
+	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
+	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot create '%s/tmp/%s':", sp->dir, tmp);
+	line = fm_json_str(task);
+	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
+			 tmp);
+		close(fd);
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		return -1;
+	}
+	close(fd);
+	if (renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_QUEUE], name) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			 "cannot move '%s' into '%s/queue':", tmp, sp->dir);
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err)
+{
+	if (fsync(sp->fd[sub]) < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot fsync '%s/%s':", sp->dir,
+				subdirs[sub]);
+	return 0;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The valid names in a subdirectory, sorted. */
+static int read_names(struct fm_spool *sp, enum fm_spool_dir sub, char ***names, size_t *n,
+		      struct fm_error *err)
+{
+	int fd = openat(sp->fd[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t cap = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	*names = NULL;
+	*n = 0;
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s/%s':", sp->dir,
+				subdirs[sub]);
+	}
+	while ((d = readdir(dir))) {
+		if (!name_valid(d->d_name) || strlen(d->d_name) >= FM_SPOOL_NAME_MAX)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*names = fm_xrealloc(*names, cap * sizeof(**names));
+		}
+		(*names)[(*n)++] = fm_xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (*n)
+		qsort(*names, *n, sizeof(**names), by_name);
+	return 0;
+}
+
+void fm_spool_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int fm_spool_scan(struct fm_spool *sp, char ***names, size_t *n, struct fm_error *err)
+{
+	return read_names(sp, FM_SPOOL_QUEUE, names, n, err);
+}
+
+/* Whether some worker holds the task's lock. */
+static int locked(struct fm_spool *sp, const char *name)
+{
+	int fd = openat(sp->fd[FM_SPOOL_QUEUE], name, O_RDONLY | O_CLOEXEC), held;
+
+	if (fd < 0)
+		return 0;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+/* The type of a log's final line tells failed from cancelled. */
+static enum fm_spool_state failed_kind(struct fm_spool *sp, const char *name)
+{
+	struct fm_spool_logscan ls;
+	enum fm_spool_state s = FM_SPOOL_FAILED_STATE;
+	int fd = openat(sp->fd[FM_SPOOL_LOG], name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return s;
+	if (fm_spool_logscan(fd, &ls, NULL) == 0 && ls.final &&
+	    !strcmp(fm_json_get_string(ls.final, "type"), "cancelled"))
+		s = FM_SPOOL_CANCELLED;
+	fm_spool_logscan_release(&ls);
+	close(fd);
+	return s;
+}
+
+static void add_entry(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, int probe,
+		      struct fm_spool_entry *e)
+{
+	struct stat st;
+
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->queued_at = name_time(name);
+	e->changed_at = e->queued_at;
+	if (fstatat(sp->fd[sub], name, &st, 0) == 0)
+		e->changed_at = mtime_of(&st);
+	switch (sub) {
+	case FM_SPOOL_QUEUE:
+		e->state = probe && locked(sp, name) ? FM_SPOOL_RUNNING : FM_SPOOL_QUEUED;
+		/* A queued task's mtime is its claim: only a running one has one. */
+		if (e->state == FM_SPOOL_QUEUED)
+			e->changed_at = e->queued_at;
+		break;
+	case FM_SPOOL_DONE: e->state = FM_SPOOL_DONE_STATE; break;
+	default: e->state = probe ? failed_kind(sp, name) : FM_SPOOL_FAILED_STATE; break;
+	}
+}
+
+static int by_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct fm_spool_entry *)a)->name,
+		      ((const struct fm_spool_entry *)b)->name);
+}
+
+int fm_spool_list(struct fm_spool *sp, int probe, struct fm_spool_entry **v, size_t *n,
+		  struct fm_error *err)
+{
+	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
+	size_t d, i, cap = 0;
+
+	*v = NULL;
+	*n = 0;
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		char **names;
+		size_t k;
+
+		if (read_names(sp, dirs[d], &names, &k, err) < 0) {
+			free(*v);
+			*v = NULL;
+			*n = 0;
+			return -1;
+		}
+		for (i = 0; i < k; i++) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 64;
+				*v = fm_xrealloc(*v, cap * sizeof(**v));
+			}
+			add_entry(sp, dirs[d], names[i], probe, &(*v)[(*n)++]);
+		}
+		fm_spool_names_free(names, k);
+	}
+	if (*n)
+		qsort(*v, *n, sizeof(**v), by_entry);
+	return 0;
+}
+
+/* Looks in one subdirectory for a name ending in ".ID". */
+static int find_in(struct fm_spool *sp, enum fm_spool_dir sub, const char *id,
+		   char name[FM_SPOOL_NAME_MAX])
+{
+	int fd = openat(sp->fd[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!found && (d = readdir(dir)))
+		if (name_valid(d->d_name) && !strcmp(FM_SPOOL_ID(d->d_name), id)) {
+			memcpy(name, d->d_name, strlen(d->d_name) + 1); /* valid: it fits */
+			found = 1;
+		}
+	closedir(dir);
+	return found;
+}
+
+int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
+		  struct fm_error *err)
+{
+	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
+	char name[FM_SPOOL_NAME_MAX];
+	size_t d;
+
+	if (!fm_id_valid(id))
+		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is not a task id", id);
+	/*
+	 * Finishing renames queue/ to done/ or failed/: look where a task goes
+	 * after where it was, so a move during the search cannot hide it.
+	 */
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		if (!find_in(sp, dirs[d], id, name))
+			continue;
+		add_entry(sp, dirs[d], name, 1, e);
+		if (dirs[d] != FM_SPOOL_QUEUE ||
+		    faccessat(sp->fd[FM_SPOOL_QUEUE], name, F_OK, 0) == 0)
+			return 0;
+	}
+	return fm_error(err, FM_TASK_NOT_FOUND, "no task '%s' in the spool '%s'", id, sp->dir);
+}
+
+static enum fm_spool_dir dir_of(enum fm_spool_state s)
+{
+	return s == FM_SPOOL_DONE_STATE				       ? FM_SPOOL_DONE
+	       : s == FM_SPOOL_FAILED_STATE || s == FM_SPOOL_CANCELLED ? FM_SPOOL_FAILED
+								       : FM_SPOOL_QUEUE;
+}
+
+/* Reads a small file under a directory fd; NUL-terminated. */
+static int read_at(int dfd, const char *name, size_t max, char **buf, size_t *len)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	*buf = fm_xmalloc(cap + 1);
+	*len = 0;
+	while ((n = read(fd, *buf + *len, cap - *len)) > 0) {
+		*len += (size_t)n;
+		if (*len == cap) {
+			if (cap > max)
+				break;
+			cap *= 2;
+			*buf = fm_xrealloc(*buf, cap + 1);
+		}
+	}
+	close(fd);
+	if (n < 0 || *len > max) {
+		free(*buf);
+		*buf = NULL;
+		errno = n < 0 ? errno : EFBIG;
+		return -1;
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+int fm_spool_task(struct fm_spool *sp, const struct fm_spool_entry *e, json_object **task,
+		  struct fm_error *err)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	*task = NULL;
+	if (read_at(sp->fd[dir_of(e->state)], e->name, FM_LINE_MAX, &buf, &len) < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot read task '%s':", FM_SPOOL_ID(e->name));
+	rc = fm_json_parse(buf, len, task, err);
+	free(buf);
+	return rc;
+}
+
+/* --- logs --------------------------------------------------------------- */
+
+static int line_is(const char *line, size_t len, const char *type)
+{
+	size_t n = strlen(type);
+
+	return len > n + 10 && !memcmp(line, "{\"type\":\"", 9) && !memcmp(line + 9, type, n) &&
+	       line[9 + n] == '"';
+}
+
+static int final_line(const char *line, size_t len)
+{
+	return line_is(line, len, "completed") || line_is(line, len, "failed") ||
+	       line_is(line, len, "cancelled");
+}
+
+static void keep(json_object **slot, const char *line, size_t len)
+{
+	json_object *o;
+
+	if (fm_json_parse(line, len, &o, NULL) < 0)
+		return;
+	json_object_put(*slot);
+	*slot = o;
+}
+
+/*
+ * Only our own lines are in a log, each with "type" first, so the lines
+ * that matter are found without parsing the progress in between. A last
+ * line without its newline was cut short by a crash and does not count.
+ */
+int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err)
+{
+	const char *p, *end, *nl, *prog = NULL;
+	size_t cap = 65536, len = 0, plen = 0;
+	char *buf = fm_xmalloc(cap);
+	ssize_t n;
+	off_t at = 0;
+
+	memset(ls, 0, sizeof(*ls));
+	while ((n = pread(fd, buf + len, cap - len, at)) > 0) {
+		len += (size_t)n;
+		at += n;
+		if (len == cap) {
+			if (cap >= FM_SPOOL_LOG_MAX + 2 * (size_t)FM_LINE_MAX) {
+				n = -1;
+				errno = EFBIG;
+				break;
+			}
+			cap *= 2;
+			buf = fm_xrealloc(buf, cap);
+		}
+	}
+	if (n < 0) {
+		free(buf);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read a task log:");
+	}
+	for (p = buf, end = buf + len; p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
+	     p = nl + 1) {
+		size_t l = (size_t)(nl - p);
+
+		if (line_is(p, l, "claimed")) {
+			ls->claims++;
+			keep(&ls->claimed, p, l);
+		} else if (line_is(p, l, "progress")) {
+			prog = p;
+			plen = l;
+		} else if (final_line(p, l)) {
+			keep(&ls->final, p, l);
+		}
+		ls->good = (off_t)(nl + 1 - buf);
+	}
+	if (prog)
+		keep(&ls->progress, prog, plen);
+	free(buf);
+	return 0;
+}
+
+void fm_spool_logscan_release(struct fm_spool_logscan *ls)
+{
+	json_object_put(ls->claimed);
+	json_object_put(ls->progress);
+	json_object_put(ls->final);
+	memset(ls, 0, sizeof(*ls));
+}
+
+static void iso_time(double t, char buf[32])
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	char tmp[24];
+
+	gmtime_r(&s, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, 32, "%s.%03dZ", tmp, (int)((t - (double)s) * 1000) % 1000);
+}
+
+static void add_time(json_object *o, const char *key, double t)
+{
+	char buf[32];
+
+	iso_time(t, buf);
+	json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struct fm_error *err)
+{
+	struct fm_spool_logscan ls = {0};
+	struct fm_spool_entry e;
+	json_object *task = NULL, *o, *p;
+	char *path;
+	int fd;
+
+	*st = NULL;
+	if (fm_spool_find(sp, id, &e, err) < 0)
+		return -1;
+	fm_spool_task(sp, &e, &task, NULL);
+	fd = openat(sp->fd[FM_SPOOL_LOG], e.name, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fm_spool_logscan(fd, &ls, NULL);
+		close(fd);
+	}
+	o = fm_event_new("status", id);
+	json_object_object_add(o, "state", json_object_new_string(fm_spool_state_name(e.state)));
+	if (task) {
+		json_object_object_add(o, "tool_name",
+				       json_object_get(json_object_object_get(task, "tool_name")));
+		json_object_object_add(
+		    o, "plugin_name", json_object_get(json_object_object_get(task, "plugin_name")));
+	}
+	add_time(o, "queued_at", e.queued_at);
+	if (e.state != FM_SPOOL_QUEUED)
+		add_time(o, e.state == FM_SPOOL_RUNNING ? "started_at" : "finished_at",
+			 e.changed_at);
+	json_object_object_add(o, "attempts", json_object_new_int(ls.claims));
+	if (ls.claimed)
+		json_object_object_add(
+		    o, "worker", json_object_get(json_object_object_get(ls.claimed, "worker")));
+	if (ls.progress && !ls.final) {
+		p = json_object_new_object();
+		json_object_object_add(
+		    p, "percent", json_object_get(json_object_object_get(ls.progress, "percent")));
+		json_object_object_add(
+		    p, "message", json_object_get(json_object_object_get(ls.progress, "message")));
+		json_object_object_add(
+		    p, "stage", json_object_get(json_object_object_get(ls.progress, "stage")));
+		json_object_object_add(o, "progress", p);
+	}
+	json_object_object_add(o, "result", ls.final ? json_object_get(ls.final) : NULL);
+	path = fm_spool_path(sp, FM_SPOOL_LOG, e.name);
+	json_object_object_add(o, "log", json_object_new_string(path));
+	free(path);
+	fm_spool_logscan_release(&ls);
+	json_object_put(task);
+	*st = o;
+	return 0;
+}
+
+/* --- claiming ----------------------------------------------------------- */
+
+static void claim_init(struct fm_spool_claim *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = c->log = -1;
+}
+
+static void claim_release(struct fm_spool_claim *c)
+{
+	if (c->log >= 0)
+		close(c->log);
+	if (c->fd >= 0)
+		close(c->fd); /* the lock goes with it */
+	free(c->line);
+	json_object_put(c->final);
+	claim_init(c);
+}
+
+void fm_spool_unclaim(struct fm_spool_claim *c)
+{
+	claim_release(c);
+}
+
+/* Locks queue/name: 1 ours, 0 gone or someone else's. */
+static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
+{
+	struct stat a, b;
+	int fd = openat(sp->fd[FM_SPOOL_QUEUE], name, O_RDONLY | O_CLOEXEC);
+
+	*fdp = -1;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return e == EWOULDBLOCK ? 0 : -1;
+	}
+	/* Still there? A worker may have moved it on since our open. */
+	if (fstat(fd, &a) < 0 || fstatat(sp->fd[FM_SPOOL_QUEUE], name, &b, 0) < 0 ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		close(fd);
+		return 0;
+	}
+	*fdp = fd;
+	return 1;
+}
+
+static void claimed_line(struct fm_spool_claim *c)
+{
+	json_object *ev = fm_event_new("claimed", FM_SPOOL_ID(c->name));
+	char host[256] = "", who[320];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s:%ld", host, (long)getpid());
+	json_object_object_add(ev, "attempt", json_object_new_int(c->attempt));
+	json_object_object_add(ev, "worker", json_object_new_string(who));
+	fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+	json_object_put(ev);
+	if (c->attempt > 1) {
+		char msg[160];
+
+		ev = fm_event_new("log", FM_SPOOL_ID(c->name));
+		snprintf(msg, sizeof(msg),
+			 "attempt %d: the worker of attempt %d stopped before the task ended",
+			 c->attempt, c->attempt - 1);
+		json_object_object_add(ev, "level", json_object_new_string("warning"));
+		json_object_object_add(ev, "message", json_object_new_string(msg));
+		fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+		json_object_put(ev);
+	}
+}
+
+static int claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c, int announce,
+		 struct fm_error *err)
+{
+	struct fm_spool_logscan ls;
+	struct stat st;
+	int got;
+
+	claim_init(c);
+	if (!name_valid(name) || strlen(name) >= FM_SPOOL_NAME_MAX)
+		return 0;
+	got = lock_entry(sp, name, &c->fd);
+	if (got <= 0)
+		return got < 0 ? fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					  "cannot open '%s/queue/%s':", sp->dir, name)
+			       : 0;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	if (read_at(sp->fd[FM_SPOOL_QUEUE], name, FM_LINE_MAX, &c->line, &c->len) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s/queue/%s':", sp->dir,
+			 name);
+		goto fail;
+	}
+	c->log = openat(sp->fd[FM_SPOOL_LOG], name, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+	if (c->log < 0 || fstat(c->log, &st) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s/log/%s':", sp->dir,
+			 name);
+		goto fail;
+	}
+	if (st.st_size > 0) {
+		if (fm_spool_logscan(c->log, &ls, err) < 0)
+			goto fail;
+		/* A worker killed mid-write leaves half a line: it goes. */
+		if (ls.good < st.st_size && ftruncate(c->log, ls.good) < 0) {
+			fm_spool_logscan_release(&ls);
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				 "cannot repair '%s/log/%s':", sp->dir, name);
+			goto fail;
+		}
+		c->attempt = ls.claims;
+		c->final = ls.final ? json_object_get(ls.final) : NULL;
+		c->logged = ls.good;
+		fm_spool_logscan_release(&ls);
+	}
+	c->attempt++;
+	c->cancel = faccessat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(name), F_OK, 0) == 0;
+	if (!c->final && announce)
+		claimed_line(c);
+	futimens(c->fd, NULL); /* the mtime of a running task is when it started */
+	return 1;
+fail:
+	claim_release(c);
+	return -1;
+}
+
+int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
+		   struct fm_error *err)
+{
+	return claim(sp, name, c, 1, err);
+}
+
+int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep)
+{
+	static const char note[] = "{\"type\":\"log\",\"level\":\"warning\",\"message\":"
+				   "\"the log reached its size limit: only final lines follow\"}\n";
+
+	if (c->logged + (off_t)len + 1 > FM_SPOOL_LOG_MAX && !must_keep) {
+		if (!c->truncated && write_all(c->log, note, sizeof(note) - 1) == 0)
+			c->logged += (off_t)sizeof(note) - 1;
+		c->truncated = 1;
+		return 0;
+	}
+	/* One write per line: O_APPEND keeps it whole beside other writers. */
+	{
+		char stackbuf[4096],
+		    *buf = len + 1 <= sizeof(stackbuf) ? stackbuf : fm_xmalloc(len + 1);
+		int rc;
+
+		memcpy(buf, line, len);
+		buf[len] = '\n';
+		rc = write_all(c->log, buf, len + 1);
+		if (buf != stackbuf)
+			free(buf);
+		if (rc < 0)
+			return -1;
+	}
+	c->logged += (off_t)len + 1;
+	return 0;
+}
+
+int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool_dir to,
+		    struct fm_error *err)
+{
+	int rc = 0;
+
+	if (fsync(c->log) < 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot fsync '%s/log/%s':", sp->dir, c->name);
+	futimens(c->fd, NULL); /* a finished task's mtime is when it ended */
+	if (rc == 0 && renameat(sp->fd[FM_SPOOL_QUEUE], c->name, sp->fd[to], c->name) < 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot move '%s' to '%s/%s':", c->name, sp->dir, subdirs[to]);
+	if (rc == 0)
+		unlinkat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(c->name), 0);
+	claim_release(c);
+	return rc;
+}
+
+/* --- cancel and prune --------------------------------------------------- */
+
+static int request_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
+{
+	char tmp[FM_SPOOL_NAME_MAX + 32], ts[32];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "cancel.%s.%ld", id, (long)getpid());
+	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot create '%s/tmp/%s':", sp->dir, tmp);
+	fm_timestamp(ts);
+	if (write_all(fd, ts, strlen(ts)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0 ||
+	    renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_CANCEL], id) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			 "cannot request the cancel of '%s':", id);
+		close(fd);
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		return -1;
+	}
+	close(fd);
+	return fm_spool_sync(sp, FM_SPOOL_CANCEL, err);
+}
+
+/* The final line of a task cancelled before it ran. */
+static json_object *cancelled_line(const char *id)
+{
+	struct fm_result res;
+	json_object *ev;
+
+	fm_result_init(&res, id);
+	res.status = FM_STATUS_CANCELLED;
+	fm_error(&res.error, FM_TASK_CANCELLED, "task '%s' was cancelled (filmeto-submit --cancel)",
+		 id);
+	ev = fm_result_to_json(&res);
+	fm_result_release(&res);
+	return ev;
+}
+
+int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
+{
+	struct fm_spool_entry e;
+	struct fm_spool_claim c;
+	json_object *ev;
+	int got;
+
+	if (fm_spool_find(sp, id, &e, err) < 0)
+		return -1;
+	if (e.state != FM_SPOOL_QUEUED && e.state != FM_SPOOL_RUNNING)
+		return 2;
+	if (request_cancel(sp, id, err) < 0)
+		return -1;
+	got = claim(sp, e.name, &c, 0, err); /* not an attempt: no claimed line */
+	if (got < 0)
+		return -1;
+	if (got == 0) {
+		/* Running, or it ended meanwhile. */
+		if (fm_spool_find(sp, id, &e, NULL) == 0 &&
+		    (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING))
+			return 1;
+		unlinkat(sp->fd[FM_SPOOL_CANCEL], id, 0);
+		return 2;
+	}
+	if (c.final) {
+		/* Its worker died after the final line: only the move was missing. */
+		got = !strcmp(fm_json_get_string(c.final, "type"), "completed");
+		if (fm_spool_finish(sp, &c, got ? FM_SPOOL_DONE : FM_SPOOL_FAILED, err) < 0)
+			return -1;
+		return 2;
+	}
+	ev = cancelled_line(id);
+	got = fm_spool_log(&c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+	json_object_put(ev);
+	if (got < 0) {
+		fm_spool_unclaim(&c);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot write '%s/log/%s':", sp->dir, e.name);
+	}
+	if (fm_spool_finish(sp, &c, FM_SPOOL_FAILED, err) < 0)
+		return -1;
+	if (fm_spool_sync(sp, FM_SPOOL_QUEUE, err) < 0 ||
+	    fm_spool_sync(sp, FM_SPOOL_FAILED, err) < 0)
+		return -1;
+	return 0;
+}
+
+double fm_spool_parse_age(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end), unit = 1;
+
+	if (end == s || !(v >= 0) || v > 1e12)
+		return -1;
+	if (*end) {
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		case 'w': unit = 7 * 86400; break;
+		default: return -1;
+		}
+		if (end[1])
+			return -1;
+	}
+	return v * unit;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* out/ID, whatever it holds. */
+static void remove_outputs(struct fm_spool *sp, const char *id)
+{
+	char *p = fm_spool_path(sp, FM_SPOOL_OUT, id);
+
+	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(p);
+}
+
+int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, struct fm_error *err)
+{
+	static const enum fm_spool_dir dirs[] = {FM_SPOOL_DONE, FM_SPOOL_FAILED};
+	double cutoff = epoch_now() - age;
+	size_t d, i;
+
+	*removed = 0;
+	fm_spool_clean_tmp(sp);
+	for (d = 0; d < 2; d++) {
+		char **names;
+		size_t n;
+
+		if (read_names(sp, dirs[d], &names, &n, err) < 0)
+			return -1;
+		for (i = 0; i < n; i++) {
+			struct stat st;
+
+			if (fstatat(sp->fd[dirs[d]], names[i], &st, 0) < 0 ||
+			    mtime_of(&st) > cutoff)
+				continue;
+			/* The entry goes first: a log without one is debris, never a task. */
+			if (unlinkat(sp->fd[dirs[d]], names[i], 0) < 0)
+				continue;
+			unlinkat(sp->fd[FM_SPOOL_LOG], names[i], 0);
+			unlinkat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(names[i]), 0);
+			remove_outputs(sp, FM_SPOOL_ID(names[i]));
+			(*removed)++;
+		}
+		fm_spool_names_free(names, n);
+	}
+	return 0;
+}
+
+/* tmp/NAME.PID: debris once old and PID is gone. */
+void fm_spool_clean_tmp(struct fm_spool *sp)
+{
+	int fd = openat(sp->fd[FM_SPOOL_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	double cutoff = epoch_now() - FM_SPOOL_TMP_AGE;
+	struct dirent *d;
+	DIR *dir;
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dir))) {
+		const char *dot = strrchr(d->d_name, '.');
+		struct stat st;
+		long pid;
+
+		if (d->d_name[0] == '.' || !dot)
+			continue;
+		pid = strtol(dot + 1, NULL, 10);
+		if (fstatat(sp->fd[FM_SPOOL_TMP], d->d_name, &st, 0) < 0 ||
+		    mtime_of(&st) > cutoff ||
+		    (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
+			continue;
+		unlinkat(sp->fd[FM_SPOOL_TMP], d->d_name, 0);
+	}
+	closedir(dir);
+}

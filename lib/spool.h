@@ -1,0 +1,148 @@
+/*
+ * The spool: tasks queued as plain files and run later by workers
+ * (filmeto-submit --queue, filmeto-run --spool, filmeto-watch --follow).
+ * The locking is explained at the top of spool.c.
+ */
+#ifndef FM_SPOOL_H
+#define FM_SPOOL_H
+
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+
+/* A task's log stops taking anything but claim and final lines here. */
+#define FM_SPOOL_LOG_MAX (16 * 1024 * 1024)
+/* An idle worker looks for claims freed by dead workers this often (s). */
+#define FM_SPOOL_RESCAN 1.0
+/* A temporary file older than this whose writer is gone is debris (s). */
+#define FM_SPOOL_TMP_AGE 3600.0
+/* "SEQ.ID": 16 hex digits of the enqueue time in ns, a dot, the task id. */
+#define FM_SPOOL_SEQ_LEN  16
+#define FM_SPOOL_NAME_MAX (FM_SPOOL_SEQ_LEN + 1 + 128 + 1)
+#define FM_SPOOL_ID(name) ((name) + FM_SPOOL_SEQ_LEN + 1)
+
+/* The subdirectories, in the order of struct fm_spool's fds. */
+enum fm_spool_dir {
+	FM_SPOOL_TMP,
+	FM_SPOOL_QUEUE,
+	FM_SPOOL_DONE,
+	FM_SPOOL_FAILED,
+	FM_SPOOL_LOG,
+	FM_SPOOL_CANCEL,
+	FM_SPOOL_OUT,
+	FM_SPOOL_NDIRS
+};
+
+enum fm_spool_state {
+	FM_SPOOL_QUEUED,
+	FM_SPOOL_RUNNING,
+	FM_SPOOL_DONE_STATE,
+	FM_SPOOL_FAILED_STATE,
+	FM_SPOOL_CANCELLED,
+	FM_SPOOL_NSTATES
+};
+
+struct fm_spool {
+	char *dir;
+	int fd[FM_SPOOL_NDIRS];
+};
+
+struct fm_spool_entry {
+	char name[FM_SPOOL_NAME_MAX]; /* the id is FM_SPOOL_ID(name) */
+	enum fm_spool_state state;
+	double queued_at;  /* epoch seconds, from the name */
+	double changed_at; /* epoch seconds: claimed (running) or finished */
+};
+
+/* What a task's log says so far. */
+struct fm_spool_logscan {
+	int claims;
+	json_object *claimed;  /* the last claimed line, or NULL */
+	json_object *progress; /* the last progress line, or NULL */
+	json_object *final;    /* the final line, or NULL */
+	off_t good;	       /* bytes up to the end of the last whole line */
+};
+
+/* A task a worker holds: its file is locked until finish or unclaim. */
+struct fm_spool_claim {
+	char name[FM_SPOOL_NAME_MAX];
+	int fd, log;
+	int attempt;
+	int cancel; /* cancel/ID existed when claimed */
+	char *line; /* the task line */
+	size_t len;
+	json_object *final; /* a final line the log already held, or NULL */
+	off_t logged;	    /* bytes in the log */
+	int truncated;	    /* past FM_SPOOL_LOG_MAX */
+};
+
+/* "spool" under $XDG_STATE_HOME/filmeto, or $FILMETO_SPOOL; caller frees. */
+char *fm_spool_default_dir(void);
+/* Opens (creating) the spool at dir, or the default when dir is NULL. */
+int fm_spool_open(struct fm_spool *sp, const char *dir, struct fm_error *err);
+void fm_spool_release(struct fm_spool *sp);
+/* dir/sub/name (name may be NULL); caller frees. */
+char *fm_spool_path(const struct fm_spool *sp, enum fm_spool_dir sub, const char *name);
+const char *fm_spool_state_name(enum fm_spool_state s);
+
+/*
+ * Queues one task line: written and fsynced in tmp/, then renamed into
+ * queue/. It is durable once fm_spool_sync(FM_SPOOL_QUEUE) returns, which
+ * lets one fsync of the directory serve many puts. name gets "SEQ.ID".
+ */
+int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
+		 struct fm_error *err);
+int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err);
+
+/* Every task, in queue order; probe: tell queued from running by the lock. */
+int fm_spool_list(struct fm_spool *sp, int probe, struct fm_spool_entry **v, size_t *n,
+		  struct fm_error *err);
+/* One task by id; VALIDATION_ERROR when the spool has none. */
+int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
+		  struct fm_error *err);
+/* The task line of an entry, parsed. */
+int fm_spool_task(struct fm_spool *sp, const struct fm_spool_entry *e, json_object **task,
+		  struct fm_error *err);
+/* Reads a log from fd (from the start); release with fm_spool_logscan_release. */
+int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err);
+void fm_spool_logscan_release(struct fm_spool_logscan *ls);
+/*
+ * The seeds' task status: {"type":"status","task_id","state","tool_name",
+ * "plugin_name","queued_at","changed_at","attempts","progress","result"}.
+ */
+int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struct fm_error *err);
+
+/*
+ * Cancels a task: 0 it was queued and is now cancelled; 1 a worker runs
+ * it and has been asked; 2 it had already finished. -1 with err when the
+ * spool has no such task.
+ */
+int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err);
+/* Removes finished tasks (entry, log, out/ID) finished more than age s ago. */
+int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, struct fm_error *err);
+/* "90", "90s", "15m", "12h", "7d", "2w" in seconds; -1 when malformed. */
+double fm_spool_parse_age(const char *s);
+
+/* The names in queue/, sorted. */
+int fm_spool_scan(struct fm_spool *sp, char ***names, size_t *n, struct fm_error *err);
+void fm_spool_names_free(char **names, size_t n);
+/* 1 claimed, 0 not claimable now (gone, or locked by another worker). */
+int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
+		   struct fm_error *err);
+/* Appends one event line; past FM_SPOOL_LOG_MAX only must-keep ones. */
+int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep);
+/*
+ * The final line is in the log: fsync it, move the task to done/ or
+ * failed/, let go of the lock. The directories are fsynced by
+ * fm_spool_sync, once for many finishes.
+ */
+int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool_dir to,
+		    struct fm_error *err);
+/* Lets go without finishing: the task stays queued for another attempt. */
+void fm_spool_unclaim(struct fm_spool_claim *c);
+/* Removes tmp/ files left by writers that died. */
+void fm_spool_clean_tmp(struct fm_spool *sp);
+
+#endif
