@@ -1,7 +1,8 @@
 /*
  * filmeto-run: executes task lines from files or stdin and writes their
  * events to stdout. Lines that are not tasks pass through unchanged, so
- * the end of a pipeline sees the whole history.
+ * the end of a pipeline sees the whole history. With --spool it is a
+ * worker: the tasks come from the spool and the events go to their logs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,8 +20,12 @@ static const char usage_text[] =
     "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--placeholder] [--limit NAME=N,...]\n"
     "                   [--queue-timeout S] [--heartbeat S] [--grace S] [--no-cache]\n"
     "                   [FILE ...]\n"
+    "       filmeto-run --spool [--drain] [--prune AGE] [-j N] [-d DIR] [--placeholder]\n"
+    "                   [--limit NAME=N,...] [--queue-timeout S] [--heartbeat S] [--grace S]\n"
+    "                   [--no-cache]\n"
     "\n"
-    "Run task lines from FILEs or standard input ('-') and write events.\n"
+    "Run task lines from FILEs or standard input ('-') and write events; or,\n"
+    "with --spool, run the tasks queued by filmeto-submit --queue.\n"
     "\n"
     "  -j, --jobs N           tasks in flight at once (default: the number of cores)\n"
     "  -d, --output-dir DIR   write outputs to DIR/TASK_ID (default: filmeto-out)\n"
@@ -34,11 +39,17 @@ static const char usage_text[] =
     "                         (default 5; 0 turns them off)\n"
     "      --grace S          seconds between cancel and kill (default 5)\n"
     "      --no-cache         always run; do not answer from the output cache\n"
+    "      --spool            work the spool ($FILMETO_SPOOL, else\n"
+    "                         $XDG_STATE_HOME/filmeto/spool); outputs go to its out/\n"
+    "                         unless -d is given\n"
+    "      --drain            with --spool: exit once no queued task is left\n"
+    "      --prune AGE        with --spool: remove tasks finished more than AGE ago\n"
+    "                         (90, 90s, 15m, 12h, 7d, 2w); alone, prune and exit\n"
     "  -h, --help             show this help\n"
     "      --version          show the version\n"
     "\n"
     "Exit status: 0 every task succeeded, 1 a task failed or was cancelled,\n"
-    "2 usage error, 130 interrupted.\n";
+    "2 usage error, 130 interrupted (a spool worker's running tasks stay queued).\n";
 
 enum {
 	OPT_VERSION = 256,
@@ -47,7 +58,10 @@ enum {
 	OPT_QUEUE_TIMEOUT,
 	OPT_HEARTBEAT,
 	OPT_GRACE,
-	OPT_NO_CACHE
+	OPT_NO_CACHE,
+	OPT_SPOOL,
+	OPT_DRAIN,
+	OPT_PRUNE
 };
 
 static const struct option options[] = {
@@ -60,6 +74,9 @@ static const struct option options[] = {
     {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
     {"grace", required_argument, NULL, OPT_GRACE},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"spool", no_argument, NULL, OPT_SPOOL},
+    {"drain", no_argument, NULL, OPT_DRAIN},
+    {"prune", required_argument, NULL, OPT_PRUNE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -106,8 +123,47 @@ static int run_fd(int fd, const char *name, void *ctx)
 	return out.failed ? 1 : 0;
 }
 
+struct spool_args {
+	int spool, drain, output_dir;
+	double prune; /* -1: none */
+};
+
+/* The worker: prune first if asked, then work unless only pruning. */
+static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	unsigned long removed;
+	char *outdir = NULL;
+	int status = FM_EXIT_OK;
+
+	if (fm_spool_open(&sp, NULL, &err) < 0)
+		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	if (a->prune >= 0) {
+		if (fm_spool_prune(&sp, a->prune, &removed, &err) < 0)
+			fm_die(FM_EXIT_FAILED, "%s", err.message);
+		if (!a->drain)
+			goto out;
+	}
+	if (!a->output_dir)
+		o->output_dir = outdir = fm_spool_path(&sp, FM_SPOOL_OUT, NULL);
+	fm_writer_init(&out, 1);
+	if (fm_spool_work(&sp, o, a->drain, &out, &status, &err) < 0) {
+		fm_warn("%s", err.message);
+		if (status == FM_EXIT_OK)
+			status = FM_EXIT_FAILED;
+	}
+	fm_writer_flush(&out);
+	fm_writer_release(&out);
+out:
+	fm_spool_release(&sp);
+	free(outdir);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
+	struct spool_args sp_args = {0, 0, 0, -1};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_exec_opts o = {0};
 	struct sigaction sa = {0};
@@ -133,7 +189,10 @@ int main(int argc, char **argv)
 			}
 			o.jobs = (int)jobs;
 			break;
-		case 'd': o.output_dir = optarg; break;
+		case 'd':
+			o.output_dir = optarg;
+			sp_args.output_dir = 1;
+			break;
 		case 'o': o.film = film_path(optarg); break;
 		case OPT_PLACEHOLDER: o.placeholder = 1; break;
 		case OPT_LIMIT:
@@ -149,6 +208,16 @@ int main(int argc, char **argv)
 		case OPT_HEARTBEAT: o.heartbeat = seconds("--heartbeat", optarg, 1); break;
 		case OPT_GRACE: o.grace = seconds("--grace", optarg, 1); break;
 		case OPT_NO_CACHE: o.cache = 0; break;
+		case OPT_SPOOL: sp_args.spool = 1; break;
+		case OPT_DRAIN: sp_args.drain = 1; break;
+		case OPT_PRUNE:
+			sp_args.prune = fm_spool_parse_age(optarg);
+			if (sp_args.prune < 0) {
+				fm_warn("--prune: '%s' is not an age (90, 90s, 15m, 12h, 7d, 2w)",
+					optarg);
+				fm_try_help();
+			}
+			break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
@@ -156,6 +225,15 @@ int main(int argc, char **argv)
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
+	if (!sp_args.spool && (sp_args.drain || sp_args.prune >= 0)) {
+		fm_warn("%s needs --spool", sp_args.drain ? "--drain" : "--prune");
+		fm_try_help();
+	}
+	if (sp_args.spool && (optind < argc || o.film)) {
+		fm_warn("--spool takes its tasks from the spool: %s",
+			o.film ? "-o has no film to name" : "no FILE operands");
+		fm_try_help();
+	}
 	cdir = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
 	o.cache_dir = cdir;
 	signal(SIGPIPE, SIG_IGN);
@@ -165,6 +243,12 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	if (sp_args.spool) {
+		status = spool_main(&sp_args, &o);
+		json_object_put(o.limits);
+		free(cdir);
+		return status;
+	}
 	fm_writer_init(&out, 1);
 	if (fm_exec_new(&x, &o, &out, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);

@@ -20,6 +20,10 @@
 /* Largest -p KEY=@FILE value and --resource-base64 file. */
 #define VALUE_FILE_MAX	(1024 * 1024)
 #define BASE64_FILE_MAX (1024 * 1024)
+/* Largest --json input: a batch of many tasks. */
+#define JSON_INPUT_MAX (64 * 1024 * 1024)
+/* Queued tasks made durable (one fsync of queue/) and printed per batch. */
+#define QUEUE_BATCH 1024
 
 static const char usage_text[] =
     "usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
@@ -30,6 +34,7 @@ static const char usage_text[] =
     "       filmeto-submit --json FILE [--dry-run]\n"
     "       filmeto-submit --each -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [--preset NAME]\n"
     "       filmeto-submit --list-presets\n"
+    "       filmeto-submit --cancel ID...\n"
     "\n"
     "Print task lines, each validated against its plugin's manifest.\n"
     "\n"
@@ -51,10 +56,16 @@ static const char usage_text[] =
     "      --each               for every completed line on stdin, a task on its outputs;\n"
     "                           every input line is passed on\n"
     "      --dry-run            print the plan for a person; emit no task\n"
+    "      --queue              put the tasks into the spool ($FILMETO_SPOOL, else\n"
+    "                           $XDG_STATE_HOME/filmeto/spool) for filmeto-run --spool,\n"
+    "                           and print their ids\n"
+    "      --cancel             cancel the spooled tasks named by the IDs\n"
     "  -h, --help               show this help\n"
     "      --version            show the version\n"
     "\n"
-    "Exit status: 0 printed, 1 input could not be read, 2 usage or validation error.\n";
+    "Exit status: 0 printed, queued or cancelled, 1 input could not be read, the\n"
+    "spool could not be written, or a task to cancel had already finished,\n"
+    "2 usage or validation error (or no such task in the spool).\n";
 
 enum {
 	OPT_TIMEOUT = 256,
@@ -69,6 +80,8 @@ enum {
 	OPT_JSON,
 	OPT_EACH,
 	OPT_DRY_RUN,
+	OPT_QUEUE,
+	OPT_CANCEL,
 };
 
 static const struct option options[] = {
@@ -88,6 +101,8 @@ static const struct option options[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"each", no_argument, NULL, OPT_EACH},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"queue", no_argument, NULL, OPT_QUEUE},
+    {"cancel", no_argument, NULL, OPT_CANCEL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -102,7 +117,9 @@ struct args {
 	const char *tool, *plugin, *id, *preset, *storyboard, *json, *size;
 	double timeout, fps;
 	struct strv params, resources, base64, depends;
-	int each, dry_run, list_presets;
+	int each, dry_run, list_presets, queue, cancel;
+	char **ids; /* --cancel's operands */
+	int nids;
 };
 
 /* Everything a run of filmeto-submit needs at hand. */
@@ -164,10 +181,21 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_JSON: a->json = optarg; break;
 		case OPT_EACH: a->each = 1; break;
 		case OPT_DRY_RUN: a->dry_run = 1; break;
+		case OPT_QUEUE: a->queue = 1; break;
+		case OPT_CANCEL: a->cancel = 1; break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
 		}
+	}
+	if (a->cancel) {
+		if (optind == argc)
+			usage_error("%s", "--cancel needs the ids of the tasks to cancel");
+		if (a->tool || a->storyboard || a->json || a->queue || a->each || a->dry_run)
+			usage_error("%s", "--cancel takes only task ids");
+		a->ids = argv + optind;
+		a->nids = argc - optind;
+		return;
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
@@ -178,6 +206,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage_error("%s", "give one of -t TOOL, --storyboard FILE or --json FILE");
 	if (a->each && !a->tool)
 		usage_error("%s", "--each needs -t TOOL");
+	if (a->each && a->queue)
+		usage_error("%s", "--each passes lines on as they come: not with --queue");
 	/* What a mode would silently ignore is a mistake worth saying. */
 	if ((a->json || a->storyboard) &&
 	    (a->plugin || a->id || a->timeout > 0 || a->resources.n || a->base64.n || a->depends.n))
@@ -554,7 +584,8 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 {
 	struct fm_error err = FM_ERROR_INIT;
 
-	if (fm_read_file(strcmp(name, "-") ? name : "/dev/stdin", FM_STORYBOARD_MAX, buf, len,
+	if (fm_read_file(strcmp(name, "-") ? name : "/dev/stdin",
+			 name == s->a.json ? JSON_INPUT_MAX : FM_STORYBOARD_MAX, buf, len,
 			 &err) < 0) {
 		problem(s, "%s", err.message);
 		fm_error_release(&err);
@@ -761,6 +792,200 @@ static int each(struct submit *s)
 	return status;
 }
 
+/* --- the spool --------------------------------------------------------- */
+
+/* A worker runs elsewhere, in another directory: local paths go absolute. */
+static void absolute_paths(json_object *t)
+{
+	json_object *res = fm_json_get(t, "resources", json_type_array);
+	size_t i;
+
+	for (i = 0; res && i < json_object_array_length(res); i++) {
+		json_object *r = json_object_array_get_idx(res, i);
+		const char *type = fm_json_get_string(r, "type"),
+			   *data = fm_json_get_string(r, "data");
+		char *abs;
+
+		if (!type || !data || strcmp(type, "local_path") || data[0] == '/')
+			continue;
+		abs = fm_abspath(data);
+		json_object_object_add(r, "data", json_object_new_string(abs));
+		free(abs);
+	}
+}
+
+/*
+ * Dependencies outside the plan must be in the spool already, and ids
+ * must be new to it. ids: every id the spool holds, by name.
+ */
+static void check_spooled(struct submit *s, json_object *spooled)
+{
+	json_object *mine = json_object_new_object();
+	size_t i, k, n = json_object_array_length(s->tasks);
+
+	for (i = 0; i < n; i++) {
+		const char *id =
+		    fm_json_get_string(json_object_array_get_idx(s->tasks, i), "task_id");
+		json_object *name;
+
+		if (!id)
+			continue;
+		json_object_object_add(mine, id, NULL);
+		if (json_object_object_get_ex(spooled, id, &name))
+			problem(s, "task '%s': the spool has a task of that id already (%s)", id,
+				json_object_get_string(name));
+	}
+	for (i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(s->tasks, i), *list = needs(t);
+		const char *id = fm_json_get_string(t, "task_id");
+
+		for (k = 0; id && k < json_object_array_length(list); k++) {
+			const char *d = json_object_get_string(json_object_array_get_idx(list, k));
+
+			if (!json_object_object_get_ex(mine, d, NULL) &&
+			    !json_object_object_get_ex(spooled, d, NULL))
+				problem(s,
+					"task '%s': depends on task '%s', which is neither in the "
+					"plan nor in the spool",
+					id, d);
+		}
+		json_object_put(list);
+	}
+	json_object_put(mine);
+}
+
+/* Tasks after the ones they name, else in the given order (no cycles here). */
+static json_object *queue_order(struct submit *s)
+{
+	size_t n = json_object_array_length(s->tasks), done = 0, i, k;
+	json_object *order = json_object_new_array(), *placed = json_object_new_object(),
+		    *pending = json_object_new_object();
+	char *taken = fm_xcalloc(n ? n : 1, 1);
+
+	for (i = 0; i < n; i++)
+		json_object_object_add(
+		    pending, fm_json_get_string(json_object_array_get_idx(s->tasks, i), "task_id"),
+		    NULL);
+	while (done < n) {
+		size_t before = done;
+
+		for (i = 0; i < n; i++) {
+			json_object *t = json_object_array_get_idx(s->tasks, i), *list;
+			int ready = 1;
+
+			if (taken[i])
+				continue;
+			list = needs(t);
+			for (k = 0; ready && k < json_object_array_length(list); k++) {
+				const char *d =
+				    json_object_get_string(json_object_array_get_idx(list, k));
+
+				ready = !json_object_object_get_ex(pending, d, NULL) ||
+					json_object_object_get_ex(placed, d, NULL);
+			}
+			json_object_put(list);
+			if (!ready)
+				continue;
+			taken[i] = 1;
+			done++;
+			json_object_array_add(order, json_object_get(t));
+			json_object_object_add(placed, fm_json_get_string(t, "task_id"), NULL);
+		}
+		if (done == before)
+			break; /* check_plan has reported the cycle */
+	}
+	free(taken);
+	json_object_put(placed);
+	json_object_put(pending);
+	return order;
+}
+
+static void print_ids(json_object *order, size_t from, size_t to)
+{
+	for (; from < to; from++)
+		puts(fm_json_get_string(json_object_array_get_idx(order, from), "task_id"));
+}
+
+/* Writes the checked tasks into the spool; ids go out once durable. */
+static int queue_tasks(struct submit *s, struct fm_spool *sp)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *order = queue_order(s);
+	size_t i, n = json_object_array_length(order), synced = 0;
+	char name[FM_SPOOL_NAME_MAX];
+	int status = FM_EXIT_OK;
+
+	for (i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(order, i);
+
+		absolute_paths(t);
+		if (fm_spool_put(sp, t, name, &err) < 0)
+			break;
+		if ((i + 1) % QUEUE_BATCH == 0) {
+			if (fm_spool_commit(sp, &err) < 0)
+				break;
+			print_ids(order, synced, i + 1);
+			synced = i + 1;
+		}
+	}
+	if (i == n && fm_spool_commit(sp, &err) == 0) {
+		print_ids(order, synced, n);
+	} else {
+		fm_warn("%s", err.message);
+		fm_warn("queued %zu of %zu tasks; the ids printed are in the spool", synced, n);
+		status = FM_EXIT_FAILED;
+	}
+	json_object_put(order);
+	return status;
+}
+
+/* Every id in the spool, mapped to its state, for the checks above. */
+static json_object *spooled_ids(struct fm_spool *sp)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *ids = json_object_new_object();
+	struct fm_spool_entry *v;
+	size_t n, i;
+
+	if (fm_spool_list(sp, 0, &v, &n, &err) < 0)
+		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	for (i = 0; i < n; i++)
+		json_object_object_add(ids, FM_SPOOL_ID(v[i].name),
+				       json_object_new_string(fm_spool_state_name(v[i].state)));
+	free(v);
+	return ids;
+}
+
+static int cancel(const struct args *a)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	int i, status = FM_EXIT_OK;
+
+	if (fm_spool_open(&sp, NULL, &err) < 0)
+		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	for (i = 0; i < a->nids; i++) {
+		int rc = fm_spool_cancel(&sp, a->ids[i], &err);
+
+		if (rc < 0) {
+			fm_warn("%s", err.message);
+			fm_error_release(&err);
+			status = err.code == FM_RESOURCE_PROCESSING_ERROR ? FM_EXIT_FAILED
+									  : FM_EXIT_USAGE;
+		} else if (rc == 2) {
+			fm_warn("task '%s' had already finished", a->ids[i]);
+			if (status == FM_EXIT_OK)
+				status = FM_EXIT_FAILED;
+		} else {
+			printf("%s\t%s\n", a->ids[i], rc == 0 ? "cancelled" : "cancelling");
+		}
+	}
+	fm_spool_release(&sp);
+	if (fm_close_stdout() && status == FM_EXIT_OK)
+		status = FM_EXIT_FAILED;
+	return status;
+}
+
 static int list_presets(void)
 {
 	json_object *list = fm_preset_list();
@@ -781,11 +1006,15 @@ int main(int argc, char **argv)
 {
 	struct submit s = {0};
 	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp = {0};
+	json_object *spooled;
 	int status = FM_EXIT_OK;
 	size_t i;
 
 	fm_msg_init(argv[0]);
 	parse_args(argc, argv, &s.a);
+	if (s.a.cancel)
+		return cancel(&s.a);
 	if (s.a.list_presets)
 		return list_presets();
 	s.problems = json_object_new_array();
@@ -810,12 +1039,21 @@ int main(int argc, char **argv)
 		json_object_array_add(s.tasks, single_task(&s, NULL));
 	for (i = 0; i < json_object_array_length(s.tasks); i++)
 		check_task(&s, json_object_array_get_idx(s.tasks, i), !s.a.storyboard && !s.a.json);
-	check_plan(&s, s.a.storyboard || s.a.json);
+	check_plan(&s, (s.a.storyboard || s.a.json) && !s.a.queue);
+	if (s.a.queue) {
+		if (fm_spool_open(&sp, NULL, &err) < 0)
+			fm_die(FM_EXIT_FAILED, "%s", err.message);
+		spooled = spooled_ids(&sp);
+		check_spooled(&s, spooled);
+		json_object_put(spooled);
+	}
 	if (json_object_array_length(s.problems)) {
 		report(&s, 0);
 		status = s.unreadable ? FM_EXIT_FAILED : FM_EXIT_USAGE;
 	} else if (s.a.dry_run) {
 		print_plan(&s);
+	} else if (s.a.queue) {
+		status = queue_tasks(&s, &sp);
 	} else {
 		for (i = 0; i < json_object_array_length(s.tasks); i++)
 			puts(fm_json_str(json_object_array_get_idx(s.tasks, i)));
@@ -830,6 +1068,8 @@ out:
 	json_object_put(s.preset);
 	fm_plugins_release(&s.plugins);
 	fm_config_release(&s.config);
+	if (sp.dir)
+		fm_spool_release(&sp);
 	fm_error_release(&err);
 	free(s.a.params.v);
 	free(s.a.resources.v);

@@ -87,6 +87,8 @@ int fm_spool_open(struct fm_spool *sp, const char *dir, struct fm_error *err)
 
 	for (i = 0; i < FM_SPOOL_NDIRS; i++)
 		sp->fd[i] = -1;
+	sp->pending = NULL;
+	sp->npending = 0;
 	sp->dir = dir ? fm_xstrdup(dir) : fm_spool_default_dir();
 	if (!sp->dir)
 		return fm_error(err, FM_VALIDATION_ERROR,
@@ -113,6 +115,13 @@ void fm_spool_release(struct fm_spool *sp)
 {
 	int i;
 
+	for (i = 0; i < (int)sp->npending; i++) {
+		unlinkat(sp->fd[FM_SPOOL_TMP], sp->pending[i], 0);
+		free(sp->pending[i]);
+	}
+	free(sp->pending);
+	sp->pending = NULL;
+	sp->npending = 0;
 	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
 		if (sp->fd[i] >= 0)
 			close(sp->fd[i]);
@@ -206,7 +215,7 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot create '%s/tmp/%s':", sp->dir, tmp);
 	line = fm_json_str(task);
-	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
 			 tmp);
 		close(fd);
@@ -214,13 +223,61 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 		return -1;
 	}
 	close(fd);
-	if (renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_QUEUE], name) < 0) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			 "cannot move '%s' into '%s/queue':", tmp, sp->dir);
-		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
-		return -1;
-	}
+	sp->pending = fm_xrealloc(sp->pending, (sp->npending + 1) * sizeof(*sp->pending));
+	sp->pending[sp->npending++] = fm_xstrdup(tmp);
 	return 0;
+}
+
+/*
+ * Data first, then names: a file is renamed into queue/ only once its
+ * contents are on disk. A few files are fsynced one by one; a batch is
+ * made durable by one syncfs(2), which is one journal commit instead of
+ * one per file.
+ */
+static int durable(int dfd, int *fds, size_t n)
+{
+	size_t i;
+
+	if (n > FM_SPOOL_FSYNC_MAX)
+		return syncfs(dfd);
+	for (i = 0; i < n; i++)
+		if (fdatasync(fds[i]) < 0)
+			return -1;
+	return 0;
+}
+
+int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
+{
+	size_t i, n = sp->npending;
+	int *fds = fm_xcalloc(n ? n : 1, sizeof(int)), rc = 0;
+
+	for (i = 0; i < n && n <= FM_SPOOL_FSYNC_MAX; i++)
+		fds[i] = openat(sp->fd[FM_SPOOL_TMP], sp->pending[i], O_RDONLY | O_CLOEXEC);
+	if (durable(sp->fd[FM_SPOOL_TMP], fds, n) < 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot fsync '%s/tmp':", sp->dir);
+	for (i = 0; i < n; i++) {
+		const char *tmp = sp->pending[i];
+		char name[FM_SPOOL_NAME_MAX];
+
+		if (n <= FM_SPOOL_FSYNC_MAX && fds[i] >= 0)
+			close(fds[i]);
+		/* tmp/NAME.PID becomes queue/NAME */
+		snprintf(name, sizeof(name), "%.*s", (int)(strrchr(tmp, '.') - tmp), tmp);
+		if (rc == 0 &&
+		    renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_QUEUE], name) < 0)
+			rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				      "cannot move '%s' into '%s/queue':", name, sp->dir);
+		if (rc < 0)
+			unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		free(sp->pending[i]);
+	}
+	free(fds);
+	free(sp->pending);
+	sp->pending = NULL;
+	sp->npending = 0;
+	if (rc == 0 && n)
+		rc = fm_spool_sync(sp, FM_SPOOL_QUEUE, err);
+	return rc;
 }
 
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err)
@@ -794,16 +851,26 @@ int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int mus
 	return 0;
 }
 
+int fm_spool_flush(struct fm_spool *sp, struct fm_spool_claim **c, size_t n, struct fm_error *err)
+{
+	int stack[FM_SPOOL_FSYNC_MAX], *fds = stack;
+	size_t i;
+
+	for (i = 0; i < n && n <= FM_SPOOL_FSYNC_MAX; i++)
+		fds[i] = c[i]->log;
+	if (durable(sp->fd[FM_SPOOL_LOG], fds, n) < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot fsync '%s/log':", sp->dir);
+	return 0;
+}
+
 int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool_dir to,
 		    struct fm_error *err)
 {
 	int rc = 0;
 
-	if (fsync(c->log) < 0)
-		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			      "cannot fsync '%s/log/%s':", sp->dir, c->name);
 	futimens(c->fd, NULL); /* a finished task's mtime is when it ended */
-	if (rc == 0 && renameat(sp->fd[FM_SPOOL_QUEUE], c->name, sp->fd[to], c->name) < 0)
+	if (renameat(sp->fd[FM_SPOOL_QUEUE], c->name, sp->fd[to], c->name) < 0)
 		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 			      "cannot move '%s' to '%s/%s':", c->name, sp->dir, subdirs[to]);
 	if (rc == 0)
@@ -855,7 +922,7 @@ static json_object *cancelled_line(const char *id)
 int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 {
 	struct fm_spool_entry e;
-	struct fm_spool_claim c;
+	struct fm_spool_claim c, *cp = &c;
 	json_object *ev;
 	int got;
 
@@ -878,8 +945,11 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 	}
 	if (c.final) {
 		/* Its worker died after the final line: only the move was missing. */
+		struct fm_spool_claim *cp = &c;
+
 		got = !strcmp(fm_json_get_string(c.final, "type"), "completed");
-		if (fm_spool_finish(sp, &c, got ? FM_SPOOL_DONE : FM_SPOOL_FAILED, err) < 0)
+		if (fm_spool_flush(sp, &cp, 1, err) < 0 ||
+		    fm_spool_finish(sp, &c, got ? FM_SPOOL_DONE : FM_SPOOL_FAILED, err) < 0)
 			return -1;
 		return 2;
 	}
@@ -891,7 +961,8 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot write '%s/log/%s':", sp->dir, e.name);
 	}
-	if (fm_spool_finish(sp, &c, FM_SPOOL_FAILED, err) < 0)
+	if (fm_spool_flush(sp, &cp, 1, err) < 0 ||
+	    fm_spool_finish(sp, &c, FM_SPOOL_FAILED, err) < 0)
 		return -1;
 	if (fm_spool_sync(sp, FM_SPOOL_QUEUE, err) < 0 ||
 	    fm_spool_sync(sp, FM_SPOOL_FAILED, err) < 0)

@@ -44,9 +44,14 @@ enum fm_spool_state {
 	FM_SPOOL_NSTATES
 };
 
+/* Up to this many files are fsynced one by one; more take one syncfs(2). */
+#define FM_SPOOL_FSYNC_MAX 2
+
 struct fm_spool {
 	char *dir;
 	int fd[FM_SPOOL_NDIRS];
+	char **pending; /* tmp/ names put but not yet committed */
+	size_t npending;
 };
 
 struct fm_spool_entry {
@@ -88,12 +93,15 @@ char *fm_spool_path(const struct fm_spool *sp, enum fm_spool_dir sub, const char
 const char *fm_spool_state_name(enum fm_spool_state s);
 
 /*
- * Queues one task line: written and fsynced in tmp/, then renamed into
- * queue/. It is durable once fm_spool_sync(FM_SPOOL_QUEUE) returns, which
- * lets one fsync of the directory serve many puts. name gets "SEQ.ID".
+ * Queues one task line: put writes it in tmp/ (name gets "SEQ.ID");
+ * commit makes every put so far durable, renames them into queue/ and
+ * fsyncs queue/, so one commit serves a batch. Uncommitted puts are
+ * removed by fm_spool_release.
  */
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err);
+int fm_spool_commit(struct fm_spool *sp, struct fm_error *err);
+/* fsync(2) of one subdirectory. */
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err);
 
 /* Every task, in queue order; probe: tell queued from running by the lock. */
@@ -133,10 +141,12 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 		   struct fm_error *err);
 /* Appends one event line; past FM_SPOOL_LOG_MAX only must-keep ones. */
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep);
+/* Makes the logs of claims durable: their final lines are written. */
+int fm_spool_flush(struct fm_spool *sp, struct fm_spool_claim **c, size_t n, struct fm_error *err);
 /*
- * The final line is in the log: fsync it, move the task to done/ or
- * failed/, let go of the lock. The directories are fsynced by
- * fm_spool_sync, once for many finishes.
+ * The final line is durable (fm_spool_flush): move the task to done/ or
+ * failed/ and let go of the lock. The rename need not be durable: a task
+ * whose log has its final line is only moved by whoever claims it next.
  */
 int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool_dir to,
 		    struct fm_error *err);
@@ -144,5 +154,16 @@ int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool
 void fm_spool_unclaim(struct fm_spool_claim *c);
 /* Removes tmp/ files left by writers that died. */
 void fm_spool_clean_tmp(struct fm_spool *sp);
+
+struct fm_exec_opts;
+struct fm_writer;
+/*
+ * Works the spool (spool_work.c) with an executor made from opts until
+ * it is drained (drain) or a signal stops it; *status is the exit status:
+ * 0 every task it ran completed, 1 one did not, 130 interrupted. Tasks
+ * running when a signal came stay queued for another attempt.
+ */
+int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain,
+		  struct fm_writer *out, int *status, struct fm_error *err);
 
 #endif

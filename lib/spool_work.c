@@ -1,0 +1,549 @@
+/*
+ * The spool worker behind filmeto-run --spool: claims queued tasks (see
+ * the locking in spool.c), feeds them to the same executor stdin mode
+ * uses, writes each task's events to its own log and moves it on when
+ * its final line is there.
+ *
+ * A task runs here only once every task it depends on has finished,
+ * here or in another worker: their outcomes and output paths come from
+ * the spool and are handed to the executor as tasks that ended
+ * elsewhere, so a storyboard queued whole spreads over every worker.
+ *
+ * The worker waits on inotify for new tasks and cancel requests, and
+ * rescans now and then anyway, since a claim freed by a dead worker
+ * makes no event.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "model.h"
+#include "spool.h"
+#include "util.h"
+
+/* How often a worker with tasks waiting on other workers looks again (s). */
+#define BLOCKED_RESCAN 0.2
+
+struct slot {
+	struct fm_spool_claim c;
+	int ended;     /* the final line is written: finish it */
+	int release;   /* interrupted: back to the queue */
+	int cancelled; /* a cancel request reached the executor */
+	enum fm_spool_dir to;
+};
+
+struct work {
+	struct fm_spool *sp;
+	struct fm_exec *x;
+	struct fm_writer *out;
+	struct slot **slots;
+	size_t nslots, cap;
+	char **names; /* the queue as last scanned */
+	size_t nnames, next;
+	json_object *finished; /* id -> "done"/"failed", from done/ and failed/ */
+	int inotify, drain, jobs;
+	unsigned long blocked; /* tasks put back this scan: a dependency is unfinished */
+	unsigned long failed;
+	double rescan_at;
+	int want_scan, want_cancels;
+};
+
+static struct slot *slot_of(struct work *w, const char *id)
+{
+	size_t i;
+
+	for (i = 0; id && i < w->nslots; i++)
+		if (!strcmp(FM_SPOOL_ID(w->slots[i]->c.name), id))
+			return w->slots[i];
+	return NULL;
+}
+
+static void log_line(struct slot *s, json_object *ev, int must_keep)
+{
+	const char *line = fm_json_str(ev);
+
+	fm_spool_log(&s->c, line, strlen(line), must_keep);
+}
+
+static void end_with(struct slot *s, const char *type)
+{
+	s->ended = 1;
+	s->to = !strcmp(type, "completed") ? FM_SPOOL_DONE : FM_SPOOL_FAILED;
+}
+
+/* Every event of the executor comes here and goes to its task's log. */
+static void on_event(void *ctx, json_object *ev)
+{
+	struct work *w = ctx;
+	const char *type = fm_json_get_string(ev, "type");
+	struct slot *s = slot_of(w, fm_json_get_string(ev, "task_id"));
+	int final = type && (!strcmp(type, "completed") || !strcmp(type, "failed") ||
+			     !strcmp(type, "cancelled"));
+
+	if (!s) {
+		fm_writer_json(w->out, ev); /* not a spooled task's: nowhere else to go */
+		return;
+	}
+	if (final && !strcmp(type, "cancelled") && !s->cancelled && fm_exec_interrupted(w->x)) {
+		/* Stopping the worker is not cancelling the task: it goes back. */
+		json_object *note = fm_event_new("log", FM_SPOOL_ID(s->c.name));
+
+		json_object_object_add(note, "level", json_object_new_string("warning"));
+		json_object_object_add(
+		    note, "message",
+		    json_object_new_string("the worker was interrupted: the task stays queued"));
+		log_line(s, note, 1);
+		json_object_put(note);
+		s->release = 1;
+		return;
+	}
+	log_line(s, ev, final);
+	if (final)
+		end_with(s, type);
+}
+
+/* --- dependencies --------------------------------------------------------- */
+
+static void load_finished(struct work *w)
+{
+	struct fm_spool_entry *v;
+	size_t n, i;
+
+	if (w->finished)
+		return;
+	w->finished = json_object_new_object();
+	if (fm_spool_list(w->sp, 0, &v, &n, NULL) < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (v[i].state != FM_SPOOL_QUEUED && v[i].state != FM_SPOOL_RUNNING)
+			json_object_object_add(w->finished, FM_SPOOL_ID(v[i].name),
+					       json_object_new_string(v[i].name));
+	free(v);
+}
+
+/* The ids a task waits for: depends_on and task_output resources. */
+static json_object *deps_of(json_object *task)
+{
+	json_object *ids = json_object_new_array(), *d, *r;
+	size_t i;
+
+	d = fm_json_get(task, "depends_on", json_type_array);
+	for (i = 0; d && i < json_object_array_length(d); i++)
+		json_object_array_add(ids, json_object_get(json_object_array_get_idx(d, i)));
+	r = fm_json_get(task, "resources", json_type_array);
+	for (i = 0; r && i < json_object_array_length(r); i++) {
+		json_object *o = json_object_array_get_idx(r, i);
+		const char *type = fm_json_get_string(o, "type"), *data;
+
+		data = fm_json_get_string(o, "data");
+		if (type && data && !strcmp(type, "task_output"))
+			json_object_array_add(
+			    ids, json_object_new_string_len(data, (int)strcspn(data, "#")));
+	}
+	return ids;
+}
+
+/* How a finished dependency ended, read from its log, for the executor. */
+static void hand_over(struct work *w, const char *id, const char *name)
+{
+	enum fm_status st = FM_STATUS_ERROR;
+	struct fm_spool_logscan ls;
+	json_object *files = NULL;
+	char *path = fm_spool_path(w->sp, FM_SPOOL_LOG, name);
+	const char *plugin = "", *type;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	free(path);
+	if (fd >= 0 && fm_spool_logscan(fd, &ls, NULL) == 0) {
+		type = ls.final ? fm_json_get_string(ls.final, "type") : NULL;
+		if (type && !strcmp(type, "completed"))
+			st = FM_STATUS_SUCCESS;
+		else if (type && !strcmp(type, "cancelled"))
+			st = FM_STATUS_CANCELLED;
+		files = ls.final ? fm_json_get(ls.final, "output_files", json_type_array) : NULL;
+		if (ls.final) {
+			const char *p = fm_json_get_string(
+			    fm_json_get(ls.final, "metadata", json_type_object), "plugin_name");
+
+			plugin = p ? p : "";
+		}
+		fm_exec_ended(w->x, id, st, plugin, files);
+		fm_spool_logscan_release(&ls);
+	} else {
+		fm_exec_ended(w->x, id, st, "", NULL);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+enum readiness { READY, WAIT, MISSING };
+
+/*
+ * Whether every dependency has finished; those that have are handed to
+ * the executor (and named in *given, to be forgotten after).
+ */
+static enum readiness check_deps(struct work *w, json_object *ids, json_object *given,
+				 const char **missing)
+{
+	size_t i, n = json_object_array_length(ids);
+	struct fm_spool_entry e;
+
+	for (i = 0; i < n; i++) {
+		const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
+		json_object *name;
+
+		load_finished(w);
+		if (!json_object_object_get_ex(w->finished, id, &name)) {
+			if (fm_spool_find(w->sp, id, &e, NULL) < 0) {
+				*missing = id;
+				return MISSING;
+			}
+			if (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING)
+				return WAIT;
+			name = json_object_new_string(e.name);
+			json_object_object_add(w->finished, id, name);
+		}
+		if (!json_object_object_get_ex(given, id, NULL)) {
+			hand_over(w, id, json_object_get_string(name));
+			json_object_object_add(given, id, NULL);
+		}
+	}
+	return READY;
+}
+
+/* --- claims ------------------------------------------------------------- */
+
+static void fail_claim(struct work *w, struct slot *s, enum fm_code code, const char *fmt,
+		       const char *arg)
+{
+	struct fm_result res;
+	json_object *ev;
+
+	(void)w;
+	fm_result_init(&res, FM_SPOOL_ID(s->c.name));
+	res.status = code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
+	fm_error(&res.error, code, fmt, FM_SPOOL_ID(s->c.name), arg);
+	ev = fm_result_to_json(&res);
+	log_line(s, ev, 1);
+	end_with(s, fm_json_get_string(ev, "type"));
+	json_object_put(ev);
+	fm_result_release(&res);
+}
+
+static void add_slot(struct work *w, struct slot *s)
+{
+	if (w->nslots == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 8;
+		w->slots = fm_xrealloc(w->slots, w->cap * sizeof(*w->slots));
+	}
+	w->slots[w->nslots++] = s;
+}
+
+/* Starts a claimed task; 0 when it had to go back (dependencies). */
+static int start(struct work *w, struct slot *s)
+{
+	json_object *task = NULL, *ids, *given;
+	const char *missing = NULL, *id = FM_SPOOL_ID(s->c.name);
+	enum readiness r;
+
+	if (s->c.final) {
+		/* Ended before, moved never: finish the move only. */
+		end_with(s, fm_json_get_string(s->c.final, "type"));
+		return 1;
+	}
+	if (s->c.cancel) {
+		s->cancelled = 1;
+		fail_claim(w, s, FM_TASK_CANCELLED, "task '%s' was cancelled%s",
+			   " (filmeto-submit --cancel)");
+		return 1;
+	}
+	if (fm_json_parse(s->c.line, s->c.len, &task, NULL) < 0 ||
+	    !json_object_is_type(task, json_type_object) ||
+	    strcmp(fm_json_get_string(task, "task_id") ? fm_json_get_string(task, "task_id") : "",
+		   id)) {
+		json_object_put(task);
+		fail_claim(w, s, FM_VALIDATION_ERROR,
+			   "task '%s': the spooled file is not its task line%s", "");
+		return 1;
+	}
+	ids = deps_of(task);
+	given = json_object_new_object();
+	r = check_deps(w, ids, given, &missing);
+	if (r == READY) {
+		fm_exec_line(w->x, s->c.line, s->c.len);
+	} else if (r == MISSING) {
+		fail_claim(w, s, FM_DEPENDENCY_FAILED,
+			   "task '%s' depends on task '%s', which is not in the spool", missing);
+	}
+	json_object_object_foreach (given, k, v) {
+		(void)v;
+		fm_exec_forget(w->x, k);
+	}
+	json_object_put(given);
+	json_object_put(ids);
+	json_object_put(task);
+	return r != WAIT;
+}
+
+static int scan(struct work *w, struct fm_error *err)
+{
+	fm_spool_names_free(w->names, w->nnames);
+	w->names = NULL;
+	w->nnames = w->next = 0;
+	json_object_put(w->finished);
+	w->finished = NULL;
+	w->blocked = 0;
+	w->want_scan = 0;
+	w->rescan_at = fm_now() + FM_SPOOL_RESCAN;
+	return fm_spool_scan(w->sp, &w->names, &w->nnames, err);
+}
+
+/* Claims tasks while -j has room; 0 when the scan has none left to try. */
+static int fill(struct work *w, struct fm_error *err)
+{
+	while (fm_exec_live(w->x) < (unsigned long)w->jobs && w->next < w->nnames) {
+		const char *name = w->names[w->next++];
+		struct slot *s;
+		int got;
+
+		if (slot_of(w, FM_SPOOL_ID(name)))
+			continue; /* the same id runs here already */
+		s = fm_xcalloc(1, sizeof(*s));
+		got = fm_spool_claim(w->sp, name, &s->c, err);
+		if (got <= 0) {
+			free(s);
+			if (got < 0)
+				return -1;
+			continue;
+		}
+		add_slot(w, s);
+		if (!start(w, s)) {
+			w->nslots--;
+			fm_spool_unclaim(&s->c);
+			free(s);
+			w->blocked++;
+		}
+	}
+	return w->next < w->nnames;
+}
+
+/* Ended tasks move on; one flush makes all their final lines durable. */
+static int settle(struct work *w, struct fm_error *err)
+{
+	struct fm_spool_claim **ended = fm_xcalloc(w->nslots + 1, sizeof(*ended));
+	size_t i = 0, n = 0;
+	int moved = 0, back = 0, rc = 0;
+
+	for (i = 0; i < w->nslots; i++)
+		if (w->slots[i]->ended)
+			ended[n++] = &w->slots[i]->c;
+	if (n && fm_spool_flush(w->sp, ended, n, err) < 0)
+		rc = -1;
+	free(ended);
+	i = 0;
+	while (i < w->nslots) {
+		struct slot *s = w->slots[i];
+		char id[FM_ID_MAX + 1];
+
+		if (!s->ended && !s->release) {
+			i++;
+			continue;
+		}
+		snprintf(id, sizeof(id), "%s", FM_SPOOL_ID(s->c.name));
+		if (s->ended && rc == 0) {
+			if (s->to == FM_SPOOL_FAILED)
+				w->failed++;
+			if (w->finished)
+				json_object_object_add(w->finished, id,
+						       json_object_new_string(s->c.name));
+			if (fm_spool_finish(w->sp, &s->c, s->to, err) < 0)
+				rc = -1;
+			moved = 1;
+		} else {
+			/* Released, or its log could not be made durable: it runs again. */
+			fm_spool_unclaim(&s->c);
+			back = 1;
+		}
+		fm_exec_forget(w->x, id);
+		free(s);
+		w->slots[i] = w->slots[--w->nslots];
+	}
+	/* A finished task may be what a put-back one waited for. */
+	if ((moved && w->blocked) || back)
+		w->want_scan = 1;
+	return rc;
+}
+
+/* cancel/ID for a task running here reaches the executor. */
+static void cancels(struct work *w)
+{
+	int fd = openat(w->sp->fd[FM_SPOOL_CANCEL], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *d;
+	DIR *dir;
+
+	w->want_cancels = 0;
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dir))) {
+		struct slot *s = slot_of(w, d->d_name);
+
+		if (!s || s->cancelled || s->ended)
+			continue;
+		s->cancelled = 1;
+		fm_exec_cancel(w->x, d->d_name, " (filmeto-submit --cancel)");
+	}
+	closedir(dir);
+}
+
+static void watch_dirs(struct work *w)
+{
+	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_CANCEL, FM_SPOOL_DONE,
+						 FM_SPOOL_FAILED};
+	size_t i;
+
+	w->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	for (i = 0; w->inotify >= 0 && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *p = fm_spool_path(w->sp, dirs[i], NULL);
+
+		inotify_add_watch(w->inotify, p, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
+		free(p);
+	}
+}
+
+/* Which directories changed; the events themselves are not needed. */
+static void read_events(struct work *w)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(w->inotify, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ev = (struct inotify_event *)(void *)p;
+
+			/* Watch descriptors are 1..4 in the order of watch_dirs. */
+			if (ev->wd == 2)
+				w->want_cancels = 1;
+			else if (ev->wd == 1 || w->blocked)
+				w->want_scan = 1;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+static void release_all(struct work *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nslots; i++) {
+		fm_spool_unclaim(&w->slots[i]->c);
+		free(w->slots[i]);
+	}
+	free(w->slots);
+	fm_spool_names_free(w->names, w->nnames);
+	json_object_put(w->finished);
+	if (w->inotify >= 0)
+		close(w->inotify);
+}
+
+/*
+ * Nothing left for a --drain worker: no claimable task in a fresh scan,
+ * twice, since a watcher probing a lock (filmeto-watch --list) makes a
+ * queued task look taken for a moment.
+ */
+static int drained(struct work *w, struct fm_error *err)
+{
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (tries) {
+			struct timespec nap = {0, 50 * 1000 * 1000};
+
+			nanosleep(&nap, NULL);
+		}
+		if (scan(w, err) < 0 || fill(w, err) < 0)
+			return -1;
+		if (w->nslots || w->blocked || w->next < w->nnames)
+			return 0;
+		if (!w->nnames)
+			return 1;
+	}
+	return 1;
+}
+
+int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain,
+		  struct fm_writer *out, int *status, struct fm_error *err)
+{
+	struct fm_exec_opts o = *opts;
+	struct work w = {0};
+	int rc = 0, finish;
+
+	w.sp = sp;
+	w.out = out;
+	w.drain = drain;
+	w.jobs = o.jobs < 1 ? 1 : o.jobs;
+	o.on_event = on_event;
+	o.event_ctx = &w;
+	fm_spool_clean_tmp(sp);
+	if (fm_exec_new(&w.x, &o, out, err) < 0) {
+		fm_exec_free(w.x);
+		return -1;
+	}
+	watch_dirs(&w);
+	if (scan(&w, err) < 0)
+		rc = -1;
+	cancels(&w);
+	while (rc == 0) {
+		double wait;
+		int more;
+
+		if (fm_exec_interrupted(w.x)) {
+			if (!w.nslots)
+				break;
+		} else if ((more = fill(&w, err)) < 0) {
+			rc = -1;
+			break;
+		} else if (!more && drain && !w.nslots) {
+			int d = drained(&w, err);
+
+			if (d < 0)
+				rc = -1;
+			if (d)
+				break;
+			if (w.nslots || w.next < w.nnames)
+				continue;
+		}
+		wait = w.rescan_at - fm_now();
+		if (w.blocked && wait > BLOCKED_RESCAN)
+			wait = BLOCKED_RESCAN;
+		if (fm_exec_turn(w.x, w.inotify, wait))
+			read_events(&w);
+		if (settle(&w, err) < 0)
+			rc = -1;
+		if (w.want_cancels)
+			cancels(&w);
+		if ((w.want_scan && w.next >= w.nnames) || fm_now() >= w.rescan_at) {
+			if (scan(&w, err) < 0)
+				rc = -1;
+			cancels(&w);
+		}
+	}
+	finish = fm_exec_finish(w.x);
+	settle(&w, NULL);
+	*status = finish == 130 || fm_exec_interrupted(w.x) ? 130 : w.failed ? 1 : 0;
+	release_all(&w);
+	fm_exec_free(w.x);
+	return rc;
+}
