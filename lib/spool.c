@@ -738,7 +738,7 @@ static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 	return 1;
 }
 
-static void claimed_line(struct fm_spool_claim *c)
+void fm_spool_begin(struct fm_spool_claim *c)
 {
 	json_object *ev = fm_event_new("claimed", FM_SPOOL_ID(c->name));
 	char host[256] = "", who[320];
@@ -763,8 +763,8 @@ static void claimed_line(struct fm_spool_claim *c)
 	}
 }
 
-static int claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c, int announce,
-		 struct fm_error *err)
+int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
+		   struct fm_error *err)
 {
 	struct fm_spool_logscan ls;
 	struct stat st;
@@ -807,19 +807,11 @@ static int claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c
 	}
 	c->attempt++;
 	c->cancel = faccessat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(name), F_OK, 0) == 0;
-	if (!c->final && announce)
-		claimed_line(c);
 	futimens(c->fd, NULL); /* the mtime of a running task is when it started */
 	return 1;
 fail:
 	claim_release(c);
 	return -1;
-}
-
-int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
-		   struct fm_error *err)
-{
-	return claim(sp, name, c, 1, err);
 }
 
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep)
@@ -932,7 +924,7 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 		return 2;
 	if (request_cancel(sp, id, err) < 0)
 		return -1;
-	got = claim(sp, e.name, &c, 0, err); /* not an attempt: no claimed line */
+	got = fm_spool_claim(sp, e.name, &c, err);
 	if (got < 0)
 		return -1;
 	if (got == 0) {

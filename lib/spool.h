@@ -139,6 +139,8 @@ void fm_spool_names_free(char **names, size_t n);
 /* 1 claimed, 0 not claimable now (gone, or locked by another worker). */
 int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
 		   struct fm_error *err);
+/* The task starts: a "claimed" line records the attempt (and a retake). */
+void fm_spool_begin(struct fm_spool_claim *c);
 /* Appends one event line; past FM_SPOOL_LOG_MAX only must-keep ones. */
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep);
 /* Makes the logs of claims durable: their final lines are written. */

@@ -270,6 +270,7 @@ static int start(struct work *w, struct slot *s)
 	    strcmp(fm_json_get_string(task, "task_id") ? fm_json_get_string(task, "task_id") : "",
 		   id)) {
 		json_object_put(task);
+		fm_spool_begin(&s->c);
 		fail_claim(w, s, FM_VALIDATION_ERROR,
 			   "task '%s': the spooled file is not its task line%s", "");
 		return 1;
@@ -277,6 +278,8 @@ static int start(struct work *w, struct slot *s)
 	ids = deps_of(task);
 	given = json_object_new_object();
 	r = check_deps(w, ids, given, &missing);
+	if (r != WAIT)
+		fm_spool_begin(&s->c);
 	if (r == READY) {
 		fm_exec_line(w->x, s->c.line, s->c.len);
 	} else if (r == MISSING) {
