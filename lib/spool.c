@@ -638,7 +638,7 @@ static void add_time(json_object *o, const char *key, double t)
 int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struct fm_error *err)
 {
 	struct fm_spool_logscan ls = {0};
-	struct fm_spool_entry e;
+	struct fm_spool_entry e = {0};
 	json_object *task = NULL, *o, *p;
 	char *path;
 	int fd;
@@ -913,7 +913,7 @@ static json_object *cancelled_line(const char *id)
 
 int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 {
-	struct fm_spool_entry e;
+	struct fm_spool_entry e = {0};
 	struct fm_spool_claim c, *cp = &c;
 	json_object *ev;
 	int got;

@@ -194,7 +194,7 @@ static enum readiness check_deps(struct work *w, json_object *ids, json_object *
 				 const char **missing)
 {
 	size_t i, n = json_object_array_length(ids);
-	struct fm_spool_entry e;
+	struct fm_spool_entry e = {0};
 
 	for (i = 0; i < n; i++) {
 		const char *id = json_object_get_string(json_object_array_get_idx(ids, i));

@@ -54,5 +54,6 @@ void test_scaffold(void);
 void test_render(void);
 void test_http(void);
 void test_template(void);
+void test_spool(void);
 
 #endif

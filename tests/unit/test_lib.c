@@ -450,5 +450,6 @@ int main(void)
 	test_render();
 	test_http();
 	test_template();
+	test_spool();
 	return tap_done();
 }

@@ -1,0 +1,107 @@
+/*
+ * Fuzz target: a task's log in the spool (lib/spool.c), which a worker
+ * reads back when it takes a task again after a crash: any bytes must
+ * scan to counts and lines, never a crash, a leak or a hang. The bytes
+ * are also the log of a queued task that is then claimed, so the repair
+ * of a torn log is exercised: after it, the log ends at a newline and
+ * the claim's own lines follow whole. The first line is also an age for
+ * --prune.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "spool.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct fm_spool sp;
+static int opened;
+
+static void scan_bytes(const uint8_t *data, size_t size)
+{
+	struct fm_spool_logscan ls;
+	int fd = memfd_create("log", MFD_CLOEXEC);
+
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	if (fm_spool_logscan(fd, &ls, NULL) == 0) {
+		if (ls.good > (off_t)size || ls.claims < 0 ||
+		    (ls.good && data[ls.good - 1] != '\n'))
+			abort();
+		fm_spool_logscan_release(&ls);
+	}
+	close(fd);
+}
+
+/* The bytes as the log of a queued task, which a worker then claims. */
+static void claim_bytes(const uint8_t *data, size_t size)
+{
+	char name[FM_SPOOL_NAME_MAX];
+	struct fm_spool_claim c;
+	json_object *t = fm_event_new("task", "fuzz");
+	struct stat st;
+	int fd;
+
+	if (fm_spool_put(&sp, t, name, NULL) < 0 || fm_spool_commit(&sp, NULL) < 0)
+		abort();
+	json_object_put(t);
+	fd = openat(sp.fd[FM_SPOOL_LOG], name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	close(fd);
+	if (fm_spool_claim(&sp, name, &c, NULL) == 1) {
+		if (!c.final)
+			fm_spool_begin(&c);
+		if (fstat(c.log, &st) < 0 || st.st_size != c.logged)
+			abort();
+		fm_spool_unclaim(&c);
+	}
+	unlinkat(sp.fd[FM_SPOOL_QUEUE], name, 0);
+	unlinkat(sp.fd[FM_SPOOL_LOG], name, 0);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* The scratch spool goes when the run ends. */
+static void cleanup(void)
+{
+	char *dir = fm_xstrdup(sp.dir);
+
+	fm_spool_release(&sp);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *first = fm_xstrndup((const char *)data, size);
+
+	first[strcspn(first, "\n")] = '\0';
+	fm_spool_parse_age(first);
+	free(first);
+	scan_bytes(data, size);
+	if (!opened) {
+		char dir[] = "/tmp/fuzz-spool-XXXXXX";
+
+		if (!mkdtemp(dir) || fm_spool_open(&sp, dir, NULL) < 0)
+			abort();
+		opened = 1;
+		atexit(cleanup);
+	}
+	claim_bytes(data, size);
+	return 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * The spool's pieces that shell tests reach only by luck: ages, log
+ * scanning over torn and oversized logs, claim exclusivity inside one
+ * process (flock is per open file, so two claims conflict here too),
+ * the rename check, and finishing that survives a second claimer.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "spool.h"
+#include "tap.h"
+#include "util.h"
+
+static void ages(void)
+{
+	IS_INT((long)fm_spool_parse_age("90"), 90, "bare seconds");
+	IS_INT((long)fm_spool_parse_age("90s"), 90, "seconds");
+	IS_INT((long)fm_spool_parse_age("15m"), 900, "minutes");
+	IS_INT((long)fm_spool_parse_age("12h"), 43200, "hours");
+	IS_INT((long)fm_spool_parse_age("7d"), 604800, "days");
+	IS_INT((long)fm_spool_parse_age("2w"), 1209600, "weeks");
+	IS_INT((long)fm_spool_parse_age("0"), 0, "zero prunes everything finished");
+	OK(fm_spool_parse_age("") < 0, "empty is no age");
+	OK(fm_spool_parse_age("5x") < 0, "unknown unit");
+	OK(fm_spool_parse_age("5ms") < 0, "trailing junk");
+	OK(fm_spool_parse_age("-1h") < 0, "negative");
+	OK(fm_spool_parse_age("nan") < 0, "not a number");
+}
+
+static int log_fd(const char *text)
+{
+	char path[] = "/tmp/fm-spool-log-XXXXXX";
+	int fd = mkstemp(path);
+
+	unlink(path);
+	if (fd >= 0 && write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void logscan(void)
+{
+	struct fm_spool_logscan ls;
+	const char *torn = "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":1}\n"
+			   "{\"type\":\"progress\",\"task_id\":\"a\",\"percent\":10}\n"
+			   "{\"type\":\"progress\",\"task_id\":\"a\",\"percent\":60}\n"
+			   "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":2}\n"
+			   "{\"type\":\"compl";
+	int fd = log_fd(torn);
+
+	OK(fm_spool_logscan(fd, &ls, NULL) == 0, "a torn log scans");
+	IS_INT(ls.claims, 2, "claims counted");
+	IS_INT((long)ls.good, (long)(strrchr(torn, '\n') - torn + 1),
+	       "good ends at the last newline");
+	OK(ls.final == NULL, "half a final line is no final line");
+	IS_INT((long)fm_json_get_double(ls.progress, "percent", -1), 60, "the last progress");
+	IS_INT(json_object_get_int(json_object_object_get(ls.claimed, "attempt")), 2,
+	       "the last claim");
+	fm_spool_logscan_release(&ls);
+	close(fd);
+
+	fd = log_fd("{\"type\":\"failed\",\"task_id\":\"a\",\"status\":\"error\"}\nnot json\n"
+		    "{\"type\":\"cancelled\",\"task_id\":\"a\"}\n{\"type\":\"completedX\"}\n");
+	OK(fm_spool_logscan(fd, &ls, NULL) == 0, "junk lines are skipped");
+	IS_STR(fm_json_get_string(ls.final, "type"), "cancelled", "the last final line wins");
+	IS_INT(ls.claims, 0, "no claims");
+	fm_spool_logscan_release(&ls);
+	close(fd);
+
+	fd = log_fd("");
+	OK(fm_spool_logscan(fd, &ls, NULL) == 0 && ls.good == 0 && !ls.final, "an empty log");
+	fm_spool_logscan_release(&ls);
+	close(fd);
+}
+
+static json_object *task(const char *id)
+{
+	json_object *t = fm_event_new("task", id);
+
+	json_object_object_add(t, "tool_name", json_object_new_string("noop"));
+	return t;
+}
+
+static void claims(void)
+{
+	char *dir = tmp_dir(), *spdir = fm_xasprintf("%s/spool", dir), name[FM_SPOOL_NAME_MAX];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct fm_spool_claim a, b;
+	struct fm_spool_entry e = {0};
+	struct fm_spool_claim *ap = &a;
+	json_object *t = task("one"), *st;
+	char **names;
+	size_t n;
+
+	OK(fm_spool_open(&sp, spdir, &err) == 0, "open creates the spool: %s", err.message);
+	OK(fm_spool_put(&sp, t, name, &err) == 0, "put");
+	OK(fm_spool_scan(&sp, &names, &n, NULL) == 0 && n == 0,
+	   "a put is not queued before commit");
+	fm_spool_names_free(names, n);
+	OK(fm_spool_commit(&sp, &err) == 0, "commit");
+	OK(fm_spool_scan(&sp, &names, &n, NULL) == 0 && n == 1 && !strcmp(names[0], name),
+	   "committed: in queue/ under its name");
+	IS_STR(FM_SPOOL_ID(name), "one", "the name ends in the id");
+	IS_INT(fm_spool_claim(&sp, name, &a, &err), 1, "the first claim wins");
+	IS_INT(fm_spool_claim(&sp, name, &b, &err), 0, "a second claim of a held task fails");
+	OK(fm_spool_find(&sp, "one", &e, NULL) == 0 && e.state == FM_SPOOL_RUNNING,
+	   "held: running");
+	fm_spool_begin(&a);
+	IS_INT(a.attempt, 1, "attempt 1");
+	OK(fm_spool_log(&a, "{\"type\":\"completed\",\"task_id\":\"one\"}", 36, 1) == 0, "log");
+	OK(fm_spool_flush(&sp, &ap, 1, &err) == 0, "flush");
+	OK(fm_spool_finish(&sp, &a, FM_SPOOL_DONE, &err) == 0, "finish");
+	IS_INT(fm_spool_claim(&sp, name, &b, &err), 0, "a finished task cannot be claimed");
+	OK(fm_spool_find(&sp, "one", &e, NULL) == 0 && e.state == FM_SPOOL_DONE_STATE, "done");
+	OK(fm_spool_status(&sp, "one", &st, &err) == 0, "status");
+	HAS(fm_json_str(st), "\"state\":\"done\"", "status says done");
+	HAS(fm_json_str(st), "\"attempts\":1", "status counts attempts");
+	json_object_put(st);
+	IS_INT(fm_spool_cancel(&sp, "one", &err), 2, "cancelling a done task: already finished");
+	OK(fm_spool_find(&sp, "two", &e, &err) < 0 && err.code == FM_TASK_NOT_FOUND,
+	   "an unknown id: TASK_NOT_FOUND");
+	fm_spool_names_free(names, n);
+	json_object_put(t);
+	fm_spool_release(&sp);
+	fm_error_release(&err);
+	rm_rf(dir);
+	free(spdir);
+	free(dir);
+}
+
+/* An uncommitted put leaves nothing behind once the spool is released. */
+static void abandoned_put(void)
+{
+	char *dir = tmp_dir(), name[FM_SPOOL_NAME_MAX];
+	struct fm_spool sp;
+	json_object *t = task("lost");
+	char *tmp;
+	DIR *d;
+	int entries = 0;
+
+	fm_spool_open(&sp, dir, NULL);
+	fm_spool_put(&sp, t, name, NULL);
+	tmp = fm_spool_path(&sp, FM_SPOOL_TMP, NULL);
+	fm_spool_release(&sp);
+	d = opendir(tmp);
+	while (d && readdir(d))
+		entries++;
+	if (d)
+		closedir(d);
+	IS_INT(entries, 2, "tmp/ holds only . and ..");
+	json_object_put(t);
+	free(tmp);
+	rm_rf(dir);
+	free(dir);
+}
+
+void test_spool(void)
+{
+	ages();
+	logscan();
+	claims();
+	abandoned_put();
+}
