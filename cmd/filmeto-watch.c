@@ -15,8 +15,14 @@
  * Input is read with ppoll(2) so the terminal is redrawn on a timer while
  * the input is idle; SIGINT, SIGTERM and SIGWINCH are blocked except
  * inside ppoll, so they are only ever seen between two lines.
+ *
+ * With --follow and --all the events come from the spool instead: each
+ * task's line, then its log tailed (inotify on log/, and a poll for what
+ * inotify cannot see, such as writes from another host) until its final
+ * line, all through the same on_line. --list and --status only report.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,11 +40,21 @@
 
 static const char usage_text[] =
     "usage: filmeto-watch [-qv] [--color=WHEN] [--summary-json FILE] [--junit FILE]\n"
-    "                     [FILE ...]\n"
+    "                     [FILE ... | -f ID ... | --all]\n"
+    "       filmeto-watch --list [--state STATE]\n"
+    "       filmeto-watch --status ID\n"
     "\n"
-    "Report the events in FILEs or standard input ('-'); copy them to\n"
-    "standard output when it is not a terminal.\n"
+    "Report the events in FILEs or standard input ('-'), or those of tasks in\n"
+    "the spool; copy them to standard output when it is not a terminal.\n"
     "\n"
+    "  -f, --follow ID          follow a task in the spool until it ends (repeat\n"
+    "                           for more; '-' reads ids from standard input)\n"
+    "      --all                follow every unfinished task in the spool, and\n"
+    "                           those queued meanwhile, until none is left\n"
+    "      --list               list the tasks in the spool: state, age, id, tool\n"
+    "      --state STATE        with --list: only queued, running, done, failed\n"
+    "                           or cancelled tasks\n"
+    "      --status ID          print the status of a task in the spool as JSON\n"
     "  -q, --quiet              print only failures and the summary\n"
     "  -v, --verbose            also print progress, at most every 5s per task\n"
     "      --color=WHEN         auto (default), always or never\n"
@@ -47,11 +64,26 @@ static const char usage_text[] =
     "      --version            show the version\n"
     "\n"
     "Exit status: 0 every task completed, 1 a task failed or was cancelled,\n"
-    "2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted.\n";
+    "2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted;\n"
+    "with --status: 0 done, 1 failed or cancelled, 3 queued or running.\n";
 
-enum { OPT_VERSION = 256, OPT_COLOR, OPT_SUMMARY_JSON, OPT_JUNIT };
+enum {
+	OPT_VERSION = 256,
+	OPT_COLOR,
+	OPT_SUMMARY_JSON,
+	OPT_JUNIT,
+	OPT_ALL,
+	OPT_LIST,
+	OPT_STATE,
+	OPT_STATUS
+};
 
 static const struct option options[] = {
+    {"follow", required_argument, NULL, 'f'},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"list", no_argument, NULL, OPT_LIST},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"status", required_argument, NULL, OPT_STATUS},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"color", required_argument, NULL, OPT_COLOR},
@@ -72,6 +104,8 @@ static const struct option options[] = {
 #define MESSAGE_MAX    1024	   /* bytes of an error message kept */
 #define OUTPUTS_MAX    4096	   /* bytes of output paths kept per task */
 #define PENDING_MAX    (64 * 1024) /* scrolled lines buffered before a frame */
+#define POLL_EVERY     0.2	   /* seconds between two looks at followed logs, at most */
+#define SCAN_EVERY     1.0	   /* seconds between two listings of the spool */
 #define BAR_WIDTH      20
 #define ID_WIDTH_MAX   32
 
@@ -90,6 +124,7 @@ struct task {
 	unsigned weight;
 	unsigned char state, cached;
 	unsigned short attempt, attempts;
+	unsigned short claim; /* the spool's attempt, from its claimed line; 0 elsewhere */
 };
 
 struct sbuf {
@@ -105,6 +140,7 @@ struct watch {
 	unsigned long count[NSTATES], cached;
 	struct fm_writer out;
 	int passthrough, quiet, verbose, tty, color, interrupted;
+	int replay; /* events may be old (the spool's logs): their timestamps count */
 	const char *summary_json, *junit;
 	double start;
 	/* The terminal. */
@@ -259,6 +295,32 @@ static double task_time(const struct task *t, double now)
 	if (t->exec_time >= 0)
 		return t->exec_time;
 	return t->started > 0 ? now - t->started : 0;
+}
+
+static double epoch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * When an event happened, on fm_now's clock. A live stream's events
+ * happen as they come; a log read later says when in its timestamps.
+ */
+static double event_time(const struct watch *w, json_object *ev)
+{
+	const char *ts = fm_json_get_string(ev, "timestamp"), *rest;
+	double now = fm_now(), t;
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!w->replay || !ts || !(rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return now;
+	t = (double)timegm(&tm) + (*rest == '.' ? strtod(rest, NULL) : 0);
+	t = now - (epoch_now() - t);
+	return t < now ? t : now;
 }
 
 /* --- plain lines -------------------------------------------------------- */
@@ -580,9 +642,12 @@ static void on_started(struct watch *w, struct task *t, json_object *ev)
 		t->attempt = (unsigned short)attempt;
 	else if (t->attempt < 65535)
 		t->attempt++;
+	/* A worker's executor counts from 1 again when the spool retakes a task. */
+	if (t->attempt < t->claim)
+		t->attempt = t->claim;
 	if (t->state != RUNNING)
 		set_state(w, t, RUNNING);
-	t->started = fm_now();
+	t->started = event_time(w, ev);
 	t->percent = 0;
 	if (t->note)
 		t->note[0] = '\0';
@@ -710,9 +775,13 @@ static void on_final(struct watch *w, struct task *t, json_object *ev, const cha
 		return; /* each task ends once; a repeated end line changes nothing */
 	t->exec_time = fm_json_get_double(ev, "execution_time", -1);
 	if (t->exec_time < 0 && t->started > 0)
-		t->exec_time = fm_now() - t->started;
+		t->exec_time = event_time(w, ev) - t->started;
+	if (t->exec_time < 0)
+		t->exec_time = 0;
 	if (attempts >= 1 && attempts <= 65535)
 		t->attempts = (unsigned short)attempts;
+	if (t->attempts < t->claim)
+		t->attempts = t->claim;
 	if (s == COMPLETED) {
 		keep_outputs(t, fm_json_get(ev, "output_files", json_type_array));
 		if (json_object_object_get_ex(meta, "cached", &cached) &&
@@ -861,16 +930,16 @@ static void erase_live(struct watch *w)
 }
 
 /*
- * Waits for input, redrawing on the timer meanwhile. Returns 1 when a
- * signal asks us to stop, else 0 (input, end of input or an error to read).
+ * Waits for input on one of the np fds of p, or until the clock reads
+ * until (when not negative), redrawing on the timer meanwhile. Returns 1
+ * when a signal asks us to stop, else 0 (input, end of input, an error
+ * to read, or the time has come).
  */
-static int wait_input(struct watch *w, int fd)
+static int wait_input(struct watch *w, struct pollfd *p, nfds_t np, double until)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
 	for (;;) {
 		struct timespec ts, *tp = NULL;
-		double due = -1;
+		double due = -1, wake;
 		int n;
 
 		if (w->passthrough)
@@ -879,15 +948,16 @@ static int wait_input(struct watch *w, int fd)
 			due = w->last_draw + REDRAW_GAP;
 		else if (w->tty && w->count[RUNNING])
 			due = w->last_draw + TICK;
-		if (due >= 0) {
-			double d = due - fm_now();
+		wake = due >= 0 && (until < 0 || due < until) ? due : until;
+		if (wake >= 0) {
+			double d = wake - fm_now();
 
 			d = d < 0 ? 0 : d;
 			ts.tv_sec = (time_t)d;
 			ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
 			tp = &ts;
 		}
-		n = ppoll(&p, 1, tp, &w->waitmask);
+		n = ppoll(p, np, tp, &w->waitmask);
 		if (got_stop)
 			return 1;
 		if (got_winch) {
@@ -899,12 +969,15 @@ static int wait_input(struct watch *w, int fd)
 			return 0;
 		if (due >= 0 && fm_now() >= due)
 			draw(w, 1);
+		if (until >= 0 && fm_now() >= until)
+			return 0;
 	}
 }
 
 static int watch_fd(int fd, const char *name, void *ctx)
 {
 	struct watch *w = ctx;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	struct fm_reader in;
 	enum fm_line got;
 	char *line;
@@ -928,7 +1001,7 @@ static int watch_fd(int fd, const char *name, void *ctx)
 			break;
 		if (w->tty && w->dirty && fm_now() - w->last_draw >= REDRAW_GAP)
 			draw(w, 1);
-		if (wait_input(w, fd)) {
+		if (wait_input(w, &p, 1, -1)) {
 			rc = 1;
 			break;
 		}
@@ -941,6 +1014,570 @@ static int watch_fd(int fd, const char *name, void *ctx)
 	}
 	fm_reader_release(&in);
 	return rc;
+}
+
+/* --- the spool ---------------------------------------------------------- */
+
+/* A task followed in the spool. */
+struct follow {
+	char name[FM_SPOOL_NAME_MAX];
+	struct fm_reader log; /* log.fd is -1 until the log is open */
+	unsigned char ended;  /* its final line was read, or it was given up */
+	unsigned char over;   /* its entry left queue/: the log is whole */
+	unsigned char dirty;  /* the log may have grown */
+	unsigned char seen;   /* in the latest listing */
+};
+
+struct spool_watch {
+	struct fm_spool sp;
+	struct follow *f; /* sorted by name */
+	size_t n, cap, live;
+	int all, ino, status, scan_now;
+	struct fm_reader ids; /* --follow -; ids.fd is -1 once read */
+	double since;	      /* epoch: --all also takes what was queued from here on */
+	double scanned, ticked;
+};
+
+static int by_follow(const void *name, const void *f)
+{
+	return strcmp(name, ((const struct follow *)f)->name);
+}
+
+static struct follow *follow_find(struct spool_watch *s, const char *name)
+{
+	return s->n ? bsearch(name, s->f, s->n, sizeof(*s->f), by_follow) : NULL;
+}
+
+/* Stops reading a task's log; why, when given, is said. */
+static void follow_end(struct spool_watch *s, struct watch *w, struct follow *f, const char *why)
+{
+	if (f->ended)
+		return;
+	f->ended = 1;
+	s->live--;
+	if (f->log.fd >= 0)
+		close(f->log.fd);
+	f->log.fd = -1;
+	fm_reader_release(&f->log);
+	if (why) {
+		erase_live(w);
+		fm_warn("task '%s' %s", FM_SPOOL_ID(f->name), why);
+	}
+}
+
+/* Starts following an entry: its task line goes first, for the tool's name. */
+static void follow_add(struct spool_watch *s, struct watch *w, const struct fm_spool_entry *e)
+{
+	const char *id = FM_SPOOL_ID(e->name);
+	struct fm_spool_entry moved = {0};
+	json_object *task = NULL;
+	struct follow *f;
+	size_t i;
+
+	if (follow_find(s, e->name))
+		return;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->f = fm_xrealloc(s->f, s->cap * sizeof(*s->f));
+	}
+	/* Names come mostly in order: the place is found from the end. */
+	for (i = s->n; i > 0 && strcmp(s->f[i - 1].name, e->name) > 0; i--)
+		;
+	memmove(&s->f[i + 1], &s->f[i], (s->n - i) * sizeof(*s->f));
+	s->n++;
+	s->live++;
+	f = &s->f[i];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", e->name);
+	fm_reader_init(&f->log, -1, FM_LINE_MAX);
+	f->over = e->state > FM_SPOOL_RUNNING;
+	f->dirty = f->seen = 1;
+	/* A worker may move the task between the listing and the read. */
+	if (fm_spool_task(&s->sp, e, &task, NULL) < 0 &&
+	    fm_spool_find(&s->sp, id, &moved, NULL) == 0)
+		fm_spool_task(&s->sp, &moved, &task, NULL);
+	if (task) {
+		const char *line = fm_json_str(task);
+
+		on_line(w, line, strlen(line));
+		json_object_put(task);
+	}
+	task_get(w, id, strlen(id));
+}
+
+/* An id named by the user: 0 followed, -1 (after saying why) not in the spool. */
+static int follow_id(struct spool_watch *s, struct watch *w, const char *id)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool_entry e = {0};
+
+	if (fm_spool_find(&s->sp, id, &e, &err) < 0) {
+		erase_live(w);
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		return -1;
+	}
+	follow_add(s, w, &e);
+	return 0;
+}
+
+/*
+ * A claimed line is the spool's, not an event: it only tells which
+ * attempt runs, so that a retake shows as a retry.
+ */
+static void on_claimed(struct watch *w, const char *id, const char *line, size_t len)
+{
+	json_object *ev;
+	double attempt;
+	struct task *t;
+
+	if (fm_json_parse(line, len, &ev, NULL) < 0)
+		return;
+	attempt = fm_json_get_double(ev, "attempt", 0);
+	t = task_get(w, id, strlen(id));
+	if (attempt >= 1 && attempt <= 65535)
+		t->claim = (unsigned short)attempt;
+	json_object_put(ev);
+}
+
+static void follow_line(struct spool_watch *s, struct watch *w, struct follow *f, const char *line,
+			size_t len)
+{
+	static const char claimed[] = "{\"type\":\"claimed\"";
+	const char *id = FM_SPOOL_ID(f->name);
+
+	if (len >= sizeof(claimed) - 1 && !memcmp(line, claimed, sizeof(claimed) - 1)) {
+		on_claimed(w, id, line, len);
+		return;
+	}
+	on_line(w, line, len);
+	if (w->passthrough)
+		fm_writer_line(&w->out, line, len);
+	if (task_get(w, id, strlen(id))->state >= COMPLETED)
+		follow_end(s, w, f, NULL);
+}
+
+/*
+ * Reads what a log has gained. Only whole lines count: a worker writes
+ * each line at once, and the rest of one cut short comes with the next
+ * read. Once the entry has left queue/ the log is whole, and a log that
+ * ends without a final line never gets one.
+ */
+static int follow_read(struct spool_watch *s, struct watch *w, struct follow *f)
+{
+	enum fm_line got;
+	char *line;
+	size_t len;
+	ssize_t n;
+
+	f->dirty = 0;
+	if (f->ended)
+		return 0;
+	if (f->log.fd < 0) {
+		f->log.fd = openat(s->sp.fd[FM_SPOOL_LOG], f->name, O_RDONLY | O_CLOEXEC);
+		if (f->log.fd < 0) {
+			if (f->over)
+				follow_end(s, w, f, "ended without a log");
+			return 0;
+		}
+	}
+	do {
+		while (!f->ended && (got = fm_reader_take(&f->log, &line, &len)) != FM_LINE_NONE) {
+			if (got == FM_LINE_LONG) {
+				erase_live(w);
+				fm_warn("the log of task '%s': line %lu is longer than the limit "
+					"and was dropped",
+					FM_SPOOL_ID(f->name), (unsigned long)f->log.lineno);
+				continue;
+			}
+			follow_line(s, w, f, line, len);
+		}
+		if (f->ended)
+			return 0;
+		if (w->tty && w->dirty && fm_now() - w->last_draw >= REDRAW_GAP)
+			draw(w, 1);
+		n = fm_reader_fill(&f->log);
+		f->log.eof = 0; /* the end of a log is only its end so far */
+	} while (n > 0);
+	if (n < 0) {
+		erase_live(w);
+		fm_warn("cannot read '%s/log/%s':", s->sp.dir, f->name);
+		follow_end(s, w, f, NULL);
+		return -1;
+	}
+	if (f->over)
+		follow_end(s, w, f, "ended without a final line in its log");
+	return 0;
+}
+
+/*
+ * Lists the spool: which followed tasks are over, which are gone, and
+ * with --all which tasks to follow besides: the unfinished ones and those
+ * queued since we started, even if they ended before we looked.
+ */
+static int spool_scan(struct spool_watch *s, struct watch *w)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool_entry *v;
+	size_t n, i;
+
+	s->scanned = s->ticked = fm_now(); /* every log is read after a listing */
+	s->scan_now = 0;
+	if (fm_spool_list(&s->sp, 0, &v, &n, &err) < 0) {
+		erase_live(w);
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		return -1;
+	}
+	for (i = 0; i < s->n; i++)
+		s->f[i].seen = 0;
+	for (i = 0; i < n; i++) {
+		struct follow *f = follow_find(s, v[i].name);
+
+		if (!f && s->all &&
+		    (v[i].state <= FM_SPOOL_RUNNING || v[i].queued_at >= s->since)) {
+			follow_add(s, w, &v[i]);
+			f = follow_find(s, v[i].name);
+		}
+		if (!f)
+			continue;
+		f->seen = f->dirty = 1;
+		if (v[i].state > FM_SPOOL_RUNNING)
+			f->over = 1;
+	}
+	free(v);
+	for (i = 0; i < s->n; i++)
+		if (!s->f[i].seen)
+			follow_end(s, w, &s->f[i], "is no longer in the spool");
+	return 0;
+}
+
+static int read_dirty(struct spool_watch *s, struct watch *w)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < s->n; i++)
+		if (s->f[i].dirty && follow_read(s, w, &s->f[i]) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* Marks the logs that inotify says changed; a log we do not know may be a new task's. */
+static void read_inotify(struct spool_watch *s)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n;
+	char *p;
+	size_t i;
+
+	while ((n = read(s->ino, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			struct follow *f;
+
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				for (i = 0; i < s->n; i++)
+					s->f[i].dirty = 1;
+				s->scan_now = s->all;
+			} else if (ev->len && (f = follow_find(s, ev->name))) {
+				f->dirty = 1;
+			} else if (ev->len) {
+				s->scan_now = s->all;
+			}
+		}
+	}
+}
+
+/* --follow -: the ids that came on standard input, one a line. */
+static void read_ids(struct spool_watch *s, struct watch *w)
+{
+	ssize_t n = fm_reader_fill(&s->ids);
+	enum fm_line got;
+	char *line, *id;
+	size_t len;
+
+	while ((got = fm_reader_take(&s->ids, &line, &len)) != FM_LINE_NONE) {
+		if (got != FM_LINE_OK)
+			continue;
+		for (id = line; *id == ' ' || *id == '\t'; id++)
+			;
+		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+			line[--len] = '\0';
+		if (*id && follow_id(s, w, id) < 0)
+			s->status = FM_EXIT_USAGE;
+	}
+	if (n <= 0) {
+		if (n < 0) {
+			erase_live(w);
+			fm_warn("cannot read task ids from standard input:");
+			s->status = FM_EXIT_FAILED;
+		}
+		fm_reader_release(&s->ids);
+		s->ids.fd = -1;
+	}
+}
+
+/*
+ * Follows until every followed task has ended and no more ids can come
+ * (with --all: until a fresh listing finds nothing unfinished). Returns
+ * like fm_each_input; an interrupt is left in got_stop.
+ */
+static int follow_spool(struct spool_watch *s, struct watch *w)
+{
+	int rc = FM_EXIT_OK;
+	size_t i;
+
+	for (;;) {
+		struct pollfd p[2];
+		nfds_t np = 0;
+		double now = fm_now(), until;
+
+		if (s->scan_now || now - s->scanned >= SCAN_EVERY) {
+			if (spool_scan(s, w) < 0) {
+				rc = FM_EXIT_FAILED;
+				break;
+			}
+		} else if (now - s->ticked >= POLL_EVERY) {
+			/* What inotify cannot see: a log written from another host. */
+			for (i = 0; i < s->n; i++)
+				if (s->ino < 0 || s->f[i].log.fd >= 0)
+					s->f[i].dirty = 1;
+			s->ticked = now;
+		}
+		if (read_dirty(s, w) < 0)
+			rc = FM_EXIT_FAILED;
+		if (s->all && !s->live) {
+			if (spool_scan(s, w) < 0 || read_dirty(s, w) < 0)
+				rc = FM_EXIT_FAILED;
+		}
+		if (!s->live && s->ids.fd < 0)
+			break;
+		if (w->tty && w->dirty && fm_now() - w->last_draw >= REDRAW_GAP)
+			draw(w, 1);
+		if (s->ino >= 0)
+			p[np++] = (struct pollfd){.fd = s->ino, .events = POLLIN};
+		if (s->ids.fd >= 0)
+			p[np++] = (struct pollfd){.fd = s->ids.fd, .events = POLLIN};
+		until = s->scanned + SCAN_EVERY;
+		if (s->ticked + POLL_EVERY < until)
+			until = s->ticked + POLL_EVERY;
+		if (until < fm_now())
+			until = fm_now(); /* a negative one would mean no limit */
+		if (wait_input(w, p, np, until))
+			break;
+		for (i = 0; i < np; i++) {
+			if (!p[i].revents)
+				continue;
+			if (p[i].fd == s->ino)
+				read_inotify(s);
+			else
+				read_ids(s, w);
+		}
+	}
+	return rc != FM_EXIT_OK ? rc : s->status;
+}
+
+static void spool_open(struct fm_spool *sp)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (fm_spool_open(sp, NULL, &err) < 0)
+		fm_die(FM_EXIT_USAGE, "%s", err.message);
+}
+
+/* Sets up following: the spool, inotify, and the ids of the command line. */
+static void follow_start(struct spool_watch *s, struct watch *w, char **ids, size_t nids, int all)
+{
+	char *dir;
+	size_t i;
+
+	spool_open(&s->sp);
+	s->all = all;
+	s->since = epoch_now();
+	s->scanned = s->ticked = -1e9;
+	fm_reader_init(&s->ids, -1, FM_LINE_MAX);
+	s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	dir = fm_spool_path(&s->sp, FM_SPOOL_LOG, NULL);
+	if (s->ino >= 0 &&
+	    inotify_add_watch(s->ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+		close(s->ino);
+		s->ino = -1;
+	}
+	free(dir);
+	for (i = 0; i < nids; i++) {
+		if (!strcmp(ids[i], "-"))
+			s->ids.fd = 0;
+		else if (follow_id(s, w, ids[i]) < 0)
+			exit(FM_EXIT_USAGE);
+	}
+}
+
+static void follow_release(struct spool_watch *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->f[i].log.fd >= 0)
+			close(s->f[i].log.fd);
+		fm_reader_release(&s->f[i].log);
+	}
+	free(s->f);
+	fm_reader_release(&s->ids);
+	if (s->ino >= 0)
+		close(s->ino);
+	fm_spool_release(&s->sp);
+}
+
+/* "5s", "3m", "2h", "4d": how long ago, in the largest whole unit. */
+static const char *age(double s, char buf[24])
+{
+	unsigned long n = s > 0 && s < 1e12 ? (unsigned long)s : 0;
+
+	if (n < 60)
+		snprintf(buf, 24, "%lus", n);
+	else if (n < 3600)
+		snprintf(buf, 24, "%lum", n / 60);
+	else if (n < 86400)
+		snprintf(buf, 24, "%luh", n / 3600);
+	else
+		snprintf(buf, 24, "%lud", n / 86400);
+	return buf;
+}
+
+/* The tool of an entry, "?" when its file cannot be read. */
+static char *entry_tool(struct fm_spool *sp, const struct fm_spool_entry *e)
+{
+	struct fm_spool_entry moved = {0};
+	json_object *task = NULL;
+	char buf[FM_ID_MAX + 1];
+	const char *tool;
+	char *s;
+
+	if (fm_spool_task(sp, e, &task, NULL) < 0 &&
+	    fm_spool_find(sp, FM_SPOOL_ID(e->name), &moved, NULL) == 0)
+		fm_spool_task(sp, &moved, &task, NULL);
+	tool = fm_json_get_string(task, "tool_name");
+	s = fm_xstrdup(clean(buf, sizeof(buf), tool && *tool ? tool : "?"));
+	json_object_put(task);
+	return s;
+}
+
+/* The error code of a failed task, from its log's final line. */
+static char *entry_code(struct fm_spool *sp, const struct fm_spool_entry *e)
+{
+	struct fm_spool_logscan ls;
+	json_object *err;
+	char buf[FM_ID_MAX + 1];
+	const char *code = NULL;
+	char *s = NULL;
+	int fd = openat(sp->fd[FM_SPOOL_LOG], e->name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fm_spool_logscan(fd, &ls, NULL) == 0) {
+		err = fm_json_get(ls.final, "error", json_type_object);
+		code = fm_json_get_string(err, "code");
+		if (code && *code)
+			s = fm_xstrdup(clean(buf, sizeof(buf), code));
+		fm_spool_logscan_release(&ls);
+	}
+	close(fd);
+	return s;
+}
+
+struct row {
+	const char *state, *id;
+	char age[24];
+	char *tool, *code;
+};
+
+static int width(const char *s, int w)
+{
+	int n = (int)strlen(s);
+
+	return n > w ? n : w;
+}
+
+/* --list: one line per task in queue order, the columns aligned. */
+static int list_spool(int only)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool_entry *v;
+	struct fm_spool sp;
+	struct row *r;
+	size_t n, i, k = 0;
+	int sw = 0, aw = 0, iw = 0, tw = 0;
+	double now;
+
+	spool_open(&sp);
+	if (fm_spool_list(&sp, 1, &v, &n, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fm_spool_release(&sp);
+		return FM_EXIT_FAILED;
+	}
+	now = epoch_now();
+	r = fm_xcalloc(n + 1, sizeof(*r));
+	for (i = 0; i < n; i++) {
+		const struct fm_spool_entry *e = &v[i];
+
+		if (only >= 0 && e->state != (enum fm_spool_state)only)
+			continue;
+		r[k].state = fm_spool_state_name(e->state);
+		r[k].id = FM_SPOOL_ID(e->name);
+		age(now - (e->state == FM_SPOOL_QUEUED ? e->queued_at : e->changed_at), r[k].age);
+		r[k].tool = entry_tool(&sp, e);
+		if (e->state == FM_SPOOL_FAILED_STATE)
+			r[k].code = entry_code(&sp, e);
+		sw = width(r[k].state, sw);
+		aw = width(r[k].age, aw);
+		iw = width(r[k].id, iw);
+		tw = width(r[k].tool, tw);
+		k++;
+	}
+	for (i = 0; i < k; i++) {
+		if (r[i].code)
+			printf("%-*s  %*s  %-*s  %-*s  %s\n", sw, r[i].state, aw, r[i].age, iw,
+			       r[i].id, tw, r[i].tool, r[i].code);
+		else
+			printf("%-*s  %*s  %-*s  %s\n", sw, r[i].state, aw, r[i].age, iw, r[i].id,
+			       r[i].tool);
+		free(r[i].tool);
+		free(r[i].code);
+	}
+	free(r);
+	free(v);
+	fm_spool_release(&sp);
+	return fm_close_stdout() < 0 ? FM_EXIT_FAILED : FM_EXIT_OK;
+}
+
+/* --status: the status object; the exit status tells the state. */
+static int status_spool(const char *id)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	json_object *st;
+	const char *state;
+	int rc;
+
+	spool_open(&sp);
+	if (fm_spool_status(&sp, id, &st, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fm_spool_release(&sp);
+		return FM_EXIT_USAGE;
+	}
+	puts(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+	state = fm_json_get_string(st, "state");
+	rc = !strcmp(state, "done")				     ? FM_EXIT_OK
+	     : !strcmp(state, "queued") || !strcmp(state, "running") ? FM_EXIT_UNFINISHED
+								     : FM_EXIT_FAILED;
+	json_object_put(st);
+	fm_spool_release(&sp);
+	return fm_close_stdout() < 0 ? FM_EXIT_FAILED : rc;
 }
 
 /* --- the verdict -------------------------------------------------------- */
@@ -1216,16 +1853,64 @@ static void setup_signals(struct watch *w)
 	}
 }
 
+static int parse_state(const char *s)
+{
+	int i;
+
+	for (i = 0; i < FM_SPOOL_NSTATES; i++)
+		if (!strcmp(s, fm_spool_state_name((enum fm_spool_state)i)))
+			return i;
+	fm_warn("invalid argument '%s' for '--state': use queued, running, done, failed or "
+		"cancelled",
+		s);
+	fm_try_help();
+}
+
+/* The spool modes exclude each other and FILE operands. */
+static void check_modes(int nfollow, int all, int list, int nstatus, int only, int files,
+			const struct watch *w)
+{
+	const char *mode = nfollow ? "--follow" : all ? "--all" : list ? "--list" : "--status";
+
+	if ((nfollow > 0) + all + list + nstatus > 1) {
+		fm_warn("only one of --follow, --all, --list and --status may be given");
+		fm_try_help();
+	}
+	if (nfollow + all + list + nstatus && files) {
+		fm_warn("%s takes no FILE operands", mode);
+		fm_try_help();
+	}
+	if (only >= 0 && !list) {
+		fm_warn("--state goes with --list");
+		fm_try_help();
+	}
+	if ((list || nstatus) && (w->summary_json || w->junit)) {
+		fm_warn("%s writes no summary: --summary-json and --junit go with the events",
+			mode);
+		fm_try_help();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct watch w = {0};
-	const char *color = "auto";
-	int c, status;
+	struct spool_watch sw = {0};
+	const char *color = "auto", *status_id = NULL;
+	char **follow = fm_xcalloc((size_t)argc + 1, sizeof(*follow));
+	int c, status, nfollow = 0, all = 0, list = 0, nstatus = 0, only = -1;
 	double wall;
 
 	fm_msg_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "hqv", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:hqv", options, NULL)) != -1) {
 		switch (c) {
+		case 'f': follow[nfollow++] = optarg; break;
+		case OPT_ALL: all = 1; break;
+		case OPT_LIST: list = 1; break;
+		case OPT_STATE: only = parse_state(optarg); break;
+		case OPT_STATUS:
+			status_id = optarg;
+			nstatus++;
+			break;
 		case 'q': w.quiet = 1; break;
 		case 'v': w.verbose = 1; break;
 		case OPT_COLOR: color = optarg; break;
@@ -1236,6 +1921,11 @@ int main(int argc, char **argv)
 		default: fm_try_help();
 		}
 	}
+	check_modes(nfollow, all, list, nstatus, only, optind < argc, &w);
+	if (list || status_id) {
+		free(follow);
+		return list ? list_spool(only) : status_spool(status_id);
+	}
 	w.color = want_color(color);
 	w.tty = !w.quiet && isatty(2);
 	w.start = fm_now();
@@ -1244,7 +1934,15 @@ int main(int argc, char **argv)
 	if (w.tty)
 		term_size(&w);
 	setup_signals(&w);
-	status = fm_each_input(argv + optind, argc - optind, watch_fd, &w);
+	if (nfollow || all) {
+		w.replay = 1;
+		follow_start(&sw, &w, follow, (size_t)nfollow, all);
+		status = follow_spool(&sw, &w);
+		follow_release(&sw);
+	} else {
+		status = fm_each_input(argv + optind, argc - optind, watch_fd, &w);
+	}
+	free(follow);
 	w.interrupted = got_stop != 0;
 	fm_writer_flush(&w.out);
 	if (w.tty)

@@ -76,7 +76,7 @@ check_opts() {
 
 @test "filmeto-watch options are documented and completed" {
 	check_opts filmeto-watch -q --quiet -v --verbose --color --summary-json --junit \
-		-h --help --version
+		-f --follow --all --list --state --status -h --help --version
 }
 
 @test "filmeto-plugin commands and options are documented and completed" {
@@ -162,7 +162,7 @@ complete_bash() {
 	run complete_bash filmeto-run -O
 	[ -z "$output" ]
 	run complete_bash filmeto-watch --
-	[ "${lines[*]}" = "--quiet --verbose --color --summary-json --junit --help --version" ]
+	[ "${lines[*]}" = "--quiet --verbose --color --summary-json --junit --follow --all --list --state --status --help --version" ]
 	run complete_bash filmeto-watch --color = ''
 	[ "${lines[*]}" = "auto always never" ]
 }
