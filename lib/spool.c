@@ -655,10 +655,15 @@ int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struc
 	o = fm_event_new("status", id);
 	json_object_object_add(o, "state", json_object_new_string(fm_spool_state_name(e.state)));
 	if (task) {
+		json_object *plugin = json_object_object_get(task, "plugin_name");
+
 		json_object_object_add(o, "tool_name",
 				       json_object_get(json_object_object_get(task, "tool_name")));
-		json_object_object_add(
-		    o, "plugin_name", json_object_get(json_object_object_get(task, "plugin_name")));
+		/* The plugin that ran it, when the task left the choice open. */
+		if (!plugin && ls.final)
+			plugin = json_object_object_get(
+			    fm_json_get(ls.final, "metadata", json_type_object), "plugin_name");
+		json_object_object_add(o, "plugin_name", json_object_get(plugin));
 	}
 	add_time(o, "queued_at", e.queued_at);
 	if (e.state != FM_SPOOL_QUEUED)
