@@ -13,7 +13,6 @@ setup() {
 
 teardown() {
 	# A worker a test left running must not outlive it.
-	pkill -KILL -f "filmeto-run --spool" -P $$ 2>/dev/null || true
 	jobs -p | xargs -r kill -KILL 2>/dev/null || true
 }
 
