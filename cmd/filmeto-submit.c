@@ -969,9 +969,9 @@ static int cancel(const struct args *a)
 
 		if (rc < 0) {
 			fm_warn("%s", err.message);
-			fm_error_release(&err);
 			status = err.code == FM_RESOURCE_PROCESSING_ERROR ? FM_EXIT_FAILED
 									  : FM_EXIT_USAGE;
+			fm_error_release(&err);
 		} else if (rc == 2) {
 			fm_warn("task '%s' had already finished", a->ids[i]);
 			if (status == FM_EXIT_OK)
