@@ -28,10 +28,10 @@
 static const char usage_text[] =
     "usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
     "                      [--resource-base64 FILE]... [-i ID] [--depends ID]...\n"
-    "                      [--timeout S] [--preset NAME] [--dry-run]\n"
+    "                      [--timeout S] [--preset NAME] [--dry-run] [--queue]\n"
     "       filmeto-submit --storyboard FILE [--size WxH] [--fps N] [-p KEY=VALUE]...\n"
-    "                      [--dry-run]\n"
-    "       filmeto-submit --json FILE [--dry-run]\n"
+    "                      [--dry-run] [--queue]\n"
+    "       filmeto-submit --json FILE [--dry-run] [--queue]\n"
     "       filmeto-submit --each -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [--preset NAME]\n"
     "       filmeto-submit --list-presets\n"
     "       filmeto-submit --cancel ID...\n"
