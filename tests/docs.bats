@@ -8,6 +8,7 @@ setup() {
 	root=$BATS_TEST_DIRNAME/..
 	man=$root/man
 	bash_comp=$root/completions/bash/filmeto
+	ROOT_BIN=$root/cmd
 	zsh_comp=$root/completions/zsh/_filmeto
 }
 
@@ -66,12 +67,12 @@ check_opts() {
 	check_opts filmeto-submit \
 		-t --tool -P --plugin -p --param -r --resource --resource-base64 \
 		-i --id --depends --timeout --preset --list-presets --storyboard \
-		--size --fps --json --each --dry-run -h --help --version
+		--size --fps --json --each --dry-run --queue --cancel -h --help --version
 }
 
 @test "filmeto-run options are documented and completed" {
 	check_opts filmeto-run --jobs -j --output-dir -d --limit --queue-timeout \
-		--heartbeat --grace --no-cache -h --help --version
+		--heartbeat --grace --no-cache --spool --drain --prune -h --help --version
 }
 
 @test "filmeto-watch options are documented and completed" {
@@ -161,10 +162,48 @@ complete_bash() {
 	[ -z "$output" ]
 	run complete_bash filmeto-run -O
 	[ -z "$output" ]
+	run complete_bash filmeto-run --sp
+	[ "$output" = "--spool" ]
+	run complete_bash filmeto-run --dr
+	[ "$output" = "--drain" ]
+	run complete_bash filmeto-run --prune ''
+	[ "${lines[*]}" = "12h 7d 2w" ]
+	run complete_bash filmeto-submit --qu
+	[ "$output" = "--queue" ]
 	run complete_bash filmeto-watch --
 	[ "${lines[*]}" = "--quiet --verbose --color --summary-json --junit --follow --all --list --state --status --help --version" ]
 	run complete_bash filmeto-watch --color = ''
 	[ "${lines[*]}" = "auto always never" ]
+}
+
+@test "bash completion completes --cancel with the ids of queued tasks" {
+	export FILMETO_SPOOL=$BATS_TEST_TMPDIR/spool
+	mkdir -p "$FILMETO_SPOOL/queue"
+	touch "$FILMETO_SPOOL/queue/18ea054c16aceb22.scene1" \
+		"$FILMETO_SPOOL/queue/18ea054c16aceb23.scene2.v2" \
+		"$FILMETO_SPOOL/queue/18ea054c16aceb24.title"
+	run complete_bash filmeto-submit --cancel sc
+	[ "${lines[*]}" = "scene1 scene2.v2" ]
+	run complete_bash filmeto-submit --cancel scene1 ''
+	[ "${lines[*]}" = "scene1 scene2.v2 title" ]
+	rm -r "$FILMETO_SPOOL"
+	run complete_bash filmeto-submit --cancel ''
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+# The SYNOPSIS of filmeto-submit(1) and filmeto-run(1), words and order,
+# is the usage of their --help.
+@test "the SYNOPSIS of submit and run is the usage of --help" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	local bin
+	for bin in filmeto-submit filmeto-run; do
+		diff -u <("$ROOT_BIN/$bin" --help | sed -n '/^usage:/,/^$/p' |
+			sed -e 's/^usage: //' -e 's/^ *//' | tr -s ' \n' '  ') \
+			<(mandoc -T ascii -O width=200 "$man/man1/$bin.1" | col -b |
+				sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed -e '1d' -e '$d' -e 's/^ *//' |
+				tr -s ' \n' '  ')
+	done
 }
 
 @test "mandoc -T lint reports nothing for any man page" {

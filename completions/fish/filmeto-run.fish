@@ -12,3 +12,7 @@ complete -c filmeto-run -l grace -x -d 'Seconds between cancel and kill'
 complete -c filmeto-run -l no-cache -d 'Always run; do not answer from the output cache'
 complete -c filmeto-run -s h -l help -d 'Print usage and exit'
 complete -c filmeto-run -l version -d 'Print version and exit'
+complete -c filmeto-run -l spool -d 'Work the spool instead of reading task lines'
+complete -c filmeto-run -l drain -d 'With --spool: exit once no queued task is left'
+complete -c filmeto-run -l prune -x -d 'With --spool: remove tasks finished longer ago than AGE' \
+	-a '12h 7d 2w'

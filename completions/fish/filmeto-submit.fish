@@ -27,5 +27,22 @@ complete -c filmeto-submit -l fps -x -d 'Film frame rate for --storyboard'
 complete -c filmeto-submit -l json -r -F -d 'Read whole task objects'
 complete -c filmeto-submit -l each -d 'A task for every completed line on stdin'
 complete -c filmeto-submit -l dry-run -d 'Print the plan, emit no task'
+complete -c filmeto-submit -l queue -d 'Put the tasks into the spool, print their ids'
+complete -c filmeto-submit -l cancel -d 'Cancel the spooled tasks named by the ids'
+
+# The ids of the tasks waiting or running in the spool: the names in its
+# queue/ less their 16-digit SEQ and the dot.
+function __filmeto_spool_ids
+	set -l dir $FILMETO_SPOOL
+	if test -z "$dir"
+		set -l state $XDG_STATE_HOME
+		test -n "$state"; or set state ~/.local/state
+		set dir $state/filmeto/spool
+	end
+	set -l names $dir/queue/*.*
+	string replace -r '^.*/[0-9a-f]{16}\\.' '' -- $names
+end
+complete -c filmeto-submit -n '__fish_seen_argument -l cancel' -a '(__filmeto_spool_ids)' \
+	-d 'Spooled task'
 complete -c filmeto-submit -s h -l help -d 'Print usage and exit'
 complete -c filmeto-submit -l version -d 'Print version and exit'
