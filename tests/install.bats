@@ -15,7 +15,8 @@ setup() {
 		share/man/man1/filmeto-run.1 share/man/man5/filmeto-plugin.yaml.5 \
 		share/man/man7/filmeto.7 share/man/man7/filmeto-protocol.7 \
 		share/bash-completion/completions/filmeto-submit share/zsh/site-functions/_filmeto \
-		share/fish/vendor_completions.d/filmeto-run.fish; do
+		share/fish/vendor_completions.d/filmeto-run.fish \
+		share/filmeto/examples/spool-cron share/filmeto/examples/spool-ci.yml; do
 		[ -e "$top/$f" ] || { echo "missing $f"; false; }
 	done
 	unset FILMETO_PLUGIN_PATH
