@@ -132,13 +132,15 @@ run-demo: all
 	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
 
 # What the benchmarks compare against: GNU parallel, GNU time, jq, the
-# espeak-ng command for the hand-written animatic script, and the curl
-# command for the loop the openai plugin is measured against.
-BENCH_PKGS = parallel time jq espeak-ng curl
+# espeak-ng command for the hand-written animatic script, the curl
+# command for the loop the openai plugin is measured against, and the
+# job queues nq and task-spooler (tsp) for the spool.
+BENCH_PKGS = parallel time jq espeak-ng curl nq task-spooler
 
 bench: deps
 	@if ! command -v parallel >/dev/null || ! command -v jq >/dev/null || \
 	    ! command -v espeak-ng >/dev/null || ! command -v curl >/dev/null || \
+	    ! command -v nq >/dev/null || ! command -v tsp >/dev/null || \
 	    [ ! -x /usr/bin/time ]; then \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
