@@ -969,8 +969,11 @@ static int cancel(const struct args *a)
 
 		if (rc < 0) {
 			fm_warn("%s", err.message);
-			status = err.code == FM_RESOURCE_PROCESSING_ERROR ? FM_EXIT_FAILED
-									  : FM_EXIT_USAGE;
+			/* The worst of all the ids: usage (2) over failure (1). */
+			if (err.code != FM_RESOURCE_PROCESSING_ERROR)
+				status = FM_EXIT_USAGE;
+			else if (status == FM_EXIT_OK)
+				status = FM_EXIT_FAILED;
 			fm_error_release(&err);
 		} else if (rc == 2) {
 			fm_warn("task '%s' had already finished", a->ids[i]);

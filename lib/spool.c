@@ -821,13 +821,21 @@ fail:
 
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep)
 {
-	static const char note[] = "{\"type\":\"log\",\"level\":\"warning\",\"message\":"
-				   "\"the log reached its size limit: only final lines follow\"}\n";
-
 	if (c->logged + (off_t)len + 1 > FM_SPOOL_LOG_MAX && !must_keep) {
-		if (!c->truncated && write_all(c->log, note, sizeof(note) - 1) == 0)
-			c->logged += (off_t)sizeof(note) - 1;
-		c->truncated = 1;
+		if (!c->truncated) {
+			json_object *ev = fm_event_new("log", FM_SPOOL_ID(c->name));
+			const char *s;
+
+			json_object_object_add(ev, "level", json_object_new_string("warning"));
+			json_object_object_add(
+			    ev, "message",
+			    json_object_new_string(
+				"the log reached its size limit: only final lines follow"));
+			s = fm_json_str(ev);
+			c->truncated = 1;
+			fm_spool_log(c, s, strlen(s), 1);
+			json_object_put(ev);
+		}
 		return 0;
 	}
 	/* One write per line: O_APPEND keeps it whole beside other writers. */

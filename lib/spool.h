@@ -118,7 +118,8 @@ int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err);
 void fm_spool_logscan_release(struct fm_spool_logscan *ls);
 /*
  * The seeds' task status: {"type":"status","task_id","state","tool_name",
- * "plugin_name","queued_at","changed_at","attempts","progress","result"}.
+ * "plugin_name","queued_at","started_at" (running) or "finished_at",
+ * "attempts","worker","progress" (running),"result" (finished),"log"}.
  */
 int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struct fm_error *err);
 

@@ -34,9 +34,10 @@
 
 struct slot {
 	struct fm_spool_claim c;
-	int ended;     /* the final line is written: finish it */
-	int release;   /* interrupted: back to the queue */
-	int cancelled; /* a cancel request reached the executor */
+	int ended;	/* the final line is written: finish it */
+	int release;	/* interrupted: back to the queue */
+	int cancelled;	/* a cancel request reached the executor */
+	int moved_only; /* ended by an earlier worker: only the move was left */
 	enum fm_spool_dir to;
 };
 
@@ -79,6 +80,25 @@ static void end_with(struct slot *s, const char *type)
 	s->to = !strcmp(type, "completed") ? FM_SPOOL_DONE : FM_SPOOL_FAILED;
 }
 
+/*
+ * The executor counts its own retries from 1; a task taken again after a
+ * dead worker goes on from the attempts before, so one log counts one way.
+ */
+static void renumber(struct slot *s, json_object *ev)
+{
+	static const char *const keys[] = {"attempt", "attempts"};
+	size_t i;
+
+	for (i = 0; s->c.attempt > 1 && i < 2; i++) {
+		json_object *v = fm_json_get(ev, keys[i], json_type_int);
+
+		if (v)
+			json_object_object_add(
+			    ev, keys[i],
+			    json_object_new_int(json_object_get_int(v) + s->c.attempt - 1));
+	}
+}
+
 /* Every event of the executor comes here and goes to its task's log. */
 static void on_event(void *ctx, json_object *ev)
 {
@@ -105,6 +125,7 @@ static void on_event(void *ctx, json_object *ev)
 		s->release = 1;
 		return;
 	}
+	renumber(s, ev);
 	log_line(s, ev, final);
 	if (final)
 		end_with(s, type);
@@ -256,6 +277,7 @@ static int start(struct work *w, struct slot *s)
 
 	if (s->c.final) {
 		/* Ended before, moved never: finish the move only. */
+		s->moved_only = 1;
 		end_with(s, fm_json_get_string(s->c.final, "type"));
 		return 1;
 	}
@@ -362,7 +384,7 @@ static int settle(struct work *w, struct fm_error *err)
 		}
 		snprintf(id, sizeof(id), "%s", FM_SPOOL_ID(s->c.name));
 		if (s->ended && rc == 0) {
-			if (s->to == FM_SPOOL_FAILED)
+			if (s->to == FM_SPOOL_FAILED && !s->moved_only)
 				w->failed++;
 			if (w->finished)
 				json_object_object_add(w->finished, id,
