@@ -458,28 +458,6 @@ static void check_task(struct submit *s, json_object *t, int apply_cli)
 	json_object_put(owned);
 }
 
-/* The ids a task needs: depends_on and task_output resources. */
-static json_object *needs(json_object *t)
-{
-	json_object *list = json_object_new_array(), *deps, *res;
-	size_t i;
-
-	deps = fm_json_get(t, "depends_on", json_type_array);
-	for (i = 0; deps && i < json_object_array_length(deps); i++)
-		json_object_array_add(list, json_object_get(json_object_array_get_idx(deps, i)));
-	res = fm_json_get(t, "resources", json_type_array);
-	for (i = 0; res && i < json_object_array_length(res); i++) {
-		json_object *r = json_object_array_get_idx(res, i);
-		const char *type = fm_json_get_string(r, "type"),
-			   *data = fm_json_get_string(r, "data");
-
-		if (type && data && !strcmp(type, "task_output"))
-			json_object_array_add(
-			    list, json_object_new_string_len(data, (int)strcspn(data, "#")));
-	}
-	return list;
-}
-
 /* 0 unvisited, 1 on the path, 2 done: a back edge is a cycle. */
 static int find_cycle(json_object *byid, const char *id, json_object *state, char **path)
 {
@@ -490,7 +468,7 @@ static int find_cycle(json_object *byid, const char *id, json_object *state, cha
 	if (json_object_object_get_ex(state, id, &st))
 		return json_object_get_int(st) == 1;
 	json_object_object_add(state, id, json_object_new_int(1));
-	list = needs(t);
+	list = fm_task_needs(t);
 	for (i = 0; !found && i < json_object_array_length(list); i++) {
 		const char *d = json_object_get_string(json_object_array_get_idx(list, i));
 
@@ -527,7 +505,7 @@ static void check_plan(struct submit *s, int whole)
 		json_object_object_add(byid, id, json_object_get(t));
 	}
 	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i), *list = needs(t);
+		json_object *t = json_object_array_get_idx(s->tasks, i), *list = fm_task_needs(t);
 		const char *id = fm_json_get_string(t, "task_id");
 		size_t k;
 		char *path = NULL;
@@ -677,7 +655,7 @@ static void print_plan(struct submit *s)
 		       fm_json_get_string(e, "from"));
 	}
 	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i), *list = needs(t);
+		json_object *t = json_object_array_get_idx(s->tasks, i), *list = fm_task_needs(t);
 		const char *plugin = fm_json_get_string(t, "plugin_name");
 
 		printf("task %s: %s via %s", fm_json_get_string(t, "task_id"),
@@ -836,7 +814,7 @@ static void check_spooled(struct submit *s, json_object *spooled)
 				json_object_get_string(name));
 	}
 	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i), *list = needs(t);
+		json_object *t = json_object_array_get_idx(s->tasks, i), *list = fm_task_needs(t);
 		const char *id = fm_json_get_string(t, "task_id");
 
 		for (k = 0; id && k < json_object_array_length(list); k++) {
@@ -875,7 +853,7 @@ static json_object *queue_order(struct submit *s)
 
 			if (taken[i])
 				continue;
-			list = needs(t);
+			list = fm_task_needs(t);
 			for (k = 0; ready && k < json_object_array_length(list); k++) {
 				const char *d =
 				    json_object_get_string(json_object_array_get_idx(list, k));

@@ -297,14 +297,6 @@ static double task_time(const struct task *t, double now)
 	return t->started > 0 ? now - t->started : 0;
 }
 
-static double epoch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * When an event happened, on fm_now's clock. A live stream's events
  * happen as they come; a log read later says when in its timestamps.
@@ -319,7 +311,7 @@ static double event_time(const struct watch *w, json_object *ev)
 	if (!w->replay || !ts || !(rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm)))
 		return now;
 	t = (double)timegm(&tm) + (*rest == '.' ? strtod(rest, NULL) : 0);
-	t = now - (epoch_now() - t);
+	t = now - (fm_epoch() - t);
 	return t < now ? t : now;
 }
 
@@ -1395,7 +1387,7 @@ static void follow_start(struct spool_watch *s, struct watch *w, char **ids, siz
 
 	spool_open(&s->sp);
 	s->all = all;
-	s->since = epoch_now();
+	s->since = fm_epoch();
 	s->scanned = s->ticked = -1e9;
 	fm_reader_init(&s->ids, -1, FM_LINE_MAX);
 	s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1464,29 +1456,6 @@ static char *entry_tool(struct fm_spool *sp, const struct fm_spool_entry *e)
 	return s;
 }
 
-/* The error code of a failed task, from its log's final line. */
-static char *entry_code(struct fm_spool *sp, const struct fm_spool_entry *e)
-{
-	struct fm_spool_logscan ls;
-	json_object *err;
-	char buf[FM_ID_MAX + 1];
-	const char *code = NULL;
-	char *s = NULL;
-	int fd = openat(sp->fd[FM_SPOOL_LOG], e->name, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	if (fm_spool_logscan(fd, &ls, NULL) == 0) {
-		err = fm_json_get(ls.final, "error", json_type_object);
-		code = fm_json_get_string(err, "code");
-		if (code && *code)
-			s = fm_xstrdup(clean(buf, sizeof(buf), code));
-		fm_spool_logscan_release(&ls);
-	}
-	close(fd);
-	return s;
-}
-
 struct row {
 	const char *state, *id;
 	char age[24];
@@ -1509,6 +1478,7 @@ static int list_spool(int only)
 	struct row *r;
 	size_t n, i, k = 0;
 	int sw = 0, aw = 0, iw = 0, tw = 0;
+	char code[sizeof(v->code)];
 	double now;
 
 	spool_open(&sp);
@@ -1518,7 +1488,7 @@ static int list_spool(int only)
 		fm_spool_release(&sp);
 		return FM_EXIT_FAILED;
 	}
-	now = epoch_now();
+	now = fm_epoch();
 	r = fm_xcalloc(n + 1, sizeof(*r));
 	for (i = 0; i < n; i++) {
 		const struct fm_spool_entry *e = &v[i];
@@ -1529,8 +1499,8 @@ static int list_spool(int only)
 		r[k].id = FM_SPOOL_ID(e->name);
 		age(now - (e->state == FM_SPOOL_QUEUED ? e->queued_at : e->changed_at), r[k].age);
 		r[k].tool = entry_tool(&sp, e);
-		if (e->state == FM_SPOOL_FAILED_STATE)
-			r[k].code = entry_code(&sp, e);
+		if (e->state == FM_SPOOL_FAILED_STATE && e->code[0])
+			r[k].code = fm_xstrdup(clean(code, sizeof(code), e->code));
 		sw = width(r[k].state, sw);
 		aw = width(r[k].age, aw);
 		iw = width(r[k].id, iw);

@@ -168,6 +168,27 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 	return 0;
 }
 
+json_object *fm_task_needs(json_object *task)
+{
+	json_object *ids = json_object_new_array(), *d, *r;
+	size_t i;
+
+	d = fm_json_get(task, "depends_on", json_type_array);
+	for (i = 0; d && i < json_object_array_length(d); i++)
+		json_object_array_add(ids, json_object_get(json_object_array_get_idx(d, i)));
+	r = fm_json_get(task, "resources", json_type_array);
+	for (i = 0; r && i < json_object_array_length(r); i++) {
+		json_object *o = json_object_array_get_idx(r, i);
+		const char *type = fm_json_get_string(o, "type"), *data;
+
+		data = fm_json_get_string(o, "data");
+		if (type && data && !strcmp(type, "task_output"))
+			json_object_array_add(
+			    ids, json_object_new_string_len(data, (int)strcspn(data, "#")));
+	}
+	return ids;
+}
+
 json_object *fm_task_to_json(const struct fm_task *t)
 {
 	json_object *o = json_object_new_object();

@@ -35,6 +35,11 @@ void fm_task_release(struct fm_task *t);
  */
 int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err);
 json_object *fm_task_to_json(const struct fm_task *t);
+/*
+ * The ids a task line waits for: its depends_on and the task named by each
+ * task_output resource ("ID" or "ID#N"). A new array, possibly empty.
+ */
+json_object *fm_task_needs(json_object *task);
 
 /* Resource types of DESIGN §2. */
 int fm_resource_type_valid(const char *type);

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "install.h"
 #include "rpc.h"
 #include "scaffold.h"
 #include "util.h"
@@ -353,17 +353,6 @@ static int put_expanded(const char *dir, const char *file, const char *tmpl,
 	return rc;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* The directory of the Python SDK: the first that has filmeto_plugin.py. */
 static char *find_sdk(void)
 {
@@ -531,7 +520,7 @@ int fm_plugin_scaffold(const char *name, const char *lang, const char *parent, c
 	rc = 0;
 out:
 	if (tmp) {
-		rm_tree(tmp);
+		fm_tree_remove(tmp);
 		free(tmp);
 	}
 	free(path);
@@ -953,7 +942,7 @@ int fm_plugin_selftest(const struct fm_manifest *m, fm_check_fn *report, void *c
 	fm_host_stop(&st.h, st.gone[0] ? 0 : FM_SHUTDOWN_GRACE);
 	fm_host_release(&st.h);
 	sigaction(SIGPIPE, &old, NULL);
-	rm_tree(st.scratch);
+	fm_tree_remove(st.scratch);
 	free(st.scratch);
 	return st.failures;
 }

@@ -40,7 +40,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "install.h"
 #include "model.h"
 #include "ndjson.h"
 #include "spool.h"
@@ -135,14 +135,6 @@ char *fm_spool_path(const struct fm_spool *sp, enum fm_spool_dir sub, const char
 {
 	return name ? fm_xasprintf("%s/%s/%s", sp->dir, subdirs[sub], name)
 		    : fm_xasprintf("%s/%s", sp->dir, subdirs[sub]);
-}
-
-static double epoch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double mtime_of(const struct stat *st)
@@ -353,21 +345,25 @@ static int locked(struct fm_spool *sp, const char *name)
 	return held;
 }
 
-/* The type of a log's final line tells failed from cancelled. */
-static enum fm_spool_state failed_kind(struct fm_spool *sp, const char *name)
+/* A failed task's log tells failed from cancelled, and the error code. */
+static void failed_kind(struct fm_spool *sp, struct fm_spool_entry *e)
 {
 	struct fm_spool_logscan ls;
-	enum fm_spool_state s = FM_SPOOL_FAILED_STATE;
-	int fd = openat(sp->fd[FM_SPOOL_LOG], name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(sp->fd[FM_SPOOL_LOG], e->name, O_RDONLY | O_CLOEXEC);
+	const char *code;
 
+	e->state = FM_SPOOL_FAILED_STATE;
 	if (fd < 0)
-		return s;
-	if (fm_spool_logscan(fd, &ls, NULL) == 0 && ls.final &&
-	    !strcmp(fm_json_get_string(ls.final, "type"), "cancelled"))
-		s = FM_SPOOL_CANCELLED;
+		return;
+	if (fm_spool_logscan(fd, &ls, NULL) == 0 && ls.final) {
+		if (!strcmp(fm_json_get_string(ls.final, "type"), "cancelled"))
+			e->state = FM_SPOOL_CANCELLED;
+		code = fm_json_get_string(fm_json_get(ls.final, "error", json_type_object), "code");
+		if (code)
+			snprintf(e->code, sizeof(e->code), "%s", code);
+	}
 	fm_spool_logscan_release(&ls);
 	close(fd);
-	return s;
 }
 
 static void add_entry(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, int probe,
@@ -375,6 +371,7 @@ static void add_entry(struct fm_spool *sp, enum fm_spool_dir sub, const char *na
 {
 	struct stat st;
 
+	memset(e, 0, sizeof(*e));
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->queued_at = name_time(name);
 	e->changed_at = e->queued_at;
@@ -388,7 +385,11 @@ static void add_entry(struct fm_spool *sp, enum fm_spool_dir sub, const char *na
 			e->changed_at = e->queued_at;
 		break;
 	case FM_SPOOL_DONE: e->state = FM_SPOOL_DONE_STATE; break;
-	default: e->state = probe ? failed_kind(sp, name) : FM_SPOOL_FAILED_STATE; break;
+	default:
+		e->state = FM_SPOOL_FAILED_STATE;
+		if (probe)
+			failed_kind(sp, e);
+		break;
 	}
 }
 
@@ -483,48 +484,22 @@ static enum fm_spool_dir dir_of(enum fm_spool_state s)
 								       : FM_SPOOL_QUEUE;
 }
 
-/* Reads a small file under a directory fd; NUL-terminated. */
-static int read_at(int dfd, const char *name, size_t max, char **buf, size_t *len)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-	size_t cap = 4096;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	*buf = fm_xmalloc(cap + 1);
-	*len = 0;
-	while ((n = read(fd, *buf + *len, cap - *len)) > 0) {
-		*len += (size_t)n;
-		if (*len == cap) {
-			if (cap > max)
-				break;
-			cap *= 2;
-			*buf = fm_xrealloc(*buf, cap + 1);
-		}
-	}
-	close(fd);
-	if (n < 0 || *len > max) {
-		free(*buf);
-		*buf = NULL;
-		errno = n < 0 ? errno : EFBIG;
-		return -1;
-	}
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
 int fm_spool_task(struct fm_spool *sp, const struct fm_spool_entry *e, json_object **task,
 		  struct fm_error *err)
 {
 	char *buf;
 	size_t len;
-	int rc;
+	int fd, rc;
 
 	*task = NULL;
-	if (read_at(sp->fd[dir_of(e->state)], e->name, FM_LINE_MAX, &buf, &len) < 0)
+	fd = openat(sp->fd[dir_of(e->state)], e->name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot read task '%s':", FM_SPOOL_ID(e->name));
+	rc = fm_read_fd(fd, e->name, FM_LINE_MAX, &buf, &len, err);
+	close(fd);
+	if (rc < 0)
+		return -1;
 	rc = fm_json_parse(buf, len, task, err);
 	free(buf);
 	return rc;
@@ -616,22 +591,11 @@ void fm_spool_logscan_release(struct fm_spool_logscan *ls)
 	memset(ls, 0, sizeof(*ls));
 }
 
-static void iso_time(double t, char buf[32])
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-	char tmp[24];
-
-	gmtime_r(&s, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, 32, "%s.%03dZ", tmp, (int)((t - (double)s) * 1000) % 1000);
-}
-
 static void add_time(json_object *o, const char *key, double t)
 {
 	char buf[32];
 
-	iso_time(t, buf);
+	fm_timestamp_at(t, buf);
 	json_object_object_add(o, key, json_object_new_string(buf));
 }
 
@@ -784,11 +748,9 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 					  "cannot open '%s/queue/%s':", sp->dir, name)
 			       : 0;
 	snprintf(c->name, sizeof(c->name), "%s", name);
-	if (read_at(sp->fd[FM_SPOOL_QUEUE], name, FM_LINE_MAX, &c->line, &c->len) < 0) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s/queue/%s':", sp->dir,
-			 name);
+	/* The file we locked, not whatever has the name now. */
+	if (fm_read_fd(c->fd, name, FM_LINE_MAX, &c->line, &c->len, err) < 0)
 		goto fail;
-	}
 	c->log = openat(sp->fd[FM_SPOOL_LOG], name, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 	if (c->log < 0 || fstat(c->log, &st) < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s/log/%s':", sp->dir,
@@ -997,26 +959,19 @@ double fm_spool_parse_age(const char *s)
 	return v * unit;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 /* out/ID, whatever it holds. */
 static void remove_outputs(struct fm_spool *sp, const char *id)
 {
 	char *p = fm_spool_path(sp, FM_SPOOL_OUT, id);
 
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fm_tree_remove(p);
 	free(p);
 }
 
 int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, struct fm_error *err)
 {
 	static const enum fm_spool_dir dirs[] = {FM_SPOOL_DONE, FM_SPOOL_FAILED};
-	double cutoff = epoch_now() - age;
+	double cutoff = fm_epoch() - age;
 	size_t d, i;
 
 	*removed = 0;
@@ -1050,7 +1005,7 @@ int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, stru
 void fm_spool_clean_tmp(struct fm_spool *sp)
 {
 	int fd = openat(sp->fd[FM_SPOOL_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	double cutoff = epoch_now() - FM_SPOOL_TMP_AGE;
+	double cutoff = fm_epoch() - FM_SPOOL_TMP_AGE;
 	struct dirent *d;
 	DIR *dir;
 

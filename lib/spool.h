@@ -59,6 +59,7 @@ struct fm_spool_entry {
 	enum fm_spool_state state;
 	double queued_at;  /* epoch seconds, from the name */
 	double changed_at; /* epoch seconds: claimed (running) or finished */
+	char code[32];	   /* a failed task's error code, when listed with probe */
 };
 
 /* What a task's log says so far. */
@@ -104,7 +105,10 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err);
 /* fsync(2) of one subdirectory. */
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err);
 
-/* Every task, in queue order; probe: tell queued from running by the lock. */
+/*
+ * Every task, in queue order. probe: tell queued from running by the lock,
+ * and failed from cancelled (with the error code) by the log.
+ */
 int fm_spool_list(struct fm_spool *sp, int probe, struct fm_spool_entry **v, size_t *n,
 		  struct fm_error *err);
 /* One task by id; VALIDATION_ERROR when the spool has none. */

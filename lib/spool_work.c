@@ -14,9 +14,7 @@
  * makes no event.
  */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +47,8 @@ struct work {
 	size_t nslots, cap;
 	char **names; /* the queue as last scanned */
 	size_t nnames, next;
-	json_object *finished; /* id -> "done"/"failed", from done/ and failed/ */
-	int inotify, drain, jobs;
+	json_object *finished; /* id -> name, of the tasks in done/ and failed/ */
+	int inotify, wd_queue, wd_cancel, jobs;
 	unsigned long blocked; /* tasks put back this scan: a dependency is unfinished */
 	unsigned long failed;
 	double rescan_at;
@@ -150,28 +148,6 @@ static void load_finished(struct work *w)
 	free(v);
 }
 
-/* The ids a task waits for: depends_on and task_output resources. */
-static json_object *deps_of(json_object *task)
-{
-	json_object *ids = json_object_new_array(), *d, *r;
-	size_t i;
-
-	d = fm_json_get(task, "depends_on", json_type_array);
-	for (i = 0; d && i < json_object_array_length(d); i++)
-		json_object_array_add(ids, json_object_get(json_object_array_get_idx(d, i)));
-	r = fm_json_get(task, "resources", json_type_array);
-	for (i = 0; r && i < json_object_array_length(r); i++) {
-		json_object *o = json_object_array_get_idx(r, i);
-		const char *type = fm_json_get_string(o, "type"), *data;
-
-		data = fm_json_get_string(o, "data");
-		if (type && data && !strcmp(type, "task_output"))
-			json_object_array_add(
-			    ids, json_object_new_string_len(data, (int)strcspn(data, "#")));
-	}
-	return ids;
-}
-
 /* How a finished dependency ended, read from its log, for the executor. */
 static void hand_over(struct work *w, const char *id, const char *name)
 {
@@ -217,11 +193,12 @@ static enum readiness check_deps(struct work *w, json_object *ids, json_object *
 	size_t i, n = json_object_array_length(ids);
 	struct fm_spool_entry e = {0};
 
+	if (n)
+		load_finished(w);
 	for (i = 0; i < n; i++) {
 		const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
 		json_object *name;
 
-		load_finished(w);
 		if (!json_object_object_get_ex(w->finished, id, &name)) {
 			if (fm_spool_find(w->sp, id, &e, NULL) < 0) {
 				*missing = id;
@@ -242,13 +219,11 @@ static enum readiness check_deps(struct work *w, json_object *ids, json_object *
 
 /* --- claims ------------------------------------------------------------- */
 
-static void fail_claim(struct work *w, struct slot *s, enum fm_code code, const char *fmt,
-		       const char *arg)
+static void fail_claim(struct slot *s, enum fm_code code, const char *fmt, const char *arg)
 {
 	struct fm_result res;
 	json_object *ev;
 
-	(void)w;
 	fm_result_init(&res, FM_SPOOL_ID(s->c.name));
 	res.status = code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
 	fm_error(&res.error, code, fmt, FM_SPOOL_ID(s->c.name), arg);
@@ -283,7 +258,7 @@ static int start(struct work *w, struct slot *s)
 	}
 	if (s->c.cancel) {
 		s->cancelled = 1;
-		fail_claim(w, s, FM_TASK_CANCELLED, "task '%s' was cancelled%s",
+		fail_claim(s, FM_TASK_CANCELLED, "task '%s' was cancelled%s",
 			   " (filmeto-submit --cancel)");
 		return 1;
 	}
@@ -293,11 +268,11 @@ static int start(struct work *w, struct slot *s)
 		   id)) {
 		json_object_put(task);
 		fm_spool_begin(&s->c);
-		fail_claim(w, s, FM_VALIDATION_ERROR,
+		fail_claim(s, FM_VALIDATION_ERROR,
 			   "task '%s': the spooled file is not its task line%s", "");
 		return 1;
 	}
-	ids = deps_of(task);
+	ids = fm_task_needs(task);
 	given = json_object_new_object();
 	r = check_deps(w, ids, given, &missing);
 	if (r != WAIT)
@@ -305,7 +280,7 @@ static int start(struct work *w, struct slot *s)
 	if (r == READY) {
 		fm_exec_line(w->x, s->c.line, s->c.len);
 	} else if (r == MISSING) {
-		fail_claim(w, s, FM_DEPENDENCY_FAILED,
+		fail_claim(s, FM_DEPENDENCY_FAILED,
 			   "task '%s' depends on task '%s', which is not in the spool", missing);
 	}
 	json_object_object_foreach (given, k, v) {
@@ -363,10 +338,16 @@ static int fill(struct work *w, struct fm_error *err)
 /* Ended tasks move on; one flush makes all their final lines durable. */
 static int settle(struct work *w, struct fm_error *err)
 {
-	struct fm_spool_claim **ended = fm_xcalloc(w->nslots + 1, sizeof(*ended));
-	size_t i = 0, n = 0;
+	struct fm_spool_claim **ended = NULL;
+	size_t i, n = 0, gone = 0;
 	int moved = 0, back = 0, rc = 0;
 
+	/* Called every turn: most turns end nothing. */
+	for (i = 0; i < w->nslots; i++)
+		gone += w->slots[i]->ended || w->slots[i]->release;
+	if (!gone)
+		return 0;
+	ended = fm_xcalloc(gone, sizeof(*ended));
 	for (i = 0; i < w->nslots; i++)
 		if (w->slots[i]->ended)
 			ended[n++] = &w->slots[i]->c;
@@ -431,19 +412,26 @@ static void cancels(struct work *w)
 	closedir(dir);
 }
 
+static int watch_dir(struct work *w, enum fm_spool_dir sub)
+{
+	char *p = fm_spool_path(w->sp, sub, NULL);
+	int wd = inotify_add_watch(w->inotify, p, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
+
+	free(p);
+	return wd;
+}
+
+/* New tasks and cancel requests; finished tasks, for tasks put back. */
 static void watch_dirs(struct work *w)
 {
-	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_CANCEL, FM_SPOOL_DONE,
-						 FM_SPOOL_FAILED};
-	size_t i;
-
 	w->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	for (i = 0; w->inotify >= 0 && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		char *p = fm_spool_path(w->sp, dirs[i], NULL);
-
-		inotify_add_watch(w->inotify, p, IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
-		free(p);
-	}
+	w->wd_queue = w->wd_cancel = -1;
+	if (w->inotify < 0)
+		return;
+	w->wd_queue = watch_dir(w, FM_SPOOL_QUEUE);
+	w->wd_cancel = watch_dir(w, FM_SPOOL_CANCEL);
+	watch_dir(w, FM_SPOOL_DONE);
+	watch_dir(w, FM_SPOOL_FAILED);
 }
 
 /* Which directories changed; the events themselves are not needed. */
@@ -458,10 +446,9 @@ static void read_events(struct work *w)
 		while (p < buf + n) {
 			struct inotify_event *ev = (struct inotify_event *)(void *)p;
 
-			/* Watch descriptors are 1..4 in the order of watch_dirs. */
-			if (ev->wd == 2)
+			if (ev->wd == w->wd_cancel)
 				w->want_cancels = 1;
-			else if (ev->wd == 1 || w->blocked)
+			else if (ev->wd == w->wd_queue || w->blocked)
 				w->want_scan = 1;
 			p += sizeof(*ev) + ev->len;
 		}
@@ -517,7 +504,6 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 
 	w.sp = sp;
 	w.out = out;
-	w.drain = drain;
 	w.jobs = o.jobs < 1 ? 1 : o.jobs;
 	o.on_event = on_event;
 	o.event_ctx = &w;

@@ -82,6 +82,14 @@ char *fm_xasprintf(const char *fmt, ...)
 	return s;
 }
 
+double fm_epoch(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double fm_now(void)
 {
 	struct timespec ts;
@@ -90,15 +98,20 @@ double fm_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void fm_timestamp(char buf[32])
+void fm_timestamp_at(double t, char buf[32])
 {
-	struct timespec ts;
+	time_t sec = (time_t)t;
+	int ms = (int)((t - (double)sec) * 1000);
 	struct tm tm;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), 8, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+	snprintf(buf + strlen(buf), 8, ".%03dZ", ms < 0 ? 0 : ms > 999 ? 999 : ms);
+}
+
+void fm_timestamp(char buf[32])
+{
+	fm_timestamp_at(fm_epoch(), buf);
 }
 
 int fm_id_valid(const char *id)
@@ -258,15 +271,11 @@ int fm_write_file(const char *path, const char *data, size_t len, struct fm_erro
 	return rc;
 }
 
-int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err)
+int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t n = 0, cap = 4096;
-	char *b;
+	char *b = fm_xmalloc(cap + 1);
 
-	if (fd < 0)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s':", path);
-	b = fm_xmalloc(cap + 1);
 	for (;;) {
 		ssize_t r;
 
@@ -280,8 +289,7 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct f
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
-			close(fd);
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", name);
 			free(b);
 			return -1;
 		}
@@ -289,10 +297,9 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct f
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	if (n > max) {
 		free(b);
-		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is larger than %zu bytes", path,
+		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is larger than %zu bytes", name,
 				max);
 	}
 	b[n] = '\0';
@@ -300,6 +307,17 @@ int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct f
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s':", path);
+	rc = fm_read_fd(fd, path, max, buf, len, err);
+	close(fd);
+	return rc;
 }
 
 static int finite_numbers(json_object *o);

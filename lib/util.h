@@ -28,8 +28,11 @@ char *fm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Seconds on the monotonic clock. */
 double fm_now(void);
-/* UTC ISO 8601 with milliseconds: "2026-11-21T05:40:38.123Z". */
+/* Seconds since the epoch, on the wall clock. */
+double fm_epoch(void);
+/* UTC ISO 8601 with milliseconds: "2026-11-21T05:40:38.123Z", now or at t. */
 void fm_timestamp(char buf[32]);
+void fm_timestamp_at(double t, char buf[32]);
 
 /* Ids: 1..FM_ID_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
 int fm_id_valid(const char *id);
@@ -48,6 +51,8 @@ char *fm_build_root(void);
 char *fm_xdg_dir(const char *var, const char *home_rel);
 /* Reads a whole file of at most max bytes; NUL-terminated. */
 int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err);
+/* The same from an open fd, from where it stands; name is for messages. */
+int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err);
 /*
  * Writes len bytes to path through a temporary file beside it, renamed
  * into place: a reader sees the old file or the new one, never half.

@@ -8,7 +8,6 @@
  * --prune.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "install.h"
 #include "model.h"
 #include "spool.h"
 #include "util.h"
@@ -69,20 +69,13 @@ static void claim_bytes(const uint8_t *data, size_t size)
 	unlinkat(sp.fd[FM_SPOOL_LOG], name, 0);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 /* The scratch spool goes when the run ends. */
 static void cleanup(void)
 {
 	char *dir = fm_xstrdup(sp.dir);
 
 	fm_spool_release(&sp);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fm_tree_remove(dir);
 	free(dir);
 }
 
