@@ -20,9 +20,9 @@ static const char usage_text[] =
     "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--placeholder] [--limit NAME=N,...]\n"
     "                   [--queue-timeout S] [--heartbeat S] [--grace S] [--no-cache]\n"
     "                   [FILE ...]\n"
-    "       filmeto-run --spool [--drain] [--prune AGE] [-j N] [-d DIR] [--placeholder]\n"
-    "                   [--limit NAME=N,...] [--queue-timeout S] [--heartbeat S] [--grace S]\n"
-    "                   [--no-cache]\n"
+    "       filmeto-run --spool [--drain] [--prune AGE] [--max-claims N] [-j N] [-d DIR]\n"
+    "                   [--placeholder] [--limit NAME=N,...] [--queue-timeout S]\n"
+    "                   [--heartbeat S] [--grace S] [--no-cache]\n"
     "\n"
     "Run task lines from FILEs or standard input ('-') and write events; or,\n"
     "with --spool, run the tasks queued by filmeto-submit --queue.\n"
@@ -45,6 +45,8 @@ static const char usage_text[] =
     "      --drain            with --spool: exit once no queued task is left\n"
     "      --prune AGE        with --spool: remove tasks finished more than AGE ago\n"
     "                         (90, 90s, 15m, 12h, 7d, 2w); alone, prune and exit\n"
+    "      --max-claims N     with --spool: fail a task instead of claiming it again\n"
+    "                         once N workers died running it (default 3)\n"
     "  -h, --help             show this help\n"
     "      --version          show the version\n"
     "\n"
@@ -61,7 +63,8 @@ enum {
 	OPT_NO_CACHE,
 	OPT_SPOOL,
 	OPT_DRAIN,
-	OPT_PRUNE
+	OPT_PRUNE,
+	OPT_MAX_CLAIMS
 };
 
 static const struct option options[] = {
@@ -77,6 +80,7 @@ static const struct option options[] = {
     {"spool", no_argument, NULL, OPT_SPOOL},
     {"drain", no_argument, NULL, OPT_DRAIN},
     {"prune", required_argument, NULL, OPT_PRUNE},
+    {"max-claims", required_argument, NULL, OPT_MAX_CLAIMS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -125,8 +129,16 @@ static int run_fd(int fd, const char *name, void *ctx)
 
 struct spool_args {
 	int spool, drain, output_dir;
-	double prune; /* -1: none */
+	double prune;	/* -1: none */
+	int max_claims; /* 0: not given */
 };
+
+/* What the spool skips is said, and the work goes on. */
+static void spool_warn(void *ctx, const char *message)
+{
+	(void)ctx;
+	fm_warn("%s", message);
+}
 
 /* The worker: prune first if asked, then work unless only pruning. */
 static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
@@ -137,8 +149,11 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 	char *outdir = NULL;
 	int status = FM_EXIT_OK;
 
+	/* A file size limit must fail a write (EFBIG), which the worker reports, not kill it. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (fm_spool_open(&sp, NULL, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	sp.warn = spool_warn;
 	if (a->prune >= 0) {
 		if (fm_spool_prune(&sp, a->prune, &removed, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "%s", err.message);
@@ -148,28 +163,35 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 	if (!a->output_dir)
 		o->output_dir = outdir = fm_spool_path(&sp, FM_SPOOL_OUT, NULL);
 	fm_writer_init(&out, 1);
-	if (fm_spool_work(&sp, o, a->drain, &out, &status, &err) < 0) {
-		fm_warn("%s", err.message);
-		if (status == FM_EXIT_OK)
-			status = FM_EXIT_FAILED;
+	{
+		int st = FM_EXIT_OK;
+
+		if (fm_spool_work(&sp, o, a->drain, a->max_claims, &out, &st, &err) < 0) {
+			fm_warn("%s", err.message);
+			if (st == FM_EXIT_OK)
+				st = FM_EXIT_FAILED;
+		}
+		if (st != FM_EXIT_OK)
+			status = st;
 	}
 	fm_writer_flush(&out);
 	fm_writer_release(&out);
 out:
 	fm_spool_release(&sp);
+	fm_error_release(&err);
 	free(outdir);
 	return status;
 }
 
 int main(int argc, char **argv)
 {
-	struct spool_args sp_args = {0, 0, 0, -1};
+	struct spool_args sp_args = {0, 0, 0, -1, 0};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_exec_opts o = {0};
 	struct sigaction sa = {0};
 	struct fm_exec *x;
 	char *end, *cdir;
-	long jobs;
+	long jobs, claims;
 	int c, status, finish;
 
 	fm_msg_init(argv[0]);
@@ -218,6 +240,16 @@ int main(int argc, char **argv)
 				fm_try_help();
 			}
 			break;
+		case OPT_MAX_CLAIMS:
+			claims = strtol(optarg, &end, 10);
+			if (*end || end == optarg || claims < 1 ||
+			    claims > FM_SPOOL_MAX_CLAIMS_LIMIT) {
+				fm_warn("--max-claims: '%s' is not a number of claims from 1 to %d",
+					optarg, FM_SPOOL_MAX_CLAIMS_LIMIT);
+				fm_try_help();
+			}
+			sp_args.max_claims = (int)claims;
+			break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();
 		default: fm_try_help();
@@ -225,8 +257,10 @@ int main(int argc, char **argv)
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
-	if (!sp_args.spool && (sp_args.drain || sp_args.prune >= 0)) {
-		fm_warn("%s needs --spool", sp_args.drain ? "--drain" : "--prune");
+	if (!sp_args.spool && (sp_args.drain || sp_args.prune >= 0 || sp_args.max_claims)) {
+		fm_warn("%s needs --spool", sp_args.drain	 ? "--drain"
+					    : sp_args.prune >= 0 ? "--prune"
+								 : "--max-claims");
 		fm_try_help();
 	}
 	if (sp_args.spool && (optind < argc || o.film)) {

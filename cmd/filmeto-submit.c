@@ -917,6 +917,13 @@ static int queue_tasks(struct submit *s, struct fm_spool *sp)
 	return status;
 }
 
+/* Entries the spool skips (a symlink or a special file among the tasks) are said. */
+static void spool_warn(void *ctx, const char *message)
+{
+	(void)ctx;
+	fm_warn("%s", message);
+}
+
 /* Every id in the spool, mapped to its state, for the checks above. */
 static json_object *spooled_ids(struct fm_spool *sp)
 {
@@ -942,6 +949,7 @@ static int cancel(const struct args *a)
 
 	if (fm_spool_open(&sp, NULL, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	sp.warn = spool_warn;
 	for (i = 0; i < a->nids; i++) {
 		int rc = fm_spool_cancel(&sp, a->ids[i], &err);
 
@@ -1024,6 +1032,7 @@ int main(int argc, char **argv)
 	if (s.a.queue) {
 		if (fm_spool_open(&sp, NULL, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "%s", err.message);
+		sp.warn = spool_warn;
 		spooled = spooled_ids(&sp);
 		check_spooled(&s, spooled);
 		json_object_put(spooled);

@@ -1166,7 +1166,13 @@ static int follow_read(struct spool_watch *s, struct watch *w, struct follow *f)
 	if (f->ended)
 		return 0;
 	if (f->log.fd < 0) {
-		f->log.fd = openat(s->sp.fd[FM_SPOOL_LOG], f->name, O_RDONLY | O_CLOEXEC);
+		/* Never through a symlink, never waiting on a FIFO: a planted log is given up. */
+		f->log.fd = fm_spool_openat(&s->sp, FM_SPOOL_LOG, f->name, O_RDONLY, 0);
+		if (f->log.fd == FM_SPOOL_NOT_FILE) {
+			f->log.fd = -1;
+			follow_end(s, w, f, "has a log that is not a regular file: not read");
+			return 0;
+		}
 		if (f->log.fd < 0) {
 			if (f->over)
 				follow_end(s, w, f, "ended without a log");

@@ -36,6 +36,12 @@
  * queued one is finished as cancelled on the spot; a running one is left
  * to its worker, which watches cancel/. A worker also looks in cancel/
  * when it claims, so a request made between the two steps is not lost.
+ *
+ * Whoever can write the spool can plant things in it. Every entry is
+ * opened with O_NOFOLLOW and O_NONBLOCK and kept only if fstat says it
+ * is a regular file (fm_spool_openat), and scans skip the names of
+ * anything else with a warning: a symlink is never written or read
+ * through, a FIFO never waited on, a folder never stops a scan.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +63,8 @@
 
 static const char *const subdirs[FM_SPOOL_NDIRS] = {"tmp", "queue",  "done", "failed",
 						    "log", "cancel", "out"};
+
+static const char *kind_name(mode_t m);
 
 static const char *const state_names[FM_SPOOL_NSTATES] = {"queued", "running", "done", "failed",
 							  "cancelled"};
@@ -83,32 +91,51 @@ char *fm_spool_default_dir(void)
 
 int fm_spool_open(struct fm_spool *sp, const char *dir, struct fm_error *err)
 {
-	int i;
+	int i, root = -1, rc = -1;
+	struct stat st;
 
+	memset(sp, 0, sizeof(*sp));
 	for (i = 0; i < FM_SPOOL_NDIRS; i++)
 		sp->fd[i] = -1;
-	sp->pending = NULL;
-	sp->npending = 0;
 	sp->dir = dir ? fm_xstrdup(dir) : fm_spool_default_dir();
 	if (!sp->dir)
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"no spool: set FILMETO_SPOOL, XDG_STATE_HOME or HOME");
-	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
-		char *p = fm_spool_path(sp, (enum fm_spool_dir)i, NULL);
-		int rc = fm_mkdirs(p, err);
-
-		if (rc == 0) {
-			sp->fd[i] = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (sp->fd[i] < 0)
-				rc = fm_error(err, FM_VALIDATION_ERROR, "cannot open '%s':", p);
-		}
-		free(p);
-		if (rc < 0) {
-			fm_spool_release(sp);
-			return -1;
-		}
+	if (fm_mkdirs(sp->dir, err) < 0)
+		goto out;
+	root = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		fm_error(err, FM_VALIDATION_ERROR, "cannot open '%s':", sp->dir);
+		goto out;
 	}
-	return 0;
+	/* The spool itself may be reached by a symlink; its folders may not. */
+	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
+		if (mkdirat(root, subdirs[i], 0777) < 0 && errno != EEXIST) {
+			fm_error(err, FM_VALIDATION_ERROR,
+				 "cannot create directory '%s/%s':", sp->dir, subdirs[i]);
+			goto out;
+		}
+		sp->fd[i] =
+		    openat(root, subdirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sp->fd[i] >= 0)
+			continue;
+		if ((errno == ELOOP || errno == ENOTDIR) &&
+		    fstatat(root, subdirs[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
+			fm_error(err, FM_VALIDATION_ERROR,
+				 "'%s/%s' is %s: the spool's folders must be its own directories",
+				 sp->dir, subdirs[i], kind_name(st.st_mode));
+		else
+			fm_error(err, FM_VALIDATION_ERROR, "cannot open '%s/%s':", sp->dir,
+				 subdirs[i]);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (root >= 0)
+		close(root);
+	if (rc < 0)
+		fm_spool_release(sp);
+	return rc;
 }
 
 void fm_spool_release(struct fm_spool *sp)
@@ -122,6 +149,8 @@ void fm_spool_release(struct fm_spool *sp)
 	free(sp->pending);
 	sp->pending = NULL;
 	sp->npending = 0;
+	json_object_put(sp->warned);
+	sp->warned = NULL;
 	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
 		if (sp->fd[i] >= 0)
 			close(sp->fd[i]);
@@ -174,6 +203,92 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* --- entries of the wrong type ----------------------------------------- */
+
+static const char *kind_name(mode_t m)
+{
+	return S_ISLNK(m)		  ? "a symbolic link"
+	       : S_ISDIR(m)		  ? "a directory"
+	       : S_ISFIFO(m)		  ? "a FIFO"
+	       : S_ISSOCK(m)		  ? "a socket"
+	       : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+					  : "of an unknown type";
+}
+
+/* Says once per handle, and for at most FM_SPOOL_WARNED_MAX entries, what was skipped. */
+static void skip_warn(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, mode_t m)
+{
+	char key[FM_SPOOL_NAME_MAX + 16], *msg;
+
+	if (!sp->warn)
+		return;
+	if (!sp->warned)
+		sp->warned = json_object_new_object();
+	snprintf(key, sizeof(key), "%s/%s", subdirs[sub], name);
+	if (json_object_object_get_ex(sp->warned, key, NULL) ||
+	    json_object_object_length(sp->warned) >= FM_SPOOL_WARNED_MAX)
+		return;
+	json_object_object_add(sp->warned, key, NULL);
+	msg = fm_xasprintf("skipping '%s/%s': %s, not a regular file", sp->dir, key, kind_name(m));
+	sp->warn(sp->warn_ctx, msg);
+	free(msg);
+}
+
+int fm_spool_regular(struct fm_spool *sp, enum fm_spool_dir sub, const char *name,
+		     unsigned char d_type)
+{
+	struct stat st;
+	mode_t m;
+
+	if (d_type == DT_REG)
+		return 1;
+	if (d_type == DT_UNKNOWN) {
+		if (fstatat(sp->fd[sub], name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0; /* gone */
+		m = st.st_mode;
+	} else {
+		m = DTTOIF(d_type);
+	}
+	if (S_ISREG(m))
+		return 1;
+	skip_warn(sp, sub, name, m);
+	return 0;
+}
+
+int fm_spool_openat(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, int flags,
+		    mode_t mode)
+{
+	int fd = openat(sp->fd[sub], name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode), e;
+	struct stat st;
+
+	if (fd < 0) {
+		/* ELOOP a symlink, EISDIR a folder, ENXIO a socket or a FIFO without reader. */
+		e = errno;
+		if ((e == ELOOP || e == EISDIR || e == ENXIO || e == ENODEV) &&
+		    fstatat(sp->fd[sub], name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISREG(st.st_mode)) {
+			skip_warn(sp, sub, name, st.st_mode);
+			return FM_SPOOL_NOT_FILE;
+		}
+		errno = e;
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		skip_warn(sp, sub, name, st.st_mode);
+		return FM_SPOOL_NOT_FILE;
+	}
+	/* O_NONBLOCK was for a FIFO's open; a regular file's reads never wait anyway. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
 /* --- enqueueing --------------------------------------------------------- */
 
 /* Strictly increasing within a process, so one batch keeps its order. */
@@ -196,25 +311,27 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 {
 	const char *id = fm_json_get_string(task, "task_id"), *line;
 	char tmp[FM_SPOOL_NAME_MAX + 24];
-	int fd;
+	int fd, bad;
 
 	if (!fm_id_valid(id))
 		return fm_error(err, FM_VALIDATION_ERROR, "a queued task needs a valid task_id");
 	snprintf(name, FM_SPOOL_NAME_MAX, "%016llx.%s", next_seq(), id);
 	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
-	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0666);
 	if (fd < 0)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot create '%s/tmp/%s':", sp->dir, tmp);
 	line = fm_json_str(task);
-	if (write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0) {
+	bad = write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0;
+	if (close(fd) < 0)
+		bad = 1;
+	if (bad) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
 			 tmp);
-		close(fd);
 		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
 		return -1;
 	}
-	close(fd);
 	sp->pending = fm_xrealloc(sp->pending, (sp->npending + 1) * sizeof(*sp->pending));
 	sp->pending[sp->npending++] = fm_xstrdup(tmp);
 	return 0;
@@ -244,7 +361,8 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
 	int *fds = fm_xcalloc(n ? n : 1, sizeof(int)), rc = 0;
 
 	for (i = 0; i < n && n <= FM_SPOOL_FSYNC_MAX; i++)
-		fds[i] = openat(sp->fd[FM_SPOOL_TMP], sp->pending[i], O_RDONLY | O_CLOEXEC);
+		fds[i] = openat(sp->fd[FM_SPOOL_TMP], sp->pending[i],
+				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (durable(sp->fd[FM_SPOOL_TMP], fds, n) < 0)
 		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot fsync '%s/tmp':", sp->dir);
 	for (i = 0; i < n; i++) {
@@ -305,7 +423,8 @@ static int read_names(struct fm_spool *sp, enum fm_spool_dir sub, char ***names,
 				subdirs[sub]);
 	}
 	while ((d = readdir(dir))) {
-		if (!name_valid(d->d_name) || strlen(d->d_name) >= FM_SPOOL_NAME_MAX)
+		if (strlen(d->d_name) >= FM_SPOOL_NAME_MAX || !name_valid(d->d_name) ||
+		    !fm_spool_regular(sp, sub, d->d_name, d->d_type))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -336,7 +455,7 @@ int fm_spool_scan(struct fm_spool *sp, char ***names, size_t *n, struct fm_error
 /* Whether some worker holds the task's lock. */
 static int locked(struct fm_spool *sp, const char *name)
 {
-	int fd = openat(sp->fd[FM_SPOOL_QUEUE], name, O_RDONLY | O_CLOEXEC), held;
+	int fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDONLY, 0), held;
 
 	if (fd < 0)
 		return 0;
@@ -349,7 +468,7 @@ static int locked(struct fm_spool *sp, const char *name)
 static void failed_kind(struct fm_spool *sp, struct fm_spool_entry *e)
 {
 	struct fm_spool_logscan ls;
-	int fd = openat(sp->fd[FM_SPOOL_LOG], e->name, O_RDONLY | O_CLOEXEC);
+	int fd = fm_spool_openat(sp, FM_SPOOL_LOG, e->name, O_RDONLY, 0);
 	const char *code;
 
 	e->state = FM_SPOOL_FAILED_STATE;
@@ -375,7 +494,7 @@ static void add_entry(struct fm_spool *sp, enum fm_spool_dir sub, const char *na
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->queued_at = name_time(name);
 	e->changed_at = e->queued_at;
-	if (fstatat(sp->fd[sub], name, &st, 0) == 0)
+	if (fstatat(sp->fd[sub], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		e->changed_at = mtime_of(&st);
 	switch (sub) {
 	case FM_SPOOL_QUEUE:
@@ -445,7 +564,9 @@ static int find_in(struct fm_spool *sp, enum fm_spool_dir sub, const char *id,
 		return 0;
 	}
 	while (!found && (d = readdir(dir)))
-		if (name_valid(d->d_name) && !strcmp(FM_SPOOL_ID(d->d_name), id)) {
+		if (strlen(d->d_name) < FM_SPOOL_NAME_MAX && name_valid(d->d_name) &&
+		    !strcmp(FM_SPOOL_ID(d->d_name), id) &&
+		    fm_spool_regular(sp, sub, d->d_name, d->d_type)) {
 			memcpy(name, d->d_name, strlen(d->d_name) + 1); /* valid: it fits */
 			found = 1;
 		}
@@ -458,6 +579,7 @@ int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
 {
 	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
 	char name[FM_SPOOL_NAME_MAX];
+	struct stat st;
 	size_t d;
 
 	if (!fm_id_valid(id))
@@ -471,7 +593,7 @@ int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
 			continue;
 		add_entry(sp, dirs[d], name, 1, e);
 		if (dirs[d] != FM_SPOOL_QUEUE ||
-		    faccessat(sp->fd[FM_SPOOL_QUEUE], name, F_OK, 0) == 0)
+		    fstatat(sp->fd[FM_SPOOL_QUEUE], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			return 0;
 	}
 	return fm_error(err, FM_TASK_NOT_FOUND, "no task '%s' in the spool '%s'", id, sp->dir);
@@ -492,7 +614,7 @@ int fm_spool_task(struct fm_spool *sp, const struct fm_spool_entry *e, json_obje
 	int fd, rc;
 
 	*task = NULL;
-	fd = openat(sp->fd[dir_of(e->state)], e->name, O_RDONLY | O_CLOEXEC);
+	fd = fm_spool_openat(sp, dir_of(e->state), e->name, O_RDONLY, 0);
 	if (fd < 0)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot read task '%s':", FM_SPOOL_ID(e->name));
@@ -507,6 +629,8 @@ int fm_spool_task(struct fm_spool *sp, const struct fm_spool_entry *e, json_obje
 
 /* --- logs --------------------------------------------------------------- */
 
+#define PUT_BACK "the worker was interrupted: the task stays queued"
+
 static int line_is(const char *line, size_t len, const char *type)
 {
 	size_t n = strlen(type);
@@ -519,6 +643,31 @@ static int final_line(const char *line, size_t len)
 {
 	return line_is(line, len, "completed") || line_is(line, len, "failed") ||
 	       line_is(line, len, "cancelled");
+}
+
+/*
+ * A put-back line: a log line of ours with "released": true. Older
+ * workers wrote the same message without it; a plugin's log lines carry
+ * an "attempt", ours never did, so neither can be forged by a plugin.
+ */
+static int put_back_line(const char *line, size_t len)
+{
+	json_object *o, *v;
+	int yes;
+
+	if (!line_is(line, len, "log") || (!memmem(line, len, "\"released\":true", 15) &&
+					   !memmem(line, len, PUT_BACK, strlen(PUT_BACK))))
+		return 0;
+	if (fm_json_parse(line, len, &o, NULL) < 0)
+		return 0;
+	v = json_object_object_get(o, "released");
+	yes = v ? json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v)
+		: !json_object_object_get_ex(o, "attempt", NULL) &&
+		      !strcmp(fm_json_get_string(o, "message") ? fm_json_get_string(o, "message")
+							       : "",
+			      PUT_BACK);
+	json_object_put(o);
+	return yes;
 }
 
 static void keep(json_object **slot, const char *line, size_t len)
@@ -574,6 +723,8 @@ int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err)
 			plen = l;
 		} else if (final_line(p, l)) {
 			keep(&ls->final, p, l);
+		} else if (put_back_line(p, l)) {
+			ls->released++;
 		}
 		ls->good = (off_t)(nl + 1 - buf);
 	}
@@ -611,7 +762,7 @@ int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struc
 	if (fm_spool_find(sp, id, &e, err) < 0)
 		return -1;
 	fm_spool_task(sp, &e, &task, NULL);
-	fd = openat(sp->fd[FM_SPOOL_LOG], e.name, O_RDONLY | O_CLOEXEC);
+	fd = fm_spool_openat(sp, FM_SPOOL_LOG, e.name, O_RDONLY, 0);
 	if (fd >= 0) {
 		fm_spool_logscan(fd, &ls, NULL);
 		close(fd);
@@ -685,11 +836,11 @@ void fm_spool_unclaim(struct fm_spool_claim *c)
 static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 {
 	struct stat a, b;
-	int fd = openat(sp->fd[FM_SPOOL_QUEUE], name, O_RDONLY | O_CLOEXEC);
+	int fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDONLY, 0);
 
 	*fdp = -1;
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+		return fd == FM_SPOOL_NOT_FILE || errno == ENOENT ? 0 : -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int e = errno;
 
@@ -698,7 +849,8 @@ static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 		return e == EWOULDBLOCK ? 0 : -1;
 	}
 	/* Still there? A worker may have moved it on since our open. */
-	if (fstat(fd, &a) < 0 || fstatat(sp->fd[FM_SPOOL_QUEUE], name, &b, 0) < 0 ||
+	if (fstat(fd, &a) < 0 ||
+	    fstatat(sp->fd[FM_SPOOL_QUEUE], name, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
 		close(fd);
 		return 0;
@@ -707,18 +859,19 @@ static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 	return 1;
 }
 
-void fm_spool_begin(struct fm_spool_claim *c)
+int fm_spool_begin(struct fm_spool_claim *c)
 {
 	json_object *ev = fm_event_new("claimed", FM_SPOOL_ID(c->name));
 	char host[256] = "", who[320];
+	int rc;
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(who, sizeof(who), "%s:%ld", host, (long)getpid());
 	json_object_object_add(ev, "attempt", json_object_new_int(c->attempt));
 	json_object_object_add(ev, "worker", json_object_new_string(who));
-	fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+	rc = fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
 	json_object_put(ev);
-	if (c->attempt > 1) {
+	if (rc == 0 && c->attempt > 1) {
 		char msg[160];
 
 		ev = fm_event_new("log", FM_SPOOL_ID(c->name));
@@ -727,9 +880,36 @@ void fm_spool_begin(struct fm_spool_claim *c)
 			 c->attempt, c->attempt - 1);
 		json_object_object_add(ev, "level", json_object_new_string("warning"));
 		json_object_object_add(ev, "message", json_object_new_string(msg));
-		fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+		rc = fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
 		json_object_put(ev);
 	}
+	return rc;
+}
+
+int fm_spool_put_back(struct fm_spool_claim *c)
+{
+	json_object *ev = fm_event_new("log", FM_SPOOL_ID(c->name));
+	int rc;
+
+	json_object_object_add(ev, "level", json_object_new_string("warning"));
+	json_object_object_add(ev, "message", json_object_new_string(PUT_BACK));
+	json_object_object_add(ev, "released", json_object_new_boolean(1));
+	rc = fm_spool_log(c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+	json_object_put(ev);
+	return rc;
+}
+
+/* A cancel request is a regular file in cancel/; anything else is said and ignored. */
+static int cancel_requested(struct fm_spool *sp, const char *id)
+{
+	struct stat st;
+
+	if (fstatat(sp->fd[FM_SPOOL_CANCEL], id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return 1;
+	skip_warn(sp, FM_SPOOL_CANCEL, id, st.st_mode);
+	return 0;
 }
 
 int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
@@ -751,7 +931,13 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 	/* The file we locked, not whatever has the name now. */
 	if (fm_read_fd(c->fd, name, FM_LINE_MAX, &c->line, &c->len, err) < 0)
 		goto fail;
-	c->log = openat(sp->fd[FM_SPOOL_LOG], name, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+	c->log = fm_spool_openat(sp, FM_SPOOL_LOG, name, O_RDWR | O_CREAT | O_APPEND, 0666);
+	if (c->log == FM_SPOOL_NOT_FILE) {
+		/* Not a log we can trust: the task waits, said once, for someone to look. */
+		c->log = -1;
+		claim_release(c);
+		return 0;
+	}
 	if (c->log < 0 || fstat(c->log, &st) < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s/log/%s':", sp->dir,
 			 name);
@@ -768,12 +954,13 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 			goto fail;
 		}
 		c->attempt = ls.claims;
+		c->deaths = ls.claims > ls.released ? ls.claims - ls.released : 0;
 		c->final = ls.final ? json_object_get(ls.final) : NULL;
 		c->logged = ls.good;
 		fm_spool_logscan_release(&ls);
 	}
 	c->attempt++;
-	c->cancel = faccessat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(name), F_OK, 0) == 0;
+	c->cancel = cancel_requested(sp, FM_SPOOL_ID(name));
 	futimens(c->fd, NULL); /* the mtime of a running task is when it started */
 	return 1;
 fail:
@@ -783,6 +970,12 @@ fail:
 
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep)
 {
+	int rc = 0;
+
+	if (c->werr) {
+		errno = c->werr;
+		return -1;
+	}
 	if (c->logged + (off_t)len + 1 > FM_SPOOL_LOG_MAX && !must_keep) {
 		if (!c->truncated) {
 			json_object *ev = fm_event_new("log", FM_SPOOL_ID(c->name));
@@ -795,24 +988,28 @@ int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int mus
 				"the log reached its size limit: only final lines follow"));
 			s = fm_json_str(ev);
 			c->truncated = 1;
-			fm_spool_log(c, s, strlen(s), 1);
+			rc = fm_spool_log(c, s, strlen(s), 1);
 			json_object_put(ev);
 		}
-		return 0;
+		return rc;
 	}
 	/* One write per line: O_APPEND keeps it whole beside other writers. */
 	{
 		char stackbuf[4096],
 		    *buf = len + 1 <= sizeof(stackbuf) ? stackbuf : fm_xmalloc(len + 1);
-		int rc;
 
 		memcpy(buf, line, len);
 		buf[len] = '\n';
-		rc = write_all(c->log, buf, len + 1);
+		if (write_all(c->log, buf, len + 1) < 0) {
+			c->werr = errno ? errno : EIO;
+			rc = -1;
+		}
 		if (buf != stackbuf)
 			free(buf);
-		if (rc < 0)
-			return -1;
+	}
+	if (rc < 0) {
+		errno = c->werr;
+		return -1;
 	}
 	c->logged += (off_t)len + 1;
 	return 0;
@@ -851,23 +1048,32 @@ int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool
 static int request_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 {
 	char tmp[FM_SPOOL_NAME_MAX + 32], ts[32];
-	int fd;
+	int fd, bad;
 
 	snprintf(tmp, sizeof(tmp), "cancel.%s.%ld", id, (long)getpid());
-	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0); /* an earlier process's of our pid */
+	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0666);
 	if (fd < 0)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot create '%s/tmp/%s':", sp->dir, tmp);
 	fm_timestamp(ts);
-	if (write_all(fd, ts, strlen(ts)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0 ||
-	    renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_CANCEL], id) < 0) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			 "cannot request the cancel of '%s':", id);
-		close(fd);
+	bad = write_all(fd, ts, strlen(ts)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0;
+	if (close(fd) < 0)
+		bad = 1;
+	if (bad) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
+			 tmp);
 		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
 		return -1;
 	}
-	close(fd);
+	/* Over whatever has the name: a symlink or a FIFO is replaced, not followed. */
+	if (renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_CANCEL], id) < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			 "cannot request the cancel of '%s' as '%s/cancel/%s':", id, sp->dir, id);
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		return -1;
+	}
 	return fm_spool_sync(sp, FM_SPOOL_CANCEL, err);
 }
 
@@ -912,11 +1118,12 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 	}
 	if (c.final) {
 		/* Its worker died after the final line: only the move was missing. */
-		struct fm_spool_claim *cp = &c;
-
 		got = !strcmp(fm_json_get_string(c.final, "type"), "completed");
-		if (fm_spool_flush(sp, &cp, 1, err) < 0 ||
-		    fm_spool_finish(sp, &c, got ? FM_SPOOL_DONE : FM_SPOOL_FAILED, err) < 0)
+		if (fm_spool_flush(sp, &cp, 1, err) < 0) {
+			fm_spool_unclaim(&c);
+			return -1;
+		}
+		if (fm_spool_finish(sp, &c, got ? FM_SPOOL_DONE : FM_SPOOL_FAILED, err) < 0)
 			return -1;
 		return 2;
 	}
@@ -924,12 +1131,17 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 	got = fm_spool_log(&c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
 	json_object_put(ev);
 	if (got < 0) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/log/%s':", sp->dir,
+			 e.name);
 		fm_spool_unclaim(&c);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				"cannot write '%s/log/%s':", sp->dir, e.name);
+		return -1;
 	}
-	if (fm_spool_flush(sp, &cp, 1, err) < 0 ||
-	    fm_spool_finish(sp, &c, FM_SPOOL_FAILED, err) < 0)
+	/* Not durable, not moved: the next claimer finds the line and moves it. */
+	if (fm_spool_flush(sp, &cp, 1, err) < 0) {
+		fm_spool_unclaim(&c);
+		return -1;
+	}
+	if (fm_spool_finish(sp, &c, FM_SPOOL_FAILED, err) < 0)
 		return -1;
 	if (fm_spool_sync(sp, FM_SPOOL_QUEUE, err) < 0 ||
 	    fm_spool_sync(sp, FM_SPOOL_FAILED, err) < 0)
@@ -985,7 +1197,7 @@ int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, stru
 		for (i = 0; i < n; i++) {
 			struct stat st;
 
-			if (fstatat(sp->fd[dirs[d]], names[i], &st, 0) < 0 ||
+			if (fstatat(sp->fd[dirs[d]], names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 			    mtime_of(&st) > cutoff)
 				continue;
 			/* The entry goes first: a log without one is debris, never a task. */
@@ -1022,7 +1234,7 @@ void fm_spool_clean_tmp(struct fm_spool *sp)
 		if (d->d_name[0] == '.' || !dot)
 			continue;
 		pid = strtol(dot + 1, NULL, 10);
-		if (fstatat(sp->fd[FM_SPOOL_TMP], d->d_name, &st, 0) < 0 ||
+		if (fstatat(sp->fd[FM_SPOOL_TMP], d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    mtime_of(&st) > cutoff ||
 		    (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
 			continue;

@@ -46,12 +46,30 @@ enum fm_spool_state {
 
 /* Up to this many files are fsynced one by one; more take one syncfs(2). */
 #define FM_SPOOL_FSYNC_MAX 2
+/*
+ * A task claimed this many times by workers that died (claimed, then no
+ * final line and no put-back line) is failed instead of claimed again:
+ * the default of filmeto-run --max-claims, and the option's upper bound.
+ */
+#define FM_SPOOL_MAX_CLAIMS	  3
+#define FM_SPOOL_MAX_CLAIMS_LIMIT 1000
+/* Entries of the wrong type are named once each, up to this many per handle. */
+#define FM_SPOOL_WARNED_MAX 256
+/* fm_spool_openat: the entry is a symlink, a FIFO, a socket, a folder... */
+#define FM_SPOOL_NOT_FILE (-2)
 
 struct fm_spool {
 	char *dir;
 	int fd[FM_SPOOL_NDIRS];
 	char **pending; /* tmp/ names put but not yet committed */
 	size_t npending;
+	json_object *warned; /* entries already named through warn */
+	/*
+	 * Set by a command after fm_spool_open to hear of entries skipped
+	 * for their type (a symlink or a special file among the tasks).
+	 */
+	void (*warn)(void *ctx, const char *message);
+	void *warn_ctx;
 };
 
 struct fm_spool_entry {
@@ -65,6 +83,7 @@ struct fm_spool_entry {
 /* What a task's log says so far. */
 struct fm_spool_logscan {
 	int claims;
+	int released;	       /* claims a stopped worker gave back (fm_spool_put_back) */
 	json_object *claimed;  /* the last claimed line, or NULL */
 	json_object *progress; /* the last progress line, or NULL */
 	json_object *final;    /* the final line, or NULL */
@@ -82,6 +101,8 @@ struct fm_spool_claim {
 	json_object *final; /* a final line the log already held, or NULL */
 	off_t logged;	    /* bytes in the log */
 	int truncated;	    /* past FM_SPOOL_LOG_MAX */
+	int deaths;	    /* earlier claims whose worker died with the task */
+	int werr;	    /* errno of a write to the log that failed: no more writes */
 };
 
 /* "spool" under $XDG_STATE_HOME/filmeto, or $FILMETO_SPOOL; caller frees. */
@@ -92,6 +113,21 @@ void fm_spool_release(struct fm_spool *sp);
 /* dir/sub/name (name may be NULL); caller frees. */
 char *fm_spool_path(const struct fm_spool *sp, enum fm_spool_dir sub, const char *name);
 const char *fm_spool_state_name(enum fm_spool_state s);
+
+/*
+ * Opens sub/name the one way anything in the spool is opened: never
+ * through a symlink, never waiting on a FIFO, and only a regular file is
+ * kept. Returns the fd, -1 with errno, or FM_SPOOL_NOT_FILE for an entry
+ * of another type (said through sp->warn).
+ */
+int fm_spool_openat(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, int flags,
+		    mode_t mode);
+/*
+ * Whether sub/name, found by readdir with type d_type (DT_UNKNOWN: look),
+ * is a regular file; another type is said through sp->warn and skipped.
+ */
+int fm_spool_regular(struct fm_spool *sp, enum fm_spool_dir sub, const char *name,
+		     unsigned char d_type);
 
 /*
  * Queues one task line: put writes it in tmp/ (name gets "SEQ.ID");
@@ -144,10 +180,22 @@ void fm_spool_names_free(char **names, size_t n);
 /* 1 claimed, 0 not claimable now (gone, or locked by another worker). */
 int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
 		   struct fm_error *err);
-/* The task starts: a "claimed" line records the attempt (and a retake). */
-void fm_spool_begin(struct fm_spool_claim *c);
-/* Appends one event line; past FM_SPOOL_LOG_MAX only must-keep ones. */
+/*
+ * The task starts: a "claimed" line records the attempt (and a retake).
+ * -1 when the log cannot be written (c->werr).
+ */
+int fm_spool_begin(struct fm_spool_claim *c);
+/*
+ * Appends one event line; past FM_SPOOL_LOG_MAX only must-keep ones.
+ * After a write fails (c->werr), nothing more is written: the torn line
+ * it may have left is repaired by the next claim.
+ */
 int fm_spool_log(struct fm_spool_claim *c, const char *line, size_t len, int must_keep);
+/*
+ * The worker was stopped, not the task: a warning line that gives the
+ * claim back ("released": true), so this claim is no death.
+ */
+int fm_spool_put_back(struct fm_spool_claim *c);
 /* Makes the logs of claims durable: their final lines are written. */
 int fm_spool_flush(struct fm_spool *sp, struct fm_spool_claim **c, size_t n, struct fm_error *err);
 /*
@@ -168,9 +216,12 @@ struct fm_writer;
  * Works the spool (spool_work.c) with an executor made from opts until
  * it is drained (drain) or a signal stops it; *status is the exit status:
  * 0 every task it ran completed, 1 one did not, 130 interrupted. Tasks
- * running when a signal came stay queued for another attempt.
+ * running when a signal came stay queued for another attempt. A task
+ * whose earlier claims ended in max_claims dead workers is failed
+ * instead. When a log cannot be written the worker stops claiming, the
+ * task stays queued, and -1 says why once the running tasks are over.
  */
-int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain,
+int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain, int max_claims,
 		  struct fm_writer *out, int *status, struct fm_error *err);
 
 #endif

@@ -12,13 +12,24 @@
  * The worker waits on inotify for new tasks and cancel requests, and
  * rescans now and then anyway, since a claim freed by a dead worker
  * makes no event.
+ *
+ * A task that killed the workers of its last max_claims claims (a claim
+ * with neither a final line nor a put-back line after it) is failed
+ * instead of run: whatever it does to a worker, it does only so often.
+ *
+ * A log that cannot be written (a full disk, a file size limit) ends
+ * nothing: the task stays queued without a final line, the worker
+ * claims nothing more, and once its running tasks are over it fails
+ * with the first write error.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +59,11 @@ struct work {
 	char **names; /* the queue as last scanned */
 	size_t nnames, next;
 	json_object *finished; /* id -> name, of the tasks in done/ and failed/ */
-	int inotify, wd_queue, wd_cancel, jobs;
+	int inotify, wd_queue, wd_cancel, jobs, max_claims;
+	int outdir;	       /* where out/ID folders are made (-d or the spool's out/) */
+	const char *outpath;   /* its path, for messages */
+	int stop;	       /* a log could not be written: claim nothing more */
+	struct fm_error werr;  /* that write's error */
 	unsigned long blocked; /* tasks put back this scan: a dependency is unfinished */
 	unsigned long failed;
 	double rescan_at;
@@ -65,11 +80,24 @@ static struct slot *slot_of(struct work *w, const char *id)
 	return NULL;
 }
 
-static void log_line(struct slot *s, json_object *ev, int must_keep)
+/* The first log that cannot be written stops the worker; its task stays queued. */
+static void broken(struct work *w, struct slot *s)
+{
+	if (w->stop)
+		return;
+	w->stop = 1;
+	errno = s->c.werr;
+	fm_error(&w->werr, FM_RESOURCE_PROCESSING_ERROR,
+		 "task '%s' stays queued: cannot write '%s/log/%s':", FM_SPOOL_ID(s->c.name),
+		 w->sp->dir, s->c.name);
+}
+
+static void log_line(struct work *w, struct slot *s, json_object *ev, int must_keep)
 {
 	const char *line = fm_json_str(ev);
 
-	fm_spool_log(&s->c, line, strlen(line), must_keep);
+	if (fm_spool_log(&s->c, line, strlen(line), must_keep) < 0)
+		broken(w, s);
 }
 
 static void end_with(struct slot *s, const char *type)
@@ -111,20 +139,14 @@ static void on_event(void *ctx, json_object *ev)
 		return;
 	}
 	if (final && !strcmp(type, "cancelled") && !s->cancelled && fm_exec_interrupted(w->x)) {
-		/* Stopping the worker is not cancelling the task: it goes back. */
-		json_object *note = fm_event_new("log", FM_SPOOL_ID(s->c.name));
-
-		json_object_object_add(note, "level", json_object_new_string("warning"));
-		json_object_object_add(
-		    note, "message",
-		    json_object_new_string("the worker was interrupted: the task stays queued"));
-		log_line(s, note, 1);
-		json_object_put(note);
+		/* Stopping the worker is not cancelling the task: it goes back, no death. */
+		if (fm_spool_put_back(&s->c) < 0)
+			broken(w, s);
 		s->release = 1;
 		return;
 	}
 	renumber(s, ev);
-	log_line(s, ev, final);
+	log_line(w, s, ev, final);
 	if (final)
 		end_with(s, type);
 }
@@ -154,11 +176,9 @@ static void hand_over(struct work *w, const char *id, const char *name)
 	enum fm_status st = FM_STATUS_ERROR;
 	struct fm_spool_logscan ls;
 	json_object *files = NULL;
-	char *path = fm_spool_path(w->sp, FM_SPOOL_LOG, name);
 	const char *plugin = "", *type;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fm_spool_openat(w->sp, FM_SPOOL_LOG, name, O_RDONLY, 0);
 
-	free(path);
 	if (fd >= 0 && fm_spool_logscan(fd, &ls, NULL) == 0) {
 		type = ls.final ? fm_json_get_string(ls.final, "type") : NULL;
 		if (type && !strcmp(type, "completed"))
@@ -219,7 +239,9 @@ static enum readiness check_deps(struct work *w, json_object *ids, json_object *
 
 /* --- claims ------------------------------------------------------------- */
 
-static void fail_claim(struct slot *s, enum fm_code code, const char *fmt, const char *arg)
+/* Ends a claimed task without running it: fmt has the id's %s, then arg's. */
+static void fail_claim(struct work *w, struct slot *s, enum fm_code code, const char *fmt,
+		       const char *arg)
 {
 	struct fm_result res;
 	json_object *ev;
@@ -228,10 +250,55 @@ static void fail_claim(struct slot *s, enum fm_code code, const char *fmt, const
 	res.status = code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
 	fm_error(&res.error, code, fmt, FM_SPOOL_ID(s->c.name), arg);
 	ev = fm_result_to_json(&res);
-	log_line(s, ev, 1);
+	log_line(w, s, ev, 1);
 	end_with(s, fm_json_get_string(ev, "type"));
 	json_object_put(ev);
 	fm_result_release(&res);
+}
+
+/*
+ * A task whose workers died with it max_claims times: it fails here,
+ * unstarted, so it cannot take down one more worker.
+ */
+static void fail_poison(struct work *w, struct slot *s)
+{
+	struct fm_result res;
+	json_object *ev;
+	int n = s->c.deaths;
+
+	fm_result_init(&res, FM_SPOOL_ID(s->c.name));
+	res.status = FM_STATUS_ERROR;
+	res.attempts = s->c.attempt - 1;
+	fm_error(&res.error, FM_PLUGIN_EXECUTION_ERROR,
+		 "task '%s' was claimed %d time%s by %s that died; not claimed again "
+		 "(filmeto-run --max-claims %d)",
+		 FM_SPOOL_ID(s->c.name), n, n == 1 ? "" : "s", n == 1 ? "a worker" : "workers",
+		 w->max_claims);
+	fm_error_detail(&res.error, "claims", json_object_new_int(n));
+	fm_error_detail(&res.error, "max_claims", json_object_new_int(w->max_claims));
+	ev = fm_result_to_json(&res);
+	log_line(w, s, ev, 1);
+	end_with(s, "failed");
+	json_object_put(ev);
+	fm_result_release(&res);
+}
+
+/*
+ * The task's output folder is made here, in the folder opened once, and
+ * must be a folder of its own: a symlink planted at out/ID would have
+ * the plugin write through it. NULL when ready, else what is wrong.
+ */
+static const char *outputs_unsafe(struct work *w, const char *id)
+{
+	struct stat st;
+
+	if (mkdirat(w->outdir, id, 0777) == 0)
+		return NULL;
+	if (errno != EEXIST || fstatat(w->outdir, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return strerror(errno);
+	if (S_ISLNK(st.st_mode))
+		return "is a symbolic link";
+	return S_ISDIR(st.st_mode) ? NULL : "is not a directory";
 }
 
 static void add_slot(struct work *w, struct slot *s)
@@ -247,7 +314,7 @@ static void add_slot(struct work *w, struct slot *s)
 static int start(struct work *w, struct slot *s)
 {
 	json_object *task = NULL, *ids, *given;
-	const char *missing = NULL, *id = FM_SPOOL_ID(s->c.name);
+	const char *missing = NULL, *id = FM_SPOOL_ID(s->c.name), *unsafe;
 	enum readiness r;
 
 	if (s->c.final) {
@@ -258,8 +325,12 @@ static int start(struct work *w, struct slot *s)
 	}
 	if (s->c.cancel) {
 		s->cancelled = 1;
-		fail_claim(s, FM_TASK_CANCELLED, "task '%s' was cancelled%s",
+		fail_claim(w, s, FM_TASK_CANCELLED, "task '%s' was cancelled%s",
 			   " (filmeto-submit --cancel)");
+		return 1;
+	}
+	if (s->c.deaths >= w->max_claims) {
+		fail_poison(w, s);
 		return 1;
 	}
 	if (fm_json_parse(s->c.line, s->c.len, &task, NULL) < 0 ||
@@ -267,20 +338,33 @@ static int start(struct work *w, struct slot *s)
 	    strcmp(fm_json_get_string(task, "task_id") ? fm_json_get_string(task, "task_id") : "",
 		   id)) {
 		json_object_put(task);
-		fm_spool_begin(&s->c);
-		fail_claim(s, FM_VALIDATION_ERROR,
+		if (fm_spool_begin(&s->c) < 0) {
+			broken(w, s);
+			s->release = 1;
+			return 1;
+		}
+		fail_claim(w, s, FM_VALIDATION_ERROR,
 			   "task '%s': the spooled file is not its task line%s", "");
 		return 1;
 	}
 	ids = fm_task_needs(task);
 	given = json_object_new_object();
 	r = check_deps(w, ids, given, &missing);
-	if (r != WAIT)
-		fm_spool_begin(&s->c);
-	if (r == READY) {
+	if (r != WAIT && fm_spool_begin(&s->c) < 0) {
+		/* Not even the claimed line: nothing runs, and the task goes back. */
+		broken(w, s);
+		s->release = 1;
+	} else if (r == READY && (unsafe = outputs_unsafe(w, id))) {
+		char *msg = fm_xasprintf(
+		    "its output folder '%s/%s' %s: refused, nothing is written through it",
+		    w->outpath, id, unsafe);
+
+		fail_claim(w, s, FM_RESOURCE_PROCESSING_ERROR, "task '%s': %s", msg);
+		free(msg);
+	} else if (r == READY) {
 		fm_exec_line(w->x, s->c.line, s->c.len);
 	} else if (r == MISSING) {
-		fail_claim(s, FM_DEPENDENCY_FAILED,
+		fail_claim(w, s, FM_DEPENDENCY_FAILED,
 			   "task '%s' depends on task '%s', which is not in the spool", missing);
 	}
 	json_object_object_foreach (given, k, v) {
@@ -309,7 +393,7 @@ static int scan(struct work *w, struct fm_error *err)
 /* Claims tasks while -j has room; 0 when the scan has none left to try. */
 static int fill(struct work *w, struct fm_error *err)
 {
-	while (fm_exec_live(w->x) < (unsigned long)w->jobs && w->next < w->nnames) {
+	while (!w->stop && fm_exec_live(w->x) < (unsigned long)w->jobs && w->next < w->nnames) {
 		const char *name = w->names[w->next++];
 		struct slot *s;
 		int got;
@@ -349,7 +433,7 @@ static int settle(struct work *w, struct fm_error *err)
 		return 0;
 	ended = fm_xcalloc(gone, sizeof(*ended));
 	for (i = 0; i < w->nslots; i++)
-		if (w->slots[i]->ended)
+		if (w->slots[i]->ended && !w->slots[i]->c.werr)
 			ended[n++] = &w->slots[i]->c;
 	if (n && fm_spool_flush(w->sp, ended, n, err) < 0)
 		rc = -1;
@@ -364,7 +448,7 @@ static int settle(struct work *w, struct fm_error *err)
 			continue;
 		}
 		snprintf(id, sizeof(id), "%s", FM_SPOOL_ID(s->c.name));
-		if (s->ended && rc == 0) {
+		if (s->ended && rc == 0 && !s->c.werr) {
 			if (s->to == FM_SPOOL_FAILED && !s->moved_only)
 				w->failed++;
 			if (w->finished)
@@ -374,7 +458,10 @@ static int settle(struct work *w, struct fm_error *err)
 				rc = -1;
 			moved = 1;
 		} else {
-			/* Released, or its log could not be made durable: it runs again. */
+			/*
+			 * Released, or its final line could not be written or made
+			 * durable: it stays queued and runs again.
+			 */
 			fm_spool_unclaim(&s->c);
 			back = 1;
 		}
@@ -404,12 +491,28 @@ static void cancels(struct work *w)
 	while ((d = readdir(dir))) {
 		struct slot *s = slot_of(w, d->d_name);
 
-		if (!s || s->cancelled || s->ended)
+		if (!s || s->cancelled || s->ended || s->release ||
+		    !fm_spool_regular(w->sp, FM_SPOOL_CANCEL, d->d_name, d->d_type))
 			continue;
 		s->cancelled = 1;
 		fm_exec_cancel(w->x, d->d_name, " (filmeto-submit --cancel)");
 	}
 	closedir(dir);
+}
+
+/* A task whose log failed runs on for nothing: it is stopped, to stay queued. */
+static void stop_broken(struct work *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nslots; i++) {
+		struct slot *s = w->slots[i];
+
+		if (!s->c.werr || s->cancelled || s->ended || s->release)
+			continue;
+		s->cancelled = 1;
+		fm_exec_cancel(w->x, FM_SPOOL_ID(s->c.name), " (its log cannot be written)");
+	}
 }
 
 static int watch_dir(struct work *w, enum fm_spool_dir sub)
@@ -495,7 +598,7 @@ static int drained(struct work *w, struct fm_error *err)
 	return 1;
 }
 
-int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain,
+int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain, int max_claims,
 		  struct fm_writer *out, int *status, struct fm_error *err)
 {
 	struct fm_exec_opts o = *opts;
@@ -505,11 +608,21 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 	w.sp = sp;
 	w.out = out;
 	w.jobs = o.jobs < 1 ? 1 : o.jobs;
+	w.max_claims = max_claims < 1 ? FM_SPOOL_MAX_CLAIMS : max_claims;
+	w.werr = (struct fm_error)FM_ERROR_INIT;
+	w.outpath = o.output_dir;
 	o.on_event = on_event;
 	o.event_ctx = &w;
+	if (fm_mkdirs(o.output_dir, err) < 0)
+		return -1;
+	w.outdir = open(o.output_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.outdir < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot open '%s':", o.output_dir);
 	fm_spool_clean_tmp(sp);
 	if (fm_exec_new(&w.x, &o, out, err) < 0) {
 		fm_exec_free(w.x);
+		close(w.outdir);
 		return -1;
 	}
 	watch_dirs(&w);
@@ -520,7 +633,7 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 		double wait;
 		int more;
 
-		if (fm_exec_interrupted(w.x)) {
+		if (fm_exec_interrupted(w.x) || w.stop) {
 			if (!w.nslots)
 				break;
 		} else if ((more = fill(&w, err)) < 0) {
@@ -536,6 +649,8 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 			if (w.nslots || w.next < w.nnames)
 				continue;
 		}
+		if (w.stop)
+			stop_broken(&w);
 		wait = w.rescan_at - fm_now();
 		if (w.blocked && wait > BLOCKED_RESCAN)
 			wait = BLOCKED_RESCAN;
@@ -551,10 +666,18 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 			cancels(&w);
 		}
 	}
+	if (w.stop)
+		stop_broken(&w);
 	finish = fm_exec_finish(w.x);
 	settle(&w, NULL);
 	*status = finish == 130 || fm_exec_interrupted(w.x) ? 130 : w.failed ? 1 : 0;
+	if (w.stop && rc == 0) {
+		fm_error_move(err, &w.werr);
+		rc = -1;
+	}
+	fm_error_release(&w.werr);
 	release_all(&w);
 	fm_exec_free(w.x);
+	close(w.outdir);
 	return rc;
 }

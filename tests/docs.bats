@@ -72,7 +72,8 @@ check_opts() {
 
 @test "filmeto-run options are documented and completed" {
 	check_opts filmeto-run --jobs -j --output-dir -d --limit --queue-timeout \
-		--heartbeat --grace --no-cache --spool --drain --prune -h --help --version
+		--heartbeat --grace --no-cache --spool --drain --prune --max-claims -h --help \
+		--version
 }
 
 @test "filmeto-watch options are documented and completed" {
@@ -168,6 +169,8 @@ complete_bash() {
 	[ "$output" = "--drain" ]
 	run complete_bash filmeto-run --prune ''
 	[ "${lines[*]}" = "12h 7d 2w" ]
+	run complete_bash filmeto-run --max
+	[ "$output" = "--max-claims" ]
 	run complete_bash filmeto-submit --qu
 	[ "$output" = "--queue" ]
 	run complete_bash filmeto-watch --

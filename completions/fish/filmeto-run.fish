@@ -16,3 +16,4 @@ complete -c filmeto-run -l spool -d 'Work the spool instead of reading task line
 complete -c filmeto-run -l drain -d 'With --spool: exit once no queued task is left'
 complete -c filmeto-run -l prune -x -d 'With --spool: remove tasks finished longer ago than AGE' \
 	-a '12h 7d 2w'
+complete -c filmeto-run -l max-claims -x -d 'With --spool: fail a task once N workers died running it'

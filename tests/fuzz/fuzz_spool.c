@@ -4,7 +4,8 @@
  * scan to counts and lines, never a crash, a leak or a hang. The bytes
  * are also the log of a queued task that is then claimed, so the repair
  * of a torn log is exercised: after it, the log ends at a newline and
- * the claim's own lines follow whole. The first line is also an age for
+ * the claim's own lines follow whole, and the deaths counted (claims not
+ * put back) stay within the claims. The first line is also an age for
  * --prune.
  */
 #include <fcntl.h>
@@ -34,7 +35,7 @@ static void scan_bytes(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	if (fm_spool_logscan(fd, &ls, NULL) == 0) {
-		if (ls.good > (off_t)size || ls.claims < 0 ||
+		if (ls.good > (off_t)size || ls.claims < 0 || ls.released < 0 ||
 		    (ls.good && data[ls.good - 1] != '\n'))
 			abort();
 		fm_spool_logscan_release(&ls);
@@ -59,6 +60,9 @@ static void claim_bytes(const uint8_t *data, size_t size)
 		abort();
 	close(fd);
 	if (fm_spool_claim(&sp, name, &c, NULL) == 1) {
+		/* Deaths are claims not given back: never more than the claims before. */
+		if (c.deaths < 0 || c.deaths >= c.attempt)
+			abort();
 		if (!c.final)
 			fm_spool_begin(&c);
 		if (fstat(c.log, &st) < 0 || st.st_size != c.logged)

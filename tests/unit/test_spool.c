@@ -137,6 +137,88 @@ static void claims(void)
 	free(dir);
 }
 
+/* Put-back lines, new and old, give a claim back; a plugin's look-alike does not. */
+static void put_backs(void)
+{
+	struct fm_spool_logscan ls;
+	int fd = log_fd(
+	    "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":1}\n"
+	    "{\"type\":\"log\",\"task_id\":\"a\",\"level\":\"warning\",\"message\":\"the "
+	    "worker was interrupted: the task stays queued\",\"released\":true}\n"
+	    "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":2}\n"
+	    "{\"type\":\"log\",\"task_id\":\"a\",\"level\":\"warning\",\"message\":\"the "
+	    "worker was interrupted: the task stays queued\"}\n"
+	    "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":3}\n"
+	    "{\"type\":\"log\",\"task_id\":\"a\",\"attempt\":3,\"level\":\"info\",\"message\":"
+	    "\"the worker was interrupted: the task stays queued\"}\n"
+	    "{\"type\":\"log\",\"task_id\":\"a\",\"data\":{\"released\":true}}\n"
+	    "{\"type\":\"claimed\",\"task_id\":\"a\",\"attempt\":4}\n");
+
+	OK(fm_spool_logscan(fd, &ls, NULL) == 0, "a log with put-backs scans");
+	IS_INT(ls.claims, 4, "four claims");
+	IS_INT(ls.released, 2, "two given back: ours, and an older worker's without the flag");
+	fm_spool_logscan_release(&ls);
+	close(fd);
+}
+
+static int warnings;
+
+static void count_warning(void *ctx, const char *message)
+{
+	(void)ctx;
+	(void)message;
+	warnings++;
+}
+
+/* Symlinks and special files in the spool are skipped, said once, never followed. */
+static void wrong_types(void)
+{
+	char *dir = tmp_dir(), *p, name[FM_SPOOL_NAME_MAX];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct fm_spool_claim c;
+	json_object *t = task("two");
+	char **names;
+	size_t n;
+	int fd;
+
+	OK(fm_spool_open(&sp, dir, &err) == 0, "open");
+	sp.warn = count_warning;
+	p = fm_spool_path(&sp, FM_SPOOL_QUEUE, "0000000000000001.fifo");
+	OK(mkfifo(p, 0600) == 0, "a FIFO in queue/");
+	free(p);
+	p = fm_spool_path(&sp, FM_SPOOL_QUEUE, "0000000000000002.link");
+	OK(symlink("/etc/passwd", p) == 0, "a symlink in queue/");
+	free(p);
+	p = fm_spool_path(&sp, FM_SPOOL_QUEUE, "0000000000000003.dir");
+	OK(mkdir(p, 0700) == 0, "a directory in queue/");
+	free(p);
+	OK(fm_spool_scan(&sp, &names, &n, &err) == 0 && n == 0, "a scan skips all three");
+	fm_spool_names_free(names, n);
+	IS_INT(warnings, 3, "and says so, once each");
+	OK(fm_spool_scan(&sp, &names, &n, &err) == 0 && n == 0, "a second scan too");
+	fm_spool_names_free(names, n);
+	IS_INT(warnings, 3, "without saying it again");
+	fd = fm_spool_openat(&sp, FM_SPOOL_QUEUE, "0000000000000001.fifo", O_RDONLY, 0);
+	IS_INT(fd, FM_SPOOL_NOT_FILE, "a FIFO is not opened (and does not block)");
+	fd = fm_spool_openat(&sp, FM_SPOOL_QUEUE, "0000000000000002.link", O_RDONLY, 0);
+	IS_INT(fd, FM_SPOOL_NOT_FILE, "a symlink is not followed");
+	IS_INT(fm_spool_claim(&sp, "0000000000000002.link", &c, &err), 0, "nor claimed");
+
+	/* A task whose log is a symlink waits, unclaimed. */
+	OK(fm_spool_put(&sp, t, name, &err) == 0 && fm_spool_commit(&sp, &err) == 0, "queued");
+	p = fm_spool_path(&sp, FM_SPOOL_LOG, name);
+	OK(symlink("/tmp/fm-spool-nowhere", p) == 0, "its log a dangling symlink");
+	free(p);
+	IS_INT(fm_spool_claim(&sp, name, &c, &err), 0, "not claimed");
+	OK(access("/tmp/fm-spool-nowhere", F_OK) < 0, "nothing created through it");
+	json_object_put(t);
+	fm_spool_release(&sp);
+	fm_error_release(&err);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* An uncommitted put leaves nothing behind once the spool is released. */
 static void abandoned_put(void)
 {
@@ -167,6 +249,8 @@ void test_spool(void)
 {
 	ages();
 	logscan();
+	put_backs();
 	claims();
+	wrong_types();
 	abandoned_put();
 }

@@ -1,0 +1,326 @@
+#!/usr/bin/env bats
+# The spool against what hostile or unlucky neighbours leave in it: a
+# task that kills every worker that takes it, symlinks and special files
+# planted among its entries, a log that cannot be written, submitters
+# racing for one id, and a prune that cannot delete. Each test would
+# pass against a spool that trusted its directory, and must not.
+
+load test_helper
+
+setup() {
+	common_setup
+	private_plugins
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	SP=$FILMETO_SPOOL
+	MNT=
+}
+
+teardown() {
+	jobs -p | xargs -r kill -KILL 2>/dev/null || true
+	if [ -n "$MNT" ]; then umount "$MNT" 2>/dev/null || true; fi
+}
+
+noop() { filmeto-submit --queue -t noop -P noop "$@"; }
+echo_task() { filmeto-submit --queue -t render -P gpu -p text=x -p mode=slow -p delay="$1" "${@:2}"; }
+poison() { filmeto-submit --queue -t killworker -P hostkill "$@"; }
+
+logof() { echo "$SP"/log/*."$1"; }
+nameof() { basename "$(echo "$SP"/*/*."$1" | cut -d' ' -f1)"; }
+in_dir() { [ -n "$(ls "$SP/$1" | grep -F ".$2")" ]; }
+finals() { grep -c -E '^\{"type":"(completed|failed|cancelled)"' "$(logof "$1")"; }
+claims() { grep -c '^{"type":"claimed"' "$(logof "$1")"; }
+
+# drain [ARGS...]: one --drain worker, which must end within 60 s.
+drain() { timeout 60 filmeto-run --spool --drain --no-cache "$@"; }
+
+# sock PATH: a Unix socket (left behind by a process that is gone).
+sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$1"; }
+
+# --- a task that kills its worker ------------------------------------------
+
+@test "a task that kills its worker three times is failed by the fourth, which runs the rest" {
+	poison -i poison
+	noop -i after
+	# -j 1: the poison comes first in the queue, so each worker dies on it.
+	for i in 1 2 3; do
+		st=0
+		drain -j 1 2> "worker$i.err" || st=$?
+		[ "$st" -eq 137 ] # SIGKILL: the worker really died
+		in_dir queue poison
+		[ "$(claims poison)" -eq "$i" ]
+	done
+	[ "$(finals poison)" -eq 0 ]
+	run --separate-stderr drain -j 1
+	[ "$status" -eq 1 ] # a task failed
+	in_dir failed poison
+	in_dir done after
+	# No fourth claim: the task was not started again.
+	[ "$(claims poison)" -eq 3 ]
+	[ "$(finals poison)" -eq 1 ]
+	jget "$(logof poison)" "by('failed')[0]['error']['code']" | grep -qx PLUGIN_EXECUTION_ERROR
+	jget "$(logof poison)" "by('failed')[0]['error']['message']" |
+		grep -F "claimed 3 times by workers that died; not claimed again"
+	run filmeto-watch --status poison
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'"state":"failed"'* ]]
+	[[ "$output" == *'"attempts":3'* ]]
+}
+
+@test "--max-claims sets how many deaths a task may cause; a worker stopped by a signal is no death" {
+	poison -i poison
+	st=0
+	drain -j 1 || st=$?
+	[ "$st" -eq 137 ]
+	run --separate-stderr drain --max-claims 1
+	[ "$status" -eq 1 ]
+	in_dir failed poison
+	jget "$(logof poison)" "by('failed')[0]['error']['message']" | grep -F "claimed 1 time by a worker that died"
+
+	# SIGTERM puts a task back: three of them do not fail it, even with 1.
+	echo_task 30 -i patient
+	for i in 1 2 3; do
+		filmeto-run --spool --no-cache --max-claims 1 2> "term$i.err" &
+		w=$!
+		for _ in $(seq 200); do grep -qs '"type":"started"' "$(logof patient)" &&
+			[ "$(grep -c '"type":"started"' "$(logof patient)")" -ge "$i" ] && break; sleep 0.05; done
+		kill -TERM $w
+		st=0
+		wait $w || st=$?
+		[ "$st" -eq 130 ]
+	done
+	sed -i 's/"delay":30/"delay":0/' "$SP"/queue/*.patient
+	run --separate-stderr drain --max-claims 1
+	[ "$status" -eq 0 ]
+	in_dir done patient
+	[ "$(claims patient)" -eq 4 ]
+}
+
+@test "--max-claims is checked and documented" {
+	run --separate-stderr filmeto-run --spool --max-claims 0
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--max-claims: '0' is not a number of claims from 1 to"* ]]
+	run --separate-stderr filmeto-run --spool --max-claims many
+	[ "$status" -eq 2 ]
+	run --separate-stderr filmeto-run --max-claims 3
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--max-claims needs --spool"* ]]
+	filmeto-run --help | grep -q -- '--max-claims N'
+	grep -q 'Fl -max-claims' "$ROOT/man/man1/filmeto-run.1"
+}
+
+# --- symlinks and special files ---------------------------------------------
+
+@test "a symlink at out/ID fails that task; nothing is written through it" {
+	mkdir target
+	echo_task 0 -i victim
+	echo_task 0 -i bystander
+	ln -s "$BATS_TEST_TMPDIR/target" "$SP/out/victim"
+	run --separate-stderr drain
+	[ "$status" -eq 1 ]
+	[ -z "$(ls -A target)" ]
+	[ -L "$SP/out/victim" ]
+	in_dir failed victim
+	jget "$(logof victim)" "by('failed')[0]['error']['message']" | grep -F "is a symbolic link"
+	! grep -q '"type":"started"' "$(logof victim)"
+	in_dir done bystander
+	[ -s "$SP/out/bystander/out.txt" ]
+	# Nor a file in its place.
+	echo_task 0 -i plain
+	echo keep > "$SP/out/plain"
+	run --separate-stderr drain
+	[ "$status" -eq 1 ]
+	[ "$(cat "$SP/out/plain")" = keep ]
+	jget "$(logof plain)" "by('failed')[0]['error']['message']" | grep -F "not a directory"
+}
+
+@test "a symlink at log/NAME is skipped with a warning; its target is not written" {
+	echo precious > target.log
+	noop -i victim
+	noop -i bystander
+	ln -s "$BATS_TEST_TMPDIR/target.log" "$SP/log/$(nameof victim)"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	[ "$(cat target.log)" = precious ]
+	in_dir queue victim
+	in_dir done bystander
+	[[ "$stderr" == *"skipping '$SP/log/$(nameof victim)': a symbolic link"* ]]
+	run --separate-stderr timeout 10 filmeto-watch --status victim
+	[ "$status" -eq 3 ]
+	[[ "$output" == *'"state":"queued"'* ]]
+	run timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[ "$(cat target.log)" = precious ]
+}
+
+@test "a symlink at queue/NAME is not a task: skipped, never run" {
+	noop -i bystander
+	printf '{"type":"task","task_id":"planted","tool_name":"render","plugin_name":"gpu","parameters":{"text":"x"}}\n' > planted.task
+	ln -s "$BATS_TEST_TMPDIR/planted.task" "$SP/queue/0000000000000001.planted"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	in_dir done bystander
+	[ ! -e "$SP/out/planted" ]
+	[ ! -e "$SP/log/0000000000000001.planted" ]
+	[ -L "$SP/queue/0000000000000001.planted" ]
+	[[ "$stderr" == *"skipping '$SP/queue/0000000000000001.planted': a symbolic link"* ]]
+	# Said once, not once per look.
+	[ "$(grep -c 'skipping' <<< "$stderr")" -eq 1 ]
+}
+
+@test "a symlink at done/NAME is no task: --list, --status and --prune leave its target alone" {
+	echo precious > target
+	touch -d '3 days ago' target
+	filmeto-watch --list # makes the spool
+	ln -s "$BATS_TEST_TMPDIR/target" "$SP/done/0000000000000001.planted"
+	run --separate-stderr timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[[ "$output" != *planted* ]]
+	run --separate-stderr timeout 10 filmeto-watch --status planted
+	[ "$status" -eq 2 ]
+	run --separate-stderr timeout 10 filmeto-run --spool --prune 1d
+	[ "$status" -eq 0 ]
+	[ "$(cat target)" = precious ]
+}
+
+# special NAME...: a FIFO, a directory and a socket under the spool, at NAME.fifo, NAME.dir and NAME.sock.
+special() {
+	local p
+	for p; do
+		mkfifo "$p.fifo"
+		mkdir "$p.dir"
+		touch "$p.dir/inside"
+		sock "$p.sock"
+	done
+}
+
+@test "a FIFO, a directory and a socket in queue/ are skipped; the worker runs the rest" {
+	noop -i first
+	special "$SP/queue/0000000000000001.odd"
+	noop -i last
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	in_dir done first
+	in_dir done last
+	for k in fifo dir sock; do
+		[[ "$stderr" == *"skipping '$SP/queue/0000000000000001.odd.$k'"* ]]
+	done
+	[[ "$stderr" == *"a FIFO"* && "$stderr" == *"a directory"* && "$stderr" == *"a socket"* ]]
+	run timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	# A waiting worker too: it goes on taking new tasks.
+	filmeto-run --spool --no-cache 2> worker.err &
+	w=$!
+	noop -i later
+	for _ in $(seq 200); do in_dir done later && break; sleep 0.05; done
+	in_dir done later
+	kill -TERM $w
+	wait $w || true
+}
+
+@test "a FIFO, a directory or a socket as a task's log: the task is skipped, the rest run, watch returns" {
+	for k in fifo dir sock; do noop -i "$k"; done
+	noop -i plain
+	mkfifo "$SP/log/$(nameof fifo)"
+	mkdir "$SP/log/$(nameof dir)"
+	sock "$SP/log/$(nameof sock)"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	in_dir done plain
+	said=$stderr
+	for k in fifo dir sock; do
+		in_dir queue "$k"
+		[[ "$said" == *"skipping '$SP/log/$(nameof "$k")'"* ]]
+		run --separate-stderr timeout 10 filmeto-watch --status "$k"
+		[ "$status" -eq 3 ]
+		[[ "$output" == *'"attempts":0'* ]]
+	done
+	run timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 4 ]
+	# A finished task whose log became a FIFO: --follow says so and ends.
+	mv "$SP/queue/$(nameof fifo)" "$SP/done/"
+	run --separate-stderr timeout 10 filmeto-watch --follow fifo
+	[ "$status" -ne 124 ]
+	[[ "$stderr" == *"task 'fifo'"*"not a regular file"* ]]
+}
+
+@test "a FIFO, a directory or a socket in cancel/ is no cancel request; in done/ no task" {
+	for k in fifo dir sock; do noop -i "$k"; done
+	special "$SP/cancel/x"
+	mv "$SP/cancel/x.fifo" "$SP/cancel/fifo"
+	mv "$SP/cancel/x.dir" "$SP/cancel/dir"
+	mv "$SP/cancel/x.sock" "$SP/cancel/sock"
+	special "$SP/done/0000000000000001.odd"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	for k in fifo dir sock; do
+		in_dir done "$k"
+		jget "$(logof "$k")" "by('completed')[0]['status']" | grep -qx success
+	done
+	[[ "$stderr" == *"skipping '$SP/cancel/fifo': a FIFO"* ]]
+	run --separate-stderr timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	run --separate-stderr timeout 10 filmeto-watch --status odd.fifo
+	[ "$status" -eq 2 ]
+	run --separate-stderr timeout 10 filmeto-watch --all
+	[ "$status" -ne 124 ]
+	# --cancel cannot put its request over a directory: it says so, exit 1.
+	noop -i blocked
+	mkdir "$SP/cancel/blocked"
+	touch "$SP/cancel/blocked/inside"
+	run --separate-stderr timeout 10 filmeto-submit --cancel blocked
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"blocked"* ]]
+}
+
+@test "a folder of the spool that is a symlink is refused" {
+	mkdir -p "$SP" elsewhere
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$SP/log"
+	run --separate-stderr noop -i x
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"'$SP/log'"*"symbolic link"* ]]
+	[ -z "$(ls -A elsewhere)" ]
+}
+
+# --- writes that fail -----------------------------------------------------
+
+@test "a worker that cannot write a log (ulimit -f 0) leaves the task queued and exits 1" {
+	noop -i blocked
+	# Only the worker is limited: its stderr goes through a pipe to cat, which is not.
+	run --separate-stderr timeout 60 bash -c 'set -o pipefail
+		(ulimit -f 0; exec filmeto-run --spool --drain --no-cache) 2>&1 | cat >&2'
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot write '$SP/log/$(nameof blocked)': File too large"* ]]
+	in_dir queue blocked
+	[ -z "$(ls "$SP/done")" ]
+	run filmeto-watch --status blocked
+	[ "$status" -eq 3 ]
+	[[ "$output" == *'"state":"queued"'* ]]
+	# Once it can, the next worker runs it.
+	run drain
+	[ "$status" -eq 0 ]
+	in_dir done blocked
+	[ "$(finals blocked)" -eq 1 ]
+}
+
+@test "a worker on a full file system (ENOSPC) leaves the task queued and exits 1" {
+	[ "$(id -u)" -eq 0 ] || skip "mounting a tiny tmpfs needs root"
+	mkdir small
+	mount -t tmpfs -o size=64k tmpfs small 2> /dev/null || skip "cannot mount a tmpfs here"
+	MNT=$BATS_TEST_TMPDIR/small
+	export FILMETO_SPOOL=$MNT/spool
+	SP=$FILMETO_SPOOL
+	noop -i full
+	dd if=/dev/zero of="$MNT/filler" bs=4k 2> /dev/null || true
+	run --separate-stderr drain -d "$BATS_TEST_TMPDIR/out"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"No space left on device"* ]]
+	in_dir queue full
+	rm "$MNT/filler"
+	run drain -d "$BATS_TEST_TMPDIR/out"
+	[ "$status" -eq 0 ]
+	in_dir done full
+	[ "$(finals full)" -eq 1 ]
+}
