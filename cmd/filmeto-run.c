@@ -133,7 +133,7 @@ struct spool_args {
 	int max_claims; /* 0: not given */
 };
 
-/* What the spool skips is said, and the work goes on. */
+/* What the spool skips or cannot remove is said, and the work goes on. */
 static void spool_warn(void *ctx, const char *message)
 {
 	(void)ctx;
@@ -155,8 +155,11 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
 	sp.warn = spool_warn;
 	if (a->prune >= 0) {
-		if (fm_spool_prune(&sp, a->prune, &removed, &err) < 0)
-			fm_die(FM_EXIT_FAILED, "%s", err.message);
+		if (fm_spool_prune(&sp, a->prune, &removed, &err) < 0) {
+			fm_warn("--prune: %s", err.message);
+			fm_error_release(&err);
+			status = FM_EXIT_FAILED;
+		}
 		if (!a->drain)
 			goto out;
 	}

@@ -1171,19 +1171,56 @@ double fm_spool_parse_age(const char *s)
 	return v * unit;
 }
 
-/* out/ID, whatever it holds. */
-static void remove_outputs(struct fm_spool *sp, const char *id)
+/*
+ * What prune could not remove: said through warn, path and reason, and
+ * counted; ENOENT is no failure, another pruner got there first.
+ */
+static int prune_failed(struct fm_spool *sp, enum fm_spool_dir sub, const char *name,
+			unsigned long *failures)
 {
-	char *p = fm_spool_path(sp, FM_SPOOL_OUT, id);
+	char *msg;
 
-	fm_tree_remove(p);
-	free(p);
+	if (errno == ENOENT)
+		return 0;
+	(*failures)++;
+	if (sp->warn) {
+		msg = fm_xasprintf("cannot remove '%s/%s/%s': %s", sp->dir, subdirs[sub], name,
+				   strerror(errno));
+		sp->warn(sp->warn_ctx, msg);
+		free(msg);
+	}
+	return -1;
+}
+
+/* Removes one finished task; what is left behind is counted in *failures. */
+static void prune_one(struct fm_spool *sp, enum fm_spool_dir sub, const char *name,
+		      unsigned long *removed, unsigned long *failures)
+{
+	const char *id = FM_SPOOL_ID(name);
+	char *out;
+
+	/* The entry goes first: a log without one is debris, never a task. */
+	if (unlinkat(sp->fd[sub], name, 0) < 0) {
+		prune_failed(sp, sub, name, failures);
+		return;
+	}
+	(*removed)++;
+	if (unlinkat(sp->fd[FM_SPOOL_LOG], name, 0) < 0)
+		prune_failed(sp, FM_SPOOL_LOG, name, failures);
+	if (unlinkat(sp->fd[FM_SPOOL_CANCEL], id, 0) < 0)
+		prune_failed(sp, FM_SPOOL_CANCEL, id, failures);
+	/* out/ID with whatever it holds; a symlink there goes, not what it names. */
+	out = fm_spool_path(sp, FM_SPOOL_OUT, id);
+	if (fm_tree_remove(out) < 0)
+		prune_failed(sp, FM_SPOOL_OUT, id, failures);
+	free(out);
 }
 
 int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, struct fm_error *err)
 {
 	static const enum fm_spool_dir dirs[] = {FM_SPOOL_DONE, FM_SPOOL_FAILED};
 	double cutoff = fm_epoch() - age;
+	unsigned long failures = 0;
 	size_t d, i;
 
 	*removed = 0;
@@ -1197,19 +1234,20 @@ int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, stru
 		for (i = 0; i < n; i++) {
 			struct stat st;
 
-			if (fstatat(sp->fd[dirs[d]], names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    mtime_of(&st) > cutoff)
+			if (fstatat(sp->fd[dirs[d]], names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				prune_failed(sp, dirs[d], names[i], &failures);
 				continue;
-			/* The entry goes first: a log without one is debris, never a task. */
-			if (unlinkat(sp->fd[dirs[d]], names[i], 0) < 0)
-				continue;
-			unlinkat(sp->fd[FM_SPOOL_LOG], names[i], 0);
-			unlinkat(sp->fd[FM_SPOOL_CANCEL], FM_SPOOL_ID(names[i]), 0);
-			remove_outputs(sp, FM_SPOOL_ID(names[i]));
-			(*removed)++;
+			}
+			if (mtime_of(&st) <= cutoff)
+				prune_one(sp, dirs[d], names[i], removed, &failures);
 		}
 		fm_spool_names_free(names, n);
 	}
+	if (failures)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"could not remove %lu entr%s of '%s' (%lu task%s pruned)", failures,
+				failures == 1 ? "y" : "ies", sp->dir, *removed,
+				*removed == 1 ? "" : "s");
 	return 0;
 }
 

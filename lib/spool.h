@@ -169,7 +169,11 @@ int fm_spool_status(struct fm_spool *sp, const char *id, json_object **st, struc
  * spool has no such task.
  */
 int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err);
-/* Removes finished tasks (entry, log, out/ID) finished more than age s ago. */
+/*
+ * Removes finished tasks (entry, log, cancel request, out/ID) finished
+ * more than age s ago. What cannot be removed is said through sp->warn
+ * (path and reason) and skipped; then -1, err counting the failures.
+ */
 int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, struct fm_error *err);
 /* "90", "90s", "15m", "12h", "7d", "2w" in seconds; -1 when malformed. */
 double fm_spool_parse_age(const char *s);

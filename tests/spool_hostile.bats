@@ -324,3 +324,33 @@ special() {
 	in_dir done full
 	[ "$(finals full)" -eq 1 ]
 }
+
+# --- prune that cannot delete ------------------------------------------------
+
+@test "--prune that cannot remove something names it, goes on, and exits 1" {
+	noop -i stuck
+	noop -i fine
+	drain
+	# A directory with contents where the log should be: unlink(2) fails, as root too.
+	log=$SP/log/$(nameof stuck)
+	rm "$log"
+	mkdir "$log"
+	touch "$log/inside"
+	run --separate-stderr filmeto-run --spool --prune 0
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot remove '$log': Is a directory"* ]]
+	# The rest was pruned all the same.
+	[ -z "$(ls "$SP/done")" ]
+	[ -z "$(ls "$SP/log" | grep '\.fine$')" ]
+}
+
+@test "--prune of a read-only spool says what it could not remove (not as root)" {
+	[ "$(id -u)" -ne 0 ] || skip "root may write a read-only directory"
+	noop -i ro
+	drain
+	chmod a-w "$SP/done"
+	run --separate-stderr filmeto-run --spool --prune 0
+	chmod u+w "$SP/done"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot remove '$SP/done/"*"': Permission denied"* ]]
+}
