@@ -911,7 +911,7 @@ static int queue_tasks(struct submit *s, struct fm_spool *sp)
 	} else {
 		fm_warn("%s", err.message);
 		fm_warn("queued %zu of %zu tasks; the ids printed are in the spool", synced, n);
-		status = FM_EXIT_FAILED;
+		status = err.code == FM_VALIDATION_ERROR ? FM_EXIT_USAGE : FM_EXIT_FAILED;
 	}
 	json_object_put(order);
 	return status;
@@ -924,20 +924,18 @@ static void spool_warn(void *ctx, const char *message)
 	fm_warn("%s", message);
 }
 
-/* Every id in the spool, mapped to its state, for the checks above. */
+/*
+ * Every id in the spool, mapped to its state, for the checks above. The
+ * queueing lock is taken first and held until the last commit: a
+ * submitter racing us for an id waits, then finds it taken.
+ */
 static json_object *spooled_ids(struct fm_spool *sp)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	json_object *ids = json_object_new_object();
-	struct fm_spool_entry *v;
-	size_t n, i;
+	json_object *ids;
 
-	if (fm_spool_list(sp, 0, &v, &n, &err) < 0)
+	if (fm_spool_ids(sp, &ids, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	for (i = 0; i < n; i++)
-		json_object_object_add(ids, FM_SPOOL_ID(v[i].name),
-				       json_object_new_string(fm_spool_state_name(v[i].state)));
-	free(v);
 	return ids;
 }
 

@@ -37,6 +37,11 @@
  * to its worker, which watches cancel/. A worker also looks in cancel/
  * when it claims, so a request made between the two steps is not lost.
  *
+ * Queueing takes one more lock, flock on the queue/ directory itself,
+ * held from the check that an id is new until the commit that queues
+ * it: two submitters of one id cannot both find it new. Workers and
+ * watchers never take it.
+ *
  * Whoever can write the spool can plant things in it. Every entry is
  * opened with O_NOFOLLOW and O_NONBLOCK and kept only if fstat says it
  * is a regular file (fm_spool_openat), and scans skip the names of
@@ -149,6 +154,7 @@ void fm_spool_release(struct fm_spool *sp)
 	free(sp->pending);
 	sp->pending = NULL;
 	sp->npending = 0;
+	fm_spool_unlock(sp);
 	json_object_put(sp->warned);
 	sp->warned = NULL;
 	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
@@ -202,6 +208,9 @@ static int write_all(int fd, const char *buf, size_t len)
 	}
 	return 0;
 }
+
+static int read_names(struct fm_spool *sp, enum fm_spool_dir sub, char ***names, size_t *n,
+		      struct fm_error *err);
 
 /* --- entries of the wrong type ----------------------------------------- */
 
@@ -306,15 +315,91 @@ static unsigned long long next_seq(void)
 	return s;
 }
 
+int fm_spool_lock(struct fm_spool *sp, struct fm_error *err)
+{
+	if (sp->locked)
+		return 0;
+	while (flock(sp->fd[FM_SPOOL_QUEUE], LOCK_EX) < 0)
+		if (errno != EINTR)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"cannot lock '%s/queue':", sp->dir);
+	sp->locked = 1;
+	return 0;
+}
+
+void fm_spool_unlock(struct fm_spool *sp)
+{
+	json_object_put(sp->ids);
+	sp->ids = NULL;
+	if (sp->locked && sp->fd[FM_SPOOL_QUEUE] >= 0)
+		flock(sp->fd[FM_SPOOL_QUEUE], LOCK_UN);
+	sp->locked = 0;
+}
+
+/* The ids, read under the lock once: only our own puts add to them after. */
+static int load_ids(struct fm_spool *sp, struct fm_error *err)
+{
+	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
+	static const enum fm_spool_state states[] = {FM_SPOOL_QUEUED, FM_SPOOL_DONE_STATE,
+						     FM_SPOOL_FAILED_STATE};
+	json_object *ids;
+	size_t d, i;
+
+	if (fm_spool_lock(sp, err) < 0)
+		return -1;
+	if (sp->ids)
+		return 0;
+	ids = json_object_new_object();
+	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		char **names;
+		size_t n;
+
+		if (read_names(sp, dirs[d], &names, &n, err) < 0) {
+			json_object_put(ids);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			json_object_object_add(
+			    ids, FM_SPOOL_ID(names[i]),
+			    json_object_new_string(fm_spool_state_name(states[d])));
+		fm_spool_names_free(names, n);
+	}
+	sp->ids = ids;
+	return 0;
+}
+
+int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err)
+{
+	struct fm_spool_entry *v;
+	size_t n, i;
+
+	*ids = NULL;
+	if (fm_spool_lock(sp, err) < 0 || fm_spool_list(sp, 0, &v, &n, err) < 0)
+		return -1;
+	*ids = json_object_new_object();
+	for (i = 0; i < n; i++)
+		json_object_object_add(*ids, FM_SPOOL_ID(v[i].name),
+				       json_object_new_string(fm_spool_state_name(v[i].state)));
+	free(v);
+	return 0;
+}
+
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err)
 {
 	const char *id = fm_json_get_string(task, "task_id"), *line;
 	char tmp[FM_SPOOL_NAME_MAX + 24];
+	json_object *had;
 	int fd, bad;
 
 	if (!fm_id_valid(id))
 		return fm_error(err, FM_VALIDATION_ERROR, "a queued task needs a valid task_id");
+	if (load_ids(sp, err) < 0)
+		return -1;
+	if (json_object_object_get_ex(sp->ids, id, &had))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"task '%s': the spool has a task of that id already (%s)", id,
+				json_object_get_string(had));
 	snprintf(name, FM_SPOOL_NAME_MAX, "%016llx.%s", next_seq(), id);
 	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
 	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -334,6 +419,7 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 	}
 	sp->pending = fm_xrealloc(sp->pending, (sp->npending + 1) * sizeof(*sp->pending));
 	sp->pending[sp->npending++] = fm_xstrdup(tmp);
+	json_object_object_add(sp->ids, id, json_object_new_string("queued"));
 	return 0;
 }
 
@@ -385,6 +471,9 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
 	free(sp->pending);
 	sp->pending = NULL;
 	sp->npending = 0;
+	/* What is queued now is in queue/: the next put reads the ids afresh. */
+	json_object_put(sp->ids);
+	sp->ids = NULL;
 	if (rc == 0 && n)
 		rc = fm_spool_sync(sp, FM_SPOOL_QUEUE, err);
 	return rc;

@@ -63,6 +63,8 @@ struct fm_spool {
 	int fd[FM_SPOOL_NDIRS];
 	char **pending; /* tmp/ names put but not yet committed */
 	size_t npending;
+	int locked;	     /* holds the queueing lock (fm_spool_lock) */
+	json_object *ids;    /* under the lock: every id queued or finished, and our puts */
 	json_object *warned; /* entries already named through warn */
 	/*
 	 * Set by a command after fm_spool_open to hear of entries skipped
@@ -130,10 +132,20 @@ int fm_spool_regular(struct fm_spool *sp, enum fm_spool_dir sub, const char *nam
 		     unsigned char d_type);
 
 /*
- * Queues one task line: put writes it in tmp/ (name gets "SEQ.ID");
- * commit makes every put so far durable, renames them into queue/ and
- * fsyncs queue/, so one commit serves a batch. Uncommitted puts are
- * removed by fm_spool_release.
+ * The queueing lock, one for the spool (flock on queue/): whoever holds
+ * it is the only one to queue, so an id checked under it stays new until
+ * committed. Held until fm_spool_unlock or fm_spool_release; put takes it.
+ */
+int fm_spool_lock(struct fm_spool *sp, struct fm_error *err);
+void fm_spool_unlock(struct fm_spool *sp);
+/* Every id in the spool, mapped to its state's name; takes the lock. */
+int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err);
+/*
+ * Queues one task line: put writes it in tmp/ (name gets "SEQ.ID"),
+ * under the queueing lock, and fails with VALIDATION_ERROR when the
+ * spool has a task of its id; commit makes every put so far durable,
+ * renames them into queue/ and fsyncs queue/, so one commit serves a
+ * batch. Uncommitted puts are removed by fm_spool_release.
  */
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err);

@@ -325,6 +325,30 @@ special() {
 	[ "$(finals full)" -eq 1 ]
 }
 
+# --- one id, many submitters ----------------------------------------------
+
+@test "submitters racing for one id: exactly one queues it, the rest exit 2" {
+	noop -i warm # the spool exists before the race
+	# Three rounds, all at once in each: every one waits for the start file.
+	for round in 1 2 3; do
+		for i in $(seq 24); do
+			(
+				while [ ! -e "go.$round" ]; do sleep 0.01; done
+				st=0
+				noop -i "same$round" > "out.$round.$i" 2> "err.$round.$i" || st=$?
+				echo $st > "st.$round.$i"
+			) &
+		done
+		sleep 0.5
+		touch "go.$round"
+		wait
+		[ "$(cat st.$round.* | grep -cx 0)" -eq 1 ]
+		[ "$(cat st.$round.* | grep -cx 2)" -eq 23 ]
+		[ "$(ls "$SP/queue" | grep -c "\\.same$round\$")" -eq 1 ]
+		[ "$(cat err.$round.* | grep -c "task 'same$round': the spool has a task of that id already")" -eq 23 ]
+	done
+}
+
 # --- prune that cannot delete ------------------------------------------------
 
 @test "--prune that cannot remove something names it, goes on, and exits 1" {

@@ -212,6 +212,9 @@ static void wrong_types(void)
 	free(p);
 	IS_INT(fm_spool_claim(&sp, name, &c, &err), 0, "not claimed");
 	OK(access("/tmp/fm-spool-nowhere", F_OK) < 0, "nothing created through it");
+	OK(fm_spool_put(&sp, t, name, &err) < 0 && err.code == FM_VALIDATION_ERROR,
+	   "the same id again: refused");
+	HAS(err.message, "the spool has a task of that id already (queued)", "saying why");
 	json_object_put(t);
 	fm_spool_release(&sp);
 	fm_error_release(&err);
