@@ -120,16 +120,18 @@ static void test_keys(void)
 	fm_error_release(&err);
 }
 
-static void test_redact_and_urls(void)
+static void test_urls(void)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_http h;
 	char text[128], *url;
 
+	fm_secret_forget();
 	OK(fm_http_init(&h, "http://127.0.0.1:9/v1///", "sk-SECRET-42", &err) == 0, "http: init");
-	snprintf(text, sizeof(text), "a sk-SECRET-42 b sk-SECRET-42");
-	fm_http_redact(&h, text);
-	IS_STR(text, "a [redacted] b [redacted]", "redact: every occurrence");
+	IS_INT(fm_secret_count(), 1, "http: its key is a secret of the process");
+	snprintf(text, sizeof(text), "a sk-SECRET-42 b sk\\u002dSECRET-42");
+	fm_redact_buf(text, sizeof(text));
+	IS_STR(text, "a [redacted] b [redacted]", "http: its key is redacted in any spelling");
 	url = fm_http_url(&h, "/images/generations");
 	IS_STR(url, "http://127.0.0.1:9/v1/images/generations", "url: a path joins the base");
 	free(url);
@@ -139,16 +141,50 @@ static void test_redact_and_urls(void)
 	url = fm_http_url(&h, "https://cdn.example/x.png");
 	IS_STR(url, "https://cdn.example/x.png", "url: an absolute URL stays");
 	free(url);
-	fm_http_rebase(&h, "http://127.0.0.1:9", "abc");
-	snprintf(text, sizeof(text), "abc");
-	fm_http_redact(&h, text);
-	IS_STR(text, "abc", "redact: a key under four bytes would match ordinary text");
-	fm_http_rebase(&h, "http://127.0.0.1:9", "short");
-	snprintf(text, sizeof(text), "x short y");
-	fm_http_redact(&h, text);
-	IS_STR(text, "x ***** y", "redact: a short key becomes asterisks");
 	fm_http_release(&h);
+	fm_secret_forget();
 	fm_error_release(&err);
+}
+
+static void test_under(void)
+{
+	static const struct {
+		const char *base, *url;
+		int under;
+	} cases[] = {
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/chat/completions", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1?x=1", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1evil/x", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v2/x", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/files/x.png", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/../admin", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/%2e%2e/admin", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/%2E%2E%2Fadmin", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/%252e%252e/admin", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1\\..\\admin", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/a/../b", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/./b", 1},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:9/%76%31/b", 1},
+	    {"http://127.0.0.1:9/v1", "http://localhost:9/v1/x", 0},
+	    {"http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1/x", 0},
+	    {"http://127.0.0.1:9/v1", "https://127.0.0.1:9/v1/x", 0},
+	    {"http://127.0.0.1:9/v1", "http://evil@127.0.0.2:9/v1/x", 0},
+	    {"http://127.0.0.1:9/v1", "/v1/x", 0},
+	    {"http://127.0.0.1:9/v1", "ftp://127.0.0.1:9/v1/x", 0},
+	    {"http://Example.COM/v1", "http://example.com:80/v1/x", 1},
+	    {"https://example.com", "https://example.com/anything", 1},
+	    {"https://example.com/", "https://example.com/anything", 1},
+	    {"http://h/a/b/", "http://h/a/b/c", 1},
+	    {"http://h/a/b/", "http://h/a/bc", 0},
+	    {"not a url", "http://h/", 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		IS_INT(fm_http_under(cases[i].base, cases[i].url), cases[i].under,
+		       "under: '%s' in '%s'", cases[i].url, cases[i].base);
 }
 
 /* fm_redact of a C string, as a C string the test frees. */
@@ -363,7 +399,8 @@ void test_http(void)
 {
 	test_sse();
 	test_keys();
-	test_redact_and_urls();
+	test_urls();
+	test_under();
 	test_redact_spellings();
 	test_redact_edges();
 	test_redact_json();
