@@ -245,7 +245,7 @@ tts_config() {
 	tts_config 'headers: {Authorization: "Token {{key}}"}'
 	HTTP_API_KEY=sk-test-abcdef123456 gen text2speak -p text=echo-key -p voice=v
 	failed_with VALIDATION_ERROR
-	holds events "'Token ****' in by('failed')[0]['error']['details']['body']['detail']"
+	holds events "'Token [redacted]' in by('failed')[0]['error']['details']['body']['detail']"
 	run grep -r -e sk-test-abcdef123456 -e sk-file-key-7890 events out
 	[ "$status" -eq 1 ]
 
