@@ -778,7 +778,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const cha
 	rc = read_conf(ctx, t, &c, &res->error);
 	if (rc == 0)
 		rc = run(ctx, t, &c, output_dir, res);
-	/* The SDK redacts what goes out; the key and header secrets are the process's. */
+	/* No redaction here: the SDK redacts the result on its way out. */
 	conf_release(&c);
 	return rc;
 }
