@@ -9,6 +9,12 @@
  * other body is collected, bounded, as the error's details. Retries
  * happen only on statuses, never after a 2xx body has been delivered,
  * so a streamed line is never seen twice.
+ *
+ * Redirects are not left to libcurl, which sends custom headers to any
+ * path of the same host: each hop is a transfer of its own whose
+ * headers are chosen for its URL. What a service sends is redacted
+ * where it lands: a body in memory whole, a streamed line whole, a text
+ * file as a stream (lib/redact.h).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +33,8 @@
 
 /* Longest line handed to a streaming callback: an SSE data line. */
 #define LINE_MAX_BYTES (FM_SSE_DATA_MAX + 1024)
+/* Bytes of a service's own error message quoted in an error's message. */
+#define SAID_MAX 300
 /* How long a backoff sleeps between two looks at cancel. */
 #define CANCEL_SLICE 0.05
 
@@ -39,6 +47,8 @@ struct xfer {
 	char *buf;
 	size_t len, cap, max;
 	FILE *file;
+	struct fm_redact_stream text; /* a text file's body, redacted as it comes */
+	int redacting;
 	int stopped, too_big;
 	double retry_after; /* seconds, or -1 when the reply named none */
 };
@@ -74,6 +84,7 @@ void fm_http_rebase(struct fm_http *h, const char *base, const char *key)
 		free(h->key);
 	}
 	h->key = key && *key ? fm_xstrdup(key) : NULL;
+	fm_secret_add(h->key);
 }
 
 void fm_http_release(struct fm_http *h)
@@ -99,25 +110,6 @@ char *fm_http_url(const struct fm_http *h, const char *url)
 	return fm_xasprintf("%s%s%s", h->base, *url == '/' ? "" : "/", url);
 }
 
-void fm_http_redact(const struct fm_http *h, char *s)
-{
-	static const char mark[] = "[redacted]";
-	size_t klen = h->key ? strlen(h->key) : 0, mlen = sizeof(mark) - 1;
-	char *p;
-
-	/* A key this short would match ordinary text; none is that short. */
-	if (!s || klen < 4)
-		return;
-	while ((p = strstr(s, h->key))) {
-		if (klen >= mlen) {
-			memcpy(p, mark, mlen);
-			memmove(p + mlen, p + klen, strlen(p + klen) + 1);
-		} else {
-			memset(p, '*', klen);
-		}
-	}
-}
-
 /* --- the transfer ------------------------------------------------------- */
 
 static int grow(struct xfer *x, const char *data, size_t n)
@@ -136,6 +128,21 @@ static int grow(struct xfer *x, const char *data, size_t n)
 	return 0;
 }
 
+/* One line to the callback, redacted: a line is whole, so is a key in it. */
+static int deliver(struct xfer *x, const char *line, size_t len)
+{
+	size_t n;
+	char *clean;
+	int rc;
+
+	if (!fm_secret_count())
+		return x->r->line(x->r->arg, line, len);
+	clean = fm_redact(line, len, &n);
+	rc = x->r->line(x->r->arg, clean, n);
+	free(clean);
+	return rc;
+}
+
 /* Hands every complete line in buf to the callback; keeps the rest. */
 static int deliver_lines(struct xfer *x, int last)
 {
@@ -149,13 +156,13 @@ static int deliver_lines(struct xfer *x, int last)
 		if (end > start && x->buf[end - 1] == '\r')
 			end--;
 		x->buf[end] = '\0';
-		if (x->r->line(x->r->arg, x->buf + start, end - start))
+		if (deliver(x, x->buf + start, end - start))
 			x->stopped = 1;
 		start = i + 1;
 	}
 	if (last && !x->stopped && start < x->len) {
 		x->buf[x->len] = '\0';
-		if (x->r->line(x->r->arg, x->buf + start, x->len - start))
+		if (deliver(x, x->buf + start, x->len - start))
 			x->stopped = 1;
 		start = x->len;
 	}
@@ -176,11 +183,48 @@ static void choose_sink(struct xfer *x)
 		x->sink = SINK_LINES;
 		x->max = LINE_MAX_BYTES;
 	} else if (x->file) {
+		char *ct = NULL;
+
 		x->sink = SINK_FILE;
+		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
+		x->redacting = fm_secret_count() && (x->r->redact || fm_redact_is_text(ct));
+		if (x->redacting)
+			fm_redact_stream_init(&x->text);
 	} else {
 		x->sink = SINK_BODY;
 		x->max = FM_HTTP_BODY_MAX;
 	}
+}
+
+/* A piece of a 2xx body bound for a file; a text's is redacted first. */
+static int write_file_piece(struct xfer *x, const char *data, size_t n)
+{
+	char *clean;
+	size_t len;
+	int rc;
+
+	if (!x->redacting)
+		return fwrite(data, 1, n, x->file) == n ? 0 : -1;
+	clean = fm_redact_feed(&x->text, data, n, &len);
+	rc = fwrite(clean, 1, len, x->file) == len ? 0 : -1;
+	free(clean);
+	return rc;
+}
+
+/* The end of a text file's body: what was held back, redacted. */
+static int end_file(struct xfer *x)
+{
+	char *clean;
+	size_t len;
+	int rc;
+
+	if (!x->redacting)
+		return 0;
+	x->redacting = 0;
+	clean = fm_redact_finish(&x->text, &len);
+	rc = fwrite(clean, 1, len, x->file) == len ? 0 : -1;
+	free(clean);
+	return rc;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -191,7 +235,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	if (x->sink == SINK_UNSET)
 		choose_sink(x);
 	switch (x->sink) {
-	case SINK_FILE: return fwrite(data, 1, n, x->file) == n ? n : 0;
+	case SINK_FILE: return write_file_piece(x, data, n) == 0 ? n : 0;
 	case SINK_LINES:
 		if (grow(x, data, n) < 0 || deliver_lines(x, 0) < 0)
 			return 0;
@@ -243,41 +287,163 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return h->cancelled(h->cancel_arg) ? 1 : 0;
 }
 
-/* "http://host:port" of url: its length, or 0 when it has none. */
-static size_t origin_len(const char *url)
-{
-	const char *p = strstr(url, "://");
+/* --- where the key may go ------------------------------------------------ */
 
-	if (!p)
-		return 0;
-	p += 3;
-	return (size_t)(p - url) + strcspn(p, "/?#");
+/* How many times a path is percent-decoded: %252e%252e is still "..". */
+#define DECODE_ROUNDS 3
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes p in place (never to NUL); returns whether anything changed. */
+static int percent_decode(char *p)
+{
+	char *in = p, *out = p;
+	int changed = 0;
+
+	while (*in) {
+		int hi, lo;
+
+		if (in[0] == '%' && (hi = hex_digit(in[1])) >= 0 && (lo = hex_digit(in[2])) >= 0 &&
+		    (hi || lo)) {
+			*out++ = (char)(hi * 16 + lo);
+			in += 3;
+			changed = 1;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return changed;
 }
 
 /*
- * The key goes only where the base points: a file URL a service hands
- * out (cloud storage, a CDN) must not learn it.
+ * The path a server that decodes everything would see: percent-decoded,
+ * '\\' as '/', '.' and '..' segments resolved, no trailing '/'.
  */
-static int same_origin(const struct fm_http *h, const char *url)
+static char *server_path(const char *raw)
 {
-	size_t n = origin_len(h->base);
+	char *p = fm_xstrdup(raw), *out = fm_xmalloc(strlen(raw) + 2), *seg, *next;
+	size_t len = 0;
+	int i;
 
-	return n > 0 && origin_len(url) == n && !strncasecmp(url, h->base, n);
+	for (i = 0; i < DECODE_ROUNDS && percent_decode(p); i++)
+		;
+	for (seg = p; *seg; seg++)
+		if (*seg == '\\')
+			*seg = '/';
+	out[0] = '\0';
+	for (seg = p + (*p == '/'); seg; seg = next) {
+		next = strchr(seg, '/');
+		if (next)
+			*next++ = '\0';
+		if (!strcmp(seg, ".")) {
+			continue;
+		} else if (!strcmp(seg, "..")) {
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+		} else {
+			out[len++] = '/';
+			memcpy(out + len, seg, strlen(seg));
+			len += strlen(seg);
+		}
+		out[len] = '\0';
+	}
+	while (len > 0 && out[len - 1] == '/')
+		out[--len] = '\0';
+	free(p);
+	return out;
 }
 
+struct place {
+	char *scheme, *host, *port, *path;
+};
+
+static void place_release(struct place *w)
+{
+	curl_free(w->scheme);
+	curl_free(w->host);
+	curl_free(w->port);
+	free(w->path);
+	memset(w, 0, sizeof(*w));
+}
+
+static int place_of(const char *url, struct place *w)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *c;
+	int ok;
+
+	memset(w, 0, sizeof(*w));
+	ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_SCHEME, &w->scheme, 0) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_HOST, &w->host, 0) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_PORT, &w->port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	     curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
+	if (ok) {
+		w->path = server_path(path);
+		for (c = w->host; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		for (c = w->scheme; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	curl_free(path);
+	curl_url_cleanup(u);
+	if (!ok)
+		place_release(w);
+	return ok ? 0 : -1;
+}
+
+int fm_http_under(const char *base, const char *url)
+{
+	struct place b, u;
+	size_t n;
+	int under = 0;
+
+	if (!base || !url || place_of(base, &b) < 0)
+		return 0;
+	if (place_of(url, &u) == 0) {
+		n = strlen(b.path);
+		under = !strcmp(b.scheme, u.scheme) && !strcmp(b.host, u.host) &&
+			!strcmp(b.port, u.port) && !strncmp(u.path, b.path, n) &&
+			(u.path[n] == '\0' || u.path[n] == '/');
+		place_release(&u);
+	}
+	place_release(&b);
+	return under;
+}
+
+/*
+ * The headers for one hop to url: the key and the scoped headers only
+ * when url lies under the base. A file URL a service hands out (cloud
+ * storage, a CDN) or a redirect elsewhere must not learn them.
+ */
 static struct curl_slist *request_headers(const struct fm_http *h, const struct fm_http_req *r,
-					  const char *url)
+					  const char *url, int with_body)
 {
 	struct curl_slist *list = NULL, *extra;
+	int under = fm_http_under(h->base, url);
 	char *auth;
 
 	for (extra = r->headers; extra; extra = extra->next)
 		list = curl_slist_append(list, extra->data);
-	if (r->json)
+	for (extra = under ? r->scoped_headers : NULL; extra; extra = extra->next)
+		list = curl_slist_append(list, extra->data);
+	if (r->json && with_body)
 		list = curl_slist_append(list, "Content-Type: application/json");
 	/* Python servers answer 100-continue, others stall a second on it. */
 	list = curl_slist_append(list, "Expect:");
-	if (h->key && same_origin(h, url)) {
+	if (h->key && under) {
 		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
 		list = curl_slist_append(list, auth);
 		explicit_bzero(auth, strlen(auth));
@@ -287,17 +453,16 @@ static struct curl_slist *request_headers(const struct fm_http *h, const struct 
 }
 
 static void set_options(struct fm_http *h, const struct fm_http_req *r, const char *url,
-			struct xfer *x, struct curl_slist *headers)
+			const char *method, int with_body, struct xfer *x,
+			struct curl_slist *headers)
 {
 	CURL *c = h->curl;
-	const char *method = r->method ? r->method : (r->json || r->mime) ? "POST" : "GET";
 
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	/* Each hop is judged by attempt(): libcurl follows none. */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_HTTP_CONNECT_TIMEOUT);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -318,10 +483,10 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	}
-	if (r->json)
+	if (r->json && with_body)
 		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
 				 json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
-	else if (r->mime)
+	else if (r->mime && with_body)
 		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
 	else if (!strcmp(method, "POST"))
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
@@ -357,23 +522,34 @@ static enum fm_code status_code(long status)
 	return FM_SERVICE_ERROR;
 }
 
-static int status_error(struct fm_http *h, const char *url, struct fm_http_resp *resp,
-			double retry_after, struct fm_error *err)
+/* A text body in error.details: redacted, then cut. */
+static json_object *body_detail(const char *body, size_t len)
+{
+	char *clean = fm_redact_cut(body, len, FM_HTTP_ERROR_BODY_MAX);
+	json_object *o = json_object_new_string(clean);
+
+	free(clean);
+	return o;
+}
+
+/*
+ * The body was redacted as it came (take_body); its JSON is redacted
+ * again once decoded, so no spelling of the key hides in a string, and
+ * the service's words are cut only after that.
+ */
+static int status_error(const char *url, struct fm_http_resp *resp, double retry_after,
+			struct fm_error *err)
 {
 	json_object *body = NULL;
 	const char *said = NULL;
 	char *text = NULL;
 
-	if (resp->body) {
-		fm_http_redact(h, resp->body);
-		resp->len = strlen(resp->body);
-		if (fm_json_parse(resp->body, resp->len, &body, NULL) == 0)
-			said = service_message(body);
+	if (resp->body && fm_json_parse(resp->body, resp->len, &body, NULL) == 0) {
+		fm_redact_json(body);
+		said = service_message(body);
 	}
-	if (said) {
-		text = fm_xstrndup(said, 300);
-		fm_http_redact(h, text);
-	}
+	if (said)
+		text = fm_redact_cut(said, strlen(said), SAID_MAX);
 	fm_error(err, status_code(resp->status), "'%s' answered %ld%s%s%s", url, resp->status,
 		 resp->status == 401 || resp->status == 403 ? " (the key is missing or refused)"
 							    : "",
@@ -384,11 +560,7 @@ static int status_error(struct fm_http *h, const char *url, struct fm_http_resp 
 	if (body)
 		fm_error_detail(err, "body", body);
 	else if (resp->body && resp->len)
-		fm_error_detail(
-		    err, "body",
-		    json_object_new_string_len(resp->body, resp->len > FM_HTTP_ERROR_BODY_MAX
-							       ? FM_HTTP_ERROR_BODY_MAX
-							       : (int)resp->len));
+		fm_error_detail(err, "body", body_detail(resp->body, resp->len));
 	if (retry_after >= 0)
 		fm_error_detail(err, "retry_after", json_object_new_double(retry_after));
 	return -1;
@@ -440,16 +612,16 @@ static int wait_for(struct fm_http *h, double s)
 
 /* --- one request -------------------------------------------------------- */
 
-static int open_file(struct xfer *x, char **tmp, struct fm_error *err)
+static int open_file(const char *path, FILE **file, char **tmp, struct fm_error *err)
 {
 	static unsigned long seq;
 	int fd;
 
 	/* O_EXCL with 0666, not mkstemp's 0600: the umask decides, as for any output. */
-	*tmp = fm_xasprintf("%s.part%ld-%lu", x->r->file, (long)getpid(), ++seq);
+	*tmp = fm_xasprintf("%s.part%ld-%lu", path, (long)getpid(), ++seq);
 	fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 || !(x->file = fdopen(fd, "wb"))) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", x->r->file);
+	if (fd < 0 || !(*file = fdopen(fd, "wb"))) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
 		if (fd >= 0) {
 			close(fd);
 			unlink(*tmp);
@@ -461,22 +633,21 @@ static int open_file(struct xfer *x, char **tmp, struct fm_error *err)
 	return 0;
 }
 
-static int finish_file(struct xfer *x, char *tmp, int ok, struct fm_error *err)
+static int finish_file(FILE *file, const char *path, char *tmp, int ok, struct fm_error *err)
 {
 	int rc = 0;
 
-	if (fclose(x->file) != 0 && ok)
-		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", x->r->file);
-	x->file = NULL;
-	if (ok && rc == 0 && rename(tmp, x->r->file) != 0)
-		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			      "cannot rename to '%s':", x->r->file);
+	if (fclose(file) != 0 && ok)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	if (ok && rc == 0 && rename(tmp, path) != 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
 	if (!ok || rc < 0)
 		unlink(tmp);
 	free(tmp);
 	return rc;
 }
 
+/* A body kept in memory is redacted whole before anyone reads it. */
 static void take_body(struct xfer *x, struct fm_http_resp *resp)
 {
 	char *ct = NULL;
@@ -496,42 +667,108 @@ static void take_body(struct xfer *x, struct fm_http_resp *resp)
 	resp->body = NULL;
 	resp->len = 0;
 	if (x->sink == SINK_BODY || x->sink == SINK_ERROR || x->sink == SINK_UNSET) {
-		resp->body = x->buf ? x->buf : fm_xstrdup("");
-		resp->len = x->len;
+		if (fm_secret_count()) {
+			resp->body = fm_redact(x->buf ? x->buf : "", x->len, &resp->len);
+			free(x->buf);
+		} else {
+			resp->body = x->buf ? x->buf : fm_xstrdup("");
+			resp->len = x->len;
+		}
 		x->buf = NULL;
 	}
+}
+
+/* One hop: one transfer to url, its headers chosen for url. */
+static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *url,
+		    const char *method, int with_body, FILE *file, struct xfer *x,
+		    struct fm_http_resp *resp)
+{
+	struct curl_slist *headers = request_headers(h, r, url, with_body);
+	CURLcode rc;
+
+	memset(x, 0, sizeof(*x));
+	x->h = h;
+	x->r = r;
+	x->file = file;
+	x->retry_after = -1;
+	h->errbuf[0] = '\0';
+	set_options(h, r, url, method, with_body, x, headers);
+	rc = curl_easy_perform(h->curl);
+	if (x->sink == SINK_LINES && (rc == CURLE_OK || x->stopped) && !x->too_big)
+		deliver_lines(x, 1);
+	take_body(x, resp);
+	curl_slist_free_all(headers);
+	return rc;
+}
+
+/* Where a redirect points, when it is to http or https; NULL otherwise. */
+static char *redirect_to(struct fm_http *h, long status)
+{
+	char *to = NULL;
+
+	if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+		return NULL;
+	curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &to);
+	if (!to || (strncasecmp(to, "http://", 7) && strncasecmp(to, "https://", 8)))
+		return NULL;
+	return fm_xstrdup(to);
 }
 
 static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *url,
 		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
 {
-	struct xfer x = {.h = h, .r = r, .retry_after = -1};
-	struct curl_slist *headers = request_headers(h, r, url);
-	char *tmp = NULL;
+	const char *method = r->method ? r->method : (r->json || r->mime) ? "POST" : "GET";
+	char *here = fm_xstrdup(url), *next = NULL, *tmp = NULL;
+	FILE *file = NULL;
+	struct xfer x;
 	CURLcode rc;
-	int ok;
+	int ok, with_body = 1, hops = 0, looped = 0;
 
-	h->errbuf[0] = '\0';
-	if (r->file && open_file(&x, &tmp, err) < 0) {
-		curl_slist_free_all(headers);
+	if (r->file && open_file(r->file, &file, &tmp, err) < 0) {
+		free(here);
 		return -1;
 	}
-	set_options(h, r, url, &x, headers);
-	rc = curl_easy_perform(h->curl);
-	if (x.sink == SINK_LINES && (rc == CURLE_OK || x.stopped) && !x.too_big)
-		deliver_lines(&x, 1);
-	take_body(&x, resp);
+	for (;;) {
+		rc = hop(h, r, here, method, with_body, file, &x, resp);
+		if (rc != CURLE_OK || !(next = redirect_to(h, resp->status)))
+			break;
+		if (++hops > FM_HTTP_REDIRECTS_MAX) {
+			free(next);
+			looped = 1;
+			break;
+		}
+		/* A 303, or a 301 or 302 after a POST, goes on as a GET, as libcurl would. */
+		if (resp->status == 303 ||
+		    ((resp->status == 301 || resp->status == 302) && !strcmp(method, "POST"))) {
+			method = "GET";
+			with_body = 0;
+		}
+		free(x.buf);
+		free(here);
+		here = next;
+	}
 	*retry_after = x.retry_after;
-	ok = (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.stopped)) && resp->status >= 200 &&
-	     resp->status <= 299;
-	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.stopped))
+	ok = !looped && (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.stopped)) &&
+	     resp->status >= 200 && resp->status <= 299;
+	if (looped)
+		fm_error(err, FM_SERVICE_ERROR, "'%s' redirected more than %d times", url,
+			 FM_HTTP_REDIRECTS_MAX);
+	else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.stopped))
 		transport_error(h, url, rc, &x, err);
 	else if (!ok)
 		fm_error(err, status_code(resp->status), "status %ld", resp->status);
-	if (tmp && finish_file(&x, tmp, ok, ok ? err : NULL) < 0)
+	if (ok && file && end_file(&x) < 0) {
 		ok = 0;
-	curl_slist_free_all(headers);
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", r->file);
+	}
+	if (x.redacting)
+		fm_redact_stream_release(&x.text);
+	if (file && finish_file(file, r->file, tmp, ok, ok ? err : NULL) < 0)
+		ok = 0;
 	free(x.buf);
+	free(here);
+	if (looped)
+		return -1;
 	/* 1: a status worth retrying; the caller decides with the count. */
 	if (!ok && rc == CURLE_OK && retryable(resp->status))
 		return 1;
@@ -559,7 +796,7 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 			break;
 		wait = retry_after >= 0 ? retry_after : h->backoff * pow(2, n);
 		if (rc == 2 || r->no_retry || n >= h->retries || wait > FM_HTTP_RETRY_AFTER_MAX) {
-			rc = status_error(h, url, resp, retry_after, err);
+			rc = status_error(url, resp, retry_after, err);
 			if (resp->status == 429 || retryable(resp->status))
 				fm_error_detail(err, "attempts", json_object_new_int(n + 1));
 			break;
@@ -576,8 +813,10 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 			break;
 		}
 	}
-	if (rc < 0 && err)
-		fm_http_redact(h, err->message);
+	if (rc < 0 && err) {
+		fm_redact_buf(err->message, sizeof(err->message));
+		fm_redact_json(err->details);
+	}
 	free(url);
 	return rc < 0 ? -1 : 0;
 }
@@ -598,7 +837,6 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, json_ob
 	curl_slist_free_all(accept);
 	if (rc == 0 && fm_json_parse(resp.body, resp.len, reply, &perr) < 0) {
 		full = fm_http_url(h, url);
-		fm_http_redact(h, full);
 		rc = fm_error(err, FM_SERVICE_ERROR,
 			      "'%s' answered %ld with %s that is not JSON (%s)", full, resp.status,
 			      resp.content_type ? resp.content_type : "a body without a type",
@@ -607,11 +845,8 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, json_ob
 		if (resp.content_type)
 			fm_error_detail(err, "content_type",
 					json_object_new_string(resp.content_type));
-		fm_error_detail(
-		    err, "body",
-		    json_object_new_string_len(resp.body, resp.len > FM_HTTP_ERROR_BODY_MAX
-							      ? FM_HTTP_ERROR_BODY_MAX
-							      : (int)resp.len));
+		fm_error_detail(err, "body", body_detail(resp.body, resp.len));
+		fm_redact_buf(err->message, sizeof(err->message));
 		free(full);
 	}
 	fm_error_release(&perr);
@@ -628,10 +863,10 @@ int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struc
 	if (rc < 0 && resp.status == 404) {
 		char *full = fm_http_url(h, url);
 
-		fm_http_redact(h, full);
 		err->code = FM_RESOURCE_PROCESSING_ERROR;
 		snprintf(err->message, sizeof(err->message), "cannot fetch '%s': 404 Not Found",
 			 full);
+		fm_redact_buf(err->message, sizeof(err->message));
 		free(full);
 	}
 	fm_http_resp_release(&resp);
@@ -718,10 +953,15 @@ int fm_http_key(const char *env, const char *key_file, int optional, char **key,
 			return fm_error(err, FM_VALIDATION_ERROR, "$%s is longer than %d bytes",
 					env, FM_HTTP_KEY_MAX);
 		*key = fm_xstrdup(v);
+		fm_secret_add(*key);
 		return 0;
 	}
-	if (key_file && *key_file)
-		return read_key_file(key_file, key, err);
+	if (key_file && *key_file) {
+		if (read_key_file(key_file, key, err) < 0)
+			return -1;
+		fm_secret_add(*key);
+		return 0;
+	}
 	if (optional)
 		return 0;
 	return fm_error(err, FM_VALIDATION_ERROR,

@@ -4,9 +4,15 @@
  * stay alive; every request bounded in connect time, total time, speed
  * and size. 429, 502, 503 and 504 are retried with exponential backoff
  * that honours Retry-After; other statuses are not. A cancel aborts the
- * transfer at once. The key is sent in a header and never appears in a
- * message, error detail or log: every error text passes through
- * fm_http_redact().
+ * transfer at once.
+ *
+ * The key is sent in a header, and only to URLs under the base URL
+ * (fm_http_under): redirects are followed here, hop by hop, so a
+ * redirect to another host, port, scheme or path prefix gets neither
+ * the key nor the headers that go with it. Every key read is a secret
+ * of the process (lib/redact.h), and everything a service sends back
+ * passes through the redaction before anyone sees it: bodies kept in
+ * memory, each streamed line, text files, error messages and details.
  *
  * Server-sent events (text/event-stream) are parsed here too, so every
  * plugin that streams reads them the same way.
@@ -19,6 +25,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "redact.h"
 
 /* Largest response body kept in memory (JSON replies, error bodies). */
 #define FM_HTTP_BODY_MAX (64 * 1024 * 1024)
@@ -37,12 +44,14 @@
 #define FM_HTTP_ERROR_BODY_MAX 4096
 /* Longest key read from a variable or key file. */
 #define FM_HTTP_KEY_MAX 4096
+/* Redirects followed per request. */
+#define FM_HTTP_REDIRECTS_MAX 10
 /* Largest data of one server-sent event. */
 #define FM_SSE_DATA_MAX (16 * 1024 * 1024)
 
 struct fm_http {
 	CURL *curl;
-	char *base;	/* no trailing slash */
+	char *base;	/* no trailing slash; the key goes to URLs under it */
 	char *key;	/* secret or NULL; sent as "Authorization: Bearer KEY" */
 	long timeout;	/* seconds per request (FM_HTTP_TIMEOUT) */
 	int retries;	/* FM_HTTP_RETRIES */
@@ -63,6 +72,8 @@ struct fm_http_req {
 	curl_mime *mime;	    /* a multipart body from fm_http_mime() */
 	const char *file;	    /* write a 2xx body to this file (tmp + rename) */
 	struct curl_slist *headers; /* more request headers ("Accept: …"), or NULL */
+	/* Headers that carry a secret: sent, like the key, only under the base. */
+	struct curl_slist *scoped_headers;
 	/*
 	 * Streaming: each line of a 2xx body as it arrives, without its line
 	 * end (LF or CRLF); return nonzero to stop the transfer (not an
@@ -71,6 +82,11 @@ struct fm_http_req {
 	int (*line)(void *arg, const char *line, size_t len);
 	void *arg;
 	int no_retry; /* never repeated (a request that is not idempotent) */
+	/*
+	 * A 2xx body written to file is redacted as it arrives when it is
+	 * text by its Content-Type; nonzero redacts it whatever the type.
+	 */
+	int redact;
 };
 
 struct fm_http_resp {
@@ -82,7 +98,8 @@ struct fm_http_resp {
 
 /*
  * Makes h for base (http or https; a trailing slash is dropped) and key
- * (may be NULL). Fails only when libcurl cannot make a handle.
+ * (may be NULL; kept as a secret of the process). Fails only when
+ * libcurl cannot make a handle.
  */
 int fm_http_init(struct fm_http *h, const char *base, const char *key, struct fm_error *err);
 void fm_http_release(struct fm_http *h);
@@ -111,6 +128,14 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, json_ob
 int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struct fm_error *err);
 /* The absolute URL for url (a path is joined to base); free()d by the caller. */
 char *fm_http_url(const struct fm_http *h, const char *url);
+/*
+ * Whether url lies under base: the same scheme, host and port, and a
+ * path that is base's path or goes on from it after a '/' (segment by
+ * segment: /v1 holds /v1/x, not /v1evil), judged after '.' and '..'
+ * segments are resolved, percent-encoded ones included, as a server
+ * that decodes them would.
+ */
+int fm_http_under(const char *base, const char *url);
 
 /* A multipart body; freed with curl_mime_free() by the caller. */
 curl_mime *fm_http_mime(struct fm_http *h);
@@ -120,17 +145,12 @@ int fm_http_mime_file(curl_mime *m, const char *name, const char *path, const ch
 		      struct fm_error *err);
 
 /*
- * Replaces every occurrence of h's key in s with "[redacted]" (or as
- * many asterisks when the key is shorter), in place.
- */
-void fm_http_redact(const struct fm_http *h, char *s);
-
-/*
  * The key for a plugin: the variable env when it is set and not empty,
  * else the file key_file (a regular file of mode 0600 or stricter, its
  * first line), else NULL with no error when optional, else a
  * VALIDATION_ERROR that names the variable and the file setting (never
- * the key). A group- or world-readable key file is refused.
+ * the key). A group- or world-readable key file is refused. The key is
+ * kept as a secret of the process (fm_secret_add).
  */
 int fm_http_key(const char *env, const char *key_file, int optional, char **key,
 		struct fm_error *err);

@@ -4,6 +4,11 @@
  * fm_plugin_cancelled() peeks at stdin without blocking, answers pings,
  * and notes a cancel or shutdown, queueing nothing else (the host sends
  * one task at a time to a plugin of concurrency 1).
+ *
+ * Everything the plugin says passes one place on its way out: every
+ * string of every message (progress, results, errors, metadata) and
+ * every log line is redacted of the process's secrets (lib/redact.h),
+ * whichever path of the plugin put a service's words there.
  */
 #include <math.h>
 #include <poll.h>
@@ -17,6 +22,7 @@
 #include "manifest.h"
 #include "msg.h"
 #include "ndjson.h"
+#include "redact.h"
 #include "rpc.h"
 #include "sdk.h"
 #include "util.h"
@@ -35,6 +41,7 @@ struct fm_plugin_ctx {
 
 static void send(struct fm_plugin_ctx *c, json_object *msg)
 {
+	fm_redact_json(msg);
 	fm_writer_json(&c->out, msg);
 	fm_writer_flush(&c->out);
 	json_object_put(msg);
@@ -88,11 +95,19 @@ void fm_plugin_heartbeat(struct fm_plugin_ctx *c)
 void fm_plugin_log(struct fm_plugin_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
+	char *line = NULL, *clean;
+	size_t n;
+	int len;
 
 	va_start(ap, fmt);
-	vdprintf(c->log_fd, fmt, ap);
+	len = vasprintf(&line, fmt, ap);
 	va_end(ap);
-	dprintf(c->log_fd, "\n");
+	if (len < 0)
+		return;
+	clean = fm_redact(line, (size_t)len, &n);
+	dprintf(c->log_fd, "%.*s\n", (int)n, clean);
+	free(line);
+	free(clean);
 }
 
 /* Requests other than execute_task; returns 1 when it was one of them. */

@@ -78,7 +78,10 @@ const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *t
 			      const char *key, const char *env, const char *def);
 /* fm_plugin_cancelled() for a callback's void pointer (fm_http.cancelled). */
 int fm_plugin_cancel_check(void *ctx);
-/* A line on the plugin's log (stderr), which the host forwards. */
+/*
+ * A line on the plugin's log (stderr), which the host forwards; like every
+ * message the SDK sends, redacted of the process's secrets (lib/redact.h).
+ */
 void fm_plugin_log(struct fm_plugin_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -28,6 +28,11 @@ Options beside fakelib's:
 
 Answers are deterministic: a chat answer is "echo: " and the last user
 message (words repeated up to --words), so a test can tell what arrived.
+The prompt "echo-key" is answered "echo: the key is KEY and KEY." with
+the key of the request, as a careless proxy would: streamed, each key
+split across two deltas, '-' sent as \\u002d, and one event's line split
+across two chunks of the body; in one reply, every character of the key
+\\u-escaped.
 Image answers are built once per shape and kept: the benchmark sends
 a thousand of them and the fake must not be what it measures.
 """
@@ -211,6 +216,8 @@ class Handler(fakelib.BaseHandler):
         if self.opts().words:
             words = [words[i % len(words)] for i in range(self.opts().words)]
         text = " ".join(words)
+        if user[-1].strip() == "echo-key":
+            return self.echo_key(body, model)
         cid = "chatcmpl-" + hashlib.sha1(text.encode()).hexdigest()[:24]
         created = int(time.time())
         usage = {"prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in msgs),
@@ -235,6 +242,36 @@ class Handler(fakelib.BaseHandler):
             self.sse(chunk({"content": (" " if i else "") + w}))
         self.sse(chunk({}, "stop"))
         self.sse("[DONE]")
+        self.end_stream()
+
+    def echo_key(self, body, model):
+        key = self.headers.get("Authorization", "").split()[-1]
+        cid = "chatcmpl-echokey"
+        if not body.get("stream"):
+            reply = json.dumps({"id": cid, "object": "chat.completion", "created": 1,
+                                "model": model, "choices": [{
+                                    "index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant",
+                                                "content": "echo: the key is @KEY@."}}]})
+            return self.send(200, reply.replace("@KEY@", fakelib.spell(key, "json")))
+
+        def line(content, finish=None):
+            data = json.dumps({"id": cid, "object": "chat.completion.chunk", "created": 1,
+                               "model": model, "choices": [{"index": 0, "delta": {
+                                   "content": content}, "finish_reason": finish}]})
+            return "data: " + data.replace("-", "\\u002d") + "\n\n"
+        half = len(key) // 2
+        self.start_stream()
+        self.chunk(line("echo: the key is " + key[:half]))
+        second = line(key[half:] + " and " + key[:3])
+        # One event's line in two reads of the body.
+        cut = second.index("\\u002d") + 3
+        self.chunk(second[:cut])
+        time.sleep(0.05)
+        self.chunk(second[cut:])
+        self.chunk(line(key[3:] + "."))
+        self.chunk(line("", "stop"))
+        self.chunk("data: [DONE]\n\n")
         self.end_stream()
 
     # -- images ---------------------------------------------------------------

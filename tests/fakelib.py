@@ -20,8 +20,33 @@ used up, answers instead of the handler:
     {"path": "/v1/x", "close": true}              # drops the connection
 
 A body that is a dict or list is sent as JSON; "raw" is sent as it is.
+
+A fault that echoes the key, as careless services do: in "raw", in
+"chunks" and in header values, {key} is the key the request carried (the
+last word of its Authorization header, or of the header named by
+"key_header"), {key[A:B]} a slice of it, and {key|SPELLING} or
+{key[A:B]|SPELLING} it spelled another way: json (every character
+\\uXXXX), jsonmixed (only '-' and '/' escaped, as \\u002D and \\/), url
+(every character %XX), b64 (base64). {base} is the fake's own address,
+{other} the same server under another host name (localhost):
+
+    {"path": "/v1/x", "status": 400, "raw": "{\"error\": \"bad key {key|json}\"}"}
+    {"path": "/v1/x", "status": 307, "headers": {"Location": "{other}/v1/x"}}
+
+"chunks" sends a 200 chunked body, each piece flushed apart after
+"chunk_delay" seconds (default 0.05), so a client reads them separately:
+
+    {"path": "/s", "type": "text/event-stream", "chunks": ["data: {key[:6]}", "{key[6:]}\n\n"]}
+
+Run as a command, the module checks files for a key instead:
+
+    fakelib.py leaks KEY PATH...
+
+exits 1 and names every file (directories are walked) that holds the
+key as it is or in any spelling above, decoded again and again.
 """
 import argparse
+import base64
 import email.parser
 import email.policy
 import json
@@ -111,6 +136,24 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    # -- echoing the key -----------------------------------------------------
+    def _fill(self, text, fault):
+        """text with its placeholders filled for this request."""
+        header = self.headers.get(fault.get("key_header", "Authorization"), "")
+        key = header.split()[-1] if header.split() else ""
+        port = self.server.server_address[1]
+
+        def sub(m):
+            part = key
+            if m.group(1) is not None:
+                a = int(m.group(2)) if m.group(2) else None
+                b = int(m.group(3)) if m.group(3) else None
+                part = key[a:b]
+            return spell(part, m.group(4) or "plain")
+        text = re.sub(r"\{key(\[(-?\d*):(-?\d*)\])?(?:\|(\w+))?\}", sub, text)
+        return text.replace("{base}", "http://127.0.0.1:%d" % port).replace(
+            "{other}", "http://localhost:%d" % port)
+
     # -- dispatch ------------------------------------------------------------
     def _record(self):
         entry = {"t": time.time(), "method": self.command, "path": self.path,
@@ -147,9 +190,19 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
+            if "chunks" in f:
+                self.start_stream(f.get("type", "text/event-stream"))
+                for piece in f["chunks"]:
+                    self.chunk(self._fill(piece, f))
+                    time.sleep(f.get("chunk_delay", 0.05))
+                self.end_stream()
+                return
             if "status" in f:
                 body = f.get("raw", f.get("body", b""))
-                self.send(f["status"], body, f.get("type", "application/json"), f.get("headers"))
+                if isinstance(body, str):
+                    body = self._fill(body, f)
+                headers = {k: self._fill(v, f) for k, v in (f.get("headers") or {}).items()}
+                self.send(f["status"], body, f.get("type", "application/json"), headers)
                 return
         handler = getattr(self, "do_" + name + "_", None)
         if not handler:
@@ -174,6 +227,64 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+
+def spell(key, how):
+    """key spelled as a careless service might echo it."""
+    if how == "json":
+        return "".join("\\u%04x" % ord(c) for c in key)
+    if how == "jsonmixed":
+        return key.replace("/", "\\/").replace("-", "\\u002D")
+    if how == "url":
+        return "".join("%%%02X" % b for b in key.encode())
+    if how == "b64":
+        return base64.b64encode(key.encode()).decode()
+    return key
+
+
+def decodings(text):
+    """text and what it becomes when escapes are decoded, round after round."""
+    import html
+    import urllib.parse
+
+    seen = [text]
+    for _ in range(3):
+        t = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+        t = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), t)
+        t = t.replace("\\/", "/").replace("\\\\", "\\")
+        t = html.unescape(urllib.parse.unquote(t))
+        if t == text:
+            break
+        seen.append(t)
+        text = t
+    return seen
+
+
+def leaks(key, paths):
+    """The files under paths that hold key in any spelling, with how."""
+    k = key.encode()
+    cores = [base64.b64encode(k[o:o + (len(k) - o) // 3 * 3]) for o in range(3)]
+    cores = [c for c in cores if len(c) >= 16]
+    cores += [c.replace(b"+", b"-").replace(b"/", b"_") for c in cores]
+    found = []
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += [os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs]
+        elif os.path.exists(p):
+            files.append(p)
+    for path in files:
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if k in data:
+            found.append((path, "as it is"))
+        elif any(c in data for c in cores):
+            found.append((path, "in base64"))
+        elif any(key in t for t in decodings(data.decode("utf-8", "replace"))[1:]):
+            found.append((path, "escaped"))
+    return found
 
 
 def serve(handler, extra=None):
@@ -237,3 +348,10 @@ def wav(seconds=1.0, rate=24000, freq=440.0):
         w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)))
                                for i in range(n)))
     return buf.getvalue()
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "leaks":
+    hits = leaks(sys.argv[2], sys.argv[3:])
+    for path, how in hits:
+        print("%s: holds the key %s" % (path, how))
+    sys.exit(1 if hits else 0)

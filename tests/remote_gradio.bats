@@ -322,3 +322,25 @@ calls() {
 	run grep -r hf_secret_token_1234 events out
 	[ "$status" -eq 1 ]
 }
+
+@test "an app that echoes HF_TOKEN escaped or in pieces: its error, its outputs' names and a text file it made are redacted" {
+	echo '[
+	  {"method": "GET", "path": "^/gradio_api/call/video/", "type": "text/event-stream", "chunks": ["event: error\ndata: \"no access for {key[:6]}", "{key[6:]|json}, or %{key|url}\"\n\n"]},
+	  {"method": "GET", "path": "^/gradio_api/call/text/", "type": "text/event-stream", "chunks": ["event: complete\ndata: [{\"path\": \"/tmp/gradio/x/t.txt\", \"url\": \"{base}/gradio_api/file=/tmp/gradio/x/t.txt\", \"orig_name\": \"{key|jsonmixed}.txt\", \"meta\": {\"_type\": \"gradio.FileData\"}}]\n\n"]},
+	  {"method": "GET", "path": "^/gradio_api/file=/tmp/gradio/x/t.txt$", "type": "text/plain", "chunks": ["token: {key[:9]}", "{key[9:]}; as a URL: {key|url}"]}
+	]' >faults.json
+	fake --faults faults.json
+	export HF_TOKEN=hf_secret_token_1234
+	gen text2video -p api_name=video -p prompt=x
+	failed_with SERVICE_ERROR
+	holds events "by('failed')[0]['error']['message'] == \"gradio app '/video' failed: no access for [redacted], or %[redacted]\""
+	mv events events-error
+	gen text2image -p api_name=text -p prompt=x
+	[ "$st" -eq 0 ]
+	[ "$(cat out/t/output.txt)" = 'token: [redacted]; as a URL: [redacted]' ]
+	holds events "by('completed')[0]['metadata']['gradio']['outputs'][0]['orig_name'] == '[redacted].txt'"
+	# The file under the endpoint got the token: that is how the app echoed it.
+	holds "$FAKE_LOG" "[l['headers'].get('Authorization') for l in lines if l.get('path', '').startswith('/gradio_api/file=')] == ['Bearer hf_secret_token_1234']"
+	python3 "$ROOT/tests/fakelib.py" leaks hf_secret_token_1234 events events-error out
+}
+

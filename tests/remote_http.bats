@@ -245,7 +245,7 @@ tts_config() {
 	tts_config 'headers: {Authorization: "Token {{key}}"}'
 	HTTP_API_KEY=sk-test-abcdef123456 gen text2speak -p text=echo-key -p voice=v
 	failed_with VALIDATION_ERROR
-	holds events "'Token ****' in by('failed')[0]['error']['details']['body']['detail']"
+	holds events "'Token [redacted]' in by('failed')[0]['error']['details']['body']['detail']"
 	run grep -r -e sk-test-abcdef123456 -e sk-file-key-7890 events out
 	[ "$status" -eq 1 ]
 
@@ -254,6 +254,42 @@ tts_config() {
 	gen text2speak -p text=hi -p voice=v
 	failed_with VALIDATION_ERROR
 	holds events "'may be read by others' in by('failed')[0]['error']['message']"
+}
+
+@test "a reply that echoes the key escaped or in pieces is saved redacted; the key's headers stay under the endpoint's directory" {
+	printf 'sk-file-key-7890\n' >key && chmod 600 key
+	echo '[
+	  {"path": "^/text$", "status": 200, "key_header": "X-Api-Key", "raw": "{\"choices\": [{\"text\": \"k={key|json} u={key|url} h={key[:2]}&#45;{key[3:]}\"}]}"},
+	  {"path": "^/raw$", "type": "text/plain", "key_header": "X-Api-Key", "chunks": ["key: {key[:6]}", "{key[6:]} end"]},
+	  {"path": "^/v2/tts$", "status": 307, "headers": {"Location": "{base}/tts"}},
+	  {"path": "^/v2/music$", "status": 307, "headers": {"Location": "{other}/v2/tts2"}}
+	]' >faults.json
+	start_fake http --faults faults.json
+	config "endpoint: $FAKE_URL/text" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
+		'output: {from: text, path: choices.0.text}'
+	gen text2text -p prompt=x
+	[ "$st" -eq 0 ]
+	[ "$(cat out/t/output.txt)" = 'k=[redacted] u=[redacted] h=[redacted]' ]
+	config "endpoint: $FAKE_URL/raw" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
+		'output: {type: text/plain}'
+	gen text2text -p prompt=x
+	[ "$st" -eq 0 ]
+	[ "$(cat out/t/output.txt)" = 'key: [redacted] end' ]
+	python3 "$ROOT/tests/fakelib.py" leaks sk-file-key-7890 events out
+
+	# /v2/tts sends it on to /tts, outside /v2/: the header does not follow.
+	config "endpoint: $FAKE_URL/v2/tts" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
+		'request: {text: "{{text}}"}' 'output: {from: base64, path: data.0.audio, type: audio/wav}'
+	: >"$FAKE_LOG"
+	gen text2speak -p text=hi
+	[ "$st" -eq 0 ]
+	holds "$FAKE_LOG" "[(l['path'], l['headers'].get('X-Api-Key')) for l in lines if 'headers' in l] == [('/v2/tts', 'sk-file-key-7890'), ('/tts', None)]"
+	# Nor to another host name for the same server.
+	config "endpoint: $FAKE_URL/v2/music" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
+		'output: {from: url, path: audio_url}'
+	: >"$FAKE_LOG"
+	gen text2music -p prompt=x
+	holds "$FAKE_LOG" "[(l['path'], l['headers'].get('X-Api-Key')) for l in lines if 'headers' in l] == [('/v2/music', 'sk-file-key-7890'), ('/v2/tts2', None)]"
 }
 
 @test "429 with Retry-After, then success; 503 then success; a 500 that stays" {

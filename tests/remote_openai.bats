@@ -331,6 +331,77 @@ probe() { # FILE ENTRIES
 	! grep -rF "SECRET" events errlog watched out "$XDG_CACHE_HOME"
 }
 
+# no_key_in PATH...: the key appears in none of the files (directories
+# walked) in any spelling: as it is, \u- or %-escaped, as HTML, in base64.
+no_key_in() {
+	python3 "$ROOT/tests/fakelib.py" leaks "$KEY" "$@"
+}
+
+@test "a key echoed JSON-escaped, URL-encoded, in base64 or split across stream chunks is redacted from events, logs, outputs and the cache" {
+	fake --key "$KEY" $(faults '[
+	  {"path": "^/v1/images/generations$", "status": 400, "raw": "{\"error\": {\"message\": \"bad key {key|json}, or {key|jsonmixed}?\", \"type\": \"invalid_request_error\", \"param\": null, \"code\": null}, \"sent\": {\"{key|jsonmixed}\": \"Basic {key|b64}\"}}"},
+	  {"path": "^/v1/audio/speech$", "status": 400, "type": "text/plain", "raw": "denied: Authorization=Bearer%20{key|url}; {key[:7]}&#x2d;{key[8:]}"},
+	  {"path": "^/v1/videos$", "status": 400, "raw": "{\"error\": {\"message\": \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 {key}\"}}"}
+	]')
+	export OPENAI_API_KEY=$KEY
+	{
+		sub chat text2text -p prompt=echo-key
+		sub once text2text -p prompt=echo-key -p stream=false
+		sub img text2image -p prompt=x
+		sub say text2speak -p text=hello
+		sub t2v text2video -p prompt=x
+	} >tasks
+	# Twice through the cache: the second run hands out what the first stored.
+	filmeto-run -j 2 -d out <tasks >events 2>errlog || true
+	filmeto-run -j 2 -d out <tasks >events2 2>>errlog || true
+	filmeto-watch <events >watched 2>&1 || true
+	holds events "one('completed','chat')['metadata']['text'] == 'echo: the key is [redacted] and [redacted].'" \
+		"one('completed','once')['metadata']['text'] == 'echo: the key is [redacted].'" \
+		"'bad key [redacted], or [redacted]?' in one('failed','img')['error']['message']" \
+		"list(one('failed','img')['error']['details']['body']['sent']) == ['[redacted]']" \
+		"one('failed','img')['error']['details']['body']['sent']['[redacted]'].startswith('Basic [redacted]')" \
+		"one('failed','say')['error']['details']['body'] == 'denied: Authorization=Bearer%20[redacted]; [redacted]'" \
+		"one('failed','t2v')['error']['message'].endswith('789 [redacted]')"
+	holds events2 "one('completed','chat')['metadata'].get('cached') is True"
+	[ "$(cat out/chat/text.txt)" = 'echo: the key is [redacted] and [redacted].' ]
+	[ "$(cat out/once/text.txt)" = 'echo: the key is [redacted].' ]
+	# The fake did echo it: every reply above held the key, spelled its way.
+	[ "$(grep -c "\"Authorization\": \"Bearer $KEY\"" "$FAKE_LOG")" -ge 5 ]
+	no_key_in events events2 errlog watched out "$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$XDG_DATA_HOME"
+}
+
+@test "the key goes only under the endpoint: not to another path, host or port, not after a redirect, not to a file URL" {
+	fake --key "$KEY" $(faults '[
+	  {"path": "^/v1/audio/speech$", "status": 307, "headers": {"Location": "{base}/elsewhere/speech"}},
+	  {"path": "^/v1/audio/speech$", "status": 307, "headers": {"Location": "{other}/v1/audio/speech2"}},
+	  {"path": "^/v1/audio/speech$", "status": 308, "headers": {"Location": "{base}/v1/%2e%2e/elsewhere"}},
+	  {"path": "^/v1/audio/speech$", "status": 302, "headers": {"Location": "{base}/v1evil/speech"}},
+	  {"path": "^/v1/audio/speech$", "status": 307, "headers": {"Location": "/v1/./audio/speech"}}
+	]')
+	export OPENAI_API_KEY=$KEY
+	{
+		sub path text2speak -p text=hello
+		sub host text2speak -p text=hello
+		sub dots text2speak -p text=hello
+		sub evil text2speak -p text=hello
+		sub ok text2speak -p text=hello
+		sub url text2image -p prompt=x -p model=dall-e-3 -p response_format=url
+	} | go -j 1
+	[ "$status" -eq 1 ]
+	holds events "sorted(l['task_id'] for l in by('completed')) == ['ok', 'url']" \
+		"sorted(l['task_id'] for l in by('failed')) == ['dots', 'evil', 'host', 'path']" \
+		"all(l['error']['details']['status'] == 401 for l in by('failed'))"
+	# Every hop was made, and only those under /v1 on 127.0.0.1 carried the key.
+	holds "$FAKE_LOG" \
+		"[l['path'] for l in lines if l['path'] in ('/elsewhere/speech', '/v1/%2e%2e/elsewhere', '/v1evil/speech')] == ['/elsewhere/speech', '/v1/%2e%2e/elsewhere', '/v1evil/speech']" \
+		"all('Authorization' not in l['headers'] for l in lines if not l['path'].startswith('/v1/') or '%2e' in l['path'])" \
+		"[(l['path'], l['headers'].get('Authorization')) for l in lines if l['headers'].get('Host', '').startswith('localhost')] == [('/v1/audio/speech2', None)]" \
+		"len([l for l in lines if l['path'] == '/v1/audio/speech' and l['headers'].get('Authorization') == 'Bearer $KEY']) == 6" \
+		"[l['headers'].get('Authorization') for l in lines if l['path'].startswith('/files/')] == [None]"
+	[ -s out/ok/speech.wav ]
+	no_key_in events errlog out
+}
+
 # --- errors, retries, timeouts ------------------------------------------
 
 @test "400 for a bad model or prompt is a VALIDATION_ERROR with the service's error in details" {

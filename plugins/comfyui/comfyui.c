@@ -697,9 +697,12 @@ static char *local_name(const char *name, int index, json_object *taken)
 {
 	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
 	const char *dot = strrchr(base, '.');
-	char *out;
+	char *out, *clean = fm_redact(base, strlen(base), NULL);
+	/* A name the service chose is text it wrote: one that held a secret is not kept. */
+	int secret = strcmp(clean, base) != 0;
 
-	if (!*base || *base == '.' || strlen(base) > NAME_MAX_LEN ||
+	free(clean);
+	if (secret || !*base || *base == '.' || strlen(base) > NAME_MAX_LEN ||
 	    json_object_object_get_ex(taken, base, NULL))
 		out = fm_xasprintf("output-%d%s", index,
 				   dot && strlen(dot) <= 8 && !strchr(dot, '/') ? dot : "");

@@ -212,6 +212,7 @@ static int upload_inputs(struct fm_plugin_ctx *ctx, const struct fm_task *t, con
 	struct fm_http_req r = {.url = "/gradio_api/upload"};
 	struct fm_http_resp resp;
 	json_object *reply = NULL;
+	char *quoted;
 	int rc = -1;
 
 	for (i = 0; i < n && i < INPUTS_MAX; i++) {
@@ -246,11 +247,10 @@ static int upload_inputs(struct fm_plugin_ctx *ctx, const struct fm_task *t, con
 			 "the upload answered %s%s, not a list of %zu server paths",
 			 resp.content_type ? "with " : "",
 			 resp.content_type ? resp.content_type : "an untyped body", k);
-		fm_error_detail(err, "body",
-				json_object_new_string_len(resp.body ? resp.body : "",
-							   resp.len > FM_HTTP_ERROR_BODY_MAX
-							       ? FM_HTTP_ERROR_BODY_MAX
-							       : (int)resp.len));
+		quoted =
+		    fm_redact_cut(resp.body ? resp.body : "", resp.len, FM_HTTP_ERROR_BODY_MAX);
+		fm_error_detail(err, "body", json_object_new_string(quoted));
+		free(quoted);
 		fm_http_resp_release(&resp);
 		goto out;
 	}
@@ -370,9 +370,8 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 			fm_error(&s->err, FM_SERVICE_ERROR,
 				 "the app's complete event is not a JSON array of outputs%s%s",
 				 perr.code ? ": " : "", perr.code ? perr.message : "");
-			text = fm_xstrndup(
-			    data, len > FM_HTTP_ERROR_BODY_MAX ? FM_HTTP_ERROR_BODY_MAX : len);
-			fm_http_redact(&http, text);
+			/* Redacted before it is cut: a cut key would not be found. */
+			text = fm_redact_cut(data, len, FM_HTTP_ERROR_BODY_MAX);
 			fm_error_detail(&s->err, "data", json_object_new_string(text));
 			free(text);
 		}
@@ -381,9 +380,13 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 	} else if (!strcmp(type, "error")) {
 		s->done = 1;
 		text = error_text(data, len);
-		/* An app may echo its input, and so the key: never repeat it. */
-		if (text)
-			fm_http_redact(&http, text);
+		/* An app may echo its input, and so the key: redacted once decoded. */
+		if (text) {
+			char *clean = fm_redact(text, strlen(text), NULL);
+
+			free(text);
+			text = clean;
+		}
 		if (text)
 			fm_error(&s->err, FM_SERVICE_ERROR, "gradio app '/%s' failed: %.300s",
 				 s->api, text);
@@ -587,20 +590,10 @@ static char *file_url(const char *path)
 	return u;
 }
 
-/* Whether an absolute url is on another origin than the endpoint. */
-static int other_origin(const char *url)
-{
-	size_t n = strlen(http.base);
-
-	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return 0;
-	return strncmp(url, http.base, n) || (url[n] && url[n] != '/');
-}
-
 static int download(json_object *fd, const char *dest, struct fm_error *err)
 {
 	const char *url = fm_json_get_string(fd, "url"), *path = fm_json_get_string(fd, "path");
-	char *own = NULL, *key = NULL;
+	char *own = NULL;
 	int rc;
 
 	if (!url || !*url) {
@@ -609,14 +602,8 @@ static int download(json_object *fd, const char *dest, struct fm_error *err)
 					"an output FileData has no path or url");
 		url = own = file_url(path);
 	}
-	/* The key is for the app; a file elsewhere does not get it. */
-	if (other_origin(url)) {
-		key = http.key;
-		http.key = NULL;
-	}
+	/* The key is for the app: lib/http.c sends it only under the endpoint. */
 	rc = fm_http_get_file(&http, url, dest, err);
-	if (key)
-		http.key = key;
 	free(own);
 	return rc;
 }

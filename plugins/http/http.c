@@ -16,6 +16,10 @@
  * body), or JSON holding it as base64 or a URL (or, for text, the text)
  * at a dotted path. A tool's section overrides the plugin's settings,
  * and the task's parameters override both.
+ *
+ * The key and the configured headers go only to URLs under the
+ * endpoint's directory (lib/http.c judges each request and redirect);
+ * every text saved from a reply is redacted of them (lib/redact.h).
  */
 #include <ctype.h>
 #include <limits.h>
@@ -227,41 +231,6 @@ static void conf_release(struct conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* --- the key, kept out of everything said ------------------------------- */
-
-static void redact_text(char *s, const char *key)
-{
-	size_t klen = key ? strlen(key) : 0;
-	char *p;
-
-	if (!s || klen < 4)
-		return;
-	while ((p = strstr(s, key)))
-		memset(p, '*', klen);
-}
-
-static void redact_json(json_object *o, const char *key)
-{
-	size_t i, n;
-
-	if (json_object_is_type(o, json_type_string)) {
-		char *s = fm_xstrdup(json_object_get_string(o));
-
-		redact_text(s, key);
-		json_object_set_string(o, s);
-		free(s);
-	} else if (json_object_is_type(o, json_type_array)) {
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++)
-			redact_json(json_object_array_get_idx(o, i), key);
-	} else if (json_object_is_type(o, json_type_object)) {
-		json_object_object_foreach (o, k, v) {
-			(void)k;
-			redact_json(v, key);
-		}
-	}
-}
-
 /* --- the request -------------------------------------------------------- */
 
 /* "${NAME}" in a header value is the environment variable NAME. */
@@ -290,6 +259,8 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 			   (size_t)(end - p - 2) < sizeof(var)) {
 			snprintf(var, sizeof(var), "%.*s", (int)(end - p - 2), p + 2);
 			piece = getenv(var);
+			/* A variable in a header is how credentials get there: a secret too. */
+			fm_secret_add(piece);
 			if (!piece || !*piece) {
 				free(out);
 				fm_error(err, FM_VALIDATION_ERROR,
@@ -445,9 +416,22 @@ static void on_retry(void *arg, int attempt, double wait, const char *why)
 	fm_plugin_progress(ctx, 10, "retry", msg);
 }
 
+/* The endpoint's directory: "http://h/api/tts?x" gives "http://h/api/". */
+static char *key_scope(const char *endpoint)
+{
+	const char *p = strstr(endpoint, "://");
+	size_t origin = p ? (size_t)(p + 3 - endpoint) + strcspn(p + 3, "/?#") : 0;
+	size_t end = origin + strcspn(endpoint + origin, "?#");
+
+	while (end > origin && endpoint[end - 1] != '/')
+		end--;
+	return fm_xstrndup(endpoint, end);
+}
+
 static int connect_http(struct fm_plugin_ctx *ctx, struct conf *c, struct fm_error *err)
 {
 	double timeout, retries, backoff;
+	char *scope;
 
 	if (number_setting(c, "timeout", FM_HTTP_TIMEOUT, 1, TIMEOUT_MAX, &timeout, err) < 0 ||
 	    number_setting(c, "retries", FM_HTTP_RETRIES, 0, 10, &retries, err) < 0 ||
@@ -459,8 +443,14 @@ static int connect_http(struct fm_plugin_ctx *ctx, struct conf *c, struct fm_err
 	if (!http_ready && fm_http_init(&http, c->endpoint, NULL, err) < 0)
 		return -1;
 	http_ready = 1;
-	/* A key the user put in a header is not also sent as a Bearer key. */
-	fm_http_rebase(&http, c->endpoint, c->key_in_headers ? NULL : c->key);
+	/*
+	 * The endpoint names a route; the key is for the service, so it goes
+	 * under the route's directory. A key the user put in a header is not
+	 * also sent as a Bearer key.
+	 */
+	scope = key_scope(c->endpoint);
+	fm_http_rebase(&http, scope, c->key_in_headers ? NULL : c->key);
+	free(scope);
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
@@ -519,17 +509,6 @@ static char *output_path(const char *dir, size_t i, size_t n, const char *type)
 	return abs;
 }
 
-/* Whether an absolute url is on another origin than the endpoint. */
-static int other_origin(const char *url, const char *endpoint)
-{
-	const char *p = strstr(endpoint, "://");
-	size_t n = p ? (size_t)(strcspn(p + 3, "/") + (size_t)(p + 3 - endpoint)) : 0;
-
-	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return 0;
-	return strncmp(url, endpoint, n) || (url[n] && url[n] != '/');
-}
-
 /*
  * A URL from the reply: absolute as it is, "/x" on the endpoint's origin,
  * "x" beside the endpoint's path.
@@ -549,6 +528,16 @@ static char *resolve_url(const char *endpoint, const char *s)
 	return fm_xasprintf("%.*s%s", (int)(slash + 1 - endpoint), endpoint, s);
 }
 
+/* A reply quoted in error.details: redacted, then cut. */
+static json_object *quote(const char *s, size_t len)
+{
+	char *clean = fm_redact_cut(s, len, FM_HTTP_ERROR_BODY_MAX);
+	json_object *o = json_object_new_string(clean);
+
+	free(clean);
+	return o;
+}
+
 static int body_reply(const struct conf *c, struct curl_slist *headers, json_object *body,
 		      const char *dest, struct fm_error *err)
 {
@@ -556,7 +545,8 @@ static int body_reply(const struct conf *c, struct curl_slist *headers, json_obj
 				.url = c->endpoint,
 				.json = body,
 				.file = dest,
-				.headers = headers};
+				.scoped_headers = headers,
+				.redact = fm_redact_is_text(c->type)};
 	struct fm_http_resp resp;
 	char *text = NULL;
 	size_t len = 0;
@@ -570,11 +560,7 @@ static int body_reply(const struct conf *c, struct curl_slist *headers, json_obj
 			      c->endpoint, resp.content_type, c->type);
 		fm_error_detail(err, "content_type", json_object_new_string(resp.content_type));
 		if (fm_read_file(dest, WRONG_BODY_MAX, &text, &len, NULL) == 0)
-			fm_error_detail(
-			    err, "body",
-			    json_object_new_string_len(text, len > FM_HTTP_ERROR_BODY_MAX
-								 ? FM_HTTP_ERROR_BODY_MAX
-								 : (int)len));
+			fm_error_detail(err, "body", quote(text, len));
 		free(text);
 		unlink(dest);
 	}
@@ -586,7 +572,7 @@ static int json_reply(const struct conf *c, struct curl_slist *headers, json_obj
 		      json_object **reply, struct fm_error *err)
 {
 	struct fm_http_req r = {
-	    .method = c->method, .url = c->endpoint, .json = body, .headers = headers};
+	    .method = c->method, .url = c->endpoint, .json = body, .scoped_headers = headers};
 	struct fm_http_resp resp;
 	struct fm_error perr = FM_ERROR_INIT;
 	int rc;
@@ -600,11 +586,7 @@ static int json_reply(const struct conf *c, struct curl_slist *headers, json_obj
 		if (resp.content_type)
 			fm_error_detail(err, "content_type",
 					json_object_new_string(resp.content_type));
-		fm_error_detail(
-		    err, "body",
-		    json_object_new_string_len(resp.body, resp.len > FM_HTTP_ERROR_BODY_MAX
-							      ? FM_HTTP_ERROR_BODY_MAX
-							      : (int)resp.len));
+		fm_error_detail(err, "body", quote(resp.body, resp.len));
 	}
 	fm_error_release(&perr);
 	fm_http_resp_release(&resp);
@@ -627,10 +609,7 @@ static int reply_values(const struct conf *c, json_object *reply, json_object **
 						: "base64 data",
 			 c->path);
 		fm_error_detail(err, "path", json_object_new_string(c->path));
-		fm_error_detail(err, "body",
-				json_object_new_string_len(s, strlen(s) > FM_HTTP_ERROR_BODY_MAX
-								  ? FM_HTTP_ERROR_BODY_MAX
-								  : (int)strlen(s)));
+		fm_error_detail(err, "body", quote(s, strlen(s)));
 		return -1;
 	}
 	if (json_object_is_type(v, json_type_string)) {
@@ -652,7 +631,18 @@ static int reply_values(const struct conf *c, json_object *reply, json_object **
 	return 0;
 }
 
-static int save_base64(const char *s, const char *dest, struct fm_error *err)
+/* A text file from a reply, redacted first. */
+static int save_text(const char *s, size_t len, const char *dest, struct fm_error *err)
+{
+	size_t n;
+	char *clean = fm_redact(s, len, &n);
+	int rc = fm_write_file(dest, clean, n, err);
+
+	free(clean);
+	return rc;
+}
+
+static int save_base64(const char *s, const char *type, const char *dest, struct fm_error *err)
 {
 	const char *comma;
 	size_t len, cap;
@@ -672,7 +662,8 @@ static int save_base64(const char *s, const char *dest, struct fm_error *err)
 		free(buf);
 		return fm_error(err, FM_SERVICE_ERROR, "the reply's data is not valid base64");
 	}
-	rc = fm_write_file(dest, (const char *)buf, (size_t)n, err);
+	rc = fm_redact_is_text(type) ? save_text((const char *)buf, (size_t)n, dest, err)
+				     : fm_write_file(dest, (const char *)buf, (size_t)n, err);
 	free(buf);
 	return rc;
 }
@@ -680,29 +671,24 @@ static int save_base64(const char *s, const char *dest, struct fm_error *err)
 /*
  * GETs a file the reply names. The service's own files get its headers
  * and key (a server that guards its API guards its files the same way);
- * a file elsewhere gets neither.
+ * lib/http.c gives neither to a URL outside the endpoint's directory.
  */
 static int download(const struct conf *c, struct curl_slist *headers, const char *url,
 		    const char *dest, struct fm_error *err)
 {
-	int elsewhere = other_origin(url, c->endpoint);
-	struct fm_http_req r = {.url = url, .file = dest, .headers = elsewhere ? NULL : headers};
+	struct fm_http_req r = {.url = url,
+				.file = dest,
+				.scoped_headers = headers,
+				.redact = fm_redact_is_text(c->type)};
 	struct fm_http_resp resp;
-	char *key = NULL;
 	int rc;
 
-	if (elsewhere) {
-		key = http.key;
-		http.key = NULL;
-	}
 	rc = fm_http_do(&http, &r, &resp, err);
-	if (key)
-		http.key = key;
 	if (rc < 0 && resp.status == 404) {
 		err->code = FM_RESOURCE_PROCESSING_ERROR;
 		snprintf(err->message, sizeof(err->message), "cannot fetch '%s': 404 Not Found",
 			 url);
-		fm_http_redact(&http, err->message);
+		fm_redact_buf(err->message, sizeof(err->message));
 	}
 	fm_http_resp_release(&resp);
 	return rc;
@@ -721,9 +707,9 @@ static int save_outputs(struct fm_plugin_ctx *ctx, const struct conf *c, struct 
 		char *dest = output_path(output_dir, i, n, c->type);
 
 		if (c->from == FROM_BASE64) {
-			rc = save_base64(s, dest, &res->error);
+			rc = save_base64(s, c->type, dest, &res->error);
 		} else if (c->from == FROM_TEXT) {
-			rc = fm_write_file(dest, s, strlen(s), &res->error);
+			rc = save_text(s, strlen(s), dest, &res->error);
 		} else {
 			char *url = resolve_url(c->endpoint, s);
 
@@ -792,10 +778,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const cha
 	rc = read_conf(ctx, t, &c, &res->error);
 	if (rc == 0)
 		rc = run(ctx, t, &c, output_dir, res);
-	if (rc < 0 && c.key) {
-		redact_text(res->error.message, c.key);
-		redact_json(res->error.details, c.key);
-	}
+	/* No redaction here: the SDK redacts the result on its way out. */
 	conf_release(&c);
 	return rc;
 }

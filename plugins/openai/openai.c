@@ -11,8 +11,10 @@
  * One libcurl handle (lib/http.h) serves every task of the process, so
  * a run of a thousand tasks keeps one connection. Settings come from the
  * task, the environment and config.yaml's plugins.openai, in that order;
- * the key never leaves the Authorization header (lib/http.c redacts it
- * from everything the service sends back).
+ * the key never leaves the Authorization header, which goes only under
+ * the endpoint (lib/http.c), and is redacted from everything the service
+ * sends back (lib/redact.h): a streamed answer is redacted as a stream,
+ * so a key split across deltas is found whole.
  */
 #include <errno.h>
 #include <limits.h>
@@ -304,8 +306,9 @@ static int write_output(struct job *j, const char *name, const char *data, size_
 struct stream {
 	struct job *j;
 	struct fm_sse sse;
-	struct fm_error err; /* a fault found inside the stream */
-	char *text;
+	struct fm_error err;	     /* a fault found inside the stream */
+	struct fm_redact_stream red; /* the deltas, held back while they may be a key */
+	char *text;		     /* the answer so far, redacted */
 	size_t len, cap;
 	char *raw; /* the body while no event came: a JSON reply to stream:true */
 	size_t rawlen;
@@ -372,7 +375,12 @@ static int on_chunk(struct stream *s, json_object *o)
 		return -1;
 	}
 	if (content && *content) {
-		if (append(s, content, strlen(content)) < 0)
+		size_t n;
+		char *clean = fm_redact_feed(&s->red, content, strlen(content), &n);
+		int rc = append(s, clean, n);
+
+		free(clean);
+		if (rc < 0)
 			return -1;
 		s->tokens++;
 		stream_progress(s);
@@ -434,6 +442,19 @@ static int on_line(void *arg, const char *line, size_t len)
 
 static int chat_reply(struct job *j, json_object *reply, struct stream *s);
 
+/* The end of a streamed answer: the tail held back, now told. */
+static int end_text(struct stream *s)
+{
+	size_t n;
+	char *clean = fm_redact_finish(&s->red, &n);
+	int rc = append(s, clean, n);
+
+	free(clean);
+	if (rc < 0)
+		fm_error_move(s->j->err, &s->err);
+	return rc;
+}
+
 /*
  * After the transfer: what the stream said, or, from a service that
  * ignored stream:true, the one JSON reply it sent instead.
@@ -466,7 +487,7 @@ static int stream_result(struct job *j, struct stream *s, const char *ctype)
 		return fm_error(j->err, FM_SERVICE_ERROR,
 				"the stream ended before 'data: [DONE]' (%zu characters received)",
 				s->len);
-	return 0;
+	return end_text(s);
 }
 
 /* A chat.completion: choices[0].message.content. */
@@ -480,6 +501,9 @@ static int chat_reply(struct job *j, json_object *reply, struct stream *s)
 	const char *content = fm_json_get_string(msg, "content");
 	const char *finish = fm_json_get_string(c0, "finish_reason");
 	json_object *usage = fm_json_get(reply, "usage", json_type_object);
+	char *clean;
+	size_t n;
+	int rc;
 
 	if (!choices)
 		return malformed(j, reply, "has no 'choices' array");
@@ -491,7 +515,10 @@ static int chat_reply(struct job *j, json_object *reply, struct stream *s)
 		return fm_error(j->err, FM_SERVICE_ERROR, "the answer is longer than %d bytes",
 				MAX_ANSWER);
 	s->len = 0;
-	if (append(s, content, strlen(content)) < 0) {
+	clean = fm_redact(content, strlen(content), &n);
+	rc = append(s, clean, n);
+	free(clean);
+	if (rc < 0) {
 		fm_error_move(j->err, &s->err);
 		return -1;
 	}
@@ -616,6 +643,7 @@ out:
 	json_object_put(s.usage);
 	fm_http_resp_release(&resp);
 	fm_error_release(&s.err);
+	fm_redact_stream_release(&s.red);
 	free(s.text);
 	free(s.raw);
 	return rc;
@@ -665,19 +693,9 @@ static int save_b64(struct job *j, json_object *reply, size_t i, const char *b64
 	return rc;
 }
 
-/* Whether url lies under the service's base URL (the key may go there). */
-static int same_service(const char *url)
-{
-	const char *b = http.base;
-	size_t n = strcspn(b + strcspn(b, ":") + 3, "/") + strcspn(b, ":") + 3;
-
-	return !strncmp(url, b, n) && (url[n] == '/' || url[n] == '\0');
-}
-
 static int save_url(struct job *j, size_t i, const char *url)
 {
 	char *tmp = fm_xasprintf("%s/.image-%zu.download", j->dir, i + 1), *dst = NULL, *abs;
-	char *key = http.key;
 	unsigned char head[16];
 	const char *ext;
 	size_t n = 0;
@@ -689,11 +707,9 @@ static int save_url(struct job *j, size_t i, const char *url)
 		return malformed(j, NULL, "has data[%zu].url that is not an http URL: %.*s", i,
 				 QUOTE_MAX, url);
 	}
-	/* Images often lie on storage of another host: the key is not for it. */
-	if (!same_service(url))
-		http.key = NULL;
+	/* Images often lie on storage elsewhere: lib/http.c sends the key only under the endpoint.
+	 */
 	rc = fm_http_get_file(&http, url, tmp, j->err);
-	http.key = key;
 	if (rc < 0)
 		goto out;
 	if ((f = fopen(tmp, "rb"))) {
