@@ -3,6 +3,7 @@
 #   make            build lib/libfilmeto.a, cmd/filmeto-*, plugins/*
 #   make demo       install missing dependencies, build, render an example
 #   make check      install missing dependencies, build, run every test
+#   make check-sanitize  the C unit tests and fuzz replays under ASan+UBSan
 #   make lint       clang-format (check mode) and cppcheck
 #   make fuzz       libFuzzer targets under tests/fuzz/bin (needs clang)
 #   make bench      benchmarks under bench/
@@ -22,8 +23,8 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
-	mandoc zsh fish xz-utils zstd tmux libwslay-dev
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script
+	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -38,7 +39,8 @@ ifeq ($(SANITIZE),1)
 # stringop-overread, format-truncation): they stay visible but do not stop
 # the build. The plain build, which CI runs, keeps -Werror.
 WARN = -Wall -Wextra
-CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+# A sanitizer's report stops the program, so a test sees it as a failure.
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 # Plugins the tests scaffold and build link against this libfilmeto too.
 export LDFLAGS
@@ -120,13 +122,35 @@ check: deps
 demo: deps
 	$(MAKE) --no-print-directory run-demo
 
-test: all $(UNIT_BIN) $(FUZZ_REPLAY)
+# The bats files run in parallel (GNU parallel under bats --jobs), the
+# tests of one file in order: most of their time is spent waiting on
+# processes, so twice as many jobs as cores. The longest files go first,
+# so the run lasts about as long as its longest file.
+BATS_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+BATS_FIRST = tests/spool.bats tests/remote_openai.bats tests/chaos.bats \
+	tests/run.bats tests/remote_http.bats tests/remote_gradio.bats
+BATS_FILES = $(BATS_FIRST) $(filter-out $(BATS_FIRST),$(sort $(wildcard tests/*.bats)))
+
+test: test-c all
+	bats --jobs $(BATS_JOBS) --no-parallelize-within-files --formatter pretty $(BATS_FILES)
+
+# The C unit tests and every fuzz corpus replayed.
+test-c: $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(UNIT_BIN)
 	@for f in $(FUZZ_REPLAY); do \
 		name=$$(basename $$f -replay); \
 		$$f tests/fuzz/corpus/$$name/* || exit 1; \
 	done
-	bats --formatter pretty tests/
+
+# test-c under ASan and UBSan, built in a copy of the tree under
+# build/sanitize so the plain build stays as it is. CI runs it after check.
+check-sanitize: deps
+	rm -rf build/sanitize
+	mkdir -p build/sanitize
+	tar cf - --exclude='*.o' --exclude='*.a' --exclude='*.d' --exclude=tests/fuzz/bin \
+		Makefile lib cmd plugins tests share | tar xf - -C build/sanitize
+	$(MAKE) --no-print-directory -C build/sanitize clean
+	$(MAKE) --no-print-directory -C build/sanitize SANITIZE=1 test-c
 
 run-demo: all
 	PATH="$(CURDIR)/cmd:$$PATH" sh share/filmeto/examples/demo.sh
@@ -185,7 +209,7 @@ clean:
 		$(UNIT_BIN) tests/unit/*.d
 	rm -rf tests/fuzz/bin
 
-.PHONY: all deps check demo test run-demo bench run-bench lint fuzz install clean
+.PHONY: all deps check check-sanitize demo test test-c run-demo bench run-bench lint fuzz install clean
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)

@@ -5,6 +5,16 @@ bats_require_minimum_version 1.5.0
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 PATH="$ROOT/cmd:$PATH"
+
+# Debian's python3, which `make check` installs, first on PATH: a version
+# manager's shim (pyenv's is a shell script) costs up to a second a start
+# on a loaded machine, and the suites start python3 thousands of times
+# (jget, the fakes, the Python plugins).
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir -p "$BATS_RUN_TMPDIR/bin"
+	ln -sf /usr/bin/python3 "$BATS_RUN_TMPDIR/bin/python3" 2>/dev/null || true
+	PATH="$BATS_RUN_TMPDIR/bin:$PATH"
+fi
 BAD_PLUGINS="$ROOT/tests/fixtures/bad-plugins"
 
 common_setup() {
