@@ -398,7 +398,7 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 	struct scene *s = &f->s[i];
 	int64_t frames = llrint(s->planned * av_q2d(f->fps));
 	AVBPrint bp;
-	char *q, *text;
+	char *q, *title, *text;
 
 	s->clip = fm_xasprintf("%s/%04zu.mp4", f->work, i);
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
@@ -409,15 +409,18 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 		normalize(&bp, f);
 		av_bprintf(&bp, ",loop=loop=-1:size=1,");
 	} else {
-		text = fm_xasprintf("%s\n(scene failed: %s)", s->title, s->failed);
-		q = fm_render_quote(text);
+		/* the title on one line, what failed on the next */
+		title = fm_render_text(s->title, 0);
+		text = fm_xasprintf("%s\n(scene failed: %s)", title, s->failed);
+		q = fm_render_drawtext(text, FM_TEXT_LINES);
 		av_bprintf(&bp, "color=c=0x202020:s=%dx%d:r=", f->width, f->height);
 		print_fps(&bp, f);
 		av_bprintf(&bp,
 			   ",drawtext=font=Sans:fontcolor=white:fontsize=h/16:"
-			   "x=(w-text_w)/2:y=(h-text_h)/2:text=%s,format=yuv420p,",
+			   "x=(w-text_w)/2:y=(h-text_h)/2:%s,format=yuv420p,",
 			   q);
 		free(q);
+		free(title);
 		free(text);
 	}
 	av_bprintf(&bp, "trim=end_frame=%lld,setpts=N/(", (long long)frames);
@@ -834,7 +837,7 @@ static void loudness_filter(AVBPrint *bp, const struct film *f)
 
 struct chapters {
 	double *start, *end;
-	const char **title;
+	char **title; /* one line each, as players show them */
 };
 
 static void chapters_init(struct chapters *c, const struct film *f)
@@ -847,12 +850,16 @@ static void chapters_init(struct chapters *c, const struct film *f)
 	for (i = 0; i < f->n; i++) {
 		c->start[i] = secs(f, f->s[i].start);
 		c->end[i] = secs(f, scene_end(f, i));
-		c->title[i] = f->s[i].title;
+		c->title[i] = fm_render_text(f->s[i].title, 0);
 	}
 }
 
-static void chapters_release(struct chapters *c)
+static void chapters_release(struct chapters *c, size_t n)
 {
+	size_t i;
+
+	for (i = 0; c->title && i < n; i++)
+		free(c->title[i]);
 	free(c->start);
 	free(c->end);
 	free(c->title);
@@ -892,7 +899,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.nchapters = (int)f->n;
 	c.chapter_start = ch->start;
 	c.chapter_end = ch->end;
-	c.chapter_title = ch->title;
+	c.chapter_title = (const char *const *)ch->title;
 	c.title = fm_json_get_string(f->p, "title");
 	c.progress = on_progress;
 	c.cancelled = on_cancelled;
@@ -924,7 +931,7 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	r.nchapters = (int)f->n;
 	r.chapter_start = ch->start;
 	r.chapter_end = ch->end;
-	r.chapter_title = ch->title;
+	r.chapter_title = (const char *const *)ch->title;
 	r.title = fm_json_get_string(f->p, "title");
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
@@ -1014,7 +1021,7 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 
 	for (i = 0; i < f->n; i++) {
 		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title),
-		     *tile = tile_path(f, i);
+		     *text = fm_render_drawtext(label, 0), *tile = tile_path(f, i);
 		int rc;
 
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
@@ -1023,12 +1030,11 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		av_bprintf(&bp,
 			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
 			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
-			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:text=",
-			   tw, th);
-		quoted(&bp, label);
-		av_bprintf(&bp, "[v]");
+			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:%s[v]",
+			   tw, th, text);
 		rc = render_graph(f, &bp, tile, 0, helper, err);
 		free(label);
+		free(text);
 		free(tile);
 		if (rc < 0)
 			return -1;
@@ -1317,7 +1323,7 @@ out:
 		fm_error_move(err, &f->herr);
 	fm_error_release(&f->herr);
 	json_object_put(side);
-	chapters_release(&ch);
+	chapters_release(&ch, f->n);
 	free(srt);
 	free(json);
 	free(sheet);
