@@ -1,0 +1,119 @@
+#!/usr/bin/env bats
+# Hostile and unlucky inputs to the media side of filmeto-run: text that
+# reaches a filter graph, films without any sound, narrations that look
+# like subtitle syntax, frames too large to decode, and a combine that
+# crashes. Real clips made by ffmpeg, the real binaries and plugins.
+
+load test_helper
+
+setup_file() {
+	local d="$BATS_FILE_TMPDIR"
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=25:d=1" \
+		-f lavfi -i "sine=f=330:r=48000:d=1" -map 0:v -map 1:a -c:v libx264 \
+		-preset ultrafast -pix_fmt yuv420p -g 25 -c:a aac -shortest "$d/sound.mp4"
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=25:d=1" -c:v libx264 \
+		-preset ultrafast -pix_fmt yuv420p -g 25 "$d/mute.mp4"
+	ffmpeg -v error -y -f lavfi -i "anullsrc=r=48000:cl=mono:d=1" "$d/hush.wav"
+}
+
+setup() {
+	common_setup
+	M="$BATS_FILE_TMPDIR"
+}
+
+# jfile FILE EXPR: a Python expression over the JSON document FILE, bound to d.
+jfile() {
+	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+# task ID JSON_SCENES [JSON_PARAMS]: a combine task line over scenes given
+# as JSON, each {"id", "file" or "failed"[, "title", "text", "narration"]};
+# "failed" names a task whose output the scene waits for (see fail_task).
+task() {
+	python3 - "$@" <<'PY'
+import json, sys
+tid, scenes = sys.argv[1], json.loads(sys.argv[2])
+params = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+res, out = [], []
+for s in scenes:
+    e = {"id": s["id"], "duration": 1}
+    for k in ("title", "text"):
+        if k in s:
+            e[k] = s[k]
+    out.append(e)
+    meta = {"scene": s["id"], "role": "video"}
+    if "failed" in s:
+        res.append({"type": "task_output", "data": s["failed"], "metadata": meta})
+    else:
+        res.append({"type": "local_path", "data": s["file"], "metadata": meta})
+    if "narration" in s:
+        res.append({"type": "local_path", "data": s["narration"],
+                    "metadata": {"scene": s["id"], "role": "narration"}})
+p = {"width": 320, "height": 180, "fps": 25, "scenes": out}
+p.update(params)
+print(json.dumps({"type": "task", "task_id": tid, "tool_name": "combine",
+                  "parameters": p, "resources": res}))
+PY
+}
+
+# fail_task ID: a task line that fails (the chaos test plugin).
+fail_task() {
+	echo '{"type":"task","task_id":"'"$1"'","tool_name":"text2text","plugin_name":"chaos","parameters":{"mode":"fail"}}'
+}
+
+# The hostile texts, as JSON strings: controls, lone combining marks,
+# drawtext's %{...} expansion, and every character a graph or an option
+# value treats as structure.
+HOSTILE='["tab\there", "\u0001\u0007\r\u001b\u007f", "cr\rlf\r\nnl\n", "\u000b\u000c\u0085\u2028",
+ "\u0301\u0301 lone marks", "%{pts}", "%{eif:1/0:d}", "%{localtime}", "it'"'"'s", "back\\\\slash",
+ "a:b=c", "semi;colon", "[label]", "comma,here", "\ud83c\udfac\u200f\ufeff\uffff", "\t"]'
+
+@test "titles with controls, %{...} and graph syntax reach the contact sheet and cards safely" {
+	# One scene per hostile title; the even ones failed and become placeholder cards.
+	python3 - "$M/sound.mp4" "$HOSTILE" >scenes.json <<'PY'
+import json, sys
+titles = json.loads(sys.argv[2])
+scenes = []
+for i, t in enumerate(titles):
+    s = {"id": "s%d" % i, "title": t}
+    if i % 2:
+        s["file"] = sys.argv[1]
+    else:
+        s["failed"] = "gone"
+    scenes.append(s)
+print(json.dumps(scenes))
+PY
+	{
+		fail_task gone
+		task film "$(cat scenes.json)"
+	} >task.json
+	run --separate-stderr filmeto-run --placeholder -o film.mp4 task.json
+	echo "$output" >events
+	[ "$status" -eq 1 ] # the task "gone" failed, by design
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = film ]
+	[ "$(jfile film.json '[s["placeholder"] for s in d["scenes"]][:4]')" = "[true, false, true, false]" ]
+	[ -s film-contact.png ]
+	[ -z "$(find . -name '.filmeto-combine-*')" ]
+	# Chapter titles are one line each, controls made spaces.
+	run ffprobe -v error -show_entries chapter_tags=title -of json film.mp4
+	python3 - "$output" <<'PY'
+import json, sys
+titles = [c["tags"]["title"] for c in json.loads(sys.argv[1])["chapters"]]
+assert len(titles) == 16, titles
+for t in titles:
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in t), repr(t)
+assert titles[0] == "tab here", titles[0]
+assert titles[5] == "%{pts}", titles[5]
+PY
+}
+
+@test "drawtext expands nothing in a title" {
+	# %{n} and %{frame_num} both expand to the frame number: drawn as
+	# written, the two titles differ.
+	task f1 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{n}"}]' >t1.json
+	task f2 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{frame_num}"}]' >t2.json
+	filmeto-run -o one.mp4 t1.json >/dev/null
+	filmeto-run -o two.mp4 t2.json >/dev/null
+	! cmp -s <(ffmpeg -v error -i one-contact.png -f rawvideo -) \
+		<(ffmpeg -v error -i two-contact.png -f rawvideo -)
+}
