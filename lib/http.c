@@ -390,7 +390,7 @@ static int status_error(struct fm_http *h, const char *url, struct fm_http_resp 
 							       ? FM_HTTP_ERROR_BODY_MAX
 							       : (int)resp->len));
 	if (retry_after >= 0)
-		fm_error_detail(err, "retry_after", json_object_new_double(retry_after));
+		fm_error_detail(err, "retry_after", fm_json_double(retry_after));
 	return -1;
 }
 
