@@ -74,6 +74,7 @@ struct film {
 	int64_t total;
 	double tdur, music_db, target, gain;
 	double measured_i, measured_tp, measured_lra, measured_thresh;
+	int silent;		   /* nothing louder than SILENCE_LUFS: left as it is */
 	double stage_lo, stage_hi; /* the progress range of the current stage */
 	struct part *parts;
 	size_t nparts;
@@ -809,8 +810,13 @@ static int measure(struct film *f, struct fm_error *err)
 	av_bprint_finalize(&bp, NULL);
 	if (rc < 0)
 		return -1;
+	/*
+	 * Silence (ebur128 says I: -70 LUFS, true peak -inf) has no loudness
+	 * to normalize: no gain, and nothing measured to report.
+	 */
 	f->gain = 0;
-	if (!isnan(f->measured_i) && f->measured_i > SILENCE_LUFS)
+	f->silent = !(isfinite(f->measured_i) && f->measured_i > SILENCE_LUFS);
+	if (!f->silent)
 		f->gain = f->target - f->measured_i;
 	return 0;
 }
@@ -1081,7 +1087,11 @@ static int parts_mixed(struct film *f, struct fm_error *err)
 	return 0;
 }
 
-/* The first pass's measurements and the gain applied; null where unmeasured. */
+/*
+ * The first pass's measurements and the gain applied; null where
+ * unmeasured or not a number (a true peak of -inf), and every
+ * measurement null for a silent film.
+ */
 static json_object *loudness(const struct film *f)
 {
 	const double v[] = {f->measured_i,	f->measured_lra, f->measured_tp,
@@ -1092,7 +1102,8 @@ static json_object *loudness(const struct film *f)
 	size_t i;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		json_object_object_add(o, k[i], isnan(v[i]) ? NULL : json_object_new_double(v[i]));
+		json_object_object_add(o, k[i], f->silent && i < 4 ? NULL : fm_json_double(v[i]));
+	json_object_object_add(o, "silent", json_object_new_boolean(f->silent));
 	return o;
 }
 
@@ -1108,9 +1119,9 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "film", json_object_new_string(f->out));
 	json_object_object_add(o, "width", json_object_new_int(f->width));
 	json_object_object_add(o, "height", json_object_new_int(f->height));
-	json_object_object_add(o, "fps", json_object_new_double(av_q2d(f->fps)));
+	json_object_object_add(o, "fps", fm_json_double(av_q2d(f->fps)));
 	json_object_object_add(o, "frames", json_object_new_int64(f->total));
-	json_object_object_add(o, "duration", json_object_new_double(secs(f, f->total)));
+	json_object_object_add(o, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
 	json_object_object_add(o, "audio", json_object_new_string("reencode"));
@@ -1121,9 +1132,9 @@ static json_object *sidecar(struct film *f)
 
 		json_object_object_add(e, "id", json_object_new_string(s->id));
 		json_object_object_add(e, "title", json_object_new_string(s->title));
-		json_object_object_add(e, "start", json_object_new_double(secs(f, s->start)));
+		json_object_object_add(e, "start", fm_json_double(secs(f, s->start)));
 		json_object_object_add(e, "duration",
-				       json_object_new_double(secs(f, scene_end(f, i) - s->start)));
+				       fm_json_double(secs(f, scene_end(f, i) - s->start)));
 		json_object_object_add(e, "frames", json_object_new_int64(s->frames));
 		json_object_object_add(e, "transition", json_object_new_string(s->transition));
 		if (s->video && !s->failed)
@@ -1307,8 +1318,7 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	/* Never copied: separately encoded AAC segments do not join cleanly. */
 	json_object_object_add(res->metadata, "audio", json_object_new_string("reencode"));
 	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
-	json_object_object_add(res->metadata, "duration",
-			       json_object_new_double(secs(f, f->total)));
+	json_object_object_add(res->metadata, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
 	json_object_object_add(res->metadata, "loudness", loudness(f));
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");

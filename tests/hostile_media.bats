@@ -117,3 +117,52 @@ PY
 	! cmp -s <(ffmpeg -v error -i one-contact.png -f rawvideo -) \
 		<(ffmpeg -v error -i two-contact.png -f rawvideo -)
 }
+
+@test "titlecard draws a prompt of controls, %{...} and graph syntax" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	filmeto-submit -t text2image -P titlecard -p width=320 -p height=180 -i card \
+		-p "prompt=$(printf 'tab\there\x01 %%{eif:1/0:d} it'"'"'s a:b;[c],d\\\r\nnext')" >task.json
+	run --separate-stderr filmeto-run -d out task.json
+	[ "$status" -eq 0 ]
+	[ "$(ffprobe -v error -show_entries stream=width -of csv=p=0 out/card/card.png)" -eq 320 ]
+}
+
+@test "a film with no sound at all: no gain, null loudness, valid JSON everywhere" {
+	task film '[{"id":"a","file":"'"$M/mute.mp4"'","text":"one"},
+		{"id":"b","file":"'"$M/mute.mp4"'","narration":"'"$M/hush.wav"'"}]' >task.json
+	run --separate-stderr filmeto-run -o film.mp4 task.json
+	echo "$output" >events
+	[ "$status" -eq 0 ]
+	# Every line and the sidecar parse as strict JSON (no NaN, no Infinity).
+	python3 - events film.json <<'PY'
+import json, sys
+def strict(c):
+    raise ValueError("not JSON: " + c)
+for l in open(sys.argv[1]):
+    json.loads(l, parse_constant=strict)
+json.load(open(sys.argv[2]), parse_constant=strict)
+PY
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]')" = \
+		'{"measured_lufs": null, "measured_lra": null, "measured_true_peak": null, "measured_threshold": null, "target_lufs": -16.0, "gain_db": 0.0, "silent": true}' ]
+	[ "$(jfile film.json 'd["loudness"]["silent"]')" = true ]
+	[ "$(jfile film.json 'd["loudness"]["measured_true_peak"]')" = null ]
+	# The film has its silent track, as long as the video.
+	[ "$(ffprobe -v error -select_streams a -show_entries stream=codec_name -of csv=p=0 film.mp4)" = aac ]
+}
+
+@test "a film with sound reports its loudness and is not called silent" {
+	task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
+	filmeto-run -o film.mp4 task.json >events
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["measured_lufs"] < -10')" = true ]
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["gain_db"] != 0')" = true ]
+}
+
+@test "no source makes a JSON number without fm_json_double's check for NaN and Infinity" {
+	# json-c writes NaN and Infinity, which no JSON reader takes.
+	run grep -rn --include='*.c' --include='*.h' 'json_object_new_double\b' \
+		"$ROOT/lib" "$ROOT/cmd" "$ROOT/plugins"
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == */lib/util.* ]]
+	[[ "${lines[1]}" == */lib/util.* ]]
+}
