@@ -954,6 +954,45 @@ static void srt_time(AVBPrint *bp, double t)
 		   ms % 1000);
 }
 
+/*
+ * A scene's text as the lines of one cue, or NULL when it has none. A
+ * blank line ends a cue in SRT, and a line with "-->" reads as the next
+ * cue's times, so blank and white lines are dropped (CR LF, CR, a lone
+ * CR made line ends) and "-->" is written "->": what follows would
+ * otherwise be read as cues of its own.
+ */
+static char *cue_text(const char *text)
+{
+	char *out = fm_xmalloc(strlen(text ? text : "") + 1), *d = out;
+	const char *p = text, *line;
+	size_t n, k;
+
+	while (p && *p) {
+		line = p;
+		n = strcspn(p, "\r\n");
+		p += n;
+		p += *p == '\r' && p[1] == '\n' ? 2 : *p != '\0';
+		while (n && isspace((unsigned char)line[n - 1]))
+			n--;
+		if (!n)
+			continue;
+		if (d > out)
+			*d++ = '\n';
+		for (k = 0; k < n; k++) {
+			/* "--->" too: one dash is left before '>' */
+			while (line[k] == '>' && d - out >= 2 && d[-1] == '-' && d[-2] == '-')
+				d--;
+			*d++ = line[k];
+		}
+	}
+	*d = '\0';
+	if (d == out) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 static int write_srt(struct film *f, const char *path, struct fm_error *err)
 {
 	AVBPrint bp;
@@ -962,13 +1001,16 @@ static int write_srt(struct film *f, const char *path, struct fm_error *err)
 
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (i = 0; i < f->n; i++) {
-		if (!f->s[i].text || !*f->s[i].text)
+		char *text = cue_text(f->s[i].text);
+
+		if (!text)
 			continue;
 		av_bprintf(&bp, "%d\n", ++cue);
 		srt_time(&bp, secs(f, f->s[i].start));
 		av_bprintf(&bp, " --> ");
 		srt_time(&bp, secs(f, scene_end(f, i)));
-		av_bprintf(&bp, "\n%s\n\n", f->s[i].text);
+		av_bprintf(&bp, "\n%s\n\n", text);
+		free(text);
 	}
 	rc = av_bprint_is_complete(&bp)
 		 ? fm_write_file(path, bp.str, bp.len, err)
@@ -1259,9 +1301,14 @@ static int has_text(const struct film *f)
 {
 	size_t i;
 
-	for (i = 0; i < f->n; i++)
-		if (f->s[i].text && *f->s[i].text)
+	for (i = 0; i < f->n; i++) {
+		char *text = cue_text(f->s[i].text);
+		int some = text != NULL;
+
+		free(text);
+		if (some)
 			return 1;
+	}
 	return 0;
 }
 

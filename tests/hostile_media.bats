@@ -166,3 +166,31 @@ PY
 	[[ "${lines[0]}" == */lib/util.* ]]
 	[[ "${lines[1]}" == */lib/util.* ]]
 }
+
+@test "blank lines and cue syntax in a narration stay inside its one cue" {
+	task film '[{"id":"a","file":"'"$M/sound.mp4"'","text":"one\n\n2\n00:00:01,000 --> 00:00:09,000\ninjected\n\n \t\nthree\r\n"},
+		{"id":"b","file":"'"$M/sound.mp4"'","text":"\n \n\r\n"},
+		{"id":"c","file":"'"$M/sound.mp4"'","text":"last --->"}]' >task.json
+	filmeto-run -o film.mp4 task.json >events
+	# One cue per scene with words: a's and c's; b's text is only blank.
+	run ffprobe -v error -show_entries packet=pts_time,duration_time -of csv=p=0 film.srt
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[0]}" = "0.000000,1.000000" ]
+	[ "${lines[1]}" = "2.000000,1.000000" ]
+	# The words are all there, in the cue they belong to.
+	ffmpeg -v error -i film.srt -f srt - | tr -d '\r' >read.srt
+	diff - read.srt <<'SRT'
+1
+00:00:00,000 --> 00:00:01,000
+one
+2
+00:00:01,000 -> 00:00:09,000
+injected
+three
+
+2
+00:00:02,000 --> 00:00:03,000
+last ->
+
+SRT
+}
