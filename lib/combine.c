@@ -443,6 +443,20 @@ static int scene_error(struct fm_error *err, const struct scene *s, const char *
 	return -1;
 }
 
+/*
+ * An outside file read before a graph gets it: movie= decodes any size
+ * of frame it is given, and fm_probe_file refuses one too large.
+ */
+static int check_input(const char *path, struct fm_error *err)
+{
+	struct fm_probe p;
+
+	if (fm_probe_file(path, &p, err) < 0)
+		return -1;
+	fm_probe_release(&p);
+	return 0;
+}
+
 static int prepare_scenes(struct film *f, struct fm_error *err)
 {
 	size_t i;
@@ -460,6 +474,8 @@ static int prepare_scenes(struct film *f, struct fm_error *err)
 					"scene '%s' has no video or image", s->id);
 		if (s->video && !s->failed) {
 			s->clip = fm_xstrdup(s->video);
+		} else if (s->image && check_input(s->image, err) < 0) {
+			return scene_error(err, s, s->image);
 		} else if (make_clip(f, i, err) < 0) {
 			return scene_error(err, s, s->image ? s->image : "(placeholder)");
 		}
@@ -468,14 +484,18 @@ static int prepare_scenes(struct film *f, struct fm_error *err)
 		if (!s->probe.has_video)
 			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 					"scene '%s': '%s' has no video", s->id, s->clip);
-		if (s->narration) {
-			struct fm_probe a;
-
-			if (fm_probe_file(s->narration, &a, err) < 0)
-				return scene_error(err, s, s->narration);
-			fm_probe_release(&a);
-		}
+		if (s->narration && check_input(s->narration, err) < 0)
+			return scene_error(err, s, s->narration);
 		fm_plugin_progress(f->ctx, 5.0 * (i + 1) / f->n, "probe", s->id);
+	}
+	if (f->music && check_input(f->music, err) < 0) {
+		char msg[FM_ERROR_MAX];
+
+		if (snprintf(msg, sizeof(msg), "music: %s", err->message) >= (int)sizeof(msg))
+			msg[sizeof(msg) - 1] = '\0';
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "%s", msg);
+		fm_error_detail(err, "file", json_object_new_string(f->music));
+		return -1;
 	}
 	return 0;
 }

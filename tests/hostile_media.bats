@@ -14,6 +14,30 @@ setup_file() {
 	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=25:d=1" -c:v libx264 \
 		-preset ultrafast -pix_fmt yuv420p -g 25 "$d/mute.mp4"
 	ffmpeg -v error -y -f lavfi -i "anullsrc=r=48000:cl=mono:d=1" "$d/hush.wav"
+	# Frames too large to decode: a clip whose headers say 16400 wide, and
+	# a 16000x16000 still (250 KB) whose size only decoding tells.
+	ffmpeg -v error -y -f lavfi -i "color=c=red:s=16400x16:r=25:d=0.12" -c:v mjpeg \
+		-pix_fmt yuvj420p "$d/wide.mkv"
+	bigpng 16000 16000 "$d/huge.png"
+	bigpng 6000 4000 "$d/photo.png"
+}
+
+# bigpng W H FILE: a grey PNG of W x H pixels, written without decoding
+# anything that large (ffmpeg would need the frame in memory).
+bigpng() {
+	python3 - "$@" <<'PY'
+import struct, sys, zlib
+w, h, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def chunk(t, data):
+    c = struct.pack(">I", len(data)) + t + data
+    return c + struct.pack(">I", zlib.crc32(t + data) & 0xffffffff)
+z = zlib.compressobj(9)
+row = b"\0" * (w + 1)
+body = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+with open(path, "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+PY
 }
 
 setup() {
@@ -193,4 +217,54 @@ three
 last ->
 
 SRT
+}
+
+@test "frames too large to decode fail the film naming the scene, before decoding" {
+	task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"wide","file":"'"$M/wide.mkv"'"}]' >t1.json
+	run --separate-stderr filmeto-run -o film.mp4 t1.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["scene"]')" = wide ]
+	jget events 'by("failed")[0]["error"]["message"]' |
+		grep -F "scene 'wide': '$M/wide.mkv' has 16400x16 frames, larger than 16384 pixels a side"
+
+	# A still's size is known only by decoding it: the decoder is held to the limit.
+	python3 - "$M/huge.png" >t2.json <<'PY'
+import json, sys
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 320, "height": 180, "scenes": [{"id": "still", "duration": 1}]},
+                  "resources": [{"type": "local_path", "data": sys.argv[1],
+                                 "metadata": {"scene": "still", "role": "image"}}]}))
+PY
+	run --separate-stderr filmeto-run -o film.mp4 t2.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events2
+	jget events2 'by("failed")[0]["error"]["message"]' |
+		grep -F "scene 'still': '$M/huge.png' has no video frame that decodes within 16384 pixels a side and 67108864 in all"
+	[ ! -e film.mp4 ]
+	[ -z "$(find . -name '.filmeto-combine-*')" ]
+}
+
+@test "kenburns and waveform refuse a still too large to decode, and take a 24 Mpx photo" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	{
+		filmeto-submit -t image2video -P kenburns -r "$M/huge.png" -p width=320 -p height=180 \
+			-p duration=0.2 -i kb
+		filmeto-submit -t speak2video -P waveform -r "$M/huge.png" -r "$M/hush.wav" \
+			-p width=320 -p height=180 -i wf
+		filmeto-submit -t image2video -P kenburns -r "$M/photo.png" -p width=320 -p height=180 \
+			-p duration=0.2 -i photo
+	} >tasks.json
+	run --separate-stderr filmeto-run -d out tasks.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'sorted(l["task_id"] + " " + l["error"]["code"] for l in by("failed"))')" = \
+		'["kb RESOURCE_PROCESSING_ERROR", "wf RESOURCE_PROCESSING_ERROR"]' ]
+	for id in kb wf; do
+		jget events '[l for l in by("failed") if l["task_id"] == "'$id'"][0]["error"]["message"]' |
+			grep -F "'$M/huge.png' has no video frame that decodes within 16384 pixels a side"
+	done
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = photo ]
+	[ -s out/photo/clip.mp4 ]
 }
