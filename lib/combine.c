@@ -1,7 +1,9 @@
 /*
  * The built-in combine tool: scenes into one film, with the ffmpeg
- * libraries, on a thread of filmeto-run (served by the plugin SDK loop,
- * so progress, cancel and results travel like any plugin's).
+ * libraries, in a child that is filmeto-run's own binary run again
+ * (lib/host.h; served by the plugin SDK loop, so progress, cancel and
+ * results travel like any plugin's, and a crash inside libav fails the
+ * film, not filmeto-run).
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
@@ -26,6 +28,7 @@
 #include <libavutil/rational.h>
 
 #include "combine.h"
+#include "host.h"
 #include "media.h"
 #include "render.h"
 #include "sdk.h"
@@ -107,6 +110,10 @@ static const char manifest_yaml[] =
     "      - {name: music_volume, type: number, default: -12, min: -60, max: 0}\n"
     "      - {name: loudness, type: number, default: -16, min: -40, max: -5}\n"
     "      - {name: output, type: string}\n"
+    /* what its child needs of filmeto-run's environment: fonts, sanitizers */
+    "env: [FONTCONFIG_FILE, FONTCONFIG_PATH, FONTCONFIG_SYSROOT, XDG_CACHE_HOME,\n"
+    "      XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_DATA_DIRS, ASAN_OPTIONS, UBSAN_OPTIONS,\n"
+    "      LSAN_OPTIONS]\n"
     "concurrency: 1\n"
     "startup: {timeout: 10}\n"
     "execution: {timeout: 7200, max_retries: 0}\n";
@@ -1268,6 +1275,8 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 		return -1;
 	if (!mkdtemp(f->work))
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot make '%s':", f->work);
+	/* if this process dies, filmeto-run removes the folder */
+	fm_host_scratch(f->work);
 	return 0;
 }
 
@@ -1294,8 +1303,8 @@ static void film_release(struct film *f)
 		free(f->parts[i].wav);
 	}
 	free(f->parts);
-	if (f->work)
-		rmdir(f->work);
+	if (f->work && rmdir(f->work) == 0)
+		fm_host_scratch(NULL);
 	free(f->s);
 	free(f->out);
 	free(f->base);

@@ -45,6 +45,13 @@ setup() {
 	M="$BATS_FILE_TMPDIR"
 }
 
+teardown() {
+	# a filmeto-run this test left in the background, and only that one
+	if [ -n "${pid:-}" ]; then
+		kill "$pid" 2>/dev/null || true
+	fi
+}
+
 # jfile FILE EXPR: a Python expression over the JSON document FILE, bound to d.
 jfile() {
 	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
@@ -267,4 +274,73 @@ PY
 	done
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = photo ]
 	[ -s out/photo/clip.mp4 ]
+}
+
+# builtin_child PID: the pid of filmeto-run PID's combine child, if any.
+builtin_child() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- '--filmeto-builtin combine' &&
+			echo "$p" && return 0
+	done
+	return 1
+}
+
+@test "combine runs in a child: its crash fails the film only, and its work folder goes" {
+	python3 - "$M/sound.mp4" >film.json <<'PY'
+import json, sys
+n = 8
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 640, "height": 360, "fps": 25,
+                                 "scenes": [{"id": "s%d" % i, "duration": 1, "transition": "fade"}
+                                            for i in range(n)]},
+                  "resources": [{"type": "local_path", "data": sys.argv[1],
+                                 "metadata": {"scene": "s%d" % i, "role": "video"}}
+                                for i in range(n)]}))
+PY
+	task after '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >after.json
+	export SOME_API_KEY=do-not-leak
+	mkfifo feed
+	filmeto-run -d out feed >events 2>stderr &
+	pid=$!
+	exec {w}>feed
+	cat film.json >&$w
+	child=
+	for _ in $(seq 500); do
+		child=$(builtin_child "$pid") && [ -n "$(find out -name '.filmeto-combine-*' 2>/dev/null)" ] && break
+		sleep 0.01
+	done
+	[ -n "$child" ]
+	# Its own process group, and none of filmeto-run's secrets.
+	[ "$(ps -o pgid= -p "$child" | tr -d ' ')" = "$child" ]
+	! tr '\0' '\n' <"/proc/$child/environ" | grep -q SOME_API_KEY
+	kill -SEGV "$child"
+	# filmeto-run lives on, and the next film gets a combine of its own.
+	cat after.json >&$w
+	exec {w}>&-
+	rc=0
+	wait "$pid" || rc=$?
+	cat events stderr >&2
+	[ "$rc" -eq 1 ]
+	[ "$(jget events 'by("failed")[0]["task_id"]')" = film ]
+	[ "$(jget events 'by("failed")[0]["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["signal"]')" -eq 11 ]
+	jget events 'by("failed")[0]["error"]["message"]' | grep "killed by signal 11"
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = after ]
+	[ -s out/after/film.mp4 ]
+	[ ! -e out/film/film.mp4 ]
+	[ -z "$(find . -name '.filmeto-combine-*' -o -name '*.part')" ]
+	! kill -0 "$child" 2>/dev/null
+}
+
+@test "a combine child ends with filmeto-run and leaves nothing running" {
+	task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
+	filmeto-run -o film.mp4 task.json >events
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = film ]
+	! pgrep -a -f -- '--filmeto-builtin combine' | while read -r p _; do
+		[ "$(readlink "/proc/$p/cwd")" = "$PWD" ] && echo "left: $p"
+	done | grep left
+	# The hidden mode answers only for a built-in it has.
+	run filmeto-run --filmeto-builtin nothing </dev/null
+	[ "$status" -eq 2 ]
 }
