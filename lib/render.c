@@ -852,7 +852,7 @@ char *fm_render_text(const char *s, int flags)
 			d += 3;
 			break;
 		}
-		PUT_UTF8(cp, tmp, *d++ = (char)tmp;)
+		PUT_UTF8(cp, tmp, { *d++ = (char)tmp; })
 	}
 	*d = '\0';
 	return out;

@@ -28,7 +28,7 @@ static int drawable(const char *s, int lines)
 	while (*p) {
 		uint32_t cp;
 
-		GET_UTF8(cp, *p++, return 0;)
+		GET_UTF8(cp, *p++, { return 0; })
 		if ((cp < 0x20 && !(cp == '\n' && lines)) || (cp >= 0x7f && cp <= 0x9f) ||
 		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp == 0x2028 || cp == 0x2029)
 			return 0;
