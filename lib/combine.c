@@ -871,6 +871,7 @@ static void loudness_filter(AVBPrint *bp, const struct film *f)
 struct chapters {
 	double *start, *end;
 	char **title; /* one line each, as players show them */
+	char *film;   /* the film's title, one line too; NULL when none */
 };
 
 static void chapters_init(struct chapters *c, const struct film *f)
@@ -885,6 +886,8 @@ static void chapters_init(struct chapters *c, const struct film *f)
 		c->end[i] = secs(f, scene_end(f, i));
 		c->title[i] = fm_render_text(f->s[i].title, 0);
 	}
+	if (fm_json_get_string(f->p, "title"))
+		c->film = fm_render_text(fm_json_get_string(f->p, "title"), 0);
 }
 
 static void chapters_release(struct chapters *c, size_t n)
@@ -893,6 +896,7 @@ static void chapters_release(struct chapters *c, size_t n)
 
 	for (i = 0; c->title && i < n; i++)
 		free(c->title[i]);
+	free(c->film);
 	free(c->start);
 	free(c->end);
 	free(c->title);
@@ -933,7 +937,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.chapter_start = ch->start;
 	c.chapter_end = ch->end;
 	c.chapter_title = (const char *const *)ch->title;
-	c.title = fm_json_get_string(f->p, "title");
+	c.title = ch->film;
 	c.progress = on_progress;
 	c.cancelled = on_cancelled;
 	c.ctx = f;
@@ -965,7 +969,7 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	r.chapter_start = ch->start;
 	r.chapter_end = ch->end;
 	r.chapter_title = (const char *const *)ch->title;
-	r.title = fm_json_get_string(f->p, "title");
+	r.title = ch->film;
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
 	return rc;

@@ -116,7 +116,7 @@ print(json.dumps(scenes))
 PY
 	{
 		fail_task gone
-		task film "$(cat scenes.json)"
+		task film "$(cat scenes.json)" '{"title": "The\tfilm\u0001\r\n%{pts}"}'
 	} >task.json
 	run --separate-stderr filmeto-run --placeholder -o film.mp4 task.json
 	echo "$output" >events
@@ -136,6 +136,8 @@ for t in titles:
 assert titles[0] == "tab here", titles[0]
 assert titles[5] == "%{pts}", titles[5]
 PY
+	# So is the film's own title.
+	[ "$(ffprobe -v error -show_entries format_tags=title -of csv=p=0 film.mp4)" = "The film  %{pts}" ]
 }
 
 @test "drawtext expands nothing in a title" {
