@@ -406,6 +406,7 @@ void fm_host_release(struct fm_host *h)
 	for (i = 0; i < FM_STDERR_TAIL; i++)
 		free(h->tail[i]);
 	memset(h, 0, sizeof(*h));
+	h->scratch = -1;
 	fm_proc_init(&h->proc);
 }
 
