@@ -198,6 +198,9 @@ int main(int argc, char **argv)
 	int c, status, finish;
 
 	fm_msg_init(argv[0]);
+	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
+	if ((status = fm_host_builtin_main(argc, argv)) >= 0)
+		return status;
 	o.output_dir = "filmeto-out";
 	o.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	o.heartbeat = FM_HEARTBEAT;

@@ -1,7 +1,9 @@
 /*
  * The built-in combine tool: scenes into one film, with the ffmpeg
- * libraries, on a thread of filmeto-run (served by the plugin SDK loop,
- * so progress, cancel and results travel like any plugin's).
+ * libraries, in a child that is filmeto-run's own binary run again
+ * (lib/host.h; served by the plugin SDK loop, so progress, cancel and
+ * results travel like any plugin's, and a crash inside libav fails the
+ * film, not filmeto-run).
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
@@ -26,6 +28,7 @@
 #include <libavutil/rational.h>
 
 #include "combine.h"
+#include "host.h"
 #include "media.h"
 #include "render.h"
 #include "sdk.h"
@@ -74,6 +77,7 @@ struct film {
 	int64_t total;
 	double tdur, music_db, target, gain;
 	double measured_i, measured_tp, measured_lra, measured_thresh;
+	int silent;		   /* nothing louder than SILENCE_LUFS: left as it is */
 	double stage_lo, stage_hi; /* the progress range of the current stage */
 	struct part *parts;
 	size_t nparts;
@@ -106,6 +110,10 @@ static const char manifest_yaml[] =
     "      - {name: music_volume, type: number, default: -12, min: -60, max: 0}\n"
     "      - {name: loudness, type: number, default: -16, min: -40, max: -5}\n"
     "      - {name: output, type: string}\n"
+    /* what its child needs of filmeto-run's environment: fonts, sanitizers */
+    "env: [FONTCONFIG_FILE, FONTCONFIG_PATH, FONTCONFIG_SYSROOT, XDG_CACHE_HOME,\n"
+    "      XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_DATA_DIRS, ASAN_OPTIONS, UBSAN_OPTIONS,\n"
+    "      LSAN_OPTIONS]\n"
     "concurrency: 1\n"
     "startup: {timeout: 10}\n"
     "execution: {timeout: 7200, max_retries: 0}\n";
@@ -398,7 +406,7 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 	struct scene *s = &f->s[i];
 	int64_t frames = llrint(s->planned * av_q2d(f->fps));
 	AVBPrint bp;
-	char *q, *text;
+	char *q, *title, *text;
 
 	s->clip = fm_xasprintf("%s/%04zu.mp4", f->work, i);
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
@@ -409,15 +417,18 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 		normalize(&bp, f);
 		av_bprintf(&bp, ",loop=loop=-1:size=1,");
 	} else {
-		text = fm_xasprintf("%s\n(scene failed: %s)", s->title, s->failed);
-		q = fm_render_quote(text);
+		/* the title on one line, what failed on the next */
+		title = fm_render_text(s->title, 0);
+		text = fm_xasprintf("%s\n(scene failed: %s)", title, s->failed);
+		q = fm_render_drawtext(text, FM_TEXT_LINES);
 		av_bprintf(&bp, "color=c=0x202020:s=%dx%d:r=", f->width, f->height);
 		print_fps(&bp, f);
 		av_bprintf(&bp,
 			   ",drawtext=font=Sans:fontcolor=white:fontsize=h/16:"
-			   "x=(w-text_w)/2:y=(h-text_h)/2:text=%s,format=yuv420p,",
+			   "x=(w-text_w)/2:y=(h-text_h)/2:%s,format=yuv420p,",
 			   q);
 		free(q);
+		free(title);
 		free(text);
 	}
 	av_bprintf(&bp, "trim=end_frame=%lld,setpts=N/(", (long long)frames);
@@ -439,6 +450,20 @@ static int scene_error(struct fm_error *err, const struct scene *s, const char *
 	return -1;
 }
 
+/*
+ * An outside file read before a graph gets it: movie= decodes any size
+ * of frame it is given, and fm_probe_file refuses one too large.
+ */
+static int check_input(const char *path, struct fm_error *err)
+{
+	struct fm_probe p;
+
+	if (fm_probe_file(path, &p, err) < 0)
+		return -1;
+	fm_probe_release(&p);
+	return 0;
+}
+
 static int prepare_scenes(struct film *f, struct fm_error *err)
 {
 	size_t i;
@@ -456,6 +481,8 @@ static int prepare_scenes(struct film *f, struct fm_error *err)
 					"scene '%s' has no video or image", s->id);
 		if (s->video && !s->failed) {
 			s->clip = fm_xstrdup(s->video);
+		} else if (s->image && check_input(s->image, err) < 0) {
+			return scene_error(err, s, s->image);
 		} else if (make_clip(f, i, err) < 0) {
 			return scene_error(err, s, s->image ? s->image : "(placeholder)");
 		}
@@ -464,14 +491,18 @@ static int prepare_scenes(struct film *f, struct fm_error *err)
 		if (!s->probe.has_video)
 			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 					"scene '%s': '%s' has no video", s->id, s->clip);
-		if (s->narration) {
-			struct fm_probe a;
-
-			if (fm_probe_file(s->narration, &a, err) < 0)
-				return scene_error(err, s, s->narration);
-			fm_probe_release(&a);
-		}
+		if (s->narration && check_input(s->narration, err) < 0)
+			return scene_error(err, s, s->narration);
 		fm_plugin_progress(f->ctx, 5.0 * (i + 1) / f->n, "probe", s->id);
+	}
+	if (f->music && check_input(f->music, err) < 0) {
+		char msg[FM_ERROR_MAX];
+
+		if (snprintf(msg, sizeof(msg), "music: %s", err->message) >= (int)sizeof(msg))
+			msg[sizeof(msg) - 1] = '\0';
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "%s", msg);
+		fm_error_detail(err, "file", json_object_new_string(f->music));
+		return -1;
 	}
 	return 0;
 }
@@ -806,8 +837,13 @@ static int measure(struct film *f, struct fm_error *err)
 	av_bprint_finalize(&bp, NULL);
 	if (rc < 0)
 		return -1;
+	/*
+	 * Silence (ebur128 says I: -70 LUFS, true peak -inf) has no loudness
+	 * to normalize: no gain, and nothing measured to report.
+	 */
 	f->gain = 0;
-	if (!isnan(f->measured_i) && f->measured_i > SILENCE_LUFS)
+	f->silent = !(isfinite(f->measured_i) && f->measured_i > SILENCE_LUFS);
+	if (!f->silent)
 		f->gain = f->target - f->measured_i;
 	return 0;
 }
@@ -834,7 +870,8 @@ static void loudness_filter(AVBPrint *bp, const struct film *f)
 
 struct chapters {
 	double *start, *end;
-	const char **title;
+	char **title; /* one line each, as players show them */
+	char *film;   /* the film's title, one line too; NULL when none */
 };
 
 static void chapters_init(struct chapters *c, const struct film *f)
@@ -847,12 +884,19 @@ static void chapters_init(struct chapters *c, const struct film *f)
 	for (i = 0; i < f->n; i++) {
 		c->start[i] = secs(f, f->s[i].start);
 		c->end[i] = secs(f, scene_end(f, i));
-		c->title[i] = f->s[i].title;
+		c->title[i] = fm_render_text(f->s[i].title, 0);
 	}
+	if (fm_json_get_string(f->p, "title"))
+		c->film = fm_render_text(fm_json_get_string(f->p, "title"), 0);
 }
 
-static void chapters_release(struct chapters *c)
+static void chapters_release(struct chapters *c, size_t n)
 {
+	size_t i;
+
+	for (i = 0; c->title && i < n; i++)
+		free(c->title[i]);
+	free(c->film);
 	free(c->start);
 	free(c->end);
 	free(c->title);
@@ -892,8 +936,8 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.nchapters = (int)f->n;
 	c.chapter_start = ch->start;
 	c.chapter_end = ch->end;
-	c.chapter_title = ch->title;
-	c.title = fm_json_get_string(f->p, "title");
+	c.chapter_title = (const char *const *)ch->title;
+	c.title = ch->film;
 	c.progress = on_progress;
 	c.cancelled = on_cancelled;
 	c.ctx = f;
@@ -924,8 +968,8 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	r.nchapters = (int)f->n;
 	r.chapter_start = ch->start;
 	r.chapter_end = ch->end;
-	r.chapter_title = ch->title;
-	r.title = fm_json_get_string(f->p, "title");
+	r.chapter_title = (const char *const *)ch->title;
+	r.title = ch->film;
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
 	return rc;
@@ -941,6 +985,45 @@ static void srt_time(AVBPrint *bp, double t)
 		   ms % 1000);
 }
 
+/*
+ * A scene's text as the lines of one cue, or NULL when it has none. A
+ * blank line ends a cue in SRT, and a line with "-->" reads as the next
+ * cue's times, so blank and white lines are dropped (CR LF, CR, a lone
+ * CR made line ends) and "-->" is written "->": what follows would
+ * otherwise be read as cues of its own.
+ */
+static char *cue_text(const char *text)
+{
+	char *out = fm_xmalloc(strlen(text ? text : "") + 1), *d = out;
+	const char *p = text, *line;
+	size_t n, k;
+
+	while (p && *p) {
+		line = p;
+		n = strcspn(p, "\r\n");
+		p += n;
+		p += *p == '\r' && p[1] == '\n' ? 2 : *p != '\0';
+		while (n && isspace((unsigned char)line[n - 1]))
+			n--;
+		if (!n)
+			continue;
+		if (d > out)
+			*d++ = '\n';
+		for (k = 0; k < n; k++) {
+			/* "--->" too: one dash is left before '>' */
+			while (line[k] == '>' && d - out >= 2 && d[-1] == '-' && d[-2] == '-')
+				d--;
+			*d++ = line[k];
+		}
+	}
+	*d = '\0';
+	if (d == out) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 static int write_srt(struct film *f, const char *path, struct fm_error *err)
 {
 	AVBPrint bp;
@@ -949,13 +1032,16 @@ static int write_srt(struct film *f, const char *path, struct fm_error *err)
 
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (i = 0; i < f->n; i++) {
-		if (!f->s[i].text || !*f->s[i].text)
+		char *text = cue_text(f->s[i].text);
+
+		if (!text)
 			continue;
 		av_bprintf(&bp, "%d\n", ++cue);
 		srt_time(&bp, secs(f, f->s[i].start));
 		av_bprintf(&bp, " --> ");
 		srt_time(&bp, secs(f, scene_end(f, i)));
-		av_bprintf(&bp, "\n%s\n\n", f->s[i].text);
+		av_bprintf(&bp, "\n%s\n\n", text);
+		free(text);
 	}
 	rc = av_bprint_is_complete(&bp)
 		 ? fm_write_file(path, bp.str, bp.len, err)
@@ -1014,7 +1100,7 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 
 	for (i = 0; i < f->n; i++) {
 		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title),
-		     *tile = tile_path(f, i);
+		     *text = fm_render_drawtext(label, 0), *tile = tile_path(f, i);
 		int rc;
 
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
@@ -1023,12 +1109,11 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		av_bprintf(&bp,
 			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
 			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
-			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:text=",
-			   tw, th);
-		quoted(&bp, label);
-		av_bprintf(&bp, "[v]");
+			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:%s[v]",
+			   tw, th, text);
 		rc = render_graph(f, &bp, tile, 0, helper, err);
 		free(label);
+		free(text);
 		free(tile);
 		if (rc < 0)
 			return -1;
@@ -1075,7 +1160,11 @@ static int parts_mixed(struct film *f, struct fm_error *err)
 	return 0;
 }
 
-/* The first pass's measurements and the gain applied; null where unmeasured. */
+/*
+ * The first pass's measurements and the gain applied; null where
+ * unmeasured or not a number (a true peak of -inf), and every
+ * measurement null for a silent film.
+ */
 static json_object *loudness(const struct film *f)
 {
 	const double v[] = {f->measured_i,	f->measured_lra, f->measured_tp,
@@ -1086,7 +1175,8 @@ static json_object *loudness(const struct film *f)
 	size_t i;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		json_object_object_add(o, k[i], isnan(v[i]) ? NULL : json_object_new_double(v[i]));
+		json_object_object_add(o, k[i], f->silent && i < 4 ? NULL : fm_json_double(v[i]));
+	json_object_object_add(o, "silent", json_object_new_boolean(f->silent));
 	return o;
 }
 
@@ -1102,9 +1192,9 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "film", json_object_new_string(f->out));
 	json_object_object_add(o, "width", json_object_new_int(f->width));
 	json_object_object_add(o, "height", json_object_new_int(f->height));
-	json_object_object_add(o, "fps", json_object_new_double(av_q2d(f->fps)));
+	json_object_object_add(o, "fps", fm_json_double(av_q2d(f->fps)));
 	json_object_object_add(o, "frames", json_object_new_int64(f->total));
-	json_object_object_add(o, "duration", json_object_new_double(secs(f, f->total)));
+	json_object_object_add(o, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
 	json_object_object_add(o, "audio", json_object_new_string("reencode"));
@@ -1115,9 +1205,9 @@ static json_object *sidecar(struct film *f)
 
 		json_object_object_add(e, "id", json_object_new_string(s->id));
 		json_object_object_add(e, "title", json_object_new_string(s->title));
-		json_object_object_add(e, "start", json_object_new_double(secs(f, s->start)));
+		json_object_object_add(e, "start", fm_json_double(secs(f, s->start)));
 		json_object_object_add(e, "duration",
-				       json_object_new_double(secs(f, scene_end(f, i) - s->start)));
+				       fm_json_double(secs(f, scene_end(f, i) - s->start)));
 		json_object_object_add(e, "frames", json_object_new_int64(s->frames));
 		json_object_object_add(e, "transition", json_object_new_string(s->transition));
 		if (s->video && !s->failed)
@@ -1189,6 +1279,8 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 		return -1;
 	if (!mkdtemp(f->work))
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot make '%s':", f->work);
+	/* if this process dies, filmeto-run removes the folder */
+	fm_host_scratch(f->work);
 	return 0;
 }
 
@@ -1215,8 +1307,8 @@ static void film_release(struct film *f)
 		free(f->parts[i].wav);
 	}
 	free(f->parts);
-	if (f->work)
-		rmdir(f->work);
+	if (f->work && rmdir(f->work) == 0)
+		fm_host_scratch(NULL);
 	free(f->s);
 	free(f->out);
 	free(f->base);
@@ -1242,9 +1334,14 @@ static int has_text(const struct film *f)
 {
 	size_t i;
 
-	for (i = 0; i < f->n; i++)
-		if (f->s[i].text && *f->s[i].text)
+	for (i = 0; i < f->n; i++) {
+		char *text = cue_text(f->s[i].text);
+		int some = text != NULL;
+
+		free(text);
+		if (some)
 			return 1;
+	}
 	return 0;
 }
 
@@ -1301,8 +1398,7 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	/* Never copied: separately encoded AAC segments do not join cleanly. */
 	json_object_object_add(res->metadata, "audio", json_object_new_string("reencode"));
 	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
-	json_object_object_add(res->metadata, "duration",
-			       json_object_new_double(secs(f, f->total)));
+	json_object_object_add(res->metadata, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
 	json_object_object_add(res->metadata, "loudness", loudness(f));
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
@@ -1317,7 +1413,7 @@ out:
 		fm_error_move(err, &f->herr);
 	fm_error_release(&f->herr);
 	json_object_put(side);
-	chapters_release(&ch);
+	chapters_release(&ch, f->n);
 	free(srt);
 	free(json);
 	free(sheet);

@@ -1,8 +1,9 @@
 /*
  * The built-in combine tool (DESIGN §7): scene clips, narration and a
  * music bed into one film with chapters, subtitles, thumbnails, a contact
- * sheet and a JSON sidecar. filmeto-run serves it on a thread; its
- * manifest is built in, so it is found without any plugin directory.
+ * sheet and a JSON sidecar. filmeto-run serves it in a child of its own
+ * (lib/host.h); its manifest is built in, so it is found without any
+ * plugin directory.
  */
 #ifndef FM_COMBINE_H
 #define FM_COMBINE_H

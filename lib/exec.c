@@ -367,8 +367,7 @@ static json_object *scarce_needs(struct fm_exec *x, json_object *tool)
 			continue;
 		if (!needs)
 			needs = json_object_new_object();
-		json_object_object_add(needs, name,
-				       json_object_new_double(json_object_get_double(val)));
+		json_object_object_add(needs, name, fm_json_double(json_object_get_double(val)));
 	}
 	return needs;
 }
@@ -970,7 +969,7 @@ static void on_progress(struct fm_exec *x, struct worker *w, const char *method,
 
 		/* Honest progress: whatever a plugin claims stays in 0..100. */
 		pct = pct < 0 || isnan(pct) ? 0 : pct > 100 ? 100 : pct;
-		json_object_object_add(ev, "percent", json_object_new_double(pct));
+		json_object_object_add(ev, "percent", fm_json_double(pct));
 		for (i = 0; keys[i]; i++)
 			if (json_object_object_get_ex(params, keys[i], &v))
 				json_object_object_add(ev, keys[i], json_object_get(v));
@@ -1969,7 +1968,7 @@ int fm_exec_parse_limits(const char *spec, json_object **out, struct fm_error *e
 		v = strtod(eq + 1, &end);
 		if (*end || end == eq + 1 || !(v >= 0) || !isfinite(v))
 			goto bad;
-		json_object_object_add(o, item, json_object_new_double(v));
+		json_object_object_add(o, item, fm_json_double(v));
 	}
 	free(copy);
 	*out = o;

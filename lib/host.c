@@ -4,18 +4,26 @@
  * harmless ones), in its own process group. Writes to it are buffered and
  * non-blocking, so a plugin that stops reading never stalls the executor.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "combine.h"
 #include "host.h"
 #include "rpc.h"
 #include "util.h"
+
+/* Names, in a built-in child's environment, the descriptor of its scratch note. */
+#define SCRATCH_ENV "FILMETO_BUILTIN_SCRATCH_FD"
 
 /* Host variables every plugin gets besides those its manifest names. */
 static const char *const base_env[] = {"PATH", "HOME",	 "LANG",       "LC_ALL", "LC_CTYPE",
@@ -26,6 +34,7 @@ void fm_host_init(struct fm_host *h, const struct fm_manifest *m)
 	memset(h, 0, sizeof(*h));
 	h->manifest = m;
 	h->next_id = 1;
+	h->scratch = -1;
 	fm_proc_init(&h->proc);
 }
 
@@ -110,13 +119,48 @@ static char **plugin_argv(const struct fm_manifest *m)
 	return argv;
 }
 
+/*
+ * A built-in in a child of its own: filmeto-run's binary again, which
+ * fm_host_builtin_main turns into the built-in. The child gets a memfd
+ * (the only descriptor it inherits besides its pipes) to note the folder
+ * it fills, which fm_host_release removes if the child dies.
+ */
+static int spawn_builtin(struct fm_host *h, struct fm_error *err)
+{
+	char *argv[] = {"/proc/self/exe", FM_HOST_BUILTIN, (char *)h->manifest->name, NULL};
+	char **env = plugin_env(h->manifest), num[16];
+	int note = memfd_create("filmeto-scratch", 0), rc;
+	size_t n = 0;
+
+	while (env[n])
+		n++;
+	if (note >= 0) {
+		snprintf(num, sizeof(num), "%d", note);
+		env_add(&env, &n, SCRATCH_ENV, num);
+	}
+	rc = fm_proc_spawn(&h->proc, argv, h->manifest->dir, env, err);
+	free_strv(env);
+	/* Spawns happen on the main thread: no other child saw it. */
+	if (note >= 0 && (rc < 0 || fcntl(note, F_SETFD, FD_CLOEXEC) < 0)) {
+		close(note);
+		note = -1;
+	}
+	h->scratch = note;
+	return rc;
+}
+
 int fm_host_spawn(struct fm_host *h, struct fm_error *err)
 {
 	char **argv, **env;
 	int rc;
 
 	if (h->manifest->serve) {
-		rc = fm_proc_spawn_thread(&h->proc, h->manifest->serve, err);
+		rc = spawn_builtin(h, err);
+		if (rc < 0) {
+			/* no /proc, or no exec: in-process is better than nothing */
+			fm_error_release(err);
+			rc = fm_proc_spawn_thread(&h->proc, h->manifest->serve, err);
+		}
 	} else {
 		argv = plugin_argv(h->manifest);
 		env = plugin_env(h->manifest);
@@ -311,12 +355,50 @@ void fm_host_stop(struct fm_host *h, double grace)
 	fm_proc_stop(&h->proc, grace);
 }
 
+/*
+ * What a built-in's child noted as the folder it was filling: a child
+ * that ended cleanly emptied its note, so a name there is the leftover
+ * of a crash or a kill. The folder is flat (combine's work folder), and
+ * only one named like ours, not a symlink, is emptied and removed.
+ */
+static void remove_scratch(struct fm_host *h)
+{
+	char path[PATH_MAX + 1];
+	ssize_t n = pread(h->scratch, path, sizeof(path) - 1, 0);
+	const char *base;
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	close(h->scratch);
+	h->scratch = -1;
+	if (n <= 0)
+		return;
+	path[n] = '\0';
+	base = strrchr(path, '/');
+	if (!base || strncmp(base + 1, FM_HOST_SCRATCH_PREFIX, strlen(FM_HOST_SCRATCH_PREFIX)))
+		return;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
 void fm_host_release(struct fm_host *h)
 {
 	unsigned i;
 
 	if (h->proc.pid > 0 || h->proc.thread)
 		fm_proc_stop(&h->proc, 0);
+	if (h->scratch >= 0)
+		remove_scratch(h);
 	fm_reader_release(&h->out);
 	fm_reader_release(&h->err);
 	json_object_put(h->info);
@@ -324,5 +406,45 @@ void fm_host_release(struct fm_host *h)
 	for (i = 0; i < FM_STDERR_TAIL; i++)
 		free(h->tail[i]);
 	memset(h, 0, sizeof(*h));
+	h->scratch = -1;
 	fm_proc_init(&h->proc);
+}
+
+/* The child's note: set while a built-in fills a folder, emptied after. */
+static int scratch_fd = -1;
+
+void fm_host_scratch(const char *dir)
+{
+	size_t len = dir ? strlen(dir) + 1 : 0;
+
+	if (scratch_fd < 0)
+		return;
+	/* written before it is cut to length: never a half name */
+	if (len && pwrite(scratch_fd, dir, len, 0) != (ssize_t)len)
+		len = 0;
+	(void)!ftruncate(scratch_fd, (off_t)len);
+}
+
+int fm_host_builtin_main(int argc, char **argv)
+{
+	const char *note = getenv(SCRATCH_ENV);
+	const struct fm_manifest *m;
+	char *end;
+	long fd;
+
+	if (argc < 2 || strcmp(argv[1], FM_HOST_BUILTIN))
+		return -1;
+	m = fm_combine_manifest();
+	if (argc != 3 || strcmp(argv[2], m->name))
+		return 2;
+	if (note) {
+		fd = strtol(note, &end, 10);
+		if (!*end && end != note && fd > 2 && fd < INT_MAX &&
+		    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
+			scratch_fd = (int)fd;
+	}
+	/* a host gone away is an EOF to notice, not a signal to die of */
+	signal(SIGPIPE, SIG_IGN);
+	m->serve(0, 1, 2);
+	return 0;
 }

@@ -27,6 +27,7 @@
 struct fm_host {
 	const struct fm_manifest *manifest; /* borrowed */
 	struct fm_proc proc;
+	int scratch; /* a built-in child's scratch note (a memfd), or -1 */
 	struct fm_reader out, err;
 	char *wbuf; /* queued lines for the plugin's stdin */
 	size_t wlen, woff, wcap;
@@ -37,8 +38,31 @@ struct fm_host {
 };
 
 void fm_host_init(struct fm_host *h, const struct fm_manifest *m);
-/* Starts the plugin in its directory, in its own process group. */
+/*
+ * Starts the plugin in its directory, in its own process group. A tool
+ * built into filmeto-run (m->serve) runs in a child too, filmeto-run's
+ * own binary run again as "filmeto-run FM_HOST_BUILTIN NAME", so a crash
+ * inside libav fails its task, not filmeto-run; where /proc/self/exe
+ * cannot be run, it is served on a thread instead.
+ */
 int fm_host_spawn(struct fm_host *h, struct fm_error *err);
+
+/* argv[1] of a built-in's child: not an option, never typed by a user. */
+#define FM_HOST_BUILTIN "--filmeto-builtin"
+/*
+ * The child's side: with argv[1] FM_HOST_BUILTIN and argv[2] the name
+ * of a built-in, serves it on stdin and stdout and returns the exit
+ * status; returns -1 for any other arguments. The command calls it
+ * first thing in main().
+ */
+int fm_host_builtin_main(int argc, char **argv);
+/*
+ * In the child, the folder the built-in is filling now (NULL: none), so
+ * that if the child dies the host removes it (fm_host_release). Only a
+ * folder whose name starts with FM_HOST_SCRATCH_PREFIX is ever removed.
+ */
+#define FM_HOST_SCRATCH_PREFIX ".filmeto-"
+void fm_host_scratch(const char *dir);
 /* Queues one message for the plugin's stdin. */
 void fm_host_send(struct fm_host *h, json_object *msg);
 /* Writes what the pipe takes now: 0, or -1 when the plugin stopped reading. */

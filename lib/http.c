@@ -562,7 +562,7 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 	else if (resp->body && resp->len)
 		fm_error_detail(err, "body", body_detail(resp->body, resp->len));
 	if (retry_after >= 0)
-		fm_error_detail(err, "retry_after", json_object_new_double(retry_after));
+		fm_error_detail(err, "retry_after", fm_json_double(retry_after));
 	return -1;
 }
 

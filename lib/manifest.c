@@ -480,8 +480,8 @@ json_object *fm_manifest_to_json(const struct fm_manifest *m)
 	json_object_object_add(o, "env", json_object_get(m->env));
 	json_object_object_add(o, "concurrency", json_object_new_int(m->concurrency));
 	json_object_object_add(o, "remote", json_object_new_boolean(m->remote));
-	json_object_object_add(startup, "timeout", json_object_new_double(m->startup_timeout));
-	json_object_object_add(exec, "timeout", json_object_new_double(m->exec_timeout));
+	json_object_object_add(startup, "timeout", fm_json_double(m->startup_timeout));
+	json_object_object_add(exec, "timeout", fm_json_double(m->exec_timeout));
 	json_object_object_add(exec, "max_retries", json_object_new_int(m->max_retries));
 	json_object_object_add(o, "startup", startup);
 	json_object_object_add(o, "execution", exec);

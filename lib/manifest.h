@@ -43,7 +43,7 @@ struct fm_manifest {
 	int remote; /* talks to a service: never chosen for a tool unasked */
 	double startup_timeout, exec_timeout;
 	int max_retries;
-	/* A tool built into filmeto-run, served on a thread; NULL for plugins. */
+	/* A tool built into filmeto-run, run in a child of its own (host.h); NULL for plugins. */
 	void (*serve)(int in, int out, int err);
 };
 

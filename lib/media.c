@@ -28,6 +28,53 @@ static int av_fail(struct fm_error *err, int rc, const char *what, const char *p
 	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "%s '%s': %s", what, path, reason);
 }
 
+/* Refuses frames of w x h that are too large to decode. */
+static int check_size(const char *path, int w, int h, struct fm_error *err)
+{
+	if (w <= FM_MEDIA_MAX_SIDE && h <= FM_MEDIA_MAX_SIDE &&
+	    (int64_t)w * h <= FM_MEDIA_MAX_PIXELS)
+		return 0;
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			"'%s' has %dx%d frames, larger than %d pixels a side or %lld in all", path,
+			w, h, FM_MEDIA_MAX_SIDE, FM_MEDIA_MAX_PIXELS);
+}
+
+/*
+ * Every video stream's size as its headers say, before anything is
+ * decoded. A cover picture is not read by us and may be any size; the
+ * decoders that probe it are held to max_pixels all the same.
+ */
+static int check_sizes(AVFormatContext *ic, const char *path, struct fm_error *err)
+{
+	unsigned i;
+
+	for (i = 0; i < ic->nb_streams; i++) {
+		const AVStream *st = ic->streams[i];
+
+		if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+		    !(st->disposition & AV_DISPOSITION_ATTACHED_PIC) &&
+		    check_size(path, st->codecpar->width, st->codecpar->height, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* avformat_find_stream_info with every decoder it opens held to FM_MEDIA_MAX_PIXELS. */
+static int find_stream_info(AVFormatContext *ic)
+{
+	unsigned i, n = ic->nb_streams;
+	AVDictionary **opts = fm_xcalloc(n ? n : 1, sizeof(*opts));
+	int rc;
+
+	for (i = 0; i < n; i++)
+		av_dict_set_int(&opts[i], "max_pixels", FM_MEDIA_MAX_PIXELS, 0);
+	rc = avformat_find_stream_info(ic, opts);
+	for (i = 0; i < n; i++)
+		av_dict_free(&opts[i]);
+	free(opts);
+	return rc;
+}
+
 static int open_input(const char *path, AVFormatContext **ic, struct fm_error *err)
 {
 	struct stat st;
@@ -40,9 +87,18 @@ static int open_input(const char *path, AVFormatContext **ic, struct fm_error *e
 				path, FM_MEDIA_MAX_BYTES);
 	if ((rc = avformat_open_input(ic, path, NULL, NULL)) < 0)
 		return av_fail(err, rc, "cannot read", path);
-	if ((rc = avformat_find_stream_info(*ic, NULL)) < 0) {
+	if (check_sizes(*ic, path, err) < 0) {
+		avformat_close_input(ic);
+		return -1;
+	}
+	if ((rc = find_stream_info(*ic)) < 0) {
 		avformat_close_input(ic);
 		return av_fail(err, rc, "cannot read the streams of", path);
+	}
+	/* what the streams' own headers say, found by probing (raw H.264) */
+	if (check_sizes(*ic, path, err) < 0) {
+		avformat_close_input(ic);
+		return -1;
 	}
 	return 0;
 }
@@ -104,6 +160,18 @@ int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 			p->extradata = fm_xmalloc((size_t)v->extradata_size);
 			memcpy(p->extradata, v->extradata, (size_t)v->extradata_size);
 			p->extradata_size = v->extradata_size;
+		}
+		/*
+		 * No size after probing: its headers gave none and the decoder
+		 * refused the first frame, as it does one over max_pixels (a
+		 * still's size is only known by decoding it).
+		 */
+		if (p->width <= 0 || p->height <= 0) {
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				 "'%s' has no video frame that decodes within %d pixels a side "
+				 "and %lld in all",
+				 path, FM_MEDIA_MAX_SIDE, FM_MEDIA_MAX_PIXELS);
+			goto out;
 		}
 		p->frames = st->nb_frames;
 		if (p->frames <= 0 && count_frames(ic, vi, &p->frames, err) < 0)

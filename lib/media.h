@@ -19,6 +19,15 @@
  * must not ask for gigabytes. An 8192x8192 frame fits comfortably.
  */
 #define FM_MEDIA_MAX_ALLOC (512UL * 1024 * 1024)
+/*
+ * Largest video frame or image read: at most FM_MEDIA_MAX_SIDE pixels
+ * wide or high and FM_MEDIA_MAX_PIXELS in all (an 8K frame and a 48 Mpx
+ * photo fit). Checked from the file's headers before anything is
+ * decoded, and given to the decoders that probe as their max_pixels: a
+ * 16000x16000 clip of 750 KB would otherwise decode to gigabytes.
+ */
+#define FM_MEDIA_MAX_SIDE   16384
+#define FM_MEDIA_MAX_PIXELS (8192LL * 8192)
 
 struct fm_probe {
 	int has_video, has_audio;
@@ -33,7 +42,13 @@ struct fm_probe {
 	int sample_rate, channels;
 };
 
-/* Fills p from the file; frames are counted when the container does not say. */
+/*
+ * Fills p from the file; frames are counted when the container does not
+ * say. A file whose video frames are larger than FM_MEDIA_MAX_SIDE or
+ * FM_MEDIA_MAX_PIXELS is refused (RESOURCE_PROCESSING_ERROR) before a
+ * frame of it is decoded. Call it on every outside file before a graph
+ * reads it: movie= decodes whatever size it is given.
+ */
 int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err);
 void fm_probe_release(struct fm_probe *p);
 /*

@@ -201,7 +201,7 @@ json_object *fm_task_to_json(const struct fm_task *t)
 	json_object_object_add(o, "parameters", fm_json_ref_or_object(t->parameters));
 	json_object_object_add(o, "resources", fm_json_ref_or_array(t->resources));
 	if (t->timeout > 0)
-		json_object_object_add(o, "timeout", json_object_new_double(t->timeout));
+		json_object_object_add(o, "timeout", fm_json_double(t->timeout));
 	json_object_object_add(o, "depends_on", fm_json_ref_or_array(t->depends_on));
 	json_object_object_add(o, "metadata", fm_json_ref_or_object(t->metadata));
 	if (t->created_at)
@@ -320,7 +320,7 @@ json_object *fm_result_to_json(const struct fm_result *r)
 	json_object_object_add(o, "output_resources", json_object_get(r->output_resources));
 	if (r->status != FM_STATUS_SUCCESS)
 		json_object_object_add(o, "error", fm_error_to_json(&r->error));
-	json_object_object_add(o, "execution_time", json_object_new_double(r->execution_time));
+	json_object_object_add(o, "execution_time", fm_json_double(r->execution_time));
 	if (r->attempts > 0)
 		json_object_object_add(o, "attempts", json_object_new_int(r->attempts));
 	json_object_object_add(o, "metadata", json_object_get(r->metadata));

@@ -30,6 +30,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/common.h>
 #include <libavutil/opt.h>
 
 #include "render.h"
@@ -811,6 +812,60 @@ char *fm_render_quote(const char *s)
 	av_free(value);
 	av_free(graph);
 	return copy;
+}
+
+/* What code point cp becomes in text for drawtext; '\n' only with FM_TEXT_LINES. */
+static uint32_t drawable(uint32_t cp, int flags)
+{
+	if (cp == '\n' || cp == 0x85 || cp == 0x2028 || cp == 0x2029)
+		return flags & FM_TEXT_LINES ? '\n' : ' ';
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		return ' ';
+	if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp & 0xfffe) == 0xfffe ||
+	    (cp >= 0xfdd0 && cp <= 0xfdef))
+		return 0xfffd;
+	return cp;
+}
+
+char *fm_render_text(const char *s, int flags)
+{
+	char *out = fm_xmalloc(FM_DRAWTEXT_MAX + 1), *d = out;
+	const uint8_t *p = (const uint8_t *)s;
+
+	while (*p) {
+		const uint8_t *start = p;
+		uint32_t cp;
+		uint8_t tmp;
+		int len;
+
+		/* an invalid byte is one U+FFFD; GET_UTF8 may have read past it */
+		GET_UTF8(cp, *p++, {
+			cp = 0xfffd;
+			p = start + 1;
+		})
+		if (cp == '\r' && *p == '\n')
+			continue;
+		cp = drawable(cp == '\r' ? '\n' : cp, flags);
+		len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+		if (d - out + len > FM_DRAWTEXT_MAX - 3) {
+			memcpy(d, "\xe2\x80\xa6", 3); /* U+2026 */
+			d += 3;
+			break;
+		}
+		PUT_UTF8(cp, tmp, { *d++ = (char)tmp; })
+	}
+	*d = '\0';
+	return out;
+}
+
+char *fm_render_drawtext(const char *s, int flags)
+{
+	char *text = fm_render_text(s, flags), *q = fm_render_quote(text);
+	char *opt = fm_xasprintf("expansion=none:text=%s", q);
+
+	free(text);
+	free(q);
+	return opt;
 }
 
 int fm_av_error(struct fm_error *err, enum fm_code code, int averr, const char *fmt, ...)

@@ -102,10 +102,34 @@ int fm_av_error(struct fm_error *err, enum fm_code code, int averr, const char *
 void fm_frame_rate(double fps, int *num, int *den);
 
 /*
- * A file path or text quoted for use as a filter option value inside a
+ * A file path or other value quoted for use as a filter option inside a
  * graph description (both escaping levels, as libavfilter expects:
- * movie=FILE, drawtext=text=TEXT). Returns a malloc'ed string.
+ * movie=FILE). Returns a malloc'ed string. Text to draw goes through
+ * fm_render_drawtext instead.
  */
 char *fm_render_quote(const char *s);
+
+/* Longest text one drawtext is given, in bytes; longer is cut with an ellipsis. */
+#define FM_DRAWTEXT_MAX 4096
+/* fm_render_text flags: keep line breaks (otherwise they become spaces). */
+#define FM_TEXT_LINES 1
+
+/*
+ * Text as drawtext may safely draw it (the filter divides by zero on a
+ * tab and draws other controls as boxes): valid UTF-8, control
+ * characters (C0, DEL, C1) made spaces, CR LF, CR, NEL and the Unicode
+ * line and paragraph separators made one line break (FM_TEXT_LINES) or
+ * a space, surrogates and noncharacters made U+FFFD, at most
+ * FM_DRAWTEXT_MAX bytes. For text set with av_opt_set (titlecard);
+ * drawtext must then get expansion=none too. Returns a malloc'ed string.
+ */
+char *fm_render_text(const char *s, int flags);
+/*
+ * The one way text reaches a drawtext in a graph description: returns
+ * "expansion=none:text=T", T being fm_render_text(s, flags) quoted by
+ * fm_render_quote, to follow "drawtext=" or another option and ':'.
+ * No character of s is then special: not %{...}, not ' \ : ; , [ ].
+ */
+char *fm_render_drawtext(const char *s, int flags);
 
 #endif

@@ -807,7 +807,7 @@ static json_object *example_task(struct selftest *st, json_object *tool, json_ob
 	json_object_object_add(t, "plugin_name", json_object_new_string(st->m->name));
 	json_object_object_add(t, "parameters", json_object_get(params));
 	json_object_object_add(t, "resources", json_object_new_array());
-	json_object_object_add(t, "timeout", json_object_new_double(st->m->exec_timeout));
+	json_object_object_add(t, "timeout", fm_json_double(st->m->exec_timeout));
 	json_object_object_add(t, "metadata", json_object_new_object());
 	json_object_object_add(t, "output_dir", json_object_new_string(dir));
 	json_object_object_add(t, "ability", json_object_new_string(tname));

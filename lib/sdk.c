@@ -80,7 +80,7 @@ void fm_plugin_progress(struct fm_plugin_ctx *c, double percent, const char *sta
 {
 	json_object *p = notice(c, "progress");
 
-	json_object_object_add(p, "percent", json_object_new_double(percent));
+	json_object_object_add(p, "percent", fm_json_double(percent));
 	json_object_object_add(p, "message", json_object_new_string(message ? message : ""));
 	if (stage)
 		json_object_object_add(p, "stage", json_object_new_string(stage));
@@ -241,7 +241,7 @@ static json_object *result_json(const struct fm_result *res, double elapsed)
 			       json_object_new_string(ok ? "" : res->error.message));
 	if (!ok)
 		json_object_object_add(o, "error", fm_error_to_json(&res->error));
-	json_object_object_add(o, "execution_time", json_object_new_double(elapsed));
+	json_object_object_add(o, "execution_time", fm_json_double(elapsed));
 	json_object_object_add(o, "metadata", json_object_get(res->metadata));
 	return o;
 }

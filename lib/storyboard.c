@@ -178,7 +178,7 @@ static void film_fps(struct sb *s)
 		s->fps = json_object_get_double(v);
 	if (!(s->fps > 0 && s->fps <= 120))
 		problem(s, s->root, "fps", "%g is outside 0..120 (rule: range)", s->fps);
-	source(s, "fps", json_object_new_double(s->fps), from);
+	source(s, "fps", fm_json_double(s->fps), from);
 }
 
 /* The plugin for a tool: the scene's, the film's, the config's, or none. */
@@ -388,7 +388,7 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		problem(s, scene, where,
 			"prompt: required unless the scene gives image or video (rule: required)");
 	json_object_object_add(entry, "id", json_object_new_string(sid));
-	json_object_object_add(entry, "duration", json_object_new_double(duration));
+	json_object_object_add(entry, "duration", fm_json_double(duration));
 	json_object_object_add(entry, "transition",
 			       json_object_new_string(transition ? transition : "cut"));
 	json_object_object_add(entry, "title",
@@ -415,10 +415,10 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		plugin = plugin_for(s, scene, "image2video", 1);
 		m = manifest_for(s, plugin, "image2video");
 		params = json_object_new_object();
-		maybe(params, m, "image2video", "duration", json_object_new_double(duration));
+		maybe(params, m, "image2video", "duration", fm_json_double(duration));
 		maybe(params, m, "image2video", "width", json_object_new_int64(s->width));
 		maybe(params, m, "image2video", "height", json_object_new_int64(s->height));
-		maybe(params, m, "image2video", "fps", json_object_new_double(s->fps));
+		maybe(params, m, "image2video", "fps", fm_json_double(s->fps));
 		if (prompt)
 			maybe(params, m, "image2video", "prompt", json_object_new_string(prompt));
 		given(s, scene, "image2video", m, params);
@@ -481,7 +481,7 @@ static void music_task(struct sb *s, double total, json_object *cres)
 	m = manifest_for(s, plugin, "text2music");
 	params = json_object_new_object();
 	maybe(params, m, "text2music", "prompt", json_object_new_string(prompt));
-	maybe(params, m, "text2music", "duration", json_object_new_double(total));
+	maybe(params, m, "text2music", "duration", fm_json_double(total));
 	given(s, NULL, "text2music", m, params);
 	snprintf(id, sizeof(id), "%s-music", s->prefix);
 	task(s, id, "text2music", plugin, params, NULL);
@@ -537,7 +537,7 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 							  : s.prefix));
 	json_object_object_add(params, "width", json_object_new_int64(s.width));
 	json_object_object_add(params, "height", json_object_new_int64(s.height));
-	json_object_object_add(params, "fps", json_object_new_double(s.fps));
+	json_object_object_add(params, "fps", fm_json_double(s.fps));
 	json_object_object_add(params, "scenes", cscenes);
 	given(&s, NULL, "combine", NULL, params);
 	snprintf(id, sizeof(id), "%s-film", s.prefix);

@@ -440,7 +440,7 @@ json_object *fm_json_new_number(double d, const char *text)
 	/* Keeps "1.50" as written, but never writes a spelling JSON lacks. */
 	if (text && fm_json_number_text(text))
 		return json_object_new_double_s(d, text);
-	return json_object_new_double(d);
+	return fm_json_double(d);
 }
 
 /* json-c lets NaN and Infinity through even in strict mode. */
@@ -509,4 +509,9 @@ json_object *fm_json_ref_or_object(json_object *obj)
 json_object *fm_json_ref_or_array(json_object *obj)
 {
 	return obj ? json_object_get(obj) : json_object_new_array();
+}
+
+json_object *fm_json_double(double d)
+{
+	return isfinite(d) ? json_object_new_double(d) : NULL;
 }

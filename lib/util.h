@@ -79,4 +79,11 @@ double fm_json_get_double(json_object *obj, const char *key, double def);
 json_object *fm_json_ref_or_object(json_object *obj);
 json_object *fm_json_ref_or_array(json_object *obj);
 
+/*
+ * The one way a computed number becomes JSON: a double, or NULL (JSON
+ * null) when d is NaN or infinite, which JSON cannot spell and every
+ * reader of ours refuses. Never call json_object_new_double directly.
+ */
+json_object *fm_json_double(double d);
+
 #endif

@@ -399,7 +399,7 @@ static void add_metadata(struct fm_result *res, const struct speech *s, const st
 			 int rate)
 {
 	json_object_object_add(res->metadata, "duration",
-			       json_object_new_double((double)s->samples / rate));
+			       fm_json_double((double)s->samples / rate));
 	json_object_object_add(res->metadata, "sample_rate", json_object_new_int(rate));
 	json_object_object_add(res->metadata, "voice", json_object_new_string(p->voice));
 }

@@ -131,14 +131,22 @@ out:
 	return r;
 }
 
-/* Decodes the image once, so a bad file fails naming it, before any output. */
+/*
+ * Probes the image (fm_probe_file refuses one too large to decode), then
+ * decodes it once, so a bad file fails naming it, before any output.
+ */
 static int check_image(const char *path, struct fm_error *err)
 {
 	char *q = fm_render_quote(path);
 	char *graph = fm_xasprintf("movie=%s,trim=end_frame=1[v]", q);
 	struct fm_render r = {.graph = graph};
 	struct fm_error e = FM_ERROR_INIT;
-	int ret = fm_render_run(&r, &e);
+	struct fm_probe probe;
+	int ret = fm_probe_file(path, &probe, &e);
+
+	fm_probe_release(&probe);
+	if (ret == 0)
+		ret = fm_render_run(&r, &e);
 
 	if (ret < 0)
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read image '%s': %s", path,

@@ -753,7 +753,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 		goto out;
 	fm_result_add_file(res, path);
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)ol.n));
-	json_object_object_add(res->metadata, "duration", json_object_new_double(ol.total));
+	json_object_object_add(res->metadata, "duration", fm_json_double(ol.total));
 	json_object_object_add(res->metadata, "words", json_object_new_int64((int64_t)ol.words));
 	fm_plugin_log(ctx, "storyboard: %zu scenes, %zu words, %g s", ol.n, ol.words, ol.total);
 	r = 0;

@@ -947,8 +947,7 @@ static void describe(json_object *meta, const struct song *s)
 	json_object_object_add(meta, "key", json_object_new_string(s->key));
 	json_object_object_add(meta, "mode", json_object_new_string(s->minor ? "minor" : "major"));
 	json_object_object_add(meta, "seed", json_object_new_int64(s->seed));
-	json_object_object_add(meta, "duration",
-			       json_object_new_double((double)s->nsamples / RATE));
+	json_object_object_add(meta, "duration", fm_json_double((double)s->nsamples / RATE));
 	json_object_object_add(meta, "instrument",
 			       json_object_new_string(instrument_name[s->instrument]));
 	json_object_object_add(meta, "progression", json_object_new_string(s->prog->name));

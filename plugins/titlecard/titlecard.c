@@ -139,29 +139,6 @@ static int read_params(json_object *o, struct params *p, struct fm_error *err)
 }
 
 /*
- * A copy of the prompt with CR LF and CR made newlines and other control
- * characters made spaces: drawtext would draw them as boxes.
- */
-static char *normalise(const char *s)
-{
-	char *t = fm_xstrdup(s), *d = t;
-
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '\r' && s[1] == '\n')
-			continue;
-		if (c == '\r')
-			c = '\n';
-		else if ((c < 0x20 && c != '\n') || c == 0x7f)
-			c = ' ';
-		*d++ = c;
-	}
-	*d = '\0';
-	return t;
-}
-
-/*
  * Estimated advance of the character at p, in hundredths of an em, and its
  * length in bytes. Layout comes before any font is loaded, so it guesses:
  * about 0.6 em, less for thin glyphs, more for capitals and CJK, so that a
@@ -375,8 +352,9 @@ static int add_background(struct card *c, const struct params *p, AVFilterContex
 
 /*
  * Line i as its own drawtext, so every line is centred (libavfilter 8's
- * drawtext left-aligns the lines of one text). The text goes in through
- * av_opt_set with expansion off, so no character of it is special.
+ * drawtext left-aligns the lines of one text). The text, made drawable
+ * by fm_render_text, goes in through av_opt_set with expansion off, so
+ * no character of it is special.
  */
 static int add_line(struct card *c, const struct params *p, const struct layout *l,
 		    const char *text, int i, AVFilterContext **last, struct fm_error *err)
@@ -538,7 +516,8 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 	if (read_params(task->parameters, &p, &res->error) < 0)
 		return -1;
 	fm_plugin_progress(ctx, 10, "layout", "wrapping the prompt");
-	text = normalise(p.prompt);
+	/* what drawtext can draw: controls made spaces, line breaks kept */
+	text = fm_render_text(p.prompt, FM_TEXT_LINES);
 	if (layout(&l, text, &p, &res->error) < 0)
 		goto out;
 	fm_plugin_log(ctx, "card %dx%d: %d lines at font size %d", p.width, p.height, l.nlines,

@@ -143,7 +143,10 @@ out:
 	return r;
 }
 
-/* Decodes the first frame of a file, so a bad one fails naming it, before any output. */
+/*
+ * Probes a file (fm_probe_file refuses frames too large to decode), then
+ * decodes its first frame, so a bad one fails naming it, before any output.
+ */
 static int check_media(const char *what, const char *path, struct fm_error *err)
 {
 	char *q = fm_render_quote(path);
@@ -151,7 +154,12 @@ static int check_media(const char *what, const char *path, struct fm_error *err)
 					     : fm_xasprintf("amovie=%s,atrim=end_sample=1[a]", q);
 	struct fm_render r = {.graph = graph};
 	struct fm_error e = FM_ERROR_INIT;
-	int ret = fm_render_run(&r, &e);
+	struct fm_probe probe;
+	int ret = fm_probe_file(path, &probe, &e);
+
+	fm_probe_release(&probe);
+	if (ret == 0)
+		ret = fm_render_run(&r, &e);
 
 	if (ret < 0)
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read %s '%s': %s", what, path,

@@ -1,19 +1,81 @@
 /*
- * Fuzz target: a combine task's parameters. Any JSON must be accepted or
- * refused with a VALIDATION_ERROR message, never crash, leak or hang.
+ * Fuzz target: what combine takes from a task. Any JSON as its parameters
+ * must be accepted or refused with a VALIDATION_ERROR message; any bytes
+ * as a title must come out of fm_render_text drawable (valid UTF-8, no
+ * control character, within FM_DRAWTEXT_MAX) and out of fm_render_drawtext
+ * quoted so that libavfilter's two levels of unescaping give exactly that
+ * text back, unexpanded. Never a crash, a leak or a hang.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/avstring.h>
+#include <libavutil/common.h>
+#include <libavutil/mem.h>
 
 #include "filmeto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether s is text drawtext can draw: what fm_render_text promises. */
+static int drawable(const char *s, int lines)
+{
+	const uint8_t *p = (const uint8_t *)s;
+
+	if (strlen(s) > FM_DRAWTEXT_MAX)
+		return 0;
+	while (*p) {
+		uint32_t cp;
+
+		GET_UTF8(cp, *p++, { return 0; })
+		if ((cp < 0x20 && !(cp == '\n' && lines)) || (cp >= 0x7f && cp <= 0x9f) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp == 0x2028 || cp == 0x2029)
+			return 0;
+	}
+	return 1;
+}
+
+/* The text drawtext gets from opt, unescaped as a graph and then as an option. */
+static char *unquote(const char *opt)
+{
+	static const char head[] = "expansion=none:text=";
+	const char *p = opt, *v;
+	char *args = av_get_token(&p, "[],;"), *text = NULL;
+
+	if (!args || *p || strncmp(args, head, strlen(head)))
+		abort();
+	v = args + strlen(head);
+	text = av_get_token(&v, ":");
+	if (!text || *v)
+		abort();
+	av_free(args);
+	return text;
+}
+
+static void title(const uint8_t *data, size_t size)
+{
+	char *s = fm_xstrndup((const char *)data, size);
+	int lines = size & 1 ? FM_TEXT_LINES : 0;
+	char *clean = fm_render_text(s, lines), *opt = fm_render_drawtext(s, lines), *back;
+
+	if (!drawable(clean, lines))
+		abort();
+	back = unquote(opt);
+	if (strcmp(back, clean))
+		abort();
+	av_free(back);
+	free(opt);
+	free(clean);
+	free(s);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *params = NULL;
 
+	title(data, size);
 	if (fm_json_parse((const char *)data, size, &params, NULL) < 0)
 		return 0;
 	if (fm_combine_check(params, "fuzz", &err) < 0 &&

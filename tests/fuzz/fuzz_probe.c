@@ -1,7 +1,8 @@
 /*
  * Fuzz target: probing a scene file, the first thing combine does with
  * media it did not make. Any bytes must give a description of the
- * streams or a RESOURCE_PROCESSING_ERROR, never a crash or a leak.
+ * streams (frames within FM_MEDIA_MAX_SIDE and FM_MEDIA_MAX_PIXELS) or a
+ * RESOURCE_PROCESSING_ERROR, never a crash or a leak.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!p.has_video && !p.has_audio)
 			abort();
 		if (p.has_video && (p.frames <= 0 || p.width <= 0 || p.fps_num <= 0))
+			abort();
+		/* frames too large to decode are refused, never described */
+		if (p.has_video && (p.width > FM_MEDIA_MAX_SIDE || p.height > FM_MEDIA_MAX_SIDE ||
+				    (int64_t)p.width * p.height > FM_MEDIA_MAX_PIXELS))
 			abort();
 		fm_probe_release(&p);
 	} else if (err.code != FM_RESOURCE_PROCESSING_ERROR) {

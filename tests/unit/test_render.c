@@ -121,6 +121,102 @@ static void test_quote_text(void)
 	}
 }
 
+/* What fm_render_text makes of hostile text. */
+static void test_text_clean(void)
+{
+	static const struct {
+		const char *in, *want;
+		int flags;
+	} cases[] = {
+	    {"a\tb", "a b", 0},
+	    {"\x01\x07\x1b\x7f", "    ", 0},
+	    {"one\r\ntwo\rthree\nfour", "one two three four", 0},
+	    {"one\r\ntwo\rthree\nfour", "one\ntwo\nthree\nfour", FM_TEXT_LINES},
+	    {"\xc2\x85\xe2\x80\xa8\xc2\x9b", "\n\n ", FM_TEXT_LINES},
+	    {"bad \xff\xc3 end", "bad \xef\xbf\xbd\xef\xbf\xbd end", 0},
+	    {"\xed\xa0\xbc", "\xef\xbf\xbd", 0}, /* a surrogate, CESU-8 */
+	    {"\xef\xbf\xbf", "\xef\xbf\xbd", 0}, /* U+FFFF */
+	    {"\xcc\x81 mark", "\xcc\x81 mark", 0},
+	    {"%{pts} it's: a\\b", "%{pts} it's: a\\b", 0},
+	    {"trunc\xe2\x80", "trunc\xef\xbf\xbd\xef\xbf\xbd", 0},
+	};
+	char *big = fm_xmalloc(3 * FM_DRAWTEXT_MAX), *got;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = fm_render_text(cases[i].in, cases[i].flags);
+		IS_STR(got, cases[i].want, "text: case %zu drawn safely", i);
+		free(got);
+	}
+	/* A long text is cut at a character, with an ellipsis, within the bound. */
+	for (i = 0; i + 2 < 3 * FM_DRAWTEXT_MAX; i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[i] = '\0';
+	got = fm_render_text(big, 0);
+	OK(strlen(got) <= FM_DRAWTEXT_MAX && strlen(got) > FM_DRAWTEXT_MAX - 8,
+	   "text: cut to at most FM_DRAWTEXT_MAX bytes (%zu)", strlen(got));
+	HAS(got + strlen(got) - 3, "\xe2\x80\xa6", "text: a cut text ends in an ellipsis");
+	free(got);
+	free(big);
+}
+
+/*
+ * Every hostile text, as fm_render_drawtext gives it, parses into one
+ * drawtext with expansion none and the cleaned text, and renders: with
+ * the font size an expression, a tab used to divide by zero (SIGFPE).
+ */
+static void test_drawtext(const char *dir)
+{
+	static const char *const texts[] = {
+	    "tab\there",
+	    "\t",
+	    "\x01\x07\r\x1b\x7f\x0b\x0c",
+	    "%{pts}",
+	    "%{eif:1/0:d}",
+	    "it's: a\\b, c; [d] e=f",
+	    "\xcc\x81\xcc\x81",
+	    "\xf0\x9f\x8e\xac\xe2\x80\x8f",
+	    "",
+	    " ",
+	    "end\\",
+	};
+	struct fm_error e = FM_ERROR_INIT;
+	char *out = fm_xasprintf("%s/text.png", dir);
+	size_t i;
+
+	av_log_set_level(AV_LOG_ERROR);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char *opt = fm_render_drawtext(texts[i], FM_TEXT_LINES);
+		char *want = fm_render_text(texts[i], FM_TEXT_LINES);
+		char *g = fm_xasprintf("color=s=64x48,drawtext=fontsize=h/4:%s,null[v]", opt);
+		AVFilterGraph *graph = avfilter_graph_alloc();
+		AVFilterInOut *in = NULL, *outs = NULL;
+		uint8_t *got = NULL;
+		int64_t expansion = -1;
+
+		if (avfilter_graph_parse_ptr(graph, g, &in, &outs, NULL) >= 0) {
+			av_opt_get(graph->filters[1], "text", AV_OPT_SEARCH_CHILDREN, &got);
+			av_opt_get_int(graph->filters[1], "expansion", AV_OPT_SEARCH_CHILDREN,
+				       &expansion);
+		}
+		IS_STR((char *)got, want, "drawtext: text %zu arrives cleaned", i);
+		IS_INT(expansion, 0, "drawtext: text %zu with expansion=none", i);
+		OK(render(g, out, &e) == 0, "drawtext: text %zu renders", i);
+		if (e.message[0])
+			tap_diag("%s", e.message);
+		av_free(got);
+		avfilter_inout_free(&in);
+		avfilter_inout_free(&outs);
+		avfilter_graph_free(&graph);
+		free(g);
+		free(want);
+		free(opt);
+	}
+	unlink(out);
+	free(out);
+	fm_error_release(&e);
+}
+
 /* movie= reads a file whose name has every character the graph treats specially. */
 static void test_quote_path(const char *dir)
 {
@@ -341,6 +437,8 @@ void test_render(void)
 	char *dir = tmp_dir();
 
 	test_quote_text();
+	test_text_clean();
+	test_drawtext(dir);
 	test_quote_path(dir);
 	test_mp4(dir);
 	test_audio_only(dir);
