@@ -342,13 +342,70 @@ static const char *stray_quote(const char *buf, size_t len)
 	return NULL;
 }
 
+static int hex4(const char *p, const char *end, unsigned *v)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < 4; i++, p++) {
+		if (p >= end)
+			return 0;
+		if (*p >= '0' && *p <= '9')
+			n = n * 16 + (unsigned)(*p - '0');
+		else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
+			n = n * 16 + (unsigned)((*p | 0x20) - 'a' + 10);
+		else
+			return 0;
+	}
+	*v = n;
+	return 1;
+}
+
+/* The UTF-16 code unit of the \uXXXX escape at p, or -1 when p is none. */
+static long escape_unit(const char *p, const char *end)
+{
+	unsigned v;
+
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &v))
+		return -1;
+	return (long)v;
+}
+
+int fm_json_surrogates(const char *buf, size_t len, size_t *at,
+		       void (*pair)(void *ctx, size_t off, unsigned long cp), void *ctx)
+{
+	const char *p = buf, *end = buf + len;
+	int in_string = 0;
+
+	for (; p < end; p++) {
+		long u = in_string ? escape_unit(p, end) : -1, lo;
+
+		if (u >= 0xD800 && u <= 0xDBFF && (lo = escape_unit(p + 6, end)) >= 0xDC00 &&
+		    lo <= 0xDFFF) {
+			if (pair)
+				pair(ctx, (size_t)(p - buf),
+				     0x10000 + (((unsigned long)u - 0xD800) << 10) +
+					 ((unsigned long)lo - 0xDC00));
+			p += 11;
+		} else if (u >= 0xD800 && u <= 0xDFFF) {
+			*at = (size_t)(p - buf);
+			return -1;
+		} else if (in_string && *p == '\\') {
+			p++;
+		} else if (*p == '"') {
+			in_string = !in_string;
+		}
+	}
+	return 0;
+}
+
 int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err)
 {
 	json_tokener *tok = json_tokener_new_ex(FM_JSON_DEPTH);
 	json_object *obj;
 	enum json_tokener_error jerr;
 	const char *q;
-	size_t off, i;
+	size_t off, i, at;
 
 	*out = NULL;
 	if (!tok)
@@ -386,6 +443,14 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"not valid JSON at byte %zu: strings take double quotes",
 				(size_t)(q - buf));
+	}
+	/* json-c turns half a pair into U+FFFD, losing what was meant silently. */
+	if (fm_json_surrogates(buf, off, &at, NULL, NULL) < 0) {
+		json_object_put(obj);
+		return fm_error(
+		    err, FM_VALIDATION_ERROR,
+		    "not valid JSON at byte %zu: '%.6s' is half a UTF-16 surrogate pair", at,
+		    buf + at);
 	}
 	if (!finite_numbers(obj)) {
 		json_object_put(obj);

@@ -298,6 +298,55 @@ static char *nested(int depth)
 	return s;
 }
 
+static void on_pair(void *ctx, size_t off, unsigned long cp)
+{
+	unsigned long *got = ctx;
+
+	got[0] = off;
+	got[1] = cp;
+}
+
+/* UTF-16 surrogate pairs, as JSON spells a character past U+FFFF. */
+static void test_json_surrogates(void)
+{
+	static const char *const lone[] = {
+	    "\"\\ud83c\"",	  "\"\\udfac\"",	  "\"\\udfac\\ud83c\"",
+	    "\"\\ud83c\\u0041\"", "\"\\ud83c\\ud83c\"",	  "\"\\ud83cx\\udfac\"",
+	    "{\"\\uDBFF\":1}",	  "[\"ok\",\"\\uDC00\"]",
+	};
+	struct fm_error e = FM_ERROR_INIT;
+	unsigned long got[2] = {0, 0};
+	json_object *o = NULL;
+	size_t at = 0, i;
+
+	OK(parse_json("\"\\ud83c\\udfac \\uD83D\\uDE00\"", &o) == 0, "json: surrogate pairs parse");
+	IS_STR(o ? json_object_get_string(o) : NULL, "\xf0\x9f\x8e\xac \xf0\x9f\x98\x80",
+	       "json: a surrogate pair decodes to the UTF-8 of its character");
+	json_object_put(o);
+	OK(parse_json("{\"\\ud83c\\udfac\":\"\\\\ud83c\"}", &o) == 0,
+	   "json: a pair in a key parses, and an escaped backslash before u is no escape");
+	IS_STR(o ? fm_json_get_string(o, "\xf0\x9f\x8e\xac") : NULL, "\\ud83c",
+	       "json: the key is the character, the value the text \\ud83c");
+	json_object_put(o);
+	for (i = 0; i < sizeof(lone) / sizeof(lone[0]); i++) {
+		o = NULL;
+		OK(fm_json_parse(lone[i], strlen(lone[i]), &o, &e) < 0 && !o,
+		   "json: half a surrogate pair is refused: %s", lone[i]);
+		HAS(e.message, "half a UTF-16 surrogate pair",
+		    "json: the message says what is wrong with %s", lone[i]);
+	}
+	fm_json_parse("[1, \"\\udfac\"]", 13, &o, &e);
+	HAS(e.message, "at byte 5: '\\udfac'", "json: the message names the offset and the escape");
+	OK(fm_json_surrogates("\"a\\ud83c\\udfac\"", 15, &at, on_pair, got) == 0 && got[0] == 2 &&
+	       got[1] == 0x1F3AC,
+	   "json: fm_json_surrogates hands each pair on with its offset and code point");
+	OK(fm_json_surrogates("\"ab\\udfac\"", 11, &at, NULL, NULL) < 0 && at == 3,
+	   "json: fm_json_surrogates gives the offset of a lone half");
+	OK(fm_json_surrogates("\\ud83c", 6, &at, NULL, NULL) == 0,
+	   "json: an escape outside a string is not looked at");
+	fm_error_release(&e);
+}
+
 static void test_json_parse(void)
 {
 	struct fm_error e = FM_ERROR_INIT;
@@ -342,6 +391,7 @@ static void test_json_parse(void)
 	OK(parse_ok("1") && parse_ok("true") && parse_ok("null"),
 	   "json: a bare top-level number, true or null without trailing space parses");
 	fm_error_release(&e);
+	test_json_surrogates();
 }
 
 void test_util(void)
