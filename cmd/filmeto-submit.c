@@ -566,8 +566,10 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 			 name == s->a.json ? JSON_INPUT_MAX : FM_STORYBOARD_MAX, buf, len,
 			 &err) < 0) {
 		problem(s, "%s", err.message);
+		/* Too large is a limit, like too many scenes; not a read error. */
+		if (err.code != FM_VALIDATION_ERROR)
+			s->unreadable = 1;
 		fm_error_release(&err);
-		s->unreadable = 1;
 		return -1;
 	}
 	return 0;

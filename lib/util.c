@@ -298,9 +298,16 @@ int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, st
 		n += (size_t)r;
 	}
 	if (n > max) {
+		struct stat st;
+
 		free(b);
-		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is larger than %zu bytes", name,
-				max);
+		/* Reading stopped at the limit: the size, when the file knows it. */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > max)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"'%s' is %lld bytes, larger than the limit of %zu bytes",
+					name, (long long)st.st_size, max);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"'%s' is larger than the limit of %zu bytes", name, max);
 	}
 	b[n] = '\0';
 	*buf = b;

@@ -462,7 +462,8 @@ void test_util(void)
 	   "read_file: reads a whole file");
 	free(buf);
 	OK(fm_read_file(path, 4, &buf, &len, &e) < 0, "read_file: a file over max is refused");
-	HAS(e.message, "larger than 4", "read_file: the message gives the limit");
+	HAS(e.message, "is 5 bytes, larger than the limit of 4 bytes",
+	    "read_file: the message gives the limit");
 	free(path);
 	path = fm_xasprintf("%s/missing", dir);
 	errno = 0;
