@@ -752,7 +752,7 @@ static int each(struct submit *s)
 				break;
 			continue;
 		}
-		fm_writer_line(&out, line, len);
+		fm_writer_pass(&out, &in, line, len);
 		if (fm_json_parse(line, len, &ev, NULL) == 0) {
 			type = fm_json_get_string(ev, "type");
 			if (type && !strcmp(type, "completed") &&

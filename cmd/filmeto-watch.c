@@ -987,7 +987,7 @@ static int watch_fd(int fd, const char *name, void *ctx)
 			}
 			on_line(w, line, len);
 			if (w->passthrough)
-				fm_writer_line(&w->out, line, len);
+				fm_writer_pass(&w->out, &in, line, len);
 		}
 		if (in.eof)
 			break;
@@ -1144,7 +1144,7 @@ static void follow_line(struct spool_watch *s, struct watch *w, struct follow *f
 	}
 	on_line(w, line, len);
 	if (w->passthrough)
-		fm_writer_line(&w->out, line, len);
+		fm_writer_pass(&w->out, &f->log, line, len);
 	if (task_get(w, id, strlen(id))->state >= COMPLETED)
 		follow_end(s, w, f, NULL);
 }
