@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <libavutil/base64.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -995,6 +996,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	fm_msg_init(argv[0]);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	parse_args(argc, argv, &s.a);
 	if (s.a.cancel)
 		return cancel(&s.a);

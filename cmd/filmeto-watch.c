@@ -1816,6 +1816,8 @@ static void setup_signals(struct watch *w)
 	sigdelset(&w->waitmask, SIGWINCH);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (w->tty) {
 		sigaction(SIGWINCH, &sa, NULL);
 		/* A closed pipe downstream must not leave the cursor hidden. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,40 +236,56 @@ char *fm_xdg_dir(const char *var, const char *home_rel)
 	return NULL;
 }
 
+/* "cannot write PATH: ERROR", naming the limit when it was ulimit -f's. */
+static int write_error(struct fm_error *err, const char *path, int e)
+{
+	struct rlimit rl;
+
+	if (e == EFBIG && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot write '%s': %s: the file size limit (ulimit -f) is %llu "
+				"bytes",
+				path, strerror(e), (unsigned long long)rl.rlim_cur);
+	errno = e;
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+}
+
 int fm_write_file(const char *path, const char *data, size_t len, struct fm_error *err)
 {
 	static atomic_ulong seq;
 	char *tmp = fm_xasprintf("%s.%ld.%lu.part", path, (long)getpid(),
 				 (unsigned long)atomic_fetch_add(&seq, 1));
 	/* O_EXCL with 0666: the umask applies as it would to the file itself. */
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), rc = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), e = 0;
 
 	if (fd < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
 		free(tmp);
 		return -1;
 	}
-	while (len > 0) {
+	while (len > 0 && !e) {
 		ssize_t k = write(fd, data, len);
 
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
-			break;
-		data += k;
-		len -= (size_t)k;
+			e = k < 0 ? errno : EIO;
+		else {
+			data += k;
+			len -= (size_t)k;
+		}
 	}
-	rc = len == 0 ? 0 : -1;
-	if (close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	/* Whatever failed, the temporary goes: only the whole file may stay. */
+	if (e) {
 		unlink(tmp);
+		write_error(err, path, e);
 	}
 	free(tmp);
-	return rc;
+	return e ? -1 : 0;
 }
 
 int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err)
