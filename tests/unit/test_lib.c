@@ -394,6 +394,72 @@ static void test_json_parse(void)
 	test_json_surrogates();
 }
 
+/* fm_term_text of a C string (n bytes) in cols columns, into a static buffer. */
+static const char *term(const char *s, size_t n, int cols, int *used)
+{
+	static char buf[256];
+
+	*used = fm_term_text(buf, sizeof(buf), s, n, cols);
+	return buf;
+}
+
+#define R FM_TERM_REPLACEMENT
+
+static void test_term(void)
+{
+	static const struct {
+		const char *in, *want;
+		int cols, used;
+		const char *name;
+	} cases[] = {
+	    {"abc", "abc", 10, 3, "plain text stays"},
+	    {"abcdef", "abc", 3, 3, "cut to the columns"},
+	    {"abc", "", 0, 0, "no columns, no text"},
+	    {"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "\xe6\x97\xa5\xe6\x9c\xac", 5, 4,
+	     "a wide character takes two columns and is never cut in two"},
+	    {"\xf0\x9f\x8e\xac!", "\xf0\x9f\x8e\xac", 2, 2, "an emoji takes two columns"},
+	    {"\xf0\x9f\x8e\xac", "", 1, 0, "an emoji does not fit in one column"},
+	    {"e\xcc\x81!", "e\xcc\x81", 1, 1, "a combining accent takes no column"},
+	    {"a\tb\nc\rd", "a b c d", 80, 7, "tab, LF and CR become spaces"},
+	    {"a\033[31;1mb", "a" R "b", 80, 3, "a CSI sequence is one replacement"},
+	    {"a\033[2J\033[Hb", "a" R R "b", 80, 4, "clear screen and cursor home are replaced"},
+	    {"a\033]0;title\007b", "a" R "b", 80, 3, "an OSC ended by BEL"},
+	    {"a\033]8;;http://x\033\\b", "a" R "b", 80, 3, "an OSC ended by ST"},
+	    {"a\033]0;the rest", "a" R, 80, 2, "an unended OSC takes the rest"},
+	    {"a\033(Bb", "a" R "b", 80, 3, "a character set designation"},
+	    {"a\033", "a" R, 80, 2, "a lone ESC at the end"},
+	    {"\xc2\x9b"
+	     "31mX",
+	     R "X", 80, 2, "an 8-bit CSI (U+009B) and its parameters"},
+	    {"\xc2\x85x", R "x", 80, 2, "a C1 control (NEL)"},
+	    {"\xff\xfe", R R, 80, 2, "bytes that are not UTF-8"},
+	    {"\xc0\xaf", R R, 80, 2, "an overlong sequence"},
+	    {"\xed\xa0\x80", R R R, 80, 3, "an encoded surrogate"},
+	    {"\xe2\x80\xae"
+	     "evil",
+	     R "evil", 80, 5, "a bidirectional override"},
+	    {"a\x7f\x01\x08z", "a" R R R "z", 80, 5, "DEL, SOH and backspace"},
+	    {"\xe2\x96\x88\xe2\x9c\x93", "\xe2\x96\x88\xe2\x9c\x93", 2, 2,
+	     "the bar and the check mark take one column each"},
+	};
+	size_t i;
+	char small[4];
+	int used;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		IS_STR(term(cases[i].in, strlen(cases[i].in), cases[i].cols, &used), cases[i].want,
+		       "term: %s", cases[i].name);
+		IS_INT(used, cases[i].used, "term: %s: columns", cases[i].name);
+	}
+	IS_STR(term("a\0b", 3, 80, &used), "a" R "b", "term: a NUL inside the text is replaced");
+	used = fm_term_text(small, sizeof(small), "abcdef", 6, 80);
+	IS_STR(small, "abc", "term: the output is bounded by its buffer");
+	used = fm_term_text(small, sizeof(small), "ab\xf0\x9f\x8e\xac", 6, 80);
+	IS_STR(small, "ab", "term: a character that does not fit the buffer is left out whole");
+}
+
+#undef R
+
 void test_util(void)
 {
 	char id[FM_ID_MAX + 2], ts[32], *a, *b, *dir, *path, *buf;
@@ -433,6 +499,7 @@ void test_util(void)
 	OK(fm_now() > 0 && fm_now() >= fm_now() - 1, "now: the monotonic clock runs");
 
 	test_json_parse();
+	test_term();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
