@@ -979,8 +979,9 @@ static int watch_fd(int fd, const char *name, void *ctx)
 		while ((got = fm_reader_take(&in, &line, &len)) != FM_LINE_NONE) {
 			if (got == FM_LINE_LONG) {
 				erase_live(w);
-				fm_warn("%s: line %lu is longer than the limit and was dropped",
-					name, (unsigned long)in.lineno);
+				fm_warn("%s: line %lu is longer than the limit of %d bytes and "
+					"was dropped",
+					name, (unsigned long)in.lineno, FM_LINE_MAX);
 				continue;
 			}
 			on_line(w, line, len);
@@ -1176,8 +1177,9 @@ static int follow_read(struct spool_watch *s, struct watch *w, struct follow *f)
 			if (got == FM_LINE_LONG) {
 				erase_live(w);
 				fm_warn("the log of task '%s': line %lu is longer than the limit "
-					"and was dropped",
-					FM_SPOOL_ID(f->name), (unsigned long)f->log.lineno);
+					"of %d bytes and was dropped",
+					FM_SPOOL_ID(f->name), (unsigned long)f->log.lineno,
+					FM_LINE_MAX);
 				continue;
 			}
 			follow_line(s, w, f, line, len);

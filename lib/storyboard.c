@@ -372,8 +372,13 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		snprintf(sid, sizeof(sid), "%s-scene%zu", s->prefix, idx + 1);
 	/* Room for the longest suffix, "-narration", within an id. */
 	if (strlen(sid) + 10 > FM_ID_MAX)
-		problem(s, scene, where, "id: too long with the film's prefix '%s' (rule: id)",
-			s->prefix);
+		problem(s, scene, where,
+			"id: %zu characters with the film's prefix '%s-' and the suffix "
+			"'-narration', more than the limit of %d (rule: id)",
+			given_id && fm_id_valid(given_id)
+			    ? strlen(s->prefix) + 1 + strlen(given_id) + 10
+			    : strlen(sid) + 10,
+			s->prefix, FM_ID_MAX);
 	if (transition && !one_of(transition, transitions))
 		problem(s, scene, where,
 			"transition: '%s' is not one of cut, fade, crossfade (rule: enum)",

@@ -450,6 +450,12 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"not valid JSON: unexpected end of input");
 	}
+	if (jerr == json_tokener_error_depth) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON at byte %zu: nested deeper than the limit of %d",
+				off, FM_JSON_DEPTH);
+	}
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON at byte %zu: %s", off,

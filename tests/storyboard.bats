@@ -303,6 +303,11 @@ EOF2
 		[[ "$stderr" == *"none.json:1: scenes: "* ]]
 		[[ "$stderr" != *"not 0"* ]]
 	done
+	# An id over its limit says how long it would be.
+	printf 'id: %s\nscenes:\n  - prompt: x\n    id: %s\n' "$(printf 'p%.0s' {1..70})" "$(printf 's%.0s' {1..100})" > long.yaml
+	run --separate-stderr filmeto-submit --storyboard long.yaml
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"long.yaml:3: scene 1: id: 174 characters with the film's prefix '"*"-' and the suffix '-narration', more than the limit of 128 (rule: id)"* ]]
 	head -c 1100000 /dev/zero | tr '\0' ' ' > huge.yaml
 	run --separate-stderr filmeto-submit --storyboard huge.yaml
 	[ "$status" -eq 2 ]

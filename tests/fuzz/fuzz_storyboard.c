@@ -40,11 +40,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (fm_json_parse((const char *)data, size, &json, NULL) == 0) {
-		for (i = 0; i < json_object_array_length(problems); i++)
-			if (strstr(fm_json_get_string(json_object_array_get_idx(problems, i),
-						      "message"),
-				   "escape"))
+		for (i = 0; i < json_object_array_length(problems); i++) {
+			const char *m =
+			    fm_json_get_string(json_object_array_get_idx(problems, i), "message");
+
+			/* libyaml's own complaint, not a field's name quoted in one. */
+			if (!strncmp(m, "fuzz.yaml: storyboard: fuzz.yaml:", 33) &&
+			    strstr(m, "escape"))
 				abort();
+		}
 		json_object_put(json);
 	}
 	json_object_put(tasks);

@@ -377,6 +377,8 @@ static void test_json_parse(void)
 	free(deep);
 	deep = nested(FM_JSON_DEPTH + 1);
 	OK(!parse_ok(deep), "json: nesting deeper than FM_JSON_DEPTH is rejected");
+	fm_json_parse(deep, strlen(deep), &o, &e);
+	HAS(e.message, "nested deeper than the limit of 64", "json: the message names the limit");
 	free(deep);
 	deep = nested(10000);
 	OK(!parse_ok(deep), "json: very deep nesting is rejected, not a stack overflow");
