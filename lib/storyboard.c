@@ -544,10 +544,12 @@ static char *yaml_text(const char *buf, size_t len, size_t *out_len)
  */
 static void lone_surrogate(struct sb *s, const char *buf, size_t len)
 {
-	size_t at, line = 1, col = 1, i;
+	size_t at, line = 1, col = 1, i = 0;
 
-	if (buf[strspn(buf, " \t\r\n")] != '{' ||
-	    fm_json_surrogates(buf, len, &at, NULL, NULL) == 0)
+	/* buf holds len bytes, not a string: it need not end in NUL. */
+	while (i < len && memchr(" \t\r\n", buf[i], 4))
+		i++;
+	if (i == len || buf[i] != '{' || fm_json_surrogates(buf, len, &at, NULL, NULL) == 0)
 		return;
 	for (i = 0; i < at; i++, col++) {
 		if (buf[i] == '\n') {
