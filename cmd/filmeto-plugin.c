@@ -474,6 +474,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	fm_msg_init(argv[0]);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;

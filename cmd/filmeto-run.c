@@ -277,6 +277,8 @@ int main(int argc, char **argv)
 	cdir = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
 	o.cache_dir = cdir;
 	signal(SIGPIPE, SIG_IGN);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	/* No SA_RESTART: a signal must wake the loop out of poll(2). */
 	sa.sa_handler = fm_exec_signal;
 	sigemptyset(&sa.sa_mask);

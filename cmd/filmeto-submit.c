@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <libavutil/base64.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,8 +567,10 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 			 name == s->a.json ? JSON_INPUT_MAX : FM_STORYBOARD_MAX, buf, len,
 			 &err) < 0) {
 		problem(s, "%s", err.message);
+		/* Too large is a limit, like too many scenes; not a read error. */
+		if (err.code != FM_VALIDATION_ERROR)
+			s->unreadable = 1;
 		fm_error_release(&err);
-		s->unreadable = 1;
 		return -1;
 	}
 	return 0;
@@ -750,7 +753,7 @@ static int each(struct submit *s)
 				break;
 			continue;
 		}
-		fm_writer_line(&out, line, len);
+		fm_writer_pass(&out, &in, line, len);
 		if (fm_json_parse(line, len, &ev, NULL) == 0) {
 			type = fm_json_get_string(ev, "type");
 			if (type && !strcmp(type, "completed") &&
@@ -999,6 +1002,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	fm_msg_init(argv[0]);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	parse_args(argc, argv, &s.a);
 	if (s.a.cancel)
 		return cancel(&s.a);

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -204,17 +205,10 @@ static char *dup_capped(const char *s, size_t max)
 	return fm_xstrndup(s, n);
 }
 
-/* s for a terminal or a log line: control characters become spaces. */
+/* s for a terminal or a log line, in at most size bytes. */
 static const char *clean(char *dst, size_t size, const char *s)
 {
-	size_t i;
-
-	for (i = 0; s && s[i] && i + 1 < size; i++)
-		dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
-	/* Cut short: drop the start of a sequence whose end did not fit. */
-	while (s && s[i] && i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
-		i--;
-	dst[i] = '\0';
+	fm_term_text(dst, size, s ? s : "", s ? strlen(s) : 0, INT_MAX);
 	return dst;
 }
 
@@ -354,18 +348,13 @@ struct line {
 
 static void lput(struct line *l, const char *s)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	size_t n = strlen(s), size = 3 * n + 1;
+	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
 
-		if ((c & 0xC0) != 0x80) {
-			if (l->cols >= l->max)
-				return;
-			l->cols++;
-		}
-		if (c < 0x20 || c == 0x7f)
-			c = ' ';
-		sb_add(l->b, (const char *)&c, 1);
-	}
+	l->cols += fm_term_text(buf, size, s, n, l->max - l->cols);
+	sb_str(l->b, buf);
+	if (buf != small)
+		free(buf);
 }
 
 __attribute__((format(printf, 2, 3))) static void lprintf(struct line *l, const char *fmt, ...)
@@ -439,10 +428,6 @@ static void term_size(struct watch *w)
 		if (ws.ws_row > 0)
 			w->rows = ws.ws_row;
 	}
-	if (w->cols < 20)
-		w->cols = 20;
-	if (w->rows < 4)
-		w->rows = 4;
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -517,11 +502,20 @@ static void task_line(struct watch *w, const struct task *t, int idw, double now
 	lend(&l);
 }
 
+/*
+ * The live lines, one screen row each (line_start keeps them narrower than
+ * the screen) and with the cursor's row no more rows than the screen has:
+ * a line that wrapped or scrolled away could not be drawn over again.
+ */
 static void live_lines(struct watch *w, double now)
 {
 	int room = w->rows - 2, shown = 0, idw = 0;
 	size_t i;
 
+	if (w->rows < 2) {
+		w->drawn = 0;
+		return;
+	}
 	overall_line(w, now);
 	if ((unsigned long)room < w->count[RUNNING])
 		room--;
@@ -541,7 +535,7 @@ static void live_lines(struct watch *w, double now)
 			shown++;
 		}
 	}
-	if ((unsigned long)shown < w->count[RUNNING]) {
+	if ((unsigned long)shown < w->count[RUNNING] && room >= 0) {
 		struct line l = line_start(w, &w->frame);
 
 		lprintf(&l, "  ... and %lu more running", w->count[RUNNING] - (unsigned long)shown);
@@ -782,7 +776,11 @@ static void on_final(struct watch *w, struct task *t, json_object *ev, const cha
 			w->cached++;
 		}
 	} else {
-		t->code = dup_capped(code	      ? code
+		char safe[3 * FM_ID_MAX + 1];
+
+		/* Printed as it is in every line: made safe for a terminal once. */
+		clean(safe, sizeof(safe), code ? code : "");
+		t->code = dup_capped(code	      ? safe
 				     : s == CANCELLED ? "TASK_CANCELLED"
 						      : "ERROR",
 				     FM_ID_MAX);
@@ -981,13 +979,14 @@ static int watch_fd(int fd, const char *name, void *ctx)
 		while ((got = fm_reader_take(&in, &line, &len)) != FM_LINE_NONE) {
 			if (got == FM_LINE_LONG) {
 				erase_live(w);
-				fm_warn("%s: line %lu is longer than the limit and was dropped",
-					name, (unsigned long)in.lineno);
+				fm_warn("%s: line %lu is longer than the limit of %d bytes and "
+					"was dropped",
+					name, (unsigned long)in.lineno, FM_LINE_MAX);
 				continue;
 			}
 			on_line(w, line, len);
 			if (w->passthrough)
-				fm_writer_line(&w->out, line, len);
+				fm_writer_pass(&w->out, &in, line, len);
 		}
 		if (in.eof)
 			break;
@@ -1144,7 +1143,7 @@ static void follow_line(struct spool_watch *s, struct watch *w, struct follow *f
 	}
 	on_line(w, line, len);
 	if (w->passthrough)
-		fm_writer_line(&w->out, line, len);
+		fm_writer_pass(&w->out, &f->log, line, len);
 	if (task_get(w, id, strlen(id))->state >= COMPLETED)
 		follow_end(s, w, f, NULL);
 }
@@ -1184,8 +1183,9 @@ static int follow_read(struct spool_watch *s, struct watch *w, struct follow *f)
 			if (got == FM_LINE_LONG) {
 				erase_live(w);
 				fm_warn("the log of task '%s': line %lu is longer than the limit "
-					"and was dropped",
-					FM_SPOOL_ID(f->name), (unsigned long)f->log.lineno);
+					"of %d bytes and was dropped",
+					FM_SPOOL_ID(f->name), (unsigned long)f->log.lineno,
+					FM_LINE_MAX);
 				continue;
 			}
 			follow_line(s, w, f, line, len);
@@ -1822,6 +1822,8 @@ static void setup_signals(struct watch *w)
 	sigdelset(&w->waitmask, SIGWINCH);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (w->tty) {
 		sigaction(SIGWINCH, &sa, NULL);
 		/* A closed pipe downstream must not leave the cursor hidden. */

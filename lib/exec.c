@@ -1564,7 +1564,8 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 		make_ready(x, j);
 }
 
-static void input_line(struct fm_exec *x, const char *line, size_t len, unsigned long lineno)
+static void input_line(struct fm_exec *x, const struct fm_reader *in, const char *line, size_t len,
+		       unsigned long lineno)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	const char *type;
@@ -1582,7 +1583,7 @@ static void input_line(struct fm_exec *x, const char *line, size_t len, unsigned
 	if (!json_object_is_type(obj, json_type_object) || !type) {
 		/* Not ours to judge: a line of some other tool passes through. */
 		if (json_object_is_type(obj, json_type_object))
-			fm_writer_line(x->out, line, len);
+			fm_writer_pass(x->out, in, line, len);
 		else {
 			fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: not a JSON object",
 				 lineno);
@@ -1593,7 +1594,7 @@ static void input_line(struct fm_exec *x, const char *line, size_t len, unsigned
 	} else if (!strcmp(type, "cancel")) {
 		cancel_task(x, fm_json_get_string(obj, "task_id"), " (cancel line)");
 	} else {
-		fm_writer_line(x->out, line, len);
+		fm_writer_pass(x->out, in, line, len);
 	}
 	json_object_put(obj);
 }
@@ -1738,7 +1739,7 @@ static int take_lines(struct fm_exec *x, struct fm_reader *in)
 		if (got == FM_LINE_NONE)
 			return in->eof;
 		if (got == FM_LINE_OK) {
-			input_line(x, line, len, (unsigned long)in->lineno);
+			input_line(x, in, line, len, (unsigned long)in->lineno);
 			continue;
 		}
 		fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: longer than the %d byte limit",
@@ -1826,7 +1827,7 @@ int fm_exec_finish(struct fm_exec *x)
 
 void fm_exec_line(struct fm_exec *x, const char *line, size_t len)
 {
-	input_line(x, line, len, 1);
+	input_line(x, NULL, line, len, 1);
 }
 
 int fm_exec_turn(struct fm_exec *x, int fd, double wait)

@@ -24,6 +24,7 @@
 #include "sdk.h"
 #include "spool.h"
 #include "storyboard.h"
+#include "term.h"
 #include "util.h"
 
 #endif

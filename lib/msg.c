@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "term.h"
 #include "util.h"
 
 static const char *prog = "filmeto";
@@ -31,16 +33,36 @@ const char *fm_prog(void)
 	return prog;
 }
 
+/*
+ * A message quotes what a plugin, a service or a file said, which may hold
+ * escape sequences a terminal would act on: it goes out made safe, as
+ * one line.
+ */
 static void vwarn(const char *fmt, va_list ap)
 {
-	int saved = errno;
+	int saved = errno, len;
 	size_t n = strlen(fmt);
+	char small[1024], *msg = small, *safe;
+	va_list aq;
 
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
+	va_copy(aq, ap);
+	len = vsnprintf(small, sizeof(small), fmt, aq);
+	va_end(aq);
+	if (len < 0)
+		len = 0;
+	if ((size_t)len >= sizeof(small)) {
+		msg = fm_xmalloc((size_t)len + 1);
+		vsnprintf(msg, (size_t)len + 1, fmt, ap);
+	}
+	safe = fm_xmalloc(3 * (size_t)len + 1);
+	fm_term_text(safe, 3 * (size_t)len + 1, msg, (size_t)len, INT_MAX);
+	fprintf(stderr, "%s: %s", prog, safe);
 	if (n && fmt[n - 1] == ':')
 		fprintf(stderr, " %s", strerror(saved));
 	fputc('\n', stderr);
+	free(safe);
+	if (msg != small)
+		free(msg);
 }
 
 void fm_warn(const char *fmt, ...)

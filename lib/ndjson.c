@@ -2,9 +2,12 @@
  * NDJSON reading and writing. The reader keeps at most FM_LINE_MAX bytes
  * of one line: past that it drops what it has, skips to the next newline
  * and reports the line as too long, so a hostile stream costs bounded
- * memory. The writer buffers whole lines only.
+ * memory. The writer buffers whole lines only. A line is given without
+ * its "\n" or "\r\n" (JSON does not care), and the reader keeps what
+ * ended it, so a filter passes on the lines it does not read unchanged.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,15 +60,18 @@ ssize_t fm_reader_fill(struct fm_reader *r)
 	return n;
 }
 
-static enum fm_line give(struct fm_reader *r, char *line, size_t n, char **out, size_t *len)
+/* n bytes at line, then "\n" when nl says so (else the input ended). */
+static enum fm_line give(struct fm_reader *r, char *line, size_t n, int nl, char **out, size_t *len)
 {
+	int cr = n > 0 && line[n - 1] == '\r';
+
 	r->lineno++;
 	if (r->skipping || n > r->max) {
 		r->skipping = 0;
 		return FM_LINE_LONG;
 	}
-	if (n > 0 && line[n - 1] == '\r')
-		n--;
+	snprintf(r->eol, sizeof(r->eol), "%s%s", cr ? "\r" : "", nl ? "\n" : "");
+	n -= (size_t)cr;
 	line[n] = '\0';
 	*out = line;
 	*len = n;
@@ -80,7 +86,7 @@ enum fm_line fm_reader_take(struct fm_reader *r, char **line, size_t *len)
 
 	if (nl) {
 		r->start += (size_t)(nl - p) + 1;
-		return give(r, p, (size_t)(nl - p), line, len);
+		return give(r, p, (size_t)(nl - p), 1, line, len);
 	}
 	if (avail > r->max) {
 		/* Too long already: drop it and remember to skip the rest. */
@@ -91,7 +97,7 @@ enum fm_line fm_reader_take(struct fm_reader *r, char **line, size_t *len)
 	if (r->eof && (avail || r->skipping)) {
 		r->start = r->end;
 		/* A last line without its newline still counts. */
-		return give(r, p, avail, line, len);
+		return give(r, p, avail, 0, line, len);
 	}
 	return FM_LINE_NONE;
 }
@@ -150,20 +156,36 @@ int fm_writer_flush(struct fm_writer *w)
 	return rc;
 }
 
-int fm_writer_line(struct fm_writer *w, const char *line, size_t len)
+/* Appends a line and what ends it, after the '\n' an open line lacks. */
+static int put(struct fm_writer *w, const char *line, size_t len, const char *eol)
 {
-	if (w->len + len + 1 > FM_WRITER_BUF && fm_writer_flush(w) < 0)
+	size_t elen = strlen(eol), need = (size_t)w->open + len + elen;
+
+	if (w->len + need > FM_WRITER_BUF && fm_writer_flush(w) < 0)
 		return -1;
-	if (w->len + len + 1 > w->cap) {
-		w->cap = w->len + len + 1 > FM_WRITER_BUF ? w->len + len + 1 : FM_WRITER_BUF;
+	if (w->len + need > w->cap) {
+		w->cap = w->len + need > FM_WRITER_BUF ? w->len + need : FM_WRITER_BUF;
 		w->buf = fm_xrealloc(w->buf, w->cap);
 	}
+	if (w->open)
+		w->buf[w->len++] = '\n';
 	memcpy(w->buf + w->len, line, len);
-	w->buf[w->len + len] = '\n';
-	w->len += len + 1;
+	memcpy(w->buf + w->len + len, eol, elen);
+	w->len += len + elen;
+	w->open = !elen || eol[elen - 1] != '\n';
 	if (w->len >= FM_WRITER_BUF)
 		return fm_writer_flush(w);
 	return w->failed ? -1 : 0;
+}
+
+int fm_writer_line(struct fm_writer *w, const char *line, size_t len)
+{
+	return put(w, line, len, "\n");
+}
+
+int fm_writer_pass(struct fm_writer *w, const struct fm_reader *r, const char *line, size_t len)
+{
+	return put(w, line, len, r ? r->eol : "\n");
 }
 
 int fm_writer_json(struct fm_writer *w, json_object *obj)

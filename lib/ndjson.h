@@ -29,6 +29,7 @@ struct fm_reader {
 	size_t cap, start, end;
 	int eof, skipping;
 	uint64_t lineno; /* number of the line last returned */
+	char eol[3];	 /* what ended it: "\r\n", "\n", or at the end "\r" or "" */
 };
 
 void fm_reader_init(struct fm_reader *r, int fd, size_t max);
@@ -48,12 +49,20 @@ struct fm_writer {
 	char *buf;
 	size_t len, cap;
 	int failed; /* errno of the first write error, sticky */
+	int open;   /* the last line went out without its '\n' */
 };
 
 void fm_writer_init(struct fm_writer *w, int fd);
 void fm_writer_release(struct fm_writer *w);
 /* Appends line + '\n'; writes out when the buffer fills. */
 int fm_writer_line(struct fm_writer *w, const char *line, size_t len);
+/*
+ * Passes on a line r just gave, byte for byte: with the "\r\n" it had,
+ * or without a newline when it had none at the end of input. A line
+ * written after one without a newline starts a new line, so two lines
+ * never run together. Without r, the line ends in '\n'.
+ */
+int fm_writer_pass(struct fm_writer *w, const struct fm_reader *r, const char *line, size_t len);
 /* Serializes obj as one compact line. */
 int fm_writer_json(struct fm_writer *w, json_object *obj);
 int fm_writer_flush(struct fm_writer *w);

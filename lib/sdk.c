@@ -289,6 +289,12 @@ int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
 	(void)argc;
 	fm_msg_init(argv[0]);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Past a file size limit (ulimit -f) a write then fails with EFBIG,
+	 * which the handler reports and cleans up after (its temporary
+	 * files), instead of the process dying by SIGXFSZ in mid-write.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	return fm_plugin_serve(def, 0, 1, 2);
 }
 

@@ -372,8 +372,13 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		snprintf(sid, sizeof(sid), "%s-scene%zu", s->prefix, idx + 1);
 	/* Room for the longest suffix, "-narration", within an id. */
 	if (strlen(sid) + 10 > FM_ID_MAX)
-		problem(s, scene, where, "id: too long with the film's prefix '%s' (rule: id)",
-			s->prefix);
+		problem(s, scene, where,
+			"id: %zu characters with the film's prefix '%s-' and the suffix "
+			"'-narration', more than the limit of %d (rule: id)",
+			given_id && fm_id_valid(given_id)
+			    ? strlen(s->prefix) + 1 + strlen(given_id) + 10
+			    : strlen(sid) + 10,
+			s->prefix, FM_ID_MAX);
 	if (transition && !one_of(transition, transitions))
 		problem(s, scene, where,
 			"transition: '%s' is not one of cut, fade, crossfade (rule: enum)",
@@ -488,25 +493,115 @@ static void music_task(struct sb *s, double total, json_object *cres)
 	json_object_array_add(cres, resource("task_output", id, NULL, "music"));
 }
 
+struct yaml_text {
+	const char *buf;
+	size_t done; /* bytes of buf already copied */
+	char *out;
+	size_t len;
+};
+
+static void pair_as_yaml(void *ctx, size_t off, unsigned long cp)
+{
+	struct yaml_text *y = ctx;
+
+	memcpy(y->out + y->len, y->buf + y->done, off - y->done);
+	y->len += off - y->done;
+	y->len += (size_t)sprintf(y->out + y->len, "\\U%08lX", cp);
+	y->done = off + 12;
+}
+
+/*
+ * libyaml refuses the UTF-16 surrogate pairs JSON spells characters past
+ * U+FFFF with ("\ud83c\udfac"). In a storyboard that is JSON each pair
+ * becomes YAML's escape of the same character ("\U0001F3AC", shorter)
+ * before libyaml reads it, so a JSON storyboard keeps its line numbers.
+ * NULL when buf is not JSON or has no pair: libyaml reads it as it is.
+ */
+static char *yaml_text(const char *buf, size_t len, size_t *out_len)
+{
+	struct yaml_text y = {buf, 0, NULL, 0};
+	json_object *json;
+	size_t at;
+
+	if (!memmem(buf, len, "\\u", 2) || fm_json_parse(buf, len, &json, NULL) < 0)
+		return NULL;
+	json_object_put(json);
+	y.out = fm_xmalloc(len + 1);
+	fm_json_surrogates(buf, len, &at, pair_as_yaml, &y);
+	if (!y.done) {
+		free(y.out);
+		return NULL;
+	}
+	memcpy(y.out + y.len, buf + y.done, len - y.done);
+	*out_len = y.len + len - y.done;
+	y.out[*out_len] = '\0';
+	return y.out;
+}
+
+/*
+ * libyaml says only "invalid Unicode character escape code" of half a
+ * surrogate pair; in a storyboard that looks like JSON, say which.
+ */
+static void lone_surrogate(struct sb *s, const char *buf, size_t len)
+{
+	size_t at, line = 1, col = 1, i = 0;
+
+	/* buf holds len bytes, not a string: it need not end in NUL. */
+	while (i < len && memchr(" \t\r\n", buf[i], 4))
+		i++;
+	if (i == len || buf[i] != '{' || fm_json_surrogates(buf, len, &at, NULL, NULL) == 0)
+		return;
+	for (i = 0; i < at; i++, col++) {
+		if (buf[i] == '\n') {
+			line++;
+			col = 0;
+		}
+	}
+	problem(s, NULL, "storyboard",
+		"%s:%zu:%zu: '%.6s' is half a UTF-16 surrogate pair: a character past U+FFFF "
+		"is a high \\uD800-\\uDBFF then a low \\uDC00-\\uDFFF (rule: JSON escapes)",
+		s->name, line, col, buf + at);
+}
+
+/* Reads the storyboard into s->root; -1 (with the problem noted) when it cannot. */
+static int parse(struct sb *s, const char *buf, size_t len)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	size_t tlen = 0;
+	char *text;
+	int rc;
+
+	if (len > FM_STORYBOARD_MAX) {
+		problem(s, NULL, "storyboard", "%s: %zu bytes, larger than the limit of %d bytes",
+			s->name, len, FM_STORYBOARD_MAX);
+		return -1;
+	}
+	text = yaml_text(buf, len, &tlen);
+	rc = fm_yaml_parse(text ? text : buf, text ? tlen : len, s->name, &s->root, &err);
+	if (rc < 0) {
+		size_t before = json_object_array_length(s->problems);
+
+		lone_surrogate(s, buf, len);
+		if (json_object_array_length(s->problems) == before)
+			problem(s, NULL, "storyboard", "%s", err.message);
+	}
+	fm_error_release(&err);
+	free(text);
+	return rc;
+}
+
 int fm_storyboard_expand(const char *buf, size_t len, const char *name, const char *dir,
 			 const struct fm_storyboard_opts *o, json_object *tasks,
 			 json_object *problems, json_object *sources)
 {
 	struct sb s = {o, name, dir, NULL, problems, sources, tasks, "", 0, 0, 0};
-	struct fm_error err = FM_ERROR_INIT;
 	json_object *scenes, *cscenes, *cres, *params;
 	size_t before = json_object_array_length(problems), i, n;
 	char id[FM_ID_MAX + 1];
 	double total = 0;
 
-	if (len > FM_STORYBOARD_MAX || fm_yaml_parse(buf, len, name, &s.root, &err) < 0) {
-		if (len > FM_STORYBOARD_MAX)
-			fm_error(&err, FM_VALIDATION_ERROR, "%s: larger than %d bytes", name,
-				 FM_STORYBOARD_MAX);
-		problem(&s, NULL, "storyboard", "%s", err.message);
-		fm_error_release(&err);
+	if (parse(&s, buf, len) < 0)
 		return -1;
-	}
 	if (!json_object_is_type(s.root, json_type_object)) {
 		problem(&s, NULL, "storyboard", "must be a mapping with scenes (rule: type)");
 		json_object_put(s.root);
@@ -518,12 +613,31 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 	film_fps(&s);
 	scenes = fm_json_get(s.root, "scenes", json_type_array);
 	n = scenes ? json_object_array_length(scenes) : 0;
-	if (!n || n > FM_SCENES_MAX)
-		problem(&s, s.root, "scenes", "needs 1 to %d scenes (rule: required)",
-			FM_SCENES_MAX);
+	/*
+	 * Without scenes there is no film to plan: stop before the tasks (up
+	 * to three a scene), so the only problem said is this one.
+	 */
+	if (!n || n > FM_SCENES_MAX) {
+		if (n)
+			problem(&s, scenes, "scenes",
+				"%zu scenes, more than the limit of %d (rule: range)", n,
+				FM_SCENES_MAX);
+		else if (scenes)
+			problem(&s, scenes, "scenes",
+				"the list is empty: give 1 to %d scenes (rule: range)",
+				FM_SCENES_MAX);
+		else if (json_object_object_get_ex(s.root, "scenes", NULL))
+			problem(&s, s.root, "scenes", "must be a list of scenes (rule: type)");
+		else
+			problem(&s, s.root, "scenes",
+				"required: a list of 1 to %d scenes (rule: required)",
+				FM_SCENES_MAX);
+		json_object_put(s.root);
+		return -1;
+	}
 	cscenes = json_object_new_array();
 	cres = json_object_new_array();
-	for (i = 0; i < n && n <= FM_SCENES_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		json_object *e = scene_tasks(&s, json_object_array_get_idx(scenes, i), i, cres);
 
 		total += fm_json_get_double(e, "duration", 0);

@@ -8,12 +8,16 @@
 
 #include <json-c/json.h>
 
+#include "combine.h"
 #include "config.h"
 #include "plugin.h"
 
-/* Largest storyboard read, and most scenes in one. */
+/*
+ * Largest storyboard read, and most scenes in one: as many as the combine
+ * task takes, so a storyboard is refused before its tasks are made.
+ */
 #define FM_STORYBOARD_MAX (1024 * 1024)
-#define FM_SCENES_MAX	  1000
+#define FM_SCENES_MAX	  FM_COMBINE_SCENES_MAX
 
 struct fm_storyboard_opts {
 	const struct fm_plugins *plugins;

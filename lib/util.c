@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,40 +236,56 @@ char *fm_xdg_dir(const char *var, const char *home_rel)
 	return NULL;
 }
 
+/* "cannot write PATH: ERROR", naming the limit when it was ulimit -f's. */
+static int write_error(struct fm_error *err, const char *path, int e)
+{
+	struct rlimit rl;
+
+	if (e == EFBIG && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot write '%s': %s: the file size limit (ulimit -f) is %llu "
+				"bytes",
+				path, strerror(e), (unsigned long long)rl.rlim_cur);
+	errno = e;
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+}
+
 int fm_write_file(const char *path, const char *data, size_t len, struct fm_error *err)
 {
 	static atomic_ulong seq;
 	char *tmp = fm_xasprintf("%s.%ld.%lu.part", path, (long)getpid(),
 				 (unsigned long)atomic_fetch_add(&seq, 1));
 	/* O_EXCL with 0666: the umask applies as it would to the file itself. */
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), rc = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666), e = 0;
 
 	if (fd < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
 		free(tmp);
 		return -1;
 	}
-	while (len > 0) {
+	while (len > 0 && !e) {
 		ssize_t k = write(fd, data, len);
 
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
-			break;
-		data += k;
-		len -= (size_t)k;
+			e = k < 0 ? errno : EIO;
+		else {
+			data += k;
+			len -= (size_t)k;
+		}
 	}
-	rc = len == 0 ? 0 : -1;
-	if (close(fd) < 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s':", path);
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	/* Whatever failed, the temporary goes: only the whole file may stay. */
+	if (e) {
 		unlink(tmp);
+		write_error(err, path, e);
 	}
 	free(tmp);
-	return rc;
+	return e ? -1 : 0;
 }
 
 int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err)
@@ -298,9 +315,16 @@ int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, st
 		n += (size_t)r;
 	}
 	if (n > max) {
+		struct stat st;
+
 		free(b);
-		return fm_error(err, FM_VALIDATION_ERROR, "'%s' is larger than %zu bytes", name,
-				max);
+		/* Reading stopped at the limit: the size, when the file knows it. */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > max)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"'%s' is %lld bytes, larger than the limit of %zu bytes",
+					name, (long long)st.st_size, max);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"'%s' is larger than the limit of %zu bytes", name, max);
 	}
 	b[n] = '\0';
 	*buf = b;
@@ -342,13 +366,70 @@ static const char *stray_quote(const char *buf, size_t len)
 	return NULL;
 }
 
+static int hex4(const char *p, const char *end, unsigned *v)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < 4; i++, p++) {
+		if (p >= end)
+			return 0;
+		if (*p >= '0' && *p <= '9')
+			n = n * 16 + (unsigned)(*p - '0');
+		else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
+			n = n * 16 + (unsigned)((*p | 0x20) - 'a' + 10);
+		else
+			return 0;
+	}
+	*v = n;
+	return 1;
+}
+
+/* The UTF-16 code unit of the \uXXXX escape at p, or -1 when p is none. */
+static long escape_unit(const char *p, const char *end)
+{
+	unsigned v;
+
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, end, &v))
+		return -1;
+	return (long)v;
+}
+
+int fm_json_surrogates(const char *buf, size_t len, size_t *at,
+		       void (*pair)(void *ctx, size_t off, unsigned long cp), void *ctx)
+{
+	const char *p = buf, *end = buf + len;
+	int in_string = 0;
+
+	for (; p < end; p++) {
+		long u = in_string ? escape_unit(p, end) : -1, lo;
+
+		if (u >= 0xD800 && u <= 0xDBFF && (lo = escape_unit(p + 6, end)) >= 0xDC00 &&
+		    lo <= 0xDFFF) {
+			if (pair)
+				pair(ctx, (size_t)(p - buf),
+				     0x10000 + (((unsigned long)u - 0xD800) << 10) +
+					 ((unsigned long)lo - 0xDC00));
+			p += 11;
+		} else if (u >= 0xD800 && u <= 0xDFFF) {
+			*at = (size_t)(p - buf);
+			return -1;
+		} else if (in_string && *p == '\\') {
+			p++;
+		} else if (*p == '"') {
+			in_string = !in_string;
+		}
+	}
+	return 0;
+}
+
 int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err)
 {
 	json_tokener *tok = json_tokener_new_ex(FM_JSON_DEPTH);
 	json_object *obj;
 	enum json_tokener_error jerr;
 	const char *q;
-	size_t off, i;
+	size_t off, i, at;
 
 	*out = NULL;
 	if (!tok)
@@ -369,6 +450,12 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"not valid JSON: unexpected end of input");
 	}
+	if (jerr == json_tokener_error_depth) {
+		json_object_put(obj);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"not valid JSON at byte %zu: nested deeper than the limit of %d",
+				off, FM_JSON_DEPTH);
+	}
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		return fm_error(err, FM_VALIDATION_ERROR, "not valid JSON at byte %zu: %s", off,
@@ -386,6 +473,14 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"not valid JSON at byte %zu: strings take double quotes",
 				(size_t)(q - buf));
+	}
+	/* json-c turns half a pair into U+FFFD, losing what was meant silently. */
+	if (fm_json_surrogates(buf, off, &at, NULL, NULL) < 0) {
+		json_object_put(obj);
+		return fm_error(
+		    err, FM_VALIDATION_ERROR,
+		    "not valid JSON at byte %zu: '%.6s' is half a UTF-16 surrogate pair", at,
+		    buf + at);
 	}
 	if (!finite_numbers(obj)) {
 		json_object_put(obj);

@@ -65,6 +65,15 @@ int fm_write_file(const char *path, const char *data, size_t len, struct fm_erro
  * strictly, at most FM_JSON_DEPTH deep.
  */
 int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err);
+/*
+ * Whether every \u escape of a UTF-16 surrogate in the strings of the
+ * JSON text buf is half of a high-low pair, as "\ud83c\udfac" (U+1F3AC)
+ * is: 0, or -1 with *at the byte offset of the first lone or mismatched
+ * half; fm_json_parse refuses such text with this offset. Each pair
+ * (12 bytes at off) goes to pair, when not NULL, with its code point.
+ */
+int fm_json_surrogates(const char *buf, size_t len, size_t *at,
+		       void (*pair)(void *ctx, size_t off, unsigned long cp), void *ctx);
 /* Whether s is spelled as a JSON number ("-1.50e3" yes; "+1", ".5" no). */
 int fm_json_number_text(const char *s);
 /* A double that serializes as text when that is valid JSON, else as d. */

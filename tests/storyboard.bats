@@ -237,3 +237,79 @@ EOF2
 	echo '[{"task_id":"arr","tool_name":"text2image","parameters":{"prompt":"x"}}]' | filmeto-submit --json - > out
 	[ "$(head -c 16 out)" = '{"type":"task","' ]
 }
+
+@test "JSON surrogate pairs decode to their character in storyboards and task lines" {
+	# U+1F3AC as JSON spells it, in a title, a prompt and a narration; a
+	# key spelt with a pair is still an unknown key, named as the character.
+	printf '%s\n' '{"id":"pairs","title":"\ud83c\udfac Take \uD83D\uDE00",' \
+		'"scenes":[{"prompt":"a clapper \ud83c\udfac","narration":"caf\u00e9 \ud83c\udfac"},' \
+		'{"prompt":"literal \\ud83c stays text"}]}' > film.json
+	filmeto-submit --storyboard film.json > tasks
+	[ "$(jget tasks 'lines[0]["parameters"]["prompt"]')" = "a clapper 🎬" ]
+	[ "$(jget tasks '[l for l in lines if l["task_id"] == "pairs-scene1-narration"][0]["parameters"]["text"]')" = "café 🎬" ]
+	[ "$(jget tasks 'lines[-1]["parameters"]["title"]')" = "🎬 Take 😀" ]
+	[ "$(jget tasks '[l for l in lines if l["task_id"] == "pairs-scene2-image"][0]["parameters"]["prompt"]')" = 'literal \ud83c stays text' ]
+	# Raw UTF-8 and the pair give the same bytes on the wire.
+	grep -q '"prompt":"a clapper 🎬"' tasks
+	printf '{"scenes":[{"prompt":"x","\\ud83c\\udfac":1}]}' > key.json
+	run --separate-stderr filmeto-submit --storyboard key.json
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown field '🎬'"* ]]
+	# Task lines: --json and filmeto-run's input read pairs the same way.
+	echo '{"task_id":"t","tool_name":"text2image","parameters":{"prompt":"\ud83c\udfac"}}' > t.ndjson
+	filmeto-submit --json t.ndjson > line
+	[ "$(jget line 'lines[0]["parameters"]["prompt"]')" = "🎬" ]
+}
+
+@test "half a surrogate pair is refused with the place and the escape, nothing emitted" {
+	local bad
+	for bad in '\ud83c' '\udfac' '\udfac\ud83c' '\ud83c\u0041' '\ud83cx\udfac' '\uDBFF"' ; do
+		printf '{"scenes":[\n  {"prompt":"ok"},\n  {"prompt":"a %s b"}]}\n' "$bad" > lone.json
+		run --separate-stderr filmeto-submit --storyboard lone.json
+		[ "$status" -eq 2 ]
+		[ -z "$output" ]
+		[[ "$stderr" == *"lone.json:3:"*"' is half a UTF-16 surrogate pair"*"(rule: JSON escapes)"* ]]
+		[[ "$stderr" != *"invalid Unicode character escape"* ]]
+	done
+	printf '{"task_id":"t","tool_name":"text2image","parameters":{"prompt":"\\ud83c"}}\n' > t.ndjson
+	run --separate-stderr filmeto-submit --json t.ndjson
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"t.ndjson line 1: not valid JSON at byte 64: '\\ud83c' is half a UTF-16 surrogate pair"* ]]
+	run --separate-stderr filmeto-run -d out < t.ndjson
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'"code":"VALIDATION_ERROR","message":"input line 1: not valid JSON at byte 64: '"'"'\\ud83c'"'"' is half a UTF-16 surrogate pair"'* ]]
+}
+
+@test "a storyboard over the scene limit says the limit and the count, before making tasks" {
+	python3 -c 'import json; print(json.dumps({"scenes": [{"prompt": "s%d" % i} for i in range(10000)]}))' > big.json
+	run --separate-stderr filmeto-submit --storyboard big.json
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[ "$stderr" = "filmeto-submit: big.json:1: scenes: 10000 scenes, more than the limit of 1000 (rule: range)" ]
+	python3 -c 'print("scenes:"); [print("  - prompt: s%d" % i) for i in range(1001)]' > over.yaml
+	run --separate-stderr filmeto-submit --storyboard over.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "filmeto-submit: over.yaml:2: scenes: 1001 scenes, more than the limit of 1000 (rule: range)" ]
+	python3 -c 'print("scenes:"); [print("  - prompt: s%d" % i) for i in range(1000)]' > full.yaml
+	filmeto-submit --storyboard full.yaml > tasks
+	[ "$(jget tasks 'len(lines[-1]["parameters"]["scenes"])')" = 1000 ]
+	# No scenes: one problem that says so, not a combine task of 0 scenes.
+	local board msg
+	for board in '{"scenes":[]}' '{"scenes":{}}' '{"title":"t"}'; do
+		echo "$board" > none.json
+		run --separate-stderr filmeto-submit --storyboard none.json
+		[ "$status" -eq 2 ]
+		[ "$(wc -l <<< "$stderr")" -eq 1 ]
+		[[ "$stderr" == *"none.json:1: scenes: "* ]]
+		[[ "$stderr" != *"not 0"* ]]
+	done
+	# An id over its limit says how long it would be.
+	printf 'id: %s\nscenes:\n  - prompt: x\n    id: %s\n' "$(printf 'p%.0s' {1..70})" "$(printf 's%.0s' {1..100})" > long.yaml
+	run --separate-stderr filmeto-submit --storyboard long.yaml
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"long.yaml:3: scene 1: id: 174 characters with the film's prefix '"*"-' and the suffix '-narration', more than the limit of 128 (rule: id)"* ]]
+	head -c 1100000 /dev/zero | tr '\0' ' ' > huge.yaml
+	run --separate-stderr filmeto-submit --storyboard huge.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "filmeto-submit: 'huge.yaml' is 1100000 bytes, larger than the limit of 1048576 bytes" ]
+}

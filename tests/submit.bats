@@ -103,3 +103,15 @@ setup() {
 	run filmeto-submit --version
 	[ "$output" = "filmeto-submit 0.1.0" ]
 }
+
+@test "messages quoting what was given never carry its escape sequences to stderr" {
+	run --separate-stderr filmeto-submit -t $'text\e[2J\e]0;pwned\aimage' -p $'prompt=x'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"text��image"* ]]
+	printf '%s' "$stderr" > err
+	run ! grep -qP '[\x00-\x09\x0b-\x1f\x7f]' err
+	run ! grep -qF pwned err
+	run --separate-stderr filmeto-submit --storyboard $'board\e[31m\xc2\x85.yaml'
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot open 'board��.yaml'"* ]]
+}

@@ -171,3 +171,22 @@ PY
 	[[ "$stderr" == *"1 task: 1 completed"* ]]
 	[ "$output" = "$(cat in)" ]
 }
+
+@test "plain lines: control characters and escape sequences in events never reach stderr" {
+	# In the code, the message and the tool name: a colour, clear screen,
+	# a window title, an 8-bit CSI and a bell, all as JSON escapes.
+	local bad='x\u001b[31my\u001b[2J\u001b]0;pwned\u0007z\u009b2J\u0007'
+	{ ev started a ",\"tool_name\":\"t$bad\",\"plugin_name\":\"p$bad\""
+	  ev failed a ",\"error\":{\"code\":\"E$bad\",\"message\":\"m$bad\"}"; } > in
+	run --separate-stderr filmeto-watch --color=never < in
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(cat in)" ]
+	# Each sequence is one replacement, the 8-bit CSI's "2J" with it.
+	[[ "$stderr" == *"started a (tx�y��z��, px�y��z��)"* ]]
+	[[ "$stderr" == *"failed a: Ex�y��z��: mx�y��z��"* ]]
+	[[ "$stderr" == *"filmeto-watch: failed a: Ex�y��z��: mx�y��z��"* ]]
+	printf '%s' "$stderr" > err
+	run ! grep -qP '[\x00-\x09\x0b-\x1f\x7f]' err
+	run ! grep -qF $'\xc2\x9b' err
+	run ! grep -qF pwned err
+}

@@ -32,9 +32,10 @@ teardown() {
 	tmux -L "$sock" kill-server 2>/dev/null || true
 }
 
-# on_tty COMMAND: runs COMMAND in a 100x20 tmux pane; its status goes to ./rc.
+# on_tty COMMAND [COLS ROWS]: runs COMMAND in a tmux pane, 100x20 unless
+# told; its status goes to ./rc.
 on_tty() {
-	tmux -L "$sock" -f /dev/null new-session -d -x 100 -y 20 -s w \
+	tmux -L "$sock" -f /dev/null new-session -d -x "${2:-100}" -y "${3:-20}" -s w \
 		"PATH='$PATH'; cd '$PWD'; $1; echo \$? >rc.tmp; mv rc.tmp rc; sleep 60"
 }
 
@@ -162,4 +163,135 @@ has_sgr() {
 	! grep -q '✓' raw
 	grep -q 'failed s2: TIMEOUT_ERROR: too slow' raw
 	grep -q '3 tasks: 2 completed, 1 failed' raw
+}
+
+# A stream that redraws often: two tasks start, then s1 makes 12 steps of
+# progress 0.15s apart (each one a frame), then ./sent appears and the
+# stream waits for ./go. $TOOL, $PLUGIN and $MESSAGE (JSON text) name the
+# tool, the plugin and the steps, so they can be wide or hostile.
+steps() {
+	cat >steps <<'EOF'
+#!/bin/sh
+ev() { printf '{"type":"%s","task_id":"%s","timestamp":"2026-11-21T10:00:00.000Z"%s}\n' "$1" "$2" "${3:-}"; }
+ev started s1 ",\"tool_name\":\"${TOOL:-text2image}\",\"plugin_name\":\"${PLUGIN:-titlecard}\""
+ev started s2 ',"tool_name":"text2speak","plugin_name":"espeak"'
+i=0
+while [ $i -lt 12 ]; do
+	i=$((i + 1))
+	ev progress s1 ",\"percent\":$((i * 8)),\"stage\":\"render\",\"message\":\"${MESSAGE:-step} $i\""
+	sleep 0.15
+done
+touch sent
+while [ ! -e go ]; do sleep 0.05; done
+ev completed s1 ',"execution_time":1.5,"output_files":["/tmp/s1.png"]'
+ev failed s2 ",\"error\":{\"code\":\"TIMEOUT_ERROR\",\"message\":\"${MESSAGE:-too slow}\"}"
+EOF
+	chmod +x steps
+}
+
+until_file() {
+	local i
+	for i in $(seq 200); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# The screen's lines, joined where they wrapped, each after its width in
+# columns.
+widths() {
+	tmux -L "$sock" capture-pane -p -J -t w | python3 -c '
+import sys, unicodedata
+def width(c):
+    if unicodedata.combining(c) or c == "\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+for l in sys.stdin.read().split("\n"):
+    print(sum(width(c) for c in l), l)'
+}
+
+# live_ok COLS: after many frames, one overall line and no line as wide as
+# the screen (it would have wrapped); at the end no bar is left behind.
+live_ok() {
+	local l
+	until_file sent
+	until_screen '^all'
+	run screen
+	[ "$(grep -c '^all' <<<"$output")" -eq 1 ]
+	run widths
+	while read -r l; do
+		[ "${l%% *}" -lt "$1" ]
+	done <<<"$output"
+	touch go
+	until_done
+	run screen
+	[[ "$output" != *"█"* && "$output" != *"░"* ]]
+}
+
+@test "very narrow terminals: live lines never wrap, old bars never pile up" {
+	steps
+	local cols
+	for cols in 10 16 24; do
+		rm -f sent go rc
+		on_tty "./steps | filmeto-watch >/dev/null" "$cols" 12
+		live_ok "$cols"
+		tmux -L "$sock" kill-server
+	done
+}
+
+@test "short terminals: the live lines and the cursor fit in the rows there are" {
+	steps
+	local rows
+	for rows in 2 3; do
+		rm -f sent go rc
+		on_tty "./steps | filmeto-watch >/dev/null" 60 "$rows"
+		until_file sent
+		until_screen '^all'
+		run screen
+		[ "$(grep -c '^all' <<<"$output")" -eq 1 ]
+		touch go
+		until_done
+		tmux -L "$sock" kill-server
+	done
+}
+
+@test "wide characters and emoji are counted by their width on the screen" {
+	steps
+	local cols names="TOOL='画像生成ツール' PLUGIN='🎬🎬🎬カチンコ' MESSAGE='進捗 🎞 é日本語テキスト'"
+	for cols in 30 41; do
+		rm -f sent go rc
+		on_tty "$names ./steps | filmeto-watch >/dev/null" "$cols" 12
+		until_screen '画像'
+		live_ok "$cols"
+		tmux -L "$sock" kill-server
+	done
+}
+
+@test "control characters and escape sequences in messages never reach the terminal" {
+	steps
+	# Clear screen, cursor home, a window title, a colour, an 8-bit CSI,
+	# a bidirectional override, a backspace and a bell, as JSON escapes.
+	local msg='a\u001b[2J\u001b[Hb\u001b]0;pwned\u0007c\u001b[31md\u009b2Je\u202ef\bg\u0007h'
+	touch go
+	script -qfec "MESSAGE='$msg' ./steps | filmeto-watch >/dev/null" /dev/null >raw || true
+	run ! grep -qF $'\e[2J' raw
+	run ! grep -qF $'\e[H' raw
+	run ! grep -qF $'\e]' raw
+	run ! grep -qF 'pwned' raw
+	run ! grep -qF $'\xc2\x9b' raw
+	run ! grep -qF $'\xe2\x80\xae' raw
+	run ! grep -qF $'\a' raw
+	run ! grep -qF $'\b' raw
+	grep -qF 'a��b�c�d�e�f�g�h' raw
+	# The same on a screen: the text is there, its sequences are not.
+	rm -f sent go rc
+	on_tty "MESSAGE='$msg' ./steps | filmeto-watch >/dev/null" 100 12
+	until_file sent
+	until_screen 'render: a'
+	run screen
+	[[ "$output" == *"render: a��b�c�d�e�f�g�h"* ]]
+	[[ "$output" != *"[2J"* && "$output" != *"pwned"* ]]
+	touch go
+	until_done
 }

@@ -5,11 +5,14 @@
  * fm_reader_next once the writer is gone, with a small line limit so long
  * lines are common. Each line is parsed as JSON, read as a task (which
  * must survive a round trip through fm_task_to_json) and as a final
- * result event. Everything is freed: LeakSanitizer runs under libFuzzer.
+ * result event. Passed on with fm_writer_pass, the lines must give back
+ * the input byte for byte unless one was too long. Everything is freed:
+ * LeakSanitizer runs under libFuzzer.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "filmeto.h"
@@ -106,16 +109,41 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Passes the line on to w; notes a line too long to pass. */
+static void pass(struct fm_writer *w, const struct fm_reader *r, enum fm_line got, char *line,
+		 size_t len, int *skipped)
+{
+	if (got == FM_LINE_OK)
+		fm_writer_pass(w, r, line, len);
+	else
+		*skipped = 1;
+}
+
+/* What went through w (on a memfd) is the input, unless a line was skipped. */
+static void check_passed(struct fm_writer *w, const uint8_t *data, size_t size, int skipped)
+{
+	char *back = fm_xmalloc(size + 1);
+
+	if (fm_writer_flush(w) == 0 && !skipped &&
+	    (pread(w->fd, back, size + 1, 0) != (ssize_t)size || memcmp(back, data, size)))
+		abort();
+	free(back);
+	fm_writer_release(w);
+	close(w->fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fm_reader r;
+	struct fm_writer w;
 	size_t piece = 1 + size % 61, off = 0, len;
 	enum fm_line got;
 	char *line;
-	int fd[2];
+	int fd[2], skipped = 0;
 
 	if (pipe(fd) != 0)
 		return 0;
+	fm_writer_init(&w, memfd_create("passed", MFD_CLOEXEC));
 	fm_reader_init(&r, fd[0], FUZZ_LINE_MAX);
 	/* The pipe never fills: each piece is read before the next is written. */
 	while (off < size) {
@@ -124,12 +152,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (write_all(fd[1], data + off, n) < 0 || fm_reader_fill(&r) <= 0)
 			break;
 		off += n;
-		while ((got = fm_reader_take(&r, &line, &len)) != FM_LINE_NONE)
+		while ((got = fm_reader_take(&r, &line, &len)) != FM_LINE_NONE) {
+			pass(&w, &r, got, line, len, &skipped);
 			take_line(got, line, len);
+		}
 	}
 	close(fd[1]);
-	while ((got = fm_reader_next(&r, &line, &len)) != FM_LINE_NONE && got != FM_LINE_ERROR)
+	while ((got = fm_reader_next(&r, &line, &len)) != FM_LINE_NONE && got != FM_LINE_ERROR) {
+		pass(&w, &r, got, line, len, &skipped);
 		take_line(got, line, len);
+	}
+	check_passed(&w, data, off < size ? off : size, skipped || off < size);
 	fm_reader_release(&r);
 	close(fd[0]);
 	return 0;

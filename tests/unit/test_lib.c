@@ -298,6 +298,55 @@ static char *nested(int depth)
 	return s;
 }
 
+static void on_pair(void *ctx, size_t off, unsigned long cp)
+{
+	unsigned long *got = ctx;
+
+	got[0] = off;
+	got[1] = cp;
+}
+
+/* UTF-16 surrogate pairs, as JSON spells a character past U+FFFF. */
+static void test_json_surrogates(void)
+{
+	static const char *const lone[] = {
+	    "\"\\ud83c\"",	  "\"\\udfac\"",	  "\"\\udfac\\ud83c\"",
+	    "\"\\ud83c\\u0041\"", "\"\\ud83c\\ud83c\"",	  "\"\\ud83cx\\udfac\"",
+	    "{\"\\uDBFF\":1}",	  "[\"ok\",\"\\uDC00\"]",
+	};
+	struct fm_error e = FM_ERROR_INIT;
+	unsigned long got[2] = {0, 0};
+	json_object *o = NULL;
+	size_t at = 0, i;
+
+	OK(parse_json("\"\\ud83c\\udfac \\uD83D\\uDE00\"", &o) == 0, "json: surrogate pairs parse");
+	IS_STR(o ? json_object_get_string(o) : NULL, "\xf0\x9f\x8e\xac \xf0\x9f\x98\x80",
+	       "json: a surrogate pair decodes to the UTF-8 of its character");
+	json_object_put(o);
+	OK(parse_json("{\"\\ud83c\\udfac\":\"\\\\ud83c\"}", &o) == 0,
+	   "json: a pair in a key parses, and an escaped backslash before u is no escape");
+	IS_STR(o ? fm_json_get_string(o, "\xf0\x9f\x8e\xac") : NULL, "\\ud83c",
+	       "json: the key is the character, the value the text \\ud83c");
+	json_object_put(o);
+	for (i = 0; i < sizeof(lone) / sizeof(lone[0]); i++) {
+		o = NULL;
+		OK(fm_json_parse(lone[i], strlen(lone[i]), &o, &e) < 0 && !o,
+		   "json: half a surrogate pair is refused: %s", lone[i]);
+		HAS(e.message, "half a UTF-16 surrogate pair",
+		    "json: the message says what is wrong with %s", lone[i]);
+	}
+	fm_json_parse("[1, \"\\udfac\"]", 13, &o, &e);
+	HAS(e.message, "at byte 5: '\\udfac'", "json: the message names the offset and the escape");
+	OK(fm_json_surrogates("\"a\\ud83c\\udfac\"", 15, &at, on_pair, got) == 0 && got[0] == 2 &&
+	       got[1] == 0x1F3AC,
+	   "json: fm_json_surrogates hands each pair on with its offset and code point");
+	OK(fm_json_surrogates("\"ab\\udfac\"", 11, &at, NULL, NULL) < 0 && at == 3,
+	   "json: fm_json_surrogates gives the offset of a lone half");
+	OK(fm_json_surrogates("\\ud83c", 6, &at, NULL, NULL) == 0,
+	   "json: an escape outside a string is not looked at");
+	fm_error_release(&e);
+}
+
 static void test_json_parse(void)
 {
 	struct fm_error e = FM_ERROR_INIT;
@@ -328,6 +377,8 @@ static void test_json_parse(void)
 	free(deep);
 	deep = nested(FM_JSON_DEPTH + 1);
 	OK(!parse_ok(deep), "json: nesting deeper than FM_JSON_DEPTH is rejected");
+	fm_json_parse(deep, strlen(deep), &o, &e);
+	HAS(e.message, "nested deeper than the limit of 64", "json: the message names the limit");
 	free(deep);
 	deep = nested(10000);
 	OK(!parse_ok(deep), "json: very deep nesting is rejected, not a stack overflow");
@@ -342,7 +393,74 @@ static void test_json_parse(void)
 	OK(parse_ok("1") && parse_ok("true") && parse_ok("null"),
 	   "json: a bare top-level number, true or null without trailing space parses");
 	fm_error_release(&e);
+	test_json_surrogates();
 }
+
+/* fm_term_text of a C string (n bytes) in cols columns, into a static buffer. */
+static const char *term(const char *s, size_t n, int cols, int *used)
+{
+	static char buf[256];
+
+	*used = fm_term_text(buf, sizeof(buf), s, n, cols);
+	return buf;
+}
+
+#define R FM_TERM_REPLACEMENT
+
+static void test_term(void)
+{
+	static const struct {
+		const char *in, *want;
+		int cols, used;
+		const char *name;
+	} cases[] = {
+	    {"abc", "abc", 10, 3, "plain text stays"},
+	    {"abcdef", "abc", 3, 3, "cut to the columns"},
+	    {"abc", "", 0, 0, "no columns, no text"},
+	    {"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "\xe6\x97\xa5\xe6\x9c\xac", 5, 4,
+	     "a wide character takes two columns and is never cut in two"},
+	    {"\xf0\x9f\x8e\xac!", "\xf0\x9f\x8e\xac", 2, 2, "an emoji takes two columns"},
+	    {"\xf0\x9f\x8e\xac", "", 1, 0, "an emoji does not fit in one column"},
+	    {"e\xcc\x81!", "e\xcc\x81", 1, 1, "a combining accent takes no column"},
+	    {"a\tb\nc\rd", "a b c d", 80, 7, "tab, LF and CR become spaces"},
+	    {"a\033[31;1mb", "a" R "b", 80, 3, "a CSI sequence is one replacement"},
+	    {"a\033[2J\033[Hb", "a" R R "b", 80, 4, "clear screen and cursor home are replaced"},
+	    {"a\033]0;title\007b", "a" R "b", 80, 3, "an OSC ended by BEL"},
+	    {"a\033]8;;http://x\033\\b", "a" R "b", 80, 3, "an OSC ended by ST"},
+	    {"a\033]0;the rest", "a" R, 80, 2, "an unended OSC takes the rest"},
+	    {"a\033(Bb", "a" R "b", 80, 3, "a character set designation"},
+	    {"a\033", "a" R, 80, 2, "a lone ESC at the end"},
+	    {"\xc2\x9b"
+	     "31mX",
+	     R "X", 80, 2, "an 8-bit CSI (U+009B) and its parameters"},
+	    {"\xc2\x85x", R "x", 80, 2, "a C1 control (NEL)"},
+	    {"\xff\xfe", R R, 80, 2, "bytes that are not UTF-8"},
+	    {"\xc0\xaf", R R, 80, 2, "an overlong sequence"},
+	    {"\xed\xa0\x80", R R R, 80, 3, "an encoded surrogate"},
+	    {"\xe2\x80\xae"
+	     "evil",
+	     R "evil", 80, 5, "a bidirectional override"},
+	    {"a\x7f\x01\x08z", "a" R R R "z", 80, 5, "DEL, SOH and backspace"},
+	    {"\xe2\x96\x88\xe2\x9c\x93", "\xe2\x96\x88\xe2\x9c\x93", 2, 2,
+	     "the bar and the check mark take one column each"},
+	};
+	size_t i;
+	char small[4];
+	int used;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		IS_STR(term(cases[i].in, strlen(cases[i].in), cases[i].cols, &used), cases[i].want,
+		       "term: %s", cases[i].name);
+		IS_INT(used, cases[i].used, "term: %s: columns", cases[i].name);
+	}
+	IS_STR(term("a\0b", 3, 80, &used), "a" R "b", "term: a NUL inside the text is replaced");
+	used = fm_term_text(small, sizeof(small), "abcdef", 6, 80);
+	IS_STR(small, "abc", "term: the output is bounded by its buffer");
+	used = fm_term_text(small, sizeof(small), "ab\xf0\x9f\x8e\xac", 6, 80);
+	IS_STR(small, "ab", "term: a character that does not fit the buffer is left out whole");
+}
+
+#undef R
 
 void test_util(void)
 {
@@ -383,6 +501,7 @@ void test_util(void)
 	OK(fm_now() > 0 && fm_now() >= fm_now() - 1, "now: the monotonic clock runs");
 
 	test_json_parse();
+	test_term();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
@@ -412,7 +531,8 @@ void test_util(void)
 	   "read_file: reads a whole file");
 	free(buf);
 	OK(fm_read_file(path, 4, &buf, &len, &e) < 0, "read_file: a file over max is refused");
-	HAS(e.message, "larger than 4", "read_file: the message gives the limit");
+	HAS(e.message, "is 5 bytes, larger than the limit of 4 bytes",
+	    "read_file: the message gives the limit");
 	free(path);
 	path = fm_xasprintf("%s/missing", dir);
 	errno = 0;

@@ -1,7 +1,8 @@
 /*
  * NDJSON reader and writer: line splitting, CRLF, the last line without a
  * newline, the bound on line length (a long line is reported once and the
- * next one still read), and the writer's whole-line buffering.
+ * next one still read), the writer's whole-line buffering, and lines
+ * passed on byte for byte.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -258,9 +259,63 @@ static void test_writer(void)
 	close(fd[1]);
 }
 
+/* Every line of data through fm_writer_pass, then one line of our own. */
+static char *passed(const char *data, const char *own)
+{
+	struct fm_writer w;
+	struct fm_reader r;
+	enum fm_line got;
+	char *line, *out;
+	size_t len;
+	int fd[2];
+
+	if (pipe(fd) != 0)
+		abort();
+	fm_reader_init(&r, pipe_with(data, strlen(data)), 0);
+	fm_writer_init(&w, fd[1]);
+	while ((got = fm_reader_next(&r, &line, &len)) == FM_LINE_OK)
+		fm_writer_pass(&w, &r, line, len);
+	if (own)
+		fm_writer_line(&w, own, strlen(own));
+	fm_writer_flush(&w);
+	fm_writer_release(&w);
+	close(fd[1]);
+	close(r.fd);
+	fm_reader_release(&r);
+	out = drain(fd[0]);
+	close(fd[0]);
+	return out;
+}
+
+static void test_pass(void)
+{
+	static const char *const same[] = {
+	    "a\r\nb\n",	     "a\nb", "a\r\nb\r\nc", "x\r",	"\r\n\n", "a\rb\r\n",
+	    "{\"a\":1}\r\n", "",     "one\r\n\r\n", "last\r\n",
+	};
+	size_t i;
+	char *got;
+
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		got = passed(same[i], NULL);
+		IS_STR(got, same[i], "pass: %zu: the bytes go on unchanged, CRs and all", i);
+		free(got);
+	}
+	got = passed("a\r\nend", "own");
+	IS_STR(got, "a\r\nend\nown\n", "pass: a line after one without a newline starts anew");
+	free(got);
+	got = passed("x\r", "own");
+	IS_STR(got, "x\r\nown\n", "pass: a last line ending in CR gets its LF before the next");
+	free(got);
+	got = passed("a\r\n", "own");
+	IS_STR(got, "a\r\nown\n", "pass: a whole line needs nothing added");
+	free(got);
+}
+
 void test_ndjson(void)
 {
 	test_reader_basic();
 	test_reader_pieces();
 	test_writer();
+	test_pass();
 }
