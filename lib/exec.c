@@ -243,6 +243,56 @@ static void emit(struct fm_exec *x, json_object *ev)
 	json_object_put(ev);
 }
 
+/* The size a value takes in a line. */
+static size_t json_size(json_object *o)
+{
+	return o ? strlen(fm_json_str(o)) : 0;
+}
+
+/* What stands in for a value over its share of a line. */
+static json_object *cut_marker(size_t size, size_t limit)
+{
+	json_object *m = json_object_new_object(), *t = json_object_new_object();
+
+	json_object_object_add(t, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(t, "limit", json_object_new_int64((int64_t)limit));
+	json_object_object_add(m, "truncated", t);
+	return m;
+}
+
+/*
+ * A text a plugin sent, cut to max bytes on a UTF-8 character boundary
+ * with a mark that it was; a new reference.
+ */
+static json_object *cut_text(const char *s, size_t max)
+{
+	static const char mark[] = " [cut]";
+	size_t n = strlen(s);
+	json_object *o;
+	char *buf;
+
+	if (n <= max)
+		return json_object_new_string(s);
+	n = max - (sizeof(mark) - 1);
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	buf = fm_xasprintf("%.*s%s", (int)n, s, mark);
+	o = json_object_new_string(buf);
+	free(buf);
+	return o;
+}
+
+/* A value a plugin sent for an event: texts cut, anything else within max. */
+static json_object *fit_value(json_object *v, size_t max)
+{
+	size_t n;
+
+	if (json_object_is_type(v, json_type_string))
+		return cut_text(json_object_get_string(v), FM_LOG_LINE_MAX);
+	n = json_size(v);
+	return n > max ? cut_marker(n, max) : json_object_get(v);
+}
+
 static json_object *job_event(struct job *j, const char *type)
 {
 	json_object *ev = fm_event_new(type, j->e->text);
@@ -269,7 +319,8 @@ static void job_log(struct fm_exec *x, struct job *j, const char *level, const c
 	}
 	ev = job_event(j, "log");
 	json_object_object_add(ev, "level", json_object_new_string(level));
-	json_object_object_add(ev, "message", json_object_new_string(message));
+	/* Stray stdout lines may be megabytes; a log line is not. */
+	json_object_object_add(ev, "message", cut_text(message, FM_LOG_LINE_MAX));
 	emit(x, ev);
 }
 
@@ -452,6 +503,52 @@ static void leave_prep(struct fm_exec *x, struct job *j)
 	j->prep = NULL;
 }
 
+/*
+ * Bounds what a result carries from its plugin to the shares of
+ * FM_LINE_MAX in exec.h, so its final line always fits. Done before the
+ * cache keeps a result and again on every final line; a second time
+ * finds nothing to do.
+ */
+static void fit_result(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	size_t n = json_size(res->output_files) + json_size(res->output_resources);
+	char msg[256];
+
+	if (n > FM_RESULT_OUTPUTS_MAX) {
+		size_t count = json_object_array_length(res->output_files);
+
+		json_object_put(res->output_files);
+		json_object_put(res->output_resources);
+		res->output_files = json_object_new_array();
+		res->output_resources = json_object_new_array();
+		res->status = FM_STATUS_ERROR;
+		fm_error_release(&res->error);
+		fm_error(&res->error, FM_PLUGIN_EXECUTION_ERROR,
+			 "task '%s': the result lists %zu output files, %zu bytes of them, more "
+			 "than the %d bytes a result may carry",
+			 j->e->text, count, n, FM_RESULT_OUTPUTS_MAX);
+		fm_error_detail(&res->error, "output_files", json_object_new_int64((int64_t)count));
+	}
+	if ((n = json_size(res->metadata)) > FM_RESULT_METADATA_MAX) {
+		json_object_put(res->metadata);
+		res->metadata = cut_marker(n, FM_RESULT_METADATA_MAX);
+		snprintf(msg, sizeof(msg),
+			 "the result's metadata, %zu bytes, is over the %d byte limit and was left "
+			 "out",
+			 n, FM_RESULT_METADATA_MAX);
+		job_log(x, j, "warning", msg);
+	}
+	if ((n = json_size(res->error.details)) > FM_RESULT_DETAILS_MAX) {
+		json_object_put(res->error.details);
+		res->error.details = cut_marker(n, FM_RESULT_DETAILS_MAX);
+		snprintf(msg, sizeof(msg),
+			 "the error's details, %zu bytes, are over the %d byte limit and were "
+			 "left out",
+			 n, FM_RESULT_DETAILS_MAX);
+		job_log(x, j, "warning", msg);
+	}
+}
+
 /* Emits the final line, shrinks the entry, and tells the dependents. */
 static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 {
@@ -460,6 +557,7 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 	size_t ndependents = j->ndependents;
 	char *id;
 
+	fit_result(x, j, res);
 	res->attempts = j->attempt ? j->attempt : 1;
 	json_object_object_add(res->metadata, "tool_name", json_object_new_string(j->t.tool_name));
 	if (j->m)
@@ -1094,7 +1192,8 @@ static void on_progress(struct fm_exec *x, struct worker *w, const char *method,
 		json_object_object_add(ev, "percent", json_object_new_double(pct));
 		for (i = 0; keys[i]; i++)
 			if (json_object_object_get_ex(params, keys[i], &v))
-				json_object_object_add(ev, keys[i], json_object_get(v));
+				json_object_object_add(ev, keys[i],
+						       fit_value(v, FM_PROGRESS_DATA_MAX));
 	}
 	emit(x, ev);
 }
@@ -1129,6 +1228,7 @@ static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct
 		return;
 	}
 	res.execution_time = fm_now() - j->started;
+	fit_result(x, j, &res);
 	if (res.status == FM_STATUS_SUCCESS && j->cache_key)
 		fm_cache_put(x->o.cache_dir, j->cache_key, &res);
 	finish(x, j, &res);
