@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,21 +86,42 @@ static void *prep_main(void *arg)
 }
 
 /*
- * json_object_deep_copy refuses the numbers json-c keeps with their
- * spelling (json_object_new_double_s); text copies them all, as written.
+ * A deep copy for the thread. json_object_deep_copy refuses the numbers
+ * json-c keeps with their spelling, and a copy through text would refuse
+ * a file name that is not UTF-8; this keeps both as they are.
  */
 static json_object *copy(json_object *o)
 {
-	struct fm_error err = FM_ERROR_INIT;
-	const char *s;
 	json_object *c;
+	size_t i;
 
-	if (!o)
-		return NULL;
-	s = fm_json_str(o);
-	if (fm_json_parse(s, strlen(s), &c, &err) < 0)
-		abort(); /* our own JSON, within the depth it was read with */
-	return c;
+	switch (json_object_get_type(o)) {
+	case json_type_null: return NULL;
+	case json_type_boolean: return json_object_new_boolean(json_object_get_boolean(o));
+	case json_type_int:
+		/* Above INT64_MAX json-c keeps an unsigned value, which get_int64 clamps. */
+		if (json_object_get_int64(o) == INT64_MAX)
+			return json_object_new_uint64(json_object_get_uint64(o));
+		return json_object_new_int64(json_object_get_int64(o));
+	case json_type_double:
+		return fm_json_new_number(
+		    json_object_get_double(o),
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	case json_type_string:
+		return json_object_new_string_len(json_object_get_string(o),
+						  json_object_get_string_len(o));
+	case json_type_array:
+		c = json_object_new_array_ext((int)json_object_array_length(o));
+		for (i = 0; i < json_object_array_length(o); i++)
+			json_object_array_add(c, copy(json_object_array_get_idx(o, i)));
+		return c;
+	case json_type_object:
+		c = json_object_new_object();
+		json_object_object_foreach (o, k, v)
+			json_object_object_add(c, k, copy(v));
+		return c;
+	}
+	return NULL;
 }
 
 static void prep_release(struct fm_prep *p)
