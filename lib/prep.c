@@ -117,8 +117,9 @@ static json_object *copy(json_object *o)
 		return c;
 	case json_type_object:
 		c = json_object_new_object();
-		json_object_object_foreach (o, k, v)
+		json_object_object_foreach (o, k, v) {
 			json_object_object_add(c, k, copy(v));
+		}
 		return c;
 	}
 	return NULL;
