@@ -42,19 +42,36 @@ void fm_hash_string(const char *s, char hex[65])
 	to_hex(d, hex);
 }
 
-int fm_hash_file(const char *path, char hex[65])
+/*
+ * Inputs may be gigabytes, so the executor hashes them off its loop and
+ * may want to stop: stop (may be NULL) is looked at between reads. Only a
+ * regular file is read, so a FIFO put in an input's place cannot block.
+ */
+static int hash_file(const char *path, char hex[65], const atomic_int *stop)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct AVSHA *sha;
 	uint8_t buf[65536], d[32];
+	struct stat st;
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	sha = av_sha_alloc();
+	if (!sha)
+		abort();
 	av_sha_init(sha, 256);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (stop && atomic_load(stop)) {
+			n = -1;
+			break;
+		}
 		av_sha_update(sha, buf, (size_t)n);
+	}
 	close(fd);
 	av_sha_final(sha, d);
 	av_free(sha);
@@ -62,6 +79,11 @@ int fm_hash_file(const char *path, char hex[65])
 		return -1;
 	to_hex(d, hex);
 	return 0;
+}
+
+int fm_hash_file(const char *path, char hex[65])
+{
+	return hash_file(path, hex, NULL);
 }
 
 static int by_key(const void *a, const void *b)
@@ -131,7 +153,8 @@ static void add_env(json_object *k, const struct fm_manifest *m)
 		json_object_object_add(k, "env", env);
 }
 
-char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings)
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings,
+		   const atomic_int *stop)
 {
 	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
 	char hex[65];
@@ -141,7 +164,7 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 		const char *path =
 		    fm_json_get_string(json_object_array_get_idx(t->resources, i), "data");
 
-		if (fm_hash_file(path, hex) < 0) {
+		if (hash_file(path, hex, stop) < 0) {
 			json_object_put(k);
 			json_object_put(inputs);
 			return NULL;

@@ -7,6 +7,8 @@
 #ifndef FM_CACHE_H
 #define FM_CACHE_H
 
+#include <stdatomic.h>
+
 #include "manifest.h"
 #include "model.h"
 
@@ -14,10 +16,13 @@
 int fm_hash_file(const char *path, char hex[65]);
 void fm_hash_string(const char *s, char hex[65]);
 /*
- * The task's key, or NULL when an input cannot be read. settings (the
- * plugin's config.yaml settings, or NULL) are part of it.
+ * The task's key, or NULL when an input cannot be read or *stop (may be
+ * NULL) was set while the inputs were hashed. settings (the plugin's
+ * config.yaml settings, or NULL) are part of it. Safe on any thread when
+ * t and settings are that thread's own.
  */
-char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings);
+char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings,
+		   const atomic_int *stop);
 /* Links a cached result's files into dir and fills res: 0 on a hit. */
 int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct fm_result *res);
 /* Keeps a successful result; failures to keep it are not errors. */

@@ -8,6 +8,10 @@
  * it ends it shrinks to its id, its status and its output paths, which is
  * all a later dependent needs. A dependency on an id not yet seen makes a
  * placeholder, so tasks may name dependencies that come later.
+ *
+ * What could take long without a plugin, fetching and hashing a task's
+ * inputs, runs on a thread per task (prep.h) that the loop polls like a
+ * pipe; such a task is running already, under its timeout and cancel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +34,17 @@
 #include "host.h"
 #include "model.h"
 #include "plugin.h"
+#include "prep.h"
 #include "proc.h"
-#include "resource.h"
 #include "rpc.h"
 #include "util.h"
 
-enum jstate { J_UNSEEN, J_WAITING, J_READY, J_RUNNING, J_BACKOFF };
+/*
+ * J_PREPARING: admitted, its inputs being made ready on a thread;
+ * J_PREPARED: they are, and it waits for a plugin process. Both count as
+ * running (for -j, the limits, the timeout) but no worker has them.
+ */
+enum jstate { J_UNSEEN, J_WAITING, J_READY, J_PREPARING, J_PREPARED, J_RUNNING, J_BACKOFF };
 
 /* What the table holds for an id: a live job, or how the task ended. */
 struct entry {
@@ -59,6 +68,7 @@ struct job {
 	struct job **deps, **dependents;
 	size_t ndeplist, ndependents;
 	struct worker *w;
+	struct fm_prep *prep; /* while J_PREPARING */
 	int64_t rpc_id;
 	double started, deadline, idle_at, beat_at, retry_at, ready_since, cancel_at;
 	struct job *prev, *next; /* ready list, or backoff list */
@@ -107,6 +117,9 @@ struct fm_exec {
 	unsigned long failed, cancelled;
 	int extra_fd, extra_ready; /* fm_exec_turn's fd */
 	double wake_at;		   /* fm_exec_turn's deadline */
+	int prep_pipe[2];	   /* preparations say they are done here */
+	struct fm_prep **orphans;  /* of tasks that ended first, still stopping */
+	size_t norphans;
 };
 
 static int sigpipe[2] = {-1, -1};
@@ -230,6 +243,56 @@ static void emit(struct fm_exec *x, json_object *ev)
 	json_object_put(ev);
 }
 
+/* The size a value takes in a line. */
+static size_t json_size(json_object *o)
+{
+	return o ? strlen(fm_json_str(o)) : 0;
+}
+
+/* What stands in for a value over its share of a line. */
+static json_object *cut_marker(size_t size, size_t limit)
+{
+	json_object *m = json_object_new_object(), *t = json_object_new_object();
+
+	json_object_object_add(t, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(t, "limit", json_object_new_int64((int64_t)limit));
+	json_object_object_add(m, "truncated", t);
+	return m;
+}
+
+/*
+ * A text a plugin sent, cut to max bytes on a UTF-8 character boundary
+ * with a mark that it was; a new reference.
+ */
+static json_object *cut_text(const char *s, size_t max)
+{
+	static const char mark[] = " [cut]";
+	size_t n = strlen(s);
+	json_object *o;
+	char *buf;
+
+	if (n <= max)
+		return json_object_new_string(s);
+	n = max - (sizeof(mark) - 1);
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	buf = fm_xasprintf("%.*s%s", (int)n, s, mark);
+	o = json_object_new_string(buf);
+	free(buf);
+	return o;
+}
+
+/* A value a plugin sent for an event: texts cut, anything else within max. */
+static json_object *fit_value(json_object *v, size_t max)
+{
+	size_t n;
+
+	if (json_object_is_type(v, json_type_string))
+		return cut_text(json_object_get_string(v), FM_LOG_LINE_MAX);
+	n = json_size(v);
+	return n > max ? cut_marker(n, max) : json_object_get(v);
+}
+
 static json_object *job_event(struct job *j, const char *type)
 {
 	json_object *ev = fm_event_new(type, j->e->text);
@@ -256,7 +319,8 @@ static void job_log(struct fm_exec *x, struct job *j, const char *level, const c
 	}
 	ev = job_event(j, "log");
 	json_object_object_add(ev, "level", json_object_new_string(level));
-	json_object_object_add(ev, "message", json_object_new_string(message));
+	/* Stray stdout lines may be megabytes; a log line is not. */
+	json_object_object_add(ev, "message", cut_text(message, FM_LOG_LINE_MAX));
 	emit(x, ev);
 }
 
@@ -376,6 +440,10 @@ static json_object *scarce_needs(struct fm_exec *x, json_object *tool)
 
 static void job_free(struct job *j)
 {
+	if (j->prep) {
+		fm_prep_stop(j->prep);
+		fm_prep_free(j->prep);
+	}
 	fm_task_release(&j->t);
 	json_object_put(j->needs);
 	free(j->deps);
@@ -416,6 +484,70 @@ static void unlink_edges(struct job *j)
 	}
 }
 
+/*
+ * A task that ends while its inputs are made ready gives back what it
+ * held; its thread is told to stop and is joined once it has cleaned up,
+ * so the final line does not wait for a stalled download.
+ */
+static void leave_prep(struct fm_exec *x, struct job *j)
+{
+	if (j->needs)
+		needs_fit(x, j, -1);
+	running_remove(x, j);
+	if (!j->prep)
+		return;
+	fm_prep_stop(j->prep);
+	x->orphans = fm_xrealloc(x->orphans, (x->norphans + 1) * sizeof(*x->orphans));
+	x->orphans[x->norphans++] = j->prep;
+	j->prep = NULL;
+}
+
+/*
+ * Bounds what a result carries from its plugin to the shares of
+ * FM_LINE_MAX in exec.h, so its final line always fits. Done before the
+ * cache keeps a result and again on every final line; a second time
+ * finds nothing to do.
+ */
+static void fit_result(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	size_t n = json_size(res->output_files) + json_size(res->output_resources);
+	char msg[256];
+
+	if (n > FM_RESULT_OUTPUTS_MAX) {
+		size_t count = json_object_array_length(res->output_files);
+
+		json_object_put(res->output_files);
+		json_object_put(res->output_resources);
+		res->output_files = json_object_new_array();
+		res->output_resources = json_object_new_array();
+		res->status = FM_STATUS_ERROR;
+		fm_error_release(&res->error);
+		fm_error(&res->error, FM_PLUGIN_EXECUTION_ERROR,
+			 "task '%s': the result lists %zu output files, %zu bytes of them, more "
+			 "than the %d bytes a result may carry",
+			 j->e->text, count, n, FM_RESULT_OUTPUTS_MAX);
+		fm_error_detail(&res->error, "output_files", json_object_new_int64((int64_t)count));
+	}
+	if ((n = json_size(res->metadata)) > FM_RESULT_METADATA_MAX) {
+		json_object_put(res->metadata);
+		res->metadata = cut_marker(n, FM_RESULT_METADATA_MAX);
+		snprintf(msg, sizeof(msg),
+			 "the result's metadata, %zu bytes, is over the %d byte limit and was left "
+			 "out",
+			 n, FM_RESULT_METADATA_MAX);
+		job_log(x, j, "warning", msg);
+	}
+	if ((n = json_size(res->error.details)) > FM_RESULT_DETAILS_MAX) {
+		json_object_put(res->error.details);
+		res->error.details = cut_marker(n, FM_RESULT_DETAILS_MAX);
+		snprintf(msg, sizeof(msg),
+			 "the error's details, %zu bytes, are over the %d byte limit and were "
+			 "left out",
+			 n, FM_RESULT_DETAILS_MAX);
+		job_log(x, j, "warning", msg);
+	}
+}
+
 /* Emits the final line, shrinks the entry, and tells the dependents. */
 static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 {
@@ -424,6 +556,7 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 	size_t ndependents = j->ndependents;
 	char *id;
 
+	fit_result(x, j, res);
 	res->attempts = j->attempt ? j->attempt : 1;
 	json_object_object_add(res->metadata, "tool_name", json_object_new_string(j->t.tool_name));
 	if (j->m)
@@ -434,6 +567,8 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 		x->failed++;
 	else if (res->status == FM_STATUS_CANCELLED)
 		x->cancelled++;
+	if (j->state == J_PREPARING || j->state == J_PREPARED)
+		leave_prep(x, j);
 	if (j->state == J_RUNNING)
 		running_remove(x, j);
 	if (j->w)
@@ -793,52 +928,15 @@ static void send_task(struct worker *w, struct job *j)
 
 /* --- dispatch ----------------------------------------------------------- */
 
-/* Local files for every resource, once per task (retries reuse them). */
-static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
-{
-	size_t i;
-
-	if (j->localized)
-		return 0;
-	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
-	for (i = 0; i < json_object_array_length(j->t.resources); i++) {
-		const char *type =
-		    fm_json_get_string(json_object_array_get_idx(j->t.resources, i), "type");
-
-		/* Decoded and downloaded inputs are written into the task's dir. */
-		if ((!strcmp(type, "base64") || !strcmp(type, "remote_url")) &&
-		    fm_mkdirs(j->dir, err) < 0)
-			return -1;
-	}
-	for (i = 0; i < json_object_array_length(j->t.resources); i++) {
-		json_object *r = json_object_array_get_idx(j->t.resources, i);
-		const char *scene =
-		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "scene");
-
-		if (fm_resource_localize(r, j->dir, i, x->o.cache_dir, err) < 0) {
-			char msg[FM_ERROR_MAX];
-
-			/* A film's inputs are known by their scene. */
-			if (scene &&
-			    snprintf(msg, sizeof(msg), "scene '%s': %s", scene, err->message) > 0) {
-				fm_error(err, err->code, "%s", msg);
-				fm_error_detail(err, "scene", json_object_new_string(scene));
-			}
-			return -1;
-		}
-	}
-	j->localized = 1;
-	return 0;
-}
-
 /*
  * A film written to -o lives outside the task's directory, where the
  * cache cannot restore it, and one with placeholders is not the film
  * asked for: both are made again each time (their scenes still cached).
  */
-static int cacheable(const struct job *j)
+static int cacheable(const struct fm_exec *x, const struct job *j)
 {
-	return !fm_json_get(j->t.parameters, "output", json_type_string) &&
+	return x->o.cache && x->o.cache_dir &&
+	       !fm_json_get(j->t.parameters, "output", json_type_string) &&
 	       !fm_json_get(j->t.parameters, "failed", json_type_array);
 }
 
@@ -848,9 +946,6 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	struct fm_result res;
 	int hit;
 
-	if (!x->o.cache || !x->o.cache_dir || !cacheable(j))
-		return 0;
-	j->cache_key = fm_cache_key(j->m, &j->t, j->settings);
 	if (!j->cache_key)
 		return 0;
 	fm_result_init(&res, j->e->text);
@@ -860,50 +955,169 @@ static int from_cache(struct fm_exec *x, struct job *j)
 		res.status = FM_STATUS_SUCCESS;
 		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));
 		j->attempt = 1;
-		j->state = J_BACKOFF; /* neither ready nor running any more */
+		if (j->state == J_READY)
+			j->state = J_BACKOFF; /* neither ready nor running any more */
 		finish(x, j, &res);
 	}
 	fm_result_release(&res);
 	return hit;
 }
 
-/* Starts j on w: returns 0, or -1 when j ended before starting. */
-static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
+/* An attempt begins: a -j slot, the limits, the clock and the started line. */
+static void begin_attempt(struct fm_exec *x, struct job *j, enum jstate st)
 {
-	struct fm_error err = FM_ERROR_INIT;
-	double now = fm_now(), idle;
+	double now = fm_now();
 	json_object *ev;
 
-	list_unlink(j);
-	x->nready--;
-	if (localize(x, j, &err) < 0) {
-		j->state = J_BACKOFF;
-		fail_job(x, j, &err);
-		return -1;
-	}
-	if (j->attempt == 0 && from_cache(x, j))
-		return -1;
 	j->attempt++;
-	j->state = J_RUNNING;
-	j->w = w;
-	w->inflight[w->ninflight++] = j;
+	j->state = st;
 	x->running = fm_xrealloc(x->running, (x->nrunning + 1) * sizeof(*x->running));
 	x->running[x->nrunning++] = j;
 	if (j->needs)
 		needs_fit(x, j, 1);
-	idle = fm_json_get_double(fm_json_get(j->m->root, "execution", json_type_object),
-				  "idle_timeout", FM_IDLE_TIMEOUT);
 	j->started = now;
 	j->deadline = now + (j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout);
-	j->idle_at = now + idle;
+	/* A plugin's silence counts only once it has the task. */
+	j->idle_at = INFINITY;
 	j->beat_at = x->o.heartbeat > 0 ? now + x->o.heartbeat : INFINITY;
 	j->nlogs = 0;
 	ev = job_event(j, "started");
 	json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
 	json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
 	emit(x, ev);
+}
+
+/* The running task goes to w, which sends it once it is ready. */
+static void attach(struct worker *w, struct job *j)
+{
+	json_object *exec = fm_json_get(j->m->root, "execution", json_type_object);
+
+	j->state = J_RUNNING;
+	j->w = w;
+	w->inflight[w->ninflight++] = j;
+	j->idle_at = fm_now() + fm_json_get_double(exec, "idle_timeout", FM_IDLE_TIMEOUT);
 	if (w->ready)
 		send_task(w, j);
+}
+
+/*
+ * Local files for every resource, and the cache key over their content,
+ * on a thread, once per task (retries reuse them). The task is running
+ * from here on: its started line goes out and its timeout counts.
+ */
+static void begin_prep(struct fm_exec *x, struct job *j)
+{
+	struct fm_prep_in in = {j->t.resources, NULL, x->o.cache_dir, NULL, NULL, NULL, NULL};
+	struct fm_error err = FM_ERROR_INIT;
+
+	list_unlink(j);
+	x->nready--;
+	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	in.dir = j->dir;
+	if (cacheable(x, j)) {
+		in.m = j->m;
+		in.tool = j->t.tool_name;
+		in.parameters = j->t.parameters;
+		in.settings = j->settings;
+	}
+	begin_attempt(x, j, J_PREPARING);
+	if (fm_prep_start(&j->prep, &in, x->prep_pipe[1], &err) < 0)
+		fail_job(x, j, &err);
+}
+
+/*
+ * Tasks whose inputs are ready: answered from the cache, or on to a
+ * plugin process (attach_prepared). A task whose inputs could not be
+ * made ready fails, without a retry, which would only fetch them again.
+ */
+static void collect_preps(struct fm_exec *x)
+{
+	char buf[64];
+	size_t i;
+
+	while (read(x->prep_pipe[0], buf, sizeof(buf)) > 0)
+		;
+	for (i = 0; i < x->norphans;) {
+		if (!fm_prep_done(x->orphans[i])) {
+			i++;
+			continue;
+		}
+		fm_prep_free(x->orphans[i]);
+		x->orphans[i] = x->orphans[--x->norphans];
+	}
+	/* Ending a task takes it out of running: look at the same slot again. */
+	for (i = 0; i < x->nrunning;) {
+		struct job *j = x->running[i];
+		struct fm_error err = FM_ERROR_INIT;
+		json_object *res;
+		int rc;
+
+		if (j->state != J_PREPARING || !fm_prep_done(j->prep)) {
+			i++;
+			continue;
+		}
+		rc = fm_prep_result(j->prep, &res, &j->cache_key, &err);
+		fm_prep_free(j->prep);
+		j->prep = NULL;
+		if (rc < 0) {
+			fail_job(x, j, &err);
+			continue;
+		}
+		json_object_put(j->t.resources);
+		j->t.resources = res;
+		j->localized = 1;
+		j->state = J_PREPARED;
+		if (!from_cache(x, j))
+			i++;
+	}
+}
+
+/* Prepared tasks hold their -j slot already: they get a process first. */
+static void attach_prepared(struct fm_exec *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->nrunning;) {
+		struct job *j = x->running[i];
+		struct fm_error err = FM_ERROR_INIT;
+		struct worker *w;
+
+		if (j->state != J_PREPARED) {
+			i++;
+			continue;
+		}
+		w = worker_for(x, j->m, &err);
+		if (w) {
+			attach(w, j);
+			i++;
+		} else if (err.code) {
+			fail_job(x, j, &err);
+		} else {
+			i++; /* every process of its plugin is busy: a later turn */
+		}
+	}
+}
+
+/*
+ * Starts j on w: returns 0, or -1 when j ended before starting. A task
+ * without resources has nothing to fetch and a key of its parameters
+ * alone, which is quick: it is looked up in the cache here, before any
+ * started line.
+ */
+static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
+{
+	list_unlink(j);
+	x->nready--;
+	if (!j->localized) {
+		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+		j->localized = 1;
+		if (cacheable(x, j))
+			j->cache_key = fm_cache_key(j->m, &j->t, j->settings, NULL);
+		if (from_cache(x, j))
+			return -1;
+	}
+	begin_attempt(x, j, J_RUNNING);
+	attach(w, j);
 	return 0;
 }
 
@@ -913,6 +1127,7 @@ static void schedule(struct fm_exec *x)
 	struct job *j = x->ready.next, *next;
 	int scarce_blocked = 0;
 
+	attach_prepared(x);
 	for (; j != &x->ready && x->nrunning < (size_t)x->o.jobs && !x->cancel_all; j = next) {
 		struct fm_error err = FM_ERROR_INIT;
 		struct worker *w;
@@ -921,6 +1136,10 @@ static void schedule(struct fm_exec *x)
 		if (j->needs && (scarce_blocked || !needs_fit(x, j, 0))) {
 			/* Scarce tasks keep their order; others pass them. */
 			scarce_blocked = 1;
+			continue;
+		}
+		if (!j->localized && json_object_array_length(j->t.resources)) {
+			begin_prep(x, j);
 			continue;
 		}
 		w = worker_for(x, j->m, &err);
@@ -972,7 +1191,8 @@ static void on_progress(struct fm_exec *x, struct worker *w, const char *method,
 		json_object_object_add(ev, "percent", fm_json_double(pct));
 		for (i = 0; keys[i]; i++)
 			if (json_object_object_get_ex(params, keys[i], &v))
-				json_object_object_add(ev, keys[i], json_object_get(v));
+				json_object_object_add(ev, keys[i],
+						       fit_value(v, FM_PROGRESS_DATA_MAX));
 	}
 	emit(x, ev);
 }
@@ -1007,6 +1227,7 @@ static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct
 		return;
 	}
 	res.execution_time = fm_now() - j->started;
+	fit_result(x, j, &res);
 	if (res.status == FM_STATUS_SUCCESS && j->cache_key)
 		fm_cache_put(x->o.cache_dir, j->cache_key, &res);
 	finish(x, j, &res);
@@ -1169,6 +1390,15 @@ static void timeout_job(struct fm_exec *x, struct job *j, const char *fmt, doubl
 	struct fm_error err = FM_ERROR_INIT;
 	char why[128];
 
+	if (!j->w) {
+		/* No plugin has it yet: nothing to stop but the fetching. */
+		fm_error(&err, FM_TIMEOUT_ERROR, "task '%s' timed out after %gs %s", j->e->text,
+			 secs,
+			 j->state == J_PREPARING ? "while its inputs were fetched and hashed"
+						 : "while it waited for a plugin process");
+		fail_job(x, j, &err);
+		return;
+	}
 	fm_error(&err, FM_TIMEOUT_ERROR, fmt, j->e->text, secs, j->m->name);
 	snprintf(why, sizeof(why), "was stopped because task '%s' timed out", j->e->text);
 	worker_broke(x, j->w, j, &err, why);
@@ -1178,6 +1408,11 @@ static void cancel_running(struct fm_exec *x, struct job *j, double grace)
 {
 	json_object *p, *note;
 
+	if (!j->w) {
+		/* Still preparing: its thread is told to stop as the task ends. */
+		cancel_job(x, j, "");
+		return;
+	}
 	if (!j->w->ready) {
 		/* Never sent: nothing to wait for. The process may serve others. */
 		running_remove(x, j);
@@ -1637,7 +1872,7 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 {
 	struct pollset ps = {0};
 	double next = tick(x), wait;
-	int room, read_input, n;
+	int room, read_input, n, prepared = 0;
 	struct pool *p;
 	size_t i;
 
@@ -1654,6 +1889,7 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	if (read_input)
 		watch_fd(&ps, in->fd, POLLIN, NULL);
 	watch_fd(&ps, x->extra_fd, POLLIN, NULL);
+	watch_fd(&ps, x->prep_pipe[0], POLLIN, NULL);
 	if (x->wake_at < next)
 		next = x->wake_at;
 	for (p = x->pools; p; p = p->next) {
@@ -1689,6 +1925,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 				x->extra_ready = 1;
 				continue;
 			}
+			if (!w && ps.fds[i].fd == x->prep_pipe[0]) {
+				prepared = 1;
+				continue;
+			}
 			if (!w) {
 				*lines_ok = fm_reader_fill(in) >= 0;
 				continue;
@@ -1707,6 +1947,8 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	}
 	free(ps.fds);
 	free(ps.owner);
+	if (prepared)
+		collect_preps(x);
 	while (x->dead) {
 		struct worker *w = x->dead;
 
@@ -1818,6 +2060,9 @@ int fm_exec_finish(struct fm_exec *x)
 		if (x->stopping)
 			nanosleep(&nap, NULL);
 	}
+	/* Stopped fetches clean up within about a second; their files go too. */
+	while (x->norphans)
+		fm_prep_free(x->orphans[--x->norphans]);
 	if (x->cancel_all)
 		return 130;
 	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
@@ -1905,15 +2150,15 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->out = out;
 	x->extra_fd = -1;
 	x->wake_at = INFINITY;
+	x->prep_pipe[0] = x->prep_pipe[1] = -1;
 	x->ready.next = x->ready.prev = &x->ready;
 	x->backoff.next = x->backoff.prev = &x->backoff;
 	x->used = fm_xcalloc(nlimits(x) + 1, sizeof(double));
 	grow(x);
-	if (sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		free(x);
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
-	}
 	*xp = x;
+	if ((sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) ||
+	    pipe2(x->prep_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
 	if (fm_config_load(&x->config, err) < 0)
 		return -1;
 	return fm_plugins_scan(&x->plugins, err);
@@ -1936,12 +2181,20 @@ void fm_exec_free(struct fm_exec *x)
 		}
 		free(p);
 	}
+	/* Threads still preparing read manifests: they end before the plugins go. */
 	for (i = 0; i < x->tcap; i++) {
 		if (x->table[i] && x->table[i]->job)
 			job_free(x->table[i]->job);
 		free(x->table[i]);
 	}
 	free(x->table);
+	while (x->norphans)
+		fm_prep_free(x->orphans[--x->norphans]);
+	free(x->orphans);
+	if (x->prep_pipe[0] >= 0) {
+		close(x->prep_pipe[0]);
+		close(x->prep_pipe[1]);
+	}
 	free(x->running);
 	free(x->used);
 	json_object_put(x->o.limits);

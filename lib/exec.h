@@ -25,6 +25,25 @@
 #define FM_RETRY_MAX	 30.0  /* longest backoff */
 #define FM_READY_PER_JOB 64    /* ready tasks buffered per -j slot */
 
+/*
+ * What one line may carry from a plugin, so that every line we write fits
+ * FM_LINE_MAX and a reader never drops a task's final line. A result's
+ * metadata and its error's details over their share are replaced by
+ * {"truncated":{"size":N,"limit":L}}; output lists over theirs fail the
+ * task (dropping outputs would lie). A progress event's data over its
+ * share becomes the same marker, and every text of a progress or log
+ * event is cut at FM_LOG_LINE_MAX bytes. What is left of a line (ids,
+ * the error message, timestamps, our own fields) fits in the remainder.
+ */
+#define FM_RESULT_METADATA_MAX (1024 * 1024)
+#define FM_RESULT_DETAILS_MAX  (256 * 1024)
+#define FM_RESULT_OUTPUTS_MAX  (2 * 1024 * 1024)
+#define FM_PROGRESS_DATA_MAX   (256 * 1024)
+_Static_assert(FM_RESULT_METADATA_MAX + FM_RESULT_DETAILS_MAX + FM_RESULT_OUTPUTS_MAX +
+		       512 * 1024 <=
+		   FM_LINE_MAX,
+	       "a final line's shares must leave room for the rest of the line");
+
 struct fm_exec_opts {
 	const char *output_dir;
 	int jobs;	      /* tasks in flight at once */

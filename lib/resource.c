@@ -2,11 +2,14 @@
  * Resources into local files. Base64 is decoded with libavutil and URLs
  * fetched with libcurl (http and https only, redirects followed, bounded
  * size and time); both land in a temporary name that is renamed into
- * place, so a half-written input never looks complete.
+ * place, so a half-written input never looks complete, and that is
+ * removed on every way out.
  */
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <libavutil/base64.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +86,12 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
  * libcurl is opened on the first download, not linked: its TLS stack
  * costs ~6 MB of resident memory in every filmeto-run, most of which never
  * fetch anything (see bench/executor.sh). The calls are libcurl's own.
+ * Downloads run on several threads at once: the library is opened, and
+ * its global state set up, once, under a lock.
  */
 static struct {
 	void *lib;
+	CURLcode (*global_init)(long);
 	CURL *(*init)(void);
 	CURLcode (*setopt)(CURL *, CURLoption, ...);
 	CURLcode (*perform)(CURL *);
@@ -93,45 +99,139 @@ static struct {
 	void (*cleanup)(CURL *);
 	const char *(*strerror)(CURLcode);
 } curl;
+static pthread_mutex_t curl_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int curl_open(struct fm_error *err)
+static int curl_open_locked(struct fm_error *err)
 {
+	void *lib;
+
 	if (curl.lib)
 		return 0;
-	curl.lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!curl.lib)
+	lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot load libcurl: %s",
 				dlerror());
-	*(void **)&curl.init = dlsym(curl.lib, "curl_easy_init");
-	*(void **)&curl.setopt = dlsym(curl.lib, "curl_easy_setopt");
-	*(void **)&curl.perform = dlsym(curl.lib, "curl_easy_perform");
-	*(void **)&curl.getinfo = dlsym(curl.lib, "curl_easy_getinfo");
-	*(void **)&curl.cleanup = dlsym(curl.lib, "curl_easy_cleanup");
-	*(void **)&curl.strerror = dlsym(curl.lib, "curl_easy_strerror");
-	if (!curl.init || !curl.setopt || !curl.perform || !curl.getinfo || !curl.cleanup ||
-	    !curl.strerror) {
-		dlclose(curl.lib);
-		curl.lib = NULL;
+	*(void **)&curl.global_init = dlsym(lib, "curl_global_init");
+	*(void **)&curl.init = dlsym(lib, "curl_easy_init");
+	*(void **)&curl.setopt = dlsym(lib, "curl_easy_setopt");
+	*(void **)&curl.perform = dlsym(lib, "curl_easy_perform");
+	*(void **)&curl.getinfo = dlsym(lib, "curl_easy_getinfo");
+	*(void **)&curl.cleanup = dlsym(lib, "curl_easy_cleanup");
+	*(void **)&curl.strerror = dlsym(lib, "curl_easy_strerror");
+	if (!curl.global_init || !curl.init || !curl.setopt || !curl.perform || !curl.getinfo ||
+	    !curl.cleanup || !curl.strerror) {
+		dlclose(lib);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "libcurl lacks curl_easy_*");
 	}
+	/* curl_easy_init would do this itself, but not safely on two threads. */
+	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		dlclose(lib);
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot set up libcurl");
+	}
+	curl.lib = lib;
 	return 0;
 }
 
-static int download(const char *url, const char *path, const char *tmp, struct fm_error *err)
+static int curl_open(struct fm_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&curl_lock);
+	rc = curl_open_locked(err);
+	pthread_mutex_unlock(&curl_lock);
+	return rc;
+}
+
+/* The download limit: FM_DOWNLOAD_MAX, or less when the environment says so. */
+static int download_max(curl_off_t *max, struct fm_error *err)
+{
+	const char *s = getenv(FM_DOWNLOAD_MAX_ENV);
+	unsigned long long v;
+	char *end;
+
+	*max = FM_DOWNLOAD_MAX;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || v == 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"%s='%.40s' is not a positive number of bytes", FM_DOWNLOAD_MAX_ENV,
+				s);
+	if (v < (unsigned long long)FM_DOWNLOAD_MAX)
+		*max = (curl_off_t)v;
+	return 0;
+}
+
+/*
+ * Where a download's bytes go. They are counted here, not by libcurl:
+ * its max-filesize is only checked against a Content-Length, so a chunked
+ * body without one would otherwise run on for ever.
+ */
+struct sink {
+	FILE *f;
+	curl_off_t got, max;
+	int over;
+	const atomic_int *stop;
+};
+
+static size_t sink_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t len = size * n;
+
+	if (s->stop && atomic_load(s->stop))
+		return 0;
+	if ((curl_off_t)len > s->max - s->got) {
+		s->over = 1;
+		return 0;
+	}
+	s->got += (curl_off_t)len;
+	return fwrite(data, 1, len, s->f);
+}
+
+/* libcurl calls this at least once a second, even when nothing arrives. */
+static int sink_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			 curl_off_t ulnow)
+{
+	const struct sink *s = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return s->stop && atomic_load(s->stop);
+}
+
+static int download_failed(const char *url, CURLcode rc, long status, const struct sink *s,
+			   const char *cerr, struct fm_error *err)
+{
+	if (s->stop && atomic_load(s->stop))
+		return fm_error(err, FM_TASK_CANCELLED, "the download of '%s' was stopped", url);
+	if (s->over || rc == CURLE_FILESIZE_EXCEEDED)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot download '%s': it is larger than the %lld byte limit", url,
+				(long long)s->max);
+	if (rc != CURLE_OK)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': %s", url,
+				cerr[0] ? cerr : curl.strerror(rc));
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': HTTP status %ld",
+			url, status);
+}
+
+static int download(const char *url, const char *path, const char *tmp, const atomic_int *stop,
+		    struct fm_error *err)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
+	struct sink s = {NULL, 0, 0, 0, stop};
 	long status = 0;
 	CURLcode rc;
 	CURL *c;
-	FILE *f;
 
-	if (curl_open(err) < 0)
+	if (download_max(&s.max, err) < 0 || curl_open(err) < 0)
 		return -1;
 	c = curl.init();
 	if (!c)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot start libcurl");
-	f = fopen(tmp, "wbx");
-	if (!f) {
+	s.f = fopen(tmp, "wbx");
+	if (!s.f) {
 		curl.cleanup(c);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
 	}
@@ -140,26 +240,25 @@ static int download(const char *url, const char *path, const char *tmp, struct f
 	curl.setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl.setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl.setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl.setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FM_DOWNLOAD_MAX);
+	curl.setopt(c, CURLOPT_MAXFILESIZE_LARGE, s.max);
 	curl.setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
 	curl.setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
 	curl.setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl.setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl.setopt(c, CURLOPT_WRITEDATA, f);
+	curl.setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+	curl.setopt(c, CURLOPT_WRITEDATA, &s);
+	curl.setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl.setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
+	curl.setopt(c, CURLOPT_XFERINFODATA, &s);
 	curl.setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
 	rc = curl.perform(c);
 	curl.getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl.cleanup(c);
-	if (fclose(f) != 0 && rc == CURLE_OK)
+	if (fclose(s.f) != 0 && rc == CURLE_OK)
 		rc = CURLE_WRITE_ERROR;
 	if (rc != CURLE_OK || status >= 400) {
 		unlink(tmp);
-		if (rc != CURLE_OK)
-			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-					"cannot download '%s': %s", url,
-					cerr[0] ? cerr : curl.strerror(rc));
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				"cannot download '%s': HTTP status %ld", url, status);
+		return download_failed(url, rc, status, &s, cerr, err);
 	}
 	if (rename(tmp, path) != 0) {
 		unlink(tmp);
@@ -168,39 +267,45 @@ static int download(const char *url, const char *path, const char *tmp, struct f
 	return 0;
 }
 
-static const char *url_ext(const char *url)
+/* The extension a URL's last path component ends in, into ext; 0 when none. */
+static int url_ext(const char *url, char ext[8])
 {
 	const char *slash = strrchr(url, '/'), *dot = slash ? strrchr(slash, '.') : NULL;
-	static char ext[8];
 	size_t n;
 
 	if (!dot)
-		return NULL;
+		return 0;
 	n = strcspn(dot + 1, "?#");
-	if (n == 0 || n >= sizeof(ext))
-		return NULL;
+	if (n == 0 || n >= 8)
+		return 0;
 	memcpy(ext, dot + 1, n);
 	ext[n] = '\0';
-	return ext;
+	return 1;
 }
 
-/* A download already in the cache, or fetched into it, linked into path. */
+/*
+ * A download already in the cache, or fetched into it, linked into path.
+ * Two tasks of one run may fetch the same URL at once: each writes its
+ * own temporary file, and the last rename wins with the same bytes.
+ */
 static int fetch(const char *url, const char *path, const char *tmp, const char *cache_dir,
-		 const char *ext, struct fm_error *err)
+		 const char *ext, const atomic_int *stop, struct fm_error *err)
 {
+	static atomic_ulong serial;
 	char hex[65], *dir, *cached, *ctmp;
 	struct stat st;
 	int rc;
 
 	if (!cache_dir)
-		return download(url, path, tmp, err);
+		return download(url, path, tmp, stop, err);
 	fm_hash_string(url, hex);
 	dir = fm_xasprintf("%s/downloads", cache_dir);
 	cached = fm_xasprintf("%s/%s.%s", dir, hex, ext);
-	ctmp = fm_xasprintf("%s/.%s.%d.tmp", dir, hex, (int)getpid());
+	ctmp = fm_xasprintf("%s/.%s.%d.%lu.tmp", dir, hex, (int)getpid(),
+			    atomic_fetch_add(&serial, 1));
 	rc = 0;
 	if (stat(cached, &st) != 0)
-		rc = fm_mkdirs(dir, err) < 0 ? -1 : download(url, cached, ctmp, err);
+		rc = fm_mkdirs(dir, err) < 0 ? -1 : download(url, cached, ctmp, stop, err);
 	if (rc == 0 && fm_link_or_copy(cached, path) < 0)
 		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 			      "cannot link '%s' to '%s':", cached, path);
@@ -211,12 +316,12 @@ static int fetch(const char *url, const char *path, const char *tmp, const char 
 }
 
 int fm_resource_localize(json_object *res, const char *dir, size_t index, const char *cache_dir,
-			 struct fm_error *err)
+			 const atomic_int *stop, struct fm_error *err)
 {
 	const char *type = fm_json_get_string(res, "type");
 	const char *data = fm_json_get_string(res, "data");
 	const char *mime = fm_json_get_string(res, "mime_type"), *ext;
-	char *path, *tmp;
+	char *path, *tmp, uext[8];
 	struct stat st;
 	int rc;
 
@@ -234,13 +339,13 @@ int fm_resource_localize(json_object *res, const char *dir, size_t index, const 
 	if (!strcmp(type, "base64") && mime && strchr(mime, '/') == NULL)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"base64 resource: '%s' is not a MIME type", mime);
-	ext = !strcmp(type, "remote_url") && !mime && url_ext(data) ? url_ext(data) : ext_for(mime);
+	ext = !strcmp(type, "remote_url") && !mime && url_ext(data, uext) ? uext : ext_for(mime);
 	path = fm_xasprintf("%s/input-%zu.%s", dir, index, ext);
 	tmp = fm_xasprintf("%s/.input-%zu.%d.tmp", dir, index, (int)getpid());
 	if (!strcmp(type, "base64"))
 		rc = decode_base64(res, path, tmp, err);
 	else
-		rc = fetch(data, path, tmp, cache_dir, ext, err);
+		rc = fetch(data, path, tmp, cache_dir, ext, stop, err);
 	if (rc == 0)
 		make_local(res, path);
 	free(path);
