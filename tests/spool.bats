@@ -264,10 +264,15 @@ no_leftovers() {
 	# takes them first and may well die with them again: by chance, not
 	# because they are poison. --max-claims 1000, here and in the drain,
 	# keeps them from being failed as poison (spool_hostile.bats tests that).
+	# Each worker is killed a random moment after it has claimed a task,
+	# so the kill lands mid-work however slowly the machine starts it.
+	claims() { cat "$SP"/log/* 2>/dev/null | grep -c '"type":"claimed"' || true; }
 	for kill in $(seq 20); do
+		before=$(claims)
 		filmeto-run --spool --no-cache -j 4 --max-claims 1000 2>> worker.err &
 		w=$!
-		sleep "0.$((RANDOM % 4 + 1))$((RANDOM % 10))"
+		wait_for eval '[ "$(claims)" -gt "$before" ] || [ -z "$(ls "$SP/queue")" ]'
+		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
 		kill -KILL $w
 		wait $w || true
 	done
