@@ -29,6 +29,7 @@
 
 #include "combine.h"
 #include "host.h"
+#include "install.h"
 #include "media.h"
 #include "render.h"
 #include "sdk.h"
@@ -1352,6 +1353,9 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	char *thumbs = fm_xasprintf("%s-thumbs", f->base);
 	struct chapters ch = {0};
 	json_object *side = NULL;
+	struct stat st;
+	/* What this run adds beside the film goes again if the film fails. */
+	int had_sheet = lstat(sheet, &st) == 0, had_thumbs = lstat(thumbs, &st) == 0;
 	int rc = -1;
 
 	if (read_scenes(f, err) < 0 || read_resources(f, err) < 0 || prepare_scenes(f, err) < 0)
@@ -1408,9 +1412,17 @@ out:
 		atomic_store(&f->stop, 1);
 		pthread_join(f->helper, NULL);
 	}
-	/* The helper's failure stopped us: its reason is the real one. */
-	if (rc < 0 && f->hrc < 0 && !f->user_cancel)
+	/*
+	 * The helper's failure stopped us: its reason is the real one. When
+	 * we failed first, stopping it made its "cancelled", which is not.
+	 */
+	if (rc < 0 && f->hrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
+	    f->herr.code != FM_TASK_CANCELLED)
 		fm_error_move(err, &f->herr);
+	if (rc < 0 && !had_sheet)
+		unlink(sheet);
+	if (rc < 0 && !had_thumbs)
+		fm_tree_remove(thumbs);
 	fm_error_release(&f->herr);
 	json_object_put(side);
 	chapters_release(&ch, f->n);

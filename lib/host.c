@@ -443,8 +443,13 @@ int fm_host_builtin_main(int argc, char **argv)
 		    fcntl((int)fd, F_SETFD, FD_CLOEXEC) == 0)
 			scratch_fd = (int)fd;
 	}
-	/* a host gone away is an EOF to notice, not a signal to die of */
+	/*
+	 * A host gone away is an EOF to notice, not a signal to die of; a
+	 * file size limit is a write error with a reason (EFBIG), as in
+	 * every plugin (fm_plugin_main): spawning reset both to default.
+	 */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	m->serve(0, 1, 2);
 	return 0;
 }

@@ -68,3 +68,29 @@ EOF
 	[[ "$output" == *"cannot write to standard output"*"File too large"* ]]
 	no_temporaries
 }
+
+@test "combine past the file size limit: the write error, not a cancel, and nothing left beside -o" {
+	cat > board.yaml <<'EOF2'
+plugins: {text2image: titlecard, image2video: kenburns, text2speak: espeak}
+scenes:
+  - prompt: first
+    narration: hello there
+    duration: 2
+  - prompt: second
+    duration: 2
+EOF2
+	# The scenes first, without a limit; then the film, under one.
+	filmeto-submit --storyboard board.yaml | filmeto-run -d out > /dev/null
+	filmeto-submit --storyboard board.yaml > tasks
+	run limited 200 filmeto-run -d out -o film.mp4 < tasks
+	[ "$status" -eq 1 ]
+	echo "$output" | grep '^{' > events
+	jget events "[l for l in by('failed') if l['task_id'] == 'board-film'][0]['error']['message']" | grep 'File too large'
+	[[ "$output" != *"cancelled"* ]]
+	[[ "$output" != *"signal 25"* ]]
+	# No film, and none of its sidecars half made.
+	run ls
+	[[ "$output" != *film* ]]
+	[ -z "$(find . -name '.filmeto-*')" ]
+	no_temporaries
+}
