@@ -5,6 +5,8 @@
  * install (its environment setup) and test run anything.
  */
 #include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,32 @@ __attribute__((noreturn)) static void usage_error(const char *msg)
 	fm_try_help();
 }
 
+/*
+ * One line of text for a person: what a manifest says (a description, a
+ * command, a parameter's default) may hold control characters and escape
+ * sequences, so the line goes through fm_term_text, whole and uncut.
+ */
+__attribute__((format(printf, 1, 2))) static void line(const char *fmt, ...)
+{
+	va_list ap;
+	char *s, *safe;
+	size_t n, size;
+	int len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		abort();
+	n = (size_t)len;
+	size = 3 * n + 1;
+	safe = fm_xmalloc(size);
+	fm_term_text(safe, size, s, n, INT_MAX);
+	puts(safe);
+	free(safe);
+	free(s);
+}
+
 static char *tool_names(const struct fm_manifest *m)
 {
 	char *s = fm_xstrdup("");
@@ -101,8 +129,8 @@ static int cmd_list(struct fm_plugins *p)
 			continue;
 		}
 		tools = tool_names(&e->manifest);
-		printf("%s %s %s %s\n", e->manifest.name,
-		       *e->manifest.version ? e->manifest.version : "-", tools, e->dir);
+		line("%s %s %s %s", e->manifest.name,
+		     *e->manifest.version ? e->manifest.version : "-", tools, e->dir);
 		free(tools);
 	}
 	if (json_out)
@@ -127,32 +155,41 @@ static void print_param(json_object *pdef)
 		    json_object_object_get_ex(pdef, "max", &v) ? json_object_get_string(v) : "");
 	req = fm_json_get(pdef, "required", json_type_boolean);
 	def = json_object_object_get_ex(pdef, "default", &v) ? fm_json_str(v) : "-";
-	printf("    %-14s %-8s %-8s %-14s %-20s %s\n", fm_json_get_string(pdef, "name"),
-	       fm_json_get_string(pdef, "type"),
-	       req && json_object_get_boolean(req) ? "required" : "optional", def,
-	       *range ? range : "-", desc ? desc : "");
+	line("    %-14s %-8s %-8s %-14s %-20s %s", fm_json_get_string(pdef, "name"),
+	     fm_json_get_string(pdef, "type"),
+	     req && json_object_get_boolean(req) ? "required" : "optional", def,
+	     *range ? range : "-", desc ? desc : "");
 }
 
 static void print_info(const struct fm_manifest *m)
 {
+	char *cmd = fm_xstrdup(""), *t;
 	size_t i, j;
 	char **a;
 
-	printf("%s %s\n", m->name, m->version);
+	line("%s %s", m->name, m->version);
 	if (*m->description)
-		printf("  %s\n", m->description);
-	printf("  directory:   %s\n  manifest:    %s\n  command:    ", m->dir, m->path);
-	for (a = m->argv; *a; a++)
-		printf(" %s", *a);
-	printf("\n  concurrency: %d\n  timeouts:    startup %gs, execution %gs, %d retries\n",
-	       m->concurrency, m->startup_timeout, m->exec_timeout, m->max_retries);
+		line("  %s", m->description);
+	line("  directory:   %s", m->dir);
+	line("  manifest:    %s", m->path);
+	for (a = m->argv; *a; a++) {
+		t = fm_xasprintf("%s %s", cmd, *a);
+		free(cmd);
+		cmd = t;
+	}
+	line("  command:    %s", cmd);
+	free(cmd);
+	line("  concurrency: %d", m->concurrency);
+	line("  timeouts:    startup %gs, execution %gs, %d retries", m->startup_timeout,
+	     m->exec_timeout, m->max_retries);
 	for (i = 0; i < json_object_array_length(m->tools); i++) {
-		json_object *t = json_object_array_get_idx(m->tools, i);
-		json_object *params = fm_json_get(t, "parameters", json_type_array);
+		json_object *tool = json_object_array_get_idx(m->tools, i);
+		json_object *params = fm_json_get(tool, "parameters", json_type_array);
 
-		printf("\n  tool %s\n", fm_json_get_string(t, "name"));
-		printf("    %-14s %-8s %-8s %-14s %-20s %s\n", "PARAMETER", "TYPE", "", "DEFAULT",
-		       "RANGE", "DESCRIPTION");
+		putchar('\n');
+		line("  tool %s", fm_json_get_string(tool, "name"));
+		line("    %-14s %-8s %-8s %-14s %-20s %s", "PARAMETER", "TYPE", "", "DEFAULT",
+		     "RANGE", "DESCRIPTION");
 		for (j = 0; j < json_object_array_length(params); j++)
 			print_param(json_object_array_get_idx(params, j));
 	}
@@ -191,7 +228,7 @@ static int cmd_validate(const char *dir)
 		fm_warn("%s", err.message);
 		status = FM_EXIT_USAGE;
 	} else {
-		printf("%s: valid (%s %s)\n", m.path, m.name, m.version);
+		line("%s: valid (%s %s)", m.path, m.name, m.version);
 	}
 	fm_manifest_release(&m);
 	fm_error_release(&err);

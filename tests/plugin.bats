@@ -123,3 +123,26 @@ setup() {
 	[[ "$output" == *"pyfilmeto*"* ]]
 	[[ "$output" != *"chaos*"* ]]
 }
+
+@test "list, info and validate keep a manifest's control characters and escape sequences off the terminal" {
+	mkdir -p plugins/evil
+	# A description, a version and a command argument that clear the
+	# screen, set the window title and break the line.
+	printf '%s\n' 'name: evil' 'version: "1.0\e[2J"' \
+		'description: "ok\e]0;owned\a\nline two\tand\e[31m red"' \
+		'command: ["./main", "--x\e[H"]' 'tools: [{name: noop}]' > plugins/evil/plugin.yaml
+	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
+	for cmd in "list" "info evil" "validate plugins/evil"; do
+		run filmeto-plugin $cmd
+		[ "$status" -eq 0 ]
+		[[ "$output" != *$'\e'* ]] && [[ "$output" != *$'\a'* ]]
+		[[ "$output" == *evil* ]]
+	done
+	run filmeto-plugin info evil
+	# One line each, the replaced characters marked where they were.
+	[[ "${lines[1]}" == *"ok"*"line two and"*"red" ]]
+	[[ "${lines[0]}" == "evil 1.0"$'\xef\xbf\xbd'* ]]
+	# --json stays exact: it is for programs, which get the text as written.
+	filmeto-plugin info --json evil > out
+	[ "$(jget out 'lines[0]["description"]')" = "$(printf 'ok\e]0;owned\a\nline two\tand\e[31m red')" ]
+}
