@@ -173,6 +173,9 @@ int main(int argc, char **argv)
 	int c, status, finish;
 
 	fm_msg_init(argv[0]);
+	/* What a plugin leaves behind, a daemon too, comes back to us to end. */
+	if (fm_proc_subreaper(1) < 0)
+		fm_warn("cannot become a child subreaper; daemons plugins start may outlive us:");
 	o.output_dir = "filmeto-out";
 	o.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	o.heartbeat = FM_HEARTBEAT;

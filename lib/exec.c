@@ -35,6 +35,13 @@
 #include "rpc.h"
 #include "util.h"
 
+/* Seconds between looks for the orphans (daemons) plugins left behind. */
+#define FM_ORPHAN_SCAN 1.0
+/* Seconds between looks for a plugin's exit where there are no pidfds. */
+#define FM_EXIT_POLL 0.25
+/* Reads of a dead plugin's output before it is judged (a pipe's worth). */
+#define FM_EXIT_READS 256
+
 enum jstate { J_UNSEEN, J_WAITING, J_READY, J_RUNNING, J_BACKOFF };
 
 /* What the table holds for an id: a live job, or how the task ended. */
@@ -107,6 +114,8 @@ struct fm_exec {
 	unsigned long failed, cancelled;
 	int extra_fd, extra_ready; /* fm_exec_turn's fd */
 	double wake_at;		   /* fm_exec_turn's deadline */
+	double orphans_at;	   /* next look for orphans plugins left */
+	int norphans;		   /* orphans still to reap at the last look */
 };
 
 static int sigpipe[2] = {-1, -1};
@@ -1124,6 +1133,32 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	return 0;
 }
 
+/*
+ * The plugin process ended. Its exit is noticed by itself, not by the end
+ * of its output, which a helper it started may hold open for ever: what
+ * it wrote before it ended still counts (a result may be there), then the
+ * worker broke, with the exit status, and its group is gone.
+ */
+static void worker_exited(struct fm_exec *x, struct worker *w)
+{
+	int rounds;
+
+	if (!fm_proc_poll(&w->h.proc))
+		return;
+	for (rounds = 0; rounds < FM_EXIT_READS; rounds++) {
+		struct pollfd pfd = {w->h.proc.out, POLLIN, 0};
+
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		if (worker_read(x, w, 1, 0) < 0)
+			return;
+	}
+	worker_broke(x, w, NULL, NULL,
+		     !w->ready	    ? "exited before it was ready"
+		     : w->ninflight ? "exited before answering"
+				    : "exited");
+}
+
 /* Idle workers leave gently: shutdown, stdin closed, killed if they linger. */
 static void worker_retire(struct fm_exec *x, struct worker *w)
 {
@@ -1239,6 +1274,13 @@ static double tick(struct fm_exec *x)
 
 		for (w = p->workers; w; w = wn) {
 			wn = w->next;
+			/* The pidfd wakes us; without one, this look every FM_EXIT_POLL is all. */
+			if (w->h.proc.pid > 0 && fm_proc_poll(&w->h.proc)) {
+				worker_exited(x, w);
+				return now;
+			}
+			if (w->h.proc.pid > 0 && w->h.proc.pidfd < 0)
+				next = fmin(next, now + FM_EXIT_POLL);
 			if (!w->ready && now >= w->start_deadline) {
 				char why[96];
 
@@ -1288,6 +1330,13 @@ static double tick(struct fm_exec *x)
 	reap_stopping(x, now);
 	if (x->stopping)
 		next = fmin(next, now + 0.05);
+	if (now >= x->orphans_at) {
+		x->norphans = fm_proc_orphans(0);
+		x->orphans_at = now + FM_ORPHAN_SCAN;
+	}
+	/* Orphans come only from plugins: no plugin, no orphan to look for. */
+	if (x->norphans || fm_proc_live())
+		next = fmin(next, x->orphans_at);
 	return next;
 }
 
@@ -1664,6 +1713,8 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 			watch_fd(&ps, w->h.proc.err, POLLIN, w);
 			if (fm_host_wants_write(&w->h))
 				watch_fd(&ps, w->h.proc.in, POLLOUT, w);
+			/* Last, so what it wrote before it ended is read first. */
+			watch_fd(&ps, w->h.proc.pidfd, POLLIN, w);
 		}
 	}
 	wait = next - fm_now();
@@ -1699,6 +1750,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 			if (ps.fds[i].fd == w->h.proc.in) {
 				if (fm_host_flush(&w->h) < 0)
 					worker_broke(x, w, NULL, NULL, "stopped reading its input");
+				continue;
+			}
+			if (ps.fds[i].fd == w->h.proc.pidfd) {
+				worker_exited(x, w);
 				continue;
 			}
 			worker_read(x, w, ps.fds[i].fd == w->h.proc.out,
@@ -1818,6 +1873,8 @@ int fm_exec_finish(struct fm_exec *x)
 		if (x->stopping)
 			nanosleep(&nap, NULL);
 	}
+	/* Every plugin has stopped: nothing any of them started may stay. */
+	fm_proc_end_orphans(FM_ORPHAN_WAIT);
 	if (x->cancel_all)
 		return 130;
 	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
