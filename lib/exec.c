@@ -811,6 +811,8 @@ static int localize(struct fm_exec *x, struct job *j, struct fm_error *err)
 	if (j->localized)
 		return 0;
 	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	if (fm_host_output_dir(j->dir, err) < 0)
+		return -1;
 	for (i = 0; i < json_object_array_length(j->t.resources); i++) {
 		const char *type =
 		    fm_json_get_string(json_object_array_get_idx(j->t.resources, i), "type");
@@ -1000,7 +1002,9 @@ static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct
 		if (msg->error_data)
 			fm_error_detail(&res.error, "data", json_object_get(msg->error_data));
 	} else {
-		fm_host_take_result(&w->h, msg->result, j->dir, &res);
+		/* Combine's film may be where the user's -o put it, outside j->dir. */
+		fm_host_take_result(&w->h, msg->result, j->dir,
+				    fm_json_get_string(j->t.parameters, "output"), &res);
 	}
 	if (j->needs)
 		needs_fit(x, j, -1);
