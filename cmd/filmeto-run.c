@@ -173,6 +173,8 @@ int main(int argc, char **argv)
 	int c, status, finish;
 
 	fm_msg_init(argv[0]);
+	/* Plugins run beside us: no key of ours shows in /proc, none asked for reaches them. */
+	fm_secrets_hide();
 	/* What a plugin leaves behind, a daemon too, comes back to us to end. */
 	if (fm_proc_subreaper(1) < 0)
 		fm_warn("cannot become a child subreaper; daemons plugins start may outlive us:");

@@ -993,6 +993,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	fm_msg_init(argv[0]);
+	/* A plugin running beside us in the pipeline must find no key of ours in /proc. */
+	fm_secrets_hide();
 	parse_args(argc, argv, &s.a);
 	if (s.a.cancel)
 		return cancel(&s.a);

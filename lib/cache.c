@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "proc.h"
 #include "util.h"
 
 static void to_hex(const uint8_t *d, char hex[65])
@@ -103,18 +104,6 @@ static json_object *sorted(json_object *o)
 	return c;
 }
 
-/* A variable that holds a secret by its name: never part of a key. */
-static int secret_name(const char *name)
-{
-	static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH", NULL};
-	size_t i;
-
-	for (i = 0; words[i]; i++)
-		if (strstr(name, words[i]))
-			return 1;
-	return 0;
-}
-
 /*
  * The variables the manifest passes on (OPENAI_BASE_URL, ...) choose
  * where work is done, so they are part of the key; secrets are not.
@@ -127,7 +116,7 @@ static void add_env(json_object *k, const struct fm_manifest *m)
 	for (i = 0; i < json_object_array_length(m->env); i++) {
 		const char *name = json_object_get_string(json_object_array_get_idx(m->env, i));
 
-		if (!name || secret_name(name) || !getenv(name))
+		if (!name || fm_secret_name(name) || !getenv(name))
 			continue;
 		if (!env)
 			env = json_object_new_object();

@@ -537,3 +537,37 @@ void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len)
 	else
 		snprintf(buf, len, "ended with wait status %d", p->status);
 }
+
+int fm_secret_name(const char *name)
+{
+	static const char *const words[] = {"KEY",  "TOKEN",	  "SECRET", "PASSWORD", "PASSWD",
+					    "AUTH", "CREDENTIAL", "COOKIE", "PRIVATE",	NULL};
+	size_t i;
+
+	for (i = 0; words[i]; i++)
+		if (strcasestr(name, words[i]))
+			return 1;
+	return 0;
+}
+
+void fm_secrets_hide(void)
+{
+	extern char **environ;
+	size_t i;
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	for (i = 0; environ && environ[i]; i++) {
+		char *eq = strchr(environ[i], '='), *name, *copy;
+
+		if (!eq)
+			continue;
+		name = fm_xstrndup(environ[i], (size_t)(eq - environ[i]));
+		if (fm_secret_name(name)) {
+			/* Kept for the life of the process: environ points at it. */
+			copy = fm_xstrdup(environ[i]);
+			explicit_bzero(environ[i], strlen(environ[i]));
+			environ[i] = copy;
+		}
+		free(name);
+	}
+}

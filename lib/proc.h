@@ -95,4 +95,21 @@ int fm_proc_live(void);
 /* "exited with status 3", "killed by signal 9 (Killed)". */
 void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len);
 
+/*
+ * Whether an environment variable holds a secret, by its name: one with
+ * KEY, TOKEN, SECRET, PASSWORD, PASSWD, AUTH, CREDENTIAL, COOKIE or
+ * PRIVATE in it. Such a value is never part of a cache key and never
+ * shown in /proc.
+ */
+int fm_secret_name(const char *name);
+/*
+ * For a process that holds keys: makes it non-dumpable (PR_SET_DUMPABLE
+ * 0), so another process of the user can neither read its memory nor
+ * attach to it, and takes every secret variable out of the environment
+ * block that /proc/PID/environ shows. getenv() still finds them: they are
+ * moved to private memory, and their place in the block is zeroed (the
+ * kernel reads the block, not environ, so unsetenv would not do).
+ */
+void fm_secrets_hide(void);
+
 #endif

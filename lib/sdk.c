@@ -18,6 +18,7 @@
 #include "msg.h"
 #include "ndjson.h"
 #include "rpc.h"
+#include "proc.h"
 #include "sdk.h"
 #include "util.h"
 
@@ -273,6 +274,8 @@ int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
 {
 	(void)argc;
 	fm_msg_init(argv[0]);
+	/* The keys a plugin was given are its own: no other plugin reads them in /proc. */
+	fm_secrets_hide();
 	signal(SIGPIPE, SIG_IGN);
 	return fm_plugin_serve(def, 0, 1, 2);
 }

@@ -2,7 +2,8 @@
  * Child processes: pipes, exit status and its description, stopping a
  * child that ignores its stdin, and taking down what the child started
  * (its whole process group) with it; an exit seen on the pidfd while a
- * helper holds the pipes; and a daemon adopted as an orphan and ended.
+ * helper holds the pipes; a daemon adopted as an orphan and ended; and
+ * which variables are secrets, hidden from /proc.
  */
 #include <errno.h>
 #include <poll.h>
@@ -353,6 +354,45 @@ static void test_proc_orphans(void)
 	fm_error_release(&e);
 }
 
+static void test_secrets(void)
+{
+	pid_t pid;
+	int status;
+
+	OK(fm_secret_name("OPENAI_API_KEY") && fm_secret_name("HF_TOKEN") &&
+	       fm_secret_name("AWS_SECRET_ACCESS_KEY") && fm_secret_name("DB_PASSWORD") &&
+	       fm_secret_name("my_auth_header") && fm_secret_name("SESSION_COOKIE"),
+	   "secrets: key, token, secret, password, auth, cookie names");
+	OK(!fm_secret_name("OPENAI_BASE_URL") && !fm_secret_name("PATH") &&
+	       !fm_secret_name("COMFYUI_URL"),
+	   "secrets: endpoints and paths are not");
+	/* In a child: non-dumpable is for the life of the process. */
+	if ((pid = fork()) == 0) {
+		extern char **environ;
+		char **v, *before = NULL;
+		int bad = 0;
+
+		setenv("FM_UNIT_TOKEN", "planted-5150", 1);
+		setenv("FM_UNIT_PLAIN", "visible", 1);
+		for (v = environ; *v; v++)
+			if (!strncmp(*v, "FM_UNIT_TOKEN=", 14))
+				before = *v;
+		fm_secrets_hide();
+		bad |= prctl(PR_GET_DUMPABLE) != 0;
+		bad |= !getenv("FM_UNIT_TOKEN") || strcmp(getenv("FM_UNIT_TOKEN"), "planted-5150");
+		bad |= (!before || before[0] != '\0' || getenv("FM_UNIT_TOKEN") == before + 14)
+		       << 1;
+		bad |= (!getenv("FM_UNIT_PLAIN") || strcmp(getenv("FM_UNIT_PLAIN"), "visible"))
+		       << 2;
+		_exit(bad);
+	}
+	OK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status),
+	   "secrets: hide in a child");
+	IS_INT(WEXITSTATUS(status), 0,
+	       "secrets: not dumpable; getenv finds the key, moved; its old place is zeroed; "
+	       "others untouched");
+}
+
 void test_proc(void)
 {
 	test_proc_output();
@@ -360,4 +400,5 @@ void test_proc(void)
 	test_proc_group();
 	test_proc_pidfd();
 	test_proc_orphans();
+	test_secrets();
 }
