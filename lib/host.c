@@ -320,16 +320,19 @@ static int check_output(const struct fm_host *h, const char *abs, const char *di
 			 h->manifest->name, abs, file_kind(st.st_mode));
 		goto out;
 	}
-	if (fm_host_output_dir(dir, err) < 0)
-		goto out;
-	real = realpath(abs, NULL);
-	rdir = realpath(dir, NULL);
-	if (!real || !rdir) {
+	if (!(real = realpath(abs, NULL))) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
 			 "plugin '%s' named output '%s':", h->manifest->name, abs);
 		goto out;
 	}
-	if (!under(real, rdir) && !(film && h->manifest->serve && beside_film(real, film))) {
+	/* The film may be all there is: the task's own folder need not exist. */
+	if (film && h->manifest->serve && beside_film(real, film)) {
+		rc = 0;
+		goto out;
+	}
+	if (fm_host_output_dir(dir, err) < 0)
+		goto out;
+	if (!(rdir = realpath(dir, NULL)) || !under(real, rdir)) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
 			 "plugin '%s' named output '%s', which is outside the task's folder '%s'",
 			 h->manifest->name, abs, dir);
