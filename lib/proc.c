@@ -8,10 +8,12 @@
  *
  * A daemon leaves the group (setsid) and, once its parent is gone, would
  * belong to init. A subreaper gets it instead, as an orphan: it is ours to
- * reap and to end. Which plugin made it is no longer known by then, so it
- * is ended once every plugin process that was alive when it was first seen
- * has stopped: exact when plugins run one at a time, never early, and at
- * the latest when the command ends.
+ * reap and to end. Which plugin made it is no longer known by then, but
+ * only one that started before it can have: it is ended once no plugin
+ * process that started before it still runs. That is exact when plugins
+ * run one at a time, never early, and at the latest when the command
+ * ends. A child older than every plugin was ours before any plugin ran
+ * (a shell's, before it exec'd us): it is reaped, never ended.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,9 +37,9 @@
 /* Live process groups, for fm_proc_signal_all(); slot 0 means free. */
 #define MAX_LIVE 1024
 static volatile sig_atomic_t live[MAX_LIVE];
-/* Each live group's spawn number: the order plugins were started in. */
-static unsigned long live_serial[MAX_LIVE];
-static unsigned long spawned;
+/* When each live one started, in clock ticks since boot; and the first ever. */
+static unsigned long long live_start[MAX_LIVE];
+static unsigned long long first_start;
 
 /*
  * Orphans adopted as a subreaper, with the newest spawn when first seen.
@@ -46,12 +48,38 @@ static unsigned long spawned;
  */
 static int subreaper;
 static volatile sig_atomic_t orphan[FM_ORPHANS_MAX];
-static unsigned long orphan_owner[FM_ORPHANS_MAX];
+static unsigned long long orphan_start[FM_ORPHANS_MAX];
 static unsigned char orphan_ended[FM_ORPHANS_MAX];
 
 /* How deep a tree an orphan's end follows, and how many per level. */
 #define TREE_DEPTH 16
 #define TREE_WIDTH 256
+
+/* Field 22 of /proc/PID/stat, its start in clock ticks since boot; 0 if gone. */
+static unsigned long long start_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	int fd, field;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The name in parentheses may hold anything: count from its end. */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
 
 static void track(pid_t pid, pid_t replace)
 {
@@ -59,7 +87,9 @@ static void track(pid_t pid, pid_t replace)
 
 	for (i = 0; i < MAX_LIVE; i++) {
 		if (live[i] == replace) {
-			live_serial[i] = pid ? spawned : 0;
+			live_start[i] = pid ? start_of(pid) : 0;
+			if (live_start[i] && (!first_start || live_start[i] < first_start))
+				first_start = live_start[i];
 			live[i] = pid;
 			return;
 		}
@@ -227,6 +257,12 @@ static void end_tree(pid_t pid, int depth)
 		kill(-pid, SIGKILL);
 }
 
+/* Whether a plugin can have made an orphan that started at start. */
+static int from_plugin(unsigned long long start)
+{
+	return first_start && start >= first_start;
+}
+
 /* A child that is no plugin of ours: an orphan, first seen now. */
 static void adopt(pid_t pid, void *ctx)
 {
@@ -237,21 +273,26 @@ static void adopt(pid_t pid, void *ctx)
 		return;
 	if ((i = find_orphan(0)) < 0) {
 		/* No room to wait for its maker: it goes now, and is reaped once there is. */
-		end_tree(pid, 0);
+		if (from_plugin(start_of(pid)))
+			end_tree(pid, 0);
 		return;
 	}
-	orphan_owner[i] = spawned;
+	orphan_start[i] = start_of(pid);
 	orphan_ended[i] = 0;
 	orphan[i] = pid;
 }
 
-/* Whether every plugin that was alive when the orphan was seen has stopped. */
-static int makers_gone(unsigned long owner)
+/*
+ * Whether no plugin process that started before the orphan (and so may
+ * have made it) still runs. Clock ticks are coarse: one that started in
+ * the same tick counts as before, so an orphan is never ended early.
+ */
+static int makers_gone(unsigned long long start)
 {
 	size_t i;
 
 	for (i = 0; i < MAX_LIVE; i++)
-		if (live[i] > 0 && live_serial[i] <= owner)
+		if (live[i] > 0 && live_start[i] <= start)
 			return 0;
 	return 1;
 }
@@ -275,7 +316,10 @@ int fm_proc_orphans(int all)
 			orphan[i] = 0;
 			continue;
 		}
-		if (!orphan_ended[i] && (all || makers_gone(orphan_owner[i]))) {
+		/* One from before any plugin is reaped when it ends, never ended. */
+		if (!from_plugin(orphan_start[i]))
+			continue;
+		if (!orphan_ended[i] && (all || makers_gone(orphan_start[i]))) {
 			end_tree((pid_t)orphan[i], 0);
 			orphan_ended[i] = 1;
 		}
@@ -366,7 +410,6 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot run '%s' in '%s':", argv[0],
 				cwd ? cwd : ".");
 	}
-	spawned++;
 	track(p->pid, 0);
 	/*
 	 * Not reaped yet, so the pid is still this child's. Without pidfds

@@ -83,9 +83,10 @@ int fm_proc_subreaper(int on);
 /*
  * For a subreaper (nothing otherwise): looks at the children we adopted,
  * reaps those that ended, and ends (with everything they started) those
- * whose maker may no longer be running, that is, every plugin process
- * alive when the orphan was first seen has stopped; with all, every one.
- * Returns how many are still to reap.
+ * whose maker may no longer be running, that is, no plugin process that
+ * started before the orphan still runs; with all, every one. A child
+ * older than the first plugin is no plugin's: it is reaped, never ended.
+ * Returns how many orphans of plugins are still to reap.
  */
 int fm_proc_orphans(int all);
 /* Ends every orphan and waits up to timeout seconds to reap them. */

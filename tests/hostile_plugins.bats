@@ -97,6 +97,17 @@ no_leftovers() {
 	no_leftovers
 }
 
+@test "a child filmeto-run had before any plugin ran is no orphan of a plugin: it is left alone" {
+	attack d daemon > task
+	# The shell's background sleep becomes filmeto-run's child through exec.
+	sh -c 'sleep 1000 & echo $! > older.pid; exec filmeto-run -d out task' > events
+	older=$(cat older.pid)
+	DAEMON=$(cat out/d/daemon.pid)
+	gone "$DAEMON"
+	kill -0 "$older"
+	kill "$older"
+}
+
 @test "SIGTERM: the daemon of a running plugin goes with it" {
 	attack d daemonslow "" ',"delay":100' > task
 	filmeto-run -d out --grace 1 task > events &

@@ -335,7 +335,11 @@ static void test_proc_orphans(void)
 	IS_INT(parent_of(daemon), getpid(), "proc: ... and is adopted by the subreaper");
 	IS_INT(fm_proc_orphans(0), 1, "proc: the adopted daemon is seen as an orphan");
 	OK(kill(daemon, 0) == 0, "proc: ... and kept while its maker runs");
-	/* Another plugin started later must not keep it alive once its maker is gone. */
+	/*
+	 * Another plugin started later must not keep it alive once its maker
+	 * is gone; later by a clock tick at least, the unit of start times.
+	 */
+	usleep(30 * 1000);
 	{
 		char *cat[] = {"cat", NULL};
 
