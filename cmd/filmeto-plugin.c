@@ -513,6 +513,8 @@ int main(int argc, char **argv)
 	fm_msg_init(argv[0]);
 	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* Its self-test runs plugins: none of them may find a key of ours in /proc. */
+	fm_secrets_hide();
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;

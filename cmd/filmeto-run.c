@@ -201,6 +201,11 @@ int main(int argc, char **argv)
 	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
 	if ((status = fm_host_builtin_main(argc, argv)) >= 0)
 		return status;
+	/* Plugins run beside us: no key of ours shows in /proc, none asked for reaches them. */
+	fm_secrets_hide();
+	/* What a plugin leaves behind, a daemon too, comes back to us to end. */
+	if (fm_proc_subreaper(1) < 0)
+		fm_warn("cannot become a child subreaper; daemons plugins start may outlive us:");
 	o.output_dir = "filmeto-out";
 	o.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	o.heartbeat = FM_HEARTBEAT;

@@ -1004,6 +1004,8 @@ int main(int argc, char **argv)
 	fm_msg_init(argv[0]);
 	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* A plugin running beside us in the pipeline must find no key of ours in /proc. */
+	fm_secrets_hide();
 	parse_args(argc, argv, &s.a);
 	if (s.a.cancel)
 		return cancel(&s.a);

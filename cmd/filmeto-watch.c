@@ -1879,6 +1879,8 @@ int main(int argc, char **argv)
 	double wall;
 
 	fm_msg_init(argv[0]);
+	/* A plugin running beside us in the pipeline must find no key of ours in /proc. */
+	fm_secrets_hide();
 	while ((c = getopt_long(argc, argv, "f:hqv", options, NULL)) != -1) {
 		switch (c) {
 		case 'f': follow[nfollow++] = optarg; break;

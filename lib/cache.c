@@ -2,9 +2,13 @@
  * The output cache. A key is the SHA-256 (libavutil) of the plugin name
  * and version, the tool, the parameters with their keys sorted, and the
  * content hash of each input file. An entry is a directory holding the
- * output files (hard links to the originals where possible) and
- * result.json; it is built under a temporary name and renamed into place,
- * so a reader never sees half an entry and two writers never mix.
+ * copies of the output files and result.json; it is built under a
+ * temporary name and renamed into place, so a reader never sees half an
+ * entry and two writers never mix. An entry never hard-links a file the
+ * cache did not make: a plugin's output could name anything (a link to a
+ * system file would make a later write to a cached output write there),
+ * so it is copied, through no symbolic link and only when regular. Only
+ * from its own entries does the cache hand out hard links.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "proc.h"
 #include "util.h"
 
 static void to_hex(const uint8_t *d, char hex[65])
@@ -119,18 +126,6 @@ static json_object *sorted(json_object *o)
 	return c;
 }
 
-/* A variable that holds a secret by its name: never part of a key. */
-static int secret_name(const char *name)
-{
-	static const char *const words[] = {"KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH", NULL};
-	size_t i;
-
-	for (i = 0; words[i]; i++)
-		if (strstr(name, words[i]))
-			return 1;
-	return 0;
-}
-
 /*
  * The variables the manifest passes on (OPENAI_BASE_URL, ...) choose
  * where work is done, so they are part of the key; secrets are not.
@@ -143,7 +138,7 @@ static void add_env(json_object *k, const struct fm_manifest *m)
 	for (i = 0; i < json_object_array_length(m->env); i++) {
 		const char *name = json_object_get_string(json_object_array_get_idx(m->env, i));
 
-		if (!name || secret_name(name) || !getenv(name))
+		if (!name || fm_secret_name(name) || !getenv(name))
 			continue;
 		if (!env)
 			env = json_object_new_object();
@@ -186,39 +181,77 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	return fm_xstrdup(hex);
 }
 
-int fm_link_or_copy(const char *src, const char *dst)
+/* The bytes of in into out: a reflink where the file system shares blocks. */
+static int copy_fd(int in, int out)
 {
 	char buf[65536];
-	int in, out, rc = 0;
 	ssize_t n;
 
-	if (link(src, dst) == 0)
+	if (ioctl(out, FICLONE, in) == 0)
 		return 0;
-	if (errno == EEXIST)
-		unlink(dst);
-	if (link(src, dst) == 0)
+	while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) > 0)
+		;
+	if (n == 0)
 		return 0;
-	in = open(src, O_RDONLY | O_CLOEXEC);
+	/* Across file systems on old kernels, or where it is not supported. */
+	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+int fm_copy_file(const char *src, const char *dst)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	int in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), out = -1, rc = -1;
+	struct stat st;
+
 	if (in < 0)
 		return -1;
-	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		close(in);
-		return -1;
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto out;
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			rc = -1;
-			break;
-		}
-	if (n < 0)
-		rc = -1;
-	close(in);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0)
+		goto out;
+	rc = copy_fd(in, out);
 	if (close(out) != 0)
 		rc = -1;
 	if (rc < 0)
 		unlink(dst);
+out:
+	close(in);
 	return rc;
+}
+
+int fm_link_or_copy(const char *src, const char *dst)
+{
+	struct stat st;
+
+	/* link(2) would link a symbolic link itself, and handing one out is what must not happen.
+	 */
+	if (lstat(src, &st) != 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (link(src, dst) == 0)
+		return 0;
+	if (errno == EEXIST && unlink(dst) == 0 && link(src, dst) == 0)
+		return 0;
+	return fm_copy_file(src, dst);
+}
+
+/* The task's folder must be a directory of its own, not a link planted to elsewhere. */
+static int real_dir(const char *dir)
+{
+	struct stat st;
+
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static char *entry_dir(const char *cache_dir, const char *key)
@@ -235,7 +268,7 @@ int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct
 
 	free(path);
 	files = fm_json_get(r, "files", json_type_array);
-	if (!files)
+	if (!files || !real_dir(dir))
 		rc = -1;
 	for (i = 0; rc == 0 && i < json_object_array_length(files); i++) {
 		json_object *f = json_object_array_get_idx(files, i);
@@ -300,7 +333,7 @@ void fm_cache_put(const char *cache_dir, const char *key, const struct fm_result
 		     *dst = fm_xasprintf("%s/%s", tmp, name);
 		json_object *f = json_object_new_object();
 
-		ok = fm_link_or_copy(src, dst) == 0;
+		ok = fm_copy_file(src, dst) == 0;
 		json_object_object_add(f, "stored", json_object_new_string(name));
 		json_object_object_add(f, "name", json_object_new_string(base));
 		json_object_array_add(files, f);

@@ -39,6 +39,13 @@
 #include "rpc.h"
 #include "util.h"
 
+/* Seconds between looks for the orphans (daemons) plugins left behind. */
+#define FM_ORPHAN_SCAN 1.0
+/* Seconds between looks for a plugin's exit where there are no pidfds. */
+#define FM_EXIT_POLL 0.25
+/* Reads of a dead plugin's output before it is judged (a pipe's worth). */
+#define FM_EXIT_READS 256
+
 /*
  * J_PREPARING: admitted, its inputs being made ready on a thread;
  * J_PREPARED: they are, and it waits for a plugin process. Both count as
@@ -115,11 +122,13 @@ struct fm_exec {
 	char *film_taken; /* the task writing -o */
 	double cancel_deadline;
 	unsigned long failed, cancelled;
-	int extra_fd, extra_ready; /* fm_exec_turn's fd */
-	double wake_at;		   /* fm_exec_turn's deadline */
-	int prep_pipe[2];	   /* preparations say they are done here */
-	struct fm_prep **orphans;  /* of tasks that ended first, still stopping */
-	size_t norphans;
+	int extra_fd, extra_ready;  /* fm_exec_turn's fd */
+	double wake_at;		    /* fm_exec_turn's deadline */
+	int prep_pipe[2];	    /* preparations say they are done here */
+	struct fm_prep **lingering; /* of tasks that ended first, still stopping */
+	size_t nlingering;
+	double orphans_at; /* next look for orphans plugins left */
+	int norphans;	   /* orphans still to reap at the last look */
 };
 
 static int sigpipe[2] = {-1, -1};
@@ -497,8 +506,8 @@ static void leave_prep(struct fm_exec *x, struct job *j)
 	if (!j->prep)
 		return;
 	fm_prep_stop(j->prep);
-	x->orphans = fm_xrealloc(x->orphans, (x->norphans + 1) * sizeof(*x->orphans));
-	x->orphans[x->norphans++] = j->prep;
+	x->lingering = fm_xrealloc(x->lingering, (x->nlingering + 1) * sizeof(*x->lingering));
+	x->lingering[x->nlingering++] = j->prep;
 	j->prep = NULL;
 }
 
@@ -1005,6 +1014,23 @@ static void attach(struct worker *w, struct job *j)
  * on a thread, once per task (retries reuse them). The task is running
  * from here on: its started line goes out and its timeout counts.
  */
+/*
+ * The task's output folder: a symbolic link planted there would have the
+ * plugin (and a cached result) write through it. -1 when j has failed.
+ */
+static int task_dir(struct fm_exec *x, struct job *j)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (!j->dir)
+		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	if (fm_host_output_dir(j->dir, &err) == 0)
+		return 0;
+	j->state = J_BACKOFF; /* neither ready nor running any more */
+	fail_job(x, j, &err);
+	return -1;
+}
+
 static void begin_prep(struct fm_exec *x, struct job *j)
 {
 	struct fm_prep_in in = {j->t.resources, NULL, x->o.cache_dir, NULL, NULL, NULL, NULL};
@@ -1012,7 +1038,8 @@ static void begin_prep(struct fm_exec *x, struct job *j)
 
 	list_unlink(j);
 	x->nready--;
-	j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	if (task_dir(x, j) < 0)
+		return;
 	in.dir = j->dir;
 	if (cacheable(x, j)) {
 		in.m = j->m;
@@ -1037,13 +1064,13 @@ static void collect_preps(struct fm_exec *x)
 
 	while (read(x->prep_pipe[0], buf, sizeof(buf)) > 0)
 		;
-	for (i = 0; i < x->norphans;) {
-		if (!fm_prep_done(x->orphans[i])) {
+	for (i = 0; i < x->nlingering;) {
+		if (!fm_prep_done(x->lingering[i])) {
 			i++;
 			continue;
 		}
-		fm_prep_free(x->orphans[i]);
-		x->orphans[i] = x->orphans[--x->norphans];
+		fm_prep_free(x->lingering[i]);
+		x->lingering[i] = x->lingering[--x->nlingering];
 	}
 	/* Ending a task takes it out of running: look at the same slot again. */
 	for (i = 0; i < x->nrunning;) {
@@ -1109,7 +1136,8 @@ static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
 	list_unlink(j);
 	x->nready--;
 	if (!j->localized) {
-		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+		if (task_dir(x, j) < 0)
+			return -1;
 		j->localized = 1;
 		if (cacheable(x, j))
 			j->cache_key = fm_cache_key(j->m, &j->t, j->settings, NULL);
@@ -1210,7 +1238,9 @@ static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct
 		if (msg->error_data)
 			fm_error_detail(&res.error, "data", json_object_get(msg->error_data));
 	} else {
-		fm_host_take_result(&w->h, msg->result, j->dir, &res);
+		/* Combine's film may be where the user's -o put it, outside j->dir. */
+		fm_host_take_result(&w->h, msg->result, j->dir,
+				    fm_json_get_string(j->t.parameters, "output"), &res);
 	}
 	if (j->needs)
 		needs_fit(x, j, -1);
@@ -1344,6 +1374,32 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	return 0;
 }
 
+/*
+ * The plugin process ended. Its exit is noticed by itself, not by the end
+ * of its output, which a helper it started may hold open for ever: what
+ * it wrote before it ended still counts (a result may be there), then the
+ * worker broke, with the exit status, and its group is gone.
+ */
+static void worker_exited(struct fm_exec *x, struct worker *w)
+{
+	int rounds;
+
+	if (!fm_proc_poll(&w->h.proc))
+		return;
+	for (rounds = 0; rounds < FM_EXIT_READS; rounds++) {
+		struct pollfd pfd = {w->h.proc.out, POLLIN, 0};
+
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		if (worker_read(x, w, 1, 0) < 0)
+			return;
+	}
+	worker_broke(x, w, NULL, NULL,
+		     !w->ready	    ? "exited before it was ready"
+		     : w->ninflight ? "exited before answering"
+				    : "exited");
+}
+
 /* Idle workers leave gently: shutdown, stdin closed, killed if they linger. */
 static void worker_retire(struct fm_exec *x, struct worker *w)
 {
@@ -1473,6 +1529,13 @@ static double tick(struct fm_exec *x)
 
 		for (w = p->workers; w; w = wn) {
 			wn = w->next;
+			/* The pidfd wakes us; without one, this look every FM_EXIT_POLL is all. */
+			if (w->h.proc.pid > 0 && fm_proc_poll(&w->h.proc)) {
+				worker_exited(x, w);
+				return now;
+			}
+			if (w->h.proc.pid > 0 && w->h.proc.pidfd < 0)
+				next = fmin(next, now + FM_EXIT_POLL);
 			if (!w->ready && now >= w->start_deadline) {
 				char why[96];
 
@@ -1522,6 +1585,13 @@ static double tick(struct fm_exec *x)
 	reap_stopping(x, now);
 	if (x->stopping)
 		next = fmin(next, now + 0.05);
+	if (now >= x->orphans_at) {
+		x->norphans = fm_proc_orphans(0);
+		x->orphans_at = now + FM_ORPHAN_SCAN;
+	}
+	/* Orphans come only from plugins: no plugin, no orphan to look for. */
+	if (x->norphans || fm_proc_live())
+		next = fmin(next, x->orphans_at);
 	return next;
 }
 
@@ -1900,6 +1970,8 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 			watch_fd(&ps, w->h.proc.err, POLLIN, w);
 			if (fm_host_wants_write(&w->h))
 				watch_fd(&ps, w->h.proc.in, POLLOUT, w);
+			/* Last, so what it wrote before it ended is read first. */
+			watch_fd(&ps, w->h.proc.pidfd, POLLIN, w);
 		}
 	}
 	wait = next - fm_now();
@@ -1939,6 +2011,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 			if (ps.fds[i].fd == w->h.proc.in) {
 				if (fm_host_flush(&w->h) < 0)
 					worker_broke(x, w, NULL, NULL, "stopped reading its input");
+				continue;
+			}
+			if (ps.fds[i].fd == w->h.proc.pidfd) {
+				worker_exited(x, w);
 				continue;
 			}
 			worker_read(x, w, ps.fds[i].fd == w->h.proc.out,
@@ -2061,8 +2137,10 @@ int fm_exec_finish(struct fm_exec *x)
 			nanosleep(&nap, NULL);
 	}
 	/* Stopped fetches clean up within about a second; their files go too. */
-	while (x->norphans)
-		fm_prep_free(x->orphans[--x->norphans]);
+	while (x->nlingering)
+		fm_prep_free(x->lingering[--x->nlingering]);
+	/* Every plugin has stopped: nothing any of them started may stay. */
+	fm_proc_end_orphans(FM_ORPHAN_WAIT);
 	if (x->cancel_all)
 		return 130;
 	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
@@ -2188,9 +2266,9 @@ void fm_exec_free(struct fm_exec *x)
 		free(x->table[i]);
 	}
 	free(x->table);
-	while (x->norphans)
-		fm_prep_free(x->orphans[--x->norphans]);
-	free(x->orphans);
+	while (x->nlingering)
+		fm_prep_free(x->lingering[--x->nlingering]);
+	free(x->lingering);
 	if (x->prep_pipe[0] >= 0) {
 		close(x->prep_pipe[0]);
 		close(x->prep_pipe[1]);

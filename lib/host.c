@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -276,8 +277,122 @@ int fm_host_broke(struct fm_host *h, struct fm_error *err, const char *fmt, ...)
 	return -1;
 }
 
-static int collect_outputs(json_object *result, const char *output_dir, struct fm_result *res,
-			   struct fm_error *err)
+int fm_host_output_dir(const char *dir, struct fm_error *err)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) != 0)
+		return errno == ENOENT ? 0
+				       : fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+						  "cannot use output folder '%s':", dir);
+	if (S_ISLNK(st.st_mode))
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+				"output folder '%s' is a symbolic link; refusing to use it", dir);
+	if (!S_ISDIR(st.st_mode))
+		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+				"output folder '%s' is not a directory; refusing to use it", dir);
+	return 0;
+}
+
+static const char *file_kind(mode_t mode)
+{
+	return S_ISLNK(mode)	? "a symbolic link"
+	       : S_ISDIR(mode)	? "a directory"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+	       : S_ISCHR(mode)	? "a character device"
+	       : S_ISBLK(mode)	? "a block device"
+				: "not a regular file";
+}
+
+/* Whether real, a resolved path, is dir itself or inside it (resolved too). */
+static int under(const char *real, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(real, dir, n) && (real[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
+/*
+ * The film the user named with -o, and what combine writes beside it
+ * (FILM.srt, FILM.json, FILM-contact.png, FILM-thumbs/): FILM without its
+ * extension, resolved, followed by '.' or '-'.
+ */
+static int beside_film(const char *real, const char *film)
+{
+	char *abs = fm_abspath(film), *slash = strrchr(abs, '/'), *parent, *stem, *dot;
+	size_t n;
+	int ok;
+
+	*slash = '\0';
+	parent = realpath(*abs ? abs : "/", NULL);
+	if (!parent) {
+		free(abs);
+		return 0;
+	}
+	stem = fm_xasprintf("%s/%s", strcmp(parent, "/") ? parent : "", slash + 1);
+	ok = !strcmp(real, stem);
+	if ((dot = strrchr(stem, '.')) && dot > strrchr(stem, '/'))
+		*dot = '\0';
+	n = strlen(stem);
+	ok = ok || (!strncmp(real, stem, n) && (real[n] == '.' || real[n] == '-'));
+	free(stem);
+	free(parent);
+	free(abs);
+	return ok;
+}
+
+/*
+ * An output must be a regular file inside the task's folder: not a link,
+ * FIFO or directory, and resolving to somewhere under the folder, so no
+ * "..", absolute path or link on the way leads out. Only combine's film
+ * may be elsewhere, where the user asked for it. A missing file is
+ * fm_result_add_output's to report.
+ */
+static int check_output(const struct fm_host *h, const char *abs, const char *dir, const char *film,
+			struct fm_error *err)
+{
+	char *real = NULL, *rdir = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (lstat(abs, &st) != 0)
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s', which is %s, not a regular file",
+			 h->manifest->name, abs, file_kind(st.st_mode));
+		goto out;
+	}
+	if (!(real = realpath(abs, NULL))) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s':", h->manifest->name, abs);
+		goto out;
+	}
+	/* The film may be all there is: the task's own folder need not exist. */
+	if (film && h->manifest->serve && beside_film(real, film)) {
+		rc = 0;
+		goto out;
+	}
+	if (fm_host_output_dir(dir, err) < 0)
+		goto out;
+	if (!(rdir = realpath(dir, NULL)) || !under(real, rdir)) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s', which is outside the task's folder '%s'",
+			 h->manifest->name, abs, dir);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		fm_error_detail(err, "output", json_object_new_string(abs));
+	free(real);
+	free(rdir);
+	return rc;
+}
+
+static int collect_outputs(const struct fm_host *h, json_object *result, const char *output_dir,
+			   const char *film, struct fm_result *res, struct fm_error *err)
 {
 	json_object *files = fm_json_get(result, "output_files", json_type_array);
 	json_object *resources = fm_json_get(result, "output_resources", json_type_array);
@@ -300,7 +415,9 @@ static int collect_outputs(json_object *result, const char *output_dir, struct f
 		}
 		path = json_object_get_string(f);
 		abs = path[0] == '/' ? fm_xstrdup(path) : fm_xasprintf("%s/%s", output_dir, path);
-		rc = fm_result_add_output(res, abs, err);
+		rc = check_output(h, abs, output_dir, film, err);
+		if (rc == 0)
+			rc = fm_result_add_output(res, abs, err);
 		free(abs);
 		if (rc < 0)
 			return -1;
@@ -309,7 +426,7 @@ static int collect_outputs(json_object *result, const char *output_dir, struct f
 }
 
 void fm_host_take_result(const struct fm_host *h, json_object *result, const char *output_dir,
-			 struct fm_result *res)
+			 const char *film, struct fm_result *res)
 {
 	const char *status = fm_json_get_string(result, "status");
 	const char *message = fm_json_get_string(result, "error_message");
@@ -327,7 +444,7 @@ void fm_host_take_result(const struct fm_host *h, json_object *result, const cha
 	}
 	if (!strcmp(status, "success")) {
 		res->status = FM_STATUS_SUCCESS;
-		if (collect_outputs(result, output_dir, res, &res->error) < 0)
+		if (collect_outputs(h, result, output_dir, film, res, &res->error) < 0)
 			res->status = FM_STATUS_ERROR;
 		return;
 	}

@@ -78,11 +78,22 @@ void fm_host_remember(struct fm_host *h, const char *line);
 int fm_host_broke(struct fm_host *h, struct fm_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*
- * A TaskResult (DESIGN §3) into res: status, outputs checked to exist
- * (relative paths are output_dir's), the error a failed result carries.
+ * A TaskResult (DESIGN §3) into res: status, outputs, the error a failed
+ * result carries. Each output (relative paths are output_dir's) must be a
+ * regular file, not a symbolic link, that resolves to somewhere inside
+ * output_dir, itself a directory and not a link; else the task fails with
+ * PLUGIN_EXECUTION_ERROR naming the path and why. film, for a built-in
+ * tool only, is the film the user asked for outside output_dir (combine's
+ * -o), allowed with its sidecars; NULL for none.
  */
 void fm_host_take_result(const struct fm_host *h, json_object *result, const char *output_dir,
-			 struct fm_result *res);
+			 const char *film, struct fm_result *res);
+/*
+ * 0 when dir, a task's output folder, is a directory of its own or does
+ * not exist yet; PLUGIN_EXECUTION_ERROR when something else (a symbolic
+ * link planted to lead elsewhere) has its name.
+ */
+int fm_host_output_dir(const char *dir, struct fm_error *err);
 /* Sends shutdown, closes stdin, and waits (up to grace) before killing. */
 void fm_host_stop(struct fm_host *h, double grace);
 void fm_host_release(struct fm_host *h);

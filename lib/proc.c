@@ -5,7 +5,17 @@
  * signals. Signals go to the group, so helpers a plugin starts go too; and
  * once the leader is reaped the group is killed again, so nothing it left
  * behind outlives it.
+ *
+ * A daemon leaves the group (setsid) and, once its parent is gone, would
+ * belong to init. A subreaper gets it instead, as an orphan: it is ours to
+ * reap and to end. Which plugin made it is no longer known by then, but
+ * only one that started before it can have: it is ended once no plugin
+ * process that started before it still runs. That is exact when plugins
+ * run one at a time, never early, and at the latest when the command
+ * ends. A child older than every plugin was ours before any plugin ran
+ * (a shell's, before it exec'd us): it is reaped, never ended.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +25,8 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +37,49 @@
 /* Live process groups, for fm_proc_signal_all(); slot 0 means free. */
 #define MAX_LIVE 1024
 static volatile sig_atomic_t live[MAX_LIVE];
+/* When each live one started, in clock ticks since boot; and the first ever. */
+static unsigned long long live_start[MAX_LIVE];
+static unsigned long long first_start;
+
+/*
+ * Orphans adopted as a subreaper, with the newest spawn when first seen.
+ * Only a subreaper looks for them: elsewhere a child not made here is the
+ * caller's own, not an orphan.
+ */
+static int subreaper;
+static volatile sig_atomic_t orphan[FM_ORPHANS_MAX];
+static unsigned long long orphan_start[FM_ORPHANS_MAX];
+static unsigned char orphan_ended[FM_ORPHANS_MAX];
+
+/* How deep a tree an orphan's end follows, and how many per level. */
+#define TREE_DEPTH 16
+#define TREE_WIDTH 256
+
+/* Field 22 of /proc/PID/stat, its start in clock ticks since boot; 0 if gone. */
+static unsigned long long start_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	int fd, field;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The name in parentheses may hold anything: count from its end. */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
 
 static void track(pid_t pid, pid_t replace)
 {
@@ -32,10 +87,99 @@ static void track(pid_t pid, pid_t replace)
 
 	for (i = 0; i < MAX_LIVE; i++) {
 		if (live[i] == replace) {
+			live_start[i] = pid ? start_of(pid) : 0;
+			if (live_start[i] && (!first_start || live_start[i] < first_start))
+				first_start = live_start[i];
 			live[i] = pid;
 			return;
 		}
 	}
+}
+
+static int is_live(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_LIVE; i++)
+		if (live[i] == pid)
+			return 1;
+	return 0;
+}
+
+int fm_proc_live(void)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < MAX_LIVE; i++)
+		n += live[i] > 0;
+	return n;
+}
+
+/* "/proc/PID/task/TID/children" with no stdio: the signal path uses it. */
+static void children_path(char *buf, pid_t pid, pid_t tid)
+{
+	static const char *const parts[] = {"/proc/", "/task/", "/children"};
+	pid_t nums[2] = {pid, tid};
+	char digits[16];
+	int i, k;
+
+	for (i = 0; i < 3; i++) {
+		buf = stpcpy(buf, parts[i]);
+		if (i == 2)
+			break;
+		k = 0;
+		do
+			digits[k++] = (char)('0' + nums[i] % 10);
+		while ((nums[i] /= 10) > 0);
+		while (k > 0)
+			*buf++ = digits[--k];
+	}
+}
+
+/*
+ * Calls fn for each child of thread tid of pid, from the kernel's list,
+ * with only async-signal-safe calls (no malloc, no stdio).
+ */
+static void each_child(pid_t pid, pid_t tid, void (*fn)(pid_t, void *), void *ctx)
+{
+	char path[96], buf[512];
+	pid_t cur = 0;
+	int fd, digits = 0;
+	ssize_t n, i;
+
+	children_path(path, pid, tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				cur = cur * 10 + (buf[i] - '0');
+				digits = 1;
+			} else if (digits) {
+				fn(cur, ctx);
+				cur = 0;
+				digits = 0;
+			}
+		}
+	}
+	if (digits)
+		fn(cur, ctx);
+	close(fd);
+}
+
+static void signal_child(pid_t pid, void *ctx)
+{
+	int sig = *(int *)ctx;
+
+	kill(pid, sig);
+	/* A daemon leads its own group; an ordinary child is our kill(-pgid) already. */
+	if (getpgid(pid) == pid)
+		kill(-pid, sig);
 }
 
 void fm_proc_signal_all(int sig)
@@ -45,12 +189,158 @@ void fm_proc_signal_all(int sig)
 	for (i = 0; i < MAX_LIVE; i++)
 		if (live[i] > 0)
 			kill(-(pid_t)live[i], sig);
+	for (i = 0; i < FM_ORPHANS_MAX; i++)
+		if (orphan[i] > 0)
+			signal_child((pid_t)orphan[i], &sig);
+	/* Orphans adopted since the last look are children of the main thread. */
+	if (subreaper)
+		each_child(getpid(), getpid(), signal_child, &sig);
+}
+
+int fm_proc_subreaper(int on)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0)
+		return -1;
+	subreaper = on;
+	return 0;
+}
+
+static int find_orphan(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < FM_ORPHANS_MAX; i++)
+		if (orphan[i] == pid)
+			return i;
+	return -1;
+}
+
+struct tree {
+	pid_t v[TREE_WIDTH];
+	size_t n;
+};
+
+static void tree_add(pid_t pid, void *ctx)
+{
+	struct tree *t = ctx;
+
+	if (t->n < TREE_WIDTH)
+		t->v[t->n++] = pid;
+}
+
+/*
+ * Ends pid and everything it started: stopped first, so that it forks no
+ * more while its children are listed, then killed, children first.
+ */
+static void end_tree(pid_t pid, int depth)
+{
+	struct tree *t;
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	size_t i;
+
+	kill(pid, SIGSTOP);
+	if (depth < TREE_DEPTH && (t = calloc(1, sizeof(*t)))) {
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		for (d = opendir(path); d && (e = readdir(d));)
+			if (e->d_name[0] != '.')
+				each_child(pid, (pid_t)atoi(e->d_name), tree_add, t);
+		if (d)
+			closedir(d);
+		for (i = 0; i < t->n; i++)
+			end_tree(t->v[i], depth + 1);
+		free(t);
+	}
+	kill(pid, SIGKILL);
+	if (getpgid(pid) == pid)
+		kill(-pid, SIGKILL);
+}
+
+/* Whether a plugin can have made an orphan that started at start. */
+static int from_plugin(unsigned long long start)
+{
+	return first_start && start >= first_start;
+}
+
+/* A child that is no plugin of ours: an orphan, first seen now. */
+static void adopt(pid_t pid, void *ctx)
+{
+	int i;
+
+	(void)ctx;
+	if (is_live(pid) || find_orphan(pid) >= 0)
+		return;
+	if ((i = find_orphan(0)) < 0) {
+		/* No room to wait for its maker: it goes now, and is reaped once there is. */
+		if (from_plugin(start_of(pid)))
+			end_tree(pid, 0);
+		return;
+	}
+	orphan_start[i] = start_of(pid);
+	orphan_ended[i] = 0;
+	orphan[i] = pid;
+}
+
+/*
+ * Whether no plugin process that started before the orphan (and so may
+ * have made it) still runs. Clock ticks are coarse: one that started in
+ * the same tick counts as before, so an orphan is never ended early.
+ */
+static int makers_gone(unsigned long long start)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_LIVE; i++)
+		if (live[i] > 0 && live_start[i] <= start)
+			return 0;
+	return 1;
+}
+
+int fm_proc_orphans(int all)
+{
+	int i, left = 0, status;
+	pid_t r;
+
+	if (!subreaper)
+		return 0;
+	each_child(getpid(), getpid(), adopt, NULL);
+	for (i = 0; i < FM_ORPHANS_MAX; i++) {
+		if (orphan[i] <= 0)
+			continue;
+		do
+			r = waitpid((pid_t)orphan[i], &status, WNOHANG);
+		while (r < 0 && errno == EINTR);
+		if (r != 0) {
+			/* Reaped, or not ours after all (ECHILD): either way, done. */
+			orphan[i] = 0;
+			continue;
+		}
+		/* One from before any plugin is reaped when it ends, never ended. */
+		if (!from_plugin(orphan_start[i]))
+			continue;
+		if (!orphan_ended[i] && (all || makers_gone(orphan_start[i]))) {
+			end_tree((pid_t)orphan[i], 0);
+			orphan_ended[i] = 1;
+		}
+		left++;
+	}
+	return left;
+}
+
+void fm_proc_end_orphans(double timeout)
+{
+	double end = fm_now() + timeout;
+	struct timespec nap = {0, 10 * 1000 * 1000};
+
+	while (fm_proc_orphans(1) > 0 && fm_now() < end)
+		nanosleep(&nap, NULL);
 }
 
 void fm_proc_init(struct fm_proc *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->in = p->out = p->err = -1;
+	p->in = p->out = p->err = p->pidfd = -1;
 }
 
 static void close_fd(int *fd)
@@ -121,6 +411,11 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *
 				cwd ? cwd : ".");
 	}
 	track(p->pid, 0);
+	/*
+	 * Not reaped yet, so the pid is still this child's. Without pidfds
+	 * (before Linux 5.3) the caller polls instead.
+	 */
+	p->pidfd = pidfd_open(p->pid, 0);
 	p->in = in[1];
 	p->out = out[0];
 	p->err = errp[0];
@@ -221,9 +516,15 @@ int fm_proc_poll(struct fm_proc *p)
 	if (r == 0)
 		return 0;
 	p->reaped = 1;
+	close_fd(&p->pidfd);
 	/* Whatever the plugin left in its group goes with it. */
 	kill(-p->pid, SIGKILL);
 	track(0, p->pid);
+	/*
+	 * And what it left elsewhere, before another plugin starts and makes
+	 * it unclear whose an orphan is.
+	 */
+	fm_proc_orphans(0);
 	return 1;
 }
 
@@ -264,6 +565,7 @@ void fm_proc_stop(struct fm_proc *p, double grace)
 	}
 	close_fd(&p->out);
 	close_fd(&p->err);
+	close_fd(&p->pidfd);
 }
 
 void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len)
@@ -277,4 +579,38 @@ void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len)
 			 strsignal(WTERMSIG(p->status)));
 	else
 		snprintf(buf, len, "ended with wait status %d", p->status);
+}
+
+int fm_secret_name(const char *name)
+{
+	static const char *const words[] = {"KEY",  "TOKEN",	  "SECRET", "PASSWORD", "PASSWD",
+					    "AUTH", "CREDENTIAL", "COOKIE", "PRIVATE",	NULL};
+	size_t i;
+
+	for (i = 0; words[i]; i++)
+		if (strcasestr(name, words[i]))
+			return 1;
+	return 0;
+}
+
+void fm_secrets_hide(void)
+{
+	extern char **environ;
+	size_t i;
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	for (i = 0; environ && environ[i]; i++) {
+		char *eq = strchr(environ[i], '='), *name, *copy;
+
+		if (!eq)
+			continue;
+		name = fm_xstrndup(environ[i], (size_t)(eq - environ[i]));
+		if (fm_secret_name(name)) {
+			/* Kept for the life of the process: environ points at it. */
+			copy = fm_xstrdup(environ[i]);
+			explicit_bzero(environ[i], strlen(environ[i]));
+			environ[i] = copy;
+		}
+		free(name);
+	}
 }

@@ -2,7 +2,10 @@
  * Child processes: spawned with pipes on stdin, stdout and stderr, each in
  * its own process group so a signal reaches everything it started, and
  * always reaped. Stopping a child escalates from closing its stdin to
- * SIGTERM to SIGKILL of the whole group.
+ * SIGTERM to SIGKILL of the whole group. What a child leaves behind in
+ * another group or session (a daemon) comes back to a subreaper as an
+ * orphan, and is ended once the plugins that may have made it are gone.
+ * And what a process holds in its environment: secrets kept out of /proc.
  */
 #ifndef FM_PROC_H
 #define FM_PROC_H
@@ -16,6 +19,7 @@ struct fm_proc_thread;
 struct fm_proc {
 	pid_t pid;	  /* also the process group id; 0 when none */
 	int in, out, err; /* our ends of the pipes; -1 once closed */
+	int pidfd;	  /* readable once the child has ended; -1 when none */
 	int status;	  /* wait status, once reaped */
 	int reaped;
 	struct fm_proc_thread *thread; /* a built-in served on a thread, or NULL */
@@ -28,7 +32,8 @@ void fm_proc_init(struct fm_proc *p);
 /*
  * Starts argv[0] (searched in PATH) in cwd with envp, in a new process
  * group, signals reset to their defaults. Our pipe ends are close-on-exec
- * and non-blocking.
+ * and non-blocking; so is pidfd, for a poll(2) that must wake when the
+ * child ends even while something it started holds its pipes open.
  */
 int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *const envp[],
 		  struct fm_error *err);
@@ -40,7 +45,11 @@ int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *
 int fm_proc_spawn_thread(struct fm_proc *p, fm_proc_main *fn, struct fm_error *err);
 /* Signals the whole process group (nothing for a thread). */
 int fm_proc_signal(struct fm_proc *p, int sig);
-/* Reaps without blocking: 1 when the child has ended, 0 when not yet. */
+/*
+ * Reaps without blocking: 1 when the child has ended, 0 when not yet.
+ * Once reaped, whatever is left of its process group is killed, and so
+ * are the orphans it may have made (fm_proc_orphans).
+ */
 int fm_proc_poll(struct fm_proc *p);
 /* Waits up to timeout seconds: 1 ended, 0 still running. */
 int fm_proc_wait(struct fm_proc *p, double timeout);
@@ -50,12 +59,58 @@ int fm_proc_wait(struct fm_proc *p, double timeout);
  */
 void fm_proc_stop(struct fm_proc *p, double grace);
 /*
- * Signals every process group spawned and not yet reaped. Safe to call
- * from a signal handler, so an interrupted command takes its plugins down
- * with it instead of leaving them orphaned.
+ * Signals every process group spawned and not yet reaped, and every
+ * orphan adopted (see fm_proc_subreaper). Safe to call from a signal
+ * handler, so an interrupted command takes its plugins down with it
+ * instead of leaving them orphaned.
  */
 void fm_proc_signal_all(int sig);
+
+/* Longest a command waits at its end for the orphans it killed to go. */
+#define FM_ORPHAN_WAIT 2.0
+/* Most orphans tracked at once; one more is ended as soon as it is seen. */
+#define FM_ORPHANS_MAX 256
+
+/*
+ * Makes the calling process a child subreaper (PR_SET_CHILD_SUBREAPER),
+ * or with on 0 no longer one: a process a plugin starts and leaves
+ * behind, even a daemon that forked twice and called setsid(2), becomes
+ * our child instead of init's, so fm_proc_orphans() can end it. Then the
+ * main thread must be the one that calls fm_proc_spawn, and every child
+ * it has must come from fm_proc_spawn: any other is taken for an orphan.
+ */
+int fm_proc_subreaper(int on);
+/*
+ * For a subreaper (nothing otherwise): looks at the children we adopted,
+ * reaps those that ended, and ends (with everything they started) those
+ * whose maker may no longer be running, that is, no plugin process that
+ * started before the orphan still runs; with all, every one. A child
+ * older than the first plugin is no plugin's: it is reaped, never ended.
+ * Returns how many orphans of plugins are still to reap.
+ */
+int fm_proc_orphans(int all);
+/* Ends every orphan and waits up to timeout seconds to reap them. */
+void fm_proc_end_orphans(double timeout);
+/* Plugin processes spawned and not yet reaped. */
+int fm_proc_live(void);
 /* "exited with status 3", "killed by signal 9 (Killed)". */
 void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len);
+
+/*
+ * Whether an environment variable holds a secret, by its name: one with
+ * KEY, TOKEN, SECRET, PASSWORD, PASSWD, AUTH, CREDENTIAL, COOKIE or
+ * PRIVATE in it. Such a value is never part of a cache key and never
+ * shown in /proc.
+ */
+int fm_secret_name(const char *name);
+/*
+ * For a process that holds keys: makes it non-dumpable (PR_SET_DUMPABLE
+ * 0), so another process of the user can neither read its memory nor
+ * attach to it, and takes every secret variable out of the environment
+ * block that /proc/PID/environ shows. getenv() still finds them: they are
+ * moved to private memory, and their place in the block is zeroed (the
+ * kernel reads the block, not environ, so unsetenv would not do).
+ */
+void fm_secrets_hide(void);
 
 #endif

@@ -829,7 +829,7 @@ static void judge_example(struct selftest *st, const char *name, const char *id,
 		fm_error(&res.error, FM_PLUGIN_EXECUTION_ERROR, "JSON-RPC error %lld: %s",
 			 (long long)msg->error_code, msg->error_message ? msg->error_message : "");
 	} else {
-		fm_host_take_result(&st->h, msg->result, dir, &res);
+		fm_host_take_result(&st->h, msg->result, dir, NULL, &res);
 	}
 	got = res.status == FM_STATUS_SUCCESS	  ? "success"
 	      : res.status == FM_STATUS_CANCELLED ? "cancelled"

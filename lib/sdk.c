@@ -24,6 +24,7 @@
 #include "ndjson.h"
 #include "redact.h"
 #include "rpc.h"
+#include "proc.h"
 #include "sdk.h"
 #include "util.h"
 
@@ -288,6 +289,8 @@ int fm_plugin_main(int argc, char **argv, const struct fm_plugin_def *def)
 {
 	(void)argc;
 	fm_msg_init(argv[0]);
+	/* The keys a plugin was given are its own: no other plugin reads them in /proc. */
+	fm_secrets_hide();
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Past a file size limit (ulimit -f) a write then fails with EFBIG,

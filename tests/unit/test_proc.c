@@ -1,7 +1,9 @@
 /*
  * Child processes: pipes, exit status and its description, stopping a
  * child that ignores its stdin, and taking down what the child started
- * (its whole process group) with it.
+ * (its whole process group) with it; an exit seen on the pidfd while a
+ * helper holds the pipes; a daemon adopted as an orphan and ended; and
+ * which variables are secrets, hidden from /proc.
  */
 #include <errno.h>
 #include <poll.h>
@@ -264,9 +266,143 @@ static void test_proc_group(void)
 	fm_error_release(&e);
 }
 
+/* The pidfd says the child ended though a helper it left holds stdout open. */
+static void test_proc_pidfd(void)
+{
+	char *argv[] = {"sh", "-c", "sleep 30 & exit 3", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct pollfd pfd;
+	struct fm_proc p;
+	char buf[16];
+
+	if (fm_proc_spawn(&p, argv, NULL, environ, &e) < 0) {
+		OK(0, "proc: spawn sh exiting 3: %s", e.message);
+		return;
+	}
+	OK(p.pidfd >= 0, "proc: a pidfd comes with the child");
+	pfd = (struct pollfd){p.pidfd, POLLIN, 0};
+	IS_INT(poll(&pfd, 1, 5000), 1, "proc: the pidfd wakes poll when the child ends");
+	pfd = (struct pollfd){p.out, POLLIN, 0};
+	OK(poll(&pfd, 1, 0) == 0 || read(p.out, buf, sizeof(buf)) < 0,
+	   "proc: ... while stdout, held by the helper, has neither data nor EOF");
+	IS_INT(fm_proc_poll(&p), 1, "proc: and the child is reaped");
+	OK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 3, "proc: ... with status 3");
+	OK(p.pidfd < 0, "proc: the pidfd is closed once reaped");
+	pfd = (struct pollfd){p.out, POLLIN, 0};
+	OK(poll(&pfd, 1, 3000) == 1 && read(p.out, buf, sizeof(buf)) == 0,
+	   "proc: the group's helper is killed, so stdout ends");
+	fm_proc_stop(&p, 0);
+	fm_error_release(&e);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], line[256];
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &ppid) == 1)
+			break;
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+/* A daemon that forked twice and called setsid: ours as a subreaper, then ended. */
+static void test_proc_orphans(void)
+{
+	char *argv[] = {"sh", "-c", "(setsid sleep 30 & echo $! >&3) 3>&1 >/dev/null; cat", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_proc p, q;
+	pid_t daemon;
+	double t0;
+
+	fm_proc_subreaper(1);
+	if (fm_proc_spawn(&p, argv, NULL, environ, &e) < 0) {
+		OK(0, "proc: spawn a daemon maker: %s", e.message);
+		return;
+	}
+	daemon = (pid_t)read_pid_line(p.out, 5);
+	/* Once the subshell is gone and setsid(2) done, the daemon is ours. */
+	t0 = fm_now();
+	while (daemon > 0 && !(parent_of(daemon) == getpid() && getpgid(daemon) == daemon) &&
+	       fm_now() - t0 < 5)
+		usleep(10 * 1000);
+	OK(daemon > 0 && getpgid(daemon) == daemon, "proc: the daemon leads its own group");
+	IS_INT(parent_of(daemon), getpid(), "proc: ... and is adopted by the subreaper");
+	IS_INT(fm_proc_orphans(0), 1, "proc: the adopted daemon is seen as an orphan");
+	OK(kill(daemon, 0) == 0, "proc: ... and kept while its maker runs");
+	/*
+	 * Another plugin started later must not keep it alive once its maker
+	 * is gone; later by a clock tick at least, the unit of start times.
+	 */
+	usleep(30 * 1000);
+	{
+		char *cat[] = {"cat", NULL};
+
+		OK(fm_proc_spawn(&q, cat, NULL, environ, &e) == 0, "proc: a later plugin starts");
+	}
+	IS_INT(fm_proc_live(), 2, "proc: two plugins live");
+	fm_proc_stop(&p, 0.2);
+	t0 = fm_now();
+	while (fm_proc_orphans(0) > 0 && fm_now() - t0 < 3)
+		usleep(10 * 1000);
+	OK(dead(daemon), "proc: the daemon is ended when its maker stops");
+	IS_INT(fm_proc_orphans(0), 0, "proc: ... and reaped");
+	fm_proc_stop(&q, 0.2);
+	IS_INT(fm_proc_live(), 0, "proc: no plugin live");
+	fm_proc_subreaper(0);
+	fm_error_release(&e);
+}
+
+static void test_secrets(void)
+{
+	pid_t pid;
+	int status;
+
+	OK(fm_secret_name("OPENAI_API_KEY") && fm_secret_name("HF_TOKEN") &&
+	       fm_secret_name("AWS_SECRET_ACCESS_KEY") && fm_secret_name("DB_PASSWORD") &&
+	       fm_secret_name("my_auth_header") && fm_secret_name("SESSION_COOKIE"),
+	   "secrets: key, token, secret, password, auth, cookie names");
+	OK(!fm_secret_name("OPENAI_BASE_URL") && !fm_secret_name("PATH") &&
+	       !fm_secret_name("COMFYUI_URL"),
+	   "secrets: endpoints and paths are not");
+	/* In a child: non-dumpable is for the life of the process. */
+	if ((pid = fork()) == 0) {
+		extern char **environ;
+		char **v, *before = NULL;
+		int bad = 0;
+
+		setenv("FM_UNIT_TOKEN", "planted-5150", 1);
+		setenv("FM_UNIT_PLAIN", "visible", 1);
+		for (v = environ; *v; v++)
+			if (!strncmp(*v, "FM_UNIT_TOKEN=", 14))
+				before = *v;
+		fm_secrets_hide();
+		bad |= prctl(PR_GET_DUMPABLE) != 0;
+		bad |= !getenv("FM_UNIT_TOKEN") || strcmp(getenv("FM_UNIT_TOKEN"), "planted-5150");
+		bad |= (!before || before[0] != '\0' || getenv("FM_UNIT_TOKEN") == before + 14)
+		       << 1;
+		bad |= (!getenv("FM_UNIT_PLAIN") || strcmp(getenv("FM_UNIT_PLAIN"), "visible"))
+		       << 2;
+		_exit(bad);
+	}
+	OK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status),
+	   "secrets: hide in a child");
+	IS_INT(WEXITSTATUS(status), 0,
+	       "secrets: not dumpable; getenv finds the key, moved; its old place is zeroed; "
+	       "others untouched");
+}
+
 void test_proc(void)
 {
 	test_proc_output();
 	test_proc_stop();
 	test_proc_group();
+	test_proc_pidfd();
+	test_proc_orphans();
+	test_secrets();
 }
