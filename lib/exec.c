@@ -1342,7 +1342,12 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	char *line;
 	size_t len;
 
-	if (err_ready && fm_reader_fill(&w->h.err) >= 0) {
+	/*
+	 * Standard error first, also when only the output woke us: what the
+	 * plugin logged before it answered belongs to the task the answer
+	 * ends, and poll tells no order between two pipes.
+	 */
+	if ((err_ready || out_ready) && fm_reader_fill(&w->h.err) >= 0) {
 		while ((got = fm_reader_take(&w->h.err, &line, &len)) != FM_LINE_NONE) {
 			const char *text =
 			    got == FM_LINE_OK ? line : "(an over-long log line was dropped)";

@@ -249,3 +249,32 @@ start_httpd() {
 	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"no ready notification within 1s"* ]]
 	[ "$(plugin_procs)" -eq 0 ]
 }
+
+@test "what a plugin logs just before it answers is the task's, however the two pipes are read" {
+	# A plugin that logs a line on stderr and answers on stdout back to
+	# back: both are in their pipes when the executor wakes.
+	mkdir -p plugins/logthenanswer
+	cat > plugins/logthenanswer/plugin.yaml <<'EOF2'
+name: logthenanswer
+version: 1.0.0
+command: ["python3", "main.py"]
+tools: [{name: lognote}]
+EOF2
+	cat > plugins/logthenanswer/main.py <<'EOF2'
+import json, os, sys
+os.write(1, b'{"jsonrpc":"2.0","method":"ready","params":{"name":"logthenanswer"}}\n')
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("method") != "execute_task":
+        continue
+    tid = msg["params"]["task_id"]
+    os.write(2, ("note for %s\n" % tid).encode())
+    os.write(1, json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"task_id": tid, "status": "success", "output_files": []}}).encode() + b"\n")
+EOF2
+	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
+	for i in $(seq 60); do
+		printf '{"type":"task","task_id":"t%d","tool_name":"lognote","plugin_name":"logthenanswer"}\n' "$i"
+	done | filmeto-run -j 1 --no-cache -d out > events
+	[ "$(jget events 'len(by("completed"))')" = 60 ]
+	[ "$(jget events 'sorted(l["task_id"] for l in by("log") if l["message"] == "note for " + l["task_id"]) == sorted("t%d" % i for i in range(1, 61))')" = true ]
+}
