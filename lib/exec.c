@@ -36,6 +36,7 @@
 #include "plugin.h"
 #include "prep.h"
 #include "proc.h"
+#include "redact.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -1280,7 +1281,7 @@ static int stray(struct fm_exec *x, struct worker *w, const char *line, size_t l
 }
 
 /* Returns -1 when the worker broke (and is gone). */
-static int on_line(struct fm_exec *x, struct worker *w, const char *line, size_t len)
+static int take_line(struct fm_exec *x, struct worker *w, const char *line, size_t len)
 {
 	struct fm_error perr = FM_ERROR_INIT;
 	struct fm_rpc_msg msg;
@@ -1335,6 +1336,24 @@ static int on_line(struct fm_exec *x, struct worker *w, const char *line, size_t
 	return 0;
 }
 
+/*
+ * A key a plugin was given (host.c) never comes back out of it, whatever
+ * language the plugin is written in: its lines are redacted before they
+ * are read, so no event, log, error or cache entry can carry one.
+ */
+static int on_line(struct fm_exec *x, struct worker *w, const char *line, size_t len)
+{
+	char *clean;
+	int rc;
+
+	if (!fm_secret_count())
+		return take_line(x, w, line, len);
+	clean = fm_redact(line, len, &len);
+	rc = take_line(x, w, clean, len);
+	free(clean);
+	return rc;
+}
+
 /* Reads what the worker wrote; returns -1 when it broke. */
 static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int err_ready)
 {
@@ -1351,10 +1370,15 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 		while ((got = fm_reader_take(&w->h.err, &line, &len)) != FM_LINE_NONE) {
 			const char *text =
 			    got == FM_LINE_OK ? line : "(an over-long log line was dropped)";
+			char *clean =
+			    fm_secret_count() ? fm_redact(text, strlen(text), NULL) : NULL;
 
+			if (clean)
+				text = clean;
 			fm_host_remember(&w->h, text);
 			if (w->ninflight)
 				job_log(x, w->inflight[0], "info", text);
+			free(clean);
 		}
 	}
 	if (!out_ready)

@@ -20,6 +20,7 @@
 
 #include "combine.h"
 #include "host.h"
+#include "redact.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -81,8 +82,15 @@ static char **plugin_env(const struct fm_manifest *m)
 	for (i = 0; i < json_object_array_length(m->env); i++) {
 		const char *name = json_object_get_string(json_object_array_get_idx(m->env, i));
 
-		if (getenv(name))
-			env_add(&env, &n, name, getenv(name));
+		if (!getenv(name))
+			continue;
+		env_add(&env, &n, name, getenv(name));
+		/*
+		 * A key handed to a plugin is redacted from whatever the host
+		 * takes from it (exec.c), whatever language the plugin is in.
+		 */
+		if (fm_secret_name(name))
+			fm_secret_add(getenv(name));
 	}
 	return env;
 }
@@ -218,7 +226,9 @@ void fm_host_remember(struct fm_host *h, const char *line)
 	unsigned slot = h->ntail % FM_STDERR_TAIL;
 
 	free(h->tail[slot]);
-	h->tail[slot] = fm_xstrndup(line, FM_LOG_LINE_MAX);
+	/* what a plugin logs may hold a key it was given: the tail goes into errors */
+	h->tail[slot] = fm_secret_count() ? fm_redact_cut(line, strlen(line), FM_LOG_LINE_MAX)
+					  : fm_xstrndup(line, FM_LOG_LINE_MAX);
 	h->ntail++;
 }
 

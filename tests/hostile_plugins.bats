@@ -293,3 +293,24 @@ refused() {
 	[ "$(final e '["type"]')" = completed ]
 	[ "$(final e '["metadata"]["parent"]')" = "unreadable: Permission denied" ]
 }
+
+@test "a key handed to a plugin never comes back out of it, in any language, in any spelling it echoes" {
+	export FM_TEST_DECLARED_KEY="sk-live-0123456789abcdef"
+	{
+		attack e1 echokey
+		attack e2 echokeyfail
+	} > tasks
+	run --separate-stderr filmeto-run -d out tasks
+	[ "$status" -eq 1 ]
+	echo "$output" > events
+	echo "$stderr" > errors
+	[ "$(final e1 "['status']")" = success ]
+	[ "$(final e2 "['status']")" = error ]
+	# What it echoed is there, the key is not: events, errors, the cache.
+	[ "$(final e1 "['metadata']['echo']")" = "[redacted]" ]
+	[[ "$(final e2 "['error']['message']")" == *"bad key [redacted]"* ]]
+	jget events '[l["message"] for l in by("log")]' | grep -F 'using key [redacted]'
+	jget events '[l["message"] for l in by("progress") if "message" in l]' | grep -F 'key [redacted]'
+	run python3 "$ROOT/tests/fakelib.py" leaks "$FM_TEST_DECLARED_KEY" events errors out "$XDG_CACHE_HOME"
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+}

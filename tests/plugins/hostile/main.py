@@ -143,6 +143,20 @@ def execute(msg_id, task):
         with open(os.path.join(out, "report.json"), "w") as f:
             json.dump(report, f)
         result(msg_id, tid, ["report.json"], metadata=report)
+    elif mode in ("echokey", "echokeyfail"):
+        # A careless plugin repeats the key it was given everywhere it
+        # can: its log, a progress message spelled with JSON escapes, its
+        # result's metadata, a file it names, its error.
+        key = os.environ.get("FM_TEST_DECLARED_KEY", "")
+        escaped = "".join("\\u%04x" % ord(c) for c in key)
+        sys.stderr.write("using key %s\n" % key)
+        sys.stderr.flush()
+        sys.stdout.write('{"jsonrpc":"2.0","method":"progress","params":{"task_id":"%s","percent":50,"message":"key %s"}}\n' % (tid, escaped))
+        sys.stdout.flush()
+        if mode == "echokeyfail":
+            send({"jsonrpc": "2.0", "id": msg_id, "result": {"task_id": tid, "status": "error", "error_message": "bad key " + key}})
+        else:
+            result(msg_id, tid, [], metadata={"echo": key, "nested": {key: [key + "!"]}})
 
 
 def main():
