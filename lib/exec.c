@@ -925,6 +925,10 @@ static json_object *request_params(const struct job *j)
 static void send_task(struct worker *w, struct job *j)
 {
 	json_object *req, *own = fm_json_get(w->h.info, "creates_output_dir", json_type_boolean);
+	json_object *exec = fm_json_get(j->m->root, "execution", json_type_object);
+
+	/* Silence counts from here: a plugin still starting has startup.timeout. */
+	j->idle_at = fm_now() + fm_json_get_double(exec, "idle_timeout", FM_IDLE_TIMEOUT);
 
 	if (!own || !json_object_get_boolean(own))
 		/* A failure shows up as the plugin's own error writing there. */
@@ -1000,12 +1004,9 @@ static void begin_attempt(struct fm_exec *x, struct job *j, enum jstate st)
 /* The running task goes to w, which sends it once it is ready. */
 static void attach(struct worker *w, struct job *j)
 {
-	json_object *exec = fm_json_get(j->m->root, "execution", json_type_object);
-
 	j->state = J_RUNNING;
 	j->w = w;
 	w->inflight[w->ninflight++] = j;
-	j->idle_at = fm_now() + fm_json_get_double(exec, "idle_timeout", FM_IDLE_TIMEOUT);
 	if (w->ready)
 		send_task(w, j);
 }
