@@ -128,11 +128,6 @@ struct task {
 	unsigned short claim; /* the spool's attempt, from its claimed line; 0 elsewhere */
 };
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
 struct watch {
 	struct task *t;
 	size_t n, cap;
@@ -148,7 +143,7 @@ struct watch {
 	sigset_t waitmask;
 	int cols, rows, drawn, dirty, cursor_hidden;
 	double last_draw;
-	struct sbuf frame, pending;
+	struct fm_buf frame, pending;
 };
 
 static volatile sig_atomic_t got_stop, got_winch;
@@ -159,37 +154,6 @@ static void on_signal(int sig)
 		got_winch = 1;
 	else
 		got_stop = sig;
-}
-
-/* --- small buffers ------------------------------------------------------ */
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = fm_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 /* A copy of at most max bytes of s, not cut inside a UTF-8 sequence. */
@@ -342,7 +306,7 @@ static const char *sgr(const struct watch *w, const char *code)
 
 /* A line no wider than max columns; escapes take no room. */
 struct line {
-	struct sbuf *b;
+	struct fm_buf *b;
 	int cols, max, color;
 };
 
@@ -352,7 +316,7 @@ static void lput(struct line *l, const char *s)
 	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
 
 	l->cols += fm_term_text(buf, size, s, n, l->max - l->cols);
-	sb_str(l->b, buf);
+	fm_buf_addstr(l->b, buf);
 	if (buf != small)
 		free(buf);
 }
@@ -371,16 +335,16 @@ __attribute__((format(printf, 2, 3))) static void lprintf(struct line *l, const 
 static void lsgr(struct line *l, const char *code)
 {
 	if (l->color)
-		sb_str(l->b, code);
+		fm_buf_addstr(l->b, code);
 }
 
 static void lend(struct line *l)
 {
 	lsgr(l, RESET);
-	sb_str(l->b, "\033[K\n");
+	fm_buf_addstr(l->b, "\033[K\n");
 }
 
-static struct line line_start(struct watch *w, struct sbuf *b)
+static struct line line_start(struct watch *w, struct fm_buf *b)
 {
 	struct line l = {b, 0, w->cols - 1, w->color};
 
@@ -555,24 +519,24 @@ static void draw(struct watch *w, int live)
 
 	w->frame.len = 0;
 	if (live && !w->cursor_hidden) {
-		sb_str(&w->frame, "\033[?25l");
+		fm_buf_addstr(&w->frame, "\033[?25l");
 		w->cursor_hidden = 1;
 	}
-	sb_str(&w->frame, "\r");
+	fm_buf_addstr(&w->frame, "\r");
 	if (w->drawn)
-		sb_printf(&w->frame, "\033[%dA", w->drawn);
+		fm_buf_addf(&w->frame, "\033[%dA", w->drawn);
 	if (w->pending.len)
-		sb_add(&w->frame, w->pending.p, w->pending.len);
+		fm_buf_add(&w->frame, w->pending.s, w->pending.len);
 	w->pending.len = 0;
 	w->drawn = 0;
 	if (live)
 		live_lines(w, now);
-	sb_str(&w->frame, "\033[J");
+	fm_buf_addstr(&w->frame, "\033[J");
 	if (!live && w->cursor_hidden) {
-		sb_str(&w->frame, "\033[?25h");
+		fm_buf_addstr(&w->frame, "\033[?25h");
 		w->cursor_hidden = 0;
 	}
-	write_all(2, w->frame.p, w->frame.len);
+	write_all(2, w->frame.s, w->frame.len);
 	w->last_draw = now;
 	w->dirty = 0;
 }
@@ -683,7 +647,7 @@ static void on_progress(struct watch *w, struct task *t, json_object *ev)
 static void keep_outputs(struct task *t, json_object *files)
 {
 	size_t i, n = files ? json_object_array_length(files) : 0, len = 0;
-	struct sbuf b = {0};
+	struct fm_buf b = FM_BUF_INIT;
 
 	for (i = 0; i < n; i++) {
 		json_object *f = json_object_array_get_idx(files, i);
@@ -692,12 +656,12 @@ static void keep_outputs(struct task *t, json_object *files)
 
 		if (!s || !*s || len + strlen(s) + 2 > OUTPUTS_MAX)
 			continue;
-		sb_add(&b, s, strlen(s) + 1);
+		fm_buf_add(&b, s, strlen(s) + 1);
 		len = b.len;
 	}
 	if (b.len) {
-		sb_add(&b, "", 1);
-		t->outputs = b.p;
+		fm_buf_add(&b, "", 1);
+		t->outputs = fm_buf_detach(&b, NULL);
 	}
 }
 
@@ -1682,68 +1646,68 @@ static int write_summary_json(struct watch *w, double wall, int status)
 }
 
 /* s escaped for XML text and attributes; other control characters dropped. */
-static void xml_add(struct sbuf *b, const char *s)
+static void xml_add(struct fm_buf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '&')
-			sb_str(b, "&amp;");
+			fm_buf_addstr(b, "&amp;");
 		else if (c == '<')
-			sb_str(b, "&lt;");
+			fm_buf_addstr(b, "&lt;");
 		else if (c == '>')
-			sb_str(b, "&gt;");
+			fm_buf_addstr(b, "&gt;");
 		else if (c == '"')
-			sb_str(b, "&quot;");
+			fm_buf_addstr(b, "&quot;");
 		else if (c == '\'')
-			sb_str(b, "&apos;");
+			fm_buf_addstr(b, "&apos;");
 		else if (c == '\n' || c == '\r' || c == '\t')
-			sb_printf(b, "&#%d;", c);
+			fm_buf_addf(b, "&#%d;", c);
 		else if (c >= 0x20)
-			sb_add(b, s, 1);
+			fm_buf_add(b, s, 1);
 	}
 }
 
-static void junit_case(struct sbuf *b, const struct task *t, double now)
+static void junit_case(struct fm_buf *b, const struct task *t, double now)
 {
-	sb_str(b, "  <testcase name=\"");
+	fm_buf_addstr(b, "  <testcase name=\"");
 	xml_add(b, t->id);
-	sb_str(b, "\" classname=\"filmeto");
+	fm_buf_addstr(b, "\" classname=\"filmeto");
 	if (t->tool) {
-		sb_str(b, ".");
+		fm_buf_addstr(b, ".");
 		xml_add(b, t->tool);
 	}
-	sb_printf(b, "\" time=\"%.3f\"", task_time(t, now));
+	fm_buf_addf(b, "\" time=\"%.3f\"", task_time(t, now));
 	if (t->state == COMPLETED) {
-		sb_str(b, "/>\n");
+		fm_buf_addstr(b, "/>\n");
 		return;
 	}
-	sb_str(b, ">\n");
+	fm_buf_addstr(b, ">\n");
 	if (t->state == FAILED || t->state == CANCELLED) {
-		sb_str(b,
-		       t->state == FAILED ? "    <failure message=\"" : "    <skipped message=\"");
+		fm_buf_addstr(b, t->state == FAILED ? "    <failure message=\""
+						    : "    <skipped message=\"");
 		xml_add(b, t->code);
-		sb_str(b, ": ");
+		fm_buf_addstr(b, ": ");
 		xml_add(b, t->message);
 		if (t->state == FAILED) {
-			sb_str(b, "\" type=\"");
+			fm_buf_addstr(b, "\" type=\"");
 			xml_add(b, t->code);
-			sb_str(b, "\">");
+			fm_buf_addstr(b, "\">");
 			xml_add(b, t->message);
-			sb_str(b, "</failure>\n");
+			fm_buf_addstr(b, "</failure>\n");
 		} else {
-			sb_str(b, "\"/>\n");
+			fm_buf_addstr(b, "\"/>\n");
 		}
 	} else {
-		sb_str(b, "    <error message=\"unfinished: the stream ended first\" "
-			  "type=\"UNFINISHED\"/>\n");
+		fm_buf_addstr(b, "    <error message=\"unfinished: the stream ended first\" "
+				 "type=\"UNFINISHED\"/>\n");
 	}
-	sb_str(b, "  </testcase>\n");
+	fm_buf_addstr(b, "  </testcase>\n");
 }
 
 static int write_junit(struct watch *w, double wall)
 {
-	struct sbuf b = {0};
+	struct fm_buf b = FM_BUF_INIT;
 	double now = fm_now();
 	char ts[32];
 	size_t i;
@@ -1751,17 +1715,17 @@ static int write_junit(struct watch *w, double wall)
 
 	fm_timestamp(ts);
 	ts[19] = '\0';
-	sb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	sb_printf(&b,
-		  "<testsuite name=\"filmeto\" tests=\"%zu\" failures=\"%lu\" errors=\"%lu\" "
-		  "skipped=\"%lu\" time=\"%.3f\" timestamp=\"%s\">\n",
-		  w->n, w->count[FAILED], w->count[PENDING] + w->count[RUNNING],
-		  w->count[CANCELLED], wall, ts);
+	fm_buf_addstr(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fm_buf_addf(&b,
+		    "<testsuite name=\"filmeto\" tests=\"%zu\" failures=\"%lu\" errors=\"%lu\" "
+		    "skipped=\"%lu\" time=\"%.3f\" timestamp=\"%s\">\n",
+		    w->n, w->count[FAILED], w->count[PENDING] + w->count[RUNNING],
+		    w->count[CANCELLED], wall, ts);
 	for (i = 0; i < w->n; i++)
 		junit_case(&b, &w->t[i], now);
-	sb_str(&b, "</testsuite>\n");
-	rc = write_atomic(w->junit, b.p, b.len);
-	free(b.p);
+	fm_buf_addstr(&b, "</testsuite>\n");
+	rc = write_atomic(w->junit, fm_buf_str(&b), b.len);
+	fm_buf_release(&b);
 	return rc;
 }
 
@@ -1784,8 +1748,8 @@ static void release(struct watch *w)
 	}
 	free(w->t);
 	free(w->slot);
-	free(w->frame.p);
-	free(w->pending.p);
+	fm_buf_release(&w->frame);
+	fm_buf_release(&w->pending);
 	fm_writer_release(&w->out);
 }
 

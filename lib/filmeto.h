@@ -2,6 +2,7 @@
 #ifndef FILMETO_H
 #define FILMETO_H
 
+#include "buf.h"
 #include "cache.h"
 #include "combine.h"
 #include "config.h"

@@ -292,17 +292,6 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 /* How many times a path is percent-decoded: %252e%252e is still "..". */
 #define DECODE_ROUNDS 3
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes p in place (never to NUL); returns whether anything changed. */
 static int percent_decode(char *p)
 {
@@ -312,8 +301,8 @@ static int percent_decode(char *p)
 	while (*in) {
 		int hi, lo;
 
-		if (in[0] == '%' && (hi = hex_digit(in[1])) >= 0 && (lo = hex_digit(in[2])) >= 0 &&
-		    (hi || lo)) {
+		if (in[0] == '%' && (hi = fm_hex_digit((unsigned char)in[1])) >= 0 &&
+		    (lo = fm_hex_digit((unsigned char)in[2])) >= 0 && (hi || lo)) {
 			*out++ = (char)(hi * 16 + lo);
 			in += 3;
 			changed = 1;

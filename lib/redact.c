@@ -19,6 +19,7 @@
 
 #include <libavutil/base64.h>
 
+#include "buf.h"
 #include "redact.h"
 #include "util.h"
 
@@ -214,17 +215,6 @@ struct alt {
 	size_t olen, rawlen;
 };
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* n hex digits at s[i..]: the value, -1 when not, -2 when the text ends first. */
 static long hex_at(const char *s, size_t len, size_t i, int n)
 {
@@ -236,7 +226,7 @@ static long hex_at(const char *s, size_t len, size_t i, int n)
 
 		if (i + (size_t)k >= len)
 			return -2;
-		if ((h = hexval((unsigned char)s[i + k])) < 0)
+		if ((h = fm_hex_digit((unsigned char)s[i + k])) < 0)
 			return -1;
 		v = v * 16 + h;
 	}
@@ -337,7 +327,7 @@ static int entity(const char *s, size_t len, size_t i, size_t q, struct alt *a, 
 	j += hex;
 	/* At most seven digits: &#1114111; is the largest code point. */
 	for (; j < len && digits < 8; j++, digits++) {
-		int d = hex ? hexval((unsigned char)s[j])
+		int d = hex ? fm_hex_digit((unsigned char)s[j])
 			    : (s[j] >= '0' && s[j] <= '9' ? s[j] - '0' : -1);
 
 		if (d < 0)
@@ -513,33 +503,17 @@ static int longest(const char *s, size_t len, size_t p, int final, size_t *end)
 	return found;
 }
 
-struct buf {
-	char *s;
-	size_t len, cap;
-};
-
-static void add(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = fm_xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
 /*
  * Redacts s[0..len) into out as far as it is told (all of it when
  * final) and returns how far that is. Overlapping spellings become one
  * mark. The caller holds the lock.
  */
-static size_t redact_into(const char *s, size_t len, int final, struct buf *out)
+static size_t redact_into(const char *s, size_t len, int final, struct fm_buf *out)
 {
 	size_t p, e, k = len, from = 0, a = 0, b = 0;
 	int open = 0, r;
 
-	add(out, "", 0);
+	fm_buf_add(out, "", 0);
 	for (p = 0; p < len; p++) {
 		if (!set.start[(unsigned char)s[p]])
 			continue;
@@ -554,8 +528,8 @@ static size_t redact_into(const char *s, size_t len, int final, struct buf *out)
 			continue;
 		}
 		if (open) {
-			add(out, s + from, a - from);
-			add(out, set.mark, strlen(set.mark));
+			fm_buf_add(out, s + from, a - from);
+			fm_buf_add(out, set.mark, strlen(set.mark));
 			from = b;
 		}
 		open = 1;
@@ -566,11 +540,11 @@ static size_t redact_into(const char *s, size_t len, int final, struct buf *out)
 	if (open && b > k)
 		k = a;
 	else if (open) {
-		add(out, s + from, a - from);
-		add(out, set.mark, strlen(set.mark));
+		fm_buf_add(out, s + from, a - from);
+		fm_buf_add(out, set.mark, strlen(set.mark));
 		from = b;
 	}
-	add(out, s + from, k - from);
+	fm_buf_add(out, s + from, k - from);
 	return k;
 }
 
@@ -578,13 +552,13 @@ static size_t redact_into(const char *s, size_t len, int final, struct buf *out)
 
 char *fm_redact(const char *s, size_t len, size_t *outlen)
 {
-	struct buf out = {0};
+	struct fm_buf out = FM_BUF_INIT;
 
 	pthread_mutex_lock(&set.lock);
 	if (set.npat)
 		redact_into(s, len, 1, &out);
 	else
-		add(&out, s, len);
+		fm_buf_add(&out, s, len);
 	pthread_mutex_unlock(&set.lock);
 	if (outlen)
 		*outlen = out.len;
@@ -725,40 +699,36 @@ void fm_redact_stream_init(struct fm_redact_stream *st)
 
 void fm_redact_stream_release(struct fm_redact_stream *st)
 {
-	if (st->pending)
-		explicit_bzero(st->pending, st->len);
-	free(st->pending);
+	if (st->pending.s)
+		explicit_bzero(st->pending.s, st->pending.cap);
+	fm_buf_release(&st->pending);
 	memset(st, 0, sizeof(*st));
 }
 
 char *fm_redact_feed(struct fm_redact_stream *st, const char *data, size_t n, size_t *outlen)
 {
-	struct buf out = {0};
+	struct fm_buf out = FM_BUF_INIT;
 	size_t k;
 
-	if (st->len + n + 1 > st->cap) {
-		st->cap = (st->len + n + 1) * 2;
-		st->pending = fm_xrealloc(st->pending, st->cap);
-	}
-	memcpy(st->pending + st->len, data, n);
-	st->len += n;
+	fm_buf_add(&st->pending, data, n);
 	pthread_mutex_lock(&set.lock);
 	if (set.npat) {
-		k = redact_into(st->pending, st->len, 0, &out);
+		k = redact_into(st->pending.s, st->pending.len, 0, &out);
 	} else {
-		add(&out, st->pending, st->len);
-		k = st->len;
+		fm_buf_add(&out, st->pending.s, st->pending.len);
+		k = st->pending.len;
 	}
 	pthread_mutex_unlock(&set.lock);
-	memmove(st->pending, st->pending + k, st->len - k);
-	st->len -= k;
+	memmove(st->pending.s, st->pending.s + k, st->pending.len - k);
+	st->pending.len -= k;
+	st->pending.s[st->pending.len] = '\0';
 	*outlen = out.len;
 	return out.s;
 }
 
 char *fm_redact_finish(struct fm_redact_stream *st, size_t *outlen)
 {
-	char *r = fm_redact(st->pending ? st->pending : "", st->len, outlen);
+	char *r = fm_redact(fm_buf_str(&st->pending), st->pending.len, outlen);
 
 	fm_redact_stream_release(st);
 	return r;

@@ -35,6 +35,8 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 /*
  * Shortest secret searched for, in bytes. Shorter ones are placeholders
  * ("ollama", "EMPTY", "none", what local servers take) whose redaction
@@ -71,8 +73,7 @@ int fm_redact_is_text(const char *mime);
 
 /* A text arriving in pieces. */
 struct fm_redact_stream {
-	char *pending; /* not yet told: may be the start of a secret */
-	size_t len, cap;
+	struct fm_buf pending; /* not yet told: may be the start of a secret */
 };
 
 void fm_redact_stream_init(struct fm_redact_stream *st);

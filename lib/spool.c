@@ -384,13 +384,39 @@ int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err)
 	return 0;
 }
 
+/*
+ * A new file tmp/NAME holding one line, made durable when sync asks; on
+ * failure it is gone again. Nothing is followed and nothing replaced.
+ */
+static int put_tmp(struct fm_spool *sp, const char *tmp, const char *line, int sync,
+		   struct fm_error *err)
+{
+	int fd = openat(sp->fd[FM_SPOOL_TMP], tmp,
+			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	int bad;
+
+	if (fd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot create '%s/tmp/%s':", sp->dir, tmp);
+	bad = write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0 ||
+	      (sync && fsync(fd) < 0);
+	if (close(fd) < 0)
+		bad = 1;
+	if (bad) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
+			 tmp);
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err)
 {
-	const char *id = fm_json_get_string(task, "task_id"), *line;
+	const char *id = fm_json_get_string(task, "task_id");
 	char tmp[FM_SPOOL_NAME_MAX + 24];
 	json_object *had;
-	int fd, bad;
 
 	if (!fm_id_valid(id))
 		return fm_error(err, FM_VALIDATION_ERROR, "a queued task needs a valid task_id");
@@ -402,21 +428,8 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 				json_object_get_string(had));
 	snprintf(name, FM_SPOOL_NAME_MAX, "%016llx.%s", next_seq(), id);
 	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
-	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    0666);
-	if (fd < 0)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				"cannot create '%s/tmp/%s':", sp->dir, tmp);
-	line = fm_json_str(task);
-	bad = write_all(fd, line, strlen(line)) < 0 || write_all(fd, "\n", 1) < 0;
-	if (close(fd) < 0)
-		bad = 1;
-	if (bad) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
-			 tmp);
-		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+	if (put_tmp(sp, tmp, fm_json_str(task), 0, err) < 0)
 		return -1;
-	}
 	sp->pending = fm_xrealloc(sp->pending, (sp->npending + 1) * sizeof(*sp->pending));
 	sp->pending[sp->npending++] = fm_xstrdup(tmp);
 	json_object_object_add(sp->ids, id, json_object_new_string("queued"));
@@ -1137,25 +1150,12 @@ int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool
 static int request_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 {
 	char tmp[FM_SPOOL_NAME_MAX + 32], ts[32];
-	int fd, bad;
 
 	snprintf(tmp, sizeof(tmp), "cancel.%s.%ld", id, (long)getpid());
 	unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0); /* an earlier process's of our pid */
-	fd = openat(sp->fd[FM_SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    0666);
-	if (fd < 0)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-				"cannot create '%s/tmp/%s':", sp->dir, tmp);
 	fm_timestamp(ts);
-	bad = write_all(fd, ts, strlen(ts)) < 0 || write_all(fd, "\n", 1) < 0 || fsync(fd) < 0;
-	if (close(fd) < 0)
-		bad = 1;
-	if (bad) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot write '%s/tmp/%s':", sp->dir,
-			 tmp);
-		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+	if (put_tmp(sp, tmp, ts, 1, err) < 0)
 		return -1;
-	}
 	/* Over whatever has the name: a symlink or a FIFO is replaced, not followed. */
 	if (renameat(sp->fd[FM_SPOOL_TMP], tmp, sp->fd[FM_SPOOL_CANCEL], id) < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,

@@ -372,14 +372,11 @@ static int hex4(const char *p, const char *end, unsigned *v)
 	int i;
 
 	for (i = 0; i < 4; i++, p++) {
-		if (p >= end)
+		int d = p < end ? fm_hex_digit((unsigned char)*p) : -1;
+
+		if (d < 0)
 			return 0;
-		if (*p >= '0' && *p <= '9')
-			n = n * 16 + (unsigned)(*p - '0');
-		else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
-			n = n * 16 + (unsigned)((*p | 0x20) - 'a' + 10);
-		else
-			return 0;
+		n = n * 16 + (unsigned)d;
 	}
 	*v = n;
 	return 1;
@@ -609,4 +606,15 @@ json_object *fm_json_ref_or_array(json_object *obj)
 json_object *fm_json_double(double d)
 {
 	return isfinite(d) ? json_object_new_double(d) : NULL;
+}
+
+int fm_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }

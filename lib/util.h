@@ -95,4 +95,7 @@ json_object *fm_json_ref_or_array(json_object *obj);
  */
 json_object *fm_json_double(double d);
 
+/* The value of a hexadecimal digit, or -1. */
+int fm_hex_digit(int c);
+
 #endif

@@ -62,23 +62,6 @@ struct outline {
 	double total; /* seconds */
 };
 
-/* A growing byte buffer; the YAML emitter writes into one too. */
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = fm_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /*
  * Strict UTF-8, as libyaml's reader wants it: no overlong forms, no
  * surrogates, nothing past U+10FFFF; and no NUL, which no text param can
@@ -135,7 +118,7 @@ static int blank_span(const char *a, const char *b)
 }
 
 /* Appends the words of [a, b) to t, single spaces between; counts them. */
-static size_t add_words(struct buf *t, const char *a, const char *b)
+static size_t add_words(struct fm_buf *t, const char *a, const char *b)
 {
 	size_t words = 0;
 
@@ -149,8 +132,8 @@ static size_t add_words(struct buf *t, const char *a, const char *b)
 		for (w = a; a < b && !is_blank((unsigned char)*a); a++)
 			;
 		if (t->len)
-			buf_add(t, " ", 1);
-		buf_add(t, w, (size_t)(a - w));
+			fm_buf_add(t, " ", 1);
+		fm_buf_add(t, w, (size_t)(a - w));
 		words++;
 	}
 	return words;
@@ -180,7 +163,7 @@ static const char *next_line(const char *eol, const char *end)
 static const char *take_heading(struct outline *ol, const char *s, const char *end)
 {
 	const char *p = s, *eol, *next;
-	struct buf t = {NULL, 0, 0};
+	struct fm_buf t = FM_BUF_INIT;
 	size_t words, hashes;
 
 	while (p < end && blank_span(p, line_end(p, end)))
@@ -190,18 +173,18 @@ static const char *take_heading(struct outline *ol, const char *s, const char *e
 	if (!blank_span(next, line_end(next, end)))
 		return s;
 	words = add_words(&t, p, eol);
-	hashes = t.len ? strspn(t.p, "#") : 0;
-	if (hashes && hashes <= 6 && t.p[hashes] == ' ') {
-		memmove(t.p, t.p + hashes + 1, t.len - hashes);
+	hashes = t.len ? strspn(t.s, "#") : 0;
+	if (hashes && hashes <= 6 && t.s[hashes] == ' ') {
+		memmove(t.s, t.s + hashes + 1, t.len - hashes);
 		t.len -= hashes + 1;
 		words--;
 	}
 	if (!t.len || t.len > HEADING_MAX || words > HEADING_WORDS_MAX ||
-	    strchr(".!?,;:", t.p[t.len - 1]) || blank_span(eol, end)) {
-		free(t.p);
+	    strchr(".!?,;:", t.s[t.len - 1]) || blank_span(eol, end)) {
+		fm_buf_release(&t);
 		return s;
 	}
-	ol->heading = t.p;
+	ol->heading = fm_buf_detach(&t, NULL);
 	return next;
 }
 
@@ -213,7 +196,7 @@ static double scene_duration(size_t words, const struct outline_opts *o)
 	return fmin(fmax(d, o->min_duration), o->max_duration);
 }
 
-static int end_paragraph(struct outline *ol, struct buf *t, size_t words,
+static int end_paragraph(struct outline *ol, struct fm_buf *t, size_t words,
 			 const struct outline_opts *o, struct fm_error *err)
 {
 	struct scene *sc;
@@ -221,8 +204,7 @@ static int end_paragraph(struct outline *ol, struct buf *t, size_t words,
 	if (!t->len)
 		return 0;
 	if (ol->n == FM_SCENES_MAX) {
-		free(t->p);
-		*t = (struct buf){NULL, 0, 0};
+		fm_buf_release(t);
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"script: more than %d paragraphs; a storyboard has at most %d "
 				"scenes (rule: max)",
@@ -231,12 +213,11 @@ static int end_paragraph(struct outline *ol, struct buf *t, size_t words,
 	if (!ol->scene)
 		ol->scene = fm_xcalloc(FM_SCENES_MAX, sizeof(*ol->scene));
 	sc = &ol->scene[ol->n++];
-	sc->narration = t->p;
+	sc->narration = fm_buf_detach(t, NULL);
 	sc->words = words;
 	sc->duration = scene_duration(words, o);
 	ol->words += words;
 	ol->total += sc->duration;
-	*t = (struct buf){NULL, 0, 0};
 	return 0;
 }
 
@@ -244,7 +225,7 @@ static int end_paragraph(struct outline *ol, struct buf *t, size_t words,
 static int split(struct outline *ol, const char *s, const char *end, const struct outline_opts *o,
 		 struct fm_error *err)
 {
-	struct buf t = {NULL, 0, 0};
+	struct fm_buf t = FM_BUF_INIT;
 	size_t words = 0;
 
 	while (s < end) {
@@ -399,7 +380,7 @@ static const char *mood_music(const struct outline *ol)
 
 static int write_out(void *data, unsigned char *buffer, size_t size)
 {
-	buf_add(data, buffer, size);
+	fm_buf_add(data, buffer, size);
 	return 1;
 }
 
@@ -528,7 +509,7 @@ static int emit_film(yaml_emitter_t *e, const struct outline *ol, const struct o
 	return yaml_emitter_emit(e, &ev) && yaml_emitter_flush(e) ? 0 : -1;
 }
 
-static int emit(const struct outline *ol, const struct outline_opts *o, struct buf *out,
+static int emit(const struct outline *ol, const struct outline_opts *o, struct fm_buf *out,
 		struct fm_error *err)
 {
 	yaml_emitter_t e;
@@ -553,7 +534,7 @@ static int emit(const struct outline *ol, const struct outline_opts *o, struct b
 static int outline_build(const char *script, size_t len, const struct outline_opts *o,
 			 struct outline *ol, char **yaml, size_t *yaml_len, struct fm_error *err)
 {
-	struct buf out = {NULL, 0, 0};
+	struct fm_buf out = FM_BUF_INIT;
 	size_t bad = utf8_valid((const unsigned char *)script, len);
 	const char *end = script + len, *s = script;
 
@@ -578,11 +559,10 @@ static int outline_build(const char *script, size_t len, const struct outline_op
 			 out.len, FM_STORYBOARD_MAX);
 		goto fail;
 	}
-	*yaml = out.p;
-	*yaml_len = out.len;
+	*yaml = fm_buf_detach(&out, yaml_len);
 	return 0;
 fail:
-	free(out.p);
+	fm_buf_release(&out);
 	outline_release(ol);
 	return -1;
 }

@@ -462,6 +462,33 @@ static void test_term(void)
 
 #undef R
 
+static void test_buf(void)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	char big[3000], *s;
+	size_t len;
+
+	IS_STR(fm_buf_str(&b), "", "buf: empty reads as \"\"");
+	fm_buf_add(&b, "ab\0c", 4);
+	fm_buf_addstr(&b, "de");
+	IS_INT(b.len, 6, "buf: bytes are kept, NULs too");
+	OK(!memcmp(b.s, "ab\0cde", 7), "buf: always NUL-terminated");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	fm_buf_addf(&b, "[%s]%d", big, 7);
+	IS_INT(b.len, 6 + sizeof(big) - 1 + 3, "buf: addf is not cut, however long");
+	IS_STR(b.s + b.len - 2, "]7", "buf: addf ends where it should");
+	s = fm_buf_detach(&b, &len);
+	OK(s && len == 6 + sizeof(big) + 2 && !b.s && !b.len && !b.cap, "buf: detach empties");
+	free(s);
+	OK(!fm_buf_detach(&b, NULL), "buf: an empty buffer detaches NULL");
+	fm_buf_release(&b);
+	IS_INT(fm_hex_digit('7') + fm_hex_digit('a') + fm_hex_digit('F'), 7 + 10 + 15,
+	       "hex digits in both cases");
+	OK(fm_hex_digit('g') < 0 && fm_hex_digit('/') < 0 && fm_hex_digit(0x100 + '1') < 0,
+	   "what is not a hex digit is -1");
+}
+
 void test_util(void)
 {
 	char id[FM_ID_MAX + 2], ts[32], *a, *b, *dir, *path, *buf;
@@ -502,6 +529,7 @@ void test_util(void)
 
 	test_json_parse();
 	test_term();
+	test_buf();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
