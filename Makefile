@@ -131,8 +131,11 @@ BATS_FIRST = tests/spool.bats tests/remote_openai.bats tests/chaos.bats \
 	tests/run.bats tests/remote_http.bats tests/remote_gradio.bats
 BATS_FILES = $(BATS_FIRST) $(filter-out $(BATS_FIRST),$(sort $(wildcard tests/*.bats)))
 
+# bats refuses --no-parallelize-within-files without two jobs or more.
+BATS_PARALLEL = $(if $(filter-out 0 1,$(BATS_JOBS)),--jobs $(BATS_JOBS) --no-parallelize-within-files)
+
 test: test-c all
-	bats --jobs $(BATS_JOBS) --no-parallelize-within-files --formatter pretty $(BATS_FILES)
+	bats $(BATS_PARALLEL) --formatter pretty $(BATS_FILES)
 
 # The C unit tests and every fuzz corpus replayed.
 test-c: $(UNIT_BIN) $(FUZZ_REPLAY)
