@@ -127,8 +127,8 @@ demo: deps
 # processes, so twice as many jobs as cores. The longest files go first,
 # so the run lasts about as long as its longest file.
 BATS_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-BATS_FIRST = tests/spool.bats tests/remote_openai.bats tests/chaos.bats \
-	tests/run.bats tests/remote_http.bats tests/remote_gradio.bats
+BATS_FIRST = tests/chaos.bats tests/spool.bats tests/remote_openai.bats \
+	tests/install_plugin.bats tests/exec.bats tests/fetch.bats
 BATS_FILES = $(BATS_FIRST) $(filter-out $(BATS_FIRST),$(sort $(wildcard tests/*.bats)))
 
 # bats refuses --no-parallelize-within-files without two jobs or more.
