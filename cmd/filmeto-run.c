@@ -134,12 +134,6 @@ struct spool_args {
 };
 
 /* What the spool skips or cannot remove is said, and the work goes on. */
-static void spool_warn(void *ctx, const char *message)
-{
-	(void)ctx;
-	fm_warn("%s", message);
-}
-
 /* The worker: prune first if asked, then work unless only pruning. */
 static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 {
@@ -153,7 +147,7 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 	signal(SIGXFSZ, SIG_IGN);
 	if (fm_spool_open(&sp, NULL, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	sp.warn = spool_warn;
+	sp.warn = fm_warn_hook;
 	if (a->prune >= 0) {
 		if (fm_spool_prune(&sp, a->prune, &removed, &err) < 0) {
 			fm_warn("--prune: %s", err.message);

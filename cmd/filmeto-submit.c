@@ -921,12 +921,6 @@ static int queue_tasks(struct submit *s, struct fm_spool *sp)
 }
 
 /* Entries the spool skips (a symlink or a special file among the tasks) are said. */
-static void spool_warn(void *ctx, const char *message)
-{
-	(void)ctx;
-	fm_warn("%s", message);
-}
-
 /*
  * Every id in the spool, mapped to its state, for the checks above. The
  * queueing lock is taken first and held until the last commit: a
@@ -950,7 +944,7 @@ static int cancel(const struct args *a)
 
 	if (fm_spool_open(&sp, NULL, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	sp.warn = spool_warn;
+	sp.warn = fm_warn_hook;
 	for (i = 0; i < a->nids; i++) {
 		int rc = fm_spool_cancel(&sp, a->ids[i], &err);
 
@@ -1037,7 +1031,7 @@ int main(int argc, char **argv)
 	if (s.a.queue) {
 		if (fm_spool_open(&sp, NULL, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "%s", err.message);
-		sp.warn = spool_warn;
+		sp.warn = fm_warn_hook;
 		spooled = spooled_ids(&sp);
 		check_spooled(&s, spooled);
 		json_object_put(spooled);

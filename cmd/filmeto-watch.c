@@ -1347,6 +1347,7 @@ static void spool_open(struct fm_spool *sp)
 
 	if (fm_spool_open(sp, NULL, &err) < 0)
 		fm_die(FM_EXIT_USAGE, "%s", err.message);
+	sp->warn = fm_warn_hook;
 }
 
 /* Sets up following: the spool, inotify, and the ids of the command line. */

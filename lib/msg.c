@@ -74,6 +74,12 @@ void fm_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void fm_warn_hook(void *ctx, const char *message)
+{
+	(void)ctx;
+	fm_warn("%s", message);
+}
+
 void fm_die(int status, const char *fmt, ...)
 {
 	va_list ap;

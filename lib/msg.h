@@ -21,6 +21,8 @@ void fm_msg_init(const char *argv0);
 const char *fm_prog(void);
 /* A format ending in ':' gets ": strerror(errno)" appended. */
 void fm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* fm_warn as a library hook's callback (struct fm_spool's warn): ctx unused. */
+void fm_warn_hook(void *ctx, const char *message);
 __attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Flushes and closes stdout; returns -1 (after a message) on write error. */

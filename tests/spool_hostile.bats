@@ -147,7 +147,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 	run --separate-stderr timeout 10 filmeto-watch --status victim
 	[ "$status" -eq 3 ]
 	[[ "$output" == *'"state":"queued"'* ]]
-	run timeout 10 filmeto-watch --list
+	run --separate-stderr timeout 10 filmeto-watch --list
 	[ "$status" -eq 0 ]
 	[ "$(cat target.log)" = precious ]
 }
@@ -175,6 +175,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 	run --separate-stderr timeout 10 filmeto-watch --list
 	[ "$status" -eq 0 ]
 	[[ "$output" != *planted* ]]
+	[[ "$stderr" == *"skipping '$SP/done/0000000000000001.planted': a symbolic link"* ]]
 	run --separate-stderr timeout 10 filmeto-watch --status planted
 	[ "$status" -eq 2 ]
 	run --separate-stderr timeout 10 filmeto-run --spool --prune 1d
@@ -205,7 +206,7 @@ special() {
 		[[ "$stderr" == *"skipping '$SP/queue/0000000000000001.odd.$k'"* ]]
 	done
 	[[ "$stderr" == *"a FIFO"* && "$stderr" == *"a directory"* && "$stderr" == *"a socket"* ]]
-	run timeout 10 filmeto-watch --list
+	run --separate-stderr timeout 10 filmeto-watch --list
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 2 ]
 	# A waiting worker too: it goes on taking new tasks.
@@ -235,7 +236,7 @@ special() {
 		[ "$status" -eq 3 ]
 		[[ "$output" == *'"attempts":0'* ]]
 	done
-	run timeout 10 filmeto-watch --list
+	run --separate-stderr timeout 10 filmeto-watch --list
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 4 ]
 	# A finished task whose log became a FIFO: --follow says so and ends.
