@@ -278,9 +278,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past ulimit -f a write fails (EFBIG) and is reported, not fatal. */
 	signal(SIGXFSZ, SIG_IGN);
-	/* No SA_RESTART: a signal must wake the loop out of poll(2). */
-	sa.sa_handler = fm_exec_signal;
+	/*
+	 * No SA_RESTART: a signal must wake the loop out of poll(2).
+	 * SA_SIGINFO: who sent it, as a plugin's own signal is its task's fault.
+	 * One handler at a time: it reads /proc to find the sender's plugin.
+	 */
+	sa.sa_sigaction = fm_exec_signal;
+	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

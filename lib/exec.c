@@ -72,6 +72,7 @@ struct job {
 	json_object *tool, *needs;
 	json_object *settings; /* config.yaml's plugins.NAME, borrowed, or NULL */
 	int attempt, cancelling, localized;
+	pid_t plugin; /* the plugin process it was last given to, or 0 */
 	size_t ndeps; /* dependencies not yet ended */
 	struct job **deps, **dependents;
 	size_t ndeplist, ndependents;
@@ -134,12 +135,36 @@ struct fm_exec {
 
 static int sigpipe[2] = {-1, -1};
 static volatile sig_atomic_t nsignals;
+/*
+ * A signal one of our plugins (or what it started) sent us: which plugin
+ * process (fm_proc_origin; -1 unknown or more than one), the first such
+ * signal and its sender. Found in the handler, as the sender may be gone
+ * by the time the loop looks. The tasks given to that plugin are to
+ * blame, running or not by then (fm_exec_blamed).
+ */
+static volatile sig_atomic_t blamed, blamed_sig, blamed_sender;
 
-void fm_exec_signal(int sig)
+void fm_exec_signal(int sig, siginfo_t *si, void *uctx)
 {
 	char c = (char)sig;
+	pid_t from = 0;
 
-	nsignals++;
+	(void)uctx;
+	/* Sent by a process (kill, sigqueue, tgkill), not by the kernel (a hangup). */
+	if (si && si->si_code <= 0 && si->si_pid > 0)
+		from = fm_proc_origin(si->si_pid);
+	if (from) {
+		if (!blamed) {
+			blamed_sig = sig;
+			blamed_sender = si->si_pid;
+		}
+		blamed = !blamed || blamed == from ? from : -1;
+		/* It stops us like a first signal, and never hurries a stop along. */
+		if (!nsignals)
+			nsignals = 1;
+	} else {
+		nsignals++;
+	}
 	if (nsignals >= 3) {
 		fm_proc_signal_all(SIGKILL);
 		_exit(130);
@@ -1006,6 +1031,7 @@ static void attach(struct worker *w, struct job *j)
 {
 	j->state = J_RUNNING;
 	j->w = w;
+	j->plugin = w->h.proc.pid;
 	w->inflight[w->ninflight++] = j;
 	if (w->ready)
 		send_task(w, j);
@@ -2204,6 +2230,18 @@ unsigned long fm_exec_live(const struct fm_exec *x)
 int fm_exec_interrupted(const struct fm_exec *x)
 {
 	return x->cancel_all;
+}
+
+int fm_exec_blamed(struct fm_exec *x, const char *id, pid_t *sender)
+{
+	struct entry *e = id && blamed ? lookup(x, id) : NULL;
+	pid_t who = (pid_t)blamed;
+
+	if (!e || !e->job || !e->job->plugin || (who != -1 && who != e->job->plugin))
+		return 0;
+	if (sender)
+		*sender = (pid_t)blamed_sender;
+	return blamed_sig;
 }
 
 int fm_exec_cancel(struct fm_exec *x, const char *id, const char *why)

@@ -10,6 +10,9 @@
 #ifndef FM_EXEC_H
 #define FM_EXEC_H
 
+#include <signal.h>
+#include <sys/types.h>
+
 #include <json-c/json.h>
 
 #include "error.h"
@@ -71,11 +74,14 @@ int fm_exec_input(struct fm_exec *x, int fd, const char *name);
 int fm_exec_finish(struct fm_exec *x);
 void fm_exec_free(struct fm_exec *x);
 /*
- * For the command's SIGINT/SIGTERM handler (async-signal-safe): the first
- * signal cancels everything with a grace period, the second skips it, the
- * third kills every plugin group and exits 130 at once.
+ * For the command's SIGINT/SIGTERM/SIGHUP handler, installed with
+ * SA_SIGINFO (async-signal-safe): the first signal cancels everything
+ * with a grace period, the second skips it, the third kills every plugin
+ * group and exits 130 at once. A signal sent by a plugin or anything it
+ * started (fm_proc_origin) stops us too, but never hurries the stop, and
+ * the tasks of that plugin are to blame for it (fm_exec_blamed).
  */
-void fm_exec_signal(int sig);
+void fm_exec_signal(int sig, siginfo_t *si, void *uctx);
 /*
  * For a caller that feeds tasks itself (the spool worker): one input line;
  * one turn of the loop that also returns, with 1, when fd is readable, or
@@ -89,6 +95,12 @@ int fm_exec_turn(struct fm_exec *x, int fd, double wait);
 unsigned long fm_exec_live(const struct fm_exec *x);
 int fm_exec_interrupted(const struct fm_exec *x);
 int fm_exec_cancel(struct fm_exec *x, const char *id, const char *why);
+/*
+ * Whether the signal that stopped us came from the plugin running task
+ * id (or from what it started): that signal, with its sender's pid in
+ * *sender; 0 for a stop from outside. Asked as the task ends.
+ */
+int fm_exec_blamed(struct fm_exec *x, const char *id, pid_t *sender);
 int fm_exec_ended(struct fm_exec *x, const char *id, enum fm_status st, const char *plugin,
 		  json_object *files);
 void fm_exec_forget(struct fm_exec *x, const char *id);

@@ -116,25 +116,27 @@ int fm_proc_live(void)
 	return n;
 }
 
+/* n in decimal at buf, with no stdio: the signal path uses it. */
+static char *put_pid(char *buf, pid_t n)
+{
+	char digits[16];
+	int k = 0;
+
+	do
+		digits[k++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	while (k > 0)
+		*buf++ = digits[--k];
+	*buf = '\0';
+	return buf;
+}
+
 /* "/proc/PID/task/TID/children" with no stdio: the signal path uses it. */
 static void children_path(char *buf, pid_t pid, pid_t tid)
 {
-	static const char *const parts[] = {"/proc/", "/task/", "/children"};
-	pid_t nums[2] = {pid, tid};
-	char digits[16];
-	int i, k;
-
-	for (i = 0; i < 3; i++) {
-		buf = stpcpy(buf, parts[i]);
-		if (i == 2)
-			break;
-		k = 0;
-		do
-			digits[k++] = (char)('0' + nums[i] % 10);
-		while ((nums[i] /= 10) > 0);
-		while (k > 0)
-			*buf++ = digits[--k];
-	}
+	buf = put_pid(stpcpy(buf, "/proc/"), pid);
+	buf = put_pid(stpcpy(buf, "/task/"), tid);
+	stpcpy(buf, "/children");
 }
 
 /*
@@ -195,6 +197,96 @@ void fm_proc_signal_all(int sig)
 	/* Orphans adopted since the last look are children of the main thread. */
 	if (subreaper)
 		each_child(getpid(), getpid(), signal_child, &sig);
+}
+
+/*
+ * Fields 4, 5 and 22 of /proc/PID/stat (parent, process group, start)
+ * with only async-signal-safe calls; -1 when the process is gone.
+ */
+static int stat_of(pid_t pid, pid_t *ppid, pid_t *pgrp, unsigned long long *start)
+{
+	char path[48], buf[512], *p;
+	unsigned long long v = 0;
+	int fd, field = 3;
+	ssize_t n;
+
+	stpcpy(put_pid(stpcpy(path, "/proc/"), pid), "/stat");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The name in parentheses may hold anything: count from its end. */
+	if (!(p = strrchr(buf, ')')))
+		return -1;
+	*ppid = *pgrp = 0;
+	*start = 0;
+	for (p += 2; *p && field <= 22; p++) {
+		if (*p >= '0' && *p <= '9') {
+			v = v * 10 + (unsigned long long)(*p - '0');
+		} else if (*p == ' ') {
+			if (field == 4)
+				*ppid = (pid_t)v;
+			else if (field == 5)
+				*pgrp = (pid_t)v;
+			else if (field == 22)
+				*start = v;
+			field++;
+			v = 0;
+		}
+	}
+	return *start ? 0 : -1;
+}
+
+/*
+ * The plugin that left an orphan started at start: the one plugin still
+ * running that started before it, or -1 when that is more than one.
+ */
+static pid_t maker_of(unsigned long long start)
+{
+	pid_t maker = -1;
+	size_t i;
+
+	for (i = 0; i < MAX_LIVE; i++) {
+		if (live[i] <= 0 || live_start[i] > start)
+			continue;
+		if (maker > 0)
+			return -1;
+		maker = (pid_t)live[i];
+	}
+	return maker;
+}
+
+pid_t fm_proc_origin(pid_t pid)
+{
+	pid_t self = getpid(), ppid, pgrp;
+	unsigned long long start;
+	int depth;
+
+	if (pid <= 1 || pid == self)
+		return 0;
+	for (depth = 0; depth < FM_PROC_ORIGIN_DEPTH; depth++) {
+		if (is_live(pid))
+			return pid;
+		if (stat_of(pid, &ppid, &pgrp, &start) < 0)
+			return 0; /* gone: nothing tells where it came from */
+		if (pgrp > 1 && is_live(pgrp))
+			return pgrp;
+		/*
+		 * A child of ours that no plugin is: adopted, so left by some
+		 * plugin, unless it is older than every plugin (a shell's).
+		 */
+		if (ppid == self)
+			return first_start && start >= first_start ? maker_of(start) : 0;
+		if (ppid <= 1)
+			return 0;
+		pid = ppid;
+	}
+	return 0;
 }
 
 int fm_proc_subreaper(int on)

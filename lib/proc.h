@@ -66,6 +66,19 @@ void fm_proc_stop(struct fm_proc *p, double grace);
  */
 void fm_proc_signal_all(int sig);
 
+/* How many parents fm_proc_origin climbs from a process towards us. */
+#define FM_PROC_ORIGIN_DEPTH 64
+/*
+ * Where a process comes from, for a signal handler (async-signal-safe):
+ * the pid of the plugin process (a group spawned and not yet reaped) it
+ * belongs to or descends from, or, for an orphan we adopted, the one
+ * plugin still running that is older than it; -1 for an orphan that
+ * more than one may have left; 0 for a process that is not ours (a
+ * child older than every plugin is not), is already gone, or lies
+ * deeper than FM_PROC_ORIGIN_DEPTH.
+ */
+pid_t fm_proc_origin(pid_t pid);
+
 /* Longest a command waits at its end for the orphans it killed to go. */
 #define FM_ORPHAN_WAIT 2.0
 /* Most orphans tracked at once; one more is ended as soon as it is seen. */

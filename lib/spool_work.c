@@ -47,6 +47,7 @@ struct slot {
 	int release;	/* interrupted: back to the queue */
 	int cancelled;	/* a cancel request reached the executor */
 	int moved_only; /* ended by an earlier worker: only the move was left */
+	int blamed;	/* its plugin signalled the worker: a death, not released */
 	enum fm_spool_dir to;
 };
 
@@ -125,6 +126,35 @@ static void renumber(struct slot *s, json_object *ev)
 	}
 }
 
+/*
+ * A signal from the task's plugin, or from what it started, stopped the
+ * worker: no put-back line, so this claim counts as a death, and a
+ * warning line that says why. 1 blamed, 0 not, -1 the log failed.
+ */
+static int blamed(struct work *w, struct slot *s)
+{
+	pid_t sender = 0;
+	int sig = fm_exec_blamed(w->x, FM_SPOOL_ID(s->c.name), &sender);
+	json_object *ev;
+	char msg[256];
+	int rc;
+
+	if (!sig)
+		return 0;
+	s->blamed = 1;
+	ev = fm_event_new("log", FM_SPOOL_ID(s->c.name));
+	snprintf(msg, sizeof(msg),
+		 "the worker was stopped by signal %d (%s) from process %ld, which the task's "
+		 "plugin started: this claim counts as a worker that died",
+		 sig, strsignal(sig), (long)sender);
+	json_object_object_add(ev, "level", json_object_new_string("warning"));
+	json_object_object_add(ev, "message", json_object_new_string(msg));
+	json_object_object_add(ev, "signal", json_object_new_int(sig));
+	rc = fm_spool_log(&s->c, fm_json_str(ev), strlen(fm_json_str(ev)), 1);
+	json_object_put(ev);
+	return rc < 0 ? -1 : 1;
+}
+
 /* Every event of the executor comes here and goes to its task's log. */
 static void on_event(void *ctx, json_object *ev)
 {
@@ -139,8 +169,11 @@ static void on_event(void *ctx, json_object *ev)
 		return;
 	}
 	if (final && !strcmp(type, "cancelled") && !s->cancelled && fm_exec_interrupted(w->x)) {
-		/* Stopping the worker is not cancelling the task: it goes back, no death. */
-		if (fm_spool_put_back(&s->c) < 0)
+		/*
+		 * Stopping the worker is not cancelling the task: it goes back,
+		 * no death; unless the task's own plugin sent the signal.
+		 */
+		if (blamed(w, s) < 0 || (!s->blamed && fm_spool_put_back(&s->c) < 0))
 			broken(w, s);
 		s->release = 1;
 		return;

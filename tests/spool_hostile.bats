@@ -23,6 +23,9 @@ teardown() {
 noop() { filmeto-submit --queue -t noop -P noop "$@"; }
 echo_task() { filmeto-submit --queue -t render -P gpu -p text=x -p mode=slow -p delay="$1" "${@:2}"; }
 poison() { filmeto-submit --queue -t killworker -P hostkill "$@"; }
+# sigtask VIA SIGNAL ARGS...: a task whose plugin (VIA self, child or daemon) signals its worker.
+sigtask() { filmeto-submit --queue -t signalworker -P hostsig -p via="$1" -p signal="$2" "${@:3}"; }
+released() { grep -c '"released":true' "$(logof "$1")" || true; }
 
 logof() { echo "$SP"/log/*."$1"; }
 nameof() { basename "$(echo "$SP"/*/*."$1" | cut -d' ' -f1)"; }
@@ -93,6 +96,84 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 	[ "$status" -eq 0 ]
 	in_dir done patient
 	[ "$(claims patient)" -eq 4 ]
+}
+
+@test "a task whose plugin signals its worker counts as a death, whoever in the plugin sends it" {
+	sigtask self TERM -i term
+	noop -i after
+	# Stopped twice by its own plugin: each worker exits 130, and gives nothing back.
+	for i in 1 2; do
+		st=0
+		drain -j 1 --max-claims 2 --grace 0.5 2> "worker$i.err" || st=$?
+		[ "$st" -eq 130 ]
+		in_dir queue term
+		[ "$(claims term)" -eq "$i" ]
+		[ "$(released term)" -eq 0 ]
+		grep -q "stopped by signal 15 (Terminated) from process [0-9]*, which the task's plugin started" "$(logof term)"
+	done
+	run --separate-stderr drain -j 1 --max-claims 2
+	[ "$status" -eq 1 ]
+	in_dir failed term
+	in_dir done after
+	[ "$(claims term)" -eq 2 ]
+	jget "$(logof term)" "by('failed')[0]['error']['message']" | grep -F "claimed 2 times by workers that died"
+
+	# From a child in its group, SIGINT; from a daemon that left it, SIGHUP.
+	sigtask child INT -i int
+	sigtask daemon HUP -i hup
+	for t in int hup; do
+		st=0
+		drain -j 1 --max-claims 1 --grace 0.5 || st=$?
+		[ "$st" -eq 130 ]
+		[ "$(claims $t)" -eq 1 ]
+		[ "$(released $t)" -eq 0 ]
+	done
+	run --separate-stderr drain -j 1 --max-claims 1
+	[ "$status" -eq 1 ]
+	in_dir failed int
+	in_dir failed hup
+	[ "$(claims int)" -eq 1 ]
+	[ "$(claims hup)" -eq 1 ]
+	# The daemon was ended with its worker.
+	[ "$(plugin_procs)" -eq 0 ]
+}
+
+@test "only the task whose plugin signalled is to blame: one running beside it is put back" {
+	echo_task 30 -i bystander
+	sigtask self TERM -i culprit
+	st=0
+	drain -j 2 --grace 0.5 || st=$?
+	[ "$st" -eq 130 ]
+	in_dir queue bystander
+	in_dir queue culprit
+	[ "$(released bystander)" -eq 1 ]
+	[ "$(released culprit)" -eq 0 ]
+}
+
+@test "a signal from outside the worker still puts its task back" {
+	echo_task 30 -i patient
+	started() { grep -c '"type":"started"' "$(logof patient)" 2> /dev/null || echo 0; }
+	# kill(1), a process that is gone before the worker looks at who sent it.
+	filmeto-run --spool --no-cache --max-claims 1 2> w1.err &
+	w=$!
+	for _ in $(seq 200); do [ "$(started)" -ge 1 ] && break; sleep 0.05; done
+	/bin/kill -TERM $w
+	st=0
+	wait $w || st=$?
+	[ "$st" -eq 130 ]
+	# A child the worker had before any plugin ran: the shell's it was exec'd from.
+	# shellcheck disable=SC2016
+	st=0
+	bash -c '(while [ "$(grep -c "\"type\":\"started\"" "$1" 2> /dev/null)" != 2 ]; do sleep 0.05; done
+		kill -TERM $$) & exec filmeto-run --spool --no-cache --max-claims 1' sh "$(logof patient)" \
+		2> w2.err || st=$?
+	[ "$st" -eq 130 ]
+	[ "$(released patient)" -eq 2 ]
+	! grep -q "which the task's plugin started" "$(logof patient)"
+	sed -i 's/"delay":30/"delay":0/' "$SP"/queue/*.patient
+	run --separate-stderr drain --max-claims 1
+	[ "$status" -eq 0 ]
+	in_dir done patient
 }
 
 @test "--max-claims is checked and documented" {
