@@ -1132,8 +1132,12 @@ static int follow_read(struct spool_watch *s, struct watch *w, struct follow *f)
 		/* Never through a symlink, never waiting on a FIFO: a planted log is given up. */
 		f->log.fd = fm_spool_openat(&s->sp, FM_SPOOL_LOG, f->name, O_RDONLY, 0);
 		if (f->log.fd == FM_SPOOL_NOT_FILE) {
+			/* A FIFO, a hard link, a log bigger than a worker writes... */
+			char *why = fm_xasprintf("has a log that is not read: %s", s->sp.refused);
+
 			f->log.fd = -1;
-			follow_end(s, w, f, "has a log that is not a regular file: not read");
+			follow_end(s, w, f, why);
+			free(why);
 			return 0;
 		}
 		if (f->log.fd < 0) {

@@ -69,6 +69,9 @@
 static const char *const subdirs[FM_SPOOL_NDIRS] = {"tmp", "queue",  "done", "failed",
 						    "log", "cancel", "out"};
 
+_Static_assert(FM_SPOOL_LOG_READ_MAX >= FM_SPOOL_LOG_MAX + 3 * (long long)FM_LINE_MAX,
+	       "a log the worker wrote, with its last lines, must be one it can read back");
+
 static const char *kind_name(mode_t m);
 
 static const char *const state_names[FM_SPOOL_NSTATES] = {"queued", "running", "done", "failed",
@@ -224,11 +227,15 @@ static const char *kind_name(mode_t m)
 					  : "of an unknown type";
 }
 
-/* Says once per handle, and for at most FM_SPOOL_WARNED_MAX entries, what was skipped. */
-static void skip_warn(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, mode_t m)
+/*
+ * An entry refused: why goes to sp->refused, for the caller to say, and
+ * once per handle, for at most FM_SPOOL_WARNED_MAX entries, through warn.
+ */
+static void refuse(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, const char *why)
 {
 	char key[FM_SPOOL_NAME_MAX + 16], *msg;
 
+	snprintf(sp->refused, sizeof(sp->refused), "%s", why);
 	if (!sp->warn)
 		return;
 	if (!sp->warned)
@@ -238,9 +245,41 @@ static void skip_warn(struct fm_spool *sp, enum fm_spool_dir sub, const char *na
 	    json_object_object_length(sp->warned) >= FM_SPOOL_WARNED_MAX)
 		return;
 	json_object_object_add(sp->warned, key, NULL);
-	msg = fm_xasprintf("skipping '%s/%s': %s, not a regular file", sp->dir, key, kind_name(m));
+	msg = fm_xasprintf("skipping '%s/%s': %s", sp->dir, key, why);
 	sp->warn(sp->warn_ctx, msg);
 	free(msg);
+}
+
+/* An entry of the wrong type: a symlink, a FIFO, a folder... */
+static void skip_warn(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, mode_t m)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "%s, not a regular file", kind_name(m));
+	refuse(sp, sub, name, why);
+}
+
+/*
+ * A regular file the spool must not use all the same: one with another
+ * name elsewhere (a hard link, through which a write or a repair would
+ * change a file outside the spool), or a log bigger than any worker
+ * writes. NULL when it is fine, else why not, in buf.
+ */
+static const char *misfit(enum fm_spool_dir sub, const struct stat *st, char *buf, size_t len)
+{
+	if (st->st_nlink > 1) {
+		snprintf(buf, len,
+			 "a hard link (%lu names): refused, a write through it would change a "
+			 "file elsewhere",
+			 (unsigned long)st->st_nlink);
+		return buf;
+	}
+	if (sub == FM_SPOOL_LOG && st->st_size > FM_SPOOL_LOG_READ_MAX) {
+		snprintf(buf, len, "%lld bytes, more than a task log holds (%lld bytes)",
+			 (long long)st->st_size, (long long)FM_SPOOL_LOG_READ_MAX);
+		return buf;
+	}
+	return NULL;
 }
 
 int fm_spool_regular(struct fm_spool *sp, enum fm_spool_dir sub, const char *name,
@@ -268,7 +307,9 @@ int fm_spool_openat(struct fm_spool *sp, enum fm_spool_dir sub, const char *name
 		    mode_t mode)
 {
 	int fd = openat(sp->fd[sub], name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode), e;
+	const char *why;
 	struct stat st;
+	char buf[128];
 
 	if (fd < 0) {
 		/* ELOOP a symlink, EISDIR a folder, ENXIO a socket or a FIFO without reader. */
@@ -291,6 +332,11 @@ int fm_spool_openat(struct fm_spool *sp, enum fm_spool_dir sub, const char *name
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		skip_warn(sp, sub, name, st.st_mode);
+		return FM_SPOOL_NOT_FILE;
+	}
+	if ((why = misfit(sub, &st, buf, sizeof(buf)))) {
+		close(fd);
+		refuse(sp, sub, name, why);
 		return FM_SPOOL_NOT_FILE;
 	}
 	/* O_NONBLOCK was for a FIFO's open; a regular file's reads never wait anyway. */
@@ -799,19 +845,20 @@ int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err)
 	while ((n = pread(fd, buf + len, cap - len, at)) > 0) {
 		len += (size_t)n;
 		at += n;
+		if (len > FM_SPOOL_LOG_READ_MAX) {
+			free(buf);
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"more than %lld bytes, more than a task log holds",
+					(long long)FM_SPOOL_LOG_READ_MAX);
+		}
 		if (len == cap) {
-			if (cap >= FM_SPOOL_LOG_MAX + 2 * (size_t)FM_LINE_MAX) {
-				n = -1;
-				errno = EFBIG;
-				break;
-			}
-			cap *= 2;
+			cap = cap * 2 > FM_SPOOL_LOG_READ_MAX ? FM_SPOOL_LOG_READ_MAX + 1 : cap * 2;
 			buf = fm_xrealloc(buf, cap);
 		}
 	}
 	if (n < 0) {
 		free(buf);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read a task log:");
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read:");
 	}
 	for (p = buf, end = buf + len; p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
 	     p = nl + 1) {
@@ -925,6 +972,7 @@ static void claim_release(struct fm_spool_claim *c)
 	if (c->fd >= 0)
 		close(c->fd); /* the lock goes with it */
 	free(c->line);
+	free(c->refused);
 	json_object_put(c->final);
 	claim_init(c);
 }
@@ -1014,6 +1062,30 @@ static int cancel_requested(struct fm_spool *sp, const char *id)
 	return 0;
 }
 
+/*
+ * The task line of a claim. One over FM_LINE_MAX is no task and never
+ * will be: c->refused says so, for the worker to fail it. -1 when it
+ * cannot be read at all, said through warn: it is skipped.
+ */
+static int read_task(struct fm_spool *sp, struct fm_spool_claim *c)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *path = fm_spool_path(sp, FM_SPOOL_QUEUE, c->name);
+	int rc = 0;
+
+	if (fm_read_fd(c->fd, path, FM_LINE_MAX, &c->line, &c->len, &err) < 0) {
+		if (err.code == FM_VALIDATION_ERROR) {
+			c->refused = fm_xasprintf("%s for a task line", err.message);
+		} else {
+			refuse(sp, FM_SPOOL_QUEUE, c->name, err.message);
+			rc = -1;
+		}
+	}
+	fm_error_release(&err);
+	free(path);
+	return rc;
+}
+
 int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim *c,
 		   struct fm_error *err)
 {
@@ -1031,8 +1103,10 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 			       : 0;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	/* The file we locked, not whatever has the name now. */
-	if (fm_read_fd(c->fd, name, FM_LINE_MAX, &c->line, &c->len, err) < 0)
-		goto fail;
+	if (read_task(sp, c) < 0) {
+		claim_release(c);
+		return 0;
+	}
 	c->log = fm_spool_openat(sp, FM_SPOOL_LOG, name, O_RDWR | O_CREAT | O_APPEND, 0666);
 	if (c->log == FM_SPOOL_NOT_FILE) {
 		/* Not a log we can trust: the task waits, said once, for someone to look. */
@@ -1046,8 +1120,15 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 		goto fail;
 	}
 	if (st.st_size > 0) {
-		if (fm_spool_logscan(c->log, &ls, err) < 0)
-			goto fail;
+		struct fm_error why = FM_ERROR_INIT;
+
+		if (fm_spool_logscan(c->log, &ls, &why) < 0) {
+			/* Grown past its bound since the open, or unreadable: as above. */
+			refuse(sp, FM_SPOOL_LOG, name, why.message);
+			fm_error_release(&why);
+			claim_release(c);
+			return 0;
+		}
 		/* A worker killed mid-write leaves half a line: it goes. */
 		if (ls.good < st.st_size && ftruncate(c->log, ls.good) < 0) {
 			fm_spool_logscan_release(&ls);

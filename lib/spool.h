@@ -14,6 +14,14 @@
 
 /* A task's log stops taking anything but claim and final lines here. */
 #define FM_SPOOL_LOG_MAX (16 * 1024 * 1024)
+/*
+ * The most a task's log holds: FM_SPOOL_LOG_MAX of events, the line that
+ * crossed it, the final line (each up to FM_LINE_MAX), and room for the
+ * small lines of thousands of claims. A bigger log was not written by a
+ * worker (planted, or corrupt): it is refused like an entry of the wrong
+ * type, and its task stays queued.
+ */
+#define FM_SPOOL_LOG_READ_MAX (2 * FM_SPOOL_LOG_MAX)
 /* An idle worker looks for claims freed by dead workers this often (s). */
 #define FM_SPOOL_RESCAN 1.0
 /* A temporary file older than this whose writer is gone is debris (s). */
@@ -55,7 +63,10 @@ enum fm_spool_state {
 #define FM_SPOOL_MAX_CLAIMS_LIMIT 1000
 /* Entries of the wrong type are named once each, up to this many per handle. */
 #define FM_SPOOL_WARNED_MAX 256
-/* fm_spool_openat: the entry is a symlink, a FIFO, a socket, a folder... */
+/*
+ * fm_spool_openat: the entry is a symlink, a FIFO, a socket, a folder...
+ * or a regular file refused all the same: a hard link, an oversized log.
+ */
 #define FM_SPOOL_NOT_FILE (-2)
 
 struct fm_spool {
@@ -72,6 +83,7 @@ struct fm_spool {
 	 */
 	void (*warn)(void *ctx, const char *message);
 	void *warn_ctx;
+	char refused[128]; /* why the last entry refused was, for a caller to say */
 };
 
 struct fm_spool_entry {
@@ -100,6 +112,7 @@ struct fm_spool_claim {
 	int cancel; /* cancel/ID existed when claimed */
 	char *line; /* the task line */
 	size_t len;
+	char *refused;	    /* or why the entry is no task line (too long): fail it */
 	json_object *final; /* a final line the log already held, or NULL */
 	off_t logged;	    /* bytes in the log */
 	int truncated;	    /* past FM_SPOOL_LOG_MAX */
@@ -118,9 +131,11 @@ const char *fm_spool_state_name(enum fm_spool_state s);
 
 /*
  * Opens sub/name the one way anything in the spool is opened: never
- * through a symlink, never waiting on a FIFO, and only a regular file is
- * kept. Returns the fd, -1 with errno, or FM_SPOOL_NOT_FILE for an entry
- * of another type (said through sp->warn).
+ * through a symlink, never waiting on a FIFO, and only a regular file
+ * with no other name (no hard link) is kept, and in log/ only one of at
+ * most FM_SPOOL_LOG_READ_MAX bytes. Returns the fd, -1 with errno, or
+ * FM_SPOOL_NOT_FILE for an entry refused (why in sp->refused, and said
+ * once through sp->warn).
  */
 int fm_spool_openat(struct fm_spool *sp, enum fm_spool_dir sub, const char *name, int flags,
 		    mode_t mode);

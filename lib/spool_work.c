@@ -366,7 +366,7 @@ static int start(struct work *w, struct slot *s)
 		fail_poison(w, s);
 		return 1;
 	}
-	if (fm_json_parse(s->c.line, s->c.len, &task, NULL) < 0 ||
+	if (s->c.refused || fm_json_parse(s->c.line, s->c.len, &task, NULL) < 0 ||
 	    !json_object_is_type(task, json_type_object) ||
 	    strcmp(fm_json_get_string(task, "task_id") ? fm_json_get_string(task, "task_id") : "",
 		   id)) {
@@ -376,8 +376,11 @@ static int start(struct work *w, struct slot *s)
 			s->release = 1;
 			return 1;
 		}
-		fail_claim(w, s, FM_VALIDATION_ERROR,
-			   "task '%s': the spooled file is not its task line%s", "");
+		if (s->c.refused)
+			fail_claim(w, s, FM_VALIDATION_ERROR, "task '%s': %s", s->c.refused);
+		else
+			fail_claim(w, s, FM_VALIDATION_ERROR,
+				   "task '%s': the spooled file is not its task line%s", "");
 		return 1;
 	}
 	ids = fm_task_needs(task);

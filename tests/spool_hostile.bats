@@ -357,6 +357,97 @@ special() {
 	[[ "$stderr" == *"blocked"* ]]
 }
 
+# --- entries too big, hard links ---------------------------------------------
+
+@test "a queue entry over the line limit is failed, naming the file and the limit; the rest run" {
+	noop -i first
+	filmeto-watch --list > /dev/null
+	head -c 5000000 /dev/zero | tr '\0' a > "$SP/queue/0000000000000009.huge"
+	# One that is no JSON at all, and one just over the limit.
+	head -c 4194305 /dev/zero | tr '\0' '{' > "$SP/queue/000000000000000a.over"
+	noop -i last
+	run --separate-stderr drain
+	[ "$status" -eq 1 ] # tasks failed; the worker itself did not
+	in_dir done first
+	in_dir done last
+	in_dir failed huge
+	in_dir failed over
+	jget "$(logof huge)" "by('failed')[0]['error']['code']" | grep -qx VALIDATION_ERROR
+	jget "$(logof huge)" "by('failed')[0]['error']['message']" |
+		grep -F "task 'huge': '$SP/queue/0000000000000009.huge' is 5000000 bytes, larger than the limit of 4194304 bytes"
+	jget "$(logof over)" "by('failed')[0]['error']['message']" | grep -F "is 4194305 bytes"
+	run --separate-stderr timeout 10 filmeto-watch --status huge
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'"state":"failed"'*VALIDATION_ERROR* ]]
+}
+
+@test "a log bigger than a worker writes: that task is skipped, named; the rest run, watch returns" {
+	noop -i big
+	noop -i fine
+	log=$SP/log/$(nameof big)
+	truncate -s 40M "$log"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	in_dir done fine
+	in_dir queue big
+	[[ "$stderr" == *"skipping '$log': 41943040 bytes, more than a task log holds (33554432 bytes)"* ]]
+	[ "$(stat -c %s "$log")" -eq 41943040 ]
+	run --separate-stderr timeout 10 filmeto-watch --status big
+	[ "$status" -eq 3 ]
+	[[ "$output" == *'"state":"queued"'* ]]
+	[[ "$stderr" == *"skipping '$log': 41943040 bytes"* ]]
+	run --separate-stderr timeout 10 filmeto-watch --list
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	run --separate-stderr timeout 10 filmeto-watch --follow big
+	[ "$status" -ne 124 ]
+	[[ "$stderr" == *"task 'big' has a log that is not read: 41943040 bytes, more than a task log holds"* ]]
+	# Finished, with a log grown past it: --status and --follow still return.
+	mv "$SP/queue/$(nameof big)" "$SP/done/"
+	run --separate-stderr timeout 10 filmeto-watch --status big
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"state":"done"'*'"result":null'* ]]
+	run --separate-stderr timeout 10 filmeto-watch --follow big
+	[ "$status" -ne 124 ]
+	[[ "$stderr" == *"task 'big' has a log that is not read"* ]]
+	# A log at the bound is still read.
+	noop -i edge
+	truncate -s 33554432 "$SP/log/$(nameof edge)"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	in_dir done edge
+}
+
+@test "a hard link in the spool is never written through: its other name keeps its bytes" {
+	printf 'line one\nsecret no newline' > outside
+	cp outside outside.orig
+	noop -i victim
+	noop -i bystander
+	ln outside "$SP/log/$(nameof victim)"
+	# A task file that is a hard link too: never run, never touched.
+	printf '{"type":"task","task_id":"linked","tool_name":"noop","plugin_name":"noop","parameters":{}}\n' > task.line
+	touch -d '2001-01-01' task.line
+	ln task.line "$SP/queue/0000000000000001.linked"
+	run --separate-stderr drain
+	[ "$status" -eq 0 ]
+	cmp outside outside.orig
+	[ "$(stat -c %Y task.line)" = "$(date -d 2001-01-01 +%s)" ]
+	in_dir done bystander
+	in_dir queue victim
+	in_dir queue linked
+	[ ! -e "$SP/log/0000000000000001.linked" ]
+	[[ "$stderr" == *"skipping '$SP/log/$(nameof victim)': a hard link (2 names)"* ]]
+	[[ "$stderr" == *"skipping '$SP/queue/0000000000000001.linked': a hard link (2 names)"* ]]
+	run --separate-stderr timeout 10 filmeto-watch --status victim
+	[ "$status" -eq 3 ]
+	run --separate-stderr timeout 10 filmeto-submit --cancel victim
+	[ "$status" -ne 124 ]
+	[[ "$stderr" == *"a hard link (2 names)"* ]]
+	cmp outside outside.orig
+	# The spool itself never makes one.
+	! grep -nE '\b(link|linkat)\(' "$ROOT/lib/spool.c" "$ROOT/lib/spool_work.c"
+}
+
 @test "a folder of the spool that is a symlink is refused" {
 	mkdir -p "$SP" elsewhere
 	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$SP/log"

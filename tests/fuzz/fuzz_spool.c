@@ -6,7 +6,7 @@
  * of a torn log is exercised: after it, the log ends at a newline and
  * the claim's own lines follow whole, and the deaths counted (claims not
  * put back) stay within the claims. The first line is also an age for
- * --prune.
+ * --prune, and the bytes are also a task file planted in queue/.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -19,6 +19,7 @@
 
 #include "install.h"
 #include "model.h"
+#include "ndjson.h"
 #include "spool.h"
 #include "util.h"
 
@@ -73,6 +74,32 @@ static void claim_bytes(const uint8_t *data, size_t size)
 	unlinkat(sp.fd[FM_SPOOL_LOG], name, 0);
 }
 
+/*
+ * The bytes as a task file in queue/, which a worker claims: it holds a
+ * line to parse or says why it is none, and the claim lets go cleanly.
+ */
+static void task_bytes(const uint8_t *data, size_t size)
+{
+	static const char name[] = "0000000000000001.planted";
+	struct fm_spool_claim c;
+	json_object *task = NULL;
+	int fd =
+	    openat(sp.fd[FM_SPOOL_QUEUE], name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	close(fd);
+	if (fm_spool_claim(&sp, name, &c, NULL) == 1) {
+		if (!c.line == !c.refused || (c.line && c.len != size))
+			abort();
+		if (c.line && fm_json_parse(c.line, c.len, &task, NULL) == 0)
+			json_object_put(task);
+		fm_spool_unclaim(&c);
+	}
+	unlinkat(sp.fd[FM_SPOOL_QUEUE], name, 0);
+	unlinkat(sp.fd[FM_SPOOL_LOG], name, 0);
+}
+
 /* The scratch spool goes when the run ends. */
 static void cleanup(void)
 {
@@ -100,5 +127,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		atexit(cleanup);
 	}
 	claim_bytes(data, size);
+	task_bytes(data, size);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "ndjson.h"
 #include "spool.h"
 #include "tap.h"
 #include "util.h"
@@ -222,6 +223,77 @@ static void wrong_types(void)
 	free(dir);
 }
 
+/*
+ * Regular files refused all the same: a hard link (a write or a repair
+ * through it changes its other name) and a log bigger than any worker
+ * writes; and a task line over the limit, which is claimed to be failed.
+ */
+static void misfits(void)
+{
+	char *dir = tmp_dir(), *p, *outside, name[FM_SPOOL_NAME_MAX], big[FM_SPOOL_NAME_MAX];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct fm_spool_claim c;
+	json_object *t = task("linked"), *u = task("big");
+	struct stat st;
+	int fd;
+
+	OK(fm_spool_open(&sp, dir, &err) == 0, "open");
+	warnings = 0;
+	sp.warn = count_warning;
+	OK(fm_spool_put(&sp, t, name, &err) == 0 && fm_spool_put(&sp, u, big, &err) == 0 &&
+	       fm_spool_commit(&sp, &err) == 0,
+	   "queued");
+	outside = fm_xasprintf("%s/outside", dir);
+	fd = open(outside, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	OK(fd >= 0 && write(fd, "torn", 4) == 4 && close(fd) == 0, "a file outside");
+	p = fm_spool_path(&sp, FM_SPOOL_LOG, name);
+	OK(link(outside, p) == 0, "hard-linked as a log");
+	free(p);
+	fd = fm_spool_openat(&sp, FM_SPOOL_LOG, name, O_RDONLY, 0);
+	IS_INT(fd, FM_SPOOL_NOT_FILE, "a hard link is not opened");
+	HAS(sp.refused, "a hard link (2 names)", "saying why");
+	IS_INT(fm_spool_claim(&sp, name, &c, &err), 0, "its task is not claimed");
+	OK(stat(outside, &st) == 0 && st.st_size == 4, "the file outside keeps its torn line");
+	IS_INT(warnings, 1, "said once");
+
+	p = fm_spool_path(&sp, FM_SPOOL_LOG, big);
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	OK(fd >= 0 && ftruncate(fd, FM_SPOOL_LOG_READ_MAX) == 0, "a log at the bound");
+	if (fd >= 0)
+		close(fd);
+	fd = fm_spool_openat(&sp, FM_SPOOL_LOG, big, O_RDONLY, 0);
+	OK(fd >= 0, "is opened");
+	if (fd >= 0)
+		close(fd);
+	OK(truncate(p, FM_SPOOL_LOG_READ_MAX + 1) == 0, "one byte more");
+	free(p);
+	fd = fm_spool_openat(&sp, FM_SPOOL_LOG, big, O_RDONLY, 0);
+	IS_INT(fd, FM_SPOOL_NOT_FILE, "is not");
+	HAS(sp.refused, "more than a task log holds", "saying why");
+	IS_INT(fm_spool_claim(&sp, big, &c, &err), 0, "its task is not claimed");
+
+	/* A task file over the line limit is claimed, to be failed by name. */
+	p = fm_spool_path(&sp, FM_SPOOL_QUEUE, name);
+	OK(truncate(p, FM_LINE_MAX + 1) == 0, "a task line over the limit");
+	free(p);
+	p = fm_spool_path(&sp, FM_SPOOL_LOG, name);
+	unlink(p);
+	free(p);
+	IS_INT(fm_spool_claim(&sp, name, &c, &err), 1, "is claimed");
+	OK(c.refused && !c.line, "as no task line");
+	HAS(c.refused, "larger than the limit of 4194304 bytes", "saying the limit");
+	HAS(c.refused, "/queue/", "and the file");
+	fm_spool_unclaim(&c);
+	json_object_put(t);
+	json_object_put(u);
+	fm_spool_release(&sp);
+	fm_error_release(&err);
+	free(outside);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* An uncommitted put leaves nothing behind once the spool is released. */
 static void abandoned_put(void)
 {
@@ -255,5 +327,6 @@ void test_spool(void)
 	put_backs();
 	claims();
 	wrong_types();
+	misfits();
 	abandoned_put();
 }
