@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "exec.h"
 #include "model.h"
 #include "spool.h"
@@ -60,6 +61,9 @@ struct work {
 	char **names; /* the queue as last scanned */
 	size_t nnames, next;
 	json_object *finished; /* id -> name, of the tasks in done/ and failed/ */
+	json_object *waits;    /* id -> [ids], of the tasks put back this scan */
+	json_object *rings;    /* id -> "a -> b -> a", of tasks on a ring: fail them */
+	int ringed;	       /* this scan's waits were searched for rings */
 	int inotify, wd_queue, wd_cancel, jobs, max_claims;
 	int outdir;	       /* where out/ID folders are made (-d or the spool's out/) */
 	const char *outpath;   /* its path, for messages */
@@ -234,40 +238,169 @@ static void hand_over(struct work *w, const char *id, const char *name)
 		close(fd);
 }
 
-enum readiness { READY, WAIT, MISSING };
+enum readiness { READY, WAIT, MISSING, RING };
 
 /*
  * Whether every dependency has finished; those that have are handed to
- * the executor (and named in *given, to be forgotten after).
+ * the executor (and named in *given, to be forgotten after). A task that
+ * waits is entered in w->waits with the ids it waits on.
  */
-static enum readiness check_deps(struct work *w, json_object *ids, json_object *given,
-				 const char **missing)
+static enum readiness check_deps(struct work *w, const char *self, json_object *ids,
+				 json_object *given, const char **missing)
 {
 	size_t i, n = json_object_array_length(ids);
 	struct fm_spool_entry e = {0};
+	json_object *waits = NULL, *name;
 
 	if (n)
 		load_finished(w);
 	for (i = 0; i < n; i++) {
 		const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
-		json_object *name;
 
-		if (!json_object_object_get_ex(w->finished, id, &name)) {
-			if (fm_spool_find(w->sp, id, &e, NULL) < 0) {
-				*missing = id;
-				return MISSING;
-			}
-			if (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING)
-				return WAIT;
-			name = json_object_new_string(e.name);
-			json_object_object_add(w->finished, id, name);
+		if (json_object_object_get_ex(w->finished, id, NULL))
+			continue;
+		if (fm_spool_find(w->sp, id, &e, NULL) < 0) {
+			json_object_put(waits);
+			*missing = id;
+			return MISSING;
 		}
-		if (!json_object_object_get_ex(given, id, NULL)) {
-			hand_over(w, id, json_object_get_string(name));
-			json_object_object_add(given, id, NULL);
+		if (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING) {
+			if (!waits)
+				waits = json_object_new_array();
+			json_object_array_add(waits, json_object_new_string(id));
+			continue;
 		}
+		json_object_object_add(w->finished, id, json_object_new_string(e.name));
+	}
+	if (waits) {
+		json_object_object_add(w->waits, self, waits);
+		return WAIT;
+	}
+	for (i = 0; i < n; i++) {
+		const char *id = json_object_get_string(json_object_array_get_idx(ids, i));
+
+		if (json_object_object_get_ex(given, id, NULL) ||
+		    !json_object_object_get_ex(w->finished, id, &name))
+			continue;
+		hand_over(w, id, json_object_get_string(name));
+		json_object_object_add(given, id, NULL);
 	}
 	return READY;
+}
+
+/*
+ * A depth-first walk over the tasks put back this scan (w->waits), each
+ * to the waiting ones it names. stack holds the path from where the walk
+ * began; at[v] is v's place on it, next[v] the edge of v to follow next.
+ */
+struct walk {
+	size_t n;
+	const char **ids;
+	json_object **deps;
+	json_object *index; /* id -> its number */
+	size_t *stack, *at, *next;
+	unsigned char *color; /* 0 unseen, 1 on the stack, 2 done */
+};
+
+/* "b -> c -> a -> b": the ring on stack[from..top], from stack[start] round. */
+static char *ring_text(const struct walk *k, size_t from, size_t top, size_t start)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	size_t i, len = top - from + 1;
+
+	for (i = 0; i < len; i++)
+		fm_buf_addf(&b, "%s -> ", k->ids[k->stack[from + (start - from + i) % len]]);
+	fm_buf_addstr(&b, k->ids[k->stack[start]]);
+	return fm_buf_detach(&b, NULL);
+}
+
+/* Every task on stack[from..top] is on a ring: failed at its next claim. */
+static void mark_ring(struct work *w, const struct walk *k, size_t from, size_t top)
+{
+	size_t r;
+
+	for (r = from; r <= top; r++) {
+		const char *id = k->ids[k->stack[r]];
+		char *ring;
+
+		if (json_object_object_get_ex(w->rings, id, NULL))
+			continue;
+		ring = ring_text(k, from, top, r);
+		json_object_object_add(w->rings, id, json_object_new_string(ring));
+		free(ring);
+	}
+	w->want_scan = 1;
+}
+
+/* The walk from task i; an edge back to a task on the stack closes a ring. */
+static void walk_from(struct work *w, struct walk *k, size_t i)
+{
+	size_t top = 0, u, v;
+	json_object *x;
+
+	k->stack[0] = i;
+	k->at[i] = 0;
+	k->color[i] = 1;
+	for (;;) {
+		u = k->stack[top];
+		if (k->next[u] == json_object_array_length(k->deps[u])) {
+			k->color[u] = 2;
+			if (top-- == 0)
+				return;
+			continue;
+		}
+		x = json_object_array_get_idx(k->deps[u], k->next[u]++);
+		if (!json_object_object_get_ex(k->index, json_object_get_string(x), &x))
+			continue; /* not waiting here: it may well finish */
+		v = (size_t)json_object_get_int(x);
+		if (k->color[v] == 1)
+			mark_ring(w, k, k->at[v], top);
+		if (k->color[v])
+			continue;
+		k->stack[++top] = v;
+		k->at[v] = top;
+		k->color[v] = 1;
+	}
+}
+
+/*
+ * Tasks that wait on each other in a ring never start: a planted task
+ * (filmeto-submit refuses them) that names itself, or a ring of them.
+ * Those found on one go into w->rings, to be failed at their next claim,
+ * which a rescan brings; a task that waits on a ring without being on
+ * one fails after, as its dependency failed.
+ */
+static void find_rings(struct work *w)
+{
+	struct walk k = {0};
+	size_t i, m;
+
+	k.n = (size_t)json_object_object_length(w->waits);
+	m = k.n ? k.n : 1;
+	k.ids = fm_xcalloc(m, sizeof(*k.ids));
+	k.deps = fm_xcalloc(m, sizeof(*k.deps));
+	k.stack = fm_xcalloc(m, sizeof(*k.stack));
+	k.at = fm_xcalloc(m, sizeof(*k.at));
+	k.next = fm_xcalloc(m, sizeof(*k.next));
+	k.color = fm_xcalloc(m, 1);
+	k.index = json_object_new_object();
+	i = 0;
+	json_object_object_foreach (w->waits, id, on) {
+		k.ids[i] = id;
+		k.deps[i] = on;
+		json_object_object_add(k.index, id, json_object_new_int((int)i));
+		i++;
+	}
+	for (i = 0; i < k.n; i++)
+		if (!k.color[i])
+			walk_from(w, &k, i);
+	json_object_put(k.index);
+	free(k.ids);
+	free(k.deps);
+	free(k.stack);
+	free(k.at);
+	free(k.next);
+	free(k.color);
 }
 
 /* --- claims ------------------------------------------------------------- */
@@ -346,7 +479,7 @@ static void add_slot(struct work *w, struct slot *s)
 /* Starts a claimed task; 0 when it had to go back (dependencies). */
 static int start(struct work *w, struct slot *s)
 {
-	json_object *task = NULL, *ids, *given;
+	json_object *task = NULL, *ids, *given, *ring;
 	const char *missing = NULL, *id = FM_SPOOL_ID(s->c.name), *unsafe;
 	enum readiness r;
 
@@ -385,11 +518,15 @@ static int start(struct work *w, struct slot *s)
 	}
 	ids = fm_task_needs(task);
 	given = json_object_new_object();
-	r = check_deps(w, ids, given, &missing);
+	ring = json_object_object_get(w->rings, id);
+	r = ring ? RING : check_deps(w, id, ids, given, &missing);
 	if (r != WAIT && fm_spool_begin(&s->c) < 0) {
 		/* Not even the claimed line: nothing runs, and the task goes back. */
 		broken(w, s);
 		s->release = 1;
+	} else if (r == RING) {
+		fail_claim(w, s, FM_VALIDATION_ERROR, "task '%s' is on a dependency cycle: %s",
+			   json_object_get_string(ring));
 	} else if (r == READY && (unsafe = outputs_unsafe(w, id))) {
 		char *msg = fm_xasprintf(
 		    "its output folder '%s/%s' %s: refused, nothing is written through it",
@@ -410,6 +547,8 @@ static int start(struct work *w, struct slot *s)
 	json_object_put(given);
 	json_object_put(ids);
 	json_object_put(task);
+	if (ring && !s->release)
+		json_object_object_del(w->rings, id);
 	return r != WAIT;
 }
 
@@ -420,6 +559,9 @@ static int scan(struct work *w, struct fm_error *err)
 	w->nnames = w->next = 0;
 	json_object_put(w->finished);
 	w->finished = NULL;
+	json_object_put(w->waits);
+	w->waits = json_object_new_object();
+	w->ringed = 0;
 	w->blocked = 0;
 	w->want_scan = 0;
 	w->rescan_at = fm_now() + FM_SPOOL_RESCAN;
@@ -451,6 +593,11 @@ static int fill(struct work *w, struct fm_error *err)
 			free(s);
 			w->blocked++;
 		}
+	}
+	/* The whole queue was tried and some of it waits: on a ring, maybe. */
+	if (w->next >= w->nnames && w->blocked && !w->ringed) {
+		w->ringed = 1;
+		find_rings(w);
 	}
 	return w->next < w->nnames;
 }
@@ -605,6 +752,8 @@ static void release_all(struct work *w)
 	free(w->slots);
 	fm_spool_names_free(w->names, w->nnames);
 	json_object_put(w->finished);
+	json_object_put(w->waits);
+	json_object_put(w->rings);
 	if (w->inotify >= 0)
 		close(w->inotify);
 }
@@ -647,6 +796,7 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 	w.max_claims = max_claims < 1 ? FM_SPOOL_MAX_CLAIMS : max_claims;
 	w.werr = (struct fm_error)FM_ERROR_INIT;
 	w.outpath = o.output_dir;
+	w.rings = json_object_new_object();
 	o.on_event = on_event;
 	o.event_ctx = &w;
 	if (fm_mkdirs(o.output_dir, err) < 0)

@@ -448,6 +448,43 @@ special() {
 	! grep -nE '\b(link|linkat)\(' "$ROOT/lib/spool.c" "$ROOT/lib/spool_work.c"
 }
 
+# --- tasks that wait on themselves ------------------------------------------
+
+# plant SEQ ID DEPS [RESOURCES]: a task line written into queue/ by hand.
+plant() {
+	printf '{"type":"task","task_id":"%s","tool_name":"noop","plugin_name":"noop","parameters":{},"depends_on":%s,"resources":%s}\n' \
+		"$2" "$3" "${4:-[]}" > "$SP/queue/$1.$2"
+}
+
+@test "a planted task on a dependency cycle is failed; --drain ends, the rest run" {
+	noop -i ok
+	plant 0000000000000001 self '["self"]'
+	plant 0000000000000002 own '[]' '[{"type":"task_output","data":"own#0"}]'
+	plant 0000000000000003 a '["b","ok"]'
+	plant 0000000000000004 b '[]' '[{"type":"task_output","data":"c"}]'
+	plant 0000000000000005 c '["a"]'
+	plant 0000000000000006 d '["c"]'
+	run --separate-stderr drain
+	[ "$status" -eq 1 ]
+	in_dir done ok
+	for t in self own a b c d; do in_dir failed "$t"; done
+	jget "$(logof self)" "by('failed')[0]['error']['message']" | grep -Fx "task 'self' is on a dependency cycle: self -> self"
+	jget "$(logof own)" "by('failed')[0]['error']['code']" | grep -qx VALIDATION_ERROR
+	jget "$(logof b)" "by('failed')[0]['error']['message']" | grep -Fx "task 'b' is on a dependency cycle: b -> c -> a -> b"
+	jget "$(logof d)" "by('failed')[0]['error']['code']" | grep -qx DEPENDENCY_FAILED
+	! grep -q '"type":"started"' "$SP"/log/*.{self,own,a,b,c,d}
+	# Two workers at once find it too.
+	plant 0000000000000007 x '["y"]'
+	plant 0000000000000008 y '["x"]'
+	drain -j 1 > /dev/null 2>&1 &
+	st=0
+	drain -j 1 || st=$?
+	wait
+	[ "$st" -eq 1 ]
+	in_dir failed x
+	in_dir failed y
+}
+
 @test "a folder of the spool that is a symlink is refused" {
 	mkdir -p "$SP" elsewhere
 	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$SP/log"
