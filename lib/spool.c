@@ -46,7 +46,11 @@
  * opened with O_NOFOLLOW and O_NONBLOCK and kept only if fstat says it
  * is a regular file (fm_spool_openat), and scans skip the names of
  * anything else with a warning: a symlink is never written or read
- * through, a FIFO never waited on, a folder never stops a scan.
+ * through, a FIFO never waited on, a folder never stops a scan. A
+ * regular file is refused too when it has another name (a hard link,
+ * which the spool never makes: writing or repairing it would change a
+ * file elsewhere) and, in log/, when it is bigger than a worker writes.
+ * A task file over the line limit is claimed only to be failed.
  */
 #include <dirent.h>
 #include <errno.h>

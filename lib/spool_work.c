@@ -16,6 +16,12 @@
  * A task that killed the workers of its last max_claims claims (a claim
  * with neither a final line nor a put-back line after it) is failed
  * instead of run: whatever it does to a worker, it does only so often.
+ * A worker stopped by a signal puts its tasks back, unless the signal
+ * came from the task's own plugin (fm_exec_blamed): that is a death too.
+ *
+ * A task waits while its dependencies are unfinished; tasks that wait on
+ * each other in a ring (planted: filmeto-submit refuses them) are found
+ * once a scan has tried the whole queue, and failed.
  *
  * A log that cannot be written (a full disk, a file size limit) ends
  * nothing: the task stays queued without a final line, the worker
