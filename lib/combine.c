@@ -369,6 +369,15 @@ static void normalize(AVBPrint *bp, const struct film *f)
 	av_bprintf(bp, ",format=yuv420p");
 }
 
+/* FILTER=FILE as a source that opens that one file (fm_render_movie). */
+static void movie(AVBPrint *bp, const char *filter, const char *file)
+{
+	char *src = fm_render_movie(filter, file);
+
+	av_bprintf(bp, "%s", src);
+	free(src);
+}
+
 static int helper_cancelled(void *ctx);
 
 /* What every render of the film shares; helper: run by the helper thread. */
@@ -412,9 +421,8 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 	s->clip = fm_xasprintf("%s/%04zu.mp4", f->work, i);
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	if (s->image) {
-		q = fm_render_quote(s->image);
-		av_bprintf(&bp, "movie=%s,", q);
-		free(q);
+		movie(&bp, "movie", s->image);
+		av_bprintf(&bp, ",");
 		normalize(&bp, f);
 		av_bprintf(&bp, ",loop=loop=-1:size=1,");
 	} else {
@@ -639,8 +647,7 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 	for (i = 0; i < f->n; i++) {
 		const struct scene *s = &f->s[i];
 
-		av_bprintf(bp, "movie=");
-		quoted(bp, s->clip);
+		movie(bp, "movie", s->clip);
 		av_bprintf(bp, ",setpts=PTS-STARTPTS,");
 		normalize(bp, f);
 		av_bprintf(bp, ",tpad=stop_mode=clone:stop=-1,trim=end_frame=%lld,setpts=N/(",
@@ -660,8 +667,7 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 
 static void audio_in(AVBPrint *bp, const char *file, const char *label, size_t i)
 {
-	av_bprintf(bp, "amovie=");
-	quoted(bp, file);
+	movie(bp, "amovie", file);
 	av_bprintf(bp,
 		   ",aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo,"
 		   "asetpts=PTS-STARTPTS[%s%zu];",
@@ -731,8 +737,7 @@ static void audio_graph(AVBPrint *bp, const struct film *f, const char *tail)
 	size_t k;
 
 	for (k = 0; k < f->nparts; k++) {
-		av_bprintf(bp, "amovie=");
-		quoted(bp, f->parts[k].wav);
+		movie(bp, "amovie", f->parts[k].wav);
 		av_bprintf(bp, "[w%zu];", k);
 	}
 	for (k = 0; k < f->nparts; k++)
@@ -1066,8 +1071,7 @@ static int thumbnails(struct film *f, const char *dir, int helper, struct fm_err
 		s->thumb = fm_xasprintf("%s/%02zu-%s.png", dir, i + 1, id);
 		free(id);
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-		av_bprintf(&bp, "movie=");
-		quoted(&bp, s->clip);
+		movie(&bp, "movie", s->clip);
 		av_bprintf(&bp, ":seek_point=%.3f,", s->probe.duration / 2);
 		av_bprintf(&bp,
 			   "scale=%d:%d:force_original_aspect_ratio=decrease,"
@@ -1105,8 +1109,7 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		int rc;
 
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-		av_bprintf(&bp, "movie=");
-		quoted(&bp, f->s[i].thumb);
+		movie(&bp, "movie", f->s[i].thumb);
 		av_bprintf(&bp,
 			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
 			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
@@ -1119,7 +1122,11 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		if (rc < 0)
 			return -1;
 	}
-	/* image2's pattern: a literal % in the directory is written %%. */
+	/*
+	 * The one source that reads an image sequence, on purpose: the tiles
+	 * just drawn, in our own folder. In image2's pattern a literal % in
+	 * the folder's name is written %%.
+	 */
 	av_bprint_init(&pattern, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (p = f->work; *p; p++)
 		av_bprintf(&pattern, "%s", *p == '%' ? "%%" : (char[]){*p, 0});
@@ -1127,7 +1134,9 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	av_bprintf(&bp, "movie=");
 	quoted(&bp, pattern.str);
-	av_bprintf(&bp, ":f=image2,tile=%dx%d:padding=4:margin=4:color=0x101010[v]", cols, rows);
+	av_bprintf(&bp, ":f=image2:format_opts=");
+	quoted(&bp, "pattern_type=sequence:protocol_whitelist=file");
+	av_bprintf(&bp, ",tile=%dx%d:padding=4:margin=4:color=0x101010[v]", cols, rows);
 	av_bprint_finalize(&pattern, NULL);
 	return render_graph(f, &bp, path, 0, helper, err);
 }

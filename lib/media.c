@@ -75,6 +75,30 @@ static int find_stream_info(AVFormatContext *ic)
 	return rc;
 }
 
+char *fm_media_url(const char *path)
+{
+	size_t n =
+	    strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+
+	/* libavformat's own test for a protocol: scheme characters, then ':' (or subfile's). */
+	if (path[n] == ':' || (!strncmp(path, "subfile,", 8) && strchr(path, ':')))
+		return fm_xasprintf("file:%s", path);
+	return fm_xstrdup(path);
+}
+
+int fm_media_open(AVFormatContext **ic, const char *path)
+{
+	AVDictionary *opts = NULL;
+	char *url = fm_media_url(path);
+	int rc = av_dict_parse_string(&opts, FM_MEDIA_OPEN_OPTS, "=", ":", 0);
+
+	if (rc >= 0)
+		rc = avformat_open_input(ic, url, NULL, &opts);
+	av_dict_free(&opts);
+	free(url);
+	return rc;
+}
+
 static int open_input(const char *path, AVFormatContext **ic, struct fm_error *err)
 {
 	struct stat st;
@@ -85,7 +109,7 @@ static int open_input(const char *path, AVFormatContext **ic, struct fm_error *e
 	if (st.st_size > FM_MEDIA_MAX_BYTES)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "'%s' is larger than %lld bytes",
 				path, FM_MEDIA_MAX_BYTES);
-	if ((rc = avformat_open_input(ic, path, NULL, NULL)) < 0)
+	if ((rc = fm_media_open(ic, path)) < 0)
 		return av_fail(err, rc, "cannot read", path);
 	if (check_sizes(*ic, path, err) < 0) {
 		avformat_close_input(ic);
@@ -411,14 +435,15 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 	const AVOutputFormat *fmt = av_guess_format(NULL, c->path, NULL);
 	AVFormatContext *oc = NULL;
 	struct reader v = {0}, a = {0};
-	char *tmp = NULL;
+	char *tmp = NULL, *url = NULL;
 	int rc = -1, av;
 
 	if (!fmt || !c->n)
 		return fm_error(err, FM_VALIDATION_ERROR, "cannot tell the container of '%s'",
 				c->path);
 	tmp = fm_xasprintf("%s.part", c->path);
-	if ((av = avformat_alloc_output_context2(&oc, fmt, NULL, tmp)) < 0) {
+	url = fm_media_url(tmp);
+	if ((av = avformat_alloc_output_context2(&oc, fmt, NULL, url)) < 0) {
 		av_fail(err, av, "cannot write", c->path);
 		goto out;
 	}
@@ -427,7 +452,7 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 		goto out;
 	if (c->title)
 		av_dict_set(&oc->metadata, "title", c->title, 0);
-	if ((av = add_chapters(oc, c)) < 0 || (av = avio_open(&oc->pb, tmp, AVIO_FLAG_WRITE)) < 0 ||
+	if ((av = add_chapters(oc, c)) < 0 || (av = avio_open(&oc->pb, url, AVIO_FLAG_WRITE)) < 0 ||
 	    (av = avformat_write_header(oc, NULL)) < 0) {
 		av_fail(err, av, "cannot write", c->path);
 		goto out;
@@ -455,5 +480,6 @@ out:
 	if (rc < 0 && tmp)
 		unlink(tmp);
 	free(tmp);
+	free(url);
 	return rc;
 }

@@ -350,3 +350,73 @@ assert asan or (e["details"]["signal"] == 11 and "killed by signal 11" in e["mes
 	run filmeto-run --filmeto-builtin nothing </dev/null
 	[ "$status" -eq 2 ]
 }
+
+# --- file names that libavformat would read as patterns ----------------------
+
+# rgb FILE: the colour of FILE's first frame, shrunk to one pixel, as "R G B".
+rgb() {
+	ffmpeg -v error -i "$1" -frames:v 1 -vf scale=1:1 -f rawvideo -pix_fmt rgb24 - |
+		od -An -tu1 | xargs
+}
+# red FILE: FILE's first frame is red (and not the blue of a pattern's file).
+red() {
+	local c
+	read -r -a c <<<"$(rgb "$1")"
+	[ "${c[0]}" -gt 180 ] && [ "${c[2]}" -lt 80 ] || { echo "'$1' is ${c[*]}, not red"; return 1; }
+}
+
+# patterned DIR: in DIR, red stills and a sine whose names are image2
+# patterns ('shot%d.png', 'pctn%{n}.png', 'voice%d.wav'), beside blue
+# stills and silence the patterns would match ('shot1.png', 'voice1.wav').
+patterned() {
+	mkdir -p "$1"
+	ffmpeg -v error -y -f lavfi -i color=c=red:s=160x90 -frames:v 1 -update 1 "$1/shot%d.png"
+	cp "$1/shot%d.png" "$1/pctn%{n}.png"
+	ffmpeg -v error -y -f lavfi -i color=c=blue:s=160x90 -frames:v 1 -update 1 "$1/shot1.png"
+	ffmpeg -v error -y -f lavfi -i "sine=f=440:r=48000:d=0.6" "$1/voice%d.wav"
+	cp "$M/hush.wav" "$1/voice1.wav"
+}
+
+@test "kenburns and waveform open a file named like an image sequence as that one file" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	patterned in
+	[ "$(rgb 'in/shot1.png' | cut -d' ' -f3)" -gt 180 ]
+	{
+		filmeto-submit -t image2video -P kenburns -r "$PWD/in/shot%d.png" -p width=320 \
+			-p height=180 -p duration=0.2 -i kb
+		filmeto-submit -t image2video -P kenburns -r "$PWD/in/pctn%{n}.png" -p width=320 \
+			-p height=180 -p duration=0.2 -i kb2
+		filmeto-submit -t speak2video -P waveform -r "$PWD/in/shot%d.png" \
+			-r "$PWD/in/voice%d.wav" -p width=320 -p height=180 -i wf
+	} >tasks.json
+	run --separate-stderr filmeto-run -d out tasks.json
+	echo "$output" >events
+	[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+	red out/kb/clip.mp4
+	red out/kb2/clip.mp4
+	red out/wf/clip.mp4
+	# The narration is the sine, 0.6 s of it, not voice1.wav's silence.
+	[ "$(ffprobe -v error -show_entries format=duration -of csv=p=0 out/wf/clip.mp4 | cut -c1-3)" = 0.6 ]
+	ffmpeg -v info -i out/wf/clip.mp4 -af volumedetect -f null - 2>&1 | grep -Eq "max_volume: -[0-9]{1,2}\.[0-9] dB"
+}
+
+@test "a scene file that is a playlist or a concat list makes combine fetch nothing" {
+	mkdir www
+	cp "$M/mute.mp4" www/x.mp4
+	python3 "$ROOT/tests/httpd.py" www port </dev/null 3>&- &
+	pid=$!
+	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
+	url="http://127.0.0.1:$(cat port)"
+	printf '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n%s/x.mp4\n#EXT-X-ENDLIST\n' "$url" > list.m3u8
+	printf 'ffconcat version 1.0\nfile %s/x.mp4\n' "$url" > list.ffconcat
+	task film '[{"id":"hls","file":"'"$PWD/list.m3u8"'"}]' > t1.json
+	task film '[{"id":"cat","file":"'"$PWD/list.ffconcat"'"}]' > t2.json
+	for t in t1 t2; do
+		run --separate-stderr filmeto-run -o "$PWD/$t.mp4" $t.json
+		echo "$output" > events
+		[ "$status" -eq 1 ]
+		[ "$(jget events 'by("failed")[0]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+		[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == "scene '"* ]]
+	done
+	[ ! -e www/requests.log ]
+}
