@@ -358,12 +358,19 @@ static void print_fps(AVBPrint *bp, const struct film *f)
 	av_bprintf(bp, "%d/%d", f->fps.num, f->fps.den);
 }
 
-/* Scaled into the film frame, padded, at the film's rate and format. */
+/*
+ * Scaled into the film frame, padded, at the film's rate and format, and
+ * never ending: the caller cuts it with trim. The last frame is cloned
+ * on for ever before fps, not after: fps ends its output where the
+ * input ends, so a still or a one-frame clip (a frame with no time
+ * after it) gave no frame at all, and a clip shorter than half a frame
+ * of the film neither.
+ */
 static void normalize(AVBPrint *bp, const struct film *f)
 {
 	av_bprintf(bp,
 		   "scale=%d:%d:force_original_aspect_ratio=decrease,"
-		   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=",
+		   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,tpad=stop_mode=clone:stop=-1,fps=",
 		   f->width, f->height, f->width, f->height);
 	print_fps(bp, f);
 	av_bprintf(bp, ",format=yuv420p");
@@ -424,7 +431,7 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 		movie(&bp, "movie", s->image);
 		av_bprintf(&bp, ",");
 		normalize(&bp, f);
-		av_bprintf(&bp, ",loop=loop=-1:size=1,");
+		av_bprintf(&bp, ",");
 	} else {
 		/* the title on one line, what failed on the next */
 		title = fm_render_text(s->title, 0);
@@ -650,8 +657,7 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 		movie(bp, "movie", s->clip);
 		av_bprintf(bp, ",setpts=PTS-STARTPTS,");
 		normalize(bp, f);
-		av_bprintf(bp, ",tpad=stop_mode=clone:stop=-1,trim=end_frame=%lld,setpts=N/(",
-			   (long long)s->frames);
+		av_bprintf(bp, ",trim=end_frame=%lld,setpts=N/(", (long long)s->frames);
 		print_fps(bp, f);
 		av_bprintf(bp, ")/TB");
 		if (!strcmp(s->transition, "fade"))

@@ -15,6 +15,7 @@
 
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
 
 #include "media.h"
@@ -127,6 +128,30 @@ static int open_input(const char *path, AVFormatContext **ic, struct fm_error *e
 	return 0;
 }
 
+/*
+ * Audio channels a graph can take: in a layout, or in a number libav
+ * knows a layout for (1 to 8, 16, 24). amovie refuses any other, so a
+ * 64-channel WAV would fail the film with "Channel layout is not set";
+ * the file is refused here instead, saying so.
+ */
+static int check_layout(const char *path, const AVChannelLayout *l, struct fm_error *err)
+{
+	AVChannelLayout guess;
+	int known;
+
+	if (l->order != AV_CHANNEL_ORDER_UNSPEC)
+		return 0;
+	av_channel_layout_default(&guess, l->nb_channels);
+	known = guess.order != AV_CHANNEL_ORDER_UNSPEC;
+	av_channel_layout_uninit(&guess);
+	if (known)
+		return 0;
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			"'%s' has %d audio channels in no known layout, which cannot be mixed "
+			"down; give it 1 to 8 channels, or a channel layout",
+			path, l->nb_channels);
+}
+
 /* Frames in stream si, counted by reading its packets. */
 static int count_frames(AVFormatContext *ic, int si, int64_t *n, struct fm_error *err)
 {
@@ -164,6 +189,8 @@ int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 		p->has_audio = 1;
 		p->sample_rate = a->sample_rate;
 		p->channels = a->ch_layout.nb_channels;
+		if (check_layout(path, &a->ch_layout, err) < 0)
+			goto out;
 	}
 	p->duration = ic->duration > 0 ? ic->duration / (double)AV_TIME_BASE : 0;
 	if (vi >= 0 && !(ic->streams[vi]->disposition & AV_DISPOSITION_ATTACHED_PIC)) {

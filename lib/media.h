@@ -69,7 +69,9 @@ struct fm_probe {
  * Fills p from the file; frames are counted when the container does not
  * say. A file whose video frames are larger than FM_MEDIA_MAX_SIDE or
  * FM_MEDIA_MAX_PIXELS is refused (RESOURCE_PROCESSING_ERROR) before a
- * frame of it is decoded. Call it on every outside file before a graph
+ * frame of it is decoded; so is one whose audio channels have no layout
+ * and are too many for one to be guessed (a filter graph cannot take
+ * them). Call it on every outside file before a graph
  * reads it: movie= decodes whatever size it is given.
  */
 int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err);

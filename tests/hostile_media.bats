@@ -400,6 +400,29 @@ patterned() {
 	ffmpeg -v info -i out/wf/clip.mp4 -af volumedetect -f null - 2>&1 | grep -Eq "max_volume: -[0-9]{1,2}\.[0-9] dB"
 }
 
+@test "combine reads a still, a narration and music named like patterns as those files" {
+	patterned in
+	python3 - "$PWD/in" >film.json <<'PY'
+import json, sys
+d = sys.argv[1]
+def res(path, scene, role):
+    return {"type": "local_path", "data": d + "/" + path, "metadata": {"scene": scene, "role": role}}
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 320, "height": 180, "fps": 25,
+                                 "scenes": [{"id": "a", "duration": 1}, {"id": "b", "duration": 1}]},
+                  "resources": [res("shot%d.png", "a", "image"), res("voice%d.wav", "a", "narration"),
+                                res("pctn%{n}.png", "b", "image"),
+                                {"type": "local_path", "data": d + "/voice%d.wav",
+                                 "metadata": {"role": "music"}}]}))
+PY
+	run --separate-stderr filmeto-run -o "$PWD/film/F.mp4" film.json
+	echo "$output" >events
+	[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+	red film/F.mp4
+	red film/F-contact.png
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
+}
+
 @test "a scene file that is a playlist or a concat list makes combine fetch nothing" {
 	mkdir www
 	cp "$M/mute.mp4" www/x.mp4
@@ -419,4 +442,76 @@ patterned() {
 		[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == "scene '"* ]]
 	done
 	[ ! -e www/requests.log ]
+}
+
+# --- scenes and sounds at the edges of what a graph takes --------------------
+
+@test "one-frame clips and stills: cut, fade, crossfade and a re-encode all give every frame" {
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=25" -frames:v 1 -c:v libx264 \
+		-pix_fmt yuv420p one.mp4
+	# a frame of 1/120 s: less than half a frame of the film
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=120" -frames:v 1 -c:v libx264 \
+		-pix_fmt yuv420p fast.mp4
+	ffmpeg -v error -y -f lavfi -i color=c=red:s=160x90 -frames:v 1 -update 1 still.png
+	for how in cut fade crossfade; do
+		python3 - "$PWD" "$how" >film-$how.json <<'PY'
+import json, sys
+d, how = sys.argv[1], sys.argv[2]
+scenes = [{"id": "a", "duration": 1}, {"id": "b", "duration": 1, "transition": how},
+          {"id": "c", "duration": 1, "transition": how}, {"id": "d", "duration": 1}]
+files = [("one.mp4", "video"), ("one.mp4", "video"), ("fast.mp4", "video"), ("still.png", "image")]
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 640, "height": 360, "fps": 25, "scenes": scenes},
+                  "resources": [{"type": "local_path", "data": d + "/" + f,
+                                 "metadata": {"scene": s["id"], "role": r}}
+                                for s, (f, r) in zip(scenes, files)]}))
+PY
+		run --separate-stderr filmeto-run -o "$PWD/$how.mp4" film-$how.json
+		echo "$output" >events
+		[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+		# a, b and c are a frame each (too short to overlap), the still its second.
+		frames=$(jget events 'by("completed")[0]["metadata"]["frames"]')
+		[ "$frames" -eq 28 ]
+		[ "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames \
+			-of csv=p=0 "$how.mp4")" -eq "$frames" ]
+	done
+}
+
+# wav64 FILE: a valid 64-channel WAV, whose channels have no layout.
+wav64() {
+	python3 - "$1" <<'PY'
+import math, struct, sys, wave
+w = wave.open(sys.argv[1], "wb")
+w.setnchannels(64)
+w.setsampwidth(2)
+w.setframerate(48000)
+w.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i / 20))) * 64 for i in range(24000)))
+w.close()
+PY
+}
+
+@test "a narration or music in 64 channels without a layout fails naming the scene, the file and why" {
+	wav64 "$PWD/w64.wav"
+	task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"many","file":"'"$M/mute.mp4"'","narration":"'"$PWD/w64.wav"'"}]' >t1.json
+	run --separate-stderr filmeto-run -o "$PWD/film.mp4" t1.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["scene"]')" = many ]
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["file"]')" = "$PWD/w64.wav" ]
+	jget events 'by("failed")[0]["error"]["message"]' |
+		grep -F "scene 'many': '$PWD/w64.wav' has 64 audio channels in no known layout"
+	# As the music bed: named as the music.
+	python3 - "$M/mute.mp4" "$PWD/w64.wav" >t2.json <<'PY'
+import json, sys
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 320, "height": 180, "scenes": [{"id": "a", "duration": 1}]},
+                  "resources": [{"type": "local_path", "data": sys.argv[1], "metadata": {"scene": "a", "role": "video"}},
+                                {"type": "local_path", "data": sys.argv[2], "metadata": {"role": "music"}}]}))
+PY
+	run --separate-stderr filmeto-run -o "$PWD/film.mp4" t2.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	jget events 'by("failed")[0]["error"]["message"]' |
+		grep -F "music: '$PWD/w64.wav' has 64 audio channels in no known layout"
+	[ ! -e film.mp4 ]
 }
