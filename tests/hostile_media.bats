@@ -423,13 +423,21 @@ PY
 	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
 }
 
-@test "a scene file that is a playlist or a concat list makes combine fetch nothing" {
+@test "a relative scene path that spells a URL, a playlist and a concat list: combine fetches nothing" {
 	mkdir www
 	cp "$M/mute.mp4" www/x.mp4
 	python3 "$ROOT/tests/httpd.py" www port </dev/null 3>&- &
 	pid=$!
 	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
 	url="http://127.0.0.1:$(cat port)"
+	# A local file whose relative name reads as the server's URL: a file, not a protocol.
+	mkdir -p "http:/127.0.0.1:$(cat port)"
+	cp "$M/sound.mp4" "http:/127.0.0.1:$(cat port)/x.mp4"
+	task film '[{"id":"local","file":"'"$url/x.mp4"'"}]' > t0.json
+	run --separate-stderr filmeto-run -o "$PWD/t0.mp4" t0.json
+	echo "$output" > events
+	[ "$status" -eq 0 ]
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
 	printf '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n%s/x.mp4\n#EXT-X-ENDLIST\n' "$url" > list.m3u8
 	printf 'ffconcat version 1.0\nfile %s/x.mp4\n' "$url" > list.ffconcat
 	task film '[{"id":"hls","file":"'"$PWD/list.m3u8"'"}]' > t1.json
