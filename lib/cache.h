@@ -24,8 +24,10 @@ void fm_hash_string(const char *s, char hex[65]);
 char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings,
 		   const atomic_int *stop);
 /*
- * Links a cached result's files into dir and fills res: 0 on a hit. A dir
- * that is not a directory of its own (a symbolic link) is never a hit.
+ * Copies a cached result's files into dir (fm_copy_into_place: never a
+ * link to the entry, so what the task does to them stays its own) and
+ * fills res: 0 on a hit. A dir that is not a directory of its own (a
+ * symbolic link) is never a hit.
  */
 int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct fm_result *res);
 /*
@@ -34,16 +36,18 @@ int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct
  */
 void fm_cache_put(const char *cache_dir, const char *key, const struct fm_result *res);
 /*
- * Hard-links src, a regular file the caller made itself (a cache entry's),
- * to dst, copying when a link is not possible; -1 with errno otherwise.
- */
-int fm_link_or_copy(const char *src, const char *dst);
-/*
  * Copies src, which must be a regular file reached through no symbolic
  * link at its end, to dst, a new file (no link followed there either):
  * a reflink where the file system allows, else copy_file_range(2). 0, or
  * -1 with errno, and no dst.
  */
 int fm_copy_file(const char *src, const char *dst);
+/*
+ * fm_copy_file to a temporary name beside dst, renamed over dst: a
+ * reader never sees half a file, and whatever was at dst (a symbolic
+ * link too) is replaced, not written through. 0, or -1 with errno, and
+ * no temporary file left.
+ */
+int fm_copy_into_place(const char *src, const char *dst);
 
 #endif

@@ -13,6 +13,8 @@
  * bed ducked under it; measured, normalized and encoded to AAC once.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,12 +57,22 @@ struct scene {
 	char *clip;	      /* the file whose video is used */
 	struct fm_probe probe;
 	int64_t frames, start, overlap; /* film frames; overlap with the previous */
-	char *thumb;
+	char *thumb, *thumb_out;	/* the thumbnail in the work folder, and beside -o */
 };
 
 struct part {
 	size_t a, b; /* scenes a..b-1 */
 	char *wav;   /* their mixed sound */
+};
+
+/* One file put beside -o: made in the work folder, renamed into place. */
+struct place {
+	char *from;   /* in the work folder */
+	char *path;   /* where it goes, for messages */
+	int dirfd;    /* the folder it goes into: -o's or the thumbnails' */
+	char *name;   /* its name there */
+	char *backup; /* the file it replaced, kept to be put back; or NULL */
+	int done;
 };
 
 struct film {
@@ -89,7 +101,16 @@ struct film {
 	pthread_t helper;
 	int helper_on, hrc;
 	struct fm_error herr;
-	const char *thumbs_dir, *sheet;
+	/*
+	 * What the film writes beside -o, and the same in the work folder,
+	 * where it is made: the film, subtitles, sidecar, contact sheet and
+	 * thumbnails folder.
+	 */
+	char *srt, *json, *sheet, *thumbs;
+	char *wfilm, *wsrt, *wjson, *wsheet;
+	int dirfd, thumbsfd, made_thumbs; /* while the files are put in place */
+	struct place *places;
+	size_t nplaces;
 };
 
 static const char manifest_yaml[] =
@@ -358,15 +379,31 @@ static void print_fps(AVBPrint *bp, const struct film *f)
 	av_bprintf(bp, "%d/%d", f->fps.num, f->fps.den);
 }
 
-/* Scaled into the film frame, padded, at the film's rate and format. */
+/*
+ * Scaled into the film frame, padded, at the film's rate and format, and
+ * never ending: the caller cuts it with trim. The last frame is cloned
+ * on for ever before fps, not after: fps ends its output where the
+ * input ends, so a still or a one-frame clip (a frame with no time
+ * after it) gave no frame at all, and a clip shorter than half a frame
+ * of the film neither.
+ */
 static void normalize(AVBPrint *bp, const struct film *f)
 {
 	av_bprintf(bp,
 		   "scale=%d:%d:force_original_aspect_ratio=decrease,"
-		   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=",
+		   "pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,tpad=stop_mode=clone:stop=-1,fps=",
 		   f->width, f->height, f->width, f->height);
 	print_fps(bp, f);
 	av_bprintf(bp, ",format=yuv420p");
+}
+
+/* FILTER=FILE as a source that opens that one file (fm_render_movie). */
+static void movie(AVBPrint *bp, const char *filter, const char *file)
+{
+	char *src = fm_render_movie(filter, file);
+
+	av_bprintf(bp, "%s", src);
+	free(src);
 }
 
 static int helper_cancelled(void *ctx);
@@ -412,11 +449,10 @@ static int make_clip(struct film *f, size_t i, struct fm_error *err)
 	s->clip = fm_xasprintf("%s/%04zu.mp4", f->work, i);
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	if (s->image) {
-		q = fm_render_quote(s->image);
-		av_bprintf(&bp, "movie=%s,", q);
-		free(q);
+		movie(&bp, "movie", s->image);
+		av_bprintf(&bp, ",");
 		normalize(&bp, f);
-		av_bprintf(&bp, ",loop=loop=-1:size=1,");
+		av_bprintf(&bp, ",");
 	} else {
 		/* the title on one line, what failed on the next */
 		title = fm_render_text(s->title, 0);
@@ -639,12 +675,10 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 	for (i = 0; i < f->n; i++) {
 		const struct scene *s = &f->s[i];
 
-		av_bprintf(bp, "movie=");
-		quoted(bp, s->clip);
+		movie(bp, "movie", s->clip);
 		av_bprintf(bp, ",setpts=PTS-STARTPTS,");
 		normalize(bp, f);
-		av_bprintf(bp, ",tpad=stop_mode=clone:stop=-1,trim=end_frame=%lld,setpts=N/(",
-			   (long long)s->frames);
+		av_bprintf(bp, ",trim=end_frame=%lld,setpts=N/(", (long long)s->frames);
 		print_fps(bp, f);
 		av_bprintf(bp, ")/TB");
 		if (!strcmp(s->transition, "fade"))
@@ -660,8 +694,7 @@ static void video_graph(AVBPrint *bp, const struct film *f)
 
 static void audio_in(AVBPrint *bp, const char *file, const char *label, size_t i)
 {
-	av_bprintf(bp, "amovie=");
-	quoted(bp, file);
+	movie(bp, "amovie", file);
 	av_bprintf(bp,
 		   ",aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo,"
 		   "asetpts=PTS-STARTPTS[%s%zu];",
@@ -731,8 +764,7 @@ static void audio_graph(AVBPrint *bp, const struct film *f, const char *tail)
 	size_t k;
 
 	for (k = 0; k < f->nparts; k++) {
-		av_bprintf(bp, "amovie=");
-		quoted(bp, f->parts[k].wav);
+		movie(bp, "amovie", f->parts[k].wav);
 		av_bprintf(bp, "[w%zu];", k);
 	}
 	for (k = 0; k < f->nparts; k++)
@@ -931,7 +963,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.frames = frames;
 	c.n = f->n;
 	c.audio = audio;
-	c.path = f->out;
+	c.path = f->wfilm;
 	c.fps_num = f->fps.num;
 	c.fps_den = f->fps.den;
 	c.nchapters = (int)f->n;
@@ -964,7 +996,7 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	audio_graph(&bp, f, "");
 	loudness_filter(&bp, f);
 	stage(f, "encode", 30, 98);
-	render_init(&r, f, bp.str, f->out, secs(f, f->total), 0);
+	render_init(&r, f, bp.str, f->wfilm, secs(f, f->total), 0);
 	r.progress = on_progress;
 	r.nchapters = (int)f->n;
 	r.chapter_start = ch->start;
@@ -1051,23 +1083,17 @@ static int write_srt(struct film *f, const char *path, struct fm_error *err)
 	return rc;
 }
 
-static int thumbnails(struct film *f, const char *dir, int helper, struct fm_error *err)
+static int thumbnails(struct film *f, int helper, struct fm_error *err)
 {
 	int th = (int)(THUMB_WIDTH * (int64_t)f->height / f->width) & ~1;
 	size_t i;
 
-	if (fm_mkdirs(dir, err) < 0)
-		return -1;
 	for (i = 0; i < f->n; i++) {
 		struct scene *s = &f->s[i];
 		AVBPrint bp;
-		char *id = fm_xstrdup(s->id);
 
-		s->thumb = fm_xasprintf("%s/%02zu-%s.png", dir, i + 1, id);
-		free(id);
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-		av_bprintf(&bp, "movie=");
-		quoted(&bp, s->clip);
+		movie(&bp, "movie", s->clip);
 		av_bprintf(&bp, ":seek_point=%.3f,", s->probe.duration / 2);
 		av_bprintf(&bp,
 			   "scale=%d:%d:force_original_aspect_ratio=decrease,"
@@ -1105,8 +1131,7 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		int rc;
 
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-		av_bprintf(&bp, "movie=");
-		quoted(&bp, f->s[i].thumb);
+		movie(&bp, "movie", f->s[i].thumb);
 		av_bprintf(&bp,
 			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
 			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
@@ -1119,7 +1144,11 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 		if (rc < 0)
 			return -1;
 	}
-	/* image2's pattern: a literal % in the directory is written %%. */
+	/*
+	 * The one source that reads an image sequence, on purpose: the tiles
+	 * just drawn, in our own folder. In image2's pattern a literal % in
+	 * the folder's name is written %%.
+	 */
 	av_bprint_init(&pattern, 0, AV_BPRINT_SIZE_UNLIMITED);
 	for (p = f->work; *p; p++)
 		av_bprintf(&pattern, "%s", *p == '%' ? "%%" : (char[]){*p, 0});
@@ -1127,7 +1156,9 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	av_bprintf(&bp, "movie=");
 	quoted(&bp, pattern.str);
-	av_bprintf(&bp, ":f=image2,tile=%dx%d:padding=4:margin=4:color=0x101010[v]", cols, rows);
+	av_bprintf(&bp, ":f=image2:format_opts=");
+	quoted(&bp, "pattern_type=sequence:protocol_whitelist=file");
+	av_bprintf(&bp, ",tile=%dx%d:padding=4:margin=4:color=0x101010[v]", cols, rows);
 	av_bprint_finalize(&pattern, NULL);
 	return render_graph(f, &bp, path, 0, helper, err);
 }
@@ -1139,10 +1170,10 @@ static void *helper_main(void *arg)
 
 	f->hrc = mix_parts(f, 1, &f->herr);
 	if (f->hrc == 0)
-		f->hrc = thumbnails(f, f->thumbs_dir, 1, &f->herr) < 0 ||
-				 contact_sheet(f, f->sheet, 1, &f->herr) < 0
-			     ? -1
-			     : 0;
+		f->hrc =
+		    thumbnails(f, 1, &f->herr) < 0 || contact_sheet(f, f->wsheet, 1, &f->herr) < 0
+			? -1
+			: 0;
 	if (f->hrc < 0)
 		atomic_store(&f->stop, 1);
 	return NULL;
@@ -1224,8 +1255,9 @@ static json_object *sidecar(struct film *f)
 				       json_object_new_boolean(s->failed != NULL));
 		if (s->failed)
 			json_object_object_add(e, "failed_task", json_object_new_string(s->failed));
-		if (s->thumb)
-			json_object_object_add(e, "thumbnail", json_object_new_string(s->thumb));
+		if (s->thumb_out)
+			json_object_object_add(e, "thumbnail",
+					       json_object_new_string(s->thumb_out));
 		json_object_array_add(scenes, e);
 	}
 	json_object_object_add(o, "scenes", scenes);
@@ -1243,6 +1275,233 @@ static int write_json(json_object *o, const char *path, struct fm_error *err)
 	return fm_write_file(path, text, len, err);
 }
 
+/* --- beside -o: checked first, put in place last ------------------------- */
+
+/*
+ * Everything a film writes beside -o (the film, its subtitles, sidecar
+ * and contact sheet, the thumbnails folder and what is in it) is made in
+ * the work folder and put in place only once the whole film has been
+ * made, by rename: a film that fails leaves nothing new there, and the
+ * last good film stays as it was. A file a film replaces is kept (a hard
+ * link in the work folder) until every rename has worked, and put back
+ * if one fails. Nothing is written through a symbolic link planted at
+ * one of those names: such a name is refused before any work, and the
+ * renames go through the folders' descriptors, opened without following
+ * one, so a link planted meanwhile is refused too.
+ */
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISREG(m)    ? "a regular file"
+	       : S_ISDIR(m)  ? "a directory"
+	       : S_ISLNK(m)  ? "a symbolic link"
+	       : S_ISFIFO(m) ? "a FIFO"
+	       : S_ISSOCK(m) ? "a socket"
+			     : "a device";
+}
+
+/* What is at path (st, from lstat or fstatat) may be replaced: a regular file, or a folder. */
+static int fits(const char *path, const struct stat *st, int dir, struct fm_error *err)
+{
+	if (S_ISLNK(st->st_mode))
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"'%s' is a symbolic link; refusing to write through it", path);
+	if (dir && !S_ISDIR(st->st_mode))
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"'%s' is %s, not a directory; refusing to write into it", path,
+				file_kind(st->st_mode));
+	if (!dir && !S_ISREG(st->st_mode))
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"'%s' is %s, not a regular file; refusing to replace it", path,
+				file_kind(st->st_mode));
+	return 0;
+}
+
+/* path is absent or fits. */
+static int check_target(const char *path, int dir, struct fm_error *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT || errno == ENOTDIR
+			   ? 0
+			   : fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				      "cannot look at '%s':", path);
+	return fits(path, &st, dir, err);
+}
+
+static int has_text(const struct film *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		char *text = cue_text(f->s[i].text);
+		int some = text != NULL;
+
+		free(text);
+		if (some)
+			return 1;
+	}
+	return 0;
+}
+
+/* Where each file beside -o goes and is made; every name checked before any work. */
+static int plan_beside(struct film *f, struct fm_error *err)
+{
+	const char *name = strrchr(f->out, '/') + 1;
+	size_t i;
+
+	f->srt = fm_xasprintf("%s.srt", f->base);
+	f->json = fm_xasprintf("%s.json", f->base);
+	f->sheet = fm_xasprintf("%s-contact.png", f->base);
+	f->thumbs = fm_xasprintf("%s-thumbs", f->base);
+	f->wfilm = fm_xasprintf("%s/%s", f->work, name);
+	f->wsrt = fm_xasprintf("%s/film.srt", f->work);
+	f->wjson = fm_xasprintf("%s/film.json", f->work);
+	f->wsheet = fm_xasprintf("%s/contact.png", f->work);
+	for (i = 0; i < f->n; i++) {
+		/* the work folder stays flat: filmeto-run empties it if this process dies */
+		f->s[i].thumb = fm_xasprintf("%s/thumb-%02zu-%s.png", f->work, i + 1, f->s[i].id);
+		f->s[i].thumb_out = fm_xasprintf("%s/%02zu-%s.png", f->thumbs, i + 1, f->s[i].id);
+	}
+	if (check_target(f->out, 0, err) < 0 || check_target(f->json, 0, err) < 0 ||
+	    check_target(f->sheet, 0, err) < 0 || check_target(f->thumbs, 1, err) < 0 ||
+	    (has_text(f) && check_target(f->srt, 0, err) < 0))
+		return -1;
+	for (i = 0; i < f->n; i++)
+		if (check_target(f->s[i].thumb_out, 0, err) < 0)
+			return -1;
+	return 0;
+}
+
+static void add_place(struct film *f, const char *from, const char *path, int dirfd)
+{
+	struct place *p = &f->places[f->nplaces++];
+
+	p->from = fm_xstrdup(from);
+	p->path = fm_xstrdup(path);
+	p->dirfd = dirfd;
+	p->name = fm_xstrdup(strrchr(path, '/') + 1);
+}
+
+/* The renames done so far undone, last first; what they replaced put back. */
+static void take_back(struct film *f)
+{
+	size_t k;
+
+	for (k = f->nplaces; k-- > 0;) {
+		struct place *p = &f->places[k];
+
+		if (!p->done)
+			continue;
+		if (p->backup)
+			renameat(AT_FDCWD, p->backup, p->dirfd, p->name);
+		else
+			unlinkat(p->dirfd, p->name, 0);
+		p->done = 0;
+	}
+	if (f->made_thumbs)
+		unlinkat(f->dirfd, strrchr(f->thumbs, '/') + 1, AT_REMOVEDIR);
+	f->made_thumbs = 0;
+}
+
+static void places_release(struct film *f)
+{
+	size_t k;
+
+	for (k = 0; k < f->nplaces; k++) {
+		free(f->places[k].from);
+		free(f->places[k].path);
+		free(f->places[k].name);
+		free(f->places[k].backup);
+	}
+	free(f->places);
+	f->places = NULL;
+	f->nplaces = 0;
+	if (f->thumbsfd >= 0)
+		close(f->thumbsfd);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	f->thumbsfd = f->dirfd = -1;
+}
+
+/* The folder of -o, and the thumbnails folder in it (made when absent), as descriptors. */
+static int open_folders(struct film *f, struct fm_error *err)
+{
+	const char *tname = strrchr(f->thumbs, '/') + 1;
+	char *parent = fm_xstrndup(f->out, (size_t)(strrchr(f->out, '/') - f->out));
+	struct stat st;
+
+	f->dirfd = open(*parent ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(parent);
+	if (f->dirfd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot open the folder of '%s':", f->out);
+	if (fstatat(f->dirfd, tname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (fits(f->thumbs, &st, 1, err) < 0)
+			return -1;
+	} else if (mkdirat(f->dirfd, tname, 0777) == 0) {
+		f->made_thumbs = 1;
+	} else if (errno != EEXIST) {
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot make '%s':", f->thumbs);
+	}
+	f->thumbsfd = openat(f->dirfd, tname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (f->thumbsfd < 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot open '%s' as a directory of its own:", f->thumbs);
+	return 0;
+}
+
+/* One rename into place, keeping what it replaces. */
+static int place_one(struct film *f, struct place *p, struct fm_error *err)
+{
+	struct stat st;
+
+	if (fstatat(p->dirfd, p->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (fits(p->path, &st, 0, err) < 0)
+			return -1;
+		p->backup = fm_xasprintf("%s/old-%zu", f->work, (size_t)(p - f->places));
+		if (linkat(p->dirfd, p->name, AT_FDCWD, p->backup, 0) != 0) {
+			free(p->backup);
+			p->backup = NULL;
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"cannot keep '%s' to put it back:", p->path);
+		}
+	} else if (errno != ENOENT) {
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot look at '%s':", p->path);
+	}
+	if (renameat(AT_FDCWD, p->from, p->dirfd, p->name) != 0)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot put '%s' in place:", p->path);
+	p->done = 1;
+	return 0;
+}
+
+/* Every file beside -o put in place, the film last; all or none. */
+static int put_in_place(struct film *f, int srt, struct fm_error *err)
+{
+	size_t i;
+
+	f->places = fm_xcalloc(f->n + 4, sizeof(*f->places));
+	if (open_folders(f, err) < 0) {
+		take_back(f);
+		return -1;
+	}
+	for (i = 0; i < f->n; i++)
+		add_place(f, f->s[i].thumb, f->s[i].thumb_out, f->thumbsfd);
+	add_place(f, f->wsheet, f->sheet, f->dirfd);
+	if (srt)
+		add_place(f, f->wsrt, f->srt, f->dirfd);
+	add_place(f, f->wjson, f->json, f->dirfd);
+	add_place(f, f->wfilm, f->out, f->dirfd);
+	for (i = 0; i < f->nplaces; i++)
+		if (place_one(f, &f->places[i], err) < 0) {
+			take_back(f);
+			return -1;
+		}
+	return 0;
+}
+
 /* --- the task ------------------------------------------------------------- */
 
 static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_task *t,
@@ -1253,6 +1512,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 	int rc;
 
 	memset(f, 0, sizeof(*f));
+	f->dirfd = f->thumbsfd = -1;
 	f->ctx = ctx;
 	f->t = t;
 	f->p = t->parameters;
@@ -1289,85 +1549,62 @@ static void film_release(struct film *f)
 {
 	size_t i;
 
+	places_release(f);
 	for (i = 0; i < f->n && f->s; i++) {
-		if (f->s[i].clip && strncmp(f->s[i].clip, f->work, strlen(f->work)) == 0)
-			unlink(f->s[i].clip);
 		free(f->s[i].clip);
 		free(f->s[i].thumb);
+		free(f->s[i].thumb_out);
 		json_object_put(f->s[i].plugins);
 		fm_probe_release(&f->s[i].probe);
 	}
-	for (i = 0; f->work && i < f->n; i++) {
-		char *tile = tile_path(f, i);
-
-		unlink(tile);
-		free(tile);
-	}
-	for (i = 0; i < f->nparts; i++) {
-		unlink(f->parts[i].wav);
+	for (i = 0; i < f->nparts; i++)
 		free(f->parts[i].wav);
-	}
 	free(f->parts);
-	if (f->work && rmdir(f->work) == 0)
+	/* Clips, parts, tiles, what was not put in place and what it replaced. */
+	if (f->work && (fm_tree_remove(f->work) == 0 || errno == ENOENT))
 		fm_host_scratch(NULL);
 	free(f->s);
 	free(f->out);
 	free(f->base);
 	free(f->work);
+	free(f->srt);
+	free(f->json);
+	free(f->sheet);
+	free(f->thumbs);
+	free(f->wfilm);
+	free(f->wsrt);
+	free(f->wjson);
+	free(f->wsheet);
 }
 
-static int add_outputs(struct film *f, struct fm_result *res, const char *srt, const char *json,
-		       const char *sheet, struct fm_error *err)
+static int add_outputs(struct film *f, struct fm_result *res, int srt, struct fm_error *err)
 {
 	size_t i;
 
 	if (fm_result_add_output(res, f->out, err) < 0 ||
-	    (srt && fm_result_add_output(res, srt, err) < 0) ||
-	    fm_result_add_output(res, sheet, err) < 0 || fm_result_add_output(res, json, err) < 0)
+	    (srt && fm_result_add_output(res, f->srt, err) < 0) ||
+	    fm_result_add_output(res, f->sheet, err) < 0 ||
+	    fm_result_add_output(res, f->json, err) < 0)
 		return -1;
 	for (i = 0; i < f->n; i++)
-		if (fm_result_add_output(res, f->s[i].thumb, err) < 0)
+		if (fm_result_add_output(res, f->s[i].thumb_out, err) < 0)
 			return -1;
-	return 0;
-}
-
-static int has_text(const struct film *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->n; i++) {
-		char *text = cue_text(f->s[i].text);
-		int some = text != NULL;
-
-		free(text);
-		if (some)
-			return 1;
-	}
 	return 0;
 }
 
 static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 {
-	char *srt = fm_xasprintf("%s.srt", f->base), *json = fm_xasprintf("%s.json", f->base);
-	char *sheet = fm_xasprintf("%s-contact.png", f->base);
-	char *thumbs = fm_xasprintf("%s-thumbs", f->base);
 	struct chapters ch = {0};
 	json_object *side = NULL;
-	struct stat st;
-	/* What this run adds beside the film goes again if the film fails. */
-	int had_sheet = lstat(sheet, &st) == 0, had_thumbs = lstat(thumbs, &st) == 0;
-	int rc = -1;
+	int rc = -1, srt;
 
-	if (read_scenes(f, err) < 0 || read_resources(f, err) < 0 || prepare_scenes(f, err) < 0)
+	if (read_scenes(f, err) < 0 || read_resources(f, err) < 0 || plan_beside(f, err) < 0 ||
+	    prepare_scenes(f, err) < 0)
 		goto out;
 	choose_path(f);
 	timeline(f);
 	chapters_init(&ch, f);
 	plan_parts(f);
-	f->thumbs_dir = thumbs;
-	f->sheet = sheet;
-	if (fm_mkdirs(thumbs, err) < 0)
-		goto out;
 	f->helper_on = pthread_create(&f->helper, NULL, helper_main, f) == 0;
 	stage(f, "mix", 5, 20);
 	if (mix_parts(f, 0, err) < 0 || parts_mixed(f, err) < 0)
@@ -1381,21 +1618,25 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 		pthread_join(f->helper, NULL);
 		f->helper_on = 0;
 	} else {
-		f->hrc = thumbnails(f, thumbs, 0, &f->herr) < 0 ||
-				 contact_sheet(f, sheet, 0, &f->herr) < 0
-			     ? -1
-			     : 0;
+		f->hrc =
+		    thumbnails(f, 0, &f->herr) < 0 || contact_sheet(f, f->wsheet, 0, &f->herr) < 0
+			? -1
+			: 0;
 	}
 	if (f->hrc < 0) {
 		fm_error_move(err, &f->herr);
 		goto out;
 	}
-	if (has_text(f) && write_srt(f, srt, err) < 0)
+	srt = has_text(f);
+	if (srt && write_srt(f, f->wsrt, err) < 0)
 		goto out;
 	side = sidecar(f);
-	if (write_json(side, json, err) < 0 ||
-	    add_outputs(f, res, has_text(f) ? srt : NULL, json, sheet, err) < 0)
+	if (write_json(side, f->wjson, err) < 0 || put_in_place(f, srt, err) < 0)
 		goto out;
+	if (add_outputs(f, res, srt, err) < 0) {
+		take_back(f);
+		goto out;
+	}
 	json_object_object_add(res->metadata, "path",
 			       json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(res->metadata, "reason", json_object_new_string(f->reason));
@@ -1419,17 +1660,9 @@ out:
 	if (rc < 0 && f->hrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
 	    f->herr.code != FM_TASK_CANCELLED)
 		fm_error_move(err, &f->herr);
-	if (rc < 0 && !had_sheet)
-		unlink(sheet);
-	if (rc < 0 && !had_thumbs)
-		fm_tree_remove(thumbs);
 	fm_error_release(&f->herr);
 	json_object_put(side);
 	chapters_release(&ch, f->n);
-	free(srt);
-	free(json);
-	free(sheet);
-	free(thumbs);
 	return rc;
 }
 
@@ -1439,7 +1672,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const cha
 	struct film f;
 	int rc = -1;
 
-	/* A failed run leaves the last good film in place: it writes aside. */
+	/* A failed run leaves the last good film and its files in place: it writes aside. */
 	if (film_init(&f, ctx, t, dir, &res->error) == 0)
 		rc = run(&f, res, &res->error);
 	film_release(&f);

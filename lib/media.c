@@ -15,6 +15,7 @@
 
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
 
 #include "media.h"
@@ -75,6 +76,30 @@ static int find_stream_info(AVFormatContext *ic)
 	return rc;
 }
 
+char *fm_media_url(const char *path)
+{
+	size_t n =
+	    strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+
+	/* libavformat's own test for a protocol: scheme characters, then ':' (or subfile's). */
+	if (path[n] == ':' || (!strncmp(path, "subfile,", 8) && strchr(path, ':')))
+		return fm_xasprintf("file:%s", path);
+	return fm_xstrdup(path);
+}
+
+int fm_media_open(AVFormatContext **ic, const char *path)
+{
+	AVDictionary *opts = NULL;
+	char *url = fm_media_url(path);
+	int rc = av_dict_parse_string(&opts, FM_MEDIA_OPEN_OPTS, "=", ":", 0);
+
+	if (rc >= 0)
+		rc = avformat_open_input(ic, url, NULL, &opts);
+	av_dict_free(&opts);
+	free(url);
+	return rc;
+}
+
 static int open_input(const char *path, AVFormatContext **ic, struct fm_error *err)
 {
 	struct stat st;
@@ -85,7 +110,7 @@ static int open_input(const char *path, AVFormatContext **ic, struct fm_error *e
 	if (st.st_size > FM_MEDIA_MAX_BYTES)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "'%s' is larger than %lld bytes",
 				path, FM_MEDIA_MAX_BYTES);
-	if ((rc = avformat_open_input(ic, path, NULL, NULL)) < 0)
+	if ((rc = fm_media_open(ic, path)) < 0)
 		return av_fail(err, rc, "cannot read", path);
 	if (check_sizes(*ic, path, err) < 0) {
 		avformat_close_input(ic);
@@ -101,6 +126,30 @@ static int open_input(const char *path, AVFormatContext **ic, struct fm_error *e
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Audio channels a graph can take: in a layout, or in a number libav
+ * knows a layout for (1 to 8, 16, 24). amovie refuses any other, so a
+ * 64-channel WAV would fail the film with "Channel layout is not set";
+ * the file is refused here instead, saying so.
+ */
+static int check_layout(const char *path, const AVChannelLayout *l, struct fm_error *err)
+{
+	AVChannelLayout guess;
+	int known;
+
+	if (l->order != AV_CHANNEL_ORDER_UNSPEC)
+		return 0;
+	av_channel_layout_default(&guess, l->nb_channels);
+	known = guess.order != AV_CHANNEL_ORDER_UNSPEC;
+	av_channel_layout_uninit(&guess);
+	if (known)
+		return 0;
+	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			"'%s' has %d audio channels in no known layout, which cannot be mixed "
+			"down; give it 1 to 8 channels, or a channel layout",
+			path, l->nb_channels);
 }
 
 /* Frames in stream si, counted by reading its packets. */
@@ -140,6 +189,8 @@ int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 		p->has_audio = 1;
 		p->sample_rate = a->sample_rate;
 		p->channels = a->ch_layout.nb_channels;
+		if (check_layout(path, &a->ch_layout, err) < 0)
+			goto out;
 	}
 	p->duration = ic->duration > 0 ? ic->duration / (double)AV_TIME_BASE : 0;
 	if (vi >= 0 && !(ic->streams[vi]->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
@@ -411,14 +462,15 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 	const AVOutputFormat *fmt = av_guess_format(NULL, c->path, NULL);
 	AVFormatContext *oc = NULL;
 	struct reader v = {0}, a = {0};
-	char *tmp = NULL;
+	char *tmp = NULL, *url = NULL;
 	int rc = -1, av;
 
 	if (!fmt || !c->n)
 		return fm_error(err, FM_VALIDATION_ERROR, "cannot tell the container of '%s'",
 				c->path);
 	tmp = fm_xasprintf("%s.part", c->path);
-	if ((av = avformat_alloc_output_context2(&oc, fmt, NULL, tmp)) < 0) {
+	url = fm_media_url(tmp);
+	if ((av = avformat_alloc_output_context2(&oc, fmt, NULL, url)) < 0) {
 		av_fail(err, av, "cannot write", c->path);
 		goto out;
 	}
@@ -427,7 +479,7 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 		goto out;
 	if (c->title)
 		av_dict_set(&oc->metadata, "title", c->title, 0);
-	if ((av = add_chapters(oc, c)) < 0 || (av = avio_open(&oc->pb, tmp, AVIO_FLAG_WRITE)) < 0 ||
+	if ((av = add_chapters(oc, c)) < 0 || (av = avio_open(&oc->pb, url, AVIO_FLAG_WRITE)) < 0 ||
 	    (av = avformat_write_header(oc, NULL)) < 0) {
 		av_fail(err, av, "cannot write", c->path);
 		goto out;
@@ -455,5 +507,6 @@ out:
 	if (rc < 0 && tmp)
 		unlink(tmp);
 	free(tmp);
+	free(url);
 	return rc;
 }

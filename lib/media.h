@@ -29,6 +29,29 @@
 #define FM_MEDIA_MAX_SIDE   16384
 #define FM_MEDIA_MAX_PIXELS (8192LL * 8192)
 
+/*
+ * How every outside file is opened, by fm_media_open and by every
+ * movie= or amovie= source (fm_render_movie): as that one file. image2
+ * reads "shot%d.png" as the sequence shot1.png, shot2.png, ... and
+ * "a%{n}.png" as a pattern it cannot find; pattern_type=none reads the
+ * name as it is. Only the file protocol, so no demuxer (hls, concat)
+ * fetches anything else on the file's say. Key=value pairs, ':' apart.
+ */
+#define FM_MEDIA_OPEN_OPTS "pattern_type=none:protocol_whitelist=file"
+
+/*
+ * path as libavformat must be given it to open that file: "file:" put
+ * before a name that would otherwise read as a protocol ("concat:a",
+ * "http:x"). Returns a malloc'ed string.
+ */
+char *fm_media_url(const char *path);
+struct AVFormatContext;
+/*
+ * avformat_open_input of path as that one file (FM_MEDIA_OPEN_OPTS,
+ * fm_media_url); libav's error code, as avformat_open_input's.
+ */
+int fm_media_open(struct AVFormatContext **ic, const char *path);
+
 struct fm_probe {
 	int has_video, has_audio;
 	/* The video stream: what must match for stream copy. */
@@ -46,7 +69,9 @@ struct fm_probe {
  * Fills p from the file; frames are counted when the container does not
  * say. A file whose video frames are larger than FM_MEDIA_MAX_SIDE or
  * FM_MEDIA_MAX_PIXELS is refused (RESOURCE_PROCESSING_ERROR) before a
- * frame of it is decoded. Call it on every outside file before a graph
+ * frame of it is decoded; so is one whose audio channels have no layout
+ * and are too many for one to be guessed (a filter graph cannot take
+ * them). Call it on every outside file before a graph
  * reads it: movie= decodes whatever size it is given.
  */
 int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err);

@@ -33,6 +33,7 @@
 #include <libavutil/common.h>
 #include <libavutil/opt.h>
 
+#include "media.h"
 #include "render.h"
 #include "util.h"
 
@@ -528,11 +529,15 @@ static int add_chapters(struct job *j, struct fm_error *err)
 static int open_file(struct job *j, struct fm_error *err)
 {
 	AVDictionary *opts = NULL;
+	char *url;
 	int i, r;
 
 	if (make_temp(j, err) < 0)
 		return -1;
-	r = avformat_alloc_output_context2(&j->oc, NULL, j->c->muxer, j->tmp);
+	/* The temporary file as that file, not a protocol its name spells. */
+	url = fm_media_url(j->tmp);
+	r = avformat_alloc_output_context2(&j->oc, NULL, j->c->muxer, url);
+	free(url);
 	if (r < 0)
 		return fail(j, err, r, "cannot set up the %s muxer", j->c->muxer);
 	for (i = 0; i < 2; i++)
@@ -543,7 +548,7 @@ static int open_file(struct job *j, struct fm_error *err)
 	if (j->r->title && av_dict_set(&j->oc->metadata, "title", j->r->title, 0) < 0)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory");
 	if (!(j->oc->oformat->flags & AVFMT_NOFILE) &&
-	    (r = avio_open(&j->oc->pb, j->tmp, AVIO_FLAG_WRITE)) < 0)
+	    (r = avio_open(&j->oc->pb, j->oc->url, AVIO_FLAG_WRITE)) < 0)
 		return fail(j, err, r, "cannot open '%s'", j->tmp);
 	if (j->c->video == AV_CODEC_ID_PNG)
 		av_dict_set(&opts, "update", "1", 0);
@@ -812,6 +817,18 @@ char *fm_render_quote(const char *s)
 	av_free(value);
 	av_free(graph);
 	return copy;
+}
+
+char *fm_render_movie(const char *filter, const char *path)
+{
+	char *url = fm_media_url(path), *q = fm_render_quote(url),
+	     *opts = fm_render_quote(FM_MEDIA_OPEN_OPTS);
+	char *src = fm_xasprintf("%s=%s:format_opts=%s", filter, q, opts);
+
+	free(url);
+	free(q);
+	free(opts);
+	return src;
 }
 
 /* What code point cp becomes in text for drawtext; '\n' only with FM_TEXT_LINES. */

@@ -109,6 +109,16 @@ void fm_frame_rate(double fps, int *num, int *den);
  */
 char *fm_render_quote(const char *s);
 
+/*
+ * The one way an outside file becomes a source in a graph description:
+ * "FILTER=FILE:format_opts=OPTS", FILTER being "movie" or "amovie", FILE
+ * fm_media_url(path) and OPTS FM_MEDIA_OPEN_OPTS, both quoted by
+ * fm_render_quote. So the file is opened as that one file, never as an
+ * image sequence or a protocol. More options may follow after ':',
+ * filters after ','. Returns a malloc'ed string.
+ */
+char *fm_render_movie(const char *filter, const char *path);
+
 /* Longest text one drawtext is given, in bytes; longer is cut with an ellipsis. */
 #define FM_DRAWTEXT_MAX 4096
 /* fm_render_text flags: keep line breaks (otherwise they become spaces). */

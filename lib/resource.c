@@ -284,9 +284,12 @@ static int url_ext(const char *url, char ext[8])
 }
 
 /*
- * A download already in the cache, or fetched into it, linked into path.
- * Two tasks of one run may fetch the same URL at once: each writes its
- * own temporary file, and the last rename wins with the same bytes.
+ * A download already in the cache, or fetched into it, copied into path
+ * (through tmp, renamed into place). Never a link: the task's plugin may
+ * write to its input, and that must not change what the cache gives the
+ * next task. Two tasks of one run may fetch the same URL at once: each
+ * writes its own temporary file, and the last rename wins with the same
+ * bytes.
  */
 static int fetch(const char *url, const char *path, const char *tmp, const char *cache_dir,
 		 const char *ext, const atomic_int *stop, struct fm_error *err)
@@ -306,9 +309,13 @@ static int fetch(const char *url, const char *path, const char *tmp, const char 
 	rc = 0;
 	if (stat(cached, &st) != 0)
 		rc = fm_mkdirs(dir, err) < 0 ? -1 : download(url, cached, ctmp, stop, err);
-	if (rc == 0 && fm_link_or_copy(cached, path) < 0)
+	if (rc == 0 && fm_copy_file(cached, tmp) < 0)
 		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			      "cannot link '%s' to '%s':", cached, path);
+			      "cannot copy '%s' to '%s':", cached, tmp);
+	if (rc == 0 && rename(tmp, path) != 0) {
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
+		unlink(tmp);
+	}
 	free(dir);
 	free(cached);
 	free(ctmp);

@@ -29,10 +29,10 @@
  * Rewrites one resource object in place into a local_path resource whose
  * file exists, writing decoded or downloaded data under dir as
  * input-INDEX.EXT. Downloads are kept in cache_dir/downloads by URL and
- * reused (cache_dir may be NULL). task_output resources are the
- * executor's business and are left alone. A download looks at *stop (may
- * be NULL) at least once a second and, once it is set, ends with
- * TASK_CANCELLED; no temporary file is left behind on any path.
+ * reused (cache_dir may be NULL), each task getting a copy of its own. task_output resources are
+ * the executor's business and are left alone. A download looks at *stop (may be NULL) at least once
+ * a second and, once it is set, ends with TASK_CANCELLED; no temporary file is left behind on any
+ * path.
  */
 int fm_resource_localize(json_object *res, const char *dir, size_t index, const char *cache_dir,
 			 const atomic_int *stop, struct fm_error *err);

@@ -343,3 +343,74 @@ YAML
 	decodes film.mp4
 	[ "$(probe film.mp4 v:0 nb_frames)" -eq 200 ]
 }
+
+# beside DIR: what DIR holds, one name a line, '/' after a directory, '@' after a link.
+beside() { (cd "$1" && find . -mindepth 1 -maxdepth 2 -printf '%P%y\n' | sed 's/d$/\//; s/l$/@/; s/f$//' | sort); }
+
+@test "combine refuses to write beside -o through a planted link, and leaves nothing there" {
+	mkdir -p elsewhere/vdir film
+	echo precious > elsewhere/file
+	film F "a=$M/a.mp4,text=Hello" "b=$M/b.mp4" >task.json
+	for name in F-thumbs F.mp4 F.json F.srt F-contact.png F-thumbs/01-a.png; do
+		rm -rf film/*
+		if [ "$name" = F-thumbs ]; then
+			ln -s "$PWD/elsewhere/vdir" film/F-thumbs
+		elif [ "$name" = F-thumbs/01-a.png ]; then
+			mkdir film/F-thumbs
+			ln -s "$PWD/elsewhere/file" "film/$name"
+		else
+			ln -s "$PWD/elsewhere/file" "film/$name"
+		fi
+		before=$(beside film)
+		run --separate-stderr filmeto-run -o "$PWD/film/F.mp4" task.json
+		echo "$output" >events
+		[ "$status" -eq 1 ]
+		[ "$(jget events 'by("failed")[0]["error"]["message"]')" = \
+			"'$PWD/film/$name' is a symbolic link; refusing to write through it" ]
+		[ -z "$(ls -A elsewhere/vdir)" ]
+		[ "$(cat elsewhere/file)" = precious ]
+		[ "$(beside film)" = "$before" ]
+	done
+	# A thumbnails folder that is a file, and a film that is a folder, are refused too.
+	rm -rf film/*
+	touch film/F-thumbs
+	run --separate-stderr filmeto-run -o "$PWD/film/F.mp4" task.json
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["message"]')" = \
+		"'$PWD/film/F-thumbs' is a regular file, not a directory; refusing to write into it" ]
+	rm -rf film/*
+	mkdir film/F.mp4
+	run --separate-stderr filmeto-run -o "$PWD/film/F.mp4" task.json
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["message"]')" = \
+		"'$PWD/film/F.mp4' is a directory, not a regular file; refusing to replace it" ]
+	[ "$(beside film)" = "F.mp4/" ]
+}
+
+@test "a film that fails as its files are put in place leaves the last good film and its files as they were" {
+	film F "a=$M/a.mp4,text=Hello" "b=$M/big.mp4,transition=crossfade" "c=$M/c.mp4" >task.json
+	mkdir film
+	filmeto-run -o "$PWD/film/F.mp4" task.json >events
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = F ]
+	cp -a film good
+	# Another film by that name, with a folder planted where its sidecar goes once it has begun.
+	film F "c=$M/c.mp4,text=Bye" "a=$M/a.mp4" "b=$M/big.mp4,transition=crossfade" >task2.json
+	mkfifo feed
+	filmeto-run -o "$PWD/film/F.mp4" feed >events &
+	pid=$!
+	exec {w}>feed
+	cat task2.json >&$w
+	exec {w}>&-
+	for _ in $(seq 200); do grep -q '"stage":"mix"' events 2>/dev/null && break; sleep 0.02; done
+	rm film/F.json
+	mkdir film/F.json
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" -eq 1 ]
+	jget events 'by("failed")[0]["error"]["message"]' | grep -F "'$PWD/film/F.json'"
+	# Everything else beside -o is the last good film's, byte for byte; nothing is new.
+	rmdir film/F.json
+	rm good/F.json
+	diff -r good film
+	[ -z "$(find . -name '.filmeto-combine-*' -o -name '*.part' -o -name '*.tmp*')" ]
+}

@@ -350,3 +350,176 @@ assert asan or (e["details"]["signal"] == 11 and "killed by signal 11" in e["mes
 	run filmeto-run --filmeto-builtin nothing </dev/null
 	[ "$status" -eq 2 ]
 }
+
+# --- file names that libavformat would read as patterns ----------------------
+
+# rgb FILE: the colour of FILE's first frame, shrunk to one pixel, as "R G B".
+rgb() {
+	ffmpeg -v error -i "$1" -frames:v 1 -vf scale=1:1 -f rawvideo -pix_fmt rgb24 - |
+		od -An -tu1 | xargs
+}
+# red FILE: FILE's first frame is red (and not the blue of a pattern's file).
+red() {
+	local c
+	read -r -a c <<<"$(rgb "$1")"
+	[ "${c[0]}" -gt 180 ] && [ "${c[2]}" -lt 80 ] || { echo "'$1' is ${c[*]}, not red"; return 1; }
+}
+
+# patterned DIR: in DIR, red stills and a sine whose names are image2
+# patterns ('shot%d.png', 'pctn%{n}.png', 'voice%d.wav'), beside blue
+# stills and silence the patterns would match ('shot1.png', 'voice1.wav').
+patterned() {
+	mkdir -p "$1"
+	ffmpeg -v error -y -f lavfi -i color=c=red:s=160x90 -frames:v 1 -update 1 "$1/shot%d.png"
+	cp "$1/shot%d.png" "$1/pctn%{n}.png"
+	ffmpeg -v error -y -f lavfi -i color=c=blue:s=160x90 -frames:v 1 -update 1 "$1/shot1.png"
+	ffmpeg -v error -y -f lavfi -i "sine=f=440:r=48000:d=0.6" "$1/voice%d.wav"
+	cp "$M/hush.wav" "$1/voice1.wav"
+}
+
+@test "kenburns and waveform open a file named like an image sequence as that one file" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	patterned in
+	[ "$(rgb 'in/shot1.png' | cut -d' ' -f3)" -gt 180 ]
+	{
+		filmeto-submit -t image2video -P kenburns -r "$PWD/in/shot%d.png" -p width=320 \
+			-p height=180 -p duration=0.2 -i kb
+		filmeto-submit -t image2video -P kenburns -r "$PWD/in/pctn%{n}.png" -p width=320 \
+			-p height=180 -p duration=0.2 -i kb2
+		filmeto-submit -t speak2video -P waveform -r "$PWD/in/shot%d.png" \
+			-r "$PWD/in/voice%d.wav" -p width=320 -p height=180 -i wf
+	} >tasks.json
+	run --separate-stderr filmeto-run -d out tasks.json
+	echo "$output" >events
+	[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+	red out/kb/clip.mp4
+	red out/kb2/clip.mp4
+	red out/wf/clip.mp4
+	# The narration is the sine, 0.6 s of it, not voice1.wav's silence.
+	[ "$(ffprobe -v error -show_entries format=duration -of csv=p=0 out/wf/clip.mp4 | cut -c1-3)" = 0.6 ]
+	ffmpeg -v info -i out/wf/clip.mp4 -af volumedetect -f null - 2>&1 | grep -Eq "max_volume: -[0-9]{1,2}\.[0-9] dB"
+}
+
+@test "combine reads a still, a narration and music named like patterns as those files" {
+	patterned in
+	python3 - "$PWD/in" >film.json <<'PY'
+import json, sys
+d = sys.argv[1]
+def res(path, scene, role):
+    return {"type": "local_path", "data": d + "/" + path, "metadata": {"scene": scene, "role": role}}
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 320, "height": 180, "fps": 25,
+                                 "scenes": [{"id": "a", "duration": 1}, {"id": "b", "duration": 1}]},
+                  "resources": [res("shot%d.png", "a", "image"), res("voice%d.wav", "a", "narration"),
+                                res("pctn%{n}.png", "b", "image"),
+                                {"type": "local_path", "data": d + "/voice%d.wav",
+                                 "metadata": {"role": "music"}}]}))
+PY
+	run --separate-stderr filmeto-run -o "$PWD/film/F.mp4" film.json
+	echo "$output" >events
+	[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+	red film/F.mp4
+	red film/F-contact.png
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
+}
+
+@test "a relative scene path that spells a URL, a playlist and a concat list: combine fetches nothing" {
+	mkdir www
+	cp "$M/mute.mp4" www/x.mp4
+	python3 "$ROOT/tests/httpd.py" www port </dev/null 3>&- &
+	pid=$!
+	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
+	url="http://127.0.0.1:$(cat port)"
+	# A local file whose relative name reads as the server's URL: a file, not a protocol.
+	mkdir -p "http:/127.0.0.1:$(cat port)"
+	cp "$M/sound.mp4" "http:/127.0.0.1:$(cat port)/x.mp4"
+	task film '[{"id":"local","file":"'"$url/x.mp4"'"}]' > t0.json
+	run --separate-stderr filmeto-run -o "$PWD/t0.mp4" t0.json
+	echo "$output" > events
+	[ "$status" -eq 0 ]
+	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
+	printf '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n%s/x.mp4\n#EXT-X-ENDLIST\n' "$url" > list.m3u8
+	printf 'ffconcat version 1.0\nfile %s/x.mp4\n' "$url" > list.ffconcat
+	task film '[{"id":"hls","file":"'"$PWD/list.m3u8"'"}]' > t1.json
+	task film '[{"id":"cat","file":"'"$PWD/list.ffconcat"'"}]' > t2.json
+	for t in t1 t2; do
+		run --separate-stderr filmeto-run -o "$PWD/$t.mp4" $t.json
+		echo "$output" > events
+		[ "$status" -eq 1 ]
+		[ "$(jget events 'by("failed")[0]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+		[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == "scene '"* ]]
+	done
+	[ ! -e www/requests.log ]
+}
+
+# --- scenes and sounds at the edges of what a graph takes --------------------
+
+@test "one-frame clips and stills: cut, fade, crossfade and a re-encode all give every frame" {
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=25" -frames:v 1 -c:v libx264 \
+		-pix_fmt yuv420p one.mp4
+	# a frame of 1/120 s: less than half a frame of the film
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:r=120" -frames:v 1 -c:v libx264 \
+		-pix_fmt yuv420p fast.mp4
+	ffmpeg -v error -y -f lavfi -i color=c=red:s=160x90 -frames:v 1 -update 1 still.png
+	for how in cut fade crossfade; do
+		python3 - "$PWD" "$how" >film-$how.json <<'PY'
+import json, sys
+d, how = sys.argv[1], sys.argv[2]
+scenes = [{"id": "a", "duration": 1}, {"id": "b", "duration": 1, "transition": how},
+          {"id": "c", "duration": 1, "transition": how}, {"id": "d", "duration": 1}]
+files = [("one.mp4", "video"), ("one.mp4", "video"), ("fast.mp4", "video"), ("still.png", "image")]
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 640, "height": 360, "fps": 25, "scenes": scenes},
+                  "resources": [{"type": "local_path", "data": d + "/" + f,
+                                 "metadata": {"scene": s["id"], "role": r}}
+                                for s, (f, r) in zip(scenes, files)]}))
+PY
+		run --separate-stderr filmeto-run -o "$PWD/$how.mp4" film-$how.json
+		echo "$output" >events
+		[ "$status" -eq 0 ] || { jget events 'by("failed")'; false; }
+		# a, b and c are a frame each (too short to overlap), the still its second.
+		frames=$(jget events 'by("completed")[0]["metadata"]["frames"]')
+		[ "$frames" -eq 28 ]
+		[ "$(ffprobe -v error -count_frames -select_streams v -show_entries stream=nb_read_frames \
+			-of csv=p=0 "$how.mp4")" -eq "$frames" ]
+	done
+}
+
+# wav64 FILE: a valid 64-channel WAV, whose channels have no layout.
+wav64() {
+	python3 - "$1" <<'PY'
+import math, struct, sys, wave
+w = wave.open(sys.argv[1], "wb")
+w.setnchannels(64)
+w.setsampwidth(2)
+w.setframerate(48000)
+w.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i / 20))) * 64 for i in range(24000)))
+w.close()
+PY
+}
+
+@test "a narration or music in 64 channels without a layout fails naming the scene, the file and why" {
+	wav64 "$PWD/w64.wav"
+	task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"many","file":"'"$M/mute.mp4"'","narration":"'"$PWD/w64.wav"'"}]' >t1.json
+	run --separate-stderr filmeto-run -o "$PWD/film.mp4" t1.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["scene"]')" = many ]
+	[ "$(jget events 'by("failed")[0]["error"]["details"]["file"]')" = "$PWD/w64.wav" ]
+	jget events 'by("failed")[0]["error"]["message"]' |
+		grep -F "scene 'many': '$PWD/w64.wav' has 64 audio channels in no known layout"
+	# As the music bed: named as the music.
+	python3 - "$M/mute.mp4" "$PWD/w64.wav" >t2.json <<'PY'
+import json, sys
+print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
+                  "parameters": {"width": 320, "height": 180, "scenes": [{"id": "a", "duration": 1}]},
+                  "resources": [{"type": "local_path", "data": sys.argv[1], "metadata": {"scene": "a", "role": "video"}},
+                                {"type": "local_path", "data": sys.argv[2], "metadata": {"role": "music"}}]}))
+PY
+	run --separate-stderr filmeto-run -o "$PWD/film.mp4" t2.json
+	[ "$status" -eq 1 ]
+	echo "$output" >events
+	jget events 'by("failed")[0]["error"]["message"]' |
+		grep -F "music: '$PWD/w64.wav' has 64 audio channels in no known layout"
+	[ ! -e film.mp4 ]
+}

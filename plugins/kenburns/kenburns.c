@@ -137,8 +137,8 @@ out:
  */
 static int check_image(const char *path, struct fm_error *err)
 {
-	char *q = fm_render_quote(path);
-	char *graph = fm_xasprintf("movie=%s,trim=end_frame=1[v]", q);
+	char *q = fm_render_movie("movie", path);
+	char *graph = fm_xasprintf("%s,trim=end_frame=1[v]", q);
 	struct fm_render r = {.graph = graph};
 	struct fm_error e = FM_ERROR_INIT;
 	struct fm_probe probe;
@@ -197,13 +197,13 @@ static char *build_graph(const struct params *p)
 {
 	int bw = p->width * OVERSAMPLE, bh = p->height * OVERSAMPLE;
 	char z[128], x[128], y[128];
-	char *img = fm_render_quote(p->image), *qz, *qx, *qy, *g;
+	char *img = fm_render_movie("movie", p->image), *qz, *qx, *qy, *g;
 
 	motion_exprs(p, z, x, y, sizeof(z));
 	qz = fm_render_quote(z);
 	qx = fm_render_quote(x);
 	qy = fm_render_quote(y);
-	g = fm_xasprintf("movie=%s,trim=end_frame=1,"
+	g = fm_xasprintf("%s,trim=end_frame=1,"
 			 "scale=w=%d:h=%d:force_original_aspect_ratio=increase:flags=bicubic,"
 			 "crop=w=%d:h=%d,setsar=1,"
 			 "zoompan=z=%s:x=%s:y=%s:d=%" PRId64 ":s=%dx%d:fps=%d/%d,"

@@ -120,8 +120,7 @@ static int audio_length(const char *path, double *secs, struct fm_error *err)
 	AVStream *st;
 	int r;
 
-	if ((r = avformat_open_input(&fc, path, NULL, NULL)) < 0 ||
-	    (r = avformat_find_stream_info(fc, NULL)) < 0 ||
+	if ((r = fm_media_open(&fc, path)) < 0 || (r = avformat_find_stream_info(fc, NULL)) < 0 ||
 	    (r = av_find_best_stream(fc, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0)) < 0) {
 		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read audio '%s': %s", path,
 			 av_err2str(r));
@@ -149,9 +148,10 @@ out:
  */
 static int check_media(const char *what, const char *path, struct fm_error *err)
 {
-	char *q = fm_render_quote(path);
-	char *graph = !strcmp(what, "image") ? fm_xasprintf("movie=%s,trim=end_frame=1[v]", q)
-					     : fm_xasprintf("amovie=%s,atrim=end_sample=1[a]", q);
+	int image = !strcmp(what, "image");
+	char *q = fm_render_movie(image ? "movie" : "amovie", path);
+	char *graph = image ? fm_xasprintf("%s,trim=end_frame=1[v]", q)
+			    : fm_xasprintf("%s,atrim=end_sample=1[a]", q);
 	struct fm_render r = {.graph = graph};
 	struct fm_error e = FM_ERROR_INIT;
 	struct fm_probe probe;
@@ -181,8 +181,8 @@ static char *background(const struct params *p)
 		free(bg);
 		return g;
 	}
-	img = fm_render_quote(p->image);
-	g = fm_xasprintf("movie=%s,trim=end_frame=1,"
+	img = fm_render_movie("movie", p->image);
+	g = fm_xasprintf("%s,trim=end_frame=1,"
 			 "scale=w=%d:h=%d:force_original_aspect_ratio=increase,crop=w=%d:h=%d,"
 			 "setsar=1[img];"
 			 "color=c=%s:s=%dx%d:r=%d/%d[bg0];"
@@ -202,11 +202,11 @@ static char *background(const struct params *p)
 static char *build_graph(const struct params *p)
 {
 	int wh = p->height / WAVE_SHARE / 2 * 2;
-	char *bg = background(p), *audio = fm_render_quote(p->audio), *g;
+	char *bg = background(p), *audio = fm_render_movie("amovie", p->audio), *g;
 
 	g = fm_xasprintf(
 	    "%s;"
-	    "amovie=%s,aresample=%d,apad,atrim=end_sample=%" PRId64 ",asplit[a][w];"
+	    "%s,aresample=%d,apad,atrim=end_sample=%" PRId64 ",asplit[a][w];"
 	    "[w]showwaves=s=%dx%d:mode=cline:scale=sqrt:rate=%d/%d:colors=%s,format=rgba[wv];"
 	    "[bg][wv]overlay=x=0:y=main_h-overlay_h:eof_action=pass,"
 	    "trim=end_frame=%" PRId64 ",setsar=1,format=yuv420p[v]",

@@ -4,7 +4,10 @@
  * as a title must come out of fm_render_text drawable (valid UTF-8, no
  * control character, within FM_DRAWTEXT_MAX) and out of fm_render_drawtext
  * quoted so that libavfilter's two levels of unescaping give exactly that
- * text back, unexpanded. Never a crash, a leak or a hang.
+ * text back, unexpanded; and any bytes as a file name must come out of
+ * fm_render_movie as a movie= source whose two levels of unescaping give
+ * back exactly that one file (fm_media_url) and FM_MEDIA_OPEN_OPTS, with
+ * nothing after them. Never a crash, a leak or a hang.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,12 +73,40 @@ static void title(const uint8_t *data, size_t size)
 	free(s);
 }
 
+/* movie=FILE:format_opts=OPTS, unescaped as a graph and then as options. */
+static void file_name(const uint8_t *data, size_t size)
+{
+	static const char head[] = "movie=", opts_key[] = "format_opts=";
+	char *path = fm_xstrndup((const char *)data, size), *url = fm_media_url(path);
+	char *src = fm_render_movie("movie", path), *args, *file, *opts;
+	const char *p = src, *v;
+
+	args = av_get_token(&p, "[],;");
+	if (!args || *p || strncmp(args, head, strlen(head)))
+		abort();
+	v = args + strlen(head);
+	file = av_get_token(&v, ":");
+	if (!file || *v++ != ':' || strncmp(v, opts_key, strlen(opts_key)))
+		abort();
+	v += strlen(opts_key);
+	opts = av_get_token(&v, ":");
+	if (!opts || *v || strcmp(file, url) || strcmp(opts, FM_MEDIA_OPEN_OPTS))
+		abort();
+	av_free(opts);
+	av_free(file);
+	av_free(args);
+	free(src);
+	free(url);
+	free(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *params = NULL;
 
 	title(data, size);
+	file_name(data, size);
 	if (fm_json_parse((const char *)data, size, &params, NULL) < 0)
 		return 0;
 	if (fm_combine_check(params, "fuzz", &err) < 0 &&

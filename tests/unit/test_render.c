@@ -432,6 +432,96 @@ static void test_failures(const char *dir)
 	fm_error_release(&e);
 }
 
+/* A still of w x h at path, a single file whatever its name says. */
+static void still(const char *path, int w, int h)
+{
+	struct fm_render r = {0};
+	struct fm_error e = FM_ERROR_INIT;
+	char *g = fm_xasprintf("color=c=red:s=%dx%d[v]", w, h);
+	const char *slash = strrchr(path, '/');
+	char *tmp = fm_xasprintf("%.*sstill.tmp.png", slash ? (int)(slash - path + 1) : 0, path);
+
+	/* rendered under a plain name: the png muxer, too, reads %d */
+	r.graph = g;
+	r.path = tmp;
+	if (fm_render_run(&r, &e) < 0 || rename(tmp, path) < 0)
+		tap_diag("cannot make '%s': %s", path, e.message);
+	fm_error_release(&e);
+	free(tmp);
+	free(g);
+}
+
+/* The width of the one frame fm_render_movie's source gives, or -1. */
+static int movie_width(const char *dir, const char *file)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *src = fm_render_movie("movie", file), *g = fm_xasprintf("%s[v]", src);
+	char *out = fm_xasprintf("%s/out.png", dir);
+	struct probe p;
+	int w = -1;
+
+	if (render(g, out, &e) == 0 && probe(out, &p) == 0)
+		w = p.width;
+	else
+		tap_diag("%s: %s", file, e.message);
+	unlink(out);
+	fm_error_release(&e);
+	free(out);
+	free(g);
+	free(src);
+	return w;
+}
+
+/*
+ * A file named like an image sequence or a protocol is that one file, to
+ * movie= and to fm_probe_file alike: 'shot%d.png' (64 wide) is not
+ * shot1.png (32 wide) beside it, 'pctn%{n}.png' is no pattern, and a
+ * relative 'concat:x.png' no protocol.
+ */
+static void test_movie_source(const char *dir)
+{
+	char *seq = fm_xasprintf("%s/shot%%d.png", dir), *one = fm_xasprintf("%s/shot1.png", dir);
+	char *brace = fm_xasprintf("%s/pctn%%{n}.png", dir), *cwd = getcwd(NULL, 0), *u;
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_probe pr;
+
+	still(seq, 64, 48);
+	still(one, 32, 24);
+	still(brace, 64, 48);
+	IS_INT(movie_width(dir, seq), 64, "movie: 'shot%%d.png' is that file, not shot1.png");
+	IS_INT(movie_width(dir, brace), 64, "movie: 'pctn%%{n}.png' is that file");
+	OK(fm_probe_file(seq, &pr, &e) == 0 && pr.width == 64,
+	   "probe: 'shot%%d.png' is that file, not shot1.png");
+	fm_probe_release(&pr);
+	OK(fm_probe_file(brace, &pr, &e) == 0 && pr.width == 64, "probe: 'pctn%%{n}.png' too");
+	fm_probe_release(&pr);
+	if (chdir(dir) == 0) {
+		still("concat:x.png", 64, 48);
+		IS_INT(movie_width(dir, "concat:x.png"), 64,
+		       "movie: a relative 'concat:x.png' is a file, not a protocol");
+		OK(fm_probe_file("concat:x.png", &pr, &e) == 0 && pr.width == 64,
+		   "probe: a relative 'concat:x.png' too");
+		fm_probe_release(&pr);
+		unlink("concat:x.png");
+		if (chdir(cwd) != 0)
+			abort();
+	}
+	u = fm_media_url("/abs/a:b.png");
+	IS_STR(u, "/abs/a:b.png", "url: an absolute path is left as it is");
+	free(u);
+	u = fm_media_url("subfile,,0,10,:x");
+	IS_STR(u, "file:subfile,,0,10,:x", "url: subfile's spelling is a file too");
+	free(u);
+	unlink(seq);
+	unlink(one);
+	unlink(brace);
+	fm_error_release(&e);
+	free(seq);
+	free(one);
+	free(brace);
+	free(cwd);
+}
+
 void test_render(void)
 {
 	char *dir = tmp_dir();
@@ -440,6 +530,7 @@ void test_render(void)
 	test_text_clean();
 	test_drawtext(dir);
 	test_quote_path(dir);
+	test_movie_source(dir);
 	test_mp4(dir);
 	test_audio_only(dir);
 	test_filter_log();
