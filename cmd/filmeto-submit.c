@@ -64,9 +64,9 @@ static const char usage_text[] =
     "  -h, --help               show this help\n"
     "      --version            show the version\n"
     "\n"
-    "Exit status: 0 printed, queued or cancelled, 1 input could not be read, the\n"
-    "spool could not be written, or a task to cancel had already finished,\n"
-    "2 usage or validation error (or no such task in the spool).\n";
+    "Exit status: 0 printed, queued or cancelled, 1 input could not be read,\n"
+    "output or the spool could not be written, or a task to cancel had already\n"
+    "finished, 2 usage or validation error (or no such task in the spool).\n";
 
 enum {
 	OPT_TIMEOUT = 256,
@@ -766,7 +766,7 @@ static int each(struct submit *s)
 			fm_writer_flush(&out);
 	}
 	fm_writer_flush(&out);
-	if (out.failed)
+	if (fm_stdout_error(out.failed) < 0)
 		status = FM_EXIT_FAILED;
 	fm_reader_release(&in);
 	fm_writer_release(&out);
@@ -1047,7 +1047,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < json_object_array_length(s.tasks); i++)
 			puts(fm_json_str(json_object_array_get_idx(s.tasks, i)));
 	}
-	if (status == FM_EXIT_OK && fm_close_stdout())
+	/* Said whatever the status: ids that could not be printed are still queued. */
+	if (fm_close_stdout() && status == FM_EXIT_OK)
 		status = FM_EXIT_FAILED;
 out:
 	json_object_put(s.problems);

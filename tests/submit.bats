@@ -115,3 +115,43 @@ setup() {
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"cannot open 'board��.yaml'"* ]]
 }
+
+# full CMD...: CMD with stdout on /dev/full; $status and $stderr set.
+full() {
+	run --separate-stderr bash -c '"$@" > /dev/full' _ "$@"
+}
+
+@test "standard output that cannot be written is said once and is status 1, in every mode" {
+	local said='filmeto-submit: cannot write to standard output: No space left on device'
+	printf 'scenes:\n  - prompt: a lighthouse\n' > board.yaml
+	filmeto-submit -t text2image -i j1 -p prompt=x > tasks.ndjson
+	echo '{"type":"completed","task_id":"up","output_files":["/tmp/a.png"]}' > done.ndjson
+	full filmeto-submit -t text2image -p prompt=x
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --storyboard board.yaml
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --json tasks.ndjson
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --storyboard board.yaml --dry-run
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --list-presets
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	# --each: its copy and its tasks, and it stops reading
+	full sh -c 'filmeto-submit --each -t text2text -P pyfilmeto -p text=x < done.ndjson'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	# queued all the same; the ids could not be said
+	full filmeto-submit --queue --json tasks.ndjson
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	filmeto-watch --status j1 > st || [ $? -eq 3 ]
+	[ "$(jget st 'lines[0]["state"]')" = queued ]
+	full filmeto-submit --cancel j1
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+}
