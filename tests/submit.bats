@@ -155,3 +155,35 @@ full() {
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "$said" ]
 }
+
+@test "no task line over the 4 MiB line limit: --each, -p @FILE, --json; named, status 2, nothing printed" {
+	local limit='over the 4194304 byte line limit'
+	# an upstream result with 165,000 files: 4.1 MB, a line filmeto-run takes
+	python3 -c 'import json; print(json.dumps({"type": "completed", "task_id": "up", "output_files": ["/tmp/o/up/f%06d.png" % i for i in range(165000)]}))' > done.ndjson
+	[ "$(wc -c < done.ndjson)" -lt 4194304 ]
+	run --separate-stderr sh -c 'filmeto-submit --each -t text2text -P pyfilmeto -p text=x < done.ndjson > out'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "filmeto-submit: task 'up-text2text': its line would be "*" bytes, $limit" ]]
+	# the upstream line went on; no task line did
+	cmp out done.ndjson
+	# a 1 MiB parameter that JSON escapes to 6 MiB
+	head -c 1048576 /dev/zero | tr '\0' '\1' > ctrl
+	run --separate-stderr filmeto-submit -t text2text -P pyfilmeto -i big -p text=@ctrl
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"task 'big': its line would be 6291"*" bytes, $limit"* ]]
+	# a --json task, printed or queued
+	python3 -c 'import json; print(json.dumps({"type": "task", "task_id": "j", "tool_name": "text2text", "plugin_name": "pyfilmeto", "parameters": {"text": "x" * 4194304}}))' > big.ndjson
+	run --separate-stderr filmeto-submit --json big.ndjson
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"task 'j': its line would be "*" bytes, $limit"* ]]
+	run --separate-stderr filmeto-submit --queue --json big.ndjson
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"task 'j': its line would be "*" bytes, $limit"* ]]
+	[ -z "$(ls -A "$XDG_STATE_HOME/filmeto/spool/queue" 2> /dev/null)" ]
+	# just under the limit is fine, and filmeto-run takes it
+	python3 -c 'import json; print(json.dumps({"type": "task", "task_id": "k", "tool_name": "text2text", "plugin_name": "pyfilmeto", "parameters": {"text": "x" * 4194000}}))' > edge.ndjson
+	filmeto-submit --json edge.ndjson > line
+	[ "$(wc -c < line)" -le 4194305 ]
+}
