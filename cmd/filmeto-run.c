@@ -172,6 +172,9 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 			status = st;
 	}
 	fm_writer_flush(&out);
+	/* Only lines of no spooled task come here, but a lost one is said too. */
+	if (fm_stdout_error(out.failed) < 0 && status == FM_EXIT_OK)
+		status = FM_EXIT_FAILED;
 	fm_writer_release(&out);
 out:
 	fm_spool_release(&sp);
@@ -305,10 +308,8 @@ int main(int argc, char **argv)
 	finish = fm_exec_finish(x);
 	if (finish == FM_EXIT_INTERRUPTED || status == FM_EXIT_OK)
 		status = finish;
-	if (out.failed && out.failed != EPIPE) {
-		errno = out.failed;
-		fm_warn("cannot write to standard output:");
-	}
+	/* fm_exec_finish made it status 1 already; EPIPE is not said. */
+	fm_stdout_error(out.failed);
 	fm_exec_free(x);
 	fm_writer_release(&out);
 	json_object_put(o.limits);

@@ -64,9 +64,9 @@ static const char usage_text[] =
     "  -h, --help               show this help\n"
     "      --version            show the version\n"
     "\n"
-    "Exit status: 0 printed, queued or cancelled, 1 input could not be read, the\n"
-    "spool could not be written, or a task to cancel had already finished,\n"
-    "2 usage or validation error (or no such task in the spool).\n";
+    "Exit status: 0 printed, queued or cancelled, 1 input could not be read,\n"
+    "output or the spool could not be written, or a task to cancel had already\n"
+    "finished, 2 usage or validation error (or no such task in the spool).\n";
 
 enum {
 	OPT_TIMEOUT = 256,
@@ -411,6 +411,41 @@ static void type_cli_values(struct submit *s, json_object *tool, json_object *pa
 }
 
 /* Plugin, preset, typing and the manifest's rules, for one task. */
+/* A worker runs elsewhere, in another directory: local paths go absolute. */
+static void absolute_paths(json_object *t)
+{
+	json_object *res = fm_json_get(t, "resources", json_type_array);
+	size_t i;
+
+	for (i = 0; res && i < json_object_array_length(res); i++) {
+		json_object *r = json_object_array_get_idx(res, i);
+		const char *type = fm_json_get_string(r, "type"),
+			   *data = fm_json_get_string(r, "data");
+		char *abs;
+
+		if (!type || !data || strcmp(type, "local_path") || data[0] == '/')
+			continue;
+		abs = fm_abspath(data);
+		json_object_object_add(r, "data", json_object_new_string(abs));
+		free(abs);
+	}
+}
+
+/*
+ * What filmeto-run and a spool worker would refuse as longer than a line
+ * may be (FM_LINE_MAX) is refused here, where the task can be named: an
+ * --each task on 180,000 upstream files, a parameter of 1 MiB that JSON
+ * escapes to six.
+ */
+static void check_line(struct submit *s, json_object *t, const char *id)
+{
+	size_t n = strlen(fm_json_str(t));
+
+	if (n > FM_LINE_MAX)
+		problem(s, "task '%s': its line would be %zu bytes, over the %d byte line limit",
+			id, n, FM_LINE_MAX);
+}
+
 static void check_task(struct submit *s, json_object *t, int apply_cli)
 {
 	struct fm_error err = FM_ERROR_INIT;
@@ -457,6 +492,10 @@ static void check_task(struct submit *s, json_object *t, int apply_cli)
 	else if (owned && fm_combine_check(params, id, &err) < 0)
 		add_errors(s, &err);
 	json_object_put(owned);
+	/* The line as the spool will hold it, its paths made absolute. */
+	if (s->a.queue)
+		absolute_paths(t);
+	check_line(s, t, id);
 }
 
 /* 0 unvisited, 1 on the path, 2 done: a back edge is a cycle. */
@@ -766,7 +805,7 @@ static int each(struct submit *s)
 			fm_writer_flush(&out);
 	}
 	fm_writer_flush(&out);
-	if (out.failed)
+	if (fm_stdout_error(out.failed) < 0)
 		status = FM_EXIT_FAILED;
 	fm_reader_release(&in);
 	fm_writer_release(&out);
@@ -774,26 +813,6 @@ static int each(struct submit *s)
 }
 
 /* --- the spool --------------------------------------------------------- */
-
-/* A worker runs elsewhere, in another directory: local paths go absolute. */
-static void absolute_paths(json_object *t)
-{
-	json_object *res = fm_json_get(t, "resources", json_type_array);
-	size_t i;
-
-	for (i = 0; res && i < json_object_array_length(res); i++) {
-		json_object *r = json_object_array_get_idx(res, i);
-		const char *type = fm_json_get_string(r, "type"),
-			   *data = fm_json_get_string(r, "data");
-		char *abs;
-
-		if (!type || !data || strcmp(type, "local_path") || data[0] == '/')
-			continue;
-		abs = fm_abspath(data);
-		json_object_object_add(r, "data", json_object_new_string(abs));
-		free(abs);
-	}
-}
 
 /*
  * Dependencies outside the plan must be in the spool already, and ids
@@ -899,7 +918,6 @@ static int queue_tasks(struct submit *s, struct fm_spool *sp)
 	for (i = 0; i < n; i++) {
 		json_object *t = json_object_array_get_idx(order, i);
 
-		absolute_paths(t);
 		if (fm_spool_put(sp, t, name, &err) < 0)
 			break;
 		if ((i + 1) % QUEUE_BATCH == 0) {
@@ -1047,7 +1065,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < json_object_array_length(s.tasks); i++)
 			puts(fm_json_str(json_object_array_get_idx(s.tasks, i)));
 	}
-	if (status == FM_EXIT_OK && fm_close_stdout())
+	/* Said whatever the status: ids that could not be printed are still queued. */
+	if (fm_close_stdout() && status == FM_EXIT_OK)
 		status = FM_EXIT_FAILED;
 out:
 	json_object_put(s.problems);

@@ -64,8 +64,9 @@ static const char usage_text[] =
     "  -h, --help               show this help\n"
     "      --version            show the version\n"
     "\n"
-    "Exit status: 0 every task completed, 1 a task failed or was cancelled,\n"
-    "2 usage error, 3 the stream ended with tasks unfinished, 130 interrupted;\n"
+    "Exit status: 0 every task completed, 1 a task failed or was cancelled\n"
+    "(or output could not be written), 2 usage error, 3 the stream ended with\n"
+    "tasks unfinished, 130 interrupted;\n"
     "with --status: 0 done, 1 failed or cancelled, 3 queued or running.\n";
 
 enum {
@@ -136,7 +137,8 @@ struct watch {
 	unsigned long count[NSTATES], cached;
 	struct fm_writer out;
 	int passthrough, quiet, verbose, tty, color, interrupted;
-	int replay; /* events may be old (the spool's logs): their timestamps count */
+	int copy_lost; /* the copy to stdout failed (not by EPIPE): not success */
+	int replay;    /* events may be old (the spool's logs): their timestamps count */
 	const char *summary_json, *junit;
 	double start;
 	/* The terminal. */
@@ -884,6 +886,31 @@ static void erase_live(struct watch *w)
 }
 
 /*
+ * After each write to the copy: once it has failed, it is said (once),
+ * copying stops, and the verdict cannot be success. The events are
+ * still read and reported: the copy is the lesser of the two jobs.
+ */
+static void check_copy(struct watch *w)
+{
+	if (!w->passthrough || !w->out.failed)
+		return;
+	w->passthrough = 0;
+	if (w->out.failed != EPIPE)
+		erase_live(w);
+	if (fm_stdout_error(w->out.failed) < 0)
+		w->copy_lost = 1;
+}
+
+/* One line on to stdout, as it came (r), when stdout is not a terminal. */
+static void copy_line(struct watch *w, const struct fm_reader *r, const char *line, size_t len)
+{
+	if (!w->passthrough)
+		return;
+	fm_writer_pass(&w->out, r, line, len);
+	check_copy(w);
+}
+
+/*
  * Waits for input on one of the np fds of p, or until the clock reads
  * until (when not negative), redrawing on the timer meanwhile. Returns 1
  * when a signal asks us to stop, else 0 (input, end of input, an error
@@ -896,8 +923,10 @@ static int wait_input(struct watch *w, struct pollfd *p, nfds_t np, double until
 		double due = -1, wake;
 		int n;
 
-		if (w->passthrough)
+		if (w->passthrough) {
 			fm_writer_flush(&w->out);
+			check_copy(w);
+		}
 		if (w->tty && w->dirty)
 			due = w->last_draw + REDRAW_GAP;
 		else if (w->tty && w->count[RUNNING])
@@ -949,8 +978,7 @@ static int watch_fd(int fd, const char *name, void *ctx)
 				continue;
 			}
 			on_line(w, line, len);
-			if (w->passthrough)
-				fm_writer_pass(&w->out, &in, line, len);
+			copy_line(w, &in, line, len);
 		}
 		if (in.eof)
 			break;
@@ -1106,8 +1134,7 @@ static void follow_line(struct spool_watch *s, struct watch *w, struct follow *f
 		return;
 	}
 	on_line(w, line, len);
-	if (w->passthrough)
-		fm_writer_pass(&w->out, &f->log, line, len);
+	copy_line(w, &f->log, line, len);
 	if (task_get(w, id, strlen(id))->state >= COMPLETED)
 		follow_end(s, w, f, NULL);
 }
@@ -1893,14 +1920,17 @@ int main(int argc, char **argv)
 	}
 	free(follow);
 	w.interrupted = got_stop != 0;
-	fm_writer_flush(&w.out);
+	if (w.passthrough) {
+		fm_writer_flush(&w.out);
+		check_copy(&w);
+	}
 	if (w.tty)
 		draw(&w, 0);
 	wall = fm_now() - w.start;
 	summary(&w, wall);
 	if (status == FM_EXIT_OK || w.interrupted)
 		status = exit_status(&w);
-	if (w.out.failed && !status)
+	if (w.copy_lost && !status)
 		status = FM_EXIT_FAILED;
 	if (w.summary_json && write_summary_json(&w, wall, status) < 0 && !status)
 		status = FM_EXIT_FAILED;

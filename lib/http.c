@@ -10,6 +10,11 @@
  * happen only on statuses, never after a 2xx body has been delivered,
  * so a streamed line is never seen twice.
  *
+ * Every body is counted here as libcurl hands it over, that is after
+ * its Content-Encoding is undone: libcurl's own size limit only looks
+ * at a Content-Length, which a chunked body lacks and a compressed one
+ * states before inflating (a 5 MB gzip body may inflate to 5 GB).
+ *
  * Redirects are not left to libcurl, which sends custom headers to any
  * path of the same host: each hop is a transfer of its own whose
  * headers are chosen for its URL. What a service sends is redacted
@@ -29,6 +34,7 @@
 
 #include "http.h"
 #include "model.h"
+#include "resource.h"
 #include "util.h"
 
 /* Longest line handed to a streaming callback: an SSE data line. */
@@ -45,11 +51,13 @@ struct xfer {
 	const struct fm_http_req *r;
 	enum sink sink;
 	char *buf;
-	size_t len, cap, max;
+	size_t len, cap, max;	/* max: what buf may hold (a body, or one line) */
+	long long got, limit;	/* decoded bytes of the body so far, and their bound */
+	long long download_max; /* FM_HTTP_DOWNLOAD_MAX or what FILMETO_DOWNLOAD_MAX lowers it to */
 	FILE *file;
 	struct fm_redact_stream text; /* a text file's body, redacted as it comes */
 	int redacting;
-	int stopped, too_big;
+	int stopped, too_big, over;
 	double retry_after; /* seconds, or -1 when the reply named none */
 };
 
@@ -176,16 +184,20 @@ static void choose_sink(struct xfer *x)
 	long status = 0;
 
 	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
+	x->limit = FM_HTTP_BODY_MAX;
 	if (status < 200 || status > 299) {
 		x->sink = SINK_ERROR;
 		x->max = FM_HTTP_BODY_MAX;
 	} else if (x->r->line) {
+		/* A stream is a download: its lines are handed on, not kept. */
 		x->sink = SINK_LINES;
 		x->max = LINE_MAX_BYTES;
+		x->limit = x->download_max;
 	} else if (x->file) {
 		char *ct = NULL;
 
 		x->sink = SINK_FILE;
+		x->limit = x->download_max;
 		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
 		x->redacting = fm_secret_count() && (x->r->redact || fm_redact_is_text(ct));
 		if (x->redacting)
@@ -234,6 +246,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	n *= size;
 	if (x->sink == SINK_UNSET)
 		choose_sink(x);
+	/* Bytes as they are after inflating: what lands on disk or in memory. */
+	if ((long long)n > x->limit - x->got) {
+		x->over = 1;
+		return 0;
+	}
+	x->got += (long long)n;
 	switch (x->sink) {
 	case SINK_FILE: return write_file_piece(x, data, n) == 0 ? n : 0;
 	case SINK_LINES:
@@ -456,10 +474,19 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)FM_HTTP_LOW_SPEED_TIME);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FM_HTTP_DOWNLOAD_MAX);
+	/* Only what a Content-Length announces; on_body counts the rest. */
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+			 (curl_off_t)(r->file || r->line ? x->download_max : FM_HTTP_BODY_MAX));
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	/*
+	 * Compression is asked for where it pays: JSON, base64 and event
+	 * streams shrink by a quarter or more. A file is an image, a sound
+	 * or a video, compressed already, so it is asked for as it is, and
+	 * its Content-Length then tells its real size. What a service
+	 * compresses unasked is still inflated, and counted (on_body).
+	 */
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, r->file ? "identity" : "");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -555,6 +582,21 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 	return -1;
 }
 
+/* A body past its bound: which bound, and how many bytes it is. */
+static int over_limit(const struct xfer *x, const char *url, struct fm_error *err)
+{
+	int download = x->sink == SINK_FILE || x->sink == SINK_LINES ||
+		       (x->sink == SINK_UNSET && (x->r->file || x->r->line));
+
+	if (!download)
+		return fm_error(err, FM_SERVICE_ERROR,
+				"'%s' sent more than the %d byte limit of a reply kept in memory",
+				url, FM_HTTP_BODY_MAX);
+	return fm_error(err, FM_SERVICE_ERROR, "'%s' sent more than the %lld byte download limit%s",
+			url, x->download_max,
+			x->download_max < FM_HTTP_DOWNLOAD_MAX ? " (" FM_DOWNLOAD_MAX_ENV ")" : "");
+}
+
 static int transport_error(struct fm_http *h, const char *url, CURLcode rc, struct xfer *x,
 			   struct fm_error *err)
 {
@@ -562,12 +604,11 @@ static int transport_error(struct fm_http *h, const char *url, CURLcode rc, stru
 
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		return fm_error(err, FM_TASK_CANCELLED, "cancelled while talking to '%s'", url);
+	if (x->over || rc == CURLE_FILESIZE_EXCEEDED)
+		return over_limit(x, url, err);
 	if (x->too_big)
-		return fm_error(err, FM_SERVICE_ERROR, "'%s' sent a reply larger than %lu bytes",
+		return fm_error(err, FM_SERVICE_ERROR, "'%s' sent a line longer than %lu bytes",
 				url, (unsigned long)x->max);
-	if (rc == CURLE_FILESIZE_EXCEEDED)
-		return fm_error(err, FM_SERVICE_ERROR, "'%s' sent a file larger than %lld bytes",
-				url, (long long)FM_HTTP_DOWNLOAD_MAX);
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return fm_error(err, FM_TIMEOUT_ERROR, "'%s' timed out: %s", url, why);
 	if (rc == CURLE_WRITE_ERROR && x->sink == SINK_FILE)
@@ -669,8 +710,8 @@ static void take_body(struct xfer *x, struct fm_http_resp *resp)
 
 /* One hop: one transfer to url, its headers chosen for url. */
 static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *url,
-		    const char *method, int with_body, FILE *file, struct xfer *x,
-		    struct fm_http_resp *resp)
+		    const char *method, int with_body, FILE *file, long long download_max,
+		    struct xfer *x, struct fm_http_resp *resp)
 {
 	struct curl_slist *headers = request_headers(h, r, url, with_body);
 	CURLcode rc;
@@ -679,11 +720,12 @@ static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *
 	x->h = h;
 	x->r = r;
 	x->file = file;
+	x->download_max = download_max;
 	x->retry_after = -1;
 	h->errbuf[0] = '\0';
 	set_options(h, r, url, method, with_body, x, headers);
 	rc = curl_easy_perform(h->curl);
-	if (x->sink == SINK_LINES && (rc == CURLE_OK || x->stopped) && !x->too_big)
+	if (x->sink == SINK_LINES && (rc == CURLE_OK || x->stopped) && !x->too_big && !x->over)
 		deliver_lines(x, 1);
 	take_body(x, resp);
 	curl_slist_free_all(headers);
@@ -707,18 +749,22 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
 {
 	const char *method = r->method ? r->method : (r->json || r->mime) ? "POST" : "GET";
-	char *here = fm_xstrdup(url), *next = NULL, *tmp = NULL;
+	char *here, *next = NULL, *tmp = NULL;
+	long long download_max = FM_HTTP_DOWNLOAD_MAX;
 	FILE *file = NULL;
 	struct xfer x;
 	CURLcode rc;
 	int ok, with_body = 1, hops = 0, looped = 0;
 
-	if (r->file && open_file(r->file, &file, &tmp, err) < 0) {
-		free(here);
+	if ((r->file || r->line) && fm_download_max(&download_max, err) < 0)
 		return -1;
-	}
+	if (download_max > FM_HTTP_DOWNLOAD_MAX)
+		download_max = FM_HTTP_DOWNLOAD_MAX;
+	if (r->file && open_file(r->file, &file, &tmp, err) < 0)
+		return -1;
+	here = fm_xstrdup(url);
 	for (;;) {
-		rc = hop(h, r, here, method, with_body, file, &x, resp);
+		rc = hop(h, r, here, method, with_body, file, download_max, &x, resp);
 		if (rc != CURLE_OK || !(next = redirect_to(h, resp->status)))
 			break;
 		if (++hops > FM_HTTP_REDIRECTS_MAX) {

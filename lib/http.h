@@ -14,6 +14,9 @@
  * passes through the redaction before anyone sees it: bodies kept in
  * memory, each streamed line, text files, error messages and details.
  *
+ * Compression (Accept-Encoding) is asked for bodies kept in memory and
+ * streams, which are text; a file is asked for as it is.
+ *
  * Server-sent events (text/event-stream) are parsed here too, so every
  * plugin that streams reads them the same way.
  */
@@ -27,9 +30,21 @@
 #include "error.h"
 #include "redact.h"
 
-/* Largest response body kept in memory (JSON replies, error bodies). */
+/*
+ * Both bounds count a body's bytes as they are after its
+ * Content-Encoding is undone, as they arrive, so neither a chunked body
+ * nor a small compressed one that inflates a thousandfold gets past
+ * them; a body past its bound is a SERVICE_ERROR that names the bound,
+ * and a file cut short is removed.
+ *
+ * Largest response body kept in memory (JSON replies, error bodies).
+ */
 #define FM_HTTP_BODY_MAX (64 * 1024 * 1024)
-/* Largest file downloaded (images, audio, video). */
+/*
+ * Largest file downloaded (images, audio, video), and largest stream
+ * read line by line, in all. FILMETO_DOWNLOAD_MAX (FM_DOWNLOAD_MAX_ENV,
+ * lib/resource.h) may lower it, never raise it.
+ */
 #define FM_HTTP_DOWNLOAD_MAX (4LL * 1024 * 1024 * 1024)
 /* Seconds to connect; default seconds for a whole request. */
 #define FM_HTTP_CONNECT_TIMEOUT 10
@@ -109,8 +124,10 @@ void fm_http_rebase(struct fm_http *h, const char *base, const char *key);
 /*
  * One request with retries. Returns 0 for a 2xx reply. Otherwise -1 and
  * err: RATE_LIMIT_EXCEEDED (429), SERVICE_ERROR (5xx, 401, 403, a
- * connection failure), VALIDATION_ERROR (400, 404, 409, 413, 415, 422),
- * TIMEOUT_ERROR (408, a timeout), TASK_CANCELLED; err->details has
+ * connection failure, a body past its bound), VALIDATION_ERROR (400,
+ * 404, 409, 413, 415, 422), TIMEOUT_ERROR (408, a timeout),
+ * TASK_CANCELLED, RESOURCE_PROCESSING_ERROR (a file that cannot be
+ * written, a FILMETO_DOWNLOAD_MAX that is no number); err->details has
  * status, url and the service's body (as JSON when it is JSON, else
  * text, cut to FM_HTTP_ERROR_BODY_MAX). resp is filled either way and
  * is released by the caller.

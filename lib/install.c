@@ -794,21 +794,56 @@ static void drain(int *fd, struct tail *t)
 }
 
 /*
+ * The environment of a setup step: ours without the variables whose
+ * names say they hold a secret (fm_secret_name). A step runs code the
+ * plugin brings (a build backend, an npm install script) before anyone
+ * has seen the plugin work, and needs no service's key: not even one
+ * the manifest names, which the plugin is handed only when it runs.
+ * The strings stay environ's; only the array is the caller's to free.
+ */
+static char **setup_env(void)
+{
+	size_t i, n = 0;
+	char **env;
+
+	for (i = 0; environ[i]; i++)
+		;
+	env = fm_xcalloc(i + 1, sizeof(*env));
+	for (i = 0; environ[i]; i++) {
+		const char *eq = strchr(environ[i], '=');
+		char *name;
+
+		if (!eq)
+			continue;
+		name = fm_xstrndup(environ[i], (size_t)(eq - environ[i]));
+		if (!fm_secret_name(name))
+			env[n++] = environ[i];
+		free(name);
+	}
+	return env;
+}
+
+/*
  * Runs one setup step in dir, in its own process group, its output kept
  * (the last of it) but not shown; killed when it takes too long.
  */
 static int run_step(char *const argv[], const char *shown_as, const char *dir, struct fm_error *err)
 {
 	struct fm_proc p;
-	struct tail *t = fm_xcalloc(1, sizeof(*t));
+	struct tail *t;
 	double end = fm_now() + FM_SETUP_TIMEOUT, reaped_at = 0;
 	int timed_out = 0, rc = -1;
-	char how[128];
+	char how[128], **env;
 
-	if (stop_if_interrupted(err) < 0 || fm_proc_spawn(&p, argv, dir, environ, err) < 0) {
-		free(t);
+	if (stop_if_interrupted(err) < 0)
+		return -1;
+	env = setup_env();
+	if (fm_proc_spawn(&p, argv, dir, env, err) < 0) {
+		free(env);
 		return -1;
 	}
+	free(env);
+	t = fm_xcalloc(1, sizeof(*t));
 	close(p.in);
 	p.in = -1;
 	while (p.out >= 0 || p.err >= 0) {
@@ -861,29 +896,46 @@ static int exists_in(const char *dir, const char *name)
 	return ok;
 }
 
-/* runtime: python gets .venv (and its requirements), node its packages. */
+/*
+ * runtime: python gets .venv (and its requirements), node its packages.
+ * Python runs isolated (-I): neither the current directory, which is the
+ * plugin's, nor PYTHONPATH nor the user's site-packages is on its path,
+ * so a venv.py or pip.py the plugin ships is not what runs. A .venv the
+ * plugin ships is removed first: its site-packages (a .pth file runs at
+ * start-up) and its pip.conf would be pip's.
+ */
 static int setup_runtime(const struct fm_manifest *m, const char *root, fm_note_fn *note, void *ctx,
 			 struct fm_error *err)
 {
-	static const char *const venv[] = {"python3", "-m", "venv", ".venv", NULL};
+	static const char *const venv[] = {"python3", "-I", "-m", "venv", ".venv", NULL};
 	static const char *const npm[] = {"npm",	"install",   "--omit=dev",
 					  "--no-audit", "--no-fund", NULL};
-	const char *pip_shown = ".venv/bin/pip install -r requirements.txt";
-	char *pip[] = {NULL,	     "install", "--disable-pip-version-check",
+	const char *venv_shown = "python3 -I -m venv .venv";
+	const char *pip_shown = ".venv/bin/python3 -I -m pip install -r requirements.txt";
+	char *pip[] = {NULL,	     "-I",	"-m",
+		       "pip",	     "install", "--disable-pip-version-check",
 		       "--no-input", "-r",	"requirements.txt",
 		       NULL};
+	char *shipped;
 	int rc = 0;
 
 	if (m->runtime && !strcmp(m->runtime, "python")) {
+		shipped = fm_xasprintf("%s/.venv", root);
+		rc = fm_tree_remove(shipped);
+		free(shipped);
+		if (rc < 0 && errno != ENOENT)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"cannot remove the plugin's own .venv:");
 		if (note)
-			note(ctx, "running 'python3 -m venv .venv'");
-		if (run_step((char *const *)venv, "python3 -m venv .venv", root, err) < 0)
+			note(ctx, "running 'python3 -I -m venv .venv'");
+		if (run_step((char *const *)venv, venv_shown, root, err) < 0)
 			return -1;
 		if (!exists_in(root, "requirements.txt"))
 			return 0;
 		if (note)
-			note(ctx, "running '.venv/bin/pip install -r requirements.txt'");
-		pip[0] = fm_xasprintf("%s/.venv/bin/pip", root);
+			note(ctx,
+			     "running '.venv/bin/python3 -I -m pip install -r requirements.txt'");
+		pip[0] = fm_xasprintf("%s/.venv/bin/python3", root);
 		rc = run_step(pip, pip_shown, root, err);
 		free(pip[0]);
 	} else if (m->runtime && !strcmp(m->runtime, "node") && exists_in(root, "package.json")) {

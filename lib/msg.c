@@ -90,15 +90,28 @@ void fm_die(int status, const char *fmt, ...)
 	exit(status);
 }
 
+/* Whether standard output's failure was said: once is enough. */
+static int stdout_said;
+
+int fm_stdout_error(int errnum)
+{
+	/* A closed pipe downstream is the reader's choice, not ours. */
+	if (!errnum || errnum == EPIPE)
+		return 0;
+	if (!stdout_said) {
+		stdout_said = 1;
+		errno = errnum;
+		fm_warn("cannot write to standard output:");
+	}
+	return -1;
+}
+
 int fm_close_stdout(void)
 {
-	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-		/* A closed pipe downstream is the reader's choice, not ours. */
-		if (errno == EPIPE)
-			return 0;
-		fm_warn("cannot write to standard output:");
-		return -1;
-	}
+	errno = 0;
+	/* An earlier failed write leaves only the stream's error flag: EIO then. */
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0)
+		return fm_stdout_error(errno ? errno : EIO);
 	return 0;
 }
 

@@ -25,7 +25,14 @@ void fm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fm_warn_hook(void *ctx, const char *message);
 __attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Flushes and closes stdout; returns -1 (after a message) on write error. */
+/*
+ * Says "cannot write to standard output: WHY" for errnum (an errno, as
+ * a struct fm_writer's failed holds it), once per process however often
+ * it is called. 0 and EPIPE, a reader that closed the pipe on purpose,
+ * are not errors. Returns -1 for an error, else 0.
+ */
+int fm_stdout_error(int errnum);
+/* Flushes and closes stdout; returns -1 (after fm_stdout_error) on write error. */
 int fm_close_stdout(void);
 /* Prints "prog VERSION" to stdout and exits 0. */
 __attribute__((noreturn)) void fm_version(void);

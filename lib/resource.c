@@ -142,8 +142,7 @@ static int curl_open(struct fm_error *err)
 	return rc;
 }
 
-/* The download limit: FM_DOWNLOAD_MAX, or less when the environment says so. */
-static int download_max(curl_off_t *max, struct fm_error *err)
+int fm_download_max(long long *max, struct fm_error *err)
 {
 	const char *s = getenv(FM_DOWNLOAD_MAX_ENV);
 	unsigned long long v;
@@ -159,7 +158,7 @@ static int download_max(curl_off_t *max, struct fm_error *err)
 				"%s='%.40s' is not a positive number of bytes", FM_DOWNLOAD_MAX_ENV,
 				s);
 	if (v < (unsigned long long)FM_DOWNLOAD_MAX)
-		*max = (curl_off_t)v;
+		*max = (long long)v;
 	return 0;
 }
 
@@ -221,12 +220,14 @@ static int download(const char *url, const char *path, const char *tmp, const at
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	struct sink s = {NULL, 0, 0, 0, stop};
+	long long max;
 	long status = 0;
 	CURLcode rc;
 	CURL *c;
 
-	if (download_max(&s.max, err) < 0 || curl_open(err) < 0)
+	if (fm_download_max(&max, err) < 0 || curl_open(err) < 0)
 		return -1;
+	s.max = (curl_off_t)max;
 	c = curl.init();
 	if (!c)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot start libcurl");

@@ -21,6 +21,13 @@
 #define FM_BASE64_MAX	    (64 * 1024 * 1024)
 #define FM_DOWNLOAD_MAX	    (4LL * 1024 * 1024 * 1024)
 #define FM_DOWNLOAD_MAX_ENV "FILMETO_DOWNLOAD_MAX"
+/*
+ * The download limit in *max: FM_DOWNLOAD_MAX, or less when
+ * FM_DOWNLOAD_MAX_ENV says so. A value that is not a positive number of
+ * bytes is a RESOURCE_PROCESSING_ERROR naming the variable. The remote
+ * plugins' downloads (lib/http.c) are bounded by it too.
+ */
+int fm_download_max(long long *max, struct fm_error *err);
 /* Seconds to connect, and the whole download's limit. */
 #define FM_DOWNLOAD_CONNECT_TIMEOUT 30
 #define FM_DOWNLOAD_TIMEOUT	    3600

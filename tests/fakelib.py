@@ -38,6 +38,14 @@ last word of its Authorization header, or of the header named by
 
     {"path": "/s", "type": "text/event-stream", "chunks": ["data: {key[:6]}", "{key[6:]}\n\n"]}
 
+"gzip_bomb" sends a 200 chunked body with "Content-Encoding: gzip",
+whether or not the request asked for it, that inflates to that many
+bytes of "fill" (default NUL bytes) repeated, then "tail" (default
+nothing): a few kilobytes on the wire per mebibyte it inflates to.
+
+    {"path": "/v1/audio/speech", "type": "audio/wav", "gzip_bomb": 50000000}
+    {"path": "/v1/chat", "gzip_bomb": 50000000, "fill": ":\n", "tail": "data: [DONE]\n\n"}
+
 Run as a command, the module checks files for a key instead:
 
     fakelib.py leaks KEY PATH...
@@ -112,12 +120,14 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def start_stream(self, ctype="text/event-stream"):
+    def start_stream(self, ctype="text/event-stream", headers=None):
         """Starts a chunked body; write pieces with chunk(), end with end_stream()."""
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.end_headers()
 
     def chunk(self, data):
@@ -190,6 +200,13 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
+            if "gzip_bomb" in f:
+                self.start_stream(f.get("type", "application/octet-stream"),
+                                  {"Content-Encoding": "gzip"})
+                for piece in gzip_bomb(f["gzip_bomb"], f.get("fill", "\0"), f.get("tail", "")):
+                    self.chunk(piece)
+                self.end_stream()
+                return
             if "chunks" in f:
                 self.start_stream(f.get("type", "text/event-stream"))
                 for piece in f["chunks"]:
@@ -227,6 +244,38 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+
+def gzip_bomb(size, fill="\0", tail=""):
+    """The pieces of one gzip member that inflates to size bytes of fill
+    repeated, then tail. A mebibyte of it is compressed once and sent
+    again and again: ended by a full flush, a deflate segment refers to
+    nothing before it, so copies of it follow each other validly."""
+    import struct
+    import zlib
+
+    fill = fill.encode() if isinstance(fill, str) else fill
+    tail = tail.encode() if isinstance(tail, str) else tail
+    block = (fill * ((1 << 20) // len(fill) + 1))[:1 << 20]
+
+    def segment(data):
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+    yield b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    whole, crc, seg, out = size // len(block), 0, segment(block), []
+    for _ in range(whole):
+        crc = zlib.crc32(block, crc)
+        out.append(seg)
+        if len(out) == 64:
+            yield b"".join(out)
+            out = []
+    rest = block[:size - whole * len(block)] + tail
+    crc = zlib.crc32(rest, crc)
+    last = zlib.compressobj(9, zlib.DEFLATED, -15)
+    out.append(last.compress(rest) + last.flush(zlib.Z_FINISH))
+    out.append(struct.pack("<II", crc & 0xffffffff, (size + len(tail)) & 0xffffffff))
+    yield b"".join(out)
 
 
 def spell(key, how):

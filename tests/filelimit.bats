@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# A file size limit (ulimit -f) makes writes fail: every binary and bundled
-# plugin reports it as an error and removes its temporary files, instead of
-# dying by SIGXFSZ in mid-write and leaving them behind.
+# A file size limit (ulimit -f) or a full disk makes writes fail: every
+# binary and bundled plugin reports it as an error and removes its
+# temporary files, instead of dying by SIGXFSZ in mid-write and leaving
+# them behind.
 
 load test_helper
 
@@ -66,6 +67,15 @@ EOF
 	run limited 1 sh -c 'filmeto-run -d out < task > events.ndjson; echo "status $?"'
 	[[ "$output" == *"status 1"* ]]
 	[[ "$output" == *"cannot write to standard output"*"File too large"* ]]
+	no_temporaries
+}
+
+@test "filmeto-run on a full disk: the lost events said once, status 1" {
+	{ filmeto-submit -t text2image -p prompt=x -p width=64 -p height=64 -i a
+	  filmeto-submit -t text2image -p prompt=y -p width=64 -p height=64 -i b; } > tasks
+	run --separate-stderr bash -c 'filmeto-run -d out < tasks > /dev/full'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = 'filmeto-run: cannot write to standard output: No space left on device' ]
 	no_temporaries
 }
 

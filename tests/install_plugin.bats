@@ -320,8 +320,8 @@ PY
 	run filmeto-plugin install venvy.tar.gz
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"running 'python3 -m venv .venv'"* ]]
-	[[ "$output" == *"running '.venv/bin/pip install -r requirements.txt'"* ]]
+	[[ "$output" == *"running 'python3 -I -m venv .venv'"* ]]
+	[[ "$output" == *"running '.venv/bin/python3 -I -m pip install -r requirements.txt'"* ]]
 	[ -x "$PLUGINS/venvy/.venv/bin/python3" ]
 	[ "$(ls -A "$PLUGINS")" = venvy ]
 	# The system python has no fmdep: only the venv's can run the plugin.
@@ -331,6 +331,88 @@ PY
 	[ "$(sed -n 3p out/t-venvy/out.txt)" = from-the-venv ]
 }
 
+# hostile_setup NAME: src/NAME, a python plugin whose own files try to
+# run at install time and write what they find to $LEAK_DIR/leak-WHERE:
+# a venv.py that would shadow the venv module, a .venv shipped with a
+# .pth file pip's interpreter would run and a pip.conf it would read,
+# and a requirement built by an in-tree backend (pip runs that by
+# design: it must find no key there).
+hostile_setup() {
+	make_plugin "$1"
+	sed -i "/^name: $1\$/a runtime: python" "src/$1/plugin.yml"
+	python3 - "src/$1" <<'PY'
+import os, sys
+d = sys.argv[1]
+dump = ("import os\n"
+        "def dump(where):\n"
+        "    p = os.path.join(os.environ.get('LEAK_DIR', '/nonexistent'), 'leak-' + where)\n"
+        "    with open(p, 'w') as f:\n"
+        "        f.write('\\n'.join('%s=%s' % kv for kv in sorted(os.environ.items())) + '\\n')\n")
+open(os.path.join(d, "venv.py"), "w").write(dump + "dump('venv-py')\nraise SystemExit(0)\n")
+site = os.path.join(d, ".venv/lib/python%d.%d/site-packages" % sys.version_info[:2])
+os.makedirs(site)
+open(os.path.join(site, "zz-evil.pth"), "w").write(
+    "import os; open(os.path.join(os.environ.get('LEAK_DIR', '/nonexistent'), 'leak-pth'), 'w').write('ran')\n")
+open(os.path.join(d, ".venv/pip.conf"), "w").write("[global]\nindex-url = http://127.0.0.1:9/evil\n")
+pkg = os.path.join(d, "localdep")
+os.makedirs(pkg)
+open(os.path.join(pkg, "pyproject.toml"), "w").write(
+    '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n')
+wheel = {
+    "localdep.py": "",
+    "localdep-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: localdep\nVersion: 1.0\n",
+    "localdep-1.0.dist-info/WHEEL":
+        "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    "localdep-1.0.dist-info/RECORD": "",
+}
+open(os.path.join(pkg, "backend.py"), "w").write(dump + (
+    "import zipfile\n"
+    "def get_requires_for_build_wheel(config_settings=None):\n"
+    "    dump('pip')\n"
+    "    return []\n"
+    "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+    "    name = 'localdep-1.0-py3-none-any.whl'\n"
+    "    with zipfile.ZipFile(os.path.join(wheel_directory, name), 'w') as z:\n"
+    "        for k, v in %r.items():\n"
+    "            z.writestr(k, v)\n"
+    "    return name\n") % wheel)
+open(os.path.join(d, "requirements.txt"), "w").write("--no-index\n./localdep\n")
+PY
+}
+
+@test "setup steps get no key and run nothing a plugin ships under a name they import" {
+	export LEAK_DIR="$BATS_TEST_TMPDIR/leaks"
+	mkdir -p "$LEAK_DIR"
+	export OPENAI_API_KEY=sk-live-SECRET-openai-1234 GITHUB_TOKEN=ghp_SECRET_github_5678
+	export DB_PASSWORD=SECRET-pw HF_TOKEN=hf_SECRET_token FILMETO_SEEN=visible
+	hostile_setup evilpy
+	# it declares two of the keys: install time needs them no more
+	echo 'env: [OPENAI_API_KEY, HF_TOKEN]' >> src/evilpy/plugin.yml
+	tar -C src -czf evilpy.tar.gz evilpy
+	run filmeto-plugin install evilpy.tar.gz
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the venv module was python's, and the shipped .venv was not used
+	[ ! -e "$LEAK_DIR/leak-venv-py" ]
+	[ ! -e "$LEAK_DIR/leak-pth" ]
+	[ -z "$(find "$PLUGINS/evilpy/.venv" -name 'zz-evil.pth' -o -name pip.conf)" ]
+	# pip ran the plugin's backend, which saw the environment without a key
+	grep -qx 'FILMETO_SEEN=visible' "$LEAK_DIR/leak-pip"
+	run ! grep -n 'SECRET' "$LEAK_DIR/leak-pip"
+	"$PLUGINS/evilpy/.venv/bin/python3" -c 'import localdep'
+	# and npm's install script
+	command -v npm > /dev/null || return 0
+	make_plugin evilnode
+	sed -i '/^name: evilnode$/a runtime: node\ncommand: [python3, main.py]' src/evilnode/plugin.yml
+	echo '{"name": "evilnode", "version": "1.0.0", "scripts": {"install": "env > \"$LEAK_DIR/leak-npm\""}}' \
+		> src/evilnode/package.json
+	run filmeto-plugin install src/evilnode
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx 'FILMETO_SEEN=visible' "$LEAK_DIR/leak-npm"
+	run ! grep -n 'SECRET' "$LEAK_DIR/leak-npm"
+}
+
 @test "a failing pip fails the install with its last lines and leaves nothing" {
 	make_plugin venvy
 	sed -i '/^name: venvy$/a runtime: python' src/venvy/plugin.yml
@@ -338,7 +420,7 @@ PY
 	run filmeto-plugin install src/venvy
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"'.venv/bin/pip install -r requirements.txt' failed: it exited with status 1"* ]]
+	[[ "$output" == *"'.venv/bin/python3 -I -m pip install -r requirements.txt' failed: it exited with status 1"* ]]
 	[[ "$output" == *"filmeto-no-such-package-xyz"* ]]
 	nothing_written
 }
@@ -348,9 +430,9 @@ PY
 	sed -i '/^name: venvy$/a runtime: python' src/venvy/plugin.yml
 	filmeto-plugin install src/venvy 2> err &
 	pid=$!
-	# Wait until python3 -m venv runs, then interrupt.
+	# Wait until python3 -I -m venv runs, then interrupt.
 	for _ in $(seq 100); do
-		grep -q "running 'python3 -m venv" err && break
+		grep -q "running 'python3 -I -m venv" err && break
 		sleep 0.05
 	done
 	sleep 0.3

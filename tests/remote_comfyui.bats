@@ -506,14 +506,14 @@ private() {
 	[ "$(grep -c '"fake": "prompt"' "$BLOG")" -eq 3 ]
 }
 
-@test "the manifest reads COMFYUI_URL alone and is remote" {
+@test "the manifest reads COMFYUI_URL and FILMETO_DOWNLOAD_MAX alone and is remote" {
 	run filmeto-plugin info comfyui --json
 	[ "$status" -eq 0 ]
 	echo "$output" > info.json
 	python3 - <<-'PY'
 	import json
 	m = json.load(open("info.json"))
-	assert m["env"] == ["COMFYUI_URL"], m["env"]
+	assert m["env"] == ["COMFYUI_URL", "FILMETO_DOWNLOAD_MAX"], m["env"]
 	assert m["remote"] is True
 	tools = {t["name"]: t for t in m["tools"]}
 	assert set(tools) == {"text2image", "image2image", "image2video", "text2video"}

@@ -575,6 +575,41 @@ private() {
 	[ -z "$(find out -type f 2>/dev/null)" ]
 }
 
+@test "gzip bombs are counted as they inflate: a file or a stream past FILMETO_DOWNLOAD_MAX, a reply past 64 MiB fail and leave nothing" {
+	done='data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"boom\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n'
+	reply='{\"id\": \"x\", \"object\": \"chat.completion\", \"choices\": [{\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"boom\"}, \"finish_reason\": \"stop\"}]}'
+	fake $(faults '[{"path": "^/v1/audio/speech$", "type": "audio/wav", "gzip_bomb": 50000000, "times": 1},
+		{"path": "^/v1/audio/speech$", "type": "audio/wav", "gzip_bomb": 300000, "times": 1},
+		{"path": "^/v1/chat/completions$", "type": "text/event-stream", "gzip_bomb": 50000000, "fill": ":\n", "tail": "'"$done"'", "times": 1},
+		{"path": "^/v1/chat/completions$", "gzip_bomb": 70000000, "fill": " ", "tail": "'"$reply"'", "times": 1}]')
+	export FILMETO_DOWNLOAD_MAX=1000000
+	{
+		sub bomb text2speak -p text=hello
+		sub small text2speak -p text=hello
+		sub stream text2text -p prompt=x
+		sub body text2text -p prompt=x -p stream=false
+	} | go -j 1
+	[ "$status" -eq 1 ]
+	# 50 MB came in as ~50 KB on the wire; each ended at its limit
+	holds events "one('failed','bomb')['error']['code'] == 'SERVICE_ERROR'" \
+		"'more than the 1000000 byte download limit (FILMETO_DOWNLOAD_MAX)' in one('failed','bomb')['error']['message']" \
+		"one('completed','small')['output_resources'][0]['size'] == 300000" \
+		"'more than the 1000000 byte download limit (FILMETO_DOWNLOAD_MAX)' in one('failed','stream')['error']['message']" \
+		"'more than the 67108864 byte limit of a reply kept in memory' in one('failed','body')['error']['message']"
+	# nothing of the failed tasks, whole or partial; the small one inflated whole
+	[ -z "$(find out/bomb out/stream out/body -type f 2> /dev/null)" ]
+	[ "$(stat -c %s out/small/speech.wav)" -eq 300000 ]
+	[ "$(tr -d '\0' < out/small/speech.wav | wc -c)" -eq 0 ]
+	# files are asked for as they are, JSON and streams compressed
+	holds "$FAKE_LOG" "set(l['headers'].get('Accept-Encoding') for l in lines if l['path'].endswith('/speech')) == {'identity'}" \
+		"all('gzip' in l['headers'].get('Accept-Encoding', '') for l in lines if l['path'].endswith('/completions'))"
+	# an answer that is not a number of bytes fails the task before it asks
+	FILMETO_DOWNLOAD_MAX=lots
+	sub lots text2speak -p text=hello | go
+	[ "$status" -eq 1 ]
+	holds events "\"FILMETO_DOWNLOAD_MAX='lots' is not a positive number of bytes\" in one('failed','lots')['error']['message']"
+}
+
 # --- in a film ----------------------------------------------------------------
 
 @test "a storyboard narrated by openai's text2speak renders a film with its speech" {

@@ -115,3 +115,75 @@ setup() {
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"cannot open 'board��.yaml'"* ]]
 }
+
+# full CMD...: CMD with stdout on /dev/full; $status and $stderr set.
+full() {
+	run --separate-stderr bash -c '"$@" > /dev/full' _ "$@"
+}
+
+@test "standard output that cannot be written is said once and is status 1, in every mode" {
+	local said='filmeto-submit: cannot write to standard output: No space left on device'
+	printf 'scenes:\n  - prompt: a lighthouse\n' > board.yaml
+	filmeto-submit -t text2image -i j1 -p prompt=x > tasks.ndjson
+	echo '{"type":"completed","task_id":"up","output_files":["/tmp/a.png"]}' > done.ndjson
+	full filmeto-submit -t text2image -p prompt=x
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --storyboard board.yaml
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --json tasks.ndjson
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --storyboard board.yaml --dry-run
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	full filmeto-submit --list-presets
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	# --each: its copy and its tasks, and it stops reading
+	full sh -c 'filmeto-submit --each -t text2text -P pyfilmeto -p text=x < done.ndjson'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	# queued all the same; the ids could not be said
+	full filmeto-submit --queue --json tasks.ndjson
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+	filmeto-watch --status j1 > st || [ $? -eq 3 ]
+	[ "$(jget st 'lines[0]["state"]')" = queued ]
+	full filmeto-submit --cancel j1
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "$said" ]
+}
+
+@test "no task line over the 4 MiB line limit: --each, -p @FILE, --json; named, status 2, nothing printed" {
+	local limit='over the 4194304 byte line limit'
+	# an upstream result with 165,000 files: 4.1 MB, a line filmeto-run takes
+	python3 -c 'import json; print(json.dumps({"type": "completed", "task_id": "up", "output_files": ["/tmp/o/up/f%06d.png" % i for i in range(165000)]}))' > done.ndjson
+	[ "$(wc -c < done.ndjson)" -lt 4194304 ]
+	run --separate-stderr sh -c 'filmeto-submit --each -t text2text -P pyfilmeto -p text=x < done.ndjson > out'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "filmeto-submit: task 'up-text2text': its line would be "*" bytes, $limit" ]]
+	# the upstream line went on; no task line did
+	cmp out done.ndjson
+	# a 1 MiB parameter that JSON escapes to 6 MiB
+	head -c 1048576 /dev/zero | tr '\0' '\1' > ctrl
+	run --separate-stderr filmeto-submit -t text2text -P pyfilmeto -i big -p text=@ctrl
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"task 'big': its line would be 6291"*" bytes, $limit"* ]]
+	# a --json task, printed or queued
+	python3 -c 'import json; print(json.dumps({"type": "task", "task_id": "j", "tool_name": "text2text", "plugin_name": "pyfilmeto", "parameters": {"text": "x" * 4194304}}))' > big.ndjson
+	run --separate-stderr filmeto-submit --json big.ndjson
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"task 'j': its line would be "*" bytes, $limit"* ]]
+	run --separate-stderr filmeto-submit --queue --json big.ndjson
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"task 'j': its line would be "*" bytes, $limit"* ]]
+	[ -z "$(ls -A "$XDG_STATE_HOME/filmeto/spool/queue" 2> /dev/null)" ]
+	# just under the limit is fine, and filmeto-run takes it
+	python3 -c 'import json; print(json.dumps({"type": "task", "task_id": "k", "tool_name": "text2text", "plugin_name": "pyfilmeto", "parameters": {"text": "x" * 4194000}}))' > edge.ndjson
+	filmeto-submit --json edge.ndjson > line
+	[ "$(wc -c < line)" -le 4194305 ]
+}

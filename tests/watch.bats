@@ -190,3 +190,48 @@ PY
 	run ! grep -qF $'\xc2\x9b' err
 	run ! grep -qF pwned err
 }
+
+# copy_lost STDERR WHY: the copy's failure said exactly once, with WHY,
+# before the summary, which still counts what happened.
+copy_lost() {
+	[ "$(grep -c 'cannot write to standard output' <<< "$1")" -eq 1 ]
+	[[ "$1" == *"filmeto-watch: cannot write to standard output: $2"*"1 task: 1 completed"* ]]
+}
+
+@test "a copy to standard output that cannot be written is said once and is not success, in every mode" {
+	# more than the writer's buffer, so it fails more than once
+	{ ev started a; for i in $(seq 3000); do ev log a ',"message":"a line long enough to fill the buffer soon"'; done
+	  ev completed a; } > in
+	run --separate-stderr sh -c 'filmeto-watch in > /dev/full'
+	[ "$status" -eq 1 ]
+	copy_lost "$stderr" 'No space left on device'
+	run --separate-stderr sh -c 'filmeto-watch < in > /dev/full'
+	[ "$status" -eq 1 ]
+	copy_lost "$stderr" 'No space left on device'
+	# past a file size limit (stderr is a pipe: the limit is not its)
+	run bash -c 'ulimit -f 8; filmeto-watch in > copy'
+	[ "$status" -eq 1 ]
+	copy_lost "$output" 'File too large'
+	[ "$(stat -c %s copy)" -eq 8192 ]
+	# a closed pipe is the reader's choice: nothing said, the verdict stands
+	run --separate-stderr bash -c 'trap "" PIPE; filmeto-watch in | head -c 1 > /dev/null; exit ${PIPESTATUS[0]}'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"cannot write"* ]]
+}
+
+@test "following the spool: a copy that cannot be written is said once and is not success" {
+	filmeto-submit --queue -t text2text -P pyfilmeto -p text=hello -i w1 > /dev/null
+	filmeto-run --spool --drain 2> /dev/null
+	run --separate-stderr sh -c 'filmeto-watch -f w1 > /dev/full'
+	[ "$status" -eq 1 ]
+	copy_lost "$stderr" 'No space left on device'
+	run bash -c 'ulimit -f 0; filmeto-watch -f w1 > copy'
+	[ "$status" -eq 1 ]
+	copy_lost "$output" 'File too large'
+	run --separate-stderr sh -c 'filmeto-watch --status w1 > /dev/full'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = 'filmeto-watch: cannot write to standard output: No space left on device' ]
+	run --separate-stderr sh -c 'filmeto-watch --list > /dev/full'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = 'filmeto-watch: cannot write to standard output: No space left on device' ]
+}
