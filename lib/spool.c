@@ -1283,9 +1283,14 @@ int fm_spool_cancel(struct fm_spool *sp, const char *id, struct fm_error *err)
 	if (got < 0)
 		return -1;
 	if (got == 0) {
-		/* Running, or it ended meanwhile. */
+		/*
+		 * Running, or it ended meanwhile: cancelled by its worker, which
+		 * may have acted on our request before we looked again, or
+		 * finished before the request reached it.
+		 */
 		if (fm_spool_find(sp, id, &e, NULL) == 0 &&
-		    (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING))
+		    (e.state == FM_SPOOL_QUEUED || e.state == FM_SPOOL_RUNNING ||
+		     e.state == FM_SPOOL_CANCELLED))
 			return 1;
 		unlinkat(sp->fd[FM_SPOOL_CANCEL], id, 0);
 		return 2;
