@@ -943,6 +943,13 @@ static json_object *request_params(const struct job *j)
 	return p;
 }
 
+/* Seconds a task's plugin may send nothing: the manifest's execution.idle_timeout. */
+static double idle_timeout(const struct job *j)
+{
+	return fm_json_get_double(fm_json_get(j->m->root, "execution", json_type_object),
+				  "idle_timeout", FM_IDLE_TIMEOUT);
+}
+
 /*
  * Sends j to w. A plugin built on the SDK says in its ready info that it
  * makes its output directories itself; for any other, we make it here.
@@ -950,10 +957,9 @@ static json_object *request_params(const struct job *j)
 static void send_task(struct worker *w, struct job *j)
 {
 	json_object *req, *own = fm_json_get(w->h.info, "creates_output_dir", json_type_boolean);
-	json_object *exec = fm_json_get(j->m->root, "execution", json_type_object);
 
 	/* Silence counts from here: a plugin still starting has startup.timeout. */
-	j->idle_at = fm_now() + fm_json_get_double(exec, "idle_timeout", FM_IDLE_TIMEOUT);
+	j->idle_at = fm_now() + idle_timeout(j);
 
 	if (!own || !json_object_get_boolean(own))
 		/* A failure shows up as the plugin's own error writing there. */
@@ -1230,14 +1236,11 @@ static void on_progress(struct fm_exec *x, struct worker *w, const char *method,
 	struct job *j = inflight_by_task(w, fm_json_get_string(params, "task_id"));
 	static const char *const keys[] = {"message", "stage", "data", NULL};
 	json_object *ev, *v;
-	double idle;
 	size_t i;
 
 	if (!j)
 		return;
-	idle = fm_json_get_double(fm_json_get(j->m->root, "execution", json_type_object),
-				  "idle_timeout", FM_IDLE_TIMEOUT);
-	j->idle_at = fm_now() + idle;
+	j->idle_at = fm_now() + idle_timeout(j);
 	ev = job_event(j, method);
 	if (!strcmp(method, "progress")) {
 		double pct = fm_json_get_double(params, "percent", 0);
@@ -1387,6 +1390,8 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	enum fm_line got;
 	char *line;
 	size_t len;
+	ssize_t n;
+	int i;
 
 	/*
 	 * Standard error first, also when only the output woke us: what the
@@ -1410,8 +1415,17 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	}
 	if (!out_ready)
 		return 0;
-	if (fm_reader_fill(&w->h.out) < 0 && errno != EAGAIN)
+	n = fm_reader_fill(&w->h.out);
+	if (n < 0 && errno != EAGAIN)
 		w->h.out.eof = 1;
+	/*
+	 * A plugin in the middle of a long line is not silent: the idle
+	 * timeout is for one that sends nothing (execution.timeout bounds
+	 * one that never finishes its line).
+	 */
+	for (i = 0; n > 0 && i < w->ninflight; i++)
+		if (isfinite(w->inflight[i]->idle_at))
+			w->inflight[i]->idle_at = fm_now() + idle_timeout(w->inflight[i]);
 	while ((got = fm_reader_take(&w->h.out, &line, &len)) != FM_LINE_NONE) {
 		if (got == FM_LINE_LONG) {
 			worker_broke(x, w, NULL, NULL, "sent a line longer than the 4 MiB limit");
@@ -1421,9 +1435,14 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 			return -1;
 	}
 	if (w->h.out.eof) {
+		/* Its exit, when that is what closed the pipe, is the better news. */
+		int exited = fm_proc_poll(&w->h.proc);
+
 		worker_broke(x, w, NULL, NULL,
 			     !w->ready	    ? "exited before it was ready"
-			     : w->ninflight ? "closed its output before answering"
+			     : w->ninflight ? (exited ? "exited before answering"
+						      : "closed its output before answering")
+			     : exited	    ? "exited"
 					    : "closed its output");
 		return -1;
 	}
@@ -1567,9 +1586,7 @@ static double tick(struct fm_exec *x)
 			timeout_job(x, j,
 				    "task '%s' sent nothing for %gs (idle timeout); plugin '%s' "
 				    "was stopped",
-				    fm_json_get_double(
-					fm_json_get(j->m->root, "execution", json_type_object),
-					"idle_timeout", FM_IDLE_TIMEOUT));
+				    idle_timeout(j));
 			return now;
 		}
 		if (now >= j->beat_at) {
