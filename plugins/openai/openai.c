@@ -308,11 +308,9 @@ struct stream {
 	struct fm_sse sse;
 	struct fm_error err;	     /* a fault found inside the stream */
 	struct fm_redact_stream red; /* the deltas, held back while they may be a key */
-	char *text;		     /* the answer so far, redacted */
-	size_t len, cap;
-	char *raw; /* the body while no event came: a JSON reply to stream:true */
-	size_t rawlen;
-	long tokens; /* content chunks, about one token each */
+	struct fm_buf text;	     /* the answer so far, redacted */
+	struct fm_buf raw;	     /* the body while no event came: a JSON reply to stream:true */
+	long tokens;		     /* content chunks, about one token each */
 	double max_tokens, shown;
 	char finish[32];
 	json_object *usage;
@@ -321,16 +319,10 @@ struct stream {
 
 static int append(struct stream *s, const char *v, size_t n)
 {
-	if (s->len + n > MAX_ANSWER)
+	if (s->text.len + n > MAX_ANSWER)
 		return fm_error(&s->err, FM_SERVICE_ERROR, "the answer is longer than %d bytes",
 				MAX_ANSWER);
-	if (s->len + n + 1 > s->cap) {
-		s->cap = (s->len + n + 1) * 2;
-		s->text = fm_xrealloc(s->text, s->cap);
-	}
-	memcpy(s->text + s->len, v, n);
-	s->len += n;
-	s->text[s->len] = '\0';
+	fm_buf_add(&s->text, v, n);
 	return 0;
 }
 
@@ -344,7 +336,7 @@ static void stream_progress(struct stream *s)
 	/* The length is unknown: max_tokens bounds it, else a curve that never ends. */
 	pct = s->max_tokens > 0 ? 100.0 * s->tokens / s->max_tokens
 				: 100.0 * s->tokens / (s->tokens + STREAM_HALF_TOKENS);
-	progress(s->j, fmin(pct, 99), "generating", "%zu characters, %ld tokens", s->len,
+	progress(s->j, fmin(pct, 99), "generating", "%zu characters, %ld tokens", s->text.len,
 		 s->tokens);
 }
 
@@ -427,12 +419,9 @@ static int on_line(void *arg, const char *line, size_t len)
 	int rc;
 
 	/* Until an event comes, keep the body: it may be a JSON reply. */
-	if (!s->events && s->rawlen + len + 2 <= MAX_ANSWER) {
-		s->raw = fm_xrealloc(s->raw, s->rawlen + len + 2);
-		memcpy(s->raw + s->rawlen, line, len);
-		s->rawlen += len;
-		s->raw[s->rawlen++] = '\n';
-		s->raw[s->rawlen] = '\0';
+	if (!s->events && s->raw.len + len + 2 <= MAX_ANSWER) {
+		fm_buf_add(&s->raw, line, len);
+		fm_buf_add(&s->raw, "\n", 1);
 	}
 	rc = fm_sse_line(&s->sse, line, len, &s->err);
 	if (rc < 0)
@@ -470,11 +459,11 @@ static int stream_result(struct job *j, struct stream *s, const char *ctype)
 		fm_error_move(j->err, &s->err);
 		return -1;
 	}
-	if (!s->events && ctype && !strcmp(ctype, "application/json") && s->raw) {
-		if (fm_json_parse(s->raw, s->rawlen, &reply, NULL) < 0)
+	if (!s->events && ctype && !strcmp(ctype, "application/json") && s->raw.len) {
+		if (fm_json_parse(s->raw.s, s->raw.len, &reply, NULL) < 0)
 			return fm_error(j->err, FM_SERVICE_ERROR,
 					"the service's reply is not JSON (%zu bytes): %.*s",
-					s->rawlen, QUOTE_MAX, s->raw);
+					s->raw.len, QUOTE_MAX, s->raw.s);
 		rc = chat_reply(j, reply, s);
 		json_object_put(reply);
 		return rc;
@@ -486,7 +475,7 @@ static int stream_result(struct job *j, struct stream *s, const char *ctype)
 	if (!s->done && !s->finish[0])
 		return fm_error(j->err, FM_SERVICE_ERROR,
 				"the stream ended before 'data: [DONE]' (%zu characters received)",
-				s->len);
+				s->text.len);
 	return end_text(s);
 }
 
@@ -514,7 +503,7 @@ static int chat_reply(struct job *j, json_object *reply, struct stream *s)
 	if (strlen(content) > MAX_ANSWER)
 		return fm_error(j->err, FM_SERVICE_ERROR, "the answer is longer than %d bytes",
 				MAX_ANSWER);
-	s->len = 0;
+	s->text.len = 0;
 	clean = fm_redact(content, strlen(content), &n);
 	rc = append(s, clean, n);
 	free(clean);
@@ -611,11 +600,11 @@ static int text2text(struct job *j)
 		goto out;
 	/* A rewritten prompt is used as it is: no blank lines around it. */
 	start = 0;
-	end = s.len;
+	end = s.text.len;
 	if (optimize) {
-		while (start < end && strchr(" \t\r\n\"", s.text[start]))
+		while (start < end && strchr(" \t\r\n\"", s.text.s[start]))
 			start++;
-		while (end > start && strchr(" \t\r\n\"", s.text[end - 1]))
+		while (end > start && strchr(" \t\r\n\"", s.text.s[end - 1]))
 			end--;
 	}
 	if (optimize && end == start) {
@@ -624,13 +613,13 @@ static int text2text(struct job *j)
 		goto out;
 	}
 	if ((rc = fm_mkdirs(j->dir, j->err)) < 0 ||
-	    (rc = write_output(j, optimize ? "prompt.txt" : "text.txt",
-			       s.text ? s.text + start : "", end - start)) < 0)
+	    (rc = write_output(j, optimize ? "prompt.txt" : "text.txt", fm_buf_str(&s.text) + start,
+			       end - start)) < 0)
 		goto out;
 	if (end - start <= MAX_META_TEXT)
 		json_object_object_add(
 		    j->res->metadata, "text",
-		    json_object_new_string_len(s.text ? s.text + start : "", (int)(end - start)));
+		    json_object_new_string_len(fm_buf_str(&s.text) + start, (int)(end - start)));
 	add_string(j->res->metadata, "finish_reason", s.finish);
 	if (s.usage)
 		json_object_object_add(j->res->metadata, "usage", json_object_get(s.usage));
@@ -644,8 +633,8 @@ out:
 	fm_http_resp_release(&resp);
 	fm_error_release(&s.err);
 	fm_redact_stream_release(&s.red);
-	free(s.text);
-	free(s.raw);
+	fm_buf_release(&s.text);
+	fm_buf_release(&s.raw);
 	return rc;
 }
 
