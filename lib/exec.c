@@ -1393,12 +1393,8 @@ static int worker_read(struct fm_exec *x, struct worker *w, int out_ready, int e
 	ssize_t n;
 	int i;
 
-	/*
-	 * Standard error first, also when only the output woke us: what the
-	 * plugin logged before it answered belongs to the task the answer
-	 * ends, and poll tells no order between two pipes.
-	 */
-	if ((err_ready || out_ready) && fm_reader_fill(&w->h.err) >= 0) {
+	/* Standard error first: what was logged before an answer is its task's. */
+	if (err_ready && fm_reader_fill(&w->h.err) >= 0) {
 		while ((got = fm_reader_take(&w->h.err, &line, &len)) != FM_LINE_NONE) {
 			const char *text =
 			    got == FM_LINE_OK ? line : "(an over-long log line was dropped)";
@@ -1603,12 +1599,13 @@ static double tick(struct fm_exec *x)
 		for (w = p->workers; w; w = wn) {
 			wn = w->next;
 			/* The pidfd wakes us; without one, this look every FM_EXIT_POLL is all. */
-			if (w->h.proc.pid > 0 && fm_proc_poll(&w->h.proc)) {
-				worker_exited(x, w);
-				return now;
-			}
-			if (w->h.proc.pid > 0 && w->h.proc.pidfd < 0)
+			if (w->h.proc.pid > 0 && w->h.proc.pidfd < 0) {
+				if (fm_proc_poll(&w->h.proc)) {
+					worker_exited(x, w);
+					return now;
+				}
 				next = fmin(next, now + FM_EXIT_POLL);
+			}
 			if (!w->ready && now >= w->start_deadline) {
 				char why[96];
 
@@ -2088,6 +2085,20 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 			}
 			if (ps.fds[i].fd == w->h.proc.pidfd) {
 				worker_exited(x, w);
+				continue;
+			}
+			if (ps.fds[i].fd == w->h.proc.out && i + 1 < ps.n &&
+			    ps.fds[i + 1].fd == w->h.proc.err) {
+				/*
+				 * poll looks at a worker's stdout, then its stderr:
+				 * a line the plugin logged before it answered is in
+				 * the second when the first has the answer, so the
+				 * two are read here together, the log line first.
+				 */
+				short err_rev = ps.fds[i + 1].revents;
+
+				ps.fds[i + 1].revents = 0;
+				worker_read(x, w, 1, err_rev != 0);
 				continue;
 			}
 			worker_read(x, w, ps.fds[i].fd == w->h.proc.out,

@@ -39,6 +39,7 @@
 static volatile sig_atomic_t live[MAX_LIVE];
 /* When each live one started, in clock ticks since boot; and the first ever. */
 static unsigned long long live_start[MAX_LIVE];
+static int nlive; /* the pids in live[], which the event loop asks for often */
 static unsigned long long first_start;
 
 /*
@@ -87,6 +88,7 @@ static void track(pid_t pid, pid_t replace)
 
 	for (i = 0; i < MAX_LIVE; i++) {
 		if (live[i] == replace) {
+			nlive += (pid > 0) - (replace > 0);
 			live_start[i] = pid ? start_of(pid) : 0;
 			if (live_start[i] && (!first_start || live_start[i] < first_start))
 				first_start = live_start[i];
@@ -108,12 +110,7 @@ static int is_live(pid_t pid)
 
 int fm_proc_live(void)
 {
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < MAX_LIVE; i++)
-		n += live[i] > 0;
-	return n;
+	return nlive;
 }
 
 /* n in decimal at buf, with no stdio: the signal path uses it. */
