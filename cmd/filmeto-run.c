@@ -161,15 +161,15 @@ static int spool_main(const struct spool_args *a, struct fm_exec_opts *o)
 		o->output_dir = outdir = fm_spool_path(&sp, FM_SPOOL_OUT, NULL);
 	fm_writer_init(&out, 1);
 	{
-		int st = FM_EXIT_OK;
+		enum fm_outcome done = FM_OUTCOME_OK;
 
-		if (fm_spool_work(&sp, o, a->drain, a->max_claims, &out, &st, &err) < 0) {
+		if (fm_spool_work(&sp, o, a->drain, a->max_claims, &out, &done, &err) < 0) {
 			fm_warn("%s", err.message);
-			if (st == FM_EXIT_OK)
-				st = FM_EXIT_FAILED;
+			if (done == FM_OUTCOME_OK)
+				done = FM_OUTCOME_TASK_FAILED;
 		}
-		if (st != FM_EXIT_OK)
-			status = st;
+		if (done != FM_OUTCOME_OK)
+			status = fm_exit_status(done);
 	}
 	fm_writer_flush(&out);
 	/* Only lines of no spooled task come here, but a lost one is said too. */
@@ -183,6 +183,20 @@ out:
 	return status;
 }
 
+/*
+ * The executor counts each stop (fm_exec_signal); a third from outside
+ * is someone who will not wait for the grace: every plugin group is
+ * killed and we leave at once, which only a command may decide.
+ */
+static void on_signal(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	if (fm_exec_signal(sig, si) >= 3) {
+		fm_proc_signal_all(SIGKILL);
+		_exit(fm_exit_status(FM_OUTCOME_INTERRUPTED));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct spool_args sp_args = {0, 0, 0, -1, 0};
@@ -190,9 +204,10 @@ int main(int argc, char **argv)
 	struct fm_exec_opts o = {0};
 	struct sigaction sa = {0};
 	struct fm_exec *x;
+	enum fm_outcome finish;
 	char *end, *cdir;
 	long jobs, claims;
-	int c, status, finish;
+	int c, status;
 
 	fm_msg_init(argv[0]);
 	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
@@ -286,7 +301,7 @@ int main(int argc, char **argv)
 	 * SA_SIGINFO: who sent it, as a plugin's own signal is its task's fault.
 	 * One handler at a time: it reads /proc to find the sender's plugin.
 	 */
-	sa.sa_sigaction = fm_exec_signal;
+	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGINT);
@@ -306,9 +321,9 @@ int main(int argc, char **argv)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
 	status = fm_each_input(argv + optind, argc - optind, run_fd, x);
 	finish = fm_exec_finish(x);
-	if (finish == FM_EXIT_INTERRUPTED || status == FM_EXIT_OK)
-		status = finish;
-	/* fm_exec_finish made it status 1 already; EPIPE is not said. */
+	if (finish == FM_OUTCOME_INTERRUPTED || status == FM_EXIT_OK)
+		status = fm_exit_status(finish);
+	/* fm_exec_finish made it a failure already; EPIPE is not said. */
 	fm_stdout_error(out.failed);
 	fm_exec_free(x);
 	fm_writer_release(&out);

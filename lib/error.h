@@ -22,6 +22,20 @@ enum fm_code {
 	FM_TASK_NOT_FOUND,
 };
 
+/*
+ * How a run of work ended: the executor and the spool worker say what
+ * happened and a command turns it into its exit status with the one
+ * table in lib/msg.h (fm_exit_status). Each is an exit status of its own
+ * in every man page.
+ */
+enum fm_outcome {
+	FM_OUTCOME_OK = 0,	/* every task succeeded */
+	FM_OUTCOME_TASK_FAILED, /* a task failed or was cancelled, or a line was lost */
+	FM_OUTCOME_INVALID,	/* usage or validation: the input was refused */
+	FM_OUTCOME_UNFINISHED,	/* tasks are still queued or running */
+	FM_OUTCOME_INTERRUPTED, /* a signal stopped the work */
+};
+
 /* A message longer than this is cut; messages are one line for a person. */
 #define FM_ERROR_MAX 1024
 

@@ -144,12 +144,11 @@ static volatile sig_atomic_t nsignals;
  */
 static volatile sig_atomic_t blamed, blamed_sig, blamed_sender;
 
-void fm_exec_signal(int sig, siginfo_t *si, void *uctx)
+int fm_exec_signal(int sig, const siginfo_t *si)
 {
 	char c = (char)sig;
 	pid_t from = 0;
 
-	(void)uctx;
 	/* Sent by a process (kill, sigqueue, tgkill), not by the kernel (a hangup). */
 	if (si && si->si_code <= 0 && si->si_pid > 0)
 		from = fm_proc_origin(si->si_pid);
@@ -165,12 +164,9 @@ void fm_exec_signal(int sig, siginfo_t *si, void *uctx)
 	} else {
 		nsignals++;
 	}
-	if (nsignals >= 3) {
-		fm_proc_signal_all(SIGKILL);
-		_exit(130);
-	}
 	if (sigpipe[1] >= 0)
 		(void)!write(sigpipe[1], &c, 1);
+	return (int)nsignals;
 }
 
 /* --- the table ---------------------------------------------------------- */
@@ -2197,7 +2193,7 @@ static void unseen_fail(struct fm_exec *x)
 	}
 }
 
-int fm_exec_finish(struct fm_exec *x)
+enum fm_outcome fm_exec_finish(struct fm_exec *x)
 {
 	struct pool *p;
 	int ok = 1;
@@ -2226,8 +2222,8 @@ int fm_exec_finish(struct fm_exec *x)
 	/* Every plugin has stopped: nothing any of them started may stay. */
 	fm_proc_end_orphans(FM_ORPHAN_WAIT);
 	if (x->cancel_all)
-		return 130;
-	return x->failed || x->cancelled || x->out->failed ? 1 : 0;
+		return FM_OUTCOME_INTERRUPTED;
+	return x->failed || x->cancelled || x->out->failed ? FM_OUTCOME_TASK_FAILED : FM_OUTCOME_OK;
 }
 
 /* --- feeding the executor from elsewhere (the spool worker) ------------- */

@@ -70,18 +70,24 @@ int fm_exec_new(struct fm_exec **x, const struct fm_exec_opts *o, struct fm_writ
 		struct fm_error *err);
 /* Runs the tasks on fd until it ends (tasks may still be running). */
 int fm_exec_input(struct fm_exec *x, int fd, const char *name);
-/* Runs until every task has ended; returns the exit status. */
-int fm_exec_finish(struct fm_exec *x);
+/*
+ * Runs until every task has ended: FM_OUTCOME_OK, FM_OUTCOME_TASK_FAILED
+ * (a task failed or was cancelled, or a line could not be written) or
+ * FM_OUTCOME_INTERRUPTED (a signal cancelled everything).
+ */
+enum fm_outcome fm_exec_finish(struct fm_exec *x);
 void fm_exec_free(struct fm_exec *x);
 /*
  * For the command's SIGINT/SIGTERM/SIGHUP handler, installed with
- * SA_SIGINFO (async-signal-safe): the first signal cancels everything
- * with a grace period, the second skips it, the third kills every plugin
- * group and exits 130 at once. A signal sent by a plugin or anything it
+ * SA_SIGINFO (async-signal-safe): records the signal and returns how
+ * many stops have been asked for so far. The first cancels everything
+ * with a grace period, the second skips it; what more do is the
+ * command's to decide (filmeto-run kills every plugin group at the third
+ * and exits 130 at once). A signal sent by a plugin or anything it
  * started (fm_proc_origin) stops us too, but never hurries the stop, and
  * the tasks of that plugin are to blame for it (fm_exec_blamed).
  */
-void fm_exec_signal(int sig, siginfo_t *si, void *uctx);
+int fm_exec_signal(int sig, const siginfo_t *si);
 /*
  * For a caller that feeds tasks itself (the spool worker): one input line;
  * one turn of the loop that also returns, with 1, when fd is readable, or

@@ -18,6 +18,22 @@
 
 static const char *prog = "filmeto";
 
+static const int exit_statuses[] = {
+    [FM_OUTCOME_OK] = FM_EXIT_OK,
+    [FM_OUTCOME_TASK_FAILED] = FM_EXIT_FAILED,
+    [FM_OUTCOME_INVALID] = FM_EXIT_USAGE,
+    [FM_OUTCOME_UNFINISHED] = FM_EXIT_UNFINISHED,
+    [FM_OUTCOME_INTERRUPTED] = FM_EXIT_INTERRUPTED,
+};
+
+int fm_exit_status(enum fm_outcome outcome)
+{
+	/* An outcome this table does not know is no success. */
+	if ((size_t)outcome >= sizeof(exit_statuses) / sizeof(exit_statuses[0]))
+		return FM_EXIT_FAILED;
+	return exit_statuses[outcome];
+}
+
 void fm_msg_init(const char *argv0)
 {
 	const char *slash;

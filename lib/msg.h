@@ -17,6 +17,13 @@ enum {
 	FM_EXIT_INTERRUPTED = 130,
 };
 
+/*
+ * The exit status for what the library says happened: the one table
+ * from enum fm_outcome (lib/error.h) to the statuses above, so every
+ * command answers the same. Async-signal-safe.
+ */
+int fm_exit_status(enum fm_outcome outcome);
+
 void fm_msg_init(const char *argv0);
 const char *fm_prog(void);
 /* A format ending in ':' gets ": strerror(errno)" appended. */

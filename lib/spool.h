@@ -245,14 +245,15 @@ struct fm_exec_opts;
 struct fm_writer;
 /*
  * Works the spool (spool_work.c) with an executor made from opts until
- * it is drained (drain) or a signal stops it; *status is the exit status:
- * 0 every task it ran completed, 1 one did not, 130 interrupted. Tasks
+ * it is drained (drain) or a signal stops it; *outcome says how it went:
+ * FM_OUTCOME_OK every task it ran completed, FM_OUTCOME_TASK_FAILED one
+ * did not, FM_OUTCOME_INTERRUPTED a signal stopped it. Tasks
  * running when a signal came stay queued for another attempt. A task
  * whose earlier claims ended in max_claims dead workers is failed
  * instead. When a log cannot be written the worker stops claiming, the
  * task stays queued, and -1 says why once the running tasks are over.
  */
 int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain, int max_claims,
-		  struct fm_writer *out, int *status, struct fm_error *err);
+		  struct fm_writer *out, enum fm_outcome *outcome, struct fm_error *err);
 
 #endif

@@ -790,11 +790,12 @@ static int drained(struct work *w, struct fm_error *err)
 }
 
 int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drain, int max_claims,
-		  struct fm_writer *out, int *status, struct fm_error *err)
+		  struct fm_writer *out, enum fm_outcome *outcome, struct fm_error *err)
 {
 	struct fm_exec_opts o = *opts;
 	struct work w = {0};
-	int rc = 0, finish;
+	enum fm_outcome finish;
+	int rc = 0;
 
 	w.sp = sp;
 	w.out = out;
@@ -862,7 +863,10 @@ int fm_spool_work(struct fm_spool *sp, const struct fm_exec_opts *opts, int drai
 		stop_broken(&w);
 	finish = fm_exec_finish(w.x);
 	settle(&w, NULL);
-	*status = finish == 130 || fm_exec_interrupted(w.x) ? 130 : w.failed ? 1 : 0;
+	if (finish == FM_OUTCOME_INTERRUPTED || fm_exec_interrupted(w.x))
+		*outcome = FM_OUTCOME_INTERRUPTED;
+	else
+		*outcome = w.failed ? FM_OUTCOME_TASK_FAILED : FM_OUTCOME_OK;
 	if (w.stop && rc == 0) {
 		fm_error_move(err, &w.werr);
 		rc = -1;

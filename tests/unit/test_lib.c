@@ -489,6 +489,17 @@ static void test_buf(void)
 	   "what is not a hex digit is -1");
 }
 
+/* msg.c: the one table from outcomes to exit statuses */
+static void test_exit_status(void)
+{
+	IS_INT(fm_exit_status(FM_OUTCOME_OK), 0, "exit status: ok is 0");
+	IS_INT(fm_exit_status(FM_OUTCOME_TASK_FAILED), 1, "exit status: a failed task is 1");
+	IS_INT(fm_exit_status(FM_OUTCOME_INVALID), 2, "exit status: invalid input is 2");
+	IS_INT(fm_exit_status(FM_OUTCOME_UNFINISHED), 3, "exit status: unfinished is 3");
+	IS_INT(fm_exit_status(FM_OUTCOME_INTERRUPTED), 130, "exit status: interrupted is 130");
+	IS_INT(fm_exit_status((enum fm_outcome)99), 1, "exit status: an unknown outcome is 1");
+}
+
 void test_util(void)
 {
 	char id[FM_ID_MAX + 2], ts[32], *a, *b, *dir, *path, *buf;
@@ -586,6 +597,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_error();
+	test_exit_status();
 	test_util();
 	test_ndjson();
 	test_model();
