@@ -40,18 +40,19 @@ static void to_hex(const uint8_t *d, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-void fm_hash_string(const char *s, char hex[65])
+int fm_hash_string(const char *s, char hex[65])
 {
 	struct AVSHA *sha = av_sha_alloc();
 	uint8_t d[32];
 
 	if (!sha)
-		abort();
+		return -1;
 	av_sha_init(sha, 256);
 	av_sha_update(sha, (const uint8_t *)s, strlen(s));
 	av_sha_final(sha, d);
 	av_free(sha);
 	to_hex(d, hex);
+	return 0;
 }
 
 /*
@@ -74,8 +75,10 @@ static int hash_file(const char *path, char hex[65], const atomic_int *stop)
 		return -1;
 	}
 	sha = av_sha_alloc();
-	if (!sha)
-		abort();
+	if (!sha) {
+		close(fd);
+		return -1;
+	}
 	av_sha_init(sha, 256);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		if (stop && atomic_load(stop)) {
@@ -181,7 +184,10 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	if (settings)
 		json_object_object_add(k, "settings", sorted(settings));
 	add_env(k, m);
-	fm_hash_string(fm_json_str(k), hex);
+	if (fm_hash_string(fm_json_str(k), hex) < 0) {
+		json_object_put(k);
+		return NULL;
+	}
 	json_object_put(k);
 	return fm_xstrdup(hex);
 }

@@ -12,12 +12,16 @@
 #include "manifest.h"
 #include "model.h"
 
-/* SHA-256 of a file's content or of a string, as 64 hex digits. */
-int fm_hash_file(const char *path, char hex[65]);
-void fm_hash_string(const char *s, char hex[65]);
 /*
- * The task's key, or NULL when an input cannot be read or *stop (may be
- * NULL) was set while the inputs were hashed. settings (the plugin's
+ * SHA-256 of a file's content or of a string, as 64 hex digits: 0, or -1
+ * when the file cannot be read or libavutil has no memory for a hash.
+ */
+int fm_hash_file(const char *path, char hex[65]);
+int fm_hash_string(const char *s, char hex[65]);
+/*
+ * The task's key, or NULL when an input cannot be read, no hash could be
+ * made, or *stop (may be NULL) was set while the inputs were hashed (the
+ * task then runs uncached). settings (the plugin's
  * config.yaml settings, or NULL) are part of it. Safe on any thread when
  * t and settings are that thread's own.
  */

@@ -23,9 +23,15 @@
  */
 int fm_combine_check(json_object *params, const char *task_id, struct fm_error *err);
 
-/* The built-in manifest; the first call must come before any thread. */
-const struct fm_manifest *fm_combine_manifest(void);
-/* The combine tool's definition (a new reference: read it, do not change it). */
+/*
+ * The built-in manifest; the first call must come before any thread.
+ * NULL, with err, only when its text does not parse (a build defect).
+ */
+const struct fm_manifest *fm_combine_manifest(struct fm_error *err);
+/*
+ * The combine tool's definition (a new reference: read it, do not change
+ * it); NULL when fm_combine_manifest is.
+ */
 json_object *fm_combine_tool(void);
 
 #endif

@@ -561,8 +561,8 @@ int fm_host_builtin_main(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], FM_HOST_BUILTIN))
 		return -1;
-	m = fm_combine_manifest();
-	if (argc != 3 || strcmp(argv[2], m->name))
+	m = fm_combine_manifest(NULL);
+	if (!m || argc != 3 || strcmp(argv[2], m->name))
 		return 2;
 	if (note) {
 		fd = strtol(note, &end, 10);

@@ -812,7 +812,7 @@ char *fm_render_quote(const char *s)
 
 	if (av_escape(&value, s, ":=", AV_ESCAPE_MODE_BACKSLASH, 0) < 0 ||
 	    av_escape(&graph, value, "[],;=", AV_ESCAPE_MODE_BACKSLASH, 0) < 0)
-		abort(); /* av_escape fails only for lack of memory */
+		fm_oom(); /* av_escape fails only for lack of memory */
 	copy = fm_xstrdup(graph);
 	av_free(value);
 	av_free(graph);

@@ -300,9 +300,9 @@ static int fetch(const char *url, const char *path, const char *tmp, const char 
 	struct stat st;
 	int rc;
 
-	if (!cache_dir)
+	/* The download cache is named by hashes; with none, the fetch goes uncached. */
+	if (!cache_dir || fm_hash_string(url, hex) < 0)
 		return download(url, path, tmp, stop, err);
-	fm_hash_string(url, hex);
 	dir = fm_xasprintf("%s/downloads", cache_dir);
 	cached = fm_xasprintf("%s/%s.%s", dir, hex, ext);
 	ctmp = fm_xasprintf("%s/.%s.%d.%lu.tmp", dir, hex, (int)getpid(),

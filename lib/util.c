@@ -16,7 +16,7 @@
 
 #include "util.h"
 
-static void oom(void)
+void fm_oom(void)
 {
 	static const char msg[] = "filmeto: out of memory\n";
 
@@ -30,7 +30,7 @@ void *fm_xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
-		oom();
+		fm_oom();
 	return p;
 }
 
@@ -39,7 +39,7 @@ void *fm_xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (!p)
-		oom();
+		fm_oom();
 	return p;
 }
 
@@ -47,7 +47,7 @@ void *fm_xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		oom();
+		fm_oom();
 	return p;
 }
 
@@ -56,7 +56,7 @@ char *fm_xstrdup(const char *s)
 	char *d = strdup(s);
 
 	if (!d)
-		oom();
+		fm_oom();
 	return d;
 }
 
@@ -65,7 +65,7 @@ char *fm_xstrndup(const char *s, size_t n)
 	char *d = strndup(s, n);
 
 	if (!d)
-		oom();
+		fm_oom();
 	return d;
 }
 
@@ -79,7 +79,7 @@ char *fm_xasprintf(const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		oom();
+		fm_oom();
 	return s;
 }
 

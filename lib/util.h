@@ -18,7 +18,12 @@
 /* Longest task or plugin id: ids become file names. */
 #define FM_ID_MAX 128
 
-/* Out of memory is the one condition the library treats as fatal. */
+/*
+ * Out of memory is the one condition the library treats as fatal: these
+ * allocate or end the process through fm_oom, its one exit, which is
+ * also where a library that ran out of memory for us (libav) sends it.
+ */
+__attribute__((noreturn)) void fm_oom(void);
 void *fm_xmalloc(size_t n);
 void *fm_xcalloc(size_t n, size_t size);
 void *fm_xrealloc(void *p, size_t n);

@@ -468,11 +468,27 @@ static void test_manifest_bad(void)
 	fm_error_release(&e);
 }
 
+/* The built-in combine manifest is text in lib/combine.c: it must parse. */
+static void test_manifest_combine(void)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	const struct fm_manifest *m = fm_combine_manifest(&e);
+	json_object *tool = fm_combine_tool();
+
+	OK(m && !strcmp(m->name, "combine") && m->serve,
+	   "manifest: the built-in combine parses (%s)", e.message);
+	OK(tool && fm_json_get(tool, "parameters", json_type_array),
+	   "manifest: the combine tool has its parameters");
+	json_object_put(tool);
+	fm_error_release(&e);
+}
+
 void test_manifest(void)
 {
 	test_manifest_tools_list();
 	test_manifest_shapes();
 	test_manifest_bad();
+	test_manifest_combine();
 }
 
 /* Parameter typing and validation. */
