@@ -45,7 +45,9 @@ LDFLAGS += -fsanitize=address,undefined
 # Plugins the tests scaffold and build link against this libfilmeto too.
 export LDFLAGS
 endif
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib $(PKG_CFLAGS) \
+# lib/ on the quote path only (#include "x.h"): lib/yaml.h must not hide
+# libyaml's <yaml.h>.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -iquote lib $(PKG_CFLAGS) \
 	-DFM_PREFIX='"$(PREFIX)"' -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) -Wl,--as-needed
 
@@ -92,7 +94,7 @@ tests/fuzz/bin/%-replay: tests/fuzz/%.c tests/fuzz/standalone.c $(LIB)
 # The same targets under libFuzzer, for real fuzzing with clang.
 tests/fuzz/bin/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p tests/fuzz/bin
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -iquote lib \
 		$(PKG_CFLAGS) -DFM_PREFIX='"$(PREFIX)"' -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
 
 fuzz: $(FUZZ_BIN)

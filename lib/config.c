@@ -11,6 +11,7 @@
 #include "config.h"
 #include "manifest.h"
 #include "util.h"
+#include "yaml.h"
 
 #ifndef FM_PREFIX
 #define FM_PREFIX "/usr/local"

@@ -27,5 +27,6 @@
 #include "storyboard.h"
 #include "term.h"
 #include "util.h"
+#include "yaml.h"
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "manifest.h"
 #include "util.h"
+#include "yaml.h"
 
 static const char *const param_types[] = {"string", "integer", "number", "boolean",
 					  "array",  "object",  NULL};

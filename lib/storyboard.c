@@ -18,6 +18,7 @@
 #include "model.h"
 #include "storyboard.h"
 #include "util.h"
+#include "yaml.h"
 
 #define DEFAULT_WIDTH	 1280
 #define DEFAULT_HEIGHT	 720

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "manifest.h"
 #include "util.h"
+#include "yaml.h"
 
 struct conv {
 	yaml_document_t *doc;
