@@ -15,7 +15,6 @@
  * copy_file_range(2) copies inside the kernel.
  */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <libavutil/mem.h>
 #include <libavutil/sha.h>
@@ -23,12 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "fs.h"
 #include "proc.h"
 #include "util.h"
 
@@ -190,70 +188,6 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	}
 	json_object_put(k);
 	return fm_xstrdup(hex);
-}
-
-/* The bytes of in into out: a reflink where the file system shares blocks. */
-static int copy_fd(int in, int out)
-{
-	char buf[65536];
-	ssize_t n;
-
-	if (ioctl(out, FICLONE, in) == 0)
-		return 0;
-	while ((n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0)) > 0)
-		;
-	if (n == 0)
-		return 0;
-	/* Across file systems on old kernels, or where it is not supported. */
-	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return -1;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			return -1;
-	return n < 0 ? -1 : 0;
-}
-
-int fm_copy_file(const char *src, const char *dst)
-{
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	int in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), out = -1, rc = -1;
-	struct stat st;
-
-	if (in < 0)
-		return -1;
-	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto out;
-	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (out < 0)
-		goto out;
-	rc = copy_fd(in, out);
-	if (close(out) != 0)
-		rc = -1;
-	if (rc < 0)
-		unlink(dst);
-out:
-	close(in);
-	return rc;
-}
-
-int fm_copy_into_place(const char *src, const char *dst)
-{
-	static atomic_ulong serial;
-	const char *slash = strrchr(dst, '/');
-	char *tmp = fm_xasprintf("%.*s.%s.%d.%lu.tmp", slash ? (int)(slash - dst + 1) : 0, dst,
-				 slash ? slash + 1 : dst, (int)getpid(),
-				 (unsigned long)atomic_fetch_add(&serial, 1));
-	int rc = fm_copy_file(src, tmp);
-
-	/* rename(2) replaces whatever is at dst, a link included, and follows nothing. */
-	if (rc == 0 && rename(tmp, dst) != 0) {
-		rc = -1;
-		unlink(tmp);
-	}
-	free(tmp);
-	return rc;
 }
 
 /* The task's folder must be a directory of its own, not a link planted to elsewhere. */

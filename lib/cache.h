@@ -39,19 +39,4 @@ int fm_cache_get(const char *cache_dir, const char *key, const char *dir, struct
  * keep it are not errors.
  */
 void fm_cache_put(const char *cache_dir, const char *key, const struct fm_result *res);
-/*
- * Copies src, which must be a regular file reached through no symbolic
- * link at its end, to dst, a new file (no link followed there either):
- * a reflink where the file system allows, else copy_file_range(2). 0, or
- * -1 with errno, and no dst.
- */
-int fm_copy_file(const char *src, const char *dst);
-/*
- * fm_copy_file to a temporary name beside dst, renamed over dst: a
- * reader never sees half a file, and whatever was at dst (a symbolic
- * link too) is replaced, not written through. 0, or -1 with errno, and
- * no temporary file left.
- */
-int fm_copy_into_place(const char *src, const char *dst);
-
 #endif

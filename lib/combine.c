@@ -30,8 +30,8 @@
 #include <libavutil/rational.h>
 
 #include "combine.h"
+#include "fs.h"
 #include "host.h"
-#include "install.h"
 #include "media.h"
 #include "render.h"
 #include "sdk.h"

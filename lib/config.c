@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fs.h"
 #include "manifest.h"
 #include "util.h"
 #include "yaml.h"

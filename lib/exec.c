@@ -31,6 +31,7 @@
 #include "combine.h"
 #include "config.h"
 #include "exec.h"
+#include "fs.h"
 #include "host.h"
 #include "model.h"
 #include "plugin.h"

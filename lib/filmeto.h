@@ -7,6 +7,7 @@
 #include "combine.h"
 #include "config.h"
 #include "error.h"
+#include "fs.h"
 #include "host.h"
 #include "http.h"
 #include "install.h"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "combine.h"
+#include "fs.h"
 #include "host.h"
 #include "redact.h"
 #include "rpc.h"

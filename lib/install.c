@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,6 +26,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "fs.h"
 #include "install.h"
 #include "manifest.h"
 #include "plugin.h"
@@ -705,20 +705,6 @@ int fm_tree_copy(const char *src, const char *dest, struct fm_error *err)
 	if (dfd >= 0)
 		close(dfd);
 	return rc;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DNR)
-		chmod(path, 0700);
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int fm_tree_remove(const char *path)
-{
-	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
 }
 
 char *fm_user_plugin_dir(void)

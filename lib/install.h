@@ -42,8 +42,6 @@ int fm_archive_extract(const char *path, const char *dest, struct fm_error *err)
  * inside. A .venv at the top of src is not copied.
  */
 int fm_tree_copy(const char *src, const char *dest, struct fm_error *err);
-/* rm -rf that never follows a symbolic link; 0 or -1 with errno. */
-int fm_tree_remove(const char *path);
 
 /* $XDG_DATA_HOME/filmeto/plugins (or ~/.local/...), malloc'd; NULL when no HOME. */
 char *fm_user_plugin_dir(void);

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "manifest.h"
 #include "util.h"
 #include "yaml.h"

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "fs.h"
 #include "prep.h"
 #include "resource.h"
 #include "util.h"

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "fs.h"
 #include "model.h"
 #include "resource.h"
 #include "util.h"

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "host.h"
-#include "install.h"
 #include "rpc.h"
 #include "scaffold.h"
 #include "util.h"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fs.h"
 #include "render.h"
 #include "sdk.h"
 #include "util.h"

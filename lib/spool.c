@@ -64,7 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "install.h"
+#include "fs.h"
 #include "model.h"
 #include "ndjson.h"
 #include "spool.h"

@@ -41,6 +41,7 @@
 
 #include "buf.h"
 #include "exec.h"
+#include "fs.h"
 #include "model.h"
 #include "spool.h"
 #include "util.h"

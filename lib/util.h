@@ -1,6 +1,6 @@
 /*
  * Small helpers every module needs: allocation that cannot fail silently,
- * time, ids, paths and json-c accessors.
+ * time, ids and json-c accessors; files and paths are in fs.h.
  */
 #ifndef FM_UTIL_H
 #define FM_UTIL_H
@@ -43,27 +43,6 @@ void fm_timestamp_at(double t, char buf[32]);
 int fm_id_valid(const char *id);
 /* "PREFIX-xxxxxxxx" with 8 random hex digits. */
 char *fm_id_new(const char *prefix);
-
-/* mkdir -p with mode 0777 & ~umask. */
-int fm_mkdirs(const char *path, struct fm_error *err);
-/* An absolute path for path (which need not exist). */
-char *fm_abspath(const char *path);
-/* Directory of the running executable, or NULL. */
-char *fm_exe_dir(void);
-/* The build tree the running binary belongs to, or NULL when installed. */
-char *fm_build_root(void);
-/* $VAR/filmeto, else $HOME/HOME_REL/filmeto (XDG base directories), or NULL. */
-char *fm_xdg_dir(const char *var, const char *home_rel);
-/* Reads a whole file of at most max bytes; NUL-terminated. */
-int fm_read_file(const char *path, size_t max, char **buf, size_t *len, struct fm_error *err);
-/* The same from an open fd, from where it stands; name is for messages. */
-int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err);
-/*
- * Writes len bytes to path through a temporary file beside it, renamed
- * into place: a reader sees the old file or the new one, never half.
- * Safe to call from several threads (no umask games).
- */
-int fm_write_file(const char *path, const char *data, size_t len, struct fm_error *err);
 
 /*
  * Parses exactly one JSON value from buf (trailing whitespace allowed),

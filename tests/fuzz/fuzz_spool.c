@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "install.h"
+#include "fs.h"
 #include "model.h"
 #include "ndjson.h"
 #include "spool.h"

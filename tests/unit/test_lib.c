@@ -502,10 +502,8 @@ static void test_exit_status(void)
 
 void test_util(void)
 {
-	char id[FM_ID_MAX + 2], ts[32], *a, *b, *dir, *path, *buf;
-	struct fm_error e = FM_ERROR_INIT;
+	char id[FM_ID_MAX + 2], ts[32], *a, *b;
 	json_object *o;
-	size_t len;
 
 	OK(fm_id_valid("a"), "id: one letter is valid");
 	OK(fm_id_valid("scene1-image_v2.0"), "id: letters, digits, . _ - are valid");
@@ -559,36 +557,6 @@ void test_util(void)
 	IS_STR(fm_json_str(o), "{\"url\":\"http://x/y\"}",
 	       "json: fm_json_str leaves '/' unescaped");
 	json_object_put(o);
-
-	dir = tmp_dir();
-	path = fm_xasprintf("%s/a/b/c", dir);
-	OK(fm_mkdirs(path, &e) == 0 && access(path, F_OK) == 0, "mkdirs: creates the parents");
-	OK(fm_mkdirs(path, &e) == 0, "mkdirs: an existing directory is fine");
-	free(path);
-	path = write_file(dir, "f.txt", "hello");
-	OK(fm_read_file(path, 100, &buf, &len, &e) == 0 && len == 5 && !strcmp(buf, "hello"),
-	   "read_file: reads a whole file");
-	free(buf);
-	OK(fm_read_file(path, 4, &buf, &len, &e) < 0, "read_file: a file over max is refused");
-	HAS(e.message, "is 5 bytes, larger than the limit of 4 bytes",
-	    "read_file: the message gives the limit");
-	free(path);
-	path = fm_xasprintf("%s/missing", dir);
-	errno = 0;
-	OK(fm_read_file(path, 100, &buf, &len, &e) < 0, "read_file: a missing file fails");
-	HAS(e.message, "No such file or directory", "read_file: the message has strerror");
-	free(path);
-	rm_rf(dir);
-	free(dir);
-
-	path = fm_abspath("/x/y");
-	IS_STR(path, "/x/y", "abspath: an absolute path stays");
-	free(path);
-	path = fm_abspath("./rel");
-	OK(path[0] == '/' && matches(path, "[^.]/rel$"), "abspath: ./rel becomes CWD/rel (%s)",
-	   path);
-	free(path);
-	fm_error_release(&e);
 }
 
 int main(void)
@@ -599,6 +567,7 @@ int main(void)
 	test_error();
 	test_exit_status();
 	test_util();
+	test_fs();
 	test_ndjson();
 	test_model();
 	test_rpc();
