@@ -1,8 +1,9 @@
 /*
  * filmeto-plugin: lists, inspects and validates plugins from their
  * manifests; installs and removes them in the user plugin directory
- * (install.h); scaffolds new ones and self-tests them (scaffold.h). Only
- * install (its environment setup) and test run anything.
+ * (plugin_install.h); scaffolds new ones and self-tests them
+ * (plugin_scaffold.h). Only install (its environment setup) and test run
+ * anything.
  */
 #include <getopt.h>
 #include <limits.h>

@@ -34,7 +34,7 @@
 #include "host.h"
 #include "media.h"
 #include "render.h"
-#include "sdk.h"
+#include "plugin_sdk.h"
 #include "util.h"
 
 #define AUDIO_RATE   48000

@@ -4,7 +4,7 @@
 # Only lib/msg.c, the commands' messaging module, writes to stdout or
 # stderr and exits, and only fm_oom in lib/util.c, the one out-of-memory
 # exit, aborts. The code is read with its comments and its string and
-# character literals blanked, so a shell template's printf (lib/scaffold.c)
+# character literals blanked, so a shell template's printf (lib/plugin_scaffold.c)
 # or a format(printf, ...) attribute is not a call.
 
 load test_helper

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "filmeto.h"
-#include "scaffold.h"
+#include "plugin_scaffold.h"
 #include "tap.h"
 
 /* Every check the self-test reports, one "ok NAME: DETAIL" line each. */

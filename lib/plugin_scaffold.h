@@ -2,8 +2,8 @@
  * filmeto-plugin new and test: a new plugin that works as generated, and
  * a self-test that starts a plugin and checks the protocol against it.
  */
-#ifndef FM_SCAFFOLD_H
-#define FM_SCAFFOLD_H
+#ifndef FM_PLUGIN_SCAFFOLD_H
+#define FM_PLUGIN_SCAFFOLD_H
 
 #include "error.h"
 #include "manifest.h"

@@ -9,7 +9,7 @@
 
 #include "fs.h"
 #include "render.h"
-#include "sdk.h"
+#include "plugin_sdk.h"
 #include "util.h"
 
 struct render_run {

@@ -12,8 +12,8 @@
  * included, before anything is written; what is written is created with
  * O_EXCL and O_NOFOLLOW under descriptors of the target directory.
  */
-#ifndef FM_INSTALL_H
-#define FM_INSTALL_H
+#ifndef FM_PLUGIN_INSTALL_H
+#define FM_PLUGIN_INSTALL_H
 
 #include <stdint.h>
 

@@ -21,7 +21,7 @@
 #include "fs.h"
 #include "host.h"
 #include "rpc.h"
-#include "scaffold.h"
+#include "plugin_scaffold.h"
 #include "util.h"
 
 /* Seconds the self-test gives get_info and ping. */

@@ -25,7 +25,7 @@
 #include "redact.h"
 #include "rpc.h"
 #include "proc.h"
-#include "sdk.h"
+#include "plugin_sdk.h"
 #include "util.h"
 
 struct fm_plugin_ctx {

@@ -4,8 +4,8 @@
  * announces ready, answers ping and get_info, runs execute_task through
  * the handler, notices cancel and shutdown, and leaves when stdin closes.
  */
-#ifndef FM_SDK_H
-#define FM_SDK_H
+#ifndef FM_PLUGIN_SDK_H
+#define FM_PLUGIN_SDK_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /*
- * Installing plugins (install.h). An archive is read twice with
+ * Installing plugins (plugin_install.h). An archive is read twice with
  * libarchive: the first pass checks every entry, its data included, and
  * writes nothing, so a refused archive leaves no trace; the second pass
  * writes entry by entry, by hand, into files created with O_EXCL and
@@ -27,7 +27,7 @@
 #include <archive_entry.h>
 
 #include "fs.h"
-#include "install.h"
+#include "plugin_install.h"
 #include "manifest.h"
 #include "plugin.h"
 #include "proc.h"
@@ -252,8 +252,8 @@ static int check_new(struct unpack *u, char *path, const char *kind, struct fm_e
 }
 
 /*
- * Every rule of install.h for one entry (path already clean); *link gets
- * the clean hard link target.
+ * Every rule of plugin_install.h for one entry (path already clean);
+ * *link gets the clean hard link target.
  */
 static int check_entry(struct unpack *u, struct archive_entry *e, char *path, char *link,
 		       struct fm_error *err)
