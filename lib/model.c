@@ -154,6 +154,8 @@ static int check_resources(json_object *res, struct fm_error *err)
 	for (i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(res, i);
 		const char *type = fm_json_get_string(r, "type");
+		struct fm_task_ref ref;
+		struct fm_error why = FM_ERROR_INIT;
 
 		if (!json_object_is_type(r, json_type_object))
 			return fm_error(err, FM_VALIDATION_ERROR,
@@ -166,6 +168,10 @@ static int check_resources(json_object *res, struct fm_error *err)
 		if (!fm_json_get_string(r, "data"))
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"resources[%zu].data: must be a string", i);
+		if (!strcmp(type, "task_output") &&
+		    fm_task_ref_parse(fm_json_get_string(r, "data"), &ref, &why) < 0)
+			return fm_error(err, FM_VALIDATION_ERROR, "resources[%zu].data: %s", i,
+					why.message);
 	}
 	return 0;
 }

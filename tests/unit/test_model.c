@@ -151,6 +151,14 @@ static void test_task_bad(void)
 	bad_task("{\"type\":\"progress\",\"task_id\":\"t1\",\"tool_name\":\"x\"}", "type", "t1",
 		 "type progress");
 	bad_task("[1]", "object", NULL, "not an object");
+	bad_task("{\"task_id\":\"t1\",\"tool_name\":\"x\",\"resources\":[{\"type\":"
+		 "\"task_output\",\"data\":\"up#x\"}]}",
+		 "resources[0].data: 'up#x' is not ID or ID#N: N must be", "t1",
+		 "task_output with a bad #N");
+	bad_task("{\"task_id\":\"t1\",\"tool_name\":\"x\",\"resources\":[{\"type\":"
+		 "\"task_output\",\"data\":\"../up\"}]}",
+		 "resources[0].data: '../up' is not ID or ID#N: ID must be", "t1",
+		 "task_output naming a bad id");
 }
 
 static void ref_ok(const char *text, const char *id, long output)
