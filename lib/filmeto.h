@@ -13,6 +13,7 @@
 #include "manifest.h"
 #include "model.h"
 #include "msg.h"
+#include "plan.h"
 #include "media.h"
 #include "ndjson.h"
 #include "plugin.h"
