@@ -67,6 +67,7 @@
 #include "install.h"
 #include "model.h"
 #include "ndjson.h"
+#include "plan.h"
 #include "spool.h"
 #include "util.h"
 
@@ -540,6 +541,67 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
 	if (rc == 0 && n)
 		rc = fm_spool_sync(sp, FM_SPOOL_QUEUE, err);
 	return rc;
+}
+
+int fm_spool_check_plan(struct fm_spool *sp, const struct fm_plan *plan, json_object *problems,
+			struct fm_error *err)
+{
+	json_object *spooled, *name;
+	size_t i, k;
+
+	if (fm_spool_ids(sp, &spooled, err) < 0)
+		return -1;
+	for (i = 0; i < plan->n; i++) {
+		const char *id = fm_plan_task(plan, i)->id;
+
+		if (id && json_object_object_get_ex(spooled, id, &name))
+			fm_problem(problems,
+				   "task '%s': the spool has a task of that id already (%s)", id,
+				   json_object_get_string(name));
+	}
+	for (i = 0; i < plan->n; i++) {
+		const struct fm_plan_task *t = fm_plan_task(plan, i);
+
+		for (k = 0; t->id && k < json_object_array_length(t->needs); k++) {
+			const char *d =
+			    json_object_get_string(json_object_array_get_idx(t->needs, k));
+
+			if (d && !fm_plan_has(plan, d) &&
+			    !json_object_object_get_ex(spooled, d, NULL))
+				fm_problem(
+				    problems,
+				    "task '%s': depends on task '%s', which is neither in the "
+				    "plan nor in the spool",
+				    t->id, d);
+		}
+	}
+	json_object_put(spooled);
+	return 0;
+}
+
+int fm_spool_enqueue(struct fm_spool *sp, json_object *tasks,
+		     void (*durable)(void *ctx, size_t from, size_t to), void *ctx, size_t *queued,
+		     struct fm_error *err)
+{
+	size_t i, n = json_object_array_length(tasks);
+	char name[FM_SPOOL_NAME_MAX];
+
+	*queued = 0;
+	for (i = 0; i < n; i++) {
+		if (fm_spool_put(sp, json_object_array_get_idx(tasks, i), name, err) < 0)
+			return -1;
+		if ((i + 1) % FM_SPOOL_BATCH == 0) {
+			if (fm_spool_commit(sp, err) < 0)
+				return -1;
+			durable(ctx, *queued, i + 1);
+			*queued = i + 1;
+		}
+	}
+	if (fm_spool_commit(sp, err) < 0)
+		return -1;
+	durable(ctx, *queued, n);
+	*queued = n;
+	return 0;
 }
 
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err)
