@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,15 +89,26 @@ static struct fm_writer out;
 
 static double seconds(const char *opt, const char *arg, int zero_ok)
 {
-	char *end;
-	double v = strtod(arg, &end);
+	struct fm_error err = FM_ERROR_INIT;
+	double v;
 
-	if (*end || end == arg || !isfinite(v) || v < 0 || (!zero_ok && v == 0)) {
-		fm_warn("%s: '%s' is not a %snumber of seconds", opt, arg,
-			zero_ok ? "" : "positive ");
+	if (fm_arg_seconds(opt, arg, zero_ok, &v, &err) < 0) {
+		fm_warn("%s", err.message);
 		fm_try_help();
 	}
 	return v;
+}
+
+static int count(const char *opt, const char *arg, long max, const char *what)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	long v;
+
+	if (fm_arg_long(opt, arg, 1, max, what, &v, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_try_help();
+	}
+	return (int)v;
 }
 
 /* The container comes from the name, so the name must say one. */
@@ -205,8 +215,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = {0};
 	struct fm_exec *x;
 	enum fm_outcome finish;
-	char *end, *cdir;
-	long jobs, claims;
+	char *cdir;
 	int c, status;
 
 	fm_msg_init(argv[0]);
@@ -226,14 +235,7 @@ int main(int argc, char **argv)
 	o.cache = 1;
 	while ((c = getopt_long(argc, argv, "j:d:o:h", options, NULL)) != -1) {
 		switch (c) {
-		case 'j':
-			jobs = strtol(optarg, &end, 10);
-			if (*end || end == optarg || jobs < 1 || jobs > 4096) {
-				fm_warn("-j: '%s' is not a number of jobs from 1 to 4096", optarg);
-				fm_try_help();
-			}
-			o.jobs = (int)jobs;
-			break;
+		case 'j': o.jobs = count("-j", optarg, 4096, "a number of jobs"); break;
 		case 'd':
 			o.output_dir = optarg;
 			sp_args.output_dir = 1;
@@ -264,14 +266,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_MAX_CLAIMS:
-			claims = strtol(optarg, &end, 10);
-			if (*end || end == optarg || claims < 1 ||
-			    claims > FM_SPOOL_MAX_CLAIMS_LIMIT) {
-				fm_warn("--max-claims: '%s' is not a number of claims from 1 to %d",
-					optarg, FM_SPOOL_MAX_CLAIMS_LIMIT);
-				fm_try_help();
-			}
-			sp_args.max_claims = (int)claims;
+			sp_args.max_claims = count("--max-claims", optarg,
+						   FM_SPOOL_MAX_CLAIMS_LIMIT, "a number of claims");
 			break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version();

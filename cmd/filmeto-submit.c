@@ -6,10 +6,7 @@
  * are reported at once, and nothing reaches stdout unless all is well.
  */
 #include <getopt.h>
-#include <libavutil/base64.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +20,6 @@
 #define BASE64_FILE_MAX (1024 * 1024)
 /* Largest --json input: a batch of many tasks. */
 #define JSON_INPUT_MAX (64 * 1024 * 1024)
-/* Queued tasks made durable (one fsync of queue/) and printed per batch. */
-#define QUEUE_BATCH 1024
 
 static const char usage_text[] =
     "usage: filmeto-submit -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [-r PATH|URL]...\n"
@@ -152,11 +147,11 @@ static void push(struct strv *s, const char *v)
 
 static double number(const char *opt, const char *arg)
 {
-	char *end;
-	double v = strtod(arg, &end);
+	struct fm_error err = FM_ERROR_INIT;
+	double v;
 
-	if (*end || end == arg || !isfinite(v) || !(v > 0))
-		usage_error("%s: not a positive number", opt);
+	if (fm_arg_positive(opt, arg, &v, &err) < 0)
+		usage_error("%s", err.message);
 	return v;
 }
 
@@ -219,37 +214,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 	if ((a->size || a->fps > 0) && !a->storyboard)
 		usage_error("%s", "--size and --fps are for --storyboard");
 	if (a->id && !fm_id_valid(a->id))
-		usage_error("task id '%s' must be 1-128 characters of A-Z a-z 0-9 . _ - "
-			    "(not starting with . or -)",
-			    a->id);
-}
-
-static void problem(struct submit *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void problem(struct submit *s, const char *fmt, ...)
-{
-	json_object *e = json_object_new_object();
-	char msg[FM_ERROR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(e, "message", json_object_new_string(msg));
-	json_object_array_add(s->problems, e);
-}
-
-static void add_errors(struct submit *s, struct fm_error *err)
-{
-	json_object *list = fm_json_get(err->details, "errors", json_type_array);
-	size_t i;
-
-	if (!list)
-		problem(s, "%s", err->message);
-	for (i = 0; list && i < json_object_array_length(list); i++)
-		json_object_array_add(s->problems,
-				      json_object_get(json_object_array_get_idx(list, i)));
-	fm_error_release(err);
+		usage_error("task id '%s' must be " FM_ID_RULE, a->id);
 }
 
 /* -p KEY=VALUE and KEY=@FILE into s->cli, as text; typed per task later. */
@@ -264,13 +229,13 @@ static void read_params(struct submit *s)
 		size_t len;
 
 		if (!eq || eq == p) {
-			problem(s, "-p '%s': expected KEY=VALUE", p);
+			fm_problem(s->problems, "-p '%s': expected KEY=VALUE", p);
 			continue;
 		}
 		key = fm_xasprintf("%.*s", (int)(eq - p), p);
 		if (eq[1] == '@') {
 			if (fm_read_file(eq + 2, VALUE_FILE_MAX, &buf, &len, &err) < 0) {
-				problem(s, "parameter '%s': %s", key, err.message);
+				fm_problem(s->problems, "parameter '%s': %s", key, err.message);
 				fm_error_release(&err);
 				free(key);
 				continue;
@@ -287,291 +252,45 @@ static void read_params(struct submit *s)
 	}
 }
 
-static int is_url(const char *s)
-{
-	const char *p = strstr(s, "://"), *c;
-
-	if (!p || p == s)
-		return 0;
-	for (c = s; c < p; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '+'))
-			return 0;
-	return 1;
-}
-
-static json_object *local_resource(const char *path)
-{
-	json_object *o = json_object_new_object();
-	char *abs = fm_abspath(path);
-
-	json_object_object_add(o, "type", json_object_new_string("local_path"));
-	json_object_object_add(o, "data", json_object_new_string(abs));
-	json_object_object_add(o, "mime_type", json_object_new_string(fm_mime_from_path(abs)));
-	json_object_object_add(o, "metadata", json_object_new_object());
-	free(abs);
-	return o;
-}
-
 static json_object *resources(struct submit *s, const char *id)
 {
-	json_object *list = json_object_new_array();
+	json_object *list = json_object_new_array(), *o;
 	struct fm_error err = FM_ERROR_INIT;
-	size_t i, len;
 	struct stat st;
-	char *buf, *b64;
+	size_t i;
 
 	for (i = 0; i < s->a.resources.n; i++) {
 		const char *r = s->a.resources.v[i];
-		json_object *o;
 
-		if (is_url(r)) {
-			o = json_object_new_object();
-			json_object_object_add(o, "type", json_object_new_string("remote_url"));
-			json_object_object_add(o, "data", json_object_new_string(r));
-			json_object_object_add(o, "metadata", json_object_new_object());
-			json_object_array_add(list, o);
-		} else if (stat(r, &st) != 0) {
-			problem(s, "task '%s': resource '%s': no such file", id, r);
-		} else {
-			json_object_array_add(list, local_resource(r));
-		}
+		if (fm_url_like(r))
+			json_object_array_add(list, fm_resource_remote(r));
+		else if (stat(r, &st) != 0)
+			fm_problem(s->problems, "task '%s': resource '%s': no such file", id, r);
+		else
+			json_object_array_add(list, fm_resource_local(r));
 	}
 	for (i = 0; i < s->a.base64.n; i++) {
-		const char *f = s->a.base64.v[i];
-		json_object *o;
-
-		if (fm_read_file(f, BASE64_FILE_MAX, &buf, &len, &err) < 0) {
-			problem(s, "task '%s': --resource-base64 %s", id, err.message);
+		if (fm_resource_base64_file(s->a.base64.v[i], BASE64_FILE_MAX, &o, &err) < 0) {
+			fm_problem(s->problems, "task '%s': --resource-base64 %s", id, err.message);
 			fm_error_release(&err);
 			continue;
 		}
-		b64 = fm_xmalloc(AV_BASE64_SIZE(len));
-		av_base64_encode(b64, (int)AV_BASE64_SIZE(len), (const uint8_t *)buf, (int)len);
-		o = json_object_new_object();
-		json_object_object_add(o, "type", json_object_new_string("base64"));
-		json_object_object_add(o, "data", json_object_new_string(b64));
-		json_object_object_add(o, "mime_type",
-				       json_object_new_string(fm_mime_from_path(f)));
-		json_object_object_add(o, "metadata", json_object_new_object());
 		json_object_array_add(list, o);
-		free(buf);
-		free(b64);
 	}
 	return list;
 }
 
-/* The tool a task names, from its plugin or built in (combine). */
-static json_object *tool_of(struct submit *s, json_object *t, const struct fm_manifest **mp,
-			    json_object **owned)
-{
-	const char *tool = fm_json_get_string(t, "tool_name");
-	const char *plugin = fm_json_get_string(t, "plugin_name");
-	const char *id = fm_json_get_string(t, "task_id");
-	struct fm_error err = FM_ERROR_INIT;
-	const struct fm_manifest *m;
-
-	*mp = NULL;
-	*owned = NULL;
-	if (tool && !strcmp(tool, "combine") && !plugin)
-		return *owned = fm_combine_tool();
-	m = fm_plugins_find(
-	    &s->plugins, plugin ? plugin : fm_config_default_plugin(&s->config, tool ? tool : ""),
-	    tool, &err);
-	if (!m) {
-		problem(s, "task '%s': %s: %s", id ? id : "?", fm_code_name(err.code), err.message);
-		fm_error_release(&err);
-		return NULL;
-	}
-	*mp = m;
-	return fm_manifest_tool(m, tool);
-}
-
-/*
- * Values typed in on the command line arrive as text; the manifest says
- * what they are. Only those are converted: a task object says what it
- * means.
- */
-static void type_cli_values(struct submit *s, json_object *tool, json_object *params,
-			    const char *id)
-{
-	json_object_object_foreach (s->cli, k, v) {
-		json_object *cur, *pdef = fm_tool_param(tool, k), *typed;
-		struct fm_error err = FM_ERROR_INIT;
-
-		if (!json_object_object_get_ex(params, k, &cur) || cur != v || !pdef)
-			continue;
-		if (fm_param_from_string(pdef, json_object_get_string(v), &typed, &err) < 0) {
-			problem(s, "task '%s': %s", id, err.message);
-			fm_error_release(&err);
-			json_object_object_del(params, k);
-			continue;
-		}
-		json_object_object_add(params, k, typed);
-	}
-}
-
 /* Plugin, preset, typing and the manifest's rules, for one task. */
-/* A worker runs elsewhere, in another directory: local paths go absolute. */
-static void absolute_paths(json_object *t)
-{
-	json_object *res = fm_json_get(t, "resources", json_type_array);
-	size_t i;
-
-	for (i = 0; res && i < json_object_array_length(res); i++) {
-		json_object *r = json_object_array_get_idx(res, i);
-		const char *type = fm_json_get_string(r, "type"),
-			   *data = fm_json_get_string(r, "data");
-		char *abs;
-
-		if (!type || !data || strcmp(type, "local_path") || data[0] == '/')
-			continue;
-		abs = fm_abspath(data);
-		json_object_object_add(r, "data", json_object_new_string(abs));
-		free(abs);
-	}
-}
-
-/*
- * What filmeto-run and a spool worker would refuse as longer than a line
- * may be (FM_LINE_MAX) is refused here, where the task can be named: an
- * --each task on 180,000 upstream files, a parameter of 1 MiB that JSON
- * escapes to six.
- */
-static void check_line(struct submit *s, json_object *t, const char *id)
-{
-	size_t n = strlen(fm_json_str(t));
-
-	if (n > FM_LINE_MAX)
-		problem(s, "task '%s': its line would be %zu bytes, over the %d byte line limit",
-			id, n, FM_LINE_MAX);
-}
-
 static void check_task(struct submit *s, json_object *t, int apply_cli)
 {
-	struct fm_error err = FM_ERROR_INIT;
-	const struct fm_manifest *m;
-	json_object *tool, *owned, *params;
-	struct fm_task parsed;
-	const char *id;
+	struct fm_plan_rules r = {.plugins = &s->plugins,
+				  .config = &s->config,
+				  .values = s->cli,
+				  .preset = s->preset,
+				  .preset_name = s->a.preset,
+				  .absolute = s->a.queue};
 
-	if (fm_task_from_json(&parsed, t, &err) < 0) {
-		problem(s, "task '%s': %s", parsed.task_id ? parsed.task_id : "?", err.message);
-		fm_error_release(&err);
-		fm_task_release(&parsed);
-		return;
-	}
-	fm_task_release(&parsed);
-	id = fm_json_get_string(t, "task_id");
-	tool = tool_of(s, t, &m, &owned);
-	if (!tool)
-		return;
-	if (m && !fm_json_get_string(t, "plugin_name"))
-		json_object_object_add(t, "plugin_name", json_object_new_string(m->name));
-	params = fm_json_get(t, "parameters", json_type_object);
-	if (!params) {
-		params = json_object_new_object();
-		json_object_object_add(t, "parameters", params);
-	}
-	if (apply_cli) {
-		json_object_object_foreach (s->cli, k, v) {
-			json_object_object_add(params, k, json_object_get(v));
-		}
-	}
-	type_cli_values(s, tool, params, id);
-	if (s->preset) {
-		const char *for_tool = fm_json_get_string(s->preset, "tool");
-
-		if ((!for_tool || !strcmp(for_tool, fm_json_get_string(t, "tool_name"))) &&
-		    fm_preset_apply(s->preset, params, &err) < 0) {
-			problem(s, "task '%s': preset '%s': %s", id, s->a.preset, err.message);
-			fm_error_release(&err);
-		}
-	}
-	if (fm_params_validate(tool, params, id, &err) < 0)
-		add_errors(s, &err);
-	else if (owned && fm_combine_check(params, id, &err) < 0)
-		add_errors(s, &err);
-	json_object_put(owned);
-	/* The line as the spool will hold it, its paths made absolute. */
-	if (s->a.queue)
-		absolute_paths(t);
-	check_line(s, t, id);
-}
-
-/* 0 unvisited, 1 on the path, 2 done: a back edge is a cycle. */
-static int find_cycle(json_object *byid, const char *id, json_object *state, char **path)
-{
-	json_object *st, *t = json_object_object_get(byid, id), *list;
-	size_t i;
-	int found = 0;
-
-	if (json_object_object_get_ex(state, id, &st))
-		return json_object_get_int(st) == 1;
-	json_object_object_add(state, id, json_object_new_int(1));
-	list = fm_task_needs(t);
-	for (i = 0; !found && i < json_object_array_length(list); i++) {
-		const char *d = json_object_get_string(json_object_array_get_idx(list, i));
-
-		if (json_object_object_get_ex(byid, d, NULL) && find_cycle(byid, d, state, path)) {
-			char *p = fm_xasprintf("%s -> %s", d, *path ? *path : id);
-
-			free(*path);
-			*path = p;
-			found = 1;
-		}
-	}
-	json_object_put(list);
-	json_object_object_add(state, id, json_object_new_int(found ? 1 : 2));
-	return found;
-}
-
-/*
- * A plan (a storyboard, --json) must be whole: every id it names is in
- * it. A single task's --depends names a task submitted elsewhere.
- */
-static void check_plan(struct submit *s, int whole)
-{
-	json_object *byid = json_object_new_object(), *state = json_object_new_object();
-	size_t i, n = json_object_array_length(s->tasks);
-
-	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i);
-		const char *id = fm_json_get_string(t, "task_id");
-
-		if (!id)
-			continue;
-		if (json_object_object_get_ex(byid, id, NULL))
-			problem(s, "task '%s': the id is used twice (rule: unique ids)", id);
-		json_object_object_add(byid, id, json_object_get(t));
-	}
-	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i), *list = fm_task_needs(t);
-		const char *id = fm_json_get_string(t, "task_id");
-		size_t k;
-		char *path = NULL;
-
-		for (k = 0; id && k < json_object_array_length(list); k++) {
-			const char *d = json_object_get_string(json_object_array_get_idx(list, k));
-
-			if (whole && !json_object_object_get_ex(byid, d, NULL))
-				problem(s,
-					"task '%s': depends on task '%s', which is not in the plan "
-					"(rule: known ids)",
-					id, d);
-		}
-		json_object_put(list);
-		if (id && find_cycle(byid, id, state, &path) && path) {
-			problem(s, "task '%s': dependency cycle %s (rule: no cycles)", id, path);
-			/* One report per cycle: its tasks count as done now. */
-			json_object_object_foreach (state, k2, v2) {
-				(void)v2;
-				json_object_object_add(state, k2, json_object_new_int(2));
-			}
-		}
-		free(path);
-	}
-	json_object_put(byid);
-	json_object_put(state);
+	fm_plan_check_task(&r, t, apply_cli, s->problems);
 }
 
 static json_object *single_task(struct submit *s, const char *id)
@@ -605,7 +324,7 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 	if (fm_read_file(strcmp(name, "-") ? name : "/dev/stdin",
 			 name == s->a.json ? JSON_INPUT_MAX : FM_STORYBOARD_MAX, buf, len,
 			 &err) < 0) {
-		problem(s, "%s", err.message);
+		fm_problem(s->problems, "%s", err.message);
 		/* Too large is a limit, like too many scenes; not a read error. */
 		if (err.code != FM_VALIDATION_ERROR)
 			s->unreadable = 1;
@@ -615,54 +334,15 @@ static int read_input(struct submit *s, const char *name, char **buf, size_t *le
 	return 0;
 }
 
-/* A task object with "type":"task" first, whatever it had. */
-static json_object *as_task(json_object *o)
-{
-	json_object *t;
-
-	if (!json_object_is_type(o, json_type_object))
-		return json_object_get(o);
-	t = json_object_new_object();
-	json_object_object_add(t, "type", json_object_new_string("task"));
-	/* A "type" of its own replaces ours in place, so a non-task is caught. */
-	json_object_object_foreach (o, k, v) {
-		json_object_object_add(t, k, json_object_get(v));
-	}
-	return t;
-}
-
 /* --json: one task object per line, or one array of them. */
 static void json_tasks(struct submit *s)
 {
-	struct fm_error err = FM_ERROR_INIT;
-	json_object *all;
-	char *buf, *line, *save = NULL;
-	size_t len, i, lineno = 0;
+	char *buf;
+	size_t len;
 
 	if (read_input(s, s->a.json, &buf, &len) < 0)
 		return;
-	if (fm_json_parse(buf, len, &all, NULL) == 0 && json_object_is_type(all, json_type_array)) {
-		for (i = 0; i < json_object_array_length(all); i++)
-			json_object_array_add(s->tasks, as_task(json_object_array_get_idx(all, i)));
-		json_object_put(all);
-		free(buf);
-		return;
-	}
-	json_object_put(all);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		json_object *t;
-
-		lineno++;
-		if (!line[strspn(line, " \t\r")])
-			continue;
-		if (fm_json_parse(line, strlen(line), &t, &err) < 0) {
-			problem(s, "%s line %zu: %s", s->a.json, lineno, err.message);
-			fm_error_release(&err);
-			continue;
-		}
-		json_object_array_add(s->tasks, as_task(t));
-		json_object_put(t);
-	}
+	fm_tasks_read(buf, len, s->a.json, s->tasks, s->problems);
 	free(buf);
 }
 
@@ -746,7 +426,7 @@ static int each_task(struct submit *s, json_object *done, struct fm_writer *out)
 	t = single_task(s, id);
 	res = fm_json_get(t, "resources", json_type_array);
 	for (i = 0; files && i < json_object_array_length(files); i++)
-		json_object_array_add(res, local_resource(json_object_get_string(
+		json_object_array_add(res, fm_resource_local(json_object_get_string(
 					       json_object_array_get_idx(files, i))));
 	check_task(s, t, 1);
 	if (json_object_array_length(s->problems) > before) {
@@ -814,144 +494,32 @@ static int each(struct submit *s)
 
 /* --- the spool --------------------------------------------------------- */
 
-/*
- * Dependencies outside the plan must be in the spool already, and ids
- * must be new to it. ids: every id the spool holds, by name.
- */
-static void check_spooled(struct submit *s, json_object *spooled)
+static void print_ids(void *ctx, size_t from, size_t to)
 {
-	json_object *mine = json_object_new_object();
-	size_t i, k, n = json_object_array_length(s->tasks);
+	json_object *order = ctx;
 
-	for (i = 0; i < n; i++) {
-		const char *id =
-		    fm_json_get_string(json_object_array_get_idx(s->tasks, i), "task_id");
-		json_object *name;
-
-		if (!id)
-			continue;
-		json_object_object_add(mine, id, NULL);
-		if (json_object_object_get_ex(spooled, id, &name))
-			problem(s, "task '%s': the spool has a task of that id already (%s)", id,
-				json_object_get_string(name));
-	}
-	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(s->tasks, i), *list = fm_task_needs(t);
-		const char *id = fm_json_get_string(t, "task_id");
-
-		for (k = 0; id && k < json_object_array_length(list); k++) {
-			const char *d = json_object_get_string(json_object_array_get_idx(list, k));
-
-			if (!json_object_object_get_ex(mine, d, NULL) &&
-			    !json_object_object_get_ex(spooled, d, NULL))
-				problem(s,
-					"task '%s': depends on task '%s', which is neither in the "
-					"plan nor in the spool",
-					id, d);
-		}
-		json_object_put(list);
-	}
-	json_object_put(mine);
-}
-
-/* Tasks after the ones they name, else in the given order (no cycles here). */
-static json_object *queue_order(struct submit *s)
-{
-	size_t n = json_object_array_length(s->tasks), done = 0, i, k;
-	json_object *order = json_object_new_array(), *placed = json_object_new_object(),
-		    *pending = json_object_new_object();
-	char *taken = fm_xcalloc(n ? n : 1, 1);
-
-	for (i = 0; i < n; i++)
-		json_object_object_add(
-		    pending, fm_json_get_string(json_object_array_get_idx(s->tasks, i), "task_id"),
-		    NULL);
-	while (done < n) {
-		size_t before = done;
-
-		for (i = 0; i < n; i++) {
-			json_object *t = json_object_array_get_idx(s->tasks, i), *list;
-			int ready = 1;
-
-			if (taken[i])
-				continue;
-			list = fm_task_needs(t);
-			for (k = 0; ready && k < json_object_array_length(list); k++) {
-				const char *d =
-				    json_object_get_string(json_object_array_get_idx(list, k));
-
-				ready = !json_object_object_get_ex(pending, d, NULL) ||
-					json_object_object_get_ex(placed, d, NULL);
-			}
-			json_object_put(list);
-			if (!ready)
-				continue;
-			taken[i] = 1;
-			done++;
-			json_object_array_add(order, json_object_get(t));
-			json_object_object_add(placed, fm_json_get_string(t, "task_id"), NULL);
-		}
-		if (done == before)
-			break; /* check_plan has reported the cycle */
-	}
-	free(taken);
-	json_object_put(placed);
-	json_object_put(pending);
-	return order;
-}
-
-static void print_ids(json_object *order, size_t from, size_t to)
-{
 	for (; from < to; from++)
 		puts(fm_json_get_string(json_object_array_get_idx(order, from), "task_id"));
 }
 
-/* Writes the checked tasks into the spool; ids go out once durable. */
-static int queue_tasks(struct submit *s, struct fm_spool *sp)
+/* Writes the checked tasks into the spool in plan order; ids go out once durable. */
+static int queue_tasks(struct submit *s, struct fm_spool *sp, const struct fm_plan *plan)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	json_object *order = queue_order(s);
-	size_t i, n = json_object_array_length(order), synced = 0;
-	char name[FM_SPOOL_NAME_MAX];
+	json_object *order = json_object_new_array();
+	size_t i, n = plan->n, queued;
 	int status = FM_EXIT_OK;
 
-	for (i = 0; i < n; i++) {
-		json_object *t = json_object_array_get_idx(order, i);
-
-		if (fm_spool_put(sp, t, name, &err) < 0)
-			break;
-		if ((i + 1) % QUEUE_BATCH == 0) {
-			if (fm_spool_commit(sp, &err) < 0)
-				break;
-			print_ids(order, synced, i + 1);
-			synced = i + 1;
-		}
-	}
-	if (i == n && fm_spool_commit(sp, &err) == 0) {
-		print_ids(order, synced, n);
-	} else {
+	for (i = 0; i < n; i++)
+		json_object_array_add(
+		    order, json_object_get(json_object_array_get_idx(s->tasks, plan->order[i])));
+	if (fm_spool_enqueue(sp, order, print_ids, order, &queued, &err) < 0) {
 		fm_warn("%s", err.message);
-		fm_warn("queued %zu of %zu tasks; the ids printed are in the spool", synced, n);
+		fm_warn("queued %zu of %zu tasks; the ids printed are in the spool", queued, n);
 		status = err.code == FM_VALIDATION_ERROR ? FM_EXIT_USAGE : FM_EXIT_FAILED;
 	}
 	json_object_put(order);
 	return status;
-}
-
-/* Entries the spool skips (a symlink or a special file among the tasks) are said. */
-/*
- * Every id in the spool, mapped to its state, for the checks above. The
- * queueing lock is taken first and held until the last commit: a
- * submitter racing us for an id waits, then finds it taken.
- */
-static json_object *spooled_ids(struct fm_spool *sp)
-{
-	struct fm_error err = FM_ERROR_INIT;
-	json_object *ids;
-
-	if (fm_spool_ids(sp, &ids, &err) < 0)
-		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	return ids;
 }
 
 static int cancel(const struct args *a)
@@ -1009,7 +577,7 @@ int main(int argc, char **argv)
 	struct submit s = {0};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_spool sp = {0};
-	json_object *spooled;
+	struct fm_plan plan;
 	int status = FM_EXIT_OK;
 	size_t i;
 
@@ -1027,6 +595,7 @@ int main(int argc, char **argv)
 	s.sources = json_object_new_array();
 	s.tasks = json_object_new_array();
 	s.cli = json_object_new_object();
+	fm_plan_init(&plan);
 	if (fm_config_load(&s.config, &err) < 0)
 		fm_die(FM_EXIT_USAGE, "%s", err.message);
 	fm_plugins_scan(&s.plugins, &err);
@@ -1045,14 +614,22 @@ int main(int argc, char **argv)
 		json_object_array_add(s.tasks, single_task(&s, NULL));
 	for (i = 0; i < json_object_array_length(s.tasks); i++)
 		check_task(&s, json_object_array_get_idx(s.tasks, i), !s.a.storyboard && !s.a.json);
-	check_plan(&s, (s.a.storyboard || s.a.json) && !s.a.queue);
+	/*
+	 * A plan (a storyboard, --json) must be whole: every id it names is in
+	 * it. A single task's --depends names a task submitted elsewhere, and
+	 * a queued one's must be in the spool.
+	 */
+	for (i = 0; i < json_object_array_length(s.tasks); i++)
+		fm_plan_add_task(&plan, json_object_array_get_idx(s.tasks, i));
+	fm_plan_check(&plan, (s.a.storyboard || s.a.json) && !s.a.queue, s.problems);
 	if (s.a.queue) {
 		if (fm_spool_open(&sp, NULL, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "%s", err.message);
+		/* Entries the spool skips (a symlink or a special file among the tasks) are said.
+		 */
 		sp.warn = fm_warn_hook;
-		spooled = spooled_ids(&sp);
-		check_spooled(&s, spooled);
-		json_object_put(spooled);
+		if (fm_spool_check_plan(&sp, &plan, s.problems, &err) < 0)
+			fm_die(FM_EXIT_FAILED, "%s", err.message);
 	}
 	if (json_object_array_length(s.problems)) {
 		report(&s, 0);
@@ -1060,7 +637,7 @@ int main(int argc, char **argv)
 	} else if (s.a.dry_run) {
 		print_plan(&s);
 	} else if (s.a.queue) {
-		status = queue_tasks(&s, &sp);
+		status = queue_tasks(&s, &sp, &plan);
 	} else {
 		for (i = 0; i < json_object_array_length(s.tasks); i++)
 			puts(fm_json_str(json_object_array_get_idx(s.tasks, i)));
@@ -1076,6 +653,7 @@ out:
 	json_object_put(s.preset);
 	fm_plugins_release(&s.plugins);
 	fm_config_release(&s.config);
+	fm_plan_release(&plan);
 	if (sp.dir)
 		fm_spool_release(&sp);
 	fm_error_release(&err);

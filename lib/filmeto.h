@@ -18,6 +18,7 @@
  *            resource         input resources made into local files
  *            cache            the output cache, keyed by content
  *            proc             child processes in their own groups; orphans; secrets
+ *            plan             a task DAG checked (ids, duplicates, cycles) and ordered
  *            storyboard       a storyboard expanded into the task DAG
  * media      render           a libavfilter graph into a file: the one encoding path
  *            media            probing media files and joining them by stream copy
@@ -54,6 +55,7 @@
 #include "host.h"
 
 #include "exec.h"
+#include "plan.h"
 #include "resource.h"
 #include "cache.h"
 #include "proc.h"

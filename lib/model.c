@@ -1,12 +1,18 @@
 /*
  * Tasks, results and events of DESIGN §2 and their JSON form. Reading a
  * task checks every field's type so that a plugin never sees a task the
- * model does not allow.
+ * model does not allow. Here too: the one parser of a task_output
+ * reference ("ID#N"), the resources a command makes of paths, URLs and
+ * files, and reading task objects written by hand.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <libavutil/base64.h>
+
+#include "fs.h"
 #include "model.h"
 #include "util.h"
 
@@ -45,6 +51,103 @@ int fm_resource_type_valid(const char *type)
 	return 0;
 }
 
+int fm_url_like(const char *s)
+{
+	const char *p = strstr(s, "://"), *c;
+
+	if (!p || p == s)
+		return 0;
+	for (c = s; c < p; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '+'))
+			return 0;
+	return 1;
+}
+
+json_object *fm_resource_local(const char *path)
+{
+	json_object *o = json_object_new_object();
+	char *abs = fm_abspath(path);
+
+	json_object_object_add(o, "type", json_object_new_string("local_path"));
+	json_object_object_add(o, "data", json_object_new_string(abs));
+	json_object_object_add(o, "mime_type", json_object_new_string(fm_mime_from_path(abs)));
+	json_object_object_add(o, "metadata", json_object_new_object());
+	free(abs);
+	return o;
+}
+
+json_object *fm_resource_remote(const char *url)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "type", json_object_new_string("remote_url"));
+	json_object_object_add(o, "data", json_object_new_string(url));
+	json_object_object_add(o, "metadata", json_object_new_object());
+	return o;
+}
+
+int fm_resource_base64_file(const char *path, size_t max, json_object **res, struct fm_error *err)
+{
+	json_object *o;
+	char *buf, *b64;
+	size_t len;
+
+	*res = NULL;
+	if (fm_read_file(path, max, &buf, &len, err) < 0)
+		return -1;
+	b64 = fm_xmalloc(AV_BASE64_SIZE(len));
+	av_base64_encode(b64, (int)AV_BASE64_SIZE(len), (const uint8_t *)buf, (int)len);
+	o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string("base64"));
+	json_object_object_add(o, "data", json_object_new_string(b64));
+	json_object_object_add(o, "mime_type", json_object_new_string(fm_mime_from_path(path)));
+	json_object_object_add(o, "metadata", json_object_new_object());
+	free(buf);
+	free(b64);
+	*res = o;
+	return 0;
+}
+
+/* Shown of a reference that does not parse: an id, '#' and N, with room. */
+#define REF_SHOWN (FM_ID_MAX + 16)
+
+int fm_task_ref_parse(const char *text, struct fm_task_ref *ref, struct fm_error *err)
+{
+	const char *hash, *p;
+	size_t n;
+	long v = 0;
+
+	ref->id[0] = '\0';
+	ref->output = -1;
+	if (!text)
+		text = "";
+	hash = strchr(text, '#');
+	n = hash ? (size_t)(hash - text) : strlen(text);
+	if (n <= FM_ID_MAX) {
+		memcpy(ref->id, text, n);
+		ref->id[n] = '\0';
+	}
+	if (n > FM_ID_MAX || !fm_id_valid(ref->id)) {
+		ref->id[0] = '\0';
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"'%.*s' is not ID or ID#N: ID must be " FM_ID_RULE, REF_SHOWN,
+				text);
+	}
+	if (!hash)
+		return 0;
+	/* Digits only, and no more of them than the bound needs: no sign, no overflow. */
+	for (p = hash + 1; *p >= '0' && *p <= '9' && v <= FM_TASK_OUTPUT_MAX; p++)
+		v = v * 10 + (*p - '0');
+	if (p == hash + 1 || *p || v > FM_TASK_OUTPUT_MAX) {
+		ref->id[0] = '\0';
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"'%.*s' is not ID or ID#N: N must be a whole number from 0 to %d",
+				REF_SHOWN, text, FM_TASK_OUTPUT_MAX);
+	}
+	ref->output = v;
+	return 0;
+}
+
 static int check_resources(json_object *res, struct fm_error *err)
 {
 	size_t i, n = json_object_array_length(res);
@@ -52,6 +155,8 @@ static int check_resources(json_object *res, struct fm_error *err)
 	for (i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(res, i);
 		const char *type = fm_json_get_string(r, "type");
+		struct fm_task_ref ref;
+		struct fm_error why = FM_ERROR_INIT;
 
 		if (!json_object_is_type(r, json_type_object))
 			return fm_error(err, FM_VALIDATION_ERROR,
@@ -64,6 +169,10 @@ static int check_resources(json_object *res, struct fm_error *err)
 		if (!fm_json_get_string(r, "data"))
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"resources[%zu].data: must be a string", i);
+		if (!strcmp(type, "task_output") &&
+		    fm_task_ref_parse(fm_json_get_string(r, "data"), &ref, &why) < 0)
+			return fm_error(err, FM_VALIDATION_ERROR, "resources[%zu].data: %s", i,
+					why.message);
 	}
 	return 0;
 }
@@ -130,10 +239,8 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 	if (!id)
 		return fm_error(err, FM_VALIDATION_ERROR, "task_id: required");
 	if (!t->task_id)
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"task_id: '%.*s' is not 1-%d characters of A-Z a-z 0-9 . _ - (not "
-				"starting with . or -)",
-				FM_ID_MAX, id, FM_ID_MAX);
+		return fm_error(err, FM_VALIDATION_ERROR, "task_id: '%.*s' is not " FM_ID_RULE,
+				FM_ID_MAX, id);
 	if (take_string(obj, "tool_name", &t->tool_name, err) < 0 ||
 	    take_string(obj, "plugin_name", &t->plugin_name, err) < 0 ||
 	    take_string(obj, "created_at", &t->created_at, err) < 0 ||
@@ -179,14 +286,80 @@ json_object *fm_task_needs(json_object *task)
 	r = fm_json_get(task, "resources", json_type_array);
 	for (i = 0; r && i < json_object_array_length(r); i++) {
 		json_object *o = json_object_array_get_idx(r, i);
-		const char *type = fm_json_get_string(o, "type"), *data;
+		const char *type = fm_json_get_string(o, "type");
+		struct fm_task_ref ref;
 
-		data = fm_json_get_string(o, "data");
-		if (type && data && !strcmp(type, "task_output"))
-			json_object_array_add(
-			    ids, json_object_new_string_len(data, (int)strcspn(data, "#")));
+		if (type && !strcmp(type, "task_output") &&
+		    fm_task_ref_parse(fm_json_get_string(o, "data"), &ref, NULL) == 0)
+			json_object_array_add(ids, json_object_new_string(ref.id));
 	}
 	return ids;
+}
+
+/* A task object with "type":"task" first, whatever it had. */
+static json_object *as_task(json_object *o)
+{
+	json_object *t;
+
+	if (!json_object_is_type(o, json_type_object))
+		return json_object_get(o);
+	t = json_object_new_object();
+	json_object_object_add(t, "type", json_object_new_string("task"));
+	/* A "type" of its own replaces ours in place, so a non-task is caught. */
+	json_object_object_foreach (o, k, v) {
+		json_object_object_add(t, k, json_object_get(v));
+	}
+	return t;
+}
+
+void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
+		   json_object *problems)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *all;
+	char *line, *save = NULL;
+	size_t i, lineno = 0;
+
+	if (fm_json_parse(buf, len, &all, NULL) == 0 && json_object_is_type(all, json_type_array)) {
+		for (i = 0; i < json_object_array_length(all); i++)
+			json_object_array_add(tasks, as_task(json_object_array_get_idx(all, i)));
+		json_object_put(all);
+		return;
+	}
+	json_object_put(all);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_object *t;
+
+		lineno++;
+		if (!line[strspn(line, " \t\r")])
+			continue;
+		if (fm_json_parse(line, strlen(line), &t, &err) < 0) {
+			fm_problem(problems, "%s line %zu: %s", name, lineno, err.message);
+			fm_error_release(&err);
+			continue;
+		}
+		json_object_array_add(tasks, as_task(t));
+		json_object_put(t);
+	}
+}
+
+void fm_task_absolute_paths(json_object *task)
+{
+	json_object *res = fm_json_get(task, "resources", json_type_array);
+	size_t i;
+
+	for (i = 0; res && i < json_object_array_length(res); i++) {
+		json_object *r = json_object_array_get_idx(res, i);
+		const char *type = fm_json_get_string(r, "type"),
+			   *data = fm_json_get_string(r, "data");
+		char *abs;
+
+		if (!type || !data || strcmp(type, "local_path") || data[0] == '/')
+			continue;
+		abs = fm_abspath(data);
+		json_object_object_add(r, "data", json_object_new_string(abs));
+		free(abs);
+	}
 }
 
 json_object *fm_task_to_json(const struct fm_task *t)

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "error.h"
+#include "util.h"
 
 /* Tool types of DESIGN §2; a manifest may name others. */
 extern const char *const fm_tool_types[];
@@ -37,12 +38,51 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 json_object *fm_task_to_json(const struct fm_task *t);
 /*
  * The ids a task line waits for: its depends_on and the task named by each
- * task_output resource ("ID" or "ID#N"). A new array, possibly empty.
+ * task_output resource ("ID" or "ID#N"). A new array, possibly empty. A
+ * reference that does not parse names no task: fm_task_from_json refuses
+ * it, saying why.
  */
 json_object *fm_task_needs(json_object *task);
 
+/* The largest N of a task_output reference "ID#N". */
+#define FM_TASK_OUTPUT_MAX 1000000
+/*
+ * A task_output resource's data: "ID", every output of task ID, or
+ * "ID#N", its output N (from 0). The one parser of this syntax.
+ */
+struct fm_task_ref {
+	char id[FM_ID_MAX + 1];
+	long output; /* N, or -1: every output */
+};
+/* 0, or -1 with a VALIDATION_ERROR quoting text and saying which rule it breaks. */
+int fm_task_ref_parse(const char *text, struct fm_task_ref *ref, struct fm_error *err);
+
+/*
+ * Task objects written by hand (filmeto-submit --json): one per line, or
+ * one JSON array of them. Each is appended to tasks with "type":"task"
+ * first (a "type" of its own replaces it in place, so a non-task is
+ * caught by fm_task_from_json). A line that is not JSON is a problem
+ * ({message}, "NAME line N: why", counting the lines that are not
+ * empty). buf is NUL-terminated and is cut into lines (changed).
+ */
+void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
+		   json_object *problems);
+/* Local paths of a task's resources made absolute: a worker runs elsewhere. */
+void fm_task_absolute_paths(json_object *task);
+
 /* Resource types of DESIGN §2. */
 int fm_resource_type_valid(const char *type);
+/* Whether s reads as a URL: a scheme of letters (and '+') before "://". */
+int fm_url_like(const char *s);
+/* A new local_path resource: path made absolute, its MIME type from its name. */
+json_object *fm_resource_local(const char *path);
+/* A new remote_url resource. */
+json_object *fm_resource_remote(const char *url);
+/*
+ * A new base64 resource holding the file at path (at most max bytes), or
+ * -1 with err from reading it.
+ */
+int fm_resource_base64_file(const char *path, size_t max, json_object **res, struct fm_error *err);
 /* A MIME type from a file name's extension; "application/octet-stream". */
 const char *fm_mime_from_path(const char *path);
 /* "image", "video", "audio", "text" or "file", from a MIME type. */

@@ -64,9 +64,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fs.h"
 #include "model.h"
 #include "ndjson.h"
+#include "plan.h"
 #include "spool.h"
 #include "util.h"
 
@@ -542,6 +544,67 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
 	return rc;
 }
 
+int fm_spool_check_plan(struct fm_spool *sp, const struct fm_plan *plan, json_object *problems,
+			struct fm_error *err)
+{
+	json_object *spooled, *name;
+	size_t i, k;
+
+	if (fm_spool_ids(sp, &spooled, err) < 0)
+		return -1;
+	for (i = 0; i < plan->n; i++) {
+		const char *id = fm_plan_task(plan, i)->id;
+
+		if (id && json_object_object_get_ex(spooled, id, &name))
+			fm_problem(problems,
+				   "task '%s': the spool has a task of that id already (%s)", id,
+				   json_object_get_string(name));
+	}
+	for (i = 0; i < plan->n; i++) {
+		const struct fm_plan_task *t = fm_plan_task(plan, i);
+
+		for (k = 0; t->id && k < json_object_array_length(t->needs); k++) {
+			const char *d =
+			    json_object_get_string(json_object_array_get_idx(t->needs, k));
+
+			if (d && !fm_plan_has(plan, d) &&
+			    !json_object_object_get_ex(spooled, d, NULL))
+				fm_problem(
+				    problems,
+				    "task '%s': depends on task '%s', which is neither in the "
+				    "plan nor in the spool",
+				    t->id, d);
+		}
+	}
+	json_object_put(spooled);
+	return 0;
+}
+
+int fm_spool_enqueue(struct fm_spool *sp, json_object *tasks,
+		     void (*durable)(void *ctx, size_t from, size_t to), void *ctx, size_t *queued,
+		     struct fm_error *err)
+{
+	size_t i, n = json_object_array_length(tasks);
+	char name[FM_SPOOL_NAME_MAX];
+
+	*queued = 0;
+	for (i = 0; i < n; i++) {
+		if (fm_spool_put(sp, json_object_array_get_idx(tasks, i), name, err) < 0)
+			return -1;
+		if ((i + 1) % FM_SPOOL_BATCH == 0) {
+			if (fm_spool_commit(sp, err) < 0)
+				return -1;
+			durable(ctx, *queued, i + 1);
+			*queued = i + 1;
+		}
+	}
+	if (fm_spool_commit(sp, err) < 0)
+		return -1;
+	durable(ctx, *queued, n);
+	*queued = n;
+	return 0;
+}
+
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err)
 {
 	if (fsync(sp->fd[sub]) < 0)
@@ -562,7 +625,7 @@ static int read_names(struct fm_spool *sp, enum fm_spool_dir sub, char ***names,
 		      struct fm_error *err)
 {
 	int fd = openat(sp->fd[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	size_t cap = 0;
+	struct fm_buf list = FM_BUF_INIT; /* char *[] */
 	struct dirent *d;
 	DIR *dir;
 
@@ -575,16 +638,17 @@ static int read_names(struct fm_spool *sp, enum fm_spool_dir sub, char ***names,
 				subdirs[sub]);
 	}
 	while ((d = readdir(dir))) {
+		char *name;
+
 		if (strlen(d->d_name) >= FM_SPOOL_NAME_MAX || !name_valid(d->d_name) ||
 		    !fm_spool_regular(sp, sub, d->d_name, d->d_type))
 			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*names = fm_xrealloc(*names, cap * sizeof(**names));
-		}
-		(*names)[(*n)++] = fm_xstrdup(d->d_name);
+		name = fm_xstrdup(d->d_name);
+		fm_buf_add(&list, &name, sizeof(name));
 	}
 	closedir(dir);
+	*n = list.len / sizeof(**names);
+	*names = (char **)fm_buf_detach(&list, NULL);
 	if (*n)
 		qsort(*names, *n, sizeof(**names), by_name);
 	return 0;
@@ -674,7 +738,8 @@ int fm_spool_list(struct fm_spool *sp, int probe, struct fm_spool_entry **v, siz
 		  struct fm_error *err)
 {
 	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
-	size_t d, i, cap = 0;
+	struct fm_buf list = FM_BUF_INIT; /* struct fm_spool_entry[] */
+	size_t d, i;
 
 	*v = NULL;
 	*n = 0;
@@ -683,20 +748,19 @@ int fm_spool_list(struct fm_spool *sp, int probe, struct fm_spool_entry **v, siz
 		size_t k;
 
 		if (read_names(sp, dirs[d], &names, &k, err) < 0) {
-			free(*v);
-			*v = NULL;
-			*n = 0;
+			fm_buf_release(&list);
 			return -1;
 		}
 		for (i = 0; i < k; i++) {
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 64;
-				*v = fm_xrealloc(*v, cap * sizeof(**v));
-			}
-			add_entry(sp, dirs[d], names[i], probe, &(*v)[(*n)++]);
+			struct fm_spool_entry e;
+
+			add_entry(sp, dirs[d], names[i], probe, &e);
+			fm_buf_add(&list, &e, sizeof(e));
 		}
 		fm_spool_names_free(names, k);
 	}
+	*n = list.len / sizeof(**v);
+	*v = (struct fm_spool_entry *)fm_buf_detach(&list, NULL);
 	if (*n)
 		qsort(*v, *n, sizeof(**v), by_entry);
 	return 0;
@@ -839,32 +903,30 @@ static void keep(json_object **slot, const char *line, size_t len)
  */
 int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err)
 {
-	const char *p, *end, *nl, *prog = NULL;
-	size_t cap = 65536, len = 0, plen = 0;
-	char *buf = fm_xmalloc(cap);
+	const char *p, *end, *nl, *prog = NULL, *buf;
+	struct fm_buf log = FM_BUF_INIT;
+	size_t chunk = 65536, plen = 0;
+	char *part = fm_xmalloc(chunk);
 	ssize_t n;
-	off_t at = 0;
 
 	memset(ls, 0, sizeof(*ls));
-	while ((n = pread(fd, buf + len, cap - len, at)) > 0) {
-		len += (size_t)n;
-		at += n;
-		if (len > FM_SPOOL_LOG_READ_MAX) {
-			free(buf);
+	while ((n = pread(fd, part, chunk, (off_t)log.len)) > 0) {
+		fm_buf_add(&log, part, (size_t)n);
+		if (log.len > FM_SPOOL_LOG_READ_MAX) {
+			free(part);
+			fm_buf_release(&log);
 			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 					"more than %lld bytes, more than a task log holds",
 					(long long)FM_SPOOL_LOG_READ_MAX);
 		}
-		if (len == cap) {
-			cap = cap * 2 > FM_SPOOL_LOG_READ_MAX ? FM_SPOOL_LOG_READ_MAX + 1 : cap * 2;
-			buf = fm_xrealloc(buf, cap);
-		}
 	}
+	free(part);
 	if (n < 0) {
-		free(buf);
+		fm_buf_release(&log);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read:");
 	}
-	for (p = buf, end = buf + len; p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
+	buf = fm_buf_str(&log);
+	for (p = buf, end = buf + log.len; p < end && (nl = memchr(p, '\n', (size_t)(end - p)));
 	     p = nl + 1) {
 		size_t l = (size_t)(nl - p);
 
@@ -883,7 +945,7 @@ int fm_spool_logscan(int fd, struct fm_spool_logscan *ls, struct fm_error *err)
 	}
 	if (prog)
 		keep(&ls->progress, prog, plen);
-	free(buf);
+	fm_buf_release(&log);
 	return 0;
 }
 

@@ -165,6 +165,29 @@ int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err);
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err);
 int fm_spool_commit(struct fm_spool *sp, struct fm_error *err);
+
+/* Tasks fm_spool_enqueue makes durable with one commit (one fsync of queue/). */
+#define FM_SPOOL_BATCH 1024
+struct fm_plan;
+/*
+ * Whether a plan may be queued: its ids must be new to the spool, and what
+ * its tasks need outside it must be in the spool already. Each problem is
+ * appended to problems ({message}). Takes the queueing lock, to be held
+ * until the last commit: a submitter racing us for an id waits, then
+ * finds it taken. -1 with err only when the spool cannot be read.
+ */
+int fm_spool_check_plan(struct fm_spool *sp, const struct fm_plan *plan, json_object *problems,
+			struct fm_error *err);
+/*
+ * Queues the tasks of an array in its order, a commit per FM_SPOOL_BATCH
+ * and one at the end; after each commit durable(ctx, from, to) hears that
+ * tasks [from, to) are in the spool, so their ids can be said. *queued:
+ * how many are. -1 with err when a put or a commit failed: the tasks
+ * after the last commit are not queued.
+ */
+int fm_spool_enqueue(struct fm_spool *sp, json_object *tasks,
+		     void (*durable)(void *ctx, size_t from, size_t to), void *ctx, size_t *queued,
+		     struct fm_error *err);
 /* fsync(2) of one subdirectory. */
 int fm_spool_sync(struct fm_spool *sp, enum fm_spool_dir sub, struct fm_error *err);
 

@@ -118,9 +118,9 @@ static void make_prefix(struct sb *s)
 		*strrchr(s->prefix, '.') = '\0';
 	n = strlen(s->prefix);
 	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s->prefix[i]) && !strchr("._-", s->prefix[i]))
+		if (!fm_id_char((unsigned char)s->prefix[i]))
 			s->prefix[i] = '-';
-	if (!n || s->prefix[0] == '.' || s->prefix[0] == '-')
+	if (!fm_id_valid(s->prefix))
 		snprintf(s->prefix, sizeof(s->prefix), "film");
 }
 

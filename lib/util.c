@@ -1,4 +1,5 @@
 /* Allocation, time, ids and json-c helpers shared by every module. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +110,12 @@ void fm_timestamp(char buf[32])
 	fm_timestamp_at(fm_epoch(), buf);
 }
 
+int fm_id_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
 int fm_id_valid(const char *id)
 {
 	size_t i, n;
@@ -118,13 +125,9 @@ int fm_id_valid(const char *id)
 	n = strlen(id);
 	if (n == 0 || n > FM_ID_MAX || id[0] == '.' || id[0] == '-')
 		return 0;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
+	for (i = 0; i < n; i++)
+		if (!fm_id_char((unsigned char)id[i]))
 			return 0;
-	}
 	return 1;
 }
 
@@ -415,4 +418,64 @@ int fm_hex_digit(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+void fm_problem(json_object *problems, const char *fmt, ...)
+{
+	json_object *e = json_object_new_object();
+	char msg[FM_ERROR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object_array_add(problems, e);
+}
+
+int fm_arg_long(const char *opt, const char *text, long min, long max, const char *what, long *out,
+		struct fm_error *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	/* Out of range saturates at LONG_MIN/LONG_MAX, which the bounds refuse. */
+	if (*end || end == text || v < min || v > max || errno == ERANGE)
+		return fm_error(err, FM_VALIDATION_ERROR, "%s: '%s' is not %s from %ld to %ld", opt,
+				text, what, min, max);
+	*out = v;
+	return 0;
+}
+
+/* A finite number spelled by the whole of text, as strtod reads it. */
+static int whole_number(const char *text, double *out)
+{
+	char *end;
+
+	*out = strtod(text, &end);
+	return !*end && end != text && isfinite(*out);
+}
+
+int fm_arg_seconds(const char *opt, const char *text, int zero_ok, double *out,
+		   struct fm_error *err)
+{
+	double v;
+
+	if (!whole_number(text, &v) || v < 0 || (!zero_ok && v == 0))
+		return fm_error(err, FM_VALIDATION_ERROR, "%s: '%s' is not a %snumber of seconds",
+				opt, text, zero_ok ? "" : "positive ");
+	*out = v;
+	return 0;
+}
+
+int fm_arg_positive(const char *opt, const char *text, double *out, struct fm_error *err)
+{
+	double v;
+
+	if (!whole_number(text, &v) || !(v > 0))
+		return fm_error(err, FM_VALIDATION_ERROR, "%s: not a positive number", opt);
+	*out = v;
+	return 0;
 }

@@ -41,6 +41,10 @@ void fm_timestamp_at(double t, char buf[32]);
 
 /* Ids: 1..FM_ID_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
 int fm_id_valid(const char *id);
+/* Whether c may be in an id; the rule in words, for messages. */
+int fm_id_char(int c);
+#define FM_ID_RULE "1-128 characters of A-Z a-z 0-9 . _ - (not starting with . or -)"
+_Static_assert(FM_ID_MAX == 128, "FM_ID_RULE says the id limit in words");
 /* "PREFIX-xxxxxxxx" with 8 random hex digits. */
 char *fm_id_new(const char *prefix);
 
@@ -81,5 +85,29 @@ json_object *fm_json_double(double d);
 
 /* The value of a hexadecimal digit, or -1. */
 int fm_hex_digit(int c);
+
+/*
+ * A problem found checking a whole (a plan, a storyboard, a batch of
+ * tasks): {"message": text} appended to problems, the text cut at
+ * FM_ERROR_MAX like an error's. The caller says every problem at once.
+ */
+void fm_problem(json_object *problems, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * The numbers of the commands' options, each the whole of text: 0 with
+ * *out set, or -1 with err (VALIDATION_ERROR) in the words a command
+ * prints before its usage hint, naming the option opt.
+ */
+/* A whole number from min to max: "OPT: 'TEXT' is not WHAT from MIN to MAX". */
+int fm_arg_long(const char *opt, const char *text, long min, long max, const char *what, long *out,
+		struct fm_error *err);
+/*
+ * Seconds, finite and above 0, or also 0 when zero_ok:
+ * "OPT: 'TEXT' is not a [positive ]number of seconds".
+ */
+int fm_arg_seconds(const char *opt, const char *text, int zero_ok, double *out,
+		   struct fm_error *err);
+/* A finite number above 0: "OPT: not a positive number". */
+int fm_arg_positive(const char *opt, const char *text, double *out, struct fm_error *err);
 
 #endif

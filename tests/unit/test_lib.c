@@ -580,5 +580,6 @@ int main(void)
 	test_http();
 	test_template();
 	test_spool();
+	test_plan();
 	return tap_done();
 }

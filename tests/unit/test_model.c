@@ -151,6 +151,171 @@ static void test_task_bad(void)
 	bad_task("{\"type\":\"progress\",\"task_id\":\"t1\",\"tool_name\":\"x\"}", "type", "t1",
 		 "type progress");
 	bad_task("[1]", "object", NULL, "not an object");
+	bad_task("{\"task_id\":\"t1\",\"tool_name\":\"x\",\"resources\":[{\"type\":"
+		 "\"task_output\",\"data\":\"up#x\"}]}",
+		 "resources[0].data: 'up#x' is not ID or ID#N: N must be", "t1",
+		 "task_output with a bad #N");
+	bad_task("{\"task_id\":\"t1\",\"tool_name\":\"x\",\"resources\":[{\"type\":"
+		 "\"task_output\",\"data\":\"../up\"}]}",
+		 "resources[0].data: '../up' is not ID or ID#N: ID must be", "t1",
+		 "task_output naming a bad id");
+}
+
+static void ref_ok(const char *text, const char *id, long output)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_task_ref r;
+
+	OK(fm_task_ref_parse(text, &r, &e) == 0, "task ref: '%s' parses", text);
+	IS_STR(r.id, id, "task ref: '%s' names task '%s'", text, id);
+	IS_INT(r.output, output, "task ref: '%s' is output %ld", text, output);
+	fm_error_release(&e);
+}
+
+static void ref_bad(const char *text, const char *why)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_task_ref r;
+
+	OK(fm_task_ref_parse(text, &r, &e) < 0 && e.code == FM_VALIDATION_ERROR,
+	   "task ref: '%.40s' is refused", text ? text : "(null)");
+	HAS(e.message, why, "task ref: '%.40s' says why", text ? text : "(null)");
+	IS_STR(r.id, "", "task ref: '%.40s' names no task", text ? text : "(null)");
+	fm_error_release(&e);
+}
+
+static void test_task_ref(void)
+{
+	char id128[FM_ID_MAX + 1], long_id[FM_ID_MAX + 8], *many;
+	struct fm_error e = FM_ERROR_INIT;
+	json_object *t, *needs;
+
+	memset(id128, 'a', FM_ID_MAX);
+	id128[FM_ID_MAX] = '\0';
+	snprintf(long_id, sizeof(long_id), "%sa#0", id128);
+	ref_ok("scene1-image", "scene1-image", -1);
+	ref_ok("scene1-image#0", "scene1-image", 0);
+	ref_ok("a.b_c-d#12", "a.b_c-d", 12);
+	ref_ok("x#0007", "x", 7);
+	ref_ok("x#1000000", "x", FM_TASK_OUTPUT_MAX);
+	ref_ok(id128, id128, -1);
+	ref_bad("", "ID must be 1-128 characters of A-Z a-z 0-9 . _ -");
+	ref_bad(NULL, "ID must be");
+	ref_bad("#0", "'#0' is not ID or ID#N: ID must be");
+	ref_bad("-x#0", "ID must be");
+	ref_bad("a b", "ID must be");
+	ref_bad(long_id, "ID must be");
+	ref_bad("x#", "'x#' is not ID or ID#N: N must be a whole number from 0 to 1000000");
+	ref_bad("x#-1", "N must be");
+	ref_bad("x#+1", "N must be");
+	ref_bad("x# 1", "N must be");
+	ref_bad("x#1x", "N must be");
+	ref_bad("x#1#2", "N must be");
+	ref_bad("x#1000001", "N must be");
+	ref_bad("x#99999999999999999999999999", "N must be");
+	/* A reference of a megabyte is quoted only so far: the message stays a line. */
+	many = fm_xmalloc(1 << 20);
+	memset(many, 'z', (1 << 20) - 1);
+	many[(1 << 20) - 1] = '\0';
+	OK(fm_task_ref_parse(many, &(struct fm_task_ref){{0}, 0}, &e) < 0 &&
+	       strlen(e.message) < 2 * FM_ID_MAX + 200,
+	   "task ref: a huge one is quoted in part");
+	free(many);
+	fm_error_release(&e);
+
+	/* What a task waits for: depends_on, then each task_output that parses. */
+	if (parse_json("{\"depends_on\":[\"a\",5],\"resources\":[{\"type\":\"task_output\","
+		       "\"data\":\"b#1\"},{\"type\":\"local_path\",\"data\":\"c\"},"
+		       "{\"type\":\"task_output\",\"data\":\"bad id#0\"},"
+		       "{\"type\":\"task_output\"},{\"type\":\"task_output\",\"data\":\"d\"}]}",
+		       &t) < 0) {
+		OK(0, "task needs: the fixture parses");
+		return;
+	}
+	needs = fm_task_needs(t);
+	IS_STR(fm_json_str(needs), "[\"a\",5,\"b\",\"d\"]",
+	       "task needs: depends_on as given, then the ids of the references that parse");
+	json_object_put(needs);
+	json_object_put(t);
+}
+
+static void test_tasks_read(void)
+{
+	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
+	char lines[] = "{\"task_id\":\"a\",\"type\":\"task\",\"tool_name\":\"x\"}\n\n"
+		       "  \t\r\n{not json}\n{\"tool_name\":\"y\",\"type\":\"progress\"}\n[1]\n";
+	char array[] = "[{\"task_id\":\"a\"}, 7]";
+
+	fm_tasks_read(lines, strlen(lines), "in.ndjson", tasks, problems);
+	IS_INT(json_object_array_length(tasks), 3, "tasks read: every JSON line is a task");
+	IS_STR(fm_json_str(json_object_array_get_idx(tasks, 0)),
+	       "{\"type\":\"task\",\"task_id\":\"a\",\"tool_name\":\"x\"}",
+	       "tasks read: \"type\":\"task\" comes first");
+	IS_STR(fm_json_str(json_object_array_get_idx(tasks, 1)),
+	       "{\"type\":\"progress\",\"tool_name\":\"y\"}",
+	       "tasks read: a type of its own stays, for the check to refuse");
+	IS_STR(fm_json_str(json_object_array_get_idx(tasks, 2)), "[1]",
+	       "tasks read: a value that is no object is kept as it is");
+	IS_INT(json_object_array_length(problems), 1, "tasks read: one line is not JSON");
+	/* Empty lines are not counted: the line numbers say which task line. */
+	HAS(fm_json_get_string(json_object_array_get_idx(problems, 0), "message"),
+	    "in.ndjson line 3: ", "tasks read: the problem names the file and the line");
+	json_object_put(tasks);
+	tasks = json_object_new_array();
+	fm_tasks_read(array, strlen(array), "-", tasks, problems);
+	IS_STR(fm_json_str(tasks), "[{\"type\":\"task\",\"task_id\":\"a\"},7]",
+	       "tasks read: a JSON array of tasks");
+	IS_INT(json_object_array_length(problems), 1, "tasks read: an array has no problem");
+	json_object_put(tasks);
+	json_object_put(problems);
+}
+
+static void test_resources(void)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *dir = tmp_dir(), *path = write_file(dir, "in.txt", "bytes");
+	json_object *r, *task;
+
+	OK(fm_url_like("https://example.com/a.png") && fm_url_like("git+ssh://host/x"),
+	   "resources: URLs read as URLs");
+	OK(!fm_url_like("a/b://c") && !fm_url_like("://x") && !fm_url_like("plain.png"),
+	   "resources: paths do not");
+	r = fm_resource_remote("https://example.com/a.png");
+	IS_STR(fm_json_str(r),
+	       "{\"type\":\"remote_url\",\"data\":\"https://example.com/a.png\",\"metadata\":{}}",
+	       "resources: a remote_url resource");
+	json_object_put(r);
+	r = fm_resource_local(path);
+	IS_STR(fm_json_get_string(r, "data"), path, "resources: a local path, absolute");
+	IS_STR(fm_json_get_string(r, "mime_type"), "text/plain", "resources: its MIME type");
+	json_object_put(r);
+	OK(fm_resource_base64_file(path, 1024, &r, &e) == 0, "resources: a file inlined");
+	IS_STR(fm_json_get_string(r, "data"), "Ynl0ZXM=", "resources: as base64");
+	IS_STR(fm_json_get_string(r, "type"), "base64", "resources: of type base64");
+	json_object_put(r);
+	OK(fm_resource_base64_file(path, 4, &r, &e) < 0 && !r, "resources: over the limit, none");
+	fm_error_release(&e);
+
+	if (parse_json("{\"resources\":[{\"type\":\"local_path\",\"data\":\"rel/x.png\"},"
+		       "{\"type\":\"local_path\",\"data\":\"/abs.png\"},"
+		       "{\"type\":\"remote_url\",\"data\":\"rel\"}]}",
+		       &task) == 0) {
+		char *want = fm_abspath("rel/x.png");
+
+		fm_task_absolute_paths(task);
+		r = fm_json_get(task, "resources", json_type_array);
+		IS_STR(fm_json_get_string(json_object_array_get_idx(r, 0), "data"), want,
+		       "resources: a relative local path goes absolute");
+		IS_STR(fm_json_get_string(json_object_array_get_idx(r, 1), "data"), "/abs.png",
+		       "resources: an absolute one stays");
+		IS_STR(fm_json_get_string(json_object_array_get_idx(r, 2), "data"), "rel",
+		       "resources: other types stay");
+		free(want);
+		json_object_put(task);
+	}
+	rm_rf(dir);
+	free(path);
+	free(dir);
 }
 
 static void test_result(void)
@@ -253,6 +418,9 @@ void test_model(void)
 {
 	test_task_roundtrip();
 	test_task_bad();
+	test_task_ref();
+	test_tasks_read();
+	test_resources();
 	test_result();
 	test_model_misc();
 }
