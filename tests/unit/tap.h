@@ -55,5 +55,6 @@ void test_render(void);
 void test_http(void);
 void test_template(void);
 void test_spool(void);
+void test_idtab(void);
 
 #endif

@@ -599,5 +599,6 @@ int main(void)
 	test_http();
 	test_template();
 	test_spool();
+	test_idtab();
 	return tap_done();
 }
