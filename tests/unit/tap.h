@@ -56,5 +56,6 @@ void test_http(void);
 void test_template(void);
 void test_spool(void);
 void test_idtab(void);
+void test_tally(void);
 
 #endif

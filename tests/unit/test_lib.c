@@ -600,5 +600,6 @@ int main(void)
 	test_template();
 	test_spool();
 	test_idtab();
+	test_tally();
 	return tap_done();
 }
