@@ -57,5 +57,6 @@ void test_template(void);
 void test_spool(void);
 void test_idtab(void);
 void test_tally(void);
+void test_follow(void);
 
 #endif

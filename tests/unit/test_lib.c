@@ -601,5 +601,6 @@ int main(void)
 	test_spool();
 	test_idtab();
 	test_tally();
+	test_follow();
 	return tap_done();
 }
