@@ -10,7 +10,9 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "error.h"
+#include "ndjson.h"
 
 /* A task's log stops taking anything but claim and final lines here. */
 #define FM_SPOOL_LOG_MAX (16 * 1024 * 1024)
@@ -263,6 +265,111 @@ int fm_spool_finish(struct fm_spool *sp, struct fm_spool_claim *c, enum fm_spool
 void fm_spool_unclaim(struct fm_spool_claim *c);
 /* Removes tmp/ files left by writers that died. */
 void fm_spool_clean_tmp(struct fm_spool *sp);
+
+/*
+ * Following tasks as they run (spool_follow.c): what filmeto-watch
+ * --follow and --all show, and what a server streams. Each followed
+ * task's line comes first, then its log as it grows, line by line, until
+ * its final line (inotify on log/, and a poll for what inotify cannot
+ * see, such as writes from another host). Nothing blocks: fm_spool_follow_next
+ * hands back what there is, FM_FOLLOW_AGAIN when nothing is left for now;
+ * the caller then waits on the fds of fm_spool_follow_poll, in its own
+ * loop, or with fm_spool_follow_wait.
+ */
+/* Followed logs are looked at this often at most, inotify or not (s). */
+#define FM_SPOOL_FOLLOW_POLL 0.2
+/* The spool is listed this often, for tasks that ended or are new (s). */
+#define FM_SPOOL_FOLLOW_SCAN 1.0
+
+enum fm_follow_kind {
+	FM_FOLLOW_AGAIN,   /* nothing for now: wait, then ask again */
+	FM_FOLLOW_DONE,	   /* every followed task has ended, and no more can come */
+	FM_FOLLOW_TASK,	   /* a task followed from now on: its task line (NULL: unreadable) */
+	FM_FOLLOW_LINE,	   /* a line of its log, as the worker wrote it */
+	FM_FOLLOW_CLAIMED, /* a worker claimed it (the spool's own line, no event): attempt */
+	FM_FOLLOW_WARN	   /* something to say; a task named in it is no longer followed */
+};
+
+/* What fm_spool_follow_next hands back; valid until the next call on the follower. */
+struct fm_follow_event {
+	enum fm_follow_kind kind;
+	const char *id;	  /* the task's, or NULL */
+	const char *line; /* TASK, LINE: without its newline */
+	size_t len;
+	const struct fm_reader *from; /* LINE: the reader, for fm_writer_pass */
+	double attempt;		      /* CLAIMED: the attempt its line gives, 0 for none */
+	const char *message;	      /* WARN */
+};
+
+/* What went wrong while following, for a command's exit status. */
+enum fm_follow_outcome {
+	FM_FOLLOW_OK,
+	FM_FOLLOW_UNKNOWN, /* an id that came on the ids fd is not in the spool */
+	FM_FOLLOW_ERROR	   /* the spool, a log or the ids could not be read */
+};
+
+struct fm_spool_follow {
+	struct fm_spool *sp;
+	int all; /* every unfinished task, and those queued from init on */
+	/* Private. */
+	int ino, scan_now, phase, over, error, unknown;
+	struct fm_buf follows; /* the tasks followed, sorted by name */
+	size_t live, cursor, last;
+	int last_final;
+	struct fm_reader ids;
+	const char *ids_name;
+	double since, scanned, ticked;
+	struct fm_buf queue; /* events made in bulk (a listing), handed back first */
+	size_t head;
+	char id[FM_SPOOL_NAME_MAX];
+	char *text;
+};
+
+/* The state named name ("queued", ...), or -1. */
+int fm_spool_state_parse(const char *name);
+/*
+ * What filmeto-watch --list prints: one line per task (only those in
+ * state only, unless it is -1) in queue order: state, age, id, tool, and
+ * a failed task's error code, the columns aligned.
+ */
+int fm_spool_list_text(struct fm_spool *sp, int only, struct fm_buf *out, struct fm_error *err);
+/* The task line of an entry, parsed, even if a worker moved it since the listing; or NULL. */
+json_object *fm_spool_task_of(struct fm_spool *sp, const struct fm_spool_entry *e);
+
+/* Follows tasks of sp, which stays the caller's; all: see above. */
+void fm_spool_follow_init(struct fm_spool_follow *s, struct fm_spool *sp, int all);
+void fm_spool_follow_release(struct fm_spool_follow *s);
+/*
+ * Follows the task id: ev is its FM_FOLLOW_TASK, or FM_FOLLOW_AGAIN when
+ * it was followed already; -1 with TASK_NOT_FOUND when the spool has none.
+ */
+int fm_spool_follow_add(struct fm_spool_follow *s, const char *id, struct fm_follow_event *ev,
+			struct fm_error *err);
+/* Ids come on fd too (--follow -), one a line, until its end; name is for messages. */
+void fm_spool_follow_ids(struct fm_spool_follow *s, int fd, const char *name);
+/* The next event; FM_FOLLOW_DONE for good once every task has ended. */
+void fm_spool_follow_next(struct fm_spool_follow *s, struct fm_follow_event *ev);
+/*
+ * Stops reading the log of the last FM_FOLLOW_LINE's task: the caller
+ * knows it has ended. A final line of its own, "type" first as a worker
+ * writes it, ends it anyway; the caller's reading may see more.
+ */
+void fm_spool_follow_end(struct fm_spool_follow *s);
+/*
+ * What to wait on after FM_FOLLOW_AGAIN: up to 2 fds in p (the number is
+ * returned), and until when at most, on fm_now's clock. After poll(2),
+ * fm_spool_follow_ready reads what the ready ones hold.
+ */
+struct pollfd;
+int fm_spool_follow_poll(const struct fm_spool_follow *s, struct pollfd *p, double *until);
+void fm_spool_follow_ready(struct fm_spool_follow *s, const struct pollfd *p, int np);
+/*
+ * Both, for a caller without a loop of its own: waits until an fd is
+ * ready or the next look is due, at most timeout s (< 0: no more limit).
+ * Returns what poll(2) did.
+ */
+int fm_spool_follow_wait(struct fm_spool_follow *s, double timeout);
+enum fm_follow_outcome fm_spool_follow_outcome(const struct fm_spool_follow *s);
 
 struct fm_exec_opts;
 struct fm_writer;

@@ -57,5 +57,8 @@ void test_http(void);
 void test_template(void);
 void test_spool(void);
 void test_plan(void);
+void test_idtab(void);
+void test_tally(void);
+void test_follow(void);
 
 #endif

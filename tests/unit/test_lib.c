@@ -581,5 +581,8 @@ int main(void)
 	test_template();
 	test_spool();
 	test_plan();
+	test_idtab();
+	test_tally();
+	test_follow();
 	return tap_done();
 }
