@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "error.h"
 #include "redact.h"
 
@@ -184,8 +185,7 @@ struct fm_sse {
 	void *arg;
 	char type[64];
 	char id[256];
-	char *data;
-	size_t len, cap;
+	struct fm_buf data; /* the event's data lines so far, each ended by '\n' */
 	int has_data;
 };
 

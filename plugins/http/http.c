@@ -236,8 +236,9 @@ static void conf_release(struct conf *c)
 /* "${NAME}" in a header value is the environment variable NAME. */
 static char *header_value(const char *name, const char *v, const char *key, struct fm_error *err)
 {
-	char *out = fm_xstrdup(""), *t, var[128];
+	struct fm_buf out = FM_BUF_INIT;
 	const char *p = v, *end;
+	char var[128];
 
 	while (*p) {
 		const char *piece;
@@ -245,12 +246,11 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 
 		if (!strncmp(p, "{{key}}", 7) || !strncmp(p, "{{ key }}", 9)) {
 			if (!key) {
-				free(out);
 				fm_error(err, FM_VALIDATION_ERROR,
 					 "header '%s' names {{key}} but there is no key: set "
 					 "$HTTP_API_KEY or the key_file setting",
 					 name);
-				return NULL;
+				goto fail;
 			}
 			piece = key;
 			plen = strlen(key);
@@ -262,13 +262,12 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 			/* A variable in a header is how credentials get there: a secret too. */
 			fm_secret_add(piece);
 			if (!piece || !*piece) {
-				free(out);
 				fm_error(err, FM_VALIDATION_ERROR,
 					 "header '%s' names $%s, which is not set (a variable "
 					 "reaches the plugin only when its manifest's env: lists "
 					 "it)",
 					 name, var);
-				return NULL;
+				goto fail;
 			}
 			plen = strlen(piece);
 			p = end + 1;
@@ -276,17 +275,17 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 			piece = p++;
 			plen = 1;
 		}
-		t = fm_xasprintf("%s%.*s", out, (int)plen, piece);
-		free(out);
-		out = t;
-		if (strlen(out) > HEADER_MAX) {
-			free(out);
+		fm_buf_add(&out, piece, plen);
+		if (out.len > HEADER_MAX) {
 			fm_error(err, FM_VALIDATION_ERROR, "header '%s' is longer than %d bytes",
 				 name, HEADER_MAX);
-			return NULL;
+			goto fail;
 		}
 	}
-	return out;
+	return out.s ? fm_buf_detach(&out, NULL) : fm_xstrdup("");
+fail:
+	fm_buf_release(&out);
+	return NULL;
 }
 
 static int valid_header_name(const char *s)
