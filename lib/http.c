@@ -39,8 +39,6 @@
 
 /* Longest line handed to a streaming callback: an SSE data line. */
 #define LINE_MAX_BYTES (FM_SSE_DATA_MAX + 1024)
-/* Bytes of a service's own error message quoted in an error's message. */
-#define SAID_MAX 300
 /* How long a backoff sleeps between two looks at cancel. */
 #define CANCEL_SLICE 0.05
 
@@ -535,14 +533,12 @@ static enum fm_code status_code(long status)
 	return FM_SERVICE_ERROR;
 }
 
-/* A text body in error.details: redacted, then cut. */
-static json_object *body_detail(const char *body, size_t len)
+void fm_http_error_body(struct fm_error *err, const char *name, const char *text, size_t len)
 {
-	char *clean = fm_redact_cut(body, len, FM_HTTP_ERROR_BODY_MAX);
-	json_object *o = json_object_new_string(clean);
+	char *clean = fm_redact_cut(text ? text : "", text ? len : 0, FM_HTTP_ERROR_BODY_MAX);
 
+	fm_error_detail(err, name, json_object_new_string(clean));
 	free(clean);
-	return o;
 }
 
 /*
@@ -562,7 +558,7 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 		said = service_message(body);
 	}
 	if (said)
-		text = fm_redact_cut(said, strlen(said), SAID_MAX);
+		text = fm_redact_cut(said, strlen(said), FM_HTTP_SAID_MAX);
 	fm_error(err, status_code(resp->status), "'%s' answered %ld%s%s%s", url, resp->status,
 		 resp->status == 401 || resp->status == 403 ? " (the key is missing or refused)"
 							    : "",
@@ -573,7 +569,7 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 	if (body)
 		fm_error_detail(err, "body", body);
 	else if (resp->body && resp->len)
-		fm_error_detail(err, "body", body_detail(resp->body, resp->len));
+		fm_http_error_body(err, "body", resp->body, resp->len);
 	if (retry_after >= 0)
 		fm_error_detail(err, "retry_after", fm_json_double(retry_after));
 	return -1;
@@ -855,10 +851,11 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 	return rc < 0 ? -1 : 0;
 }
 
-int fm_http_json(struct fm_http *h, const char *method, const char *url, json_object *body,
-		 json_object **reply, struct fm_error *err)
+int fm_http_json(struct fm_http *h, const char *method, const char *url, struct curl_slist *headers,
+		 json_object *body, json_object **reply, struct fm_error *err)
 {
-	struct fm_http_req r = {.method = method, .url = url, .json = body};
+	struct fm_http_req r = {
+	    .method = method, .url = url, .json = body, .scoped_headers = headers};
 	struct curl_slist *accept = curl_slist_append(NULL, "Accept: application/json");
 	struct fm_http_resp resp;
 	struct fm_error perr = FM_ERROR_INIT;
@@ -879,7 +876,7 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, json_ob
 		if (resp.content_type)
 			fm_error_detail(err, "content_type",
 					json_object_new_string(resp.content_type));
-		fm_error_detail(err, "body", body_detail(resp.body, resp.len));
+		fm_http_error_body(err, "body", resp.body, resp.len);
 		fm_redact_buf(err->message, sizeof(err->message));
 		free(full);
 	}

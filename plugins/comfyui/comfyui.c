@@ -437,7 +437,7 @@ static int post_prompt(struct job *j, struct fm_error *err)
 
 	json_object_object_add(body, "prompt", json_object_get(j->graph));
 	json_object_object_add(body, "client_id", json_object_new_string(j->client_id));
-	if (fm_http_json(&http, "POST", "/prompt", body, &reply, err) < 0) {
+	if (fm_http_json(&http, "POST", "/prompt", NULL, body, &reply, err) < 0) {
 		if (err->code == FM_VALIDATION_ERROR)
 			node_errors(err);
 		goto out;
@@ -659,7 +659,7 @@ static int follow_history(struct job *j, struct fm_error *err)
 
 		if (still_wanted(j, err) < 0)
 			break;
-		if (fm_http_json(&http, "GET", url, NULL, &reply, err) < 0)
+		if (fm_http_json(&http, "GET", url, NULL, NULL, &reply, err) < 0)
 			break;
 		entry = fm_json_get(reply, j->prompt_id, json_type_object);
 		status = fm_json_get(entry, "status", json_type_object);

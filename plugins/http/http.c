@@ -527,16 +527,6 @@ static char *resolve_url(const char *endpoint, const char *s)
 	return fm_xasprintf("%.*s%s", (int)(slash + 1 - endpoint), endpoint, s);
 }
 
-/* A reply quoted in error.details: redacted, then cut. */
-static json_object *quote(const char *s, size_t len)
-{
-	char *clean = fm_redact_cut(s, len, FM_HTTP_ERROR_BODY_MAX);
-	json_object *o = json_object_new_string(clean);
-
-	free(clean);
-	return o;
-}
-
 static int body_reply(const struct conf *c, struct curl_slist *headers, json_object *body,
 		      const char *dest, struct fm_error *err)
 {
@@ -559,35 +549,10 @@ static int body_reply(const struct conf *c, struct curl_slist *headers, json_obj
 			      c->endpoint, resp.content_type, c->type);
 		fm_error_detail(err, "content_type", json_object_new_string(resp.content_type));
 		if (fm_read_file(dest, WRONG_BODY_MAX, &text, &len, NULL) == 0)
-			fm_error_detail(err, "body", quote(text, len));
+			fm_http_error_body(err, "body", text, len);
 		free(text);
 		unlink(dest);
 	}
-	fm_http_resp_release(&resp);
-	return rc;
-}
-
-static int json_reply(const struct conf *c, struct curl_slist *headers, json_object *body,
-		      json_object **reply, struct fm_error *err)
-{
-	struct fm_http_req r = {
-	    .method = c->method, .url = c->endpoint, .json = body, .scoped_headers = headers};
-	struct fm_http_resp resp;
-	struct fm_error perr = FM_ERROR_INIT;
-	int rc;
-
-	rc = fm_http_do(&http, &r, &resp, err);
-	if (rc == 0 && fm_json_parse(resp.body, resp.len, reply, &perr) < 0) {
-		rc = fm_error(
-		    err, FM_SERVICE_ERROR, "'%s' answered %ld with %s that is not JSON (%s)",
-		    c->endpoint, resp.status,
-		    resp.content_type ? resp.content_type : "a body without a type", perr.message);
-		if (resp.content_type)
-			fm_error_detail(err, "content_type",
-					json_object_new_string(resp.content_type));
-		fm_error_detail(err, "body", quote(resp.body, resp.len));
-	}
-	fm_error_release(&perr);
 	fm_http_resp_release(&resp);
 	return rc;
 }
@@ -608,7 +573,7 @@ static int reply_values(const struct conf *c, json_object *reply, json_object **
 						: "base64 data",
 			 c->path);
 		fm_error_detail(err, "path", json_object_new_string(c->path));
-		fm_error_detail(err, "body", quote(s, strlen(s)));
+		fm_http_error_body(err, "body", s, strlen(s));
 		return -1;
 	}
 	if (json_object_is_type(v, json_type_string)) {
@@ -751,7 +716,8 @@ static int run(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct conf *
 		rc = body_reply(c, headers, body, dest, &res->error);
 		if (rc == 0)
 			rc = fm_result_add_output(res, dest, &res->error);
-	} else if (json_reply(c, headers, body, &reply, &res->error) == 0 &&
+	} else if (fm_http_json(&http, c->method, c->endpoint, headers, body, &reply,
+				&res->error) == 0 &&
 		   reply_values(c, reply, &values, &res->error) == 0) {
 		rc = save_outputs(ctx, c, headers, values, output_dir, res);
 	}

@@ -266,12 +266,8 @@ static int malformed(struct job *j, json_object *reply, const char *fmt, ...)
 	fm_error(j->err, FM_SERVICE_ERROR, "the service's reply %s", what);
 	if (reply) {
 		const char *s = fm_json_str(reply);
-		size_t n = strlen(s);
 
-		fm_error_detail(j->err, "reply",
-				json_object_new_string_len(s, n > FM_HTTP_ERROR_BODY_MAX
-								  ? FM_HTTP_ERROR_BODY_MAX
-								  : (int)n));
+		fm_http_error_body(j->err, "reply", s, strlen(s));
 	}
 	return -1;
 }
@@ -396,7 +392,7 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 	s->events++;
 	if (!strcmp(type, "error")) {
 		fm_error(&s->err, FM_SERVICE_ERROR, "the service failed mid-stream: %.*s",
-			 (int)(len > 300 ? 300 : len), data);
+			 (int)(len > FM_HTTP_SAID_MAX ? FM_HTTP_SAID_MAX : len), data);
 		return -1;
 	}
 	if (!strcmp(data, "[DONE]")) {
@@ -590,7 +586,7 @@ static int text2text(struct job *j)
 			rc = stream_result(j, &s, resp.content_type);
 		fm_sse_release(&s.sse);
 	} else {
-		rc = fm_http_json(&http, "POST", "/chat/completions", body, &reply, j->err);
+		rc = fm_http_json(&http, "POST", "/chat/completions", NULL, body, &reply, j->err);
 		if (rc < 0)
 			explain(j);
 		else
@@ -793,7 +789,7 @@ static int text2image(struct job *j)
 	pass(body, params, "output_format", NULL);
 	add_string(body, "response_format", response_format(j));
 	progress(j, 0, "generating", "asking %s", j->model);
-	rc = fm_http_json(&http, "POST", "/images/generations", body, &reply, j->err);
+	rc = fm_http_json(&http, "POST", "/images/generations", NULL, body, &reply, j->err);
 	if (rc < 0)
 		explain(j);
 	else
@@ -841,6 +837,25 @@ static int mime_resource(struct job *j, curl_mime *m, const char *name, json_obj
 	return fm_http_mime_file(m, name, path, mime ? mime : fm_mime_from_path(path), j->err);
 }
 
+/* A multipart request whose reply is JSON. */
+static int post_mime(struct job *j, const char *url, curl_mime *m, json_object **reply)
+{
+	struct fm_http_req r = {.url = url, .mime = m};
+	struct fm_http_resp resp = {0};
+	int rc = fm_http_do(&http, &r, &resp, j->err);
+
+	*reply = NULL;
+	if (rc < 0)
+		explain(j);
+	else if (fm_json_parse(resp.body, resp.len, reply, NULL) < 0)
+		rc = fm_error(j->err, FM_SERVICE_ERROR,
+			      "the service answered %s that is not JSON (%zu bytes): %.*s",
+			      resp.content_type ? resp.content_type : "a body without a type",
+			      resp.len, QUOTE_MAX, resp.body ? resp.body : "");
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
 static void mime_param(curl_mime *m, json_object *params, const char *key)
 {
 	json_object *v;
@@ -853,8 +868,6 @@ static int image2image(struct job *j)
 {
 	const char *prompt = required(j, "prompt");
 	json_object *image, *reply = NULL, *params = j->task->parameters;
-	struct fm_http_req r = {.url = "/images/edits"};
-	struct fm_http_resp resp = {0};
 	curl_mime *m;
 	int rc;
 
@@ -874,21 +887,11 @@ static int image2image(struct job *j)
 	mime_param(m, params, "output_format");
 	if (response_format(j))
 		fm_http_mime_text(m, "response_format", response_format(j));
-	r.mime = m;
 	progress(j, 0, "generating", "asking %s", j->model);
-	rc = fm_http_do(&http, &r, &resp, j->err);
-	if (rc < 0) {
-		explain(j);
-	} else if (fm_json_parse(resp.body, resp.len, &reply, NULL) < 0) {
-		rc = fm_error(j->err, FM_SERVICE_ERROR,
-			      "the service answered %s that is not JSON (%zu bytes): %.*s",
-			      resp.content_type ? resp.content_type : "a body without a type",
-			      resp.len, QUOTE_MAX, resp.body ? resp.body : "");
-	} else {
+	rc = post_mime(j, "/images/edits", m, &reply);
+	if (rc == 0)
 		rc = save_images(j, reply);
-	}
 	curl_mime_free(m);
-	fm_http_resp_release(&resp);
 	json_object_put(reply);
 	return rc;
 }
@@ -1018,32 +1021,21 @@ static json_object *create_video(struct job *j, json_object *image)
 	const char *prompt = required(j, "prompt");
 	const char *size = fm_json_get_string(params, "size");
 	char seconds[32];
-	int rc;
 
 	if (!prompt)
 		return NULL;
 	snprintf(seconds, sizeof(seconds), "%d", (int)fm_json_get_double(params, "seconds", 4));
 	size = size && *size ? size : "1280x720";
 	if (image) {
-		struct fm_http_req r = {.url = "/videos"};
-		struct fm_http_resp resp = {0};
 		curl_mime *m = fm_http_mime(&http);
 
 		fm_http_mime_text(m, "model", j->model);
 		fm_http_mime_text(m, "prompt", prompt);
 		fm_http_mime_text(m, "seconds", seconds);
 		fm_http_mime_text(m, "size", size);
-		rc = mime_resource(j, m, "input_reference", image);
-		r.mime = m;
-		if (rc == 0 && (rc = fm_http_do(&http, &r, &resp, j->err)) < 0)
-			explain(j);
-		if (rc == 0 && fm_json_parse(resp.body, resp.len, &reply, NULL) < 0)
-			fm_error(j->err, FM_SERVICE_ERROR,
-				 "the service answered %s that is not JSON (%zu bytes): %.*s",
-				 resp.content_type ? resp.content_type : "a body without a type",
-				 resp.len, QUOTE_MAX, resp.body ? resp.body : "");
+		if (mime_resource(j, m, "input_reference", image) == 0)
+			post_mime(j, "/videos", m, &reply);
 		curl_mime_free(m);
-		fm_http_resp_release(&resp);
 	} else {
 		json_object *body = json_object_new_object();
 
@@ -1051,7 +1043,7 @@ static json_object *create_video(struct job *j, json_object *image)
 		add_string(body, "prompt", prompt);
 		add_string(body, "seconds", seconds);
 		add_string(body, "size", size);
-		if (fm_http_json(&http, "POST", "/videos", body, &reply, j->err) < 0)
+		if (fm_http_json(&http, "POST", "/videos", NULL, body, &reply, j->err) < 0)
 			explain(j);
 		json_object_put(body);
 	}
@@ -1108,7 +1100,7 @@ static int wait_video(struct job *j, const char *id, json_object **video, double
 			break;
 		json_object_put(*video);
 		*video = NULL;
-		if (fm_http_json(&http, "GET", url, NULL, video, j->err) < 0) {
+		if (fm_http_json(&http, "GET", url, NULL, NULL, video, j->err) < 0) {
 			explain(j);
 			break;
 		}
