@@ -51,6 +51,8 @@ struct stream {
 
 static struct fm_http http;
 static int http_ready;
+/* A retry is told at 5%, the call not yet made. */
+static struct fm_plugin_retry retry = {.percent = 5, .stage = "retry"};
 
 /* --- settings ----------------------------------------------------------- */
 
@@ -88,26 +90,12 @@ static int number_setting(struct fm_plugin_ctx *ctx, const struct fm_task *t, co
 			  double def, double min, double max, double *out, struct fm_error *err)
 {
 	json_object *v = NULL;
-	const char *s = NULL;
-	char *end;
 
 	if (!json_object_object_get_ex(t->parameters, key, &v) || !v)
 		json_object_object_get_ex(tool_settings(ctx, t), key, &v);
-	if (v &&
-	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		*out = json_object_get_double(v);
-	else if ((s = v ? json_object_get_string(v) : fm_plugin_setting(ctx, t, key, NULL, NULL))) {
-		*out = strtod(s, &end);
-		if (end == s || *end)
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	} else {
-		*out = def;
-	}
-	if (!(*out >= min && *out <= max))
-		return fm_error(err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g", key,
-				*out, min, max);
-	return 0;
+	if (!v)
+		return fm_plugin_number(ctx, t, key, def, min, max, out, err);
+	return fm_setting_number(v, key, def, min, max, out, err);
 }
 
 /* Gradio names endpoints like identifiers; anything else is refused. */
@@ -288,16 +276,6 @@ static json_object *template_vars(struct fm_plugin_ctx *ctx, const struct fm_tas
 }
 
 /* --- the call ----------------------------------------------------------- */
-
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct fm_plugin_ctx *ctx = arg;
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s; retry %d in %.1f s", why, attempt, wait);
-	fm_plugin_log(ctx, "%s", msg);
-	fm_plugin_progress(ctx, 5, "retry", msg);
-}
 
 static int start_call(const char *api, json_object *data, const char *session, char **event_id,
 		      struct fm_error *err)
@@ -672,10 +650,8 @@ static int connect_http(struct fm_plugin_ctx *ctx, const struct fm_task *t, stru
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = ctx;
-	http.retrying = on_retry;
-	http.retry_arg = ctx;
+	retry.ctx = ctx;
+	fm_plugin_http(&http, &retry);
 	return 0;
 }
 

@@ -61,6 +61,8 @@ struct conf {
 
 static struct fm_http http;
 static int http_ready;
+/* A retry is told at 10%, the request not yet answered. */
+static struct fm_plugin_retry retry = {.percent = 10, .stage = "retry"};
 
 /* --- settings ----------------------------------------------------------- */
 
@@ -200,25 +202,12 @@ static int read_conf(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct 
 	return read_output(c, t, err);
 }
 
+/* A number setting, from every layer merged. */
 static int number_setting(struct conf *c, const char *key, double def, double min, double max,
 			  double *out, struct fm_error *err)
 {
-	json_object *v = NULL;
-	const char *s;
-	char *end;
-
-	*out = def;
-	if (json_object_object_get_ex(c->merged, key, &v) && v) {
-		s = json_object_get_string(v);
-		*out = strtod(s, &end);
-		if (end == s || *end)
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	}
-	if (!(*out >= min && *out <= max))
-		return fm_error(err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g", key,
-				*out, min, max);
-	return 0;
+	return fm_setting_number(json_object_object_get(c->merged, key), key, def, min, max, out,
+				 err);
 }
 
 static void conf_release(struct conf *c)
@@ -405,16 +394,6 @@ static int template_vars(const struct fm_task *t, json_object *extra, const char
 	return 0;
 }
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct fm_plugin_ctx *ctx = arg;
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s; retry %d in %.1f s", why, attempt, wait);
-	fm_plugin_log(ctx, "%s", msg);
-	fm_plugin_progress(ctx, 10, "retry", msg);
-}
-
 /* The endpoint's directory: "http://h/api/tts?x" gives "http://h/api/". */
 static char *key_scope(const char *endpoint)
 {
@@ -453,10 +432,8 @@ static int connect_http(struct fm_plugin_ctx *ctx, struct conf *c, struct fm_err
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = ctx;
-	http.retrying = on_retry;
-	http.retry_arg = ctx;
+	retry.ctx = ctx;
+	fm_plugin_http(&http, &retry);
 	return 0;
 }
 

@@ -40,36 +40,14 @@ struct params {
 	int64_t frames;
 };
 
-/* The still: the first resource with role image, else the first image. */
-static const char *find_image(json_object *resources)
-{
-	size_t i, n = resources ? json_object_array_length(resources) : 0;
-	const char *first = NULL;
-
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(resources, i);
-		json_object *meta = fm_json_get(r, "metadata", json_type_object);
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *role = fm_json_get_string(meta, "role");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && !strcmp(role, "image"))
-			return path;
-		if (!first && mime && !strncmp(mime, "image/", 6))
-			first = path;
-	}
-	return first;
-}
-
 static int read_params(const struct fm_task *t, struct params *p, struct fm_error *err)
 {
 	json_object *o = t->parameters;
 	double fps = 0;
 	int i;
 
-	p->image = find_image(t->resources);
+	/* The still: the first resource with role image, else the first image. */
+	p->image = fm_json_get_string(fm_plugin_input(t, "image/", "image", NULL), "data");
 	if (!p->image)
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"no image resource (a mime type image/*, or metadata role image)");

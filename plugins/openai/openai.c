@@ -16,7 +16,6 @@
  * sends back (lib/redact.h): a streamed answer is redacted as a stream,
  * so a key split across deltas is found whole.
  */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -86,6 +85,7 @@ struct job {
 	struct fm_error *err;
 	const char *model;
 	double percent; /* last percent reported */
+	struct fm_plugin_retry retry;
 };
 
 static void progress(struct job *j, double percent, const char *stage, const char *fmt, ...)
@@ -105,44 +105,7 @@ static void progress(struct job *j, double percent, const char *stage, const cha
 	fm_plugin_progress(j->ctx, percent, stage, msg);
 }
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct job *j = arg;
-
-	fm_plugin_log(j->ctx, "%s; retry %d in %.1f s", why, attempt, wait);
-	progress(j, j->percent, "retrying", "%s; retry %d in %.1f s", why, attempt, wait);
-}
-
 /* --- settings ------------------------------------------------------------ */
-
-/*
- * A number setting: the task's parameter (a number), else config.yaml's
- * plugins.openai.KEY (a number or its text), else def; within min..max.
- */
-static int number_setting(struct job *j, const char *key, double def, double min, double max,
-			  double *out)
-{
-	json_object *p = NULL;
-	const char *s;
-	char *end;
-	double v = def;
-
-	if (json_object_object_get_ex(j->task->parameters, key, &p) &&
-	    (json_object_is_type(p, json_type_int) || json_object_is_type(p, json_type_double)))
-		v = json_object_get_double(p);
-	else if ((s = fm_plugin_setting(j->ctx, j->task, key, NULL, NULL))) {
-		errno = 0;
-		v = strtod(s, &end);
-		if (end == s || *end || errno)
-			return fm_error(j->err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	}
-	if (!(v >= min && v <= max))
-		return fm_error(j->err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g",
-				key, v, min, max);
-	*out = v;
-	return 0;
-}
 
 /* The model: parameter, then config models.TOOL, then config model, then ours. */
 static const char *model_for(struct job *j)
@@ -169,9 +132,10 @@ static const char *model_for(struct job *j)
 /* Points the client at this task's endpoint and key, with its limits. */
 static int connect_service(struct job *j)
 {
-	const char *base =
-	    fm_plugin_setting(j->ctx, j->task, "endpoint", "OPENAI_BASE_URL", DEFAULT_BASE);
-	const char *key_file = fm_plugin_setting(j->ctx, j->task, "key_file", NULL, NULL);
+	struct fm_plugin_ctx *ctx = j->ctx;
+	const struct fm_task *t = j->task;
+	const char *base = fm_plugin_setting(ctx, t, "endpoint", "OPENAI_BASE_URL", DEFAULT_BASE);
+	const char *key_file = fm_plugin_setting(ctx, t, "key_file", NULL, NULL);
 	double timeout = FM_HTTP_TIMEOUT, retries = FM_HTTP_RETRIES, backoff = FM_HTTP_BACKOFF;
 	char *key = NULL;
 	int rc = 0;
@@ -179,9 +143,9 @@ static int connect_service(struct job *j)
 	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
 		return fm_error(j->err, FM_VALIDATION_ERROR,
 				"setting 'endpoint': '%s' is not an http or https URL", base);
-	if (number_setting(j, "timeout", FM_HTTP_TIMEOUT, 1, 86400, &timeout) < 0 ||
-	    number_setting(j, "retries", FM_HTTP_RETRIES, 0, 10, &retries) < 0 ||
-	    number_setting(j, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff) < 0 ||
+	if (fm_plugin_number(ctx, t, "timeout", FM_HTTP_TIMEOUT, 1, 86400, &timeout, j->err) < 0 ||
+	    fm_plugin_number(ctx, t, "retries", FM_HTTP_RETRIES, 0, 10, &retries, j->err) < 0 ||
+	    fm_plugin_number(ctx, t, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, j->err) < 0 ||
 	    fm_http_key("OPENAI_API_KEY", key_file, 1, &key, j->err) < 0)
 		return -1;
 	if (!http_ready) {
@@ -199,10 +163,9 @@ static int connect_service(struct job *j)
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = j->ctx;
-	http.retrying = on_retry;
-	http.retry_arg = j;
+	/* A retry is told at the percent the task is at. */
+	j->retry = (struct fm_plugin_retry){.ctx = j->ctx, .percent = -1, .stage = "retrying"};
+	fm_plugin_http(&http, &j->retry);
 	return 0;
 }
 
@@ -802,28 +765,13 @@ static int text2image(struct job *j)
 /* The input image: the resource with role image, else the first image. */
 static json_object *input_image(struct job *j)
 {
-	json_object *res = j->task->resources, *first = NULL;
-	size_t i, n = res ? json_object_array_length(res) : 0;
+	json_object *image = fm_plugin_input(j->task, "image/", "image", NULL);
 
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(res, i);
-		const char *role =
-		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "role");
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && !strcmp(role, "image"))
-			return r;
-		if (!first && !strncmp(mime ? mime : fm_mime_from_path(path), "image/", 6))
-			first = r;
-	}
-	if (!first)
+	if (!image)
 		fm_error(j->err, FM_VALIDATION_ERROR,
 			 "%s needs an input image (a PNG, JPEG or WebP resource)",
 			 j->task->tool_name);
-	return first;
+	return image;
 }
 
 /* A file part from a resource, typed by its MIME type or its name. */
@@ -1146,8 +1094,10 @@ static int video(struct job *j)
 	int rc = -1;
 
 	if ((from_image && !image) ||
-	    number_setting(j, "poll_interval", POLL_DEFAULT, POLL_MIN, POLL_MAX, &poll) < 0 ||
-	    number_setting(j, "video_timeout", VIDEO_WAIT_DEFAULT, 1, 86400, &max_wait) < 0)
+	    fm_plugin_number(j->ctx, j->task, "poll_interval", POLL_DEFAULT, POLL_MIN, POLL_MAX,
+			     &poll, j->err) < 0 ||
+	    fm_plugin_number(j->ctx, j->task, "video_timeout", VIDEO_WAIT_DEFAULT, 1, 86400,
+			     &max_wait, j->err) < 0)
 		return -1;
 	progress(j, 0, "queued", "asking %s", j->model);
 	if (!(v = create_video(j, image)))

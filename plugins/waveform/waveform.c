@@ -65,37 +65,15 @@ static int param_color(json_object *o, struct params *p, struct fm_error *err)
 	return 0;
 }
 
-/* The path of the first resource with one of the roles, else of the first of the kind. */
-static const char *find_resource(json_object *resources, const char *kind, const char *role1,
-				 const char *role2)
-{
-	size_t i, n = resources ? json_object_array_length(resources) : 0;
-	const char *first = NULL;
-
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(resources, i);
-		json_object *meta = fm_json_get(r, "metadata", json_type_object);
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *role = fm_json_get_string(meta, "role");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && (!strcmp(role, role1) || (role2 && !strcmp(role, role2))))
-			return path;
-		if (!first && mime && !strncmp(mime, kind, strlen(kind)))
-			first = path;
-	}
-	return first;
-}
-
 static int read_params(const struct fm_task *t, struct params *p, struct fm_error *err)
 {
 	json_object *o = t->parameters;
 	double fps = 0;
 
-	p->image = find_resource(t->resources, "image/", "image", NULL);
-	p->audio = find_resource(t->resources, "audio/", "narration", "audio");
+	/* The still and the narration: by role, else the first of their kind. */
+	p->image = fm_json_get_string(fm_plugin_input(t, "image/", "image", NULL), "data");
+	p->audio =
+	    fm_json_get_string(fm_plugin_input(t, "audio/", "narration", "audio", NULL), "data");
 	if (!p->audio)
 		return fm_error(
 		    err, FM_VALIDATION_ERROR,

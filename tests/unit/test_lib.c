@@ -597,6 +597,7 @@ int main(void)
 	test_scaffold();
 	test_render();
 	test_http();
+	test_sdk();
 	test_template();
 	test_spool();
 	return tap_done();
