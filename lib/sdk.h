@@ -79,6 +79,12 @@ int fm_param_even(json_object *params, const char *key, int def, int *out, struc
 int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
 		     const char *name, int fps_num, int fps_den, int64_t frames,
 		     struct fm_result *res);
+/*
+ * Probes an input file, then decodes its first frame (what is "image":
+ * a picture, else audio), so a bad input fails before any output; a
+ * RESOURCE_PROCESSING_ERROR "cannot read WHAT 'PATH': why" otherwise.
+ */
+int fm_plugin_check_media(const char *what, const char *path, struct fm_error *err);
 /* A progress notification for the task being run; stage may be NULL. */
 void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
 			const char *message);

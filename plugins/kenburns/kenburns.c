@@ -110,32 +110,6 @@ out:
 }
 
 /*
- * Probes the image (fm_probe_file refuses one too large to decode), then
- * decodes it once, so a bad file fails naming it, before any output.
- */
-static int check_image(const char *path, struct fm_error *err)
-{
-	char *q = fm_render_movie("movie", path);
-	char *graph = fm_xasprintf("%s,trim=end_frame=1[v]", q);
-	struct fm_render r = {.graph = graph};
-	struct fm_error e = FM_ERROR_INIT;
-	struct fm_probe probe;
-	int ret = fm_probe_file(path, &probe, &e);
-
-	fm_probe_release(&probe);
-	if (ret == 0)
-		ret = fm_render_run(&r, &e);
-
-	if (ret < 0)
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read image '%s': %s", path,
-			 e.message);
-	fm_error_release(&e);
-	free(graph);
-	free(q);
-	return ret;
-}
-
-/*
  * zoompan's zoom and top-left corner at output frame "on", as
  * expressions: zoom in or out about the centre, or pan at the final
  * zoom from one edge to the other. t runs 0..1 over the clip.
@@ -207,7 +181,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 	if (read_params(task, &p, &res->error) < 0)
 		return -1;
 	fm_plugin_progress(ctx, 0, "probe", "reading the image");
-	if (check_image(p.image, &res->error) < 0)
+	if (fm_plugin_check_media("image", p.image, &res->error) < 0)
 		return -1;
 	if (!strcmp(p.motion, "auto") && auto_motion(p.image, &p.motion, &res->error) < 0)
 		return -1;

@@ -120,34 +120,6 @@ out:
 	return r;
 }
 
-/*
- * Probes a file (fm_probe_file refuses frames too large to decode), then
- * decodes its first frame, so a bad one fails naming it, before any output.
- */
-static int check_media(const char *what, const char *path, struct fm_error *err)
-{
-	int image = !strcmp(what, "image");
-	char *q = fm_render_movie(image ? "movie" : "amovie", path);
-	char *graph = image ? fm_xasprintf("%s,trim=end_frame=1[v]", q)
-			    : fm_xasprintf("%s,atrim=end_sample=1[a]", q);
-	struct fm_render r = {.graph = graph};
-	struct fm_error e = FM_ERROR_INIT;
-	struct fm_probe probe;
-	int ret = fm_probe_file(path, &probe, &e);
-
-	fm_probe_release(&probe);
-	if (ret == 0)
-		ret = fm_render_run(&r, &e);
-
-	if (ret < 0)
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read %s '%s': %s", what, path,
-			 e.message);
-	fm_error_release(&e);
-	free(graph);
-	free(q);
-	return ret;
-}
-
 /* The background, labelled [bg]: the still cover-scaled over the colour, or the colour. */
 static char *background(const struct params *p)
 {
@@ -204,8 +176,8 @@ static int prepare(struct fm_plugin_ctx *ctx, const struct fm_task *task, struct
 	if (read_params(task, p, err) < 0)
 		return -1;
 	fm_plugin_progress(ctx, 0, "probe", "reading the inputs");
-	if ((p->image && check_media("image", p->image, err) < 0) ||
-	    check_media("audio", p->audio, err) < 0)
+	if ((p->image && fm_plugin_check_media("image", p->image, err) < 0) ||
+	    fm_plugin_check_media("audio", p->audio, err) < 0)
 		return -1;
 	if (p->duration <= 0 && audio_length(p->audio, &len, err) < 0)
 		return -1;

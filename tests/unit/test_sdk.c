@@ -1,16 +1,19 @@
 /*
  * lib/sdk.c's helpers for the plugins: number settings, the input of a
- * role, and the retry reporter. What needs a running task (settings,
- * progress, the log) is tested through fm_plugin_serve() over files, the
- * way combine is served inside filmeto-run.
+ * role, the retry reporter, and sdk_render.c's check of an input file. What needs a running task
+ * (settings, progress, the log) is tested through fm_plugin_serve() over files, the way combine is
+ * served inside filmeto-run.
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <libavutil/log.h>
+
 #include "http.h"
 #include "model.h"
+#include "render.h"
 #include "sdk.h"
 #include "tap.h"
 #include "util.h"
@@ -235,9 +238,49 @@ static void test_serve(void)
 	free(dir);
 }
 
+/* A file of one second made by lib/render.c: graph into dir/name. */
+static char *made(const char *dir, const char *name, const char *graph)
+{
+	char *path = fm_xasprintf("%s/%s", dir, name);
+	struct fm_render r = {
+	    .graph = graph, .path = path, .fps_num = 25, .fps_den = 1, .duration = 1};
+	struct fm_error e = FM_ERROR_INIT;
+
+	if (fm_render_run(&r, &e) < 0)
+		tap_diag("cannot make %s: %s", path, e.message);
+	fm_error_release(&e);
+	return path;
+}
+
+static void test_check_media(void)
+{
+	char *dir = tmp_dir(), *png = made(dir, "a.png", "color=s=64x48:d=1[v]");
+	char *wav = made(dir, "a.wav", "sine=d=1[a]"), *txt = write_file(dir, "b.png", "no");
+	struct fm_error e = FM_ERROR_INIT;
+	int level = av_log_get_level();
+
+	/* The decoders' own complaints are not this test's output. */
+	av_log_set_level(AV_LOG_QUIET);
+	OK(fm_plugin_check_media("image", png, &e) == 0, "check media: a picture");
+	OK(fm_plugin_check_media("audio", wav, &e) == 0, "check media: a sound");
+	OK(fm_plugin_check_media("audio", png, &e) < 0, "check media: a picture is no sound");
+	OK(fm_plugin_check_media("image", txt, &e) < 0 && e.code == FM_RESOURCE_PROCESSING_ERROR,
+	   "check media: text is no picture");
+	HAS(e.message, "cannot read image '", "check media: what and the path named: %s",
+	    e.message);
+	av_log_set_level(level);
+	fm_error_release(&e);
+	free(png);
+	free(wav);
+	free(txt);
+	rm_rf(dir);
+	free(dir);
+}
+
 void test_sdk(void)
 {
 	test_setting_number();
 	test_input();
 	test_serve();
+	test_check_media();
 }
