@@ -45,21 +45,8 @@ int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log);
  */
 int fm_param_number(json_object *params, const char *key, double def, double min, double max,
 		    double *out, struct fm_error *err);
-/*
- * A number setting read from v: v itself when it is a JSON number, else
- * its text, which must be a number whole; def when v is NULL. Within
- * min..max, or a VALIDATION_ERROR naming the setting key.
- */
-int fm_setting_number(json_object *v, const char *key, double def, double min, double max,
-		      double *out, struct fm_error *err);
-/*
- * A number setting by fm_plugin_setting()'s precedence, with no
- * variable: the task's parameter key (a number, or text that is not
- * empty), then key in the plugin's settings (a number or text), then
- * def; read and bounded by fm_setting_number().
- */
-int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *key,
-		     double def, double min, double max, double *out, struct fm_error *err);
+/* A frame side for H.264 in 4:2:0: an even integer from 16 to 4096. */
+int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
 /*
  * The task's input of a role: the first resource with a file ("data")
  * whose metadata.role is one of the roles after kind (a list ended by
@@ -68,8 +55,6 @@ int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, cons
  */
 json_object *fm_plugin_input(const struct fm_task *task, const char *kind, ...)
     __attribute__((sentinel));
-/* A frame side for H.264 in 4:2:0: an even integer from 16 to 4096. */
-int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
 /*
  * Renders a filter graph (lib/render.h) into output_dir/name, made
  * first, with progress ("frame N of FRAMES", stage render) and cancel
@@ -106,6 +91,21 @@ json_object *fm_plugin_settings(struct fm_plugin_ctx *ctx);
  */
 const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *task,
 			      const char *key, const char *env, const char *def);
+/*
+ * A number setting read from v: v itself when it is a JSON number, else
+ * its text, which must be a number whole; def when v is NULL. Within
+ * min..max, or a VALIDATION_ERROR naming the setting key.
+ */
+int fm_setting_number(json_object *v, const char *key, double def, double min, double max,
+		      double *out, struct fm_error *err);
+/*
+ * A number setting by fm_plugin_setting()'s precedence, with no
+ * variable: the task's parameter key (a number, or text that is not
+ * empty), then key in the plugin's settings (a number or text), then
+ * def; read and bounded by fm_setting_number().
+ */
+int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *key,
+		     double def, double min, double max, double *out, struct fm_error *err);
 /* fm_plugin_cancelled() for a callback's void pointer (fm_http.cancelled). */
 int fm_plugin_cancel_check(void *ctx);
 /*
