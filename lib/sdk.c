@@ -271,26 +271,22 @@ int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, cons
 	return fm_setting_number(v, key, def, min, max, out, err);
 }
 
-json_object *fm_plugin_input(const struct fm_task *task, const char *kind, ...)
+json_object *fm_plugin_input(const struct fm_task *task, const char *kind, const char *role,
+			     const char *also)
 {
 	size_t i, n = task->resources ? json_object_array_length(task->resources) : 0;
 	json_object *first = NULL;
 
 	for (i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(task->resources, i);
-		const char *role =
+		const char *is =
 		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "role");
 		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *path = fm_json_get_string(r, "data"), *want = NULL;
-		va_list ap;
+		const char *path = fm_json_get_string(r, "data");
 
 		if (!path)
 			continue;
-		va_start(ap, kind);
-		while (role && (want = va_arg(ap, const char *)) && strcmp(role, want))
-			;
-		va_end(ap);
-		if (role && want)
+		if (is && (!strcmp(is, role) || (also && !strcmp(is, also))))
 			return r;
 		if (!first && !strncmp(mime ? mime : fm_mime_from_path(path), kind, strlen(kind)))
 			first = r;

@@ -49,12 +49,12 @@ int fm_param_number(json_object *params, const char *key, double def, double min
 int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
 /*
  * The task's input of a role: the first resource with a file ("data")
- * whose metadata.role is one of the roles after kind (a list ended by
- * NULL), else the first whose MIME type (as given, else guessed from the
- * file's name) starts with kind ("image/"); NULL when there is none.
+ * whose metadata.role is role or also (when not NULL), else the first
+ * whose MIME type (as given, else guessed from the file's name) starts
+ * with kind ("image/"); NULL when there is none.
  */
-json_object *fm_plugin_input(const struct fm_task *task, const char *kind, ...)
-    __attribute__((sentinel));
+json_object *fm_plugin_input(const struct fm_task *task, const char *kind, const char *role,
+			     const char *also);
 /*
  * Renders a filter graph (lib/render.h) into output_dir/name, made
  * first, with progress ("frame N of FRAMES", stage render) and cancel

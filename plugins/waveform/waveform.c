@@ -72,8 +72,7 @@ static int read_params(const struct fm_task *t, struct params *p, struct fm_erro
 
 	/* The still and the narration: by role, else the first of their kind. */
 	p->image = fm_json_get_string(fm_plugin_input(t, "image/", "image", NULL), "data");
-	p->audio =
-	    fm_json_get_string(fm_plugin_input(t, "audio/", "narration", "audio", NULL), "data");
+	p->audio = fm_json_get_string(fm_plugin_input(t, "audio/", "narration", "audio"), "data");
 	if (!p->audio)
 		return fm_error(
 		    err, FM_VALIDATION_ERROR,

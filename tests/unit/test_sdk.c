@@ -92,7 +92,7 @@ static const char *input(json_object *resources, const char *kind, const char *r
 
 	fm_task_init(&t);
 	t.resources = resources;
-	path = fm_json_get_string(fm_plugin_input(&t, kind, role, also, NULL), "data");
+	path = fm_json_get_string(fm_plugin_input(&t, kind, role, also), "data");
 	snprintf(got, sizeof(got), "%s", path ? path : "(none)");
 	fm_task_release(&t);
 	return got;
