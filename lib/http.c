@@ -39,8 +39,6 @@
 
 /* Longest line handed to a streaming callback: an SSE data line. */
 #define LINE_MAX_BYTES (FM_SSE_DATA_MAX + 1024)
-/* Bytes of a service's own error message quoted in an error's message. */
-#define SAID_MAX 300
 /* How long a backoff sleeps between two looks at cancel. */
 #define CANCEL_SLICE 0.05
 
@@ -50,8 +48,8 @@ struct xfer {
 	struct fm_http *h;
 	const struct fm_http_req *r;
 	enum sink sink;
-	char *buf;
-	size_t len, cap, max;	/* max: what buf may hold (a body, or one line) */
+	struct fm_buf buf;
+	size_t max;		/* what buf may hold (a body, or one line) */
 	long long got, limit;	/* decoded bytes of the body so far, and their bound */
 	long long download_max; /* FM_HTTP_DOWNLOAD_MAX or what FILMETO_DOWNLOAD_MAX lowers it to */
 	FILE *file;
@@ -122,17 +120,11 @@ char *fm_http_url(const struct fm_http *h, const char *url)
 
 static int grow(struct xfer *x, const char *data, size_t n)
 {
-	if (x->len + n > x->max) {
+	if (x->buf.len + n > x->max) {
 		x->too_big = 1;
 		return -1;
 	}
-	if (x->len + n + 1 > x->cap) {
-		x->cap = (x->len + n + 1) * 2;
-		x->buf = fm_xrealloc(x->buf, x->cap);
-	}
-	memcpy(x->buf + x->len, data, n);
-	x->len += n;
-	x->buf[x->len] = '\0';
+	fm_buf_add(&x->buf, data, n);
 	return 0;
 }
 
@@ -154,28 +146,31 @@ static int deliver(struct xfer *x, const char *line, size_t len)
 /* Hands every complete line in buf to the callback; keeps the rest. */
 static int deliver_lines(struct xfer *x, int last)
 {
+	char *b = x->buf.s;
 	size_t start = 0, i;
 
-	for (i = 0; i < x->len && !x->stopped; i++) {
+	for (i = 0; i < x->buf.len && !x->stopped; i++) {
 		size_t end = i;
 
-		if (x->buf[i] != '\n')
+		if (b[i] != '\n')
 			continue;
-		if (end > start && x->buf[end - 1] == '\r')
+		if (end > start && b[end - 1] == '\r')
 			end--;
-		x->buf[end] = '\0';
-		if (deliver(x, x->buf + start, end - start))
+		b[end] = '\0';
+		if (deliver(x, b + start, end - start))
 			x->stopped = 1;
 		start = i + 1;
 	}
-	if (last && !x->stopped && start < x->len) {
-		x->buf[x->len] = '\0';
-		if (deliver(x, x->buf + start, x->len - start))
+	if (last && !x->stopped && start < x->buf.len) {
+		if (deliver(x, b + start, x->buf.len - start))
 			x->stopped = 1;
-		start = x->len;
+		start = x->buf.len;
 	}
-	memmove(x->buf, x->buf + start, x->len - start);
-	x->len -= start;
+	if (start) {
+		memmove(b, b + start, x->buf.len - start);
+		x->buf.len -= start;
+		b[x->buf.len] = '\0';
+	}
 	return x->stopped ? -1 : 0;
 }
 
@@ -538,14 +533,12 @@ static enum fm_code status_code(long status)
 	return FM_SERVICE_ERROR;
 }
 
-/* A text body in error.details: redacted, then cut. */
-static json_object *body_detail(const char *body, size_t len)
+void fm_http_error_body(struct fm_error *err, const char *name, const char *text, size_t len)
 {
-	char *clean = fm_redact_cut(body, len, FM_HTTP_ERROR_BODY_MAX);
-	json_object *o = json_object_new_string(clean);
+	char *clean = fm_redact_cut(text ? text : "", text ? len : 0, FM_HTTP_ERROR_BODY_MAX);
 
+	fm_error_detail(err, name, json_object_new_string(clean));
 	free(clean);
-	return o;
 }
 
 /*
@@ -565,7 +558,7 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 		said = service_message(body);
 	}
 	if (said)
-		text = fm_redact_cut(said, strlen(said), SAID_MAX);
+		text = fm_redact_cut(said, strlen(said), FM_HTTP_SAID_MAX);
 	fm_error(err, status_code(resp->status), "'%s' answered %ld%s%s%s", url, resp->status,
 		 resp->status == 401 || resp->status == 403 ? " (the key is missing or refused)"
 							    : "",
@@ -576,7 +569,7 @@ static int status_error(const char *url, struct fm_http_resp *resp, double retry
 	if (body)
 		fm_error_detail(err, "body", body);
 	else if (resp->body && resp->len)
-		fm_error_detail(err, "body", body_detail(resp->body, resp->len));
+		fm_http_error_body(err, "body", resp->body, resp->len);
 	if (retry_after >= 0)
 		fm_error_detail(err, "retry_after", fm_json_double(retry_after));
 	return -1;
@@ -697,14 +690,16 @@ static void take_body(struct xfer *x, struct fm_http_resp *resp)
 	resp->body = NULL;
 	resp->len = 0;
 	if (x->sink == SINK_BODY || x->sink == SINK_ERROR || x->sink == SINK_UNSET) {
+		size_t len;
+		char *body = fm_buf_detach(&x->buf, &len);
+
 		if (fm_secret_count()) {
-			resp->body = fm_redact(x->buf ? x->buf : "", x->len, &resp->len);
-			free(x->buf);
+			resp->body = fm_redact(body ? body : "", len, &resp->len);
+			free(body);
 		} else {
-			resp->body = x->buf ? x->buf : fm_xstrdup("");
-			resp->len = x->len;
+			resp->body = body ? body : fm_xstrdup("");
+			resp->len = len;
 		}
-		x->buf = NULL;
 	}
 }
 
@@ -778,7 +773,7 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 			method = "GET";
 			with_body = 0;
 		}
-		free(x.buf);
+		fm_buf_release(&x.buf);
 		free(here);
 		here = next;
 	}
@@ -800,7 +795,7 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 		fm_redact_stream_release(&x.text);
 	if (file && finish_file(file, r->file, tmp, ok, ok ? err : NULL) < 0)
 		ok = 0;
-	free(x.buf);
+	fm_buf_release(&x.buf);
 	free(here);
 	if (looped)
 		return -1;
@@ -856,10 +851,11 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 	return rc < 0 ? -1 : 0;
 }
 
-int fm_http_json(struct fm_http *h, const char *method, const char *url, json_object *body,
-		 json_object **reply, struct fm_error *err)
+int fm_http_json(struct fm_http *h, const char *method, const char *url, struct curl_slist *headers,
+		 json_object *body, json_object **reply, struct fm_error *err)
 {
-	struct fm_http_req r = {.method = method, .url = url, .json = body};
+	struct fm_http_req r = {
+	    .method = method, .url = url, .json = body, .scoped_headers = headers};
 	struct curl_slist *accept = curl_slist_append(NULL, "Accept: application/json");
 	struct fm_http_resp resp;
 	struct fm_error perr = FM_ERROR_INIT;
@@ -880,7 +876,7 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, json_ob
 		if (resp.content_type)
 			fm_error_detail(err, "content_type",
 					json_object_new_string(resp.content_type));
-		fm_error_detail(err, "body", body_detail(resp.body, resp.len));
+		fm_http_error_body(err, "body", resp.body, resp.len);
 		fm_redact_buf(err->message, sizeof(err->message));
 		free(full);
 	}
@@ -1016,9 +1012,7 @@ void fm_sse_init(struct fm_sse *s,
 
 void fm_sse_release(struct fm_sse *s)
 {
-	free(s->data);
-	s->data = NULL;
-	s->len = s->cap = 0;
+	fm_buf_release(&s->data);
 }
 
 static int dispatch(struct fm_sse *s)
@@ -1027,30 +1021,25 @@ static int dispatch(struct fm_sse *s)
 
 	if (s->has_data) {
 		/* The data buffer ends in the '\n' of its last line. */
-		if (s->len > 0)
-			s->len--;
-		s->data[s->len] = '\0';
-		rc = s->event(s->arg, s->type[0] ? s->type : "message", s->data, s->len, s->id);
+		s->data.s[--s->data.len] = '\0';
+		rc = s->event(s->arg, s->type[0] ? s->type : "message", s->data.s, s->data.len,
+			      s->id);
 	}
 	s->type[0] = '\0';
-	s->len = 0;
+	s->data.len = 0;
+	if (s->data.s)
+		s->data.s[0] = '\0';
 	s->has_data = 0;
 	return rc;
 }
 
 static int add_data(struct fm_sse *s, const char *v, size_t n, struct fm_error *err)
 {
-	if (s->len + n + 1 > FM_SSE_DATA_MAX)
+	if (s->data.len + n + 1 > FM_SSE_DATA_MAX)
 		return fm_error(err, FM_SERVICE_ERROR, "an event's data is larger than %d bytes",
 				FM_SSE_DATA_MAX);
-	if (s->len + n + 2 > s->cap) {
-		s->cap = (s->len + n + 2) * 2;
-		s->data = fm_xrealloc(s->data, s->cap);
-	}
-	memcpy(s->data + s->len, v, n);
-	s->len += n;
-	s->data[s->len++] = '\n';
-	s->data[s->len] = '\0';
+	fm_buf_add(&s->data, v, n);
+	fm_buf_add(&s->data, "\n", 1);
 	s->has_data = 1;
 	return 0;
 }

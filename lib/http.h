@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "error.h"
 #include "redact.h"
 
@@ -57,6 +58,8 @@
 #define FM_HTTP_RETRY_AFTER_MAX 120
 /* Bytes of a service's error body kept in error.details.body. */
 #define FM_HTTP_ERROR_BODY_MAX 4096
+/* Bytes of a service's own words (its error's message) quoted in an error's message. */
+#define FM_HTTP_SAID_MAX 300
 /* Longest key read from a variable or key file. */
 #define FM_HTTP_KEY_MAX 4096
 /* Redirects followed per request. */
@@ -136,13 +139,22 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 	       struct fm_error *err);
 void fm_http_resp_release(struct fm_http_resp *resp);
 /*
- * JSON in (body may be NULL), JSON out. A 2xx reply that is not JSON is
- * a SERVICE_ERROR naming the content type and status.
+ * JSON in (body may be NULL), JSON out. headers (or NULL) are more
+ * request headers that may carry a secret: sent, like the key, only to
+ * URLs under the base. A 2xx reply that is not JSON is a SERVICE_ERROR
+ * naming the content type and status.
  */
-int fm_http_json(struct fm_http *h, const char *method, const char *url, json_object *body,
-		 json_object **reply, struct fm_error *err);
+int fm_http_json(struct fm_http *h, const char *method, const char *url, struct curl_slist *headers,
+		 json_object *body, json_object **reply, struct fm_error *err);
 /* GET url into path; a 404 is a RESOURCE_PROCESSING_ERROR naming the url. */
 int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struct fm_error *err);
+/*
+ * A service's text (an error body, a reply that is not what was due)
+ * quoted in err's details as name: redacted, then cut to
+ * FM_HTTP_ERROR_BODY_MAX bytes at a UTF-8 boundary. Redacted before it
+ * is cut: a key cut in two would not be found.
+ */
+void fm_http_error_body(struct fm_error *err, const char *name, const char *text, size_t len);
 /* The absolute URL for url (a path is joined to base); free()d by the caller. */
 char *fm_http_url(const struct fm_http *h, const char *url);
 /*
@@ -184,8 +196,7 @@ struct fm_sse {
 	void *arg;
 	char type[64];
 	char id[256];
-	char *data;
-	size_t len, cap;
+	struct fm_buf data; /* the event's data lines so far, each ended by '\n' */
 	int has_data;
 };
 

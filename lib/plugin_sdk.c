@@ -10,6 +10,7 @@
  * every log line is redacted of the process's secrets (lib/redact.h),
  * whichever path of the plugin put a service's words there.
  */
+#include <errno.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "manifest.h"
 #include "msg.h"
 #include "ndjson.h"
@@ -36,11 +38,12 @@ struct fm_plugin_ctx {
 	const char *task_id;   /* the task being run, or NULL */
 	json_object *settings; /* its "settings", or NULL */
 	char number[32];       /* a numeric setting as text */
+	double percent;	       /* the task's last progress */
 	int cancelled, shutdown;
 	double polled; /* when stdin was last peeked at for a cancel */
 };
 
-static void send(struct fm_plugin_ctx *c, json_object *msg)
+static void send_msg(struct fm_plugin_ctx *c, json_object *msg)
 {
 	fm_redact_json(msg);
 	fm_writer_json(&c->out, msg);
@@ -81,16 +84,17 @@ void fm_plugin_progress(struct fm_plugin_ctx *c, double percent, const char *sta
 {
 	json_object *p = notice(c, "progress");
 
+	c->percent = percent;
 	json_object_object_add(p, "percent", fm_json_double(percent));
 	json_object_object_add(p, "message", json_object_new_string(message ? message : ""));
 	if (stage)
 		json_object_object_add(p, "stage", json_object_new_string(stage));
-	send(c, fm_rpc_notification("progress", p));
+	send_msg(c, fm_rpc_notification("progress", p));
 }
 
 void fm_plugin_heartbeat(struct fm_plugin_ctx *c)
 {
-	send(c, fm_rpc_notification("heartbeat", notice(c, "heartbeat")));
+	send_msg(c, fm_rpc_notification("heartbeat", notice(c, "heartbeat")));
 }
 
 void fm_plugin_log(struct fm_plugin_ctx *c, const char *fmt, ...)
@@ -118,11 +122,11 @@ static int answer_simple(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 		json_object *r = json_object_new_object();
 
 		json_object_object_add(r, "status", json_object_new_string("pong"));
-		send(c, fm_rpc_result(json_object_get(m->id), r));
+		send_msg(c, fm_rpc_result(json_object_get(m->id), r));
 		return 1;
 	}
 	if (!strcmp(m->method, "get_info")) {
-		send(c, fm_rpc_result(json_object_get(m->id), info(c->def)));
+		send_msg(c, fm_rpc_result(json_object_get(m->id), info(c->def)));
 		return 1;
 	}
 	return 0;
@@ -154,8 +158,9 @@ int fm_plugin_cancelled(struct fm_plugin_ctx *c)
 			if (m.kind == FM_RPC_NOTIFICATION)
 				on_notification(c, &m);
 			else if (m.kind == FM_RPC_REQUEST && !answer_simple(c, &m))
-				send(c, fm_rpc_error(json_object_get(m.id), FM_RPC_INTERNAL_ERROR,
-						     "busy with another task", NULL));
+				send_msg(c,
+					 fm_rpc_error(json_object_get(m.id), FM_RPC_INTERNAL_ERROR,
+						      "busy with another task", NULL));
 			fm_rpc_msg_release(&m);
 		}
 	}
@@ -173,6 +178,28 @@ int fm_plugin_cancel_check(void *ctx)
 		return c->cancelled || c->shutdown || c->in.eof;
 	c->polled = now;
 	return fm_plugin_cancelled(c);
+}
+
+void fm_plugin_retrying(void *retry, int attempt, double wait, const char *why)
+{
+	struct fm_plugin_retry *r = retry;
+	char msg[256];
+
+	if (r->service)
+		snprintf(msg, sizeof(msg), "%s busy (%s); retry %d in %.1f s", r->service, why,
+			 attempt, wait);
+	else
+		snprintf(msg, sizeof(msg), "%s; retry %d in %.1f s", why, attempt, wait);
+	fm_plugin_log(r->ctx, "%s", msg);
+	fm_plugin_progress(r->ctx, r->percent < 0 ? r->ctx->percent : r->percent, r->stage, msg);
+}
+
+void fm_plugin_http(struct fm_http *h, struct fm_plugin_retry *retry)
+{
+	h->cancelled = fm_plugin_cancel_check;
+	h->cancel_arg = retry->ctx;
+	h->retrying = fm_plugin_retrying;
+	h->retry_arg = retry;
 }
 
 json_object *fm_plugin_settings(struct fm_plugin_ctx *ctx)
@@ -198,6 +225,73 @@ const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *t
 		return ctx->number;
 	}
 	return def;
+}
+
+static int is_number(json_object *v)
+{
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+int fm_setting_number(json_object *v, const char *key, double def, double min, double max,
+		      double *out, struct fm_error *err)
+{
+	double d = def;
+
+	if (v && is_number(v)) {
+		d = json_object_get_double(v);
+	} else if (v) {
+		const char *s = json_object_get_string(v);
+		char *end;
+
+		errno = 0;
+		d = strtod(s, &end);
+		if (end == s || *end || errno)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"setting '%s': '%s' is not a number", key, s);
+	}
+	if (!(d >= min && d <= max))
+		return fm_error(err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g", key,
+				d, min, max);
+	*out = d;
+	return 0;
+}
+
+int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *key,
+		     double def, double min, double max, double *out, struct fm_error *err)
+{
+	json_object *v = NULL;
+
+	/* An empty parameter is no parameter (as for fm_plugin_setting). */
+	if (json_object_object_get_ex(task->parameters, key, &v) && !is_number(v) &&
+	    !(json_object_is_type(v, json_type_string) && *json_object_get_string(v)))
+		v = NULL;
+	if (!v && json_object_object_get_ex(ctx->settings, key, &v) && !is_number(v) &&
+	    !json_object_is_type(v, json_type_string))
+		v = NULL;
+	return fm_setting_number(v, key, def, min, max, out, err);
+}
+
+json_object *fm_plugin_input(const struct fm_task *task, const char *kind, const char *role,
+			     const char *also)
+{
+	size_t i, n = task->resources ? json_object_array_length(task->resources) : 0;
+	json_object *first = NULL;
+
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(task->resources, i);
+		const char *is =
+		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "role");
+		const char *mime = fm_json_get_string(r, "mime_type");
+		const char *path = fm_json_get_string(r, "data");
+
+		if (!path)
+			continue;
+		if (is && (!strcmp(is, role) || (also && !strcmp(is, also))))
+			return r;
+		if (!first && !strncmp(mime ? mime : fm_mime_from_path(path), kind, strlen(kind)))
+			first = r;
+	}
+	return first;
 }
 
 int fm_param_number(json_object *params, const char *key, double def, double min, double max,
@@ -256,8 +350,8 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 	double start = fm_now();
 
 	if (fm_task_from_json(&task, m->params, &err) < 0 || !dir) {
-		send(c, fm_rpc_error(json_object_get(m->id), FM_RPC_INVALID_PARAMS,
-				     dir ? err.message : "output_dir is missing", NULL));
+		send_msg(c, fm_rpc_error(json_object_get(m->id), FM_RPC_INVALID_PARAMS,
+					 dir ? err.message : "output_dir is missing", NULL));
 		fm_task_release(&task);
 		fm_error_release(&err);
 		return;
@@ -266,6 +360,7 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 	c->task_id = task.task_id;
 	c->settings = fm_json_get(m->params, "settings", json_type_object);
 	c->cancelled = 0;
+	c->percent = 0;
 	if (c->def->execute(c, &task, dir, &res) < 0) {
 		res.status = FM_STATUS_ERROR;
 		if (!res.error.code)
@@ -278,7 +373,7 @@ static void execute(struct fm_plugin_ctx *c, struct fm_rpc_msg *m)
 		res.status = FM_STATUS_CANCELLED;
 		fm_error(&res.error, FM_TASK_CANCELLED, "task '%s' was cancelled", task.task_id);
 	}
-	send(c, fm_rpc_result(json_object_get(m->id), result_json(&res, fm_now() - start)));
+	send_msg(c, fm_rpc_result(json_object_get(m->id), result_json(&res, fm_now() - start)));
 	c->task_id = NULL;
 	c->settings = NULL;
 	fm_result_release(&res);
@@ -310,7 +405,7 @@ int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log)
 
 	fm_reader_init(&c.in, in, FM_LINE_MAX);
 	fm_writer_init(&c.out, out);
-	send(&c, fm_rpc_notification("ready", info(def)));
+	send_msg(&c, fm_rpc_notification("ready", info(def)));
 	while (!c.shutdown && (got = fm_reader_next(&c.in, &line, &len)) != FM_LINE_NONE) {
 		struct fm_error err = FM_ERROR_INIT;
 		struct fm_rpc_msg m;
@@ -318,12 +413,12 @@ int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log)
 		if (got == FM_LINE_ERROR)
 			break;
 		if (got == FM_LINE_LONG) {
-			send(&c, fm_rpc_error(json_object_new_null(), FM_RPC_INVALID_REQUEST,
-					      "request line too long", NULL));
+			send_msg(&c, fm_rpc_error(json_object_new_null(), FM_RPC_INVALID_REQUEST,
+						  "request line too long", NULL));
 			continue;
 		}
 		if (fm_rpc_parse(line, len, &m, &err) < 0) {
-			send(&c, fm_rpc_error(NULL, FM_RPC_PARSE_ERROR, err.message, NULL));
+			send_msg(&c, fm_rpc_error(NULL, FM_RPC_PARSE_ERROR, err.message, NULL));
 			fm_error_release(&err);
 			continue;
 		}
@@ -332,8 +427,8 @@ int fm_plugin_serve(const struct fm_plugin_def *def, int in, int out, int log)
 		else if (m.kind == FM_RPC_REQUEST && !strcmp(m.method, "execute_task"))
 			execute(&c, &m);
 		else if (m.kind == FM_RPC_REQUEST && !answer_simple(&c, &m))
-			send(&c, fm_rpc_error(json_object_get(m.id), FM_RPC_METHOD_NOT_FOUND,
-					      "no such method", NULL));
+			send_msg(&c, fm_rpc_error(json_object_get(m.id), FM_RPC_METHOD_NOT_FOUND,
+						  "no such method", NULL));
 		fm_rpc_msg_release(&m);
 	}
 	fm_reader_release(&c.in);

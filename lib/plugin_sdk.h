@@ -14,6 +14,7 @@
 #include "model.h"
 
 struct fm_plugin_ctx;
+struct fm_http;
 
 struct fm_plugin_def {
 	const char *name;
@@ -47,6 +48,14 @@ int fm_param_number(json_object *params, const char *key, double def, double min
 /* A frame side for H.264 in 4:2:0: an even integer from 16 to 4096. */
 int fm_param_even(json_object *params, const char *key, int def, int *out, struct fm_error *err);
 /*
+ * The task's input of a role: the first resource with a file ("data")
+ * whose metadata.role is role or also (when not NULL), else the first
+ * whose MIME type (as given, else guessed from the file's name) starts
+ * with kind ("image/"); NULL when there is none.
+ */
+json_object *fm_plugin_input(const struct fm_task *task, const char *kind, const char *role,
+			     const char *also);
+/*
  * Renders a filter graph (lib/render.h) into output_dir/name, made
  * first, with progress ("frame N of FRAMES", stage render) and cancel
  * wired to the host, and adds the file to res. Returns 0, or -1 with
@@ -55,6 +64,12 @@ int fm_param_even(json_object *params, const char *key, int def, int *out, struc
 int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
 		     const char *name, int fps_num, int fps_den, int64_t frames,
 		     struct fm_result *res);
+/*
+ * Probes an input file, then decodes its first frame (what is "image":
+ * a picture, else audio), so a bad input fails before any output; a
+ * RESOURCE_PROCESSING_ERROR "cannot read WHAT 'PATH': why" otherwise.
+ */
+int fm_plugin_check_media(const char *what, const char *path, struct fm_error *err);
 /* A progress notification for the task being run; stage may be NULL. */
 void fm_plugin_progress(struct fm_plugin_ctx *ctx, double percent, const char *stage,
 			const char *message);
@@ -76,8 +91,43 @@ json_object *fm_plugin_settings(struct fm_plugin_ctx *ctx);
  */
 const char *fm_plugin_setting(struct fm_plugin_ctx *ctx, const struct fm_task *task,
 			      const char *key, const char *env, const char *def);
+/*
+ * A number setting read from v: v itself when it is a JSON number, else
+ * its text, which must be a number whole; def when v is NULL. Within
+ * min..max, or a VALIDATION_ERROR naming the setting key.
+ */
+int fm_setting_number(json_object *v, const char *key, double def, double min, double max,
+		      double *out, struct fm_error *err);
+/*
+ * A number setting by fm_plugin_setting()'s precedence, with no
+ * variable: the task's parameter key (a number, or text that is not
+ * empty), then key in the plugin's settings (a number or text), then
+ * def; read and bounded by fm_setting_number().
+ */
+int fm_plugin_number(struct fm_plugin_ctx *ctx, const struct fm_task *task, const char *key,
+		     double def, double min, double max, double *out, struct fm_error *err);
 /* fm_plugin_cancelled() for a callback's void pointer (fm_http.cancelled). */
 int fm_plugin_cancel_check(void *ctx);
+/*
+ * How a remote plugin tells the host that an HTTP request waits to be
+ * retried: "WHY; retry N in S s" (or "SERVICE busy (WHY); retry N in S
+ * s"), once on the log and once as a progress event.
+ */
+struct fm_plugin_retry {
+	struct fm_plugin_ctx *ctx;
+	double percent;	     /* the event's percent; below 0, the last the task reported */
+	const char *stage;   /* the event's stage */
+	const char *service; /* names who is busy, or NULL */
+};
+
+/* An fm_http.retrying callback; retry is a struct fm_plugin_retry. */
+void fm_plugin_retrying(void *retry, int attempt, double wait, const char *why);
+/*
+ * Ties an HTTP client (lib/http.h) to the task: the host's cancel
+ * aborts its transfers and its waits, and each retry is told as retry
+ * says. retry lives as long as the client is used for the task.
+ */
+void fm_plugin_http(struct fm_http *h, struct fm_plugin_retry *retry);
 /*
  * A line on the plugin's log (stderr), which the host forwards; like every
  * message the SDK sends, redacted of the process's secrets (lib/redact.h).

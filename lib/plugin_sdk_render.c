@@ -1,13 +1,16 @@
 /*
- * fm_plugin_render: the SDK's bridge to lib/render.c, in a file of its
- * own so that a plugin which renders nothing does not link libavfilter
- * (a static library brings in whole objects).
+ * fm_plugin_render and fm_plugin_check_media: the SDK's bridge to
+ * lib/render.c, in a file of its own so that a plugin which renders
+ * nothing does not link libavfilter (a static library brings in whole
+ * objects).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs.h"
+#include "media.h"
 #include "render.h"
 #include "plugin_sdk.h"
 #include "util.h"
@@ -29,6 +32,34 @@ static void render_progress(void *arg, double percent, int64_t frames)
 static int render_cancelled(void *arg)
 {
 	return fm_plugin_cancelled(((struct render_run *)arg)->ctx);
+}
+
+/*
+ * Probes a file (fm_probe_file refuses frames too large to decode), then
+ * decodes its first frame, so a bad one fails naming it, before any output.
+ */
+int fm_plugin_check_media(const char *what, const char *path, struct fm_error *err)
+{
+	int image = !strcmp(what, "image");
+	char *q = fm_render_movie(image ? "movie" : "amovie", path);
+	char *graph = image ? fm_xasprintf("%s,trim=end_frame=1[v]", q)
+			    : fm_xasprintf("%s,atrim=end_sample=1[a]", q);
+	struct fm_render r = {.graph = graph};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_probe probe;
+	int ret = fm_probe_file(path, &probe, &e);
+
+	fm_probe_release(&probe);
+	if (ret == 0)
+		ret = fm_render_run(&r, &e);
+
+	if (ret < 0)
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read %s '%s': %s", what, path,
+			 e.message);
+	fm_error_release(&e);
+	free(graph);
+	free(q);
+	return ret;
 }
 
 int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,

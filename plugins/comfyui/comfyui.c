@@ -13,7 +13,6 @@
  * /interrupt) before the task ends: a GPU left rendering for nobody is
  * the costliest leak a client can have.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,29 +74,10 @@ struct job {
 	double poll;
 	double last_beat;
 	double percent; /* of the node running: messages between steps keep it */
+	struct fm_plugin_retry retry;
 };
 
 /* -- settings and templates ---------------------------------------------- */
-
-static int setting_number(struct job *j, const char *key, double def, double min, double max,
-			  double *out, struct fm_error *err)
-{
-	const char *v = fm_plugin_setting(j->ctx, j->task, key, NULL, NULL);
-	char *end;
-	double d;
-
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || !(d >= min && d <= max))
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"setting '%s': '%s' is not a number in %g..%g", key, v, min, max);
-	*out = d;
-	return 0;
-}
 
 /* Where templates are: beside the plugin in the build tree, then installed. */
 static char *find_workflow(const char *name)
@@ -238,20 +218,12 @@ static json_object *template_vars(struct job *j, const char *image, int64_t seed
 
 /* -- HTTP pieces --------------------------------------------------------- */
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct job *j = arg;
-	char msg[160];
-
-	snprintf(msg, sizeof(msg), "ComfyUI busy (%s); retry %d in %.1f s", why, attempt, wait);
-	fm_plugin_log(j->ctx, "%s", msg);
-	fm_plugin_progress(j->ctx, 0, "queue", msg);
-}
-
 static int setup_http(struct job *j, struct fm_error *err)
 {
+	struct fm_plugin_ctx *ctx = j->ctx;
+	const struct fm_task *t = j->task;
 	const char *endpoint =
-	    fm_plugin_setting(j->ctx, j->task, "endpoint", "COMFYUI_URL", DEFAULT_ENDPOINT);
+	    fm_plugin_setting(ctx, t, "endpoint", "COMFYUI_URL", DEFAULT_ENDPOINT);
 	double timeout, retries, backoff, wait;
 
 	if (strncmp(endpoint, "http://", 7) && strncmp(endpoint, "https://", 8))
@@ -264,22 +236,21 @@ static int setup_http(struct job *j, struct fm_error *err)
 	} else {
 		fm_http_rebase(&http, endpoint, NULL);
 	}
-	if (setting_number(j, "timeout", FM_HTTP_TIMEOUT, 0.1, 86400, &timeout, err) < 0 ||
-	    setting_number(j, "retries", FM_HTTP_RETRIES, 0, 20, &retries, err) < 0 ||
-	    setting_number(j, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, err) < 0 ||
-	    setting_number(j, "generation_timeout", GENERATION_TIMEOUT, 0.1, 7 * 86400, &wait,
-			   err) < 0 ||
-	    setting_number(j, "poll_interval", POLL_INTERVAL, POLL_MIN, POLL_MAX, &j->poll, err) <
-		0)
+	if (fm_plugin_number(ctx, t, "timeout", FM_HTTP_TIMEOUT, 0.1, 86400, &timeout, err) < 0 ||
+	    fm_plugin_number(ctx, t, "retries", FM_HTTP_RETRIES, 0, 20, &retries, err) < 0 ||
+	    fm_plugin_number(ctx, t, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, err) < 0 ||
+	    fm_plugin_number(ctx, t, "generation_timeout", GENERATION_TIMEOUT, 0.1, 7 * 86400,
+			     &wait, err) < 0 ||
+	    fm_plugin_number(ctx, t, "poll_interval", POLL_INTERVAL, POLL_MIN, POLL_MAX, &j->poll,
+			     err) < 0)
 		return -1;
 	/* libcurl counts whole seconds; a fraction still bounds the wait below. */
 	http.timeout = timeout < 1 ? 1 : (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = j->ctx;
-	http.retrying = on_retry;
-	http.retry_arg = j;
+	j->retry = (struct fm_plugin_retry){
+	    .ctx = ctx, .percent = 0, .stage = "queue", .service = "ComfyUI"};
+	fm_plugin_http(&http, &j->retry);
 	j->deadline = fm_now() + wait;
 	return 0;
 }
@@ -305,30 +276,6 @@ static void tell_interrupt(struct job *j)
 	fm_http_resp_release(&resp);
 	fm_error_release(&e);
 	json_object_put(r.json);
-}
-
-/* The first image among the task's resources (role image first). */
-static const char *input_image(const struct fm_task *t)
-{
-	size_t i, n = t->resources ? json_object_array_length(t->resources) : 0;
-	const char *first = NULL;
-
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(t->resources, i);
-		json_object *meta = fm_json_get(r, "metadata", json_type_object);
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *role = fm_json_get_string(meta, "role");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && !strcmp(role, "image"))
-			return path;
-		if (!first && ((mime && !strncmp(mime, "image/", 6)) ||
-			       !strncmp(fm_mime_from_path(path), "image/", 6)))
-			first = path;
-	}
-	return first;
 }
 
 /*
@@ -437,7 +384,7 @@ static int post_prompt(struct job *j, struct fm_error *err)
 
 	json_object_object_add(body, "prompt", json_object_get(j->graph));
 	json_object_object_add(body, "client_id", json_object_new_string(j->client_id));
-	if (fm_http_json(&http, "POST", "/prompt", body, &reply, err) < 0) {
+	if (fm_http_json(&http, "POST", "/prompt", NULL, body, &reply, err) < 0) {
 		if (err->code == FM_VALIDATION_ERROR)
 			node_errors(err);
 		goto out;
@@ -659,7 +606,7 @@ static int follow_history(struct job *j, struct fm_error *err)
 
 		if (still_wanted(j, err) < 0)
 			break;
-		if (fm_http_json(&http, "GET", url, NULL, &reply, err) < 0)
+		if (fm_http_json(&http, "GET", url, NULL, NULL, &reply, err) < 0)
 			break;
 		entry = fm_json_get(reply, j->prompt_id, json_type_object);
 		status = fm_json_get(entry, "status", json_type_object);
@@ -878,7 +825,10 @@ static int run(struct job *j, const char *output_dir, struct fm_result *res, str
 	    load_workflow(j->task, &tmpl, &label, err) < 0)
 		goto out;
 	if (!strncmp(j->task->tool_name, "image2", 6)) {
-		if (!(input = input_image(j->task))) {
+		/* The first image among the task's resources (role image first). */
+		input =
+		    fm_json_get_string(fm_plugin_input(j->task, "image/", "image", NULL), "data");
+		if (!input) {
 			fm_error(err, FM_VALIDATION_ERROR,
 				 "%s needs an input image (a resource: -r FILE)",
 				 j->task->tool_name);

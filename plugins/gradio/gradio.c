@@ -51,6 +51,8 @@ struct stream {
 
 static struct fm_http http;
 static int http_ready;
+/* A retry is told at 5%, the call not yet made. */
+static struct fm_plugin_retry retry = {.percent = 5, .stage = "retry"};
 
 /* --- settings ----------------------------------------------------------- */
 
@@ -88,26 +90,12 @@ static int number_setting(struct fm_plugin_ctx *ctx, const struct fm_task *t, co
 			  double def, double min, double max, double *out, struct fm_error *err)
 {
 	json_object *v = NULL;
-	const char *s = NULL;
-	char *end;
 
 	if (!json_object_object_get_ex(t->parameters, key, &v) || !v)
 		json_object_object_get_ex(tool_settings(ctx, t), key, &v);
-	if (v &&
-	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-		*out = json_object_get_double(v);
-	else if ((s = v ? json_object_get_string(v) : fm_plugin_setting(ctx, t, key, NULL, NULL))) {
-		*out = strtod(s, &end);
-		if (end == s || *end)
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	} else {
-		*out = def;
-	}
-	if (!(*out >= min && *out <= max))
-		return fm_error(err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g", key,
-				*out, min, max);
-	return 0;
+	if (!v)
+		return fm_plugin_number(ctx, t, key, def, min, max, out, err);
+	return fm_setting_number(v, key, def, min, max, out, err);
 }
 
 /* Gradio names endpoints like identifiers; anything else is refused. */
@@ -212,7 +200,6 @@ static int upload_inputs(struct fm_plugin_ctx *ctx, const struct fm_task *t, con
 	struct fm_http_req r = {.url = "/gradio_api/upload"};
 	struct fm_http_resp resp;
 	json_object *reply = NULL;
-	char *quoted;
 	int rc = -1;
 
 	for (i = 0; i < n && i < INPUTS_MAX; i++) {
@@ -247,10 +234,7 @@ static int upload_inputs(struct fm_plugin_ctx *ctx, const struct fm_task *t, con
 			 "the upload answered %s%s, not a list of %zu server paths",
 			 resp.content_type ? "with " : "",
 			 resp.content_type ? resp.content_type : "an untyped body", k);
-		quoted =
-		    fm_redact_cut(resp.body ? resp.body : "", resp.len, FM_HTTP_ERROR_BODY_MAX);
-		fm_error_detail(err, "body", json_object_new_string(quoted));
-		free(quoted);
+		fm_http_error_body(err, "body", resp.body, resp.len);
 		fm_http_resp_release(&resp);
 		goto out;
 	}
@@ -293,16 +277,6 @@ static json_object *template_vars(struct fm_plugin_ctx *ctx, const struct fm_tas
 
 /* --- the call ----------------------------------------------------------- */
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct fm_plugin_ctx *ctx = arg;
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s; retry %d in %.1f s", why, attempt, wait);
-	fm_plugin_log(ctx, "%s", msg);
-	fm_plugin_progress(ctx, 5, "retry", msg);
-}
-
 static int start_call(const char *api, json_object *data, const char *session, char **event_id,
 		      struct fm_error *err)
 {
@@ -313,7 +287,7 @@ static int start_call(const char *api, json_object *data, const char *session, c
 
 	json_object_object_add(body, "data", json_object_get(data));
 	json_object_object_add(body, "session_hash", json_object_new_string(session));
-	rc = fm_http_json(&http, "POST", url, body, &reply, err);
+	rc = fm_http_json(&http, "POST", url, NULL, body, &reply, err);
 	if (rc == 0) {
 		id = fm_json_get_string(reply, "event_id");
 		if (!id || !valid_name(id)) {
@@ -370,10 +344,7 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 			fm_error(&s->err, FM_SERVICE_ERROR,
 				 "the app's complete event is not a JSON array of outputs%s%s",
 				 perr.code ? ": " : "", perr.code ? perr.message : "");
-			/* Redacted before it is cut: a cut key would not be found. */
-			text = fm_redact_cut(data, len, FM_HTTP_ERROR_BODY_MAX);
-			fm_error_detail(&s->err, "data", json_object_new_string(text));
-			free(text);
+			fm_http_error_body(&s->err, "data", data, len);
 		}
 		fm_error_release(&perr);
 		return 1;
@@ -388,8 +359,8 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 			text = clean;
 		}
 		if (text)
-			fm_error(&s->err, FM_SERVICE_ERROR, "gradio app '/%s' failed: %.300s",
-				 s->api, text);
+			fm_error(&s->err, FM_SERVICE_ERROR, "gradio app '/%s' failed: %.*s", s->api,
+				 FM_HTTP_SAID_MAX, text);
 		else
 			fm_error(&s->err, FM_SERVICE_ERROR,
 				 "gradio app '/%s' failed without a message (the app shows "
@@ -454,12 +425,12 @@ static void cancel_job(struct fm_plugin_ctx *ctx, const char *api, const char *s
 	long saved_timeout = http.timeout;
 	int saved_retries = http.retries, (*saved_cancel)(void *) = http.cancelled;
 	size_t i, n;
-	int fn = -1;
+	int fn = -1, rc;
 
 	http.timeout = CANCEL_TIMEOUT;
 	http.retries = 0;
 	http.cancelled = NULL;
-	if (fm_http_json(&http, "GET", "/config", NULL, &config, &err) == 0) {
+	if (fm_http_json(&http, "GET", "/config", NULL, NULL, &config, &err) == 0) {
 		deps = fm_json_get(config, "dependencies", json_type_array);
 		n = deps ? json_object_array_length(deps) : 0;
 		for (i = 0; i < n && fn < 0; i++) {
@@ -477,7 +448,8 @@ static void cancel_job(struct fm_plugin_ctx *ctx, const char *api, const char *s
 		json_object_object_add(body, "fn_index", json_object_new_int(fn));
 		json_object_object_add(body, "event_id", json_object_new_string(event_id));
 		fm_error_release(&err);
-		if (fm_http_json(&http, "POST", "/gradio_api/cancel", body, &reply, &err) == 0)
+		rc = fm_http_json(&http, "POST", "/gradio_api/cancel", NULL, body, &reply, &err);
+		if (rc == 0)
 			fm_plugin_log(ctx, "asked the app to cancel event %s", event_id);
 		json_object_put(body);
 	}
@@ -678,10 +650,8 @@ static int connect_http(struct fm_plugin_ctx *ctx, const struct fm_task *t, stru
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = ctx;
-	http.retrying = on_retry;
-	http.retry_arg = ctx;
+	retry.ctx = ctx;
+	fm_plugin_http(&http, &retry);
 	return 0;
 }
 

@@ -61,6 +61,8 @@ struct conf {
 
 static struct fm_http http;
 static int http_ready;
+/* A retry is told at 10%, the request not yet answered. */
+static struct fm_plugin_retry retry = {.percent = 10, .stage = "retry"};
 
 /* --- settings ----------------------------------------------------------- */
 
@@ -200,25 +202,12 @@ static int read_conf(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct 
 	return read_output(c, t, err);
 }
 
+/* A number setting, from every layer merged. */
 static int number_setting(struct conf *c, const char *key, double def, double min, double max,
 			  double *out, struct fm_error *err)
 {
-	json_object *v = NULL;
-	const char *s;
-	char *end;
-
-	*out = def;
-	if (json_object_object_get_ex(c->merged, key, &v) && v) {
-		s = json_object_get_string(v);
-		*out = strtod(s, &end);
-		if (end == s || *end)
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	}
-	if (!(*out >= min && *out <= max))
-		return fm_error(err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g", key,
-				*out, min, max);
-	return 0;
+	return fm_setting_number(json_object_object_get(c->merged, key), key, def, min, max, out,
+				 err);
 }
 
 static void conf_release(struct conf *c)
@@ -236,8 +225,9 @@ static void conf_release(struct conf *c)
 /* "${NAME}" in a header value is the environment variable NAME. */
 static char *header_value(const char *name, const char *v, const char *key, struct fm_error *err)
 {
-	char *out = fm_xstrdup(""), *t, var[128];
+	struct fm_buf out = FM_BUF_INIT;
 	const char *p = v, *end;
+	char var[128];
 
 	while (*p) {
 		const char *piece;
@@ -245,12 +235,11 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 
 		if (!strncmp(p, "{{key}}", 7) || !strncmp(p, "{{ key }}", 9)) {
 			if (!key) {
-				free(out);
 				fm_error(err, FM_VALIDATION_ERROR,
 					 "header '%s' names {{key}} but there is no key: set "
 					 "$HTTP_API_KEY or the key_file setting",
 					 name);
-				return NULL;
+				goto fail;
 			}
 			piece = key;
 			plen = strlen(key);
@@ -262,13 +251,12 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 			/* A variable in a header is how credentials get there: a secret too. */
 			fm_secret_add(piece);
 			if (!piece || !*piece) {
-				free(out);
 				fm_error(err, FM_VALIDATION_ERROR,
 					 "header '%s' names $%s, which is not set (a variable "
 					 "reaches the plugin only when its manifest's env: lists "
 					 "it)",
 					 name, var);
-				return NULL;
+				goto fail;
 			}
 			plen = strlen(piece);
 			p = end + 1;
@@ -276,17 +264,17 @@ static char *header_value(const char *name, const char *v, const char *key, stru
 			piece = p++;
 			plen = 1;
 		}
-		t = fm_xasprintf("%s%.*s", out, (int)plen, piece);
-		free(out);
-		out = t;
-		if (strlen(out) > HEADER_MAX) {
-			free(out);
+		fm_buf_add(&out, piece, plen);
+		if (out.len > HEADER_MAX) {
 			fm_error(err, FM_VALIDATION_ERROR, "header '%s' is longer than %d bytes",
 				 name, HEADER_MAX);
-			return NULL;
+			goto fail;
 		}
 	}
-	return out;
+	return out.s ? fm_buf_detach(&out, NULL) : fm_xstrdup("");
+fail:
+	fm_buf_release(&out);
+	return NULL;
 }
 
 static int valid_header_name(const char *s)
@@ -406,16 +394,6 @@ static int template_vars(const struct fm_task *t, json_object *extra, const char
 	return 0;
 }
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct fm_plugin_ctx *ctx = arg;
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s; retry %d in %.1f s", why, attempt, wait);
-	fm_plugin_log(ctx, "%s", msg);
-	fm_plugin_progress(ctx, 10, "retry", msg);
-}
-
 /* The endpoint's directory: "http://h/api/tts?x" gives "http://h/api/". */
 static char *key_scope(const char *endpoint)
 {
@@ -454,10 +432,8 @@ static int connect_http(struct fm_plugin_ctx *ctx, struct conf *c, struct fm_err
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = ctx;
-	http.retrying = on_retry;
-	http.retry_arg = ctx;
+	retry.ctx = ctx;
+	fm_plugin_http(&http, &retry);
 	return 0;
 }
 
@@ -528,16 +504,6 @@ static char *resolve_url(const char *endpoint, const char *s)
 	return fm_xasprintf("%.*s%s", (int)(slash + 1 - endpoint), endpoint, s);
 }
 
-/* A reply quoted in error.details: redacted, then cut. */
-static json_object *quote(const char *s, size_t len)
-{
-	char *clean = fm_redact_cut(s, len, FM_HTTP_ERROR_BODY_MAX);
-	json_object *o = json_object_new_string(clean);
-
-	free(clean);
-	return o;
-}
-
 static int body_reply(const struct conf *c, struct curl_slist *headers, json_object *body,
 		      const char *dest, struct fm_error *err)
 {
@@ -560,35 +526,10 @@ static int body_reply(const struct conf *c, struct curl_slist *headers, json_obj
 			      c->endpoint, resp.content_type, c->type);
 		fm_error_detail(err, "content_type", json_object_new_string(resp.content_type));
 		if (fm_read_file(dest, WRONG_BODY_MAX, &text, &len, NULL) == 0)
-			fm_error_detail(err, "body", quote(text, len));
+			fm_http_error_body(err, "body", text, len);
 		free(text);
 		unlink(dest);
 	}
-	fm_http_resp_release(&resp);
-	return rc;
-}
-
-static int json_reply(const struct conf *c, struct curl_slist *headers, json_object *body,
-		      json_object **reply, struct fm_error *err)
-{
-	struct fm_http_req r = {
-	    .method = c->method, .url = c->endpoint, .json = body, .scoped_headers = headers};
-	struct fm_http_resp resp;
-	struct fm_error perr = FM_ERROR_INIT;
-	int rc;
-
-	rc = fm_http_do(&http, &r, &resp, err);
-	if (rc == 0 && fm_json_parse(resp.body, resp.len, reply, &perr) < 0) {
-		rc = fm_error(
-		    err, FM_SERVICE_ERROR, "'%s' answered %ld with %s that is not JSON (%s)",
-		    c->endpoint, resp.status,
-		    resp.content_type ? resp.content_type : "a body without a type", perr.message);
-		if (resp.content_type)
-			fm_error_detail(err, "content_type",
-					json_object_new_string(resp.content_type));
-		fm_error_detail(err, "body", quote(resp.body, resp.len));
-	}
-	fm_error_release(&perr);
 	fm_http_resp_release(&resp);
 	return rc;
 }
@@ -609,7 +550,7 @@ static int reply_values(const struct conf *c, json_object *reply, json_object **
 						: "base64 data",
 			 c->path);
 		fm_error_detail(err, "path", json_object_new_string(c->path));
-		fm_error_detail(err, "body", quote(s, strlen(s)));
+		fm_http_error_body(err, "body", s, strlen(s));
 		return -1;
 	}
 	if (json_object_is_type(v, json_type_string)) {
@@ -752,7 +693,8 @@ static int run(struct fm_plugin_ctx *ctx, const struct fm_task *t, struct conf *
 		rc = body_reply(c, headers, body, dest, &res->error);
 		if (rc == 0)
 			rc = fm_result_add_output(res, dest, &res->error);
-	} else if (json_reply(c, headers, body, &reply, &res->error) == 0 &&
+	} else if (fm_http_json(&http, c->method, c->endpoint, headers, body, &reply,
+				&res->error) == 0 &&
 		   reply_values(c, reply, &values, &res->error) == 0) {
 		rc = save_outputs(ctx, c, headers, values, output_dir, res);
 	}

@@ -40,36 +40,14 @@ struct params {
 	int64_t frames;
 };
 
-/* The still: the first resource with role image, else the first image. */
-static const char *find_image(json_object *resources)
-{
-	size_t i, n = resources ? json_object_array_length(resources) : 0;
-	const char *first = NULL;
-
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(resources, i);
-		json_object *meta = fm_json_get(r, "metadata", json_type_object);
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *role = fm_json_get_string(meta, "role");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && !strcmp(role, "image"))
-			return path;
-		if (!first && mime && !strncmp(mime, "image/", 6))
-			first = path;
-	}
-	return first;
-}
-
 static int read_params(const struct fm_task *t, struct params *p, struct fm_error *err)
 {
 	json_object *o = t->parameters;
 	double fps = 0;
 	int i;
 
-	p->image = find_image(t->resources);
+	/* The still: the first resource with role image, else the first image. */
+	p->image = fm_json_get_string(fm_plugin_input(t, "image/", "image", NULL), "data");
 	if (!p->image)
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"no image resource (a mime type image/*, or metadata role image)");
@@ -129,32 +107,6 @@ out:
 	free(buf);
 	fclose(f);
 	return r;
-}
-
-/*
- * Probes the image (fm_probe_file refuses one too large to decode), then
- * decodes it once, so a bad file fails naming it, before any output.
- */
-static int check_image(const char *path, struct fm_error *err)
-{
-	char *q = fm_render_movie("movie", path);
-	char *graph = fm_xasprintf("%s,trim=end_frame=1[v]", q);
-	struct fm_render r = {.graph = graph};
-	struct fm_error e = FM_ERROR_INIT;
-	struct fm_probe probe;
-	int ret = fm_probe_file(path, &probe, &e);
-
-	fm_probe_release(&probe);
-	if (ret == 0)
-		ret = fm_render_run(&r, &e);
-
-	if (ret < 0)
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read image '%s': %s", path,
-			 e.message);
-	fm_error_release(&e);
-	free(graph);
-	free(q);
-	return ret;
 }
 
 /*
@@ -229,7 +181,7 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *task, const 
 	if (read_params(task, &p, &res->error) < 0)
 		return -1;
 	fm_plugin_progress(ctx, 0, "probe", "reading the image");
-	if (check_image(p.image, &res->error) < 0)
+	if (fm_plugin_check_media("image", p.image, &res->error) < 0)
 		return -1;
 	if (!strcmp(p.motion, "auto") && auto_motion(p.image, &p.motion, &res->error) < 0)
 		return -1;

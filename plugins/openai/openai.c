@@ -16,7 +16,6 @@
  * sends back (lib/redact.h): a streamed answer is redacted as a stream,
  * so a key split across deltas is found whole.
  */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -86,6 +85,7 @@ struct job {
 	struct fm_error *err;
 	const char *model;
 	double percent; /* last percent reported */
+	struct fm_plugin_retry retry;
 };
 
 static void progress(struct job *j, double percent, const char *stage, const char *fmt, ...)
@@ -105,44 +105,7 @@ static void progress(struct job *j, double percent, const char *stage, const cha
 	fm_plugin_progress(j->ctx, percent, stage, msg);
 }
 
-static void on_retry(void *arg, int attempt, double wait, const char *why)
-{
-	struct job *j = arg;
-
-	fm_plugin_log(j->ctx, "%s; retry %d in %.1f s", why, attempt, wait);
-	progress(j, j->percent, "retrying", "%s; retry %d in %.1f s", why, attempt, wait);
-}
-
 /* --- settings ------------------------------------------------------------ */
-
-/*
- * A number setting: the task's parameter (a number), else config.yaml's
- * plugins.openai.KEY (a number or its text), else def; within min..max.
- */
-static int number_setting(struct job *j, const char *key, double def, double min, double max,
-			  double *out)
-{
-	json_object *p = NULL;
-	const char *s;
-	char *end;
-	double v = def;
-
-	if (json_object_object_get_ex(j->task->parameters, key, &p) &&
-	    (json_object_is_type(p, json_type_int) || json_object_is_type(p, json_type_double)))
-		v = json_object_get_double(p);
-	else if ((s = fm_plugin_setting(j->ctx, j->task, key, NULL, NULL))) {
-		errno = 0;
-		v = strtod(s, &end);
-		if (end == s || *end || errno)
-			return fm_error(j->err, FM_VALIDATION_ERROR,
-					"setting '%s': '%s' is not a number", key, s);
-	}
-	if (!(v >= min && v <= max))
-		return fm_error(j->err, FM_VALIDATION_ERROR, "setting '%s': %g is not in %g..%g",
-				key, v, min, max);
-	*out = v;
-	return 0;
-}
 
 /* The model: parameter, then config models.TOOL, then config model, then ours. */
 static const char *model_for(struct job *j)
@@ -169,9 +132,10 @@ static const char *model_for(struct job *j)
 /* Points the client at this task's endpoint and key, with its limits. */
 static int connect_service(struct job *j)
 {
-	const char *base =
-	    fm_plugin_setting(j->ctx, j->task, "endpoint", "OPENAI_BASE_URL", DEFAULT_BASE);
-	const char *key_file = fm_plugin_setting(j->ctx, j->task, "key_file", NULL, NULL);
+	struct fm_plugin_ctx *ctx = j->ctx;
+	const struct fm_task *t = j->task;
+	const char *base = fm_plugin_setting(ctx, t, "endpoint", "OPENAI_BASE_URL", DEFAULT_BASE);
+	const char *key_file = fm_plugin_setting(ctx, t, "key_file", NULL, NULL);
 	double timeout = FM_HTTP_TIMEOUT, retries = FM_HTTP_RETRIES, backoff = FM_HTTP_BACKOFF;
 	char *key = NULL;
 	int rc = 0;
@@ -179,9 +143,9 @@ static int connect_service(struct job *j)
 	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
 		return fm_error(j->err, FM_VALIDATION_ERROR,
 				"setting 'endpoint': '%s' is not an http or https URL", base);
-	if (number_setting(j, "timeout", FM_HTTP_TIMEOUT, 1, 86400, &timeout) < 0 ||
-	    number_setting(j, "retries", FM_HTTP_RETRIES, 0, 10, &retries) < 0 ||
-	    number_setting(j, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff) < 0 ||
+	if (fm_plugin_number(ctx, t, "timeout", FM_HTTP_TIMEOUT, 1, 86400, &timeout, j->err) < 0 ||
+	    fm_plugin_number(ctx, t, "retries", FM_HTTP_RETRIES, 0, 10, &retries, j->err) < 0 ||
+	    fm_plugin_number(ctx, t, "backoff", FM_HTTP_BACKOFF, 0, 60, &backoff, j->err) < 0 ||
 	    fm_http_key("OPENAI_API_KEY", key_file, 1, &key, j->err) < 0)
 		return -1;
 	if (!http_ready) {
@@ -199,10 +163,9 @@ static int connect_service(struct job *j)
 	http.timeout = (long)timeout;
 	http.retries = (int)retries;
 	http.backoff = backoff;
-	http.cancelled = fm_plugin_cancel_check;
-	http.cancel_arg = j->ctx;
-	http.retrying = on_retry;
-	http.retry_arg = j;
+	/* A retry is told at the percent the task is at. */
+	j->retry = (struct fm_plugin_retry){.ctx = j->ctx, .percent = -1, .stage = "retrying"};
+	fm_plugin_http(&http, &j->retry);
 	return 0;
 }
 
@@ -266,12 +229,8 @@ static int malformed(struct job *j, json_object *reply, const char *fmt, ...)
 	fm_error(j->err, FM_SERVICE_ERROR, "the service's reply %s", what);
 	if (reply) {
 		const char *s = fm_json_str(reply);
-		size_t n = strlen(s);
 
-		fm_error_detail(j->err, "reply",
-				json_object_new_string_len(s, n > FM_HTTP_ERROR_BODY_MAX
-								  ? FM_HTTP_ERROR_BODY_MAX
-								  : (int)n));
+		fm_http_error_body(j->err, "reply", s, strlen(s));
 	}
 	return -1;
 }
@@ -396,7 +355,7 @@ static int on_event(void *arg, const char *type, const char *data, size_t len, c
 	s->events++;
 	if (!strcmp(type, "error")) {
 		fm_error(&s->err, FM_SERVICE_ERROR, "the service failed mid-stream: %.*s",
-			 (int)(len > 300 ? 300 : len), data);
+			 (int)(len > FM_HTTP_SAID_MAX ? FM_HTTP_SAID_MAX : len), data);
 		return -1;
 	}
 	if (!strcmp(data, "[DONE]")) {
@@ -590,7 +549,7 @@ static int text2text(struct job *j)
 			rc = stream_result(j, &s, resp.content_type);
 		fm_sse_release(&s.sse);
 	} else {
-		rc = fm_http_json(&http, "POST", "/chat/completions", body, &reply, j->err);
+		rc = fm_http_json(&http, "POST", "/chat/completions", NULL, body, &reply, j->err);
 		if (rc < 0)
 			explain(j);
 		else
@@ -793,7 +752,7 @@ static int text2image(struct job *j)
 	pass(body, params, "output_format", NULL);
 	add_string(body, "response_format", response_format(j));
 	progress(j, 0, "generating", "asking %s", j->model);
-	rc = fm_http_json(&http, "POST", "/images/generations", body, &reply, j->err);
+	rc = fm_http_json(&http, "POST", "/images/generations", NULL, body, &reply, j->err);
 	if (rc < 0)
 		explain(j);
 	else
@@ -806,28 +765,13 @@ static int text2image(struct job *j)
 /* The input image: the resource with role image, else the first image. */
 static json_object *input_image(struct job *j)
 {
-	json_object *res = j->task->resources, *first = NULL;
-	size_t i, n = res ? json_object_array_length(res) : 0;
+	json_object *image = fm_plugin_input(j->task, "image/", "image", NULL);
 
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(res, i);
-		const char *role =
-		    fm_json_get_string(fm_json_get(r, "metadata", json_type_object), "role");
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && !strcmp(role, "image"))
-			return r;
-		if (!first && !strncmp(mime ? mime : fm_mime_from_path(path), "image/", 6))
-			first = r;
-	}
-	if (!first)
+	if (!image)
 		fm_error(j->err, FM_VALIDATION_ERROR,
 			 "%s needs an input image (a PNG, JPEG or WebP resource)",
 			 j->task->tool_name);
-	return first;
+	return image;
 }
 
 /* A file part from a resource, typed by its MIME type or its name. */
@@ -839,6 +783,25 @@ static int mime_resource(struct job *j, curl_mime *m, const char *name, json_obj
 	if (access(path, R_OK) < 0)
 		return fm_error(j->err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
 	return fm_http_mime_file(m, name, path, mime ? mime : fm_mime_from_path(path), j->err);
+}
+
+/* A multipart request whose reply is JSON. */
+static int post_mime(struct job *j, const char *url, curl_mime *m, json_object **reply)
+{
+	struct fm_http_req r = {.url = url, .mime = m};
+	struct fm_http_resp resp = {0};
+	int rc = fm_http_do(&http, &r, &resp, j->err);
+
+	*reply = NULL;
+	if (rc < 0)
+		explain(j);
+	else if (fm_json_parse(resp.body, resp.len, reply, NULL) < 0)
+		rc = fm_error(j->err, FM_SERVICE_ERROR,
+			      "the service answered %s that is not JSON (%zu bytes): %.*s",
+			      resp.content_type ? resp.content_type : "a body without a type",
+			      resp.len, QUOTE_MAX, resp.body ? resp.body : "");
+	fm_http_resp_release(&resp);
+	return rc;
 }
 
 static void mime_param(curl_mime *m, json_object *params, const char *key)
@@ -853,8 +816,6 @@ static int image2image(struct job *j)
 {
 	const char *prompt = required(j, "prompt");
 	json_object *image, *reply = NULL, *params = j->task->parameters;
-	struct fm_http_req r = {.url = "/images/edits"};
-	struct fm_http_resp resp = {0};
 	curl_mime *m;
 	int rc;
 
@@ -874,21 +835,11 @@ static int image2image(struct job *j)
 	mime_param(m, params, "output_format");
 	if (response_format(j))
 		fm_http_mime_text(m, "response_format", response_format(j));
-	r.mime = m;
 	progress(j, 0, "generating", "asking %s", j->model);
-	rc = fm_http_do(&http, &r, &resp, j->err);
-	if (rc < 0) {
-		explain(j);
-	} else if (fm_json_parse(resp.body, resp.len, &reply, NULL) < 0) {
-		rc = fm_error(j->err, FM_SERVICE_ERROR,
-			      "the service answered %s that is not JSON (%zu bytes): %.*s",
-			      resp.content_type ? resp.content_type : "a body without a type",
-			      resp.len, QUOTE_MAX, resp.body ? resp.body : "");
-	} else {
+	rc = post_mime(j, "/images/edits", m, &reply);
+	if (rc == 0)
 		rc = save_images(j, reply);
-	}
 	curl_mime_free(m);
-	fm_http_resp_release(&resp);
 	json_object_put(reply);
 	return rc;
 }
@@ -1018,32 +969,21 @@ static json_object *create_video(struct job *j, json_object *image)
 	const char *prompt = required(j, "prompt");
 	const char *size = fm_json_get_string(params, "size");
 	char seconds[32];
-	int rc;
 
 	if (!prompt)
 		return NULL;
 	snprintf(seconds, sizeof(seconds), "%d", (int)fm_json_get_double(params, "seconds", 4));
 	size = size && *size ? size : "1280x720";
 	if (image) {
-		struct fm_http_req r = {.url = "/videos"};
-		struct fm_http_resp resp = {0};
 		curl_mime *m = fm_http_mime(&http);
 
 		fm_http_mime_text(m, "model", j->model);
 		fm_http_mime_text(m, "prompt", prompt);
 		fm_http_mime_text(m, "seconds", seconds);
 		fm_http_mime_text(m, "size", size);
-		rc = mime_resource(j, m, "input_reference", image);
-		r.mime = m;
-		if (rc == 0 && (rc = fm_http_do(&http, &r, &resp, j->err)) < 0)
-			explain(j);
-		if (rc == 0 && fm_json_parse(resp.body, resp.len, &reply, NULL) < 0)
-			fm_error(j->err, FM_SERVICE_ERROR,
-				 "the service answered %s that is not JSON (%zu bytes): %.*s",
-				 resp.content_type ? resp.content_type : "a body without a type",
-				 resp.len, QUOTE_MAX, resp.body ? resp.body : "");
+		if (mime_resource(j, m, "input_reference", image) == 0)
+			post_mime(j, "/videos", m, &reply);
 		curl_mime_free(m);
-		fm_http_resp_release(&resp);
 	} else {
 		json_object *body = json_object_new_object();
 
@@ -1051,7 +991,7 @@ static json_object *create_video(struct job *j, json_object *image)
 		add_string(body, "prompt", prompt);
 		add_string(body, "seconds", seconds);
 		add_string(body, "size", size);
-		if (fm_http_json(&http, "POST", "/videos", body, &reply, j->err) < 0)
+		if (fm_http_json(&http, "POST", "/videos", NULL, body, &reply, j->err) < 0)
 			explain(j);
 		json_object_put(body);
 	}
@@ -1108,7 +1048,7 @@ static int wait_video(struct job *j, const char *id, json_object **video, double
 			break;
 		json_object_put(*video);
 		*video = NULL;
-		if (fm_http_json(&http, "GET", url, NULL, video, j->err) < 0) {
+		if (fm_http_json(&http, "GET", url, NULL, NULL, video, j->err) < 0) {
 			explain(j);
 			break;
 		}
@@ -1154,8 +1094,10 @@ static int video(struct job *j)
 	int rc = -1;
 
 	if ((from_image && !image) ||
-	    number_setting(j, "poll_interval", POLL_DEFAULT, POLL_MIN, POLL_MAX, &poll) < 0 ||
-	    number_setting(j, "video_timeout", VIDEO_WAIT_DEFAULT, 1, 86400, &max_wait) < 0)
+	    fm_plugin_number(j->ctx, j->task, "poll_interval", POLL_DEFAULT, POLL_MIN, POLL_MAX,
+			     &poll, j->err) < 0 ||
+	    fm_plugin_number(j->ctx, j->task, "video_timeout", VIDEO_WAIT_DEFAULT, 1, 86400,
+			     &max_wait, j->err) < 0)
 		return -1;
 	progress(j, 0, "queued", "asking %s", j->model);
 	if (!(v = create_video(j, image)))

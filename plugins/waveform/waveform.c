@@ -65,37 +65,14 @@ static int param_color(json_object *o, struct params *p, struct fm_error *err)
 	return 0;
 }
 
-/* The path of the first resource with one of the roles, else of the first of the kind. */
-static const char *find_resource(json_object *resources, const char *kind, const char *role1,
-				 const char *role2)
-{
-	size_t i, n = resources ? json_object_array_length(resources) : 0;
-	const char *first = NULL;
-
-	for (i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(resources, i);
-		json_object *meta = fm_json_get(r, "metadata", json_type_object);
-		const char *mime = fm_json_get_string(r, "mime_type");
-		const char *role = fm_json_get_string(meta, "role");
-		const char *path = fm_json_get_string(r, "data");
-
-		if (!path)
-			continue;
-		if (role && (!strcmp(role, role1) || (role2 && !strcmp(role, role2))))
-			return path;
-		if (!first && mime && !strncmp(mime, kind, strlen(kind)))
-			first = path;
-	}
-	return first;
-}
-
 static int read_params(const struct fm_task *t, struct params *p, struct fm_error *err)
 {
 	json_object *o = t->parameters;
 	double fps = 0;
 
-	p->image = find_resource(t->resources, "image/", "image", NULL);
-	p->audio = find_resource(t->resources, "audio/", "narration", "audio");
+	/* The still and the narration: by role, else the first of their kind. */
+	p->image = fm_json_get_string(fm_plugin_input(t, "image/", "image", NULL), "data");
+	p->audio = fm_json_get_string(fm_plugin_input(t, "audio/", "narration", "audio"), "data");
 	if (!p->audio)
 		return fm_error(
 		    err, FM_VALIDATION_ERROR,
@@ -140,34 +117,6 @@ static int audio_length(const char *path, double *secs, struct fm_error *err)
 out:
 	avformat_close_input(&fc);
 	return r;
-}
-
-/*
- * Probes a file (fm_probe_file refuses frames too large to decode), then
- * decodes its first frame, so a bad one fails naming it, before any output.
- */
-static int check_media(const char *what, const char *path, struct fm_error *err)
-{
-	int image = !strcmp(what, "image");
-	char *q = fm_render_movie(image ? "movie" : "amovie", path);
-	char *graph = image ? fm_xasprintf("%s,trim=end_frame=1[v]", q)
-			    : fm_xasprintf("%s,atrim=end_sample=1[a]", q);
-	struct fm_render r = {.graph = graph};
-	struct fm_error e = FM_ERROR_INIT;
-	struct fm_probe probe;
-	int ret = fm_probe_file(path, &probe, &e);
-
-	fm_probe_release(&probe);
-	if (ret == 0)
-		ret = fm_render_run(&r, &e);
-
-	if (ret < 0)
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read %s '%s': %s", what, path,
-			 e.message);
-	fm_error_release(&e);
-	free(graph);
-	free(q);
-	return ret;
 }
 
 /* The background, labelled [bg]: the still cover-scaled over the colour, or the colour. */
@@ -226,8 +175,8 @@ static int prepare(struct fm_plugin_ctx *ctx, const struct fm_task *task, struct
 	if (read_params(task, p, err) < 0)
 		return -1;
 	fm_plugin_progress(ctx, 0, "probe", "reading the inputs");
-	if ((p->image && check_media("image", p->image, err) < 0) ||
-	    check_media("audio", p->audio, err) < 0)
+	if ((p->image && fm_plugin_check_media("image", p->image, err) < 0) ||
+	    fm_plugin_check_media("audio", p->audio, err) < 0)
 		return -1;
 	if (p->duration <= 0 && audio_length(p->audio, &len, err) < 0)
 		return -1;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "install.h"
+#include "fs.h"
 #include "model.h"
 #include "spool.h"
 #include "tally.h"

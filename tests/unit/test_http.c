@@ -1,6 +1,7 @@
 /*
  * lib/http.c and lib/redact.c without a network: server-sent events, key
- * files, redaction in every spelling and across pieces, and URLs. Requests themselves are tested
+ * files, redaction in every spelling and across pieces, URLs, and the
+ * capped error body. Requests themselves are tested
  * against the fake services by the remote_*.bats suites.
  */
 #include <stdlib.h>
@@ -395,6 +396,42 @@ static void test_redact_stream(void)
 	fm_secret_forget();
 }
 
+/* The capped error body: redacted, then cut at a UTF-8 boundary. */
+static void test_error_body(void)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char big[FM_HTTP_ERROR_BODY_MAX + 32];
+	const char *got;
+
+	fm_secret_forget();
+	fm_secret_add("sk-test-SECRET-1234");
+	fm_http_error_body(&e, "body", "denied for sk-test-SECRET-1234!", 31);
+	IS_STR(fm_json_get_string(e.details, "body"), "denied for [redacted]!",
+	       "error body: a key in it is redacted");
+	fm_http_error_body(&e, "data", NULL, 5);
+	IS_STR(fm_json_get_string(e.details, "data"), "", "error body: none is empty text");
+	fm_error_release(&e);
+
+	memset(big, 'a', sizeof(big));
+	big[FM_HTTP_ERROR_BODY_MAX - 1] = '\xc3';
+	big[FM_HTTP_ERROR_BODY_MAX] = '\xa9';
+	fm_http_error_body(&e, "body", big, sizeof(big));
+	got = fm_json_get_string(e.details, "body");
+	IS_INT(got ? strlen(got) : 0, FM_HTTP_ERROR_BODY_MAX - 1,
+	       "error body: cut to FM_HTTP_ERROR_BODY_MAX, never in a character");
+	fm_error_release(&e);
+
+	/* Five bytes of the key before the cap: too few to be found once cut. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big + FM_HTTP_ERROR_BODY_MAX - 5, "sk-test-SECRET-1234", 19);
+	fm_http_error_body(&e, "body", big, sizeof(big));
+	got = fm_json_get_string(e.details, "body");
+	OK(got && !strstr(got, "sk-te") && strlen(got) == FM_HTTP_ERROR_BODY_MAX,
+	   "error body: redacted before it is cut");
+	fm_error_release(&e);
+	fm_secret_forget();
+}
+
 void test_http(void)
 {
 	test_sse();
@@ -405,4 +442,5 @@ void test_http(void)
 	test_redact_edges();
 	test_redact_json();
 	test_redact_stream();
+	test_error_body();
 }

@@ -578,6 +578,7 @@ int main(void)
 	test_scaffold();
 	test_render();
 	test_http();
+	test_sdk();
 	test_template();
 	test_spool();
 	test_plan();
