@@ -616,11 +616,6 @@ static void on_follow(struct watch *w, struct fm_spool_follow *sf, const struct 
  */
 static int follow_spool(struct watch *w, char **ids, size_t nids, int all)
 {
-	static const int status[] = {
-	    [FM_FOLLOW_OK] = FM_EXIT_OK,
-	    [FM_FOLLOW_UNKNOWN] = FM_EXIT_USAGE,
-	    [FM_FOLLOW_ERROR] = FM_EXIT_FAILED,
-	};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_follow_event ev;
 	struct fm_spool_follow sf;
@@ -659,7 +654,7 @@ static int follow_spool(struct watch *w, char **ids, size_t nids, int all)
 			break;
 		fm_spool_follow_ready(&sf, p, np);
 	}
-	rc = status[fm_spool_follow_outcome(&sf)];
+	rc = fm_exit_status(fm_spool_follow_outcome(&sf));
 	fm_spool_follow_release(&sf);
 	fm_spool_release(&sp);
 	return rc;
@@ -671,11 +666,6 @@ static int follow_spool(struct watch *w, char **ids, size_t nids, int all)
  */
 static int report_spool(int list, int only, const char *id)
 {
-	static const int rcs[] = {
-	    [FM_SPOOL_QUEUED] = FM_EXIT_UNFINISHED, [FM_SPOOL_RUNNING] = FM_EXIT_UNFINISHED,
-	    [FM_SPOOL_DONE_STATE] = FM_EXIT_OK,	    [FM_SPOOL_FAILED_STATE] = FM_EXIT_FAILED,
-	    [FM_SPOOL_CANCELLED] = FM_EXIT_FAILED,
-	};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_buf b = FM_BUF_INIT;
 	struct fm_spool sp;
@@ -694,7 +684,7 @@ static int report_spool(int list, int only, const char *id)
 			    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN |
 								   JSON_C_TO_STRING_NOSLASHESCAPE));
 		rc = fm_spool_state_parse(fm_json_get_string(st, "state"));
-		rc = rc < 0 ? FM_EXIT_FAILED : rcs[rc];
+		rc = rc < 0 ? FM_EXIT_FAILED : fm_exit_status(fm_spool_state_outcome(rc));
 		json_object_put(st);
 	}
 	fputs(fm_buf_str(&b), stdout);
@@ -803,12 +793,6 @@ static void check_modes(int nfollow, int all, int list, int nstatus, int only, i
 
 int main(int argc, char **argv)
 {
-	static const int verdict[] = {
-	    [FM_TALLY_OK] = FM_EXIT_OK,
-	    [FM_TALLY_FAILURE] = FM_EXIT_FAILED,
-	    [FM_TALLY_UNFINISHED] = FM_EXIT_UNFINISHED,
-	    [FM_TALLY_STOPPED] = FM_EXIT_INTERRUPTED,
-	};
 	struct watch w = {0};
 	struct fm_buf b = FM_BUF_INIT;
 	const char *color = "auto", *status_id = NULL;
@@ -876,7 +860,7 @@ int main(int argc, char **argv)
 	fputs(fm_buf_str(&b), stderr);
 	fm_buf_release(&b);
 	if (status == FM_EXIT_OK || w.ta.interrupted)
-		status = verdict[fm_tally_verdict(&w.ta)];
+		status = fm_exit_status(fm_tally_verdict(&w.ta));
 	if (w.copy_lost && !status)
 		status = FM_EXIT_FAILED;
 	if (w.summary_json) {

@@ -33,6 +33,7 @@
 #include "exec.h"
 #include "fs.h"
 #include "host.h"
+#include "idtab.h"
 #include "model.h"
 #include "plugin.h"
 #include "prep.h"
@@ -111,8 +112,7 @@ struct fm_exec {
 	struct fm_plugins plugins;
 	struct fm_config config;
 	struct fm_writer *out;
-	struct entry **table;
-	size_t tcap, tcount;
+	struct fm_idtab ids;	   /* struct entry by task id */
 	struct job ready, backoff; /* list heads */
 	size_t nready;
 	struct job **running;
@@ -172,40 +172,14 @@ int fm_exec_signal(int sig, const siginfo_t *si)
 
 /* --- the table ---------------------------------------------------------- */
 
-static size_t hash(const char *s)
+static const char *entry_id(const void *e)
 {
-	size_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
-static struct entry **find_slot(struct fm_exec *x, const char *id)
-{
-	size_t i = hash(id) & (x->tcap - 1);
-
-	while (x->table[i] && strcmp(x->table[i]->text, id))
-		i = (i + 1) & (x->tcap - 1);
-	return &x->table[i];
+	return ((const struct entry *)e)->text;
 }
 
 static struct entry *lookup(struct fm_exec *x, const char *id)
 {
-	return *find_slot(x, id);
-}
-
-static void grow(struct fm_exec *x)
-{
-	struct entry **old = x->table;
-	size_t i, n = x->tcap;
-
-	x->tcap = n ? n * 2 : 1024;
-	x->table = fm_xcalloc(x->tcap, sizeof(*x->table));
-	for (i = 0; i < n; i++)
-		if (old[i])
-			*find_slot(x, old[i]->text) = old[i];
-	free(old);
+	return fm_idtab_get(&x->ids, id, strlen(id));
 }
 
 static struct entry *insert(struct fm_exec *x, const char *id)
@@ -213,15 +187,12 @@ static struct entry *insert(struct fm_exec *x, const char *id)
 	size_t n = strlen(id);
 	struct entry *e;
 
-	if ((x->tcount + 1) * 4 >= x->tcap * 3)
-		grow(x);
 	e = fm_xmalloc(sizeof(*e) + n + 2);
 	e->job = NULL;
 	e->status = -1;
 	memcpy(e->text, id, n + 1);
 	e->text[n + 1] = '\0';
-	*find_slot(x, id) = e;
-	x->tcount++;
+	fm_idtab_put(&x->ids, e);
 	return e;
 }
 
@@ -230,13 +201,15 @@ static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, const 
 		   json_object *files)
 {
 	size_t idlen = strlen(e->text), plen = strlen(plugin), n = idlen + plen + 3, i, nf;
-	struct entry **slot = find_slot(x, e->text), *s;
+	struct entry *s;
 	char *p;
 
 	nf = files ? json_object_array_length(files) : 0;
 	for (i = 0; i < nf; i++)
 		n += strlen(json_object_get_string(json_object_array_get_idx(files, i))) + 1;
-	s = fm_xrealloc(e, sizeof(*s) + n);
+	/* A new value, not a realloc: the table finds the old one by its id. */
+	s = fm_xmalloc(sizeof(*s) + n);
+	memcpy(s->text, e->text, idlen + 1);
 	s->job = NULL;
 	s->status = (signed char)st;
 	p = s->text + idlen + 1;
@@ -249,7 +222,7 @@ static void settle(struct fm_exec *x, struct entry *e, enum fm_status st, const 
 		p += strlen(f) + 1;
 	}
 	*p = '\0';
-	*slot = s;
+	free(fm_idtab_put(&x->ids, s));
 }
 
 /* The plugin that ran an ended task ("" when none did). */
@@ -722,19 +695,22 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 
 	for (i = 0; i < n; i++) {
 		json_object *r = json_object_array_get_idx(j->t.resources, i);
-		const char *data = fm_json_get_string(r, "data"), *hash, *p;
-		char id[FM_ID_MAX + 1];
+		const char *p;
+		struct fm_task_ref ref;
+		const char *id = ref.id;
 		struct entry *e;
-		long want = -1, k = 0;
+		long want, k = 0;
 
 		if (strcmp(fm_json_get_string(r, "type"), "task_output")) {
 			json_object_array_add(out, json_object_get(r));
 			continue;
 		}
-		hash = strchr(data, '#');
-		snprintf(id, sizeof(id), "%.*s", (int)strcspn(data, "#"), data);
-		if (hash)
-			want = strtol(hash + 1, NULL, 10);
+		/* fm_task_from_json let only a good reference through. */
+		if (fm_task_ref_parse(fm_json_get_string(r, "data"), &ref, err) < 0) {
+			json_object_put(out);
+			return -1;
+		}
+		want = ref.output;
 		e = lookup(x, id);
 		if (e->status != FM_STATUS_SUCCESS) {
 			/* Only a tolerant combine gets here: it draws a placeholder. */
@@ -1670,6 +1646,7 @@ static void cancel_everything(struct fm_exec *x, int hard)
 	size_t i, n;
 
 	if (!x->cancel_all) {
+		struct entry *e;
 		struct job *j;
 
 		x->cancel_all = 1;
@@ -1678,10 +1655,8 @@ static void cancel_everything(struct fm_exec *x, int hard)
 			cancel_job(x, j, "");
 		while ((j = x->backoff.next) != &x->backoff)
 			cancel_job(x, j, "");
-		for (i = 0; i < x->tcap; i++) {
-			struct entry *e = x->table[i];
-
-			if (e && e->job && e->job->state == J_WAITING)
+		for (i = 0; (e = fm_idtab_next(&x->ids, &i));) {
+			if (e->job && e->job->state == J_WAITING)
 				cancel_job(x, e->job, "");
 		}
 		/* cancel_running may end a task, which takes it out of running. */
@@ -1812,20 +1787,26 @@ static int wire(struct fm_exec *x, struct job *j)
 	size_t nres = json_object_array_length(res);
 
 	for (i = 0; i < n + nres; i++) {
-		const char *ref;
-		char id[FM_ID_MAX + 1];
+		const char *text;
+		struct fm_task_ref ref;
+		const char *id = ref.id;
+		struct fm_error err = FM_ERROR_INIT;
 		struct entry *e;
 
 		if (i < n) {
-			ref = json_object_get_string(json_object_array_get_idx(j->t.depends_on, i));
+			text =
+			    json_object_get_string(json_object_array_get_idx(j->t.depends_on, i));
 		} else {
 			json_object *r = json_object_array_get_idx(res, i - n);
 
 			if (strcmp(fm_json_get_string(r, "type"), "task_output"))
 				continue;
-			ref = fm_json_get_string(r, "data");
+			text = fm_json_get_string(r, "data");
 		}
-		snprintf(id, sizeof(id), "%.*s", (int)strcspn(ref, "#"), ref);
+		if (fm_task_ref_parse(text, &ref, &err) < 0) {
+			fail_job(x, j, &err);
+			return -1;
+		}
 		e = lookup(x, id);
 		if (!e) {
 			add_edge(j, placeholder(x, id));
@@ -1833,8 +1814,6 @@ static int wire(struct fm_exec *x, struct job *j)
 			add_edge(j, e->job);
 		} else if (e->status != FM_STATUS_SUCCESS &&
 			   !(e->status == FM_STATUS_ERROR && tolerates(x, j))) {
-			struct fm_error err = FM_ERROR_INIT;
-
 			fm_error(&err, FM_DEPENDENCY_FAILED,
 				 "task '%s' depends on task '%s', which %s", j->e->text, id,
 				 e->status == FM_STATUS_CANCELLED ? "was cancelled" : "failed");
@@ -2169,11 +2148,11 @@ int fm_exec_input(struct fm_exec *x, int fd, const char *name)
 /* Input is over: ids named but never given fail their dependents. */
 static void unseen_fail(struct fm_exec *x)
 {
+	struct entry *e;
 	size_t i, k;
 
-	for (i = 0; i < x->tcap; i++) {
-		struct entry *e = x->table[i];
-		struct job *u = e ? e->job : NULL;
+	for (i = 0; (e = fm_idtab_next(&x->ids, &i));) {
+		struct job *u = e->job;
 
 		if (!u || u->state != J_UNSEEN)
 			continue;
@@ -2283,24 +2262,12 @@ int fm_exec_ended(struct fm_exec *x, const char *id, enum fm_status st, const ch
 	return 0;
 }
 
-/* Linear probing: the rest of the cluster moves up over the hole. */
 void fm_exec_forget(struct fm_exec *x, const char *id)
 {
-	struct entry **slot = find_slot(x, id), *e = *slot;
-	size_t i;
+	struct entry *e = lookup(x, id);
 
-	if (!e || e->job)
-		return;
-	free(e);
-	*slot = NULL;
-	x->tcount--;
-	for (i = ((size_t)(slot - x->table) + 1) & (x->tcap - 1); x->table[i];
-	     i = (i + 1) & (x->tcap - 1)) {
-		struct entry *m = x->table[i];
-
-		x->table[i] = NULL;
-		*find_slot(x, m->text) = m;
-	}
+	if (e && !e->job)
+		free(fm_idtab_del(&x->ids, id, strlen(id)));
 }
 
 int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_writer *out,
@@ -2308,6 +2275,7 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 {
 	struct fm_exec *x = fm_xcalloc(1, sizeof(*x));
 
+	fm_idtab_init(&x->ids, entry_id);
 	x->o = *o;
 	x->o.output_dir = fm_abspath(o->output_dir);
 	x->o.cache_dir = o->cache_dir ? fm_xstrdup(o->cache_dir) : NULL;
@@ -2325,7 +2293,6 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->ready.next = x->ready.prev = &x->ready;
 	x->backoff.next = x->backoff.prev = &x->backoff;
 	x->used = fm_xcalloc(nlimits(x) + 1, sizeof(double));
-	grow(x);
 	*xp = x;
 	if ((sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) ||
 	    pipe2(x->prep_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -2338,6 +2305,7 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 void fm_exec_free(struct fm_exec *x)
 {
 	struct pool *p, *pn;
+	struct entry *e;
 	size_t i;
 
 	if (!x)
@@ -2353,12 +2321,12 @@ void fm_exec_free(struct fm_exec *x)
 		free(p);
 	}
 	/* Threads still preparing read manifests: they end before the plugins go. */
-	for (i = 0; i < x->tcap; i++) {
-		if (x->table[i] && x->table[i]->job)
-			job_free(x->table[i]->job);
-		free(x->table[i]);
+	for (i = 0; (e = fm_idtab_next(&x->ids, &i));) {
+		if (e->job)
+			job_free(e->job);
+		free(e);
 	}
-	free(x->table);
+	fm_idtab_release(&x->ids);
 	while (x->nlingering)
 		fm_prep_free(x->lingering[--x->nlingering]);
 	free(x->lingering);

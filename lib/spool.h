@@ -302,12 +302,6 @@ struct fm_follow_event {
 };
 
 /* What went wrong while following, for a command's exit status. */
-enum fm_follow_outcome {
-	FM_FOLLOW_OK,
-	FM_FOLLOW_UNKNOWN, /* an id that came on the ids fd is not in the spool */
-	FM_FOLLOW_ERROR	   /* the spool, a log or the ids could not be read */
-};
-
 struct fm_spool_follow {
 	struct fm_spool *sp;
 	int all; /* every unfinished task, and those queued from init on */
@@ -327,6 +321,8 @@ struct fm_spool_follow {
 
 /* The state named name ("queued", ...), or -1. */
 int fm_spool_state_parse(const char *name);
+/* What a task's state says of it: queued and running are unfinished. */
+enum fm_outcome fm_spool_state_outcome(enum fm_spool_state state);
 /*
  * What filmeto-watch --list prints: one line per task (only those in
  * state only, unless it is -1) in queue order: state, age, id, tool, and
@@ -369,7 +365,12 @@ void fm_spool_follow_ready(struct fm_spool_follow *s, const struct pollfd *p, in
  * Returns what poll(2) did.
  */
 int fm_spool_follow_wait(struct fm_spool_follow *s, double timeout);
-enum fm_follow_outcome fm_spool_follow_outcome(const struct fm_spool_follow *s);
+/*
+ * FM_OUTCOME_OK; FM_OUTCOME_TASK_FAILED when the spool, a log or the ids
+ * could not be read; FM_OUTCOME_INVALID when an id that came on the ids fd
+ * is not in the spool.
+ */
+enum fm_outcome fm_spool_follow_outcome(const struct fm_spool_follow *s);
 
 struct fm_exec_opts;
 struct fm_writer;

@@ -626,11 +626,11 @@ int fm_spool_follow_wait(struct fm_spool_follow *s, double timeout)
 	return n;
 }
 
-enum fm_follow_outcome fm_spool_follow_outcome(const struct fm_spool_follow *s)
+enum fm_outcome fm_spool_follow_outcome(const struct fm_spool_follow *s)
 {
 	if (s->error)
-		return FM_FOLLOW_ERROR;
-	return s->unknown ? FM_FOLLOW_UNKNOWN : FM_FOLLOW_OK;
+		return FM_OUTCOME_TASK_FAILED;
+	return s->unknown ? FM_OUTCOME_INVALID : FM_OUTCOME_OK;
 }
 
 /* --- listing ------------------------------------------------------------ */
@@ -643,6 +643,19 @@ int fm_spool_state_parse(const char *name)
 		if (!strcmp(name, fm_spool_state_name((enum fm_spool_state)i)))
 			return i;
 	return -1;
+}
+
+enum fm_outcome fm_spool_state_outcome(enum fm_spool_state state)
+{
+	static const enum fm_outcome outcome[FM_SPOOL_NSTATES] = {
+	    [FM_SPOOL_QUEUED] = FM_OUTCOME_UNFINISHED,
+	    [FM_SPOOL_RUNNING] = FM_OUTCOME_UNFINISHED,
+	    [FM_SPOOL_DONE_STATE] = FM_OUTCOME_OK,
+	    [FM_SPOOL_FAILED_STATE] = FM_OUTCOME_TASK_FAILED,
+	    [FM_SPOOL_CANCELLED] = FM_OUTCOME_TASK_FAILED,
+	};
+
+	return state < FM_SPOOL_NSTATES ? outcome[state] : FM_OUTCOME_TASK_FAILED;
 }
 
 /* "5s", "3m", "2h", "4d": how long ago, in the largest whole unit. */

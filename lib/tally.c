@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model.h"
 #include "tally.h"
 #include "term.h"
 #include "util.h"
@@ -281,11 +282,11 @@ static void on_task(struct fm_tally_task *t, json_object *ev)
 		for (j = 0; j < nres && dep && !named; j++) {
 			json_object *r = json_object_array_get_idx(res, j);
 			const char *rt = fm_json_get_string(r, "type");
-			const char *data = fm_json_get_string(r, "data");
-			size_t n = dep ? strlen(dep) : 0;
+			struct fm_task_ref ref;
 
-			named = rt && data && !strcmp(rt, "task_output") &&
-				!strncmp(data, dep, n) && (data[n] == '\0' || data[n] == '#');
+			named = rt && !strcmp(rt, "task_output") &&
+				fm_task_ref_parse(fm_json_get_string(r, "data"), &ref, NULL) == 0 &&
+				!strcmp(ref.id, dep);
 		}
 		weight += !named;
 	}
@@ -409,14 +410,14 @@ void fm_tally_claimed(struct fm_tally *ta, const char *id, double attempt)
 
 /* --- the verdict -------------------------------------------------------- */
 
-enum fm_tally_verdict fm_tally_verdict(const struct fm_tally *ta)
+enum fm_outcome fm_tally_verdict(const struct fm_tally *ta)
 {
 	if (ta->interrupted)
-		return FM_TALLY_STOPPED;
+		return FM_OUTCOME_INTERRUPTED;
 	if (ta->count[FM_TALLY_FAILED] || ta->count[FM_TALLY_CANCELLED])
-		return FM_TALLY_FAILURE;
-	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] ? FM_TALLY_UNFINISHED
-									 : FM_TALLY_OK;
+		return FM_OUTCOME_TASK_FAILED;
+	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] ? FM_OUTCOME_UNFINISHED
+									 : FM_OUTCOME_OK;
 }
 
 /* --- what is said ------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "error.h"
 #include "idtab.h"
 
 /* Limits, all documented in filmeto-watch(1). */
@@ -79,13 +80,6 @@ struct fm_tally_event {
 };
 
 /* The verdict, which a command maps to its exit status. */
-enum fm_tally_verdict {
-	FM_TALLY_OK,	     /* every task completed */
-	FM_TALLY_FAILURE,    /* a task failed or was cancelled */
-	FM_TALLY_UNFINISHED, /* the stream ended with tasks unfinished */
-	FM_TALLY_STOPPED     /* interrupted */
-};
-
 /* Colours for the tally's text: SGR sequences, the command's choice. */
 struct fm_tally_colors {
 	const char *good, *bad, *reset;
@@ -104,7 +98,12 @@ void fm_tally_claimed(struct fm_tally *ta, const char *id, double attempt);
 struct fm_tally_task *fm_tally_next(const struct fm_tally *ta, size_t *i);
 /* Seconds a task ran: its execution time once ended, else so far. */
 double fm_tally_task_time(const struct fm_tally_task *t, double now);
-enum fm_tally_verdict fm_tally_verdict(const struct fm_tally *ta);
+/*
+ * The verdict: FM_OUTCOME_INTERRUPTED, else FM_OUTCOME_TASK_FAILED when a
+ * task failed or was cancelled, else FM_OUTCOME_UNFINISHED when the stream
+ * ended with tasks unfinished, else FM_OUTCOME_OK.
+ */
+enum fm_outcome fm_tally_verdict(const struct fm_tally *ta);
 
 /*
  * The line that says what fm_tally_line handed back (what, ev), for a

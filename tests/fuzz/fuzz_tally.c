@@ -17,6 +17,7 @@
 
 #include "fs.h"
 #include "model.h"
+#include "msg.h"
 #include "spool.h"
 #include "tally.h"
 #include "util.h"
@@ -42,7 +43,7 @@ static void check(struct fm_tally *ta)
 	fm_tally_summary(ta, 1.5, "fuzz: ", &colors, &b);
 	fm_tally_junit(ta, 1.5, &b);
 	b.len = 0;
-	fm_tally_summary_json(ta, 1.5, fm_tally_verdict(ta), &b);
+	fm_tally_summary_json(ta, 1.5, fm_exit_status(fm_tally_verdict(ta)), &b);
 	if (fm_json_parse(b.s, b.len, &o, NULL) < 0)
 		abort();
 	json_object_put(o);

@@ -89,7 +89,7 @@ static void one_task(struct fm_spool *sp)
 	fm_spool_finish(sp, &c, FM_SPOOL_DONE, NULL);
 	OK(line_of(&f, "one", "\"completed\""), "the final line");
 	IS_INT(next(&f, &ev), FM_FOLLOW_DONE, "then done: the only task has ended");
-	IS_INT(fm_spool_follow_outcome(&f), FM_FOLLOW_OK, "nothing went wrong");
+	IS_INT(fm_spool_follow_outcome(&f), FM_OUTCOME_OK, "nothing went wrong");
 	fm_spool_follow_release(&f);
 }
 
@@ -130,7 +130,7 @@ static void all_and_ids(struct fm_spool *sp)
 	OK(next(&f, &ev) == FM_FOLLOW_TASK && !strcmp(ev.id, "two"), "an id from the pipe");
 	OK(next(&f, &ev) == FM_FOLLOW_WARN && ev.id == NULL && strstr(ev.message, "zz"),
 	   "an unknown id from the pipe is said");
-	IS_INT(fm_spool_follow_outcome(&f), FM_FOLLOW_UNKNOWN, "and is the outcome");
+	IS_INT(fm_spool_follow_outcome(&f), FM_OUTCOME_INVALID, "and is the outcome");
 	IS_INT(next(&f, &ev), FM_FOLLOW_CLAIMED, "the log of the task named is read");
 	OK(line_of(&f, "two", "\"started\""), "line by line");
 	fm_spool_follow_end(&f);

@@ -136,9 +136,9 @@ static void lines(void)
 	feed(&ta, "{\"type\":\"started\",\"task_id\":\"d\",\"attempt\":1}", NULL);
 	IS_INT(task(&ta, "d")->attempt, 3, "a retake by the spool counts from its claim");
 
-	IS_INT(fm_tally_verdict(&ta), FM_TALLY_FAILURE, "a failure is the verdict");
+	IS_INT(fm_tally_verdict(&ta), FM_OUTCOME_TASK_FAILED, "a failure is the verdict");
 	ta.interrupted = 1;
-	IS_INT(fm_tally_verdict(&ta), FM_TALLY_STOPPED, "unless interrupted");
+	IS_INT(fm_tally_verdict(&ta), FM_OUTCOME_INTERRUPTED, "unless interrupted");
 	fm_tally_release(&ta);
 }
 
@@ -237,13 +237,13 @@ static void summaries(void)
 	fm_tally_summary(&ta, 0, "", NULL, &b);
 	HAS(fm_buf_str(&b), "task 't0' did not finish: interrupted\n", "interrupted, it says so");
 	HAS(fm_buf_str(&b), "\nand 3 more tasks did not finish\n", "a long list is cut");
-	IS_INT(fm_tally_verdict(&ta), FM_TALLY_STOPPED, "the verdict: stopped");
+	IS_INT(fm_tally_verdict(&ta), FM_OUTCOME_INTERRUPTED, "the verdict: stopped");
 	ta.interrupted = 0;
-	IS_INT(fm_tally_verdict(&ta), FM_TALLY_UNFINISHED, "else unfinished");
+	IS_INT(fm_tally_verdict(&ta), FM_OUTCOME_UNFINISHED, "else unfinished");
 	fm_tally_release(&ta);
 
 	fm_tally_init(&ta);
-	IS_INT(fm_tally_verdict(&ta), FM_TALLY_OK, "no tasks: ok");
+	IS_INT(fm_tally_verdict(&ta), FM_OUTCOME_OK, "no tasks: ok");
 	b.len = 0;
 	fm_tally_summary(&ta, 0, "", NULL, &b);
 	IS_STR(fm_buf_str(&b),
