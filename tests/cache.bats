@@ -2,7 +2,7 @@
 # What the caches hand out is the task's own copy: a plugin that writes
 # to its input, or a later task that writes to an earlier one's output,
 # changes nothing the cache gives another task or a later run. The
-# plugin is tests/plugins/tamper; downloads come from tests/httpd.py
+# plugin is tests/plugins/tamper; downloads come from tests/fakes/httpd.py
 # over loopback.
 
 load test_helper
@@ -24,9 +24,9 @@ tamper() {
 		"$1" "$2" "$3" "${4:-}"
 }
 
-# serve DIR: tests/httpd.py on DIR; sets URL.
+# serve DIR: tests/fakes/httpd.py on DIR; sets URL.
 serve() {
-	python3 "$ROOT/tests/httpd.py" "$1" port </dev/null 3>&- &
+	python3 "$FAKES/httpd.py" "$1" port </dev/null 3>&- &
 	HTTPD=$!
 	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
 	URL="http://127.0.0.1:$(cat port)"

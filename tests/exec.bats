@@ -195,7 +195,7 @@ order() { jget events "[l['task_id'] for l in by('$1')]"; }
 
 start_httpd() {
 	mkdir -p www
-	python3 "$ROOT/tests/httpd.py" www port &
+	python3 "$FAKES/httpd.py" www port &
 	HTTPD_PID=$!
 	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
 	PORT=$(cat port)

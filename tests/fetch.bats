@@ -2,7 +2,8 @@
 # filmeto-run's inputs off its loop: downloads that trickle, stall or never
 # end, and large inputs hashed for the cache key, hold up no other task and
 # stay under the task's timeout, cancel and the download limit; no
-# temporary file is left on any path. tests/fake_slow.py is the server.
+# temporary file is left on any path. tests/fakes/fake_slow.py is the
+# server.
 
 load test_helper
 

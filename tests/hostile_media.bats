@@ -426,7 +426,7 @@ PY
 @test "a relative scene path that spells a URL, a playlist and a concat list: combine fetches nothing" {
 	mkdir www
 	cp "$M/mute.mp4" www/x.mp4
-	python3 "$ROOT/tests/httpd.py" www port </dev/null 3>&- &
+	python3 "$FAKES/httpd.py" www port </dev/null 3>&- &
 	pid=$!
 	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
 	url="http://127.0.0.1:$(cat port)"

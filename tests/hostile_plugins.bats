@@ -315,6 +315,6 @@ refused() {
 	[[ "$(final e2 "['error']['message']")" == *"bad key [redacted]"* ]]
 	jget events '[l["message"] for l in by("log")]' | grep -F 'using key [redacted]'
 	jget events '[l["message"] for l in by("progress") if "message" in l]' | grep -F 'key [redacted]'
-	run python3 "$ROOT/tests/fakelib.py" leaks "$FM_TEST_DECLARED_KEY" events errors out "$XDG_CACHE_HOME"
+	run python3 "$FAKES/fakelib.py" leaks "$FM_TEST_DECLARED_KEY" events errors out "$XDG_CACHE_HOME"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
 }

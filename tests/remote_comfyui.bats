@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The comfyui plugin in real pipelines against tests/fake_comfyui.py, which
-# speaks ComfyUI's wire format on loopback: /prompt, /upload/image,
+# The comfyui plugin in real pipelines against tests/fakes/fake_comfyui.py,
+# which speaks ComfyUI's wire format on loopback: /prompt, /upload/image,
 # /history, /view, /interrupt and the WebSocket /ws with text and binary
 # frames. Workflow templates, progress, the polling fallback, every error
 # class, retries, timeouts, cancel, malformed replies and settings.
@@ -40,7 +40,7 @@ config() {
 	} > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 }
 
-# faults JSON: the fake's scripted faults (see tests/fakelib.py).
+# faults JSON: the fake's scripted faults (see tests/fakes/fakelib.py).
 faults() {
 	echo "$1" > "$BATS_TEST_TMPDIR/faults.json"
 	echo "--faults $BATS_TEST_TMPDIR/faults.json"
@@ -84,7 +84,7 @@ PY
 }
 
 png_of() { # FILE W H: a real PNG of that size
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('$1', 'wb').write(fakelib.png($2, $3))"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('$1', 'wb').write(fakelib.png($2, $3))"
 }
 
 probe() { # FILE ENTRIES

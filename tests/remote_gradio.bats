@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The gradio plugin against tests/fake_gradio.py, a fake Gradio app that
-# speaks Gradio's real HTTP API (upload, call, the SSE result stream,
+# The gradio plugin against tests/fakes/fake_gradio.py, a fake Gradio app
+# that speaks Gradio's real HTTP API (upload, call, the SSE result stream,
 # file=, /config, /cancel) over loopback and returns real media.
 
 load test_helper
@@ -92,7 +92,7 @@ calls() {
 
 @test "image2image: the input file is uploaded and passed as a FileData" {
 	fake
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('in.png', 'wb').write(fakelib.png(32, 16, (1, 2, 3)))"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('in.png', 'wb').write(fakelib.png(32, 16, (1, 2, 3)))"
 	gen image2image -p api_name=echo -p prompt=sepia -r in.png
 	[ "$st" -eq 0 ]
 	size=$(stat -c %s in.png)
@@ -341,6 +341,6 @@ calls() {
 	holds events "by('completed')[0]['metadata']['gradio']['outputs'][0]['orig_name'] == '[redacted].txt'"
 	# The file under the endpoint got the token: that is how the app echoed it.
 	holds "$FAKE_LOG" "[l['headers'].get('Authorization') for l in lines if l.get('path', '').startswith('/gradio_api/file=')] == ['Bearer hf_secret_token_1234']"
-	python3 "$ROOT/tests/fakelib.py" leaks hf_secret_token_1234 events events-error out
+	python3 "$FAKES/fakelib.py" leaks hf_secret_token_1234 events events-error out
 }
 

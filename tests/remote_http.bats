@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# The http plugin against tests/fake_http.py, a generic JSON generation
-# service answering in the three shapes such services use: base64 in the
-# JSON, a file URL in the JSON, the file as the body. Everything the
-# plugin does comes from config.yaml's plugins.http.
+# The http plugin against tests/fakes/fake_http.py, a generic JSON
+# generation service answering in the three shapes such services use:
+# base64 in the JSON, a file URL in the JSON, the file as the body.
+# Everything the plugin does comes from config.yaml's plugins.http.
 
 load test_helper
 
@@ -126,7 +126,7 @@ tts_config() {
 
 @test "an input file as base64 (RVC style), a data: URL back" {
 	start_fake http
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('voice.wav', 'wb').write(fakelib.wav(0.3, 16000, 330.0))"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('voice.wav', 'wb').write(fakelib.wav(0.3, 16000, 330.0))"
 	config "endpoint: $FAKE_URL/convert" \
 		'request: {audio: "{{input0_base64}}", name: "{{input0_name}}", mime: "{{input0_mime}}", pitch: "{{vars.pitch}}"}' \
 		'vars: {pitch: 0}' \
@@ -275,7 +275,7 @@ tts_config() {
 	gen text2text -p prompt=x
 	[ "$st" -eq 0 ]
 	[ "$(cat out/t/output.txt)" = 'key: [redacted] end' ]
-	python3 "$ROOT/tests/fakelib.py" leaks sk-file-key-7890 events out
+	python3 "$FAKES/fakelib.py" leaks sk-file-key-7890 events out
 
 	# /v2/tts sends it on to /tts, outside /v2/: the header does not follow.
 	config "endpoint: $FAKE_URL/v2/tts" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \

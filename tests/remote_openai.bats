@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# The openai plugin in real pipelines against tests/fake_openai.py, which
-# speaks the OpenAI wire format on loopback: chat (SSE and one reply),
-# images (b64_json and url), speech, videos (create, poll, content,
+# The openai plugin in real pipelines against tests/fakes/fake_openai.py,
+# which speaks the OpenAI wire format on loopback: chat (SSE and one
+# reply), images (b64_json and url), speech, videos (create, poll, content,
 # delete); settings and their precedence; keys and their secrecy; every
 # error class, retries, timeouts, cancel and malformed replies.
 
@@ -50,7 +50,7 @@ config() {
 	} > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 }
 
-# faults JSON: the fake's scripted faults (see tests/fakelib.py).
+# faults JSON: the fake's scripted faults (see tests/fakes/fakelib.py).
 faults() {
 	echo "$1" > "$BATS_TEST_TMPDIR/faults.json"
 	echo "--faults $BATS_TEST_TMPDIR/faults.json"
@@ -165,7 +165,7 @@ probe() { # FILE ENTRIES
 
 @test "image2image sends the input image as a multipart upload" {
 	fake
-	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import fakelib; open("in.png", "wb").write(fakelib.png(32, 32, (1, 2, 3)))' "$ROOT/tests"
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import fakelib; open("in.png", "wb").write(fakelib.png(32, 32, (1, 2, 3)))' "$FAKES"
 	sha=$(sha256sum in.png | cut -d' ' -f1)
 	sub edit image2image -p prompt='make it blue' -p size=512x512 -r in.png | go
 	[ "$status" -eq 0 ]
@@ -334,7 +334,7 @@ probe() { # FILE ENTRIES
 # no_key_in PATH...: the key appears in none of the files (directories
 # walked) in any spelling: as it is, \u- or %-escaped, as HTML, in base64.
 no_key_in() {
-	python3 "$ROOT/tests/fakelib.py" leaks "$KEY" "$@"
+	python3 "$FAKES/fakelib.py" leaks "$KEY" "$@"
 }
 
 @test "a key echoed JSON-escaped, URL-encoded, in base64 or split across stream chunks is redacted from events, logs, outputs and the cache" {
@@ -524,7 +524,7 @@ private() {
 # --- malformed replies ------------------------------------------------------
 
 @test "malformed replies: truncated JSON, a missing field, bad base64, a cut stream are SERVICE_ERRORs that say what was wrong" {
-	png=$(python3 -c 'import base64, sys; sys.path.insert(0, sys.argv[1]); import fakelib; print(base64.b64encode(fakelib.png(8, 8)).decode())' "$ROOT/tests")
+	png=$(python3 -c 'import base64, sys; sys.path.insert(0, sys.argv[1]); import fakelib; print(base64.b64encode(fakelib.png(8, 8)).decode())' "$FAKES")
 	fake $(faults '[{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "'"$png"'"}, {"revised_prompt": "x"}]}, "times": 1},{"path": "^/v1/images/generations$", "status": 200, "raw": "{\"created\": 1, \"data\": [{\"b64_json\": \"iVBO", "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1}, "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "***not base64***"}]}, "times": 1},

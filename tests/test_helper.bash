@@ -16,6 +16,8 @@ if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; t
 	PATH="$BATS_RUN_TMPDIR/bin:$PATH"
 fi
 BAD_PLUGINS="$ROOT/tests/fixtures/bad-plugins"
+# The fake services (fake_NAME.py on fakelib.py) and the file server httpd.py.
+FAKES="$ROOT/tests/fakes"
 
 common_setup() {
 	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
@@ -62,10 +64,11 @@ plugin_procs() {
 	echo "$n"
 }
 
-# start_fake NAME [ARGS...]: starts tests/fake_NAME.py (see tests/fakelib.py)
-# on a free loopback port and waits for it. Sets FAKE_URL to its address
-# and FAKE_LOG to its request log (one JSON line per request); ARGS go to
-# the fake (--faults FILE, --lifetime S, its own options). Each test that
+# start_fake NAME [ARGS...]: starts tests/fakes/fake_NAME.py (see
+# tests/fakes/fakelib.py) on a free loopback port and waits for it. Sets
+# FAKE_URL to its address and FAKE_LOG to its request log (one JSON line
+# per request); ARGS go to the fake (--faults FILE, --lifetime S, its own
+# options). Each test that
 # starts one calls stop_fakes in its teardown.
 start_fake() {
 	local name=$1 portfile i
@@ -73,7 +76,7 @@ start_fake() {
 	portfile="$BATS_TEST_TMPDIR/fake-$name.port"
 	FAKE_LOG="$BATS_TEST_TMPDIR/fake-$name.log"
 	rm -f "$portfile"
-	python3 "$ROOT/tests/fake_$name.py" --port-file "$portfile" --log "$FAKE_LOG" "$@" \
+	python3 "$FAKES/fake_$name.py" --port-file "$portfile" --log "$FAKE_LOG" "$@" \
 		</dev/null 3>&- &
 	FAKE_PIDS="${FAKE_PIDS:-} $!"
 	for i in $(seq 200); do
