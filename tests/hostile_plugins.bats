@@ -26,14 +26,6 @@ attack() {
 		"$1" "$2" "${3:-}" "${4:-}" "${5:-}"
 }
 
-final() { jget events "[l for l in lines if l.get('task_id') == '$1' and l['type'] in ('completed','failed','cancelled')][-1]$2"; }
-
-# wait_for CMD...: up to 10 s for a condition.
-wait_for() {
-	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
-
 # gone PID: no such process, not even a zombie.
 gone() { [ ! -e "/proc/$1" ]; }
 

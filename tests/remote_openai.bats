@@ -22,79 +22,20 @@ setup() {
 	unset OPENAI_API_KEY OPENAI_BASE_URL
 	CLIP="$BATS_FILE_TMPDIR/clip.mp4"
 	BODIES="$BATS_TEST_TMPDIR/bodies"
+	# The fake keeps the request bodies in $BODIES.
+	REMOTE=openai
+	FAKE_ARGS=(--bodies "$BODIES" --video "$CLIP")
+	ENDPOINT=config
+	FAKE_API=/v1
 }
 
 teardown() {
 	stop_fakes
 }
 
-# fake [ARGS]: the fake on a free port, its request bodies in $BODIES,
-# and config.yaml pointing the plugin at it with short waits.
-fake() {
-	start_fake openai --bodies "$BODIES" --video "$CLIP" "$@"
-	config
-}
-
-# config [LINE...]: config.yaml's plugins.openai for the fake at
-# $FAKE_URL, plus each LINE as one more setting.
-config() {
-	local l
-	mkdir -p "$XDG_CONFIG_HOME/filmeto"
-	{
-		echo 'plugins:'
-		echo '  openai:'
-		echo "    endpoint: $FAKE_URL/v1"
-		echo '    backoff: 0.05'
-		echo '    poll_interval: 0.02'
-		for l; do echo "    $l"; done
-	} > "$XDG_CONFIG_HOME/filmeto/config.yaml"
-}
-
-# faults JSON: the fake's scripted faults (see tests/fakes/fakelib.py).
-faults() {
-	echo "$1" > "$BATS_TEST_TMPDIR/faults.json"
-	echo "--faults $BATS_TEST_TMPDIR/faults.json"
-}
-
-sub() { # ID TOOL [filmeto-submit options]
-	local id=$1 tool=$2
-	shift 2
-	filmeto-submit -t "$tool" -P openai -i "$id" "$@"
-}
-
-# go [filmeto-run options]: task lines on stdin through filmeto-run into
-# events, its stderr into errlog; the exit status in $status.
-go() {
-	status=0
-	filmeto-run --no-cache -d out "$@" > events 2> errlog || status=$?
-}
-
-# holds FILE EXPR...: every Python expression, over the JSON lines of FILE
-# as `lines`, `by(type)` and `ev(type, id)` (that task's lines of a
-# type), is true; else the first false one is printed with FILE.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-def ev(t, i):
-    return [l for l in by(t) if l.get("task_id") == i]
-def one(t, i):
-    return ev(t, i)[0]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: %s\n%s" % (e, open(sys.argv[1]).read()[-3000:]))
-PY
-}
-
 # The requests the fake saw, as holds() lines: {"path","method","json"|"multipart"}.
 sent() {
 	holds "$BODIES" "$@"
-}
-
-probe() { # FILE ENTRIES
-	ffprobe -v error -show_entries "$2" -of csv=p=0 "$1"
 }
 
 # --- each tool ----------------------------------------------------------
@@ -469,14 +410,6 @@ no_key_in() {
 }
 
 # --- cancel ---------------------------------------------------------------
-
-# private: the plugin copied under the test's scratch space, so
-# plugin_procs can tell its processes from any other run's.
-private() {
-	mkdir -p "$BATS_TEST_TMPDIR/plugins"
-	cp -R "$ROOT/plugins/openai" "$BATS_TEST_TMPDIR/plugins/"
-	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
-}
 
 @test "cancel mid-video cancels the video at the service too; nothing is left behind" {
 	private
