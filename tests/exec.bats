@@ -17,6 +17,16 @@ teardown() {
 slow() { task "$1" pyfilmeto text2text "{\"text\":\"$1\",\"mode\":\"slow\",\"delay\":${2:-1}}" "${3:-}"; }
 order() { jget events "[l['task_id'] for l in by('$1')]"; }
 
+# taken PID SIG: no signal SIG waits for PID; one sent has reached its handler.
+taken() {
+	local n mask
+	n=$(kill -l "$2")
+	for mask in $(sed -n 's/^\(SigPnd\|ShdPnd\):\s*//p' "/proc/$1/status"); do
+		(((0x$mask >> (n - 1)) & 1)) && return 1
+	done
+	return 0
+}
+
 @test "-j 2 runs two tasks at once; -j 1 one after the other" {
 	{ slow a 1; slow b 1; } > tasks
 	# Told by the order of the lines, not the clock, which a loaded
@@ -146,7 +156,8 @@ order() { jget events "[l['task_id'] for l in by('$1')]"; }
 	for _ in $(seq 100); do grep -q '"progress"' events && break; sleep 0.1; done
 	start=$(date +%s)
 	kill -INT "$pid"
-	sleep 0.3
+	# Two signals sent while neither was taken would count as one.
+	wait_for taken "$pid" INT
 	kill -INT "$pid"
 	status=0
 	wait "$pid" || status=$?

@@ -17,6 +17,11 @@ teardown() {
 }
 
 running() { grep -q '"type":"started"' "$(logof "$1")" 2>/dev/null; }
+# idle PID: the worker PID waits for work: its inotify watches are set and
+# it sleeps.
+idle() {
+	grep -qs '^inotify wd:' /proc/"$1"/fdinfo/* && [ "$(cut -d' ' -f3 "/proc/$1/stat")" = S ]
+}
 
 # empty SUBDIR...: nothing in those spool directories.
 empty() {
@@ -115,7 +120,7 @@ no_leftovers() {
 @test "a worker without --drain waits for new tasks and stops on SIGTERM with 130" {
 	filmeto-run --spool --no-cache 2> worker.err &
 	w=$!
-	sleep 0.3
+	wait_for idle $w
 	noop -i late
 	wait_for in_dir done late
 	kill -TERM $w

@@ -539,13 +539,14 @@ plant() {
 	for round in 1 2 3; do
 		for i in $(seq 24); do
 			(
+				touch "ready.$round.$i"
 				while [ ! -e "go.$round" ]; do sleep 0.01; done
 				st=0
 				noop -i "same$round" > "out.$round.$i" 2> "err.$round.$i" || st=$?
 				echo $st > "st.$round.$i"
 			) &
 		done
-		sleep 0.5
+		wait_for eval '[ "$(ls | grep -c "^ready\.$round\.")" -eq 24 ]'
 		touch "go.$round"
 		wait
 		[ "$(cat st.$round.* | grep -cx 0)" -eq 1 ]

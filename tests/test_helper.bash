@@ -126,13 +126,14 @@ private_plugins() {
 	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
 }
 
-# How many processes run with their working directory under the private
-# plugins: a plugin, or anything it left behind.
+# plugin_procs [DIR]: how many processes run with their working directory
+# under DIR (the private plugins unless told): a plugin, or anything it
+# left behind.
 plugin_procs() {
-	local p n=0 cwd
+	local p n=0 cwd dir=${1:-$BATS_TEST_TMPDIR/plugins}
 	for p in /proc/[0-9]*; do
 		cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
-		case "$cwd" in "$BATS_TEST_TMPDIR/plugins"*) n=$((n + 1)) ;; esac
+		case "$cwd" in "$dir"*) n=$((n + 1)) ;; esac
 	done
 	echo "$n"
 }
