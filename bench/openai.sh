@@ -1,6 +1,7 @@
 #!/bin/sh
-# 1,000 image requests against the fake OpenAI service (tests/fake_openai.py),
-# in one run, three ways that write the same PNG files:
+# 1,000 image requests against the fake OpenAI service
+# (tests/fakes/fake_openai.py), in one run, three ways that write the same
+# PNG files:
 #   1. filmeto-run -j 4 with the openai plugin (task lines in, one pooled
 #      plugin process per job slot, one kept-alive connection each);
 #   2. the shell loop a user would write: curl | jq | base64 -d per image;
@@ -20,7 +21,7 @@ export XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
 export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 unset OPENAI_API_KEY OPENAI_BASE_URL
 
-python3 "$ROOT/tests/fake_openai.py" --port-file "$work/port" --lifetime 3600 </dev/null &
+python3 "$ROOT/tests/fakes/fake_openai.py" --port-file "$work/port" --lifetime 3600 </dev/null &
 fake=$!
 i=0
 while [ ! -s "$work/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done

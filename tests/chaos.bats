@@ -17,28 +17,25 @@ chaos() {
 	echo "$output" > events
 }
 
-final() { jget events "[l for l in lines if l['type'] in ('completed','failed','cancelled')][-1]$1"; }
-
 no_leftovers() {
-	for _ in $(seq 50); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left 5
 	[ -z "$(find out "$XDG_CACHE_HOME" \( -name '*.tmp' -o -name '.tmp-*' \) 2>/dev/null)" ]
 }
 
 @test "chaos ok: the baseline completes" {
 	chaos ok
 	[ "$status" -eq 0 ]
-	[ "$(final '["type"]')" = completed ]
+	[ "$(final c '["type"]')" = completed ]
 	no_leftovers
 }
 
 @test "chaos crash: PLUGIN_EXECUTION_ERROR with exit status and stderr, after a retry" {
 	chaos crash
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
-	[ "$(final '["error"]["details"]["exit_status"]')" = 3 ]
-	[ "$(final '["error"]["details"]["stderr"][-1]')" = "chaos: crashing on purpose" ]
-	[ "$(final '["attempts"]')" = 2 ]
+	[ "$(final c '["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
+	[ "$(final c '["error"]["details"]["exit_status"]')" = 3 ]
+	[ "$(final c '["error"]["details"]["stderr"][-1]')" = "chaos: crashing on purpose" ]
+	[ "$(final c '["attempts"]')" = 2 ]
 	[ "$(jget events '[l["attempt"] for l in by("started")]')" = '[1, 2]' ]
 	[ "$(jget events 'len([l for l in by("log") if l["level"] == "warning" and "retrying" in l["message"]])')" = 1 ]
 	[ "$(jget events 'len(by("failed"))')" = 1 ]
@@ -48,16 +45,16 @@ no_leftovers() {
 @test "chaos hang: the idle timeout is a TIMEOUT_ERROR" {
 	chaos hang
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["code"]')" = TIMEOUT_ERROR ]
-	[[ "$(final '["error"]["message"]')" == *"sent nothing for 2s"* ]]
+	[ "$(final c '["error"]["code"]')" = TIMEOUT_ERROR ]
+	[[ "$(final c '["error"]["message"]')" == *"sent nothing for 2s"* ]]
 	no_leftovers
 }
 
 @test "chaos busy: heartbeats keep it alive until the hard cap" {
 	chaos busy ',"timeout":3'
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["code"]')" = TIMEOUT_ERROR ]
-	[[ "$(final '["error"]["message"]')" == *"timed out after 3s"* ]]
+	[ "$(final c '["error"]["code"]')" = TIMEOUT_ERROR ]
+	[[ "$(final c '["error"]["message"]')" == *"timed out after 3s"* ]]
 	# Plugin heartbeats reset the 2 s idle timer; only the cap ended it.
 	[ "$(jget events 'len([l for l in by("heartbeat") if l["attempt"] == 1]) > 5')" = true ]
 	no_leftovers
@@ -66,44 +63,44 @@ no_leftovers() {
 @test "chaos garbage: PLUGIN_EXECUTION_ERROR naming the broken line" {
 	chaos garbage
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
-	[[ "$(final '["error"]["message"]')" == *"not JSON-RPC"* ]]
-	[ "$(final '["error"]["details"]["signal"]')" = 9 ]
+	[ "$(final c '["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
+	[[ "$(final c '["error"]["message"]')" == *"not JSON-RPC"* ]]
+	[ "$(final c '["error"]["details"]["signal"]')" = 9 ]
 	no_leftovers
 }
 
 @test "chaos longline: an over-long line is PLUGIN_EXECUTION_ERROR, memory stays bounded" {
 	chaos longline
 	[ "$status" -eq 1 ]
-	[[ "$(final '["error"]["message"]')" == *"longer than the 4 MiB limit"* ]]
+	[[ "$(final c '["error"]["message"]')" == *"longer than the 4 MiB limit"* ]]
 	no_leftovers
 }
 
 @test "chaos wrongid: an answer to a request never sent is PLUGIN_EXECUTION_ERROR" {
 	chaos wrongid
 	[ "$status" -eq 1 ]
-	[[ "$(final '["error"]["message"]')" == *"which was never sent"* ]]
+	[[ "$(final c '["error"]["message"]')" == *"which was never sent"* ]]
 	no_leftovers
 }
 
 @test "chaos closeout: closing stdout mid-task is PLUGIN_EXECUTION_ERROR" {
 	chaos closeout
 	[ "$status" -eq 1 ]
-	[[ "$(final '["error"]["message"]')" == *"closed its output before answering"* ]]
+	[[ "$(final c '["error"]["message"]')" == *"closed its output before answering"* ]]
 	no_leftovers
 }
 
 @test "chaos ignoreterm: a plugin that ignores SIGTERM still goes (SIGKILL)" {
 	chaos ignoreterm ',"timeout":1'
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["code"]')" = TIMEOUT_ERROR ]
+	[ "$(final c '["error"]["code"]')" = TIMEOUT_ERROR ]
 	no_leftovers
 }
 
 @test "chaos floodstderr: the log is bounded and the task still completes" {
 	chaos floodstderr
 	[ "$status" -eq 0 ]
-	[ "$(final '["type"]')" = completed ]
+	[ "$(final c '["type"]')" = completed ]
 	[ "$(jget events 'len(by("log")) <= 1001')" = true ]
 	[ "$(jget events 'by("log")[-1]["message"]')" = "plugin log truncated: further lines are dropped" ]
 	[ "$(wc -c < events)" -lt 2000000 ]
@@ -120,15 +117,15 @@ no_leftovers() {
 @test "chaos orphan: what a plugin started dies with it" {
 	chaos orphan
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["details"]["exit_status"]')" = 4 ]
+	[ "$(final c '["error"]["details"]["exit_status"]')" = 4 ]
 	no_leftovers
 }
 
 @test "chaos flaky: a crash that passes is retried and completes" {
 	chaos flaky
 	[ "$status" -eq 0 ]
-	[ "$(final '["type"]')" = completed ]
-	[ "$(final '["attempts"]')" = 2 ]
+	[ "$(final c '["type"]')" = completed ]
+	[ "$(final c '["attempts"]')" = 2 ]
 	[ "$(cat out/c/out.txt)" = "second time lucky" ]
 	no_leftovers
 }
@@ -136,15 +133,15 @@ no_leftovers() {
 @test "chaos ratelimit: RATE_LIMIT_EXCEEDED is retried" {
 	chaos ratelimit
 	[ "$status" -eq 0 ]
-	[ "$(final '["attempts"]')" = 2 ]
+	[ "$(final c '["attempts"]')" = 2 ]
 	no_leftovers
 }
 
 @test "chaos fail: an ordinary error result is not retried" {
 	chaos fail
 	[ "$status" -eq 1 ]
-	[ "$(final '["error"]["message"]')" = "an ordinary failure" ]
-	[ "$(final '["attempts"]')" = 1 ]
+	[ "$(final c '["error"]["message"]')" = "an ordinary failure" ]
+	[ "$(final c '["attempts"]')" = 1 ]
 	no_leftovers
 }
 

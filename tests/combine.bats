@@ -68,22 +68,12 @@ print(json.dumps({"type": "task", "task_id": tid, "tool_name": "combine",
 PY
 }
 
-# probe FILE ENTRY: one ffprobe value of the first video (v) or audio (a) stream.
-probe() {
-	ffprobe -v error -select_streams "$2" -show_entries "stream=$3" -of csv=p=0 "$1"
-}
-
 # frames_agree FILM: audio and video end within one frame (40 ms at 25 fps).
 frames_agree() {
 	local v a
-	v=$(probe "$1" v:0 duration)
-	a=$(probe "$1" a:0 duration)
+	v=$(probe "$1" stream=duration v:0)
+	a=$(probe "$1" stream=duration a:0)
 	python3 -c "import sys; d=abs($v-$a); print('video', $v, 'audio', $a); sys.exit(d > 0.04)"
-}
-
-# jfile FILE EXPR: a Python expression over the JSON document FILE, bound to d.
-jfile() {
-	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
 }
 
 decodes() {
@@ -103,10 +93,10 @@ decodes() {
 	[ ! -e filmeto-out ]
 	decodes film.mp4
 	# 50 + 40 + 60 frames, none lost or duplicated.
-	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
-	[ "$(probe film.mp4 v:0 codec_name)" = h264 ]
-	[ "$(probe film.mp4 a:0 codec_name)" = aac ]
-	[ "$(probe film.mp4 a:0 sample_rate)" = 48000 ]
+	[ "$(probe film.mp4 stream=nb_frames v:0)" -eq 150 ]
+	[ "$(probe film.mp4 stream=codec_name v:0)" = h264 ]
+	[ "$(probe film.mp4 stream=codec_name a:0)" = aac ]
+	[ "$(probe film.mp4 stream=sample_rate a:0)" = 48000 ]
 	frames_agree film.mp4
 	# The video was copied, not re-encoded: same packets as the first clip.
 	cmp <(ffmpeg -v error -i "$M/a.mp4" -map 0:v -c copy -f framemd5 - | grep -v '^#' | head -20 | cut -d, -f5-) \
@@ -136,11 +126,11 @@ decodes() {
 	[ "$(jfile out/film.json 'd["scenes"][1]["sources"]["video"]')" = "$M/b.mp4" ]
 	[ "$(jfile out/film.json 'd["frames"]')" -eq 150 ]
 	for t in out/film-thumbs/01-s1.png out/film-thumbs/02-s2.png out/film-thumbs/03-s3.png; do
-		[ "$(probe "$t" v:0 codec_name)" = png ]
-		[ "$(probe "$t" v:0 width)" -eq 320 ]
+		[ "$(probe "$t" stream=codec_name v:0)" = png ]
+		[ "$(probe "$t" stream=width v:0)" -eq 320 ]
 	done
 	# Three thumbnails tiled 2x2 with 4-pixel margins and padding.
-	[ "$(probe out/film-contact.png v:0 width)" -eq 652 ]
+	[ "$(probe out/film-contact.png stream=width v:0)" -eq 652 ]
 	[ "$(jget events 'len(by("completed")[-1]["output_files"])')" -eq 7 ]
 }
 
@@ -150,15 +140,15 @@ decodes() {
 	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = reencode ]
 	jget events 'by("completed")[-1]["metadata"]["reason"]' | grep "640x360, not 320x180"
 	decodes film.mp4
-	[ "$(probe film.mp4 v:0 width)x$(probe film.mp4 v:0 height)" = 320x180 ]
-	[ "$(probe film.mp4 v:0 r_frame_rate)" = 25/1 ]
-	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
+	[ "$(probe film.mp4 stream=width v:0)x$(probe film.mp4 stream=height v:0)" = 320x180 ]
+	[ "$(probe film.mp4 stream=r_frame_rate v:0)" = 25/1 ]
+	[ "$(probe film.mp4 stream=nb_frames v:0)" -eq 150 ]
 	frames_agree film.mp4
 
 	film g "s1=$M/a.mp4" "s2=$M/fast.mp4" >task2.json
 	filmeto-run -o film2.mp4 task2.json >events2
 	jget events2 'by("completed")[-1]["metadata"]["reason"]' | grep "fps"
-	[ "$(probe film2.mp4 v:0 nb_frames)" -eq 100 ]
+	[ "$(probe film2.mp4 stream=nb_frames v:0)" -eq 100 ]
 }
 
 @test "a scene without sound or at another sample rate gets its share of one audio track" {
@@ -168,8 +158,8 @@ decodes() {
 	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = copy ]
 	[ "$(jget events 'by("completed")[-1]["metadata"]["audio"]')" = reencode ]
 	decodes film.mp4
-	[ "$(probe film.mp4 a:0 sample_rate)" = 48000 ]
-	[ "$(probe film.mp4 a:0 channels)" = 2 ]
+	[ "$(probe film.mp4 stream=sample_rate a:0)" = 48000 ]
+	[ "$(probe film.mp4 stream=channels a:0)" = 2 ]
 	frames_agree film.mp4
 	# Silence where the mute scene is, sound on both sides of it.
 	run ffmpeg -v info -i film.mp4 -af "atrim=2.2:3.8,volumedetect" -f null -
@@ -185,7 +175,7 @@ decodes() {
 	[ "$(jget events 'by("completed")[-1]["metadata"]["path"]')" = reencode ]
 	decodes film.mp4
 	# 150 frames less the 12-frame (0.5 s at 25 fps, rounded) overlap.
-	[ "$(probe film.mp4 v:0 nb_frames)" -eq 138 ]
+	[ "$(probe film.mp4 stream=nb_frames v:0)" -eq 138 ]
 	frames_agree film.mp4
 	run ffprobe -v error -show_entries chapter=start_time -of csv=p=0 film.mp4
 	[ "${lines[1]}" = "1.520000" ]
@@ -297,7 +287,7 @@ YAML
 	[ "$(jget events 'sorted({l["plugin_name"] for l in by("started")})')" = \
 		'["combine", "espeak", "kenburns", "synth", "titlecard"]' ]
 	decodes film.mp4
-	[ "$(probe film.mp4 v:0 nb_frames)" -eq 150 ]
+	[ "$(probe film.mp4 stream=nb_frames v:0)" -eq 150 ]
 	frames_agree film.mp4
 	grep -x "The first scene." film.srt
 	[ "$(jfile film.json 'd["scenes"][0]["plugins"]')" = '{"video": "kenburns", "narration": "espeak"}' ]
@@ -341,7 +331,7 @@ YAML
 	[ "$(jfile film.json '[s["placeholder"] for s in d["scenes"]]')" = "[false, false, false, true]" ]
 	[ "$(jfile film.json 'd["scenes"][3]["failed_task"]')" = film-four-video ]
 	decodes film.mp4
-	[ "$(probe film.mp4 v:0 nb_frames)" -eq 200 ]
+	[ "$(probe film.mp4 stream=nb_frames v:0)" -eq 200 ]
 }
 
 # beside DIR: what DIR holds, one name a line, '/' after a directory, '@' after a link.

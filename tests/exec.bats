@@ -10,18 +10,22 @@ setup() {
 }
 
 teardown() {
-	[ -z "${HTTPD_PID:-}" ] || kill "$HTTPD_PID" 2>/dev/null || true
+	stop_fakes
 }
 
-# task ID PLUGIN TOOL PARAMS [more members]
-task() {
-	printf '{"type":"task","task_id":"%s","tool_name":"%s","plugin_name":"%s","parameters":%s%s}\n' \
-		"$1" "$3" "$2" "$4" "${5:-}"
-}
-
+# slow ID [DELAY] [more members]: pyfilmeto's text2text of DELAY seconds (1).
 slow() { task "$1" pyfilmeto text2text "{\"text\":\"$1\",\"mode\":\"slow\",\"delay\":${2:-1}}" "${3:-}"; }
-echo_task() { task "$1" pyfilmeto text2text "{\"text\":\"$1\"}" "${2:-}"; }
 order() { jget events "[l['task_id'] for l in by('$1')]"; }
+
+# taken PID SIG: no signal SIG waits for PID; one sent has reached its handler.
+taken() {
+	local n mask
+	n=$(kill -l "$2")
+	for mask in $(sed -n 's/^\(SigPnd\|ShdPnd\):\s*//p' "/proc/$1/status"); do
+		(((0x$mask >> (n - 1)) & 1)) && return 1
+	done
+	return 0
+}
 
 @test "-j 2 runs two tasks at once; -j 1 one after the other" {
 	{ slow a 1; slow b 1; } > tasks
@@ -152,7 +156,8 @@ order() { jget events "[l['task_id'] for l in by('$1')]"; }
 	for _ in $(seq 100); do grep -q '"progress"' events && break; sleep 0.1; done
 	start=$(date +%s)
 	kill -INT "$pid"
-	sleep 0.3
+	# Two signals sent while neither was taken would count as one.
+	wait_for taken "$pid" INT
 	kill -INT "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -193,18 +198,10 @@ order() { jget events "[l['task_id'] for l in by('$1')]"; }
 	[ "$(jget events4 'len(by("started"))')" = 1 ]
 }
 
-start_httpd() {
-	mkdir -p www
-	python3 "$ROOT/tests/httpd.py" www port &
-	HTTPD_PID=$!
-	for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
-	PORT=$(cat port)
-}
-
 @test "a remote_url resource is downloaded over loopback HTTP once, then reused" {
-	start_httpd
+	serve www
 	echo "remote bytes" > www/input.txt
-	url="http://127.0.0.1:$PORT/input.txt"
+	url="$URL/input.txt"
 	for id in r1 r2; do
 		task "$id" pyfilmeto text2text '{"text":"x","mode":"resources"}' ",\"resources\":[{\"type\":\"remote_url\",\"data\":\"$url\"}]"
 	done | filmeto-run -j 1 --no-cache -d out > events
@@ -215,9 +212,9 @@ start_httpd() {
 }
 
 @test "a remote_url that fails is RESOURCE_PROCESSING_ERROR, and so is bad base64" {
-	start_httpd
+	serve www
 	{
-		task nf pyfilmeto text2text '{"text":"x"}' ",\"resources\":[{\"type\":\"remote_url\",\"data\":\"http://127.0.0.1:$PORT/missing.png\"}]"
+		task nf pyfilmeto text2text '{"text":"x"}' ",\"resources\":[{\"type\":\"remote_url\",\"data\":\"$URL/missing.png\"}]"
 		task ftp pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"remote_url","data":"ftp://127.0.0.1/x"}]'
 		task b64 pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"base64","data":"!!!not base64!!!"}]'
 		task lp pyfilmeto text2text '{"text":"x"}' ',"resources":[{"type":"local_path","data":"/nonexistent/file"}]'

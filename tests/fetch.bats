@@ -2,7 +2,8 @@
 # filmeto-run's inputs off its loop: downloads that trickle, stall or never
 # end, and large inputs hashed for the cache key, hold up no other task and
 # stay under the task's timeout, cancel and the download limit; no
-# temporary file is left on any path. tests/fake_slow.py is the server.
+# temporary file is left on any path. tests/fakes/fake_slow.py is the
+# server.
 
 load test_helper
 
@@ -17,12 +18,6 @@ teardown() {
 	[ -z "${RUN_PID:-}" ] || kill -KILL "$RUN_PID" 2>/dev/null || true
 }
 
-# task ID PLUGIN TOOL PARAMS [more members]
-task() {
-	printf '{"type":"task","task_id":"%s","tool_name":"%s","plugin_name":"%s","parameters":%s%s}\n' \
-		"$1" "$3" "$2" "$4" "${5:-}"
-}
-echo_task() { task "$1" pyfilmeto text2text "{\"text\":\"$1\"}" "${2:-}"; }
 # fetch_task ID URL [more members]: a task whose one input is URL.
 fetch_task() {
 	task "$1" pyfilmeto text2text '{"text":"x","mode":"resources"}' \
@@ -36,11 +31,6 @@ no_tmp() {
 	[ -z "$left" ] || { echo "left behind: $left"; return 1; }
 }
 
-# wait_for CMD...: up to 15 s for a condition.
-wait_for() {
-	for _ in $(seq 300); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
 has() { grep -q "$1" "${2:-events}" 2>/dev/null; }
 # wait_run [MS]: waits up to MS (default 15000) ms for filmeto-run ($RUN_PID) to
 # end and sets run_status and took (ms); one that does not end is killed, and fails.
@@ -100,8 +90,8 @@ PY
 	exec {feed}> in
 	fetch_task stalled "$FAKE_URL/stall" >&"$feed"
 	echo_task other >&"$feed"
-	wait_for fetching /stall
-	wait_for has '"completed"'
+	wait_for -t 15 fetching /stall
+	wait_for -t 15 has '"completed"'
 	kill -INT "$RUN_PID"
 	wait_run 4000
 	exec {feed}>&-
@@ -142,7 +132,7 @@ PY
 	done
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = fits ]
 	# The endless body was cut off near the limit, not read on.
-	wait_for grep -q '"end": "closed"' "$FAKE_LOG"
+	wait_for -t 15 grep -q '"end": "closed"' "$FAKE_LOG"
 	[ "$(jget "$FAKE_LOG" 'max(l.get("sent", 0) for l in lines if "endless" in l["path"])')" -lt 64000000 ]
 	no_tmp
 }
@@ -163,9 +153,9 @@ PY
 	RUN_PID=$!
 	exec {feed}> in
 	fetch_task stalled "$FAKE_URL/stall" >&"$feed"
-	wait_for fetching /stall
+	wait_for -t 15 fetching /stall
 	echo '{"type":"cancel","task_id":"stalled"}' >&"$feed"
-	wait_for has '"cancelled"'
+	wait_for -t 15 has '"cancelled"'
 	echo_task after >&"$feed"
 	exec {feed}>&-
 	wait_run
@@ -182,11 +172,11 @@ PY
 		-r "$FAKE_URL/stall" -i stuck
 	filmeto-run --spool --grace 1 &
 	RUN_PID=$!
-	wait_for fetching /stall
+	wait_for -t 15 fetching /stall
 	run filmeto-submit --cancel stuck
 	[ "$status" -eq 0 ]
 	log=$(echo "$FILMETO_SPOOL"/log/*.stuck)
-	wait_for has '"cancelled"' "$log"
+	wait_for -t 15 has '"cancelled"' "$log"
 	kill -TERM "$RUN_PID"
 	wait_run
 	[ "$(jget "$log" 'by("cancelled")[0]["error"]["code"]')" = TASK_CANCELLED ]

@@ -50,17 +50,14 @@ teardown() {
 	if [ -n "${pid:-}" ]; then
 		kill "$pid" 2>/dev/null || true
 	fi
+	stop_fakes
 }
 
-# jfile FILE EXPR: a Python expression over the JSON document FILE, bound to d.
-jfile() {
-	python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = eval(sys.argv[2]); print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
-}
-
-# task ID JSON_SCENES [JSON_PARAMS]: a combine task line over scenes given
-# as JSON, each {"id", "file" or "failed"[, "title", "text", "narration"]};
-# "failed" names a task whose output the scene waits for (see fail_task).
-task() {
+# combine_task ID JSON_SCENES [JSON_PARAMS]: a combine task line over
+# scenes given as JSON, each {"id", "file" or "failed"[, "title", "text",
+# "narration"]}; "failed" names a task whose output the scene waits for
+# (see fail_task).
+combine_task() {
 	python3 - "$@" <<'PY'
 import json, sys
 tid, scenes = sys.argv[1], json.loads(sys.argv[2])
@@ -116,7 +113,7 @@ print(json.dumps(scenes))
 PY
 	{
 		fail_task gone
-		task film "$(cat scenes.json)" '{"title": "The\tfilm\u0001\r\n%{pts}"}'
+		combine_task film "$(cat scenes.json)" '{"title": "The\tfilm\u0001\r\n%{pts}"}'
 	} >task.json
 	run --separate-stderr filmeto-run --placeholder -o film.mp4 task.json
 	echo "$output" >events
@@ -143,8 +140,8 @@ PY
 @test "drawtext expands nothing in a title" {
 	# %{n} and %{frame_num} both expand to the frame number: drawn as
 	# written, the two titles differ.
-	task f1 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{n}"}]' >t1.json
-	task f2 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{frame_num}"}]' >t2.json
+	combine_task f1 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{n}"}]' >t1.json
+	combine_task f2 '[{"id":"a","file":"'"$M/sound.mp4"'","title":"%{frame_num}"}]' >t2.json
 	filmeto-run -o one.mp4 t1.json >/dev/null
 	filmeto-run -o two.mp4 t2.json >/dev/null
 	! cmp -s <(ffmpeg -v error -i one-contact.png -f rawvideo -) \
@@ -161,7 +158,7 @@ PY
 }
 
 @test "a film with no sound at all: no gain, null loudness, valid JSON everywhere" {
-	task film '[{"id":"a","file":"'"$M/mute.mp4"'","text":"one"},
+	combine_task film '[{"id":"a","file":"'"$M/mute.mp4"'","text":"one"},
 		{"id":"b","file":"'"$M/mute.mp4"'","narration":"'"$M/hush.wav"'"}]' >task.json
 	run --separate-stderr filmeto-run -o film.mp4 task.json
 	echo "$output" >events
@@ -184,7 +181,7 @@ PY
 }
 
 @test "a film with sound reports its loudness and is not called silent" {
-	task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
+	combine_task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
 	filmeto-run -o film.mp4 task.json >events
 	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
 	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["measured_lufs"] < -10')" = true ]
@@ -201,7 +198,7 @@ PY
 }
 
 @test "blank lines and cue syntax in a narration stay inside its one cue" {
-	task film '[{"id":"a","file":"'"$M/sound.mp4"'","text":"one\n\n2\n00:00:01,000 --> 00:00:09,000\ninjected\n\n \t\nthree\r\n"},
+	combine_task film '[{"id":"a","file":"'"$M/sound.mp4"'","text":"one\n\n2\n00:00:01,000 --> 00:00:09,000\ninjected\n\n \t\nthree\r\n"},
 		{"id":"b","file":"'"$M/sound.mp4"'","text":"\n \n\r\n"},
 		{"id":"c","file":"'"$M/sound.mp4"'","text":"last --->"}]' >task.json
 	filmeto-run -o film.mp4 task.json >events
@@ -229,7 +226,7 @@ SRT
 }
 
 @test "frames too large to decode fail the film naming the scene, before decoding" {
-	task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"wide","file":"'"$M/wide.mkv"'"}]' >t1.json
+	combine_task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"wide","file":"'"$M/wide.mkv"'"}]' >t1.json
 	run --separate-stderr filmeto-run -o film.mp4 t1.json
 	[ "$status" -eq 1 ]
 	echo "$output" >events
@@ -300,7 +297,7 @@ print(json.dumps({"type": "task", "task_id": "film", "tool_name": "combine",
                                  "metadata": {"scene": "s%d" % i, "role": "video"}}
                                 for i in range(n)]}))
 PY
-	task after '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >after.json
+	combine_task after '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >after.json
 	export SOME_API_KEY=do-not-leak
 	mkfifo feed
 	filmeto-run -d out feed >events 2>stderr &
@@ -340,7 +337,7 @@ assert asan or (e["details"]["signal"] == 11 and "killed by signal 11" in e["mes
 }
 
 @test "a combine child ends with filmeto-run and leaves nothing running" {
-	task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
+	combine_task film '[{"id":"a","file":"'"$M/sound.mp4"'"}]' >task.json
 	filmeto-run -o film.mp4 task.json >events
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = film ]
 	! pgrep -a -f -- '--filmeto-builtin combine' | while read -r p _; do
@@ -426,22 +423,20 @@ PY
 @test "a relative scene path that spells a URL, a playlist and a concat list: combine fetches nothing" {
 	mkdir www
 	cp "$M/mute.mp4" www/x.mp4
-	python3 "$ROOT/tests/httpd.py" www port </dev/null 3>&- &
-	pid=$!
-	for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
-	url="http://127.0.0.1:$(cat port)"
+	serve www
+	url=$URL
 	# A local file whose relative name reads as the server's URL: a file, not a protocol.
-	mkdir -p "http:/127.0.0.1:$(cat port)"
-	cp "$M/sound.mp4" "http:/127.0.0.1:$(cat port)/x.mp4"
-	task film '[{"id":"local","file":"'"$url/x.mp4"'"}]' > t0.json
+	mkdir -p "http:/127.0.0.1:$PORT"
+	cp "$M/sound.mp4" "http:/127.0.0.1:$PORT/x.mp4"
+	combine_task film '[{"id":"local","file":"'"$url/x.mp4"'"}]' > t0.json
 	run --separate-stderr filmeto-run -o "$PWD/t0.mp4" t0.json
 	echo "$output" > events
 	[ "$status" -eq 0 ]
 	[ "$(jget events 'by("completed")[0]["metadata"]["loudness"]["silent"]')" = false ]
 	printf '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n%s/x.mp4\n#EXT-X-ENDLIST\n' "$url" > list.m3u8
 	printf 'ffconcat version 1.0\nfile %s/x.mp4\n' "$url" > list.ffconcat
-	task film '[{"id":"hls","file":"'"$PWD/list.m3u8"'"}]' > t1.json
-	task film '[{"id":"cat","file":"'"$PWD/list.ffconcat"'"}]' > t2.json
+	combine_task film '[{"id":"hls","file":"'"$PWD/list.m3u8"'"}]' > t1.json
+	combine_task film '[{"id":"cat","file":"'"$PWD/list.ffconcat"'"}]' > t2.json
 	for t in t1 t2; do
 		run --separate-stderr filmeto-run -o "$PWD/$t.mp4" $t.json
 		echo "$output" > events
@@ -500,7 +495,7 @@ PY
 
 @test "a narration or music in 64 channels without a layout fails naming the scene, the file and why" {
 	wav64 "$PWD/w64.wav"
-	task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"many","file":"'"$M/mute.mp4"'","narration":"'"$PWD/w64.wav"'"}]' >t1.json
+	combine_task film '[{"id":"ok","file":"'"$M/sound.mp4"'"},{"id":"many","file":"'"$M/mute.mp4"'","narration":"'"$PWD/w64.wav"'"}]' >t1.json
 	run --separate-stderr filmeto-run -o "$PWD/film.mp4" t1.json
 	[ "$status" -eq 1 ]
 	echo "$output" >events

@@ -26,14 +26,6 @@ attack() {
 		"$1" "$2" "${3:-}" "${4:-}" "${5:-}"
 }
 
-final() { jget events "[l for l in lines if l.get('task_id') == '$1' and l['type'] in ('completed','failed','cancelled')][-1]$2"; }
-
-# wait_for CMD...: up to 10 s for a condition.
-wait_for() {
-	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
-
 # gone PID: no such process, not even a zombie.
 gone() { [ ! -e "/proc/$1" ]; }
 
@@ -315,6 +307,6 @@ refused() {
 	[[ "$(final e2 "['error']['message']")" == *"bad key [redacted]"* ]]
 	jget events '[l["message"] for l in by("log")]' | grep -F 'using key [redacted]'
 	jget events '[l["message"] for l in by("progress") if "message" in l]' | grep -F 'key [redacted]'
-	run python3 "$ROOT/tests/fakelib.py" leaks "$FM_TEST_DECLARED_KEY" events errors out "$XDG_CACHE_HOME"
+	run python3 "$FAKES/fakelib.py" leaks "$FM_TEST_DECLARED_KEY" events errors out "$XDG_CACHE_HOME"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
 }

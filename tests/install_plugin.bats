@@ -430,12 +430,12 @@ PY
 	sed -i '/^name: venvy$/a runtime: python' src/venvy/plugin.yml
 	filmeto-plugin install src/venvy 2> err &
 	pid=$!
-	# Wait until python3 -I -m venv runs, then interrupt.
+	# Wait until python3 -I -m venv runs in the plugin's folder, then interrupt.
 	for _ in $(seq 100); do
 		grep -q "running 'python3 -I -m venv" err && break
 		sleep 0.05
 	done
-	sleep 0.3
+	wait_for eval '[ "$(plugin_procs "$PLUGINS")" -gt 0 ]'
 	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?

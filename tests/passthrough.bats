@@ -13,7 +13,7 @@ setup() {
 	printf 'not json \xff\xfe\x00 at all\r\n\r\n{"type":"last","n":3}\r' >> in
 }
 
-task() { # ID
+crlf_task() { # ID
 	printf '{"type":"task","task_id":"%s","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"hi","mode":"echo"}}\r\n' "$1"
 }
 
@@ -43,7 +43,7 @@ PY
 	filmeto-run -d outdir < json > passed
 	cmp json passed
 	# With tasks (CRLF task lines too) the lines interleave, never run together.
-	{ task t1; cat json; } | filmeto-run -d outdir > events
+	{ crlf_task t1; cat json; } | filmeto-run -d outdir > events
 	whole_lines events
 	grep -a '"type":"completed"' events > done
 	[ "$(jget done 'by("completed")[0]["task_id"]')" = t1 ]

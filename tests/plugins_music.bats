@@ -139,7 +139,6 @@ volume() {
 	[ "$(jget events 'by("cancelled")[0]["task_id"]')" = long ]
 	[ "$(jget events 'by("cancelled")[0]["error"]["code"]')" = TASK_CANCELLED ]
 	[ "$(jget events 'len(by("completed"))')" = 0 ]
-	for _ in $(seq 30); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left 3
 	[ -z "$(find out -type f)" ]
 }

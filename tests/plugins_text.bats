@@ -10,29 +10,10 @@ setup() {
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 }
 
-# holds FILE EXPR...: every Python expression, over the JSON lines of FILE
-# as `lines` and `by(type)`, is true; else the first false one is printed.
-# One interpreter for many checks keeps the suite fast.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: " + e)
-PY
-}
-
 speak() { # ID TEXT [filmeto-submit options]
 	local id=$1 text=$2
 	shift 2
 	filmeto-submit -t text2speak -P espeak -i "$id" -p text="$text" "$@"
-}
-
-duration() { # WAV
-	ffprobe -v error -show_entries format=duration -of csv=p=0 "$1"
 }
 
 # outline ID [filmeto-submit options]: runs outline, events into events.

@@ -19,8 +19,8 @@ setup() {
 	IN="$BATS_FILE_TMPDIR"
 }
 
-# probe FILE: FILE's streams, frames counted, one line each in probe.out.
-probe() {
+# probe_all FILE: FILE's streams, frames counted, one line each in probe.out.
+probe_all() {
 	ffprobe -v error -count_frames -show_data_hash MD5 -show_entries \
 		stream=codec_type,codec_name,profile,level,width,height,pix_fmt,sample_aspect_ratio,time_base,r_frame_rate,sample_rate,channels,duration,nb_read_frames,extradata_hash \
 		-of compact=p=0 "$1" > probe.out
@@ -65,7 +65,7 @@ kenburns() {
 	clip="$BATS_TEST_TMPDIR/out/kb/clip.mp4"
 	[ "$(jget events 'by("completed")[0]["output_files"]')" = "[\"$clip\"]" ]
 	[ "$(jget events 'len(by("progress")) >= 2')" = true ]
-	probe "$clip"
+	probe_all "$clip"
 	[ "$(val video codec_name)" = h264 ]
 	[ "$(val video pix_fmt)" = yuv420p ]
 	[ "$(val video width)x$(val video height)" = 320x180 ]
@@ -79,7 +79,7 @@ kenburns() {
 
 @test "kenburns: 29.97 fps is the NTSC rate 30000/1001" {
 	kenburns ntsc "$IN/a.png" -p fps=29.97 | filmeto-run -d out > events
-	probe out/ntsc/clip.mp4
+	probe_all out/ntsc/clip.mp4
 	[ "$(val video r_frame_rate)" = 30000/1001 ]
 	[ "$(val video nb_read_frames)" = 30 ]
 }
@@ -87,9 +87,9 @@ kenburns() {
 @test "kenburns: clips of different images have the same codec parameters and stream-copy into one" {
 	{ kenburns one "$IN/a.png" -p motion=in; kenburns two "$IN/b.png" -p motion=left; } \
 		| filmeto-run -d out > events
-	probe out/one/clip.mp4
+	probe_all out/one/clip.mp4
 	codec_params > one.params
-	probe out/two/clip.mp4
+	probe_all out/two/clip.mp4
 	codec_params > two.params
 	grep -q extradata_hash=MD5: one.params
 	diff one.params two.params
@@ -155,7 +155,7 @@ kenburns() {
 	} | filmeto-run -d out > events
 	[ "$(jget events 'len(by("completed"))')" = 2 ]
 	clip=out/wf/clip.mp4
-	probe "$clip"
+	probe_all "$clip"
 	[ "$(val video codec_name) $(val video width)x$(val video height) $(val video pix_fmt)" = "h264 320x180 yuv420p" ]
 	[ "$(val audio codec_name) $(val audio sample_rate) $(val audio channels)" = "aac 48000 2" ]
 	python3 -c "import sys; a, v = $(val audio duration), $(val video duration); sys.exit(not (abs(a - 1.3) < 0.01 and abs(v - a) <= 1 / 25))"
@@ -163,7 +163,7 @@ kenburns() {
 	[ ! -s "$clip.err" ]
 	# the same video encoding as kenburns, so a film of both stream-copies
 	codec_params > wf.params
-	probe out/kb/clip.mp4
+	probe_all out/kb/clip.mp4
 	codec_params > kb.params
 	diff wf.params kb.params
 }
@@ -172,7 +172,7 @@ kenburns() {
 	filmeto-submit -t speak2video -P waveform -r "$IN/voice.wav" -p duration=2 -p fps=24 \
 		-p width=320 -p height=180 -p background=red -i pad | filmeto-run -d out > events
 	clip=out/pad/clip.mp4
-	probe "$clip"
+	probe_all "$clip"
 	[ "$(val audio duration)" = 2.000000 ]
 	[ "$(val video nb_read_frames)" = 48 ]
 	# the top left corner is the background colour

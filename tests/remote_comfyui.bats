@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The comfyui plugin in real pipelines against tests/fake_comfyui.py, which
-# speaks ComfyUI's wire format on loopback: /prompt, /upload/image,
+# The comfyui plugin in real pipelines against tests/fakes/fake_comfyui.py,
+# which speaks ComfyUI's wire format on loopback: /prompt, /upload/image,
 # /history, /view, /interrupt and the WebSocket /ws with text and binary
 # frames. Workflow templates, progress, the polling fallback, every error
 # class, retries, timeouts, cancel, malformed replies and settings.
@@ -13,82 +13,16 @@ setup() {
 	shopt -s lastpipe
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	unset COMFYUI_URL
+	REMOTE=comfyui
+	ENDPOINT=config
 }
 
 teardown() {
 	stop_fakes
 }
 
-# fake [ARGS]: the fake on a free port and config.yaml pointing at it.
-fake() {
-	start_fake comfyui "$@"
-	config
-}
-
-# config [LINE...]: config.yaml's plugins.comfyui for the fake at
-# $FAKE_URL with short waits, plus each LINE as one more setting.
-config() {
-	local l
-	mkdir -p "$XDG_CONFIG_HOME/filmeto"
-	{
-		echo 'plugins:'
-		echo '  comfyui:'
-		echo "    endpoint: $FAKE_URL"
-		echo '    backoff: 0.05'
-		echo '    poll_interval: 0.02'
-		for l; do echo "    $l"; done
-	} > "$XDG_CONFIG_HOME/filmeto/config.yaml"
-}
-
-# faults JSON: the fake's scripted faults (see tests/fakelib.py).
-faults() {
-	echo "$1" > "$BATS_TEST_TMPDIR/faults.json"
-	echo "--faults $BATS_TEST_TMPDIR/faults.json"
-}
-
-sub() { # ID TOOL [filmeto-submit options]
-	local id=$1 tool=$2
-	shift 2
-	filmeto-submit -t "$tool" -P comfyui -i "$id" "$@"
-}
-
-# go [filmeto-run options]: task lines on stdin through filmeto-run into
-# events, its stderr into errlog; the exit status in $status.
-go() {
-	status=0
-	filmeto-run --no-cache -d out "$@" > events 2> errlog || status=$?
-}
-
-# holds FILE EXPR...: every Python expression over the JSON lines of FILE
-# (`lines`, `by(type)`, `ev(type, id)`, `one(type, id)`, and for the fake's
-# log `fake(kind)` and `req(method, path prefix)`) is true; else the first
-# false one is printed with the file's end.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-def ev(t, i):
-    return [l for l in by(t) if l.get("task_id") == i]
-def one(t, i):
-    return ev(t, i)[0]
-def fake(kind):
-    return [l for l in lines if l.get("fake") == kind]
-def req(method, path):
-    return [l for l in lines if l.get("method") == method and l.get("path", "").startswith(path)]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: %s\n%s" % (e, open(sys.argv[1]).read()[-3000:]))
-PY
-}
-
 png_of() { # FILE W H: a real PNG of that size
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('$1', 'wb').write(fakelib.png($2, $3))"
-}
-
-probe() { # FILE ENTRIES
-	ffprobe -v error -show_entries "$2" -of csv=p=0 "$1"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('$1', 'wb').write(fakelib.png($2, $3))"
 }
 
 # --- success ----------------------------------------------------------------
@@ -424,17 +358,8 @@ probe() { # FILE ENTRIES
 
 # --- cancel -------------------------------------------------------------------
 
-# private: the plugin and its templates copied under the test's scratch
-# space, so plugin_procs can tell its processes from any other run's.
-private() {
-	mkdir -p "$BATS_TEST_TMPDIR/plugins" "$BATS_TEST_TMPDIR/share/filmeto"
-	cp -R "$ROOT/plugins/comfyui" "$BATS_TEST_TMPDIR/plugins/"
-	cp -R "$ROOT/share/filmeto/workflows" "$BATS_TEST_TMPDIR/share/filmeto/"
-	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
-}
-
 @test "a cancel mid-generation interrupts the prompt on the server; nothing is left behind" {
-	private
+	private workflows
 	fake --step-delay 0.1
 	mkfifo in
 	filmeto-run -d out < in > events 2> errlog &
@@ -455,7 +380,7 @@ private() {
 }
 
 @test "SIGINT during generation: status 130 at once, the prompt interrupted" {
-	private
+	private workflows
 	fake --step-delay 0.1
 	mkfifo in
 	filmeto-run -d out < in > events 2> errlog &

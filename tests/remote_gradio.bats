@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The gradio plugin against tests/fake_gradio.py, a fake Gradio app that
-# speaks Gradio's real HTTP API (upload, call, the SSE result stream,
+# The gradio plugin against tests/fakes/fake_gradio.py, a fake Gradio app
+# that speaks Gradio's real HTTP API (upload, call, the SSE result stream,
 # file=, /config, /cancel) over loopback and returns real media.
 
 load test_helper
@@ -15,54 +15,13 @@ setup() {
 	common_setup
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	unset GRADIO_URL HF_TOKEN
+	REMOTE=gradio
+	FAKE_ARGS=(--video "$BATS_FILE_TMPDIR/clip.mp4")
+	ENDPOINT=task
 }
 
 teardown() {
 	stop_fakes
-}
-
-# holds FILE EXPR...: every Python expression over the JSON lines of FILE
-# (`lines`, `by(type)`) is true; else the first false one is printed.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: " + e + "\n" + "\n".join(json.dumps(l) for l in lines[-3:]))
-PY
-}
-
-fake() {
-	start_fake gradio --video "$BATS_FILE_TMPDIR/clip.mp4" "$@"
-}
-
-# config YAML-LINES...: config.yaml with plugins.gradio set to the lines.
-config() {
-	mkdir -p "$XDG_CONFIG_HOME/filmeto"
-	{
-		echo "plugins:"
-		echo "  gradio:"
-		printf '    %s\n' "$@"
-	} >"$XDG_CONFIG_HOME/filmeto/config.yaml"
-}
-
-# gen TOOL [filmeto-submit options]: one task against the fake, events
-# into events, the exit status into $st.
-gen() {
-	local tool=$1
-	shift
-	st=0
-	filmeto-submit -t "$tool" -P gradio -i t -p endpoint="$FAKE_URL" "$@" >task.ndjson
-	filmeto-run --no-cache -d out <task.ndjson >events || st=$?
-}
-
-# failed_with CODE: the task failed with CODE.
-failed_with() {
-	[ "$st" -eq 1 ] || { echo "status $st"; cat events; return 1; }
-	holds events "by('failed')[0]['error']['code'] == '$1'"
 }
 
 # In the fake's log: the calls, as JSON lines.
@@ -92,7 +51,7 @@ calls() {
 
 @test "image2image: the input file is uploaded and passed as a FileData" {
 	fake
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('in.png', 'wb').write(fakelib.png(32, 16, (1, 2, 3)))"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('in.png', 'wb').write(fakelib.png(32, 16, (1, 2, 3)))"
 	gen image2image -p api_name=echo -p prompt=sepia -r in.png
 	[ "$st" -eq 0 ]
 	size=$(stat -c %s in.png)
@@ -231,8 +190,7 @@ calls() {
 		"[l['cancel']['event_id'] for l in lines if 'cancel' in l] == ['$event']" \
 		"[l['cancel']['fn_index'] for l in lines if 'cancel' in l] == [10]" \
 		"[l['cancel']['session_hash'] for l in lines if 'cancel' in l] == [l['session_hash'] for l in lines if 'call' in l]"
-	for _ in $(seq 30); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left 3
 	[ -z "$(find out -type f)" ]
 }
 
@@ -341,6 +299,6 @@ calls() {
 	holds events "by('completed')[0]['metadata']['gradio']['outputs'][0]['orig_name'] == '[redacted].txt'"
 	# The file under the endpoint got the token: that is how the app echoed it.
 	holds "$FAKE_LOG" "[l['headers'].get('Authorization') for l in lines if l.get('path', '').startswith('/gradio_api/file=')] == ['Bearer hf_secret_token_1234']"
-	python3 "$ROOT/tests/fakelib.py" leaks hf_secret_token_1234 events events-error out
+	python3 "$FAKES/fakelib.py" leaks hf_secret_token_1234 events events-error out
 }
 

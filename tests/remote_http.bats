@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# The http plugin against tests/fake_http.py, a generic JSON generation
-# service answering in the three shapes such services use: base64 in the
-# JSON, a file URL in the JSON, the file as the body. Everything the
-# plugin does comes from config.yaml's plugins.http.
+# The http plugin against tests/fakes/fake_http.py, a generic JSON
+# generation service answering in the three shapes such services use:
+# base64 in the JSON, a file URL in the JSON, the file as the body.
+# Everything the plugin does comes from config.yaml's plugins.http.
 
 load test_helper
 
@@ -10,59 +10,16 @@ setup() {
 	common_setup
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	unset HTTP_API_KEY
+	REMOTE=http
 }
 
 teardown() {
 	stop_fakes
 }
 
-# holds FILE EXPR...: every Python expression over the JSON lines of FILE
-# (`lines`, `by(type)`) is true; else the first false one is printed.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: " + e + "\n" + "\n".join(json.dumps(l) for l in lines[-3:]))
-PY
-}
-
-# config LINE...: config.yaml with plugins.http set to the lines (YAML,
-# indented under it).
-config() {
-	mkdir -p "$XDG_CONFIG_HOME/filmeto"
-	{
-		echo "plugins:"
-		echo "  http:"
-		printf '    %s\n' "$@"
-	} >"$XDG_CONFIG_HOME/filmeto/config.yaml"
-}
-
-# gen TOOL [filmeto-submit options]: one task, events into events, the
-# exit status into $st.
-gen() {
-	local tool=$1
-	shift
-	st=0
-	filmeto-submit -t "$tool" -P http -i t "$@" >task.ndjson
-	filmeto-run --no-cache -d out <task.ndjson >events || st=$?
-}
-
-failed_with() {
-	[ "$st" -eq 1 ] || { echo "status $st"; cat events; return 1; }
-	holds events "by('failed')[0]['error']['code'] == '$1'"
-}
-
 # The JSON bodies the fake received.
 bodies() {
 	jget "$FAKE_LOG" '[l["body"] for l in lines if "body" in l]'
-}
-
-duration() {
-	ffprobe -v error -show_entries format=duration -of csv=p=0 "$1"
 }
 
 tts_config() {
@@ -126,7 +83,7 @@ tts_config() {
 
 @test "an input file as base64 (RVC style), a data: URL back" {
 	start_fake http
-	python3 -c "import sys; sys.path.insert(0, '$ROOT/tests'); import fakelib; open('voice.wav', 'wb').write(fakelib.wav(0.3, 16000, 330.0))"
+	python3 -c "import sys; sys.path.insert(0, '$FAKES'); import fakelib; open('voice.wav', 'wb').write(fakelib.wav(0.3, 16000, 330.0))"
 	config "endpoint: $FAKE_URL/convert" \
 		'request: {audio: "{{input0_base64}}", name: "{{input0_name}}", mime: "{{input0_mime}}", pitch: "{{vars.pitch}}"}' \
 		'vars: {pitch: 0}' \
@@ -275,7 +232,7 @@ tts_config() {
 	gen text2text -p prompt=x
 	[ "$st" -eq 0 ]
 	[ "$(cat out/t/output.txt)" = 'key: [redacted] end' ]
-	python3 "$ROOT/tests/fakelib.py" leaks sk-file-key-7890 events out
+	python3 "$FAKES/fakelib.py" leaks sk-file-key-7890 events out
 
 	# /v2/tts sends it on to /tts, outside /v2/: the header does not follow.
 	config "endpoint: $FAKE_URL/v2/tts" "key_file: $PWD/key" 'headers: {X-Api-Key: "{{key}}"}' \
@@ -347,8 +304,7 @@ tts_config() {
 	[ "$st" -eq 1 ]
 	[ $(($(date +%s) - start)) -lt 4 ]
 	holds events "by('cancelled')[0]['error']['code'] == 'TASK_CANCELLED'"
-	for _ in $(seq 30); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left 3
 	[ -z "$(find out -type f)" ]
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# The openai plugin in real pipelines against tests/fake_openai.py, which
-# speaks the OpenAI wire format on loopback: chat (SSE and one reply),
-# images (b64_json and url), speech, videos (create, poll, content,
+# The openai plugin in real pipelines against tests/fakes/fake_openai.py,
+# which speaks the OpenAI wire format on loopback: chat (SSE and one
+# reply), images (b64_json and url), speech, videos (create, poll, content,
 # delete); settings and their precedence; keys and their secrecy; every
 # error class, retries, timeouts, cancel and malformed replies.
 
@@ -22,79 +22,20 @@ setup() {
 	unset OPENAI_API_KEY OPENAI_BASE_URL
 	CLIP="$BATS_FILE_TMPDIR/clip.mp4"
 	BODIES="$BATS_TEST_TMPDIR/bodies"
+	# The fake keeps the request bodies in $BODIES.
+	REMOTE=openai
+	FAKE_ARGS=(--bodies "$BODIES" --video "$CLIP")
+	ENDPOINT=config
+	FAKE_API=/v1
 }
 
 teardown() {
 	stop_fakes
 }
 
-# fake [ARGS]: the fake on a free port, its request bodies in $BODIES,
-# and config.yaml pointing the plugin at it with short waits.
-fake() {
-	start_fake openai --bodies "$BODIES" --video "$CLIP" "$@"
-	config
-}
-
-# config [LINE...]: config.yaml's plugins.openai for the fake at
-# $FAKE_URL, plus each LINE as one more setting.
-config() {
-	local l
-	mkdir -p "$XDG_CONFIG_HOME/filmeto"
-	{
-		echo 'plugins:'
-		echo '  openai:'
-		echo "    endpoint: $FAKE_URL/v1"
-		echo '    backoff: 0.05'
-		echo '    poll_interval: 0.02'
-		for l; do echo "    $l"; done
-	} > "$XDG_CONFIG_HOME/filmeto/config.yaml"
-}
-
-# faults JSON: the fake's scripted faults (see tests/fakelib.py).
-faults() {
-	echo "$1" > "$BATS_TEST_TMPDIR/faults.json"
-	echo "--faults $BATS_TEST_TMPDIR/faults.json"
-}
-
-sub() { # ID TOOL [filmeto-submit options]
-	local id=$1 tool=$2
-	shift 2
-	filmeto-submit -t "$tool" -P openai -i "$id" "$@"
-}
-
-# go [filmeto-run options]: task lines on stdin through filmeto-run into
-# events, its stderr into errlog; the exit status in $status.
-go() {
-	status=0
-	filmeto-run --no-cache -d out "$@" > events 2> errlog || status=$?
-}
-
-# holds FILE EXPR...: every Python expression, over the JSON lines of FILE
-# as `lines`, `by(type)` and `ev(type, id)` (that task's lines of a
-# type), is true; else the first false one is printed with FILE.
-holds() {
-	python3 - "$@" <<'PY'
-import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def by(t):
-    return [l for l in lines if l.get("type") == t]
-def ev(t, i):
-    return [l for l in by(t) if l.get("task_id") == i]
-def one(t, i):
-    return ev(t, i)[0]
-for e in sys.argv[2:]:
-    if not eval(e):
-        sys.exit("does not hold: %s\n%s" % (e, open(sys.argv[1]).read()[-3000:]))
-PY
-}
-
 # The requests the fake saw, as holds() lines: {"path","method","json"|"multipart"}.
 sent() {
 	holds "$BODIES" "$@"
-}
-
-probe() { # FILE ENTRIES
-	ffprobe -v error -show_entries "$2" -of csv=p=0 "$1"
 }
 
 # --- each tool ----------------------------------------------------------
@@ -165,7 +106,7 @@ probe() { # FILE ENTRIES
 
 @test "image2image sends the input image as a multipart upload" {
 	fake
-	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import fakelib; open("in.png", "wb").write(fakelib.png(32, 32, (1, 2, 3)))' "$ROOT/tests"
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import fakelib; open("in.png", "wb").write(fakelib.png(32, 32, (1, 2, 3)))' "$FAKES"
 	sha=$(sha256sum in.png | cut -d' ' -f1)
 	sub edit image2image -p prompt='make it blue' -p size=512x512 -r in.png | go
 	[ "$status" -eq 0 ]
@@ -334,7 +275,7 @@ probe() { # FILE ENTRIES
 # no_key_in PATH...: the key appears in none of the files (directories
 # walked) in any spelling: as it is, \u- or %-escaped, as HTML, in base64.
 no_key_in() {
-	python3 "$ROOT/tests/fakelib.py" leaks "$KEY" "$@"
+	python3 "$FAKES/fakelib.py" leaks "$KEY" "$@"
 }
 
 @test "a key echoed JSON-escaped, URL-encoded, in base64 or split across stream chunks is redacted from events, logs, outputs and the cache" {
@@ -470,14 +411,6 @@ no_key_in() {
 
 # --- cancel ---------------------------------------------------------------
 
-# private: the plugin copied under the test's scratch space, so
-# plugin_procs can tell its processes from any other run's.
-private() {
-	mkdir -p "$BATS_TEST_TMPDIR/plugins"
-	cp -R "$ROOT/plugins/openai" "$BATS_TEST_TMPDIR/plugins/"
-	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins"
-}
-
 @test "cancel mid-video cancels the video at the service too; nothing is left behind" {
 	private
 	fake --video-steps 100000
@@ -524,7 +457,7 @@ private() {
 # --- malformed replies ------------------------------------------------------
 
 @test "malformed replies: truncated JSON, a missing field, bad base64, a cut stream are SERVICE_ERRORs that say what was wrong" {
-	png=$(python3 -c 'import base64, sys; sys.path.insert(0, sys.argv[1]); import fakelib; print(base64.b64encode(fakelib.png(8, 8)).decode())' "$ROOT/tests")
+	png=$(python3 -c 'import base64, sys; sys.path.insert(0, sys.argv[1]); import fakelib; print(base64.b64encode(fakelib.png(8, 8)).decode())' "$FAKES")
 	fake $(faults '[{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "'"$png"'"}, {"revised_prompt": "x"}]}, "times": 1},{"path": "^/v1/images/generations$", "status": 200, "raw": "{\"created\": 1, \"data\": [{\"b64_json\": \"iVBO", "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1}, "times": 1},
 		{"path": "^/v1/images/generations$", "status": 200, "body": {"created": 1, "data": [{"b64_json": "***not base64***"}]}, "times": 1},

@@ -188,8 +188,7 @@ py_task() { # ID MODE [extra JSON members]
 	wait "$pid" || status=$?
 	exec {feed}>&-
 	[ "$status" -eq 130 ]
-	for _ in $(seq 30); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left 3
 }
 
 @test "--help, --version and a bad option" {

@@ -16,20 +16,12 @@ teardown() {
 	jobs -p | xargs -r kill -KILL 2>/dev/null || true
 }
 
-noop() { filmeto-submit --queue -t noop -P noop "$@"; }
-slow() { filmeto-submit --queue -t render -P gpu -p text=x -p mode=slow -p delay="$1" "${@:2}"; }
-
-# The log of task ID; and how many final lines it holds.
-logof() { echo "$SP"/log/*."$1"; }
-finals() { grep -c -E '^\{"type":"(completed|failed|cancelled)"' "$(logof "$1")"; }
-
-# wait_for CMD...: up to 10 s for a condition.
-wait_for() {
-	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-	"$@"
-}
-in_dir() { [ -n "$(ls "$SP/$1" | grep -F ".$2")" ]; }
 running() { grep -q '"type":"started"' "$(logof "$1")" 2>/dev/null; }
+# idle PID: the worker PID waits for work: its inotify watches are set and
+# it sleeps.
+idle() {
+	grep -qs '^inotify wd:' /proc/"$1"/fdinfo/* && [ "$(cut -d' ' -f3 "/proc/$1/stat")" = S ]
+}
 
 # empty SUBDIR...: nothing in those spool directories.
 empty() {
@@ -40,8 +32,7 @@ empty() {
 }
 
 no_leftovers() {
-	for _ in $(seq 100); do [ "$(plugin_procs)" -eq 0 ] && break; sleep 0.1; done
-	[ "$(plugin_procs)" -eq 0 ]
+	no_plugins_left
 	empty tmp
 }
 
@@ -110,13 +101,13 @@ no_leftovers() {
 		jget "$(logof $id)" "by('completed')[0]['status']" | grep -qx success
 	done
 	# Outputs go to the spool's out/ID unless -d says otherwise.
-	slow 0 -i made
+	queue_slow 0 -i made
 	filmeto-run --spool --drain --no-cache
 	jget "$(logof made)" "by('completed')[0]['output_files'][0]" | grep -q "^$SP/out/made/"
 }
 
 @test "a failed task goes to failed/ and the worker exits 1; -d puts outputs elsewhere" {
-	slow 0 -i good
+	queue_slow 0 -i good
 	filmeto-submit --queue -t render -P gpu -p text=x -p mode=fail -i bad
 	run filmeto-run --spool --drain -d elsewhere
 	[ "$status" -eq 1 ]
@@ -129,7 +120,7 @@ no_leftovers() {
 @test "a worker without --drain waits for new tasks and stops on SIGTERM with 130" {
 	filmeto-run --spool --no-cache 2> worker.err &
 	w=$!
-	sleep 0.3
+	wait_for idle $w
 	noop -i late
 	wait_for in_dir done late
 	kill -TERM $w
@@ -175,7 +166,7 @@ no_leftovers() {
 }
 
 @test "SIGTERM puts a running task back in the queue; the next worker finishes it as attempt 2" {
-	slow 3 -i long
+	queue_slow 3 -i long
 	filmeto-run --spool --no-cache &
 	w=$!
 	wait_for running long
@@ -195,7 +186,7 @@ no_leftovers() {
 }
 
 @test "a worker killed with SIGKILL leaves its task to the next, which records the attempt" {
-	slow 30 -i victim
+	queue_slow 30 -i victim
 	filmeto-run --spool --no-cache &
 	w=$!
 	wait_for running victim
@@ -266,12 +257,12 @@ no_leftovers() {
 	# keeps them from being failed as poison (spool_hostile.bats tests that).
 	# Each worker is killed a random moment after it has claimed a task,
 	# so the kill lands mid-work however slowly the machine starts it.
-	claims() { cat "$SP"/log/* 2>/dev/null | grep -c '"type":"claimed"' || true; }
+	all_claims() { cat "$SP"/log/* 2>/dev/null | grep -c '"type":"claimed"' || true; }
 	for kill in $(seq 20); do
-		before=$(claims)
+		before=$(all_claims)
 		filmeto-run --spool --no-cache -j 4 --max-claims 1000 2>> worker.err &
 		w=$!
-		wait_for eval '[ "$(claims)" -gt "$before" ] || [ -z "$(ls "$SP/queue")" ]'
+		wait_for eval '[ "$(all_claims)" -gt "$before" ] || [ -z "$(ls "$SP/queue")" ]'
 		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
 		kill -KILL $w
 		wait $w || true
@@ -305,7 +296,7 @@ no_leftovers() {
 }
 
 @test "--cancel asks the worker of a running task, which cancels it" {
-	slow 30 -i busy
+	queue_slow 30 -i busy
 	filmeto-run --spool --no-cache --grace 1 &
 	w=$!
 	wait_for running busy

@@ -43,10 +43,6 @@ ci_job() {
 	' "$EXAMPLES/spool-ci.yml"
 }
 
-# finals ID: the final lines in the log of the spooled task ID.
-finals() { grep -c -E '^\{"type":"(completed|failed|cancelled)"' "$SP"/log/*."$1"; }
-claims() { grep -c '^{"type":"claimed"' "$SP"/log/*."$1"; }
-
 watch_follows() { filmeto-watch --help | grep -q -- '--follow'; }
 
 @test "spool-cron has a nightly drain and a weekly prune" {

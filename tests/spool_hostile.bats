@@ -20,18 +20,12 @@ teardown() {
 	if [ -n "$MNT" ]; then umount "$MNT" 2>/dev/null || true; fi
 }
 
-noop() { filmeto-submit --queue -t noop -P noop "$@"; }
-echo_task() { filmeto-submit --queue -t render -P gpu -p text=x -p mode=slow -p delay="$1" "${@:2}"; }
 poison() { filmeto-submit --queue -t killworker -P hostkill "$@"; }
 # sigtask VIA SIGNAL ARGS...: a task whose plugin (VIA self, child or daemon) signals its worker.
 sigtask() { filmeto-submit --queue -t signalworker -P hostsig -p via="$1" -p signal="$2" "${@:3}"; }
 released() { grep -c '"released":true' "$(logof "$1")" || true; }
 
-logof() { echo "$SP"/log/*."$1"; }
 nameof() { basename "$(echo "$SP"/*/*."$1" | cut -d' ' -f1)"; }
-in_dir() { [ -n "$(ls "$SP/$1" | grep -F ".$2")" ]; }
-finals() { grep -c -E '^\{"type":"(completed|failed|cancelled)"' "$(logof "$1")"; }
-claims() { grep -c '^{"type":"claimed"' "$(logof "$1")"; }
 
 # drain [ARGS...]: one --drain worker, which must end within 60 s.
 drain() { timeout 60 filmeto-run --spool --drain --no-cache "$@"; }
@@ -80,7 +74,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 	jget "$(logof poison)" "by('failed')[0]['error']['message']" | grep -F "claimed 1 time by a worker that died"
 
 	# SIGTERM puts a task back: three of them do not fail it, even with 1.
-	echo_task 30 -i patient
+	queue_slow 30 -i patient
 	for i in 1 2 3; do
 		filmeto-run --spool --no-cache --max-claims 1 2> "term$i.err" &
 		w=$!
@@ -139,7 +133,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 }
 
 @test "only the task whose plugin signalled is to blame: one running beside it is put back" {
-	echo_task 30 -i bystander
+	queue_slow 30 -i bystander
 	sigtask self TERM -i culprit
 	st=0
 	drain -j 2 --grace 0.5 || st=$?
@@ -151,7 +145,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 }
 
 @test "a signal from outside the worker still puts its task back" {
-	echo_task 30 -i patient
+	queue_slow 30 -i patient
 	started() { grep -c '"type":"started"' "$(logof patient)" 2> /dev/null || echo 0; }
 	# kill(1), a process that is gone before the worker looks at who sent it.
 	filmeto-run --spool --no-cache --max-claims 1 2> w1.err &
@@ -193,8 +187,8 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 
 @test "a symlink at out/ID fails that task; nothing is written through it" {
 	mkdir target
-	echo_task 0 -i victim
-	echo_task 0 -i bystander
+	queue_slow 0 -i victim
+	queue_slow 0 -i bystander
 	ln -s "$BATS_TEST_TMPDIR/target" "$SP/out/victim"
 	run --separate-stderr drain
 	[ "$status" -eq 1 ]
@@ -206,7 +200,7 @@ sock() { python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.
 	in_dir done bystander
 	[ -s "$SP/out/bystander/out.txt" ]
 	# Nor a file in its place.
-	echo_task 0 -i plain
+	queue_slow 0 -i plain
 	echo keep > "$SP/out/plain"
 	run --separate-stderr drain
 	[ "$status" -eq 1 ]
@@ -545,13 +539,14 @@ plant() {
 	for round in 1 2 3; do
 		for i in $(seq 24); do
 			(
+				touch "ready.$round.$i"
 				while [ ! -e "go.$round" ]; do sleep 0.01; done
 				st=0
 				noop -i "same$round" > "out.$round.$i" 2> "err.$round.$i" || st=$?
 				echo $st > "st.$round.$i"
 			) &
 		done
-		sleep 0.5
+		wait_for eval '[ "$(ls | grep -c "^ready\.$round\.")" -eq 24 ]'
 		touch "go.$round"
 		wait
 		[ "$(cat st.$round.* | grep -cx 0)" -eq 1 ]

@@ -7,10 +7,6 @@ setup() {
 	common_setup
 }
 
-ev() { # TYPE ID [extra]
-	printf '{"type":"%s","task_id":"%s","timestamp":"2026-11-21T10:00:00.000Z"%s}\n' "$1" "$2" "${3:-}"
-}
-
 @test "one line per state change, the stream unchanged on stdout, status 0" {
 	{ ev started a ',"tool_name":"text2image","plugin_name":"titlecard"'; ev progress a ',"percent":50'
 	  ev completed a ',"execution_time":1.5,"output_files":["/tmp/a.png"]'; } > in

@@ -42,14 +42,10 @@ queue() {
 
 name() { cat "name.$1"; }
 
-ev() { # TYPE ID [extra]: an event line as the worker logs it, stamped now
-	printf '{"type":"%s","task_id":"%s","timestamp":"%s"%s}\n' "$1" "$2" \
-		"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "${3:-}"
-}
-
-# log ID TYPE [extra]: appends one event line to the task's log.
+# log ID TYPE [extra]: appends one event line to the task's log, stamped
+# now, as the worker logs it.
 log() {
-	ev "$2" "$1" "${3:-}" >>"$sp/log/$(name "$1")"
+	ev "$2" "$1" "${3:-}" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" >>"$sp/log/$(name "$1")"
 }
 
 claimed() { log "$1" claimed ",\"attempt\":${2:-1},\"worker\":\"host:1\""; }
@@ -80,16 +76,6 @@ worker() {
 	log "$id" heartbeat
 	"$end" "$id"
 	if [ "$end" = completed ]; then finish "$id" done; else finish "$id" failed; fi
-}
-
-# until_file FILE PATTERN: waits (at most 10s) until FILE matches PATTERN.
-until_file() {
-	local i
-	for i in $(seq 200); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 @test "--list: state, age, id and tool per task in queue order, the error code of failed ones" {
@@ -356,7 +342,7 @@ until_file() {
 	filmeto-watch --follow a >out 2>err &
 	local pid=$! rc=0
 	PIDS="$PIDS $pid"
-	until_file err "started a"
+	wait_for grep -q "started a" err
 	kill -INT "$pid"
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 130 ]
@@ -424,28 +410,16 @@ PY
 	queue a text2image
 	claimed a
 	started a
-	tmux -L "$sock" -f /dev/null new-session -d -x 100 -y 20 -s w \
-		"PATH='$PATH'; export FILMETO_SPOOL='$sp'; cd '$PWD'; filmeto-watch --follow a >/dev/null; echo \$? >rc.tmp; mv rc.tmp rc; sleep 60"
+	on_tty "export FILMETO_SPOOL='$sp'; filmeto-watch --follow a >/dev/null"
 	until_screen '^  a +text2image/titlecard \[.*\]   0% '
 	log a progress ',"percent":40,"stage":"render","message":"drawing"'
 	until_screen '^all \[.*\]  40%  0/1 done, 1 running'
 	until_screen '^  a +text2image/titlecard \[.*\]  40% .*render: drawing'
 	completed a
 	finish a done
-	until_file rc .
+	wait_for test -s rc
 	[ "$(cat rc)" -eq 0 ]
-	run tmux -L "$sock" capture-pane -p -t w
+	run screen
 	[[ "${lines[0]}" == "✓ a "*"s /o/a.png" ]]
 	[[ "$output" != *"all ["* ]]
-}
-
-# until_screen PATTERN: waits (at most 10s) until the tmux screen matches.
-until_screen() {
-	local i
-	for i in $(seq 200); do
-		tmux -L "$sock" capture-pane -p -t w | grep -qE -- "$1" && return 0
-		sleep 0.05
-	done
-	tmux -L "$sock" capture-pane -p -t w
-	return 1
 }

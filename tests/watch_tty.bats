@@ -12,9 +12,10 @@ setup() {
 	sock="fw$$-$BATS_TEST_NUMBER"
 	# The stream pauses after the first events until the file "go" exists,
 	# so the live lines can be looked at while tasks run.
-	cat >gen <<'EOF'
-#!/bin/sh
-ev() { printf '{"type":"%s","task_id":"%s","timestamp":"2026-11-21T10:00:00.000Z"%s}\n' "$1" "$2" "${3:-}"; }
+	{
+		echo '#!/bin/sh'
+		declare -f ev
+		cat <<'EOF'
 echo '{"type":"task","task_id":"film","tool_name":"combine","plugin_name":"builtin","resources":[{"type":"task_output","data":"s1"},{"type":"task_output","data":"s2"}]}'
 ev started s1 ',"tool_name":"text2image","plugin_name":"titlecard","attempt":1'
 ev started s2 ',"tool_name":"text2speak","plugin_name":"espeak","attempt":1'
@@ -25,42 +26,12 @@ ev failed s2 ',"error":{"code":"TIMEOUT_ERROR","message":"too slow"}'
 ev started film ',"tool_name":"combine","plugin_name":"builtin"'
 ev completed film ',"output_files":["/tmp/film.mp4"],"metadata":{"cached":true}'
 EOF
+	} >gen
 	chmod +x gen
 }
 
 teardown() {
 	tmux -L "$sock" kill-server 2>/dev/null || true
-}
-
-# on_tty COMMAND [COLS ROWS]: runs COMMAND in a tmux pane, 100x20 unless
-# told; its status goes to ./rc.
-on_tty() {
-	tmux -L "$sock" -f /dev/null new-session -d -x "${2:-100}" -y "${3:-20}" -s w \
-		"PATH='$PATH'; cd '$PWD'; $1; echo \$? >rc.tmp; mv rc.tmp rc; sleep 60"
-}
-
-screen() {
-	tmux -L "$sock" capture-pane -p -t w
-}
-
-# until_screen PATTERN: waits (at most 10s) until the screen matches.
-until_screen() {
-	local i
-	for i in $(seq 200); do
-		screen | grep -qE -- "$1" && return 0
-		sleep 0.05
-	done
-	screen
-	return 1
-}
-
-until_done() {
-	local i
-	for i in $(seq 200); do
-		[ -e rc ] && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 @test "live lines: an overall bar, a bar per running task, then summary lines" {
@@ -70,7 +41,7 @@ until_done() {
 	[[ "$output" == *"all ["*"]  10%  0/3 done, 2 running"* ]]
 	[[ "$output" == *"  s2 "*"text2speak/espeak ["*"]   0%"* ]]
 	touch go
-	until_done
+	wait_for test -e rc
 	[ "$(cat rc)" -eq 1 ]
 	run screen
 	[[ "${lines[0]}" == "✓ s1 1.5s /tmp/s1.png" ]]
@@ -108,7 +79,7 @@ until_done() {
 		[ "${#l}" -lt 60 ]
 	done
 	touch go
-	until_done
+	wait_for test -e rc
 }
 
 @test "Ctrl-C: the live lines are erased, the summary printed, status 130" {
@@ -118,7 +89,7 @@ until_done() {
 	tmux -L "$sock" send-keys -t w C-c
 	until_screen 'wall time'
 	touch go
-	until_done
+	wait_for test -e rc
 	[ "$(cat rc)" -eq 130 ]
 	run screen
 	[[ "$output" == *"task 's1' did not finish: interrupted"* ]]
@@ -170,9 +141,10 @@ has_sgr() {
 # stream waits for ./go. $TOOL, $PLUGIN and $MESSAGE (JSON text) name the
 # tool, the plugin and the steps, so they can be wide or hostile.
 steps() {
-	cat >steps <<'EOF'
-#!/bin/sh
-ev() { printf '{"type":"%s","task_id":"%s","timestamp":"2026-11-21T10:00:00.000Z"%s}\n' "$1" "$2" "${3:-}"; }
+	{
+		echo '#!/bin/sh'
+		declare -f ev
+		cat <<'EOF'
 ev started s1 ",\"tool_name\":\"${TOOL:-text2image}\",\"plugin_name\":\"${PLUGIN:-titlecard}\""
 ev started s2 ',"tool_name":"text2speak","plugin_name":"espeak"'
 i=0
@@ -186,16 +158,8 @@ while [ ! -e go ]; do sleep 0.05; done
 ev completed s1 ',"execution_time":1.5,"output_files":["/tmp/s1.png"]'
 ev failed s2 ",\"error\":{\"code\":\"TIMEOUT_ERROR\",\"message\":\"${MESSAGE:-too slow}\"}"
 EOF
+	} >steps
 	chmod +x steps
-}
-
-until_file() {
-	local i
-	for i in $(seq 200); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # The screen's lines, joined where they wrapped, each after its width in
@@ -215,7 +179,7 @@ for l in sys.stdin.read().split("\n"):
 # the screen (it would have wrapped); at the end no bar is left behind.
 live_ok() {
 	local l
-	until_file sent
+	wait_for test -e sent
 	until_screen '^all'
 	run screen
 	[ "$(grep -c '^all' <<<"$output")" -eq 1 ]
@@ -224,7 +188,7 @@ live_ok() {
 		[ "${l%% *}" -lt "$1" ]
 	done <<<"$output"
 	touch go
-	until_done
+	wait_for test -e rc
 	run screen
 	[[ "$output" != *"█"* && "$output" != *"░"* ]]
 }
@@ -246,12 +210,12 @@ live_ok() {
 	for rows in 2 3; do
 		rm -f sent go rc
 		on_tty "./steps | filmeto-watch >/dev/null" 60 "$rows"
-		until_file sent
+		wait_for test -e sent
 		until_screen '^all'
 		run screen
 		[ "$(grep -c '^all' <<<"$output")" -eq 1 ]
 		touch go
-		until_done
+		wait_for test -e rc
 		tmux -L "$sock" kill-server
 	done
 }
@@ -287,11 +251,11 @@ live_ok() {
 	# The same on a screen: the text is there, its sequences are not.
 	rm -f sent go rc
 	on_tty "MESSAGE='$msg' ./steps | filmeto-watch >/dev/null" 100 12
-	until_file sent
+	wait_for test -e sent
 	until_screen 'render: a'
 	run screen
 	[[ "$output" == *"render: a��b�c�d�e�f�g�h"* ]]
 	[[ "$output" != *"[2J"* && "$output" != *"pwned"* ]]
 	touch go
-	until_done
+	wait_for test -e rc
 }

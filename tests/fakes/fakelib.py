@@ -1,7 +1,7 @@
-"""What every fake service under tests/ shares: a threaded HTTP/1.1 server
-on loopback that writes its port to a file, logs each request as a JSON
-line, stops by itself after --lifetime seconds, and serves scripted faults
-before the fake's own handler sees a request.
+"""What every fake service in tests/fakes/ shares: a threaded HTTP/1.1
+server on loopback that writes its port to a file, logs each request as a
+JSON line, stops by itself after --lifetime seconds, and serves scripted
+faults before the fake's own handler sees a request.
 
 A fake is a BaseHandler subclass with do_GET/do_POST and a call to
 serve(Handler). Its command line:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A fake ComfyUI server for the comfyui plugin's tests, on tests/fakelib.py.
+"""A fake ComfyUI server for the comfyui plugin's tests, on tests/fakes/fakelib.py.
 
 It speaks ComfyUI's own wire format (server.py and execution.py):
 
