@@ -26,6 +26,8 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
 DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+# What make lint runs: apart from DEB_PKGS, since clang-format brings LLVM.
+LINT_PKGS = clang-format cppcheck
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 # wslay (WebSocket framing, for comfyui) ships no pkg-config file.
@@ -180,7 +182,17 @@ bench: deps
 run-bench: all
 	@for b in bench/*.sh; do echo "== $$b"; sh $$b || exit 1; done
 
-lint:
+lint-deps:
+	@missing=; for t in $(LINT_PKGS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "lint-deps: missing$$missing; installing with apt-get"; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+			--no-install-recommends $$missing; \
+	fi
+
+lint: lint-deps
 	clang-format --dry-run -Werror lib/*.c lib/*.h cmd/*.c plugins/*/*.c tests/unit/*.c tests/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -Ilib lib cmd plugins tests/unit tests/fuzz
@@ -214,7 +226,7 @@ clean:
 		$(UNIT_BIN) tests/unit/*.d
 	rm -rf tests/fuzz/bin
 
-.PHONY: all deps check check-sanitize demo test test-c run-demo bench run-bench lint fuzz install clean
+.PHONY: all deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)
