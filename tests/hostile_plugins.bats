@@ -30,7 +30,7 @@ attack() {
 gone() { [ ! -e "/proc/$1" ]; }
 
 no_leftovers() {
-	wait_for test "$(plugin_procs)" -eq 0
+	no_plugins_left
 }
 
 # --- the exit, not the end of output (item 3) -----------------------------
