@@ -1,8 +1,10 @@
 /*
- * The growable buffer (buf.h). Capacity doubles, so appending n bytes one
- * at a time costs O(n); out of memory is fatal, as everywhere in lib/.
+ * The growable buffer and the growable array (buf.h). Capacity doubles,
+ * so appending n bytes or elements one at a time costs O(n); out of
+ * memory is fatal, as everywhere in lib/.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,4 +69,25 @@ char *fm_buf_detach(struct fm_buf *b, size_t *len)
 void fm_buf_release(struct fm_buf *b)
 {
 	free(fm_buf_detach(b, NULL));
+}
+
+void *fm_grow_array(void *p, size_t *cap, size_t need, size_t size)
+{
+	size_t n;
+
+	if (need <= *cap)
+		return p;
+	/* Doubles from 16: small arrays settle at once, big ones in O(log n) steps. */
+	n = *cap < 8 ? 16 : *cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2;
+	if (n < need)
+		n = need;
+	if (size && n > SIZE_MAX / size) {
+		/* The doubled count overflows; need alone may still fit. */
+		if (need > SIZE_MAX / size)
+			fm_oom();
+		n = need;
+	}
+	p = fm_xrealloc(p, n * size);
+	*cap = n;
+	return p;
 }

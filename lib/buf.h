@@ -28,4 +28,15 @@ const char *fm_buf_str(const struct fm_buf *b);
 char *fm_buf_detach(struct fm_buf *b, size_t *len);
 void fm_buf_release(struct fm_buf *b);
 
+/*
+ * A growable typed array (git's ALLOC_GROW is the model): p holds *cap
+ * elements of size bytes; returns p, or p moved to a block of at least
+ * need elements, and sets *cap to the new count. Capacity doubles, so
+ * appending n elements one at a time costs O(n). A byte count that
+ * overflows is out of memory, and fatal.
+ */
+void *fm_grow_array(void *p, size_t *cap, size_t need, size_t size);
+/* Makes room for need elements of p, a T * whose capacity is cap. */
+#define FM_GROW(p, cap, need) ((p) = fm_grow_array((p), &(cap), (need), sizeof(*(p))))
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "fs.h"
 #include "manifest.h"
@@ -241,11 +242,9 @@ json_object *fm_preset_list(void)
 	return list;
 }
 
-/* "{prompt}, film noir" with {prompt} from the given parameters. */
-static int expand(const char *tmpl, json_object *given, char **out, struct fm_error *err)
+/* Appends "{prompt}, film noir" with {prompt} from the given parameters. */
+static int expand(const char *tmpl, json_object *given, struct fm_buf *out, struct fm_error *err)
 {
-	size_t cap = strlen(tmpl) + 64, n = 0;
-	char *s = fm_xmalloc(cap);
 	const char *p = tmpl;
 
 	while (*p) {
@@ -260,27 +259,18 @@ static int expand(const char *tmpl, json_object *given, char **out, struct fm_er
 			p++;
 		} else {
 			snprintf(key, sizeof(key), "%.*s", (int)(close - p - 1), p + 1);
-			if (!json_object_object_get_ex(given, key, &v) || !v) {
-				free(s);
+			if (!json_object_object_get_ex(given, key, &v) || !v)
 				return fm_error(
 				    err, FM_VALIDATION_ERROR,
 				    "template '%s': no parameter '%s' to fill {%s} with", tmpl, key,
 				    key);
-			}
 			val = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
 								       : fm_json_str(v);
 			k = strlen(val);
 			p = close + 1;
 		}
-		if (n + k + 1 > cap) {
-			cap = (n + k + 1) * 2;
-			s = fm_xrealloc(s, cap);
-		}
-		memcpy(s + n, val, k);
-		n += k;
+		fm_buf_add(out, val, k);
 	}
-	s[n] = '\0';
-	*out = s;
 	return 0;
 }
 
@@ -307,15 +297,16 @@ int fm_preset_apply(json_object *preset, json_object *params, struct fm_error *e
 		return 0;
 	}
 	json_object_object_foreach (templates, tk, tv) {
-		char *text = NULL;
+		struct fm_buf text = FM_BUF_INIT;
 
 		if (expand(json_object_get_string(tv), copy, &text, err) < 0) {
+			fm_buf_release(&text);
 			json_object_put(copy);
 			json_object_put(given);
 			return -1;
 		}
-		json_object_object_add(params, tk, json_object_new_string(text));
-		free(text);
+		json_object_object_add(params, tk, json_object_new_string(fm_buf_str(&text)));
+		fm_buf_release(&text);
 	}
 	json_object_put(copy);
 	json_object_put(given);

@@ -27,6 +27,7 @@
 
 #include <libavutil/log.h>
 
+#include "buf.h"
 #include "cache.h"
 #include "combine.h"
 #include "config.h"
@@ -1955,18 +1956,15 @@ static void input_line(struct fm_exec *x, const struct fm_reader *in, const char
 struct pollset {
 	struct pollfd *fds;
 	struct worker **owner;
-	size_t n, cap;
+	size_t n, fdcap, ownercap;
 };
 
 static void watch_fd(struct pollset *ps, int fd, short events, struct worker *w)
 {
 	if (fd < 0)
 		return;
-	if (ps->n == ps->cap) {
-		ps->cap = ps->cap ? ps->cap * 2 : 16;
-		ps->fds = fm_xrealloc(ps->fds, ps->cap * sizeof(*ps->fds));
-		ps->owner = fm_xrealloc(ps->owner, ps->cap * sizeof(*ps->owner));
-	}
+	FM_GROW(ps->fds, ps->fdcap, ps->n + 1);
+	FM_GROW(ps->owner, ps->ownercap, ps->n + 1);
 	ps->fds[ps->n] = (struct pollfd){fd, events, 0};
 	ps->owner[ps->n++] = w;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fs.h"
 #include "util.h"
 
@@ -163,34 +164,28 @@ int fm_write_file(const char *path, const char *data, size_t len, struct fm_erro
 
 int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, struct fm_error *err)
 {
-	size_t n = 0, cap = 4096;
-	char *b = fm_xmalloc(cap + 1);
+	struct fm_buf b = FM_BUF_INIT;
+	char chunk[16384];
 
-	for (;;) {
-		ssize_t r;
+	/* A chunk past the limit is enough to know the limit is passed. */
+	while (b.len <= max) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
 
-		if (n == cap) {
-			if (cap > max)
-				break;
-			cap *= 2;
-			b = fm_xrealloc(b, cap + 1);
-		}
-		r = read(fd, b + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", name);
-			free(b);
+			fm_buf_release(&b);
 			return -1;
 		}
 		if (r == 0)
 			break;
-		n += (size_t)r;
+		fm_buf_add(&b, chunk, (size_t)r);
 	}
-	if (n > max) {
+	if (b.len > max) {
 		struct stat st;
 
-		free(b);
+		fm_buf_release(&b);
 		/* Reading stopped at the limit: the size, when the file knows it. */
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > max)
 			return fm_error(err, FM_VALIDATION_ERROR,
@@ -199,10 +194,9 @@ int fm_read_fd(int fd, const char *name, size_t max, char **buf, size_t *len, st
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"'%s' is larger than the limit of %zu bytes", name, max);
 	}
-	b[n] = '\0';
-	*buf = b;
-	if (len)
-		*len = n;
+	/* An empty file reads as "", not NULL. */
+	fm_buf_add(&b, "", 0);
+	*buf = fm_buf_detach(&b, len);
 	return 0;
 }
 

@@ -190,26 +190,21 @@ void fm_host_send(struct fm_host *h, json_object *msg)
 	const char *s = fm_json_str(msg);
 	size_t n = strlen(s);
 
-	if (h->woff > 0 && h->woff == h->wlen)
-		h->woff = h->wlen = 0;
-	if (h->wlen + n + 1 > h->wcap) {
-		h->wcap = (h->wlen + n + 1) * 2;
-		h->wbuf = fm_xrealloc(h->wbuf, h->wcap);
-	}
-	memcpy(h->wbuf + h->wlen, s, n);
-	h->wbuf[h->wlen + n] = '\n';
-	h->wlen += n + 1;
+	if (h->woff > 0 && h->woff == h->wbuf.len)
+		h->woff = h->wbuf.len = 0;
+	fm_buf_add(&h->wbuf, s, n);
+	fm_buf_add(&h->wbuf, "\n", 1);
 }
 
 int fm_host_wants_write(const struct fm_host *h)
 {
-	return h->proc.in >= 0 && h->woff < h->wlen;
+	return h->proc.in >= 0 && h->woff < h->wbuf.len;
 }
 
 int fm_host_flush(struct fm_host *h)
 {
 	while (fm_host_wants_write(h)) {
-		ssize_t n = write(h->proc.in, h->wbuf + h->woff, h->wlen - h->woff);
+		ssize_t n = write(h->proc.in, h->wbuf.s + h->woff, h->wbuf.len - h->woff);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -530,7 +525,7 @@ void fm_host_release(struct fm_host *h)
 	fm_reader_release(&h->out);
 	fm_reader_release(&h->err);
 	json_object_put(h->info);
-	free(h->wbuf);
+	fm_buf_release(&h->wbuf);
 	for (i = 0; i < FM_STDERR_TAIL; i++)
 		free(h->tail[i]);
 	memset(h, 0, sizeof(*h));

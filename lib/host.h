@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "error.h"
 #include "manifest.h"
 #include "model.h"
@@ -29,9 +30,9 @@ struct fm_host {
 	struct fm_proc proc;
 	int scratch; /* a built-in child's scratch note (a memfd), or -1 */
 	struct fm_reader out, err;
-	char *wbuf; /* queued lines for the plugin's stdin */
-	size_t wlen, woff, wcap;
-	json_object *info; /* params of the ready notification */
+	struct fm_buf wbuf; /* queued lines for the plugin's stdin */
+	size_t woff;	    /* how much of wbuf is written */
+	json_object *info;  /* params of the ready notification */
 	int64_t next_id;
 	char *tail[FM_STDERR_TAIL]; /* last stderr lines, a ring */
 	unsigned ntail;

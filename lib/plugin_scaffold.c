@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fs.h"
 #include "host.h"
 #include "rpc.h"
@@ -275,11 +276,9 @@ static const char c_makefile[] =
 
 /* --- new ----------------------------------------------------------------- */
 
-/* tmpl with every @KEY@ of keys (pairs, NULL-ended) replaced. */
-static char *expand(const char *tmpl, const char *const *keys)
+/* Appends tmpl with every @KEY@ of keys (pairs, NULL-ended) replaced. */
+static void expand(struct fm_buf *out, const char *tmpl, const char *const *keys)
 {
-	size_t cap = strlen(tmpl) + 1, len = 0;
-	char *out = fm_xmalloc(cap);
 	const char *p = tmpl;
 
 	while (*p) {
@@ -300,16 +299,9 @@ static char *expand(const char *tmpl, const char *const *keys)
 		} else {
 			vlen = strlen(val);
 		}
-		if (len + vlen + 1 > cap) {
-			cap = (len + vlen + 1) * 2;
-			out = fm_xrealloc(out, cap);
-		}
-		memcpy(out + len, val, vlen);
-		len += vlen;
+		fm_buf_add(out, val, vlen);
 		p += klen;
 	}
-	out[len] = '\0';
-	return out;
 }
 
 /* Creates dir/file (which must not exist) holding text. */
@@ -346,10 +338,12 @@ out:
 static int put_expanded(const char *dir, const char *file, const char *tmpl,
 			const char *const *keys, mode_t mode, struct fm_error *err)
 {
-	char *text = expand(tmpl, keys);
-	int rc = put_file(dir, file, text, mode, err);
+	struct fm_buf text = FM_BUF_INIT;
+	int rc;
 
-	free(text);
+	expand(&text, tmpl, keys);
+	rc = put_file(dir, file, fm_buf_str(&text), mode, err);
+	fm_buf_release(&text);
 	return rc;
 }
 
@@ -551,22 +545,16 @@ static void check(struct selftest *st, const char *name, int ok, const char *det
 static void fail(struct selftest *st, const char *name, const char *why)
 {
 	unsigned i = st->h.ntail > FM_SELFTEST_STDERR ? st->h.ntail - FM_SELFTEST_STDERR : 0;
-	size_t cap = strlen(why) + 16, len;
-	char *detail;
+	struct fm_buf detail = FM_BUF_INIT;
 
-	for (; i < st->h.ntail; i++)
-		cap += strlen(st->h.tail[i % FM_STDERR_TAIL]) + 3;
-	detail = fm_xmalloc(cap);
-	len = (size_t)snprintf(detail, cap, "%s", why);
-	i = st->h.ntail > FM_SELFTEST_STDERR ? st->h.ntail - FM_SELFTEST_STDERR : 0;
+	fm_buf_addstr(&detail, why);
 	if (i < st->h.ntail)
-		len += (size_t)snprintf(detail + len, cap - len, "; stderr:");
+		fm_buf_addstr(&detail, "; stderr:");
 	for (; i < st->h.ntail; i++)
-		len += (size_t)snprintf(detail + len, cap - len, " %s%s",
-					st->h.tail[i % FM_STDERR_TAIL],
-					i + 1 < st->h.ntail ? " |" : "");
-	check(st, name, 0, detail);
-	free(detail);
+		fm_buf_addf(&detail, " %s%s", st->h.tail[i % FM_STDERR_TAIL],
+			    i + 1 < st->h.ntail ? " |" : "");
+	check(st, name, 0, fm_buf_str(&detail));
+	fm_buf_release(&detail);
 }
 
 static void drain_stderr(struct selftest *st);

@@ -476,10 +476,7 @@ static const char *outputs_unsafe(struct work *w, const char *id)
 
 static void add_slot(struct work *w, struct slot *s)
 {
-	if (w->nslots == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 8;
-		w->slots = fm_xrealloc(w->slots, w->cap * sizeof(*w->slots));
-	}
+	FM_GROW(w->slots, w->cap, w->nslots + 1);
 	w->slots[w->nslots++] = s;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "template.h"
 #include "util.h"
 
@@ -221,10 +222,9 @@ static int fill_value(struct fill *f, json_object *in, int depth, json_object **
 static int fill_string(struct fill *f, json_object *in, int depth, json_object **out)
 {
 	const char *s = json_object_get_string(in), *name, *text;
-	size_t len = (size_t)json_object_get_string_len(in), nlen, whole, tlen, i = 0, n = 0,
-	       cap = len + 1;
+	size_t len = (size_t)json_object_get_string_len(in), nlen, whole, tlen, i = 0;
 	json_object *val;
-	char *buf;
+	struct fm_buf buf = FM_BUF_INIT;
 
 	if (placeholder_at(s, len, &name, &nlen, &whole) && whole == len) {
 		if (lookup(f, name, nlen, &val) < 0)
@@ -245,11 +245,10 @@ static int fill_string(struct fill *f, json_object *in, int depth, json_object *
 		*out = json_object_new_string_len(s, (int)len);
 		return 0;
 	}
-	buf = fm_xmalloc(cap);
 	while (i < len) {
 		if (s[i] == '{' && placeholder_at(s + i, len - i, &name, &nlen, &whole)) {
 			if (lookup(f, name, nlen, &val) < 0) {
-				free(buf);
+				fm_buf_release(&buf);
 				return unknown(f, name, nlen);
 			}
 			text = value_text(val, &tlen);
@@ -260,18 +259,13 @@ static int fill_string(struct fill *f, json_object *in, int depth, json_object *
 			i++;
 		}
 		if (too_big(f, tlen) < 0) {
-			free(buf);
+			fm_buf_release(&buf);
 			return -1;
 		}
-		if (n + tlen + 1 > cap) {
-			cap = (n + tlen + 1) * 2;
-			buf = fm_xrealloc(buf, cap);
-		}
-		memcpy(buf + n, text, tlen);
-		n += tlen;
+		fm_buf_add(&buf, text, tlen);
 	}
-	*out = json_object_new_string_len(buf, (int)n);
-	free(buf);
+	*out = json_object_new_string_len(fm_buf_str(&buf), (int)buf.len);
+	fm_buf_release(&buf);
 	return too_big(f, 2);
 }
 

@@ -41,8 +41,9 @@ static char *contents(const char *path)
 static void test_fs_read_write(const char *dir)
 {
 	struct fm_error e = FM_ERROR_INIT;
-	char *path, *buf;
+	char *path, *buf, *big;
 	size_t len;
+	int p[2];
 
 	path = fm_xasprintf("%s/a/b/c", dir);
 	OK(fm_mkdirs(path, &e) == 0 && access(path, F_OK) == 0, "mkdirs: creates the parents");
@@ -61,6 +62,32 @@ static void test_fs_read_write(const char *dir)
 	OK(fm_read_file(path, 100, &buf, &len, &e) < 0, "read_file: a missing file fails");
 	HAS(e.message, "No such file or directory", "read_file: the message has strerror");
 	free(path);
+	path = write_file(dir, "empty", "");
+	buf = NULL;
+	OK(fm_read_file(path, 100, &buf, &len, &e) == 0 && buf && !*buf && len == 0,
+	   "read_file: an empty file reads as \"\"");
+	free(buf);
+	free(path);
+	big = fm_xmalloc(100001);
+	memset(big, 'b', 100000);
+	big[100000] = '\0';
+	path = write_file(dir, "big", big);
+	buf = NULL;
+	OK(fm_read_file(path, 100000, &buf, &len, &e) == 0 && len == 100000 && !strcmp(buf, big),
+	   "read_file: a file of many reads, exactly max, is read whole");
+	free(buf);
+	OK(fm_read_file(path, 99999, &buf, &len, &e) < 0,
+	   "read_file: one byte over max is refused");
+	HAS(e.message, "is 100000 bytes, larger than the limit of 99999 bytes",
+	    "read_file: the size, however much was read");
+	free(path);
+	free(big);
+	OK(pipe(p) == 0 && write(p[1], "0123456789a", 11) == 11 && close(p[1]) == 0,
+	   "read_fd: a pipe to read");
+	OK(fm_read_fd(p[0], "pipe", 10, &buf, &len, &e) < 0, "read_fd: a pipe over max is refused");
+	IS_STR(e.message, "'pipe' is larger than the limit of 10 bytes",
+	       "read_fd: a pipe has no size to give");
+	close(p[0]);
 
 	path = fm_xasprintf("%s/w", dir);
 	OK(fm_mkdirs(path, &e) == 0, "write_file: a folder to write in");

@@ -4,6 +4,7 @@
  * live beside this file, one file per area.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <regex.h>
 #include <signal.h>
@@ -11,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "filmeto.h"
@@ -489,6 +492,46 @@ static void test_buf(void)
 	   "what is not a hex digit is -1");
 }
 
+static void test_grow(void)
+{
+	int *a = NULL, *before;
+	size_t cap = 0, i, ok = 1;
+	pid_t pid;
+	int status;
+
+	FM_GROW(a, cap, 0);
+	OK(!a && cap == 0, "grow: need 0 leaves an empty array alone");
+	FM_GROW(a, cap, 1);
+	OK(a && cap >= 1, "grow: the first element gets room");
+	for (i = 0; i < 1000; i++) {
+		FM_GROW(a, cap, i + 1);
+		a[i] = (int)i;
+	}
+	for (i = 0; i < 1000; i++)
+		ok &= a[i] == (int)i;
+	OK(ok && cap >= 1000 && cap < 4000, "grow: growing keeps the contents, doubling");
+	before = a;
+	FM_GROW(a, cap, 10);
+	OK(a == before && cap >= 1000, "grow: a smaller need changes nothing");
+	FM_GROW(a, cap, 1000000);
+	OK(cap == 1000000 && a[999] == 999, "grow: a large need gets exactly that");
+	a[cap - 1] = 7;
+	free(a);
+	/* A byte count past SIZE_MAX is out of memory: the one fatal end. */
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		size_t c = 0;
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 2);
+		(void)fm_grow_array(NULL, &c, SIZE_MAX / 2, sizeof(int));
+		_exit(0);
+	}
+	OK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+	       WTERMSIG(status) == SIGABRT,
+	   "grow: an overflowing size is out of memory");
+}
+
 /* msg.c: the one table from outcomes to exit statuses */
 static void test_exit_status(void)
 {
@@ -539,6 +582,7 @@ void test_util(void)
 	test_json_parse();
 	test_term();
 	test_buf();
+	test_grow();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
