@@ -17,22 +17,6 @@
 
 /* --- the reference: submit's check_plan and queue_order as they were ------ */
 
-static void ref_problem(json_object *problems, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void ref_problem(json_object *problems, const char *fmt, ...)
-{
-	json_object *e = json_object_new_object();
-	char msg[FM_ERROR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(e, "message", json_object_new_string(msg));
-	json_object_array_add(problems, e);
-}
-
 static int ref_find_cycle(json_object *byid, const char *id, json_object *state, char **path)
 {
 	json_object *st, *t = json_object_object_get(byid, id), *list;
@@ -72,8 +56,8 @@ static void ref_check_plan(json_object *tasks, int whole, json_object *problems)
 		if (!id)
 			continue;
 		if (json_object_object_get_ex(byid, id, NULL))
-			ref_problem(problems, "task '%s': the id is used twice (rule: unique ids)",
-				    id);
+			fm_problem(problems, "task '%s': the id is used twice (rule: unique ids)",
+				   id);
 		json_object_object_add(byid, id, json_object_get(t));
 	}
 	for (i = 0; i < n; i++) {
@@ -86,7 +70,7 @@ static void ref_check_plan(json_object *tasks, int whole, json_object *problems)
 			const char *d = json_object_get_string(json_object_array_get_idx(list, k));
 
 			if (whole && !json_object_object_get_ex(byid, d, NULL))
-				ref_problem(
+				fm_problem(
 				    problems,
 				    "task '%s': depends on task '%s', which is not in the plan "
 				    "(rule: known ids)",
@@ -94,8 +78,8 @@ static void ref_check_plan(json_object *tasks, int whole, json_object *problems)
 		}
 		json_object_put(list);
 		if (id && ref_find_cycle(byid, id, state, &path) && path) {
-			ref_problem(problems, "task '%s': dependency cycle %s (rule: no cycles)",
-				    id, path);
+			fm_problem(problems, "task '%s': dependency cycle %s (rule: no cycles)", id,
+				   path);
 			json_object_object_foreach (state, k2, v2) {
 				(void)v2;
 				json_object_object_add(state, k2, json_object_new_int(2));
