@@ -138,8 +138,15 @@ BATS_FILES = $(BATS_FIRST) $(filter-out $(BATS_FIRST),$(sort $(wildcard tests/*.
 # bats refuses --no-parallelize-within-files without two jobs or more.
 BATS_PARALLEL = $(if $(filter-out 0 1,$(BATS_JOBS)),--jobs $(BATS_JOBS) --no-parallelize-within-files)
 
+# A TAP report is kept in build/bats; when a test fails, its lines are
+# printed again at the end, where a CI log's tail shows them.
 test: test-c all
-	bats $(BATS_PARALLEL) --formatter pretty $(BATS_FILES)
+	@mkdir -p build/bats
+	@bats $(BATS_PARALLEL) -T --formatter pretty --report-formatter tap \
+		--output build/bats $(BATS_FILES) || { \
+		echo; echo "== failed tests (build/bats/report.tap):"; \
+		awk '/^not ok/ {p = 1; print; next} /^ok/ {p = 0} p' build/bats/report.tap; \
+		exit 1; }
 
 # The C unit tests and every fuzz corpus replayed.
 test-c: $(UNIT_BIN) $(FUZZ_REPLAY)
