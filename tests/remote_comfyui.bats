@@ -102,6 +102,17 @@ png_of() { # FILE W H: a real PNG of that size
 	holds "$FAKE_LOG" "len(req('GET', '/history/')) >= 1" "len(fake('ws')) == 1"
 }
 
+@test "a prompt is queued only once ComfyUI greets the socket: no message goes to a socket it does not know yet" {
+	# All cached: the whole prompt is over within a millisecond of being
+	# queued, long before the socket is registered half a second later.
+	fake --cached --ws-register-delay 0.5
+	sub g text2image -p prompt=greet -p width=64 -p height=64 --timeout 20 | go
+	[ "$status" -eq 0 ]
+	[ -s out/g/image_00001_.png ]
+	holds events "'7 nodes cached' in [p['message'] for p in ev('progress','g')]"
+	holds "$FAKE_LOG" "len(fake('ws')) == 1"
+}
+
 @test "binary previews and another prompt's messages are skipped; executing null alone completes" {
 	fake --previews --noise --no-success
 	sub n text2image -p prompt=noise -p width=64 -p height=64 -p steps=3 | go

@@ -38,8 +38,11 @@
 #define WORKFLOW_MAX (16 * 1024 * 1024)
 /* Longest wait for one WebSocket message before cancel is checked again. */
 #define WS_WAIT_MS 100
-/* Seconds to connect the WebSocket before falling back to polling. */
+/* Seconds to connect the WebSocket (and be greeted on it) before falling
+ * back to polling. */
 #define WS_CONNECT_TIMEOUT 10
+/* Seconds of silence on the WebSocket after which /history is looked at once. */
+#define WS_SILENT_CHECK 10.0
 /* Default seconds between GET /history polls, and the bounds of the setting. */
 #define POLL_INTERVAL 1.0
 #define POLL_MIN      0.01
@@ -532,31 +535,76 @@ static int still_wanted(struct job *j, struct fm_error *err)
 	return 0;
 }
 
-/* 1 done, 0 the WebSocket went away (poll instead), -1 failed. */
+static int history_once(struct job *j, const char *url, struct fm_error *err);
+
+/* 1 done, 0 the WebSocket went away (poll instead), -1 failed. A socket
+ * silent for WS_SILENT_CHECK seconds is backed by one look at /history:
+ * a message sent before the server knew the socket is lost for good. */
 static int follow_ws(struct job *j, struct fm_ws *ws, struct fm_error *err)
 {
+	char *url = fm_xasprintf("/history/%s", j->prompt_id);
+	double heard = fm_now();
+	int r;
+
 	for (;;) {
 		struct fm_error e = FM_ERROR_INIT;
 		char *msg;
 		size_t len;
-		int binary, r;
+		int binary;
 
-		if (still_wanted(j, err) < 0)
-			return -1;
+		if (still_wanted(j, err) < 0) {
+			r = -1;
+			break;
+		}
 		r = fm_ws_recv(ws, WS_WAIT_MS, &msg, &len, &binary, &e);
 		if (r < 0) {
 			fm_plugin_log(j->ctx, "%s; polling /history instead", e.message);
 			fm_error_release(&e);
-			return 0;
+			r = 0;
+			break;
 		}
-		if (r == 0)
+		if (r == 0) {
+			if (fm_now() - heard < WS_SILENT_CHECK)
+				continue;
+			if ((r = history_once(j, url, err)) != 0)
+				break;
+			heard = fm_now();
 			continue;
+		}
+		heard = fm_now();
 		/* Binary frames are previews of the image being made. */
 		r = binary ? 0 : on_message(j, msg, len, err);
 		free(msg);
 		if (r)
-			return r;
+			break;
 	}
+	free(url);
+	return r;
+}
+
+/* ComfyUI greets a socket with a status message once it has registered
+ * it; a prompt queued before then may report to nobody. 0 greeted, -1
+ * not within WS_CONNECT_TIMEOUT (the caller polls instead). */
+static int ws_greeted(struct job *j, struct fm_ws *ws)
+{
+	double until = fm_now() + WS_CONNECT_TIMEOUT;
+
+	while (fm_now() < until && !fm_plugin_cancelled(j->ctx)) {
+		struct fm_error e = FM_ERROR_INIT;
+		char *msg;
+		size_t len;
+		int binary, r = fm_ws_recv(ws, WS_WAIT_MS, &msg, &len, &binary, &e);
+
+		fm_error_release(&e);
+		if (r < 0)
+			return -1;
+		if (r > 0) {
+			free(msg);
+			if (!binary)
+				return 0;
+		}
+	}
+	return -1;
 }
 
 /* /history's messages: [[type, data], …], for the error a poller missed. */
@@ -594,47 +642,51 @@ static int nap(struct job *j, double s, struct fm_error *err)
 	return 0;
 }
 
+/* One GET /history/ID: 1 the prompt is done (its outputs taken), 0 not
+ * yet, -1 it failed or the request did. */
+static int history_once(struct job *j, const char *url, struct fm_error *err)
+{
+	json_object *reply = NULL, *entry, *status, *outs;
+	const char *s;
+	int rc = 0;
+
+	if (fm_http_json(&http, "GET", url, NULL, NULL, &reply, err) < 0)
+		return -1;
+	entry = fm_json_get(reply, j->prompt_id, json_type_object);
+	status = fm_json_get(entry, "status", json_type_object);
+	s = fm_json_get_string(status, "status_str");
+	if (entry && s && !strcmp(s, "error")) {
+		history_failure(status, err);
+		rc = -1;
+	} else if (entry &&
+		   (!status || (s && !strcmp(s, "success")) ||
+		    json_object_get_boolean(fm_json_get(status, "completed", json_type_boolean)))) {
+		outs = fm_json_get(entry, "outputs", json_type_object);
+		json_object_object_foreach (outs, node, out) {
+			json_object_object_add(j->outputs, node, json_object_get(out));
+		}
+		rc = 1;
+	}
+	json_object_put(reply);
+	return rc;
+}
+
 /* Polls GET /history/ID until the prompt is there; takes its outputs. */
 static int follow_history(struct job *j, struct fm_error *err)
 {
 	char *url = fm_xasprintf("/history/%s", j->prompt_id);
-	int rc = -1, polls = 0;
+	int r = 0, polls;
 
-	for (;; polls++) {
-		json_object *reply = NULL, *entry, *status, *outs;
-		const char *s;
-
-		if (still_wanted(j, err) < 0)
+	for (polls = 0; r == 0; polls++) {
+		if (still_wanted(j, err) < 0 || (r = history_once(j, url, err)) != 0)
 			break;
-		if (fm_http_json(&http, "GET", url, NULL, NULL, &reply, err) < 0)
-			break;
-		entry = fm_json_get(reply, j->prompt_id, json_type_object);
-		status = fm_json_get(entry, "status", json_type_object);
-		s = fm_json_get_string(status, "status_str");
-		if (entry && s && !strcmp(s, "error")) {
-			history_failure(status, err);
-			json_object_put(reply);
-			break;
-		}
-		if (entry && (!status || (s && !strcmp(s, "success")) ||
-			      json_object_get_boolean(
-				  fm_json_get(status, "completed", json_type_boolean)))) {
-			outs = fm_json_get(entry, "outputs", json_type_object);
-			json_object_object_foreach (outs, node, out) {
-				json_object_object_add(j->outputs, node, json_object_get(out));
-			}
-			json_object_put(reply);
-			rc = 0;
-			break;
-		}
-		json_object_put(reply);
 		if (!polls)
 			fm_plugin_progress(j->ctx, 0, "generate", "waiting for ComfyUI (polling)");
 		if (nap(j, j->poll, err) < 0)
-			break;
+			r = -1;
 	}
 	free(url);
-	return rc;
+	return r > 0 ? 0 : -1;
 }
 
 /* -- outputs ------------------------------------------------------------- */
@@ -863,6 +915,10 @@ static int run(struct job *j, const char *output_dir, struct fm_result *res, str
 	if (fm_ws_open(&ws, wsurl, WS_CONNECT_TIMEOUT, &e) < 0) {
 		fm_plugin_log(j->ctx, "no WebSocket (%s); polling /history", e.message);
 		fm_error_release(&e);
+	} else if (ws_greeted(j, ws) < 0) {
+		fm_plugin_log(j->ctx, "the WebSocket said nothing; polling /history");
+		fm_ws_close(ws);
+		ws = NULL;
 	}
 	if (post_prompt(j, err) < 0)
 		goto out;

@@ -38,7 +38,9 @@ frame per step; --no-success sends no execution_success (completion only
 by executing node null); --noise sends messages of another prompt first;
 --hang never finishes; --interrupt-at N interrupts the prompt at step N
 as a user of ComfyUI's own page would; --ws-drop-at N drops the
-WebSocket connection at step N; --step-delay S.
+WebSocket connection at step N; --ws-register-delay S waits S seconds
+between the handshake and registering the socket, as ComfyUI's gap
+between ws.prepare and self.sockets[sid]; --step-delay S.
 """
 import base64
 import hashlib
@@ -166,6 +168,9 @@ class Handler(fakelib.BaseHandler):
         self.close_connection = True
         ws = WebSocket(self)
         sid = client_id or uuid.uuid4().hex
+        # ComfyUI registers the socket after the handshake (ws.prepare, then
+        # self.sockets[sid] = ws); until then messages for sid go nowhere.
+        time.sleep(opts.ws_register_delay)
         with self.server.state_lock:
             self.server.state.setdefault("ws", {})[sid] = ws
         log(self.server, {"fake": "ws", "client_id": sid})
@@ -504,6 +509,7 @@ def options(ap):
     ap.add_argument("--step-delay", type=float, default=0.005)
     ap.add_argument("--interrupt-at", type=int, default=0)
     ap.add_argument("--ws-drop-at", type=int, default=0)
+    ap.add_argument("--ws-register-delay", type=float, default=0.0)
 
 
 def quiet_errors(handle_error):
