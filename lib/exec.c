@@ -1284,6 +1284,29 @@ static int stray(struct fm_exec *x, struct worker *w, const char *line, size_t l
 	return 1;
 }
 
+/*
+ * The Filmeto project's plugins have no cancel method: they answer the
+ * notification with "method not found" and an id of null, and work on.
+ * Waiting out --grace for them is waiting for nothing: the plugin gets
+ * SIGTERM now and FM_CANCEL_REFUSED_GRACE seconds before it is killed.
+ */
+static void cancel_refused(struct worker *w)
+{
+	double now = fm_now();
+	int any = 0, i;
+
+	for (i = 0; i < w->ninflight; i++) {
+		struct job *j = w->inflight[i];
+
+		if (j->cancelling && j->cancel_at > now + FM_CANCEL_REFUSED_GRACE) {
+			j->cancel_at = now + FM_CANCEL_REFUSED_GRACE;
+			any = 1;
+		}
+	}
+	if (any)
+		fm_proc_signal(&w->h.proc, SIGTERM);
+}
+
 /* Returns -1 when the worker broke (and is gone). */
 static int take_line(struct fm_exec *x, struct worker *w, const char *line, size_t len)
 {
@@ -1315,6 +1338,9 @@ static int take_line(struct fm_exec *x, struct worker *w, const char *line, size
 
 		fm_host_send(&w->h, reply);
 		json_object_put(reply);
+	} else if (msg.kind == FM_RPC_ERROR && !msg.id &&
+		   msg.error_code == FM_RPC_METHOD_NOT_FOUND) {
+		cancel_refused(w);
 	} else if (msg.id) {
 		struct job *j = NULL;
 		int64_t id = json_object_is_type(msg.id, json_type_int)

@@ -185,6 +185,26 @@ taken() {
 	! grep -q '"type":"cancel"' events
 }
 
+@test "a plugin that answers cancel with method not found is stopped at once, not after --grace" {
+	# As the Filmeto project's plugins do: -32601 with id null, and work on.
+	mkfifo in
+	filmeto-run --grace 30 -d out < in > events &
+	pid=$!
+	exec {feed}> in
+	task long nocancel text2text '{"delay":60}' >&"$feed"
+	wait_for grep -q '"task_id":"long".*"progress"\|"progress".*"task_id":"long"' events
+	start=$(date +%s%N)
+	echo '{"type":"cancel","task_id":"long"}' >&"$feed"
+	exec {feed}>&-
+	status=0
+	wait "$pid" || status=$?
+	took=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$status" -eq 1 ]
+	[ "$(order cancelled)" = '["long"]' ]
+	[ "$took" -lt 2000 ]
+	[ "$(plugin_procs)" -eq 0 ]
+}
+
 @test "the output cache answers a repeated task without running a plugin" {
 	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i one | filmeto-run -d out > events1
 	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i two | filmeto-run -d out > events2

@@ -1,0 +1,57 @@
+"""Answers as the Filmeto project's base_plugin.py does: execute_task runs
+beside the read loop, ping answers pong, anything else (cancel and
+shutdown too) gets -32601 with the request's id, null for a notification."""
+import json
+import sys
+import threading
+import time
+
+lock = threading.Lock()
+
+
+def send(message):
+    with lock:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+
+def work(request):
+    params = request.get("params", {})
+    task_id = params.get("task_id")
+    delay = float(params.get("parameters", {}).get("delay", 30))
+    end = time.time() + delay
+    while time.time() < end:
+        left = end - time.time()
+        send({"jsonrpc": "2.0", "method": "progress",
+              "params": {"task_id": task_id, "type": "progress",
+                         "percent": 100 * (1 - left / delay) if delay else 100,
+                         "message": "working", "data": {}}})
+        time.sleep(min(0.2, max(left, 0)))
+    send({"jsonrpc": "2.0", "id": request.get("id"),
+          "result": {"task_id": task_id, "status": "success", "output_files": []}})
+
+
+def main():
+    send({"jsonrpc": "2.0", "method": "ready",
+          "params": {"name": "nocancel", "version": "1.0.0"}})
+    workers = []
+    for line in sys.stdin:
+        request = json.loads(line)
+        method, request_id = request.get("method"), request.get("id")
+        if method == "execute_task":
+            worker = threading.Thread(target=work, args=(request,), daemon=True)
+            worker.start()
+            workers.append(worker)
+        elif method == "ping":
+            send({"jsonrpc": "2.0", "result": {"status": "pong"}, "id": request_id})
+        else:
+            send({"jsonrpc": "2.0", "id": request_id,
+                  "error": {"code": -32601, "message": f"Method not found: {method}"}})
+    # At EOF, as upstream: running tasks get up to 5 s to finish.
+    end = time.time() + 5
+    for worker in workers:
+        worker.join(max(0, end - time.time()))
+
+
+if __name__ == "__main__":
+    main()
