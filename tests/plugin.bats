@@ -117,7 +117,7 @@ setup() {
 @test "tools marks the default config.yaml chooses" {
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	run filmeto-plugin tools
-	[[ "$output" =~ text2text\ +chaos\*,\ pyfilmeto ]]
+	[[ "$output" =~ text2text\ +chaos\*,\ .*pyfilmeto ]]
 	printf 'defaults: {text2text: pyfilmeto}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	run filmeto-plugin tools
 	[[ "$output" == *"pyfilmeto*"* ]]
