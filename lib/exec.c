@@ -911,6 +911,8 @@ static json_object *request_params(const struct job *j)
 	json_object_object_add(p, "output_dir", json_object_new_string(j->dir));
 	/* The Filmeto project's Python plugins read the tool from here. */
 	json_object_object_add(p, "ability", json_object_new_string(j->t.tool_name));
+	/* ... and their older plugins from here. */
+	json_object_object_add(p, "tool", json_object_new_string(j->t.tool_name));
 	json_object_object_add(p, "attempt", json_object_new_int(j->attempt));
 	if (j->settings)
 		json_object_object_add(p, "settings", json_object_get(j->settings));

@@ -205,6 +205,12 @@ taken() {
 	[ "$(plugin_procs)" -eq 0 ]
 }
 
+@test "a task carries its tool as tool, for the Filmeto project's older plugins" {
+	task t nocancel text2text '{"delay":0}' > tasks
+	filmeto-run --no-cache -d out tasks > events
+	[ "$(jget events 'by("completed")[0]["metadata"]["tool"]')" = text2text ]
+}
+
 @test "the output cache answers a repeated task without running a plugin" {
 	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i one | filmeto-run -d out > events1
 	filmeto-submit -t text2image -p prompt=cached -p width=64 -p height=64 -i two | filmeto-run -d out > events2

@@ -28,7 +28,9 @@ def work(request):
                          "message": "working", "data": {}}})
         time.sleep(min(0.2, max(left, 0)))
     send({"jsonrpc": "2.0", "id": request.get("id"),
-          "result": {"task_id": task_id, "status": "success", "output_files": []}})
+          "result": {"task_id": task_id, "status": "success", "output_files": [],
+                     # Older upstream plugins read the tool from here.
+                     "metadata": {"tool": params.get("tool")}}})
 
 
 def main():
