@@ -1290,7 +1290,7 @@ static int stray(struct fm_exec *x, struct worker *w, const char *line, size_t l
  * The Filmeto project's plugins have no cancel method: they answer the
  * notification with "method not found" and an id of null, and work on.
  * Waiting out --grace for them is waiting for nothing: the plugin gets
- * SIGTERM now and FM_CANCEL_REFUSED_GRACE seconds before it is killed.
+ * SIGTERM now and FM_TERM_GRACE seconds before it is killed.
  */
 static void cancel_refused(struct worker *w)
 {
@@ -1300,8 +1300,8 @@ static void cancel_refused(struct worker *w)
 	for (i = 0; i < w->ninflight; i++) {
 		struct job *j = w->inflight[i];
 
-		if (j->cancelling && j->cancel_at > now + FM_CANCEL_REFUSED_GRACE) {
-			j->cancel_at = now + FM_CANCEL_REFUSED_GRACE;
+		if (j->cancelling && j->cancel_at > now + FM_TERM_GRACE) {
+			j->cancel_at = now + FM_TERM_GRACE;
 			any = 1;
 		}
 	}

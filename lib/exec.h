@@ -20,16 +20,14 @@
 #include "ndjson.h"
 
 /* Defaults; each is documented in filmeto-run(1). */
-#define FM_HEARTBEAT 5.0 /* seconds between our heartbeat lines */
-#define FM_GRACE     5.0 /* seconds between cancel and kill */
-/* Seconds between SIGTERM and SIGKILL for a plugin that answered cancel
- * with "method not found" (it cannot stop a task by itself). */
-#define FM_CANCEL_REFUSED_GRACE 0.5
-#define FM_IDLE_TIMEOUT		120.0 /* a running task's plugin silent this long */
-#define FM_IDLE_SHUTDOWN	30.0  /* an idle plugin process lives this long */
-#define FM_RETRY_BASE		0.5   /* first backoff, doubled per attempt */
-#define FM_RETRY_MAX		30.0  /* longest backoff */
-#define FM_READY_PER_JOB	64    /* ready tasks buffered per -j slot */
+#define FM_HEARTBEAT	 5.0   /* seconds between our heartbeat lines */
+#define FM_GRACE	 5.0   /* seconds between cancel and kill */
+#define FM_TERM_GRACE	 0.5   /* SIGTERM to SIGKILL, for a plugin that cannot cancel */
+#define FM_IDLE_TIMEOUT	 120.0 /* a running task's plugin silent this long */
+#define FM_IDLE_SHUTDOWN 30.0  /* an idle plugin process lives this long */
+#define FM_RETRY_BASE	 0.5   /* first backoff, doubled per attempt */
+#define FM_RETRY_MAX	 30.0  /* longest backoff */
+#define FM_READY_PER_JOB 64    /* ready tasks buffered per -j slot */
 
 /*
  * What one line may carry from a plugin, so that every line we write fits

@@ -16,6 +16,14 @@ teardown() {
 # slow ID [DELAY] [more members]: pyfilmeto's text2text of DELAY seconds (1).
 slow() { task "$1" pyfilmeto text2text "{\"text\":\"$1\",\"mode\":\"slow\",\"delay\":${2:-1}}" "${3:-}"; }
 order() { jget events "[l['task_id'] for l in by('$1')]"; }
+# live [filmeto-run options]: filmeto-run in the background reading task
+# lines written to fd $feed, its events in ./events, its pid in $pid.
+live() {
+	mkfifo in
+	filmeto-run "$@" < in > events &
+	pid=$!
+	exec {feed}> in
+}
 
 # taken PID SIG: no signal SIG waits for PID; one sent has reached its handler.
 taken() {
@@ -65,10 +73,7 @@ taken() {
 }
 
 @test "a cycle fails its tasks as soon as it closes; what hangs off it fails too" {
-	mkfifo in
-	filmeto-run -d out < in > events &
-	pid=$!
-	exec {feed}> in
+	live -d out
 	{ echo_task a ',"depends_on":["b"]'; echo_task c ',"depends_on":["a"]'; echo_task b ',"depends_on":["a"]'; } >&"$feed"
 	# Input is still open: the failures must already be out.
 	for _ in $(seq 50); do [ "$(grep -c '"failed"' events)" -ge 3 ] && break; sleep 0.1; done
@@ -128,10 +133,7 @@ taken() {
 
 @test "SIGTERM cancels everything: one cancelled line per unfinished task, status 130" {
 	{ slow r 30; slow q 30; slow w 30 ',"depends_on":["r"]'; } > tasks
-	mkfifo in
-	filmeto-run -j 1 -d out < in > events &
-	pid=$!
-	exec {feed}> in
+	live -j 1 -d out
 	cat tasks >&"$feed"
 	for _ in $(seq 100); do grep -q '"started"' events && break; sleep 0.1; done
 	start=$(date +%s)
@@ -148,10 +150,7 @@ taken() {
 }
 
 @test "a plugin that ignores cancel is killed after --grace; a second SIGINT skips the wait" {
-	mkfifo in
-	filmeto-run --grace 30 -d out < in > events &
-	pid=$!
-	exec {feed}> in
+	live --grace 30 -d out
 	task t chaos text2text '{"mode":"ignoreterm"}' >&"$feed"
 	for _ in $(seq 100); do grep -q '"progress"' events && break; sleep 0.1; done
 	start=$(date +%s)
@@ -169,10 +168,7 @@ taken() {
 }
 
 @test "a cancel line cancels that one task; the others go on" {
-	mkfifo in
-	filmeto-run -j 2 -d out < in > events &
-	pid=$!
-	exec {feed}> in
+	live -j 2 -d out
 	{ slow long 30; echo_task other; } >&"$feed"
 	for _ in $(seq 100); do grep -q '"task_id":"long".*"progress"\|"progress".*"task_id":"long"' events && break; sleep 0.1; done
 	echo '{"type":"cancel","task_id":"long"}' >&"$feed"
@@ -187,10 +183,7 @@ taken() {
 
 @test "a plugin that answers cancel with method not found is stopped at once, not after --grace" {
 	# As the Filmeto project's plugins do: -32601 with id null, and work on.
-	mkfifo in
-	filmeto-run --grace 30 -d out < in > events &
-	pid=$!
-	exec {feed}> in
+	live --grace 30 -d out
 	task long nocancel text2text '{"delay":60}' >&"$feed"
 	wait_for grep -q '"task_id":"long".*"progress"\|"progress".*"task_id":"long"' events
 	start=$(date +%s%N)
