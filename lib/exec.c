@@ -95,7 +95,7 @@ struct worker {
 	struct fm_host h;
 	struct pool *pool;
 	int ready, stopping, dead;
-	double start_deadline, idle_since, stop_deadline;
+	double start_deadline, idle_since, stop_deadline, kill_at;
 	struct job **inflight;
 	int ninflight;
 	struct worker *next;
@@ -1486,8 +1486,39 @@ static void worker_retire(struct fm_exec *x, struct worker *w)
 	w->h.proc.in = -1;
 	w->stopping = 1;
 	w->stop_deadline = fm_now() + FM_SHUTDOWN_GRACE;
+	w->kill_at = w->stop_deadline + 1.0;
 	w->next = x->stopping;
 	x->stopping = w;
+}
+
+/*
+ * What a leaving worker still says is read only for one answer: the
+ * Filmeto project's plugins refuse shutdown with "method not found", and
+ * one that does not then leave at the end of its input is not waited
+ * for: SIGTERM now, SIGKILL FM_TERM_GRACE later.
+ */
+static void shutdown_refused(struct worker *w, double now)
+{
+	enum fm_line got;
+	char *line;
+	size_t len;
+
+	if (w->h.out.eof || now >= w->stop_deadline)
+		return;
+	(void)fm_reader_fill(&w->h.out);
+	while ((got = fm_reader_take(&w->h.out, &line, &len)) != FM_LINE_NONE) {
+		struct fm_error perr = FM_ERROR_INIT;
+		struct fm_rpc_msg msg;
+
+		if (got != FM_LINE_OK || fm_rpc_parse(line, len, &msg, &perr) < 0)
+			continue;
+		if (msg.kind == FM_RPC_ERROR && !msg.id &&
+		    msg.error_code == FM_RPC_METHOD_NOT_FOUND) {
+			w->stop_deadline = now;
+			w->kill_at = now + FM_TERM_GRACE;
+		}
+		fm_rpc_msg_release(&msg);
+	}
 }
 
 static void reap_stopping(struct fm_exec *x, double now)
@@ -1497,10 +1528,10 @@ static void reap_stopping(struct fm_exec *x, double now)
 	while (*pp) {
 		struct worker *w = *pp;
 
+		shutdown_refused(w, now);
 		if (!fm_proc_poll(&w->h.proc) && now >= w->stop_deadline) {
-			fm_proc_signal(&w->h.proc,
-				       now >= w->stop_deadline + 1.0 ? SIGKILL : SIGTERM);
-			if (now >= w->stop_deadline + 1.0)
+			fm_proc_signal(&w->h.proc, now >= w->kill_at ? SIGKILL : SIGTERM);
+			if (now >= w->kill_at)
 				fm_proc_wait(&w->h.proc, 1.0);
 		}
 		if (w->h.proc.reaped) {

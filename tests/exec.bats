@@ -198,6 +198,18 @@ taken() {
 	[ "$(plugin_procs)" -eq 0 ]
 }
 
+@test "a plugin that answers shutdown with method not found and stays is stopped at once" {
+	# Its input has ended, but something of it lives on (a heartbeat loop):
+	# SIGTERM comes at the refusal, not FM_SHUTDOWN_GRACE (2 s) later.
+	task t nocancel text2text "{\"delay\":0,\"linger\":\"$PWD/linger\"}" > tasks
+	filmeto-run --no-cache -d out tasks > events
+	[ "$(order completed)" = '["t"]' ]
+	grep -q '^term ' linger
+	waited=$(awk '$1 == "eof" {e = $2} $1 == "term" {t = $2} END {printf "%d", (t - e) * 1000}' linger)
+	[ "$waited" -lt 1000 ]
+	[ "$(plugin_procs)" -eq 0 ]
+}
+
 @test "a task carries its tool as tool, for the Filmeto project's older plugins" {
 	task t nocancel text2text '{"delay":0}' > tasks
 	filmeto-run --no-cache -d out tasks > events

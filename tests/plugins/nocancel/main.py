@@ -1,12 +1,17 @@
 """Answers as the Filmeto project's base_plugin.py does: execute_task runs
 beside the read loop, ping answers pong, anything else (cancel and
-shutdown too) gets -32601 with the request's id, null for a notification."""
+shutdown too) gets -32601 with the request's id, null for a notification.
+Given a linger file, it stays after its input ends, as a plugin whose
+heartbeat loop outlives its read loop does, and notes there when its input
+ended and when SIGTERM came."""
 import json
+import signal
 import sys
 import threading
 import time
 
 lock = threading.Lock()
+linger = None
 
 
 def send(message):
@@ -34,6 +39,7 @@ def work(request):
 
 
 def main():
+    global linger
     send({"jsonrpc": "2.0", "method": "ready",
           "params": {"name": "nocancel", "version": "1.0.0"}})
     workers = []
@@ -41,6 +47,7 @@ def main():
         request = json.loads(line)
         method, request_id = request.get("method"), request.get("id")
         if method == "execute_task":
+            linger = request.get("params", {}).get("parameters", {}).get("linger") or linger
             worker = threading.Thread(target=work, args=(request,), daemon=True)
             worker.start()
             workers.append(worker)
@@ -53,6 +60,17 @@ def main():
     end = time.time() + 5
     for worker in workers:
         worker.join(max(0, end - time.time()))
+    if linger:
+        with open(linger, "a") as note:
+            note.write(f"eof {time.time()}\n")
+
+        def noted(signum, frame):
+            with open(linger, "a") as note:
+                note.write(f"term {time.time()}\n")
+            sys.exit(0)
+
+        signal.signal(signal.SIGTERM, noted)
+        time.sleep(30)
 
 
 if __name__ == "__main__":
