@@ -31,8 +31,8 @@
 #include "tally.h"
 
 static const char usage_text[] =
-    "usage: filmeto-watch [-qv] [--color=WHEN] [--summary-json FILE] [--junit FILE]\n"
-    "                     [FILE ... | -f ID ... | --all]\n"
+    "usage: filmeto-watch [-qv] [--allow-empty] [--color=WHEN] [--summary-json FILE]\n"
+    "                     [--junit FILE] [FILE ... | -f ID ... | --all]\n"
     "       filmeto-watch --list [--state STATE]\n"
     "       filmeto-watch --status ID\n"
     "\n"
@@ -49,6 +49,7 @@ static const char usage_text[] =
     "      --status ID          print the status of a task in the spool as JSON\n"
     "  -q, --quiet              print only failures and the summary\n"
     "  -v, --verbose            also print progress, at most every 5s per task\n"
+    "      --allow-empty        a stream that names no task is no failure\n"
     "      --color=WHEN         auto (default), always or never\n"
     "      --summary-json FILE  write the summary as one JSON object to FILE\n"
     "      --junit FILE         write JUnit XML, one testcase per task, to FILE\n"
@@ -57,7 +58,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 every task completed, 1 a task failed or was cancelled\n"
     "(or output could not be written), 2 usage error, 3 the stream ended with\n"
-    "tasks unfinished, 130 interrupted;\n"
+    "tasks unfinished, 4 the stream named no task (see --allow-empty),\n"
+    "130 interrupted;\n"
     "with --status: 0 done, 1 failed or cancelled, 3 queued or running.\n";
 
 enum {
@@ -68,7 +70,8 @@ enum {
 	OPT_ALL,
 	OPT_LIST,
 	OPT_STATE,
-	OPT_STATUS
+	OPT_STATUS,
+	OPT_ALLOW_EMPTY
 };
 
 static const struct option options[] = {
@@ -79,6 +82,7 @@ static const struct option options[] = {
     {"status", required_argument, NULL, OPT_STATUS},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
+    {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
     {"color", required_argument, NULL, OPT_COLOR},
     {"summary-json", required_argument, NULL, OPT_SUMMARY_JSON},
     {"junit", required_argument, NULL, OPT_JUNIT},
@@ -798,6 +802,8 @@ int main(int argc, char **argv)
 	const char *color = "auto", *status_id = NULL;
 	char **follow = fm_xcalloc((size_t)argc + 1, sizeof(*follow)), *prefix;
 	int c, status, nfollow = 0, all = 0, list = 0, nstatus = 0, only = -1;
+	int allow_empty = 0;
+	enum fm_outcome verdict;
 	double wall;
 
 	fm_msg_init(argv[0]);
@@ -816,6 +822,7 @@ int main(int argc, char **argv)
 			break;
 		case 'q': w.quiet = 1; break;
 		case 'v': w.verbose = 1; break;
+		case OPT_ALLOW_EMPTY: allow_empty = 1; break;
 		case OPT_COLOR: color = optarg; break;
 		case OPT_SUMMARY_JSON: w.summary_json = optarg; break;
 		case OPT_JUNIT: w.junit = optarg; break;
@@ -859,8 +866,18 @@ int main(int argc, char **argv)
 	fm_tally_summary(&w.ta, wall, prefix, w.color ? &colors : NULL, &b);
 	fputs(fm_buf_str(&b), stderr);
 	fm_buf_release(&b);
+	/*
+	 * A pipeline whose first command failed gives an empty stream, which
+	 * is no success; following the spool, there may be nothing to follow.
+	 */
+	verdict = fm_tally_verdict(&w.ta);
+	if (verdict == FM_OUTCOME_EMPTY && (allow_empty || nfollow || all))
+		verdict = FM_OUTCOME_OK;
+	else if (verdict == FM_OUTCOME_EMPTY && status == FM_EXIT_OK)
+		fm_warn("no tasks in the stream: did the command before it fail? "
+			"(--allow-empty accepts an empty stream)");
 	if (status == FM_EXIT_OK || w.ta.interrupted)
-		status = fm_exit_status(fm_tally_verdict(&w.ta));
+		status = fm_exit_status(verdict);
 	if (w.copy_lost && !status)
 		status = FM_EXIT_FAILED;
 	if (w.summary_json) {

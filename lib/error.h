@@ -34,6 +34,7 @@ enum fm_outcome {
 	FM_OUTCOME_INVALID,	/* usage or validation: the input was refused */
 	FM_OUTCOME_UNFINISHED,	/* tasks are still queued or running */
 	FM_OUTCOME_INTERRUPTED, /* a signal stopped the work */
+	FM_OUTCOME_EMPTY,	/* the stream named no task at all */
 };
 
 /* A message longer than this is cut; messages are one line for a person. */

@@ -24,6 +24,7 @@ static const int exit_statuses[] = {
     [FM_OUTCOME_INVALID] = FM_EXIT_USAGE,
     [FM_OUTCOME_UNFINISHED] = FM_EXIT_UNFINISHED,
     [FM_OUTCOME_INTERRUPTED] = FM_EXIT_INTERRUPTED,
+    [FM_OUTCOME_EMPTY] = FM_EXIT_EMPTY,
 };
 
 int fm_exit_status(enum fm_outcome outcome)

@@ -14,6 +14,7 @@ enum {
 	FM_EXIT_FAILED = 1,
 	FM_EXIT_USAGE = 2,
 	FM_EXIT_UNFINISHED = 3,
+	FM_EXIT_EMPTY = 4, /* filmeto-watch: no task in the stream */
 	FM_EXIT_INTERRUPTED = 130,
 };
 

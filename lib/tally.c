@@ -412,8 +412,15 @@ void fm_tally_claimed(struct fm_tally *ta, const char *id, double attempt)
 
 enum fm_outcome fm_tally_verdict(const struct fm_tally *ta)
 {
+	unsigned long tasks = 0;
+	int s;
+
 	if (ta->interrupted)
 		return FM_OUTCOME_INTERRUPTED;
+	for (s = 0; s < FM_TALLY_NSTATES; s++)
+		tasks += ta->count[s];
+	if (!tasks)
+		return FM_OUTCOME_EMPTY;
 	if (ta->count[FM_TALLY_FAILED] || ta->count[FM_TALLY_CANCELLED])
 		return FM_OUTCOME_TASK_FAILED;
 	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] ? FM_OUTCOME_UNFINISHED

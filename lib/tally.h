@@ -99,9 +99,10 @@ struct fm_tally_task *fm_tally_next(const struct fm_tally *ta, size_t *i);
 /* Seconds a task ran: its execution time once ended, else so far. */
 double fm_tally_task_time(const struct fm_tally_task *t, double now);
 /*
- * The verdict: FM_OUTCOME_INTERRUPTED, else FM_OUTCOME_TASK_FAILED when a
- * task failed or was cancelled, else FM_OUTCOME_UNFINISHED when the stream
- * ended with tasks unfinished, else FM_OUTCOME_OK.
+ * The verdict: FM_OUTCOME_INTERRUPTED, else FM_OUTCOME_EMPTY when no line
+ * named a task, else FM_OUTCOME_TASK_FAILED when a task failed or was
+ * cancelled, else FM_OUTCOME_UNFINISHED when the stream ended with tasks
+ * unfinished, else FM_OUTCOME_OK.
  */
 enum fm_outcome fm_tally_verdict(const struct fm_tally *ta);
 

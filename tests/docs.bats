@@ -174,7 +174,7 @@ complete_bash() {
 	run complete_bash filmeto-submit --qu
 	[ "$output" = "--queue" ]
 	run complete_bash filmeto-watch --
-	[ "${lines[*]}" = "--quiet --verbose --color --summary-json --junit --follow --all --list --state --status --help --version" ]
+	[ "${lines[*]}" = "--quiet --verbose --allow-empty --color --summary-json --junit --follow --all --list --state --status --help --version" ]
 	run complete_bash filmeto-watch --color = ''
 	[ "${lines[*]}" = "auto always never" ]
 }

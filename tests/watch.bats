@@ -106,7 +106,7 @@ setup() {
 	[[ "$stderr" != *progress* ]]
 }
 
-@test "exit statuses: 1 for a cancelled task, 3 unfinished, 0 for nothing" {
+@test "exit statuses: 1 for a cancelled task, 3 unfinished, 4 for no task at all" {
 	ev cancelled a ',"error":{"code":"TASK_CANCELLED","message":"cancelled by user"}' > in
 	run --separate-stderr filmeto-watch < in
 	[ "$status" -eq 1 ]
@@ -115,10 +115,26 @@ setup() {
 	run --separate-stderr filmeto-watch < in
 	[ "$status" -eq 3 ]
 	[[ "$stderr" == *"3 unfinished"* ]]
-	run filmeto-watch < /dev/null
+	run --separate-stderr filmeto-watch < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"no tasks in the stream: did the command before it fail?"* ]]
+	run --separate-stderr filmeto-watch --allow-empty < /dev/null
 	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"no tasks"* ]]
 	run filmeto-watch --color=sometimes < /dev/null
 	[ "$status" -eq 2 ]
+}
+
+@test "a pipeline whose first command failed is no success at its end" {
+	# The tool is misspelt: submit says so and writes nothing, run runs
+	# nothing and exits 0; watch is the one that can tell.
+	run --separate-stderr bash -c 'filmeto-submit -t text2imag -p prompt=x | filmeto-run -d out | filmeto-watch -q'
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"text2imag"* ]]
+	[[ "$stderr" == *"no tasks in the stream"* ]]
+	# Lines that are no task events (a plan, a stray word) are still no task.
+	run --separate-stderr bash -c 'printf "%s\\n" "{\\"type\\":\\"plan\\"}" hello | filmeto-watch'
+	[ "$status" -eq 4 ]
 }
 
 @test "--summary-json: one object with counts, outputs, failures, unfinished" {
