@@ -319,6 +319,14 @@ int main(int argc, char **argv)
 	finish = fm_exec_finish(x);
 	if (finish == FM_OUTCOME_INTERRUPTED || status == FM_EXIT_OK)
 		status = fm_exit_status(finish);
+	/* -o promised a film: tasks without a combine task make none. */
+	if (o.film && !fm_exec_film_task(x) && status != FM_EXIT_INTERRUPTED) {
+		fm_warn("-o %s: no film was made: the input held no combine task "
+			"(filmeto-submit --storyboard FILE makes one)",
+			o.film);
+		if (status == FM_EXIT_OK)
+			status = FM_EXIT_FAILED;
+	}
 	/* fm_exec_finish made it a failure already; EPIPE is not said. */
 	fm_stdout_error(out.failed);
 	fm_exec_free(x);

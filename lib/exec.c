@@ -13,6 +13,7 @@
  * inputs, runs on a thread per task (prep.h) that the loop polls like a
  * pipe; such a task is running already, under its timeout and cancel.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -123,7 +124,9 @@ struct fm_exec {
 	struct worker *stopping, *dead;
 	double *used;
 	int cancel_all;
-	char *film_taken; /* the task writing -o */
+	unsigned long json_lines; /* input lines that were JSON */
+	int not_ndjson;		  /* the input began with a line that is not: skip its like */
+	char *film_taken;	  /* the task writing -o */
 	double cancel_deadline;
 	unsigned long failed, cancelled;
 	int extra_fd, extra_ready;  /* fm_exec_turn's fd */
@@ -1885,6 +1888,11 @@ static int wire(struct fm_exec *x, struct job *j)
 	return fail_cycle(x, j);
 }
 
+const char *fm_exec_film_task(const struct fm_exec *x)
+{
+	return x->film_taken;
+}
+
 /* -o and --placeholder reach the film's combine task. */
 static int film_options(struct fm_exec *x, struct job *j, struct fm_error *err)
 {
@@ -1975,6 +1983,55 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 		make_ready(x, j);
 }
 
+/* "key:", "- item", "---", "# note": the first line of a YAML file. */
+static int looks_like_yaml(const char *line, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i == len || line[i] == '#' || !strncmp(line + i, "---", 3) ||
+	    !strncmp(line + i, "%YAML", 5) || !strncmp(line + i, "- ", 2))
+		return 1;
+	if (!isalpha((unsigned char)line[i]) && line[i] != '_')
+		return 0;
+	while (i < len && (isalnum((unsigned char)line[i]) || strchr("_- ", line[i])))
+		i++;
+	return i < len && line[i] == ':' && (i + 1 == len || line[i + 1] == ' ');
+}
+
+/*
+ * An input whose first line is not JSON at all (a storyboard, a text file)
+ * gets one failure that says what to do, not one per line: its other lines
+ * that are not JSON are skipped. A line starting like JSON keeps its own
+ * message, and once a line was JSON every bad line is reported.
+ */
+static int not_ndjson(struct fm_exec *x, const char *line, size_t len, unsigned long lineno)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	size_t i = 0;
+
+	if (x->not_ndjson)
+		return 1;
+	while (i < len && isspace((unsigned char)line[i]))
+		i++;
+	if (x->json_lines || (i < len && (line[i] == '{' || line[i] == '[')))
+		return 0;
+	x->not_ndjson = 1;
+	if (looks_like_yaml(line, len))
+		fm_error(&err, FM_VALIDATION_ERROR,
+			 "input line %lu: this looks like a YAML storyboard, not task lines: "
+			 "use filmeto-submit --storyboard FILE | filmeto-run",
+			 lineno);
+	else
+		fm_error(&err, FM_VALIDATION_ERROR,
+			 "input line %lu: not JSON: filmeto-run reads task lines, one JSON "
+			 "object per line, as filmeto-submit writes them",
+			 lineno);
+	fail_line(x, lineno, NULL, &err);
+	return 1;
+}
+
 static void input_line(struct fm_exec *x, const struct fm_reader *in, const char *line, size_t len,
 		       unsigned long lineno)
 {
@@ -1985,11 +2042,16 @@ static void input_line(struct fm_exec *x, const struct fm_reader *in, const char
 	if (fm_json_parse(line, len, &obj, &err) < 0) {
 		char msg[FM_ERROR_MAX];
 
+		if (not_ndjson(x, line, len, lineno)) {
+			fm_error_release(&err);
+			return;
+		}
 		snprintf(msg, sizeof(msg), "%s", err.message);
 		fm_error(&err, FM_VALIDATION_ERROR, "input line %lu: %s", lineno, msg);
 		fail_line(x, lineno, NULL, &err);
 		return;
 	}
+	x->json_lines++;
 	type = fm_json_get_string(obj, "type");
 	if (!json_object_is_type(obj, json_type_object) || !type) {
 		/* Not ours to judge: a line of some other tool passes through. */

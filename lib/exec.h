@@ -101,6 +101,8 @@ void fm_exec_line(struct fm_exec *x, const char *line, size_t len);
 int fm_exec_turn(struct fm_exec *x, int fd, double wait);
 unsigned long fm_exec_live(const struct fm_exec *x);
 int fm_exec_interrupted(const struct fm_exec *x);
+/* The task that writes -o's film, or NULL when no combine task came. */
+const char *fm_exec_film_task(const struct fm_exec *x);
 int fm_exec_cancel(struct fm_exec *x, const char *id, const char *why);
 /*
  * Whether the signal that stopped us came from the plugin running task

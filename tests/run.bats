@@ -57,6 +57,35 @@ py_task() { # ID MODE [extra JSON members]
 	[ "$(jget events 'by("completed")[0]["task_id"]')" = ok ]
 }
 
+@test "a storyboard or a text file given to filmeto-run gets one line that says what to do" {
+	run --separate-stderr filmeto-run -d out "$ROOT/share/filmeto/examples/hello.yaml"
+	[ "$status" -eq 1 ]
+	echo "$output" > events
+	[ "$(jget events 'len(by("failed"))')" = 1 ]
+	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"looks like a YAML storyboard"*"filmeto-submit --storyboard FILE | filmeto-run"* ]]
+	printf 'some notes\nnot tasks at all\n\n{oops\n' > notes.txt
+	run --separate-stderr filmeto-run -d out notes.txt
+	[ "$status" -eq 1 ]
+	echo "$output" > events
+	[ "$(jget events 'len(by("failed"))')" = 1 ]
+	[[ "$(jget events 'by("failed")[0]["error"]["message"]')" == *"not JSON: filmeto-run reads task lines"* ]]
+	# Once a line was JSON, every bad line is reported on its own.
+	{ py_task ok echo; echo 'title: late'; echo 'nor this'; } > mixed
+	run --separate-stderr filmeto-run -d out mixed
+	echo "$output" > events
+	[ "$(jget events 'len(by("failed"))')" = 2 ]
+	[ "$(jget events 'by("completed")[0]["task_id"]')" = ok ]
+}
+
+@test "-o with no combine task in the input says no film was made and exits 1" {
+	filmeto-submit -t text2image -p prompt=x -p width=64 -p height=64 -i card > tasks
+	run --separate-stderr filmeto-run -d out -o film.mp4 tasks
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"-o film.mp4: no film was made: the input held no combine task"* ]]
+	[ -s out/card/card.png ]
+	[ ! -e film.mp4 ]
+}
+
 @test "a task line that breaks the model fails naming the task and the field" {
 	echo '{"type":"task","task_id":"t9","tool_name":5}' | { run filmeto-run -d out; echo "$output" > events; [ "$status" -eq 1 ]; }
 	[ "$(jget events 'by("failed")[0]["task_id"]')" = t9 ]
