@@ -208,10 +208,35 @@ BINDIR = $(DESTDIR)$(PREFIX)/bin
 PLUGINDIR = $(DESTDIR)$(PREFIX)/lib/filmeto/plugins
 MANDIR = $(DESTDIR)$(PREFIX)/share/man
 SHAREDIR = $(DESTDIR)$(PREFIX)/share
+LIBDIR = $(DESTDIR)$(PREFIX)/lib
+INCDIR = $(DESTDIR)$(PREFIX)/include/filmeto
+FM_VERSION = $(shell sed -n 's/^\#define FM_VERSION "\(.*\)"/\1/p' lib/util.h)
+
+# C plugins build against an installed filmeto with `pkg-config filmeto`.
+# The prefix is found from the .pc file's own place, so a tree installed
+# under DESTDIR, or moved, still works. Headers are quote-included
+# (-iquote): lib/yaml.h must not shadow libyaml's <yaml.h>.
+define FILMETO_PC
+prefix=$${pcfiledir}/../..
+libdir=$${prefix}/lib
+includedir=$${prefix}/include/filmeto
+
+Name: filmeto
+Description: filmeto's library and plugin SDK
+Version: $(FM_VERSION)
+Requires: $(PKGS)
+Cflags: -iquote $${includedir}
+Libs: $${libdir}/libfilmeto.a -lwslay -lm
+endef
+export FILMETO_PC
 
 install: all
 	install -d $(BINDIR) $(PLUGINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7
 	install -m 755 $(CMD_BIN) $(BINDIR)
+	install -d $(LIBDIR)/pkgconfig $(INCDIR)
+	install -m 644 $(LIB) $(LIBDIR)
+	install -m 644 lib/*.h $(INCDIR)
+	printf '%s\n' "$$FILMETO_PC" > $(LIBDIR)/pkgconfig/filmeto.pc
 	for p in $(C_PLUGINS); do \
 		install -d $(PLUGINDIR)/$$p && \
 		install -m 644 plugins/$$p/plugin.yaml $(PLUGINDIR)/$$p && \

@@ -82,18 +82,24 @@ char *fm_exe_dir(void)
 
 char *fm_build_root(void)
 {
-	char *exe = fm_exe_dir(), *lib, *root = NULL;
+	char *exe = fm_exe_dir(), *lib, *header, *root = NULL;
 
 	if (!exe)
 		return NULL;
-	/* The build tree is recognized by its library next to cmd/. */
+	/*
+	 * The build tree is recognized by its library and its headers next to
+	 * cmd/: an installed prefix has lib/libfilmeto.a too, but its headers
+	 * are in include/filmeto.
+	 */
 	lib = fm_xasprintf("%s/../lib/libfilmeto.a", exe);
-	if (access(lib, R_OK) == 0) {
+	header = fm_xasprintf("%s/../lib/filmeto.h", exe);
+	if (access(lib, R_OK) == 0 && access(header, R_OK) == 0) {
 		char *up = fm_xasprintf("%s/..", exe);
 
 		root = realpath(up, NULL);
 		free(up);
 	}
+	free(header);
 	free(lib);
 	free(exe);
 	return root;

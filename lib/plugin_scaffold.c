@@ -250,8 +250,10 @@ static const char c_plugin[] =
 
 static const char c_makefile[] =
     "# @NAME@: a filmeto plugin in C. `make` builds ./@NAME@ against\n"
-    "# libfilmeto, from a filmeto build tree (the directory where `make` built\n"
-    "# lib/libfilmeto.a): FILMETO_ROOT names it.\n"
+    "# libfilmeto: from a filmeto build tree (the directory where `make` built\n"
+    "# lib/libfilmeto.a) when FILMETO_ROOT names one, else from an installed\n"
+    "# filmeto, found with `pkg-config filmeto` (set PKG_CONFIG_PATH to\n"
+    "# PREFIX/lib/pkgconfig when it is not found).\n"
     "@ROOT@\n"
     "CC = cc\n"
     "CFLAGS = -O2 -g -Wall -Wextra\n"
@@ -259,14 +261,18 @@ static const char c_makefile[] =
     "FILMETO_PKGS = json-c yaml-0.1 libavutil libcurl\n"
     "\n"
     "ifneq ($(FILMETO_ROOT),)\n"
-    "FILMETO_CFLAGS = -I$(FILMETO_ROOT)/lib $(shell $(PKG_CONFIG) --cflags $(FILMETO_PKGS))\n"
+    "FILMETO_CFLAGS = -iquote $(FILMETO_ROOT)/lib $(shell $(PKG_CONFIG) --cflags $(FILMETO_PKGS))\n"
     "FILMETO_LIBS = $(FILMETO_ROOT)/lib/libfilmeto.a \\\n"
     "\t$(shell $(PKG_CONFIG) --libs $(FILMETO_PKGS)) -lm\n"
+    "else\n"
+    "FILMETO_CFLAGS = $(shell $(PKG_CONFIG) --cflags filmeto)\n"
+    "FILMETO_LIBS = $(shell $(PKG_CONFIG) --libs filmeto)\n"
     "endif\n"
     "\n"
     "@NAME@: @NAME@.c\n"
-    "\t@test -n \"$(FILMETO_ROOT)\" || \\\n"
-    "\t\t{ echo 'set FILMETO_ROOT to a filmeto build tree' >&2; exit 2; }\n"
+    "\t@test -n \"$(FILMETO_ROOT)\" || $(PKG_CONFIG) --exists filmeto || \\\n"
+    "\t\t{ echo 'pkg-config finds no filmeto: set PKG_CONFIG_PATH to' \\\n"
+    "\t\t'PREFIX/lib/pkgconfig, or FILMETO_ROOT to a filmeto build tree' >&2; exit 2; }\n"
     "\t$(CC) $(CFLAGS) $(FILMETO_CFLAGS) -o $@ @NAME@.c $(FILMETO_LIBS) $(LDFLAGS)\n"
     "\n"
     "clean:\n"
@@ -402,8 +408,8 @@ static int write_c(const char *tmp, const char *name, const char *const *keys, s
 	int rc;
 
 	rootline = root ? fm_xasprintf("FILMETO_ROOT ?= %s\n", root)
-			: fm_xstrdup("# Set FILMETO_ROOT to a filmeto build tree, here or on the "
-				     "command line:\n# make FILMETO_ROOT=$HOME/src/filmeto\n"
+			: fm_xstrdup("# Empty: the installed filmeto (pkg-config filmeto). Or a "
+				     "build tree:\n# make FILMETO_ROOT=$HOME/src/filmeto\n"
 				     "FILMETO_ROOT ?=\n");
 	mkeys[3] = rootline;
 	rc = put_expanded(tmp, file, c_plugin, keys, 0644, err);

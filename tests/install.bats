@@ -26,3 +26,26 @@ setup() {
 		| "$top/bin/filmeto-run" -d out | "$top/bin/filmeto-watch" > events
 	[ -s out/i/card.png ]
 }
+
+@test "a C plugin made by an installed filmeto-plugin builds with pkg-config filmeto and passes test" {
+	make -s -C "$ROOT" install DESTDIR="$BATS_TEST_TMPDIR/dest" PREFIX=/opt/filmeto > /dev/null
+	top="$BATS_TEST_TMPDIR/dest/opt/filmeto"
+	for f in lib/libfilmeto.a lib/pkgconfig/filmeto.pc include/filmeto/filmeto.h \
+		include/filmeto/plugin_sdk.h; do
+		[ -e "$top/$f" ] || { echo "missing $f"; false; }
+	done
+	export PKG_CONFIG_PATH="$top/lib/pkgconfig"
+	# The .pc file finds its prefix from where it is: DESTDIR needs no edit.
+	[[ "$(pkg-config --cflags filmeto)" == *"-iquote $top/lib/pkgconfig/../../include/filmeto"* ]]
+	"$top/bin/filmeto-plugin" new cplug --lang c
+	grep -q '^FILMETO_ROOT ?=$' cplug/Makefile
+	make -s -C cplug
+	run "$top/bin/filmeto-plugin" test "$BATS_TEST_TMPDIR/cplug"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok example text2text #1"* ]]
+	# Without pkg-config's path, make says what to set.
+	rm cplug/cplug
+	PKG_CONFIG_PATH= run make -s -C cplug
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"pkg-config finds no filmeto: set PKG_CONFIG_PATH"* ]]
+}
