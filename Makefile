@@ -75,6 +75,16 @@ all: $(LIB) $(CMD_BIN) $(PLUGIN_BIN)
 lib/%.o: lib/%.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# --version names the git revision built: build/revision changes only when
+# the revision does, and version.o is rebuilt then.
+REVISION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+build/revision: FORCE
+	@mkdir -p build
+	@echo '$(REVISION)' | cmp -s - $@ || echo '$(REVISION)' > $@
+lib/version.o: build/revision
+lib/version.o: ALL_CFLAGS += -DFM_REVISION='"$(REVISION)"'
+FORCE:
+
 $(LIB): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
@@ -258,7 +268,7 @@ clean:
 		$(UNIT_BIN) tests/unit/*.d
 	rm -rf tests/fuzz/bin
 
-.PHONY: all deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean
+.PHONY: FORCE all deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)

@@ -523,7 +523,7 @@ int main(int argc, char **argv)
 		case OPT_LANG: lang = optarg; break;
 		case OPT_DIR: parent = optarg; break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION: fm_version();
+		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
 		}
 	}

@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 						   FM_SPOOL_MAX_CLAIMS_LIMIT, "a number of claims");
 			break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION: fm_version();
+		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
 		}
 	}

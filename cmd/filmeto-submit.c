@@ -180,7 +180,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_QUEUE: a->queue = 1; break;
 		case OPT_CANCEL: a->cancel = 1; break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION: fm_version();
+		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
 		}
 	}

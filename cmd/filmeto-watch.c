@@ -827,7 +827,7 @@ int main(int argc, char **argv)
 		case OPT_SUMMARY_JSON: w.summary_json = optarg; break;
 		case OPT_JUNIT: w.junit = optarg; break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION: fm_version();
+		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
 		}
 	}

@@ -71,6 +71,7 @@
 
 #include "error.h"
 #include "msg.h"
+#include "version.h"
 #include "buf.h"
 #include "fs.h"
 #include "yaml.h"

@@ -138,6 +138,12 @@ void fm_help(const char *usage)
 	exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
 }
 
+void fm_version(const char *revision, const char *libraries)
+{
+	printf("%s %s (git %s)\n%s\n", prog, FM_VERSION, revision, libraries);
+	exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
+}
+
 void fm_try_help(void)
 {
 	fprintf(stderr, "Try '%s --help'.\n", prog);
@@ -167,10 +173,4 @@ int fm_each_input(char **names, int n, int (*fn)(int fd, const char *name, void 
 			break;
 	}
 	return status;
-}
-
-void fm_version(void)
-{
-	printf("%s %s\n", prog, FM_VERSION);
-	exit(fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK);
 }

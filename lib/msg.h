@@ -42,8 +42,11 @@ __attribute__((noreturn)) void fm_die(int status, const char *fmt, ...)
 int fm_stdout_error(int errnum);
 /* Flushes and closes stdout; returns -1 (after fm_stdout_error) on write error. */
 int fm_close_stdout(void);
-/* Prints "prog VERSION" to stdout and exits 0. */
-__attribute__((noreturn)) void fm_version(void);
+/*
+ * Prints "prog VERSION (git REVISION)" and the libraries line (version.h)
+ * to stdout and exits 0.
+ */
+__attribute__((noreturn)) void fm_version(const char *revision, const char *libraries);
 /* Prints the usage text to stdout and exits 0. */
 __attribute__((noreturn)) void fm_help(const char *usage);
 /* "Try 'prog --help'." on stderr, exit 2: after getopt's own message. */

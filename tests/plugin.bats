@@ -77,7 +77,8 @@ setup() {
 	run filmeto-plugin info
 	[ "$status" -eq 2 ]
 	run filmeto-plugin --version
-	[ "$output" = "filmeto-plugin 0.1.0" ]
+	[[ "${lines[0]}" == "filmeto-plugin 0.1.0 (git "*")" ]]
+	[[ "${lines[1]}" == "libavformat "*"; libcurl "*"; json-c "*"; libarchive "* ]]
 }
 
 @test "new and test: usage errors are status 2; unknown plugin 1; broken manifest 2" {

@@ -225,7 +225,14 @@ py_task() { # ID MODE [extra JSON members]
 	[ "$status" -eq 0 ]
 	[[ "$output" == usage:* ]]
 	run filmeto-run --version
-	[ "$output" = "filmeto-run 0.1.0" ]
+	[[ "${lines[0]}" == "filmeto-run 0.1.0 (git "*")" ]]
+	[[ "${lines[1]}" == "libavformat "*"; libcurl "*"; json-c "*"; libarchive "* ]]
+	# The libraries as they run: here, the ones pkg-config knows.
+	[[ "${lines[1]}" == "libavformat $(pkg-config --modversion libavformat),"* ]]
+	[[ "${lines[1]}" == *"; libcurl $(pkg-config --modversion libcurl);"* ]]
+	[[ "${lines[1]}" == *"; json-c $(pkg-config --modversion json-c);"* ]]
+	[[ "${lines[1]}" == *"; libarchive $(pkg-config --modversion libarchive)" ]]
+	[ "${lines[0]}" = "filmeto-run 0.1.0 (git $(cat "$ROOT/build/revision"))" ]
 	run filmeto-run --nope
 	[ "$status" -eq 2 ]
 }

@@ -64,7 +64,7 @@ setup() {
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "usage: filmeto-watch"* ]]
 	run filmeto-watch --version
-	[ "$output" = "filmeto-watch 0.1.0" ]
+	[[ "${lines[0]}" == "filmeto-watch 0.1.0 (git "*")" ]]
 	run filmeto-watch -x
 	[ "$status" -eq 2 ]
 }
