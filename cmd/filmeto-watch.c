@@ -843,6 +843,7 @@ int main(int argc, char **argv)
 	fm_writer_init(&w.out, 1);
 	/* What the tally parses: only what is shown. */
 	w.ta.notes = w.tty;
+	w.ta.brief = w.quiet;
 	w.ta.progress_every = w.verbose && !w.quiet ? PROGRESS_EVERY : -1;
 	if (w.tty)
 		term_size(&w);

@@ -506,7 +506,14 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	const struct fm_tally_task *t;
 	size_t i = 0, n = ta->tasks.count;
 
+	/* The film first, on a line of its own: what the run was for. */
 	while ((t = fm_tally_next(ta, &i))) {
+		if (t->state == FM_TALLY_COMPLETED && t->tool && !strcmp(t->tool, "combine") &&
+		    t->outputs && *t->outputs)
+			fm_buf_addf(out, "%sfilm %s\n", prefix,
+				    clean(path, sizeof(path), t->outputs));
+	}
+	for (i = 0; !ta->brief && (t = fm_tally_next(ta, &i));) {
 		const char *o;
 
 		for (o = t->outputs; o && *o; o += strlen(o) + 1, outputs++) {

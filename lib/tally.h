@@ -56,6 +56,7 @@ struct fm_tally {
 	int notes;	       /* keep every progress's stage and message (a terminal shows them) */
 	double progress_every; /* hand back a task's progress at most this often (s); < 0 never */
 	int replay; /* the events may be old (the spool's logs): their timestamps count */
+	int brief;  /* the summary names the film, failures and counts, not every output */
 	/* Set by the caller when a signal cut the stream short. */
 	int interrupted;
 	/* Read only. */

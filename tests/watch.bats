@@ -137,6 +137,29 @@ setup() {
 	[ "$status" -eq 4 ]
 }
 
+@test "the summary names the film first; -q leaves out the other outputs" {
+	{
+		ev started s1 ',"tool_name":"text2image"'
+		ev completed s1 ',"output_files":["/o/s1/card.png"]'
+		ev started film ',"tool_name":"combine"'
+		ev completed film ',"output_files":["/o/hello.mp4","/o/hello.srt","/o/hello.json"]'
+	} > in
+	run --separate-stderr filmeto-watch < in
+	[ "$status" -eq 0 ]
+	summary=$(grep -v ' completed \| started ' <<< "$stderr")
+	[ "$(head -1 <<< "$summary")" = "filmeto-watch: film /o/hello.mp4" ]
+	[[ "$stderr" == *"output /o/s1/card.png"* ]]
+	run --separate-stderr filmeto-watch -q < in
+	[ "$status" -eq 0 ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "${stderr_lines[0]}" = "filmeto-watch: film /o/hello.mp4" ]
+	[[ "${stderr_lines[1]}" == "filmeto-watch: 2 tasks: 2 completed, 0 failed"* ]]
+	# A film that failed is not named as made.
+	sed -i 's/"completed","task_id":"film"/"failed","task_id":"film"/' in
+	run --separate-stderr filmeto-watch -q < in
+	[[ "$stderr" != *"film /o/hello.mp4"* ]]
+}
+
 @test "--summary-json: one object with counts, outputs, failures, unfinished" {
 	{ echo '{"type":"task","task_id":"u"}'; ev completed a ',"output_files":["/o/a.png","/o/a.srt"],"metadata":{"cached":true}'
 	  ev failed b ',"error":{"code":"TIMEOUT_ERROR","message":"too \"slow\""}'; } > in
