@@ -31,6 +31,7 @@
 #include "manifest.h"
 #include "plugin.h"
 #include "proc.h"
+#include "python.h"
 #include "util.h"
 
 /* Directories nested deeper than this are refused: a copy holds fds per level. */
@@ -785,28 +786,10 @@ static void drain(int *fd, struct tail *t)
  * plugin brings (a build backend, an npm install script) before anyone
  * has seen the plugin work, and needs no service's key: not even one
  * the manifest names, which the plugin is handed only when it runs.
- * The strings stay environ's; only the array is the caller's to free.
  */
 static char **setup_env(void)
 {
-	size_t i, n = 0;
-	char **env;
-
-	for (i = 0; environ[i]; i++)
-		;
-	env = fm_xcalloc(i + 1, sizeof(*env));
-	for (i = 0; environ[i]; i++) {
-		const char *eq = strchr(environ[i], '=');
-		char *name;
-
-		if (!eq)
-			continue;
-		name = fm_xstrndup(environ[i], (size_t)(eq - environ[i]));
-		if (!fm_secret_name(name))
-			env[n++] = environ[i];
-		free(name);
-	}
-	return env;
+	return fm_env_without_secrets();
 }
 
 /*
@@ -883,53 +866,102 @@ static int exists_in(const char *dir, const char *name)
 }
 
 /*
- * runtime: python gets .venv (and its requirements), node its packages.
- * Python runs isolated (-I): neither the current directory, which is the
- * plugin's, nor PYTHONPATH nor the user's site-packages is on its path,
- * so a venv.py or pip.py the plugin ships is not what runs. A .venv the
- * plugin ships is removed first: its site-packages (a .pth file runs at
- * start-up) and its pip.conf would be pip's.
+ * A Python plugin (python.h: runtime: python, or a command that starts
+ * with python3, as main.py without a command does) gets a .venv made by
+ * the interpreter config.yaml's python: names, else python3 on PATH,
+ * with --system-site-packages, so what the distribution installed
+ * (Debian's python3-pil ...) satisfies its requirements without a
+ * download; then pip installs requirements.txt and requirements:
+ * packages:. Python runs isolated (-I): neither the current directory,
+ * which is the plugin's, nor PYTHONPATH nor the user's site-packages is
+ * on its path, so a venv.py or pip.py the plugin ships is not what runs.
+ * A .venv the plugin ships is removed first: its site-packages (a .pth
+ * file runs at start-up) and its pip.conf would be pip's.
  */
+static int setup_python(const struct fm_manifest *m, const char *root, fm_note_fn *note, void *ctx,
+			struct fm_error *err)
+{
+	char *venv[] = {NULL, "-I", "-m", "venv", "--system-site-packages", ".venv", NULL};
+	char *pip[6 + 256 + 4] = {NULL,		 "-I",
+				  "-m",		 "pip",
+				  "install",	 "--disable-pip-version-check",
+				  "--no-input", NULL};
+	struct fm_python py;
+	char *shipped, *shown_as;
+	size_t i, n = 7, npk = m->req_packages ? json_object_array_length(m->req_packages) : 0;
+	int rc;
+
+	shipped = fm_xasprintf("%s/.venv", root);
+	rc = fm_tree_remove(shipped);
+	free(shipped);
+	if (rc < 0 && errno != ENOENT)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot remove the plugin's own .venv:");
+	if (fm_python_choose(m, 0, &py, err) < 0)
+		return -1;
+	venv[0] = py.path;
+	shown_as = fm_xasprintf("%s -I -m venv --system-site-packages .venv (%s)", py.path, py.why);
+	if (note) {
+		char *s = fm_xasprintf("running '%s -I -m venv --system-site-packages .venv' (%s)",
+				       py.path, py.why);
+
+		note(ctx, s);
+		free(s);
+	}
+	rc = run_step(venv, shown_as, root, err);
+	free(shown_as);
+	fm_python_release(&py);
+	if (rc < 0)
+		return -1;
+	if (!exists_in(root, "requirements.txt") && !npk)
+		return 0;
+	pip[0] = fm_xasprintf("%s/.venv/bin/python3", root);
+	if (exists_in(root, "requirements.txt")) {
+		pip[n++] = "-r";
+		pip[n++] = "requirements.txt";
+	}
+	/* load_requirements took no option (-...) and at most 256 of them */
+	for (i = 0; i < npk && i < 256; i++)
+		pip[n++] = (char *)json_object_get_string(json_object_array_get_idx(m->req_packages, i));
+	pip[n] = NULL;
+	shown_as = fm_xasprintf(".venv/bin/python3 -I -m pip install%s%s",
+				exists_in(root, "requirements.txt") ? " -r requirements.txt" : "",
+				npk ? " (and requirements: packages:)" : "");
+	if (note) {
+		char *s = fm_xasprintf("running '%s'", shown_as);
+
+		note(ctx, s);
+		free(s);
+	}
+	rc = run_step(pip, shown_as, root, err);
+	if (rc < 0 && err && err->code == FM_PLUGIN_EXECUTION_ERROR) {
+		size_t len = strlen(err->message);
+
+		snprintf(err->message + len, sizeof(err->message) - len,
+			 "; pip could not install the plugin's requirements (its last lines are "
+			 "in the details; with no network, install them with the system's "
+			 "packages and set python: in config.yaml)");
+	}
+	free(shown_as);
+	free(pip[0]);
+	return rc;
+}
+
+/* A Python plugin gets .venv (and its requirements), runtime: node its packages. */
 static int setup_runtime(const struct fm_manifest *m, const char *root, fm_note_fn *note, void *ctx,
 			 struct fm_error *err)
 {
-	static const char *const venv[] = {"python3", "-I", "-m", "venv", ".venv", NULL};
 	static const char *const npm[] = {"npm",	"install",   "--omit=dev",
 					  "--no-audit", "--no-fund", NULL};
-	const char *venv_shown = "python3 -I -m venv .venv";
-	const char *pip_shown = ".venv/bin/python3 -I -m pip install -r requirements.txt";
-	char *pip[] = {NULL,	     "-I",	"-m",
-		       "pip",	     "install", "--disable-pip-version-check",
-		       "--no-input", "-r",	"requirements.txt",
-		       NULL};
-	char *shipped;
-	int rc = 0;
 
-	if (m->runtime && !strcmp(m->runtime, "python")) {
-		shipped = fm_xasprintf("%s/.venv", root);
-		rc = fm_tree_remove(shipped);
-		free(shipped);
-		if (rc < 0 && errno != ENOENT)
-			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-					"cannot remove the plugin's own .venv:");
-		if (note)
-			note(ctx, "running 'python3 -I -m venv .venv'");
-		if (run_step((char *const *)venv, venv_shown, root, err) < 0)
-			return -1;
-		if (!exists_in(root, "requirements.txt"))
-			return 0;
-		if (note)
-			note(ctx,
-			     "running '.venv/bin/python3 -I -m pip install -r requirements.txt'");
-		pip[0] = fm_xasprintf("%s/.venv/bin/python3", root);
-		rc = run_step(pip, pip_shown, root, err);
-		free(pip[0]);
-	} else if (m->runtime && !strcmp(m->runtime, "node") && exists_in(root, "package.json")) {
+	if (fm_python_plugin(m))
+		return setup_python(m, root, note, ctx, err);
+	if (m->runtime && !strcmp(m->runtime, "node") && exists_in(root, "package.json")) {
 		if (note)
 			note(ctx, "running 'npm install --omit=dev'");
-		rc = run_step((char *const *)npm, "npm install --omit=dev", root, err);
+		return run_step((char *const *)npm, "npm install --omit=dev", root, err);
 	}
-	return rc;
+	return 0;
 }
 
 /* The plugin: at the top of what was unpacked, or in its one directory. */
