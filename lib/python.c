@@ -31,8 +31,10 @@ static int bare_python(const char *s)
 
 int fm_python_plugin(const struct fm_manifest *m)
 {
-	return (m->argv && bare_python(m->argv[0])) ||
-	       (m->runtime && !strcmp(m->runtime, "python"));
+	/* a runtime: said aloud wins: node's main.js beside a main.py is node's */
+	if (m->runtime)
+		return !strcmp(m->runtime, "python");
+	return m->argv && bare_python(m->argv[0]);
 }
 
 void fm_python_release(struct fm_python *py)

@@ -3,9 +3,9 @@
  * (requirements: in its manifest, requirements.txt beside it), and what
  * of that its interpreter lacks.
  *
- * A plugin is a Python plugin when its command starts with a bare
- * `python3` or `python` (a manifest with main.py and no command gets
- * `python3 main.py`), or it says `runtime: python`. Its interpreter is,
+ * A plugin is a Python plugin when it says `runtime: python`, or says no
+ * runtime: and its command starts with a bare `python3` or `python` (a
+ * manifest with main.py and no command gets `python3 main.py`). Its interpreter is,
  * in order: its own .venv (DIR/.venv/bin/python3, which `filmeto-plugin
  * install` makes), the `python:` setting of config.yaml (plugins.NAME.python,
  * then a top-level python:), then python3 on PATH.
