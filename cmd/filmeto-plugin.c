@@ -49,7 +49,8 @@ static const char usage_text[] =
     "      --version   show the version\n"
     "\n"
     "Exit status: 0 success; 1 plugin not found, a check failed, an install step\n"
-    "failed or (doctor) a requirement is missing; 2 usage error, invalid manifest or refused source.\n";
+    "failed or (doctor) a requirement is missing; 2 usage error, invalid manifest\n"
+    "or refused source.\n";
 
 enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR };
 
@@ -457,8 +458,8 @@ static const struct fm_manifest *find_plugin(struct fm_plugins *p, const char *w
 		}
 		return own;
 	}
-	fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin list)",
-		what, what);
+	fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin list)", what,
+		what);
 	*status = FM_EXIT_FAILED;
 	return NULL;
 }
@@ -519,7 +520,7 @@ static int cmd_doctor(struct fm_plugins *p, const char *what)
 		json_object *ok = json_object_object_get(rep, "python_ok");
 
 		line("requirements.python: %s: %s", m->req_python,
-		     !ok ? "not compared (no packaging module)"
+		     !ok			   ? "not compared (no packaging module)"
 		     : json_object_get_boolean(ok) ? "ok"
 						   : "NOT MET");
 		if (ok && !json_object_get_boolean(ok))

@@ -882,10 +882,8 @@ static int setup_python(const struct fm_manifest *m, const char *root, fm_note_f
 			struct fm_error *err)
 {
 	char *venv[] = {NULL, "-I", "-m", "venv", "--system-site-packages", NULL, NULL, NULL};
-	char *pip[6 + 256 + 4] = {NULL,		 "-I",
-				  "-m",		 "pip",
-				  "install",	 "--disable-pip-version-check",
-				  "--no-input", NULL};
+	char *pip[6 + 256 + 4] = {
+	    NULL, "-I", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", NULL};
 	struct fm_python py;
 	char *shipped, *shown_as;
 	size_t i, n = 7, npk = m->req_packages ? json_object_array_length(m->req_packages) : 0;
@@ -926,7 +924,8 @@ static int setup_python(const struct fm_manifest *m, const char *root, fm_note_f
 	}
 	/* load_requirements took no option (-...) and at most 256 of them */
 	for (i = 0; i < npk && i < 256; i++)
-		pip[n++] = (char *)json_object_get_string(json_object_array_get_idx(m->req_packages, i));
+		pip[n++] =
+		    (char *)json_object_get_string(json_object_array_get_idx(m->req_packages, i));
 	pip[n] = NULL;
 	shown_as = fm_xasprintf(".venv/bin/python3 -I -m pip install%s%s",
 				exists_in(root, "requirements.txt") ? " -r requirements.txt" : "",
@@ -1057,8 +1056,8 @@ static int take_file(const char *r, const char *rel, const char *root, json_obje
 	if (fm_mkdirs(dir, err) < 0)
 		rc = -1;
 	else if (fm_copy_file(from, to) < 0)
-		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot copy '%s' into '%s':",
-			      from, to);
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot copy '%s' into '%s':", from, to);
 	else
 		rc = 1;
 	if (rc == 1)
@@ -1133,9 +1132,9 @@ static int take_upstream_package(const char *src, const char *root, fm_note_fn *
 		}
 	}
 	if (rc >= 0 && json_object_object_length(taken) && note) {
-		char *s = fm_xasprintf("taking %d file(s) of the package around it into "
-				       FM_PYTHONPATH_DIR,
-				       json_object_object_length(taken));
+		char *s = fm_xasprintf(
+		    "taking %d file(s) of the package around it into " FM_PYTHONPATH_DIR,
+		    json_object_object_length(taken));
 
 		note(ctx, s);
 		free(s);

@@ -94,9 +94,8 @@ static int config_python(const struct fm_manifest *m, struct fm_python *py, stru
 			      c.path, fm_yaml_line(v) ? fm_yaml_line(v) : fm_yaml_line(c.root),
 			      field);
 	} else if (strchr(s, '/') ? !executable_file(s) : !(py->path = search_path(s))) {
-		rc = fm_error(err, FM_VALIDATION_ERROR,
-			      "%s: %s: '%s' is not an executable file%s", c.path, field, s,
-			      strchr(s, '/') ? "" : " on PATH");
+		rc = fm_error(err, FM_VALIDATION_ERROR, "%s: %s: '%s' is not an executable file%s",
+			      c.path, field, s, strchr(s, '/') ? "" : " on PATH");
 	} else {
 		if (!py->path)
 			py->path = fm_abspath(s);
@@ -167,8 +166,8 @@ int fm_python_requirements(const struct fm_manifest *m, json_object **out, struc
 
 	*out = json_object_new_array();
 	for (i = 0; m->req_packages && i < json_object_array_length(m->req_packages); i++)
-		json_object_array_add(*out,
-				      json_object_get(json_object_array_get_idx(m->req_packages, i)));
+		json_object_array_add(
+		    *out, json_object_get(json_object_array_get_idx(m->req_packages, i)));
 	if (access(path, F_OK) != 0) {
 		free(path);
 		return 0;
@@ -188,7 +187,8 @@ int fm_python_requirements(const struct fm_manifest *m, json_object **out, struc
 			continue;
 		/* pillow>=9.0.0 in both the manifest and requirements.txt: once */
 		for (i = 0; i < json_object_array_length(*out); i++)
-			if (!strcasecmp(r, json_object_get_string(json_object_array_get_idx(*out, i))))
+			if (!strcasecmp(r,
+					json_object_get_string(json_object_array_get_idx(*out, i))))
 				break;
 		if (i == json_object_array_length(*out))
 			json_object_array_add(*out, json_object_new_string(r));
@@ -335,8 +335,10 @@ int fm_python_check(const char *python, const char *req_python, json_object *req
 			 python, how);
 	else if (fm_json_parse(text.s ? text.s : "", text.len, out, err) < 0 ||
 		 !json_object_is_type(*out, json_type_object))
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "'%s' answered the package check with "
-			 "something other than its report", python);
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "'%s' answered the package check with "
+			 "something other than its report",
+			 python);
 	else
 		rc = 0;
 	if (rc < 0 && *out) {

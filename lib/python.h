@@ -19,7 +19,7 @@
 #include "manifest.h"
 
 /* Largest requirements.txt read; longest the interpreter's check may take. */
-#define FM_REQUIREMENTS_MAX (64 * 1024)
+#define FM_REQUIREMENTS_MAX	(64 * 1024)
 #define FM_PYTHON_CHECK_TIMEOUT 30.0
 /* A private folder of an installed plugin put first on its PYTHONPATH. */
 #define FM_PYTHONPATH_DIR ".filmeto-pythonpath"
