@@ -941,9 +941,10 @@ static int setup_python(const struct fm_manifest *m, const char *root, fm_note_f
 		size_t len = strlen(err->message);
 
 		snprintf(err->message + len, sizeof(err->message) - len,
-			 "; pip could not install the plugin's requirements (its last lines are "
-			 "in the details; with no network, install them with the system's "
-			 "packages and set python: in config.yaml)");
+			 "; pip could not install the plugin's requirements (its last lines "
+			 "follow). Without a network, install them with the system's packages "
+			 "(Debian's python3-pil ...) and set python: /usr/bin/python3 in "
+			 "config.yaml");
 	}
 	free(shown_as);
 	free(pip[0]);

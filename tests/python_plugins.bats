@@ -124,7 +124,7 @@ alt_python() { # NAME
 	[ "$status" -eq 2 ]
 }
 
-@test "doctor's interpreter gets no secret variables and is stopped with its group" {
+@test "doctor's interpreter gets no secret variables" {
 	cat > spy <<EOF
 #!/bin/sh
 env > "$BATS_TEST_TMPDIR/spy-env"
