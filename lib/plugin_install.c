@@ -1052,6 +1052,18 @@ static int take_file(const char *r, const char *rel, const char *root, json_obje
 				"the plugin imports more than %d files of the package around it",
 				PKG_FILES_MAX);
 	}
+	/* ours alone: one the plugin shipped goes first */
+	if (!json_object_object_length(taken)) {
+		to = fm_xasprintf("%s/" FM_PYTHONPATH_DIR, root);
+		rc = fm_tree_remove(to) < 0 && errno != ENOENT
+			 ? fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot remove '%s':", to)
+			 : 0;
+		free(to);
+		if (rc < 0) {
+			free(from);
+			return -1;
+		}
+	}
 	to = fm_xasprintf("%s/" FM_PYTHONPATH_DIR "/%s", root, rel);
 	dir = fm_xstrndup(to, (size_t)(strrchr(to, '/') - to));
 	if (fm_mkdirs(dir, err) < 0)
