@@ -23,6 +23,7 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
+	python3-pil python3-requests python3-pip \
 	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
 DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "       filmeto-plugin remove NAME\n"
     "       filmeto-plugin new NAME --lang LANG [--dir PARENT]\n"
     "       filmeto-plugin test NAME|DIR\n"
+    "       filmeto-plugin doctor NAME|DIR\n"
     "\n"
     "  list      the plugins on the search path: name, version, tools, directory\n"
     "  info      one plugin's description, command and parameters\n"
@@ -37,6 +38,8 @@ static const char usage_text[] =
     "  remove    remove the plugin NAME from the user plugin directory\n"
     "  new       create PARENT/NAME, a working plugin to start from\n"
     "  test      start a plugin and check that it speaks the protocol\n"
+    "  doctor    which Python interpreter runs a plugin and why, and which of its\n"
+    "            declared packages (requirements:, requirements.txt) it lacks\n"
     "\n"
     "  --json          print JSON instead of text (list, info, tools)\n"
     "  --force         replace an installed plugin of the same name (install)\n"
@@ -45,8 +48,9 @@ static const char usage_text[] =
     "  -h, --help      show this help\n"
     "      --version   show the version\n"
     "\n"
-    "Exit status: 0 success; 1 plugin not found, a check failed or an install step\n"
-    "failed; 2 usage error, invalid manifest or refused source.\n";
+    "Exit status: 0 success; 1 plugin not found, a check failed, an install step\n"
+    "failed or (doctor) a requirement is missing; 2 usage error, invalid manifest\n"
+    "or refused source.\n";
 
 enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR };
 
@@ -426,37 +430,150 @@ static void report_check(void *ctx, const char *check, int ok, const char *detai
 	fflush(stdout);
 }
 
-/* NAME on the search path, else a plugin directory. */
-static int cmd_test(struct fm_plugins *p, const char *what)
+/*
+ * NAME on the search path, else a plugin directory loaded into own: the
+ * manifest, or NULL with *status the exit status.
+ */
+static const struct fm_manifest *find_plugin(struct fm_plugins *p, const char *what,
+					     struct fm_manifest *own, int *status)
 {
 	const struct fm_plugin_entry *e = fm_plugins_lookup(p, what);
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_manifest own;
-	const struct fm_manifest *m = NULL;
 	struct stat st;
-	int status, failed;
 
-	fm_manifest_init(&own);
+	fm_manifest_init(own);
 	if (e && !e->ok) {
 		fm_warn("%s", e->error.message);
+		*status = FM_EXIT_USAGE;
+		return NULL;
+	}
+	if (e)
+		return &e->manifest;
+	if (stat(what, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (fm_manifest_load(own, what, &err) < 0) {
+			fm_warn("%s", err.message);
+			fm_error_release(&err);
+			*status = FM_EXIT_USAGE;
+			return NULL;
+		}
+		return own;
+	}
+	fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin list)", what,
+		what);
+	*status = FM_EXIT_FAILED;
+	return NULL;
+}
+
+/*
+ * "interpreter: PATH (WHY)" for a Python plugin; 0, or -1 (with a
+ * warning) when config.yaml's python: is wrong. *py is filled on success.
+ */
+static int show_interpreter(const struct fm_manifest *m, struct fm_python *py)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (fm_python_choose(m, 1, py, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		return -1;
+	}
+	line("interpreter: %s (%s)", py->path, py->why);
+	return 0;
+}
+
+/*
+ * Which interpreter runs a Python plugin and why, its version against
+ * requirements.python, and each declared package: 0 when all is there,
+ * 1 when something is missing or too old.
+ */
+static int cmd_doctor(struct fm_plugins *p, const char *what)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_manifest own;
+	const struct fm_manifest *m;
+	struct fm_python py = {0};
+	json_object *reqs = NULL, *rep = NULL, *pk;
+	int status = FM_EXIT_OK, cmp;
+	size_t i;
+
+	if (!(m = find_plugin(p, what, &own, &status)))
+		goto out;
+	line("plugin: %s (%s)", m->name, m->dir);
+	if (!fm_python_plugin(m)) {
+		line("not a Python plugin (command: %s): nothing to check", m->argv[0]);
+		goto out;
+	}
+	if (show_interpreter(m, &py) < 0) {
+		status = FM_EXIT_USAGE;
+		goto out;
+	}
+	if (fm_python_requirements(m, &reqs, &err) < 0 ||
+	    fm_python_check(py.path, m->req_python, reqs, &rep, &err) < 0) {
+		fm_warn("plugin '%s': %s", m->name, err.message);
+		status = exit_for(&err);
+		goto out;
+	}
+	cmp = json_object_get_boolean(json_object_object_get(rep, "compared"));
+	line("version: Python %s (%s)", fm_json_get_string(rep, "version"),
+	     fm_json_get_string(rep, "executable") ? fm_json_get_string(rep, "executable") : "");
+	if (m->req_python) {
+		json_object *ok = json_object_object_get(rep, "python_ok");
+
+		line("requirements.python: %s: %s", m->req_python,
+		     !ok			   ? "not compared (no packaging module)"
+		     : json_object_get_boolean(ok) ? "ok"
+						   : "NOT MET");
+		if (ok && !json_object_get_boolean(ok))
+			status = FM_EXIT_FAILED;
+	}
+	pk = fm_json_get(rep, "packages", json_type_array);
+	if (!pk || !json_object_array_length(pk))
+		line("packages: none declared");
+	for (i = 0; pk && i < json_object_array_length(pk); i++) {
+		json_object *e = json_object_array_get_idx(pk, i);
+		const char *have = fm_json_get_string(e, "installed");
+		int ok = json_object_get_boolean(json_object_object_get(e, "ok"));
+
+		if (!have && ok)
+			line("package %s: not needed here (marker)",
+			     fm_json_get_string(e, "requirement"));
+		else if (!have)
+			line("package %s: MISSING", fm_json_get_string(e, "requirement"));
+		else
+			line("package %s: %s (%s %s%s)", fm_json_get_string(e, "requirement"),
+			     ok ? "ok" : "TOO OLD OR TOO NEW", fm_json_get_string(e, "name"), have,
+			     cmp ? "" : ", version not compared");
+		if (!ok)
+			status = FM_EXIT_FAILED;
+	}
+	if (status == FM_EXIT_FAILED)
+		line("some requirements are not met: 'filmeto-plugin install' builds a .venv "
+		     "with them, or set python: in config.yaml to an interpreter that has them");
+out:
+	json_object_put(reqs);
+	json_object_put(rep);
+	fm_python_release(&py);
+	fm_manifest_release(&own);
+	fm_error_release(&err);
+	return status;
+}
+
+/* NAME on the search path, else a plugin directory. */
+static int cmd_test(struct fm_plugins *p, const char *what)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_manifest own;
+	const struct fm_manifest *m;
+	struct fm_python py = {0};
+	int status, failed;
+
+	if (!(m = find_plugin(p, what, &own, &status)))
+		return status;
+	if (fm_python_plugin(m) && show_interpreter(m, &py) < 0) {
+		fm_manifest_release(&own);
 		return FM_EXIT_USAGE;
 	}
-	if (e) {
-		m = &e->manifest;
-	} else if (stat(what, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (fm_manifest_load(&own, what, &err) < 0) {
-			fm_warn("%s", err.message);
-			fm_manifest_release(&own);
-			fm_error_release(&err);
-			return FM_EXIT_USAGE;
-		}
-		m = &own;
-	} else {
-		fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin "
-			"list)",
-			what, what);
-		return FM_EXIT_FAILED;
-	}
+	fm_python_release(&py);
 	failed = fm_plugin_selftest(m, report_check, NULL, &err);
 	if (failed < 0) {
 		fm_warn("%s", err.message);
@@ -485,6 +602,7 @@ static void check_usage(const char *verb, int nargs)
 	    {"remove", "remove NAME", 1, 0, 0, 0},
 	    {"new", "new NAME --lang LANG [--dir PARENT]", 1, 0, 0, 1},
 	    {"test", "test NAME|DIR", 1, 0, 0, 0},
+	    {"doctor", "doctor NAME|DIR", 1, 0, 0, 0},
 	};
 	char msg[160];
 	size_t i;
@@ -494,7 +612,7 @@ static void check_usage(const char *verb, int nargs)
 			break;
 	if (i == sizeof(verbs) / sizeof(verbs[0]))
 		usage_error("unknown command: use list, info, tools, validate, path, install, "
-			    "remove, new or test");
+			    "remove, new, test or doctor");
 	snprintf(msg, sizeof(msg), "usage: filmeto-plugin %s", verbs[i].usage);
 	if (nargs != verbs[i].nargs || (json_out && !verbs[i].json) || (force && !verbs[i].force) ||
 	    ((lang || parent) && !verbs[i].new) || (verbs[i].new && !lang))
@@ -529,7 +647,7 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage_error("a command is required: list, info, tools, validate, path, install, "
-			    "remove, new or test");
+			    "remove, new, test or doctor");
 	verb = argv[optind++];
 	check_usage(verb, argc - optind);
 	if (!strcmp(verb, "validate"))
@@ -553,6 +671,8 @@ int main(int argc, char **argv)
 		status = cmd_tools(&p);
 	} else if (!strcmp(verb, "test")) {
 		status = cmd_test(&p, argv[optind]);
+	} else if (!strcmp(verb, "doctor")) {
+		status = cmd_doctor(&p, argv[optind]);
 	} else {
 		for (i = 0; i < p.npath; i++)
 			puts(p.path[i]);

@@ -51,6 +51,7 @@
 #include "plugin.h"
 #include "plugin_sdk.h"
 #include "plugin_install.h"
+#include "python.h"
 #include "plugin_scaffold.h"
 #include "host.h"
 

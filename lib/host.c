@@ -21,6 +21,7 @@
 #include "combine.h"
 #include "fs.h"
 #include "host.h"
+#include "python.h"
 #include "redact.h"
 #include "rpc.h"
 #include "util.h"
@@ -61,9 +62,24 @@ static char *venv_bin(const struct fm_manifest *m)
 	return bin;
 }
 
+/*
+ * DIR/.filmeto-pythonpath when install put the upstream package files
+ * the plugin imports there (plugin_install.c), else NULL.
+ */
+static char *own_pythonpath(const struct fm_manifest *m)
+{
+	char *dir = fm_xasprintf("%s/" FM_PYTHONPATH_DIR, m->dir);
+	struct stat st;
+
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	return NULL;
+}
+
 static char **plugin_env(const struct fm_manifest *m)
 {
-	char **env = NULL, *venv = venv_bin(m), *path;
+	char **env = NULL, *venv = venv_bin(m), *path, *own;
 	size_t i, n = 0;
 
 	env_add(&env, &n, "FILMETO_PLUGIN_DIR", m->dir);
@@ -75,6 +91,13 @@ static char **plugin_env(const struct fm_manifest *m)
 					      : fm_xstrdup(venv);
 			env_add(&env, &n, "PATH", path);
 			free(path);
+		} else if (!strcmp(base_env[i], "PYTHONPATH") && (own = own_pythonpath(m))) {
+			path = getenv("PYTHONPATH") && *getenv("PYTHONPATH")
+				   ? fm_xasprintf("%s:%s", own, getenv("PYTHONPATH"))
+				   : fm_xstrdup(own);
+			env_add(&env, &n, "PYTHONPATH", path);
+			free(path);
+			free(own);
 		} else if (getenv(base_env[i])) {
 			env_add(&env, &n, base_env[i], getenv(base_env[i]));
 		}
@@ -105,21 +128,31 @@ static void free_strv(char **v)
 	free(v);
 }
 
-/* "./main" is the plugin directory's, not ours; so is its .venv python. */
-static char **plugin_argv(const struct fm_manifest *m)
+/*
+ * "./main" is the plugin directory's, not ours; a bare python3 or python
+ * is the plugin's interpreter (python.h): its .venv, config's python:,
+ * else python3 on PATH.
+ */
+static char **plugin_argv(const struct fm_manifest *m, struct fm_error *err)
 {
+	struct fm_python py;
 	size_t i, n = 0;
-	char **argv, *venv;
+	char **argv;
 
 	while (m->argv[n])
 		n++;
 	argv = fm_xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++)
 		argv[i] = fm_xstrdup(m->argv[i]);
-	if ((!strcmp(argv[0], "python3") || !strcmp(argv[0], "python")) && (venv = venv_bin(m))) {
+	if (!strcmp(argv[0], "python3") || !strcmp(argv[0], "python")) {
+		if (fm_python_choose(m, 1, &py, err) < 0) {
+			free_strv(argv);
+			return NULL;
+		}
 		free(argv[0]);
-		argv[0] = fm_xasprintf("%s/python3", venv);
-		free(venv);
+		argv[0] = py.path;
+		py.path = NULL;
+		fm_python_release(&py);
 	} else if (strchr(argv[0], '/') && argv[0][0] != '/') {
 		char *abs = fm_xasprintf("%s/%s", m->dir, argv[0]);
 
@@ -172,7 +205,8 @@ int fm_host_spawn(struct fm_host *h, struct fm_error *err)
 			rc = fm_proc_spawn_thread(&h->proc, h->manifest->serve, err);
 		}
 	} else {
-		argv = plugin_argv(h->manifest);
+		if (!(argv = plugin_argv(h->manifest, err)))
+			return -1;
 		env = plugin_env(h->manifest);
 		rc = fm_proc_spawn(&h->proc, argv, h->manifest->dir, env, err);
 		free_strv(argv);

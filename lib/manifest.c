@@ -333,6 +333,59 @@ static int load_number(struct fm_manifest *m, const char *section, const char *k
 	return 0;
 }
 
+/* Upper bound on requirements.packages. */
+#define MAX_PACKAGES 256
+
+/*
+ * requirements: {python: ">=3.9", packages: [pillow>=9.0.0, ...]}, as the
+ * Filmeto project's manifests declare what a Python plugin needs.
+ */
+static int load_requirements(struct fm_manifest *m, struct fm_error *err)
+{
+	json_object *req, *v;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(m->root, "requirements", &req) || !req)
+		return 0;
+	if (!json_object_is_type(req, json_type_object))
+		return bad(m, m->root, err,
+			   "requirements: must be a mapping (python: a version, packages: a list "
+			   "of strings)");
+	if (json_object_object_get_ex(req, "python", &v) && v) {
+		if (!json_object_is_type(v, json_type_string) &&
+		    !json_object_is_type(v, json_type_double) &&
+		    !json_object_is_type(v, json_type_int))
+			return bad(m, req, err,
+				   "requirements.python: must be a version constraint such as "
+				   "\">=3.9\"");
+		m->req_python = json_object_get_string(v);
+	}
+	if (!json_object_object_get_ex(req, "packages", &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return bad(m, req, err, "requirements.packages: must be a list of strings");
+	n = json_object_array_length(v);
+	if (n > MAX_PACKAGES)
+		return bad(m, v, err, "requirements.packages: more than %d packages", MAX_PACKAGES);
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(v, i);
+		const char *s = json_object_get_string(p);
+
+		if (!json_object_is_type(p, json_type_string))
+			return bad(m, v, err,
+				   "requirements.packages: must be a list of strings; item %zu is "
+				   "not a string",
+				   i + 1);
+		if (!*s || strlen(s) > 256 || *s == '-' || strpbrk(s, "\n\r\t"))
+			return bad(m, v, err,
+				   "requirements.packages: item %zu is not a package requirement "
+				   "(such as pillow>=9.0.0)",
+				   i + 1);
+	}
+	m->req_packages = v;
+	return 0;
+}
+
 static int load_settings(struct fm_manifest *m, struct fm_error *err)
 {
 	json_object *v;
@@ -371,7 +424,7 @@ static int load_settings(struct fm_manifest *m, struct fm_error *err)
 	    load_number(m, "execution", "max_retries", 0, MAX_RETRIES, &retries, err))
 		return -1;
 	m->max_retries = (int)retries;
-	return 0;
+	return load_requirements(m, err);
 }
 
 static const char *meta_string(json_object *root, const char *key)

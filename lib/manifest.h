@@ -28,6 +28,9 @@ struct fm_manifest {
 	int remote; /* talks to a service: never chosen for a tool unasked */
 	double startup_timeout, exec_timeout;
 	int max_retries;
+	/* requirements: python (a version constraint) and packages (strings), borrowed; or NULL */
+	const char *req_python;
+	json_object *req_packages;
 	/* A tool built into filmeto-run, run in a child of its own (host.h); NULL for plugins. */
 	void (*serve)(int in, int out, int err);
 };

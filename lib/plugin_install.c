@@ -31,6 +31,7 @@
 #include "manifest.h"
 #include "plugin.h"
 #include "proc.h"
+#include "python.h"
 #include "util.h"
 
 /* Directories nested deeper than this are refused: a copy holds fds per level. */
@@ -785,28 +786,10 @@ static void drain(int *fd, struct tail *t)
  * plugin brings (a build backend, an npm install script) before anyone
  * has seen the plugin work, and needs no service's key: not even one
  * the manifest names, which the plugin is handed only when it runs.
- * The strings stay environ's; only the array is the caller's to free.
  */
 static char **setup_env(void)
 {
-	size_t i, n = 0;
-	char **env;
-
-	for (i = 0; environ[i]; i++)
-		;
-	env = fm_xcalloc(i + 1, sizeof(*env));
-	for (i = 0; environ[i]; i++) {
-		const char *eq = strchr(environ[i], '=');
-		char *name;
-
-		if (!eq)
-			continue;
-		name = fm_xstrndup(environ[i], (size_t)(eq - environ[i]));
-		if (!fm_secret_name(name))
-			env[n++] = environ[i];
-		free(name);
-	}
-	return env;
+	return fm_env_without_secrets();
 }
 
 /*
@@ -883,53 +866,298 @@ static int exists_in(const char *dir, const char *name)
 }
 
 /*
- * runtime: python gets .venv (and its requirements), node its packages.
- * Python runs isolated (-I): neither the current directory, which is the
- * plugin's, nor PYTHONPATH nor the user's site-packages is on its path,
- * so a venv.py or pip.py the plugin ships is not what runs. A .venv the
- * plugin ships is removed first: its site-packages (a .pth file runs at
- * start-up) and its pip.conf would be pip's.
+ * A Python plugin (python.h: runtime: python, or a command that starts
+ * with python3, as main.py without a command does) gets a .venv made by
+ * the interpreter config.yaml's python: names, else python3 on PATH,
+ * with --system-site-packages, so what the distribution installed
+ * (Debian's python3-pil ...) satisfies its requirements without a
+ * download; then pip installs requirements.txt and requirements:
+ * packages:. Python runs isolated (-I): neither the current directory,
+ * which is the plugin's, nor PYTHONPATH nor the user's site-packages is
+ * on its path, so a venv.py or pip.py the plugin ships is not what runs.
+ * A .venv the plugin ships is removed first: its site-packages (a .pth
+ * file runs at start-up) and its pip.conf would be pip's.
  */
+static int setup_python(const struct fm_manifest *m, const char *root, fm_note_fn *note, void *ctx,
+			struct fm_error *err)
+{
+	char *venv[] = {NULL, "-I", "-m", "venv", "--system-site-packages", NULL, NULL, NULL};
+	char *pip[6 + 256 + 4] = {
+	    NULL, "-I", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", NULL};
+	struct fm_python py;
+	char *shipped, *shown_as;
+	size_t i, n = 7, npk = m->req_packages ? json_object_array_length(m->req_packages) : 0;
+	int rc;
+
+	shipped = fm_xasprintf("%s/.venv", root);
+	rc = fm_tree_remove(shipped);
+	free(shipped);
+	if (rc < 0 && errno != ENOENT)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot remove the plugin's own .venv:");
+	if (fm_python_choose(m, 0, &py, err) < 0)
+		return -1;
+	venv[0] = py.path;
+	/* pip (ensurepip takes seconds) only where there is something to install */
+	if (!exists_in(root, "requirements.txt") && !npk)
+		venv[5] = "--without-pip";
+	shown_as = fm_xasprintf("%s -I -m venv --system-site-packages%s .venv", py.path,
+				venv[5] ? " --without-pip" : "");
+	if (note) {
+		char *s = fm_xasprintf("running '%s' (%s)", shown_as, py.why);
+
+		note(ctx, s);
+		free(s);
+	}
+	venv[venv[5] ? 6 : 5] = ".venv";
+	rc = run_step(venv, shown_as, root, err);
+	free(shown_as);
+	fm_python_release(&py);
+	if (rc < 0)
+		return -1;
+	if (!exists_in(root, "requirements.txt") && !npk)
+		return 0;
+	pip[0] = fm_xasprintf("%s/.venv/bin/python3", root);
+	if (exists_in(root, "requirements.txt")) {
+		pip[n++] = "-r";
+		pip[n++] = "requirements.txt";
+	}
+	/* load_requirements took no option (-...) and at most 256 of them */
+	for (i = 0; i < npk && i < 256; i++)
+		pip[n++] =
+		    (char *)json_object_get_string(json_object_array_get_idx(m->req_packages, i));
+	pip[n] = NULL;
+	shown_as = fm_xasprintf(".venv/bin/python3 -I -m pip install%s%s",
+				exists_in(root, "requirements.txt") ? " -r requirements.txt" : "",
+				npk ? " (and requirements: packages:)" : "");
+	if (note) {
+		char *s = fm_xasprintf("running '%s'", shown_as);
+
+		note(ctx, s);
+		free(s);
+	}
+	rc = run_step(pip, shown_as, root, err);
+	if (rc < 0 && err && err->code == FM_PLUGIN_EXECUTION_ERROR) {
+		size_t len = strlen(err->message);
+
+		snprintf(err->message + len, sizeof(err->message) - len,
+			 "; pip could not install the plugin's requirements (its last lines "
+			 "follow). Without a network, install them with the system's packages "
+			 "(Debian's python3-pil ...) and set python: /usr/bin/python3 in "
+			 "config.yaml");
+	}
+	free(shown_as);
+	free(pip[0]);
+	return rc;
+}
+
+/* A Python plugin gets .venv (and its requirements), runtime: node its packages. */
 static int setup_runtime(const struct fm_manifest *m, const char *root, fm_note_fn *note, void *ctx,
 			 struct fm_error *err)
 {
-	static const char *const venv[] = {"python3", "-I", "-m", "venv", ".venv", NULL};
 	static const char *const npm[] = {"npm",	"install",   "--omit=dev",
 					  "--no-audit", "--no-fund", NULL};
-	const char *venv_shown = "python3 -I -m venv .venv";
-	const char *pip_shown = ".venv/bin/python3 -I -m pip install -r requirements.txt";
-	char *pip[] = {NULL,	     "-I",	"-m",
-		       "pip",	     "install", "--disable-pip-version-check",
-		       "--no-input", "-r",	"requirements.txt",
-		       NULL};
-	char *shipped;
-	int rc = 0;
 
-	if (m->runtime && !strcmp(m->runtime, "python")) {
-		shipped = fm_xasprintf("%s/.venv", root);
-		rc = fm_tree_remove(shipped);
-		free(shipped);
-		if (rc < 0 && errno != ENOENT)
-			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-					"cannot remove the plugin's own .venv:");
-		if (note)
-			note(ctx, "running 'python3 -I -m venv .venv'");
-		if (run_step((char *const *)venv, venv_shown, root, err) < 0)
-			return -1;
-		if (!exists_in(root, "requirements.txt"))
-			return 0;
-		if (note)
-			note(ctx,
-			     "running '.venv/bin/python3 -I -m pip install -r requirements.txt'");
-		pip[0] = fm_xasprintf("%s/.venv/bin/python3", root);
-		rc = run_step(pip, pip_shown, root, err);
-		free(pip[0]);
-	} else if (m->runtime && !strcmp(m->runtime, "node") && exists_in(root, "package.json")) {
+	if (fm_python_plugin(m))
+		return setup_python(m, root, note, ctx, err);
+	if (m->runtime && !strcmp(m->runtime, "node") && exists_in(root, "package.json")) {
 		if (note)
 			note(ctx, "running 'npm install --omit=dev'");
-		rc = run_step((char *const *)npm, "npm install --omit=dev", root, err);
+		return run_step((char *const *)npm, "npm install --omit=dev", root, err);
 	}
+	return 0;
+}
+
+/* Upstream package files an installed copy takes with it: how many, how large. */
+#define PKG_FILES_MAX 32
+#define PKG_FILE_MAX  (1 << 20)
+#define PKG_UP_MAX    8
+
+/* A regular file reached through no link at its end, of at most PKG_FILE_MAX bytes. */
+static int small_file(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= PKG_FILE_MAX;
+}
+
+/* The dotted module names a Python file imports (from X.Y import ..., import X.Y). */
+static void imported_names(const char *path, json_object *names)
+{
+	char *buf = NULL, *line, *save = NULL, *s, *e;
+	size_t len;
+
+	if (fm_read_file(path, PKG_FILE_MAX, &buf, &len, NULL) < 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		s = line + strspn(line, " \t");
+		if (!strncmp(s, "from ", 5))
+			s += 5;
+		else if (!strncmp(s, "import ", 7))
+			s += 7;
+		else
+			continue;
+		s += strspn(s, " \t");
+		for (e = s; *e == '_' || *e == '.' || (*e >= '0' && *e <= '9') ||
+			    ((*e | 0x20) >= 'a' && (*e | 0x20) <= 'z');
+		     e++)
+			;
+		/* only dotted names inside a package; relative imports are the plugin's own */
+		if (e - s < 3 || e - s > 200 || *s == '.' || !memchr(s, '.', (size_t)(e - s)))
+			continue;
+		*e = '\0';
+		json_object_object_add(names, s, NULL);
+	}
+	free(buf);
+}
+
+/*
+ * R, an ancestor of the plugin's source directory src (resolved) holding
+ * the package top that src lies inside (R/server for server.plugins...),
+ * or NULL.
+ */
+static char *package_root(const char *src, const char *top)
+{
+	char *r = fm_xstrdup(src), *slash, *pkg;
+	int up;
+
+	for (up = 0; up < PKG_UP_MAX && (slash = strrchr(r, '/')) && slash != r; up++) {
+		*slash = '\0';
+		pkg = fm_xasprintf("%s/%s/", r, top);
+		if (!strncmp(src, pkg, strlen(pkg))) {
+			free(pkg);
+			return r;
+		}
+		free(pkg);
+	}
+	free(r);
+	return NULL;
+}
+
+/* Copies R/rel into root/FM_PYTHONPATH_DIR/rel, once; 1 copied, 0 not there. */
+static int take_file(const char *r, const char *rel, const char *root, json_object *taken,
+		     struct fm_error *err)
+{
+	char *from = fm_xasprintf("%s/%s", r, rel), *to, *dir;
+	int rc = 0;
+
+	if (json_object_object_get_ex(taken, rel, NULL) || !small_file(from)) {
+		rc = json_object_object_get_ex(taken, rel, NULL);
+		free(from);
+		return rc;
+	}
+	if (json_object_object_length(taken) >= PKG_FILES_MAX) {
+		free(from);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the plugin imports more than %d files of the package around it",
+				PKG_FILES_MAX);
+	}
+	/* ours alone: one the plugin shipped goes first */
+	if (!json_object_object_length(taken)) {
+		to = fm_xasprintf("%s/" FM_PYTHONPATH_DIR, root);
+		rc = fm_tree_remove(to) < 0 && errno != ENOENT
+			 ? fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot remove '%s':", to)
+			 : 0;
+		free(to);
+		if (rc < 0) {
+			free(from);
+			return -1;
+		}
+	}
+	to = fm_xasprintf("%s/" FM_PYTHONPATH_DIR "/%s", root, rel);
+	dir = fm_xstrndup(to, (size_t)(strrchr(to, '/') - to));
+	if (fm_mkdirs(dir, err) < 0)
+		rc = -1;
+	else if (fm_copy_file(from, to) < 0)
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+			      "cannot copy '%s' into '%s':", from, to);
+	else
+		rc = 1;
+	if (rc == 1)
+		json_object_object_add(taken, rel, json_object_new_string(from));
+	free(dir);
+	free(to);
+	free(from);
 	return rc;
+}
+
+/*
+ * The Filmeto project's plugins import their host's package by its path
+ * from the project's root (`from server.plugins.base_plugin import ...`,
+ * after putting the root on sys.path), which a copy of the plugin's folder
+ * alone no longer has. When src, a directory, lies inside such a package
+ * (R/server/plugins/NAME), the files of it that the plugin imports
+ * (R/server/__init__.py, R/server/plugins/__init__.py,
+ * R/server/plugins/base_plugin.py, and what they import in turn from the
+ * same package, PKG_FILES_MAX at most) are copied into
+ * root/.filmeto-pythonpath, which the host puts first on the plugin's
+ * PYTHONPATH (host.c).
+ */
+static int take_upstream_package(const char *src, const char *root, fm_note_fn *note, void *ctx,
+				 struct fm_error *err)
+{
+	char *real = realpath(src, NULL), *main_py = fm_xasprintf("%s/main.py", root);
+	json_object *names = json_object_new_object(), *taken = json_object_new_object();
+	int rc = 0, pass;
+
+	if (!real || !small_file(main_py))
+		goto out;
+	imported_names(main_py, names);
+	for (pass = 0; pass < PKG_FILES_MAX && rc >= 0; pass++) {
+		int before = json_object_object_length(taken);
+
+		json_object_object_foreach (names, name, unused) {
+			char *dotted = fm_xstrdup(name), *dot = strchr(dotted, '.'), *r, *rel, *mod;
+
+			(void)unused;
+			*dot = '\0';
+			/* the plugin's own package, or one not around it */
+			if (exists_in(root, dotted) || !(r = package_root(real, dotted))) {
+				free(dotted);
+				continue;
+			}
+			*dot = '.';
+			for (dot = dotted; (dot = strchr(dot, '.')); dot++)
+				*dot = '/';
+			/* every package on the way, then the module itself */
+			for (dot = dotted; rc >= 0 && (dot = strchr(dot, '/')); dot++) {
+				rel = fm_xasprintf("%.*s/__init__.py", (int)(dot - dotted), dotted);
+				rc = take_file(r, rel, root, taken, err);
+				free(rel);
+			}
+			mod = fm_xasprintf("%s.py", dotted);
+			rel = fm_xasprintf("%s/__init__.py", dotted);
+			if (rc >= 0 && (rc = take_file(r, mod, root, taken, err)) == 0)
+				rc = take_file(r, rel, root, taken, err);
+			free(rel);
+			free(mod);
+			free(r);
+			free(dotted);
+			if (rc < 0)
+				break;
+		}
+		if (rc < 0 || json_object_object_length(taken) == before)
+			break;
+		/* what the files taken import from the same package, in turn */
+		json_object_object_foreach (taken, rel, from) {
+			(void)rel;
+			imported_names(json_object_get_string(from), names);
+		}
+	}
+	if (rc >= 0 && json_object_object_length(taken) && note) {
+		char *s = fm_xasprintf(
+		    "taking %d file(s) of the package around it into " FM_PYTHONPATH_DIR,
+		    json_object_object_length(taken));
+
+		note(ctx, s);
+		free(s);
+	}
+out:
+	json_object_put(names);
+	json_object_put(taken);
+	free(main_py);
+	free(real);
+	return rc < 0 ? -1 : 0;
 }
 
 /* The plugin: at the top of what was unpacked, or in its one directory. */
@@ -1048,6 +1276,7 @@ int fm_plugin_install(const char *src, int force, fm_note_fn *note, void *ctx, c
 		      struct fm_error *err)
 {
 	char *pdir = fm_user_plugin_dir(), *tmp = NULL, *top = NULL, *root = NULL, *final = NULL;
+	char *srcdir = NULL;
 	struct fm_manifest m;
 	struct stat st;
 	int rc = -1, isdir = 0;
@@ -1096,7 +1325,11 @@ int fm_plugin_install(const char *src, int force, fm_note_fn *note, void *ctx, c
 		goto out;
 	}
 	/* After the rename the install is whole: an interrupt then is too late. */
-	if (setup_runtime(&m, root, note, ctx, err) < 0 || stop_if_interrupted(err) < 0 ||
+	if (isdir && fm_python_plugin(&m))
+		srcdir = !strcmp(root, top) ? fm_xstrdup(src)
+					    : fm_xasprintf("%s/%s", src, strrchr(root, '/') + 1);
+	if ((srcdir && take_upstream_package(srcdir, root, note, ctx, err) < 0) ||
+	    setup_runtime(&m, root, note, ctx, err) < 0 || stop_if_interrupted(err) < 0 ||
 	    move_into_place(root, final, tmp, force, m.name, err) < 0)
 		goto out;
 	*dir = final;
@@ -1106,6 +1339,7 @@ out:
 	if (tmp)
 		fm_tree_remove(tmp);
 	fm_manifest_release(&m);
+	free(srcdir);
 	free(final);
 	free(root);
 	free(top);

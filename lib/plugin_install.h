@@ -54,7 +54,9 @@ typedef void fm_note_fn(void *ctx, const char *note);
  * plugin at its top or inside one top-level directory) into the user
  * plugin directory, as the directory named after its manifest: unpacked
  * into a temporary directory there, its manifest loaded, its environment
- * set up, then renamed into place. An installed plugin of that name is
+ * set up (a Python plugin's .venv, and the files of the package around a
+ * directory source that it imports, in .filmeto-pythonpath: python.h),
+ * then renamed into place. An installed plugin of that name is
  * refused unless force, then replaced. On failure nothing is left behind.
  * Sets *dir (malloc'd) to the installed directory. Refusals are
  * VALIDATION_ERROR; a failed setup step is PLUGIN_EXECUTION_ERROR with

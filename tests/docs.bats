@@ -135,7 +135,7 @@ complete_bash() {
 	run complete_bash filmeto-submit -P t
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin ''
-	[ "${lines[*]}" = "list info tools validate path install remove new test" ]
+	[ "${lines[*]}" = "list info tools validate path install remove new test doctor" ]
 	run complete_bash filmeto-plugin remove ''
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin install --f

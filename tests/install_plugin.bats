@@ -156,7 +156,7 @@ PY
 @test "install from a directory: listed in the user plugin directory, and it runs" {
 	run filmeto-plugin install src/mypy
 	[ "$status" -eq 0 ]
-	[ "$output" = "installed mypy 1.0.0 in $PLUGINS/mypy" ]
+	[ "${lines[-1]}" = "installed mypy 1.0.0 in $PLUGINS/mypy" ]
 	[ -f "$PLUGINS/mypy/main.py" ]
 	[ "$(ls -A "$PLUGINS")" = mypy ]
 	run filmeto-plugin list
@@ -226,7 +226,7 @@ PY
 	[ ! -e "$PLUGINS/mypy/NEW" ]
 	run filmeto-plugin install --force src/mypy
 	[ "$status" -eq 0 ]
-	[ "$output" = "installed mypy 2.0.0 in $PLUGINS/mypy" ]
+	[ "${lines[-1]}" = "installed mypy 2.0.0 in $PLUGINS/mypy" ]
 	[[ "$(filmeto-plugin list)" == *"mypy 2.0.0 "* ]]
 	[ -f "$PLUGINS/mypy/NEW" ]
 	# Neither the old copy nor a staging directory is left.
@@ -320,7 +320,7 @@ PY
 	run filmeto-plugin install venvy.tar.gz
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"running 'python3 -I -m venv .venv'"* ]]
+	[[ "$output" == *"/python3 -I -m venv --system-site-packages .venv' (python3 on PATH)"* ]]
 	[[ "$output" == *"running '.venv/bin/python3 -I -m pip install -r requirements.txt'"* ]]
 	[ -x "$PLUGINS/venvy/.venv/bin/python3" ]
 	[ "$(ls -A "$PLUGINS")" = venvy ]
@@ -428,11 +428,13 @@ PY
 @test "an interrupted install stops its setup step and leaves nothing" {
 	make_plugin venvy
 	sed -i '/^name: venvy$/a runtime: python' src/venvy/plugin.yml
+	# Something to install: the venv gets pip, which takes seconds to set up.
+	printf -- '--no-index\nfilmeto-never-reached\n' > src/venvy/requirements.txt
 	filmeto-plugin install src/venvy 2> err &
 	pid=$!
 	# Wait until python3 -I -m venv runs in the plugin's folder, then interrupt.
 	for _ in $(seq 100); do
-		grep -q "running 'python3 -I -m venv" err && break
+		grep -q -- "-I -m venv --system-site-packages .venv'" err && break
 		sleep 0.05
 	done
 	wait_for eval '[ "$(plugin_procs "$PLUGINS")" -gt 0 ]'
@@ -470,12 +472,14 @@ PY
 	ln -s sub/file src/mypy/inner
 	mkdir -p src/mypy/.venv/bin
 	ln -s /usr/bin/python3 src/mypy/.venv/bin/python3
+	touch src/mypy/.venv/SHIPPED
 	run filmeto-plugin install src/mypy
 	[ "$status" -eq 0 ]
 	[ "$(cat "$PLUGINS/mypy/inner")" = data ]
 	[ -L "$PLUGINS/mypy/inner" ]
-	# A development .venv is not copied.
-	[ ! -e "$PLUGINS/mypy/.venv" ]
+	# A development .venv is not copied: install makes its own.
+	[ ! -e "$PLUGINS/mypy/.venv/SHIPPED" ]
+	[ -x "$PLUGINS/mypy/.venv/bin/python3" ]
 	filmeto-plugin remove mypy
 	ln -s "$MARKER" src/mypy/evil
 	refused src/mypy "'src/mypy': entry 'evil' is a symbolic link to '$MARKER', outside the plugin directory"

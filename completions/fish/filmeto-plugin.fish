@@ -1,6 +1,6 @@
 # fish completion for filmeto-plugin
 
-set -l cmds list info tools validate path install remove new test
+set -l cmds list info tools validate path install remove new test doctor
 
 complete -c filmeto-plugin -f
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
@@ -25,15 +25,17 @@ complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a new -d 'Create a new plugin'
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a test -d 'Start a plugin and check its protocol'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a doctor -d 'Show the Python interpreter of a plugin and its missing packages'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from list' \
 	-l json -d 'Print JSON'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from tools' \
 	-l json -d 'Print a JSON object of tool to plugins'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
 	-l json -d 'Print the normalized manifest as JSON'
-complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test' \
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test doctor' \
 	-a '(filmeto-plugin list 2>/dev/null | cut -d" " -f1)' -d Plugin
-complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test' \
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test doctor' \
 	-a '(__fish_complete_directories (commandline -ct))'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from install' \
 	-l force -d 'Replace an installed plugin of the same name'
