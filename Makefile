@@ -121,6 +121,7 @@ deps:
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
 	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	/usr/bin/python3 -c 'import PIL, requests, pip' 2>/dev/null || missing="$$missing python3-pil"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing with apt-get"; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
