@@ -44,6 +44,40 @@ static char *config_home(void)
 	return fm_xdg_dir("XDG_CONFIG_HOME", ".config");
 }
 
+/* What config.yaml may say; python: is read by lib/python.c. */
+static const char *const top_keys[] = {"defaults", "film", "plugins", "python", NULL};
+static const char *const film_keys[] = {"width", "height", "fps", NULL};
+
+/* An unknown key is an error, with the known one it is likely a slip for. */
+static int known_keys(const struct fm_config *c, json_object *obj, const char *const *known,
+		      const char *where, struct fm_error *err)
+{
+	if (!obj || !json_object_is_type(obj, json_type_object))
+		return 0;
+	json_object_object_foreach (obj, k, v) {
+		const char *near;
+		char list[256] = "";
+		int line = fm_yaml_line(v) ? fm_yaml_line(v) : fm_yaml_line(obj);
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], k); i++)
+			;
+		if (known[i])
+			continue;
+		near = fm_suggest(k, known, 0);
+		if (near)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"%s:%d: unknown key '%s%s': did you mean '%s%s'?", c->path,
+					line, where, k, where, near);
+		for (i = 0; known[i]; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i ? ", " : "", known[i]);
+		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: unknown key '%s%s' (known: %s)",
+				c->path, line, where, k, list);
+	}
+	return 0;
+}
+
 int fm_config_load(struct fm_config *c, struct fm_error *err)
 {
 	const char *env = getenv("FILMETO_CONFIG");
@@ -64,6 +98,10 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 		c->path = NULL;
 		c->root = json_object_new_object();
 	}
+	if (known_keys(c, c->root, top_keys, "", err) < 0 ||
+	    known_keys(c, fm_json_get(c->root, "film", json_type_object), film_keys, "film.", err) <
+		0)
+		return -1;
 	if ((json_object_object_get_ex(c->root, "defaults", &v) &&
 	     !json_object_is_type(v, json_type_object)) ||
 	    (json_object_object_get_ex(c->root, "film", &v) &&

@@ -101,7 +101,16 @@ static void unknown_keys(struct sb *s, json_object *obj, const char *const *know
 {
 	json_object_object_foreach (obj, k, v) {
 		(void)v;
-		if (!one_of(k, known))
+		const char *near;
+
+		if (one_of(k, known))
+			continue;
+		near = fm_suggest(k, known, 0);
+		if (near)
+			problem(s, obj, where,
+				"unknown field '%s': did you mean '%s'? (rule: known fields)", k,
+				near);
+		else
 			problem(s, obj, where, "unknown field '%s' (rule: known fields)", k);
 	}
 }

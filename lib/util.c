@@ -1,4 +1,5 @@
 /* Allocation, time, ids and json-c helpers shared by every module. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -478,4 +479,70 @@ int fm_arg_positive(const char *opt, const char *text, double *out, struct fm_er
 		return fm_error(err, FM_VALIDATION_ERROR, "%s: not a positive number", opt);
 	*out = v;
 	return 0;
+}
+
+/* Optimal string alignment distance, case ignored; stops past limit. */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d;
+	size_t *block, *prev2, *prev, *cur;
+
+	if (la > 64 || lb > 64)
+		return limit + 1;
+	if ((la > lb ? la - lb : lb - la) > limit)
+		return limit + 1;
+	block = fm_xcalloc(3 * (lb + 1), sizeof(*block));
+	prev2 = block;
+	prev = prev2 + lb + 1;
+	cur = prev + lb + 1;
+	for (j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t *t;
+
+		cur[0] = i;
+		for (j = 1; j <= lb; j++) {
+			int ca = tolower((unsigned char)a[i - 1]),
+			    cb = tolower((unsigned char)b[j - 1]);
+			size_t best = prev[j - 1] + (ca != cb);
+
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+			    tolower((unsigned char)a[i - 2]) == cb && prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
+		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	d = prev[lb];
+	free(block);
+	return d;
+}
+
+const char *fm_suggest(const char *word, const char *const *candidates, size_t n)
+{
+	size_t len = strlen(word), limit = len <= 4 ? 1 : len <= 8 ? 2 : 3, best = limit + 1;
+	const char *pick = NULL;
+	size_t i;
+
+	for (i = 0; n ? i < n : candidates[i] != NULL; i++) {
+		size_t d;
+
+		if (!candidates[i])
+			continue;
+		if (!strcmp(word, candidates[i]))
+			return NULL;
+		d = edit_distance(word, candidates[i], limit);
+		if (d < best) {
+			best = d;
+			pick = candidates[i];
+		}
+	}
+	return pick;
 }

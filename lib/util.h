@@ -45,6 +45,15 @@ int fm_id_valid(const char *id);
 int fm_id_char(int c);
 #define FM_ID_RULE "1-128 characters of A-Z a-z 0-9 . _ - (not starting with . or -)"
 _Static_assert(FM_ID_MAX == 128, "FM_ID_RULE says the id limit in words");
+/*
+ * "Did you mean": the one of the n candidates (a NULL-terminated list when
+ * n is 0) nearest to word by edit distance (insertions, deletions,
+ * substitutions and swaps of neighbours, case ignored), when it is near
+ * enough to be a slip: at most 1 edit for words up to 4 characters, 2 up
+ * to 8, else 3. NULL when none is, or when word is one of them.
+ */
+const char *fm_suggest(const char *word, const char *const *candidates, size_t n);
+
 /* "PREFIX-xxxxxxxx" with 8 random hex digits. */
 char *fm_id_new(const char *prefix);
 

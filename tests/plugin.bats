@@ -125,6 +125,22 @@ setup() {
 	[[ "$output" != *"chaos*"* ]]
 }
 
+@test "config.yaml: an unknown key is an error, with the key it is likely a slip for" {
+	mkdir -p "$XDG_CONFIG_HOME/filmeto"
+	printf 'film:\n  fps: 12\ndefualts:\n  text2text: pyfilmeto\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	run --separate-stderr filmeto-submit -t text2text -p text=x
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"config.yaml:4: unknown key 'defualts': did you mean 'defaults'?"* ]]
+	printf 'film:\n  fps: 12\n  widht: 640\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	run --separate-stderr filmeto-run -d out < /dev/null
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"unknown key 'film.widht': did you mean 'film.width'?"* ]]
+	printf 'colour: always\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	# tools still lists, without the config's defaults, and says why.
+	run --separate-stderr filmeto-plugin tools
+	[[ "$stderr" == *"unknown key 'colour' (known: defaults, film, plugins, python)"* ]]
+}
+
 @test "list, info and validate keep a manifest's control characters and escape sequences off the terminal" {
 	mkdir -p plugins/evil
 	# A description, a version and a command argument that clear the

@@ -49,7 +49,7 @@ EOF2
 	[ "$status" -eq 2 ]
 	[ -z "$output" ]
 	[[ "$stderr" == *"board.yaml:1: size: 'wide' is not WIDTHxHEIGHT"* ]]
-	[[ "$stderr" == *"scene 1: unknown field 'transiton'"* ]]
+	[[ "$stderr" == *"scene 1: unknown field 'transiton': did you mean 'transition'?"* ]]
 	[[ "$stderr" == *"scene 2: prompt: required unless the scene gives image or video"* ]]
 	[[ "$stderr" == *"scene 3: transition: 'wipe' is not one of cut, fade, crossfade"* ]]
 	[[ "$stderr" == *"scene 3: image: 'missing.png' is not a readable file"* ]]

@@ -541,6 +541,25 @@ static void test_exit_status(void)
 	IS_INT(fm_exit_status(FM_OUTCOME_UNFINISHED), 3, "exit status: unfinished is 3");
 	IS_INT(fm_exit_status(FM_OUTCOME_INTERRUPTED), 130, "exit status: interrupted is 130");
 	IS_INT(fm_exit_status((enum fm_outcome)99), 1, "exit status: an unknown outcome is 1");
+	IS_INT(fm_exit_status(FM_OUTCOME_EMPTY), 4, "exit status: an empty stream is 4");
+}
+
+static void test_suggest(void)
+{
+	static const char *const tools[] = {"text2image", "text2video", "image2video", "combine",
+					    NULL};
+	static const char *const keys[] = {"defaults", "film", "plugins", "python"};
+
+	IS_STR(fm_suggest("text2imag", tools, 0), "text2image", "suggest: one letter short");
+	IS_STR(fm_suggest("txet2image", tools, 0), "text2image", "suggest: two letters swapped");
+	IS_STR(fm_suggest("Text2Image", tools, 0), "text2image", "suggest: case is ignored");
+	IS_STR(fm_suggest("combnie", tools, 0), "combine", "suggest: a swap in a short word");
+	OK(fm_suggest("combine", tools, 0) == NULL, "suggest: an exact match needs none");
+	OK(fm_suggest("speak", tools, 0) == NULL, "suggest: nothing near is nothing");
+	OK(fm_suggest("x", tools, 0) == NULL, "suggest: one letter suggests nothing far");
+	IS_STR(fm_suggest("plugin", keys, 4), "plugins", "suggest: a counted list");
+	IS_STR(fm_suggest("pyton", keys, 4), "python", "suggest: nearest of two near ones");
+	OK(fm_suggest("", keys, 4) == NULL, "suggest: an empty word");
 }
 
 void test_util(void)
@@ -583,6 +602,7 @@ void test_util(void)
 	test_term();
 	test_buf();
 	test_grow();
+	test_suggest();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
