@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -964,6 +965,132 @@ static int cacheable(const struct fm_exec *x, const struct job *j)
 	       !fm_json_get(j->t.parameters, "failed", json_type_array);
 }
 
+/* --- -o's film: not combined again when nothing it is made of changed -- */
+
+/*
+ * The film is not kept in the output cache (it may be large, and it lives
+ * where -o says); instead its key is stamped into the sidecar combine
+ * writes beside it, FILM.json, under "filmeto_run", with the film's size
+ * and modification time and the result. A rerun whose key, film and
+ * outputs all match answers from the stamp.
+ */
+static int film_job(const struct fm_exec *x, const struct job *j)
+{
+	return x->o.cache && x->o.cache_dir && x->o.film && x->film_taken &&
+	       !strcmp(x->film_taken, j->e->text) &&
+	       !fm_json_get(j->t.parameters, "failed", json_type_array);
+}
+
+static char *film_sidecar(const char *film)
+{
+	const char *dot = strrchr(film, '.');
+
+	return fm_xasprintf("%.*s.json", (int)(dot ? dot - film : (ptrdiff_t)strlen(film)), film);
+}
+
+static json_object *film_read_sidecar(const char *path)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *o = NULL;
+	char *buf = NULL;
+	size_t len;
+
+	if (fm_read_file(path, FM_FILM_SIDECAR_MAX, &buf, &len, &err) == 0 &&
+	    fm_json_parse(buf, len, &o, &err) == 0 && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	fm_error_release(&err);
+	free(buf);
+	return o;
+}
+
+/* "size:mtime-ns" of the film, or "" when it is no regular file. */
+static void film_state(const char *film, char buf[64])
+{
+	struct stat st;
+
+	buf[0] = '\0';
+	if (lstat(film, &st) == 0 && S_ISREG(st.st_mode))
+		snprintf(buf, 64, "%lld:%lld.%09ld", (long long)st.st_size,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+static void film_stamp(struct fm_exec *x, struct job *j, const struct fm_result *res)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *path = film_sidecar(x->o.film), state[64];
+	json_object *side = film_read_sidecar(path), *stamp;
+	const char *text;
+	size_t len;
+
+	film_state(x->o.film, state);
+	if (side && *state) {
+		stamp = json_object_new_object();
+		json_object_object_add(stamp, "key", json_object_new_string(j->cache_key));
+		json_object_object_add(stamp, "film", json_object_new_string(state));
+		json_object_object_add(stamp, "output_files", json_object_get(res->output_files));
+		json_object_object_add(stamp, "output_resources",
+				       json_object_get(res->output_resources));
+		json_object_object_add(stamp, "metadata", json_object_get(res->metadata));
+		json_object_object_add(side, "filmeto_run", stamp);
+		text = json_object_to_json_string_length(
+		    side, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		/* Failing to stamp only means combining again next time. */
+		fm_write_file(path, text, len, &err);
+	}
+	fm_error_release(&err);
+	json_object_put(side);
+	free(path);
+}
+
+/* Answers the film task from the stamp: 1 when nothing changed. */
+static int film_reuse(struct fm_exec *x, struct job *j)
+{
+	char *path = film_sidecar(x->o.film), state[64];
+	json_object *side = film_read_sidecar(path);
+	json_object *stamp = fm_json_get(side, "filmeto_run", json_type_object);
+	json_object *files = fm_json_get(stamp, "output_files", json_type_array);
+	const char *key = fm_json_get_string(stamp, "key");
+	const char *was = fm_json_get_string(stamp, "film");
+	struct fm_result res;
+	int hit = 0;
+	size_t i;
+
+	film_state(x->o.film, state);
+	if (key && was && files && *state && !strcmp(key, j->cache_key) && !strcmp(was, state)) {
+		hit = 1;
+		for (i = 0; hit && i < json_object_array_length(files); i++)
+			hit = access(json_object_get_string(json_object_array_get_idx(files, i)),
+				     F_OK) == 0;
+	}
+	if (hit) {
+		fm_result_init(&res, j->e->text);
+		res.status = FM_STATUS_SUCCESS;
+		json_object_put(res.output_files);
+		res.output_files = json_object_get(files);
+		json_object_put(res.output_resources);
+		res.output_resources =
+		    json_object_get(fm_json_get(stamp, "output_resources", json_type_array));
+		if (!res.output_resources)
+			res.output_resources = json_object_new_array();
+		json_object_put(res.metadata);
+		res.metadata =
+		    fm_json_get(stamp, "metadata", json_type_object)
+			? json_object_get(fm_json_get(stamp, "metadata", json_type_object))
+			: json_object_new_object();
+		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));
+		j->attempt = 1;
+		if (j->state == J_READY)
+			j->state = J_BACKOFF; /* neither ready nor running any more */
+		finish(x, j, &res);
+		fm_result_release(&res);
+	}
+	json_object_put(side);
+	free(path);
+	return hit;
+}
+
 /* Answers from the output cache: no plugin runs. Returns 1 on a hit. */
 static int from_cache(struct fm_exec *x, struct job *j)
 {
@@ -972,6 +1099,8 @@ static int from_cache(struct fm_exec *x, struct job *j)
 
 	if (!j->cache_key)
 		return 0;
+	if (film_job(x, j))
+		return film_reuse(x, j);
 	fm_result_init(&res, j->e->text);
 	hit = fm_mkdirs(j->dir, NULL) == 0 &&
 	      fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
@@ -1054,7 +1183,7 @@ static void begin_prep(struct fm_exec *x, struct job *j)
 	if (task_dir(x, j) < 0)
 		return;
 	in.dir = j->dir;
-	if (cacheable(x, j)) {
+	if (cacheable(x, j) || film_job(x, j)) {
 		in.m = j->m;
 		in.tool = j->t.tool_name;
 		in.parameters = j->t.parameters;
@@ -1152,13 +1281,35 @@ static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
 		if (task_dir(x, j) < 0)
 			return -1;
 		j->localized = 1;
-		if (cacheable(x, j))
+		if (cacheable(x, j) || film_job(x, j))
 			j->cache_key = fm_cache_key(j->m, &j->t, j->settings, NULL);
 		if (from_cache(x, j))
 			return -1;
 	}
 	begin_attempt(x, j, J_RUNNING);
 	attach(w, j);
+	return 0;
+}
+
+/*
+ * A task without resources is looked up in the cache before a plugin
+ * process is found for it, so a rerun answered from the cache starts no
+ * plugin. Returns 1 when j ended here (answered, or its folder refused);
+ * on a miss j is back in the ready list, where it was.
+ */
+static int answered_early(struct fm_exec *x, struct job *j)
+{
+	if (j->localized || (!cacheable(x, j) && !film_job(x, j)))
+		return 0;
+	list_unlink(j);
+	x->nready--;
+	if (task_dir(x, j) < 0)
+		return 1;
+	j->localized = 1;
+	j->cache_key = fm_cache_key(j->m, &j->t, j->settings, NULL);
+	if (from_cache(x, j))
+		return 1;
+	ready_insert(x, j);
 	return 0;
 }
 
@@ -1183,6 +1334,8 @@ static void schedule(struct fm_exec *x)
 			begin_prep(x, j);
 			continue;
 		}
+		if (answered_early(x, j))
+			continue;
 		w = worker_for(x, j->m, &err);
 		if (!w && err.code) {
 			list_unlink(j);
@@ -1268,7 +1421,9 @@ static void on_result(struct fm_exec *x, struct worker *w, struct job *j, struct
 	}
 	res.execution_time = fm_now() - j->started;
 	fit_result(x, j, &res);
-	if (res.status == FM_STATUS_SUCCESS && j->cache_key)
+	if (res.status == FM_STATUS_SUCCESS && j->cache_key && film_job(x, j))
+		film_stamp(x, j, &res);
+	else if (res.status == FM_STATUS_SUCCESS && j->cache_key)
 		fm_cache_put(x->o.cache_dir, j->cache_key, &res);
 	finish(x, j, &res);
 	fm_result_release(&res);

@@ -29,6 +29,9 @@
 #define FM_RETRY_MAX	 30.0  /* longest backoff */
 #define FM_READY_PER_JOB 64    /* ready tasks buffered per -j slot */
 
+/* The largest FILM.json read for its stamp (-o's film reused). */
+#define FM_FILM_SIDECAR_MAX (64 << 20)
+
 /*
  * What one line may carry from a plugin, so that every line we write fits
  * FM_LINE_MAX and a reader never drops a task's final line. A result's

@@ -312,6 +312,39 @@ YAML
 	decodes film.mp4
 }
 
+@test "an unchanged rerun with -o does not combine the film again" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	board film.yaml
+	filmeto-submit --storyboard film.yaml > tasks
+	filmeto-run -o film.mp4 tasks > first
+	holds first 'not one("completed", "film-film")["metadata"].get("cached")'
+	[ "$(jfile film.json 'd["filmeto_run"]["output_files"][0]')" = "$BATS_TEST_TMPDIR/film.mp4" ]
+	before=$(stat -c %Y.%s film.mp4)
+	filmeto-run -o film.mp4 tasks > second
+	# Every task answered from the cache, the film from its sidecar's
+	# stamp: no plugin and no combine ran, and the film is untouched.
+	[ "$(jget second 'len(by("completed"))')" -eq "$(jget first 'len(by("completed"))')" ]
+	[ "$(jget second 'len([l for l in by("completed") if not l["metadata"].get("cached")])')" -eq 0 ]
+	[ "$(jget second '[l for l in by("completed") if l["task_id"] == "film-film"][0]["output_files"]')" = \
+		"$(jget first '[l for l in by("completed") if l["task_id"] == "film-film"][0]["output_files"]')" ]
+	[ "$(stat -c %Y.%s film.mp4)" = "$before" ]
+	[ "$(jget second 'len(by("progress"))')" -eq 0 ]
+	# A film changed on disk, a file beside it gone, or --no-cache: combined again.
+	touch -d '2020-01-01 00:00' film.mp4
+	filmeto-run -o film.mp4 tasks > third
+	holds third 'not one("completed", "film-film")["metadata"].get("cached")'
+	rm film-contact.png
+	filmeto-run -o film.mp4 tasks > fourth
+	holds fourth 'not one("completed", "film-film")["metadata"].get("cached")'
+	[ -s film-contact.png ]
+	filmeto-run --no-cache -o film.mp4 tasks > fifth
+	holds fifth 'not one("completed", "film-film")["metadata"].get("cached")'
+	# Another film name is another film.
+	filmeto-run -o other.mp4 tasks > sixth
+	holds sixth 'not one("completed", "film-film")["metadata"].get("cached")'
+	decodes other.mp4
+}
+
 @test "a failed scene fails the film, or becomes a title card with --placeholder" {
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	head -c 5000 /dev/urandom >bad.png
