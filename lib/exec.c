@@ -1010,7 +1010,8 @@ static json_object *request_params(const struct job *j)
 		}
 	}
 	json_object_object_add(meta, "server_config",
-			       j->settings ? json_object_get(j->settings) : json_object_new_object());
+			       j->settings ? json_object_get(j->settings)
+					   : json_object_new_object());
 	json_object_object_add(meta, "workspace_path", json_object_new_string(workspace));
 	json_object_object_add(meta, "server_name", json_object_new_string(j->m->name));
 	json_object_object_add(meta, "processed_resources", inputs);

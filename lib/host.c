@@ -426,8 +426,8 @@ static char *take_in(const struct fm_host *h, const char *abs, const char *field
 
 	if (lstat(abs, &st) != 0) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-			 "plugin '%s' named output '%s' (%s), which does not exist", h->manifest->name,
-			 abs, field);
+			 "plugin '%s' named output '%s' (%s), which does not exist",
+			 h->manifest->name, abs, field);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -446,18 +446,18 @@ static char *take_in(const struct fm_host *h, const char *abs, const char *field
 	if (fm_download_max(&max, err) < 0)
 		return NULL;
 	if ((long long)st.st_size > max) {
-		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-			 "plugin '%s' named output '%s' (%s), of %lld bytes, over the limit of %lld "
-			 "(%s)",
-			 h->manifest->name, abs, field, (long long)st.st_size, max,
-			 FM_DOWNLOAD_MAX_ENV);
+		fm_error(
+		    err, FM_PLUGIN_EXECUTION_ERROR,
+		    "plugin '%s' named output '%s' (%s), of %lld bytes, over the limit of %lld "
+		    "(%s)",
+		    h->manifest->name, abs, field, (long long)st.st_size, max, FM_DOWNLOAD_MAX_ENV);
 		return NULL;
 	}
 	if (fm_mkdirs(dir, err) < 0 || fm_host_output_dir(dir, err) < 0 ||
 	    stat(dir, &dst_st) != 0 || !(real = realpath(abs, NULL))) {
 		if (!err->code)
-			fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "plugin '%s' output '%s' (%s):",
-				 h->manifest->name, abs, field);
+			fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+				 "plugin '%s' output '%s' (%s):", h->manifest->name, abs, field);
 		free(real);
 		return NULL;
 	}
@@ -486,8 +486,8 @@ static char *take_in(const struct fm_host *h, const char *abs, const char *field
 			continue;
 		}
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-			 "plugin '%s' output '%s' (%s): cannot take it into '%s':", h->manifest->name,
-			 abs, field, dir);
+			 "plugin '%s' output '%s' (%s): cannot take it into '%s':",
+			 h->manifest->name, abs, field, dir);
 		free(dst);
 		dst = NULL;
 		break;
@@ -589,8 +589,8 @@ static int collect_outputs(const struct fm_host *h, json_object *result, const c
 			if (i >= nf)
 				continue;
 			rc = fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-				      "plugin '%s': output_files[%zu] is not a path", h->manifest->name,
-				      i);
+				      "plugin '%s': output_files[%zu] is not a path",
+				      h->manifest->name, i);
 			break;
 		}
 		if (i < nf)
