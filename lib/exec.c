@@ -968,12 +968,12 @@ static json_object *processed_resources(const struct job *j, const char **image)
  * What execute_task carries: the task, and beside it what the Filmeto
  * project's host gives its plugins (filmeto-protocol(7)): metadata with
  * server_config, workspace_path, server_name and processed_resources,
- * the tool as ability and tool, and processed_resources (and
- * input_image_path, when the tool takes it) among the parameters. The
+ * the tool as ability and tool, and processed_resources (unless sdk)
+ * and input_image_path (when the tool takes it) among the parameters. The
  * task's own parameters and metadata are not changed: the request has
  * copies of their top levels.
  */
-static json_object *request_params(const struct job *j)
+static json_object *request_params(const struct job *j, int sdk)
 {
 	json_object *p = fm_task_to_json(&j->t), *meta = json_object_new_object();
 	json_object *params = json_object_new_object(), *inputs;
@@ -997,7 +997,12 @@ static json_object *request_params(const struct job *j)
 			json_object_object_add(params, k, json_object_get(v));
 		}
 	}
-	if (!json_object_object_get_ex(params, "processed_resources", NULL))
+	/*
+	 * Not for a plugin built on the SDK (its ready info says
+	 * creates_output_dir): it reads resources, and some send their
+	 * parameters on to a service as they are.
+	 */
+	if (!sdk && !json_object_object_get_ex(params, "processed_resources", NULL))
 		json_object_object_add(params, "processed_resources", json_object_get(inputs));
 	if (image && fm_tool_param(j->tool, "input_image_path") &&
 	    !fm_json_get_string(params, "input_image_path"))
@@ -1043,7 +1048,8 @@ static void send_task(struct worker *w, struct job *j)
 		fm_mkdirs(j->dir, NULL);
 
 	j->rpc_id = w->h.next_id++;
-	req = fm_rpc_request(j->rpc_id, "execute_task", request_params(j));
+	req = fm_rpc_request(j->rpc_id, "execute_task",
+			     request_params(j, own && json_object_get_boolean(own)));
 	fm_host_send(&w->h, req);
 	json_object_put(req);
 }
