@@ -133,6 +133,32 @@ static json_object *sorted(json_object *o)
 }
 
 /*
+ * config.yaml's settings without what is under a secret name (api_key,
+ * token: fm_secret_name): a key is no part of what is made, and must not
+ * reach the cache, not even hashed.
+ */
+static json_object *public_settings(json_object *o)
+{
+	json_object *c;
+	size_t i;
+
+	if (json_object_is_type(o, json_type_array)) {
+		c = json_object_new_array();
+		for (i = 0; i < json_object_array_length(o); i++)
+			json_object_array_add(c, public_settings(json_object_array_get_idx(o, i)));
+		return c;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return json_object_get(o);
+	c = json_object_new_object();
+	json_object_object_foreach (o, k, v) {
+		if (!fm_secret_name(k))
+			json_object_object_add(c, k, public_settings(v));
+	}
+	return c;
+}
+
+/*
  * The variables the manifest passes on (OPENAI_BASE_URL, ...) choose
  * where work is done, so they are part of the key; secrets are not.
  */
@@ -158,6 +184,7 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 		   const atomic_int *stop)
 {
 	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
+	const char *image;
 	char hex[65];
 	size_t i;
 
@@ -172,6 +199,15 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 		}
 		json_object_array_add(inputs, json_object_new_string(hex));
 	}
+	/* An input named by a parameter (ComfyUI's input_image_path) counts by content too. */
+	if ((image = fm_json_get_string(t->parameters, "input_image_path"))) {
+		if (hash_file(image, hex, stop) < 0) {
+			json_object_put(k);
+			json_object_put(inputs);
+			return NULL;
+		}
+		json_object_object_add(k, "input_image", json_object_new_string(hex));
+	}
 	json_object_object_add(k, "v", json_object_new_int(1));
 	json_object_object_add(k, "plugin", json_object_new_string(m->name));
 	json_object_object_add(k, "version", json_object_new_string(m->version));
@@ -179,8 +215,12 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	json_object_object_add(k, "parameters", sorted(t->parameters));
 	json_object_object_add(k, "inputs", inputs);
 	/* Another endpoint or model in config.yaml is another output. */
-	if (settings)
-		json_object_object_add(k, "settings", sorted(settings));
+	if (settings) {
+		json_object *pub = public_settings(settings);
+
+		json_object_object_add(k, "settings", sorted(pub));
+		json_object_put(pub);
+	}
 	add_env(k, m);
 	if (fm_hash_string(fm_json_str(k), hex) < 0) {
 		json_object_put(k);

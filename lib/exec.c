@@ -907,9 +907,82 @@ static void worker_broke(struct fm_exec *x, struct worker *w, struct job *culpri
 	x->dead = w;
 }
 
-static json_object *request_params(const struct job *j)
+/*
+ * The values under secret names (api_key, token, password: fm_secret_name)
+ * of config.yaml's plugins.NAME, the plugin's server_config: the plugin
+ * gets them, and whatever comes back from it is redacted of them, as of
+ * the keys in its environment (host.c).
+ */
+static void secrets_of(json_object *o, int secret)
 {
-	json_object *p = fm_task_to_json(&j->t);
+	size_t i;
+
+	switch (json_object_get_type(o)) {
+	case json_type_object:
+		json_object_object_foreach (o, k, v) {
+			secrets_of(v, secret || fm_secret_name(k));
+		}
+		break;
+	case json_type_array:
+		for (i = 0; i < json_object_array_length(o); i++)
+			secrets_of(json_object_array_get_idx(o, i), secret);
+		break;
+	case json_type_string:
+		if (secret)
+			fm_secret_add(json_object_get_string(o));
+		break;
+	default: break;
+	}
+}
+
+/*
+ * The absolute paths of the task's local inputs, in order (they are all
+ * local by now: downloads done, task_output references resolved), and
+ * the first image among them in *image (or the first input; NULL: none).
+ */
+static json_object *processed_resources(const struct job *j, const char **image)
+{
+	json_object *list = json_object_new_array();
+	size_t i, n = j->t.resources ? json_object_array_length(j->t.resources) : 0;
+
+	*image = NULL;
+	for (i = 0; i < n; i++) {
+		json_object *r = json_object_array_get_idx(j->t.resources, i);
+		const char *data = fm_json_get_string(r, "data");
+		const char *mime = fm_json_get_string(r, "mime_type");
+		char *abs;
+
+		if (!data || strcmp(fm_json_get_string(r, "type"), "local_path"))
+			continue;
+		abs = fm_abspath(data);
+		json_object_array_add(list, json_object_new_string(abs));
+		free(abs);
+		if (!mime)
+			mime = fm_mime_from_path(data);
+		if (!*image && !strncmp(mime, "image/", 6))
+			*image = json_object_get_string(
+			    json_object_array_get_idx(list, json_object_array_length(list) - 1));
+	}
+	if (!*image && json_object_array_length(list))
+		*image = json_object_get_string(json_object_array_get_idx(list, 0));
+	return list;
+}
+
+/*
+ * What execute_task carries: the task, and beside it what the Filmeto
+ * project's host gives its plugins (filmeto-protocol(7)): metadata with
+ * server_config, workspace_path, server_name and processed_resources,
+ * the tool as ability and tool, and processed_resources (unless sdk)
+ * and input_image_path (when the tool takes it) among the parameters. The
+ * task's own parameters and metadata are not changed: the request has
+ * copies of their top levels.
+ */
+static json_object *request_params(const struct job *j, int sdk)
+{
+	json_object *p = fm_task_to_json(&j->t), *meta = json_object_new_object();
+	json_object *params = json_object_new_object(), *inputs;
+	char *workspace = fm_abspath(j->dir);
+	const char *image;
 
 	json_object_object_del(p, "type");
 	json_object_object_add(p, "output_dir", json_object_new_string(j->dir));
@@ -917,9 +990,42 @@ static json_object *request_params(const struct job *j)
 	json_object_object_add(p, "ability", json_object_new_string(j->t.tool_name));
 	/* ... and their older plugins from here. */
 	json_object_object_add(p, "tool", json_object_new_string(j->t.tool_name));
+	json_object_object_add(p, "server_name", json_object_new_string(j->m->name));
 	json_object_object_add(p, "attempt", json_object_new_int(j->attempt));
 	if (j->settings)
 		json_object_object_add(p, "settings", json_object_get(j->settings));
+
+	inputs = processed_resources(j, &image);
+	if (j->t.parameters) {
+		json_object_object_foreach (j->t.parameters, k, v) {
+			json_object_object_add(params, k, json_object_get(v));
+		}
+	}
+	/*
+	 * Not for a plugin built on the SDK (its ready info says
+	 * creates_output_dir): it reads resources, and some send their
+	 * parameters on to a service as they are.
+	 */
+	if (!sdk && !json_object_object_get_ex(params, "processed_resources", NULL))
+		json_object_object_add(params, "processed_resources", json_object_get(inputs));
+	if (image && fm_tool_param(j->tool, "input_image_path") &&
+	    !fm_json_get_string(params, "input_image_path"))
+		json_object_object_add(params, "input_image_path", json_object_new_string(image));
+	json_object_object_add(p, "parameters", params);
+
+	if (j->t.metadata) {
+		json_object_object_foreach (j->t.metadata, k, v) {
+			json_object_object_add(meta, k, json_object_get(v));
+		}
+	}
+	json_object_object_add(meta, "server_config",
+			       j->settings ? json_object_get(j->settings)
+					   : json_object_new_object());
+	json_object_object_add(meta, "workspace_path", json_object_new_string(workspace));
+	json_object_object_add(meta, "server_name", json_object_new_string(j->m->name));
+	json_object_object_add(meta, "processed_resources", inputs);
+	json_object_object_add(p, "metadata", meta);
+	free(workspace);
 	return p;
 }
 
@@ -946,7 +1052,8 @@ static void send_task(struct worker *w, struct job *j)
 		fm_mkdirs(j->dir, NULL);
 
 	j->rpc_id = w->h.next_id++;
-	req = fm_rpc_request(j->rpc_id, "execute_task", request_params(j));
+	req = fm_rpc_request(j->rpc_id, "execute_task",
+			     request_params(j, own && json_object_get_boolean(own)));
 	fm_host_send(&w->h, req);
 	json_object_put(req);
 }
@@ -2115,9 +2222,11 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	}
 	j->m = m;
 	j->settings = fm_config_plugin(&x->config, m->name);
+	secrets_of(j->settings, 0);
 	j->tool = fm_manifest_tool(m, t.tool_name);
 	fm_params_fill_defaults(j->tool, j->t.parameters);
-	if (fm_params_validate(j->tool, j->t.parameters, t.task_id, &err) < 0 ||
+	if (fm_params_validate_inputs(j->tool, j->t.parameters, j->t.resources, t.task_id, &err) <
+		0 ||
 	    (m->serve && fm_combine_check(j->t.parameters, t.task_id, &err) < 0)) {
 		fail_job(x, j, &err);
 		return;

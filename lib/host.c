@@ -23,6 +23,7 @@
 #include "host.h"
 #include "python.h"
 #include "redact.h"
+#include "resource.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -383,21 +384,193 @@ static int beside_film(const char *real, const char *film)
 }
 
 /*
- * An output must be a regular file inside the task's folder: not a link,
- * FIFO or directory, and resolving to somewhere under the folder, so no
- * "..", absolute path or link on the way leads out. Only combine's film
- * may be elsewhere, where the user asked for it. A missing file is
- * fm_result_add_output's to report.
+ * abs with "." and ".." taken away by their text alone, no link looked
+ * at: where the plugin pointed, before the file system has a say.
  */
-static int check_output(const struct fm_host *h, const char *abs, const char *dir, const char *film,
-			struct fm_error *err)
+static char *lexical(const char *abs)
 {
-	char *real = NULL, *rdir = NULL;
-	struct stat st;
-	int rc = -1;
+	char *out = fm_xstrdup(abs), *copy = fm_xstrdup(abs), *save = NULL, *part;
+	size_t n = 0;
 
-	if (lstat(abs, &st) != 0)
-		return 0;
+	for (part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "."))
+			continue;
+		if (!strcmp(part, "..")) {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			continue;
+		}
+		out[n++] = '/';
+		memcpy(out + n, part, strlen(part));
+		n += strlen(part);
+	}
+	if (!n)
+		out[n++] = '/';
+	out[n] = '\0';
+	free(copy);
+	return out;
+}
+
+/* Whether a file at real (resolved) is a plugin's scratch: its folder, or the temp dir. */
+static int scratch(const struct fm_host *h, const char *real)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *rp, *rt;
+	int ok;
+
+	rp = realpath(h->manifest->dir, NULL);
+	rt = realpath(tmp && *tmp ? tmp : "/tmp", NULL);
+	ok = (rp && under(real, rp)) || (rt && under(real, rt));
+	free(rp);
+	free(rt);
+	return ok;
+}
+
+/* dir/NAME, or dir/STEM-N.EXT when NAME is taken: a name nothing holds yet. */
+static char *free_name(const char *dir, const char *name, unsigned n)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (!n)
+		return fm_xasprintf("%s/%s", dir, name);
+	if (!dot || dot == name)
+		return fm_xasprintf("%s/%s-%u", dir, name, n);
+	return fm_xasprintf("%s/%.*s-%u%s", dir, (int)(dot - name), name, n, dot);
+}
+
+/*
+ * An output the plugin wrote outside the task's folder (upstream
+ * plugins write into a folder of their own or a mkdtemp one) is taken
+ * in: a regular file of ours, within the download limit, is moved when
+ * it is a plugin's scratch (its own folder, the temp dir) on the same
+ * file system, copied otherwise; a user's file is never moved away.
+ * Returns the new path, or NULL with err naming the plugin and field.
+ */
+static char *take_in(const struct fm_host *h, const char *abs, const char *field, const char *dir,
+		     struct fm_error *err)
+{
+	const char *base = strrchr(abs, '/') + 1;
+	char *real = NULL, *dst = NULL;
+	long long max;
+	struct stat st, dst_st;
+	unsigned n;
+	int move;
+
+	if (lstat(abs, &st) != 0) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s' (%s), which does not exist",
+			 h->manifest->name, abs, field);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s' (%s), which is %s, not a regular file",
+			 h->manifest->name, abs, field, file_kind(st.st_mode));
+		return NULL;
+	}
+	if (st.st_uid != geteuid()) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' named output '%s' (%s), which is outside the task's folder "
+			 "and not a file of this user's",
+			 h->manifest->name, abs, field);
+		return NULL;
+	}
+	if (fm_download_max(&max, err) < 0)
+		return NULL;
+	if ((long long)st.st_size > max) {
+		fm_error(
+		    err, FM_PLUGIN_EXECUTION_ERROR,
+		    "plugin '%s' named output '%s' (%s), of %lld bytes, over the limit of %lld "
+		    "(%s)",
+		    h->manifest->name, abs, field, (long long)st.st_size, max, FM_DOWNLOAD_MAX_ENV);
+		return NULL;
+	}
+	if (fm_mkdirs(dir, err) < 0 || fm_host_output_dir(dir, err) < 0 ||
+	    stat(dir, &dst_st) != 0 || !(real = realpath(abs, NULL))) {
+		if (!err->code)
+			fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+				 "plugin '%s' output '%s' (%s):", h->manifest->name, abs, field);
+		free(real);
+		return NULL;
+	}
+	/* Already in the folder by another way there: nothing to take. */
+	if ((dst = realpath(dir, NULL)) && under(real, dst)) {
+		free(dst);
+		return real;
+	}
+	free(dst);
+	dst = NULL;
+	move = st.st_nlink == 1 && st.st_dev == dst_st.st_dev && scratch(h, real);
+	for (n = 0; n < 1000; n++) {
+		int rc;
+
+		free(dst);
+		dst = free_name(dir, base, n);
+		rc = move ? renameat2(AT_FDCWD, real, AT_FDCWD, dst, RENAME_NOREPLACE)
+			  : fm_copy_file(real, dst);
+		if (rc == 0)
+			break;
+		if (errno == EEXIST)
+			continue;
+		if (move && (errno == EXDEV || errno == EINVAL || errno == ENOSYS)) {
+			move = 0;
+			n--;
+			continue;
+		}
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' output '%s' (%s): cannot take it into '%s':",
+			 h->manifest->name, abs, field, dir);
+		free(dst);
+		dst = NULL;
+		break;
+	}
+	if (n == 1000) {
+		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+			 "plugin '%s' output '%s' (%s): no free name in '%s'", h->manifest->name,
+			 abs, field, dir);
+		free(dst);
+		dst = NULL;
+	}
+	free(real);
+	return dst;
+}
+
+/*
+ * An output named inside the task's folder must be a regular file there:
+ * not a link, FIFO or directory, and resolving to somewhere under the
+ * folder, so no link on the way leads out. One named outside (an
+ * absolute path, or ".." out of the folder) is taken in (take_in). Only
+ * combine's film may stay elsewhere, where the user asked for it. A
+ * missing file inside is fm_result_add_output's to report. Returns the
+ * path to hand out, or NULL with err.
+ */
+static char *check_output(const struct fm_host *h, const char *abs, const char *field,
+			  const char *dir, const char *film, struct fm_error *err)
+{
+	char *aabs = fm_abspath(abs), *adir = fm_abspath(dir);
+	char *real = NULL, *rdir = NULL, *lex = lexical(aabs), *ldir = lexical(adir), *ret = NULL;
+	struct stat st;
+
+	free(aabs);
+	free(adir);
+
+	if (film && h->manifest->serve && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (real = realpath(abs, NULL)) && beside_film(real, film)) {
+		ret = fm_xstrdup(abs);
+		goto out;
+	}
+	free(real);
+	real = NULL;
+	if (!under(lex, ldir)) {
+		ret = take_in(h, abs, field, dir, err);
+		goto out;
+	}
+	if (lstat(abs, &st) != 0) {
+		ret = fm_xstrdup(abs);
+		goto out;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
 			 "plugin '%s' named output '%s', which is %s, not a regular file",
@@ -409,11 +582,6 @@ static int check_output(const struct fm_host *h, const char *abs, const char *di
 			 "plugin '%s' named output '%s':", h->manifest->name, abs);
 		goto out;
 	}
-	/* The film may be all there is: the task's own folder need not exist. */
-	if (film && h->manifest->serve && beside_film(real, film)) {
-		rc = 0;
-		goto out;
-	}
 	if (fm_host_output_dir(dir, err) < 0)
 		goto out;
 	if (!(rdir = realpath(dir, NULL)) || !under(real, rdir)) {
@@ -422,13 +590,15 @@ static int check_output(const struct fm_host *h, const char *abs, const char *di
 			 h->manifest->name, abs, dir);
 		goto out;
 	}
-	rc = 0;
+	ret = fm_xstrdup(abs);
 out:
-	if (rc < 0)
+	if (!ret)
 		fm_error_detail(err, "output", json_object_new_string(abs));
 	free(real);
 	free(rdir);
-	return rc;
+	free(lex);
+	free(ldir);
+	return ret;
 }
 
 static int collect_outputs(const struct fm_host *h, json_object *result, const char *output_dir,
@@ -438,31 +608,46 @@ static int collect_outputs(const struct fm_host *h, json_object *result, const c
 	json_object *resources = fm_json_get(result, "output_resources", json_type_array);
 	size_t i, nf = files ? json_object_array_length(files) : 0;
 	size_t nr = resources ? json_object_array_length(resources) : 0;
+	/* What each named path became: the same file named twice is taken in once. */
+	json_object *taken = json_object_new_object();
+	int rc = 0;
 
-	for (i = 0; i < nf + nr; i++) {
+	for (i = 0; rc == 0 && i < nf + nr; i++) {
 		json_object *f = i < nf ? json_object_array_get_idx(files, i)
 					: json_object_object_get(
 					      json_object_array_get_idx(resources, i - nf), "path");
-		const char *path;
-		char *abs;
-		int rc;
+		const char *path, *seen;
+		char *abs, *final, field[64];
 
 		if (!json_object_is_type(f, json_type_string)) {
 			if (i >= nf)
 				continue;
-			return fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
-					"output_files[%zu] is not a path", i);
+			rc = fm_error(err, FM_PLUGIN_EXECUTION_ERROR,
+				      "plugin '%s': output_files[%zu] is not a path",
+				      h->manifest->name, i);
+			break;
 		}
+		if (i < nf)
+			snprintf(field, sizeof(field), "output_files[%zu]", i);
+		else
+			snprintf(field, sizeof(field), "output_resources[%zu].path", i - nf);
 		path = json_object_get_string(f);
 		abs = path[0] == '/' ? fm_xstrdup(path) : fm_xasprintf("%s/%s", output_dir, path);
-		rc = check_output(h, abs, output_dir, film, err);
-		if (rc == 0)
-			rc = fm_result_add_output(res, abs, err);
+		if ((seen = fm_json_get_string(taken, abs)))
+			final = fm_xstrdup(seen);
+		else
+			final = check_output(h, abs, field, output_dir, film, err);
+		if (!final) {
+			rc = -1;
+		} else {
+			json_object_object_add(taken, abs, json_object_new_string(final));
+			rc = fm_result_add_output(res, final, err);
+		}
+		free(final);
 		free(abs);
-		if (rc < 0)
-			return -1;
 	}
-	return 0;
+	json_object_put(taken);
+	return rc;
 }
 
 void fm_host_take_result(const struct fm_host *h, json_object *result, const char *output_dir,

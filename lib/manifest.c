@@ -752,6 +752,23 @@ int fm_params_validate(json_object *tool, json_object *params, const char *task_
 	return -1;
 }
 
+int fm_params_validate_inputs(json_object *tool, json_object *params, json_object *resources,
+			      const char *task_id, struct fm_error *err)
+{
+	int rc;
+
+	if (!fm_tool_param(tool, "input_image_path") || !params ||
+	    json_object_object_get_ex(params, "input_image_path", NULL) ||
+	    !json_object_is_type(resources, json_type_array) ||
+	    !json_object_array_length(resources))
+		return fm_params_validate(tool, params, task_id, err);
+	/* Filled in from the first image among the inputs when the task is sent. */
+	json_object_object_add(params, "input_image_path", json_object_new_string("resources"));
+	rc = fm_params_validate(tool, params, task_id, err);
+	json_object_object_del(params, "input_image_path");
+	return rc;
+}
+
 void fm_params_fill_defaults(json_object *tool, json_object *params)
 {
 	json_object *defs = fm_json_get(tool, "parameters", json_type_array);

@@ -62,6 +62,14 @@ int fm_param_from_string(json_object *pdef, const char *text, json_object **out,
  */
 int fm_params_validate(json_object *tool, json_object *params, const char *task_id,
 		       struct fm_error *err);
+/*
+ * fm_params_validate for a task with these resources: a tool that takes
+ * input_image_path (ComfyUI's) has it filled in from the first image of
+ * the task's inputs when the task is sent (exec.c), so a task with
+ * resources need not give it, even where the tool requires it.
+ */
+int fm_params_validate_inputs(json_object *tool, json_object *params, json_object *resources,
+			      const char *task_id, struct fm_error *err);
 /* Adds each missing parameter that has a default. */
 void fm_params_fill_defaults(json_object *tool, json_object *params);
 

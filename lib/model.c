@@ -343,10 +343,24 @@ void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
 	}
 }
 
+void fm_params_absolute_image(json_object *params)
+{
+	const char *image = fm_json_get_string(params, "input_image_path");
+	char *abs;
+
+	if (!image || !image[0] || image[0] == '/')
+		return;
+	abs = fm_abspath(image);
+	json_object_object_add(params, "input_image_path", json_object_new_string(abs));
+	free(abs);
+}
+
 void fm_task_absolute_paths(json_object *task)
 {
 	json_object *res = fm_json_get(task, "resources", json_type_array);
 	size_t i;
+
+	fm_params_absolute_image(fm_json_get(task, "parameters", json_type_object));
 
 	for (i = 0; res && i < json_object_array_length(res); i++) {
 		json_object *r = json_object_array_get_idx(res, i);

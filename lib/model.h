@@ -67,6 +67,12 @@ int fm_task_ref_parse(const char *text, struct fm_task_ref *ref, struct fm_error
  */
 void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
 		   json_object *problems);
+/*
+ * A tool's input_image_path parameter (ComfyUI's) names a local input
+ * file, like a local_path resource: made absolute (from the current
+ * directory) when it is relative.
+ */
+void fm_params_absolute_image(json_object *params);
 /* Local paths of a task's resources made absolute: a worker runs elsewhere. */
 void fm_task_absolute_paths(json_object *task);
 

@@ -374,9 +374,13 @@ void fm_plan_check_task(const struct fm_plan_rules *r, json_object *t, int add_v
 		}
 	}
 	type_values(r, tool, params, id, problems);
+	/* A local input named by a parameter, made absolute as -r's files are. */
+	if (fm_tool_param(tool, "input_image_path"))
+		fm_params_absolute_image(params);
 	if (r->preset)
 		apply_preset(r, t, params, id, problems);
-	if (fm_params_validate(tool, params, id, &err) < 0)
+	if (fm_params_validate_inputs(tool, params, fm_json_get(t, "resources", json_type_array),
+				      id, &err) < 0)
 		add_errors(problems, &err);
 	else if (owned && fm_combine_check(params, id, &err) < 0)
 		add_errors(problems, &err);

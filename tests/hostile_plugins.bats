@@ -141,7 +141,7 @@ no_leftovers() {
 	no_leftovers
 }
 
-# --- outputs only inside the task's folder (item 6) ---------------------
+# --- outputs: inside the task's folder, or taken into it (item 6, issue 16) --
 
 # refused MODE REASON: the task fails naming its output and why, hands out nothing.
 refused() {
@@ -158,15 +158,30 @@ refused() {
 	[ "$(cat "$BATS_TEST_TMPDIR/outside.txt")" = precious ]
 }
 
-@test "an output named by an absolute path outside the task's folder is refused" {
-	echo precious > outside.txt
-	refused absolute "$BATS_TEST_TMPDIR/outside.txt', which is outside the task's folder '$BATS_TEST_TMPDIR/out/absolute'"
+# copied MODE FILE NAME: the task succeeds with a copy of FILE as NAME in its
+# folder; FILE, a user's (neither the plugin's folder nor the temp dir), stays.
+copied() {
+	mkdir -p scratch
+	attack "$1" "$1" "$2" > task
+	TMPDIR="$BATS_TEST_TMPDIR/scratch" run --separate-stderr timeout 60 filmeto-run -d out task
+	echo "$output" > events
+	[ "$status" -eq 0 ]
+	[ "$(final "$1" '["output_files"]')" = "[\"$BATS_TEST_TMPDIR/out/$1/$3\"]" ]
+	cmp "$2" "out/$1/$3"
+	[ "$(stat -c %h "out/$1/$3")" -eq 1 ]
+	[ "$(stat -c %i "$2")" != "$(stat -c %i "out/$1/$3")" ]
 }
 
-@test "an output that leaves the folder through '..' is refused" {
+@test "an output named by an absolute path outside the task's folder is copied in, the user's file stays" {
 	echo precious > outside.txt
-	refused dotdot "/out/dotdot/../../dotdot.txt', which is outside the task's folder"
-	[ -e dotdot.txt ]
+	copied absolute "$BATS_TEST_TMPDIR/outside.txt" outside.txt
+	[ "$(stat -c %h outside.txt)" -eq 1 ]
+	[ "$(cat outside.txt)" = precious ]
+}
+
+@test "an output that leaves the folder through '..' is copied in as well" {
+	copied dotdot "$BATS_TEST_TMPDIR/dotdot.txt" dotdot.txt
+	[ "$(cat dotdot.txt)" = escaped ]
 }
 
 @test "an output that is a symbolic link to a file outside is refused" {
@@ -185,18 +200,19 @@ refused() {
 	refused directory "/out/directory/dir', which is a directory, not a regular file"
 }
 
-@test "/etc/passwd as an output is refused, and a rerun from the cache hands out nothing" {
+@test "/etc/passwd as an output is copied, never moved or linked; a cached rerun gets a copy" {
 	links=$(stat -c %h /etc/passwd)
 	for run in 1 2; do
 		attack p absolute /etc/passwd > task
-		run --separate-stderr timeout 60 filmeto-run -d out task
+		run --separate-stderr timeout 60 filmeto-run -d "out$run" task
 		echo "$output" > events
-		[ "$status" -eq 1 ]
-		[[ "$(final p '["error"]["message"]')" == *"named output '/etc/passwd', which is outside"* ]]
-		[ "$(final p '["output_files"]')" = "[]" ]
+		[ "$status" -eq 0 ]
+		[ "$(final p '["output_files"]')" = "[\"$BATS_TEST_TMPDIR/out$run/p/passwd\"]" ]
+		cmp /etc/passwd "out$run/p/passwd"
 	done
+	[ "$(final p '["metadata"]["cached"]')" = true ]
 	[ "$(stat -c %h /etc/passwd)" -eq "$links" ]
-	[ -z "$(find "$XDG_CACHE_HOME" -type f 2>/dev/null)" ]
+	[ "$(stat -c %h out1/p/passwd)" -eq 1 ]
 }
 
 @test "the cache copies an output instead of linking it; a cached rerun gets a copy of its own" {
