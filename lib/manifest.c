@@ -702,6 +702,20 @@ static char *param_names(json_object *tool)
 	return s;
 }
 
+/* The parameter of tool that key is likely a slip for, or NULL. */
+static const char *param_near(json_object *tool, const char *key)
+{
+	json_object *params = fm_json_get(tool, "parameters", json_type_array);
+	size_t i, n = params ? json_object_array_length(params) : 0;
+	const char **names = fm_xcalloc(n + 1, sizeof(*names)), *near;
+
+	for (i = 0; i < n; i++)
+		names[i] = fm_json_get_string(json_object_array_get_idx(params, i), "name");
+	near = fm_suggest(key, names, n);
+	free(names);
+	return near;
+}
+
 int fm_params_validate(json_object *tool, json_object *params, const char *task_id,
 		       struct fm_error *err)
 {
@@ -714,10 +728,18 @@ int fm_params_validate(json_object *tool, json_object *params, const char *task_
 
 		if (!pdef) {
 			char *names = param_names(tool);
+			const char *near = param_near(tool, key);
 
-			add_problem(problems, task_id, key, "unknown",
-				    "not a parameter of %s (it takes: %s)",
-				    fm_json_get_string(tool, "name"), *names ? names : "none");
+			if (near)
+				add_problem(
+				    problems, task_id, key, "unknown",
+				    "not a parameter of %s: did you mean '%s'? (it takes: %s)",
+				    fm_json_get_string(tool, "name"), near, names);
+			else
+				add_problem(problems, task_id, key, "unknown",
+					    "not a parameter of %s (it takes: %s)",
+					    fm_json_get_string(tool, "name"),
+					    *names ? names : "none");
 			free(names);
 		} else if (val) {
 			check_value(pdef, val, task_id, problems);

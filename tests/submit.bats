@@ -36,9 +36,16 @@ setup() {
 	[[ "$stderr" == *"task 'bad': parameter 'width': 9000 is above max 4096 (rule: max)"* ]]
 	[[ "$stderr" == *"parameter 'height': 'abc' is not an integer (rule: type)"* ]]
 	[[ "$stderr" == *"parameter 'style'"*"(rule: enum)"* ]]
-	[[ "$stderr" == *"parameter 'colour'"*"(rule: unknown)"* ]]
+	[[ "$stderr" == *"parameter 'colour': not a parameter of text2image: did you mean 'color'?"*"(rule: unknown)"* ]]
 	[[ "$stderr" == *"parameter 'prompt': is required but missing (rule: required)"* ]]
 	[ "$(grep -c 'rule:' <<< "$stderr")" -eq 5 ]
+}
+
+@test "a parameter far from every name gets no suggestion, only the list" {
+	run --separate-stderr filmeto-submit -t text2image -p prompt=x -p zzz=1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"parameter 'zzz': not a parameter of text2image (it takes: prompt, "* ]]
+	[[ "$stderr" != *"did you mean"* ]]
 }
 
 @test "a value below min is caught" {
