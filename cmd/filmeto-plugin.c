@@ -110,10 +110,24 @@ static char *tool_names(const struct fm_manifest *m)
 	return s;
 }
 
+/* Columns a name takes on a terminal, made safe (names may hold spaces and wide text). */
+static int name_cols(const char *name)
+{
+	char safe[3 * FM_PLUGIN_NAME_MAX + 1];
+
+	return fm_term_text(safe, sizeof(safe), name, strlen(name), INT_MAX);
+}
+
 static int cmd_list(struct fm_plugins *p)
 {
 	json_object *all = json_object_new_array();
+	int width = 0, pad;
 	size_t i;
+
+	/* The name column is as wide as the widest name, so a name with spaces stays one column. */
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].ok && !p->v[i].shadowed && name_cols(p->v[i].manifest.name) > width)
+			width = name_cols(p->v[i].manifest.name);
 
 	for (i = 0; i < p->n; i++) {
 		struct fm_plugin_entry *e = &p->v[i];
@@ -130,7 +144,8 @@ static int cmd_list(struct fm_plugins *p)
 			continue;
 		}
 		tools = tool_names(&e->manifest);
-		line("%s %s %s %s", e->manifest.name,
+		pad = width - name_cols(e->manifest.name);
+		line("%s%*s %s %s %s", e->manifest.name, pad, "",
 		     *e->manifest.version ? e->manifest.version : "-", tools, e->dir);
 		free(tools);
 	}
@@ -267,6 +282,7 @@ static int cmd_tools(struct fm_plugins *p)
 	const char **tools;
 	size_t i, j, n = 0;
 	int width = 0;
+	char *row;
 
 	if (fm_config_load(&cfg, &err) < 0) {
 		fm_warn("%s", err.message);
@@ -302,15 +318,19 @@ static int cmd_tools(struct fm_plugins *p)
 		}
 		/* The default is what filmeto-run would pick: config.yaml, else first. */
 		def = fm_plugins_find(p, fm_config_default_plugin(&cfg, tools[i]), tools[i], NULL);
-		printf("%-*s ", width, tools[i]);
+		row = fm_xasprintf("%-*s ", width, tools[i]);
 		for (j = 0; j < json_object_array_length(list); j++) {
 			const char *name =
 			    json_object_get_string(json_object_array_get_idx(list, j));
+			char *t = fm_xasprintf("%s %s%s%s", row, name,
+					       def && !strcmp(def->name, name) ? "*" : "",
+					       j + 1 < json_object_array_length(list) ? "," : "");
 
-			printf(" %s%s%s", name, def && !strcmp(def->name, name) ? "*" : "",
-			       j + 1 < json_object_array_length(list) ? "," : "");
+			free(row);
+			row = t;
 		}
-		putchar('\n');
+		line("%s", row);
+		free(row);
 	}
 	if (json_out)
 		puts(fm_json_str(out));
