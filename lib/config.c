@@ -96,7 +96,7 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 			return fm_error(
 			    err, FM_VALIDATION_ERROR,
 			    "%s:%d: defaults.%.64s must be a plugin name, " FM_PLUGIN_NAME_RULE,
-			    c->path, fm_yaml_line(d), tool);
+			    c->path, fm_yaml_line(v), tool);
 	}
 	v = fm_json_get(c->root, "plugins", json_type_object);
 	if (!v)

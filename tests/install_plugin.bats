@@ -274,7 +274,7 @@ PY
 	run filmeto-plugin tools
 	[ "$status" -eq 0 ]
 	# Remote plugins are listed but never the default: titlecard is.
-	[[ "$output" =~ (^|$'\n')text2image\ +comfyui,\ gradio,\ http,\ openai,\ titlecard\*($'\n'|$) ]]
+	[[ "$output" =~ (^|$'\n')text2image\ +Spaced\ Server,\ comfyui,\ gradio,\ http,\ openai,\ titlecard\*($'\n'|$) ]]
 	# An installed plugin comes after FILMETO_PLUGIN_PATH's.
 	filmeto-plugin install src/mypy
 	run filmeto-plugin tools
@@ -285,8 +285,8 @@ PY
 	[ "$(grep -c '\*' <<<"$output")" -eq "$(grep -c -v -E '^(image2image|text2video) ' <<<"$output")" ]
 	export FILMETO_PLUGIN_PATH=
 	run filmeto-plugin tools
-	# Installed plugins come before the bundled ones (outline).
-	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*,\ http,\ openai,\ outline$ ]]
+	# Installed plugins come before the bundled ones, but the bundled outline stays the default.
+	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy,\ http,\ openai,\ outline\*$ ]]
 	filmeto-plugin tools --json > out
 	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy", "http", "openai", "outline"]' ]
 	[ "$(jget out 'lines[0]["text2image"]')" = '["comfyui", "gradio", "http", "openai", "titlecard"]' ]
@@ -566,7 +566,7 @@ PY
 	cp src/mypy/plugin.yml two/a/
 	tar -C two -czf two.tar.gz a b
 	refused two.tar.gz "'two.tar.gz' has no plugin.yaml or plugin.yml at its top or inside one top-level directory"
-	sed -i 's/^name: mypy$/name: "bad name"/' src/mypy/plugin.yml
+	sed -i 's|^name: mypy$|name: "bad/name"|' src/mypy/plugin.yml
 	tar -C src -czf bad.tar.gz mypy
 	refused bad.tar.gz "bad.tar.gz:mypy/plugin.yml:" "name: required"
 	refused src/mypy "src/mypy/plugin.yml:" "name: required"
