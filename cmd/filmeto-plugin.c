@@ -17,7 +17,7 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-plugin list [--json]\n"
+    "usage: filmeto-plugin list [--json | --names]\n"
     "       filmeto-plugin info [--json] NAME\n"
     "       filmeto-plugin tools [--json]\n"
     "       filmeto-plugin validate DIR\n"
@@ -39,6 +39,7 @@ static const char usage_text[] =
     "  test      start a plugin and check that it speaks the protocol\n"
     "\n"
     "  --json          print JSON instead of text (list, info, tools)\n"
+    "  --names         only the plugin names, one a line (list; for completions)\n"
     "  --force         replace an installed plugin of the same name (install)\n"
     "  --lang LANG     the new plugin's language: c, python or sh (new)\n"
     "  --dir PARENT    where the new plugin goes; default: the current directory\n"
@@ -48,7 +49,7 @@ static const char usage_text[] =
     "Exit status: 0 success; 1 plugin not found, a check failed or an install step\n"
     "failed; 2 usage error, invalid manifest or refused source.\n";
 
-enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR };
+enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR, OPT_NAMES };
 
 static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
@@ -57,10 +58,11 @@ static const struct option options[] = {
     {"dir", required_argument, NULL, OPT_DIR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"names", no_argument, NULL, OPT_NAMES},
     {NULL, 0, NULL, 0},
 };
 
-static int json_out, force;
+static int json_out, names_out, force;
 static const char *lang, *parent;
 
 __attribute__((noreturn)) static void usage_error(const char *msg)
@@ -139,6 +141,10 @@ static int cmd_list(struct fm_plugins *p)
 		}
 		if (e->shadowed)
 			continue;
+		if (names_out) {
+			line("%s", e->manifest.name);
+			continue;
+		}
 		if (json_out) {
 			json_object_array_add(all, fm_manifest_to_json(&e->manifest));
 			continue;
@@ -496,7 +502,7 @@ static void check_usage(const char *verb, int nargs)
 		const char *verb, *usage;
 		int nargs, json, force, new;
 	} verbs[] = {
-	    {"list", "list [--json]", 0, 1, 0, 0},
+	    {"list", "list [--json | --names]", 0, 1, 0, 0},
 	    {"info", "info [--json] NAME", 1, 1, 0, 0},
 	    {"tools", "tools [--json]", 0, 1, 0, 0},
 	    {"validate", "validate DIR", 1, 0, 0, 0},
@@ -517,6 +523,7 @@ static void check_usage(const char *verb, int nargs)
 			    "remove, new or test");
 	snprintf(msg, sizeof(msg), "usage: filmeto-plugin %s", verbs[i].usage);
 	if (nargs != verbs[i].nargs || (json_out && !verbs[i].json) || (force && !verbs[i].force) ||
+	    (names_out && (strcmp(verb, "list") || json_out)) ||
 	    ((lang || parent) && !verbs[i].new) || (verbs[i].new && !lang))
 		usage_error(msg);
 	if (lang && strcmp(lang, "c") && strcmp(lang, "python") && strcmp(lang, "sh"))
@@ -539,6 +546,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;
+		case OPT_NAMES: names_out = 1; break;
 		case OPT_FORCE: force = 1; break;
 		case OPT_LANG: lang = optarg; break;
 		case OPT_DIR: parent = optarg; break;

@@ -430,7 +430,7 @@ void fm_plugin_folder(char *dst, size_t size, const char *name)
 
 	if (!size)
 		return;
-	for (i = 0; name[i] && i < FM_PLUGIN_NAME_MAX && i + 1 < size; i++) {
+	for (i = 0; i < FM_PLUGIN_NAME_MAX && i + 1 < size && name[i]; i++) {
 		char ch = name[i];
 
 		dst[i] = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||

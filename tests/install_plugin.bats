@@ -160,7 +160,7 @@ PY
 	[ -f "$PLUGINS/mypy/main.py" ]
 	[ "$(ls -A "$PLUGINS")" = mypy ]
 	run filmeto-plugin list
-	[[ "$output" == *"mypy 1.0.0 text2text $PLUGINS/mypy"* ]]
+	[[ "$output" =~ mypy\ +1.0.0\ text2text\ $PLUGINS/mypy ]]
 	runs_task mypy
 }
 
@@ -179,7 +179,7 @@ PY
 	[ -f "$PLUGINS/mypy/main.py" ]
 	[ "$(ls -A "$PLUGINS")" = mypy ]
 	run filmeto-plugin list
-	[[ "$output" == *"mypy 1.0.0 text2text $PLUGINS/mypy"* ]]
+	[[ "$output" =~ mypy\ +1.0.0\ text2text\ $PLUGINS/mypy ]]
 	runs_task mypy
 }
 
@@ -222,12 +222,12 @@ PY
 	run filmeto-plugin install src/mypy
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"plugin 'mypy' is already installed in '$PLUGINS/mypy' (--force replaces it)"* ]]
-	[[ "$(filmeto-plugin list)" == *"mypy 1.0.0 "* ]]
+	[[ "$(filmeto-plugin list)" =~ mypy\ +1.0.0\  ]]
 	[ ! -e "$PLUGINS/mypy/NEW" ]
 	run filmeto-plugin install --force src/mypy
 	[ "$status" -eq 0 ]
 	[ "$output" = "installed mypy 2.0.0 in $PLUGINS/mypy" ]
-	[[ "$(filmeto-plugin list)" == *"mypy 2.0.0 "* ]]
+	[[ "$(filmeto-plugin list)" =~ mypy\ +2.0.0\  ]]
 	[ -f "$PLUGINS/mypy/NEW" ]
 	# Neither the old copy nor a staging directory is left.
 	[ "$(ls -A "$PLUGINS")" = mypy ]
