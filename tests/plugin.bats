@@ -109,7 +109,7 @@ setup() {
 @test "--help lists every command and option" {
 	run filmeto-plugin --help
 	[ "$status" -eq 0 ]
-	for w in "list [--json]" "info [--json] NAME" "tools [--json]" "validate DIR" path \
+	for w in "list [--json | --names]" "info [--json] NAME" "tools [--json]" "validate DIR" path \
 		"install [--force] SRC" "remove NAME" "new NAME --lang LANG [--dir PARENT]" \
 		"test NAME|DIR"; do
 		[[ "$output" == *"filmeto-plugin $w"* ]] || { echo "missing $w"; false; }
