@@ -395,10 +395,9 @@ static int cmd_install(const char *src)
 	} else {
 		/* It loaded a moment ago, in the staging directory. */
 		if (fm_manifest_load(&m, dir, &err) == 0)
-			printf("installed %s %s in %s\n", m.name, *m.version ? m.version : "-",
-			       dir);
+			line("installed %s %s in %s", m.name, *m.version ? m.version : "-", dir);
 		else
-			printf("installed %s\n", dir);
+			line("installed %s", dir);
 		fm_manifest_release(&m);
 		free(dir);
 	}
@@ -416,7 +415,7 @@ static int cmd_remove(const char *name)
 		fm_warn("%s", err.message);
 		status = err.code == FM_PLUGIN_NOT_FOUND ? FM_EXIT_FAILED : exit_for(&err);
 	} else {
-		printf("removed %s\n", dir);
+		line("removed %s", dir);
 		free(dir);
 	}
 	fm_error_release(&err);
