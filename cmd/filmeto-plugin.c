@@ -17,7 +17,7 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-plugin list [--json]\n"
+    "usage: filmeto-plugin list [--json | --names]\n"
     "       filmeto-plugin info [--json] NAME\n"
     "       filmeto-plugin tools [--json]\n"
     "       filmeto-plugin validate DIR\n"
@@ -42,6 +42,7 @@ static const char usage_text[] =
     "            declared packages (requirements:, requirements.txt) it lacks\n"
     "\n"
     "  --json          print JSON instead of text (list, info, tools)\n"
+    "  --names         only the plugin names, one a line (list; for completions)\n"
     "  --force         replace an installed plugin of the same name (install)\n"
     "  --lang LANG     the new plugin's language: c, python or sh (new)\n"
     "  --dir PARENT    where the new plugin goes; default: the current directory\n"
@@ -52,7 +53,7 @@ static const char usage_text[] =
     "failed or (doctor) a requirement is missing; 2 usage error, invalid manifest\n"
     "or refused source.\n";
 
-enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR };
+enum { OPT_JSON = 256, OPT_VERSION, OPT_FORCE, OPT_LANG, OPT_DIR, OPT_NAMES };
 
 static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
@@ -61,10 +62,11 @@ static const struct option options[] = {
     {"dir", required_argument, NULL, OPT_DIR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"names", no_argument, NULL, OPT_NAMES},
     {NULL, 0, NULL, 0},
 };
 
-static int json_out, force;
+static int json_out, names_out, force;
 static const char *lang, *parent;
 
 __attribute__((noreturn)) static void usage_error(const char *msg)
@@ -114,10 +116,24 @@ static char *tool_names(const struct fm_manifest *m)
 	return s;
 }
 
+/* Columns a name takes on a terminal, made safe (names may hold spaces and wide text). */
+static int name_cols(const char *name)
+{
+	char safe[3 * FM_PLUGIN_NAME_MAX + 1];
+
+	return fm_term_text(safe, sizeof(safe), name, strlen(name), INT_MAX);
+}
+
 static int cmd_list(struct fm_plugins *p)
 {
 	json_object *all = json_object_new_array();
+	int width = 0, pad;
 	size_t i;
+
+	/* The name column is as wide as the widest name, so a name with spaces stays one column. */
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].ok && !p->v[i].shadowed && name_cols(p->v[i].manifest.name) > width)
+			width = name_cols(p->v[i].manifest.name);
 
 	for (i = 0; i < p->n; i++) {
 		struct fm_plugin_entry *e = &p->v[i];
@@ -129,12 +145,17 @@ static int cmd_list(struct fm_plugins *p)
 		}
 		if (e->shadowed)
 			continue;
+		if (names_out) {
+			line("%s", e->manifest.name);
+			continue;
+		}
 		if (json_out) {
 			json_object_array_add(all, fm_manifest_to_json(&e->manifest));
 			continue;
 		}
 		tools = tool_names(&e->manifest);
-		line("%s %s %s %s", e->manifest.name,
+		pad = width - name_cols(e->manifest.name);
+		line("%s%*s %s %s %s", e->manifest.name, pad, "",
 		     *e->manifest.version ? e->manifest.version : "-", tools, e->dir);
 		free(tools);
 	}
@@ -271,6 +292,7 @@ static int cmd_tools(struct fm_plugins *p)
 	const char **tools;
 	size_t i, j, n = 0;
 	int width = 0;
+	char *row;
 
 	if (fm_config_load(&cfg, &err) < 0) {
 		fm_warn("%s", err.message);
@@ -306,15 +328,19 @@ static int cmd_tools(struct fm_plugins *p)
 		}
 		/* The default is what filmeto-run would pick: config.yaml, else first. */
 		def = fm_plugins_find(p, fm_config_default_plugin(&cfg, tools[i]), tools[i], NULL);
-		printf("%-*s ", width, tools[i]);
+		row = fm_xasprintf("%-*s ", width, tools[i]);
 		for (j = 0; j < json_object_array_length(list); j++) {
 			const char *name =
 			    json_object_get_string(json_object_array_get_idx(list, j));
+			char *t = fm_xasprintf("%s %s%s%s", row, name,
+					       def && !strcmp(def->name, name) ? "*" : "",
+					       j + 1 < json_object_array_length(list) ? "," : "");
 
-			printf(" %s%s%s", name, def && !strcmp(def->name, name) ? "*" : "",
-			       j + 1 < json_object_array_length(list) ? "," : "");
+			free(row);
+			row = t;
 		}
-		putchar('\n');
+		line("%s", row);
+		free(row);
 	}
 	if (json_out)
 		puts(fm_json_str(out));
@@ -373,10 +399,9 @@ static int cmd_install(const char *src)
 	} else {
 		/* It loaded a moment ago, in the staging directory. */
 		if (fm_manifest_load(&m, dir, &err) == 0)
-			printf("installed %s %s in %s\n", m.name, *m.version ? m.version : "-",
-			       dir);
+			line("installed %s %s in %s", m.name, *m.version ? m.version : "-", dir);
 		else
-			printf("installed %s\n", dir);
+			line("installed %s", dir);
 		fm_manifest_release(&m);
 		free(dir);
 	}
@@ -394,7 +419,7 @@ static int cmd_remove(const char *name)
 		fm_warn("%s", err.message);
 		status = err.code == FM_PLUGIN_NOT_FOUND ? FM_EXIT_FAILED : exit_for(&err);
 	} else {
-		printf("removed %s\n", dir);
+		line("removed %s", dir);
 		free(dir);
 	}
 	fm_error_release(&err);
@@ -593,7 +618,7 @@ static void check_usage(const char *verb, int nargs)
 		const char *verb, *usage;
 		int nargs, json, force, new;
 	} verbs[] = {
-	    {"list", "list [--json]", 0, 1, 0, 0},
+	    {"list", "list [--json | --names]", 0, 1, 0, 0},
 	    {"info", "info [--json] NAME", 1, 1, 0, 0},
 	    {"tools", "tools [--json]", 0, 1, 0, 0},
 	    {"validate", "validate DIR", 1, 0, 0, 0},
@@ -615,6 +640,7 @@ static void check_usage(const char *verb, int nargs)
 			    "remove, new, test or doctor");
 	snprintf(msg, sizeof(msg), "usage: filmeto-plugin %s", verbs[i].usage);
 	if (nargs != verbs[i].nargs || (json_out && !verbs[i].json) || (force && !verbs[i].force) ||
+	    (names_out && (strcmp(verb, "list") || json_out)) ||
 	    ((lang || parent) && !verbs[i].new) || (verbs[i].new && !lang))
 		usage_error(msg);
 	if (lang && strcmp(lang, "c") && strcmp(lang, "python") && strcmp(lang, "sh"))
@@ -637,6 +663,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: json_out = 1; break;
+		case OPT_NAMES: names_out = 1; break;
 		case OPT_FORCE: force = 1; break;
 		case OPT_LANG: lang = optarg; break;
 		case OPT_DIR: parent = optarg; break;

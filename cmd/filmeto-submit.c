@@ -215,6 +215,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage_error("%s", "--size and --fps are for --storyboard");
 	if (a->id && !fm_id_valid(a->id))
 		usage_error("task id '%s' must be " FM_ID_RULE, a->id);
+	if (a->plugin && !fm_plugin_name_valid(a->plugin))
+		usage_error("-P: '%.128s' is not a plugin name: " FM_PLUGIN_NAME_RULE, a->plugin);
 }
 
 /* -p KEY=VALUE and KEY=@FILE into s->cli, as text; typed per task later. */

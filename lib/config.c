@@ -78,6 +78,20 @@ static int known_keys(const struct fm_config *c, json_object *obj, const char *c
 	return 0;
 }
 
+char *fm_config_file(void)
+{
+	const char *env = getenv("FILMETO_CONFIG");
+	char *home, *path;
+
+	if (env && *env)
+		return fm_xstrdup(env);
+	if (!(home = config_home()))
+		return NULL;
+	path = fm_xasprintf("%s/config.yaml", home);
+	free(home);
+	return path;
+}
+
 int fm_config_load(struct fm_config *c, struct fm_error *err)
 {
 	const char *env = getenv("FILMETO_CONFIG");
@@ -111,10 +125,26 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"%s:%d: defaults, film and plugins must be mappings", c->path,
 				fm_yaml_line(c->root));
+	v = fm_json_get(c->root, "defaults", json_type_object);
+	json_object_object_foreach (v ? v : c->root, tool, d) {
+		if (!v)
+			break;
+		if (!json_object_is_type(d, json_type_string) ||
+		    !fm_plugin_name_valid(json_object_get_string(d)))
+			return fm_error(
+			    err, FM_VALIDATION_ERROR,
+			    "%s:%d: defaults.%.64s must be a plugin name, " FM_PLUGIN_NAME_RULE,
+			    c->path, fm_yaml_line(v), tool);
+	}
 	v = fm_json_get(c->root, "plugins", json_type_object);
 	if (!v)
 		return 0;
 	json_object_object_foreach (v, name, s) {
+		if (!fm_plugin_name_valid(name))
+			return fm_error(
+			    err, FM_VALIDATION_ERROR,
+			    "%s:%d: plugins: '%.64s' is not a plugin name, " FM_PLUGIN_NAME_RULE,
+			    c->path, fm_yaml_line(s), name);
 		if (!json_object_is_type(s, json_type_object))
 			return fm_error(err, FM_VALIDATION_ERROR,
 					"%s:%d: plugins.%s must be a mapping of settings", c->path,

@@ -24,6 +24,8 @@ struct fm_config {
  * $FILMETO_CONFIG, a YAML error or a wrong type is an error naming the
  * file and line.
  */
+/* The config.yaml in use, existing or not (as above); NULL when none. */
+char *fm_config_file(void);
 int fm_config_load(struct fm_config *c, struct fm_error *err);
 void fm_config_release(struct fm_config *c);
 /* defaults.TOOL, or NULL. */

@@ -438,14 +438,72 @@ static const char *meta_string(json_object *root, const char *key)
 	return json_object_get_string(v);
 }
 
+int fm_plugin_name_valid(const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t i, n, k;
+	unsigned long c;
+
+	if (!name || (n = strlen(name)) == 0 || n > FM_PLUGIN_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i += k) {
+		c = s[i];
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f || c == '/')
+				return 0;
+			k = 1;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 2, c &= 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 3, c &= 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 4, c &= 0x07;
+		else
+			return 0;
+		if (i + k > n)
+			return 0;
+		for (size_t j = 1; j < k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			c = c << 6 | (s[i + j] & 0x3f);
+		}
+		/* Overlong, surrogate, beyond U+10FFFF, or a C1 control. */
+		if ((k == 3 && c < 0x800) || (k == 4 && c < 0x10000) || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff) || (c >= 0x80 && c <= 0x9f))
+			return 0;
+	}
+	return 1;
+}
+
+void fm_plugin_folder(char *dst, size_t size, const char *name)
+{
+	size_t i;
+
+	if (!size)
+		return;
+	for (i = 0; i < FM_PLUGIN_NAME_MAX && i + 1 < size && name[i]; i++) {
+		char ch = name[i];
+
+		dst[i] = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+				 (ch >= '0' && ch <= '9') || ((ch == '.' || ch == '-') && i > 0) ||
+				 ch == '_'
+			     ? ch
+			     : '_';
+	}
+	if (i == 0 && size > 1)
+		dst[i++] = '_';
+	dst[i] = '\0';
+}
+
 static int load_meta(struct fm_manifest *m, struct fm_error *err)
 {
 	if (!json_object_is_type(m->root, json_type_object))
 		return fm_error(err, FM_VALIDATION_ERROR, "%s: must be a mapping", m->path);
 	m->name = fm_json_get_string(m->root, "name");
-	if (!m->name || !fm_id_valid(m->name))
-		return bad(m, m->root, err, "name: required, 1-%d characters of A-Z a-z 0-9 . _ -",
-			   FM_ID_MAX);
+	if (!m->name || !fm_plugin_name_valid(m->name))
+		return bad(m, m->root, err, "name: required, " FM_PLUGIN_NAME_RULE);
 	m->version = meta_string(m->root, "version");
 	m->description = meta_string(m->root, "description");
 	return 0;

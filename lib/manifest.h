@@ -35,6 +35,21 @@ struct fm_manifest {
 	void (*serve)(int in, int out, int err);
 };
 
+/*
+ * Plugin names: 1..FM_PLUGIN_NAME_MAX bytes of valid UTF-8 with no control
+ * character (C0, DEL, C1) and no '/' ("Local Server" is a name).
+ */
+#define FM_PLUGIN_NAME_MAX  128
+#define FM_PLUGIN_NAME_RULE "1-128 bytes of printable UTF-8 text without '/'"
+int fm_plugin_name_valid(const char *name);
+/*
+ * The folder a plugin of that name lives in, to dst (at least
+ * FM_PLUGIN_NAME_MAX + 1 bytes): each byte outside [A-Za-z0-9._-] and a
+ * leading '.' or '-' become '_', cut to FM_PLUGIN_NAME_MAX bytes; always
+ * an id (fm_id_valid). "Local Server" lives in Local_Server.
+ */
+void fm_plugin_folder(char *dst, size_t size, const char *name);
+
 void fm_manifest_init(struct fm_manifest *m);
 void fm_manifest_release(struct fm_manifest *m);
 /* Loads DIR/plugin.yaml or DIR/plugin.yml; errors name file and line. */

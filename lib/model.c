@@ -13,6 +13,7 @@
 #include <libavutil/base64.h>
 
 #include "fs.h"
+#include "manifest.h"
 #include "model.h"
 #include "util.h"
 
@@ -251,6 +252,9 @@ int fm_task_from_json(struct fm_task *t, json_object *obj, struct fm_error *err)
 		return -1;
 	if (!t->tool_name || !*t->tool_name)
 		return fm_error(err, FM_VALIDATION_ERROR, "tool_name: required");
+	if (t->plugin_name && !fm_plugin_name_valid(t->plugin_name))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"plugin_name: not a plugin name, " FM_PLUGIN_NAME_RULE);
 	if (!t->parameters)
 		t->parameters = json_object_new_object();
 	if (!t->resources)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fs.h"
 #include "plugin.h"
 #include "util.h"
@@ -18,17 +19,21 @@
 #define FM_PREFIX "/usr/local"
 #endif
 
-static void add_dir(struct fm_plugins *p, char *dir)
+/* A directory of bundled plugins is bundled wherever it comes in the path. */
+static void add_dir(struct fm_plugins *p, char *dir, int bundled)
 {
 	size_t i;
 
 	for (i = 0; i < p->npath; i++) {
 		if (!strcmp(p->path[i], dir)) {
+			p->bundled[i] |= bundled;
 			free(dir);
 			return;
 		}
 	}
 	p->path = fm_xrealloc(p->path, (p->npath + 1) * sizeof(char *));
+	p->bundled = fm_xrealloc(p->bundled, (p->npath + 1) * sizeof(int));
+	p->bundled[p->npath] = bundled;
 	p->path[p->npath++] = dir;
 }
 
@@ -66,19 +71,19 @@ static void build_path(struct fm_plugins *p)
 	if (env && *env) {
 		copy = fm_xstrdup(env);
 		for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
-			add_dir(p, fm_abspath(d));
+			add_dir(p, fm_abspath(d), 0);
 		free(copy);
 	}
 	if ((data = fm_xdg_dir("XDG_DATA_HOME", ".local/share"))) {
-		add_dir(p, fm_xasprintf("%s/plugins", data));
+		add_dir(p, fm_xasprintf("%s/plugins", data), 0);
 		free(data);
 	}
 	if ((build = build_tree_plugins()))
-		add_dir(p, build);
+		add_dir(p, build, 1);
 	/* An installed tree moved elsewhere still finds its own plugins. */
 	if ((build = installed_plugins()))
-		add_dir(p, build);
-	add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"));
+		add_dir(p, build, 1);
+	add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"), 1);
 }
 
 static int has_manifest(const char *dir)
@@ -101,7 +106,36 @@ static int seen(const struct fm_plugins *p, const char *name)
 	return 0;
 }
 
-static void scan_dir(struct fm_plugins *p, const char *dir)
+/*
+ * Two plugins of different names that would live in the same folder
+ * (fm_plugin_folder): the later one along the path is broken, and its
+ * error names both, so no name reaches a folder two plugins share.
+ */
+static void check_folder(struct fm_plugins *p, struct fm_plugin_entry *e)
+{
+	char a[FM_PLUGIN_NAME_MAX + 1], b[FM_PLUGIN_NAME_MAX + 1];
+	size_t i;
+
+	fm_plugin_folder(a, sizeof(a), e->manifest.name);
+	for (i = 0; i < p->n; i++) {
+		const struct fm_plugin_entry *o = &p->v[i];
+
+		if (!o->ok || !strcmp(o->manifest.name, e->manifest.name))
+			continue;
+		fm_plugin_folder(b, sizeof(b), o->manifest.name);
+		if (strcmp(a, b))
+			continue;
+		fm_error(&e->error, FM_VALIDATION_ERROR,
+			 "%s: name: plugin '%s' and plugin '%s' (%s) both map to the folder "
+			 "name '%s'; rename one",
+			 e->manifest.path, e->manifest.name, o->manifest.name, o->dir, a);
+		fm_manifest_release(&e->manifest);
+		e->ok = 0;
+		return;
+	}
+}
+
+static void scan_dir(struct fm_plugins *p, const char *dir, int bundled)
 {
 	struct dirent **names;
 	int i, n = scandir(dir, &names, NULL, alphasort);
@@ -122,7 +156,10 @@ static void scan_dir(struct fm_plugins *p, const char *dir)
 		memset(e, 0, sizeof(*e));
 		e->dir = sub;
 		e->ok = fm_manifest_load(&e->manifest, sub, &e->error) == 0;
+		e->bundled = bundled;
 		e->shadowed = e->ok && seen(p, e->manifest.name);
+		if (e->ok && !e->shadowed)
+			check_folder(p, e);
 		p->n++;
 		free(names[i]);
 	}
@@ -138,7 +175,7 @@ int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err)
 	memset(p, 0, sizeof(*p));
 	build_path(p);
 	for (i = 0; i < p->npath; i++)
-		scan_dir(p, p->path[i]);
+		scan_dir(p, p->path[i], p->bundled[i]);
 	return 0;
 }
 
@@ -154,6 +191,7 @@ void fm_plugins_release(struct fm_plugins *p)
 		fm_error_release(&p->v[i].error);
 	}
 	free(p->path);
+	free(p->bundled);
 	free(p->v);
 	memset(p, 0, sizeof(*p));
 }
@@ -180,8 +218,9 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 					  const char *tool, struct fm_error *err)
 {
 	const struct fm_plugin_entry *e;
+	const struct fm_manifest *only;
+	size_t i, count = 0;
 	char *names;
-	size_t i;
 
 	if (name) {
 		e = fm_plugins_lookup(p, name);
@@ -204,13 +243,49 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 		free(names);
 		return NULL;
 	}
+	/*
+	 * Offline by default: a remote service is used only when named. A
+	 * bundled plugin first, so adding one never changes what renders.
+	 */
 	for (i = 0; i < p->n; i++) {
 		e = &p->v[i];
-		/* Offline by default: a remote service is used only when named. */
-		if (e->ok && !e->shadowed && !e->manifest.remote &&
+		if (e->ok && !e->shadowed && e->bundled && !e->manifest.remote &&
 		    fm_manifest_tool(&e->manifest, tool))
 			return &e->manifest;
 	}
+	only = NULL;
+	names = fm_xstrdup("");
+	for (i = 0; i < p->n; i++) {
+		char *t;
+
+		e = &p->v[i];
+		if (!e->ok || e->shadowed || e->manifest.remote ||
+		    !fm_manifest_tool(&e->manifest, tool))
+			continue;
+		if (!count)
+			only = &e->manifest;
+		t = fm_xasprintf("%s%s%s", names, *names ? ", " : "", e->manifest.name);
+		free(names);
+		names = t;
+		count++;
+	}
+	if (count == 1) {
+		free(names);
+		return only;
+	}
+	if (count > 1) {
+		char *cfg = fm_config_file();
+
+		fm_error(err, FM_PLUGIN_NOT_FOUND,
+			 "several plugins serve %s (%s): choose one in %s with defaults: {%s: "
+			 "\"%s\"}",
+			 tool ? tool : "", names, cfg ? cfg : "config.yaml", tool ? tool : "",
+			 only->name);
+		free(cfg);
+		free(names);
+		return NULL;
+	}
+	free(names);
 	names = names_serving(p, tool);
 	if (*names)
 		fm_error(err, FM_PLUGIN_NOT_FOUND,

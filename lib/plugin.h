@@ -18,10 +18,12 @@ struct fm_plugin_entry {
 	struct fm_manifest manifest;
 	struct fm_error error; /* why not, when !ok */
 	int shadowed;	       /* a plugin of that name came earlier */
+	int bundled;	       /* shipped with filmeto (build tree or installed) */
 };
 
 struct fm_plugins {
-	char **path; /* the search directories, in order */
+	char **path;  /* the search directories, in order */
+	int *bundled; /* path[i] holds the plugins shipped with filmeto */
 	size_t npath;
 	struct fm_plugin_entry *v;
 	size_t n;
@@ -32,8 +34,11 @@ int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err);
 void fm_plugins_release(struct fm_plugins *p);
 /*
  * The plugin to run tool with: the one named name (which must serve
- * tool), else the first serving tool. PLUGIN_NOT_FOUND otherwise, with a
- * message naming what is there.
+ * tool; callers pass config.yaml's defaults: choice when nothing is
+ * named), else the first bundled plugin serving tool that is not remote,
+ * else the only plugin that is not remote serving it. PLUGIN_NOT_FOUND
+ * otherwise, with a message naming what is there; several candidates
+ * and no choice name them and the config.yaml line that chooses.
  */
 const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char *name,
 					  const char *tool, struct fm_error *err);

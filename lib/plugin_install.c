@@ -1277,12 +1277,15 @@ int fm_plugin_install(const char *src, int force, fm_note_fn *note, void *ctx, c
 {
 	char *pdir = fm_user_plugin_dir(), *tmp = NULL, *top = NULL, *root = NULL, *final = NULL;
 	char *srcdir = NULL;
-	struct fm_manifest m;
+	char folder[FM_PLUGIN_NAME_MAX + 1];
+	struct fm_error err2 = FM_ERROR_INIT;
+	struct fm_manifest m, there;
 	struct stat st;
 	int rc = -1, isdir = 0;
 
 	*dir = NULL;
 	fm_manifest_init(&m);
+	fm_manifest_init(&there);
 	if (stat(src, &st) < 0) {
 		fm_error(err, FM_VALIDATION_ERROR, "cannot open '%s':", src);
 		goto out;
@@ -1317,7 +1320,17 @@ int fm_plugin_install(const char *src, int force, fm_note_fn *note, void *ctx, c
 	    find_root(src, top, &root, err) < 0 ||
 	    load_manifest(&m, src, isdir, top, root, err) < 0)
 		goto out;
-	final = fm_xasprintf("%s/%s", pdir, m.name);
+	fm_plugin_folder(folder, sizeof(folder), m.name);
+	final = fm_xasprintf("%s/%s", pdir, folder);
+	if (lstat(final, &st) == 0 && fm_manifest_load(&there, final, &err2) == 0 &&
+	    strcmp(there.name, m.name)) {
+		/* Even --force: replacing another plugin by name is not what was asked. */
+		fm_error(err, FM_VALIDATION_ERROR,
+			 "plugin '%s' would be installed in '%s', where plugin '%s' is: both names "
+			 "map to the folder '%s'; rename one",
+			 m.name, final, there.name, folder);
+		goto out;
+	}
 	if (!force && lstat(final, &st) == 0) {
 		fm_error(err, FM_VALIDATION_ERROR,
 			 "plugin '%s' is already installed in '%s' (--force replaces it)", m.name,
@@ -1340,6 +1353,8 @@ out:
 		fm_tree_remove(tmp);
 	fm_manifest_release(&m);
 	free(srcdir);
+	fm_manifest_release(&there);
+	fm_error_release(&err2);
 	free(final);
 	free(root);
 	free(top);
@@ -1395,8 +1410,8 @@ int fm_plugin_remove(const char *name, char **dir, struct fm_error *err)
 
 	*dir = NULL;
 	fm_plugins_scan(&p, err);
-	if (!fm_id_valid(name)) {
-		fm_error(err, FM_VALIDATION_ERROR, "'%s' is not a plugin name", name);
+	if (!fm_plugin_name_valid(name)) {
+		fm_error(err, FM_VALIDATION_ERROR, "'%.128s' is not a plugin name", name);
 	} else if ((e = user_entry(&p, name, real))) {
 		/* Out of sight in one rename, then deleted at leisure. */
 		tmp = fm_xasprintf("%s/.remove-XXXXXX", pdir);
@@ -1406,7 +1421,10 @@ int fm_plugin_remove(const char *name, char **dir, struct fm_error *err)
 			free(tmp);
 			tmp = NULL;
 		} else {
-			char *aside = fm_xasprintf("%s/%s", tmp, name);
+			char folder[FM_PLUGIN_NAME_MAX + 1], *aside;
+
+			fm_plugin_folder(folder, sizeof(folder), name);
+			aside = fm_xasprintf("%s/%s", tmp, folder);
 
 			if (rename(e->dir, aside) < 0) {
 				fm_error(err, FM_RESOURCE_PROCESSING_ERROR,

@@ -119,8 +119,8 @@ complete_bash() {
 @test "bash completion completes options, tools, commands and plugins" {
 	mkdir -p "$BATS_TEST_TMPDIR/bin"
 	printf '%s\n' '#!/bin/sh' \
-		'echo "titlecard 1.0.0 text2image /p/titlecard"' \
-		'echo "tiny 0.1.0 text2text,text2speak /p/tiny"' \
+		'[ "$*" = "list --names" ] || exit 2' \
+		'printf "%s\n" titlecard tiny "Spaced Server"' \
 		>"$BATS_TEST_TMPDIR/bin/filmeto-plugin"
 	chmod +x "$BATS_TEST_TMPDIR/bin/filmeto-plugin"
 	PATH=$BATS_TEST_TMPDIR/bin:$PATH
@@ -137,7 +137,7 @@ complete_bash() {
 	run complete_bash filmeto-plugin ''
 	[ "${lines[*]}" = "list info tools validate path install remove new test doctor" ]
 	run complete_bash filmeto-plugin remove ''
-	[ "${lines[*]}" = "titlecard tiny" ]
+	[ "${lines[*]}" = 'titlecard tiny Spaced\ Server' ]
 	run complete_bash filmeto-plugin install --f
 	[ "$output" = "--force" ]
 	run complete_bash filmeto-plugin new x --lang ''
@@ -147,9 +147,18 @@ complete_bash() {
 	run complete_bash filmeto-plugin tools -
 	[ "$output" = "--json" ]
 	run complete_bash filmeto-plugin info ''
-	[ "${lines[*]}" = "titlecard tiny" ]
+	[ "${lines[*]}" = 'titlecard tiny Spaced\ Server' ]
 	run complete_bash filmeto-plugin list -
-	[ "$output" = "--json" ]
+	[ "${lines[*]}" = "--json --names" ]
+	# A name with a space completes as one word, escaped or inside its quote.
+	run complete_bash filmeto-submit -P Sp
+	[ "$output" = 'Spaced\ Server' ]
+	run complete_bash filmeto-plugin info 'Spaced\ S'
+	[ "$output" = 'Spaced\ Server' ]
+	run complete_bash filmeto-plugin info '"Sp'
+	[ "$output" = '"Spaced Server"' ]
+	run complete_bash filmeto-submit --plugin = Sp
+	[ "$output" = 'Spaced\ Server' ]
 	run complete_bash filmeto-run --output-
 	[ "$output" = "--output-dir" ]
 	run complete_bash filmeto-run --pl

@@ -160,7 +160,7 @@ PY
 	[ -f "$PLUGINS/mypy/main.py" ]
 	[ "$(ls -A "$PLUGINS")" = mypy ]
 	run filmeto-plugin list
-	[[ "$output" == *"mypy 1.0.0 text2text $PLUGINS/mypy"* ]]
+	[[ "$output" =~ mypy\ +1.0.0\ text2text\ $PLUGINS/mypy ]]
 	runs_task mypy
 }
 
@@ -179,7 +179,7 @@ PY
 	[ -f "$PLUGINS/mypy/main.py" ]
 	[ "$(ls -A "$PLUGINS")" = mypy ]
 	run filmeto-plugin list
-	[[ "$output" == *"mypy 1.0.0 text2text $PLUGINS/mypy"* ]]
+	[[ "$output" =~ mypy\ +1.0.0\ text2text\ $PLUGINS/mypy ]]
 	runs_task mypy
 }
 
@@ -222,12 +222,12 @@ PY
 	run filmeto-plugin install src/mypy
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"plugin 'mypy' is already installed in '$PLUGINS/mypy' (--force replaces it)"* ]]
-	[[ "$(filmeto-plugin list)" == *"mypy 1.0.0 "* ]]
+	[[ "$(filmeto-plugin list)" =~ mypy\ +1.0.0\  ]]
 	[ ! -e "$PLUGINS/mypy/NEW" ]
 	run filmeto-plugin install --force src/mypy
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = "installed mypy 2.0.0 in $PLUGINS/mypy" ]
-	[[ "$(filmeto-plugin list)" == *"mypy 2.0.0 "* ]]
+	[[ "$(filmeto-plugin list)" =~ mypy\ +2.0.0\  ]]
 	[ -f "$PLUGINS/mypy/NEW" ]
 	# Neither the old copy nor a staging directory is left.
 	[ "$(ls -A "$PLUGINS")" = mypy ]
@@ -274,7 +274,7 @@ PY
 	run filmeto-plugin tools
 	[ "$status" -eq 0 ]
 	# Remote plugins are listed but never the default: titlecard is.
-	[[ "$output" =~ (^|$'\n')text2image\ +comfyui,\ gradio,\ http,\ openai,\ titlecard\*($'\n'|$) ]]
+	[[ "$output" =~ (^|$'\n')text2image\ +Spaced\ Server,\ comfyui,\ gradio,\ http,\ openai,\ titlecard\*($'\n'|$) ]]
 	# An installed plugin comes after FILMETO_PLUGIN_PATH's.
 	filmeto-plugin install src/mypy
 	run filmeto-plugin tools
@@ -285,8 +285,8 @@ PY
 	[ "$(grep -c '\*' <<<"$output")" -eq "$(grep -c -v -E '^(image2image|text2video) ' <<<"$output")" ]
 	export FILMETO_PLUGIN_PATH=
 	run filmeto-plugin tools
-	# Installed plugins come before the bundled ones (outline).
-	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy\*,\ http,\ openai,\ outline$ ]]
+	# Installed plugins come before the bundled ones, but the bundled outline stays the default.
+	[[ "$(grep '^text2text ' <<<"$output")" =~ ^text2text\ +mypy,\ http,\ openai,\ outline\*$ ]]
 	filmeto-plugin tools --json > out
 	[ "$(jget out 'lines[0]["text2text"]')" = '["mypy", "http", "openai", "outline"]' ]
 	[ "$(jget out 'lines[0]["text2image"]')" = '["comfyui", "gradio", "http", "openai", "titlecard"]' ]
@@ -570,7 +570,7 @@ PY
 	cp src/mypy/plugin.yml two/a/
 	tar -C two -czf two.tar.gz a b
 	refused two.tar.gz "'two.tar.gz' has no plugin.yaml or plugin.yml at its top or inside one top-level directory"
-	sed -i 's/^name: mypy$/name: "bad name"/' src/mypy/plugin.yml
+	sed -i 's|^name: mypy$|name: "bad/name"|' src/mypy/plugin.yml
 	tar -C src -czf bad.tar.gz mypy
 	refused bad.tar.gz "bad.tar.gz:mypy/plugin.yml:" "name: required"
 	refused src/mypy "src/mypy/plugin.yml:" "name: required"

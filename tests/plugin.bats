@@ -10,8 +10,10 @@ setup() {
 @test "list shows every plugin with version, tools and directory" {
 	run filmeto-plugin list
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"titlecard 1.0.0 text2image $ROOT/plugins/titlecard"* ]]
-	[[ "$output" == *"pyfilmeto 1.0.0 text2text $ROOT/tests/plugins/pyfilmeto"* ]]
+	# The name column is as wide as the widest name ("Spaced Server").
+	[[ "$output" == *"titlecard     1.0.0 text2image $ROOT/plugins/titlecard"* ]]
+	[[ "$output" == *"pyfilmeto     1.0.0 text2text $ROOT/tests/plugins/pyfilmeto"* ]]
+	[[ "$output" == *"Spaced Server 1.0.0 text2image $ROOT/tests/plugins/spaced"* ]]
 }
 
 @test "list --json is one JSON array" {
@@ -63,8 +65,8 @@ setup() {
 	mkdir -p "$XDG_DATA_HOME/filmeto/plugins/titlecard"
 	printf 'name: titlecard\nversion: 9.9.9\ntools: [text2image]\n' > "$XDG_DATA_HOME/filmeto/plugins/titlecard/plugin.yaml"
 	run filmeto-plugin list
-	[[ "$output" == *"titlecard 9.9.9"* ]]
-	[[ "$output" != *"titlecard 1.0.0"* ]]
+	[[ "$output" =~ titlecard\ +9.9.9 ]]
+	[[ ! "$output" =~ titlecard\ +1.0.0 ]]
 }
 
 @test "info on an unknown plugin is status 1; usage errors are status 2" {
@@ -108,7 +110,7 @@ setup() {
 @test "--help lists every command and option" {
 	run filmeto-plugin --help
 	[ "$status" -eq 0 ]
-	for w in "list [--json]" "info [--json] NAME" "tools [--json]" "validate DIR" path \
+	for w in "list [--json | --names]" "info [--json] NAME" "tools [--json]" "validate DIR" path \
 		"install [--force] SRC" "remove NAME" "new NAME --lang LANG [--dir PARENT]" \
 		"test NAME|DIR"; do
 		[[ "$output" == *"filmeto-plugin $w"* ]] || { echo "missing $w"; false; }
@@ -118,7 +120,8 @@ setup() {
 @test "tools marks the default config.yaml chooses" {
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	run filmeto-plugin tools
-	[[ "$output" =~ text2text\ +chaos\*,\ .*pyfilmeto ]]
+	# No choice: the bundled outline, though chaos comes first on the path.
+	[[ "$output" =~ text2text\ +chaos,\ .*pyfilmeto,.*outline\* ]]
 	printf 'defaults: {text2text: pyfilmeto}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	run filmeto-plugin tools
 	[[ "$output" == *"pyfilmeto*"* ]]

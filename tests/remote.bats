@@ -27,10 +27,10 @@ remote_copy() {
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["remote"])')" = True ]
 
-	# First on the path, but remote: the offline plugin serves the tool.
+	# First on the path, but remote: the bundled offline plugin serves the tool.
 	run filmeto-submit -t text2speak -p text=hi
 	[ "$status" -eq 0 ]
-	[[ "$output" == *'"plugin_name":"fakemedia"'* ]]
+	[[ "$output" == *'"plugin_name":"espeak"'* ]]
 
 	run filmeto-submit -t text2speak -P aaremote -p text=hi
 	[ "$status" -eq 0 ]

@@ -29,12 +29,14 @@ complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
 	-a doctor -d 'Show the Python interpreter of a plugin and its missing packages'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from list' \
 	-l json -d 'Print JSON'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from list' \
+	-l names -d 'Print only the plugin names, one a line'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from tools' \
 	-l json -d 'Print a JSON object of tool to plugins'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
 	-l json -d 'Print the normalized manifest as JSON'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test doctor' \
-	-a '(filmeto-plugin list 2>/dev/null | cut -d" " -f1)' -d Plugin
+	-a '(filmeto-plugin list --names 2>/dev/null)' -d Plugin
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test doctor' \
 	-a '(__fish_complete_directories (commandline -ct))'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from install' \

@@ -11,7 +11,7 @@ complete -c filmeto-submit -s t -l tool -x -d 'Tool type' -a '
 	text2speak\t"speech from text"
 	text2music\t"music from text"'
 complete -c filmeto-submit -s P -l plugin -x -d 'Plugin to use' \
-	-a '(filmeto-plugin list 2>/dev/null | cut -d" " -f1)'
+	-a '(filmeto-plugin list --names 2>/dev/null)'
 complete -c filmeto-submit -s p -l param -x -d 'Set a parameter (KEY=VALUE, KEY=@FILE)'
 complete -c filmeto-submit -s r -l resource -r -F -d 'Add an input resource (PATH or URL)'
 complete -c filmeto-submit -l resource-base64 -r -F -d 'Add a file inlined as base64'

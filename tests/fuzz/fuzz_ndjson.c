@@ -45,6 +45,9 @@ static void check_task(json_object *obj)
 		fm_error_release(&err);
 		return;
 	}
+	/* A plugin name that reaches a plugin lookup is a plugin name. */
+	if (t.plugin_name && !fm_plugin_name_valid(t.plugin_name))
+		abort();
 	out = fm_task_to_json(&t);
 	s = fm_json_str(out);
 	/* What the library writes, the library must read back the same. */

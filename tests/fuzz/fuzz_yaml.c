@@ -130,8 +130,14 @@ static void check_manifest(const uint8_t *data, size_t size)
 		if (!strstr(err.message, "plugin.yaml"))
 			abort();
 	} else {
+		char folder[FM_PLUGIN_NAME_MAX + 1];
+
 		if (!m.name || !m.argv || !m.argv[0] || !m.tools ||
-		    !json_object_array_length(m.tools))
+		    !json_object_array_length(m.tools) || !fm_plugin_name_valid(m.name))
+			abort();
+		/* Whatever the name, its folder is one safe path component. */
+		fm_plugin_folder(folder, sizeof(folder), m.name);
+		if (!fm_id_valid(folder))
 			abort();
 		j = fm_manifest_to_json(&m);
 		(void)fm_json_str(j);

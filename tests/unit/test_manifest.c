@@ -483,8 +483,56 @@ static void test_manifest_combine(void)
 	fm_error_release(&e);
 }
 
+/* Plugin names as upstream writes them, and the folder each lives in. */
+static void test_plugin_names(void)
+{
+	static const char *const good[] = {"Local Server", "ComfyUI", "a",	 "Café ☕",
+					   "x.y-z_1",	   " lead",   ".hidden", "-dash"};
+	static const char *const bad[] = {"",
+					  "a/b",
+					  "tab\there",
+					  "nl\n",
+					  "del\x7f",
+					  "esc\x1b[2J",
+					  "c1 \xc2\x85",
+					  "bad \xff utf8",
+					  "overlong \xc0\xaf",
+					  "surrogate \xed\xa0\x80",
+					  "cut \xe2\x98"};
+	char long_name[FM_PLUGIN_NAME_MAX + 2], dst[FM_PLUGIN_NAME_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(*good); i++)
+		OK(fm_plugin_name_valid(good[i]), "plugin name: '%s' is a name", good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		OK(!fm_plugin_name_valid(bad[i]), "plugin name: bad #%zu is refused", i);
+	OK(!fm_plugin_name_valid(NULL), "plugin name: NULL is refused");
+	memset(long_name, 'n', sizeof(long_name));
+	long_name[FM_PLUGIN_NAME_MAX] = '\0';
+	OK(fm_plugin_name_valid(long_name), "plugin name: %d bytes is a name", FM_PLUGIN_NAME_MAX);
+	long_name[FM_PLUGIN_NAME_MAX] = 'n';
+	long_name[FM_PLUGIN_NAME_MAX + 1] = '\0';
+	OK(!fm_plugin_name_valid(long_name), "plugin name: %d bytes is not",
+	   FM_PLUGIN_NAME_MAX + 1);
+
+	fm_plugin_folder(dst, sizeof(dst), "Local Server");
+	IS_STR(dst, "Local_Server", "plugin folder: a space becomes _");
+	fm_plugin_folder(dst, sizeof(dst), ".hidden");
+	IS_STR(dst, "_hidden", "plugin folder: no leading dot");
+	fm_plugin_folder(dst, sizeof(dst), "-x.y");
+	IS_STR(dst, "_x.y", "plugin folder: no leading dash, inner dot kept");
+	fm_plugin_folder(dst, sizeof(dst), "Caf\xc3\xa9");
+	IS_STR(dst, "Caf__", "plugin folder: each byte outside the id set becomes _");
+	fm_plugin_folder(dst, sizeof(dst), long_name);
+	OK(strlen(dst) == FM_PLUGIN_NAME_MAX && fm_id_valid(dst),
+	   "plugin folder: bounded and always an id");
+	fm_plugin_folder(dst, 4, "Local Server");
+	IS_STR(dst, "Loc", "plugin folder: cut to the buffer");
+}
+
 void test_manifest(void)
 {
+	test_plugin_names();
 	test_manifest_tools_list();
 	test_manifest_shapes();
 	test_manifest_bad();
