@@ -219,7 +219,7 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 {
 	const struct fm_plugin_entry *e;
 	const struct fm_manifest *only;
-	size_t i, count = 0;
+	size_t i, count = 0, offline = 0;
 	char *names;
 
 	if (name) {
@@ -253,27 +253,34 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 		    fm_manifest_tool(&e->manifest, tool))
 			return &e->manifest;
 	}
+	/*
+	 * Else the only plugin that serves the tool, counting remote ones: a
+	 * plugin without remote: (the Filmeto project's never say it) does
+	 * not become the default beside services that serve the tool too.
+	 */
 	only = NULL;
 	names = fm_xstrdup("");
 	for (i = 0; i < p->n; i++) {
 		char *t;
 
 		e = &p->v[i];
-		if (!e->ok || e->shadowed || e->manifest.remote ||
-		    !fm_manifest_tool(&e->manifest, tool))
+		if (!e->ok || e->shadowed || !fm_manifest_tool(&e->manifest, tool))
 			continue;
-		if (!count)
-			only = &e->manifest;
+		if (!e->manifest.remote) {
+			if (!offline)
+				only = &e->manifest;
+			offline++;
+		}
 		t = fm_xasprintf("%s%s%s", names, *names ? ", " : "", e->manifest.name);
 		free(names);
 		names = t;
 		count++;
 	}
-	if (count == 1) {
+	if (count == 1 && offline == 1) {
 		free(names);
 		return only;
 	}
-	if (count > 1) {
+	if (offline) {
 		char *cfg = fm_config_file();
 
 		fm_error(err, FM_PLUGIN_NOT_FOUND,

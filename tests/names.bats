@@ -114,10 +114,18 @@ EOF2
 	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/p"
 	filmeto-submit -t text2image -p prompt=x > tasks
 	[ "$(jget tasks 'lines[0]["plugin_name"]')" = titlecard ]
-	# Where nothing bundled offline serves the tool, it is the only one.
-	filmeto-submit -t image2image -r /dev/null > tasks || true
+	# Where nothing bundled offline serves the tool, the bundled services
+	# that do count as candidates too: no silent choice, an error naming
+	# them all and the config line to write.
+	run --separate-stderr filmeto-submit -t image2image -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"several plugins serve image2image (ComfyUI, comfyui, "*"): choose one in "*"defaults: {image2image: \"ComfyUI\"}"* ]]
 	run filmeto-plugin tools
-	[[ "$output" =~ (^|$'\n')image2image\ +ComfyUI\*, ]]
+	[[ "$output" =~ (^|$'\n')image2image\ +ComfyUI,\  ]]
+	# The only plugin that serves a tool at all is its default.
+	plug inpaint "Inpaint Server" "inpainting"
+	filmeto-submit -t inpainting > tasks
+	[ "$(jget tasks 'lines[0]["plugin_name"]')" = "Inpaint Server" ]
 }
 
 @test "two names that map to one folder: discovery breaks the later, naming both" {
