@@ -165,7 +165,21 @@ static int cmd_list(struct fm_plugins *p)
 	return FM_EXIT_OK;
 }
 
-static void print_param(json_object *pdef)
+/* The parameter column as wide as the tool's longest name (14 at least). */
+static int param_width(json_object *params)
+{
+	size_t i, w = 14;
+
+	for (i = 0; params && i < json_object_array_length(params); i++) {
+		const char *n = fm_json_get_string(json_object_array_get_idx(params, i), "name");
+
+		if (n && strlen(n) > w)
+			w = strlen(n);
+	}
+	return w > 64 ? 64 : (int)w;
+}
+
+static void print_param(json_object *pdef, int width)
 {
 	json_object *v, *req;
 	const char *desc = fm_json_get_string(pdef, "description"), *def;
@@ -181,7 +195,7 @@ static void print_param(json_object *pdef)
 		    json_object_object_get_ex(pdef, "max", &v) ? json_object_get_string(v) : "");
 	req = fm_json_get(pdef, "required", json_type_boolean);
 	def = json_object_object_get_ex(pdef, "default", &v) ? fm_json_str(v) : "-";
-	line("    %-14s %-8s %-8s %-14s %-20s %s", fm_json_get_string(pdef, "name"),
+	line("    %-*s %-8s %-8s %-14s %-20s %s", width, fm_json_get_string(pdef, "name"),
 	     fm_json_get_string(pdef, "type"),
 	     req && json_object_get_boolean(req) ? "required" : "optional", def,
 	     *range ? range : "-", desc ? desc : "");
@@ -214,10 +228,10 @@ static void print_info(const struct fm_manifest *m)
 
 		putchar('\n');
 		line("  tool %s", fm_json_get_string(tool, "name"));
-		line("    %-14s %-8s %-8s %-14s %-20s %s", "PARAMETER", "TYPE", "", "DEFAULT",
-		     "RANGE", "DESCRIPTION");
+		line("    %-*s %-8s %-8s %-14s %-20s %s", param_width(params), "PARAMETER", "TYPE",
+		     "", "DEFAULT", "RANGE", "DESCRIPTION");
 		for (j = 0; j < json_object_array_length(params); j++)
-			print_param(json_object_array_get_idx(params, j));
+			print_param(json_object_array_get_idx(params, j), param_width(params));
 	}
 }
 

@@ -128,6 +128,19 @@ setup() {
 	[[ "$output" != *"chaos*"* ]]
 }
 
+@test "info: a long parameter name widens its column, the others stay aligned" {
+	mkdir -p p/long
+	printf '%s\n' 'name: long' 'abilities:' '  - name: text2image' '    parameters:' \
+		'      - {name: prompt, type: string}' '      - {name: negative_prompt_text, type: string}' \
+		'command: ["true"]' > p/long/plugin.yml
+	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/p"
+	run filmeto-plugin info long
+	[ "$status" -eq 0 ]
+	# TYPE starts in the same column on every row.
+	[ "$(printf '%s\n' "$output" | grep -E '^    (PARAMETER|prompt|negative_prompt_text) ' |
+		awk '{print index($0, $2)}' | sort -u | wc -l)" -eq 1 ]
+}
+
 @test "config.yaml: an unknown key is an error, with the key it is likely a slip for" {
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	printf 'film:\n  fps: 12\ndefualts:\n  text2text: pyfilmeto\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
