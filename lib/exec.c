@@ -1072,6 +1072,17 @@ static int cacheable(const struct fm_exec *x, const struct job *j)
 	       !fm_json_get(j->t.parameters, "failed", json_type_array);
 }
 
+/* A task answered without running: the cache's copy, or the film's stamp. */
+static void answer_cached(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	res->status = FM_STATUS_SUCCESS;
+	json_object_object_add(res->metadata, "cached", json_object_new_boolean(1));
+	j->attempt = 1;
+	if (j->state == J_READY)
+		j->state = J_BACKOFF; /* neither ready nor running any more */
+	finish(x, j, res);
+}
+
 /* --- -o's film: not combined again when nothing it is made of changed -- */
 
 /*
@@ -1173,7 +1184,6 @@ static int film_reuse(struct fm_exec *x, struct job *j)
 	}
 	if (hit) {
 		fm_result_init(&res, j->e->text);
-		res.status = FM_STATUS_SUCCESS;
 		json_object_put(res.output_files);
 		res.output_files = json_object_get(files);
 		json_object_put(res.output_resources);
@@ -1186,11 +1196,7 @@ static int film_reuse(struct fm_exec *x, struct job *j)
 		    fm_json_get(stamp, "metadata", json_type_object)
 			? json_object_get(fm_json_get(stamp, "metadata", json_type_object))
 			: json_object_new_object();
-		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));
-		j->attempt = 1;
-		if (j->state == J_READY)
-			j->state = J_BACKOFF; /* neither ready nor running any more */
-		finish(x, j, &res);
+		answer_cached(x, j, &res);
 		fm_result_release(&res);
 	}
 	json_object_put(side);
@@ -1211,14 +1217,8 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	fm_result_init(&res, j->e->text);
 	hit = fm_mkdirs(j->dir, NULL) == 0 &&
 	      fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
-	if (hit) {
-		res.status = FM_STATUS_SUCCESS;
-		json_object_object_add(res.metadata, "cached", json_object_new_boolean(1));
-		j->attempt = 1;
-		if (j->state == J_READY)
-			j->state = J_BACKOFF; /* neither ready nor running any more */
-		finish(x, j, &res);
-	}
+	if (hit)
+		answer_cached(x, j, &res);
 	fm_result_release(&res);
 	return hit;
 }

@@ -1,13 +1,12 @@
 """Upstream style: inputs from processed_resources or input_image_path."""
-import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
-
-def send(message):
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+# As upstream: the shared base lives one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from base_plugin import serve  # noqa: E402
 
 
 def execute(request):
@@ -30,19 +29,5 @@ def execute(request):
                          "processed_resources": meta.get("processed_resources")}}
 
 
-def main():
-    send({"jsonrpc": "2.0", "method": "ready", "params": {"name": "procres", "version": "1.0.0"}})
-    for line in sys.stdin:
-        request = json.loads(line)
-        method, request_id = request.get("method"), request.get("id")
-        if method == "execute_task":
-            send({"jsonrpc": "2.0", "id": request_id, "result": execute(request)})
-        elif method == "ping":
-            send({"jsonrpc": "2.0", "id": request_id, "result": {"status": "pong"}})
-        else:
-            send({"jsonrpc": "2.0", "id": request_id,
-                  "error": {"code": -32601, "message": f"Method not found: {method}"}})
-
-
 if __name__ == "__main__":
-    main()
+    serve("procres", execute)

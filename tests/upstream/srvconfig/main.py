@@ -4,11 +4,11 @@ import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
-
-def send(message):
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+# As upstream: the shared base lives one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from base_plugin import send, serve  # noqa: E402
 
 
 def execute(request):
@@ -34,19 +34,5 @@ def execute(request):
             "metadata": {"echo": key, "server_url": url}}
 
 
-def main():
-    send({"jsonrpc": "2.0", "method": "ready", "params": {"name": "srvconfig", "version": "1.0.0"}})
-    for line in sys.stdin:
-        request = json.loads(line)
-        method, request_id = request.get("method"), request.get("id")
-        if method == "execute_task":
-            send({"jsonrpc": "2.0", "id": request_id, "result": execute(request)})
-        elif method == "ping":
-            send({"jsonrpc": "2.0", "id": request_id, "result": {"status": "pong"}})
-        else:
-            send({"jsonrpc": "2.0", "id": request_id,
-                  "error": {"code": -32601, "message": f"Method not found: {method}"}})
-
-
 if __name__ == "__main__":
-    main()
+    serve("srvconfig", execute)
