@@ -235,13 +235,25 @@ static void print_info(const struct fm_manifest *m)
 	}
 }
 
+/* "no plugin named X", with the name it is likely a slip for. */
+static void no_such_plugin(const struct fm_plugins *p, const char *name)
+{
+	const char *near = fm_plugins_near(p, name, 0);
+
+	if (near)
+		fm_warn("no plugin named '%s': did you mean '%s'? (see filmeto-plugin list)", name,
+			near);
+	else
+		fm_warn("no plugin named '%s' (see filmeto-plugin list)", name);
+}
+
 static int cmd_info(struct fm_plugins *p, const char *name)
 {
 	const struct fm_plugin_entry *e = fm_plugins_lookup(p, name);
 	json_object *o;
 
 	if (!e) {
-		fm_warn("no plugin named '%s' (see filmeto-plugin list)", name);
+		no_such_plugin(p, name);
 		return FM_EXIT_FAILED;
 	}
 	if (!e->ok) {
@@ -497,8 +509,7 @@ static const struct fm_manifest *find_plugin(struct fm_plugins *p, const char *w
 		}
 		return own;
 	}
-	fm_warn("no plugin named '%s' and no plugin directory '%s' (see filmeto-plugin list)", what,
-		what);
+	no_such_plugin(p, what);
 	*status = FM_EXIT_FAILED;
 	return NULL;
 }
@@ -649,9 +660,22 @@ static void check_usage(const char *verb, int nargs)
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(verbs[i].verb, verb))
 			break;
-	if (i == sizeof(verbs) / sizeof(verbs[0]))
-		usage_error("unknown command: use list, info, tools, validate, path, install, "
-			    "remove, new, test or doctor");
+	if (i == sizeof(verbs) / sizeof(verbs[0])) {
+		const char *names[sizeof(verbs) / sizeof(verbs[0])], *near;
+
+		for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+			names[i] = verbs[i].verb;
+		near = fm_suggest(verb, names, sizeof(names) / sizeof(names[0]));
+		if (near)
+			snprintf(msg, sizeof(msg), "unknown command '%.40s': did you mean '%s'?",
+				 verb, near);
+		else
+			snprintf(msg, sizeof(msg),
+				 "unknown command '%.40s': use list, info, tools, validate, path, "
+				 "install, remove, new, test or doctor",
+				 verb);
+		usage_error(msg);
+	}
 	snprintf(msg, sizeof(msg), "usage: filmeto-plugin %s", verbs[i].usage);
 	if (nargs != verbs[i].nargs || (json_out && !verbs[i].json) || (force && !verbs[i].force) ||
 	    (names_out && (strcmp(verb, "list") || json_out)) ||

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "config.h"
 #include "fs.h"
 #include "plugin.h"
@@ -214,6 +215,32 @@ static char *names_serving(const struct fm_plugins *p, const char *tool)
 	return s;
 }
 
+const char *fm_plugins_near(const struct fm_plugins *p, const char *word, int tools)
+{
+	const char **names = NULL, *near;
+	size_t i, j, n = 0, cap = 0;
+
+	for (i = 0; word && i < p->n; i++) {
+		const struct fm_plugin_entry *e = &p->v[i];
+
+		if (!e->ok || e->shadowed)
+			continue;
+		if (!tools) {
+			FM_GROW(names, cap, n + 1);
+			names[n++] = e->manifest.name;
+			continue;
+		}
+		for (j = 0; j < json_object_array_length(e->manifest.tools); j++) {
+			FM_GROW(names, cap, n + 1);
+			names[n++] = fm_json_get_string(
+			    json_object_array_get_idx(e->manifest.tools, j), "name");
+		}
+	}
+	near = n ? fm_suggest(word, names, n) : NULL;
+	free(names);
+	return near;
+}
+
 const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char *name,
 					  const char *tool, struct fm_error *err)
 {
@@ -236,6 +263,12 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 			fm_error(err, FM_PLUGIN_NOT_FOUND,
 				 "plugin '%s' does not serve tool '%s' (plugins that do: %s)", name,
 				 tool, *names ? names : "none");
+		else if (fm_plugins_near(p, name, 0))
+			fm_error(err, FM_PLUGIN_NOT_FOUND,
+				 "no plugin named '%s': did you mean '%s'? (%s: %s)", name,
+				 fm_plugins_near(p, name, 0),
+				 tool ? "plugins serving the tool" : "installed",
+				 *names ? names : "none");
 		else
 			fm_error(err, FM_PLUGIN_NOT_FOUND, "no plugin named '%s' (%s: %s)", name,
 				 tool ? "plugins serving the tool" : "installed",
@@ -298,6 +331,11 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 		fm_error(err, FM_PLUGIN_NOT_FOUND,
 			 "no offline plugin serves tool '%s'; name a remote one that does: %s",
 			 tool ? tool : "", names);
+	else if (fm_plugins_near(p, tool, 1))
+		fm_error(
+		    err, FM_PLUGIN_NOT_FOUND,
+		    "no plugin serves tool '%s': did you mean '%s'? (see filmeto-plugin tools)",
+		    tool ? tool : "", fm_plugins_near(p, tool, 1));
 	else
 		fm_error(err, FM_PLUGIN_NOT_FOUND,
 			 "no plugin serves tool '%s' (see filmeto-plugin list)", tool ? tool : "");

@@ -44,5 +44,10 @@ const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char
 					  const char *tool, struct fm_error *err);
 /* The entry whose manifest name or directory name is name, or NULL. */
 const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p, const char *name);
+/*
+ * "Did you mean": the plugin name (tools 0) or tool name (tools 1) on the
+ * path that word is likely a slip for (fm_suggest), or NULL.
+ */
+const char *fm_plugins_near(const struct fm_plugins *p, const char *word, int tools);
 
 #endif

@@ -76,6 +76,13 @@ setup() {
 	[ "$status" -eq 2 ]
 	run filmeto-plugin frobnicate
 	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown command 'frobnicate': use list, info, "* ]]
+	run filmeto-plugin isntall x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown command 'isntall': did you mean 'install'?"* ]]
+	run filmeto-plugin info titlecrad
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no plugin named 'titlecrad': did you mean 'titlecard'?"* ]]
 	run filmeto-plugin info
 	[ "$status" -eq 2 ]
 	run filmeto-plugin --version

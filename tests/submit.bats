@@ -54,6 +54,17 @@ setup() {
 	[[ "$output" == *"10 is below min 64 (rule: min)"* ]]
 }
 
+@test "a misspelt tool or plugin gets the name it is likely a slip for" {
+	run --separate-stderr filmeto-submit -t text2imag -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"no plugin serves tool 'text2imag': did you mean 'text2image'?"* ]]
+	run --separate-stderr filmeto-submit -t text2image -P titlecrad -p prompt=x
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"no plugin named 'titlecrad': did you mean 'titlecard'?"* ]]
+	run --separate-stderr filmeto-submit -t text2nothing -p prompt=x
+	[[ "$stderr" != *"did you mean"* ]]
+}
+
 @test "an unknown tool or plugin is PLUGIN_NOT_FOUND with status 2" {
 	run --separate-stderr filmeto-submit -t text2nothing -p prompt=x
 	[ "$status" -eq 2 ]
