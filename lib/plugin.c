@@ -81,10 +81,15 @@ static void build_path(struct fm_plugins *p)
 	}
 	if ((build = build_tree_plugins()))
 		add_dir(p, build, 1);
-	/* An installed tree moved elsewhere still finds its own plugins. */
+	/*
+	 * An installed tree, where it was installed or moved, finds its own
+	 * plugins beside its bin/; the prefix it was built for is searched
+	 * only when there are none there (a build tree's commands).
+	 */
 	if ((build = installed_plugins()))
 		add_dir(p, build, 1);
-	add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"), 1);
+	else
+		add_dir(p, fm_xstrdup(FM_PREFIX "/lib/filmeto/plugins"), 1);
 }
 
 static int has_manifest(const char *dir)

@@ -20,6 +20,10 @@ setup() {
 		[ -e "$top/$f" ] || { echo "missing $f"; false; }
 	done
 	unset FILMETO_PLUGIN_PATH
+	# The path names the prefix it runs from, not the one it was built for.
+	run "$top/bin/filmeto-plugin" path
+	[ "${#lines[@]}" -eq 2 ]
+	[ "${lines[1]}" = "$top/lib/filmeto/plugins" ]
 	run "$top/bin/filmeto-plugin" list
 	[[ "$output" == *"titlecard 1.0.0 text2image $top/lib/filmeto/plugins/titlecard"* ]]
 	"$top/bin/filmeto-submit" -t text2image -p prompt=installed -p width=64 -p height=64 -i i \
