@@ -21,7 +21,7 @@ static const char usage_text[] =
     "       filmeto-plugin info [--json] NAME\n"
     "       filmeto-plugin tools [--json]\n"
     "       filmeto-plugin validate DIR\n"
-    "       filmeto-plugin path\n"
+    "       filmeto-plugin path [--json]\n"
     "       filmeto-plugin install [--force] SRC\n"
     "       filmeto-plugin remove NAME\n"
     "       filmeto-plugin new NAME --lang LANG [--dir PARENT]\n"
@@ -41,7 +41,7 @@ static const char usage_text[] =
     "  doctor    which Python interpreter runs a plugin and why, and which of its\n"
     "            declared packages (requirements:, requirements.txt) it lacks\n"
     "\n"
-    "  --json          print JSON instead of text (list, info, tools)\n"
+    "  --json          print JSON instead of text (list, info, tools, path)\n"
     "  --names         only the plugin names, one a line (list; for completions)\n"
     "  --force         replace an installed plugin of the same name (install)\n"
     "  --lang LANG     the new plugin's language: c, python or sh (new)\n"
@@ -647,7 +647,7 @@ static void check_usage(const char *verb, int nargs)
 	    {"info", "info [--json] NAME", 1, 1, 0, 0},
 	    {"tools", "tools [--json]", 0, 1, 0, 0},
 	    {"validate", "validate DIR", 1, 0, 0, 0},
-	    {"path", "path", 0, 0, 0, 0},
+	    {"path", "path [--json]", 0, 1, 0, 0},
 	    {"install", "install [--force] SRC", 1, 0, 1, 0},
 	    {"remove", "remove NAME", 1, 0, 0, 0},
 	    {"new", "new NAME --lang LANG [--dir PARENT]", 1, 0, 0, 1},
@@ -738,6 +738,14 @@ int main(int argc, char **argv)
 		status = cmd_test(&p, argv[optind]);
 	} else if (!strcmp(verb, "doctor")) {
 		status = cmd_doctor(&p, argv[optind]);
+	} else if (json_out) {
+		json_object *dirs = json_object_new_array();
+
+		for (i = 0; i < p.npath; i++)
+			json_object_array_add(dirs, json_object_new_string(p.path[i]));
+		puts(fm_json_str(dirs));
+		json_object_put(dirs);
+		status = FM_EXIT_OK;
 	} else {
 		for (i = 0; i < p.npath; i++)
 			puts(p.path[i]);

@@ -59,6 +59,8 @@ setup() {
 	[ "${lines[1]}" = /b ]
 	[ "${lines[2]}" = "$XDG_DATA_HOME/filmeto/plugins" ]
 	[ "${lines[3]}" = "$ROOT/plugins" ]
+	run filmeto-plugin path --json
+	[ "$(jget <(echo "$output") 'lines[0][:4]')" = "[\"/a\", \"/b\", \"$XDG_DATA_HOME/filmeto/plugins\", \"$ROOT/plugins\"]" ]
 }
 
 @test "a plugin earlier on the path shadows one of the same name" {

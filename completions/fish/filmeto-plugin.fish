@@ -35,6 +35,8 @@ complete -c filmeto-plugin -n '__fish_seen_subcommand_from tools' \
 	-l json -d 'Print a JSON object of tool to plugins'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
 	-l json -d 'Print the normalized manifest as JSON'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from path' \
+	-l json -d 'Print a JSON array of the directories'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test doctor' \
 	-a '(filmeto-plugin list --names 2>/dev/null)' -d Plugin
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test doctor' \
