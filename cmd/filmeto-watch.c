@@ -33,7 +33,7 @@
 static const char usage_text[] =
     "usage: filmeto-watch [-qv] [--allow-empty] [--color=WHEN] [--summary-json FILE]\n"
     "                     [--junit FILE] [FILE ... | -f ID ... | --all]\n"
-    "       filmeto-watch --list [--state STATE]\n"
+    "       filmeto-watch --list [--state STATE] [--json]\n"
     "       filmeto-watch --status ID\n"
     "\n"
     "Report the events in FILEs or standard input ('-'), or those of tasks in\n"
@@ -46,6 +46,7 @@ static const char usage_text[] =
     "      --list               list the tasks in the spool: state, age, id, tool\n"
     "      --state STATE        with --list: only queued, running, done, failed\n"
     "                           or cancelled tasks\n"
+    "      --json               with --list: one JSON array of the tasks\n"
     "      --status ID          print the status of a task in the spool as JSON\n"
     "  -q, --quiet              print only failures and the summary\n"
     "  -v, --verbose            also print progress, at most every 5s per task\n"
@@ -71,7 +72,8 @@ enum {
 	OPT_LIST,
 	OPT_STATE,
 	OPT_STATUS,
-	OPT_ALLOW_EMPTY
+	OPT_ALLOW_EMPTY,
+	OPT_JSON
 };
 
 static const struct option options[] = {
@@ -83,6 +85,7 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
+    {"json", no_argument, NULL, OPT_JSON},
     {"color", required_argument, NULL, OPT_COLOR},
     {"summary-json", required_argument, NULL, OPT_SUMMARY_JSON},
     {"junit", required_argument, NULL, OPT_JUNIT},
@@ -668,16 +671,22 @@ static int follow_spool(struct watch *w, char **ids, size_t nids, int all)
  * --list: one line per task in queue order, the columns aligned; or
  * --status: the status object of id, its state in the exit status.
  */
-static int report_spool(int list, int only, const char *id)
+static int report_spool(int list, int only, int json, const char *id)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_buf b = FM_BUF_INIT;
 	struct fm_spool sp;
 	json_object *st = NULL;
-	int rc = FM_EXIT_OK;
+	int rc = FM_EXIT_OK, failed;
 
 	spool_open(&sp);
-	if (list ? fm_spool_list_text(&sp, only, &b, &err) : fm_spool_status(&sp, id, &st, &err)) {
+	if (list && json)
+		failed = fm_spool_list_json(&sp, only, &st, &err) < 0;
+	else if (list)
+		failed = fm_spool_list_text(&sp, only, &b, &err) < 0;
+	else
+		failed = fm_spool_status(&sp, id, &st, &err) < 0;
+	if (failed) {
 		fm_warn("%s", err.message);
 		fm_error_release(&err);
 		fm_spool_release(&sp);
@@ -687,10 +696,12 @@ static int report_spool(int list, int only, const char *id)
 		fm_buf_addf(&b, "%s\n",
 			    json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN |
 								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	if (st && !list) {
 		rc = fm_spool_state_parse(fm_json_get_string(st, "state"));
 		rc = rc < 0 ? FM_EXIT_FAILED : fm_exit_status(fm_spool_state_outcome(rc));
-		json_object_put(st);
 	}
+	json_object_put(st);
 	fputs(fm_buf_str(&b), stdout);
 	fm_buf_release(&b);
 	fm_spool_release(&sp);
@@ -802,7 +813,7 @@ int main(int argc, char **argv)
 	const char *color = "auto", *status_id = NULL;
 	char **follow = fm_xcalloc((size_t)argc + 1, sizeof(*follow)), *prefix;
 	int c, status, nfollow = 0, all = 0, list = 0, nstatus = 0, only = -1;
-	int allow_empty = 0;
+	int allow_empty = 0, json = 0;
 	enum fm_outcome verdict;
 	double wall;
 
@@ -823,6 +834,7 @@ int main(int argc, char **argv)
 		case 'q': w.quiet = 1; break;
 		case 'v': w.verbose = 1; break;
 		case OPT_ALLOW_EMPTY: allow_empty = 1; break;
+		case OPT_JSON: json = 1; break;
 		case OPT_COLOR: color = optarg; break;
 		case OPT_SUMMARY_JSON: w.summary_json = optarg; break;
 		case OPT_JUNIT: w.junit = optarg; break;
@@ -832,9 +844,13 @@ int main(int argc, char **argv)
 		}
 	}
 	check_modes(nfollow, all, list, nstatus, only, optind < argc, &w);
+	if (json && !list) {
+		fm_warn("--json goes with --list (--status prints JSON already)");
+		fm_try_help();
+	}
 	if (list || status_id) {
 		free(follow);
-		return report_spool(list, only, status_id);
+		return report_spool(list, only, json, status_id);
 	}
 	w.color = want_color(color);
 	w.tty = !w.quiet && isatty(2);

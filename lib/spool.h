@@ -329,6 +329,12 @@ enum fm_outcome fm_spool_state_outcome(enum fm_spool_state state);
  * a failed task's error code, the columns aligned.
  */
 int fm_spool_list_text(struct fm_spool *sp, int only, struct fm_buf *out, struct fm_error *err);
+/*
+ * The same as one JSON array, for --list --json: {task_id, state, tool,
+ * queued_at, changed_at (epoch seconds, null when not yet), code (a failed
+ * task's, else null)}.
+ */
+int fm_spool_list_json(struct fm_spool *sp, int only, json_object **out, struct fm_error *err);
 /* The task line of an entry, parsed, even if a worker moved it since the listing; or NULL. */
 json_object *fm_spool_task_of(struct fm_spool *sp, const struct fm_spool_entry *e);
 

@@ -751,3 +751,42 @@ int fm_spool_list_text(struct fm_spool *sp, int only, struct fm_buf *out, struct
 	free(v);
 	return 0;
 }
+
+int fm_spool_list_json(struct fm_spool *sp, int only, json_object **out, struct fm_error *err)
+{
+	struct fm_spool_entry *v;
+	char code[sizeof(v->code)];
+	size_t n, i;
+
+	*out = NULL;
+	if (fm_spool_list(sp, 1, &v, &n, err) < 0)
+		return -1;
+	*out = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		const struct fm_spool_entry *e = &v[i];
+		json_object *o;
+		char *tool;
+
+		if (only >= 0 && e->state != (enum fm_spool_state)only)
+			continue;
+		o = json_object_new_object();
+		tool = entry_tool(sp, e);
+		json_object_object_add(o, "task_id", json_object_new_string(FM_SPOOL_ID(e->name)));
+		json_object_object_add(o, "state",
+				       json_object_new_string(fm_spool_state_name(e->state)));
+		json_object_object_add(o, "tool", json_object_new_string(tool));
+		json_object_object_add(o, "queued_at", fm_json_double(e->queued_at));
+		json_object_object_add(o, "changed_at",
+				       e->state == FM_SPOOL_QUEUED ? NULL
+								   : fm_json_double(e->changed_at));
+		json_object_object_add(
+		    o, "code",
+		    e->state == FM_SPOOL_FAILED_STATE && e->code[0]
+			? json_object_new_string(clean(code, sizeof(code), e->code))
+			: NULL);
+		json_object_array_add(*out, o);
+		free(tool);
+	}
+	free(v);
+	return 0;
+}

@@ -100,6 +100,17 @@ worker() {
 	run filmeto-watch --list --state failed
 	[ "$status" -eq 0 ]
 	[ "$output" = "failed  3m  bad  text2speak  TIMEOUT_ERROR" ]
+	# The same as JSON: epoch times, null where there is none.
+	run --separate-stderr filmeto-watch --list --json
+	[ "$status" -eq 0 ]
+	echo "$output" > list.json
+	[ "$(jget list.json '[(t["task_id"], t["state"], t["tool"], t["code"]) for t in lines[0]]')" = \
+		'[["old", "done", "text2video", null], ["bad", "failed", "text2speak", "TIMEOUT_ERROR"], ["run", "running", "text2text", null], ["waiting", "queued", "text2music", null]]' ]
+	[ "$(jget list.json 'lines[0][3]["changed_at"] is None and 250 < __import__("time").time() - lines[0][3]["queued_at"] < 400')" = true ]
+	run filmeto-watch --list --json --state failed
+	[ "$(jget <(echo "$output") 'len(lines[0])')" -eq 1 ]
+	run filmeto-watch --json
+	[ "$status" -eq 2 ]
 	# Once its worker lets go, a task that did not end is queued again.
 	touch release
 	for i in $(seq 100); do

@@ -16,6 +16,7 @@ complete -c filmeto-watch -s f -l follow -x -a '(__filmeto_watch_ids)' -d 'Follo
 complete -c filmeto-watch -l all -d 'Follow every unfinished task in the spool'
 complete -c filmeto-watch -l list -d 'List the tasks in the spool'
 complete -c filmeto-watch -l state -x -a 'queued running done failed cancelled' -d 'With --list, only tasks in STATE'
+complete -c filmeto-watch -l json -d 'With --list, one JSON array of the tasks'
 complete -c filmeto-watch -l status -x -a '(__filmeto_watch_ids)' -d 'Print the status of a task as JSON'
 complete -c filmeto-watch -s h -l help -d 'Print usage and exit'
 complete -c filmeto-watch -l version -d 'Print version and exit'
