@@ -29,7 +29,7 @@ static const char usage_text[] =
     "                      [--dry-run] [--queue]\n"
     "       filmeto-submit --json FILE [--dry-run] [--queue]\n"
     "       filmeto-submit --each -t TOOL [-P PLUGIN] [-p KEY=VALUE]... [--preset NAME]\n"
-    "       filmeto-submit --list-presets\n"
+    "       filmeto-submit --list-presets[=json]\n"
     "       filmeto-submit --cancel ID...\n"
     "\n"
     "Print task lines, each validated against its plugin's manifest.\n"
@@ -44,7 +44,8 @@ static const char usage_text[] =
     "      --depends ID         run after task ID; repeatable\n"
     "      --timeout SECONDS    execution timeout for this task\n"
     "      --preset NAME        parameters and prompt templates of a preset\n"
-    "      --list-presets       show the presets and exit\n"
+    "      --list-presets[=json]\n"
+    "                           show the presets (as one JSON array) and exit\n"
     "      --storyboard FILE    expand a storyboard (YAML or JSON; - for stdin)\n"
     "      --size WxH           film size for --storyboard\n"
     "      --fps N              film frame rate for --storyboard\n"
@@ -90,7 +91,7 @@ static const struct option options[] = {
     {"depends", required_argument, NULL, OPT_DEPENDS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"preset", required_argument, NULL, OPT_PRESET},
-    {"list-presets", no_argument, NULL, OPT_LIST_PRESETS},
+    {"list-presets", optional_argument, NULL, OPT_LIST_PRESETS},
     {"storyboard", required_argument, NULL, OPT_STORYBOARD},
     {"size", required_argument, NULL, OPT_SIZE},
     {"fps", required_argument, NULL, OPT_FPS},
@@ -170,7 +171,11 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case OPT_DEPENDS: push(&a->depends, optarg); break;
 		case OPT_TIMEOUT: a->timeout = number("--timeout", optarg); break;
 		case OPT_PRESET: a->preset = optarg; break;
-		case OPT_LIST_PRESETS: a->list_presets = 1; break;
+		case OPT_LIST_PRESETS:
+			if (optarg && strcmp(optarg, "json") && strcmp(optarg, "text"))
+				usage_error("--list-presets=%s: use text or json", optarg);
+			a->list_presets = optarg && !strcmp(optarg, "json") ? 2 : 1;
+			break;
 		case OPT_STORYBOARD: a->storyboard = optarg; break;
 		case OPT_SIZE: a->size = optarg; break;
 		case OPT_FPS: a->fps = number("--fps", optarg); break;
@@ -558,11 +563,16 @@ static int cancel(const struct args *a)
 	return status;
 }
 
-static int list_presets(void)
+static int list_presets(int json)
 {
 	json_object *list = fm_preset_list();
 	size_t i;
 
+	if (json) {
+		puts(fm_json_str(list));
+		json_object_put(list);
+		return fm_close_stdout() ? FM_EXIT_FAILED : FM_EXIT_OK;
+	}
 	for (i = 0; i < json_object_array_length(list); i++) {
 		json_object *p = json_object_array_get_idx(list, i);
 		const char *tool = fm_json_get_string(p, "tool");
@@ -592,7 +602,7 @@ int main(int argc, char **argv)
 	if (s.a.cancel)
 		return cancel(&s.a);
 	if (s.a.list_presets)
-		return list_presets();
+		return list_presets(s.a.list_presets == 2);
 	s.problems = json_object_new_array();
 	s.sources = json_object_new_array();
 	s.tasks = json_object_new_array();

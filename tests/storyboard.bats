@@ -143,6 +143,11 @@ EOF2
 	run filmeto-submit --list-presets
 	[[ "$output" == *"noir"*"text2image"*"Film noir"* ]]
 	[[ "$output" == *"chapter"* ]]
+	filmeto-submit --list-presets=json > presets.json
+	[ "$(jget presets.json '[p["tool"] for p in lines[0] if p["name"] == "noir"]')" = '["text2image"]' ]
+	[ "$(jget presets.json 'all(p["path"].endswith("/" + p["name"] + ".yaml") for p in lines[0])')" = true ]
+	run filmeto-submit --list-presets=xml
+	[ "$status" -eq 2 ]
 	mkdir -p "$XDG_CONFIG_HOME/filmeto/presets"
 	printf 'description: mine\nparameters: {color: blue}\ntemplates: {prompt: "{prompt}!"}\n' > "$XDG_CONFIG_HOME/filmeto/presets/noir.yaml"
 	filmeto-submit -t text2image --preset noir -p prompt=hey > line

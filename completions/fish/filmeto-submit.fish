@@ -20,7 +20,7 @@ complete -c filmeto-submit -l depends -x -d 'Run after task ID'
 complete -c filmeto-submit -l timeout -x -d 'Execution timeout in seconds'
 complete -c filmeto-submit -l preset -x -d 'Apply a preset' \
 	-a '(filmeto-submit --list-presets 2>/dev/null | cut -d" " -f1)'
-complete -c filmeto-submit -l list-presets -d 'List the presets and exit'
+complete -c filmeto-submit -l list-presets -a 'text json' -d 'List the presets (=json: as JSON) and exit'
 complete -c filmeto-submit -l storyboard -r -F -d 'Expand a storyboard (YAML or JSON)'
 complete -c filmeto-submit -l size -x -d 'Film size for --storyboard (WxH)'
 complete -c filmeto-submit -l fps -x -d 'Film frame rate for --storyboard'
