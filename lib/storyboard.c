@@ -229,6 +229,27 @@ static void maybe(json_object *params, const struct fm_manifest *m, const char *
 		json_object_put(v);
 }
 
+/*
+ * The share of a card's text area that stays in view under the camera
+ * move the video plugin makes of it: with a zoom z and a pan from edge to
+ * edge, only the middle 2/z - 1 of the frame is in every frame. 1 (all
+ * of it) for a plugin that takes no zoom. The card keeps its text there.
+ */
+static double safe_area(const struct fm_manifest *vm, json_object *vparams)
+{
+	json_object *def = vm ? fm_tool_param(fm_manifest_tool(vm, "image2video"), "zoom") : NULL;
+	double zoom, seen;
+
+	if (!def)
+		return 1;
+	zoom = fm_json_get_double(vparams, "zoom", fm_json_get_double(def, "default", 1));
+	if (!isfinite(zoom) || zoom <= 1)
+		return 1;
+	/* The text area is 90% of the card; a margin of 4% of the frame. */
+	seen = (2 / zoom - 1 - 0.04) / 0.9;
+	return seen < 0.3 ? 0.3 : seen > 1 ? 1 : floor(seen * 100) / 100;
+}
+
 /* Values the user gave: the scene's or film's parameters.TOOL, then -p. */
 static void given(struct sb *s, json_object *scene, const char *tool, const struct fm_manifest *m,
 		  json_object *params)
@@ -415,6 +436,17 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 	if (video) {
 		json_object_array_add(cres, resource("local_path", video, sid, "video"));
 	} else {
+		const char *vplugin = plugin_for(s, scene, "image2video", 1);
+		const struct fm_manifest *vm = manifest_for(s, vplugin, "image2video");
+		json_object *vparams = json_object_new_object();
+
+		maybe(vparams, vm, "image2video", "duration", fm_json_double(duration));
+		maybe(vparams, vm, "image2video", "width", json_object_new_int64(s->width));
+		maybe(vparams, vm, "image2video", "height", json_object_new_int64(s->height));
+		maybe(vparams, vm, "image2video", "fps", fm_json_double(s->fps));
+		if (prompt)
+			maybe(vparams, vm, "image2video", "prompt", json_object_new_string(prompt));
+		given(s, scene, "image2video", vm, vparams);
 		if (!image) {
 			plugin = plugin_for(s, scene, "text2image", 1);
 			m = manifest_for(s, plugin, "text2image");
@@ -423,20 +455,15 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 			      json_object_new_string(prompt ? prompt : ""));
 			maybe(params, m, "text2image", "width", json_object_new_int64(s->width));
 			maybe(params, m, "text2image", "height", json_object_new_int64(s->height));
+			if (safe_area(vm, vparams) < 1)
+				maybe(params, m, "text2image", "safe_area",
+				      fm_json_double(safe_area(vm, vparams)));
 			given(s, scene, "text2image", m, params);
 			snprintf(img_id, sizeof(img_id), "%s-image", sid);
 			task(s, img_id, "text2image", plugin, params, NULL);
 		}
-		plugin = plugin_for(s, scene, "image2video", 1);
-		m = manifest_for(s, plugin, "image2video");
-		params = json_object_new_object();
-		maybe(params, m, "image2video", "duration", fm_json_double(duration));
-		maybe(params, m, "image2video", "width", json_object_new_int64(s->width));
-		maybe(params, m, "image2video", "height", json_object_new_int64(s->height));
-		maybe(params, m, "image2video", "fps", fm_json_double(s->fps));
-		if (prompt)
-			maybe(params, m, "image2video", "prompt", json_object_new_string(prompt));
-		given(s, scene, "image2video", m, params);
+		plugin = vplugin;
+		params = vparams;
 		res = json_object_new_array();
 		json_object_array_add(res, image ? resource("local_path", image, sid, "image")
 						 : resource("task_output", img_id, sid, "image"));

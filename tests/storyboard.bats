@@ -318,3 +318,33 @@ EOF2
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "filmeto-submit: 'huge.yaml' is 1100000 bytes, larger than the limit of 1048576 bytes" ]
 }
+
+@test "a title card keeps its words where the camera move will not crop them" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	printf '%s\n' 'title: Safe' 'size: 640x360' 'scenes:' \
+		'  - id: long' '    prompt: "Plugins render every scene at once, whatever the weather"' \
+		'  - id: zoomy' '    prompt: "Zoomed"' '    parameters: {image2video: {zoom: 1.5}}' \
+		'  - id: own' '    image: pic.png' > safe.yaml
+	ffmpeg -v error -f lavfi -i color=black:s=64x36 -frames:v 1 -y pic.png
+	filmeto-submit --storyboard safe.yaml > tasks
+	# kenburns' zoom 1.2 panned edge to edge leaves the middle 2/1.2 - 1 of
+	# the frame in every frame: the card keeps its text inside that.
+	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in lines if l["task_id"] == "safe-long-image"][0]')" = 0.69 ]
+	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in lines if l["task_id"] == "safe-zoomy-image"][0]')" = 0.32 ]
+	[ "$(jget tasks 'len([l for l in lines if l["task_id"] == "safe-own-image"])')" = 0 ]
+	# The card itself: on a plain black card, every lit pixel is inside.
+	filmeto-submit -t text2image -i card -p style=plain -p background=black -p width=640 \
+		-p height=360 -p safe_area=0.69 \
+		-p prompt="Plugins render every scene at once, whatever the weather" | filmeto-run -d out > /dev/null
+	python3 - out/card/card.png <<'PY'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("L")
+w, h = im.size
+box = im.point(lambda v: 255 if v > 100 else 0).getbbox()
+seen = 2 / 1.2 - 1
+lo, hi = w * (1 - seen) / 2, w * (1 + seen) / 2
+assert box and lo <= box[0] and box[2] <= hi, (box, lo, hi)
+assert h * (1 - seen) / 2 <= box[1] and box[3] <= h * (1 + seen) / 2, (box, h)
+PY
+}

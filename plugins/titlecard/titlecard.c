@@ -46,6 +46,7 @@ struct params {
 	int width;
 	int height;
 	int font_size; /* 0: automatic */
+	double safe;   /* the share of the text area kept: a camera move crops the card */
 };
 
 /* A line is a span of the normalised prompt. */
@@ -133,7 +134,8 @@ static int read_params(json_object *o, struct params *p, struct fm_error *err)
 	if (read_strings(o, p, err) < 0 ||
 	    param_int(o, "width", 1280, 64, 4096, &p->width, err) < 0 ||
 	    param_int(o, "height", 720, 64, 4096, &p->height, err) < 0 ||
-	    param_int(o, "font_size", 0, 0, 1000, &p->font_size, err) < 0)
+	    param_int(o, "font_size", 0, 0, 1000, &p->font_size, err) < 0 ||
+	    fm_param_number(o, "safe_area", 1, 0.2, 1, &p->safe, err) < 0)
 		return -1;
 	return 0;
 }
@@ -248,7 +250,7 @@ static int line_pitch(int font_size)
 /* Lays text out at font_size; returns whether it fits the text area. */
 static int layout_at(struct layout *l, const char *text, int font_size, const struct params *p)
 {
-	int max = TEXT_WIDTH_PCT * p->width / font_size;
+	int max = (int)(TEXT_WIDTH_PCT * p->safe * p->width) / font_size;
 	const char *s = text, *nl;
 
 	l->font_size = font_size;
@@ -262,7 +264,7 @@ static int layout_at(struct layout *l, const char *text, int font_size, const st
 	} while (*nl);
 	return max >= 100 && l->nlines <= MAX_LINES &&
 	       (int64_t)l->nlines * line_pitch(font_size) * 100 <=
-		   (int64_t)TEXT_HEIGHT_PCT * p->height;
+		   (int64_t)(TEXT_HEIGHT_PCT * p->safe * p->height);
 }
 
 static int layout(struct layout *l, const char *text, const struct params *p, struct fm_error *err)
