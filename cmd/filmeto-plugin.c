@@ -27,6 +27,7 @@ static const char usage_text[] =
     "       filmeto-plugin new NAME --lang LANG [--dir PARENT]\n"
     "       filmeto-plugin test NAME|DIR\n"
     "       filmeto-plugin doctor NAME|DIR\n"
+    "       filmeto-plugin config [--json]\n"
     "\n"
     "  list      the plugins on the search path: name, version, tools, directory\n"
     "  info      one plugin's description, command and parameters\n"
@@ -40,8 +41,10 @@ static const char usage_text[] =
     "  test      start a plugin and check that it speaks the protocol\n"
     "  doctor    which Python interpreter runs a plugin and why, and which of its\n"
     "            declared packages (requirements:, requirements.txt) it lacks\n"
+    "  config    the config file, plugin path, cache, spool and defaults in use,\n"
+    "            and where each came from\n"
     "\n"
-    "  --json          print JSON instead of text (list, info, tools, path)\n"
+    "  --json          print JSON instead of text (list, info, tools, path, config)\n"
     "  --names         only the plugin names, one a line (list; for completions)\n"
     "  --force         replace an installed plugin of the same name (install)\n"
     "  --lang LANG     the new plugin's language: c, python or sh (new)\n"
@@ -306,6 +309,105 @@ static void add_server(json_object *by_tool, const char *tool, const char *name)
 		if (!strcmp(json_object_get_string(json_object_array_get_idx(list, i)), name))
 			return;
 	json_object_array_add(list, json_object_new_string(name));
+}
+
+/* "$VAR" when it is set and not empty, else what the default rests on. */
+static const char *from_env(const char *var, const char *fallback)
+{
+	static char buf[4][64];
+	static int k;
+	const char *v = getenv(var);
+
+	if (!v || !*v)
+		return fallback;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "$%s", var);
+	return buf[k];
+}
+
+static void add_setting(json_object *o, const char *key, const char *value, const char *from)
+{
+	json_object *s = json_object_new_object();
+
+	json_object_object_add(s, "value", value ? json_object_new_string(value) : NULL);
+	json_object_object_add(s, "from", json_object_new_string(from));
+	json_object_object_add(o, key, s);
+}
+
+/*
+ * What is in use and why: the config file, the plugin path, the cache, the
+ * spool, the python: setting and each tool's default, as "KEY VALUE (FROM)".
+ */
+static int cmd_config(struct fm_plugins *p)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *o = json_object_new_object(), *path = json_object_new_array();
+	char *file = fm_config_file(), *cache = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
+	char *spool = fm_spool_default_dir();
+	const char *python;
+	struct fm_config cfg;
+	int loaded;
+	size_t i;
+
+	loaded = fm_config_load(&cfg, &err) == 0;
+	add_setting(o, "config", file,
+		    getenv("FILMETO_CONFIG") && *getenv("FILMETO_CONFIG")
+			? "$FILMETO_CONFIG"
+			: (loaded && cfg.path ? from_env("XDG_CONFIG_HOME", "~/.config")
+					      : "not there: built-in defaults"));
+	if (!loaded)
+		json_object_object_add(json_object_object_get(o, "config"), "error",
+				       json_object_new_string(err.message));
+	for (i = 0; i < p->npath; i++)
+		json_object_array_add(path, json_object_new_string(p->path[i]));
+	json_object_object_add(o, "plugin_path", path);
+	add_setting(o, "cache", cache, from_env("XDG_CACHE_HOME", "~/.cache"));
+	add_setting(o, "spool", spool,
+		    getenv("FILMETO_SPOOL") && *getenv("FILMETO_SPOOL")
+			? "$FILMETO_SPOOL"
+			: from_env("XDG_STATE_HOME", "~/.local/state"));
+	python = loaded ? fm_json_get_string(cfg.root, "python") : NULL;
+	add_setting(o, "python", python ? python : "python3",
+		    python ? "config.yaml python:" : "on PATH; a plugin's .venv comes first");
+	json_object_object_add(
+	    o, "defaults",
+	    json_object_get(loaded ? fm_json_get(cfg.root, "defaults", json_type_object) : NULL));
+	if (json_out) {
+		puts(fm_json_str(o));
+	} else {
+		json_object *d = json_object_object_get(o, "defaults");
+
+		if (!loaded)
+			fm_warn("%s", err.message);
+		json_object_object_foreach (o, key, v) {
+			if (!strcmp(key, "plugin_path") || !strcmp(key, "defaults"))
+				continue;
+			line("%-12s %s (%s)", key,
+			     fm_json_get_string(v, "value") ? fm_json_get_string(v, "value") : "-",
+			     fm_json_get_string(v, "from"));
+		}
+		for (i = 0; i < p->npath; i++) {
+			line("%-12s %s (%s)", i ? "" : "plugin_path", p->path[i],
+			     i == 0 && getenv("FILMETO_PLUGIN_PATH") &&
+				     *getenv("FILMETO_PLUGIN_PATH")
+				 ? "$FILMETO_PLUGIN_PATH first"
+				 : "search order");
+		}
+		json_object_object_foreach (d ? d : o, tool, plugin) {
+			if (!d)
+				break;
+			line("%-12s %s: %s (config.yaml defaults:)", "default", tool,
+			     json_object_get_string(plugin));
+		}
+	}
+	json_object_put(o);
+	if (loaded)
+		fm_config_release(&cfg);
+	fm_error_release(&err);
+	free(file);
+	free(cache);
+	free(spool);
+	return loaded ? FM_EXIT_OK : FM_EXIT_USAGE;
 }
 
 /* Each tool, sorted, with its plugins in search order: the first is the default. */
@@ -653,6 +755,7 @@ static void check_usage(const char *verb, int nargs)
 	    {"new", "new NAME --lang LANG [--dir PARENT]", 1, 0, 0, 1},
 	    {"test", "test NAME|DIR", 1, 0, 0, 0},
 	    {"doctor", "doctor NAME|DIR", 1, 0, 0, 0},
+	    {"config", "config [--json]", 0, 1, 0, 0},
 	};
 	char msg[160];
 	size_t i;
@@ -672,7 +775,7 @@ static void check_usage(const char *verb, int nargs)
 		else
 			snprintf(msg, sizeof(msg),
 				 "unknown command '%.40s': use list, info, tools, validate, path, "
-				 "install, remove, new, test or doctor",
+				 "install, remove, new, test, doctor or config",
 				 verb);
 		usage_error(msg);
 	}
@@ -712,7 +815,7 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage_error("a command is required: list, info, tools, validate, path, install, "
-			    "remove, new, test or doctor");
+			    "remove, new, test, doctor or config");
 	verb = argv[optind++];
 	check_usage(verb, argc - optind);
 	if (!strcmp(verb, "validate"))
@@ -734,6 +837,8 @@ int main(int argc, char **argv)
 		status = cmd_info(&p, argv[optind]);
 	} else if (!strcmp(verb, "tools")) {
 		status = cmd_tools(&p);
+	} else if (!strcmp(verb, "config")) {
+		status = cmd_config(&p);
 	} else if (!strcmp(verb, "test")) {
 		status = cmd_test(&p, argv[optind]);
 	} else if (!strcmp(verb, "doctor")) {

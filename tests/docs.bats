@@ -89,7 +89,7 @@ check_opts() {
 
 @test "filmeto-plugin commands and options are documented and completed" {
 	check_opts filmeto-plugin list info tools validate path install remove \
-		new test doctor --json --names --force --lang --dir -h --help --version
+		new test doctor config --json --names --force --lang --dir -h --help --version
 }
 
 @test "bash completion is found under every command name" {
@@ -141,7 +141,7 @@ complete_bash() {
 	run complete_bash filmeto-submit -P t
 	[ "${lines[*]}" = "titlecard tiny" ]
 	run complete_bash filmeto-plugin ''
-	[ "${lines[*]}" = "list info tools validate path install remove new test doctor" ]
+	[ "${lines[*]}" = "list info tools validate path install remove new test doctor config" ]
 	run complete_bash filmeto-plugin remove ''
 	[ "${lines[*]}" = 'titlecard tiny Spaced\ Server' ]
 	run complete_bash filmeto-plugin install --f

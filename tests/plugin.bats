@@ -150,6 +150,32 @@ setup() {
 		awk '{print index($0, $2)}' | sort -u | wc -l)" -eq 1 ]
 }
 
+@test "config: the config file, paths and defaults in use, and where each came from" {
+	run filmeto-plugin config
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"config       $XDG_CONFIG_HOME/filmeto/config.yaml (not there: built-in defaults)"* ]]
+	mkdir -p "$XDG_CONFIG_HOME/filmeto"
+	printf 'python: /usr/bin/python3\ndefaults: {text2text: pyfilmeto}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/myspool" FILMETO_PLUGIN_PATH="/a:$ROOT/tests/plugins"
+	run filmeto-plugin config
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"config       $XDG_CONFIG_HOME/filmeto/config.yaml (\$XDG_CONFIG_HOME)"* ]]
+	[[ "$output" == *"spool        $BATS_TEST_TMPDIR/myspool (\$FILMETO_SPOOL)"* ]]
+	[[ "$output" == *"python       /usr/bin/python3 (config.yaml python:)"* ]]
+	[[ "$output" == *"plugin_path  /a (\$FILMETO_PLUGIN_PATH first)"* ]]
+	[[ "$output" == *"default      text2text: pyfilmeto (config.yaml defaults:)"* ]]
+	run filmeto-plugin config --json
+	echo "$output" > c.json
+	[ "$(jget c.json 'lines[0]["cache"]["value"]')" = "$XDG_CACHE_HOME/filmeto" ]
+	[ "$(jget c.json 'lines[0]["plugin_path"][:2]')" = "[\"/a\", \"$ROOT/tests/plugins\"]" ]
+	[ "$(jget c.json 'lines[0]["defaults"]')" = '{"text2text": "pyfilmeto"}' ]
+	# A config in error: said, and status 2.
+	printf 'defaults: [oops\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	run --separate-stderr filmeto-plugin config
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"config.yaml:"* ]]
+}
+
 @test "config.yaml: an unknown key is an error, with the key it is likely a slip for" {
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	printf 'film:\n  fps: 12\ndefualts:\n  text2text: pyfilmeto\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"

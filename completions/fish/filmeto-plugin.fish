@@ -1,6 +1,6 @@
 # fish completion for filmeto-plugin
 
-set -l cmds list info tools validate path install remove new test doctor
+set -l cmds list info tools validate path install remove new test doctor config
 
 complete -c filmeto-plugin -f
 complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
@@ -37,6 +37,10 @@ complete -c filmeto-plugin -n '__fish_seen_subcommand_from info' \
 	-l json -d 'Print the normalized manifest as JSON'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from path' \
 	-l json -d 'Print a JSON array of the directories'
+complete -c filmeto-plugin -n "not __fish_seen_subcommand_from $cmds" \
+	-a config -d 'Show the config file, paths and defaults in use, and their sources'
+complete -c filmeto-plugin -n '__fish_seen_subcommand_from config' \
+	-l json -d 'Print a JSON object of the settings and their sources'
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from info remove test doctor' \
 	-a '(filmeto-plugin list --names 2>/dev/null)' -d Plugin
 complete -c filmeto-plugin -n '__fish_seen_subcommand_from validate test doctor' \
