@@ -497,14 +497,22 @@ static void on_signal(int sig)
 	fm_install_interrupt();
 }
 
+/* The last lines a failed setup step wrote, kept in err's details. */
+static void warn_output(const struct fm_error *err)
+{
+	json_object *lines = fm_json_get(err->details, "output", json_type_array);
+	size_t i;
+
+	for (i = 0; lines && i < json_object_array_length(lines); i++)
+		fm_warn("  %s", json_object_get_string(json_object_array_get_idx(lines, i)));
+}
+
 static int cmd_install(const char *src)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct sigaction sa = {0};
 	struct fm_manifest m;
-	json_object *lines;
 	char *dir;
-	size_t i;
 	int status = FM_EXIT_OK;
 
 	/* The setup steps run in their own process groups: a ^C reaches only us. */
@@ -519,10 +527,7 @@ static int cmd_install(const char *src)
 			return FM_EXIT_INTERRUPTED;
 		}
 		fm_warn("%s", err.message);
-		lines = fm_json_get(err.details, "output", json_type_array);
-		for (i = 0; lines && i < json_object_array_length(lines); i++)
-			fm_warn("  %s",
-				json_object_get_string(json_object_array_get_idx(lines, i)));
+		warn_output(&err);
 		status = exit_for(&err);
 	} else {
 		/* It loaded a moment ago, in the staging directory. */
@@ -564,6 +569,12 @@ static int cmd_new(const char *name)
 		fm_warn("%s", err.message);
 		status = exit_for(&err);
 	} else {
+		/* A C plugin is built, so that it passes test as it was made. */
+		if (!strcmp(lang, "c") && fm_plugin_build(dir, &err) < 0) {
+			fm_warn("made '%s', but could not build it: %s", dir, err.message);
+			warn_output(&err);
+			status = FM_EXIT_FAILED;
+		}
 		puts(dir);
 		free(dir);
 	}
@@ -726,6 +737,16 @@ static int cmd_test(struct fm_plugins *p, const char *what)
 		return FM_EXIT_USAGE;
 	}
 	fm_python_release(&py);
+	if (fm_plugin_unbuilt(m)) {
+		fm_warn("building '%s' with make", m->dir);
+		if (fm_plugin_build(m->dir, &err) < 0) {
+			fm_warn("%s", err.message);
+			warn_output(&err);
+			fm_manifest_release(&own);
+			fm_error_release(&err);
+			return FM_EXIT_FAILED;
+		}
+	}
 	failed = fm_plugin_selftest(m, report_check, NULL, &err);
 	if (failed < 0) {
 		fm_warn("%s", err.message);

@@ -1452,3 +1452,25 @@ int fm_plugin_remove(const char *name, char **dir, struct fm_error *err)
 	free(pdir);
 	return rc;
 }
+
+int fm_plugin_build(const char *dir, struct fm_error *err)
+{
+	char *const argv[] = {"make", "-s", NULL};
+
+	return run_step(argv, "make", dir, err);
+}
+
+int fm_plugin_unbuilt(const struct fm_manifest *m)
+{
+	char *cmd, *makefile;
+	int unbuilt;
+
+	if (!m->argv || !m->argv[0] || !m->dir || strncmp(m->argv[0], "./", 2) != 0)
+		return 0;
+	cmd = fm_xasprintf("%s/%s", m->dir, m->argv[0] + 2);
+	makefile = fm_xasprintf("%s/Makefile", m->dir);
+	unbuilt = access(cmd, F_OK) != 0 && access(makefile, R_OK) == 0;
+	free(cmd);
+	free(makefile);
+	return unbuilt;
+}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "manifest.h"
 
 /* What one install may unpack: in all, per file, entries, path length. */
 #define FM_ARCHIVE_MAX_BYTES   (INT64_C(1) << 30)
@@ -77,5 +78,17 @@ void fm_install_interrupt(void);
  * naming its directory when it lives elsewhere on the search path.
  */
 int fm_plugin_remove(const char *name, char **dir, struct fm_error *err);
+/*
+ * Builds the plugin in dir with make, as install runs a setup step: in
+ * its own process group, without secret variables, stopped after
+ * FM_SETUP_TIMEOUT; a failure's message ends with make's last lines.
+ */
+int fm_plugin_build(const char *dir, struct fm_error *err);
+/*
+ * Whether the plugin m is built from sources beside it that are not built
+ * yet: its command is a file in its directory that is missing, next to a
+ * Makefile (a C plugin as `filmeto-plugin new` makes it).
+ */
+int fm_plugin_unbuilt(const struct fm_manifest *m);
 
 #endif
