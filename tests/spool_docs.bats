@@ -27,20 +27,9 @@ cron_commands() {
 		sub(/^[ \t]+/, ""); print }' "$EXAMPLES/spool-cron"
 }
 
-# ci_job NAME: the shell of the run steps of job NAME in spool-ci.yml,
-# both `run: command` and `run: |` blocks, in order.
+# ci_job NAME: the shell of the run steps of job NAME in spool-ci.yml.
 ci_job() {
-	awk -v job="$1" '
-	/^  [A-Za-z0-9_-]+:[ \t]*$/ { name = $1; sub(/:$/, "", name); inblock = 0; next }
-	name != job { next }
-	inblock {
-		match($0, /^ */)
-		if (RLENGTH > indent || $0 ~ /^[ \t]*$/) { print substr($0, indent + 3); next }
-		inblock = 0
-	}
-	/^ *(- )?run: *\|[ \t]*$/ { match($0, /^ */); indent = RLENGTH; if ($0 ~ /- run/) indent += 2; inblock = 1; next }
-	/^ *(- )?run: / { sub(/^ *(- )?run: */, ""); print }
-	' "$EXAMPLES/spool-ci.yml"
+	ci_steps "$EXAMPLES/spool-ci.yml" "$1"
 }
 
 watch_follows() { filmeto-watch --help | grep -q -- '--follow'; }

@@ -334,3 +334,19 @@ until_screen() {
 	screen
 	return 1
 }
+
+# ci_steps FILE JOB: the shell of the run steps of job JOB in the GitHub
+# Actions workflow FILE, both `run: command` and `run: |` blocks, in order.
+ci_steps() {
+	awk -v job="$2" '
+	/^  [A-Za-z0-9_-]+:[ \t]*$/ { name = $1; sub(/:$/, "", name); inblock = 0; next }
+	name != job { next }
+	inblock {
+		match($0, /^ */)
+		if (RLENGTH > indent || $0 ~ /^[ \t]*$/) { print substr($0, indent + 3); next }
+		inblock = 0
+	}
+	/^ *(- )?run: *\|[ \t]*$/ { match($0, /^ */); indent = RLENGTH; if ($0 ~ /- run/) indent += 2; inblock = 1; next }
+	/^ *(- )?run: / { sub(/^ *(- )?run: */, ""); print }
+	' "$1"
+}
