@@ -453,6 +453,7 @@ void fm_result_release(struct fm_result *r)
 	json_object_put(r->output_files);
 	json_object_put(r->output_resources);
 	json_object_put(r->metadata);
+	json_object_put(r->files_seen);
 	fm_error_release(&r->error);
 	memset(r, 0, sizeof(*r));
 }
@@ -469,10 +470,22 @@ int fm_result_add_output(struct fm_result *r, const char *path, struct fm_error 
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < json_object_array_length(r->output_files); i++)
-		if (!strcmp(json_object_get_string(json_object_array_get_idx(r->output_files, i)),
-			    path))
-			return 0;
+	/*
+	 * A result with thousands of outputs must not cost a scan per file:
+	 * the set is rebuilt only when output_files was changed behind it.
+	 */
+	if (!r->files_seen || (size_t)json_object_object_length(r->files_seen) !=
+				  json_object_array_length(r->output_files)) {
+		json_object_put(r->files_seen);
+		r->files_seen = json_object_new_object();
+		for (i = 0; i < json_object_array_length(r->output_files); i++)
+			json_object_object_add(
+			    r->files_seen,
+			    json_object_get_string(json_object_array_get_idx(r->output_files, i)),
+			    NULL);
+	}
+	if (json_object_object_get_ex(r->files_seen, path, NULL))
+		return 0;
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "output file '%s' does not exist",
 				path);
@@ -485,6 +498,7 @@ int fm_result_add_output(struct fm_result *r, const char *path, struct fm_error 
 	json_object_object_add(o, "metadata", json_object_new_object());
 	json_object_array_add(r->output_resources, o);
 	fm_result_add_file(r, path);
+	json_object_object_add(r->files_seen, path, NULL);
 	return 0;
 }
 

@@ -109,6 +109,8 @@ struct fm_result {
 	double execution_time;
 	int attempts;	       /* 0: not reported */
 	json_object *metadata; /* object */
+	/* Private: output_files as a set, so that adding stays O(1) per file. */
+	json_object *files_seen;
 };
 
 void fm_result_init(struct fm_result *r, const char *task_id);

@@ -414,6 +414,40 @@ static void test_model_misc(void)
 	json_object_put(ev);
 }
 
+/* Outputs are taken once each, also after output_files was changed behind the set. */
+static void test_result_outputs(void)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char dir[] = "/tmp/filmeto-unit-outXXXXXX", *a, *b;
+	struct fm_result r;
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		return;
+	a = fm_xasprintf("%s/a.png", dir);
+	b = fm_xasprintf("%s/b.png", dir);
+	f = fopen(a, "w");
+	fclose(f);
+	f = fopen(b, "w");
+	fclose(f);
+	fm_result_init(&r, "t");
+	IS_INT(fm_result_add_output(&r, a, &e), 0, "outputs: one added");
+	IS_INT(fm_result_add_output(&r, a, &e), 0, "outputs: the same again is no error");
+	IS_INT(json_object_array_length(r.output_files), 1, "outputs: ... and is not listed twice");
+	fm_result_add_file(&r, b);
+	IS_INT(fm_result_add_output(&r, b, &e), 0, "outputs: one listed behind the set");
+	IS_INT(json_object_array_length(r.output_files), 2, "outputs: ... is still seen");
+	IS_INT(json_object_array_length(r.output_resources), 1, "outputs: one resource per add");
+	OK(fm_result_add_output(&r, "/nonexistent/x.png", &e) < 0, "outputs: a missing file fails");
+	fm_error_release(&e);
+	fm_result_release(&r);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+	free(a);
+	free(b);
+}
+
 void test_model(void)
 {
 	test_task_roundtrip();
@@ -422,6 +456,7 @@ void test_model(void)
 	test_tasks_read();
 	test_resources();
 	test_result();
+	test_result_outputs();
 	test_model_misc();
 }
 
