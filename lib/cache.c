@@ -104,8 +104,13 @@ static int by_key(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The same parameters, whatever their order, give the same text. */
-static json_object *sorted(json_object *o)
+/*
+ * The same parameters, whatever their order, give the same text. With
+ * public set, what is under a secret name (api_key, token: fm_secret_name)
+ * is left out: a key is no part of what is made, and must not reach the
+ * cache, not even hashed.
+ */
+static json_object *sorted(json_object *o, int public)
 {
 	json_object *c;
 	const char **keys;
@@ -114,7 +119,7 @@ static json_object *sorted(json_object *o)
 	if (json_object_is_type(o, json_type_array)) {
 		c = json_object_new_array();
 		for (i = 0; i < json_object_array_length(o); i++)
-			json_object_array_add(c, sorted(json_object_array_get_idx(o, i)));
+			json_object_array_add(c, sorted(json_object_array_get_idx(o, i), public));
 		return c;
 	}
 	if (!json_object_is_type(o, json_type_object))
@@ -122,39 +127,15 @@ static json_object *sorted(json_object *o)
 	keys = fm_xcalloc((size_t)json_object_object_length(o) + 1, sizeof(*keys));
 	json_object_object_foreach (o, k, v) {
 		(void)v;
-		keys[n++] = k;
+		if (!public || !fm_secret_name(k))
+			keys[n++] = k;
 	}
 	qsort(keys, n, sizeof(*keys), by_key);
 	c = json_object_new_object();
 	for (i = 0; i < n; i++)
-		json_object_object_add(c, keys[i], sorted(json_object_object_get(o, keys[i])));
+		json_object_object_add(c, keys[i],
+				       sorted(json_object_object_get(o, keys[i]), public));
 	free(keys);
-	return c;
-}
-
-/*
- * config.yaml's settings without what is under a secret name (api_key,
- * token: fm_secret_name): a key is no part of what is made, and must not
- * reach the cache, not even hashed.
- */
-static json_object *public_settings(json_object *o)
-{
-	json_object *c;
-	size_t i;
-
-	if (json_object_is_type(o, json_type_array)) {
-		c = json_object_new_array();
-		for (i = 0; i < json_object_array_length(o); i++)
-			json_object_array_add(c, public_settings(json_object_array_get_idx(o, i)));
-		return c;
-	}
-	if (!json_object_is_type(o, json_type_object))
-		return json_object_get(o);
-	c = json_object_new_object();
-	json_object_object_foreach (o, k, v) {
-		if (!fm_secret_name(k))
-			json_object_object_add(c, k, public_settings(v));
-	}
 	return c;
 }
 
@@ -212,15 +193,11 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	json_object_object_add(k, "plugin", json_object_new_string(m->name));
 	json_object_object_add(k, "version", json_object_new_string(m->version));
 	json_object_object_add(k, "tool", json_object_new_string(t->tool_name));
-	json_object_object_add(k, "parameters", sorted(t->parameters));
+	json_object_object_add(k, "parameters", sorted(t->parameters, 0));
 	json_object_object_add(k, "inputs", inputs);
 	/* Another endpoint or model in config.yaml is another output. */
-	if (settings) {
-		json_object *pub = public_settings(settings);
-
-		json_object_object_add(k, "settings", sorted(pub));
-		json_object_put(pub);
-	}
+	if (settings)
+		json_object_object_add(k, "settings", sorted(settings, 1));
 	add_env(k, m);
 	if (fm_hash_string(fm_json_str(k), hex) < 0) {
 		json_object_put(k);

@@ -950,9 +950,10 @@ static json_object *processed_resources(const struct job *j, const char **image)
 		json_object *r = json_object_array_get_idx(j->t.resources, i);
 		const char *data = fm_json_get_string(r, "data");
 		const char *mime = fm_json_get_string(r, "mime_type");
+		const char *type = fm_json_get_string(r, "type");
 		char *abs;
 
-		if (!data || strcmp(fm_json_get_string(r, "type"), "local_path"))
+		if (!data || !type || strcmp(type, "local_path"))
 			continue;
 		abs = fm_abspath(data);
 		json_object_array_add(list, json_object_new_string(abs));
