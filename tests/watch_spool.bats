@@ -305,13 +305,18 @@ worker() {
 	claimed r
 	started r
 	queue q
-	bg worker q completed 0.3
-	end_r() { sleep 1; completed r; finish r done; }
+	# Each change waits for the watcher: on a loaded machine it may start
+	# later than a fixed sleep, and then find r and q ended already.
+	sum="$BATS_TEST_TMPDIR/sum.json"
+	watching() { wait_for pgrep -f "^filmeto-watch --all --summary-json $sum" > /dev/null; }
+	end_q() { watching; sleep 0.5; worker q completed 0.3; }
+	bg end_q
+	end_r() { watching; sleep 1; completed r; finish r done; }
 	bg end_r
 	# A task queued while watching, that fails.
-	late() { sleep 0.5; queue late; worker late failed 0.8; }
+	late() { watching; sleep 0.5; queue late; worker late failed 0.8; }
 	bg late
-	run --separate-stderr timeout 20 filmeto-watch --all --summary-json sum.json
+	run --separate-stderr timeout 20 filmeto-watch --all --summary-json "$sum"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" != *" old"* ]]
 	[[ "$stderr" == *"completed r in"* ]]
