@@ -409,6 +409,58 @@ static const char *term(const char *s, size_t n, int cols, int *used)
 }
 
 #define R FM_TERM_REPLACEMENT
+#define E FM_TERM_ELLIPSIS
+
+/* fm_term_fit: the text cut with an ellipsis at its end or, for a path, at its start. */
+static void test_term_fit(void)
+{
+	static const struct {
+		const char *in;
+		int cols;
+		enum fm_term_cut how;
+		const char *want;
+		int used;
+		const char *name;
+	} cases[] = {
+	    {"abcdef", 6, FM_TERM_END, "abcdef", 6, "a text that fits is not cut"},
+	    {"abcdef", 5, FM_TERM_END, "abcd" E, 5, "the ellipsis takes the last column"},
+	    {"abcdef", 1, FM_TERM_END, E, 1, "one column: only the ellipsis"},
+	    {"abcdef", 0, FM_TERM_END, "", 0, "no columns: nothing"},
+	    {"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 4, FM_TERM_END, "\xe6\x97\xa5" E, 3,
+	     "a wide character that leaves no room for the ellipsis goes"},
+	    {"ae\xcc\x81"
+	     "bc",
+	     3, FM_TERM_END, "ae\xcc\x81" E, 3, "an accent stays with its letter"},
+	    {"a\033[2Jbcdef", 4, FM_TERM_END, "a" R "b" E, 4, "escapes are replaced first"},
+	    {"/tmp/out/hello.mp4", 18, FM_TERM_PATH, "/tmp/out/hello.mp4", 18, "a path that fits"},
+	    {"/tmp/out/hello.mp4", 17, FM_TERM_PATH, E "/out/hello.mp4", 15,
+	     "a path loses whole directories from the left"},
+	    {"/a/bb/ccc/dddd/hello.mp4", 16, FM_TERM_PATH, E "/dddd/hello.mp4", 16,
+	     "as many directories as fit stay"},
+	    {"/tmp/out/hello.mp4", 12, FM_TERM_PATH, E "/hello.mp4", 11, "down to the name"},
+	    {"/tmp/out/hello.mp4", 8, FM_TERM_PATH, E "llo.mp4", 8,
+	     "a name too long loses its start"},
+	    {"/tmp/out/dir/", 5, FM_TERM_PATH, E "dir/", 5, "a path that ends in a slash"},
+	    {"/tmp/\xe6\x97\xa5\xe6\x9c\xac.mp4", 7, FM_TERM_PATH, E "\xe6\x9c\xac.mp4", 7,
+	     "a wide character is never cut in two"},
+	    {"/tmp/a\033[2Jb/x.mp4", 8, FM_TERM_PATH, E "/x.mp4", 7,
+	     "escapes in a path are replaced"},
+	    {"abcdef", 3, FM_TERM_CLIP, "abc", 3, "clip cuts as fm_term_text does"},
+	};
+	size_t i;
+	char buf[256], small[8];
+	int used;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		used = fm_term_fit(buf, sizeof(buf), cases[i].in, strlen(cases[i].in),
+				   cases[i].cols, cases[i].how);
+		IS_STR(buf, cases[i].want, "fit: %s", cases[i].name);
+		IS_INT(used, cases[i].used, "fit: %s: columns", cases[i].name);
+	}
+	used = fm_term_fit(small, sizeof(small), "abcdefghij", 10, 80, FM_TERM_END);
+	IS_STR(small, "abcd" E, "fit: a buffer too small cuts more for the ellipsis");
+	IS_INT(used, 5, "fit: a buffer too small: columns");
+}
 
 static void test_term(void)
 {
@@ -461,9 +513,11 @@ static void test_term(void)
 	IS_STR(small, "abc", "term: the output is bounded by its buffer");
 	used = fm_term_text(small, sizeof(small), "ab\xf0\x9f\x8e\xac", 6, 80);
 	IS_STR(small, "ab", "term: a character that does not fit the buffer is left out whole");
+	test_term_fit();
 }
 
 #undef R
+#undef E
 
 static void test_buf(void)
 {
