@@ -15,7 +15,7 @@
 #include "term.h"
 #include "util.h"
 
-enum ev { EV_OTHER, EV_TASK, EV_STARTED, EV_PROGRESS, EV_HEARTBEAT, EV_LOG, EV_FINAL };
+enum ev { EV_OTHER, EV_PLAN, EV_TASK, EV_STARTED, EV_PROGRESS, EV_HEARTBEAT, EV_LOG, EV_FINAL };
 
 /* A copy of at most max bytes of s, not cut inside a UTF-8 sequence. */
 static char *dup_capped(const char *s, size_t max)
@@ -102,6 +102,33 @@ static void set_name(char **dst, const char *s)
 		return;
 	free(*dst);
 	*dst = dup_capped(s, FM_ID_MAX);
+}
+
+void fm_tally_progress(const struct fm_tally *ta, struct fm_tally_progress *p)
+{
+	const struct fm_tally_task *t;
+	unsigned long seen = ta->tasks.count;
+	double sum = 0, done = 0;
+	size_t i = 0;
+
+	while ((t = fm_tally_next(ta, &i))) {
+		sum += t->weight;
+		if (t->state >= FM_TALLY_COMPLETED)
+			done += t->weight;
+		else if (t->state == FM_TALLY_RUNNING)
+			done += t->weight * t->percent / 100.0;
+	}
+	p->total = ta->planned > seen ? ta->planned : seen;
+	sum += (double)(p->total - seen);
+	p->ended = ta->count[FM_TALLY_COMPLETED] + ta->count[FM_TALLY_FAILED] +
+		   ta->count[FM_TALLY_CANCELLED];
+	p->fraction = sum > 0 ? done / sum : 0;
+	p->percent = (int)(100 * p->fraction);
+	/* A running task at 100% and rounding up are not the end. */
+	if (p->ended < p->total && p->percent > 99)
+		p->percent = 99;
+	if (p->ended < p->total && p->fraction > 0.999)
+		p->fraction = 0.999;
 }
 
 double fm_tally_task_time(const struct fm_tally_task *t, double now)
@@ -293,6 +320,25 @@ static void on_task(struct fm_tally_task *t, json_object *ev)
 	t->weight = weight;
 }
 
+/*
+ * A plan line: how many task lines follow. Its count adds to those of the
+ * plan lines before it (streams put together), up to FM_TALLY_PLANNED_MAX;
+ * a count that is no whole number in that range makes it no plan line.
+ */
+static void on_plan(struct fm_tally *ta, json_object *ev)
+{
+	json_object *tasks = fm_json_get(ev, "tasks", json_type_int);
+	int64_t n = tasks ? json_object_get_int64(tasks) : -1;
+
+	if (n < 0 || n > FM_TALLY_PLANNED_MAX)
+		return;
+	ta->plans++;
+	ta->planned += (unsigned long)n;
+	if (ta->planned > FM_TALLY_PLANNED_MAX)
+		ta->planned = FM_TALLY_PLANNED_MAX;
+	ta->changed = 1;
+}
+
 static enum ev ev_type(const char *type, size_t n)
 {
 	static const struct {
@@ -301,7 +347,7 @@ static enum ev ev_type(const char *type, size_t n)
 	} types[] = {
 	    {"task", EV_TASK},		 {"started", EV_STARTED}, {"progress", EV_PROGRESS},
 	    {"heartbeat", EV_HEARTBEAT}, {"log", EV_LOG},	  {"completed", EV_FINAL},
-	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL},
+	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL}, {"plan", EV_PLAN},
 	};
 	size_t i;
 
@@ -379,6 +425,12 @@ enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t l
 	type = fm_json_get_string(o, "type");
 	id = fm_json_get_string(o, "task_id");
 	kind = type ? ev_type(type, strlen(type)) : EV_OTHER;
+	if (kind == EV_PLAN) {
+		on_plan(ta, o);
+		ev->changed = ta->changed;
+		json_object_put(o);
+		return FM_TALLY_NOTHING;
+	}
 	if (kind == EV_OTHER || !fm_id_valid(id)) {
 		json_object_put(o);
 		return FM_TALLY_NOTHING;
@@ -545,8 +597,12 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	if (named > FM_TALLY_LIST_MAX)
 		fm_buf_addf(out, "%sand %lu more tasks did not finish\n", prefix,
 			    named - FM_TALLY_LIST_MAX);
-	fm_buf_addf(out, "%s%zu task%s: %lu completed, %lu failed, %lu cancelled", prefix, n,
-		    n == 1 ? "" : "s", ta->count[FM_TALLY_COMPLETED], ta->count[FM_TALLY_FAILED],
+	fm_buf_addf(out, "%s%zu task%s", prefix, n, n == 1 ? "" : "s");
+	/* Tasks a plan announced that never came: the stream was cut short. */
+	if (ta->planned > n)
+		fm_buf_addf(out, " (%lu planned)", ta->planned);
+	fm_buf_addf(out, ": %lu completed, %lu failed, %lu cancelled",
+		    ta->count[FM_TALLY_COMPLETED], ta->count[FM_TALLY_FAILED],
 		    ta->count[FM_TALLY_CANCELLED]);
 	if (unfinished)
 		fm_buf_addf(out, ", %lu unfinished", unfinished);
@@ -583,6 +639,8 @@ void fm_tally_summary_json(const struct fm_tally *ta, double wall, int exit_stat
 			json_object_array_add(unfinished, json_object_new_string(t->id));
 	}
 	json_object_object_add(o, "tasks", json_object_new_int64((int64_t)ta->tasks.count));
+	if (ta->plans)
+		json_object_object_add(o, "planned", json_object_new_int64((int64_t)ta->planned));
 	json_object_object_add(o, "completed",
 			       json_object_new_int64(ta->count[FM_TALLY_COMPLETED]));
 	json_object_object_add(o, "failed", json_object_new_int64(ta->count[FM_TALLY_FAILED]));
