@@ -548,13 +548,90 @@ void fm_tally_say(enum fm_tally_what what, const struct fm_tally_event *ev,
 
 /* --- the summary -------------------------------------------------------- */
 
+/* The columns s takes on a terminal. */
+static int width(const char *s)
+{
+	size_t n = strlen(s), size = 3 * n + 4;
+	char *buf = fm_xmalloc(size);
+	int w = fm_term_fit(buf, size, s, n, INT_MAX, FM_TERM_CLIP);
+
+	free(buf);
+	return w;
+}
+
+/*
+ * One line of the summary: prefix, then what (safe for a terminal), in
+ * ta->cols columns less one when set, a path cut from the left.
+ */
+static void summary_line(const struct fm_tally *ta, struct fm_buf *out, const char *prefix,
+			 const char *what, enum fm_term_cut how)
+{
+	size_t n = strlen(what), size = 3 * n + 4;
+	char *buf = fm_xmalloc(size);
+	int cols = INT_MAX;
+
+	if (ta->cols > 0) {
+		cols = ta->cols - 1 - width(prefix);
+		cols = cols < 1 ? 1 : cols;
+	}
+	fm_term_fit(buf, size, what, n, cols, how);
+	fm_buf_addf(out, "%s%s\n", prefix, buf);
+	free(buf);
+}
+
+/*
+ * head (w columns, colours included), then text, safe for a terminal and
+ * with ta->cols broken at spaces into lines of cols - 1 columns, each one
+ * after the first indented by two: a failure's message and the counts are
+ * not to be cut.
+ */
+static void summary_wrap(const struct fm_tally *ta, struct fm_buf *out, const char *head, int w,
+			 const char *text)
+{
+	size_t n = strlen(text), size = 3 * n + 4, len;
+	char *safe = fm_xmalloc(size), *piece = fm_xmalloc(size), *rest, *sp;
+	int room;
+
+	fm_buf_addstr(out, head);
+	fm_term_fit(safe, size, text, n, INT_MAX, FM_TERM_CLIP);
+	for (rest = safe; ta->cols > 0; w = 2) {
+		room = ta->cols - 1 - w;
+		fm_term_fit(piece, size, rest, strlen(rest), room < 1 ? 1 : room, FM_TERM_CLIP);
+		len = strlen(piece);
+		if (!rest[len])
+			break;
+		/* Break at the last space that fits, else where the columns end. */
+		if (rest[len] != ' ' && (sp = strrchr(piece, ' ')) && sp > piece)
+			len = (size_t)(sp - piece);
+		if (!len)
+			len = 1;
+		fm_buf_add(out, rest, len);
+		fm_buf_addstr(out, "\n  ");
+		for (rest += len; *rest == ' '; rest++)
+			;
+	}
+	fm_buf_addf(out, "%s\n", rest);
+	free(piece);
+	free(safe);
+}
+
+/* A path after a word ("film PATH"): the word stays, the path is cut from the left. */
+static void summary_path(const struct fm_tally *ta, struct fm_buf *out, const char *prefix,
+			 const char *word, const char *path)
+{
+	char *pre = fm_xasprintf("%s%s ", prefix, word);
+
+	summary_line(ta, out, pre, path, FM_TERM_PATH);
+	free(pre);
+}
+
 void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix,
 		      const struct fm_tally_colors *c, struct fm_buf *out)
 {
 	unsigned long unfinished = ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING];
 	unsigned long outputs = 0, named = 0, failures = 0;
-	char msg[FM_TALLY_MESSAGE_MAX + 1], path[FM_TALLY_OUTPUTS_MAX];
 	const char *on = c ? c->bad : "", *off = c ? c->reset : "";
+	struct fm_buf counts = FM_BUF_INIT;
 	const struct fm_tally_task *t;
 	size_t i = 0, n = ta->tasks.count;
 
@@ -562,16 +639,14 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	while ((t = fm_tally_next(ta, &i))) {
 		if (t->state == FM_TALLY_COMPLETED && t->tool && !strcmp(t->tool, "combine") &&
 		    t->outputs && *t->outputs)
-			fm_buf_addf(out, "%sfilm %s\n", prefix,
-				    clean(path, sizeof(path), t->outputs));
+			summary_path(ta, out, prefix, "film", t->outputs);
 	}
 	for (i = 0; !ta->brief && (t = fm_tally_next(ta, &i));) {
 		const char *o;
 
 		for (o = t->outputs; o && *o; o += strlen(o) + 1, outputs++) {
 			if (outputs < FM_TALLY_LIST_MAX)
-				fm_buf_addf(out, "%soutput %s\n", prefix,
-					    clean(path, sizeof(path), o));
+				summary_path(ta, out, prefix, "output", o);
 		}
 	}
 	if (outputs > FM_TALLY_LIST_MAX)
@@ -579,10 +654,15 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	for (i = 0; (t = fm_tally_next(ta, &i));) {
 		if (t->state != FM_TALLY_FAILED && t->state != FM_TALLY_CANCELLED)
 			continue;
-		if (failures++ < FM_TALLY_FAILURES_MAX)
-			fm_buf_addf(out, "%s%s%s%s %s: %s: %s\n", prefix, on,
-				    t->state == FM_TALLY_FAILED ? "failed" : "cancelled", off,
-				    t->id, t->code, clean(msg, sizeof(msg), t->message));
+		if (failures++ < FM_TALLY_FAILURES_MAX) {
+			const char *st = t->state == FM_TALLY_FAILED ? "failed" : "cancelled";
+			char *head = fm_xasprintf("%s%s%s%s ", prefix, on, st, off);
+			char *text = fm_xasprintf("%s: %s: %s", t->id, t->code, t->message);
+
+			summary_wrap(ta, out, head, width(prefix) + (int)strlen(st) + 1, text);
+			free(text);
+			free(head);
+		}
 	}
 	if (failures > FM_TALLY_FAILURES_MAX)
 		fm_buf_addf(out, "%sand %lu more failures\n", prefix,
@@ -590,23 +670,30 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	for (i = 0; (t = fm_tally_next(ta, &i));) {
 		if (t->state > FM_TALLY_RUNNING)
 			continue;
-		if (named++ < FM_TALLY_LIST_MAX)
-			fm_buf_addf(out, "%stask '%s' did not finish: %s\n", prefix, t->id,
-				    ta->interrupted ? "interrupted" : "the stream ended first");
+		if (named++ < FM_TALLY_LIST_MAX) {
+			char *line = fm_xasprintf("task '%s' did not finish: %s", t->id,
+						  ta->interrupted ? "interrupted"
+								  : "the stream ended first");
+
+			summary_line(ta, out, prefix, line, FM_TERM_END);
+			free(line);
+		}
 	}
 	if (named > FM_TALLY_LIST_MAX)
 		fm_buf_addf(out, "%sand %lu more tasks did not finish\n", prefix,
 			    named - FM_TALLY_LIST_MAX);
-	fm_buf_addf(out, "%s%zu task%s", prefix, n, n == 1 ? "" : "s");
+	fm_buf_addf(&counts, "%zu task%s", n, n == 1 ? "" : "s");
 	/* Tasks a plan announced that never came: the stream was cut short. */
 	if (ta->planned > n)
-		fm_buf_addf(out, " (%lu planned)", ta->planned);
-	fm_buf_addf(out, ": %lu completed, %lu failed, %lu cancelled",
+		fm_buf_addf(&counts, " (%lu planned)", ta->planned);
+	fm_buf_addf(&counts, ": %lu completed, %lu failed, %lu cancelled",
 		    ta->count[FM_TALLY_COMPLETED], ta->count[FM_TALLY_FAILED],
 		    ta->count[FM_TALLY_CANCELLED]);
 	if (unfinished)
-		fm_buf_addf(out, ", %lu unfinished", unfinished);
-	fm_buf_addf(out, "; %lu cached; wall time %.1fs\n", ta->cached, wall);
+		fm_buf_addf(&counts, ", %lu unfinished", unfinished);
+	fm_buf_addf(&counts, "; %lu cached; wall time %.1fs", ta->cached, wall);
+	summary_wrap(ta, out, prefix, width(prefix), fm_buf_str(&counts));
+	fm_buf_release(&counts);
 }
 
 void fm_tally_summary_json(const struct fm_tally *ta, double wall, int exit_status,

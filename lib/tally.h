@@ -58,6 +58,7 @@ struct fm_tally {
 	double progress_every; /* hand back a task's progress at most this often (s); < 0 never */
 	int replay; /* the events may be old (the spool's logs): their timestamps count */
 	int brief;  /* the summary names the film, failures and counts, not every output */
+	int cols;   /* a terminal's width, which the summary's paths and lists fit; 0: none */
 	/* Set by the caller when a signal cut the stream short. */
 	int interrupted;
 	/* Read only. */
@@ -133,7 +134,9 @@ void fm_tally_say(enum fm_tally_what what, const struct fm_tally_event *ev,
 /*
  * The summary for a person, after wall seconds: outputs, failures,
  * unfinished tasks (a few of each) and the counts, each line starting
- * with prefix; colours c may be NULL.
+ * with prefix; colours c may be NULL. With cols, a path too long is cut
+ * from the left ("…/film.mp4") and a list's line at its end; a failure
+ * and the counts are left whole (their lines wrap).
  */
 void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix,
 		      const struct fm_tally_colors *c, struct fm_buf *out);
