@@ -127,6 +127,7 @@ YAML
 		ev log t ',"level":"info","message":"m","extra":{"any":1}'
 		echo '{"type":"plan","tasks":3,"film_task_id":"f-film"}'
 		echo '{"type":"plan","tasks":1}'
+		echo '{"type":"cancel","task_id":"t"}'
 	} >ok
 	grep '"plan"' ok >plans
 	{
@@ -138,12 +139,13 @@ YAML
 		ev completed t ',"status":"success","output_files":[],"output_resources":[],"execution_time":NaN,"metadata":{}'
 		echo '{"type":"task","task_id":".hidden","tool_name":"text2text"}'
 		echo '{"type":"plan","tasks":-1}'
+		echo '{"type":"cancel"}'
 		echo '{"type":"status","task_id":"q","timestamp":"2026-11-21T10:00:00.000Z","state":"lost","queued_at":"2026-11-21T10:00:00.000Z","attempts":0,"result":null,"log":"l"}'
 	} >bad
 	run check --schemas -s line.schema.json --lines ok --refused bad -s plan.schema.json --holds plans
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(grep -c '^refused bad:' <<<"$output")" -eq 8 ]
+	[ "$(grep -c '^refused bad:' <<<"$output")" -eq 9 ]
 	[[ "$output" == *"refused bad:1: (top): 'task_id' is a required property"* ]]
 	[[ "$output" == *"refused bad:3: (top): 'error' is a required property"* ]]
 	[[ "$output" == *"refused bad:5: NaN is not JSON"* ]]
