@@ -20,7 +20,7 @@ check() {
 	python3 "$ROOT/tests/schema_check.py" "$SCHEMAS" "$@"
 }
 
-@test "every line of a storyboard's render holds: submit's tasks, run's events and final lines, watch's summary" {
+@test "every line of a storyboard's render holds: submit's plan and tasks, run's events and final lines, watch's summary" {
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	cat >sb.yaml <<'YAML'
 title: Schemas
@@ -44,23 +44,30 @@ YAML
 	run -1 --separate-stderr filmeto-run -o film.mp4 -d out --heartbeat 0.2 --grace 1 <tasks
 	echo "$output" >events
 	run -1 filmeto-watch --summary-json summary.json <events
-	holds events 'len(by("started")) == 4' 'by("heartbeat")' 'by("progress")' 'by("log")' \
+	holds tasks 'lines[0] == {"type": "plan", "tasks": 4, "film_task_id": "sb-film"}'
+	holds events 'by("plan") == [{"type": "plan", "tasks": 4, "film_task_id": "sb-film"}]' \
+		'len(by("started")) == 4' 'by("heartbeat")' 'by("progress")' 'by("log")' \
 		'one("completed", "sb-film")' 'one("failed", "bad")["error"]["code"] == "PLUGIN_NOT_FOUND"' \
 		'one("failed", "after")["error"]["code"] == "DEPENDENCY_FAILED"' 'one("cancelled", "slow")'
 	grep '"type":"task"' tasks >task-lines
 	grep -E '"type":"(started|progress|heartbeat|log)"' events >event-lines
 	grep -E '"type":"(completed|failed|cancelled)"' events >final-lines
+	grep '"type":"plan"' tasks >plan-lines
 	check -s line.schema.json --lines tasks events -s task.schema.json task-lines \
+		-s plan.schema.json plan-lines \
 		-s event.schema.json event-lines -s final.schema.json final-lines \
 		-s summary.schema.json --json summary.json
 }
 
-@test "filmeto-watch --status and --list --json hold for queued, done and cancelled tasks" {
+@test "a --json plan holds; filmeto-watch --status and --list --json hold for queued, done and cancelled tasks" {
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	{
 		task q1 titlecard text2image '{"prompt":"x","width":64,"height":64}'
 		task q2 titlecard text2image '{"prompt":"y","width":64,"height":64}'
 	} >queue.json
+	# Printed, a --json plan's first line has no film: it has no combine task.
+	filmeto-submit --json queue.json >printed
+	holds printed 'lines[0] == {"type": "plan", "tasks": 2}'
 	filmeto-submit --queue --json queue.json
 	filmeto-submit --cancel q2
 	run -3 --separate-stderr filmeto-watch --status q1
@@ -72,7 +79,7 @@ YAML
 	filmeto-watch --list --json >list.json
 	holds status '[l["state"] for l in lines] == ["queued", "done", "cancelled"]' \
 		'lines[1]["result"]["type"] == "completed"'
-	check -s status.schema.json --lines status -s line.schema.json status \
+	check -s status.schema.json --lines status -s line.schema.json status printed \
 		-s list.schema.json --json list.json
 }
 
