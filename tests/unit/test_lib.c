@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -616,6 +617,25 @@ static void test_suggest(void)
 	OK(fm_suggest("", keys, 4) == NULL, "suggest: an empty word");
 }
 
+static void json_double_is(double d, const char *want, const char *what)
+{
+	json_object *o = fm_json_double(d);
+
+	IS_STR(o ? json_object_to_json_string(o) : "(null)", want, what);
+	OK(!o || json_object_get_double(o) == d, "json double: reads back the same");
+	json_object_put(o);
+}
+
+static void test_json_double(void)
+{
+	json_double_is(0.69, "0.69", "json double: the shortest spelling, not 0.6899...");
+	json_double_is(0.1 + 0.2, "0.30000000000000004", "json double: 17 digits when needed");
+	json_double_is(25, "25.0", "json double: a whole number keeps .0");
+	json_double_is(1e300, "1e+300", "json double: exponents as printf spells them");
+	json_double_is(-2.5, "-2.5", "json double: negative");
+	OK(!fm_json_double(NAN) && !fm_json_double(INFINITY), "json double: no non-finite");
+}
+
 void test_util(void)
 {
 	char id[FM_ID_MAX + 2], ts[32], *a, *b;
@@ -657,6 +677,7 @@ void test_util(void)
 	test_buf();
 	test_grow();
 	test_suggest();
+	test_json_double();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
