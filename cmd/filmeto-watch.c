@@ -980,8 +980,12 @@ int main(int argc, char **argv)
 		fm_writer_flush(&w.out);
 		check_copy(&w);
 	}
-	if (w.tty) {
+	if (w.tty)
 		draw(&w, 0);
+	/* The summary fits a terminal, also after -q's plain lines. */
+	if (isatty(2)) {
+		if (!w.tty)
+			term_size(&w);
 		w.ta.cols = w.cols;
 	}
 	wall = fm_now() - w.start;
