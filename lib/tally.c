@@ -603,8 +603,10 @@ static void summary_wrap(const struct fm_tally *ta, struct fm_buf *out, const ch
 		/* Break at the last space that fits, else where the columns end. */
 		if (rest[len] != ' ' && (sp = strrchr(piece, ' ')) && sp > piece)
 			len = (size_t)(sp - piece);
+		/* Not even one character fits: it goes whole on a line of its own. */
 		if (!len)
-			len = 1;
+			for (len = 1; ((unsigned char)rest[len] & 0xC0) == 0x80; len++)
+				;
 		fm_buf_add(out, rest, len);
 		fm_buf_addstr(out, "\n  ");
 		for (rest += len; *rest == ' '; rest++)

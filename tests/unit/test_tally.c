@@ -328,10 +328,49 @@ static void plans(void)
 	fm_buf_release(&b);
 }
 
+/* The summary on a terminal of cols columns: paths cut from the left, the rest wrapped. */
+static void fitted(void)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	struct fm_tally ta;
+
+	fm_tally_init(&ta);
+	ta.cols = 30;
+	feed(&ta, "{\"type\":\"task\",\"task_id\":\"film\",\"tool_name\":\"combine\"}", NULL);
+	feed(&ta,
+	     "{\"type\":\"completed\",\"task_id\":\"film\",\"tool_name\":\"combine\","
+	     "\"output_files\":[\"/home/someone/a-long-directory/hello.mp4\"]}",
+	     NULL);
+	feed(&ta,
+	     "{\"type\":\"failed\",\"task_id\":\"b\",\"error\":{\"code\":\"E\",\"message\":"
+	     "\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+	     "one two three\"}}",
+	     NULL);
+	fm_tally_summary(&ta, 1, "w: ", NULL, &b);
+	IS_STR(fm_buf_str(&b),
+	       "w: film \xe2\x80\xa6/hello.mp4\n"
+	       "w: output \xe2\x80\xa6/hello.mp4\n"
+	       "w: failed b: E: \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+	       "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\n"
+	       "  one two three\n"
+	       "w: 2 tasks: 1 completed, 1\n"
+	       "  failed, 0 cancelled; 0\n"
+	       "  cached; wall time 1.0s\n",
+	       "on a terminal: paths keep their name, a failure and the counts wrap at spaces");
+	b.len = 0;
+	ta.cols = 4;
+	fm_tally_summary(&ta, 1, "", NULL, &b);
+	HAS(fm_buf_str(&b), "\n  \xe6\x97\xa5\n  \xe6\x9c\xac\n",
+	    "a wide character that fits no line goes whole on its own");
+	fm_tally_release(&ta);
+	fm_buf_release(&b);
+}
+
 void test_tally(void)
 {
 	lines();
 	fast();
 	summaries();
 	plans();
+	fitted();
 }
