@@ -155,24 +155,12 @@ struct line {
 	int mark_cols;
 };
 
-/* The columns s takes on a terminal. */
-static int width(const char *s)
-{
-	size_t n = strlen(s), size = 3 * n + 4;
-	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
-	int w = fm_term_fit(buf, size, s, n, INT_MAX, FM_TERM_CLIP);
-
-	if (buf != small)
-		free(buf);
-	return w;
-}
-
 /* s, in at most cols columns (whole, else cut as how says), on to l. */
 static void lfit(struct line *l, const char *s, int cols, enum fm_term_cut how)
 {
 	size_t n = strlen(s), size = 3 * n + 4, start = l->b->len;
 	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
-	int room = l->max - l->cols, w = width(s), by_room = cols >= room;
+	int room = l->max - l->cols, w = fm_term_width(s), by_room = cols >= room;
 
 	cols = cols < room ? cols : room;
 	if (l->full || !w || (cols < 1 && room >= 1)) {
@@ -340,8 +328,9 @@ static void overall_line(struct watch *w, double now)
 	lput(&l, "all ");
 	lsgr(&l, RESET);
 	lbar(&l, p.fraction,
-	     clamp(l.max - 6 - width(head) - (count[FM_TALLY_RUNNING] ? width(running) : 0) -
-		       (failed ? 2 + width(fails) : 0) - width(tail),
+	     clamp(l.max - 6 - fm_term_width(head) -
+		       (count[FM_TALLY_RUNNING] ? fm_term_width(running) : 0) -
+		       (failed ? 2 + fm_term_width(fails) : 0) - fm_term_width(tail),
 		   ALL_BAR_MIN, BAR_WIDTH + 10));
 	lput(&l, head);
 	if (count[FM_TALLY_RUNNING])
@@ -376,8 +365,8 @@ static void task_line(struct watch *w, const struct fm_tally_task *t, int idw, d
 	if (t->attempt > 1)
 		snprintf(nums + n, sizeof(nums) - (size_t)n, " (attempt %u)", t->attempt);
 	snprintf(tool, sizeof(tool), "%s/%s", t->tool ? t->tool : "?", t->plugin ? t->plugin : "?");
-	room = l.max - (3 + idw) - (BAR_MIN + 2) - width(nums);
-	toolw = width(tool) + 1;
+	room = l.max - (3 + idw) - (BAR_MIN + 2) - fm_term_width(nums);
+	toolw = fm_term_width(tool) + 1;
 	if (toolw > room - note)
 		toolw = room - note >= TOOL_MIN ? room - note : 0;
 	room -= toolw;

@@ -548,17 +548,6 @@ void fm_tally_say(enum fm_tally_what what, const struct fm_tally_event *ev,
 
 /* --- the summary -------------------------------------------------------- */
 
-/* The columns s takes on a terminal. */
-static int width(const char *s)
-{
-	size_t n = strlen(s), size = 3 * n + 4;
-	char *buf = fm_xmalloc(size);
-	int w = fm_term_fit(buf, size, s, n, INT_MAX, FM_TERM_CLIP);
-
-	free(buf);
-	return w;
-}
-
 /*
  * One line of the summary: prefix, then what (safe for a terminal), in
  * ta->cols columns less one when set, a path cut from the left.
@@ -571,7 +560,7 @@ static void summary_line(const struct fm_tally *ta, struct fm_buf *out, const ch
 	int cols = INT_MAX;
 
 	if (ta->cols > 0) {
-		cols = ta->cols - 1 - width(prefix);
+		cols = ta->cols - 1 - fm_term_width(prefix);
 		cols = cols < 1 ? 1 : cols;
 	}
 	fm_term_fit(buf, size, what, n, cols, how);
@@ -661,7 +650,8 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 			char *head = fm_xasprintf("%s%s%s%s ", prefix, on, st, off);
 			char *text = fm_xasprintf("%s: %s: %s", t->id, t->code, t->message);
 
-			summary_wrap(ta, out, head, width(prefix) + (int)strlen(st) + 1, text);
+			summary_wrap(ta, out, head, fm_term_width(prefix) + (int)strlen(st) + 1,
+				     text);
 			free(text);
 			free(head);
 		}
@@ -694,7 +684,7 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	if (unfinished)
 		fm_buf_addf(&counts, ", %lu unfinished", unfinished);
 	fm_buf_addf(&counts, "; %lu cached; wall time %.1fs", ta->cached, wall);
-	summary_wrap(ta, out, prefix, width(prefix), fm_buf_str(&counts));
+	summary_wrap(ta, out, prefix, fm_term_width(prefix), fm_buf_str(&counts));
 	fm_buf_release(&counts);
 }
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <locale.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -242,4 +243,18 @@ int fm_term_fit(char *dst, size_t size, const char *s, size_t n, int cols, enum 
 int fm_term_text(char *dst, size_t size, const char *s, size_t n, int cols)
 {
 	return fm_term_fit(dst, size, s, n, cols, FM_TERM_CLIP);
+}
+
+int fm_term_width(const char *s)
+{
+	size_t n = strlen(s), size = 3 * n + 1;
+	char small[1024], *buf = size <= sizeof(small) ? small : malloc(size);
+	int w;
+
+	if (!buf)
+		return (int)n; /* no memory to look: at least a column a byte, as if all ASCII */
+	w = fm_term_text(buf, size, s, n, INT_MAX);
+	if (buf != small)
+		free(buf);
+	return w;
 }

@@ -42,4 +42,7 @@ enum fm_term_cut {
  */
 int fm_term_fit(char *dst, size_t size, const char *s, size_t n, int cols, enum fm_term_cut how);
 
+/* The columns the C string s takes once made safe for a terminal. */
+int fm_term_width(const char *s);
+
 #endif

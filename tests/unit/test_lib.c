@@ -461,6 +461,9 @@ static void test_term_fit(void)
 	used = fm_term_fit(small, sizeof(small), "abcdefghij", 10, 80, FM_TERM_END);
 	IS_STR(small, "abcd" E, "fit: a buffer too small cuts more for the ellipsis");
 	IS_INT(used, 5, "fit: a buffer too small: columns");
+	IS_INT(fm_term_width("\xe6\x97\xa5\xe6\x9c\xac"
+			     "a\033[2J"),
+	       6, "width: wide characters count two, an escape one replacement");
 }
 
 static void test_term(void)
