@@ -670,5 +670,6 @@ int main(void)
 	test_idtab();
 	test_tally();
 	test_follow();
+	test_slurm();
 	return tap_done();
 }
