@@ -727,5 +727,6 @@ int main(void)
 	test_idtab();
 	test_tally();
 	test_follow();
+	test_slurm();
 	return tap_done();
 }
