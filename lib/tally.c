@@ -475,8 +475,10 @@ enum fm_outcome fm_tally_verdict(const struct fm_tally *ta)
 		return FM_OUTCOME_EMPTY;
 	if (ta->count[FM_TALLY_FAILED] || ta->count[FM_TALLY_CANCELLED])
 		return FM_OUTCOME_TASK_FAILED;
-	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] ? FM_OUTCOME_UNFINISHED
-									 : FM_OUTCOME_OK;
+	/* A plan's tasks that never came were cut off, as surely as a started one. */
+	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] || ta->planned > tasks
+		   ? FM_OUTCOME_UNFINISHED
+		   : FM_OUTCOME_OK;
 }
 
 /* --- what is said ------------------------------------------------------- */
@@ -674,6 +676,15 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	if (named > FM_TALLY_LIST_MAX)
 		fm_buf_addf(out, "%sand %lu more tasks did not finish\n", prefix,
 			    named - FM_TALLY_LIST_MAX);
+	if (ta->planned > n) {
+		char *line = fm_xasprintf("%lu planned task%s never came: %s", ta->planned - n,
+					  ta->planned - n == 1 ? "" : "s",
+					  ta->interrupted ? "interrupted"
+							  : "the stream ended first");
+
+		summary_line(ta, out, prefix, line, FM_TERM_END);
+		free(line);
+	}
 	fm_buf_addf(&counts, "%zu task%s", n, n == 1 ? "" : "s");
 	/* Tasks a plan announced that never came: the stream was cut short. */
 	if (ta->planned > n)

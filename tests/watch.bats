@@ -183,8 +183,13 @@ PY
 	  ev completed a; ev completed b; } > in
 	run --separate-stderr filmeto-watch --summary-json sum.json < in
 	[ "$output" = "$(cat in)" ]
+	# Tasks the plan announced never came: the stream was cut short, no success.
+	[ "$status" -eq 3 ]
 	[[ "$stderr" == *"2 tasks (17 planned): 2 completed, 0 failed"* ]]
-	holds sum.json 'lines[0]["planned"] == 17' 'lines[0]["tasks"] == 2'
+	[[ "$stderr" == *"15 planned tasks never came: the stream ended first"* ]]
+	holds sum.json 'lines[0]["planned"] == 17' 'lines[0]["tasks"] == 2' 'lines[0]["exit_status"] == 3'
+	# All that was planned came: 0.
+	{ echo '{"type":"plan","tasks":2}'; ev completed a; ev completed b; } | filmeto-watch -q >/dev/null
 	# Without a plan line the summaries are as they were.
 	ev completed a | filmeto-watch --summary-json sum.json 2>err >/dev/null
 	grep -q '^filmeto-watch: 1 task: 1 completed' err
