@@ -24,8 +24,11 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
-	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
+	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel slurm-wlm munge
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch
+# Daemons under sbin, which a user's PATH may lack: tests/slurm_helper.bash
+# starts a one-node cluster of them.
+DEB_DAEMONS = /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 # What make lint runs: apart from DEB_PKGS, since clang-format brings LLVM.
 LINT_PKGS = clang-format cppcheck
@@ -118,6 +121,7 @@ deps:
 	@missing=; \
 	$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || missing=libraries; \
 	for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in $(DEB_DAEMONS); do [ -x $$t ] || missing="$$missing $${t##*/}"; done; \
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
 	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
