@@ -42,8 +42,7 @@ for s in socks:
 PY
 }
 
-# slurm_node_idle: the cluster's only node (or any node of a cluster
-# given) is idle.
+# slurm_node_idle: a node of the cluster (ours has one) is idle.
 slurm_node_idle() {
 	sinfo -h -o %T 2>/dev/null | grep -qx idle
 }
@@ -70,11 +69,16 @@ slurm_start() {
 	echo "$m" > "$d/munge.dir"
 	chown munge:munge "$m"
 	chmod 0755 "$m"
+	# A key when the machine has none (Debian's munge makes one when
+	# installed); never one in place of another. Made aside and linked
+	# into place, so files starting clusters at once agree on one.
 	if [ ! -e "$key" ]; then
 		mkdir -p /etc/munge
-		mungekey --create --keyfile="$key"
-		chown munge:munge "$key"
-		chmod 0400 "$key"
+		mungekey --create --keyfile="$key.$$"
+		chown munge:munge "$key.$$"
+		chmod 0400 "$key.$$"
+		ln "$key.$$" "$key" 2>/dev/null || true
+		rm -f "$key.$$"
 	fi
 	setpriv --reuid=munge --regid=munge --clear-groups \
 		/usr/sbin/munged --socket="$m/socket" --key-file="$key" \
