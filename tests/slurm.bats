@@ -26,8 +26,9 @@ setup() {
 }
 
 teardown() {
-	# Jobs a failed test left: cancelled, so the next test starts on an idle node.
-	squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
+	# A job a failed test left is cancelled, so the next test starts on
+	# an idle node; only this test's own (the cluster may be someone's).
+	[ -z "${job:-}" ] || scancel "$job" 2>/dev/null || true
 }
 
 # left JOB: no element of job (array) JOB is pending or running.
@@ -95,13 +96,12 @@ each_once() {
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^"spool-farm: 4 tasks queued; 2 workers submitted as job array "([0-9]+)$ ]]
 	job=${BASH_REMATCH[1]}
-	[ "$(squeue -h -o %i -j "$job" | wc -l)" -ge 1 ]
 	[ "$(squeue -h -r -o %K -j "$job" | sort | tr '\n' ' ')" = "0 1 " ]
 	# Its workers are queued: a second run (cron's next tick) adds none.
 	run --separate-stderr "$FARM"
 	[ "$status" -eq 0 ]
 	[ -z "$output$stderr" ]
-	[ "$(squeue -h -o %F | sort -u | wc -l)" -eq 1 ]
+	[ "$(squeue -h --name="$FILMETO_JOB_NAME" -o %F | sort -u)" = "$job" ]
 	scontrol release "$job"
 	wait_for -t 60 left "$job"
 	each_once start card1 card2 end
@@ -109,5 +109,5 @@ each_once() {
 	run --separate-stderr "$FARM"
 	[ "$status" -eq 0 ]
 	[ -z "$output$stderr" ]
-	[ -z "$(squeue -h -o %i)" ]
+	[ -z "$(squeue -h --name="$FILMETO_JOB_NAME" -o %i)" ]
 }
