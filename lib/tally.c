@@ -677,10 +677,10 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 		fm_buf_addf(out, "%sand %lu more tasks did not finish\n", prefix,
 			    named - FM_TALLY_LIST_MAX);
 	if (ta->planned > n) {
-		char *line = fm_xasprintf("%lu planned task%s never came: %s", ta->planned - n,
-					  ta->planned - n == 1 ? "" : "s",
-					  ta->interrupted ? "interrupted"
-							  : "the stream ended first");
+		char *line =
+		    fm_xasprintf("%lu planned task%s never came: %s", ta->planned - n,
+				 ta->planned - n == 1 ? "" : "s",
+				 ta->interrupted ? "interrupted" : "the stream ended first");
 
 		summary_line(ta, out, prefix, line, FM_TERM_END);
 		free(line);
