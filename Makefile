@@ -23,7 +23,7 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
-	python3-pil python3-requests python3-pip \
+	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
 	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
 DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
@@ -122,6 +122,7 @@ deps:
 	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	/usr/bin/python3 -c 'import PIL, requests, pip' 2>/dev/null || missing="$$missing python3-pil"; \
+	/usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null || missing="$$missing python3-jsonschema"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing with apt-get"; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \

@@ -32,7 +32,8 @@ static const char usage_text[] =
     "       filmeto-submit --list-presets[=json]\n"
     "       filmeto-submit --cancel ID...\n"
     "\n"
-    "Print task lines, each validated against its plugin's manifest.\n"
+    "Print task lines, each validated against its plugin's manifest. A storyboard's\n"
+    "or --json's lines follow a plan line: how many tasks, which makes the film.\n"
     "\n"
     "  -t, --tool TOOL          tool type, e.g. text2image (see filmeto-plugin tools)\n"
     "  -P, --plugin PLUGIN      plugin to use (default: config.yaml, else the first)\n"
@@ -369,6 +370,32 @@ static void storyboard_tasks(struct submit *s)
 	free(dir);
 }
 
+/*
+ * The line before a plan's tasks, so whoever watches knows the total from
+ * the start: a film's bar is not at 80% with 3 of 17 tasks done. The film
+ * is the last combine task: the one a storyboard makes.
+ */
+static void plan_line(const struct submit *s)
+{
+	json_object *o = json_object_new_object();
+	size_t i, n = json_object_array_length(s->tasks);
+	const char *film = NULL;
+
+	for (i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(s->tasks, i);
+		const char *tool = fm_json_get_string(t, "tool_name");
+
+		if (tool && !strcmp(tool, "combine"))
+			film = fm_json_get_string(t, "task_id");
+	}
+	json_object_object_add(o, "type", json_object_new_string("plan"));
+	json_object_object_add(o, "tasks", json_object_new_int64((int64_t)n));
+	if (film)
+		json_object_object_add(o, "film_task_id", json_object_new_string(film));
+	puts(fm_json_str(o));
+	json_object_put(o);
+}
+
 static void print_plan(struct submit *s)
 {
 	size_t i, n = json_object_array_length(s->tasks);
@@ -651,6 +678,8 @@ int main(int argc, char **argv)
 	} else if (s.a.queue) {
 		status = queue_tasks(&s, &sp, &plan);
 	} else {
+		if (s.a.storyboard || s.a.json)
+			plan_line(&s);
 		for (i = 0; i < json_object_array_length(s.tasks); i++)
 			puts(fm_json_str(json_object_array_get_idx(s.tasks, i)));
 	}

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -99,8 +100,12 @@ static const struct option options[] = {
 #define TICK	       1.0	   /* redraw this often while tasks run, for the clocks */
 #define PROGRESS_EVERY 5.0	   /* -v: seconds between two progress lines of a task */
 #define PENDING_MAX    (64 * 1024) /* scrolled lines buffered before a frame */
-#define BAR_WIDTH      20
-#define ID_WIDTH_MAX   32
+#define BAR_WIDTH      20	   /* a task's bar, at most; the overall bar is 10 wider */
+#define BAR_MIN	       6	   /* a task's bar, at least, however narrow the terminal */
+#define ALL_BAR_MIN    10	   /* the overall bar, at least */
+#define ID_WIDTH_MAX   32	   /* columns of the ids, at most, and a third of the line */
+#define TOOL_MIN       6	   /* "tool/plugin" in fewer columns is left out */
+#define NOTE_MIN       8	   /* columns kept for a task's note before its bar grows */
 
 struct watch {
 	struct fm_tally ta;
@@ -138,21 +143,62 @@ static const struct fm_tally_colors colors = {GREEN, RED, RESET};
 
 /* --- the terminal ------------------------------------------------------- */
 
-/* A line no wider than max columns; escapes take no room. */
+/*
+ * A line no wider than max columns; escapes take no room. Text that does
+ * not fit is cut with an ellipsis in the line's last column; mark is where
+ * the text that leaves room for it ends, should the next piece not fit.
+ */
 struct line {
 	struct fm_buf *b;
-	int cols, max, color;
+	int cols, max, color, full;
+	size_t mark;
+	int mark_cols;
 };
+
+/* s, in at most cols columns (whole, else cut as how says), on to l. */
+static void lfit(struct line *l, const char *s, int cols, enum fm_term_cut how)
+{
+	size_t n = strlen(s), size = 3 * n + 4, start = l->b->len;
+	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
+	int room = l->max - l->cols, w = fm_term_width(s), by_room = cols >= room;
+
+	cols = cols < room ? cols : room;
+	if (l->full || !w || (cols < 1 && room >= 1)) {
+		/* nothing to show */
+	} else if (room < 1) {
+		/* No room left: the ellipsis takes the last column of what came before. */
+		l->b->len = l->mark;
+		l->cols = l->mark_cols;
+		fm_buf_addstr(l->b, FM_TERM_ELLIPSIS);
+		l->cols++;
+		l->full = 1;
+	} else if (w <= cols) {
+		fm_term_fit(buf, size, s, n, INT_MAX, FM_TERM_CLIP);
+		fm_buf_addstr(l->b, buf);
+		if (l->cols + w < l->max) {
+			l->mark = l->b->len;
+			l->mark_cols = l->cols + w;
+		} else {
+			l->mark_cols = l->cols + fm_term_fit(buf, size, s, n, l->max - 1 - l->cols,
+							     FM_TERM_CLIP);
+			l->mark = start + strlen(buf);
+		}
+		l->cols += w;
+	} else if (cols >= 1) {
+		l->cols += fm_term_fit(buf, size, s, n, cols, how);
+		fm_buf_addstr(l->b, buf);
+		/* Cut to the line: it is full, unless a path cut from the left leaves room. */
+		l->full = by_room && (how != FM_TERM_PATH || l->cols >= l->max);
+		l->mark = l->b->len;
+		l->mark_cols = l->cols;
+	}
+	if (buf != small)
+		free(buf);
+}
 
 static void lput(struct line *l, const char *s)
 {
-	size_t n = strlen(s), size = 3 * n + 1;
-	char small[1024], *buf = size <= sizeof(small) ? small : fm_xmalloc(size);
-
-	l->cols += fm_term_text(buf, size, s, n, l->max - l->cols);
-	fm_buf_addstr(l->b, buf);
-	if (buf != small)
-		free(buf);
+	lfit(l, s, INT_MAX, FM_TERM_END);
 }
 
 __attribute__((format(printf, 2, 3))) static void lprintf(struct line *l, const char *fmt, ...)
@@ -166,29 +212,42 @@ __attribute__((format(printf, 2, 3))) static void lprintf(struct line *l, const 
 	lput(l, tmp);
 }
 
+/* s in exactly cols columns: cut with an ellipsis, or padded with spaces. */
+static void lcolumn(struct line *l, const char *s, int cols)
+{
+	int at = l->cols;
+
+	lfit(l, s, cols, FM_TERM_END);
+	while (!l->full && l->cols - at < cols)
+		lput(l, " ");
+}
+
 static void lsgr(struct line *l, const char *code)
 {
-	if (l->color)
+	if (l->color && !l->full)
 		fm_buf_addstr(l->b, code);
 }
 
 static void lend(struct line *l)
 {
-	lsgr(l, RESET);
+	if (l->color)
+		fm_buf_addstr(l->b, RESET);
 	fm_buf_addstr(l->b, "\033[K\n");
 }
 
 static struct line line_start(struct watch *w, struct fm_buf *b)
 {
-	struct line l = {b, 0, w->cols - 1, w->color};
+	struct line l = {b, 0, w->cols - 1, w->color, 0, b->len, 0};
 
 	return l;
 }
 
+/* A bar of width cells, frac of them full (rounded down: full only at the end). */
 static void lbar(struct line *l, double frac, int width)
 {
-	int i, full = (int)(frac * width + 0.5);
+	int i, full = (int)(frac * width);
 
+	full = full > width ? width : full < 0 ? 0 : full;
 	lput(l, "[");
 	lsgr(l, GREEN);
 	for (i = 0; i < width; i++) {
@@ -198,6 +257,11 @@ static void lbar(struct line *l, double frac, int width)
 	}
 	lsgr(l, RESET);
 	lput(l, "]");
+}
+
+static int clamp(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* "12s", "3m05s", "2h07m". */
@@ -242,60 +306,83 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* The overall bar: each task weighs 1 + the resources and dependencies it names. */
+/*
+ * The overall bar: each task weighs 1 + the resources and dependencies it
+ * names, one a plan announced and not seen yet 1. The bar shrinks, down
+ * to ALL_BAR_MIN, so that the counts after it fit.
+ */
 static void overall_line(struct watch *w, double now)
 {
 	struct line l = line_start(w, &w->frame);
 	const unsigned long *count = w->ta.count;
-	unsigned long ended =
-	    count[FM_TALLY_COMPLETED] + count[FM_TALLY_FAILED] + count[FM_TALLY_CANCELLED];
-	const struct fm_tally_task *t;
-	double sum = 0, done = 0;
-	char d[32];
-	size_t i = 0;
+	unsigned long failed = count[FM_TALLY_FAILED] + count[FM_TALLY_CANCELLED];
+	struct fm_tally_progress p;
+	char head[96], running[48], fails[48], d[32], tail[40];
 
-	while ((t = fm_tally_next(&w->ta, &i))) {
-		sum += t->weight;
-		if (t->state >= FM_TALLY_COMPLETED)
-			done += t->weight;
-		else if (t->state == FM_TALLY_RUNNING)
-			done += t->weight * t->percent / 100.0;
-	}
+	fm_tally_progress(&w->ta, &p);
+	snprintf(head, sizeof(head), " %3d%%  %lu/%lu done", p.percent, p.ended, p.total);
+	snprintf(running, sizeof(running), ", %lu running", count[FM_TALLY_RUNNING]);
+	snprintf(fails, sizeof(fails), "%lu failed", failed);
+	snprintf(tail, sizeof(tail), "  %s", dur(now - w->start, d));
 	lsgr(&l, BOLD);
 	lput(&l, "all ");
 	lsgr(&l, RESET);
-	lbar(&l, sum > 0 ? done / sum : 0, BAR_WIDTH + 10);
-	lprintf(&l, " %3.0f%%  %lu/%zu done", sum > 0 ? 100 * done / sum : 0, ended,
-		w->ta.tasks.count);
+	lbar(&l, p.fraction,
+	     clamp(l.max - 6 - fm_term_width(head) -
+		       (count[FM_TALLY_RUNNING] ? fm_term_width(running) : 0) -
+		       (failed ? 2 + fm_term_width(fails) : 0) - fm_term_width(tail),
+		   ALL_BAR_MIN, BAR_WIDTH + 10));
+	lput(&l, head);
 	if (count[FM_TALLY_RUNNING])
-		lprintf(&l, ", %lu running", count[FM_TALLY_RUNNING]);
-	if (count[FM_TALLY_FAILED] + count[FM_TALLY_CANCELLED]) {
+		lput(&l, running);
+	if (failed) {
 		lput(&l, ", ");
 		lsgr(&l, RED);
-		lprintf(&l, "%lu failed", count[FM_TALLY_FAILED] + count[FM_TALLY_CANCELLED]);
+		lput(&l, fails);
 		lsgr(&l, RESET);
 	}
-	lprintf(&l, "  %s", dur(now - w->start, d));
+	lput(&l, tail);
 	lend(&l);
 }
 
+/*
+ * A running task: its id in a column idw wide, "tool/plugin", its bar,
+ * the numbers, its note. What must be seen comes first: the id, the
+ * numbers and a bar of BAR_MIN; then "tool/plugin" and room for a note;
+ * then the bar grows to BAR_WIDTH; the note has the rest.
+ */
 static void task_line(struct watch *w, const struct fm_tally_task *t, int idw, double now)
 {
 	struct line l = line_start(w, &w->frame);
 	double el = now - t->started;
-	char d[32], e[32];
+	char d[32], e[32], nums[128], tool[2 * FM_ID_MAX + 2];
+	int n, room, toolw, note = t->note && t->note[0] ? NOTE_MIN : 0;
 
-	lprintf(&l, "  %-*.*s ", idw, idw, t->id);
-	lsgr(&l, CYAN);
-	lprintf(&l, "%s/%s ", t->tool ? t->tool : "?", t->plugin ? t->plugin : "?");
-	lsgr(&l, RESET);
-	lbar(&l, t->percent / 100.0, BAR_WIDTH);
-	lprintf(&l, " %3.0f%% %s", t->percent, dur(el, d));
+	n = snprintf(nums, sizeof(nums), " %3d%% %s", (int)t->percent, dur(el, d));
 	if (t->percent > 0 && t->percent < 100)
-		lprintf(&l, " eta %s", dur(el * (100 - t->percent) / t->percent, e));
+		n += snprintf(nums + n, sizeof(nums) - (size_t)n, " eta %s",
+			      dur(el * (100 - t->percent) / t->percent, e));
 	if (t->attempt > 1)
-		lprintf(&l, " (attempt %u)", t->attempt);
-	if (t->note) {
+		snprintf(nums + n, sizeof(nums) - (size_t)n, " (attempt %u)", t->attempt);
+	snprintf(tool, sizeof(tool), "%s/%s", t->tool ? t->tool : "?", t->plugin ? t->plugin : "?");
+	room = l.max - (3 + idw) - (BAR_MIN + 2) - fm_term_width(nums);
+	toolw = fm_term_width(tool) + 1;
+	if (toolw > room - note)
+		toolw = room - note >= TOOL_MIN ? room - note : 0;
+	room -= toolw;
+	lput(&l, "  ");
+	lcolumn(&l, t->id, idw);
+	lput(&l, " ");
+	if (toolw) {
+		lsgr(&l, CYAN);
+		lfit(&l, tool, toolw - 1, FM_TERM_END);
+		lsgr(&l, RESET);
+		lput(&l, " ");
+	}
+	lbar(&l, t->percent / 100.0, BAR_MIN + clamp(room - note, 0, BAR_WIDTH - BAR_MIN));
+	lput(&l, nums);
+	/* A note with no room for a few of its characters would only cut the numbers. */
+	if (note && l.max - l.cols >= 5) {
 		lput(&l, "  ");
 		lput(&l, t->note);
 	}
@@ -329,7 +416,8 @@ static void live_lines(struct watch *w, double now)
 			shown++;
 		}
 	}
-	idw = idw > ID_WIDTH_MAX ? ID_WIDTH_MAX : idw;
+	idw = clamp(idw, 0, ID_WIDTH_MAX);
+	idw = clamp(idw, 0, (w->cols - 1) / 3);
 	shown = 0;
 	i = 0;
 	while (shown < room && (t = fm_tally_next(&w->ta, &i))) {
@@ -408,7 +496,8 @@ static void say_started(struct watch *w, const struct fm_tally_task *t)
 	lsgr(&l, BOLD);
 	lput(&l, "\xe2\x86\xbb "); /* clockwise arrow */
 	lsgr(&l, RESET);
-	lprintf(&l, "%s retry, attempt %u", t->id, t->attempt);
+	lfit(&l, t->id, l.max / 2, FM_TERM_END);
+	lprintf(&l, " retry, attempt %u", t->attempt);
 	lend(&l);
 }
 
@@ -419,9 +508,13 @@ static void say_final(struct watch *w, const struct fm_tally_task *t)
 	lsgr(&l, t->state == FM_TALLY_COMPLETED ? GREEN : RED);
 	lput(&l, t->state == FM_TALLY_COMPLETED ? "\xe2\x9c\x93 " : "\xe2\x9c\x97 "); /* ✓ ✗ */
 	lsgr(&l, RESET);
-	lprintf(&l, "%s %.1fs ", t->id, fm_tally_task_time(t, fm_now()));
+	/* The id takes half the line at most, so that what it made shows too. */
+	lfit(&l, t->id, l.max / 2, FM_TERM_END);
+	lprintf(&l, " %.1fs ", fm_tally_task_time(t, fm_now()));
 	if (t->state == FM_TALLY_COMPLETED) {
-		lput(&l, t->outputs ? t->outputs : "");
+		/* Its first output, the name kept whole when the start must go. */
+		lfit(&l, t->outputs ? t->outputs : "", t->cached ? l.max - l.cols - 9 : INT_MAX,
+		     FM_TERM_PATH);
 		if (t->cached)
 			lput(&l, " (cached)");
 	} else {
@@ -878,6 +971,12 @@ int main(int argc, char **argv)
 	}
 	if (w.tty)
 		draw(&w, 0);
+	/* The summary fits a terminal, also after -q's plain lines. */
+	if (isatty(2)) {
+		if (!w.tty)
+			term_size(&w);
+		w.ta.cols = w.cols;
+	}
 	wall = fm_now() - w.start;
 	prefix = fm_xasprintf("%s: ", fm_prog());
 	fm_tally_summary(&w.ta, wall, prefix, w.color ? &colors : NULL, &b);

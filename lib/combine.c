@@ -48,6 +48,15 @@
  * stays bounded; parts are mixed on two threads.
  */
 #define PART_SCENES 8
+/*
+ * A contact-sheet caption keeps CAPTION_MARGIN pixels from its tile's
+ * sides. Too long for one line, it takes up to CAPTION_LINES lines, then
+ * shrinks to two thirds of its size (not below CAPTION_MIN_FONT pixels),
+ * then is cut with an ellipsis.
+ */
+#define CAPTION_MARGIN	 6
+#define CAPTION_LINES	 2
+#define CAPTION_MIN_FONT 8
 
 struct scene {
 	const char *id, *title, *text, *transition;
@@ -1119,6 +1128,101 @@ static char *tile_path(const struct film *f, size_t i)
 	return fm_xasprintf("%s/tile-%06zu.png", f->work, i);
 }
 
+/* A caption's lines, as fm_render_text made them, at one font size. */
+struct caption {
+	int font_size;
+	int nlines;
+	char *line[CAPTION_LINES];
+};
+
+/* The rest of a caption from s, cut to fit max with an ellipsis. */
+static char *ellipsized(const char *s, int max)
+{
+	int room = max - fm_render_text_width("\xe2\x80\xa6", 3), width = 0;
+	const char *p = s, *space = NULL;
+	size_t n;
+
+	for (; *p; p += n) {
+		int cw;
+
+		n = 1;
+		while ((p[n] & 0xc0) == 0x80)
+			n++;
+		cw = fm_render_text_width(p, n);
+		if (width + cw > room)
+			break;
+		if (*p == ' ')
+			space = p;
+		width += cw;
+	}
+	/* cut after a whole word, unless that loses half the line */
+	if (space && space - s >= (p - s) / 2)
+		p = space;
+	while (p > s && p[-1] == ' ')
+		p--;
+	return fm_xasprintf("%.*s\xe2\x80\xa6", (int)(p - s), s);
+}
+
+/* Lays label out for a tile tw pixels wide whose font size is fs0 at most. */
+static void caption_layout(struct caption *c, const char *label, int tw, int fs0)
+{
+	int least = FFMIN(fs0, FFMAX(CAPTION_MIN_FONT, fs0 * 2 / 3)), max = 1, n = 0, i;
+	struct fm_text_line line[CAPTION_LINES];
+	char *text = fm_render_text(label, 0);
+
+	for (c->font_size = fs0; c->font_size >= least; c->font_size--) {
+		max = FFMAX(1, (tw - 2 * CAPTION_MARGIN) * 100 / c->font_size);
+		n = fm_render_wrap(text, max, line, CAPTION_LINES);
+		if (n <= CAPTION_LINES)
+			break;
+	}
+	c->font_size = FFMAX(c->font_size, least);
+	c->nlines = FFMIN(n, CAPTION_LINES);
+	for (i = 0; i < c->nlines; i++)
+		c->line[i] = i == CAPTION_LINES - 1 && n > CAPTION_LINES
+				 ? ellipsized(text + line[i].off, max)
+				 : fm_xasprintf("%.*s", (int)line[i].len, text + line[i].off);
+	free(text);
+}
+
+static void caption_release(struct caption *c)
+{
+	int i;
+
+	for (i = 0; i < c->nlines; i++)
+		free(c->line[i]);
+}
+
+/*
+ * Scene i's caption "N  Title" in a dark band along the bottom of a tile
+ * tw x th: the band is a seventh of the tile for one line and grows by a
+ * line for the second. Each line is its own drawtext, its baseline set,
+ * as titlecard does, so lines with and without capitals sit evenly.
+ */
+static void caption(AVBPrint *bp, const struct film *f, size_t i, int tw, int th)
+{
+	char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title);
+	struct caption c;
+	int pitch, band, top, k;
+
+	caption_layout(&c, label, tw, FFMAX(1, th / 12));
+	pitch = c.font_size * 5 / 4;
+	band = FFMAX(1, FFMIN(th, th / 7 + (c.nlines - 1) * pitch));
+	top = th - band + (band - c.nlines * pitch) / 2;
+	av_bprintf(bp, ",drawbox=y=%d:w=iw:h=%d:color=black@0.6:t=fill", th - band, band);
+	for (k = 0; k < c.nlines; k++) {
+		char *text = fm_render_drawtext(c.line[k], 0);
+
+		av_bprintf(bp,
+			   ",drawtext=font=Sans:fontcolor=white:fontsize=%d:x=%d:y=%d-ascent:%s",
+			   c.font_size, CAPTION_MARGIN,
+			   top + k * pitch + pitch / 2 + c.font_size * 7 / 20, text);
+		free(text);
+	}
+	caption_release(&c);
+	free(label);
+}
+
 /*
  * The contact sheet: each thumbnail labelled into its own tile, then
  * the tiles read back as one image sequence, so the sheet's graph has
@@ -1134,20 +1238,15 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 	char *p;
 
 	for (i = 0; i < f->n; i++) {
-		char *label = fm_xasprintf("%zu  %s", i + 1, f->s[i].title),
-		     *text = fm_render_drawtext(label, 0), *tile = tile_path(f, i);
+		char *tile = tile_path(f, i);
 		int rc;
 
 		av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 		movie(&bp, "movie", f->s[i].thumb);
-		av_bprintf(&bp,
-			   ",scale=%d:%d,format=rgb24,drawbox=y=ih-ih/7:w=iw:h=ih/7:"
-			   "color=black@0.6:t=fill,drawtext=font=Sans:fontcolor=white:"
-			   "fontsize=h/12:x=6:y=h-h/7+(h/7-text_h)/2:%s[v]",
-			   tw, th, text);
+		av_bprintf(&bp, ",scale=%d:%d,format=rgb24", tw, th);
+		caption(&bp, f, i, tw, th);
+		av_bprintf(&bp, "[v]");
 		rc = render_graph(f, &bp, tile, 0, helper, err);
-		free(label);
-		free(text);
 		free(tile);
 		if (rc < 0)
 			return -1;

@@ -918,11 +918,13 @@ static void secrets_of(json_object *o, int secret)
 	size_t i;
 
 	switch (json_object_get_type(o)) {
-	case json_type_object:
+	case json_type_object: {
+		/* Braced: the macro declares k and v, which clang will not take after a label. */
 		json_object_object_foreach (o, k, v) {
 			secrets_of(v, secret || fm_secret_name(k));
 		}
 		break;
+	}
 	case json_type_array:
 		for (i = 0; i < json_object_array_length(o); i++)
 			secrets_of(json_object_array_get_idx(o, i), secret);

@@ -29,6 +29,7 @@
  *            redact           the process's secrets kept out of all it writes
  * spool      spool            tasks queued as plain files, and its locking rules
  *            spool_work       the worker behind filmeto-run --spool
+ *            slurm            sbatch options of a task; what Slurm says of jobs
  * base       error            errors as values; the outcome of a run
  *            msg              messages and exit statuses, for commands only
  *            buf              the one growable string

@@ -914,3 +914,138 @@ void fm_frame_rate(double fps, int *num, int *den)
 		*den = q.den;
 	}
 }
+
+/* DejaVu Sans' advances of ' ' to '~', in hundredths of an em, rounded up. */
+static const uint8_t ascii_width[95] = {
+    32,	 41, 46, 84, 64, 96, 78, 28, 40, 40, 50, 84, 32, 37, 32, 34, /* ' ' to '/' */
+    64,	 64, 64, 64, 64, 64, 64, 64, 64, 64, 34, 34, 84, 84, 84, 54, /* '0' to '?' */
+    100, 69, 69, 70, 78, 64, 58, 78, 76, 30, 30, 66, 56, 87, 75, 79, /* '@' to 'O' */
+    61,	 79, 70, 64, 62, 74, 69, 99, 69, 62, 69, 40, 34, 40, 84, 50, /* 'P' to '_' */
+    50,	 62, 64, 55, 64, 62, 36, 64, 64, 28, 28, 58, 28, 98, 64, 62, /* '`' to 'o' */
+    64,	 64, 42, 53, 40, 64, 60, 82, 60, 60, 53, 64, 34, 64, 84,     /* 'p' to '~' */
+};
+
+/*
+ * The advance of the character at p and its length in bytes. Letters of
+ * other scripts average 60 to 75 in DejaVu Sans; punctuation from U+2000
+ * on (the ellipsis, U+FFFD), CJK and symbols take an em or more.
+ */
+static int char_width(const char *p, size_t *len)
+{
+	const uint8_t *q = (const uint8_t *)p;
+	uint32_t cp;
+
+	GET_UTF8(cp, *q++, {
+		*len = 1;
+		return 105;
+	})
+	*len = (size_t)(q - (const uint8_t *)p);
+	if (cp >= 0x20 && cp < 0x7f)
+		return ascii_width[cp - 0x20];
+	if (cp < 0x80)
+		return 32;
+	return cp < 0x2000 ? 80 : 105;
+}
+
+int fm_render_text_width(const char *s, size_t len)
+{
+	const char *end = s + len;
+	int w = 0;
+	size_t n;
+
+	for (; s < end && *s; s += n)
+		w += char_width(s, &n);
+	return w;
+}
+
+struct wrap {
+	const char *text;
+	struct fm_text_line *line;
+	int nmax;
+	int n; /* counts past nmax */
+};
+
+static void emit(struct wrap *w, const char *a, const char *b)
+{
+	if (w->n < w->nmax)
+		w->line[w->n] = (struct fm_text_line){(size_t)(a - w->text), (size_t)(b - a)};
+	w->n++;
+}
+
+/*
+ * Adds [p, end) to the open line from *start, width wide: where a
+ * character would make it wider than max, the line ends before it (one
+ * character at least to a line). Returns the open line's width.
+ */
+static int fill(struct wrap *w, const char **start, int width, const char *p, const char *end,
+		int max)
+{
+	size_t n;
+
+	for (; p < end; p += n) {
+		int cw = char_width(p, &n);
+
+		if (width + cw > max && p > *start) {
+			emit(w, *start, p);
+			*start = p;
+			width = 0;
+		}
+		width += cw;
+	}
+	return width;
+}
+
+/*
+ * One paragraph [p, end); a blank one is a blank line. A word wider than
+ * a line is cut between characters, its first piece on the line begun.
+ */
+static void wrap_paragraph(struct wrap *w, const char *p, const char *end, int max)
+{
+	const char *start = NULL, *stop = p, *word;
+	int width = 0;
+	size_t n;
+
+	for (;;) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
+		for (word = p; p < end && *p != ' '; p++)
+			;
+		if (start) {
+			int gap = fm_render_text_width(stop, (size_t)(word - stop)),
+			    more = fm_render_text_width(word, (size_t)(p - word));
+
+			if (width + gap + more <= max) {
+				width += gap + more;
+				stop = p;
+				continue;
+			}
+			if (more > max && width + gap + char_width(word, &n) <= max) {
+				width = fill(w, &start, width + gap, word, p, max);
+				stop = p;
+				continue;
+			}
+			emit(w, start, stop);
+		}
+		start = word;
+		width = fill(w, &start, 0, word, p, max);
+		stop = p;
+	}
+	emit(w, start ? start : stop, stop);
+}
+
+int fm_render_wrap(const char *text, int max, struct fm_text_line *line, int nmax)
+{
+	struct wrap w = {text, line, nmax, 0};
+	const char *s = text, *nl;
+
+	do {
+		nl = strchr(s, '\n');
+		if (!nl)
+			nl = s + strlen(s);
+		wrap_paragraph(&w, s, nl, max);
+		s = nl + 1;
+	} while (*nl);
+	return w.n;
+}

@@ -142,4 +142,28 @@ char *fm_render_text(const char *s, int flags);
  */
 char *fm_render_drawtext(const char *s, int flags);
 
+/*
+ * Text laid out before drawtext loads a font is measured by a guess: the
+ * advances of DejaVu Sans, the Sans that fontconfig picks where filmeto
+ * runs and among the widest, rounded up; other scripts and symbols are
+ * taken wider still. So text seldom comes out wider than measured in
+ * another font. Widths are in hundredths of an em.
+ */
+int fm_render_text_width(const char *s, size_t len);
+
+/* A line of laid-out text: bytes [off, off + len) of the text. */
+struct fm_text_line {
+	size_t off;
+	size_t len;
+};
+
+/*
+ * Greedy word wrap of text (as fm_render_text made it) into lines at
+ * most max hundredths of an em wide: lines break at spaces, which they
+ * lose, and at '\n'; a word wider than a line is cut between characters.
+ * A blank paragraph is a blank line. The first nmax lines go in line[];
+ * returns how many the whole text needs, which may be more.
+ */
+int fm_render_wrap(const char *text, int max, struct fm_text_line *line, int nmax);
+
 #endif

@@ -15,7 +15,7 @@
 #include "term.h"
 #include "util.h"
 
-enum ev { EV_OTHER, EV_TASK, EV_STARTED, EV_PROGRESS, EV_HEARTBEAT, EV_LOG, EV_FINAL };
+enum ev { EV_OTHER, EV_PLAN, EV_TASK, EV_STARTED, EV_PROGRESS, EV_HEARTBEAT, EV_LOG, EV_FINAL };
 
 /* A copy of at most max bytes of s, not cut inside a UTF-8 sequence. */
 static char *dup_capped(const char *s, size_t max)
@@ -102,6 +102,33 @@ static void set_name(char **dst, const char *s)
 		return;
 	free(*dst);
 	*dst = dup_capped(s, FM_ID_MAX);
+}
+
+void fm_tally_progress(const struct fm_tally *ta, struct fm_tally_progress *p)
+{
+	const struct fm_tally_task *t;
+	unsigned long seen = ta->tasks.count;
+	double sum = 0, done = 0;
+	size_t i = 0;
+
+	while ((t = fm_tally_next(ta, &i))) {
+		sum += t->weight;
+		if (t->state >= FM_TALLY_COMPLETED)
+			done += t->weight;
+		else if (t->state == FM_TALLY_RUNNING)
+			done += t->weight * t->percent / 100.0;
+	}
+	p->total = ta->planned > seen ? ta->planned : seen;
+	sum += (double)(p->total - seen);
+	p->ended = ta->count[FM_TALLY_COMPLETED] + ta->count[FM_TALLY_FAILED] +
+		   ta->count[FM_TALLY_CANCELLED];
+	p->fraction = sum > 0 ? done / sum : 0;
+	p->percent = (int)(100 * p->fraction);
+	/* A running task at 100% and rounding up are not the end. */
+	if (p->ended < p->total && p->percent > 99)
+		p->percent = 99;
+	if (p->ended < p->total && p->fraction > 0.999)
+		p->fraction = 0.999;
 }
 
 double fm_tally_task_time(const struct fm_tally_task *t, double now)
@@ -293,6 +320,25 @@ static void on_task(struct fm_tally_task *t, json_object *ev)
 	t->weight = weight;
 }
 
+/*
+ * A plan line: how many task lines follow. Its count adds to those of the
+ * plan lines before it (streams put together), up to FM_TALLY_PLANNED_MAX;
+ * a count that is no whole number in that range makes it no plan line.
+ */
+static void on_plan(struct fm_tally *ta, json_object *ev)
+{
+	json_object *tasks = fm_json_get(ev, "tasks", json_type_int);
+	int64_t n = tasks ? json_object_get_int64(tasks) : -1;
+
+	if (n < 0 || n > FM_TALLY_PLANNED_MAX)
+		return;
+	ta->plans++;
+	ta->planned += (unsigned long)n;
+	if (ta->planned > FM_TALLY_PLANNED_MAX)
+		ta->planned = FM_TALLY_PLANNED_MAX;
+	ta->changed = 1;
+}
+
 static enum ev ev_type(const char *type, size_t n)
 {
 	static const struct {
@@ -301,7 +347,7 @@ static enum ev ev_type(const char *type, size_t n)
 	} types[] = {
 	    {"task", EV_TASK},		 {"started", EV_STARTED}, {"progress", EV_PROGRESS},
 	    {"heartbeat", EV_HEARTBEAT}, {"log", EV_LOG},	  {"completed", EV_FINAL},
-	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL},
+	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL}, {"plan", EV_PLAN},
 	};
 	size_t i;
 
@@ -379,6 +425,12 @@ enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t l
 	type = fm_json_get_string(o, "type");
 	id = fm_json_get_string(o, "task_id");
 	kind = type ? ev_type(type, strlen(type)) : EV_OTHER;
+	if (kind == EV_PLAN) {
+		on_plan(ta, o);
+		ev->changed = ta->changed;
+		json_object_put(o);
+		return FM_TALLY_NOTHING;
+	}
 	if (kind == EV_OTHER || !fm_id_valid(id)) {
 		json_object_put(o);
 		return FM_TALLY_NOTHING;
@@ -423,8 +475,10 @@ enum fm_outcome fm_tally_verdict(const struct fm_tally *ta)
 		return FM_OUTCOME_EMPTY;
 	if (ta->count[FM_TALLY_FAILED] || ta->count[FM_TALLY_CANCELLED])
 		return FM_OUTCOME_TASK_FAILED;
-	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] ? FM_OUTCOME_UNFINISHED
-									 : FM_OUTCOME_OK;
+	/* A plan's tasks that never came were cut off, as surely as a started one. */
+	return ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING] || ta->planned > tasks
+		   ? FM_OUTCOME_UNFINISHED
+		   : FM_OUTCOME_OK;
 }
 
 /* --- what is said ------------------------------------------------------- */
@@ -496,13 +550,81 @@ void fm_tally_say(enum fm_tally_what what, const struct fm_tally_event *ev,
 
 /* --- the summary -------------------------------------------------------- */
 
+/*
+ * One line of the summary: prefix, then what (safe for a terminal), in
+ * ta->cols columns less one when set, a path cut from the left.
+ */
+static void summary_line(const struct fm_tally *ta, struct fm_buf *out, const char *prefix,
+			 const char *what, enum fm_term_cut how)
+{
+	size_t n = strlen(what), size = 3 * n + 4;
+	char *buf = fm_xmalloc(size);
+	int cols = INT_MAX;
+
+	if (ta->cols > 0) {
+		cols = ta->cols - 1 - fm_term_width(prefix);
+		cols = cols < 1 ? 1 : cols;
+	}
+	fm_term_fit(buf, size, what, n, cols, how);
+	fm_buf_addf(out, "%s%s\n", prefix, buf);
+	free(buf);
+}
+
+/*
+ * head (w columns, colours included), then text, safe for a terminal and
+ * with ta->cols broken at spaces into lines of cols - 1 columns, each one
+ * after the first indented by two: a failure's message and the counts are
+ * not to be cut.
+ */
+static void summary_wrap(const struct fm_tally *ta, struct fm_buf *out, const char *head, int w,
+			 const char *text)
+{
+	size_t n = strlen(text), size = 3 * n + 4, len;
+	char *safe = fm_xmalloc(size), *piece = fm_xmalloc(size), *rest, *sp;
+	int room;
+
+	fm_buf_addstr(out, head);
+	fm_term_fit(safe, size, text, n, INT_MAX, FM_TERM_CLIP);
+	for (rest = safe; ta->cols > 0; w = 2) {
+		room = ta->cols - 1 - w;
+		fm_term_fit(piece, size, rest, strlen(rest), room < 1 ? 1 : room, FM_TERM_CLIP);
+		len = strlen(piece);
+		if (!rest[len])
+			break;
+		/* Break at the last space that fits, else where the columns end. */
+		if (rest[len] != ' ' && (sp = strrchr(piece, ' ')) && sp > piece)
+			len = (size_t)(sp - piece);
+		/* Not even one character fits: it goes whole on a line of its own. */
+		if (!len)
+			for (len = 1; ((unsigned char)rest[len] & 0xC0) == 0x80; len++)
+				;
+		fm_buf_add(out, rest, len);
+		fm_buf_addstr(out, "\n  ");
+		for (rest += len; *rest == ' '; rest++)
+			;
+	}
+	fm_buf_addf(out, "%s\n", rest);
+	free(piece);
+	free(safe);
+}
+
+/* A path after a word ("film PATH"): the word stays, the path is cut from the left. */
+static void summary_path(const struct fm_tally *ta, struct fm_buf *out, const char *prefix,
+			 const char *word, const char *path)
+{
+	char *pre = fm_xasprintf("%s%s ", prefix, word);
+
+	summary_line(ta, out, pre, path, FM_TERM_PATH);
+	free(pre);
+}
+
 void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix,
 		      const struct fm_tally_colors *c, struct fm_buf *out)
 {
 	unsigned long unfinished = ta->count[FM_TALLY_PENDING] + ta->count[FM_TALLY_RUNNING];
 	unsigned long outputs = 0, named = 0, failures = 0;
-	char msg[FM_TALLY_MESSAGE_MAX + 1], path[FM_TALLY_OUTPUTS_MAX];
 	const char *on = c ? c->bad : "", *off = c ? c->reset : "";
+	struct fm_buf counts = FM_BUF_INIT;
 	const struct fm_tally_task *t;
 	size_t i = 0, n = ta->tasks.count;
 
@@ -510,16 +632,14 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	while ((t = fm_tally_next(ta, &i))) {
 		if (t->state == FM_TALLY_COMPLETED && t->tool && !strcmp(t->tool, "combine") &&
 		    t->outputs && *t->outputs)
-			fm_buf_addf(out, "%sfilm %s\n", prefix,
-				    clean(path, sizeof(path), t->outputs));
+			summary_path(ta, out, prefix, "film", t->outputs);
 	}
 	for (i = 0; !ta->brief && (t = fm_tally_next(ta, &i));) {
 		const char *o;
 
 		for (o = t->outputs; o && *o; o += strlen(o) + 1, outputs++) {
 			if (outputs < FM_TALLY_LIST_MAX)
-				fm_buf_addf(out, "%soutput %s\n", prefix,
-					    clean(path, sizeof(path), o));
+				summary_path(ta, out, prefix, "output", o);
 		}
 	}
 	if (outputs > FM_TALLY_LIST_MAX)
@@ -527,10 +647,16 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	for (i = 0; (t = fm_tally_next(ta, &i));) {
 		if (t->state != FM_TALLY_FAILED && t->state != FM_TALLY_CANCELLED)
 			continue;
-		if (failures++ < FM_TALLY_FAILURES_MAX)
-			fm_buf_addf(out, "%s%s%s%s %s: %s: %s\n", prefix, on,
-				    t->state == FM_TALLY_FAILED ? "failed" : "cancelled", off,
-				    t->id, t->code, clean(msg, sizeof(msg), t->message));
+		if (failures++ < FM_TALLY_FAILURES_MAX) {
+			const char *st = t->state == FM_TALLY_FAILED ? "failed" : "cancelled";
+			char *head = fm_xasprintf("%s%s%s%s ", prefix, on, st, off);
+			char *text = fm_xasprintf("%s: %s: %s", t->id, t->code, t->message);
+
+			summary_wrap(ta, out, head, fm_term_width(prefix) + (int)strlen(st) + 1,
+				     text);
+			free(text);
+			free(head);
+		}
 	}
 	if (failures > FM_TALLY_FAILURES_MAX)
 		fm_buf_addf(out, "%sand %lu more failures\n", prefix,
@@ -538,19 +664,39 @@ void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix
 	for (i = 0; (t = fm_tally_next(ta, &i));) {
 		if (t->state > FM_TALLY_RUNNING)
 			continue;
-		if (named++ < FM_TALLY_LIST_MAX)
-			fm_buf_addf(out, "%stask '%s' did not finish: %s\n", prefix, t->id,
-				    ta->interrupted ? "interrupted" : "the stream ended first");
+		if (named++ < FM_TALLY_LIST_MAX) {
+			char *line = fm_xasprintf("task '%s' did not finish: %s", t->id,
+						  ta->interrupted ? "interrupted"
+								  : "the stream ended first");
+
+			summary_line(ta, out, prefix, line, FM_TERM_END);
+			free(line);
+		}
 	}
 	if (named > FM_TALLY_LIST_MAX)
 		fm_buf_addf(out, "%sand %lu more tasks did not finish\n", prefix,
 			    named - FM_TALLY_LIST_MAX);
-	fm_buf_addf(out, "%s%zu task%s: %lu completed, %lu failed, %lu cancelled", prefix, n,
-		    n == 1 ? "" : "s", ta->count[FM_TALLY_COMPLETED], ta->count[FM_TALLY_FAILED],
+	if (ta->planned > n) {
+		char *line = fm_xasprintf("%lu planned task%s never came: %s", ta->planned - n,
+					  ta->planned - n == 1 ? "" : "s",
+					  ta->interrupted ? "interrupted"
+							  : "the stream ended first");
+
+		summary_line(ta, out, prefix, line, FM_TERM_END);
+		free(line);
+	}
+	fm_buf_addf(&counts, "%zu task%s", n, n == 1 ? "" : "s");
+	/* Tasks a plan announced that never came: the stream was cut short. */
+	if (ta->planned > n)
+		fm_buf_addf(&counts, " (%lu planned)", ta->planned);
+	fm_buf_addf(&counts, ": %lu completed, %lu failed, %lu cancelled",
+		    ta->count[FM_TALLY_COMPLETED], ta->count[FM_TALLY_FAILED],
 		    ta->count[FM_TALLY_CANCELLED]);
 	if (unfinished)
-		fm_buf_addf(out, ", %lu unfinished", unfinished);
-	fm_buf_addf(out, "; %lu cached; wall time %.1fs\n", ta->cached, wall);
+		fm_buf_addf(&counts, ", %lu unfinished", unfinished);
+	fm_buf_addf(&counts, "; %lu cached; wall time %.1fs", ta->cached, wall);
+	summary_wrap(ta, out, prefix, fm_term_width(prefix), fm_buf_str(&counts));
+	fm_buf_release(&counts);
 }
 
 void fm_tally_summary_json(const struct fm_tally *ta, double wall, int exit_status,
@@ -583,6 +729,8 @@ void fm_tally_summary_json(const struct fm_tally *ta, double wall, int exit_stat
 			json_object_array_add(unfinished, json_object_new_string(t->id));
 	}
 	json_object_object_add(o, "tasks", json_object_new_int64((int64_t)ta->tasks.count));
+	if (ta->plans)
+		json_object_object_add(o, "planned", json_object_new_int64((int64_t)ta->planned));
 	json_object_object_add(o, "completed",
 			       json_object_new_int64(ta->count[FM_TALLY_COMPLETED]));
 	json_object_object_add(o, "failed", json_object_new_int64(ta->count[FM_TALLY_FAILED]));

@@ -22,11 +22,12 @@
 #include "idtab.h"
 
 /* Limits, all documented in filmeto-watch(1). */
-#define FM_TALLY_LIST_MAX     20   /* outputs and unfinished tasks named in the summary */
-#define FM_TALLY_FAILURES_MAX 100  /* failures named in the summary */
-#define FM_TALLY_NOTE_MAX     160  /* bytes of a task's latest stage and message kept */
-#define FM_TALLY_MESSAGE_MAX  1024 /* bytes of an error message kept */
-#define FM_TALLY_OUTPUTS_MAX  4096 /* bytes of output paths kept per task */
+#define FM_TALLY_LIST_MAX     20      /* outputs and unfinished tasks named in the summary */
+#define FM_TALLY_FAILURES_MAX 100     /* failures named in the summary */
+#define FM_TALLY_NOTE_MAX     160     /* bytes of a task's latest stage and message kept */
+#define FM_TALLY_MESSAGE_MAX  1024    /* bytes of an error message kept */
+#define FM_TALLY_OUTPUTS_MAX  4096    /* bytes of output paths kept per task */
+#define FM_TALLY_PLANNED_MAX  1000000 /* tasks the plan lines of a stream announce, in all */
 
 enum fm_tally_state {
 	FM_TALLY_PENDING,
@@ -57,11 +58,13 @@ struct fm_tally {
 	double progress_every; /* hand back a task's progress at most this often (s); < 0 never */
 	int replay; /* the events may be old (the spool's logs): their timestamps count */
 	int brief;  /* the summary names the film, failures and counts, not every output */
+	int cols;   /* a terminal's width, which the summary's paths and lists fit; 0: none */
 	/* Set by the caller when a signal cut the stream short. */
 	int interrupted;
 	/* Read only. */
 	struct fm_idtab tasks; /* struct fm_tally_task, in the order first named */
 	unsigned long count[FM_TALLY_NSTATES], cached;
+	unsigned long plans, planned; /* plan lines read, the tasks they announce in all */
 	/* Private. */
 	int changed;
 };
@@ -97,6 +100,19 @@ struct fm_tally_task *fm_tally_task(struct fm_tally *ta, const char *id, size_t 
 void fm_tally_claimed(struct fm_tally *ta, const char *id, double attempt);
 /* The tasks in the order first named: *i starts at 0; NULL after the last. */
 struct fm_tally_task *fm_tally_next(const struct fm_tally *ta, size_t *i);
+/*
+ * The whole stream's progress, for an overall bar. Tasks announced by a
+ * plan line and not seen yet count, each weighing 1, so the total is
+ * known from the start.
+ */
+struct fm_tally_progress {
+	unsigned long total; /* tasks: those planned, or those seen when more */
+	unsigned long ended; /* completed, failed or cancelled */
+	double fraction;     /* of the work, each task by its weight, running ones by percent */
+	int percent;	     /* the fraction in whole percent, rounded down; 100 only when every
+				task has ended */
+};
+void fm_tally_progress(const struct fm_tally *ta, struct fm_tally_progress *p);
 /* Seconds a task ran: its execution time once ended, else so far. */
 double fm_tally_task_time(const struct fm_tally_task *t, double now);
 /*
@@ -118,7 +134,9 @@ void fm_tally_say(enum fm_tally_what what, const struct fm_tally_event *ev,
 /*
  * The summary for a person, after wall seconds: outputs, failures,
  * unfinished tasks (a few of each) and the counts, each line starting
- * with prefix; colours c may be NULL.
+ * with prefix; colours c may be NULL. With cols, a path too long is cut
+ * from the left ("…/film.mp4") and a list's line at its end; a failure
+ * and the counts are left whole (their lines wrap).
  */
 void fm_tally_summary(const struct fm_tally *ta, double wall, const char *prefix,
 		      const struct fm_tally_colors *c, struct fm_buf *out);

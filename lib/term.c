@@ -5,8 +5,10 @@
  * wcwidth in a UTF-8 locale of its own, whatever the process's locale,
  * since the bars and marks filmeto draws are UTF-8 anyway.
  */
+#include <limits.h>
 #include <locale.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
@@ -85,6 +87,9 @@ struct out {
 	char *dst;
 	size_t size, len;
 	int cols, used, full;
+	/* The end of the last character that leaves a column for an ellipsis. */
+	size_t mark;
+	int mark_used;
 };
 
 /* Appends n bytes that take w columns, unless they do not fit. */
@@ -97,12 +102,71 @@ static void put(struct out *o, const void *s, size_t n, int w)
 	memcpy(o->dst + o->len, s, n);
 	o->len += n;
 	o->used += w;
+	if (o->used < o->cols) {
+		o->mark = o->len;
+		o->mark_used = o->used;
+	}
 }
 
-int fm_term_text(char *dst, size_t size, const char *s, size_t n, int cols)
+/* The columns of the character of the clean text at p, *k bytes long. */
+static int clean_width(const char *p, size_t n, size_t *k)
+{
+	mbstate_t st;
+	wchar_t wc;
+	int w;
+
+	*k = 1;
+	if ((unsigned char)*p < 0x80)
+		return 1;
+	if (!utf8) {
+		*k = n < 3 ? n : 3; /* only replacements are left without the locale */
+		return 1;
+	}
+	memset(&st, 0, sizeof(st));
+	*k = mbrtowc(&wc, p, n, &st);
+	if (*k == (size_t)-1 || *k == (size_t)-2 || *k == 0) {
+		*k = 1;
+		return 1;
+	}
+	w = wcwidth(wc);
+	return w < 0 ? 1 : w;
+}
+
+/*
+ * The clean text of o, wider than its columns, cut from the left: what
+ * is left out goes, then with path up to the next '/' when a name follows
+ * it, and the ellipsis comes first. Returns the columns used.
+ */
+static int cut_left(struct out *o, int used, int path)
+{
+	const char *s = o->dst, *slash;
+	size_t off = 0, k, len = o->len;
+
+	if (o->cols < 1 || o->size < 4) {
+		o->len = 0;
+		return 0;
+	}
+	while (off < len && (used > o->cols - 1 || 3 + len - off + 1 > o->size)) {
+		used -= clean_width(s + off, len - off, &k);
+		off += k;
+	}
+	/* A combining character does not start a line. */
+	while (off < len && clean_width(s + off, len - off, &k) == 0)
+		off += k;
+	if (path && (slash = memchr(s + off, '/', len - off)) && slash + 1 < s + len) {
+		for (; s + off < slash; off += k)
+			used -= clean_width(s + off, len - off, &k);
+	}
+	memmove(o->dst + 3, s + off, len - off);
+	memcpy(o->dst, FM_TERM_ELLIPSIS, 3);
+	o->len = 3 + len - off;
+	return used + 1;
+}
+
+int fm_term_fit(char *dst, size_t size, const char *s, size_t n, int cols, enum fm_term_cut how)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	struct out o = {dst, size, 0, cols, 0, 0};
+	struct out o = {dst, size, 0, how == FM_TERM_PATH ? INT_MAX : cols, 0, 0, 0, 0};
 	locale_t old = (locale_t)0;
 	mbstate_t st;
 
@@ -150,8 +214,47 @@ int fm_term_text(char *dst, size_t size, const char *s, size_t n, int cols)
 			put(&o, p, k, w);
 		p += k;
 	}
+	if (how == FM_TERM_PATH && o.used > cols) {
+		o.cols = cols;
+		o.used = cut_left(&o, o.used, 1);
+	} else if (how == FM_TERM_END && o.full && cols >= 1) {
+		size_t k;
+
+		o.len = o.mark;
+		o.used = o.mark_used;
+		/* A buffer too small for the ellipsis after the mark cuts more. */
+		while (o.len > 0 && o.len + 3 + 1 > o.size) {
+			while (--o.len > 0 && ((unsigned char)dst[o.len] & 0xC0) == 0x80)
+				;
+			o.used -= clean_width(dst + o.len, o.mark - o.len, &k);
+		}
+		if (o.len + 3 + 1 <= o.size) {
+			memcpy(o.dst + o.len, FM_TERM_ELLIPSIS, 3);
+			o.len += 3;
+			o.used++;
+		}
+	}
 	if (utf8)
 		uselocale(old);
 	dst[o.len] = '\0';
 	return o.used;
+}
+
+int fm_term_text(char *dst, size_t size, const char *s, size_t n, int cols)
+{
+	return fm_term_fit(dst, size, s, n, cols, FM_TERM_CLIP);
+}
+
+int fm_term_width(const char *s)
+{
+	size_t n = strlen(s), size = 3 * n + 1;
+	char small[1024], *buf = size <= sizeof(small) ? small : malloc(size);
+	int w;
+
+	if (!buf)
+		return (int)n; /* no memory to look: at least a column a byte, as if all ASCII */
+	w = fm_term_text(buf, size, s, n, INT_MAX);
+	if (buf != small)
+		free(buf);
+	return w;
 }

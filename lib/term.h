@@ -25,4 +25,24 @@
  */
 int fm_term_text(char *dst, size_t size, const char *s, size_t n, int cols);
 
+/* What stands for the text cut off: U+2026, one column. */
+#define FM_TERM_ELLIPSIS "\xe2\x80\xa6"
+
+/* How fm_term_fit cuts a text that does not fit. */
+enum fm_term_cut {
+	FM_TERM_CLIP, /* the end is left out, as fm_term_text does */
+	FM_TERM_END,  /* the end is left out, FM_TERM_ELLIPSIS in its last column */
+	FM_TERM_PATH  /* the start, whole directories when it can: "…/dir/name.mp4" */
+};
+
+/*
+ * fm_term_text, but a text wider than cols is cut as how says: with
+ * FM_TERM_END and FM_TERM_PATH it takes at most cols columns, the
+ * ellipsis one of them. 3n+4 bytes of dst are always enough.
+ */
+int fm_term_fit(char *dst, size_t size, const char *s, size_t n, int cols, enum fm_term_cut how);
+
+/* The columns the C string s takes once made safe for a terminal. */
+int fm_term_width(const char *s);
+
 #endif

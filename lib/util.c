@@ -405,9 +405,28 @@ json_object *fm_json_ref_or_array(json_object *obj)
 	return obj ? json_object_get(obj) : json_object_new_array();
 }
 
+/*
+ * The shortest spelling that reads back as the same double, as JavaScript
+ * and Python print one: 0.69, not json-c's 0.68999999999999995. A whole
+ * number keeps its ".0", so it still reads back as a double.
+ */
 json_object *fm_json_double(double d)
 {
-	return isfinite(d) ? json_object_new_double(d) : NULL;
+	char text[40];
+	int prec;
+
+	if (!isfinite(d))
+		return NULL;
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(text, sizeof(text), "%.*g", prec, d);
+		if (strtod(text, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(text, sizeof(text), "%.17g", d);
+	if (!strpbrk(text, ".en"))
+		strcat(text, ".0");
+	return json_object_new_double_s(d, text);
 }
 
 int fm_hex_digit(int c)

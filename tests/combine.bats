@@ -134,6 +134,39 @@ decodes() {
 	[ "$(jget events 'len(by("completed")[-1]["output_files"])')" -eq 7 ]
 }
 
+@test "a long scene title wraps, shrinks and is cut inside its contact-sheet tile" {
+	# Plain grey scenes: the sheet's only bright pixels are its captions.
+	ffmpeg -v error -f lavfi -i color=gray:s=320x180:r=25:d=1 -c:v libx264 -preset ultrafast \
+		-pix_fmt yuv420p grey.mp4
+	long="Plugins render every scene at once while the caption of this scene keeps going on and on well past the edge of its tile"
+	film f "s1=grey.mp4,title=Short" "s2=grey.mp4,title=$long" \
+		"s3=grey.mp4,title=$(printf 'Wm%.0s' {1..60})" \
+		"s4=grey.mp4,title=Ünïcödé façade — Жизнь прекрасна и удивительна; 中文 Ωμέγα ÆŒ ‰ $long" >task.json
+	filmeto-run -o film.mp4 task.json >/dev/null
+	# Four 320x180 tiles, 2x2, with 4-pixel margins and padding. Each
+	# caption keeps 4 pixels from its tile's sides and stays on its dark
+	# band: one line's (a seventh of the tile) for a short title, taller
+	# for the long ones, which fill most of the width.
+	python3 - film-contact.png <<'PY'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("L")
+assert im.size == (652, 372), im.size
+for i in range(4):
+    x, y = 4 + i % 2 * 324, 4 + i // 2 * 184
+    tile = im.crop((x, y, x + 320, y + 180))
+    text = tile.point(lambda v: 255 if v > 200 else 0).getbbox()
+    band = 180 - next(r for r in range(180) if tile.getpixel((2, r)) < 90)
+    print(i + 1, text, band)
+    assert text and 4 <= text[0] and text[2] <= 320 - 4, (i + 1, text)
+    assert 180 - band <= text[1], (i + 1, text, band)
+    if i == 0:
+        assert abs(band - 180 // 7) <= 1 and text[2] < 160, (text, band)
+    else:
+        assert band > 180 // 7 + 8 and text[2] > 320 * 3 // 4, (i + 1, text, band)
+PY
+}
+
 @test "mixed sizes and frame rates are re-encoded through one encoder" {
 	film f "s1=$M/a.mp4" "s2=$M/big.mp4" "s3=$M/fast.mp4" >task.json
 	filmeto-run -o film.mp4 task.json >events

@@ -16,7 +16,9 @@ setup() {
 		share/man/man7/filmeto.7 share/man/man7/filmeto-protocol.7 \
 		share/bash-completion/completions/filmeto-submit share/zsh/site-functions/_filmeto \
 		share/fish/vendor_completions.d/filmeto-run.fish \
-		share/filmeto/examples/spool-cron share/filmeto/examples/spool-ci.yml; do
+		share/filmeto/examples/spool-cron share/filmeto/examples/spool-ci.yml \
+		share/filmeto/schemas/line.schema.json share/filmeto/schemas/storyboard.schema.json \
+		share/filmeto/schemas/manifest.schema.json; do
 		[ -e "$top/$f" ] || { echo "missing $f"; false; }
 	done
 	unset FILMETO_PLUGIN_PATH

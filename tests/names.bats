@@ -40,11 +40,11 @@ scenes:
   - prompt: a
 EOF2
 	filmeto-submit --storyboard board.yaml > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = "Spaced Server" ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = "Spaced Server" ]
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	printf 'defaults: {text2image: "Spaced Server"}\nplugins:\n  "Spaced Server": {port: 1}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	filmeto-submit -t text2image -p prompt=x -i cfg > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = "Spaced Server" ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = "Spaced Server" ]
 	run filmeto-plugin tools
 	[[ "$output" =~ text2image\ +Spaced\ Server\*, ]]
 }
@@ -78,16 +78,16 @@ EOF2
 @test "default: a bundled plugin wins over one added to the path" {
 	# Spaced Server comes first on the path and serves text2image too.
 	filmeto-submit -t text2image -p prompt=x > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = titlecard ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = titlecard ]
 	filmeto-submit -t text2text -p text=x > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = outline ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = outline ]
 }
 
 @test "default: config.yaml's choice wins over the bundled plugin" {
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	printf 'defaults: {text2text: pyfilmeto}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	filmeto-submit -t text2text -p text=x > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = pyfilmeto ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = pyfilmeto ]
 }
 
 @test "default: the only plugin serving a tool; several is an error naming them and the config line" {
@@ -95,7 +95,7 @@ EOF2
 	plug two "Second" "sharedtool"
 	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/p"
 	filmeto-submit -t onlytool > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = "Only One" ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = "Only One" ]
 	run --separate-stderr filmeto-submit -t sharedtool
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"several plugins serve sharedtool (Only One, Second): choose one in $XDG_CONFIG_HOME/filmeto/config.yaml with defaults: {sharedtool: \"Only One\"}"* ]]
@@ -105,7 +105,7 @@ EOF2
 	mkdir -p "$XDG_CONFIG_HOME/filmeto"
 	printf 'defaults: {sharedtool: "Second"}\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	filmeto-submit -t sharedtool > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = Second ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = Second ]
 }
 
 @test "default: a plugin without remote: serving a bundled plugin's tool never takes it over" {
@@ -113,7 +113,7 @@ EOF2
 	plug comfy "ComfyUI" "text2image, image2image"
 	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/p"
 	filmeto-submit -t text2image -p prompt=x > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = titlecard ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = titlecard ]
 	# Where nothing bundled offline serves the tool, the bundled services
 	# that do count as candidates too: no silent choice, an error naming
 	# them all and the config line to write.
@@ -125,7 +125,7 @@ EOF2
 	# The only plugin that serves a tool at all is its default.
 	plug inpaint "Inpaint Server" "inpainting"
 	filmeto-submit -t inpainting > tasks
-	[ "$(jget tasks 'lines[0]["plugin_name"]')" = "Inpaint Server" ]
+	[ "$(jget tasks 'by("task")[0]["plugin_name"]')" = "Inpaint Server" ]
 }
 
 @test "two names that map to one folder: discovery breaks the later, naming both" {

@@ -13,14 +13,18 @@ board() { cat > board.yaml; }
 
 @test "a storyboard becomes the task DAG: image, clip and narration per scene, music, one combine" {
 	filmeto-submit --storyboard "$EX/lighthouse.yaml" > tasks
-	[ "$(wc -l < tasks)" -eq 10 ]
-	[ "$(jget tasks '[l["task_id"] for l in lines if l["task_id"].startswith("lighthouse-dusk")]')" = '["lighthouse-dusk-image", "lighthouse-dusk-video", "lighthouse-dusk-narration"]' ]
-	[ "$(jget tasks 'lines[1]["resources"][0]["data"]')" = lighthouse-dusk-image ]
-	[ "$(jget tasks 'lines[1]["parameters"]["duration"]')" = 4.0 ]
-	[ "$(jget tasks 'lines[-1]["tool_name"]')" = combine ]
-	[ "$(jget tasks 'sorted(r["metadata"]["role"] for r in lines[-1]["resources"])')" = '["music", "narration", "narration", "video", "video", "video"]' ]
-	[ "$(jget tasks '[s["transition"] for s in lines[-1]["parameters"]["scenes"]]')" = '["fade", "crossfade", "cut"]' ]
-	[ "$(jget tasks 'lines[-2]["parameters"]["duration"]')" = 13.0 ]
+	[ "$(wc -l < tasks)" -eq 11 ]
+	# The plan comes first: the total, and which task makes the film.
+	[ "$(head -c 15 tasks)" = '{"type":"plan",' ]
+	[ "$(jget tasks 'lines[0]["tasks"]')" = 10 ]
+	[ "$(jget tasks 'lines[0]["film_task_id"]')" = lighthouse-film ]
+	[ "$(jget tasks '[l["task_id"] for l in by("task") if l["task_id"].startswith("lighthouse-dusk")]')" = '["lighthouse-dusk-image", "lighthouse-dusk-video", "lighthouse-dusk-narration"]' ]
+	[ "$(jget tasks 'by("task")[1]["resources"][0]["data"]')" = lighthouse-dusk-image ]
+	[ "$(jget tasks 'by("task")[1]["parameters"]["duration"]')" = 4.0 ]
+	[ "$(jget tasks 'by("task")[-1]["tool_name"]')" = combine ]
+	[ "$(jget tasks 'sorted(r["metadata"]["role"] for r in by("task")[-1]["resources"])')" = '["music", "narration", "narration", "video", "video", "video"]' ]
+	[ "$(jget tasks '[s["transition"] for s in by("task")[-1]["parameters"]["scenes"]]')" = '["fade", "crossfade", "cut"]' ]
+	[ "$(jget tasks 'by("task")[-2]["parameters"]["duration"]')" = 13.0 ]
 }
 
 @test "the scene tasks of a storyboard run through filmeto-run" {
@@ -80,9 +84,9 @@ scenes:
   - image: media/still.png
 EOF2
 	filmeto-submit --storyboard board.yaml > tasks
-	[ "$(jget tasks '[l["task_id"] for l in lines]')" = '["own-scene2-video", "own-film"]' ]
-	[ "$(jget tasks 'lines[0]["resources"][0]["data"]')" = "$BATS_TEST_TMPDIR/media/still.png" ]
-	[ "$(jget tasks '[r["data"] for r in lines[1]["resources"]][:2]')" = "[\"$BATS_TEST_TMPDIR/media/clip.mp4\", \"$BATS_TEST_TMPDIR/media/voice.wav\"]" ]
+	[ "$(jget tasks '[l["task_id"] for l in by("task")]')" = '["own-scene2-video", "own-film"]' ]
+	[ "$(jget tasks 'by("task")[0]["resources"][0]["data"]')" = "$BATS_TEST_TMPDIR/media/still.png" ]
+	[ "$(jget tasks '[r["data"] for r in by("task")[1]["resources"]][:2]')" = "[\"$BATS_TEST_TMPDIR/media/clip.mp4\", \"$BATS_TEST_TMPDIR/media/voice.wav\"]" ]
 }
 
 @test "precedence: option beats storyboard beats config beats default, and --dry-run says which" {
@@ -103,8 +107,8 @@ EOF2
 	[[ "$output" == *"fps          10.0             (option)"* ]]
 	# A -p reaches every task whose tool takes it, and wins.
 	filmeto-submit --storyboard board.yaml -p width=100 > tasks
-	[ "$(jget tasks 'lines[0]["parameters"]["width"]')" = 100 ]
-	[ "$(jget tasks 'lines[1]["parameters"]["width"]')" = 100 ]
+	[ "$(jget tasks 'by("task")[0]["parameters"]["width"]')" = 100 ]
+	[ "$(jget tasks 'by("task")[1]["parameters"]["width"]')" = 100 ]
 	unset FILMETO_CONFIG
 	run filmeto-submit --storyboard board.yaml --dry-run
 	[[ "$output" == *"size         1280x720         (default)"* ]]
@@ -168,10 +172,11 @@ EOF2
 	printf '%s\n' '{"task_id":"a","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x"}}' \
 		'{"task_id":"b","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"y"},"depends_on":["a"]}' > tasks.ndjson
 	filmeto-submit --json tasks.ndjson > out
-	[ "$(jget out '[l["task_id"] for l in lines]')" = '["a", "b"]' ]
-	[ "$(jget out 'lines[0]["type"]')" = task ]
+	[ "$(jget out '[l["task_id"] for l in by("task")]')" = '["a", "b"]' ]
+	[ "$(jget out 'by("task")[0]["type"]')" = task ]
 	python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open("tasks.ndjson")]))' | filmeto-submit --json - > out2
-	[ "$(wc -l < out2)" -eq 2 ]
+	[ "$(wc -l < out2)" -eq 3 ]
+	[ "$(jget out2 'lines[0]')" = '{"type": "plan", "tasks": 2}' ]
 	printf '%s\n' '{"task_id":"c","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"x","repeat":0},"depends_on":["d"]}' \
 		'{"task_id":"d","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"y"},"depends_on":["c"]}' \
 		'{"task_id":"e","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"z"},"depends_on":["ghost"]}' \
@@ -243,7 +248,7 @@ EOF2
 	run filmeto-submit -t text2image -p prompt=x --size 10x10
 	[ "$status" -eq 2 ]
 	echo '[{"task_id":"arr","tool_name":"text2image","parameters":{"prompt":"x"}}]' | filmeto-submit --json - > out
-	[ "$(head -c 16 out)" = '{"type":"task","' ]
+	[ "$(sed -n 2p out | head -c 16)" = '{"type":"task","' ]
 }
 
 @test "JSON surrogate pairs decode to their character in storyboards and task lines" {
@@ -253,10 +258,10 @@ EOF2
 		'"scenes":[{"prompt":"a clapper \ud83c\udfac","narration":"caf\u00e9 \ud83c\udfac"},' \
 		'{"prompt":"literal \\ud83c stays text"}]}' > film.json
 	filmeto-submit --storyboard film.json > tasks
-	[ "$(jget tasks 'lines[0]["parameters"]["prompt"]')" = "a clapper 🎬" ]
-	[ "$(jget tasks '[l for l in lines if l["task_id"] == "pairs-scene1-narration"][0]["parameters"]["text"]')" = "café 🎬" ]
-	[ "$(jget tasks 'lines[-1]["parameters"]["title"]')" = "🎬 Take 😀" ]
-	[ "$(jget tasks '[l for l in lines if l["task_id"] == "pairs-scene2-image"][0]["parameters"]["prompt"]')" = 'literal \ud83c stays text' ]
+	[ "$(jget tasks 'by("task")[0]["parameters"]["prompt"]')" = "a clapper 🎬" ]
+	[ "$(jget tasks '[l for l in by("task") if l["task_id"] == "pairs-scene1-narration"][0]["parameters"]["text"]')" = "café 🎬" ]
+	[ "$(jget tasks 'by("task")[-1]["parameters"]["title"]')" = "🎬 Take 😀" ]
+	[ "$(jget tasks '[l for l in by("task") if l["task_id"] == "pairs-scene2-image"][0]["parameters"]["prompt"]')" = 'literal \ud83c stays text' ]
 	# Raw UTF-8 and the pair give the same bytes on the wire.
 	grep -q '"prompt":"a clapper 🎬"' tasks
 	printf '{"scenes":[{"prompt":"x","\\ud83c\\udfac":1}]}' > key.json
@@ -266,7 +271,7 @@ EOF2
 	# Task lines: --json and filmeto-run's input read pairs the same way.
 	echo '{"task_id":"t","tool_name":"text2image","parameters":{"prompt":"\ud83c\udfac"}}' > t.ndjson
 	filmeto-submit --json t.ndjson > line
-	[ "$(jget line 'lines[0]["parameters"]["prompt"]')" = "🎬" ]
+	[ "$(jget line 'by("task")[0]["parameters"]["prompt"]')" = "🎬" ]
 }
 
 @test "half a surrogate pair is refused with the place and the escape, nothing emitted" {
@@ -300,7 +305,7 @@ EOF2
 	[ "$stderr" = "filmeto-submit: over.yaml:2: scenes: 1001 scenes, more than the limit of 1000 (rule: range)" ]
 	python3 -c 'print("scenes:"); [print("  - prompt: s%d" % i) for i in range(1000)]' > full.yaml
 	filmeto-submit --storyboard full.yaml > tasks
-	[ "$(jget tasks 'len(lines[-1]["parameters"]["scenes"])')" = 1000 ]
+	[ "$(jget tasks 'len(by("task")[-1]["parameters"]["scenes"])')" = 1000 ]
 	# No scenes: one problem that says so, not a combine task of 0 scenes.
 	local board msg
 	for board in '{"scenes":[]}' '{"scenes":{}}' '{"title":"t"}'; do
@@ -332,9 +337,9 @@ EOF2
 	filmeto-submit --storyboard safe.yaml > tasks
 	# kenburns' zoom 1.2 panned edge to edge leaves the middle 2/1.2 - 1 of
 	# the frame in every frame: the card keeps its text inside that.
-	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in lines if l["task_id"] == "safe-long-image"][0]')" = 0.69 ]
-	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in lines if l["task_id"] == "safe-zoomy-image"][0]')" = 0.32 ]
-	[ "$(jget tasks 'len([l for l in lines if l["task_id"] == "safe-own-image"])')" = 0 ]
+	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in by("task") if l["task_id"] == "safe-long-image"][0]')" = 0.69 ]
+	[ "$(jget tasks '[l["parameters"]["safe_area"] for l in by("task") if l["task_id"] == "safe-zoomy-image"][0]')" = 0.32 ]
+	[ "$(jget tasks 'len([l for l in by("task") if l["task_id"] == "safe-own-image"])')" = 0 ]
 	# The card itself: on a plain black card, every lit pixel is inside.
 	filmeto-submit -t text2image -i card -p style=plain -p background=black -p width=640 \
 		-p height=360 -p safe_area=0.69 \

@@ -10,8 +10,11 @@ PATH="$ROOT/cmd:$PATH"
 # Debian's python3, which `make check` installs, first on PATH: a version
 # manager's shim (pyenv's is a shell script) costs up to a second a start
 # on a loaded machine, and the suites start python3 thousands of times
-# (jget, the fakes, the Python plugins).
-if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+# (jget, the fakes, the Python plugins). Only under bats: sourced by hand,
+# with BATS_RUN_TMPDIR empty, the link would be /bin/python3, which on a
+# merged /usr is /usr/bin/python3 itself, made a link to itself.
+if [ -n "${BATS_RUN_TMPDIR:-}" ] && [ -x /usr/bin/python3 ] &&
+	[ "$(command -v python3)" != /usr/bin/python3 ]; then
 	mkdir -p "$BATS_RUN_TMPDIR/bin"
 	ln -sf /usr/bin/python3 "$BATS_RUN_TMPDIR/bin/python3" 2>/dev/null || true
 	PATH="$BATS_RUN_TMPDIR/bin:$PATH"

@@ -177,6 +177,25 @@ assert isinstance(s["wall_time"], float)
 PY
 }
 
+@test "plan lines: copied unchanged, their tasks counted in the summaries; a bad one is ignored" {
+	{ echo '{"type":"plan","tasks":10,"film_task_id":"film"}'; echo '{"type":"plan","tasks":7}'
+	  echo '{"type":"plan","tasks":-3}'; echo '{"type":"plan","tasks":"many"}'
+	  ev completed a; ev completed b; } > in
+	run --separate-stderr filmeto-watch --summary-json sum.json < in
+	[ "$output" = "$(cat in)" ]
+	# Tasks the plan announced never came: the stream was cut short, no success.
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"2 tasks (17 planned): 2 completed, 0 failed"* ]]
+	[[ "$stderr" == *"15 planned tasks never came: the stream ended first"* ]]
+	holds sum.json 'lines[0]["planned"] == 17' 'lines[0]["tasks"] == 2' 'lines[0]["exit_status"] == 3'
+	# All that was planned came: 0.
+	{ echo '{"type":"plan","tasks":2}'; ev completed a; ev completed b; } | filmeto-watch -q >/dev/null
+	# Without a plan line the summaries are as they were.
+	ev completed a | filmeto-watch --summary-json sum.json 2>err >/dev/null
+	grep -q '^filmeto-watch: 1 task: 1 completed' err
+	holds sum.json '"planned" not in lines[0]'
+}
+
 @test "--junit: a testcase per task, failures with their error, escaped" {
 	{ ev completed a ',"execution_time":2.5'; ev failed 'b' ',"error":{"code":"SERVICE_ERROR","message":"<bad> & \"worse\""}'
 	  ev cancelled c; ev started d; } > in

@@ -70,10 +70,11 @@ teardown() {
 @test "lines are cut to the terminal width and follow a resize" {
 	on_tty "./gen | filmeto-watch >/dev/null"
 	until_screen 'render: drawing'
+	# The overall bar shrinks so that its counts fit; the note is cut with an ellipsis.
 	tmux -L "$sock" resize-window -t w -x 60
-	until_screen '^all \[.*\]  10%  0/3 done, 2 runn$'
+	until_screen '^all \[.{10,22}\]  10%  0/3 done, 2 running  [0-9]+s$'
 	run screen
-	[[ "${lines[1]}" == "  s1 text2image/titlecard ["*"]  50% "* ]]
+	[[ "${lines[1]}" == "  s1 text2image/titlecard ["*"]  50% "*"  re"*"…" ]]
 	local l
 	for l in "${lines[@]}"; do
 		[ "${#l}" -lt 60 ]
@@ -223,10 +224,11 @@ live_ok() {
 @test "wide characters and emoji are counted by their width on the screen" {
 	steps
 	local cols names="TOOL='画像生成ツール' PLUGIN='🎬🎬🎬カチンコ' MESSAGE='進捗 🎞 é日本語テキスト'"
-	for cols in 30 41; do
+	# At 30 columns the tool and the note give way to the bar and the numbers.
+	for cols in 30 60; do
 		rm -f sent go rc
 		on_tty "$names ./steps | filmeto-watch >/dev/null" "$cols" 12
-		until_screen '画像'
+		until_screen "$([ "$cols" -lt 60 ] && echo '^  s1 ' || echo '画像')"
 		live_ok "$cols"
 		tmux -L "$sock" kill-server
 	done
@@ -258,4 +260,78 @@ live_ok() {
 	[[ "$output" != *"[2J"* && "$output" != *"pwned"* ]]
 	touch go
 	wait_for test -e rc
+}
+
+# A planned film of 17 tasks drawn at 40 columns: 3 done, two running
+# (a long id with a long note, a retry), then after ./go a failure with a
+# long message and the film, both under a long directory.
+plan40() {
+	{
+		echo '#!/bin/sh'
+		declare -f ev
+		cat <<'EOF'
+dir=/home/someone/a-very-long-directory-name
+long=scene-four-with-an-uncommonly-long-task-id
+echo '{"type":"plan","tasks":17,"film_task_id":"film"}'
+ev completed s1 ",\"execution_time\":1,\"output_files\":[\"$dir/scene-1.png\"]"
+ev completed s2 ',"execution_time":1,"output_files":["/tmp/s2.png"]'
+ev completed s3 ',"execution_time":1,"output_files":["/tmp/s3.png"]'
+ev started $long ',"tool_name":"text2image","plugin_name":"titlecard"'
+ev progress $long ',"percent":0,"stage":"render","message":"a note far too long for forty columns"'
+ev started s5 ',"tool_name":"text2speak","plugin_name":"espeak","attempt":2'
+while [ ! -e go ]; do sleep 0.05; done
+ev failed s5 ',"error":{"code":"TIMEOUT_ERROR","message":"the service did not answer within thirty seconds, twice"}'
+ev completed $long ',"execution_time":1,"output_files":["/tmp/s4.png"]'
+ev started film ',"tool_name":"combine","plugin_name":"builtin"'
+ev completed film ",\"execution_time\":1,\"output_files\":[\"$dir/hello.mp4\"]"
+EOF
+	} >plan40
+	chmod +x plan40
+}
+
+@test "at 40 columns every line fits: bars shrink, text is cut with …, paths keep their name" {
+	plan40
+	on_tty "./plan40 | filmeto-watch >/dev/null" 40 24
+	# The plan's 17 tasks are the total from the start: 3 done is 17%, not 60%.
+	until_screen '^all \[.*\]  17%  3/17 done, 2 ru'
+	run screen
+	[[ "$output" == *"✓ s1 1.0s …/scene-1.png"* ]]
+	[[ "$output" == *"↻ s5 retry, attempt 2"* ]]
+	# The long id is cut in its column, the note after the numbers.
+	grep -qE '^  scene-four-w… \[.*\]   0% [0-9]+s  re[a-z]*…$' <<<"$output"
+	run widths
+	while read -r l; do
+		[ "${l%% *}" -lt 40 ]
+	done <<<"$output"
+	touch go
+	wait_for test -e rc
+	[ "$(cat rc)" -eq 1 ]
+	run screen
+	[[ "$output" == *"✗ s5 "*"s TIMEOUT_ERROR: the"*"…"* ]]
+	[[ "$output" == *"✓ film 1.0s …/hello.mp4"* ]]
+	[[ "$output" == *"filmeto-watch: film …/hello.mp4"* ]]
+	[[ "$output" == *"filmeto-watch: output …/scene-1.png"* ]]
+	# The failure's message and the counts are not cut: they wrap at spaces.
+	[[ "$output" == *"within thirty"* && "$output" == *"twice"* ]]
+	[[ "$output" == *"6 tasks (17 planned): 5"* ]]
+	run widths
+	while read -r l; do
+		[ "${l%% *}" -lt 40 ]
+	done <<<"$output"
+}
+
+@test "with a plan, the overall bar says 100% only when every task has ended" {
+	# Sixteen of 17 done and the film at 93%: 99.6%, which is not done.
+	{
+		echo '{"type":"plan","tasks":17,"film_task_id":"film"}'
+		for i in $(seq 16); do ev completed "t$i"; done
+		ev started film ',"tool_name":"combine","plugin_name":"builtin"'
+		ev progress film ',"percent":93'
+	} >in
+	on_tty "{ cat in; sleep 30; } | filmeto-watch >/dev/null"
+	until_screen '^all \[.*\]  99%  16/17 done, 1 running'
+	run screen
+	[[ "$output" != *"100%"* ]]
+	# Nor is its bar full.
+	grep -q '^all \[█*░\]  99%' <<<"$output"
 }

@@ -49,16 +49,10 @@ struct params {
 	double safe;   /* the share of the text area kept: a camera move crops the card */
 };
 
-/* A line is a span of the normalised prompt. */
-struct span {
-	size_t off;
-	size_t len;
-};
-
 struct layout {
 	int font_size;
-	int nlines; /* counts past MAX_LINES; only MAX_LINES are kept */
-	struct span line[MAX_LINES];
+	int nlines;			     /* counts past MAX_LINES; only MAX_LINES are kept */
+	struct fm_text_line line[MAX_LINES]; /* spans of the normalised prompt */
 };
 
 /* Every libav handle of one card, freed together by card_release(). */
@@ -140,107 +134,6 @@ static int read_params(json_object *o, struct params *p, struct fm_error *err)
 	return 0;
 }
 
-/*
- * Estimated advance of the character at p, in hundredths of an em, and its
- * length in bytes. Layout comes before any font is loaded, so it guesses:
- * about 0.6 em, less for thin glyphs, more for capitals and CJK, so that a
- * line of capitals still fits where the estimate said it would.
- */
-static int char_width(const char *p, size_t *len)
-{
-	const uint8_t *q = (const uint8_t *)p;
-	uint32_t cp;
-
-	GET_UTF8(cp, *q++, {
-		*len = 1;
-		return 60;
-	})
-	*len = (size_t)(q - (const uint8_t *)p);
-	if (cp >= 0x2e80)
-		return 100;
-	if (cp >= 0x80)
-		return 65;
-	if (strchr(" .,:;'!|`ijlI", (int)cp))
-		return 32;
-	if (strchr("mwMW%@", (int)cp))
-		return 92;
-	if (cp >= 'A' && cp <= 'Z')
-		return 72;
-	return 60;
-}
-
-static int span_width(const char *a, const char *b)
-{
-	int w = 0;
-	size_t n;
-
-	for (; a < b; a += n)
-		w += char_width(a, &n);
-	return w;
-}
-
-static void emit(struct layout *l, const char *text, const char *a, const char *b)
-{
-	if (l->nlines < MAX_LINES)
-		l->line[l->nlines] = (struct span){(size_t)(a - text), (size_t)(b - a)};
-	l->nlines++;
-}
-
-/*
- * Starts a line with the word [w, end). A word wider than a line is cut
- * between characters; the last piece is left open for the next words.
- * Returns its width and sets *start.
- */
-static int start_line(struct layout *l, const char *text, const char *w, const char *end, int max,
-		      const char **start)
-{
-	int width = 0;
-	size_t n;
-
-	*start = w;
-	for (; w < end; w += n) {
-		int cw = char_width(w, &n);
-
-		if (width + cw > max && w > *start) {
-			emit(l, text, *start, w);
-			*start = w;
-			width = 0;
-		}
-		width += cw;
-	}
-	return width;
-}
-
-/* Greedy word wrap of one paragraph [p, end); a blank one is a blank line. */
-static void wrap_paragraph(struct layout *l, const char *text, const char *p, const char *end,
-			   int max)
-{
-	const char *start = NULL, *stop = p, *w;
-	int width = 0;
-
-	for (;;) {
-		while (p < end && *p == ' ')
-			p++;
-		if (p == end)
-			break;
-		for (w = p; p < end && *p != ' '; p++)
-			;
-		if (start) {
-			int more = span_width(stop, p);
-
-			if (width + more <= max) {
-				width += more;
-				stop = p;
-				continue;
-			}
-			emit(l, text, start, stop);
-		}
-		width = start_line(l, text, w, p, max, &start);
-		stop = p;
-	}
-	emit(l, text, start ? start : stop, stop);
-}
-
 /* The line pitch: drawtext's own spacing is not known before rendering. */
 static int line_pitch(int font_size)
 {
@@ -251,17 +144,9 @@ static int line_pitch(int font_size)
 static int layout_at(struct layout *l, const char *text, int font_size, const struct params *p)
 {
 	int max = (int)(TEXT_WIDTH_PCT * p->safe * p->width) / font_size;
-	const char *s = text, *nl;
 
 	l->font_size = font_size;
-	l->nlines = 0;
-	do {
-		nl = strchr(s, '\n');
-		if (!nl)
-			nl = s + strlen(s);
-		wrap_paragraph(l, text, s, nl, max);
-		s = nl + 1;
-	} while (*nl);
+	l->nlines = fm_render_wrap(text, max, l->line, MAX_LINES);
 	return max >= 100 && l->nlines <= MAX_LINES &&
 	       (int64_t)l->nlines * line_pitch(font_size) * 100 <=
 		   (int64_t)(TEXT_HEIGHT_PCT * p->safe * p->height);

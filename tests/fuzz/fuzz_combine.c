@@ -7,7 +7,10 @@
  * text back, unexpanded; and any bytes as a file name must come out of
  * fm_render_movie as a movie= source whose two levels of unescaping give
  * back exactly that one file (fm_media_url) and FM_MEDIA_OPEN_OPTS, with
- * nothing after them. Never a crash, a leak or a hang.
+ * nothing after them. Such a title wrapped by fm_render_wrap gives lines
+ * in order inside the text, none wider than asked unless one character,
+ * none with a line break or a space at either end. Never a crash, a leak
+ * or a hang.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +59,40 @@ static char *unquote(const char *opt)
 	return text;
 }
 
+/* fm_render_wrap's promises for text at a few widths. */
+static void wrap(const char *text)
+{
+	static const int widths[] = {1, 100, 1000};
+	struct fm_text_line line[16];
+	size_t len = strlen(text), i;
+	int n, k;
+
+	for (i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		size_t end = 0;
+
+		n = fm_render_wrap(text, widths[i], line, 16);
+		if (n < 1)
+			abort();
+		for (k = 0; k < n && k < 16; k++) {
+			const char *a = text + line[k].off, *b = a + line[k].len;
+			size_t first = 1;
+
+			if (line[k].off < end || line[k].off + line[k].len > len ||
+			    memchr(a, '\n', line[k].len))
+				abort();
+			end = line[k].off + line[k].len;
+			if (a == b)
+				continue;
+			while (a + first < b && (a[first] & 0xc0) == 0x80)
+				first++;
+			if (*a == ' ' || b[-1] == ' ' ||
+			    (fm_render_text_width(a, line[k].len) > widths[i] &&
+			     first < line[k].len))
+				abort();
+		}
+	}
+}
+
 static void title(const uint8_t *data, size_t size)
 {
 	char *s = fm_xstrndup((const char *)data, size);
@@ -67,6 +104,7 @@ static void title(const uint8_t *data, size_t size)
 	back = unquote(opt);
 	if (strcmp(back, clean))
 		abort();
+	wrap(clean);
 	av_free(back);
 	free(opt);
 	free(clean);

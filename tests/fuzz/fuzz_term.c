@@ -3,7 +3,8 @@
  * width in columns, the rest the text. Whatever the text, the output must
  * be valid UTF-8 without a single C0 or C1 control character, DEL or
  * bidirectional override, no wider than the columns asked for (at the
- * width fm_term_text reports), and within its buffer.
+ * width fm_term_text reports), and within its buffer; the same cut with
+ * an ellipsis at either end (fm_term_fit).
  */
 #include <locale.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t cap;
 	char *out, small[8];
 	int cols, used;
+	enum fm_term_cut how;
 	locale_t old;
 
 	if (size < 1)
@@ -70,6 +72,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	check(small);
 	uselocale(old);
+	free(out);
+	/* Cut with an ellipsis, at either end: the same promises, in 3n+4 bytes. */
+	cap = 3 * (size - 1) + 4;
+	out = malloc(cap);
+	if (!out)
+		return 0;
+	for (how = FM_TERM_END; how <= FM_TERM_PATH; how++) {
+		used = fm_term_fit(out, cap, (const char *)data + 1, size - 1, cols, how);
+		old = uselocale(utf8);
+		if (used < 0 || used > cols || check(out) != used)
+			abort();
+		uselocale(old);
+	}
 	free(out);
 	return 0;
 }

@@ -61,5 +61,6 @@ void test_plan(void);
 void test_idtab(void);
 void test_tally(void);
 void test_follow(void);
+void test_slurm(void);
 
 #endif

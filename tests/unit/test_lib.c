@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -409,6 +410,61 @@ static const char *term(const char *s, size_t n, int cols, int *used)
 }
 
 #define R FM_TERM_REPLACEMENT
+#define E FM_TERM_ELLIPSIS
+
+/* fm_term_fit: the text cut with an ellipsis at its end or, for a path, at its start. */
+static void test_term_fit(void)
+{
+	static const struct {
+		const char *in;
+		int cols;
+		enum fm_term_cut how;
+		const char *want;
+		int used;
+		const char *name;
+	} cases[] = {
+	    {"abcdef", 6, FM_TERM_END, "abcdef", 6, "a text that fits is not cut"},
+	    {"abcdef", 5, FM_TERM_END, "abcd" E, 5, "the ellipsis takes the last column"},
+	    {"abcdef", 1, FM_TERM_END, E, 1, "one column: only the ellipsis"},
+	    {"abcdef", 0, FM_TERM_END, "", 0, "no columns: nothing"},
+	    {"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 4, FM_TERM_END, "\xe6\x97\xa5" E, 3,
+	     "a wide character that leaves no room for the ellipsis goes"},
+	    {"ae\xcc\x81"
+	     "bc",
+	     3, FM_TERM_END, "ae\xcc\x81" E, 3, "an accent stays with its letter"},
+	    {"a\033[2Jbcdef", 4, FM_TERM_END, "a" R "b" E, 4, "escapes are replaced first"},
+	    {"/tmp/out/hello.mp4", 18, FM_TERM_PATH, "/tmp/out/hello.mp4", 18, "a path that fits"},
+	    {"/tmp/out/hello.mp4", 17, FM_TERM_PATH, E "/out/hello.mp4", 15,
+	     "a path loses whole directories from the left"},
+	    {"/a/bb/ccc/dddd/hello.mp4", 16, FM_TERM_PATH, E "/dddd/hello.mp4", 16,
+	     "as many directories as fit stay"},
+	    {"/tmp/out/hello.mp4", 12, FM_TERM_PATH, E "/hello.mp4", 11, "down to the name"},
+	    {"/tmp/out/hello.mp4", 8, FM_TERM_PATH, E "llo.mp4", 8,
+	     "a name too long loses its start"},
+	    {"/tmp/out/dir/", 5, FM_TERM_PATH, E "dir/", 5, "a path that ends in a slash"},
+	    {"/tmp/\xe6\x97\xa5\xe6\x9c\xac.mp4", 7, FM_TERM_PATH, E "\xe6\x9c\xac.mp4", 7,
+	     "a wide character is never cut in two"},
+	    {"/tmp/a\033[2Jb/x.mp4", 8, FM_TERM_PATH, E "/x.mp4", 7,
+	     "escapes in a path are replaced"},
+	    {"abcdef", 3, FM_TERM_CLIP, "abc", 3, "clip cuts as fm_term_text does"},
+	};
+	size_t i;
+	char buf[256], small[8];
+	int used;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		used = fm_term_fit(buf, sizeof(buf), cases[i].in, strlen(cases[i].in),
+				   cases[i].cols, cases[i].how);
+		IS_STR(buf, cases[i].want, "fit: %s", cases[i].name);
+		IS_INT(used, cases[i].used, "fit: %s: columns", cases[i].name);
+	}
+	used = fm_term_fit(small, sizeof(small), "abcdefghij", 10, 80, FM_TERM_END);
+	IS_STR(small, "abcd" E, "fit: a buffer too small cuts more for the ellipsis");
+	IS_INT(used, 5, "fit: a buffer too small: columns");
+	IS_INT(fm_term_width("\xe6\x97\xa5\xe6\x9c\xac"
+			     "a\033[2J"),
+	       6, "width: wide characters count two, an escape one replacement");
+}
 
 static void test_term(void)
 {
@@ -461,9 +517,11 @@ static void test_term(void)
 	IS_STR(small, "abc", "term: the output is bounded by its buffer");
 	used = fm_term_text(small, sizeof(small), "ab\xf0\x9f\x8e\xac", 6, 80);
 	IS_STR(small, "ab", "term: a character that does not fit the buffer is left out whole");
+	test_term_fit();
 }
 
 #undef R
+#undef E
 
 static void test_buf(void)
 {
@@ -562,6 +620,25 @@ static void test_suggest(void)
 	OK(fm_suggest("", keys, 4) == NULL, "suggest: an empty word");
 }
 
+static void json_double_is(double d, const char *want, const char *what)
+{
+	json_object *o = fm_json_double(d);
+
+	IS_STR(o ? json_object_to_json_string(o) : "(null)", want, what);
+	OK(!o || json_object_get_double(o) == d, "json double: reads back the same");
+	json_object_put(o);
+}
+
+static void test_json_double(void)
+{
+	json_double_is(0.69, "0.69", "json double: the shortest spelling, not 0.6899...");
+	json_double_is(0.1 + 0.2, "0.30000000000000004", "json double: 17 digits when needed");
+	json_double_is(25, "25.0", "json double: a whole number keeps .0");
+	json_double_is(1e300, "1e+300", "json double: exponents as printf spells them");
+	json_double_is(-2.5, "-2.5", "json double: negative");
+	OK(!fm_json_double(NAN) && !fm_json_double(INFINITY), "json double: no non-finite");
+}
+
 void test_util(void)
 {
 	char id[FM_ID_MAX + 2], ts[32], *a, *b;
@@ -603,6 +680,7 @@ void test_util(void)
 	test_buf();
 	test_grow();
 	test_suggest();
+	test_json_double();
 
 	if (parse_json("{\"s\":\"x\",\"n\":2,\"d\":1.5,\"o\":{}}", &o) == 0) {
 		IS_STR(fm_json_get_string(o, "s"), "x", "json: get_string");
@@ -649,5 +727,6 @@ int main(void)
 	test_idtab();
 	test_tally();
 	test_follow();
+	test_slurm();
 	return tap_done();
 }

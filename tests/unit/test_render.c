@@ -160,6 +160,53 @@ static void test_text_clean(void)
 	free(big);
 }
 
+/* Lines of text wrapped at max, joined by '|'. */
+static char *wrapped(const char *text, int max, int nmax, int *n)
+{
+	struct fm_text_line line[8];
+	char *out = fm_xmalloc(strlen(text) + 9), *d = out;
+	int i;
+
+	*n = fm_render_wrap(text, max, line, nmax);
+	for (i = 0; i < *n && i < nmax; i++)
+		d += sprintf(d, "%s%.*s", i ? "|" : "", (int)line[i].len, text + line[i].off);
+	return out;
+}
+
+/* Greedy wrap by estimated widths: breaks at spaces, cuts long words. */
+static void test_wrap(void)
+{
+	static const struct {
+		const char *in;
+		int max, nmax;
+		const char *want;
+		int n;
+	} cases[] = {
+	    {"one two three", 1000, 8, "one two three", 1},
+	    {"one two three", 410, 8, "one two|three", 2}, /* "one two" is 404 */
+	    {"one  two   three ", 300, 8, "one|two|three", 3},
+	    {"one\n\ntwo", 1000, 8, "one||two", 3},
+	    {"a mmmmmm", 300, 8, "a mm|mmm|m", 3},     /* a word wider than a line begins on it */
+	    {"abc mmmmmm", 200, 8, "abc|mm|mm|mm", 4}, /* unless not one of it fits */
+	    {"a b c d e", 50, 2, "a|b", 5},
+	    {"", 100, 8, "", 1},
+	};
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = wrapped(cases[i].in, cases[i].max, cases[i].nmax, &n);
+
+		IS_STR(got, cases[i].want, "wrap: case %zu", i);
+		IS_INT(n, cases[i].n, "wrap: case %zu needs %d lines", i, cases[i].n);
+		free(got);
+	}
+	/* DejaVu Sans' widest: an em for the ellipsis and U+FFFD, more than 'm' */
+	IS_INT(fm_render_text_width("m", 1), 98, "width: m");
+	IS_INT(fm_render_text_width("\xe2\x80\xa6", 3), 105, "width: ellipsis");
+	IS_INT(fm_render_text_width("\xd0\x96x", 2), 80, "width: counts len bytes");
+}
+
 /*
  * Every hostile text, as fm_render_drawtext gives it, parses into one
  * drawtext with expansion none and the cleaned text, and renders: with
@@ -528,6 +575,7 @@ void test_render(void)
 
 	test_quote_text();
 	test_text_clean();
+	test_wrap();
 	test_drawtext(dir);
 	test_quote_path(dir);
 	test_movie_source(dir);

@@ -253,9 +253,124 @@ static void summaries(void)
 	fm_buf_release(&b);
 }
 
+/* Plan lines: the total known from the start, the percent never ahead of the tasks. */
+static void plans(void)
+{
+	static const char *const bad[] = {
+	    "{\"type\":\"plan\",\"tasks\":-1}",
+	    "{\"type\":\"plan\",\"tasks\":1.5}",
+	    "{\"type\":\"plan\",\"tasks\":\"17\"}",
+	    "{\"type\":\"plan\",\"tasks\":1000001}",
+	    "{\"type\":\"plan\",\"tasks\":99999999999999999999}",
+	    "{\"type\":\"plan\"}",
+	};
+	struct fm_tally_progress pr;
+	struct fm_buf b = FM_BUF_INIT;
+	struct fm_tally ta;
+	char line[200];
+	size_t i;
+
+	fm_tally_init(&ta);
+	ta.notes = 1; /* as on a terminal: progress lines are read for their percent */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		feed(&ta, bad[i], NULL);
+	OK(ta.plans == 0 && ta.planned == 0, "a plan line with a bad count is no plan line");
+	feed(&ta, "{\"type\":\"started\",\"task_id\":\"a\"}", NULL);
+	feed(&ta, "{\"type\":\"progress\",\"task_id\":\"a\",\"percent\":99.9}", NULL);
+	fm_tally_progress(&ta, &pr);
+	IS_INT(pr.percent, 99, "no plan: 99.9%% is 99%%, not 100");
+	OK(pr.total == 1 && pr.ended == 0, "no plan: the tasks seen are the total");
+	feed(&ta, "{\"type\":\"progress\",\"task_id\":\"a\",\"percent\":100}", NULL);
+	fm_tally_progress(&ta, &pr);
+	OK(pr.percent == 99 && pr.fraction < 1, "a running task at 100%% is not the end");
+	fm_tally_release(&ta);
+
+	fm_tally_init(&ta);
+	ta.notes = 1; /* as on a terminal: progress lines are read for their percent */
+	feed(&ta, "{\"type\":\"plan\",\"tasks\":10,\"film_task_id\":\"film\"}", NULL);
+	feed(&ta, "{\"type\":\"plan\",\"tasks\":7}", NULL);
+	OK(ta.plans == 2 && ta.planned == 17, "plan lines add up");
+	for (i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "{\"type\":\"completed\",\"task_id\":\"t%zu\"}", i);
+		feed(&ta, line, NULL);
+	}
+	fm_tally_progress(&ta, &pr);
+	OK(pr.total == 17 && pr.ended == 3, "3 of 17 tasks done");
+	IS_INT(pr.percent, 17, "3 of 17: 17%%, the tasks not seen yet count");
+	fm_tally_summary(&ta, 0, "", NULL, &b);
+	HAS(fm_buf_str(&b), "3 tasks (17 planned): 3 completed,",
+	    "the summary says how many were planned");
+	b.len = 0;
+	fm_tally_summary_json(&ta, 0, 3, &b);
+	HAS(fm_buf_str(&b), "{\"tasks\":3,\"planned\":17,\"completed\":3,",
+	    "so does the JSON summary");
+	for (i = 3; i < 16; i++) {
+		snprintf(line, sizeof(line), "{\"type\":\"completed\",\"task_id\":\"t%zu\"}", i);
+		feed(&ta, line, NULL);
+	}
+	feed(&ta,
+	     "{\"type\":\"task\",\"task_id\":\"film\",\"resources\":[{\"type\":\"task_output\","
+	     "\"data\":\"t0\"}]}",
+	     NULL);
+	feed(&ta, "{\"type\":\"progress\",\"task_id\":\"film\",\"percent\":93}", NULL);
+	fm_tally_progress(&ta, &pr);
+	OK(pr.percent == 99 && pr.total == 17 && pr.ended == 16,
+	   "all but the film done, the film at 93%%: 99%%, not 100");
+	feed(&ta, "{\"type\":\"completed\",\"task_id\":\"film\"}", NULL);
+	fm_tally_progress(&ta, &pr);
+	OK(pr.percent == 100 && pr.fraction == 1, "every task ended: 100%%");
+	b.len = 0;
+	fm_tally_summary(&ta, 0, "", NULL, &b);
+	HAS(fm_buf_str(&b), "17 tasks: 17 completed,", "the plan done: the summary as before");
+	feed(&ta, "{\"type\":\"plan\",\"tasks\":1000000}", NULL);
+	IS_INT(ta.planned, FM_TALLY_PLANNED_MAX, "the plans' total stops at its limit");
+	fm_tally_release(&ta);
+	fm_buf_release(&b);
+}
+
+/* The summary on a terminal of cols columns: paths cut from the left, the rest wrapped. */
+static void fitted(void)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	struct fm_tally ta;
+
+	fm_tally_init(&ta);
+	ta.cols = 30;
+	feed(&ta, "{\"type\":\"task\",\"task_id\":\"film\",\"tool_name\":\"combine\"}", NULL);
+	feed(&ta,
+	     "{\"type\":\"completed\",\"task_id\":\"film\",\"tool_name\":\"combine\","
+	     "\"output_files\":[\"/home/someone/a-long-directory/hello.mp4\"]}",
+	     NULL);
+	feed(&ta,
+	     "{\"type\":\"failed\",\"task_id\":\"b\",\"error\":{\"code\":\"E\",\"message\":"
+	     "\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+	     "one two three\"}}",
+	     NULL);
+	fm_tally_summary(&ta, 1, "w: ", NULL, &b);
+	IS_STR(fm_buf_str(&b),
+	       "w: film \xe2\x80\xa6/hello.mp4\n"
+	       "w: output \xe2\x80\xa6/hello.mp4\n"
+	       "w: failed b: E: \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+	       "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\n"
+	       "  one two three\n"
+	       "w: 2 tasks: 1 completed, 1\n"
+	       "  failed, 0 cancelled; 0\n"
+	       "  cached; wall time 1.0s\n",
+	       "on a terminal: paths keep their name, a failure and the counts wrap at spaces");
+	b.len = 0;
+	ta.cols = 4;
+	fm_tally_summary(&ta, 1, "", NULL, &b);
+	HAS(fm_buf_str(&b), "\n  \xe6\x97\xa5\n  \xe6\x9c\xac\n",
+	    "a wide character that fits no line goes whole on its own");
+	fm_tally_release(&ta);
+	fm_buf_release(&b);
+}
+
 void test_tally(void)
 {
 	lines();
 	fast();
 	summaries();
+	plans();
+	fitted();
 }
