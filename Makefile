@@ -24,8 +24,11 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
-	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel
+	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel slurm-wlm munge
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch
+# Daemons under sbin, which a user's PATH may lack: tests/slurm_helper.bash
+# starts a one-node cluster of them.
+DEB_DAEMONS = /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged
 DEB_FONT = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 # What make lint runs: apart from DEB_PKGS, since clang-format brings LLVM.
 LINT_PKGS = clang-format cppcheck
@@ -112,12 +115,19 @@ tests/fuzz/bin/%: tests/fuzz/%.c $(LIB_SRC)
 
 fuzz: $(FUZZ_BIN)
 
+# An LD_PRELOAD shim for the tests: flock(2) as on an NFS client, where it
+# needs a descriptor open for writing, and inotify that can be turned off.
+SHIM = tests/nfsshim.so
+$(SHIM): tests/nfsshim.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
 # Installs what is missing, through sudo when not root; does nothing when
 # pkg-config and the tools already find everything.
 deps:
 	@missing=; \
 	$(PKG_CONFIG) --exists $(PKGS) 2>/dev/null || missing=libraries; \
 	for t in $(DEB_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in $(DEB_DAEMONS); do [ -x $$t ] || missing="$$missing $${t##*/}"; done; \
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
 	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
@@ -154,7 +164,7 @@ BATS_PARALLEL = $(if $(filter-out 0 1,$(BATS_JOBS)),--jobs $(BATS_JOBS) --no-par
 
 # A TAP report is kept in build/bats; when a test fails, its lines are
 # printed again at the end, where a CI log's tail shows them.
-test: test-c all
+test: test-c all $(SHIM)
 	@mkdir -p build/bats
 	@bats $(BATS_PARALLEL) -T --formatter pretty --report-formatter tap \
 		--output build/bats $(BATS_FILES) || { \
@@ -214,9 +224,9 @@ lint-deps:
 	fi
 
 lint: lint-deps
-	clang-format --dry-run -Werror lib/*.c lib/*.h cmd/*.c plugins/*/*.c tests/unit/*.c tests/fuzz/*.c
+	clang-format --dry-run -Werror lib/*.c lib/*.h cmd/*.c plugins/*/*.c tests/unit/*.c tests/fuzz/*.c tests/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-		--inline-suppr --std=c11 -D_GNU_SOURCE -Ilib lib cmd plugins tests/unit tests/fuzz
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Ilib lib cmd plugins tests/unit tests/fuzz tests/nfsshim.c
 
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 PLUGINDIR = $(DESTDIR)$(PREFIX)/lib/filmeto/plugins
@@ -269,7 +279,7 @@ install: all
 
 clean:
 	rm -f lib/*.o lib/*.d $(LIB) $(CMD_BIN) $(PLUGIN_BIN) cmd/*.d plugins/*/*.d \
-		$(UNIT_BIN) tests/unit/*.d
+		$(UNIT_BIN) tests/unit/*.d $(SHIM)
 	rm -rf tests/fuzz/bin
 
 .PHONY: FORCE all deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean

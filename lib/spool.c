@@ -37,10 +37,24 @@
  * to its worker, which watches cancel/. A worker also looks in cancel/
  * when it claims, so a request made between the two steps is not lost.
  *
- * Queueing takes one more lock, flock on the queue/ directory itself,
- * held from the check that an id is new until the commit that queues
- * it: two submitters of one id cannot both find it new. Workers and
- * watchers never take it.
+ * Queueing takes one more lock, flock on the file SPOOL/lock (made when
+ * missing), held from the check that an id is new until the commit that
+ * queues it: two submitters of one id cannot both find it new. Workers
+ * and watchers never take it. Submitters before the lock file locked the
+ * queue/ directory instead; that lock is taken too where it works, so an
+ * old submitter and a new one still exclude each other on one machine.
+ *
+ * Every lock is taken on a descriptor open for writing (SPOOL/lock and
+ * the task file, O_RDWR): on NFS, Linux emulates flock(2) with POSIX
+ * byte-range locks, which the server holds for every client, and an
+ * exclusive one needs a file open for writing; on a directory or an
+ * O_RDONLY descriptor it fails there with EBADF. Only someone who may
+ * not write the file (a watcher of a read-only copy, whose probe is a
+ * shared lock) opens it read-only, which a local file system still
+ * locks. So the spool is safe on a local file system, and shared between
+ * machines on NFSv4 (or NFSv3 with lockd), as long as the mount does not
+ * keep flock locks local (nfs(5) local_lock=flock or all): each machine
+ * would then see its own locks only. filmeto(7) says so.
  *
  * Whoever can write the spool can plant things in it. Every entry is
  * opened with O_NOFOLLOW and O_NONBLOCK and kept only if fstat says it
@@ -367,14 +381,61 @@ static unsigned long long next_seq(void)
 	return s;
 }
 
+/*
+ * Opens the queueing lock's file, SPOOL/lock, made when missing. For
+ * writing: on NFS, flock is a POSIX lock, which needs that. Only someone
+ * who may not write it (a read-only copy of the spool) gets it read-only,
+ * which a local file system still locks.
+ */
+static int open_lock(struct fm_spool *sp, struct fm_error *err)
+{
+	char *path = fm_xasprintf("%s/" FM_SPOOL_LOCK, sp->dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666), e;
+	struct stat st;
+
+	if (fd < 0 && (errno == EACCES || errno == EROFS))
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* ELOOP a symlink, EISDIR a folder, ENXIO a socket; a FIFO opens. */
+	e = errno;
+	if (fd < 0 ? lstat(path, &st) == 0 && !S_ISREG(st.st_mode)
+		   : fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fm_error(err, FM_VALIDATION_ERROR,
+			 "'%s' is %s: the spool's lock must be a regular file", path,
+			 kind_name(st.st_mode));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	} else if (fd < 0) {
+		errno = e;
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot open '%s':", path);
+	}
+	free(path);
+	return fd;
+}
+
 int fm_spool_lock(struct fm_spool *sp, struct fm_error *err)
 {
+	int fd;
+
 	if (sp->locked)
 		return 0;
-	while (flock(sp->fd[FM_SPOOL_QUEUE], LOCK_EX) < 0)
-		if (errno != EINTR)
-			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-					"cannot lock '%s/queue':", sp->dir);
+	if ((fd = open_lock(sp, err)) < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				 "cannot lock '%s/" FM_SPOOL_LOCK "':", sp->dir);
+			close(fd);
+			return -1;
+		}
+	/*
+	 * Submitters before SPOOL/lock locked queue/ itself: where a folder
+	 * can be locked (not on NFS), they are kept out too. Either lock
+	 * alone never waits for the other, so this order cannot deadlock.
+	 */
+	while (flock(sp->fd[FM_SPOOL_QUEUE], LOCK_EX) < 0 && errno == EINTR)
+		;
+	sp->lockfd = fd;
 	sp->locked = 1;
 	return 0;
 }
@@ -383,8 +444,12 @@ void fm_spool_unlock(struct fm_spool *sp)
 {
 	json_object_put(sp->ids);
 	sp->ids = NULL;
-	if (sp->locked && sp->fd[FM_SPOOL_QUEUE] >= 0)
-		flock(sp->fd[FM_SPOOL_QUEUE], LOCK_UN);
+	if (sp->locked) {
+		if (sp->fd[FM_SPOOL_QUEUE] >= 0)
+			flock(sp->fd[FM_SPOOL_QUEUE], LOCK_UN);
+		close(sp->lockfd);
+		sp->lockfd = -1;
+	}
 	sp->locked = 0;
 }
 
@@ -668,10 +733,24 @@ int fm_spool_scan(struct fm_spool *sp, char ***names, size_t *n, struct fm_error
 	return read_names(sp, FM_SPOOL_QUEUE, names, n, err);
 }
 
+/*
+ * queue/NAME opened to be locked: for writing, which flock on NFS needs
+ * (see the top of this file); read-only only for someone who may not
+ * write it, which a local file system still locks.
+ */
+static int open_task(struct fm_spool *sp, const char *name)
+{
+	int fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDWR, 0);
+
+	if (fd == -1 && (errno == EACCES || errno == EROFS))
+		fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDONLY, 0);
+	return fd;
+}
+
 /* Whether some worker holds the task's lock. */
 static int locked(struct fm_spool *sp, const char *name)
 {
-	int fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDONLY, 0), held;
+	int fd = open_task(sp, name), held;
 
 	if (fd < 0)
 		return 0;
@@ -1048,11 +1127,14 @@ void fm_spool_unclaim(struct fm_spool_claim *c)
 	claim_release(c);
 }
 
-/* Locks queue/name: 1 ours, 0 gone or someone else's. */
+/*
+ * Locks queue/name: 1 ours, 0 gone or someone else's; -1 it cannot be
+ * opened, -2 not locked (errno says why: EBADF, a read-only file on NFS).
+ */
 static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 {
 	struct stat a, b;
-	int fd = fm_spool_openat(sp, FM_SPOOL_QUEUE, name, O_RDONLY, 0);
+	int fd = open_task(sp, name);
 
 	*fdp = -1;
 	if (fd < 0)
@@ -1062,7 +1144,7 @@ static int lock_entry(struct fm_spool *sp, const char *name, int *fdp)
 
 		close(fd);
 		errno = e;
-		return e == EWOULDBLOCK ? 0 : -1;
+		return e == EWOULDBLOCK ? 0 : -2;
 	}
 	/* Still there? A worker may have moved it on since our open. */
 	if (fstat(fd, &a) < 0 ||
@@ -1165,7 +1247,9 @@ int fm_spool_claim(struct fm_spool *sp, const char *name, struct fm_spool_claim 
 	got = lock_entry(sp, name, &c->fd);
 	if (got <= 0)
 		return got < 0 ? fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-					  "cannot open '%s/queue/%s':", sp->dir, name)
+					  got == -1 ? "cannot open '%s/queue/%s':"
+						    : "cannot lock '%s/queue/%s':",
+					  sp->dir, name)
 			       : 0;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	/* The file we locked, not whatever has the name now. */

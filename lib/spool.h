@@ -70,6 +70,8 @@ enum fm_spool_state {
  * or a regular file refused all the same: a hard link, an oversized log.
  */
 #define FM_SPOOL_NOT_FILE (-2)
+/* The queueing lock's file, in the spool's folder beside its subfolders. */
+#define FM_SPOOL_LOCK "lock"
 
 struct fm_spool {
 	char *dir;
@@ -77,6 +79,7 @@ struct fm_spool {
 	char **pending; /* tmp/ names put but not yet committed */
 	size_t npending;
 	int locked;	     /* holds the queueing lock (fm_spool_lock) */
+	int lockfd;	     /* its file, open while locked */
 	json_object *ids;    /* under the lock: every id queued or finished, and our puts */
 	json_object *warned; /* entries already named through warn */
 	/*
@@ -149,7 +152,7 @@ int fm_spool_regular(struct fm_spool *sp, enum fm_spool_dir sub, const char *nam
 		     unsigned char d_type);
 
 /*
- * The queueing lock, one for the spool (flock on queue/): whoever holds
+ * The queueing lock, one for the spool (flock on SPOOL/lock): whoever holds
  * it is the only one to queue, so an id checked under it stays new until
  * committed. Held until fm_spool_unlock or fm_spool_release; put takes it.
  */

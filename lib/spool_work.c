@@ -10,8 +10,10 @@
  * elsewhere, so a storyboard queued whole spreads over every worker.
  *
  * The worker waits on inotify for new tasks and cancel requests, and
- * rescans now and then anyway, since a claim freed by a dead worker
- * makes no event.
+ * rescans queue/ and cancel/ every FM_SPOOL_RESCAN anyway: a claim freed
+ * by a dead worker makes no event, nor does a task or a cancel request
+ * written by another machine on a network file system, and inotify may
+ * not be there at all (then the rescan is all there is).
  *
  * A task that killed the workers of its last max_claims claims (a claim
  * with neither a final line nor a put-back line after it) is failed
