@@ -535,20 +535,26 @@ plant() {
 
 @test "submitters racing for one id: exactly one queues it, the rest exit 2" {
 	noop -i warm # the spool exists before the race
-	# Three rounds, all at once in each: every one waits for the start file.
+	# Three rounds, all at once in each: every one waits to open the FIFO
+	# go.ROUND for reading, which the test's own open releases at once
+	# (not a poll of 24 shells, each forking a sleep every 10 ms).
 	for round in 1 2 3; do
+		mkfifo "go.$round"
 		for i in $(seq 24); do
 			(
 				touch "ready.$round.$i"
-				while [ ! -e "go.$round" ]; do sleep 0.01; done
+				: < "go.$round"
 				st=0
 				noop -i "same$round" > "out.$round.$i" 2> "err.$round.$i" || st=$?
 				echo $st > "st.$round.$i"
 			) &
 		done
 		wait_for eval '[ "$(ls | grep -c "^ready\.$round\.")" -eq 24 ]'
-		touch "go.$round"
+		# Read and write: the open does not wait, and holding it open lets
+		# a shell still on its way to the FIFO through as well.
+		exec {go}<> "go.$round"
 		wait
+		exec {go}>&-
 		[ "$(cat st.$round.* | grep -cx 0)" -eq 1 ]
 		[ "$(cat st.$round.* | grep -cx 2)" -eq 23 ]
 		[ "$(ls "$SP/queue" | grep -c "\\.same$round\$")" -eq 1 ]

@@ -28,7 +28,10 @@ board() { cat > board.yaml; }
 }
 
 @test "the scene tasks of a storyboard run through filmeto-run" {
-	filmeto-submit --storyboard "$EX/lighthouse.yaml" | filmeto-run -d out > events || true
+	# Without the film's combine task: a 13 s film took half the test's time
+	# and proved nothing here (combine.bats renders storyboards whole).
+	filmeto-submit --storyboard "$EX/lighthouse.yaml" | grep -v '"task_id":"lighthouse-film"' |
+		filmeto-run -d out > events
 	[ "$(jget events 'len([l for l in by("completed") if l["task_id"] != "lighthouse-film"])')" = 9 ]
 	run ffprobe -v error -show_entries stream=width,height -of csv=p=0 out/lighthouse-storm-image/card.png
 	[ "$output" = "1280,720" ]
