@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 
 	fm_msg_init(argv[0]);
 	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
-	if ((status = fm_host_builtin_main(argc, argv)) >= 0)
+	if ((status = fm_host_builtin_main(argc, argv, fm_combine_runnable)) >= 0)
 		return status;
 	/* Plugins run beside us: no key of ours shows in /proc, none asked for reaches them. */
 	fm_secrets_hide();
@@ -270,7 +270,9 @@ int main(int argc, char **argv)
 						   FM_SPOOL_MAX_CLAIMS_LIMIT, "a number of claims");
 			break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
+		case OPT_VERSION:
+			fm_version(fm_revision(),
+				   fm_xasprintf("%s; %s", fm_media_libraries(), fm_libraries()));
 		default: fm_try_help();
 		}
 	}

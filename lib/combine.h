@@ -24,10 +24,16 @@
 int fm_combine_check(json_object *params, const char *task_id, struct fm_error *err);
 
 /*
- * The built-in manifest; the first call must come before any thread.
- * NULL, with err, only when its text does not parse (a build defect).
+ * The built-in manifest (lib/combine_tool.c, which needs no libav*); the
+ * first call must come before any thread. NULL, with err, only when its
+ * text does not parse (a build defect). Its serve is set only by
+ * fm_combine_runnable: what checks plans does not run the tool, and so
+ * does not load the media libraries.
  */
 const struct fm_manifest *fm_combine_manifest(struct fm_error *err);
+/* The manifest with the tool to serve: for filmeto-run, which runs it. */
+const struct fm_manifest *fm_combine_runnable(struct fm_error *err);
+void fm_combine_set_serve(void (*serve)(int in, int out, int err));
 /*
  * The combine tool's definition (a new reference: read it, do not change
  * it); NULL when fm_combine_manifest is.

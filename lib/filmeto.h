@@ -23,6 +23,7 @@
  * media      render           a libavfilter graph into a file: the one encoding path
  *            media            probing media files and joining them by stream copy
  *            combine          the built-in combine tool: scenes into one film
+ *            combine_tool     its manifest and parameter checks, without libav*
  * remote     http             libcurl for the remote plugins, bounded and retried
  *            ws               a WebSocket client, for progress (ComfyUI)
  *            template         request templates and dotted paths into replies

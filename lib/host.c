@@ -767,7 +767,8 @@ void fm_host_scratch(const char *dir)
 	(void)!ftruncate(scratch_fd, (off_t)len);
 }
 
-int fm_host_builtin_main(int argc, char **argv)
+int fm_host_builtin_main(int argc, char **argv,
+			 const struct fm_manifest *(*builtin)(struct fm_error *))
 {
 	const char *note = getenv(SCRATCH_ENV);
 	const struct fm_manifest *m;
@@ -776,8 +777,8 @@ int fm_host_builtin_main(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], FM_HOST_BUILTIN))
 		return -1;
-	m = fm_combine_manifest(NULL);
-	if (!m || argc != 3 || strcmp(argv[2], m->name))
+	m = builtin(NULL);
+	if (!m || !m->serve || argc != 3 || strcmp(argv[2], m->name))
 		return 2;
 	if (note) {
 		fd = strtol(note, &end, 10);

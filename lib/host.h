@@ -53,10 +53,13 @@ int fm_host_spawn(struct fm_host *h, struct fm_error *err);
 /*
  * The child's side: with argv[1] FM_HOST_BUILTIN and argv[2] the name
  * of a built-in, serves it on stdin and stdout and returns the exit
- * status; returns -1 for any other arguments. The command calls it
- * first thing in main().
+ * status; returns -1 for any other arguments. builtin gives the
+ * manifest, with its serve (fm_combine_runnable): passed in, so that
+ * host.c, which filmeto-plugin links too, does not pull in the tool and
+ * the media libraries it needs. The command calls it first thing in main().
  */
-int fm_host_builtin_main(int argc, char **argv);
+int fm_host_builtin_main(int argc, char **argv,
+			 const struct fm_manifest *(*builtin)(struct fm_error *));
 /*
  * In the child, the folder the built-in is filling now (NULL: none), so
  * that if the child dies the host removes it (fm_host_release). Only a

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
 #include <libavutil/channel_layout.h>
@@ -509,4 +511,22 @@ out:
 	free(tmp);
 	free(url);
 	return rc;
+}
+
+/* "61.1.100": libav's packed version, as it prints it. */
+static const char *av_v(unsigned v, char buf[32])
+{
+	snprintf(buf, 32, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
+	return buf;
+}
+
+const char *fm_media_libraries(void)
+{
+	static char text[256];
+	char f[32], c[32], fl[32], u[32];
+
+	snprintf(text, sizeof(text), "libavformat %s, libavcodec %s, libavfilter %s, libavutil %s",
+		 av_v(avformat_version(), f), av_v(avcodec_version(), c),
+		 av_v(avfilter_version(), fl), av_v(avutil_version(), u));
+	return text;
 }

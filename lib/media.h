@@ -105,4 +105,7 @@ struct fm_concat {
  */
 int fm_concat_copy(const struct fm_concat *c, struct fm_error *err);
 
+/* "libavformat 59.27.100, libavcodec ..., libavfilter ..., libavutil ...", as they run. */
+const char *fm_media_libraries(void);
+
 #endif

@@ -7,7 +7,7 @@
 #define FM_VERSION_H
 
 const char *fm_revision(void);
-/* "libavformat 59.27.100, ...; libcurl 7.88.1; json-c 0.16; libarchive 3.6.2" */
+/* "libcurl 7.88.1; json-c 0.16; libarchive 3.6.2" */
 const char *fm_libraries(void);
 
 #endif

@@ -475,8 +475,10 @@ static void test_manifest_combine(void)
 	const struct fm_manifest *m = fm_combine_manifest(&e);
 	json_object *tool = fm_combine_tool();
 
-	OK(m && !strcmp(m->name, "combine") && m->serve,
-	   "manifest: the built-in combine parses (%s)", e.message);
+	OK(m && !strcmp(m->name, "combine"), "manifest: the built-in combine parses (%s)",
+	   e.message);
+	OK(fm_combine_runnable(&e) == m && m->serve,
+	   "manifest: the runnable combine is the same manifest, with its tool to serve");
 	OK(tool && fm_json_get(tool, "parameters", json_type_array),
 	   "manifest: the combine tool has its parameters");
 	json_object_put(tool);
