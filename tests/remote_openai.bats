@@ -130,7 +130,7 @@ sent() {
 		sub wav text2speak -p text='Every evening the keeper climbed the steps.'
 		sub mp3 text2speak -p text='Hello.' -p response_format=mp3 -p voice=nova -p speed=1.5
 		sub bad text2speak -p text='Hello.' -p voice=robot
-	} | go
+	} | go -j 1 # one at a time: the requests are checked in order
 	[ "$status" -eq 1 ]
 	[ "$(probe out/wav/speech.wav stream=codec_name,sample_rate,channels)" = pcm_s16le,24000,1 ]
 	[ "$(probe out/mp3/speech.mp3 stream=codec_name)" = mp3 ]
@@ -161,9 +161,10 @@ sent() {
 		"one('completed','t2v')['metadata']['video_id'].startswith('video_')" \
 		"one('completed','t2v')['metadata']['seconds'] == '8'" \
 		"one('completed','t2v')['output_resources'][0]['mime_type'] == 'video/mp4'"
-	sent 'lines[0]["json"] == {"model": "sora-2", "prompt": "waves on rocks", "seconds": "8", "size": "1280x720"}' \
-		'lines[1]["multipart"]["input_reference"]["type"] == "image/png"' \
-		'lines[1]["multipart"]["prompt"] == "the light turns"'
+	# The two run at once: their requests are found by their kind, not their order.
+	sent '[l["json"] for l in lines if "json" in l] == [{"model": "sora-2", "prompt": "waves on rocks", "seconds": "8", "size": "1280x720"}]' \
+		'[l for l in lines if "multipart" in l][0]["multipart"]["input_reference"]["type"] == "image/png"' \
+		'[l for l in lines if "multipart" in l][0]["multipart"]["prompt"] == "the light turns"'
 	[ "$(grep -c '"GET", "path": "/v1/videos/video_[0-9a-f]*"' "$FAKE_LOG")" -eq 8 ]
 }
 
@@ -196,7 +197,7 @@ sent() {
 	{
 		sub p3 text2image -p prompt=three
 		sub p4 text2text -p prompt=four -p stream=false
-	} | go
+	} | go -j 1 # one at a time: the requests are checked in order
 	[ "$status" -eq 0 ]
 	BODIES=a.json sent 'len(lines) == 1' 'lines[0]["json"]["prompt"] == "one"' \
 		'lines[0]["json"]["model"] == "param-model"'
@@ -471,7 +472,7 @@ no_key_in() {
 		sub notb64 text2image -p prompt=x
 		sub cut text2text -p prompt=x
 		sub empty text2text -p prompt=x -p stream=false
-	} | go
+	} | go -j 1 # one at a time: each request meets its fault, in order
 	[ "$status" -eq 1 ]
 	holds events "set(l['error']['code'] for l in by('failed')) == {'SERVICE_ERROR'}" \
 		"len(by('failed')) == 6" \
