@@ -180,7 +180,8 @@ png_of() { # FILE W H: a real PNG of that size
 	print(json.dumps(g))
 	PY
 	{ sub a text2image -p prompt=gull -p width=64 -p height=64 -p workflow=@mine.json
-	  sub b text2image -p prompt=tern -p width=64 -p height=64 -p workflow="$PWD/mine.json"; } | go
+	  sub b text2image -p prompt=tern -p width=64 -p height=64 -p workflow="$PWD/mine.json"; } | go -j 1
+	# (one at a time: the fake numbers its files and the prompts are checked in order)
 	[ "$status" -eq 0 ]
 	[ "$(ls out/a)" = "$(printf 'image_00001_.png\nimage_00002_.png')" ]
 	[ "$(ls out/b | wc -l)" -eq 2 ]
