@@ -307,8 +307,8 @@ int main(int argc, char **argv)
 				fm_warn("%s", err.message);
 				fm_try_help();
 			}
-			sbatch_args = fm_xrealloc(sbatch_args,
-						  (o.nsbatch_args + 1) * sizeof(*sbatch_args));
+			sbatch_args =
+			    fm_xrealloc(sbatch_args, (o.nsbatch_args + 1) * sizeof(*sbatch_args));
 			sbatch_args[o.nsbatch_args++] = optarg;
 			o.sbatch_args = sbatch_args;
 			slurm_opts = c;
@@ -327,9 +327,10 @@ int main(int argc, char **argv)
 	if (o.jobs < 1)
 		o.jobs = 1;
 	if (slurm_opts && !o.slurm) {
-		fm_warn("%s needs --executor slurm", slurm_opts == OPT_SHARED_DIR   ? "--shared-dir"
-						     : slurm_opts == OPT_SBATCH_ARG ? "--sbatch-arg"
-										    : "--slurm-poll");
+		fm_warn("%s needs --executor slurm", slurm_opts == OPT_SHARED_DIR ? "--shared-dir"
+						     : slurm_opts == OPT_SBATCH_ARG
+							 ? "--sbatch-arg"
+							 : "--slurm-poll");
 		fm_try_help();
 	}
 	if (o.slurm && sp_args.spool) {

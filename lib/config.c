@@ -48,8 +48,7 @@ static char *config_home(void)
 static const char *const top_keys[] = {"defaults", "film", "plugins", "python", "slurm", NULL};
 static const char *const slurm_keys[] = {"partition", "account", "qos", "sbatch_args",
 					 "poll",      "plugins", NULL};
-static const char *const slurm_plugin_keys[] = {"partition", "account", "qos", "sbatch_args",
-						NULL};
+static const char *const slurm_plugin_keys[] = {"partition", "account", "qos", "sbatch_args", NULL};
 static const char *const film_keys[] = {"width", "height", "fps", NULL};
 
 /* An unknown key is an error, with the known one it is likely a slip for. */
@@ -107,8 +106,8 @@ static int slurm_section(const struct fm_config *c, struct fm_error *err)
 	if (!json_object_object_get_ex(c->root, "slurm", &v))
 		return 0;
 	if (!json_object_is_type(v, json_type_object))
-		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: slurm must be a mapping",
-				c->path, fm_yaml_line(c->root));
+		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: slurm must be a mapping", c->path,
+				fm_yaml_line(c->root));
 	if (known_keys(c, v, slurm_keys, "slurm.", err) < 0)
 		return -1;
 	if (json_object_object_get_ex(v, "poll", &poll) &&

@@ -137,9 +137,9 @@ struct fm_exec {
 	int prep_pipe[2];	    /* preparations say they are done here */
 	struct fm_prep **lingering; /* of tasks that ended first, still stopping */
 	size_t nlingering;
-	double orphans_at; /* next look for orphans plugins left */
-	int norphans;	   /* orphans still to reap at the last look */
-	struct fm_slurm_run *slurm; /* --executor slurm, else NULL */
+	double orphans_at;		/* next look for orphans plugins left */
+	int norphans;			/* orphans still to reap at the last look */
+	struct fm_slurm_run *slurm;	/* --executor slurm, else NULL */
 	char *slurm_exe, *slurm_shared; /* what its nodes run, and where */
 };
 
@@ -327,16 +327,16 @@ static void slurm_meta(json_object *ev, const char *job_id)
 	json_object_object_add(ev, "metadata", meta);
 }
 
-static void job_log_from(struct fm_exec *x, struct job *j, const char *level,
-			 const char *message, const char *job_id);
+static void job_log_from(struct fm_exec *x, struct job *j, const char *level, const char *message,
+			 const char *job_id);
 
 static void job_log(struct fm_exec *x, struct job *j, const char *level, const char *message)
 {
 	job_log_from(x, j, level, message, NULL);
 }
 
-static void job_log_from(struct fm_exec *x, struct job *j, const char *level,
-			 const char *message, const char *job_id)
+static void job_log_from(struct fm_exec *x, struct job *j, const char *level, const char *message,
+			 const char *job_id)
 {
 	json_object *ev;
 
@@ -1870,9 +1870,9 @@ static int slurm_attach(struct fm_exec *x, struct job *j)
 	j->state = J_RUNNING;
 	j->deadline = INFINITY;
 	j->idle_at = INFINITY;
-	rc = fm_slurm_run_add(x->slurm, j, line, fm_json_get(j->tool, "resources", json_type_object),
-			      j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout, j->m->name,
-			      &err);
+	rc = fm_slurm_run_add(
+	    x->slurm, j, line, fm_json_get(j->tool, "resources", json_type_object),
+	    j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout, j->m->name, &err);
 	json_object_put(line);
 	if (rc < 0) {
 		if (j->needs)

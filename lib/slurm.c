@@ -55,8 +55,7 @@ int fm_slurm_option_check(const char *arg, const char *where, struct fm_error *e
 				where, arg);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
-			return fm_error(err, FM_VALIDATION_ERROR, "%s: a control character",
-					where);
+			return fm_error(err, FM_VALIDATION_ERROR, "%s: a control character", where);
 	return 0;
 }
 

@@ -91,8 +91,7 @@ static int slurm(struct fm_slurm_run *r, int which, char **argv, struct fm_proc_
 	char said[320];
 
 	r->calls[which]++;
-	if (fm_proc_run(argv, environ, FM_SLURM_CMD_TIMEOUT, FM_SLURM_OUTPUT_MAX, out, err) <
-	    0) {
+	if (fm_proc_run(argv, environ, FM_SLURM_CMD_TIMEOUT, FM_SLURM_OUTPUT_MAX, out, err) < 0) {
 		char msg[FM_ERROR_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err->message);
@@ -156,8 +155,8 @@ static int write_script(struct fm_slurm_run *r, struct fm_error *err)
 	rc = fm_write_file(r->script, fm_buf_str(&b), b.len, err);
 	fm_buf_release(&b);
 	if (rc == 0 && chmod(r->script, 0700) < 0)
-		return fm_error(err, FM_VALIDATION_ERROR, "cannot make '%s' executable:",
-				r->script);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"cannot make '%s' executable:", r->script);
 	return rc;
 }
 
@@ -185,8 +184,8 @@ int fm_slurm_run_new(struct fm_slurm_run **rp, const struct fm_slurm_run_opts *o
 	free(top);
 	/* Ours alone: a task line may hold what the user would not show. */
 	if (mkdir(r->dir, 0700) < 0)
-		return fm_error(err, FM_VALIDATION_ERROR, "--shared-dir: cannot make '%s':",
-				r->dir);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"--shared-dir: cannot make '%s':", r->dir);
 	return write_script(r, err);
 }
 
@@ -202,9 +201,8 @@ static struct sjob *find(struct fm_slurm_run *r, void *tag)
 	return NULL;
 }
 
-int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line,
-		     json_object *resources, double timeout, const char *plugin,
-		     struct fm_error *err)
+int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_object *resources,
+		     double timeout, const char *plugin, struct fm_error *err)
 {
 	struct sjob *s = fm_xcalloc(1, sizeof(*s));
 	double now = fm_now();
@@ -224,9 +222,8 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line,
 	s->tag = tag;
 	s->task_id = fm_xstrdup(fm_json_get_string(line, "task_id"));
 	s->n = ++r->count;
-	text = json_object_to_json_string_length(line, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE,
-						 &len);
+	text = json_object_to_json_string_length(
+	    line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	path = fm_xasprintf("%s/%lu.task", r->dir, s->n);
 	{
 		char *withnl = fm_xasprintf("%s\n", text);
@@ -315,8 +312,8 @@ static void ended(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct 
 }
 
 /* One sbatch for up to ARRAY_MAX tasks that ask for the same. */
-static void submit_group(struct fm_slurm_run *r, const struct fm_slurm_sink *k,
-			 struct sjob **group, size_t n)
+static void submit_group(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob **group,
+			 size_t n)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_proc_output out;
@@ -429,8 +426,8 @@ static void scancel(struct fm_slurm_run *r)
 
 /* --- what the jobs write ---------------------------------------------------- */
 
-static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *k,
-			    struct sjob *s, const char *line, size_t len)
+static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
+			    const char *line, size_t len)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *o;
@@ -640,14 +637,10 @@ static void look_up(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 	if (!ids.len)
 		return;
 	if (!r->no_sacct) {
-		char *argv[] = {"sacct",
-				"-n",
-				"-P",
-				"-X",
-				"-j",
-				(char *)fm_buf_str(&ids),
-				"-o",
-				"JobID,State,NodeList,ExitCode,Reason",
+		char *argv[] = {"sacct", "-n",
+				"-P",	 "-X",
+				"-j",	 (char *)fm_buf_str(&ids),
+				"-o",	 "JobID,State,NodeList,ExitCode,Reason",
 				NULL};
 
 		if (slurm(r, C_SACCT, argv, &out, &err) == 0)

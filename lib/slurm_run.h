@@ -71,9 +71,8 @@ int fm_slurm_run_new(struct fm_slurm_run **r, const struct fm_slurm_run_opts *o,
  * vram_gb, cpus), timeout its timeout, plugin its plugin's name. -1 with
  * err when the request cannot be made (config.yaml's slurm: is wrong).
  */
-int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line,
-		     json_object *resources, double timeout, const char *plugin,
-		     struct fm_error *err);
+int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_object *resources,
+		     double timeout, const char *plugin, struct fm_error *err);
 /*
  * Cancels the task's job: 1 when it never reached Slurm and is forgotten
  * already; 0 when its job is to be scancel'd (one scancel for all at the
