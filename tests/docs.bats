@@ -79,7 +79,7 @@ check_opts() {
 @test "filmeto-run options are documented and completed" {
 	check_opts filmeto-run --jobs -j --output-dir -d -o --output --placeholder --limit \
 		--queue-timeout --heartbeat --grace --no-cache --spool --drain --prune --max-claims \
-		-h --help --version
+		--executor --shared-dir --sbatch-arg --slurm-poll -h --help --version
 }
 
 @test "filmeto-watch options are documented and completed" {
@@ -186,6 +186,21 @@ complete_bash() {
 	[ "${lines[*]}" = "12h 7d 2w" ]
 	run complete_bash filmeto-run --max
 	[ "$output" = "--max-claims" ]
+	run complete_bash filmeto-run --exe
+	[ "$output" = "--executor" ]
+	run complete_bash filmeto-run --executor = ''
+	[ "${lines[*]}" = "local slurm" ]
+	run complete_bash filmeto-run --executor=s
+	[ "$output" = "--executor=slurm" ]
+	run complete_bash filmeto-run --sh
+	[ "$output" = "--shared-dir" ]
+	run complete_bash filmeto-run --sb
+	[ "$output" = "--sbatch-arg" ]
+	run complete_bash filmeto-run --sbatch-arg ''
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run complete_bash filmeto-run --slurm-poll ''
+	[ -z "$output" ]
 	run complete_bash filmeto-submit --qu
 	[ "$output" = "--queue" ]
 	run complete_bash filmeto-watch --
@@ -218,7 +233,7 @@ complete_bash() {
 	for bin in filmeto-submit filmeto-run; do
 		diff -u <("$ROOT_BIN/$bin" --help | sed -n '/^usage:/,/^$/p' |
 			sed -e 's/^usage: //' -e 's/^ *//' | tr -s ' \n' '  ') \
-			<(mandoc -T ascii -O width=200 "$man/man1/$bin.1" | col -b |
+			<(mandoc -T ascii -O width=200 "$man/man1/$bin.1" | col -bx |
 				sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed -e '1d' -e '$d' -e 's/^ *//' |
 				tr -s ' \n' '  ')
 	done

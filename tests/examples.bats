@@ -52,3 +52,22 @@ PY
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"unknown field 'duraton'"* ]]
 }
+
+@test "slurm/config.yaml: filmeto takes it as config.yaml, and a local run ignores its slurm: section" {
+	export FILMETO_CONFIG="$EXAMPLES/slurm/config.yaml"
+	run --separate-stderr filmeto-submit -t text2image -p prompt=cluster -p width=64 -p height=64 -i card
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > card.ndjson
+	run --separate-stderr filmeto-run -d out card.ndjson
+	[ "$status" -eq 0 ]
+	[ -s out/card/card.png ]
+	# Every key of its slurm: section is one the executor reads.
+	python3 - "$FILMETO_CONFIG" <<'PY'
+import sys, yaml
+s = yaml.safe_load(open(sys.argv[1]))["slurm"]
+level = {"partition", "account", "qos", "sbatch_args"}
+assert set(s) <= level | {"poll", "plugins"}, set(s)
+assert all(set(p) <= level for p in s["plugins"].values()), s["plugins"]
+assert all(isinstance(a, str) for a in s["sbatch_args"])
+PY
+}

@@ -17,7 +17,7 @@ setup() {
 		share/bash-completion/completions/filmeto-submit share/zsh/site-functions/_filmeto \
 		share/fish/vendor_completions.d/filmeto-run.fish \
 		share/filmeto/examples/spool-cron share/filmeto/examples/spool-ci.yml \
-		share/filmeto/examples/slurm/spool-farm \
+		share/filmeto/examples/slurm/spool-farm share/filmeto/examples/slurm/config.yaml \
 		share/filmeto/schemas/line.schema.json share/filmeto/schemas/storyboard.schema.json \
 		share/filmeto/schemas/manifest.schema.json; do
 		[ -e "$top/$f" ] || { echo "missing $f"; false; }

@@ -17,3 +17,8 @@ complete -c filmeto-run -l drain -d 'With --spool: exit once no queued task is l
 complete -c filmeto-run -l prune -x -d 'With --spool: remove tasks finished longer ago than AGE' \
 	-a '12h 7d 2w'
 complete -c filmeto-run -l max-claims -x -d 'With --spool: fail a task once N workers died running it'
+complete -c filmeto-run -l executor -x -d 'Where tasks run' -a 'local slurm'
+complete -c filmeto-run -l shared-dir -x -d 'With --executor slurm: a work directory every node sees' \
+	-a '(__fish_complete_directories (commandline -ct))'
+complete -c filmeto-run -l sbatch-arg -x -d 'With --executor slurm: one more sbatch option for every job'
+complete -c filmeto-run -l slurm-poll -x -d 'With --executor slurm: seconds between looks at the jobs'
