@@ -78,7 +78,8 @@ struct job {
 	json_object *tool, *needs;
 	json_object *settings; /* config.yaml's plugins.NAME, borrowed, or NULL */
 	int attempt, cancelling, localized;
-	int in_slurm; /* handed to the Slurm jobs (x->slurm), not yet ended there */
+	int in_slurm;  /* handed to the Slurm jobs (x->slurm), not yet ended there */
+	int announced; /* the attempt whose started line went out */
 	pid_t plugin; /* the plugin process it was last given to, or 0 */
 	size_t ndeps; /* dependencies not yet ended */
 	struct job **deps, **dependents;
@@ -1270,6 +1271,12 @@ static void begin_attempt(struct fm_exec *x, struct job *j, enum jstate st)
 	j->idle_at = INFINITY;
 	j->beat_at = x->o.heartbeat > 0 ? now + x->o.heartbeat : INFINITY;
 	j->nlogs = 0;
+	/* A Slurm job's task starts when its node says so, not while it queues. */
+	if (x->slurm && !j->m->serve) {
+		j->beat_at = INFINITY;
+		return;
+	}
+	j->announced = j->attempt;
 	ev = job_event(j, "started");
 	json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
 	json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
@@ -1884,7 +1891,10 @@ static int slurm_attach(struct fm_exec *x, struct job *j)
 	return 0;
 }
 
-/* A progress or log line from the task's node, passed on as its plugin's would be. */
+/*
+ * A started, progress or log line from the task's node, passed on as its
+ * plugin's would be.
+ */
 static void slurm_event(void *ctx, void *tag, json_object *line, const char *job_id)
 {
 	static const char *const keys[] = {"message", "stage", "data", NULL};
@@ -1894,6 +1904,20 @@ static void slurm_event(void *ctx, void *tag, json_object *line, const char *job
 	json_object *ev, *v;
 	size_t i;
 
+	if (!strcmp(type, "started")) {
+		/* A requeued job starts again: the task started once. */
+		if (j->announced == j->attempt)
+			return;
+		j->announced = j->attempt;
+		ev = job_event(j, "started");
+		json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
+		json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
+		slurm_meta(ev, job_id);
+		emit(x, ev);
+		if (x->o.heartbeat > 0)
+			j->beat_at = fm_now() + x->o.heartbeat;
+		return;
+	}
 	if (!strcmp(type, "log")) {
 		const char *level = fm_json_get_string(line, "level");
 		const char *msg = fm_json_get_string(line, "message");
@@ -1962,6 +1986,21 @@ static void slurm_ended(void *ctx, void *tag, json_object *final, enum fm_slurm_
 	fm_result_release(&res);
 }
 
+/* A job in Slurm has dependents waiting: more tasks become ready soon. */
+static int more_coming(const struct fm_exec *x)
+{
+	size_t i, k;
+
+	for (i = 0; i < x->nrunning; i++) {
+		const struct job *j = x->running[i];
+
+		for (k = 0; j->in_slurm && k < j->ndependents; k++)
+			if (j->dependents[k] && j->dependents[k]->state == J_WAITING)
+				return 1;
+	}
+	return 0;
+}
+
 /* What the Slurm jobs have to say; when they next want a look. */
 static double slurm_step(struct fm_exec *x)
 {
@@ -1971,6 +2010,7 @@ static double slurm_step(struct fm_exec *x)
 	if (!x->slurm)
 		return INFINITY;
 	k.ctx = x;
+	fm_slurm_run_hold(x->slurm, more_coming(x));
 	return fm_slurm_run_step(x->slurm, &k);
 }
 

@@ -109,6 +109,25 @@ static int need(json_object *needs, const char *key, double *out, struct fm_erro
 	return 0;
 }
 
+/*
+ * --time in minutes: the timeout and the margin, rounded up to 1, 2, 4,
+ * 8, 12 or 24 hours or whole days (at most a year), so that the tasks
+ * of plugins whose timeouts differ a little still ask for the same and
+ * share one array.
+ */
+static double time_minutes(double timeout)
+{
+	static const double hours[] = {1, 2, 4, 8, 12, 24};
+	double m = (ceil(timeout) + FM_SLURM_TIME_MARGIN) / 60;
+	size_t i;
+
+	for (i = 0; i < sizeof(hours) / sizeof(*hours); i++)
+		if (m <= hours[i] * 60)
+			return hours[i] * 60;
+	m = ceil(m / 1440) * 1440;
+	return m > 365 * 1440 ? 365 * 1440 : m;
+}
+
 static int needs_options(struct fm_slurm_request *r, json_object *needs, double timeout,
 			 struct fm_error *err)
 {
@@ -123,14 +142,8 @@ static int needs_options(struct fm_slurm_request *r, json_object *needs, double 
 		add(r, fm_xasprintf("--mem=%.0fM", ceil((mem > 0 ? mem : vram) * 1024)));
 	if (cpus > 0)
 		add(r, fm_xasprintf("--cpus-per-task=%.0f", ceil(cpus)));
-	if (timeout > 0 && isfinite(timeout)) {
-		double s = ceil(timeout) + FM_SLURM_TIME_MARGIN;
-
-		if (s > 365.0 * 86400)
-			s = 365.0 * 86400;
-		/* minutes:seconds, which sbatch takes for --time */
-		add(r, fm_xasprintf("--time=%.0f:%02.0f", floor(s / 60), fmod(s, 60)));
-	}
+	if (timeout > 0 && isfinite(timeout))
+		add(r, fm_xasprintf("--time=%.0f", time_minutes(timeout)));
 	return 0;
 }
 

@@ -22,7 +22,8 @@
 /*
  * The sbatch options one task needs: from its tool's manifest
  * `resources:` (gpu -> --gres=gpu:N, mem_gb, else vram_gb -> --mem,
- * cpus -> --cpus-per-task), its timeout (--time, with the margin), and
+ * cpus -> --cpus-per-task), its timeout (--time, with the margin,
+ * rounded up to 1, 2, 4, 8, 12 or 24 hours or whole days), and
  * config.yaml's slurm: section (partition, account, qos, sbatch_args,
  * and plugins.NAME.{partition, sbatch_args} for one plugin), then the
  * command's own --sbatch-arg options. Tasks whose keys are equal ask for

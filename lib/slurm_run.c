@@ -57,7 +57,7 @@ struct fm_slurm_run {
 	struct sjob *jobs, **tail;
 	unsigned long count, lists, looks, live;
 	double gather_from, gather_until, next_read, next_poll, failing_since;
-	int no_sacct;
+	int no_sacct, hold;
 	unsigned long calls[5];
 };
 
@@ -286,6 +286,11 @@ void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag)
 	}
 }
 
+void fm_slurm_run_hold(struct fm_slurm_run *r, int more)
+{
+	r->hold = more;
+}
+
 unsigned long fm_slurm_run_live(const struct fm_slurm_run *r)
 {
 	return r->live;
@@ -451,6 +456,7 @@ static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *
 	} else if (!strcmp(type, "started")) {
 		json_object_put(s->held);
 		s->held = NULL;
+		k->event(k->ctx, s->tag, o, s->job_id);
 	} else if (!strcmp(type, "completed") || !strcmp(type, "failed") ||
 		   !strcmp(type, "cancelled")) {
 		if (strcmp(type, "completed") && !s->cancel_wanted) {
@@ -740,7 +746,9 @@ double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 	int submitted = 0, cancelling = 0;
 	struct sjob *s;
 
-	if (now >= r->gather_until)
+	double hold_until = r->gather_from + fmax(r->o.poll, FM_SLURM_GATHER_MAX);
+
+	if (now >= r->gather_until && (!r->hold || now >= hold_until))
 		submit(r, k);
 	scancel(r);
 	if (now >= r->next_read) {
@@ -769,7 +777,9 @@ double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 			r->next_poll = fmin(r->next_poll, now + FM_SLURM_READ);
 		next = fmin(r->next_read, r->next_poll);
 	}
-	return fmin(next, r->gather_until);
+	if (!isinf(r->gather_until))
+		next = fmin(next, r->hold ? fmax(r->gather_until, hold_until) : r->gather_until);
+	return next;
 }
 
 static int count_line(void *ctx, const struct fm_slurm_job *job)

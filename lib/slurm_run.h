@@ -47,7 +47,7 @@ struct fm_slurm_run_opts {
 /* What the jobs say, to the executor. tag is what fm_slurm_run_add got. */
 struct fm_slurm_sink {
 	void *ctx;
-	/* A progress or log line from the task's node (borrowed). */
+	/* A started, progress or log line from the task's node (borrowed). */
 	void (*event)(void *ctx, void *tag, json_object *ev, const char *job_id);
 	/*
 	 * The task's job is over: with fate FM_SLURM_ENDED, final is the
@@ -81,6 +81,13 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 int fm_slurm_run_cancel(struct fm_slurm_run *r, void *tag);
 /* Forgets a task without a word (the executor ended it itself). */
 void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag);
+/*
+ * Whether more tasks are about to come (jobs of the run are running whose
+ * dependents wait): what gathered then waits for them, as tasks of one
+ * level of the DAG go out in one array, but never longer than the poll
+ * interval (at least FM_SLURM_GATHER_MAX) since the first came.
+ */
+void fm_slurm_run_hold(struct fm_slurm_run *r, int more);
 /*
  * Does what is due: submits what gathered, scancels what was cancelled,
  * reads the event files, asks squeue. Returns when it wants to be

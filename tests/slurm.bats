@@ -215,7 +215,8 @@ PY
 	XDG_CACHE_HOME="$BATS_TEST_TMPDIR/cache-local" \
 		filmeto-run -d local -o local.mp4 tasks.ndjson > local.ndjson
 	counted
-	farm -o farm.mp4 tasks.ndjson
+	# The default poll: what gathers within it goes out together.
+	farm -o farm.mp4 --slurm-poll 5 tasks.ndjson
 	[ "$status" -eq 0 ] || { cat errlog events; false; }
 	# The same film: frames, video packets (stream-copied scenes), chapters, subtitles.
 	frames() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
@@ -232,9 +233,11 @@ PY
 		"len(by('completed')) == len([1 for l in open('tasks.ndjson') if '\"type\":\"task\"' in l])" \
 		"all('slurm_job_id' in l['metadata'] for l in by('completed') if l['metadata']['plugin_name'] != 'combine')" \
 		"all('slurm_job_id' not in l['metadata'] for l in by('completed') if l['metadata']['plugin_name'] == 'combine')" \
-		"all(l['metadata']['slurm_job_id'] for l in by('progress') + by('log') if l['task_id'] != 'hello-film')"
+		"all(l['metadata']['slurm_job_id'] for l in by('started') + by('progress') + by('log') if l['task_id'] != 'hello-film')" \
+		"len(by('started')) == len(by('completed'))"
 	# Ready tasks went out together: an sbatch per DAG level at most (the
-	# combine level runs here), and squeue about all of them at once.
+	# combine level runs here; tasks of different plugins share arrays, as
+	# their --time is rounded up to the hour), squeue about all at once.
 	[ "$(calls sbatch)" -ge 1 ]
 	[ "$(calls sbatch)" -le "$(($(levels tasks.ndjson) - 1))" ]
 	[ "$(calls sacct)" -eq 0 ]
@@ -352,8 +355,8 @@ PY
 	[ "$status" -eq 1 ]
 	holds events "'Requested node configuration is not available' in one('failed', 'greedy')['error']['message']"
 	# No Slurm on PATH at all.
-	echo_task orphan > tasks.ndjson
-	PATH="$ROOT/cmd:/usr/local/bin:/bin" farm tasks.ndjson
+	task orphan noop noop '{}' > tasks.ndjson
+	FILMETO_PLUGIN_PATH="$ROOT/plugins" PATH="$ROOT/cmd" farm tasks.ndjson
 	[ "$status" -eq 1 ]
 	holds events "'sbatch' in one('failed', 'orphan')['error']['message']"
 	# A bad option or config value is refused before anything runs.

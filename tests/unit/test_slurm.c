@@ -48,8 +48,17 @@ static void test_request(void)
 	char *s;
 
 	s = request("{\"gpu\":1,\"vram_gb\":24,\"cpus\":2}", 300, NULL, "sd", NULL);
-	IS_STR(s, "--gres=gpu:1 --mem=24576M --cpus-per-task=2 --time=6:00",
-	       "slurm request: gpu, vram as memory, cpus, the timeout plus a minute");
+	IS_STR(s, "--gres=gpu:1 --mem=24576M --cpus-per-task=2 --time=60",
+	       "slurm request: gpu, vram as memory, cpus, the timeout plus a minute in an hour");
+	free(s);
+	s = request(NULL, 3541, NULL, "sd", NULL);
+	IS_STR(s, "--time=120", "slurm request: a minute over the hour asks for two");
+	free(s);
+	s = request(NULL, 30 * 3600, NULL, "sd", NULL);
+	IS_STR(s, "--time=2880", "slurm request: past a day, whole days");
+	free(s);
+	s = request(NULL, 1e12, NULL, "sd", NULL);
+	IS_STR(s, "--time=525600", "slurm request: at most a year");
 	free(s);
 	s = request("{\"mem_gb\":0.5,\"vram_gb\":24}", 0, NULL, "sd", NULL);
 	IS_STR(s, "--mem=512M", "slurm request: mem_gb beats vram_gb; no timeout, no --time");
@@ -60,7 +69,7 @@ static void test_request(void)
 		    "\"gpu\",\"sbatch_args\":[\"--constraint=a100\"]}}}",
 		    "sd", "--nice=10");
 	IS_STR(s,
-	       "--time=2:02 --partition=cpu --account=film --qos=low --exclusive --partition=gpu "
+	       "--time=60 --partition=cpu --account=film --qos=low --exclusive --partition=gpu "
 	       "--constraint=a100 --nice=10",
 	       "slurm request: config, then the plugin's own (sbatch takes the last), then "
 	       "--sbatch-arg");
