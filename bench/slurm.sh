@@ -48,9 +48,23 @@ skip() { echo "slurm: skipped: $*"; exit 0; }
 # shellcheck source=tests/slurm_helper.bash
 . "$ROOT/tests/slurm_helper.bash"
 
+# stop_way: the way still running (interrupted), TERM to its process
+# group as a user's Ctrl-C would reach it (filmeto-run cancels its jobs
+# then), KILL after 15 s.
+child=
+way_gone() { [ -z "$(pgrep -g "$child")" ]; }
+stop_way() {
+	[ -n "$child" ] || return 0
+	kill -TERM -- "-$child" 2>/dev/null || true
+	wait "$child" 2>/dev/null || true
+	wait_for -t 15 way_gone || kill -KILL -- "-$child" 2>/dev/null || true
+	child=
+}
+
 cleanup() {
-	# Jobs of an interrupted run, ours alone (the cluster may be someone's),
-	# then our cluster, then the files.
+	# The way still running, jobs of an interrupted run, ours alone (the
+	# cluster may be someone's), then our cluster, then the files.
+	stop_way
 	if [ -s "$work/jobs" ]; then
 		xargs -r /usr/bin/scancel < "$work/jobs" 2>/dev/null || true
 	fi
@@ -221,8 +235,18 @@ way() {
 	cp board.yaml "$dir"
 	: > "$work/$name.calls"
 	t0=$(now)
-	(cd "$dir" && XDG_CACHE_HOME="$dir/cache" SLURM_BENCH_CALLS="$work/$name.calls" "$@") \
-		> "$dir/stdout" 2> "$dir/stderr" || {
+	# In a process group of its own, waited for in the background: a TERM
+	# or INT to this script stops it at once (cleanup, stop_way).
+	set -m
+	(
+		cd "$dir"
+		export XDG_CACHE_HOME="$dir/cache" SLURM_BENCH_CALLS="$work/$name.calls"
+		"$@"
+	) > "$dir/stdout" 2> "$dir/stderr" &
+	child=$!
+	set +m
+	wait "$child" || {
+		child=
 		tail -n 20 "$dir/stderr" >&2
 		grep -hE '"(failed|cancelled)"' "$dir/stdout" "$dir"/events/*.ndjson 2>/dev/null |
 			tail -n 5 >&2 || true
@@ -230,6 +254,7 @@ way() {
 		die "$name: the run failed"
 	}
 	t1=$(now)
+	child=
 	echo $(((t1 - t0) / 1000)) >> "$work/$name.times"
 	[ -s "$dir/film.mp4" ] || die "$name: no film.mp4"
 	frames "$dir/film.mp4" > "$work/$name.frames"
