@@ -214,7 +214,7 @@ while [ $k -lt "$levels" ]; do
 		element.sh "$PWD" $k "$film")
 	job=${job%%;*}
 	jobs="${jobs:+$jobs }$job"
-	echo "level $k: $n tasks${dep:+, ${dep#--dependency=}}"
+	echo "level $k: $n task(s)${dep:+, ${dep#--dependency=}}"
 	k=$((k + 1))
 done
 # Done when the last level has left the queue (it is cancelled if a level
@@ -294,22 +294,22 @@ calls() { # NAME: its calls of each command
 levels=$(jq length "$work/hand-0/plan.json")
 local_t=$(median < local.times)
 hand_t=$(median < hand.times)
-awk -v n="$N" -v t="$local_t" -v c="$(calls local)" 'BEGIN {
-	printf "slurm: local   filmeto-run                           median %6.2f s  (%d rounds, 10 x 4 s 1280x720)\n", t / 1e6, n
+awk -v n="$N" -v t="$local_t" -v c="$(sinfo -h -o '%D node(s), %c CPUs each')" 'BEGIN {
+	printf "slurm: local: filmeto-run -o film.mp4                  median %6.2f s  (%d rounds, 10 x 4 s 1280x720; cluster: %s)\n", t / 1e6, n, c
 }'
 if [ $executor = 1 ]; then
 	slurm_t=$(median < slurm.times)
 	awk -v t="$slurm_t" -v c="$(calls slurm)" 'BEGIN {
-		printf "slurm: slurm   filmeto-run --executor slurm --slurm-poll 1  median %6.2f s  (%s)\n", t / 1e6, c
+		printf "slurm: slurm: --executor slurm --slurm-poll 1          median %6.2f s  (%s)\n", t / 1e6, c
 	}'
 	if [ -s slurm5.times ]; then
 		awk -v t="$(cat slurm5.times)" -v c="$(calls slurm5)" 'BEGIN {
-			printf "slurm: slurm   filmeto-run --executor slurm (poll 5 s)  once   %6.2f s  (%s)\n", t / 1e6, c
+			printf "slurm: slurm: --executor slurm (default poll, 5 s)     once   %6.2f s  (%s)\n", t / 1e6, c
 		}'
 	fi
 fi
-awk -v t="$hand_t" -v c="$(calls hand)" -v l="$levels" 'BEGIN {
-	printf "slurm: hand    sbatch --array per DAG level, squeue 1 s     median %6.2f s  (%s)\n", t / 1e6, c
+awk -v t="$hand_t" -v c="$(calls hand)" 'BEGIN {
+	printf "slurm: hand-written: sbatch --array a level, squeue 1 s median %6.2f s  (%s)\n", t / 1e6, c
 }'
 echo "slurm: DAG levels: $levels; hand-written: $(sed 's/:[0-9:]*$//' hand-0/stdout | paste -sd';' | sed 's/;/; /g')"
 if [ $executor = 1 ]; then
