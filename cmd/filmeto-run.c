@@ -18,7 +18,8 @@
 static const char usage_text[] =
     "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--placeholder] [--limit NAME=N,...]\n"
     "                   [--queue-timeout S] [--heartbeat S] [--grace S] [--no-cache]\n"
-    "                   [FILE ...]\n"
+    "                   [--executor local|slurm [--shared-dir DIR] [--sbatch-arg ARG]...\n"
+    "                   [--slurm-poll S]] [FILE ...]\n"
     "       filmeto-run --spool [--drain] [--prune AGE] [--max-claims N] [-j N] [-d DIR]\n"
     "                   [--placeholder] [--limit NAME=N,...] [--queue-timeout S]\n"
     "                   [--heartbeat S] [--grace S] [--no-cache]\n"
@@ -26,7 +27,8 @@ static const char usage_text[] =
     "Run task lines from FILEs or standard input ('-') and write events; or,\n"
     "with --spool, run the tasks queued by filmeto-submit --queue.\n"
     "\n"
-    "  -j, --jobs N           tasks in flight at once (default: the number of cores)\n"
+    "  -j, --jobs N           tasks in flight at once (default: the number of cores;\n"
+    "                         with --executor slurm, 256 jobs in Slurm at once)\n"
     "  -d, --output-dir DIR   write outputs to DIR/TASK_ID (default: filmeto-out)\n"
     "  -o, --output FILM      write the combined film to FILM (.mp4, .mov or .mkv),\n"
     "                         with FILM's .srt, .json, -contact.png and -thumbs/ beside it\n"
@@ -38,6 +40,14 @@ static const char usage_text[] =
     "                         (default 5; 0 turns them off)\n"
     "      --grace S          seconds between cancel and kill (default 5)\n"
     "      --no-cache         always run; do not answer from the output cache\n"
+    "      --executor WHERE   local (the default), or slurm: every task but the\n"
+    "                         film's combine runs as a Slurm job (filmeto-run(1), SLURM)\n"
+    "      --shared-dir DIR   with slurm: a folder every node sees, for the run's\n"
+    "                         task and event files (default: the -d directory)\n"
+    "      --sbatch-arg ARG   with slurm: one more sbatch option for every job\n"
+    "                         (repeatable; after config.yaml's slurm: options)\n"
+    "      --slurm-poll S     with slurm: seconds between looks at the jobs, one\n"
+    "                         squeue for all (default 5, or config.yaml's slurm.poll)\n"
     "      --spool            work the spool ($FILMETO_SPOOL, else\n"
     "                         $XDG_STATE_HOME/filmeto/spool); outputs go to its out/\n"
     "                         unless -d is given\n"
@@ -63,7 +73,11 @@ enum {
 	OPT_SPOOL,
 	OPT_DRAIN,
 	OPT_PRUNE,
-	OPT_MAX_CLAIMS
+	OPT_MAX_CLAIMS,
+	OPT_EXECUTOR,
+	OPT_SHARED_DIR,
+	OPT_SBATCH_ARG,
+	OPT_SLURM_POLL
 };
 
 static const struct option options[] = {
@@ -80,6 +94,10 @@ static const struct option options[] = {
     {"drain", no_argument, NULL, OPT_DRAIN},
     {"prune", required_argument, NULL, OPT_PRUNE},
     {"max-claims", required_argument, NULL, OPT_MAX_CLAIMS},
+    {"executor", required_argument, NULL, OPT_EXECUTOR},
+    {"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
+    {"sbatch-arg", required_argument, NULL, OPT_SBATCH_ARG},
+    {"slurm-poll", required_argument, NULL, OPT_SLURM_POLL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -215,8 +233,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = {0};
 	struct fm_exec *x;
 	enum fm_outcome finish;
+	const char **sbatch_args = NULL;
+	int c, status, jobs_given = 0, slurm_opts = 0;
 	char *cdir;
-	int c, status;
 
 	fm_msg_init(argv[0]);
 	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
@@ -235,7 +254,10 @@ int main(int argc, char **argv)
 	o.cache = 1;
 	while ((c = getopt_long(argc, argv, "j:d:o:h", options, NULL)) != -1) {
 		switch (c) {
-		case 'j': o.jobs = count("-j", optarg, 4096, "a number of jobs"); break;
+		case 'j':
+			o.jobs = count("-j", optarg, 4096, "a number of jobs");
+			jobs_given = 1;
+			break;
 		case 'd':
 			o.output_dir = optarg;
 			sp_args.output_dir = 1;
@@ -269,6 +291,32 @@ int main(int argc, char **argv)
 			sp_args.max_claims = count("--max-claims", optarg,
 						   FM_SPOOL_MAX_CLAIMS_LIMIT, "a number of claims");
 			break;
+		case OPT_EXECUTOR:
+			if (strcmp(optarg, "local") && strcmp(optarg, "slurm")) {
+				fm_warn("--executor: '%s' is neither local nor slurm", optarg);
+				fm_try_help();
+			}
+			o.slurm = !strcmp(optarg, "slurm");
+			break;
+		case OPT_SHARED_DIR:
+			o.shared_dir = optarg;
+			slurm_opts = c;
+			break;
+		case OPT_SBATCH_ARG:
+			if (fm_slurm_option_check(optarg, "--sbatch-arg", &err) < 0) {
+				fm_warn("%s", err.message);
+				fm_try_help();
+			}
+			sbatch_args = fm_xrealloc(sbatch_args,
+						  (o.nsbatch_args + 1) * sizeof(*sbatch_args));
+			sbatch_args[o.nsbatch_args++] = optarg;
+			o.sbatch_args = sbatch_args;
+			slurm_opts = c;
+			break;
+		case OPT_SLURM_POLL:
+			o.slurm_poll = seconds("--slurm-poll", optarg, 0);
+			slurm_opts = c;
+			break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION:
 			fm_version(fm_revision(),
@@ -278,6 +326,19 @@ int main(int argc, char **argv)
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
+	if (slurm_opts && !o.slurm) {
+		fm_warn("%s needs --executor slurm", slurm_opts == OPT_SHARED_DIR   ? "--shared-dir"
+						     : slurm_opts == OPT_SBATCH_ARG ? "--sbatch-arg"
+										    : "--slurm-poll");
+		fm_try_help();
+	}
+	if (o.slurm && sp_args.spool) {
+		fm_warn("--spool with --executor slurm: spool workers run as Slurm jobs themselves "
+			"(sbatch --wrap 'filmeto-run --spool --drain'; filmeto-run(1), SLURM)");
+		fm_try_help();
+	}
+	if (o.slurm && !jobs_given)
+		o.jobs = FM_SLURM_JOBS;
 	if (!sp_args.spool && (sp_args.drain || sp_args.prune >= 0 || sp_args.max_claims)) {
 		fm_warn("%s needs --spool", sp_args.drain	 ? "--drain"
 					    : sp_args.prune >= 0 ? "--prune"
@@ -334,6 +395,7 @@ int main(int argc, char **argv)
 	fm_exec_free(x);
 	fm_writer_release(&out);
 	json_object_put(o.limits);
+	free(sbatch_args);
 	free(cdir);
 	return status;
 }

@@ -44,8 +44,12 @@ static char *config_home(void)
 	return fm_xdg_dir("XDG_CONFIG_HOME", ".config");
 }
 
-/* What config.yaml may say; python: is read by lib/python.c. */
-static const char *const top_keys[] = {"defaults", "film", "plugins", "python", NULL};
+/* What config.yaml may say; python: is read by lib/python.c, slurm: by lib/slurm.c. */
+static const char *const top_keys[] = {"defaults", "film", "plugins", "python", "slurm", NULL};
+static const char *const slurm_keys[] = {"partition", "account", "qos", "sbatch_args",
+					 "poll",      "plugins", NULL};
+static const char *const slurm_plugin_keys[] = {"partition", "account", "qos", "sbatch_args",
+						NULL};
 static const char *const film_keys[] = {"width", "height", "fps", NULL};
 
 /* An unknown key is an error, with the known one it is likely a slip for. */
@@ -92,6 +96,48 @@ char *fm_config_file(void)
 	return path;
 }
 
+/*
+ * slurm: keys are known ones; its values become sbatch options, checked
+ * as they are made (lib/slurm.c), but poll is a number of seconds.
+ */
+static int slurm_section(const struct fm_config *c, struct fm_error *err)
+{
+	json_object *v, *plugins, *poll;
+
+	if (!json_object_object_get_ex(c->root, "slurm", &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: slurm must be a mapping",
+				c->path, fm_yaml_line(c->root));
+	if (known_keys(c, v, slurm_keys, "slurm.", err) < 0)
+		return -1;
+	if (json_object_object_get_ex(v, "poll", &poll) &&
+	    (!(json_object_is_type(poll, json_type_int) ||
+	       json_object_is_type(poll, json_type_double)) ||
+	     !(json_object_get_double(poll) > 0 && json_object_get_double(poll) <= 3600)))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"%s:%d: slurm.poll must be a number of seconds, above 0 and at "
+				"most 3600",
+				c->path, fm_yaml_line(v));
+	if (!json_object_object_get_ex(v, "plugins", &plugins))
+		return 0;
+	if (!json_object_is_type(plugins, json_type_object))
+		return fm_error(err, FM_VALIDATION_ERROR, "%s:%d: slurm.plugins must be a mapping",
+				c->path, fm_yaml_line(v));
+	json_object_object_foreach (plugins, name, p) {
+		char prefix[128];
+
+		if (!json_object_is_type(p, json_type_object))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"%s:%d: slurm.plugins.%.64s must be a mapping", c->path,
+					fm_yaml_line(plugins), name);
+		snprintf(prefix, sizeof(prefix), "slurm.plugins.%.64s.", name);
+		if (known_keys(c, p, slurm_plugin_keys, prefix, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int fm_config_load(struct fm_config *c, struct fm_error *err)
 {
 	const char *env = getenv("FILMETO_CONFIG");
@@ -136,6 +182,8 @@ int fm_config_load(struct fm_config *c, struct fm_error *err)
 			    "%s:%d: defaults.%.64s must be a plugin name, " FM_PLUGIN_NAME_RULE,
 			    c->path, fm_yaml_line(v), tool);
 	}
+	if (slurm_section(c, err) < 0)
+		return -1;
 	v = fm_json_get(c->root, "plugins", json_type_object);
 	if (!v)
 		return 0;
@@ -169,6 +217,11 @@ json_object *fm_config_plugin(const struct fm_config *c, const char *name)
 {
 	return fm_json_get(fm_json_get(c->root, "plugins", json_type_object), name,
 			   json_type_object);
+}
+
+json_object *fm_config_slurm(const struct fm_config *c)
+{
+	return fm_json_get(c->root, "slurm", json_type_object);
 }
 
 json_object *fm_config_film(const struct fm_config *c, const char *key)

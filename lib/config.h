@@ -35,6 +35,8 @@ const char *fm_config_default_plugin(const struct fm_config *c, const char *tool
  * timeout, ...), sent to it with each task; NULL when there are none.
  */
 json_object *fm_config_plugin(const struct fm_config *c, const char *name);
+/* config.yaml's slurm: section (filmeto-run --executor slurm), or NULL. */
+json_object *fm_config_slurm(const struct fm_config *c);
 /* film.KEY (width, height, fps), or NULL. */
 json_object *fm_config_film(const struct fm_config *c, const char *key);
 

@@ -43,6 +43,7 @@
 #include "proc.h"
 #include "redact.h"
 #include "rpc.h"
+#include "slurm_run.h"
 #include "util.h"
 
 /* Seconds between looks for the orphans (daemons) plugins left behind. */
@@ -77,6 +78,7 @@ struct job {
 	json_object *tool, *needs;
 	json_object *settings; /* config.yaml's plugins.NAME, borrowed, or NULL */
 	int attempt, cancelling, localized;
+	int in_slurm; /* handed to the Slurm jobs (x->slurm), not yet ended there */
 	pid_t plugin; /* the plugin process it was last given to, or 0 */
 	size_t ndeps; /* dependencies not yet ended */
 	struct job **deps, **dependents;
@@ -137,6 +139,8 @@ struct fm_exec {
 	size_t nlingering;
 	double orphans_at; /* next look for orphans plugins left */
 	int norphans;	   /* orphans still to reap at the last look */
+	struct fm_slurm_run *slurm; /* --executor slurm, else NULL */
+	char *slurm_exe, *slurm_shared; /* what its nodes run, and where */
 };
 
 static int sigpipe[2] = {-1, -1};
@@ -311,7 +315,28 @@ static json_object *job_event(struct job *j, const char *type)
 	return ev;
 }
 
+/* The metadata a relayed line carries: the Slurm job it came from. */
+static void slurm_meta(json_object *ev, const char *job_id)
+{
+	json_object *meta;
+
+	if (!job_id)
+		return;
+	meta = json_object_new_object();
+	json_object_object_add(meta, "slurm_job_id", json_object_new_string(job_id));
+	json_object_object_add(ev, "metadata", meta);
+}
+
+static void job_log_from(struct fm_exec *x, struct job *j, const char *level,
+			 const char *message, const char *job_id);
+
 static void job_log(struct fm_exec *x, struct job *j, const char *level, const char *message)
+{
+	job_log_from(x, j, level, message, NULL);
+}
+
+static void job_log_from(struct fm_exec *x, struct job *j, const char *level,
+			 const char *message, const char *job_id)
 {
 	json_object *ev;
 
@@ -331,6 +356,7 @@ static void job_log(struct fm_exec *x, struct job *j, const char *level, const c
 	json_object_object_add(ev, "level", json_object_new_string(level));
 	/* Stray stdout lines may be megabytes; a log line is not. */
 	json_object_object_add(ev, "message", cut_text(message, FM_LOG_LINE_MAX));
+	slurm_meta(ev, job_id);
 	emit(x, ev);
 }
 
@@ -1351,6 +1377,8 @@ static void collect_preps(struct fm_exec *x)
 	}
 }
 
+static int slurm_attach(struct fm_exec *x, struct job *j);
+
 /* Prepared tasks hold their -j slot already: they get a process first. */
 static void attach_prepared(struct fm_exec *x)
 {
@@ -1363,6 +1391,11 @@ static void attach_prepared(struct fm_exec *x)
 
 		if (j->state != J_PREPARED) {
 			i++;
+			continue;
+		}
+		if (x->slurm && !j->m->serve) {
+			if (slurm_attach(x, j) == 0)
+				i++;
 			continue;
 		}
 		w = worker_for(x, j->m, &err);
@@ -1378,7 +1411,8 @@ static void attach_prepared(struct fm_exec *x)
 }
 
 /*
- * Starts j on w: returns 0, or -1 when j ended before starting. A task
+ * Starts j on w, or as a Slurm job when w is NULL: returns 0, or -1 when
+ * j ended before starting. A task
  * without resources has nothing to fetch and a key of its parameters
  * alone, which is quick: it is looked up in the cache here, before any
  * started line.
@@ -1397,6 +1431,8 @@ static int dispatch(struct fm_exec *x, struct job *j, struct worker *w)
 			return -1;
 	}
 	begin_attempt(x, j, J_RUNNING);
+	if (!w)
+		return slurm_attach(x, j);
 	attach(w, j);
 	return 0;
 }
@@ -1446,6 +1482,10 @@ static void schedule(struct fm_exec *x)
 		}
 		if (answered_early(x, j))
 			continue;
+		if (x->slurm && !j->m->serve) {
+			dispatch(x, j, NULL);
+			continue;
+		}
 		w = worker_for(x, j->m, &err);
 		if (!w && err.code) {
 			list_unlink(j);
@@ -1811,6 +1851,128 @@ static void reap_stopping(struct fm_exec *x, double now)
 	}
 }
 
+/* --- Slurm (--executor slurm) ---------------------------------------------- */
+
+/*
+ * A task goes to the Slurm jobs as the line its node's filmeto-run reads:
+ * its inputs local by now (fetched here, task_output references resolved
+ * to the files), and no depends_on, which that run could not meet. The
+ * node keeps the task's timeout; Slurm's --time is the head's. Returns -1
+ * when j ended (the request could not be made).
+ */
+static int slurm_attach(struct fm_exec *x, struct job *j)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *line = fm_task_to_json(&j->t);
+	int rc;
+
+	json_object_object_del(line, "depends_on");
+	j->state = J_RUNNING;
+	j->deadline = INFINITY;
+	j->idle_at = INFINITY;
+	rc = fm_slurm_run_add(x->slurm, j, line, fm_json_get(j->tool, "resources", json_type_object),
+			      j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout, j->m->name,
+			      &err);
+	json_object_put(line);
+	if (rc < 0) {
+		if (j->needs)
+			needs_fit(x, j, -1);
+		fail_job(x, j, &err);
+		return -1;
+	}
+	j->in_slurm = 1;
+	return 0;
+}
+
+/* A progress or log line from the task's node, passed on as its plugin's would be. */
+static void slurm_event(void *ctx, void *tag, json_object *line, const char *job_id)
+{
+	static const char *const keys[] = {"message", "stage", "data", NULL};
+	struct fm_exec *x = ctx;
+	struct job *j = tag;
+	const char *type = fm_json_get_string(line, "type");
+	json_object *ev, *v;
+	size_t i;
+
+	if (!strcmp(type, "log")) {
+		const char *level = fm_json_get_string(line, "level");
+		const char *msg = fm_json_get_string(line, "message");
+
+		if (msg)
+			job_log_from(x, j, level && !strcmp(level, "warning") ? "warning" : "info",
+				     msg, job_id);
+		return;
+	}
+	ev = job_event(j, "progress");
+	{
+		double pct = fm_json_get_double(line, "percent", 0);
+
+		pct = pct < 0 || isnan(pct) ? 0 : pct > 100 ? 100 : pct;
+		json_object_object_add(ev, "percent", fm_json_double(pct));
+	}
+	for (i = 0; keys[i]; i++)
+		if (json_object_object_get_ex(line, keys[i], &v))
+			json_object_object_add(ev, keys[i], fit_value(v, FM_PROGRESS_DATA_MAX));
+	slurm_meta(ev, job_id);
+	emit(x, ev);
+}
+
+/*
+ * The task's job is over. Its node's final line is taken like a plugin's
+ * answer (its outputs must be files in the task's folder); it already
+ * went through the node's retries and into the output cache. A node
+ * lost is retried here, under the same policy.
+ */
+static void slurm_ended(void *ctx, void *tag, json_object *final, enum fm_slurm_fate fate,
+			struct fm_error *err, const char *job_id)
+{
+	struct fm_exec *x = ctx;
+	struct job *j = tag;
+	struct fm_result res;
+	struct fm_host h;
+
+	j->in_slurm = 0;
+	if (fate == FM_SLURM_RETRY && !j->cancelling) {
+		attempt_failed(x, j, err);
+		return;
+	}
+	if (j->needs)
+		needs_fit(x, j, -1);
+	fm_result_init(&res, j->e->text);
+	if (final) {
+		fm_host_init(&h, j->m);
+		fm_host_take_result(&h, final, j->dir, NULL, &res);
+		fm_host_release(&h);
+		res.execution_time = fm_json_get_double(final, "execution_time", 0);
+	} else {
+		res.status = err->code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
+		fm_error_move(&res.error, err);
+	}
+	if (j->cancelling && res.status != FM_STATUS_SUCCESS) {
+		res.status = FM_STATUS_CANCELLED;
+		fm_error_release(&res.error);
+		fm_error(&res.error, FM_TASK_CANCELLED, "task '%s' was cancelled", j->e->text);
+	}
+	if (*job_id)
+		json_object_object_add(res.metadata, "slurm_job_id",
+				       json_object_new_string(job_id));
+	fm_error_release(err);
+	finish(x, j, &res);
+	fm_result_release(&res);
+}
+
+/* What the Slurm jobs have to say; when they next want a look. */
+static double slurm_step(struct fm_exec *x)
+{
+	static const struct fm_slurm_sink sink = {NULL, slurm_event, slurm_ended};
+	struct fm_slurm_sink k = sink;
+
+	if (!x->slurm)
+		return INFINITY;
+	k.ctx = x;
+	return fm_slurm_run_step(x->slurm, &k);
+}
+
 /* --- time --------------------------------------------------------------- */
 
 static void timeout_job(struct fm_exec *x, struct job *j, const char *fmt, double secs)
@@ -1835,6 +1997,21 @@ static void timeout_job(struct fm_exec *x, struct job *j, const char *fmt, doubl
 static void cancel_running(struct fm_exec *x, struct job *j, double grace)
 {
 	json_object *p, *note;
+
+	if (j->in_slurm) {
+		if (fm_slurm_run_cancel(x->slurm, j)) {
+			/* It never reached Slurm. */
+			j->in_slurm = 0;
+			if (j->needs)
+				needs_fit(x, j, -1);
+			cancel_job(x, j, "");
+			return;
+		}
+		/* scancel'd at the next step; its node writes its cancelled line. */
+		j->cancelling = 1;
+		j->cancel_at = fm_now() + grace + FM_SLURM_CANCEL_WAIT;
+		return;
+	}
 
 	if (!j->w) {
 		/* Still preparing: its thread is told to stop as the task ends. */
@@ -1870,6 +2047,15 @@ static double tick(struct fm_exec *x)
 
 	for (i = 0; i < x->nrunning; i++) {
 		j = x->running[i];
+		if (j->cancelling && now >= j->cancel_at && j->in_slurm) {
+			/* Its job is scancel'd and left to Slurm; the run goes on without it. */
+			fm_slurm_run_forget(x->slurm, j);
+			j->in_slurm = 0;
+			if (j->needs)
+				needs_fit(x, j, -1);
+			cancel_job(x, j, "");
+			return now;
+		}
 		if (j->cancelling && now >= j->cancel_at) {
 			worker_broke(x, j->w, NULL, NULL, "did not stop within the grace period");
 			return now;
@@ -2373,12 +2559,18 @@ static void on_signals(struct fm_exec *x)
 static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 {
 	struct pollset ps = {0};
-	double next = tick(x), wait;
+	unsigned long live = x->live;
+	double next = fmin(tick(x), slurm_step(x)), wait;
 	int room, read_input, n, prepared = 0;
 	struct pool *p;
 	size_t i;
 
 	schedule(x);
+	/* What schedule handed to Slurm gathers for a moment before it goes. */
+	next = fmin(next, slurm_step(x));
+	/* Tasks ended in Slurm: the caller looks at what is left before any wait. */
+	if (x->live != live)
+		next = 0;
 	/* Only after scheduling is it known whether there is room for more. */
 	room = in && !x->cancel_all && x->nready < (size_t)x->o.jobs * FM_READY_PER_JOB;
 	read_input = room && !in->eof;
@@ -2656,6 +2848,36 @@ void fm_exec_forget(struct fm_exec *x, const char *id)
 		free(fm_idtab_del(&x->ids, id, strlen(id)));
 }
 
+/*
+ * The Slurm jobs of the run: the nodes run the filmeto-run beside us,
+ * which must be where they see it too (a shared install).
+ */
+static int slurm_new(struct fm_exec *x, struct fm_error *err)
+{
+	struct fm_slurm_run_opts so = {0};
+	json_object *config = fm_config_slurm(&x->config);
+	char *exe = fm_exe_dir();
+
+	if (!exe)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"--executor slurm: cannot tell where filmeto-run is installed");
+	x->slurm_exe = fm_xasprintf("%s/filmeto-run", exe);
+	free(exe);
+	x->slurm_shared = fm_abspath(x->o.shared_dir ? x->o.shared_dir : x->o.output_dir);
+	so.shared_dir = x->slurm_shared;
+	so.output_dir = x->o.output_dir;
+	so.filmeto_run = x->slurm_exe;
+	so.cache = x->o.cache;
+	so.poll = x->o.slurm_poll > 0 ? x->o.slurm_poll
+				      : fm_json_get_double(config, "poll", FM_SLURM_POLL);
+	so.config = config;
+	so.sbatch_args = x->o.sbatch_args;
+	so.nsbatch_args = x->o.nsbatch_args;
+	if (fm_mkdirs(x->o.output_dir, err) < 0)
+		return -1;
+	return fm_slurm_run_new(&x->slurm, &so, err);
+}
+
 int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_writer *out,
 		struct fm_error *err)
 {
@@ -2683,9 +2905,9 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	if ((sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) ||
 	    pipe2(x->prep_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
-	if (fm_config_load(&x->config, err) < 0)
+	if (fm_config_load(&x->config, err) < 0 || fm_plugins_scan(&x->plugins, err) < 0)
 		return -1;
-	return fm_plugins_scan(&x->plugins, err);
+	return o->slurm ? slurm_new(x, err) : 0;
 }
 
 void fm_exec_free(struct fm_exec *x)
@@ -2696,6 +2918,9 @@ void fm_exec_free(struct fm_exec *x)
 
 	if (!x)
 		return;
+	fm_slurm_run_free(x->slurm);
+	free(x->slurm_exe);
+	free(x->slurm_shared);
 	for (p = x->pools; p; p = pn) {
 		pn = p->next;
 		while (p->workers) {

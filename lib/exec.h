@@ -63,6 +63,18 @@ struct fm_exec_opts {
 	const char *cache_dir;
 	const char *film; /* -o: where the combine task writes the film */
 	int placeholder;  /* --placeholder: failed scenes become title cards */
+	/*
+	 * --executor slurm: every task but the film's combine runs as a
+	 * Slurm job (slurm_run.h), its files under shared_dir (NULL: the
+	 * output directory), with sbatch_args after config.yaml's options,
+	 * squeue asked every slurm_poll seconds (0: config.yaml's
+	 * slurm.poll, else FM_SLURM_POLL).
+	 */
+	int slurm;
+	const char *shared_dir;
+	const char *const *sbatch_args;
+	size_t nsbatch_args;
+	double slurm_poll;
 	/* When set, every event goes here (borrowed) instead of to out. */
 	void (*on_event)(void *ctx, json_object *ev);
 	void *event_ctx;

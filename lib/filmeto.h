@@ -63,6 +63,8 @@
 #include "cache.h"
 #include "proc.h"
 #include "storyboard.h"
+#include "slurm.h"
+#include "slurm_run.h"
 
 #include "render.h"
 #include "media.h"

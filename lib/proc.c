@@ -18,6 +18,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -702,4 +704,72 @@ void fm_secrets_hide(void)
 		}
 		free(name);
 	}
+}
+
+/* --- running a command to its end --------------------------------------- */
+
+/* Appends what fd has to *s, keeping max bytes; 0 once fd is at its end. */
+static int drain(int *fd, char **s, size_t *len, size_t max, int *over)
+{
+	char buf[8192];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0) {
+		close_fd(fd);
+		return 0;
+	}
+	if (*len + (size_t)n > max) {
+		*over = 1;
+		n = (ssize_t)(max - *len);
+	}
+	*s = fm_xrealloc(*s, *len + (size_t)n + 1);
+	memcpy(*s + *len, buf, (size_t)n);
+	*len += (size_t)n;
+	(*s)[*len] = '\0';
+	return 1;
+}
+
+int fm_proc_run(char *const argv[], char *const envp[], double timeout, size_t max,
+		struct fm_proc_output *o, struct fm_error *err)
+{
+	double end = fm_now() + timeout;
+	struct fm_proc p;
+
+	memset(o, 0, sizeof(*o));
+	o->out = fm_xstrdup("");
+	o->err = fm_xstrdup("");
+	if (fm_proc_spawn(&p, argv, NULL, envp, err) < 0)
+		return -1;
+	close_fd(&p.in);
+	while (p.out >= 0 || p.err >= 0) {
+		struct pollfd fds[2] = {{p.out, POLLIN, 0}, {p.err, POLLIN, 0}};
+		double left = end - fm_now();
+
+		if (left <= 0)
+			break;
+		if (poll(fds, 2, (int)(left * 1000) + 1) <= 0)
+			continue;
+		if (fds[0].revents)
+			drain(&p.out, &o->out, &o->outlen, max, &o->over);
+		if (fds[1].revents)
+			drain(&p.err, &o->err, &o->errlen, max, &o->over);
+	}
+	if (p.out >= 0 || p.err >= 0 || !fm_proc_wait(&p, fmax(end - fm_now(), 0))) {
+		fm_proc_signal(&p, SIGKILL);
+		fm_proc_stop(&p, 0);
+		return fm_error(err, FM_TIMEOUT_ERROR, "'%s' did not end within %g s", argv[0],
+				timeout);
+	}
+	fm_proc_stop(&p, 0);
+	o->status = p.status;
+	return 0;
+}
+
+void fm_proc_output_release(struct fm_proc_output *o)
+{
+	free(o->out);
+	free(o->err);
+	memset(o, 0, sizeof(*o));
 }

@@ -106,6 +106,29 @@ int fm_proc_orphans(int all);
 void fm_proc_end_orphans(double timeout);
 /* Plugin processes spawned and not yet reaped. */
 int fm_proc_live(void);
+/*
+ * What a command run to its end (fm_proc_run) printed, and how it ended:
+ * stdout and stderr, each NUL-terminated and kept up to the bound given
+ * (more is read and dropped, and over says so), and its wait status.
+ */
+struct fm_proc_output {
+	char *out, *err;
+	size_t outlen, errlen;
+	int status;
+	int over;
+};
+
+/*
+ * Runs argv (searched in PATH) with envp and nothing on its stdin, in a
+ * group of its own, reading its output as it comes; past timeout seconds
+ * the group is killed. 0 once it ended (whatever its status), -1 with err
+ * when it could not start (a command not found, say) or ran out of time
+ * (FM_TIMEOUT_ERROR). Always reaped.
+ */
+int fm_proc_run(char *const argv[], char *const envp[], double timeout, size_t max,
+		struct fm_proc_output *o, struct fm_error *err);
+void fm_proc_output_release(struct fm_proc_output *o);
+
 /* "exited with status 3", "killed by signal 9 (Killed)". */
 void fm_proc_describe(const struct fm_proc *p, char *buf, size_t len);
 

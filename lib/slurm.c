@@ -44,6 +44,22 @@ static int option_text(json_object *v, const char *where, struct fm_error *err)
 	return 0;
 }
 
+int fm_slurm_option_check(const char *arg, const char *where, struct fm_error *err)
+{
+	size_t i, n = strlen(arg);
+
+	if (arg[0] != '-' || n < 2 || n > OPTION_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"%s: '%.64s' is no sbatch option (one starts with '-', as "
+				"--exclusive or --constraint=a100 do)",
+				where, arg);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f)
+			return fm_error(err, FM_VALIDATION_ERROR, "%s: a control character",
+					where);
+	return 0;
+}
+
 /* partition, account, qos and sbatch_args of one level of the slurm: section. */
 static int config_level(struct fm_slurm_request *r, json_object *level, const char *prefix,
 			struct fm_error *err)
@@ -70,7 +86,8 @@ static int config_level(struct fm_slurm_request *r, json_object *level, const ch
 		return fm_error(err, FM_VALIDATION_ERROR, "config.yaml: %s must be a list", where);
 	for (i = 0; i < json_object_array_length(args); i++) {
 		v = json_object_array_get_idx(args, i);
-		if (option_text(v, where, err) < 0)
+		if (option_text(v, where, err) < 0 ||
+		    fm_slurm_option_check(json_object_get_string(v), where, err) < 0)
 			return -1;
 		add(r, fm_xstrdup(json_object_get_string(v)));
 	}
@@ -378,7 +395,7 @@ static int in(const char *s, const char *const *set, size_t n)
 	return 0;
 }
 
-static void slurm_details(const struct fm_slurm_job *job, struct fm_error *err)
+void fm_slurm_details(const struct fm_slurm_job *job, struct fm_error *err)
 {
 	json_object *o = json_object_new_object();
 
@@ -436,6 +453,6 @@ enum fm_slurm_fate fm_slurm_fate(const struct fm_slurm_job *job, double mem_gb,
 			 job->id, job->state, *job->exit_code ? job->exit_code : "unknown");
 		fate = FM_SLURM_ENDED;
 	}
-	slurm_details(job, err);
+	fm_slurm_details(job, err);
 	return fate;
 }

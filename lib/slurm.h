@@ -38,6 +38,12 @@ int fm_slurm_request_init(struct fm_slurm_request *r, json_object *needs, double
 			  json_object *slurm_config, const char *plugin, const char *const *extra,
 			  size_t nextra, struct fm_error *err);
 void fm_slurm_request_release(struct fm_slurm_request *r);
+/*
+ * An sbatch option from the user (--sbatch-arg, sbatch_args): it starts
+ * with '-' (anything else would be taken for the job's script), holds no
+ * control character and is at most 1024 bytes. where names it in err.
+ */
+int fm_slurm_option_check(const char *arg, const char *where, struct fm_error *err);
 
 /* One job (or array element: "123_4") as a Slurm command reports it. */
 struct fm_slurm_job {
@@ -85,5 +91,7 @@ enum fm_slurm_fate {
  */
 enum fm_slurm_fate fm_slurm_fate(const struct fm_slurm_job *job, double mem_gb,
 				 struct fm_error *err);
+/* Adds details.slurm to err: the job's id, state, node and exit code. */
+void fm_slurm_details(const struct fm_slurm_job *job, struct fm_error *err);
 
 #endif
