@@ -116,6 +116,11 @@ now() { date +%s%N; }
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
+rounds() { # NAME: each round's seconds, when there are several
+	[ "$N" -gt 1 ] || return 0
+	awk '{ printf "%s%.2f", (NR > 1 ? " " : "rounds "), $1 / 1e6 } END { printf "; " }' "$work/$1.times"
+}
+
 # --- the hand-written way --------------------------------------------------
 # levels.jq: the task lines (jq -s) by DAG level, lowest first, each level
 # {tasks, corr, after}: a task's level is one more than the highest of the
@@ -282,6 +287,16 @@ while [ "$k" -lt "$N" ]; do
 done
 [ $executor = 0 ] || [ "$POLL5" = 0 ] || { k=0 && way slurm5 render --executor slurm; }
 
+# What Slurm alone costs here: as many empty array elements as the slurm
+# way has jobs (every task but the combine), from sbatch to the queue empty.
+nslurm=$(($(jq '[.[].tasks[]] | length' hand-0/plan.json) - 1))
+t0=$(now)
+job=$(sbatch --parsable --job-name=filmeto-bench-floor --array=0-$((nslurm - 1)) \
+	--output=/dev/null --wrap true)
+while [ -n "$(squeue -h -j "${job%%;*}" -o %i)" ]; do sleep 0.1; done
+t1=$(now)
+floor=$(((t1 - t0) / 1000))
+
 # --- the report ------------------------------------------------------------
 calls() { # NAME: its calls of each command
 	awk -v f="$work/$1.calls" 'BEGIN {
@@ -294,12 +309,12 @@ calls() { # NAME: its calls of each command
 levels=$(jq length "$work/hand-0/plan.json")
 local_t=$(median < local.times)
 hand_t=$(median < hand.times)
-awk -v n="$N" -v t="$local_t" -v c="$(sinfo -h -o '%D node(s), %c CPUs each')" 'BEGIN {
-	printf "slurm: local: filmeto-run -o film.mp4                  median %6.2f s  (%d rounds, 10 x 4 s 1280x720; cluster: %s)\n", t / 1e6, n, c
+awk -v n="$N" -v t="$local_t" -v r="$(rounds local)" -v c="$(sinfo -h -o '%D node(s), %c CPUs each')" 'BEGIN {
+	printf "slurm: local: filmeto-run -o film.mp4                  median %6.2f s  (%s%d round(s), 10 x 4 s 1280x720; cluster: %s)\n", t / 1e6, r, n, c
 }'
 if [ $executor = 1 ]; then
 	slurm_t=$(median < slurm.times)
-	awk -v t="$slurm_t" -v c="$(calls slurm)" 'BEGIN {
+	awk -v t="$slurm_t" -v c="$(rounds slurm)$(calls slurm)" 'BEGIN {
 		printf "slurm: slurm: --executor slurm --slurm-poll 1          median %6.2f s  (%s)\n", t / 1e6, c
 	}'
 	if [ -s slurm5.times ]; then
@@ -308,8 +323,11 @@ if [ $executor = 1 ]; then
 		}'
 	fi
 fi
-awk -v t="$hand_t" -v c="$(calls hand)" 'BEGIN {
+awk -v t="$hand_t" -v c="$(rounds hand)$(calls hand)" 'BEGIN {
 	printf "slurm: hand-written: sbatch --array a level, squeue 1 s median %6.2f s  (%s)\n", t / 1e6, c
+}'
+awk -v t="$floor" -v n="$nslurm" 'BEGIN {
+	printf "slurm: Slurm alone: %d empty array elements (sbatch --wrap true)   %6.2f s  (what Slurm itself takes for as many jobs as the slurm way makes)\n", n, t / 1e6
 }'
 echo "slurm: DAG levels: $levels; hand-written: $(sed 's/:[0-9:]*$//' hand-0/stdout | paste -sd';' | sed 's/;/; /g')"
 if [ $executor = 1 ]; then
