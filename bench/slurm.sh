@@ -190,7 +190,7 @@ exec filmeto-run -d out < "$level/run-$id.ndjson" > "events/$id.ndjson"
 EOF
 
 # handwritten.sh BOARD FILM: the storyboard to FILM on Slurm, a job array
-# per DAG level; prints the levels and their job ids.
+# per DAG level; prints each level and what it waits for.
 cat > handwritten.sh <<'EOF'
 #!/bin/sh
 set -eu
