@@ -1946,6 +1946,7 @@ static void slurm_ended(void *ctx, void *tag, json_object *final, enum fm_slurm_
 		res.execution_time = fm_json_get_double(final, "execution_time", 0);
 	} else {
 		res.status = err->code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
+		res.execution_time = fm_now() - j->started;
 		fm_error_move(&res.error, err);
 	}
 	if (j->cancelling && res.status != FM_STATUS_SUCCESS) {

@@ -31,8 +31,15 @@
 #define SCRATCH_ENV "FILMETO_BUILTIN_SCRATCH_FD"
 
 /* Host variables every plugin gets besides those its manifest names. */
-static const char *const base_env[] = {"PATH", "HOME",	 "LANG",       "LC_ALL", "LC_CTYPE",
-				       "TZ",   "TMPDIR", "PYTHONPATH", NULL};
+/*
+ * What every plugin gets of our environment, besides its manifest's env:
+ * and the devices a scheduler gave the job (Slurm's --gres sets them).
+ */
+static const char *const base_env[] = {
+    "PATH",		    "HOME",		    "LANG",		  "LC_ALL",
+    "LC_CTYPE",		    "TZ",		    "TMPDIR",		  "PYTHONPATH",
+    "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL",
+    NULL};
 
 void fm_host_init(struct fm_host *h, const struct fm_manifest *m)
 {

@@ -47,7 +47,7 @@ struct sjob {
 	off_t offset;	 /* how much of N.events was read */
 	int cancel_wanted, cancel_sent, forgotten;
 	unsigned long seen; /* the last squeue look that listed it */
-	json_object *held;  /* a cancelled line nobody here asked for */
+	json_object *held;  /* a failed or cancelled line, until Slurm says why */
 	struct sjob *next;
 };
 
@@ -456,10 +456,12 @@ static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *
 		s->held = NULL;
 	} else if (!strcmp(type, "completed") || !strcmp(type, "failed") ||
 		   !strcmp(type, "cancelled")) {
-		if (!strcmp(type, "cancelled") && !s->cancel_wanted) {
+		if (strcmp(type, "completed") && !s->cancel_wanted) {
 			/*
-			 * Stopped by Slurm, not by us: requeued, or cancelled by
-			 * someone. squeue and the job's state will tell which.
+			 * A failure may be Slurm stopping the job, not the task
+			 * failing: requeued (its plugin killed with it), cancelled
+			 * by someone, out of memory. Held until squeue and the
+			 * job's state tell which; a job that runs again drops it.
 			 */
 			json_object_put(s->held);
 			s->held = json_object_get(o);
@@ -568,11 +570,25 @@ static void job_output(struct fm_slurm_run *r, const struct sjob *s, char *buf, 
 
 /* A job no longer in squeue, without its final line: what became of it. */
 static void settle_job(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
-		       const struct fm_slurm_job *job)
+		       const struct fm_slurm_job *given)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	enum fm_slurm_fate fate = fm_slurm_fate(job, s->mem_gb, &err);
+	struct fm_slurm_job oom, *job = (struct fm_slurm_job *)given;
+	enum fm_slurm_fate fate;
 	char said[320];
+
+	job_output(r, s, said, sizeof(said));
+	/*
+	 * Where memory is watched by polling (JobAcctGatherParams=OverMemoryKill)
+	 * rather than by a cgroup, a job over its --mem ends FAILED and only
+	 * slurmstepd's words say why.
+	 */
+	if (!strcmp(job->state, "FAILED") && strstr(said, "Exceeded job memory limit")) {
+		oom = *job;
+		snprintf(oom.state, sizeof(oom.state), "OUT_OF_MEMORY");
+		job = &oom;
+	}
+	fate = fm_slurm_fate(job, s->mem_gb, &err);
 
 	if (fate == FM_SLURM_LIVE)
 		return; /* squeue and the record disagree for a moment: look again */
@@ -584,7 +600,6 @@ static void settle_job(struct fm_slurm_run *r, const struct fm_slurm_sink *k, st
 	if (fate == FM_SLURM_ENDED) {
 		/* It ended by itself and said nothing: what it printed says why. */
 		fm_error_release(&err);
-		job_output(r, s, said, sizeof(said));
 		fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
 			 "slurm job %s ended %s (exit code %s) without a final line%s%s", job->id,
 			 job->state, *job->exit_code ? job->exit_code : "unknown",

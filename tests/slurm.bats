@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # filmeto on Slurm, against a one-node cluster of this file's own (see
 # slurm_helper.bash; SLURM_CONF set on entry uses that cluster instead).
-# The spool shape: tasks queued into a spool, drained by spool workers
-# that are Slurm jobs, as share/filmeto/examples/slurm/spool-farm does.
+# Two shapes: filmeto-run --executor slurm, whose tasks are Slurm jobs;
+# and the spool, drained by spool workers that are Slurm jobs, as
+# share/filmeto/examples/slurm/spool-farm does.
 
 load test_helper
 load slurm_helper
@@ -10,6 +11,13 @@ load slurm_helper
 FARM="$ROOT/share/filmeto/examples/slurm/spool-farm"
 
 setup_file() {
+	# Memory watched by polling, as a cgroup-less farm does: a job over
+	# its --mem is killed (the OOM test). A job that names no --mem gets
+	# half the node's 1 GiB a CPU, which the demo's plugins fit in.
+	export SLURM_EXTRA_CONF="JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=1
+JobAcctGatherParams=OverMemoryKill
+DefMemPerCPU=512"
 	slurm_start
 }
 
@@ -110,4 +118,252 @@ each_once() {
 	[ "$status" -eq 0 ]
 	[ -z "$output$stderr" ]
 	[ -z "$(squeue -h --name="$FILMETO_JOB_NAME" -o %i)" ]
+}
+
+# --- filmeto-run --executor slurm ----------------------------------------------
+
+# counted: Slurm's commands first on PATH through wrappers that note each
+# call in $BATS_TEST_TMPDIR/calls (the real ones still answer).
+counted() {
+	local c
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	for c in sbatch squeue sacct scontrol scancel; do
+		printf '#!/bin/sh\necho %s >> "%s/calls"\nexec /usr/bin/%s "$@"\n' \
+			"$c" "$BATS_TEST_TMPDIR" "$c" > "$BATS_TEST_TMPDIR/bin/$c"
+		chmod +x "$BATS_TEST_TMPDIR/bin/$c"
+	done
+	: > "$BATS_TEST_TMPDIR/calls"
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+}
+
+calls() { grep -cx "$1" "$BATS_TEST_TMPDIR/calls" || true; }
+
+# farm [filmeto-run options]: task lines on stdin through filmeto-run
+# --executor slurm into events (squeue every 0.5 s), stderr into errlog.
+farm() {
+	status=0
+	filmeto-run --executor slurm --slurm-poll 0.5 -d out "$@" > events 2> errlog || status=$?
+}
+
+# farm_bg [filmeto-run options]: farm in the background, its pid in $head.
+farm_bg() {
+	filmeto-run --executor slurm --slurm-poll 0.5 -d out "$@" > events 2> errlog &
+	head=$!
+}
+
+# ours: the run's jobs still in squeue (every job filmeto-run submits is
+# named filmeto-RUN).
+ours() { squeue -h -r -o '%j %i' | grep '^filmeto-' || true; }
+
+# plugin_dir NAME RESOURCES: a plugin NAME of pyfilmeto's code whose tool
+# render asks for RESOURCES ({gpu: 1}, {mem_gb: 0.125}), on the plugin path.
+plugin_dir() {
+	mkdir -p "$BATS_TEST_TMPDIR/plugins/$1"
+	cat > "$BATS_TEST_TMPDIR/plugins/$1/plugin.yaml" <<-EOF
+		name: $1
+		version: 1.0.0
+		description: "pyfilmeto asking for $2"
+		command: [python3, $ROOT/tests/plugins/pyfilmeto/main.py]
+		tools:
+		  - name: render
+		    resources: $2
+		    parameters:
+		      - {name: text, type: string, required: true}
+		      - {name: mode, type: string, default: echo}
+		      - {name: delay, type: number, default: 0}
+		      - {name: repeat, type: integer, default: 1}
+	EOF
+	export FILMETO_PLUGIN_PATH="$BATS_TEST_TMPDIR/plugins:$ROOT/tests/plugins"
+}
+
+# started_in_slurm ID: task ID's node has begun (a relayed progress line).
+started_in_slurm() {
+	grep -q "\"type\":\"progress\",\"task_id\":\"$1\".*slurm_job_id" events 2>/dev/null
+}
+
+# job_of ID: the Slurm job (array element) task ID runs as.
+job_of() {
+	jget events "[l for l in lines if l.get('task_id') == '$1' and 'metadata' in l][0]['metadata']['slurm_job_id']"
+}
+
+# levels FILE: the depth of the DAG of the task lines in FILE.
+levels() {
+	python3 - "$1" <<'PY'
+import json, sys
+tasks = {}
+for l in open(sys.argv[1]):
+    t = json.loads(l)
+    if t.get("type") != "task":
+        continue
+    deps = set(t.get("depends_on") or [])
+    for r in t.get("resources") or []:
+        if r.get("type") == "task_output":
+            deps.add(r["data"].split("#")[0])
+    tasks[t["task_id"]] = deps
+depth = {}
+def d(i):
+    if i not in depth:
+        depth[i] = 1 + max([d(x) for x in tasks[i] if x in tasks] or [0])
+    return depth[i]
+print(max(d(i) for i in tasks))
+PY
+}
+
+@test "executor slurm: the offline demo renders through Slurm into the same film as locally, one sbatch per DAG level" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	filmeto-submit --storyboard "$ROOT/share/filmeto/examples/hello.yaml" > tasks.ndjson
+	XDG_CACHE_HOME="$BATS_TEST_TMPDIR/cache-local" \
+		filmeto-run -d local -o local.mp4 tasks.ndjson > local.ndjson
+	counted
+	farm -o farm.mp4 tasks.ndjson
+	[ "$status" -eq 0 ] || { cat errlog events; false; }
+	# The same film: frames, video packets (stream-copied scenes), chapters, subtitles.
+	frames() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
+	[ "$(frames farm.mp4)" -gt 100 ]
+	[ "$(frames farm.mp4)" = "$(frames local.mp4)" ]
+	packets() { ffmpeg -v error -i "$1" -map 0:v -c copy -f md5 -; }
+	[ "$(packets farm.mp4)" = "$(packets local.mp4)" ]
+	chapters() { ffprobe -v error -show_chapters -of csv "$1"; }
+	[ -n "$(chapters farm.mp4)" ]
+	[ "$(chapters farm.mp4)" = "$(chapters local.mp4)" ]
+	cmp farm.srt local.srt
+	# Every task but the film's combine ran as a Slurm job, and said so.
+	holds events \
+		"len(by('completed')) == len([1 for l in open('tasks.ndjson') if '\"type\":\"task\"' in l])" \
+		"all('slurm_job_id' in l['metadata'] for l in by('completed') if l['metadata']['plugin_name'] != 'combine')" \
+		"all('slurm_job_id' not in l['metadata'] for l in by('completed') if l['metadata']['plugin_name'] == 'combine')" \
+		"all(l['metadata']['slurm_job_id'] for l in by('progress') + by('log') if l['task_id'] != 'hello-film')"
+	# Ready tasks went out together: an sbatch per DAG level at most (the
+	# combine level runs here), and squeue about all of them at once.
+	[ "$(calls sbatch)" -ge 1 ]
+	[ "$(calls sbatch)" -le "$(($(levels tasks.ndjson) - 1))" ]
+	[ "$(calls sacct)" -eq 0 ]
+	[ "$(calls squeue)" -lt 200 ]
+	# Nothing of the run is left: no job, no folder.
+	[ -z "$(ours)" ]
+	[ ! -e out/.filmeto-slurm ]
+}
+
+@test "executor slurm: a GPU task gets CUDA_VISIBLE_DEVICES from Slurm (--gres); many tasks asking the same go out as one array" {
+	plugin_dir onegpu '{gpu: 1}'
+	counted
+	{
+		task gpu1 onegpu render '{"text":"CUDA_VISIBLE_DEVICES","mode":"env"}'
+		for i in $(seq 1 12); do echo_task "e$i"; done
+	} > tasks.ndjson
+	farm tasks.ndjson
+	[ "$status" -eq 0 ] || { cat errlog events; false; }
+	# The fake GPUs are devices 0 and 1; Slurm gave the job one of them.
+	[[ "$(cat out/gpu1/out.txt)" =~ ^[01]$ ]]
+	for i in $(seq 1 12); do [ "$(cat "out/e$i/out.txt")" = "e$i" ]; done
+	# Two requests (with and without a GPU), two arrays: thirteen tasks, two sbatch.
+	[ "$(calls sbatch)" -eq 2 ]
+	holds events "len({l['metadata']['slurm_job_id'].split('_')[0] for l in by('completed')}) == 2"
+}
+
+@test "executor slurm: a job over its --mem fails naming the memory asked for" {
+	plugin_dir hog '{mem_gb: 0.125}'
+	task big hog render '{"text":"x","mode":"hog","repeat":400,"delay":5}' > tasks.ndjson
+	farm tasks.ndjson
+	[ "$status" -eq 1 ]
+	holds events "one('failed', 'big')['error']['code'] == 'PLUGIN_EXECUTION_ERROR'" \
+		"'ran out of memory: it asked for 0.125 GB' in one('failed', 'big')['error']['message']" \
+		"one('failed', 'big')['error']['details']['slurm']['job_id'] == one('failed', 'big')['metadata']['slurm_job_id']"
+	[ -z "$(ours)" ]
+}
+
+@test "executor slurm: a job scancel'd from outside ends its task cancelled; one requeued runs again and its task completes once" {
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	{
+		task gone pyfilmeto text2text '{"text":"x","mode":"slow","delay":60}'
+		task again pyfilmeto text2text '{"text":"again","mode":"slow","delay":3}'
+	} > tasks.ndjson
+	farm_bg tasks.ndjson
+	wait_for -t 60 started_in_slurm gone
+	wait_for -t 60 started_in_slurm again
+	scancel "$(job_of gone)"
+	scontrol requeue "$(job_of again)"
+	status=0
+	wait "$head" || status=$?
+	[ "$status" -eq 1 ]
+	holds events "one('cancelled', 'gone')['error']['code'] == 'TASK_CANCELLED'" \
+		"'was cancelled' in one('cancelled', 'gone')['error']['message']" \
+		"one('cancelled', 'gone')['error']['details']['slurm']['state'] == 'CANCELLED'" \
+		"len(ev('completed', 'again')) == 1" "not ev('failed', 'again')" \
+		"len(ev('started', 'again')) == 1"
+	[ "$(cat out/again/out.txt)" = again ]
+	[ -z "$(ours)" ]
+}
+
+@test "executor slurm: SIGINT to the head scancels every job of the run: cancelled lines, status 130, squeue empty" {
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	for i in 1 2 3; do task "s$i" pyfilmeto text2text '{"text":"x","mode":"slow","delay":120}'; done > tasks.ndjson
+	farm_bg tasks.ndjson
+	wait_for -t 60 started_in_slurm s1
+	[ -n "$(ours)" ]
+	kill -INT "$head"
+	status=0
+	wait "$head" || status=$?
+	[ "$status" -eq 130 ]
+	holds events "sorted(l['task_id'] for l in by('cancelled')) == ['s1', 's2', 's3']" \
+		"not by('completed') and not by('failed')"
+	# Gone from the queue by the time the head exits, and its folder too.
+	[ -z "$(ours)" ]
+	[ ! -e out/.filmeto-slurm ]
+}
+
+@test "executor slurm: a head killed outright leaves its job to finish; the rerun takes the result from the cache" {
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	task k pyfilmeto text2text '{"text":"kept","mode":"slow","delay":2}' > tasks.ndjson
+	farm_bg tasks.ndjson
+	wait_for -t 60 started_in_slurm k
+	kill -KILL "$head"
+	wait "$head" || true
+	wait_for -t 60 sh -c '[ -z "$(squeue -h -r -o %j | grep ^filmeto-)" ]'
+	counted
+	farm tasks.ndjson
+	[ "$status" -eq 0 ]
+	holds events "one('completed', 'k')['metadata'].get('cached') is True"
+	[ "$(calls sbatch)" -eq 0 ]
+	[ "$(cat out/k/out.txt)" = kept ]
+}
+
+@test "executor slurm: an unknown partition, a rejected request, no sbatch: one failed line per task naming Slurm's words, no hang" {
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	plugin_dir fourgpu '{gpu: 4}'
+	# config.yaml's partition for every job; a plugin's own wins.
+	mkdir -p "$XDG_CONFIG_HOME/filmeto"
+	cat > "$XDG_CONFIG_HOME/filmeto/config.yaml" <<-EOF
+		slurm:
+		  partition: nowhere
+		  plugins:
+		    pyfilmeto: {partition: debug}
+	EOF
+	{ echo_task fine; task wrong noop noop '{}'; task lost noop noop '{}'; } > tasks.ndjson
+	FILMETO_PLUGIN_PATH="$FILMETO_PLUGIN_PATH:$ROOT/plugins" farm tasks.ndjson
+	[ "$status" -eq 1 ]
+	holds events "one('completed', 'fine')" \
+		"all('Invalid partition name specified' in one('failed', i)['error']['message'] for i in ('wrong', 'lost'))" \
+		"all(one('failed', i)['error']['code'] == 'SERVICE_ERROR' for i in ('wrong', 'lost'))"
+	rm "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	# More GPUs than the node has: sbatch refuses the request.
+	task greedy fourgpu render '{"text":"x"}' > tasks.ndjson
+	farm tasks.ndjson
+	[ "$status" -eq 1 ]
+	holds events "'Requested node configuration is not available' in one('failed', 'greedy')['error']['message']"
+	# No Slurm on PATH at all.
+	echo_task orphan > tasks.ndjson
+	PATH="$ROOT/cmd:/usr/local/bin:/bin" farm tasks.ndjson
+	[ "$status" -eq 1 ]
+	holds events "'sbatch' in one('failed', 'orphan')['error']['message']"
+	# A bad option or config value is refused before anything runs.
+	run filmeto-run --executor slurm --sbatch-arg nodash
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"'nodash' is no sbatch option"* ]]
+	printf 'slurm:\n  partiton: gpu\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
+	echo_task typo > tasks.ndjson
+	farm tasks.ndjson
+	[ "$status" -ne 0 ]
+	grep -q "did you mean 'slurm.partition'" errlog events
+	[ -z "$(ours)" ]
 }

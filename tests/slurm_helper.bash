@@ -17,7 +17,9 @@
 # (character devices standing for /dev/nvidia0 and 1): `--gres=gpu:1`
 # sets CUDA_VISIBLE_DEVICES. Finished jobs are written one line each to
 # $SLURM_JOBCOMP (jobcomp/filetxt): there is no slurmdbd, hence no sacct.
-# SLURM_EXTRA_CONF, when set, is appended to slurm.conf.
+# SLURM_EXTRA_CONF, when set, is appended to slurm.conf (a key given twice:
+# the later value counts). Credentials expire after 15 s, not 120: a
+# requeued job (scontrol requeue) may start again cred_expire + 1 s later.
 #
 # When SLURM_CONF is already set on entry, that cluster is used as it is
 # and slurm_stop stops nothing (SLURM_JOBCOMP is then empty).
@@ -112,7 +114,7 @@ slurm_start() {
 		SlurmdUser=root
 		AuthType=auth/munge
 		CredType=cred/munge
-		AuthInfo=socket=$m/socket
+		AuthInfo=socket=$m/socket,cred_expire=15
 		StateSaveLocation=$d/state
 		SlurmdSpoolDir=$d/spool
 		SlurmctldPidFile=$d/slurmctld.pid

@@ -15,6 +15,9 @@ notifications, then by the `mode` parameter:
            a cancel for the task meanwhile answers status "cancelled"
   garbage  print a line that is not JSON, and answer nothing
   resources  write the local path of every input resource into out.txt
+  env      write the value of the environment variable named by `text`
+           ("" when unset) into out.txt (CUDA_VISIBLE_DEVICES under Slurm)
+  hog      hold `repeat` MiB of memory, touched, for `delay` seconds, then echo
 """
 
 import json
@@ -27,7 +30,7 @@ from datetime import datetime, timezone
 NAME = "pyfilmeto"
 VERSION = "1.0.0"
 DESCRIPTION = "Echoes text into out.txt; can also fail, crash, stall or talk garbage on purpose"
-MODES = ("echo", "fail", "crash", "slow", "garbage", "resources")
+MODES = ("echo", "fail", "crash", "slow", "garbage", "resources", "env", "hog")
 HEARTBEAT_INTERVAL = 0.2
 
 # JSON-RPC error codes.
@@ -266,6 +269,13 @@ class Plugin:
             return result("error", error_message="asked to fail")
         if mode == "slow" and not self.wait(task_id, delay):
             return result("cancelled", error_message="cancelled")
+        hog = None
+        if mode == "hog":
+            hog = bytearray(repeat << 20)
+            for i in range(0, len(hog), 4096):
+                hog[i] = 1
+            if not self.wait(task_id, delay):
+                return result("cancelled", error_message="cancelled")
 
         output_dir = task.get("output_dir") or os.getcwd()
         try:
@@ -273,6 +283,10 @@ class Plugin:
             path = os.path.abspath(os.path.join(output_dir, "out.txt"))
             if mode == "resources":
                 lines = [str(r.get("data")) for r in task.get("resources") or []]
+            elif mode == "env":
+                lines = [os.environ.get(text, "")]
+            elif mode == "hog":
+                lines = [text]
             else:
                 lines = [text] * repeat
             with open(path, "w", encoding="utf-8") as f:
