@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck source-path=SCRIPTDIR/..
 # A storyboard to a finished animatic, end to end, measured in one run:
 #   1. full render: filmeto-submit --storyboard | filmeto-run -o with the
 #      bundled plugins (titlecard, kenburns, espeak, synth) and an empty
@@ -16,8 +17,6 @@ N=${N:-1} # rounds (full, rerun, shell); the median of each is reported
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATH="$ROOT/cmd:$PATH"
 FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
-SCENES=10
-SECS=4
 JOBS=$(nproc)
 work=$(mktemp -d "${TMPDIR:-/tmp}/filmeto-bench-animatic.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -26,6 +25,9 @@ cd "$work"
 # Only the bundled plugins, no user config: the default offline pipeline.
 export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
+# SCENES, SECS, prompt, narration and board: the storyboard
+# shellcheck source=bench/animatic.board
+. "$ROOT/bench/animatic.board"
 
 now() { date +%s%N; }
 
@@ -37,40 +39,6 @@ for tool in text2image image2video text2speak text2music; do
 	filmeto-plugin list | awk -v t="$tool" '$3 == t { f = 1 } END { exit !f }' ||
 		die "no bundled plugin serves $tool in $ROOT/plugins (run make first)"
 done
-
-prompt() { # SCENE
-	awk -v i="$1" 'BEGIN {
-		split("The harbour at dawn|Gulls over the water|The keeper climbs the stairs|" \
-		      "The lamp is lit|Clouds gather in the west|Rain on the lantern glass|" \
-		      "A ship in the storm|The beam sweeps the waves|The ship turns home|" \
-		      "Morning, and calm seas", p, "|")
-		print p[i] }'
-}
-
-narration() { # SCENE [VARIANT]
-	awk -v i="$1" -v v="${2:-}" 'BEGIN {
-		split("The town wakes by the sea.|Birds circle the old tower.|" \
-		      "He climbs one hundred steps.|The great lamp starts to turn.|" \
-		      "A storm is coming tonight.|Rain beats against the glass.|" \
-		      "A small ship fights the waves.|The light shows the way.|" \
-		      "The ship finds the harbour.|The sea is calm again.", n, "|")
-		if (v != "") print v; else print n[i] }'
-}
-
-# board [NARRATION OF SCENE 5]: the storyboard
-board() {
-	printf 'title: "Bench Animatic"\nsize: 1280x720\nfps: 25\n'
-	printf 'music: "slow, calm piano under the sea wind"\nscenes:\n'
-	i=1
-	while [ $i -le $SCENES ]; do
-		v=
-		[ $i -eq 5 ] && v=${1:-}
-		printf '  - id: s%02d\n    prompt: "%s"\n    narration: "%s"\n' \
-			$i "$(prompt $i)" "$(narration $i "$v")"
-		printf '    duration: %d\n    transition: cut\n' $SECS
-		i=$((i + 1))
-	done
-}
 
 # filmeto_render EVENTS: the pipeline a user runs; checks the film is made
 filmeto_render() {
