@@ -154,7 +154,7 @@ demo: deps
 # processes, so twice as many jobs as cores. The longest files go first,
 # so the run lasts about as long as its longest file.
 BATS_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-BATS_FIRST = tests/install_plugin.bats tests/spool.bats tests/readme.bats \
+BATS_FIRST = tests/install_plugin.bats tests/spool.bats tests/readme.bats tests/slurm.bats \
 	tests/remote_openai.bats tests/combine.bats tests/spool_hostile.bats \
 	tests/remote_comfyui.bats tests/hostile_media.bats tests/remote_http.bats
 BATS_FILES = $(BATS_FIRST) $(filter-out $(BATS_FIRST),$(sort $(wildcard tests/*.bats)))

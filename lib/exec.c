@@ -80,8 +80,8 @@ struct job {
 	int attempt, cancelling, localized;
 	int in_slurm;  /* handed to the Slurm jobs (x->slurm), not yet ended there */
 	int announced; /* the attempt whose started line went out */
-	pid_t plugin; /* the plugin process it was last given to, or 0 */
-	size_t ndeps; /* dependencies not yet ended */
+	pid_t plugin;  /* the plugin process it was last given to, or 0 */
+	size_t ndeps;  /* dependencies not yet ended */
 	struct job **deps, **dependents;
 	size_t ndeplist, ndependents;
 	struct worker *w;

@@ -207,7 +207,7 @@ setup() {
 	printf 'colour: always\n' > "$XDG_CONFIG_HOME/filmeto/config.yaml"
 	# tools still lists, without the config's defaults, and says why.
 	run --separate-stderr filmeto-plugin tools
-	[[ "$stderr" == *"unknown key 'colour' (known: defaults, film, plugins, python)"* ]]
+	[[ "$stderr" == *"unknown key 'colour' (known: defaults, film, plugins, python, slurm)"* ]]
 }
 
 @test "list, info and validate keep a manifest's control characters and escape sequences off the terminal" {

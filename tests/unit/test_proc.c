@@ -397,8 +397,41 @@ static void test_secrets(void)
 	       "others untouched");
 }
 
+/* A command run to its end: output kept within the bound, status, timeout. */
+static void test_proc_run(void)
+{
+	extern char **environ;
+	char *talk[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+	char *flood[] = {"sh", "-c", "yes | head -c 100000", NULL};
+	char *hang[] = {"sh", "-c", "sleep 30", NULL};
+	char *none[] = {"fm-no-such-command", NULL};
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_proc_output o;
+	double t0;
+
+	OK(fm_proc_run(talk, environ, 10, 1024, &o, &e) == 0, "proc run: a command that fails ran");
+	IS_STR(o.out, "out\n", "proc run: its stdout");
+	IS_STR(o.err, "err\n", "proc run: its stderr");
+	OK(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 3, "proc run: its exit status");
+	fm_proc_output_release(&o);
+	OK(fm_proc_run(flood, environ, 10, 1000, &o, &e) == 0 && o.outlen == 1000 && o.over,
+	   "proc run: output past the bound is read, dropped and said");
+	fm_proc_output_release(&o);
+	t0 = fm_now();
+	OK(fm_proc_run(hang, environ, 0.3, 1024, &o, &e) < 0 && e.code == FM_TIMEOUT_ERROR &&
+	       fm_now() - t0 < 5,
+	   "proc run: past its timeout the group is killed");
+	fm_error_release(&e);
+	fm_proc_output_release(&o);
+	OK(fm_proc_run(none, environ, 10, 1024, &o, &e) < 0 && strstr(e.message, "fm-no-such"),
+	   "proc run: a command not found fails naming it");
+	fm_error_release(&e);
+	fm_proc_output_release(&o);
+}
+
 void test_proc(void)
 {
+	test_proc_run();
 	test_proc_output();
 	test_proc_stop();
 	test_proc_group();
