@@ -115,7 +115,7 @@ static int need(json_object *needs, const char *key, double *out, struct fm_erro
  * of plugins whose timeouts differ a little still ask for the same and
  * share one array.
  */
-static double time_minutes(double timeout)
+double fm_slurm_time_minutes(double timeout)
 {
 	static const double hours[] = {1, 2, 4, 8, 12, 24};
 	double m = (ceil(timeout) + FM_SLURM_TIME_MARGIN) / 60;
@@ -143,7 +143,7 @@ static int needs_options(struct fm_slurm_request *r, json_object *needs, double 
 	if (cpus > 0)
 		add(r, fm_xasprintf("--cpus-per-task=%.0f", ceil(cpus)));
 	if (timeout > 0 && isfinite(timeout))
-		add(r, fm_xasprintf("--time=%.0f", time_minutes(timeout)));
+		add(r, fm_xasprintf("--time=%.0f", fm_slurm_time_minutes(timeout)));
 	return 0;
 }
 
@@ -467,4 +467,85 @@ enum fm_slurm_fate fm_slurm_fate(const struct fm_slurm_job *job, double mem_gb,
 	}
 	fm_slurm_details(job, err);
 	return fate;
+}
+
+/* The GPUs in a node's gres: gpu:2, gpu:a100:4, gpu:4(S:0-1),tmp:1 */
+static double gres_gpus(const char *gres, size_t len)
+{
+	double n = 0;
+	size_t at = 0;
+
+	while (at < len) {
+		size_t end = at, last = 0;
+
+		while (end < len && gres[end] != ',')
+			end++;
+		if (end - at > 4 && !memcmp(gres + at, "gpu:", 4)) {
+			size_t i, stop = end;
+			const char *paren = memchr(gres + at, '(', end - at);
+
+			if (paren)
+				stop = (size_t)(paren - gres);
+			for (i = at; i < stop; i++)
+				if (gres[i] == ':')
+					last = i;
+			if (last && stop - last - 1 < 16) {
+				char num[16];
+
+				memcpy(num, gres + last + 1, stop - last - 1);
+				num[stop - last - 1] = '\0';
+				if (strspn(num, "0123456789") == strlen(num) && *num)
+					n += strtod(num, NULL);
+			}
+		}
+		at = end + 1;
+	}
+	return n;
+}
+
+int fm_slurm_parse_nodes(const char *text, size_t len, double *cpus, double *gpus,
+			 struct fm_error *err)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0, at = 0, i;
+	int rc = 0;
+
+	*cpus = *gpus = 0;
+	if (len > FM_SLURM_OUTPUT_MAX)
+		return fm_error(err, FM_SERVICE_ERROR, "slurm: sinfo said %zu bytes", len);
+	while (at < len && rc == 0) {
+		const char *line = text + at, *nl = memchr(line, '\n', len - at);
+		size_t ll = nl ? (size_t)(nl - line) : len - at, name, num;
+		long c;
+
+		at += ll + 1;
+		if (ll > FM_SLURM_LINE_MAX) {
+			rc = fm_error(err, FM_SERVICE_ERROR, "slurm: a line of sinfo over %d bytes",
+				      FM_SLURM_LINE_MAX);
+			break;
+		}
+		/* NAME CPUS GRES */
+		name = strcspn(line, " \n");
+		if (name == 0 || name >= ll || n >= FM_SLURM_NODES_MAX)
+			continue;
+		num = strspn(line + name + 1, "0123456789");
+		if (num == 0 || num > 9)
+			continue;
+		c = strtol(line + name + 1, NULL, 10);
+		for (i = 0; i < n && (strlen(names[i]) != name || memcmp(names[i], line, name));
+		     i++)
+			;
+		/* A node in several partitions is listed once for each. */
+		if (i < n)
+			continue;
+		FM_GROW(names, cap, n + 1);
+		names[n++] = fm_xstrndup(line, name);
+		*cpus += (double)c;
+		if (name + 1 + num < ll && line[name + 1 + num] == ' ')
+			*gpus += gres_gpus(line + name + 2 + num, ll - name - 2 - num);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
 }

@@ -39,6 +39,8 @@ int fm_slurm_request_init(struct fm_slurm_request *r, json_object *needs, double
 			  json_object *slurm_config, const char *plugin, const char *const *extra,
 			  size_t nextra, struct fm_error *err);
 void fm_slurm_request_release(struct fm_slurm_request *r);
+/* --time for a timeout: with the margin, rounded up as above, in minutes. */
+double fm_slurm_time_minutes(double timeout);
 /*
  * An sbatch option from the user (--sbatch-arg, sbatch_args): it starts
  * with '-' (anything else would be taken for the job's script), holds no
@@ -74,6 +76,18 @@ int fm_slurm_parse_scontrol(const char *text, size_t len, struct fm_slurm_job *j
 
 /* The job id `sbatch --parsable` prints: "JOBID" or "JOBID;CLUSTER". */
 int fm_slurm_parse_jobid(const char *text, size_t len, char id[64], struct fm_error *err);
+
+/* The most nodes fm_slurm_parse_nodes counts. */
+#define FM_SLURM_NODES_MAX 100000
+
+/*
+ * The CPUs and GPUs of the cluster from `sinfo -h -N -o '%N %c %G'`
+ * (NAME CPUS GRES a line; gres like gpu:2 or gpu:a100:4(S:0-1)), each
+ * node counted once, lines that are no such line passed over. -1 with
+ * err for output over the bounds.
+ */
+int fm_slurm_parse_nodes(const char *text, size_t len, double *cpus, double *gpus,
+			 struct fm_error *err);
 
 /* What the end of a job means for its task. */
 enum fm_slurm_fate {

@@ -1,10 +1,16 @@
 /*
  * The jobs of a filmeto-run --executor slurm (slurm_run.h). The run's
  * folder, SHARED/.filmeto-slurm/RUN-ID, holds for each task handed over
- * a number N: N.task (its line), N.events (what its node's filmeto-run
- * wrote), and for each submission list-K (the numbers of its elements,
- * one a line) and slurm-JOB_ELEMENT.out (Slurm's own output of an
- * element, whose last line explains a job that died without a word).
+ * a number N, N.task (its line); for each array element a number E,
+ * eE.events (what its node's filmeto-run wrote); for each submission
+ * list-K (an element a line: E, then the numbers of its tasks); and
+ * slurm-JOB_ELEMENT.out (Slurm's own output of an element, whose last
+ * line explains a job that died without a word).
+ *
+ * An element runs one task, or, where the cluster has fewer slots than
+ * tasks ask for the same, several tasks of one plugin one after the
+ * other, so that one warm plugin process serves them and Slurm starts
+ * fewer jobs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,35 +36,61 @@
 #define IDS_MAX 500
 /* The most of an event file read at one look. */
 #define READ_MAX (2 * (size_t)FM_LINE_MAX)
+/* The most tasks one element runs. */
+#define BATCH_MAX 32
 
-enum sjob_state { S_GATHERING, S_SUBMITTED, S_GONE };
+/*
+ * S_GATHERING: handed over, not yet submitted; S_SUBMITTED: its element
+ * is in Slurm and it has no final line yet; S_DONE: it ended (a final
+ * line, Slurm's word, or dropped before it was submitted).
+ */
+enum sjob_state { S_GATHERING, S_SUBMITTED, S_DONE };
 
-enum { C_SBATCH, C_SQUEUE, C_SACCT, C_SCONTROL, C_SCANCEL };
-static const char *const commands[] = {"sbatch", "squeue", "sacct", "scontrol", "scancel"};
+enum { C_SBATCH, C_SQUEUE, C_SACCT, C_SCONTROL, C_SCANCEL, C_SINFO };
+static const char *const commands[] = {"sbatch", "squeue", "sacct", "scontrol", "scancel", "sinfo"};
+
+struct element;
 
 struct sjob {
-	void *tag;
-	char *task_id;
+	void *tag; /* NULL once forgotten */
+	char *task_id, *plugin;
 	struct fm_slurm_request req;
-	double mem_gb;
-	unsigned long n; /* N.task, N.events */
+	double mem_gb, timeout, cpus, gpus;
+	unsigned long n; /* N.task */
 	enum sjob_state state;
-	char job_id[96]; /* "1234_5" once submitted */
-	off_t offset;	 /* how much of N.events was read */
-	int cancel_wanted, cancel_sent, forgotten;
-	unsigned long seen; /* the last squeue look that listed it */
-	json_object *held;  /* a failed or cancelled line, until Slurm says why */
+	struct element *el; /* once submitted */
+	/*
+	 * cancel_wanted: its job is to be scancel'd and its end waited for;
+	 * forgotten: the executor ended it already, what comes is dropped.
+	 */
+	int cancel_wanted, forgotten;
+	json_object *held; /* a failed or cancelled line, until Slurm says why */
 	struct sjob *next;
+};
+
+/* One element of a job array: its tasks, its event file. */
+struct element {
+	unsigned long n;    /* eE.events */
+	char job_id[96];    /* "1234_5" */
+	off_t offset;	    /* how much of eE.events was read */
+	unsigned long seen; /* the last squeue look that listed it */
+	int cancel_sent;
+	size_t open; /* its tasks still S_SUBMITTED */
+	struct sjob **tasks;
+	size_t ntasks;
+	struct element *next;
 };
 
 struct fm_slurm_run {
 	struct fm_slurm_run_opts o;
 	char *dir, *script, name[32];
 	struct sjob *jobs, **tail;
-	unsigned long count, lists, looks, live;
+	struct element *elements;
+	unsigned long count, nelements, lists, looks, live;
 	double gather_from, gather_until, next_read, next_poll, failing_since;
 	int no_sacct, hold;
-	unsigned long calls[5];
+	double cpus, gpus; /* the cluster's, once asked; -1: unknown */
+	unsigned long calls[6];
 };
 
 /* --- commands ----------------------------------------------------------- */
@@ -124,9 +156,10 @@ static void quote(struct fm_buf *b, const char *s)
 }
 
 /*
- * What every element runs: the task numbered on line SLURM_ARRAY_TASK_ID
- * + 1 of the list it is given, its events appended to N.events (a
- * requeued element writes after what its first run wrote).
+ * What every element runs: line SLURM_ARRAY_TASK_ID + 1 of the list it
+ * is given says its number E and its tasks' numbers; their events go to
+ * eE.events, appended (a requeued element writes after what its first
+ * run wrote).
  */
 static int write_script(struct fm_slurm_run *r, struct fm_error *err)
 {
@@ -135,22 +168,26 @@ static int write_script(struct fm_slurm_run *r, struct fm_error *err)
 
 	fm_buf_addstr(&b, "#!/bin/sh\n"
 			  "# An element of a filmeto-run --executor slurm job array.\n"
-			  "n=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$1\")\n"
-			  "case $n in\n"
-			  "''|*[!0-9]*) echo \"filmeto: no task $SLURM_ARRAY_TASK_ID in $1\" >&2; "
-			  "exit 2 ;;\n"
+			  "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$1\")\n"
+			  "case $line in\n"
+			  "''|*[!0-9\\ ]*) echo \"filmeto: no task $SLURM_ARRAY_TASK_ID in $1\" "
+			  ">&2; exit 2 ;;\n"
 			  "esac\n"
+			  "set -- $line\n"
+			  "e=$1\n"
+			  "shift\n"
+			  "for n; do set -- \"$@\" ");
+	quote(&b, r->dir);
+	fm_buf_addstr(&b, "/\"$n\".task; shift; done\n"
 			  "exec ");
 	quote(&b, r->o.filmeto_run);
 	fm_buf_addstr(&b, " -j 1 --heartbeat 0 -d ");
 	quote(&b, r->o.output_dir);
 	if (!r->o.cache)
 		fm_buf_addstr(&b, " --no-cache");
-	fm_buf_addstr(&b, " <");
+	fm_buf_addstr(&b, " \"$@\" >>");
 	quote(&b, r->dir);
-	fm_buf_addstr(&b, "/\"$n\".task >>");
-	quote(&b, r->dir);
-	fm_buf_addstr(&b, "/\"$n\".events\n");
+	fm_buf_addstr(&b, "/e\"$e\".events\n");
 	r->script = fm_xasprintf("%s/job.sh", r->dir);
 	rc = fm_write_file(r->script, fm_buf_str(&b), b.len, err);
 	fm_buf_release(&b);
@@ -196,7 +233,7 @@ static struct sjob *find(struct fm_slurm_run *r, void *tag)
 	struct sjob *s;
 
 	for (s = r->jobs; s; s = s->next)
-		if (s->tag == tag && s->state != S_GONE)
+		if (s->tag == tag && s->state != S_DONE && !s->forgotten)
 			return s;
 	return NULL;
 }
@@ -207,7 +244,7 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 	struct sjob *s = fm_xcalloc(1, sizeof(*s));
 	double now = fm_now();
 	const char *text;
-	char *path;
+	char *path, *withnl;
 	size_t len;
 	int rc;
 
@@ -219,22 +256,24 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 	s->mem_gb = fm_json_get_double(resources, "mem_gb", 0);
 	if (s->mem_gb <= 0)
 		s->mem_gb = fm_json_get_double(resources, "vram_gb", 0);
+	s->cpus = fm_json_get_double(resources, "cpus", 0);
+	s->gpus = fm_json_get_double(resources, "gpu", 0);
+	s->timeout = timeout;
 	s->tag = tag;
 	s->task_id = fm_xstrdup(fm_json_get_string(line, "task_id"));
+	s->plugin = fm_xstrdup(plugin);
 	s->n = ++r->count;
 	text = json_object_to_json_string_length(
 	    line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	path = fm_xasprintf("%s/%lu.task", r->dir, s->n);
-	{
-		char *withnl = fm_xasprintf("%s\n", text);
-
-		rc = fm_write_file(path, withnl, len + 1, err);
-		free(withnl);
-	}
+	withnl = fm_xasprintf("%s\n", text);
+	rc = fm_write_file(path, withnl, len + 1, err);
+	free(withnl);
 	free(path);
 	if (rc < 0) {
 		fm_slurm_request_release(&s->req);
 		free(s->task_id);
+		free(s->plugin);
 		free(s);
 		return -1;
 	}
@@ -248,12 +287,29 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 	return 0;
 }
 
-static void gone(struct fm_slurm_run *r, struct sjob *s)
+/* The task is the executor's no more: nothing it says is passed on. */
+static void drop(struct fm_slurm_run *r, struct sjob *s)
 {
-	s->state = S_GONE;
-	json_object_put(s->held);
-	s->held = NULL;
-	r->live--;
+	if (!s->forgotten)
+		r->live--;
+	s->forgotten = 1;
+	s->tag = NULL;
+	if (s->state == S_GATHERING)
+		s->state = S_DONE;
+}
+
+/* Another task of s's element still wanted (not cancelled, not dropped). */
+static int wanted_beside(const struct sjob *s)
+{
+	size_t i;
+
+	for (i = 0; s->el && i < s->el->ntasks; i++) {
+		const struct sjob *t = s->el->tasks[i];
+
+		if (t != s && t->state == S_SUBMITTED && !t->forgotten && !t->cancel_wanted)
+			return 1;
+	}
+	return 0;
 }
 
 int fm_slurm_run_cancel(struct fm_slurm_run *r, void *tag)
@@ -262,8 +318,12 @@ int fm_slurm_run_cancel(struct fm_slurm_run *r, void *tag)
 
 	if (!s)
 		return 1;
-	if (s->state == S_GATHERING) {
-		gone(r, s);
+	/*
+	 * Not yet in Slurm, or in an element that runs tasks still wanted:
+	 * it ends here and now, and its element goes on for the others.
+	 */
+	if (s->state == S_GATHERING || wanted_beside(s)) {
+		drop(r, s);
 		return 1;
 	}
 	s->cancel_wanted = 1;
@@ -274,16 +334,8 @@ void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag)
 {
 	struct sjob *s = find(r, tag);
 
-	if (!s)
-		return;
-	/* Still in Slurm: it is not to run on for nothing. */
-	if (s->state == S_SUBMITTED) {
-		s->cancel_wanted = 1;
-		s->forgotten = 1;
-		s->tag = NULL;
-	} else {
-		gone(r, s);
-	}
+	if (s)
+		drop(r, s);
 }
 
 void fm_slurm_run_hold(struct fm_slurm_run *r, int more)
@@ -296,24 +348,103 @@ unsigned long fm_slurm_run_live(const struct fm_slurm_run *r)
 	return r->live;
 }
 
-void fm_slurm_run_calls(const struct fm_slurm_run *r, unsigned long calls[5])
+void fm_slurm_run_calls(const struct fm_slurm_run *r, unsigned long calls[6])
 {
 	memcpy(calls, r->calls, sizeof(r->calls));
 }
 
 /* --- submitting ----------------------------------------------------------- */
 
+/* The task ended: its final line, or Slurm's word on its job. */
 static void ended(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
 		  json_object *final, enum fm_slurm_fate fate, struct fm_error *err)
 {
-	final = json_object_get(final);
-	gone(r, s);
-	/* A job forgotten (fm_slurm_run_forget) is nobody's any more. */
-	if (s->forgotten)
+	if (s->state == S_SUBMITTED)
+		s->el->open--;
+	s->state = S_DONE;
+	json_object_put(s->held);
+	s->held = NULL;
+	if (s->forgotten) {
 		fm_error_release(err);
-	else
-		k->ended(k->ctx, s->tag, final, fate, err, s->job_id);
-	json_object_put(final);
+		return;
+	}
+	r->live--;
+	k->ended(k->ctx, s->tag, final, fate, err, s->el ? s->el->job_id : "");
+}
+
+/* The cluster's CPUs and GPUs, as sinfo counts them, once; -1 where unknown. */
+static void cluster_size(struct fm_slurm_run *r)
+{
+	char *argv[] = {"sinfo", "-h", "-N", "-o", "%N %c %G", NULL};
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_proc_output out;
+
+	r->cpus = r->gpus = -1;
+	if (slurm(r, C_SINFO, argv, &out, &err) < 0 ||
+	    fm_slurm_parse_nodes(out.out, out.outlen, &r->cpus, &r->gpus, &err) < 0)
+		r->cpus = r->gpus = -1;
+	fm_error_release(&err);
+	fm_proc_output_release(&out);
+}
+
+/*
+ * How many tasks asking for what s asks for can run at once on the
+ * whole cluster: its CPUs over the task's, its GPUs over the task's.
+ */
+static double slots(struct fm_slurm_run *r, const struct sjob *s)
+{
+	double n;
+
+	if (r->cpus == 0 && r->gpus == 0)
+		cluster_size(r);
+	if (r->cpus <= 0)
+		return INFINITY;
+	n = floor(r->cpus / (s->cpus > 0 ? ceil(s->cpus) : 1));
+	if (s->gpus > 0 && r->gpus >= 0)
+		n = fmin(n, floor(r->gpus / ceil(s->gpus)));
+	return n >= 1 ? n : 1;
+}
+
+static int by_plugin(const void *a, const void *b)
+{
+	const struct sjob *x = *(struct sjob *const *)a, *y = *(struct sjob *const *)b;
+	int c = strcmp(x->plugin, y->plugin);
+
+	return c ? c : x->n < y->n ? -1 : x->n > y->n;
+}
+
+/*
+ * The group's tasks in elements: each plugin's tasks in runs of
+ * ceil(its count / the cluster's slots), at most BATCH_MAX, so no more
+ * elements wait for a slot than need to, and each keeps its plugin warm.
+ */
+static struct element **batch(struct fm_slurm_run *r, struct sjob **group, size_t n, size_t *m,
+			      size_t *most)
+{
+	struct element **els = fm_xcalloc(n, sizeof(*els));
+	size_t i = 0, j, per, same;
+	double fit = slots(r, group[0]);
+
+	qsort(group, n, sizeof(*group), by_plugin);
+	*m = *most = 0;
+	while (i < n) {
+		for (same = i; same < n && !strcmp(group[same]->plugin, group[i]->plugin); same++)
+			;
+		per = isinf(fit) ? 1 : (size_t)ceil((double)(same - i) / fit);
+		per = per < 1 ? 1 : per > BATCH_MAX ? BATCH_MAX : per;
+		for (; i < same; i += j) {
+			struct element *e = fm_xcalloc(1, sizeof(*e));
+
+			e->n = ++r->nelements;
+			e->tasks = fm_xcalloc(per, sizeof(*e->tasks));
+			for (j = 0; j < per && i + j < same; j++)
+				e->tasks[e->ntasks++] = group[i + j];
+			if (e->ntasks > *most)
+				*most = e->ntasks;
+			els[(*m)++] = e;
+		}
+	}
+	return els;
 }
 
 /* One sbatch for up to ARRAY_MAX tasks that ask for the same. */
@@ -321,31 +452,50 @@ static void submit_group(struct fm_slurm_run *r, const struct fm_slurm_sink *k, 
 			 size_t n)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_proc_output out;
+	struct fm_proc_output out = {0};
 	struct fm_buf list = FM_BUF_INIT;
+	struct element **els;
 	char **argv, *path, jobid[64];
-	size_t i, a = 0;
+	size_t i, t, m, most, a = 0;
+	double longest = 0;
 
-	for (i = 0; i < n; i++)
-		fm_buf_addf(&list, "%lu\n", group[i]->n);
+	els = batch(r, group, n, &m, &most);
+	for (i = 0; i < m; i++) {
+		fm_buf_addf(&list, "%lu", els[i]->n);
+		for (t = 0; t < els[i]->ntasks; t++) {
+			fm_buf_addf(&list, " %lu", els[i]->tasks[t]->n);
+			longest = fmax(longest, els[i]->tasks[t]->timeout);
+		}
+		fm_buf_addstr(&list, "\n");
+	}
 	path = fm_xasprintf("%s/list-%lu", r->dir, ++r->lists);
-	argv = fm_xcalloc(group[0]->req.argc + 10, sizeof(*argv));
+	argv = fm_xcalloc(group[0]->req.argc + 11, sizeof(*argv));
 	argv[a++] = fm_xstrdup("sbatch");
 	argv[a++] = fm_xstrdup("--parsable");
-	argv[a++] = fm_xasprintf("--array=0-%zu", n - 1);
+	argv[a++] = fm_xasprintf("--array=0-%zu", m - 1);
 	argv[a++] = fm_xasprintf("--job-name=%s", r->name);
 	argv[a++] = fm_xasprintf("--output=%s/slurm-%%A_%%a.out", r->dir);
 	argv[a++] = fm_xasprintf("--chdir=%s", r->dir);
 	for (i = 0; i < group[0]->req.argc; i++)
 		argv[a++] = fm_xstrdup(group[0]->req.argv[i]);
+	/* Tasks one after another: time for all of them (sbatch takes the last --time). */
+	if (most > 1 && longest > 0)
+		argv[a++] =
+		    fm_xasprintf("--time=%.0f", fm_slurm_time_minutes((double)most * longest));
 	argv[a++] = fm_xstrdup(r->script);
 	argv[a++] = fm_xstrdup(path);
 	if (fm_write_file(path, fm_buf_str(&list), list.len, &err) == 0 &&
 	    slurm(r, C_SBATCH, argv, &out, &err) == 0 &&
 	    fm_slurm_parse_jobid(out.out, out.outlen, jobid, &err) == 0) {
-		for (i = 0; i < n; i++) {
-			group[i]->state = S_SUBMITTED;
-			snprintf(group[i]->job_id, sizeof(group[i]->job_id), "%s_%zu", jobid, i);
+		for (i = 0; i < m; i++) {
+			snprintf(els[i]->job_id, sizeof(els[i]->job_id), "%s_%zu", jobid, i);
+			els[i]->open = els[i]->ntasks;
+			for (t = 0; t < els[i]->ntasks; t++) {
+				els[i]->tasks[t]->state = S_SUBMITTED;
+				els[i]->tasks[t]->el = els[i];
+			}
+			els[i]->next = r->elements;
+			r->elements = els[i];
 		}
 	} else {
 		for (i = 0; i < n; i++) {
@@ -355,12 +505,17 @@ static void submit_group(struct fm_slurm_run *r, const struct fm_slurm_sink *k, 
 				 group[i]->task_id, err.message);
 			ended(r, k, group[i], NULL, FM_SLURM_FAILED, &copy);
 		}
+		for (i = 0; i < m; i++) {
+			free(els[i]->tasks);
+			free(els[i]);
+		}
 	}
 	fm_error_release(&err);
 	fm_proc_output_release(&out);
 	for (i = 0; i < a; i++)
 		free(argv[i]);
 	free(argv);
+	free(els);
 	free(path);
 	fm_buf_release(&list);
 }
@@ -394,26 +549,49 @@ static void submit(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 	r->next_poll = fmin(r->next_poll, fm_now() + r->o.poll);
 }
 
-/* One scancel for every job whose task was cancelled. */
+/*
+ * An element nobody waits for any more (its tasks cancelled or dropped)
+ * while one of them has not ended: scancel'd.
+ */
+static int unwanted(const struct element *e)
+{
+	size_t i;
+	int cancel = 0;
+
+	if (!e->open || e->cancel_sent)
+		return 0;
+	for (i = 0; i < e->ntasks; i++) {
+		const struct sjob *t = e->tasks[i];
+
+		if (t->state != S_SUBMITTED)
+			continue;
+		if (!t->forgotten && !t->cancel_wanted)
+			return 0;
+		cancel = 1;
+	}
+	return cancel;
+}
+
+/* One scancel for every element of the run nobody waits for. */
 static void scancel(struct fm_slurm_run *r)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_proc_output out;
 	char **argv = NULL;
 	size_t a = 0, cap = 0, i;
-	struct sjob *s;
+	struct element *e;
 
-	for (s = r->jobs;; s = s->next) {
-		if (s && (s->state != S_SUBMITTED || !s->cancel_wanted || s->cancel_sent))
+	for (e = r->elements;; e = e->next) {
+		if (e && !unwanted(e))
 			continue;
-		if (s) {
+		if (e) {
 			FM_GROW(argv, cap, a + 2);
 			if (!a)
 				argv[a++] = fm_xstrdup("scancel");
-			argv[a++] = fm_xstrdup(s->job_id);
-			s->cancel_sent = 1;
+			argv[a++] = fm_xstrdup(e->job_id);
+			e->cancel_sent = 1;
 		}
-		if (a && (!s || a > IDS_MAX)) {
+		if (a && (!e || a > IDS_MAX)) {
 			argv[a] = NULL;
 			/* One that failed is looked at again as squeue still lists it. */
 			if (slurm(r, C_SCANCEL, argv, &out, &err) < 0)
@@ -423,7 +601,7 @@ static void scancel(struct fm_slurm_run *r)
 				free(argv[i]);
 			a = 0;
 		}
-		if (!s)
+		if (!e)
 			break;
 	}
 	free(argv);
@@ -431,10 +609,21 @@ static void scancel(struct fm_slurm_run *r)
 
 /* --- what the jobs write ---------------------------------------------------- */
 
-static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
-			    const char *line, size_t len)
+static struct sjob *task_in(struct element *e, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < e->ntasks; i++)
+		if (e->tasks[i]->state == S_SUBMITTED && !strcmp(e->tasks[i]->task_id, id))
+			return e->tasks[i];
+	return NULL;
+}
+
+static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *k,
+			    struct element *e, const char *line, size_t len)
 {
 	struct fm_error err = FM_ERROR_INIT;
+	struct sjob *s;
 	json_object *o;
 	const char *type, *id;
 
@@ -444,19 +633,16 @@ static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *
 	}
 	type = fm_json_get_string(o, "type");
 	id = fm_json_get_string(o, "task_id");
-	if (!type || !id || strcmp(id, s->task_id)) {
+	if (!type || !id || !(s = task_in(e, id))) {
 		json_object_put(o);
 		return;
 	}
-	if (!strcmp(type, "progress") || !strcmp(type, "log")) {
+	if (!strcmp(type, "progress") || !strcmp(type, "log") || !strcmp(type, "started")) {
 		/* A requeued job runs again: what its first run said at its end is past. */
 		json_object_put(s->held);
 		s->held = NULL;
-		k->event(k->ctx, s->tag, o, s->job_id);
-	} else if (!strcmp(type, "started")) {
-		json_object_put(s->held);
-		s->held = NULL;
-		k->event(k->ctx, s->tag, o, s->job_id);
+		if (!s->forgotten)
+			k->event(k->ctx, s->tag, o, e->job_id);
 	} else if (!strcmp(type, "completed") || !strcmp(type, "failed") ||
 		   !strcmp(type, "cancelled")) {
 		if (strcmp(type, "completed") && !s->cancel_wanted) {
@@ -475,13 +661,13 @@ static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *
 	json_object_put(o);
 }
 
-/* Reads what N.events holds past the offset, in whole lines. */
-static void read_events(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s)
+/* Reads what eE.events holds past the offset, in whole lines. */
+static void read_events(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct element *e)
 {
-	char *path = fm_xasprintf("%s/%lu.events", r->dir, s->n), *buf = NULL;
+	char *path = fm_xasprintf("%s/e%lu.events", r->dir, e->n), *buf = NULL;
 	struct stat st;
 	ssize_t got;
-	size_t want, at, end;
+	size_t want, at, end, i;
 	int fd;
 
 	/* Opened anew each look: NFS shows another machine's writes on open. */
@@ -489,80 +675,89 @@ static void read_events(struct fm_slurm_run *r, const struct fm_slurm_sink *k, s
 	free(path);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= s->offset) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= e->offset) {
 		close(fd);
 		return;
 	}
-	want = (size_t)(st.st_size - s->offset);
+	want = (size_t)(st.st_size - e->offset);
 	if (want > READ_MAX)
 		want = READ_MAX;
 	buf = fm_xmalloc(want + 1);
-	got = pread(fd, buf, want, s->offset);
+	got = pread(fd, buf, want, e->offset);
 	close(fd);
 	if (got <= 0) {
 		free(buf);
 		return;
 	}
-	for (at = 0; s->state == S_SUBMITTED && at < (size_t)got; at = end + 1) {
+	for (at = 0; e->open && at < (size_t)got; at = end + 1) {
 		char *nl = memchr(buf + at, '\n', (size_t)got - at);
 
 		if (!nl)
 			break;
 		end = (size_t)(nl - buf);
-		s->offset += (off_t)(end + 1 - at);
-		take_event_line(r, k, s, buf + at, end - at);
+		e->offset += (off_t)(end + 1 - at);
+		take_event_line(r, k, e, buf + at, end - at);
 	}
-	if (s->state == S_SUBMITTED && (size_t)got == READ_MAX && at == 0) {
-		struct fm_error err = FM_ERROR_INIT;
-
-		fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
-			 "slurm job %s wrote an event line over %d bytes", s->job_id, FM_LINE_MAX);
-		s->cancel_wanted = 1;
+	if (e->open && (size_t)got == READ_MAX && at == 0) {
+		/* No line in all that: its tasks can say nothing more we could read. */
+		for (i = 0; i < e->ntasks; i++)
+			e->tasks[i]->cancel_wanted = 1;
 		scancel(r);
-		ended(r, k, s, NULL, FM_SLURM_FAILED, &err);
+		for (i = 0; i < e->ntasks; i++) {
+			struct fm_error err = FM_ERROR_INIT;
+
+			if (e->tasks[i]->state != S_SUBMITTED)
+				continue;
+			fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
+				 "slurm job %s wrote an event line over %d bytes", e->job_id,
+				 FM_LINE_MAX);
+			ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &err);
+		}
 	}
 	free(buf);
 }
 
 /* --- asking Slurm ----------------------------------------------------------- */
 
-static struct sjob *by_job_id(struct fm_slurm_run *r, const char *id)
+static struct element *by_job_id(struct fm_slurm_run *r, const char *id)
 {
-	struct sjob *s;
+	struct element *e;
 
-	for (s = r->jobs; s; s = s->next)
-		if (s->state == S_SUBMITTED && !strcmp(s->job_id, id))
-			return s;
+	for (e = r->elements; e; e = e->next)
+		if (e->open && !strcmp(e->job_id, id))
+			return e;
 	return NULL;
 }
 
 static int listed(void *ctx, const struct fm_slurm_job *job)
 {
 	struct fm_slurm_run *r = ctx;
-	struct sjob *s = by_job_id(r, job->id);
+	struct element *e = by_job_id(r, job->id);
+	size_t i;
 
-	if (s) {
-		s->seen = r->looks;
-		/* Pending again: requeued, and what it said before is past. */
-		if (!strcmp(job->state, "PENDING") || !strcmp(job->state, "REQUEUED")) {
-			json_object_put(s->held);
-			s->held = NULL;
+	if (!e)
+		return 0;
+	e->seen = r->looks;
+	/* Pending again: requeued, and what its tasks said before is past. */
+	if (!strcmp(job->state, "PENDING") || !strcmp(job->state, "REQUEUED"))
+		for (i = 0; i < e->ntasks; i++) {
+			json_object_put(e->tasks[i]->held);
+			e->tasks[i]->held = NULL;
 		}
-	}
 	return 0;
 }
 
 /* The last line of Slurm's output of the element, or "". */
-static void job_output(struct fm_slurm_run *r, const struct sjob *s, char *buf, size_t len)
+static void job_output(struct fm_slurm_run *r, const struct element *e, char *buf, size_t len)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	char *path, *text = NULL, *under = strchr(s->job_id, '_');
+	char *path, *text = NULL, *under = strchr(e->job_id, '_');
 	size_t n;
 
 	buf[0] = '\0';
 	if (!under)
 		return;
-	path = fm_xasprintf("%s/slurm-%.*s_%s.out", r->dir, (int)(under - s->job_id), s->job_id,
+	path = fm_xasprintf("%s/slurm-%.*s_%s.out", r->dir, (int)(under - e->job_id), e->job_id,
 			    under + 1);
 	if (fm_read_file(path, 64 * 1024, &text, &n, &err) == 0)
 		last_line(text, buf, len);
@@ -571,16 +766,15 @@ static void job_output(struct fm_slurm_run *r, const struct sjob *s, char *buf, 
 	free(path);
 }
 
-/* A job no longer in squeue, without its final line: what became of it. */
-static void settle_job(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
-		       const struct fm_slurm_job *given)
+/* An element no longer in squeue: what became of its tasks without a final line. */
+static void settle(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct element *e,
+		   const struct fm_slurm_job *given)
 {
-	struct fm_error err = FM_ERROR_INIT;
 	struct fm_slurm_job oom, *job = (struct fm_slurm_job *)given;
-	enum fm_slurm_fate fate;
 	char said[320];
+	size_t i;
 
-	job_output(r, s, said, sizeof(said));
+	job_output(r, e, said, sizeof(said));
 	/*
 	 * Where memory is watched by polling (JobAcctGatherParams=OverMemoryKill)
 	 * rather than by a cgroup, a job over its --mem ends FAILED and only
@@ -591,26 +785,39 @@ static void settle_job(struct fm_slurm_run *r, const struct fm_slurm_sink *k, st
 		snprintf(oom.state, sizeof(oom.state), "OUT_OF_MEMORY");
 		job = &oom;
 	}
-	fate = fm_slurm_fate(job, s->mem_gb, &err);
+	for (i = 0; i < e->ntasks; i++) {
+		struct fm_error err = FM_ERROR_INIT;
+		struct sjob *s = e->tasks[i];
+		enum fm_slurm_fate fate;
 
-	if (fate == FM_SLURM_LIVE)
-		return; /* squeue and the record disagree for a moment: look again */
-	if (fate == FM_SLURM_ENDED && s->held) {
-		fm_error_release(&err);
-		ended(r, k, s, s->held, FM_SLURM_ENDED, &err);
-		return;
+		if (s->state != S_SUBMITTED)
+			continue;
+		fate = fm_slurm_fate(job, s->mem_gb, &err);
+		if (fate == FM_SLURM_LIVE) {
+			/* squeue and the record disagree for a moment: look again */
+			fm_error_release(&err);
+			return;
+		}
+		if (fate == FM_SLURM_ENDED && s->held) {
+			json_object *held = json_object_get(s->held);
+
+			fm_error_release(&err);
+			ended(r, k, s, held, FM_SLURM_ENDED, &err);
+			json_object_put(held);
+			continue;
+		}
+		if (fate == FM_SLURM_ENDED) {
+			/* It ended by itself and said nothing: what it printed says why. */
+			fm_error_release(&err);
+			fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
+				 "slurm job %s ended %s (exit code %s) without a final line%s%s",
+				 job->id, job->state, *job->exit_code ? job->exit_code : "unknown",
+				 *said ? ": " : "", said);
+			fm_slurm_details(job, &err);
+			fate = FM_SLURM_FAILED;
+		}
+		ended(r, k, s, NULL, fate, &err);
 	}
-	if (fate == FM_SLURM_ENDED) {
-		/* It ended by itself and said nothing: what it printed says why. */
-		fm_error_release(&err);
-		fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
-			 "slurm job %s ended %s (exit code %s) without a final line%s%s", job->id,
-			 job->state, *job->exit_code ? job->exit_code : "unknown",
-			 *said ? ": " : "", said);
-		fm_slurm_details(job, &err);
-		fate = FM_SLURM_FAILED;
-	}
-	ended(r, k, s, NULL, fate, &err);
 }
 
 struct lookup {
@@ -621,25 +828,25 @@ struct lookup {
 static int accounted(void *ctx, const struct fm_slurm_job *job)
 {
 	struct lookup *l = ctx;
-	struct sjob *s = by_job_id(l->r, job->id);
+	struct element *e = by_job_id(l->r, job->id);
 
-	if (s && s->seen != l->r->looks)
-		settle_job(l->r, l->k, s, job);
+	if (e && e->seen != l->r->looks)
+		settle(l->r, l->k, e, job);
 	return 0;
 }
 
-/* sacct for every job that left squeue unheard; scontrol where it cannot. */
+/* sacct for every element that left squeue unheard; scontrol where it cannot. */
 static void look_up(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 {
 	struct lookup l = {r, k};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_proc_output out;
 	struct fm_buf ids = FM_BUF_INIT;
-	struct sjob *s;
+	struct element *e;
 
-	for (s = r->jobs; s; s = s->next)
-		if (s->state == S_SUBMITTED && s->seen != r->looks)
-			fm_buf_addf(&ids, "%s%s", ids.len ? "," : "", s->job_id);
+	for (e = r->elements; e; e = e->next)
+		if (e->open && e->seen != r->looks)
+			fm_buf_addf(&ids, "%s%s", ids.len ? "," : "", e->job_id);
 	if (!ids.len)
 		return;
 	if (!r->no_sacct) {
@@ -658,23 +865,28 @@ static void look_up(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 	}
 	fm_buf_release(&ids);
 	/* What sacct did not answer for (none kept, or not yet written). */
-	for (s = r->jobs; s; s = s->next) {
-		char *argv[] = {"scontrol", "show", "job", "-o", s->job_id, NULL};
+	for (e = r->elements; e; e = e->next) {
+		char *argv[] = {"scontrol", "show", "job", "-o", e->job_id, NULL};
 		struct fm_slurm_job job;
+		size_t i;
 
-		if (s->state != S_SUBMITTED || s->seen == r->looks)
+		if (!e->open || e->seen == r->looks)
 			continue;
 		if (slurm(r, C_SCONTROL, argv, &out, &err) == 0 &&
 		    fm_slurm_parse_scontrol(out.out, out.outlen, &job, &err) == 0) {
-			settle_job(r, k, s, &job);
+			settle(r, k, e, &job);
 		} else {
-			struct fm_error lost = FM_ERROR_INIT;
+			for (i = 0; i < e->ntasks; i++) {
+				struct fm_error lost = FM_ERROR_INIT;
 
-			fm_error(&lost, FM_SERVICE_ERROR,
-				 "slurm job %s left the queue without a final line, and Slurm "
-				 "no longer knows it (%s)",
-				 s->job_id, err.message);
-			ended(r, k, s, NULL, FM_SLURM_FAILED, &lost);
+				if (e->tasks[i]->state != S_SUBMITTED)
+					continue;
+				fm_error(&lost, FM_SERVICE_ERROR,
+					 "slurm job %s left the queue without a final line, and "
+					 "Slurm no longer knows it (%s)",
+					 e->job_id, err.message);
+				ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &lost);
+			}
 		}
 		fm_error_release(&err);
 		fm_proc_output_release(&out);
@@ -687,8 +899,9 @@ static void look(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 	char *argv[] = {"squeue", "-h", "-r", "-n", r->name, "-o", "%i|%T|%N|%r", NULL};
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_proc_output out;
-	struct sjob *s;
+	struct element *e;
 	double now = fm_now();
+	size_t i;
 
 	r->looks++;
 	if (slurm(r, C_SQUEUE, argv, &out, &err) < 0 ||
@@ -701,60 +914,75 @@ static void look(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 			return;
 		}
 		/* The controller is gone for good: say so rather than wait forever. */
-		for (s = r->jobs; s; s = s->next) {
-			struct fm_error copy = FM_ERROR_INIT;
+		for (e = r->elements; e; e = e->next)
+			for (i = 0; i < e->ntasks; i++) {
+				struct fm_error copy = FM_ERROR_INIT;
 
-			if (s->state != S_SUBMITTED)
-				continue;
-			fm_error(&copy, FM_SERVICE_ERROR,
-				 "slurm job %s: no answer from Slurm for %g s: %s", s->job_id,
-				 FM_SLURM_LOST, err.message);
-			ended(r, k, s, NULL, FM_SLURM_FAILED, &copy);
-		}
+				if (e->tasks[i]->state != S_SUBMITTED)
+					continue;
+				fm_error(&copy, FM_SERVICE_ERROR,
+					 "slurm job %s: no answer from Slurm for %g s: %s",
+					 e->job_id, FM_SLURM_LOST, err.message);
+				ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &copy);
+			}
 		fm_error_release(&err);
 		return;
 	}
 	fm_proc_output_release(&out);
 	r->failing_since = 0;
-	/* A job that left: its last lines may have come since the last read. */
-	for (s = r->jobs; s; s = s->next)
-		if (s->state == S_SUBMITTED && s->seen != r->looks)
-			read_events(r, k, s);
+	/* An element that left: its last lines may have come since the last read. */
+	for (e = r->elements; e; e = e->next)
+		if (e->open && e->seen != r->looks)
+			read_events(r, k, e);
 	look_up(r, k);
 }
 
+/* Ended tasks and elements go, once nothing points at them. */
 static void sweep(struct fm_slurm_run *r)
 {
+	struct element **ep = &r->elements, *e;
 	struct sjob **pp = &r->jobs, *s;
 
+	/* A task of an element still open stays: the element names it. */
 	while ((s = *pp)) {
-		if (s->state != S_GONE) {
+		if (s->state != S_DONE || (s->el && s->el->open)) {
 			pp = &s->next;
 			continue;
 		}
 		*pp = s->next;
 		fm_slurm_request_release(&s->req);
+		json_object_put(s->held);
 		free(s->task_id);
+		free(s->plugin);
 		free(s);
 	}
 	r->tail = pp;
+	/* Its tasks went just above. */
+	while ((e = *ep)) {
+		if (e->open) {
+			ep = &e->next;
+			continue;
+		}
+		*ep = e->next;
+		free(e->tasks);
+		free(e);
+	}
 }
 
 double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 {
 	double now = fm_now(), next = INFINITY;
-	int submitted = 0, cancelling = 0;
-	struct sjob *s;
-
 	double hold_until = r->gather_from + fmax(r->o.poll, FM_SLURM_GATHER_MAX);
+	int submitted = 0, cancelling = 0;
+	struct element *e;
 
 	if (now >= r->gather_until && (!r->hold || now >= hold_until))
 		submit(r, k);
 	scancel(r);
 	if (now >= r->next_read) {
-		for (s = r->jobs; s; s = s->next)
-			if (s->state == S_SUBMITTED)
-				read_events(r, k, s);
+		for (e = r->elements; e; e = e->next)
+			if (e->open)
+				read_events(r, k, e);
 		r->next_read = INFINITY;
 	}
 	if (now >= r->next_poll) {
@@ -762,9 +990,9 @@ double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 		r->next_poll = INFINITY;
 	}
 	sweep(r);
-	for (s = r->jobs; s; s = s->next) {
-		submitted |= s->state == S_SUBMITTED;
-		cancelling |= s->state == S_SUBMITTED && s->cancel_wanted;
+	for (e = r->elements; e; e = e->next) {
+		submitted |= e->open > 0;
+		cancelling |= e->open && e->cancel_sent;
 	}
 	now = fm_now();
 	if (submitted) {
@@ -814,20 +1042,24 @@ static void wait_gone(struct fm_slurm_run *r)
 
 void fm_slurm_run_free(struct fm_slurm_run *r)
 {
+	struct element *e;
 	struct sjob *s;
+	size_t i;
 
 	if (!r)
 		return;
 	/* Nothing of the run stays in Slurm once the run is over. */
-	for (s = r->jobs; s; s = s->next)
-		if (s->state == S_SUBMITTED)
-			s->cancel_wanted = 1;
+	for (e = r->elements; e; e = e->next)
+		for (i = 0; i < e->ntasks; i++)
+			e->tasks[i]->cancel_wanted = 1;
 	scancel(r);
 	/* Cancelled jobs linger while they are killed: none outlives the run. */
 	if (r->calls[C_SCANCEL])
 		wait_gone(r);
 	for (s = r->jobs; s; s = s->next)
-		s->state = S_GONE;
+		s->state = S_DONE;
+	for (e = r->elements; e; e = e->next)
+		e->open = 0;
 	sweep(r);
 	if (r->dir) {
 		(void)fm_tree_remove(r->dir);

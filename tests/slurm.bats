@@ -127,7 +127,7 @@ each_once() {
 counted() {
 	local c
 	mkdir -p "$BATS_TEST_TMPDIR/bin"
-	for c in sbatch squeue sacct scontrol scancel; do
+	for c in sbatch squeue sacct scontrol scancel sinfo; do
 		printf '#!/bin/sh\necho %s >> "%s/calls"\nexec /usr/bin/%s "$@"\n' \
 			"$c" "$BATS_TEST_TMPDIR" "$c" > "$BATS_TEST_TMPDIR/bin/$c"
 		chmod +x "$BATS_TEST_TMPDIR/bin/$c"
@@ -262,6 +262,11 @@ PY
 	# Two requests (with and without a GPU), two arrays: thirteen tasks, two sbatch.
 	[ "$(calls sbatch)" -eq 2 ]
 	holds events "len({l['metadata']['slurm_job_id'].split('_')[0] for l in by('completed')}) == 2"
+	# Twelve echoes on a node of $(nproc) CPUs: batched, no more elements than
+	# slots (sinfo asked once), each running its share one after another.
+	[ "$(calls sinfo)" -le 1 ]
+	holds events "len({l['metadata']['slurm_job_id'] for l in by('completed') if l['task_id'][0] == 'e'}) <= $(nproc)" \
+		"all(l['metadata']['slurm_job_id'] == one('completed', l['task_id'])['metadata']['slurm_job_id'] for l in by('started'))"
 }
 
 @test "executor slurm: a job over its --mem fails naming the memory asked for" {

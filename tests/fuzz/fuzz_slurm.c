@@ -1,7 +1,7 @@
 /*
  * Fuzz target: what Slurm's commands print, as the executor reads it
  * (lib/slurm.c). The same bytes are read as a squeue/sacct table, as one
- * scontrol job and as sbatch's job id. Whatever they are: every job
+ * scontrol job, as sbatch's job id and as sinfo's nodes. Whatever they are: every job
  * handed on has an id and a state without a control byte, strings end
  * within their fields, an error has a message, a job's fate is one of
  * the five with an error exactly when it did not end by itself or is
@@ -72,6 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	fm_error_release(&err);
+	{
+		double cpus, gpus;
+
+		/* sinfo's nodes: counts that are finite and never below zero. */
+		if (fm_slurm_parse_nodes(text, size, &cpus, &gpus, &err) == 0) {
+			if (!(cpus >= 0 && gpus >= 0 && cpus < 1e15 && gpus < 1e20))
+				abort();
+		} else if (!*err.message) {
+			abort();
+		}
+		fm_error_release(&err);
+	}
 	free(text);
 	return 0;
 }

@@ -244,8 +244,30 @@ static void test_fate(void)
 	fate_is("SOMETHING_NEW", "", FM_SLURM_ENDED, "PLUGIN_EXECUTION_ERROR", "SOMETHING_NEW");
 }
 
+static void test_nodes(void)
+{
+	static const char two[] = "vm 2 gpu:2\nvm 2 gpu:2\nbig 64 gpu:a100:4(S:0-1),tmp:1\n"
+				  "cpu1 32 (null)\nbroken\n 5 gpu:9\nodd x gpu:3\n";
+	struct fm_error err = FM_ERROR_INIT;
+	double cpus, gpus;
+	char *huge;
+
+	OK(fm_slurm_parse_nodes(two, strlen(two), &cpus, &gpus, &err) == 0, "slurm nodes: read");
+	IS_INT((int)cpus, 98, "slurm nodes: CPUs, a node in two partitions counted once");
+	IS_INT((int)gpus, 6, "slurm nodes: GPUs of gpu:N and gpu:TYPE:N(S:...), none of (null)");
+	huge = fm_xmalloc(FM_SLURM_LINE_MAX + 10);
+	memset(huge, 'a', FM_SLURM_LINE_MAX + 9);
+	huge[FM_SLURM_LINE_MAX + 9] = '\0';
+	OK(fm_slurm_parse_nodes(huge, strlen(huge), &cpus, &gpus, &err) < 0 &&
+	       strstr(err.message, "sinfo"),
+	   "slurm nodes: a line over the bound fails");
+	fm_error_release(&err);
+	free(huge);
+}
+
 void test_slurm(void)
 {
+	test_nodes();
 	test_request();
 	test_table();
 	test_scontrol();
