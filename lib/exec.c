@@ -1871,15 +1871,18 @@ static int slurm_attach(struct fm_exec *x, struct job *j)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *line = fm_task_to_json(&j->t);
-	int rc;
+	int rc, feeds = 0;
+	size_t i;
 
 	json_object_object_del(line, "depends_on");
 	j->state = J_RUNNING;
 	j->deadline = INFINITY;
 	j->idle_at = INFINITY;
+	for (i = 0; i < j->ndependents && !feeds; i++)
+		feeds = j->dependents[i] && j->dependents[i]->state == J_WAITING;
 	rc = fm_slurm_run_add(
 	    x->slurm, j, line, fm_json_get(j->tool, "resources", json_type_object),
-	    j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout, j->m->name, &err);
+	    j->t.timeout > 0 ? j->t.timeout : j->m->exec_timeout, j->m->name, feeds, &err);
 	json_object_put(line);
 	if (rc < 0) {
 		if (j->needs)
@@ -1986,21 +1989,6 @@ static void slurm_ended(void *ctx, void *tag, json_object *final, enum fm_slurm_
 	fm_result_release(&res);
 }
 
-/* A job in Slurm has dependents waiting: more tasks become ready soon. */
-static int more_coming(const struct fm_exec *x)
-{
-	size_t i, k;
-
-	for (i = 0; i < x->nrunning; i++) {
-		const struct job *j = x->running[i];
-
-		for (k = 0; j->in_slurm && k < j->ndependents; k++)
-			if (j->dependents[k] && j->dependents[k]->state == J_WAITING)
-				return 1;
-	}
-	return 0;
-}
-
 /* What the Slurm jobs have to say; when they next want a look. */
 static double slurm_step(struct fm_exec *x)
 {
@@ -2010,7 +1998,6 @@ static double slurm_step(struct fm_exec *x)
 	if (!x->slurm)
 		return INFINITY;
 	k.ctx = x;
-	fm_slurm_run_hold(x->slurm, more_coming(x));
 	return fm_slurm_run_step(x->slurm, &k);
 }
 

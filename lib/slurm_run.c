@@ -64,6 +64,7 @@ struct sjob {
 	 * forgotten: the executor ended it already, what comes is dropped.
 	 */
 	int cancel_wanted, forgotten;
+	int feeds;	   /* others wait for it */
 	json_object *held; /* a failed or cancelled line, until Slurm says why */
 	struct sjob *next;
 };
@@ -88,7 +89,7 @@ struct fm_slurm_run {
 	struct element *elements;
 	unsigned long count, nelements, lists, looks, live;
 	double gather_from, gather_until, next_read, next_poll, failing_since;
-	int no_sacct, hold;
+	int no_sacct;
 	double cpus, gpus; /* the cluster's, once asked; -1: unknown */
 	unsigned long calls[6];
 };
@@ -239,7 +240,7 @@ static struct sjob *find(struct fm_slurm_run *r, void *tag)
 }
 
 int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_object *resources,
-		     double timeout, const char *plugin, struct fm_error *err)
+		     double timeout, const char *plugin, int feeds, struct fm_error *err)
 {
 	struct sjob *s = fm_xcalloc(1, sizeof(*s));
 	double now = fm_now();
@@ -259,6 +260,7 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 	s->cpus = fm_json_get_double(resources, "cpus", 0);
 	s->gpus = fm_json_get_double(resources, "gpu", 0);
 	s->timeout = timeout;
+	s->feeds = feeds;
 	s->tag = tag;
 	s->task_id = fm_xstrdup(fm_json_get_string(line, "task_id"));
 	s->plugin = fm_xstrdup(plugin);
@@ -338,11 +340,6 @@ void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag)
 		drop(r, s);
 }
 
-void fm_slurm_run_hold(struct fm_slurm_run *r, int more)
-{
-	r->hold = more;
-}
-
 unsigned long fm_slurm_run_live(const struct fm_slurm_run *r)
 {
 	return r->live;
@@ -405,44 +402,41 @@ static double slots(struct fm_slurm_run *r, const struct sjob *s)
 	return n >= 1 ? n : 1;
 }
 
-static int by_plugin(const void *a, const void *b)
+static int by_number(const void *a, const void *b)
 {
 	const struct sjob *x = *(struct sjob *const *)a, *y = *(struct sjob *const *)b;
-	int c = strcmp(x->plugin, y->plugin);
 
-	return c ? c : x->n < y->n ? -1 : x->n > y->n;
+	return x->n < y->n ? -1 : x->n > y->n;
 }
 
 /*
- * The group's tasks in elements: each plugin's tasks in runs of
- * ceil(its count / the cluster's slots), at most BATCH_MAX, so no more
- * elements wait for a slot than need to, and each keeps its plugin warm.
+ * The group's tasks in elements of ceil(tasks / the cluster's slots),
+ * at most BATCH_MAX: no more elements than can run at once, so none
+ * waits for a slot to free. The tasks keep the order they came in, as
+ * without Slurm (a storyboard's scenes in order, each scene's image
+ * before its narration); the node's filmeto-run keeps each plugin's
+ * process warm between its tasks.
  */
 static struct element **batch(struct fm_slurm_run *r, struct sjob **group, size_t n, size_t *m,
 			      size_t *most)
 {
 	struct element **els = fm_xcalloc(n, sizeof(*els));
-	size_t i = 0, j, per, same;
 	double fit = slots(r, group[0]);
+	size_t i, j, per = isinf(fit) ? 1 : (size_t)ceil((double)n / fit);
 
-	qsort(group, n, sizeof(*group), by_plugin);
+	per = per < 1 ? 1 : per > BATCH_MAX ? BATCH_MAX : per;
+	qsort(group, n, sizeof(*group), by_number);
 	*m = *most = 0;
-	while (i < n) {
-		for (same = i; same < n && !strcmp(group[same]->plugin, group[i]->plugin); same++)
-			;
-		per = isinf(fit) ? 1 : (size_t)ceil((double)(same - i) / fit);
-		per = per < 1 ? 1 : per > BATCH_MAX ? BATCH_MAX : per;
-		for (; i < same; i += j) {
-			struct element *e = fm_xcalloc(1, sizeof(*e));
+	for (i = 0; i < n; i += j) {
+		struct element *e = fm_xcalloc(1, sizeof(*e));
 
-			e->n = ++r->nelements;
-			e->tasks = fm_xcalloc(per, sizeof(*e->tasks));
-			for (j = 0; j < per && i + j < same; j++)
-				e->tasks[e->ntasks++] = group[i + j];
-			if (e->ntasks > *most)
-				*most = e->ntasks;
-			els[(*m)++] = e;
-		}
+		e->n = ++r->nelements;
+		e->tasks = fm_xcalloc(per, sizeof(*e->tasks));
+		for (j = 0; j < per && i + j < n; j++)
+			e->tasks[e->ntasks++] = group[i + j];
+		if (e->ntasks > *most)
+			*most = e->ntasks;
+		els[(*m)++] = e;
 	}
 	return els;
 }
@@ -969,14 +963,27 @@ static void sweep(struct fm_slurm_run *r)
 	}
 }
 
+/* A task in Slurm that others wait for: more tasks become ready soon. */
+static int feeding(const struct fm_slurm_run *r)
+{
+	const struct sjob *s;
+
+	for (s = r->jobs; s; s = s->next)
+		if (s->state == S_SUBMITTED && s->feeds && !s->forgotten)
+			return 1;
+	return 0;
+}
+
 double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 {
 	double now = fm_now(), next = INFINITY;
-	double hold_until = r->gather_from + fmax(r->o.poll, FM_SLURM_GATHER_MAX);
+	double hold_until = r->gather_from + FM_SLURM_HOLD;
 	int submitted = 0, cancelling = 0;
 	struct element *e;
 
-	if (now >= r->gather_until && (!r->hold || now >= hold_until))
+	int hold = feeding(r);
+
+	if (now >= r->gather_until && (!hold || now >= hold_until))
 		submit(r, k);
 	scancel(r);
 	if (now >= r->next_read) {
@@ -1006,7 +1013,7 @@ double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 		next = fmin(r->next_read, r->next_poll);
 	}
 	if (!isinf(r->gather_until))
-		next = fmin(next, r->hold ? fmax(r->gather_until, hold_until) : r->gather_until);
+		next = fmin(next, hold ? fmax(r->gather_until, hold_until) : r->gather_until);
 	return next;
 }
 

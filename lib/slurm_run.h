@@ -22,9 +22,10 @@
 
 /* Defaults; each is documented in filmeto-run(1). */
 #define FM_SLURM_POLL	     5.0  /* seconds between squeue calls */
-#define FM_SLURM_READ	     0.5  /* seconds between reads of the event files */
+#define FM_SLURM_READ	     0.25 /* seconds between reads of the event files */
 #define FM_SLURM_GATHER	     0.1  /* a submission waits this long for more tasks */
 #define FM_SLURM_GATHER_MAX  1.0  /* ... and at most this long */
+#define FM_SLURM_HOLD	     2.0  /* ... or this long while more of its level come */
 #define FM_SLURM_CMD_TIMEOUT 60.0 /* the longest a Slurm command may take */
 #define FM_SLURM_LOST	     60.0 /* squeue failing this long fails the jobs */
 #define FM_SLURM_JOBS	     256  /* -j's default: jobs of the run in Slurm at once */
@@ -68,11 +69,15 @@ int fm_slurm_run_new(struct fm_slurm_run **r, const struct fm_slurm_run_opts *o,
 /*
  * Hands a task over: line is its task line as the node's filmeto-run is
  * to read it; resources its tool's manifest resources: (gpu, mem_gb,
- * vram_gb, cpus), timeout its timeout, plugin its plugin's name. -1 with
- * err when the request cannot be made (config.yaml's slurm: is wrong).
+ * vram_gb, cpus), timeout its timeout, plugin its plugin's name; feeds:
+ * other tasks wait for it. While tasks that feed others run, what
+ * gathered waits for the tasks they will make ready, as the tasks of one
+ * level of the DAG go out in one array, but never longer than
+ * FM_SLURM_HOLD since the first came. -1 with err when the request
+ * cannot be made (config.yaml's slurm: is wrong).
  */
 int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_object *resources,
-		     double timeout, const char *plugin, struct fm_error *err);
+		     double timeout, const char *plugin, int feeds, struct fm_error *err);
 /*
  * Cancels the task's job: 1 when it never reached Slurm and is forgotten
  * already; 0 when its job is to be scancel'd (one scancel for all at the
@@ -81,13 +86,6 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 int fm_slurm_run_cancel(struct fm_slurm_run *r, void *tag);
 /* Forgets a task without a word (the executor ended it itself). */
 void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag);
-/*
- * Whether more tasks are about to come (jobs of the run are running whose
- * dependents wait): what gathered then waits for them, as tasks of one
- * level of the DAG go out in one array, but never longer than the poll
- * interval (at least FM_SLURM_GATHER_MAX) since the first came.
- */
-void fm_slurm_run_hold(struct fm_slurm_run *r, int more);
 /*
  * Does what is due: submits what gathered, scancels what was cancelled,
  * reads the event files, asks squeue. Returns when it wants to be
