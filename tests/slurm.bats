@@ -267,6 +267,13 @@ PY
 	[ "$(calls sinfo)" -le 1 ]
 	holds events "len({l['metadata']['slurm_job_id'] for l in by('completed') if l['task_id'][0] == 'e'}) <= $(nproc)" \
 		"all(l['metadata']['slurm_job_id'] == one('completed', l['task_id'])['metadata']['slurm_job_id'] for l in by('started'))"
+	# --limit holds as without Slurm: one GPU task in Slurm at a time.
+	for i in 1 2; do
+		task "g$i" onegpu render "{\"text\":\"CUDA_VISIBLE_DEVICES\",\"mode\":\"env\",\"delay\":$i}"
+	done > limited.ndjson
+	farm --limit gpu=1 limited.ndjson
+	[ "$status" -eq 0 ]
+	holds events "lines.index(one('completed', 'g1')) < lines.index(one('started', 'g2'))"
 }
 
 @test "executor slurm: a job over its --mem fails naming the memory asked for" {
