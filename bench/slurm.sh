@@ -287,8 +287,10 @@ while [ "$k" -lt "$N" ]; do
 done
 [ $executor = 0 ] || [ "$POLL5" = 0 ] || { k=0 && way slurm5 render --executor slurm; }
 
-# What Slurm alone costs here: as many empty array elements as the slurm
-# way has jobs (every task but the combine), from sbatch to the queue empty.
+# What Slurm alone costs here: as many empty array elements as there are
+# tasks but the combine (one job each, as the hand-written way makes; the
+# executor batches tasks into fewer elements where the cluster has fewer
+# slots), from sbatch to the queue empty.
 nslurm=$(($(jq '[.[].tasks[]] | length' hand-0/plan.json) - 1))
 t0=$(now)
 job=$(sbatch --parsable --job-name=filmeto-bench-floor --array=0-$((nslurm - 1)) \
@@ -327,7 +329,7 @@ awk -v t="$hand_t" -v c="$(rounds hand)$(calls hand)" 'BEGIN {
 	printf "slurm: hand-written: sbatch --array a level, squeue 1 s median %6.2f s  (%s)\n", t / 1e6, c
 }'
 awk -v t="$floor" -v n="$nslurm" 'BEGIN {
-	printf "slurm: Slurm alone: %d empty array elements (sbatch --wrap true)   %6.2f s  (what Slurm itself takes for as many jobs as the slurm way makes)\n", n, t / 1e6
+	printf "slurm: Slurm alone: %d empty array elements (sbatch --wrap true)   %6.2f s  (what Slurm itself takes for a job per task)\n", n, t / 1e6
 }'
 echo "slurm: DAG levels: $levels; hand-written: $(sed 's/:[0-9:]*$//' hand-0/stdout | paste -sd';' | sed 's/;/; /g')"
 if [ $executor = 1 ]; then
