@@ -1253,11 +1253,22 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	return hit;
 }
 
+/* The attempt's started line; job_id names the Slurm job it runs in, or NULL. */
+static void announce(struct fm_exec *x, struct job *j, const char *job_id)
+{
+	json_object *ev = job_event(j, "started");
+
+	j->announced = j->attempt;
+	json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
+	json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
+	slurm_meta(ev, job_id);
+	emit(x, ev);
+}
+
 /* An attempt begins: a -j slot, the limits, the clock and the started line. */
 static void begin_attempt(struct fm_exec *x, struct job *j, enum jstate st)
 {
 	double now = fm_now();
-	json_object *ev;
 
 	j->attempt++;
 	j->state = st;
@@ -1276,11 +1287,7 @@ static void begin_attempt(struct fm_exec *x, struct job *j, enum jstate st)
 		j->beat_at = INFINITY;
 		return;
 	}
-	j->announced = j->attempt;
-	ev = job_event(j, "started");
-	json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
-	json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
-	emit(x, ev);
+	announce(x, j, NULL);
 }
 
 /* The running task goes to w, which sends it once it is ready. */
@@ -1911,12 +1918,7 @@ static void slurm_event(void *ctx, void *tag, json_object *line, const char *job
 		/* A requeued job starts again: the task started once. */
 		if (j->announced == j->attempt)
 			return;
-		j->announced = j->attempt;
-		ev = job_event(j, "started");
-		json_object_object_add(ev, "plugin_name", json_object_new_string(j->m->name));
-		json_object_object_add(ev, "tool_name", json_object_new_string(j->t.tool_name));
-		slurm_meta(ev, job_id);
-		emit(x, ev);
+		announce(x, j, job_id);
 		if (x->o.heartbeat > 0)
 			j->beat_at = fm_now() + x->o.heartbeat;
 		return;
