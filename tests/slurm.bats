@@ -247,6 +247,30 @@ PY
 	[ ! -e out/.filmeto-slurm ]
 }
 
+@test "executor slurm: --placeholder: a scene whose job failed becomes a title card in the film made on the head" {
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	head -c 5000 /dev/urandom > bad.png
+	cat > film.yaml <<-YAML
+		title: Small film
+		size: 320x180
+		fps: 25
+		scenes:
+		  - id: one
+		    prompt: "One"
+		    duration: 2
+		  - id: two
+		    image: bad.png
+		    duration: 2
+	YAML
+	filmeto-submit --storyboard film.yaml > tasks.ndjson
+	farm --placeholder -o film.mp4 tasks.ndjson
+	[ "$status" -eq 1 ] # the scene's own task failed, on its node
+	holds events "one('failed', 'film-two-video')['metadata']['slurm_job_id']" \
+		"one('completed', 'film-film')"
+	[ "$(jfile film.json '[s["placeholder"] for s in d["scenes"]]')" = "[false, true]" ]
+	[ "$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 film.mp4)" -eq 100 ]
+}
+
 @test "executor slurm: a GPU task gets CUDA_VISIBLE_DEVICES from Slurm (--gres); many tasks asking the same go out as one array" {
 	plugin_dir onegpu '{gpu: 1}'
 	counted
