@@ -367,7 +367,7 @@ PY
 	[ "$(cat out/k/out.txt)" = kept ]
 }
 
-@test "executor slurm: an unknown partition, a rejected request, no sbatch: one failed line per task naming Slurm's words, no hang" {
+@test "executor slurm: an unknown partition, a rejected request, no sbatch, the controller down: one failed line per task naming Slurm's words, no hang" {
 	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
 	plugin_dir fourgpu '{gpu: 4}'
 	# config.yaml's partition for every job; a plugin's own wins.
@@ -395,6 +395,15 @@ PY
 	FILMETO_PLUGIN_PATH="$ROOT/plugins" PATH="$ROOT/cmd" farm tasks.ndjson
 	[ "$status" -eq 1 ]
 	holds events "'sbatch' in one('failed', 'orphan')['error']['message']"
+	# The controller down (our cluster's, moved to a port nobody listens
+	# on): sbatch's own words, in seconds.
+	if [ -n "$SLURM_JOBCOMP" ]; then
+		sed "s/^SlurmctldPort=.*/SlurmctldPort=$(slurm_free_ports 1)/" "$SLURM_CONF" > down.conf
+		task down noop noop '{}' > tasks.ndjson
+		FILMETO_PLUGIN_PATH="$ROOT/plugins" SLURM_CONF="$BATS_TEST_TMPDIR/down.conf" farm tasks.ndjson
+		[ "$status" -eq 1 ]
+		holds events "'Unable to contact slurm controller' in one('failed', 'down')['error']['message']"
+	fi
 	# A bad option or config value is refused before anything runs.
 	run filmeto-run --executor slurm --sbatch-arg nodash
 	[ "$status" -eq 2 ]
