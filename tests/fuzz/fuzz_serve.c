@@ -37,8 +37,8 @@ static void route(enum fm_method method, const char *line)
 		abort();
 	fm_error_release(&err);
 	code = fm_serve_query_parse(query, 1, &q, &err);
-	if (code == 0 && (q.limit < 1 || q.limit > FM_SERVE_PAGE_MAX ||
-			  (q.after[0] && !fm_id_valid(q.after))))
+	if (code == 0 &&
+	    (q.limit < 1 || q.limit > FM_SERVE_PAGE_MAX || (q.after[0] && !fm_id_valid(q.after))))
 		abort();
 	if (code && !err.message[0])
 		abort();
