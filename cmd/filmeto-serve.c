@@ -337,6 +337,7 @@ static void post_tasks(struct request *r)
 	size_t i, len = evbuffer_get_length(in);
 	struct fm_plugins plugins = {0};
 	struct fm_config config = {0};
+	struct fm_plan_rules rules = {.plugins = &plugins, .config = &config, .absolute = 1};
 	struct fm_spool sp = {0};
 	struct fm_plan plan;
 	int code;
@@ -356,17 +357,10 @@ static void post_tasks(struct request *r)
 	}
 	fm_plugins_scan(&plugins, &err);
 	fm_error_release(&err);
-	for (i = 0; i < json_object_array_length(tasks); i++) {
-		json_object *t = json_object_array_get_idx(tasks, i);
-		struct fm_plan_rules rules = {
-		    .plugins = &plugins, .config = &config, .absolute = 1};
-
-		set_owner(r, t);
-		fm_plan_check_task(&rules, t, 0, problems);
-	}
 	for (i = 0; i < json_object_array_length(tasks); i++)
-		fm_plan_add_task(&plan, json_object_array_get_idx(tasks, i));
-	fm_plan_check(&plan, 0, problems);
+		set_owner(r, json_object_array_get_idx(tasks, i));
+	/* As filmeto-submit --json --queue: -p values none, the plan may need queued tasks. */
+	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
 	if (open_spool(r, &sp) < 0)
 		goto out;
 	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
