@@ -30,6 +30,8 @@
 #define WORKERS_MAX 64
 /* How long a stopped worker has to put its tasks back before SIGKILL (s). */
 #define WORKER_GRACE 10.0
+/* A worker that ended is started again this long after (s): a crash loop stays slow. */
+#define WORKER_RESTART 1
 
 static const char usage_text[] =
     "usage: filmeto-serve [--listen ADDR:PORT]... [--spool DIR] [--workers N]\n"
@@ -65,9 +67,12 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
+struct server;
 struct worker {
+	struct server *s;
 	struct fm_proc proc;
-	struct event *out, *err, *end;
+	struct event *out, *err, *end; /* NULL while it is not running */
+	struct event *restart;
 };
 
 struct server {
@@ -574,23 +579,33 @@ static void on_worker_output(evutil_socket_t fd, short what, void *arg)
 		event_del(fd == w->proc.err ? w->err : w->out);
 }
 
+/* The worker's events gone, the process reaped and its pipes closed. */
+static void retire(struct worker *w)
+{
+	if (!w->end)
+		return;
+	event_free(w->out);
+	event_free(w->err);
+	event_free(w->end);
+	w->out = w->err = w->end = NULL;
+	fm_proc_stop(&w->proc, 0);
+	w->s->running--;
+}
+
 static void on_worker_end(evutil_socket_t fd, short what, void *arg)
 {
-	struct server *s = arg;
-	int i;
+	struct worker *w = arg;
+	struct timeval later = {WORKER_RESTART, 0};
+	char how[128];
 
+	(void)fd;
 	(void)what;
-	for (i = 0; i < s->nworkers; i++) {
-		struct worker *w = &s->workers[i];
-		char how[128];
-
-		if (w->proc.pidfd != fd || !fm_proc_poll(&w->proc))
-			continue;
-		fm_proc_describe(&w->proc, how, sizeof(how));
-		fm_warn("worker %ld %s", (long)w->proc.pid, how);
-		event_del(w->end);
-		s->running--;
-	}
+	if (!fm_proc_poll(&w->proc))
+		return;
+	fm_proc_describe(&w->proc, how, sizeof(how));
+	fm_warn("worker %ld %s; starting another in %d s", (long)w->proc.pid, how, WORKER_RESTART);
+	retire(w);
+	evtimer_add(w->restart, &later);
 }
 
 /* filmeto-run beside this binary when it is there (a build tree), else on PATH. */
@@ -613,31 +628,60 @@ static char *worker_program(void)
 	return fm_xstrdup("filmeto-run");
 }
 
-static void start_workers(struct server *s)
+/* Starts filmeto-run --spool, in a process group of its own; -1 with err. */
+static int spawn(struct worker *w, struct fm_error *err)
 {
 	extern char **environ;
-	struct fm_error err = FM_ERROR_INIT;
 	char *prog = worker_program();
 	char *argv[] = {prog, "--spool", NULL};
+	struct event_base *base = w->s->base;
+	int rc;
+
+	fm_proc_init(&w->proc);
+	rc = fm_proc_spawn(&w->proc, argv, NULL, environ, err);
+	free(prog);
+	if (rc < 0)
+		return -1;
+	close(w->proc.in);
+	w->proc.in = -1;
+	w->out = event_new(base, w->proc.out, EV_READ | EV_PERSIST, on_worker_output, w);
+	w->err = event_new(base, w->proc.err, EV_READ | EV_PERSIST, on_worker_output, w);
+	w->end = event_new(base, w->proc.pidfd, EV_READ | EV_PERSIST, on_worker_end, w);
+	event_add(w->out, NULL);
+	event_add(w->err, NULL);
+	event_add(w->end, NULL);
+	w->s->running++;
+	return 0;
+}
+
+static void on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct fm_error err = FM_ERROR_INIT;
+	struct timeval later = {WORKER_RESTART, 0};
+
+	(void)fd;
+	(void)what;
+	if (spawn(w, &err) < 0) {
+		fm_warn("cannot start a worker: %s", err.message);
+		fm_error_release(&err);
+		evtimer_add(w->restart, &later);
+	}
+}
+
+static void start_workers(struct server *s)
+{
+	struct fm_error err = FM_ERROR_INIT;
 	int i;
 
 	for (i = 0; i < s->nworkers; i++) {
 		struct worker *w = &s->workers[i];
 
-		fm_proc_init(&w->proc);
-		if (fm_proc_spawn(&w->proc, argv, NULL, environ, &err) < 0)
+		w->s = s;
+		w->restart = evtimer_new(s->base, on_restart, w);
+		if (spawn(w, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "cannot start a worker: %s", err.message);
-		close(w->proc.in);
-		w->proc.in = -1;
-		w->out = event_new(s->base, w->proc.out, EV_READ | EV_PERSIST, on_worker_output, w);
-		w->err = event_new(s->base, w->proc.err, EV_READ | EV_PERSIST, on_worker_output, w);
-		w->end = event_new(s->base, w->proc.pidfd, EV_READ | EV_PERSIST, on_worker_end, s);
-		event_add(w->out, NULL);
-		event_add(w->err, NULL);
-		event_add(w->end, NULL);
-		s->running++;
 	}
-	free(prog);
 }
 
 /* SIGTERM first: a worker puts its running tasks back in the queue. */
@@ -646,15 +690,15 @@ static void stop_workers(struct server *s)
 	int i;
 
 	for (i = 0; i < s->nworkers; i++)
-		fm_proc_signal(&s->workers[i].proc, SIGTERM);
+		if (s->workers[i].end)
+			fm_proc_signal(&s->workers[i].proc, SIGTERM);
 	for (i = 0; i < s->nworkers; i++) {
 		struct worker *w = &s->workers[i];
 
-		fm_proc_wait(&w->proc, WORKER_GRACE);
-		fm_proc_stop(&w->proc, 0);
-		event_free(w->out);
-		event_free(w->err);
-		event_free(w->end);
+		if (w->end)
+			fm_proc_wait(&w->proc, WORKER_GRACE);
+		retire(w);
+		event_free(w->restart);
 	}
 }
 

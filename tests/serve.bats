@@ -214,6 +214,20 @@ noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1";
 	[[ "$output" == *'"state":"queued"'* ]]
 }
 
+@test "a worker that dies is started again" {
+	serve
+	worker=$(pgrep -P "$SERVE_PID")
+	[ -n "$worker" ]
+	kill -KILL "$worker"
+	new() { local p; p=$(pgrep -P "$SERVE_PID") && [ "$p" != "$worker" ]; }
+	wait_for new
+	grep -q "worker $worker was killed by signal 9" serve.err
+	[ "$(api GET /health)" = 200 ]
+	[ "$(field 'b["workers"]')" = 1 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop after)")" = 201 ]
+	wait_for is_state after done
+}
+
 # keys FILE LINES...: a key file of mode 0600.
 keys() {
 	local f=$1
