@@ -273,6 +273,57 @@ static void set_owner(struct request *r, json_object *task)
 		json_object_object_add(meta, OWNER_KEY, json_object_new_string(r->key->name));
 }
 
+/*
+ * What a key that is not admin may not reach through a task: a file of
+ * the server's (a local_path resource, ComfyUI's input_image_path), and
+ * another key's task, whose outputs a task_output would hand over. Each
+ * is a problem, said as the spool says an id it does not have, so
+ * another's task is not revealed.
+ */
+static void check_reach(struct request *r, struct fm_spool *sp, const struct fm_plan *plan,
+			json_object *tasks, json_object *problems)
+{
+	size_t i, j;
+
+	if (!r->key || r->key->admin)
+		return;
+	for (i = 0; i < json_object_array_length(tasks); i++) {
+		json_object *t = json_object_array_get_idx(tasks, i), *needs;
+		json_object *res = fm_json_get(t, "resources", json_type_array);
+		const char *id = fm_json_get_string(t, "task_id");
+
+		for (j = 0; res && j < json_object_array_length(res); j++) {
+			const char *type =
+			    fm_json_get_string(json_object_array_get_idx(res, j), "type");
+
+			if (type && !strcmp(type, "local_path"))
+				fm_problem(problems,
+					   "task '%s': resource %zu: a local_path is not taken "
+					   "over HTTP (send base64 or a remote_url)",
+					   id ? id : "?", j + 1);
+		}
+		if (fm_json_get_string(fm_json_get(t, "parameters", json_type_object),
+				       "input_image_path"))
+			fm_problem(problems,
+				   "task '%s': input_image_path names a file of the server: not "
+				   "taken over HTTP",
+				   id ? id : "?");
+		needs = fm_task_needs(t);
+		for (j = 0; j < json_object_array_length(needs); j++) {
+			const char *d = json_object_get_string(json_object_array_get_idx(needs, j));
+
+			if (d && fm_id_valid(d) && !fm_plan_has(plan, d) &&
+			    fm_spool_find(sp, d, &(struct fm_spool_entry){0}, NULL) == 0 &&
+			    !may_see(r, sp, d))
+				fm_problem(problems,
+					   "task '%s': depends on task '%s', which is neither in "
+					   "the plan nor in the spool",
+					   id ? id : "?", d);
+		}
+		json_object_put(needs);
+	}
+}
+
 /* --- routes ------------------------------------------------------------- */
 
 static void health(struct request *r)
@@ -368,6 +419,7 @@ static void post_tasks(struct request *r)
 	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
 	if (open_spool(r, &sp) < 0)
 		goto out;
+	check_reach(r, &sp, &plan, tasks, problems);
 	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
 		fm_warn("%s", err.message);
 		fm_error_release(&err);

@@ -288,6 +288,13 @@ ROOT_KEY=root-key-0123456789abcdef
 	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY")" = 200 ]
 	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["mine", "theirs"]' ]
 	[ "$(api DELETE /api/v1/tasks/mine -H "Authorization: Bearer $ROOT_KEY")" = 200 ]
+	# Nor through a task: another's outputs, or a file of the server's.
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"peek","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"neither in the plan nor in the spool"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"file","tool_name":"noop","plugin_name":"noop","resources":[{"type":"local_path","data":"/etc/passwd"}]}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"local_path is not taken over HTTP"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"own","tool_name":"noop","plugin_name":"noop","depends_on":["theirs"]}')" = 201 ]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY" --data-binary '{"task_id":"adm","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 201 ]
 }
 
 @test "with keys it may listen beyond loopback" {
