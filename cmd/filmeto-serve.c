@@ -550,7 +550,9 @@ static void plugins_route(struct request *r)
 static enum fm_method method_of(enum evhttp_cmd_type c)
 {
 	switch (c) {
-	case EVHTTP_REQ_GET: return FM_METHOD_GET;
+	/* evhttp sends no body to a HEAD: it is a GET otherwise. */
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD: return FM_METHOD_GET;
 	case EVHTTP_REQ_POST: return FM_METHOD_POST;
 	case EVHTTP_REQ_DELETE: return FM_METHOD_DELETE;
 	default: return FM_METHOD_OTHER;

@@ -157,6 +157,7 @@ noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1";
 	grep -qi '^Allow: GET, POST' headers
 	[ "$(api POST /api/v1/tools)" = 405 ]
 	[ "$(api POST /health)" = 405 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -I "$URL/health")" = 200 ]
 	[ "$(api GET /api/v1/tasks/%2e%2e)" = 400 ]
 	[ "$(api GET /api/v1/tasks/..%2fetc)" = 400 ]
 	[ "$(api GET /api/v1/tasks/a%00b)" = 400 ]
