@@ -1,4 +1,4 @@
-# filmeto: four commands over one static library, bundled plugins, tests.
+# filmeto: five commands over one static library, bundled plugins, tests.
 #
 #   make            build lib/libfilmeto.a, cmd/filmeto-*, plugins/*
 #   make demo       install missing dependencies, build, render an example
@@ -24,8 +24,9 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
-	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel slurm-wlm munge
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch
+	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel slurm-wlm munge \
+	libevent-dev curl
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch curl
 # Daemons under sbin, which a user's PATH may lack: tests/slurm_helper.bash
 # starts a one-node cluster of them.
 DEB_DAEMONS = /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged
@@ -37,6 +38,9 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 # wslay (WebSocket framing, for comfyui) ships no pkg-config file.
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lwslay
 WSLAY_H = /usr/include/wslay/wslay.h
+# libevent's evhttp, for filmeto-serve only: the other commands do not link it.
+EVENT_LIBS = -levent
+EVENT_H = /usr/include/event2/http.h
 
 WARN = -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
@@ -61,7 +65,7 @@ LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
 LIB = lib/libfilmeto.a
 
-CMDS = filmeto-submit filmeto-run filmeto-watch filmeto-plugin
+CMDS = filmeto-submit filmeto-run filmeto-watch filmeto-plugin filmeto-serve
 CMD_BIN = $(addprefix cmd/,$(CMDS))
 
 # A C plugin is plugins/NAME/NAME.c built into plugins/NAME/NAME.
@@ -95,6 +99,9 @@ $(LIB): $(LIB_OBJ)
 
 cmd/%: cmd/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
+cmd/filmeto-serve: cmd/filmeto-serve.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) $(EVENT_LIBS) -lm
 
 plugins/%: plugins/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
@@ -130,6 +137,7 @@ deps:
 	for t in $(DEB_DAEMONS); do [ -x $$t ] || missing="$$missing $${t##*/}"; done; \
 	[ -f $(DEB_FONT) ] || missing="$$missing fonts"; \
 	[ -f $(WSLAY_H) ] || missing="$$missing wslay"; \
+	dpkg -s libevent-dev >/dev/null 2>&1 || [ -f $(EVENT_H) ] || missing="$$missing libevent-dev"; \
 	python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	/usr/bin/python3 -c 'import PIL, requests, pip' 2>/dev/null || missing="$$missing python3-pil"; \
 	/usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null || missing="$$missing python3-jsonschema"; \

@@ -290,27 +290,6 @@ static int cmd_validate(const char *dir)
 	return status;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Adds name to the plugins serving tool, once. */
-static void add_server(json_object *by_tool, const char *tool, const char *name)
-{
-	json_object *list;
-	size_t i;
-
-	if (!json_object_object_get_ex(by_tool, tool, &list)) {
-		list = json_object_new_array();
-		json_object_object_add(by_tool, tool, list);
-	}
-	for (i = 0; i < json_object_array_length(list); i++)
-		if (!strcmp(json_object_get_string(json_object_array_get_idx(list, i)), name))
-			return;
-	json_object_array_add(list, json_object_new_string(name));
-}
-
 /* "$VAR" when it is set and not empty, else what the default rests on. */
 static const char *from_env(const char *var, const char *fallback)
 {
@@ -413,12 +392,11 @@ static int cmd_config(struct fm_plugins *p)
 /* Each tool, sorted, with its plugins in search order: the first is the default. */
 static int cmd_tools(struct fm_plugins *p)
 {
-	json_object *by_tool = json_object_new_object(), *out = json_object_new_object(), *list;
 	struct fm_error err = FM_ERROR_INIT;
 	const struct fm_manifest *def;
+	json_object *out;
 	struct fm_config cfg;
-	const char **tools;
-	size_t i, j, n = 0;
+	size_t i, j;
 	int width = 0;
 	char *row;
 
@@ -426,37 +404,23 @@ static int cmd_tools(struct fm_plugins *p)
 		fm_warn("%s", err.message);
 		fm_error_release(&err);
 	}
-
-	for (i = 0; i < p->n; i++) {
-		const struct fm_plugin_entry *e = &p->v[i];
-
-		if (!e->ok) {
-			fm_warn("%s", e->error.message);
-			continue;
-		}
-		for (j = 0; !e->shadowed && j < json_object_array_length(e->manifest.tools); j++)
-			add_server(by_tool,
-				   fm_json_get_string(
-				       json_object_array_get_idx(e->manifest.tools, j), "name"),
-				   e->manifest.name);
+	for (i = 0; i < p->n; i++)
+		if (!p->v[i].ok)
+			fm_warn("%s", p->v[i].error.message);
+	out = fm_plugins_tools(p);
+	if (json_out) {
+		puts(fm_json_str(out));
+		goto out;
 	}
-	tools = fm_xcalloc((size_t)json_object_object_length(by_tool) + 1, sizeof(char *));
-	json_object_object_foreach (by_tool, key, val) {
+	json_object_object_foreach (out, key, val) {
 		(void)val;
-		tools[n++] = key;
 		if ((int)strlen(key) > width)
 			width = (int)strlen(key);
 	}
-	qsort(tools, n, sizeof(char *), by_name);
-	for (i = 0; i < n; i++) {
-		json_object_object_get_ex(by_tool, tools[i], &list);
-		if (json_out) {
-			json_object_object_add(out, tools[i], json_object_get(list));
-			continue;
-		}
+	json_object_object_foreach (out, tool, list) {
 		/* The default is what filmeto-run would pick: config.yaml, else first. */
-		def = fm_plugins_find(p, fm_config_default_plugin(&cfg, tools[i]), tools[i], NULL);
-		row = fm_xasprintf("%-*s ", width, tools[i]);
+		def = fm_plugins_find(p, fm_config_default_plugin(&cfg, tool), tool, NULL);
+		row = fm_xasprintf("%-*s ", width, tool);
 		for (j = 0; j < json_object_array_length(list); j++) {
 			const char *name =
 			    json_object_get_string(json_object_array_get_idx(list, j));
@@ -470,11 +434,8 @@ static int cmd_tools(struct fm_plugins *p)
 		line("%s", row);
 		free(row);
 	}
-	if (json_out)
-		puts(fm_json_str(out));
-	free(tools);
+out:
 	json_object_put(out);
-	json_object_put(by_tool);
 	fm_config_release(&cfg);
 	return FM_EXIT_OK;
 }

@@ -288,8 +288,8 @@ static json_object *resources(struct submit *s, const char *id)
 	return list;
 }
 
-/* Plugin, preset, typing and the manifest's rules, for one task. */
-static void check_task(struct submit *s, json_object *t, int apply_cli)
+/* The rules a task is checked by: plugins, config, -p values, the preset. */
+static struct fm_plan_rules rules(struct submit *s)
 {
 	struct fm_plan_rules r = {.plugins = &s->plugins,
 				  .config = &s->config,
@@ -298,7 +298,23 @@ static void check_task(struct submit *s, json_object *t, int apply_cli)
 				  .preset_name = s->a.preset,
 				  .absolute = s->a.queue};
 
+	return r;
+}
+
+/* Plugin, preset, typing and the manifest's rules, for one task. */
+static void check_task(struct submit *s, json_object *t, int apply_cli)
+{
+	struct fm_plan_rules r = rules(s);
+
 	fm_plan_check_task(&r, t, apply_cli, s->problems);
+}
+
+/* Every task, then the plan they make: as filmeto-serve checks what it is sent. */
+static void check_tasks(struct submit *s, struct fm_plan *plan, int apply_cli, int whole)
+{
+	struct fm_plan_rules r = rules(s);
+
+	fm_plan_check_tasks(&r, s->tasks, apply_cli, whole, plan, s->problems);
 }
 
 static json_object *single_task(struct submit *s, const char *id)
@@ -651,16 +667,13 @@ int main(int argc, char **argv)
 		json_tasks(&s);
 	else
 		json_object_array_add(s.tasks, single_task(&s, NULL));
-	for (i = 0; i < json_object_array_length(s.tasks); i++)
-		check_task(&s, json_object_array_get_idx(s.tasks, i), !s.a.storyboard && !s.a.json);
 	/*
 	 * A plan (a storyboard, --json) must be whole: every id it names is in
 	 * it. A single task's --depends names a task submitted elsewhere, and
 	 * a queued one's must be in the spool.
 	 */
-	for (i = 0; i < json_object_array_length(s.tasks); i++)
-		fm_plan_add_task(&plan, json_object_array_get_idx(s.tasks, i));
-	fm_plan_check(&plan, (s.a.storyboard || s.a.json) && !s.a.queue, s.problems);
+	check_tasks(&s, &plan, !s.a.storyboard && !s.a.json,
+		    (s.a.storyboard || s.a.json) && !s.a.queue);
 	if (s.a.queue) {
 		if (fm_spool_open(&sp, NULL, &err) < 0)
 			fm_die(FM_EXIT_FAILED, "%s", err.message);

@@ -300,8 +300,7 @@ json_object *fm_task_needs(json_object *task)
 	return ids;
 }
 
-/* A task object with "type":"task" first, whatever it had. */
-static json_object *as_task(json_object *o)
+json_object *fm_task_object(json_object *o)
 {
 	json_object *t;
 
@@ -326,7 +325,8 @@ void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
 
 	if (fm_json_parse(buf, len, &all, NULL) == 0 && json_object_is_type(all, json_type_array)) {
 		for (i = 0; i < json_object_array_length(all); i++)
-			json_object_array_add(tasks, as_task(json_object_array_get_idx(all, i)));
+			json_object_array_add(tasks,
+					      fm_task_object(json_object_array_get_idx(all, i)));
 		json_object_put(all);
 		return;
 	}
@@ -342,7 +342,7 @@ void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
 			fm_error_release(&err);
 			continue;
 		}
-		json_object_array_add(tasks, as_task(t));
+		json_object_array_add(tasks, fm_task_object(t));
 		json_object_put(t);
 	}
 }

@@ -65,6 +65,12 @@ int fm_task_ref_parse(const char *text, struct fm_task_ref *ref, struct fm_error
  * ({message}, "NAME line N: why", counting the lines that are not
  * empty). buf is NUL-terminated and is cut into lines (changed).
  */
+/*
+ * A task object as filmeto-submit --json reads it: a new reference with
+ * "type":"task" first (a "type" of its own replaces it in place, so a
+ * non-task is caught by fm_task_from_json); not an object: o itself.
+ */
+json_object *fm_task_object(json_object *o);
 void fm_tasks_read(char *buf, size_t len, const char *name, json_object *tasks,
 		   json_object *problems);
 /*

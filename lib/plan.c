@@ -390,3 +390,15 @@ void fm_plan_check_task(const struct fm_plan_rules *r, json_object *t, int add_v
 		fm_task_absolute_paths(t);
 	check_line(t, id, problems);
 }
+
+void fm_plan_check_tasks(const struct fm_plan_rules *r, json_object *tasks, int add_values,
+			 int whole, struct fm_plan *p, json_object *problems)
+{
+	size_t i, n = json_object_array_length(tasks);
+
+	for (i = 0; i < n; i++)
+		fm_plan_check_task(r, json_object_array_get_idx(tasks, i), add_values, problems);
+	for (i = 0; i < n; i++)
+		fm_plan_add_task(p, json_object_array_get_idx(tasks, i));
+	fm_plan_check(p, whole, problems);
+}

@@ -83,5 +83,13 @@ struct fm_plan_rules {
  */
 void fm_plan_check_task(const struct fm_plan_rules *r, json_object *task, int add_values,
 			json_object *problems);
+/*
+ * What filmeto-submit and filmeto-serve check before printing or queueing
+ * an array of task objects: each task (fm_plan_check_task, add_values as
+ * there), then the plan made of them all (fm_plan_add_task, fm_plan_check
+ * with whole as there). Problems are appended to problems.
+ */
+void fm_plan_check_tasks(const struct fm_plan_rules *r, json_object *tasks, int add_values,
+			 int whole, struct fm_plan *p, json_object *problems);
 
 #endif

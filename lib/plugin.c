@@ -364,3 +364,66 @@ const struct fm_plugin_entry *fm_plugins_lookup(const struct fm_plugins *p, cons
 	}
 	return NULL;
 }
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds name to the plugins serving tool, once. */
+static void add_server(json_object *by_tool, const char *tool, const char *name)
+{
+	json_object *list;
+	size_t i;
+
+	if (!json_object_object_get_ex(by_tool, tool, &list)) {
+		list = json_object_new_array();
+		json_object_object_add(by_tool, tool, list);
+	}
+	for (i = 0; i < json_object_array_length(list); i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(list, i)), name))
+			return;
+	json_object_array_add(list, json_object_new_string(name));
+}
+
+json_object *fm_plugins_tools(const struct fm_plugins *p)
+{
+	json_object *by_tool = json_object_new_object(), *out = json_object_new_object(), *list;
+	const char **tools;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < p->n; i++) {
+		const struct fm_plugin_entry *e = &p->v[i];
+
+		for (j = 0;
+		     e->ok && !e->shadowed && j < json_object_array_length(e->manifest.tools); j++)
+			add_server(by_tool,
+				   fm_json_get_string(
+				       json_object_array_get_idx(e->manifest.tools, j), "name"),
+				   e->manifest.name);
+	}
+	tools = fm_xcalloc((size_t)json_object_object_length(by_tool) + 1, sizeof(char *));
+	json_object_object_foreach (by_tool, key, val) {
+		(void)val;
+		tools[n++] = key;
+	}
+	qsort(tools, n, sizeof(char *), by_name);
+	for (i = 0; i < n; i++) {
+		json_object_object_get_ex(by_tool, tools[i], &list);
+		json_object_object_add(out, tools[i], json_object_get(list));
+	}
+	free(tools);
+	json_object_put(by_tool);
+	return out;
+}
+
+json_object *fm_plugins_manifests(const struct fm_plugins *p)
+{
+	json_object *all = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].ok && !p->v[i].shadowed)
+			json_object_array_add(all, fm_manifest_to_json(&p->v[i].manifest));
+	return all;
+}

@@ -40,6 +40,15 @@ void fm_plugins_release(struct fm_plugins *p);
  * otherwise, with a message naming what is there; several candidates
  * and no choice name them and the config.yaml line that chooses.
  */
+/*
+ * filmeto-plugin tools --json: each tool, sorted by name, mapped to the
+ * names of the plugins serving it in search order (the first is the
+ * default unless config.yaml chooses). Broken and shadowed plugins serve
+ * nothing.
+ */
+json_object *fm_plugins_tools(const struct fm_plugins *p);
+/* filmeto-plugin list --json: the manifest of each usable plugin, in search order. */
+json_object *fm_plugins_manifests(const struct fm_plugins *p);
 const struct fm_manifest *fm_plugins_find(const struct fm_plugins *p, const char *name,
 					  const char *tool, struct fm_error *err);
 /* The entry whose manifest name or directory name is name, or NULL. */

@@ -92,9 +92,13 @@ check_opts() {
 		new test doctor config --json --names --force --lang --dir -h --help --version
 }
 
+@test "filmeto-serve options are documented and completed" {
+	check_opts filmeto-serve -l --listen --spool -w --workers --key-file -h --help --version
+}
+
 @test "bash completion is found under every command name" {
 	local c
-	for c in filmeto-submit filmeto-run filmeto-watch filmeto-plugin; do
+	for c in filmeto-submit filmeto-run filmeto-watch filmeto-plugin filmeto-serve; do
 		[ -e "$root/completions/bash/$c" ]
 		grep -q "complete -F _filmeto_[a-z]* $c\$" \
 			"$root/completions/bash/$c"
@@ -207,6 +211,10 @@ complete_bash() {
 	[ "${lines[*]}" = "--quiet --verbose --allow-empty --color --summary-json --junit --follow --all --list --state --json --status --help --version" ]
 	run complete_bash filmeto-watch --color = ''
 	[ "${lines[*]}" = "auto always never" ]
+	run complete_bash filmeto-serve --
+	[ "${lines[*]}" = "--listen --spool --workers --key-file --help --version" ]
+	run complete_bash filmeto-serve --w
+	[ "$output" = "--workers" ]
 }
 
 @test "bash completion completes --cancel with the ids of queued tasks" {
@@ -227,10 +235,10 @@ complete_bash() {
 
 # The SYNOPSIS of filmeto-submit(1) and filmeto-run(1), words and order,
 # is the usage of their --help.
-@test "the SYNOPSIS of submit and run is the usage of --help" {
+@test "the SYNOPSIS of submit, run and serve is the usage of --help" {
 	command -v mandoc >/dev/null || skip "mandoc is not installed"
 	local bin
-	for bin in filmeto-submit filmeto-run; do
+	for bin in filmeto-submit filmeto-run filmeto-serve; do
 		diff -u <("$ROOT_BIN/$bin" --help | sed -n '/^usage:/,/^$/p' |
 			sed -e 's/^usage: //' -e 's/^ *//' | tr -s ' \n' '  ') \
 			<(mandoc -T ascii -O width=200 "$man/man1/$bin.1" | col -bx |

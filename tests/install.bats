@@ -11,6 +11,9 @@ setup() {
 	make -s -C "$ROOT" install DESTDIR="$BATS_TEST_TMPDIR/dest" PREFIX=/opt/filmeto > /dev/null
 	top="$BATS_TEST_TMPDIR/dest/opt/filmeto"
 	for f in bin/filmeto-submit bin/filmeto-run bin/filmeto-watch bin/filmeto-plugin \
+		bin/filmeto-serve share/man/man1/filmeto-serve.1 \
+		share/bash-completion/completions/filmeto-serve \
+		share/fish/vendor_completions.d/filmeto-serve.fish \
 		lib/filmeto/plugins/titlecard/plugin.yaml lib/filmeto/plugins/titlecard/titlecard \
 		share/man/man1/filmeto-run.1 share/man/man5/filmeto-plugin.yaml.5 \
 		share/man/man7/filmeto.7 share/man/man7/filmeto-protocol.7 \
@@ -32,6 +35,7 @@ setup() {
 	"$top/bin/filmeto-submit" -t text2image -p prompt=installed -p width=64 -p height=64 -i i \
 		| "$top/bin/filmeto-run" -d out | "$top/bin/filmeto-watch" > events
 	[ -s out/i/card.png ]
+	"$top/bin/filmeto-serve" --version
 }
 
 @test "a C plugin made by an installed filmeto-plugin builds with pkg-config filmeto and passes test" {

@@ -62,5 +62,6 @@ void test_idtab(void);
 void test_tally(void);
 void test_follow(void);
 void test_slurm(void);
+void test_serve_route(void);
 
 #endif

@@ -728,5 +728,6 @@ int main(void)
 	test_tally();
 	test_follow();
 	test_slurm();
+	test_serve_route();
 	return tap_done();
 }

@@ -1,0 +1,832 @@
+/*
+ * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
+ * (checked as filmeto-submit checks them), answers their status and
+ * lists, cancels them, and names the tools and plugins; filmeto-run
+ * --spool workers, started here or elsewhere, do the work. One libevent
+ * loop serves every connection; what a request may do is decided by
+ * lib/serve_route.c before the spool is touched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "filmeto.h"
+#include "serve_route.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8470"
+/* Most --listen addresses and --workers. */
+#define LISTEN_MAX  16
+#define WORKERS_MAX 64
+/* How long a stopped worker has to put its tasks back before SIGKILL (s). */
+#define WORKER_GRACE 10.0
+/* A worker that ended is started again this long after (s): a crash loop stays slow. */
+#define WORKER_RESTART 1
+
+static const char usage_text[] =
+    "usage: filmeto-serve [--listen ADDR:PORT]... [--spool DIR] [--workers N]\n"
+    "                     [--key-file FILE]\n"
+    "\n"
+    "Serve the spool over HTTP: queue tasks, answer their status, cancel them.\n"
+    "\n"
+    "  -l, --listen ADDR:PORT  address to listen on, numeric (IPv6 in [ ]);\n"
+    "                          repeatable (default: " DEFAULT_LISTEN ")\n"
+    "      --spool DIR         the spool (default: $FILMETO_SPOOL, else\n"
+    "                          $XDG_STATE_HOME/filmeto/spool)\n"
+    "  -w, --workers N         filmeto-run --spool workers to start and stop with\n"
+    "                          the server (default: 1; 0: they run elsewhere)\n"
+    "      --key-file FILE     API keys, 'NAME KEY' or 'NAME KEY admin' a line; the\n"
+    "                          file must not be readable by others (mode 0600)\n"
+    "  -h, --help              show this help\n"
+    "      --version           show the version\n"
+    "\n"
+    "Without --key-file only loopback addresses are served.\n"
+    "\n"
+    "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not listen or start a\n"
+    "worker, 2 usage error.\n";
+
+enum { OPT_VERSION = 256, OPT_SPOOL, OPT_KEY_FILE };
+
+static const struct option options[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"spool", required_argument, NULL, OPT_SPOOL},
+    {"workers", required_argument, NULL, 'w'},
+    {"key-file", required_argument, NULL, OPT_KEY_FILE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+struct server;
+struct worker {
+	struct server *s;
+	struct fm_proc proc;
+	struct event *out, *err, *end; /* NULL while it is not running */
+	struct event *restart;
+};
+
+struct server {
+	struct fm_serve_listen listen[LISTEN_MAX];
+	int nlisten;
+	long nworkers;
+	const char *spool, *key_file;
+	struct fm_serve_keys keys; /* n 0: no keys, every request is served */
+	struct event_base *base;
+	struct evhttp *http;
+	struct worker workers[WORKERS_MAX];
+	int running; /* workers not yet ended */
+};
+
+/* What one request is, once routed and let in. */
+struct request {
+	struct server *s;
+	struct evhttp_request *req;
+	struct fm_route_match m;
+	struct fm_serve_query q;
+	const struct fm_serve_key *key; /* NULL: no keys configured */
+};
+
+__attribute__((noreturn)) static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", fm_prog());
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	fm_try_help();
+}
+
+static void parse_args(int argc, char **argv, struct server *s)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *end;
+	int c, i;
+
+	s->nworkers = 1;
+	while ((c = getopt_long(argc, argv, "l:w:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (s->nlisten == LISTEN_MAX)
+				usage_error("at most %s --listen addresses", "16");
+			if (fm_serve_listen_parse(optarg, &s->listen[s->nlisten++], &err) < 0)
+				usage_error("%s", err.message);
+			break;
+		case OPT_SPOOL: s->spool = optarg; break;
+		case 'w':
+			s->nworkers = strtol(optarg, &end, 10);
+			if (!*optarg || *end || s->nworkers < 0 || s->nworkers > WORKERS_MAX)
+				usage_error("--workers '%s': a number from 0 to 64", optarg);
+			break;
+		case OPT_KEY_FILE: s->key_file = optarg; break;
+		case 'h': fm_help(usage_text);
+		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
+		default: fm_try_help();
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!s->nlisten &&
+	    fm_serve_listen_parse(DEFAULT_LISTEN, &s->listen[s->nlisten++], &err) < 0)
+		fm_die(FM_EXIT_USAGE, "%s", err.message);
+	for (i = 0; i < s->nlisten && !s->key_file; i++)
+		if (!s->listen[i].loopback)
+			usage_error("will not listen on '%s' beyond loopback without --key-file",
+				    s->listen[i].addr);
+}
+
+/* The key file, refused when others may read it: its keys are the server's. */
+static void read_keys(struct server *s)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	static char buf[FM_SERVE_KEYFILE_MAX + 1];
+	struct stat st;
+	ssize_t got;
+	size_t len = 0;
+	int fd = open(s->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		fm_die(FM_EXIT_USAGE, "cannot open '%s': %s", s->key_file, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		fm_die(FM_EXIT_USAGE, "key file '%s' is not a regular file", s->key_file);
+	if (st.st_mode & 077)
+		fm_die(FM_EXIT_USAGE, "key file '%s' has mode %04o: it must be 0600 (chmod 600)",
+		       s->key_file, (unsigned)(st.st_mode & 07777));
+	while ((got = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (got < 0)
+		fm_die(FM_EXIT_USAGE, "cannot read '%s': %s", s->key_file, strerror(errno));
+	if (len > FM_SERVE_KEYFILE_MAX)
+		fm_die(FM_EXIT_USAGE, "key file '%s' is larger than %d bytes", s->key_file,
+		       FM_SERVE_KEYFILE_MAX);
+	if (fm_serve_keys_parse(buf, len, &s->keys, &err) < 0)
+		fm_die(FM_EXIT_USAGE, "key file '%s': %s", s->key_file, err.message);
+	explicit_bzero(buf, len);
+}
+
+/* --- answers ------------------------------------------------------------ */
+
+static void reply(struct evhttp_request *req, int code, json_object *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const char *text = fm_json_str(body);
+
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evbuffer_add(b, text, strlen(text));
+	evbuffer_add(b, "\n", 1);
+	evhttp_send_reply(req, code, NULL, b);
+	evbuffer_free(b);
+	json_object_put(body);
+}
+
+static void reply_error(struct evhttp_request *req, int code, struct fm_error *err)
+{
+	reply(req, code, fm_serve_error_json(err));
+	fm_error_release(err);
+}
+
+static void fail(struct evhttp_request *req, int code, enum fm_code fc, const char *message)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	fm_error(&err, fc, "%s", message);
+	reply_error(req, code, &err);
+}
+
+static int open_spool(struct request *r, struct fm_spool *sp)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (fm_spool_open(sp, r->s->spool, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be opened");
+		return -1;
+	}
+	sp->warn = fm_warn_hook;
+	return 0;
+}
+
+/* --- ownership ---------------------------------------------------------- */
+
+/* Where a task records the name of the key that queued it. */
+#define OWNER_KEY "queued_by"
+
+/* Whether the request's key may see task id (which the spool holds). */
+static int may_see(struct request *r, struct fm_spool *sp, const char *id)
+{
+	struct fm_spool_entry e;
+	json_object *task = NULL;
+	const char *owner;
+	int ok;
+
+	if (!r->key || r->key->admin)
+		return 1;
+	if (fm_spool_find(sp, id, &e, NULL) < 0 || fm_spool_task(sp, &e, &task, NULL) < 0)
+		return 0;
+	owner = fm_json_get_string(fm_json_get(task, "metadata", json_type_object), OWNER_KEY);
+	ok = owner && !strcmp(owner, r->key->name);
+	json_object_put(task);
+	return ok;
+}
+
+/* 404 unless the task is there and the key may see it: another's task is not said to exist. */
+static int find_task(struct request *r, struct fm_spool *sp)
+{
+	struct fm_spool_entry e;
+	char msg[FM_ID_MAX + 32];
+
+	if (fm_spool_find(sp, r->m.id, &e, NULL) == 0 && may_see(r, sp, r->m.id))
+		return 0;
+	snprintf(msg, sizeof(msg), "no task '%s'", r->m.id);
+	fail(r->req, 404, FM_TASK_NOT_FOUND, msg);
+	return -1;
+}
+
+/* The key's name into the task's metadata; a name the client wrote there is replaced. */
+static void set_owner(struct request *r, json_object *task)
+{
+	json_object *meta;
+
+	if (!json_object_is_type(task, json_type_object))
+		return;
+	if (!json_object_object_get_ex(task, "metadata", &meta)) {
+		meta = json_object_new_object();
+		json_object_object_add(task, "metadata", meta);
+	}
+	/* Metadata that is no object is the checker's to refuse. */
+	if (!json_object_is_type(meta, json_type_object))
+		return;
+	json_object_object_del(meta, OWNER_KEY);
+	if (r->key)
+		json_object_object_add(meta, OWNER_KEY, json_object_new_string(r->key->name));
+}
+
+/*
+ * What a key that is not admin may not reach through a task: a file of
+ * the server's (a local_path resource, ComfyUI's input_image_path), and
+ * another key's task, whose outputs a task_output would hand over. Each
+ * is a problem, said as the spool says an id it does not have, so
+ * another's task is not revealed.
+ */
+static void check_reach(struct request *r, struct fm_spool *sp, const struct fm_plan *plan,
+			json_object *tasks, json_object *problems)
+{
+	size_t i, j;
+
+	if (!r->key || r->key->admin)
+		return;
+	for (i = 0; i < json_object_array_length(tasks); i++) {
+		json_object *t = json_object_array_get_idx(tasks, i), *needs;
+		json_object *res = fm_json_get(t, "resources", json_type_array);
+		const char *id = fm_json_get_string(t, "task_id");
+
+		for (j = 0; res && j < json_object_array_length(res); j++) {
+			const char *type =
+			    fm_json_get_string(json_object_array_get_idx(res, j), "type");
+
+			if (type && !strcmp(type, "local_path"))
+				fm_problem(problems,
+					   "task '%s': resource %zu: a local_path is not taken "
+					   "over HTTP (send base64 or a remote_url)",
+					   id ? id : "?", j + 1);
+		}
+		if (fm_json_get_string(fm_json_get(t, "parameters", json_type_object),
+				       "input_image_path"))
+			fm_problem(problems,
+				   "task '%s': input_image_path names a file of the server: not "
+				   "taken over HTTP",
+				   id ? id : "?");
+		needs = fm_task_needs(t);
+		for (j = 0; j < json_object_array_length(needs); j++) {
+			const char *d = json_object_get_string(json_object_array_get_idx(needs, j));
+
+			if (d && fm_id_valid(d) && !fm_plan_has(plan, d) &&
+			    fm_spool_find(sp, d, &(struct fm_spool_entry){0}, NULL) == 0 &&
+			    !may_see(r, sp, d))
+				fm_problem(problems,
+					   "task '%s': depends on task '%s', which is neither in "
+					   "the plan nor in the spool",
+					   id ? id : "?", d);
+		}
+		json_object_put(needs);
+	}
+}
+
+/* --- routes ------------------------------------------------------------- */
+
+static void health(struct request *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "version", json_object_new_string(FM_VERSION));
+	json_object_object_add(o, "workers", json_object_new_int(r->s->running));
+	reply(r->req, 200, o);
+}
+
+static void unprocessable(struct request *r, json_object *problems)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	size_t n = json_object_array_length(problems);
+
+	fm_error(&err, FM_VALIDATION_ERROR, "%zu problem%s: %s", n, n == 1 ? "" : "s",
+		 fm_json_get_string(json_object_array_get_idx(problems, 0), "message"));
+	fm_error_detail(&err, "problems", json_object_get(problems));
+	reply_error(r->req, 422, &err);
+}
+
+/* The answer waits for the last commit: nothing to do per batch. */
+static void durable(void *ctx, size_t from, size_t to)
+{
+	(void)ctx;
+	(void)from;
+	(void)to;
+}
+
+/* Queues the checked tasks in plan order; the ids are answered once durable. */
+static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
+		    const struct fm_plan *plan)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *order = json_object_new_array(), *ids = json_object_new_array(), *o;
+	size_t i, queued;
+
+	for (i = 0; i < plan->n; i++) {
+		json_object *t = json_object_array_get_idx(tasks, plan->order[i]);
+
+		json_object_array_add(order, json_object_get(t));
+		json_object_array_add(ids,
+				      json_object_new_string(fm_json_get_string(t, "task_id")));
+	}
+	if (fm_spool_enqueue(sp, order, durable, NULL, &queued, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_detail(&err, "queued", json_object_new_int64((int64_t)queued));
+		reply_error(r->req, err.code == FM_VALIDATION_ERROR ? 422 : 500, &err);
+		json_object_put(ids);
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "task_ids", ids);
+		json_object_object_add(o, "tasks", json_object_new_int64((int64_t)queued));
+		reply(r->req, 201, o);
+	}
+	json_object_put(order);
+}
+
+/* POST /api/v1/tasks: the checks of filmeto-submit --json --queue, in its order. */
+static void post_tasks(struct request *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
+	size_t i, len = evbuffer_get_length(in);
+	struct fm_plugins plugins = {0};
+	struct fm_config config = {0};
+	struct fm_plan_rules rules = {.plugins = &plugins, .config = &config, .absolute = 1};
+	struct fm_spool sp = {0};
+	struct fm_plan plan;
+	int code;
+
+	fm_plan_init(&plan);
+	code =
+	    fm_serve_tasks_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, tasks, &err);
+	if (code) {
+		reply_error(r->req, code, &err);
+		goto out;
+	}
+	if (fm_config_load(&config, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
+		goto out;
+	}
+	fm_plugins_scan(&plugins, &err);
+	fm_error_release(&err);
+	for (i = 0; i < json_object_array_length(tasks); i++)
+		set_owner(r, json_object_array_get_idx(tasks, i));
+	/* As filmeto-submit --json --queue: -p values none, the plan may need queued tasks. */
+	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
+	if (open_spool(r, &sp) < 0)
+		goto out;
+	check_reach(r, &sp, &plan, tasks, problems);
+	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
+	} else if (json_object_array_length(problems)) {
+		unprocessable(r, problems);
+	} else {
+		enqueue(r, &sp, tasks, &plan);
+	}
+	fm_spool_release(&sp);
+out:
+	fm_plan_release(&plan);
+	fm_plugins_release(&plugins);
+	fm_config_release(&config);
+	json_object_put(tasks);
+	json_object_put(problems);
+}
+
+static void get_task(struct request *r)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	json_object *st;
+
+	if (open_spool(r, &sp) < 0)
+		return;
+	if (find_task(r, &sp) == 0) {
+		if (fm_spool_status(&sp, r->m.id, &st, &err) < 0)
+			reply_error(r->req, err.code == FM_TASK_NOT_FOUND ? 404 : 500, &err);
+		else
+			reply(r->req, 200, st);
+	}
+	fm_spool_release(&sp);
+}
+
+/* GET /api/v1/tasks: a page of the list in queue order, after q.after. */
+static void list_tasks(struct request *r)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *all, *page = json_object_new_array(), *o;
+	struct fm_spool sp;
+	size_t i, n;
+	int started = !r->q.after[0], more = 0;
+
+	if (open_spool(r, &sp) < 0) {
+		json_object_put(page);
+		return;
+	}
+	if (fm_spool_list_json(&sp, r->q.state, &all, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		json_object_put(page);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be listed");
+		fm_spool_release(&sp);
+		return;
+	}
+	n = json_object_array_length(all);
+	for (i = 0; i < n && !more; i++) {
+		json_object *t = json_object_array_get_idx(all, i);
+		const char *id = fm_json_get_string(t, "task_id");
+
+		if (!started) {
+			started = id && !strcmp(id, r->q.after);
+			continue;
+		}
+		if (!id || !may_see(r, &sp, id))
+			continue;
+		if (json_object_array_length(page) == r->q.limit)
+			more = 1;
+		else
+			json_object_array_add(page, json_object_get(t));
+	}
+	o = json_object_new_object();
+	n = json_object_array_length(page);
+	json_object_object_add(o, "tasks", page);
+	json_object_object_add(o, "next",
+			       more ? json_object_new_string(fm_json_get_string(
+					  json_object_array_get_idx(page, n - 1), "task_id"))
+				    : NULL);
+	json_object_put(all);
+	fm_spool_release(&sp);
+	reply(r->req, 200, o);
+}
+
+static void cancel_task(struct request *r)
+{
+	static const char *const said[] = {"cancelled", "cancelling"};
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	json_object *o;
+	int rc;
+
+	if (open_spool(r, &sp) < 0)
+		return;
+	if (find_task(r, &sp) < 0) {
+		fm_spool_release(&sp);
+		return;
+	}
+	rc = fm_spool_cancel(&sp, r->m.id, &err);
+	if (rc < 0) {
+		reply_error(r->req, err.code == FM_RESOURCE_PROCESSING_ERROR ? 500 : 404, &err);
+	} else if (rc == 2) {
+		fm_error(&err, FM_VALIDATION_ERROR, "task '%s' had already finished", r->m.id);
+		reply_error(r->req, 409, &err);
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "task_id", json_object_new_string(r->m.id));
+		json_object_object_add(o, "state", json_object_new_string(said[rc]));
+		reply(r->req, rc == 0 ? 200 : 202, o);
+	}
+	fm_spool_release(&sp);
+}
+
+/* GET /api/v1/tools and /api/v1/plugins: filmeto-plugin tools --json and list --json. */
+static void plugins_route(struct request *r)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_plugins p = {0};
+	json_object *o;
+
+	fm_plugins_scan(&p, &err);
+	fm_error_release(&err);
+	o = r->m.route == FM_ROUTE_TOOLS ? fm_plugins_tools(&p) : fm_plugins_manifests(&p);
+	fm_plugins_release(&p);
+	reply(r->req, 200, o);
+}
+
+static enum fm_method method_of(enum evhttp_cmd_type c)
+{
+	switch (c) {
+	/* evhttp sends no body to a HEAD: it is a GET otherwise. */
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD: return FM_METHOD_GET;
+	case EVHTTP_REQ_POST: return FM_METHOD_POST;
+	case EVHTTP_REQ_DELETE: return FM_METHOD_DELETE;
+	default: return FM_METHOD_OTHER;
+	}
+}
+
+/*
+ * Every request: a key in the URL is refused first (401, even a right
+ * one), then a missing or wrong key (401, /health aside), then what the
+ * route says (404, 400, 405), then the list's query (400).
+ */
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct request r = {.s = arg, .req = req};
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum fm_method method = method_of(evhttp_request_get_command(req));
+	struct fm_error rerr = FM_ERROR_INIT, qerr = FM_ERROR_INIT;
+	int rcode, qcode;
+
+	rcode = fm_serve_route(method, path && *path ? path : "/", &r.m, &rerr);
+	qcode = fm_serve_query_parse(uri ? evhttp_uri_get_query(uri) : NULL,
+				     r.m.route == FM_ROUTE_TASKS && method == FM_METHOD_GET, &r.q,
+				     &qerr);
+	if (qcode == 401) {
+		reply_error(req, 401, &qerr);
+		goto out;
+	}
+	if (r.s->keys.n && r.m.route != FM_ROUTE_HEALTH) {
+		r.key = fm_serve_keys_check(
+		    &r.s->keys,
+		    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
+		if (!r.key) {
+			evhttp_add_header(evhttp_request_get_output_headers(req),
+					  "WWW-Authenticate", "Bearer");
+			fail(req, 401, FM_VALIDATION_ERROR,
+			     "a valid key is needed: Authorization: Bearer KEY");
+			goto out;
+		}
+	}
+	if (rcode) {
+		if (rcode == 405)
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+					  r.m.allow_text);
+		reply_error(req, rcode, &rerr);
+		goto out;
+	}
+	if (qcode) {
+		reply_error(req, qcode, &qerr);
+		goto out;
+	}
+	switch (r.m.route) {
+	case FM_ROUTE_HEALTH: health(&r); break;
+	case FM_ROUTE_TASKS: method == FM_METHOD_POST ? post_tasks(&r) : list_tasks(&r); break;
+	case FM_ROUTE_TASK: method == FM_METHOD_GET ? get_task(&r) : cancel_task(&r); break;
+	case FM_ROUTE_TOOLS:
+	case FM_ROUTE_PLUGINS: plugins_route(&r); break;
+	case FM_ROUTE_NONE: break;
+	}
+out:
+	fm_error_release(&rerr);
+	fm_error_release(&qerr);
+}
+
+/* --- workers ------------------------------------------------------------ */
+
+/* A worker's events go to the task logs; what it writes to us is its chatter. */
+static void on_worker_output(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	(void)what;
+	if (n > 0 && fd == w->proc.err)
+		fwrite(buf, 1, (size_t)n, stderr);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		event_del(fd == w->proc.err ? w->err : w->out);
+}
+
+/* The worker's events gone, the process reaped and its pipes closed. */
+static void retire(struct worker *w)
+{
+	if (!w->end)
+		return;
+	event_free(w->out);
+	event_free(w->err);
+	event_free(w->end);
+	w->out = w->err = w->end = NULL;
+	fm_proc_stop(&w->proc, 0);
+	w->s->running--;
+}
+
+static void on_worker_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval later = {WORKER_RESTART, 0};
+	char how[128];
+
+	(void)fd;
+	(void)what;
+	if (!fm_proc_poll(&w->proc))
+		return;
+	fm_proc_describe(&w->proc, how, sizeof(how));
+	fm_warn("worker %ld %s; starting another in %d s", (long)w->proc.pid, how, WORKER_RESTART);
+	retire(w);
+	evtimer_add(w->restart, &later);
+}
+
+/* filmeto-run beside this binary when it is there (a build tree), else on PATH. */
+static char *worker_program(void)
+{
+	char self[4096], *slash, *path;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			path = fm_xasprintf("%s/filmeto-run", self);
+			if (access(path, X_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	return fm_xstrdup("filmeto-run");
+}
+
+/* Starts filmeto-run --spool, in a process group of its own; -1 with err. */
+static int spawn(struct worker *w, struct fm_error *err)
+{
+	extern char **environ;
+	char *prog = worker_program();
+	char *argv[] = {prog, "--spool", NULL};
+	struct event_base *base = w->s->base;
+	int rc;
+
+	fm_proc_init(&w->proc);
+	rc = fm_proc_spawn(&w->proc, argv, NULL, environ, err);
+	free(prog);
+	if (rc < 0)
+		return -1;
+	close(w->proc.in);
+	w->proc.in = -1;
+	w->out = event_new(base, w->proc.out, EV_READ | EV_PERSIST, on_worker_output, w);
+	w->err = event_new(base, w->proc.err, EV_READ | EV_PERSIST, on_worker_output, w);
+	w->end = event_new(base, w->proc.pidfd, EV_READ | EV_PERSIST, on_worker_end, w);
+	event_add(w->out, NULL);
+	event_add(w->err, NULL);
+	event_add(w->end, NULL);
+	w->s->running++;
+	return 0;
+}
+
+static void on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct fm_error err = FM_ERROR_INIT;
+	struct timeval later = {WORKER_RESTART, 0};
+
+	(void)fd;
+	(void)what;
+	if (spawn(w, &err) < 0) {
+		fm_warn("cannot start a worker: %s", err.message);
+		fm_error_release(&err);
+		evtimer_add(w->restart, &later);
+	}
+}
+
+static void start_workers(struct server *s)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	int i;
+
+	for (i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+
+		w->s = s;
+		w->restart = evtimer_new(s->base, on_restart, w);
+		if (spawn(w, &err) < 0)
+			fm_die(FM_EXIT_FAILED, "cannot start a worker: %s", err.message);
+	}
+}
+
+/* SIGTERM first: a worker puts its running tasks back in the queue. */
+static void stop_workers(struct server *s)
+{
+	int i;
+
+	for (i = 0; i < s->nworkers; i++)
+		if (s->workers[i].end)
+			fm_proc_signal(&s->workers[i].proc, SIGTERM);
+	for (i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+
+		if (w->end)
+			fm_proc_wait(&w->proc, WORKER_GRACE);
+		retire(w);
+		event_free(w->restart);
+	}
+}
+
+/* --- the loop ----------------------------------------------------------- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void listen_all(struct server *s)
+{
+	int i;
+
+	for (i = 0; i < s->nlisten; i++) {
+		const struct fm_serve_listen *l = &s->listen[i];
+
+		if (!evhttp_bind_socket_with_handle(s->http, l->addr, l->port))
+			fm_die(FM_EXIT_FAILED, "cannot listen on %s%s%s:%u: %s",
+			       strchr(l->addr, ':') ? "[" : "", l->addr,
+			       strchr(l->addr, ':') ? "]" : "", l->port, strerror(errno));
+		fm_warn("listening on http://%s%s%s:%u/", strchr(l->addr, ':') ? "[" : "", l->addr,
+			strchr(l->addr, ':') ? "]" : "", l->port);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server s = {0};
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct event *sigterm, *sigint;
+
+	fm_msg_init(argv[0]);
+	signal(SIGPIPE, SIG_IGN);
+	fm_secrets_hide();
+	parse_args(argc, argv, &s);
+	if (s.key_file)
+		read_keys(&s);
+	/* The workers find the same spool by the variable filmeto-run reads. */
+	if (s.spool && setenv("FILMETO_SPOOL", s.spool, 1) < 0)
+		fm_die(FM_EXIT_FAILED, "setenv:");
+	if (fm_spool_open(&sp, s.spool, &err) < 0)
+		fm_die(FM_EXIT_FAILED, "%s", err.message);
+	fm_spool_release(&sp);
+
+	s.base = event_base_new();
+	s.http = s.base ? evhttp_new(s.base) : NULL;
+	if (!s.http)
+		fm_die(FM_EXIT_FAILED, "cannot start the event loop");
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+					       EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+					       EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(s.http, FM_SERVE_BODY_MAX);
+	evhttp_set_max_headers_size(s.http, FM_SERVE_HEADERS_MAX);
+	evhttp_set_timeout(s.http, FM_SERVE_TIMEOUT);
+	evhttp_set_gencb(s.http, handle, &s);
+	listen_all(&s);
+	sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+	sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	start_workers(&s);
+
+	event_base_dispatch(s.base);
+
+	/* Stop accepting first, then let the workers put their tasks back. */
+	evhttp_free(s.http);
+	stop_workers(&s);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(s.base);
+	fm_serve_keys_clear(&s.keys);
+	return FM_EXIT_OK;
+}

@@ -1,0 +1,381 @@
+/*
+ * filmeto-serve's decisions on a request, before the spool: routes, the
+ * list's query, the task body, keys and listen addresses. A path is
+ * split at '/' first and each component is percent-decoded after, so an
+ * encoded slash or dot can never make a component that walks out of a
+ * folder: a task id must pass fm_id_valid once decoded.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "model.h"
+#include "serve_route.h"
+#include "spool.h"
+#include "util.h"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decodes n bytes of a URL component into out (size max, NUL ended):
+ * -1 for a malformed escape, an encoded NUL, or one too long.
+ */
+static int decode(const char *s, size_t n, char *out, size_t max, int plus)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%') {
+			int hi;
+
+			if (i + 2 >= n)
+				return -1;
+			hi = hexval((unsigned char)s[i + 1]);
+			c = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || c < 0)
+				return -1;
+			c = hi * 16 + c;
+			i += 2;
+		} else if (c == '+' && plus) {
+			c = ' ';
+		}
+		if (c == '\0' || o + 1 >= max)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static void allow(struct fm_route_match *m, unsigned methods)
+{
+	m->allow = methods;
+	snprintf(m->allow_text, sizeof(m->allow_text), "%s%s%s",
+		 methods & FM_METHOD_GET ? "GET" : "",
+		 methods & FM_METHOD_POST ? (methods & FM_METHOD_GET ? ", POST" : "POST") : "",
+		 methods & FM_METHOD_DELETE ? ", DELETE" : "");
+}
+
+int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
+		   struct fm_error *err)
+{
+	static const char tasks[] = "/api/v1/tasks";
+	size_t n = strlen(path);
+
+	memset(m, 0, sizeof(*m));
+	if (n > FM_SERVE_PATH_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	if (!strcmp(path, "/health")) {
+		m->route = FM_ROUTE_HEALTH;
+		allow(m, FM_METHOD_GET);
+	} else if (!strcmp(path, "/api/v1/tools")) {
+		m->route = FM_ROUTE_TOOLS;
+		allow(m, FM_METHOD_GET);
+	} else if (!strcmp(path, "/api/v1/plugins")) {
+		m->route = FM_ROUTE_PLUGINS;
+		allow(m, FM_METHOD_GET);
+	} else if (!strcmp(path, tasks)) {
+		m->route = FM_ROUTE_TASKS;
+		allow(m, FM_METHOD_GET | FM_METHOD_POST);
+	} else if (!strncmp(path, tasks, sizeof(tasks) - 1) && path[sizeof(tasks) - 1] == '/' &&
+		   !strchr(path + sizeof(tasks), '/')) {
+		const char *c = path + sizeof(tasks);
+
+		if (decode(c, strlen(c), m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
+			m->id[0] = '\0';
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"the path does not name a task: an id is " FM_ID_RULE),
+			       400;
+		}
+		m->route = FM_ROUTE_TASK;
+		allow(m, FM_METHOD_GET | FM_METHOD_DELETE);
+	} else {
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	}
+	if (!(m->allow & method))
+		return fm_error(err, FM_VALIDATION_ERROR, "this route takes %s", m->allow_text),
+		       405;
+	return 0;
+}
+
+/* Query parameters that carry a key, in the spellings clients use. */
+static int key_param(const char *name)
+{
+	static const char *const names[] = {"key",	     "api_key",	     "apikey",
+					    "token",	     "access_token", "auth",
+					    "authorization", "bearer",	     NULL};
+	size_t i;
+
+	for (i = 0; names[i]; i++)
+		if (!strcasecmp(name, names[i]))
+			return 1;
+	return 0;
+}
+
+static int list_param(const char *name, const char *value, struct fm_serve_query *q,
+		      struct fm_error *err)
+{
+	char *end;
+	long n;
+
+	if (!strcmp(name, "state")) {
+		if (!*value)
+			return 0;
+		q->state = fm_spool_state_parse(value);
+		if (q->state < 0)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"state '%.32s': one of queued, running, done, failed, "
+					"cancelled",
+					value);
+	} else if (!strcmp(name, "limit")) {
+		n = strtol(value, &end, 10);
+		if (!*value || *end || n < 1 || n > FM_SERVE_PAGE_MAX)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"limit '%.32s': a number from 1 to %d", value,
+					FM_SERVE_PAGE_MAX);
+		q->limit = (size_t)n;
+	} else if (!strcmp(name, "after")) {
+		if (*value && !fm_id_valid(value))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"after: not a task id: an id is " FM_ID_RULE);
+		/* Valid or empty: at most FM_ID_MAX bytes. */
+		memcpy(q->after, value, strlen(value) + 1);
+	} else {
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"unknown parameter '%.32s': state, limit and after are", name);
+	}
+	return 0;
+}
+
+int fm_serve_query_parse(const char *query, int list, struct fm_serve_query *q,
+			 struct fm_error *err)
+{
+	char name[64], value[FM_ID_MAX + 2];
+	const char *p = query ? query : "";
+	int status = 0;
+
+	q->state = -1;
+	q->limit = FM_SERVE_PAGE;
+	q->after[0] = '\0';
+	/* Every parameter is looked at for a key before any is refused for another reason. */
+	while (*p) {
+		const char *amp = strchr(p, '&'), *eq;
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+
+		eq = memchr(p, '=', n);
+		if (n && decode(p, eq ? (size_t)(eq - p) : n, name, sizeof(name), 1) == 0 &&
+		    key_param(name))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"a key goes in an Authorization: Bearer header, never "
+					"in a URL"),
+			       401;
+		if (!status && n) {
+			if (!list)
+				status = fm_error(err, FM_VALIDATION_ERROR,
+						  "this route takes no query parameters");
+			else if (decode(p, eq ? (size_t)(eq - p) : n, name, sizeof(name), 1) < 0 ||
+				 decode(eq ? eq + 1 : p + n, eq ? n - (size_t)(eq + 1 - p) : 0,
+					value, sizeof(value), 1) < 0)
+				status = fm_error(err, FM_VALIDATION_ERROR,
+						  "a query parameter is malformed or too long");
+			else
+				status = list_param(name, value, q, err);
+		}
+		p += n + (amp != NULL);
+	}
+	return status < 0 ? 400 : 0;
+}
+
+int fm_serve_tasks_body(const char *buf, size_t len, json_object *tasks, struct fm_error *err)
+{
+	json_object *all;
+	size_t i;
+
+	if (fm_json_parse(buf, len, &all, err) < 0)
+		return 400;
+	if (json_object_is_type(all, json_type_object)) {
+		json_object_array_add(tasks, fm_task_object(all));
+	} else if (json_object_is_type(all, json_type_array) && json_object_array_length(all)) {
+		for (i = 0; i < json_object_array_length(all); i++)
+			json_object_array_add(tasks,
+					      fm_task_object(json_object_array_get_idx(all, i)));
+	} else {
+		json_object_put(all);
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the body must be a task object or a non-empty array of them"),
+		       422;
+	}
+	json_object_put(all);
+	return 0;
+}
+
+static int key_byte(int c)
+{
+	return c > ' ' && c < 127;
+}
+
+static int key_line(const char *line, size_t lineno, struct fm_serve_keys *k, struct fm_error *err)
+{
+	char name[FM_ID_MAX + 2], key[FM_SERVE_KEY_MAX + 2], flag[16], extra[2];
+	struct fm_serve_key *e;
+	int n;
+	size_t i;
+
+	/* Widths one past each limit, so a longer field is caught, not cut. */
+	n = sscanf(line, "%129s %257s %15s %1s", name, key, flag, extra);
+	if (n < 2 || n > 3 || (n == 3 && strcmp(flag, "admin")))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"line %zu: expected NAME KEY or NAME KEY admin", lineno);
+	if (!fm_id_valid(name))
+		return fm_error(err, FM_VALIDATION_ERROR, "line %zu: the name must be " FM_ID_RULE,
+				lineno);
+	for (i = 0; i < k->n; i++)
+		if (!strcmp(k->v[i].name, name))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"line %zu: the name '%s' is used twice", lineno, name);
+	if (strlen(key) < FM_SERVE_KEY_MIN || strlen(key) > FM_SERVE_KEY_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR, "line %zu: a key is %d to %d characters",
+				lineno, FM_SERVE_KEY_MIN, FM_SERVE_KEY_MAX);
+	for (i = 0; key[i]; i++)
+		if (!key_byte((unsigned char)key[i]))
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"line %zu: a key is printable ASCII", lineno);
+	if (k->n == FM_SERVE_KEYS_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR, "more than %d keys", FM_SERVE_KEYS_MAX);
+	e = &k->v[k->n++];
+	memcpy(e->name, name, strlen(name) + 1);
+	memcpy(e->key, key, strlen(key) + 1);
+	e->len = strlen(key);
+	e->admin = n == 3;
+	explicit_bzero(key, sizeof(key));
+	return 0;
+}
+
+int fm_serve_keys_parse(const char *buf, size_t len, struct fm_serve_keys *k, struct fm_error *err)
+{
+	char line[512];
+	size_t at = 0, lineno = 0;
+	int rc = 0;
+
+	k->n = 0;
+	while (at < len && rc == 0) {
+		const char *nl = memchr(buf + at, '\n', len - at);
+		size_t n = nl ? (size_t)(nl - (buf + at)) : len - at;
+
+		lineno++;
+		if (n >= sizeof(line) || memchr(buf + at, '\0', n)) {
+			rc = fm_error(err, FM_VALIDATION_ERROR, "line %zu: too long or not text",
+				      lineno);
+			break;
+		}
+		memcpy(line, buf + at, n);
+		line[n] = '\0';
+		at += n + 1;
+		if (!line[strspn(line, " \t\r")] || line[strspn(line, " \t")] == '#')
+			continue;
+		rc = key_line(line, lineno, k, err);
+	}
+	explicit_bzero(line, sizeof(line));
+	if (rc == 0 && k->n == 0)
+		rc = fm_error(err, FM_VALIDATION_ERROR, "no key in it");
+	if (rc < 0)
+		fm_serve_keys_clear(k);
+	return rc;
+}
+
+/* 0 when the len bytes of key equal given (of glen), in time set by len. */
+static unsigned differs(const char *key, size_t len, const char *given, size_t glen)
+{
+	unsigned d = len != glen;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		d |= (unsigned char)key[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+	return d;
+}
+
+const struct fm_serve_key *fm_serve_keys_check(const struct fm_serve_keys *k,
+					       const char *authorization)
+{
+	const struct fm_serve_key *found = NULL;
+	const char *given;
+	size_t i, glen;
+
+	if (!authorization || strncasecmp(authorization, "Bearer ", 7))
+		return NULL;
+	given = authorization + 7;
+	given += strspn(given, " ");
+	glen = strlen(given);
+	while (glen && given[glen - 1] == ' ')
+		glen--;
+	for (i = 0; i < k->n; i++)
+		if (!differs(k->v[i].key, k->v[i].len, given, glen))
+			found = &k->v[i];
+	return found;
+}
+
+void fm_serve_keys_clear(struct fm_serve_keys *k)
+{
+	explicit_bzero(k, sizeof(*k));
+}
+
+int fm_serve_listen_parse(const char *arg, struct fm_serve_listen *l, struct fm_error *err)
+{
+	const char *colon = strrchr(arg, ':');
+	unsigned char a[16];
+	char *end;
+	size_t n;
+	long port;
+
+	memset(l, 0, sizeof(*l));
+	if (!colon)
+		return fm_error(err, FM_VALIDATION_ERROR, "--listen '%.64s': expected ADDR:PORT",
+				arg);
+	n = (size_t)(colon - arg);
+	if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']') {
+		arg++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(l->addr))
+		return fm_error(err, FM_VALIDATION_ERROR, "--listen: expected ADDR:PORT");
+	memcpy(l->addr, arg, n);
+	port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 1 || port > 65535)
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"--listen '%.64s': the port is a number from 1 to 65535",
+				colon + 1);
+	l->port = (unsigned short)port;
+	if (inet_pton(AF_INET, l->addr, a) == 1)
+		l->loopback = a[0] == 127;
+	else if (inet_pton(AF_INET6, l->addr, a) == 1)
+		l->loopback = !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+	else
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"--listen '%.64s': the address is numeric IPv4, or IPv6 in [ ]",
+				l->addr);
+	return 0;
+}
+
+json_object *fm_serve_error_json(const struct fm_error *err)
+{
+	json_object *o = json_object_new_object(), *e = fm_error_to_json(err);
+
+	if (!json_object_object_get_ex(e, "details", NULL) ||
+	    !json_object_is_type(json_object_object_get(e, "details"), json_type_object))
+		json_object_object_add(e, "details", json_object_new_object());
+	json_object_object_add(o, "error", e);
+	return o;
+}

@@ -1,0 +1,133 @@
+/*
+ * What filmeto-serve decides about a request before it touches the spool,
+ * kept apart from libevent so it can be fuzzed and unit tested: the route
+ * of a method and a path (each path component decoded and checked), the
+ * query of the task list, the body of POST /api/v1/tasks, the key file,
+ * and a --listen address. Nothing here prints, allocates a socket or
+ * reads the file system.
+ */
+#ifndef FM_SERVE_ROUTE_H
+#define FM_SERVE_ROUTE_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "util.h"
+
+/* The largest request body (base64 images fit): larger is answered 413. */
+#define FM_SERVE_BODY_MAX (64 * 1024 * 1024)
+/* The largest request line and headers together. */
+#define FM_SERVE_HEADERS_MAX (16 * 1024)
+/* A connection idle (or a client this slow) this long is closed (s). */
+#define FM_SERVE_TIMEOUT 30
+/* The longest path looked at; a longer one is no route. */
+#define FM_SERVE_PATH_MAX 1024
+/* GET /api/v1/tasks: tasks a page holds unless limit says, and at most. */
+#define FM_SERVE_PAGE	  100
+#define FM_SERVE_PAGE_MAX 1000
+/* A key file: its size, its keys, and the shortest key taken. */
+#define FM_SERVE_KEYFILE_MAX (64 * 1024)
+#define FM_SERVE_KEYS_MAX    256
+#define FM_SERVE_KEY_MIN     16
+#define FM_SERVE_KEY_MAX     256
+
+enum fm_route {
+	FM_ROUTE_NONE, /* no such route: 404 */
+	FM_ROUTE_HEALTH,
+	FM_ROUTE_TASKS, /* GET list, POST queue */
+	FM_ROUTE_TASK,	/* GET status, DELETE cancel */
+	FM_ROUTE_TOOLS,
+	FM_ROUTE_PLUGINS,
+};
+
+/* Methods, as bits of struct fm_route_match's allow. */
+enum fm_method {
+	FM_METHOD_GET = 1,
+	FM_METHOD_POST = 2,
+	FM_METHOD_DELETE = 4,
+	FM_METHOD_OTHER = 8,
+};
+
+struct fm_route_match {
+	enum fm_route route;
+	unsigned allow;		/* the methods the route takes */
+	char id[FM_ID_MAX + 1]; /* FM_ROUTE_TASK: the task id, decoded and valid */
+	char allow_text[32];	/* allow as an Allow header: "GET, DELETE" */
+};
+
+/*
+ * Routes a request: the HTTP status to answer when it cannot go on (404
+ * no route, 400 a path component that is no valid id, with err saying
+ * why; 405 a method the route does not take), else 0. path is as sent,
+ * percent-encoded, without its query.
+ */
+int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
+		   struct fm_error *err);
+
+/* GET /api/v1/tasks?state=&limit=&after= */
+struct fm_serve_query {
+	int state; /* enum fm_spool_state, or -1 for every one */
+	size_t limit;
+	char after[FM_ID_MAX + 1]; /* the list starts after this id; "" from the start */
+};
+/*
+ * Reads a query string (NULL or "" for none), for any route: 401 when it
+ * carries a key (key=, api_key=, token=, access_token=...: a key in a URL
+ * ends up in logs, so it is refused even when right), 400 when a value of
+ * the list is malformed or a parameter unknown (list only), else 0.
+ * Messages never repeat a value of a key.
+ */
+int fm_serve_query_parse(const char *query, int list, struct fm_serve_query *q,
+			 struct fm_error *err);
+
+/*
+ * The body of POST /api/v1/tasks: a task object or an array of them,
+ * appended to tasks as filmeto-submit --json reads them (fm_task_object).
+ * 400 when it is no JSON (err says where), 422 when it is JSON of another
+ * shape (a number, an empty array); else 0. The tasks are then checked
+ * like any filmeto-submit's.
+ */
+int fm_serve_tasks_body(const char *buf, size_t len, json_object *tasks, struct fm_error *err);
+
+/* The keys of a key file: "NAME KEY" or "NAME KEY admin" a line. */
+struct fm_serve_key {
+	char name[FM_ID_MAX + 1];
+	char key[FM_SERVE_KEY_MAX + 1];
+	size_t len;
+	int admin;
+};
+struct fm_serve_keys {
+	struct fm_serve_key v[FM_SERVE_KEYS_MAX];
+	size_t n;
+};
+/*
+ * Parses a key file's text; blank lines and lines starting with # are
+ * skipped. -1 with err naming the line (never the key) when a line is
+ * malformed, a name is no id or used twice, a key is shorter than
+ * FM_SERVE_KEY_MIN or has a byte that cannot be in a header.
+ */
+int fm_serve_keys_parse(const char *buf, size_t len, struct fm_serve_keys *k, struct fm_error *err);
+/*
+ * The key an Authorization header value ("Bearer KEY") names, or NULL.
+ * Every key is compared, each in time that depends on its length only,
+ * so the time taken says nothing of how much of a key was right.
+ */
+const struct fm_serve_key *fm_serve_keys_check(const struct fm_serve_keys *k,
+					       const char *authorization);
+/* Zeroes the keys (explicit_bzero), so they do not linger in memory. */
+void fm_serve_keys_clear(struct fm_serve_keys *k);
+
+/* --listen ADDR:PORT: a numeric IPv4 address, or IPv6 in brackets. */
+struct fm_serve_listen {
+	char addr[64]; /* without brackets */
+	unsigned short port;
+	int loopback; /* 127.0.0.0/8 or ::1 */
+};
+int fm_serve_listen_parse(const char *arg, struct fm_serve_listen *l, struct fm_error *err);
+
+/* {"error":{"code","message","details"}}: the seeds' error envelope. */
+json_object *fm_serve_error_json(const struct fm_error *err);
+
+#endif

@@ -1,0 +1,308 @@
+#!/usr/bin/env bats
+# filmeto-serve: the FilmetoApi routes over the spool, with curl on
+# loopback; its own workers and filmeto-run --spool elsewhere do the work.
+
+load test_helper
+
+setup() {
+	common_setup
+	private_plugins
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	SP=$FILMETO_SPOOL
+	SERVE_PID=
+}
+
+teardown() {
+	if [ -n "$SERVE_PID" ]; then
+		kill -TERM "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+	fi
+}
+
+# A free TCP port on loopback.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# serve [ARGS...]: starts filmeto-serve on a free loopback port (URL), its
+# stderr in serve.err, and waits until it answers.
+serve() {
+	PORT=$(free_port)
+	URL="http://127.0.0.1:$PORT"
+	filmeto-serve --listen "127.0.0.1:$PORT" "$@" 2>serve.err &
+	SERVE_PID=$!
+	wait_for curl -sf -o /dev/null "$URL/health"
+}
+
+# api METHOD PATH [CURL ARGS...]: the status on stdout, the body in body.
+api() {
+	local method=$1 path=$2
+	shift 2
+	curl -s -o body -w '%{http_code}' -X "$method" "$@" "$URL$path"
+}
+
+# field EXPR: a Python expression over the JSON of body, bound to `b`.
+field() {
+	python3 -c 'import json, sys; b = json.load(open("body")); v = eval(sys.argv[1]); print(v if isinstance(v, str) else json.dumps(v))' "$1"
+}
+
+# state ID [CURL ARGS...]: the state GET /api/v1/tasks/ID answers.
+state() {
+	local id=$1
+	shift
+	curl -s "$@" "$URL/api/v1/tasks/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("state"))'
+}
+is_state() { [ "$(state "$1")" = "$2" ]; }
+
+noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1"; }
+
+@test "--help, --version and usage errors" {
+	run filmeto-serve --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == "usage: filmeto-serve"* ]]
+	run filmeto-serve --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "filmeto-serve "* ]]
+	run filmeto-serve --listen nowhere
+	[ "$status" -eq 2 ]
+	run filmeto-serve --workers -1
+	[ "$status" -eq 2 ]
+	run filmeto-serve extra
+	[ "$status" -eq 2 ]
+}
+
+@test "no listening beyond loopback without keys" {
+	run filmeto-serve --listen 0.0.0.0:1
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"beyond loopback without --key-file"* ]]
+	run filmeto-serve --listen '[::]:1'
+	[ "$status" -eq 2 ]
+}
+
+@test "health, tools and plugins answer what filmeto-plugin says" {
+	serve --workers 0
+	[ "$(api GET /health)" = 200 ]
+	[ "$(field 'b["status"]')" = ok ]
+	[ "$(field 'b["workers"]')" = 0 ]
+	[ "$(api GET /api/v1/tools)" = 200 ]
+	[ "$(python3 -c 'import json; print(json.dumps(json.load(open("body")), sort_keys=True))')" = \
+		"$(filmeto-plugin tools --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))')" ]
+	[ "$(api GET /api/v1/plugins)" = 200 ]
+	[ "$(python3 -c 'import json; print(json.dumps(json.load(open("body")), sort_keys=True))')" = \
+		"$(filmeto-plugin list --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))')" ]
+}
+
+@test "a task queued through the server runs on its own worker to completion" {
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop t1)")" = 201 ]
+	[ "$(field 'b["task_ids"]')" = '["t1"]' ]
+	wait_for is_state t1 done
+	[ "$(api GET /api/v1/tasks/t1)" = 200 ]
+	[ "$(field 'b["type"]')" = status ]
+	[ "$(field 'b["result"]["status"]')" = success ]
+	# The same object as filmeto-watch --status, but for the moment it was made.
+	run filmeto-watch --status t1
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | python3 -c 'import json, sys; o = json.load(sys.stdin); o.pop("timestamp"); print(json.dumps(o, sort_keys=True))')" = \
+		"$(python3 -c 'import json; o = json.load(open("body")); o.pop("timestamp"); print(json.dumps(o, sort_keys=True))')" ]
+}
+
+@test "with --workers 0 a separate filmeto-run --spool --drain runs what the server queued" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "[$(noop a1),$(noop a2)]")" = 201 ]
+	[ "$(field 'b["task_ids"]')" = '["a1", "a2"]' ]
+	[ "$(state a1)" = queued ]
+	run filmeto-run --spool --drain
+	[ "$status" -eq 0 ]
+	[ "$(state a1)" = done ]
+	[ "$(state a2)" = done ]
+}
+
+@test "every problem of a batch at once: 422, nothing queued" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "[$(noop ok1),{\"task_id\":\"b1\",\"tool_name\":\"nosuch\"},{\"tool_name\":\"noop\"},$(noop ok1)]")" = 422 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(field 'len(b["error"]["details"]["problems"]) >= 3')" = true ]
+	[[ "$(field 'b["error"]["details"]["problems"]')" == *nosuch* ]]
+	[ "$(ls "$SP/queue" | wc -l)" -eq 0 ]
+	# An id the spool has already is refused as filmeto-submit refuses it.
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop t1)")" = 201 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop t1)")" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"already"* ]]
+	# Not a task object nor an array of them.
+	[ "$(api POST /api/v1/tasks --data-binary '42')" = 422 ]
+	[ "$(api POST /api/v1/tasks --data-binary '[]')" = 422 ]
+}
+
+@test "bad JSON is 400, a body past 64 MiB is 413" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary '{"task_id":')" = 400 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[[ "$(field 'b["error"]["message"]')" == *"not valid JSON"* ]]
+	head -c $((64 * 1024 * 1024 + 1)) /dev/zero > big
+	[ "$(api POST /api/v1/tasks --data-binary @big)" = 413 ]
+	[ "$(api GET /health)" = 200 ]
+}
+
+@test "unknown routes 404, wrong methods 405, bad ids and queries 400" {
+	serve --workers 0
+	[ "$(api GET /nowhere)" = 404 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(api GET /api/v1/tasks/nosuch)" = 404 ]
+	[ "$(field 'b["error"]["code"]')" = TASK_NOT_FOUND ]
+	[ "$(api DELETE /api/v1/tasks/nosuch)" = 404 ]
+	[ "$(api GET /api/v1/tasks/a/b)" = 404 ]
+	[ "$(api PUT /api/v1/tasks)" = 405 ]
+	curl -s -o /dev/null -D headers -X DELETE "$URL/api/v1/tasks"
+	grep -qi '^Allow: GET, POST' headers
+	[ "$(api POST /api/v1/tools)" = 405 ]
+	[ "$(api POST /health)" = 405 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -I "$URL/health")" = 200 ]
+	[ "$(api GET /api/v1/tasks/%2e%2e)" = 400 ]
+	[ "$(api GET /api/v1/tasks/..%2fetc)" = 400 ]
+	[ "$(api GET /api/v1/tasks/a%00b)" = 400 ]
+	[ "$(api GET '/api/v1/tasks?limit=0')" = 400 ]
+	[ "$(api GET '/api/v1/tasks?state=asleep')" = 400 ]
+	[ "$(api GET '/api/v1/tasks?after=..')" = 400 ]
+	[ "$(api GET '/api/v1/tasks?color=red')" = 400 ]
+	[ "$(api GET '/api/v1/tools?x=1')" = 400 ]
+}
+
+@test "the list pages in queue order and filters by state" {
+	serve --workers 0
+	for i in 1 2 3; do
+		[ "$(api POST /api/v1/tasks --data-binary "$(noop p$i)")" = 201 ]
+	done
+	[ "$(api DELETE /api/v1/tasks/p3)" = 200 ]
+	[ "$(api GET '/api/v1/tasks?limit=2')" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["p1", "p2"]' ]
+	[ "$(field 'b["next"]')" = p2 ]
+	[ "$(api GET '/api/v1/tasks?limit=2&after=p2')" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["p3"]' ]
+	[ "$(field 'b["next"]')" = null ]
+	[ "$(api GET '/api/v1/tasks?state=cancelled')" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["p3"]' ]
+	[ "$(api GET '/api/v1/tasks?state=queued')" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["p1", "p2"]' ]
+}
+
+@test "DELETE cancels a queued task as filmeto-submit --cancel does; a finished one is 409" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop c1)")" = 201 ]
+	[ "$(api DELETE /api/v1/tasks/c1)" = 200 ]
+	[ "$(field 'b["state"]')" = cancelled ]
+	[ "$(state c1)" = cancelled ]
+	[ "$(api DELETE /api/v1/tasks/c1)" = 409 ]
+	run filmeto-submit --cancel c1
+	[ "$status" -eq 1 ]
+}
+
+@test "SIGTERM stops accepting, stops the workers (their tasks stay queued), exits 0" {
+	serve
+	worker=$(pgrep -P "$SERVE_PID")
+	[ -n "$worker" ]
+	[ "$(api POST /api/v1/tasks --data-binary '{"task_id":"slow","tool_name":"render","plugin_name":"gpu","parameters":{"text":"x","mode":"slow","delay":30}}')" = 201 ]
+	wait_for -t 20 is_state slow running
+	kill -TERM "$SERVE_PID"
+	rc=0
+	wait "$SERVE_PID" || rc=$?
+	SERVE_PID=
+	[ "$rc" -eq 0 ]
+	! kill -0 "$worker" 2>/dev/null
+	run curl -s "$URL/health"
+	[ "$status" -ne 0 ]
+	run filmeto-watch --status slow
+	[[ "$output" == *'"state":"queued"'* ]]
+}
+
+@test "a worker that dies is started again" {
+	serve
+	worker=$(pgrep -P "$SERVE_PID")
+	[ -n "$worker" ]
+	kill -KILL "$worker"
+	new() { local p; p=$(pgrep -P "$SERVE_PID") && [ "$p" != "$worker" ]; }
+	wait_for new
+	grep -q "worker $worker was killed by signal 9" serve.err
+	[ "$(api GET /health)" = 200 ]
+	[ "$(field 'b["workers"]')" = 1 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(noop after)")" = 201 ]
+	wait_for is_state after done
+}
+
+# keys FILE LINES...: a key file of mode 0600.
+keys() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" > "$f"
+	chmod 600 "$f"
+}
+
+ALICE=alice-key-0123456789abcdef
+BOB=bob-key-0123456789abcdef
+ROOT_KEY=root-key-0123456789abcdef
+
+@test "a key file must be 0600 and well formed" {
+	keys k "alice $ALICE"
+	chmod 644 k
+	run filmeto-serve --key-file k --workers 0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"0600"* ]]
+	keys k "alice short"
+	run filmeto-serve --key-file k --workers 0
+	[ "$status" -eq 2 ]
+	[[ "$output" != *short* ]]
+	keys k "alice $ALICE" "alice $BOB"
+	run filmeto-serve --key-file k --workers 0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"used twice"* ]]
+	[[ "$output" != *"$BOB"* ]]
+}
+
+@test "keys: none or a wrong one is 401, one in the URL is 401 and never logged" {
+	keys k "alice $ALICE"
+	serve --key-file k --workers 0
+	[ "$(api GET /api/v1/tasks)" = 401 ]
+	grep -qi '^www-authenticate: Bearer' <(curl -s -D - -o /dev/null "$URL/api/v1/tasks")
+	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer $BOB")" = 401 ]
+	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer ${ALICE}x")" = 401 ]
+	[ "$(api GET /api/v1/tasks -H "Authorization: Basic $ALICE")" = 401 ]
+	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer $ALICE")" = 200 ]
+	[ "$(api GET "/api/v1/tasks?api_key=$ALICE")" = 401 ]
+	[ "$(api GET "/api/v1/tasks?key=$ALICE" -H "Authorization: Bearer $ALICE")" = 401 ]
+	! grep -q "$ALICE" body
+	[ "$(api GET /health)" = 200 ]
+	! grep -q "$ALICE" serve.err
+}
+
+@test "a task records its key's name; a key sees only its own tasks unless admin" {
+	keys k "alice $ALICE" "bob $BOB" "root $ROOT_KEY admin"
+	serve --key-file k --workers 0
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ALICE" --data-binary '{"task_id":"mine","tool_name":"noop","plugin_name":"noop","metadata":{"queued_by":"bob"}}')" = 201 ]
+	grep -q '"queued_by":"alice"' "$SP"/queue/*.mine
+	! grep -rq "$ALICE" "$SP"
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary "$(noop theirs)")" = 201 ]
+	[ "$(api GET /api/v1/tasks/mine -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(api DELETE /api/v1/tasks/mine -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(state mine -H "Authorization: Bearer $ALICE")" = queued ]
+	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer $BOB")" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["theirs"]' ]
+	[ "$(api GET /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY")" = 200 ]
+	[ "$(field '[t["task_id"] for t in b["tasks"]]')" = '["mine", "theirs"]' ]
+	[ "$(api DELETE /api/v1/tasks/mine -H "Authorization: Bearer $ROOT_KEY")" = 200 ]
+	# Nor through a task: another's outputs, or a file of the server's.
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"peek","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"neither in the plan nor in the spool"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"file","tool_name":"noop","plugin_name":"noop","resources":[{"type":"local_path","data":"/etc/passwd"}]}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"local_path is not taken over HTTP"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"own","tool_name":"noop","plugin_name":"noop","depends_on":["theirs"]}')" = 201 ]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY" --data-binary '{"task_id":"adm","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 201 ]
+}
+
+@test "with keys it may listen beyond loopback" {
+	keys k "alice $ALICE"
+	PORT=$(free_port)
+	filmeto-serve --listen "0.0.0.0:$PORT" --key-file k --workers 0 2>serve.err &
+	SERVE_PID=$!
+	URL="http://127.0.0.1:$PORT"
+	wait_for curl -sf -o /dev/null "$URL/health"
+}
