@@ -16,17 +16,6 @@
 #include "spool.h"
 #include "util.h"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decodes n bytes of a URL component into out (size max, NUL ended):
  * -1 for a malformed escape, an encoded NUL, or one too long.
@@ -43,8 +32,8 @@ static int decode(const char *s, size_t n, char *out, size_t max, int plus)
 
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval((unsigned char)s[i + 1]);
-			c = hexval((unsigned char)s[i + 2]);
+			hi = fm_hex_digit((unsigned char)s[i + 1]);
+			c = fm_hex_digit((unsigned char)s[i + 2]);
 			if (hi < 0 || c < 0)
 				return -1;
 			c = hi * 16 + c;
