@@ -38,8 +38,19 @@ def work(request):
                      "metadata": {"tool": params.get("tool")}}})
 
 
+def noted(signum, frame):
+    """SIGTERM: noted in the linger file, if there is one, then gone."""
+    if linger:
+        with open(linger, "a") as note:
+            note.write(f"term {time.time()}\n")
+    sys.exit(0)
+
+
 def main():
     global linger
+    # From the start: a SIGTERM that comes as soon as the input ends (a
+    # loaded machine may run the host before us) is still noted.
+    signal.signal(signal.SIGTERM, noted)
     send({"jsonrpc": "2.0", "method": "ready",
           "params": {"name": "nocancel", "version": "1.0.0"}})
     workers = []
@@ -56,20 +67,15 @@ def main():
         else:
             send({"jsonrpc": "2.0", "id": request_id,
                   "error": {"code": -32601, "message": f"Method not found: {method}"}})
+    # The input ended: noted at once, before anything else can take time.
+    if linger:
+        with open(linger, "a") as note:
+            note.write(f"eof {time.time()}\n")
     # At EOF, as upstream: running tasks get up to 5 s to finish.
     end = time.time() + 5
     for worker in workers:
         worker.join(max(0, end - time.time()))
     if linger:
-        with open(linger, "a") as note:
-            note.write(f"eof {time.time()}\n")
-
-        def noted(signum, frame):
-            with open(linger, "a") as note:
-                note.write(f"term {time.time()}\n")
-            sys.exit(0)
-
-        signal.signal(signal.SIGTERM, noted)
         time.sleep(30)
 
 
