@@ -35,6 +35,21 @@
 #define FM_SERVE_KEY_MAX     256
 /* GET /api/v1/tasks/ID/files/N: the largest N looked at; a larger one is no file. */
 #define FM_SERVE_FILE_INDEX_MAX 99999
+/*
+ * GET /api/v1/tasks/ID/stream: a heartbeat event after this long quiet
+ * (s, seed 000's rule); streams open at once, in all and per task (one
+ * more is 503); the log is not read further while this much waits to be
+ * sent to the client; a client that takes none of it for FM_SERVE_TIMEOUT
+ * is dropped; events made in one turn of the loop before the other
+ * connections get theirs; on SIGTERM, how long the ended streams have to
+ * be sent (s).
+ */
+#define FM_SERVE_SSE_HEARTBEAT 5.0
+#define FM_SERVE_SSE_MAX       1024
+#define FM_SERVE_SSE_PER_TASK  64
+#define FM_SERVE_SSE_BUF_MAX   (1024 * 1024)
+#define FM_SERVE_SSE_BATCH     256
+#define FM_SERVE_SSE_DRAIN     2.0
 /* The largest Last-Event-ID taken: a log line number (a log has fewer lines). */
 #define FM_SERVE_EVENT_ID_MAX 999999999999999ULL
 
