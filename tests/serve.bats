@@ -306,3 +306,91 @@ ROOT_KEY=root-key-0123456789abcdef
 	URL="http://127.0.0.1:$PORT"
 	wait_for curl -sf -o /dev/null "$URL/health"
 }
+
+# --- streams and files --------------------------------------------------------
+
+# events FILE: "ID EVENT" for each Server-Sent Event in FILE ("-" when it has no id).
+events() {
+	python3 -c '
+import sys
+ev = {}
+for line in open(sys.argv[1]).read().split("\n"):
+    if not line:
+        if ev:
+            print(ev.get("id", "-"), ev.get("event", "message"))
+        ev = {}
+    elif ":" in line:
+        k, v = line.split(":", 1)
+        ev[k] = v[1:] if v.startswith(" ") else v
+' "$1"
+}
+
+# log_events ID: "LINE TYPE" for each event line of task ID's log (the spool's claimed lines aside).
+log_events() {
+	python3 -c '
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    t = json.loads(line)["type"]
+    if t != "claimed":
+        print(n, t)
+' "$SP"/log/*."$1"
+}
+
+pyecho() {
+	printf '{"task_id":"%s","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"%s","repeat":3%s}}' \
+		"$1" "$1" "${2:-}"
+}
+
+@test "stream: a finished task's events, each id its log line, then the end; Last-Event-ID gives the rest" {
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho f1)")" = 201 ]
+	wait_for is_state f1 done
+	curl -sN -m 10 -D headers -o all "$URL/api/v1/tasks/f1/stream"
+	grep -qi '^content-type: text/event-stream' headers
+	[ "$(events all)" = "$(log_events f1)" ]
+	[ "$(events all | tail -n 1 | cut -d' ' -f2)" = completed ]
+	grep -q '^data: {"type":"completed","task_id":"f1"' all
+	# Resume after the second event: exactly the rest, none twice, none left out.
+	second=$(events all | sed -n 2p | cut -d' ' -f1)
+	curl -sN -m 10 -H "Last-Event-ID: $second" -o rest "$URL/api/v1/tasks/f1/stream"
+	[ "$(events rest)" = "$(events all | sed 1,2d)" ]
+	last=$(events all | tail -n 1 | cut -d' ' -f1)
+	curl -sN -m 10 -H "Last-Event-ID: $last" -o none "$URL/api/v1/tasks/f1/stream"
+	[ ! -s none ]
+	[ "$(api GET /api/v1/tasks/f1/stream -H 'Last-Event-ID: x1')" = 400 ]
+	[ "$(api GET /api/v1/tasks/nosuch/stream)" = 404 ]
+	[ "$(field 'b["error"]["code"]')" = TASK_NOT_FOUND ]
+	[ "$(api GET /api/v1/tasks/%2e%2e/stream)" = 400 ]
+	[ "$(api DELETE /api/v1/tasks/f1/stream)" = 405 ]
+}
+
+@test "stream: a running task live, its progress before its final line" {
+	FILMETO_SERVE_HEARTBEAT=0.2 serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho live ',"mode":"slow","delay":1.5')")" = 201 ]
+	[ "$(state live)" != done ]
+	curl -sN -m 20 -o live "$URL/api/v1/tasks/live/stream"
+	[ "$(events live | grep -v '^- ')" = "$(log_events live)" ]
+	events live | grep -q ' progress$'
+	[ "$(events live | tail -n 1 | cut -d' ' -f2)" = completed ]
+}
+
+@test "stream: a quiet task has heartbeats; SIGTERM ends open streams cleanly" {
+	FILMETO_SERVE_HEARTBEAT=0.1 serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho quiet)")" = 201 ]
+	# grep stops reading at the second heartbeat; curl ends on the closed pipe.
+	curl -sN -m 10 "$URL/api/v1/tasks/quiet/stream" | grep -m 2 -A 1 '^event: heartbeat' > quiet || true
+	[ "$(grep -c '^event: heartbeat' quiet)" -eq 2 ]
+	grep -q '^data: {"type":"heartbeat","task_id":"quiet","timestamp":' quiet
+	# A stream open when the server stops ends as a finished one does: curl exits 0.
+	curl -sN -m 20 -o open "$URL/api/v1/tasks/quiet/stream" &
+	client=$!
+	wait_for grep -q heartbeat open
+	kill -TERM "$SERVE_PID"
+	rc=0
+	wait "$SERVE_PID" || rc=$?
+	SERVE_PID=
+	[ "$rc" -eq 0 ]
+	rc=0
+	wait "$client" || rc=$?
+	[ "$rc" -eq 0 ]
+}
