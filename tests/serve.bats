@@ -394,3 +394,66 @@ pyecho() {
 	wait "$client" || rc=$?
 	[ "$rc" -eq 0 ]
 }
+
+@test "files: an output file whole, by Range, HEAD; its Content-Type; 404, 416 and 400 as they should" {
+	cp -R "$ROOT/plugins/titlecard" "$BATS_TEST_TMPDIR/plugins/"
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "[$(pyecho f1),{\"task_id\":\"card\",\"tool_name\":\"text2image\",\"plugin_name\":\"titlecard\",\"parameters\":{\"prompt\":\"Act one\"}}]")" = 201 ]
+	wait_for -t 30 is_state f1 done
+	wait_for -t 30 is_state card done
+	out=$(python3 -c 'import json, sys; print([json.loads(l) for l in open(sys.argv[1])][-1]["output_files"][0])' "$SP"/log/*.f1)
+	curl -s -D headers -o got "$URL/api/v1/tasks/f1/files/0"
+	cmp got "$out"
+	grep -qi '^content-type: text/plain' headers
+	grep -qi '^accept-ranges: bytes' headers
+	grep -qi "^content-length: $(stat -c %s "$out")" headers
+	png=$(python3 -c 'import json, sys; print([json.loads(l) for l in open(sys.argv[1])][-1]["output_files"][0])' "$SP"/log/*.card)
+	size=$(stat -c %s "$png")
+	curl -s -D headers -o got "$URL/api/v1/tasks/card/files/0"
+	cmp got "$png"
+	grep -qi '^content-type: image/png' headers
+	# One range, a range to the end, the last bytes.
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=100-1123' -D headers "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(dd if="$png" bs=1 skip=100 count=1024 status=none)
+	grep -qi "^content-range: bytes 100-1123/$size" headers
+	[ "$(curl -s -o got -w '%{http_code}' -H "Range: bytes=$((size - 10))-" "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(tail -c 10 "$png")
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=-500' "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(tail -c 500 "$png")
+	# Past the end: 416 with the size; malformed: ignored, the whole file.
+	[ "$(curl -s -o body -w '%{http_code}' -H "Range: bytes=$size-" -D headers "$URL/api/v1/tasks/card/files/0")" = 416 ]
+	grep -qi "^content-range: bytes \*/$size" headers
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=5-1' "$URL/api/v1/tasks/card/files/0")" = 200 ]
+	cmp got "$png"
+	# HEAD: the headers alone.
+	curl -s -I -o headers "$URL/api/v1/tasks/card/files/0"
+	grep -qi "^content-length: $size" headers
+	grep -qi '^content-type: image/png' headers
+	# Only what the final line names, of a task that succeeded.
+	[ "$(api GET /api/v1/tasks/card/files/1)" = 404 ]
+	[ "$(api GET /api/v1/tasks/nosuch/files/0)" = 404 ]
+	[ "$(api GET /api/v1/tasks/card/files/.. --path-as-is)" = 400 ]
+	[ "$(api GET /api/v1/tasks/card/files/%2e%2e)" = 400 ]
+	[ "$(api GET /api/v1/tasks/..%2fcard/files/0)" = 400 ]
+	[ "$(api GET /api/v1/tasks/%2e%2e/files/0)" = 400 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho later ',"mode":"slow","delay":30')")" = 201 ]
+	[ "$(api GET /api/v1/tasks/later/files/0)" = 404 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho bad ',"mode":"fail"')")" = 201 ]
+	wait_for is_state bad failed
+	[ "$(api GET /api/v1/tasks/bad/files/0)" = 404 ]
+}
+
+@test "keys: another key's task can be neither streamed nor downloaded" {
+	keys k "alice $ALICE" "bob $BOB"
+	serve --key-file k
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ALICE" --data-binary "$(pyecho mine)")" = 201 ]
+	done_for_alice() { [ "$(state mine -H "Authorization: Bearer $ALICE")" = done ]; }
+	wait_for done_for_alice
+	[ "$(api GET /api/v1/tasks/mine/stream -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(api GET /api/v1/tasks/mine/files/0 -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(api GET /api/v1/tasks/mine/stream)" = 401 ]
+	[ "$(api GET /api/v1/tasks/mine/files/0 -H "Authorization: Bearer $ALICE")" = 200 ]
+	[ "$(api GET /api/v1/tasks/mine/stream -H "Authorization: Bearer $ALICE")" = 200 ]
+	grep -q '^event: completed' body
+}
