@@ -10,9 +10,14 @@ setup() {
 	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
 	SP=$FILMETO_SPOOL
 	SERVE_PID=
+	CLIENT_PID=
 }
 
 teardown() {
+	if [ -n "$CLIENT_PID" ]; then
+		kill "$CLIENT_PID" 2>/dev/null || true
+		wait "$CLIENT_PID" 2>/dev/null || true
+	fi
 	if [ -n "$SERVE_PID" ]; then
 		kill -TERM "$SERVE_PID" 2>/dev/null || true
 		wait "$SERVE_PID" 2>/dev/null || true
@@ -456,4 +461,52 @@ pyecho() {
 	[ "$(api GET /api/v1/tasks/mine/files/0 -H "Authorization: Bearer $ALICE")" = 200 ]
 	[ "$(api GET /api/v1/tasks/mine/stream -H "Authorization: Bearer $ALICE")" = 200 ]
 	grep -q '^event: completed' body
+}
+
+@test "stream: a client that reads nothing does not grow the server's memory" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho big)")" = 201 ]
+	# A finished task with a 24 MiB log, more than the kernel's socket buffers hold.
+	entry=$(cd "$SP/queue" && echo *.big)
+	python3 - "$SP/log/$entry" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    pad = "x" * 200
+    for i in range(100000):
+        f.write(json.dumps({"type": "progress", "task_id": "big", "timestamp": "2026-11-21T10:00:00.000Z", "percent": i / 1000, "message": pad}) + "\n")
+    f.write(json.dumps({"type": "completed", "task_id": "big", "timestamp": "2026-11-21T10:00:01.000Z", "status": "success", "output_files": []}) + "\n")
+PY
+	mv "$SP/queue/$entry" "$SP/done/$entry"
+	rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status"; }
+	before=$(rss)
+	# The client asks, then never reads; it reports once the server's RSS has held still for 1 s.
+	python3 - "$PORT" "$SERVE_PID" > grown <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(b"GET /api/v1/tasks/big/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+def rss():
+    for line in open("/proc/%s/status" % sys.argv[2]):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+last, still = rss(), 0
+while still < 10:
+    time.sleep(0.1)
+    now = rss()
+    still = still + 1 if now == last else 0
+    last = now
+print(last)
+sys.stdout.flush()
+time.sleep(30)
+PY
+	CLIENT_PID=$!
+	wait_for -t 30 test -s grown
+	# 24 MiB to send: at most the bound (1 MiB) and a read's worth more are held.
+	echo "grown by $(( $(cat grown) - before )) KiB" >&2
+	[ $(( $(cat grown) - before )) -lt 8192 ]
+	[ "$(api GET /health)" = 200 ]
+	# A client that reads gets every line.
+	curl -sN -m 60 -o all "$URL/api/v1/tasks/big/stream"
+	[ "$(grep -c '^event: progress' all)" -eq 100000 ]
+	[ "$(grep '^id: ' all | tail -n 1)" = "id: 100001" ]
 }
