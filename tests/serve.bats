@@ -510,3 +510,58 @@ PY
 	[ "$(grep -c '^event: progress' all)" -eq 100000 ]
 	[ "$(grep '^id: ' all | tail -n 1)" = "id: 100001" ]
 }
+
+@test "stream: a client that left mid-run resumes with Last-Event-ID: the rest, none twice, none lost" {
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho rs ',"mode":"slow","delay":1.5')")" = 201 ]
+	# The first client leaves after the first progress event; curl ends on the closed pipe.
+	curl -sN -m 20 "$URL/api/v1/tasks/rs/stream" | python3 -c '
+import sys
+seen = False
+for line in sys.stdin:
+    sys.stdout.write(line)
+    seen = seen or line == "event: progress\n"
+    if seen and line == "\n":
+        break
+' > first || true
+	grep -q '^event: progress' first
+	last=$(grep '^id: ' first | tail -n 1 | cut -d' ' -f2)
+	[ "$(state rs)" != done ]
+	curl -sN -m 20 -H "Last-Event-ID: $last" -o rest "$URL/api/v1/tasks/rs/stream"
+	[ "$( (events first; events rest) | grep -v '^- ')" = "$(log_events rs)" ]
+}
+
+@test "stream: past 64 streams of one task, 503 in the error envelope; room again once one leaves" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho crowd)")" = 201 ]
+	# 64 clients, each told 200, held open until the test's end.
+	python3 - "$PORT" > held <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(64):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /api/v1/tasks/crowd/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    socks.append(s)
+print(len(socks))
+sys.stdout.flush()
+time.sleep(60)
+PY
+	CLIENT_PID=$!
+	wait_for test -s held
+	[ "$(cat held)" = 64 ]
+	# A HEAD is let in, or not, as a GET is.
+	room() { [ "$(curl -s -I -o /dev/null -w '%{http_code}' "$URL/api/v1/tasks/crowd/stream")" = 200 ]; }
+	[ "$(api GET /api/v1/tasks/crowd/stream -D headers)" = 503 ]
+	run room
+	[ "$status" -ne 0 ]
+	[ "$(field 'b["error"]["code"]')" = SERVICE_ERROR ]
+	grep -qi '^retry-after: 5' headers
+	kill "$CLIENT_PID"
+	wait "$CLIENT_PID" 2>/dev/null || true
+	CLIENT_PID=
+	wait_for room
+}
