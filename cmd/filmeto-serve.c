@@ -724,11 +724,21 @@ static void stream_free(struct stream *st)
 	free(st);
 }
 
-/* The client went away, or was dropped: evhttp frees the request. */
+/*
+ * The connection is going. When the client left mid-reply, evhttp has
+ * already let go of the request (it has no connection any more): it is
+ * ours to free. Otherwise (a dropped client, the server's end) the
+ * connection frees it.
+ */
 static void on_stream_close(struct evhttp_connection *conn, void *arg)
 {
+	struct stream *st = arg;
+	struct evhttp_request *req = st->req;
+
 	(void)conn;
-	stream_free(arg);
+	stream_free(st);
+	if (!evhttp_request_get_connection(req))
+		evhttp_request_free(req);
 }
 
 /* The end of the reply, sent like any other; the stream is gone. */
