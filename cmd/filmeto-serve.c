@@ -1,22 +1,23 @@
 /*
  * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
  * (checked as filmeto-submit checks them), answers their status and
- * lists, cancels them, and names the tools and plugins; filmeto-run
- * --spool workers, started here or elsewhere, do the work. One libevent
- * loop serves every connection; what a request may do is decided by
- * lib/serve_route.c before the spool is touched.
+ * lists, streams their events (the spool follower of filmeto-watch, one
+ * per stream), serves their output files, cancels them, and names the
+ * tools and plugins; filmeto-run --spool workers, started here or
+ * elsewhere, do the work. One libevent loop serves every connection; what
+ * a request may do is decided by lib/serve_route.c before the spool is
+ * touched.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <poll.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
