@@ -111,10 +111,12 @@ struct stream {
 	struct evhttp_connection *conn;
 	struct fm_spool_follow f;
 	char id[FM_ID_MAX + 1];
-	uint64_t after;	    /* the log line last sent (or Last-Event-ID's) */
-	double wrote;	    /* when bytes were last queued for the client */
-	struct event *ino;  /* the follower's inotify fd, or NULL */
-	struct event *wake; /* the follower's next look, a heartbeat, more to send */
+	uint64_t after;			 /* the log line last sent (or Last-Event-ID's) */
+	double wrote;			 /* when bytes were last queued for the client */
+	double stalled;			 /* since when bytes wait and the client takes none, or 0 */
+	struct evbuffer_cb_entry *taken; /* hears the client take bytes */
+	struct event *ino;		 /* the follower's inotify fd, or NULL */
+	struct event *wake;		 /* the follower's next look, a heartbeat, more to send */
 	struct stream *next, **prev;
 };
 
@@ -713,6 +715,7 @@ static struct evbuffer *pending(struct stream *st)
 
 static void stream_free(struct stream *st)
 {
+	evbuffer_remove_cb_entry(pending(st), st->taken);
 	evhttp_connection_set_closecb(st->conn, NULL, NULL);
 	*st->prev = st->next;
 	if (st->next)
@@ -798,6 +801,37 @@ static void on_stream_drained(struct evhttp_connection *conn, void *arg)
 	wake_in(arg, 0);
 }
 
+/* The client took bytes: it is not stuck. */
+static void on_stream_taken(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)b;
+	if (info->n_deleted)
+		st->stalled = 0;
+}
+
+/*
+ * Whether the client has taken none of what waits for it for
+ * FM_SERVE_TIMEOUT (a reader that stopped, a peer that is gone): then it
+ * is dropped, the connection goes and the stream with it (1).
+ */
+static int stream_stuck(struct stream *st)
+{
+	double now = fm_now();
+
+	if (!evbuffer_get_length(pending(st))) {
+		st->stalled = 0;
+		return 0;
+	}
+	if (!st->stalled)
+		st->stalled = now;
+	if (now - st->stalled < FM_SERVE_TIMEOUT)
+		return 0;
+	evhttp_connection_free(st->conn);
+	return 1;
+}
+
 /*
  * Sends the log lines the follower has, after the last one sent, until
  * it has no more for now, the task has ended, FM_SERVE_SSE_BATCH were
@@ -813,10 +847,9 @@ static void stream_pump(struct stream *st)
 	for (n = 0; n < FM_SERVE_SSE_BATCH; n++) {
 		/* Full: the chunk that filled it, if any, asked to hear when it is sent. */
 		if (evbuffer_get_length(pending(st)) + b.len >= FM_SERVE_SSE_BUF_MAX) {
-			if (!b.len)
-				wake_in(st, FM_SPOOL_FOLLOW_POLL);
 			stream_send(st, &b, 1);
 			fm_buf_release(&b);
+			wake_in(st, 1.0); /* to see whether it is stuck */
 			return;
 		}
 		fm_spool_follow_next(&st->f, &ev);
@@ -862,6 +895,8 @@ static void on_stream_wake(evutil_socket_t fd, short what, void *arg)
 	struct stream *st = arg;
 	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = POLLIN};
 
+	if (stream_stuck(st))
+		return;
 	if (what & EV_READ)
 		fm_spool_follow_ready(&st->f, &p, 1);
 	heartbeat(st);
@@ -894,7 +929,6 @@ static void stream_start(struct request *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct fm_error err = FM_ERROR_INIT;
-	struct timeval stall = {FM_SERVE_TIMEOUT, 0};
 	struct fm_follow_event ev;
 	struct stream *st;
 	uint64_t after;
@@ -941,9 +975,10 @@ static void stream_start(struct request *r)
 	r->s->streams = st;
 	r->s->nstreams++;
 	evhttp_send_reply_start(r->req, 200, "OK");
-	/* No read timeout while the client only listens; one that takes nothing is dropped. */
-	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(st->conn), NULL, &stall);
+	/* No read timeout while the client only listens; a stalled one: stream_stalled. */
+	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(st->conn), NULL, NULL);
 	evhttp_connection_set_closecb(st->conn, on_stream_close, st);
+	st->taken = evbuffer_add_cb(pending(st), on_stream_taken, st);
 	stream_pump(st);
 }
 
