@@ -1,14 +1,17 @@
 /*
  * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
  * (checked as filmeto-submit checks them), answers their status and
- * lists, cancels them, and names the tools and plugins; filmeto-run
- * --spool workers, started here or elsewhere, do the work. One libevent
- * loop serves every connection; what a request may do is decided by
- * lib/serve_route.c before the spool is touched.
+ * lists, streams their events (the spool follower of filmeto-watch, one
+ * per stream), serves their output files, cancels them, and names the
+ * tools and plugins; filmeto-run --spool workers, started here or
+ * elsewhere, do the work. One libevent loop serves every connection; what
+ * a request may do is decided by lib/serve_route.c before the spool is
+ * touched.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -68,6 +72,7 @@ static const struct option options[] = {
 };
 
 struct server;
+struct stream;
 struct worker {
 	struct server *s;
 	struct fm_proc proc;
@@ -83,8 +88,36 @@ struct server {
 	struct fm_serve_keys keys; /* n 0: no keys, every request is served */
 	struct event_base *base;
 	struct evhttp *http;
+	struct evhttp_bound_socket *bound[LISTEN_MAX];
 	struct worker workers[WORKERS_MAX];
-	int running; /* workers not yet ended */
+	int running;		/* workers not yet ended */
+	struct fm_spool sp;	/* the streams' spool, open while serving */
+	struct stream *streams; /* open ones */
+	int nstreams;		/* how many */
+	int ending;		/* streams ended by a signal, not yet sent */
+	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
+	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+};
+
+/*
+ * One open GET /api/v1/tasks/ID/stream: its own follower of the task's
+ * log, woken by the follower's inotify fd and a timer (its next look at
+ * the log, or a heartbeat), and by the connection when what waited for
+ * the client is sent.
+ */
+struct stream {
+	struct server *s;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct fm_spool_follow f;
+	char id[FM_ID_MAX + 1];
+	uint64_t after;			 /* the log line last sent (or Last-Event-ID's) */
+	double wrote;			 /* when bytes were last queued for the client */
+	double stalled;			 /* since when bytes wait and the client takes none, or 0 */
+	struct evbuffer_cb_entry *taken; /* hears the client take bytes */
+	struct event *ino;		 /* the follower's inotify fd, or NULL */
+	struct event *wake;		 /* the follower's next look, a heartbeat, more to send */
+	struct stream *next, **prev;
 };
 
 /* What one request is, once routed and let in. */
@@ -533,6 +566,132 @@ static void cancel_task(struct request *r)
 	fm_spool_release(&sp);
 }
 
+static int is(json_object *o, const char *key, const char *value)
+{
+	const char *v = fm_json_get_string(o, key);
+
+	return v && !strcmp(v, value);
+}
+
+/*
+ * The path of output file n of task id, from its final line: only a task
+ * that completed with success has files to serve; NULL when it has no
+ * such one (the caller frees).
+ */
+static char *output_file(struct fm_spool *sp, const char *id, size_t n)
+{
+	struct fm_spool_logscan ls = {0};
+	struct fm_spool_entry e;
+	json_object *files;
+	const char *path = NULL;
+	char *found = NULL;
+	int fd;
+
+	if (fm_spool_find(sp, id, &e, NULL) < 0 || e.state != FM_SPOOL_DONE_STATE)
+		return NULL;
+	fd = fm_spool_openat(sp, FM_SPOOL_LOG, e.name, O_RDONLY, 0);
+	if (fd < 0)
+		return NULL;
+	if (fm_spool_logscan(fd, &ls, NULL) == 0 && is(ls.final, "type", "completed") &&
+	    is(ls.final, "status", "success")) {
+		files = fm_json_get(ls.final, "output_files", json_type_array);
+		if (files && n < json_object_array_length(files))
+			path = json_object_get_string(json_object_array_get_idx(files, n));
+		if (path && *path)
+			found = fm_xstrdup(path);
+	}
+	fm_spool_logscan_release(&ls);
+	close(fd);
+	return found;
+}
+
+/* The file at path, a regular one reached through no symlink at its end: its fd, or -1. */
+static int open_output(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * GET /api/v1/tasks/ID/files/N: the file, whole or the one range asked
+ * for, sent from its fd by evbuffer_add_file (never read whole here).
+ */
+static void get_file(struct request *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	const char *mime, *range;
+	char msg[FM_ID_MAX + 64], num[96];
+	uint64_t from = 0, len, size;
+	struct evbuffer *b;
+	struct fm_spool sp;
+	struct stat st;
+	char *path;
+	int fd = -1, code = 200;
+
+	if (open_spool(r, &sp) < 0)
+		return;
+	if (find_task(r, &sp) < 0) {
+		fm_spool_release(&sp);
+		return;
+	}
+	path = output_file(&sp, r->m.id, r->m.file);
+	fm_spool_release(&sp);
+	if (path)
+		fd = open_output(path, &st);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "task '%s' has no output file %zu", r->m.id, r->m.file);
+		fail(r->req, 404, FM_TASK_NOT_FOUND, msg);
+		free(path);
+		return;
+	}
+	size = len = (uint64_t)st.st_size;
+	range = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Range");
+	switch (fm_serve_range_parse(range, size, &from, &len)) {
+	case FM_RANGE_UNSATISFIABLE:
+		close(fd);
+		free(path);
+		snprintf(num, sizeof(num), "bytes */%llu", (unsigned long long)size);
+		evhttp_add_header(h, "Content-Range", num);
+		fail(r->req, 416, FM_VALIDATION_ERROR, "the range is past the end of the file");
+		return;
+	case FM_RANGE_OK:
+		code = 206;
+		snprintf(num, sizeof(num), "bytes %llu-%llu/%llu", (unsigned long long)from,
+			 (unsigned long long)(from + len - 1), (unsigned long long)size);
+		evhttp_add_header(h, "Content-Range", num);
+		break;
+	case FM_RANGE_NONE: break;
+	}
+	mime = fm_mime_from_path(path);
+	free(path);
+	evhttp_add_header(h, "Content-Type", mime ? mime : "application/octet-stream");
+	evhttp_add_header(h, "Accept-Ranges", "bytes");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)len);
+	evhttp_add_header(h, "Content-Length", num);
+	b = evbuffer_new();
+	/* A HEAD gets the headers only; evbuffer_add_file owns fd once it took it. */
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD || !len) {
+		close(fd);
+	} else if (evbuffer_add_file(b, fd, (ev_off_t)from, (ev_off_t)len) < 0) {
+		close(fd);
+		evbuffer_free(b);
+		evhttp_clear_headers(h);
+		fm_warn("cannot send output file %zu of task '%s'", r->m.file, r->m.id);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the file cannot be sent");
+		return;
+	}
+	evhttp_send_reply(r->req, code, code == 206 ? "Partial Content" : "OK", b);
+	evbuffer_free(b);
+}
+
 /* GET /api/v1/tools and /api/v1/plugins: filmeto-plugin tools --json and list --json. */
 static void plugins_route(struct request *r)
 {
@@ -545,6 +704,282 @@ static void plugins_route(struct request *r)
 	o = r->m.route == FM_ROUTE_TOOLS ? fm_plugins_tools(&p) : fm_plugins_manifests(&p);
 	fm_plugins_release(&p);
 	reply(r->req, 200, o);
+}
+
+/* --- streams ----------------------------------------------------------- */
+
+static struct evbuffer *pending(struct stream *st)
+{
+	return bufferevent_get_output(evhttp_connection_get_bufferevent(st->conn));
+}
+
+static void stream_free(struct stream *st)
+{
+	evbuffer_remove_cb_entry(pending(st), st->taken);
+	evhttp_connection_set_closecb(st->conn, NULL, NULL);
+	*st->prev = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	st->s->nstreams--;
+	if (st->ino)
+		event_free(st->ino);
+	event_free(st->wake);
+	fm_spool_follow_release(&st->f);
+	free(st);
+}
+
+/*
+ * The connection is going. When the client left mid-reply, evhttp has
+ * already let go of the request (it has no connection any more): it is
+ * ours to free. Otherwise (a dropped client, the server's end) the
+ * connection frees it.
+ */
+static void on_stream_close(struct evhttp_connection *conn, void *arg)
+{
+	struct stream *st = arg;
+	struct evhttp_request *req = st->req;
+
+	(void)conn;
+	stream_free(st);
+	if (!evhttp_request_get_connection(req))
+		evhttp_request_free(req);
+}
+
+/* The end of the reply, sent like any other; the stream is gone. */
+static void stream_end(struct stream *st)
+{
+	struct evhttp_request *req = st->req;
+
+	stream_free(st);
+	evhttp_send_reply_end(req);
+}
+
+static void on_stream_drained(struct evhttp_connection *conn, void *arg);
+
+/* b to the client; full: the connection says when it has taken everything. */
+static void stream_send(struct stream *st, struct fm_buf *b, int full)
+{
+	struct evbuffer *e;
+
+	if (!b->len)
+		return;
+	e = evbuffer_new();
+	evbuffer_add(e, b->s, b->len);
+	evhttp_send_reply_chunk_with_cb(st->req, e, full ? on_stream_drained : NULL, st);
+	evbuffer_free(e);
+	b->len = 0;
+	st->wrote = fm_now();
+}
+
+static void wake_in(struct stream *st, double s)
+{
+	struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+
+	evtimer_add(st->wake, &tv);
+}
+
+static void on_stream_wake(evutil_socket_t fd, short what, void *arg);
+
+/* Nothing more for now: wait for inotify, the follower's next look or a heartbeat. */
+static void stream_wait(struct stream *st)
+{
+	struct pollfd p[2];
+	double until, now = fm_now(), beat = st->wrote + st->s->heartbeat;
+	int np = fm_spool_follow_poll(&st->f, p, &until);
+
+	if (np && !st->ino) {
+		st->ino = event_new(st->s->base, p[0].fd, EV_READ | EV_PERSIST, on_stream_wake, st);
+		event_add(st->ino, NULL);
+	}
+	wake_in(st,
+		(beat < until ? beat : until) - now > 0 ? (beat < until ? beat : until) - now : 0);
+}
+
+static void on_stream_drained(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	wake_in(arg, 0);
+}
+
+/* The client took bytes: it is not stuck. */
+static void on_stream_taken(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)b;
+	if (info->n_deleted)
+		st->stalled = 0;
+}
+
+/*
+ * Whether the client has taken none of what waits for it for
+ * FM_SERVE_TIMEOUT (a reader that stopped, a peer that is gone): then it
+ * is dropped, the connection goes and the stream with it (1).
+ */
+static int stream_stuck(struct stream *st)
+{
+	double now = fm_now();
+
+	if (!evbuffer_get_length(pending(st))) {
+		st->stalled = 0;
+		return 0;
+	}
+	if (!st->stalled)
+		st->stalled = now;
+	if (now - st->stalled < FM_SERVE_TIMEOUT)
+		return 0;
+	evhttp_connection_free(st->conn);
+	return 1;
+}
+
+/*
+ * Sends the log lines the follower has, after the last one sent, until
+ * it has no more for now, the task has ended, FM_SERVE_SSE_BATCH were
+ * made (the loop comes back at once) or FM_SERVE_SSE_BUF_MAX waits for
+ * the client (the connection says when it has taken them).
+ */
+static void stream_pump(struct stream *st)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	struct fm_follow_event ev;
+	int n;
+
+	for (n = 0; n < FM_SERVE_SSE_BATCH; n++) {
+		/* Full: the chunk that filled it, if any, asked to hear when it is sent. */
+		if (evbuffer_get_length(pending(st)) + b.len >= FM_SERVE_SSE_BUF_MAX) {
+			stream_send(st, &b, 1);
+			fm_buf_release(&b);
+			wake_in(st, 1.0); /* to see whether it is stuck */
+			return;
+		}
+		fm_spool_follow_next(&st->f, &ev);
+		if (ev.kind == FM_FOLLOW_LINE && ev.from->lineno > st->after) {
+			st->after = ev.from->lineno;
+			fm_serve_sse_event(&b, st->after, ev.line, ev.len);
+		} else if (ev.kind == FM_FOLLOW_WARN) {
+			fm_warn("%s", ev.message);
+		} else if (ev.kind == FM_FOLLOW_AGAIN || ev.kind == FM_FOLLOW_DONE) {
+			stream_send(st, &b, 0);
+			fm_buf_release(&b);
+			if (ev.kind == FM_FOLLOW_DONE)
+				stream_end(st);
+			else
+				stream_wait(st);
+			return;
+		}
+	}
+	stream_send(st, &b, 0);
+	fm_buf_release(&b);
+	wake_in(st, 0);
+}
+
+/* A heartbeat when the stream was quiet, and only when the client has taken all before it. */
+static void heartbeat(struct stream *st)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	char ts[32], *line;
+
+	if (fm_now() - st->wrote < st->s->heartbeat || evbuffer_get_length(pending(st)))
+		return;
+	fm_timestamp(ts);
+	line = fm_xasprintf("{\"type\":\"heartbeat\",\"task_id\":\"%s\",\"timestamp\":\"%s\"}",
+			    st->id, ts);
+	fm_serve_sse_event(&b, 0, line, strlen(line));
+	stream_send(st, &b, 0);
+	fm_buf_release(&b);
+	free(line);
+}
+
+static void on_stream_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = POLLIN};
+
+	if (stream_stuck(st))
+		return;
+	if (what & EV_READ)
+		fm_spool_follow_ready(&st->f, &p, 1);
+	heartbeat(st);
+	stream_pump(st);
+}
+
+/* 503 when FM_SERVE_SSE_MAX streams are open, or FM_SERVE_SSE_PER_TASK of this task's. */
+static int stream_room(struct request *r)
+{
+	const struct stream *st;
+	int n = 0;
+
+	for (st = r->s->streams; st; st = st->next)
+		n += !strcmp(st->id, r->m.id);
+	if (r->s->nstreams < FM_SERVE_SSE_MAX && n < FM_SERVE_SSE_PER_TASK && !r->s->ending)
+		return 1;
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
+	fail(r->req, 503, FM_SERVICE_ERROR,
+	     n < FM_SERVE_SSE_PER_TASK ? "too many streams are open: try again later"
+				       : "too many streams of this task are open: try again later");
+	return 0;
+}
+
+/*
+ * GET /api/v1/tasks/ID/stream: every line of the task's log as an event,
+ * its line number the event's id, from the one after Last-Event-ID on,
+ * then live ones until the final line.
+ */
+static void stream_start(struct request *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_follow_event ev;
+	struct stream *st;
+	uint64_t after;
+
+	if (find_task(r, &r->s->sp) < 0)
+		return;
+	if (fm_serve_event_id_parse(
+		evhttp_find_header(evhttp_request_get_input_headers(r->req), "Last-Event-ID"),
+		&after) < 0) {
+		fail(r->req, 400, FM_VALIDATION_ERROR,
+		     "Last-Event-ID: not an id this stream sent (a line number)");
+		return;
+	}
+	if (!stream_room(r))
+		return;
+	st = fm_xcalloc(1, sizeof(*st));
+	fm_spool_follow_init(&st->f, &r->s->sp, 0);
+	if (fm_spool_follow_add(&st->f, r->m.id, &ev, &err) < 0) {
+		fm_spool_follow_release(&st->f);
+		free(st);
+		reply_error(r->req, 404, &err);
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", "text/event-stream");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD) {
+		fm_spool_follow_release(&st->f);
+		free(st);
+		evhttp_send_reply(r->req, 200, "OK", NULL);
+		return;
+	}
+	st->s = r->s;
+	st->req = r->req;
+	st->conn = evhttp_request_get_connection(r->req);
+	st->after = after;
+	st->wrote = fm_now();
+	memcpy(st->id, r->m.id, sizeof(st->id));
+	st->wake = evtimer_new(r->s->base, on_stream_wake, st);
+	st->next = r->s->streams;
+	if (st->next)
+		st->next->prev = &st->next;
+	st->prev = &r->s->streams;
+	r->s->streams = st;
+	r->s->nstreams++;
+	evhttp_send_reply_start(r->req, 200, "OK");
+	/* No read timeout while the client only listens; a stalled one: stream_stalled. */
+	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(st->conn), NULL, NULL);
+	evhttp_connection_set_closecb(st->conn, on_stream_close, st);
+	st->taken = evbuffer_add_cb(pending(st), on_stream_taken, st);
+	stream_pump(st);
 }
 
 static enum fm_method method_of(enum evhttp_cmd_type c)
@@ -610,6 +1045,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_TASK: method == FM_METHOD_GET ? get_task(&r) : cancel_task(&r); break;
 	case FM_ROUTE_TOOLS:
 	case FM_ROUTE_PLUGINS: plugins_route(&r); break;
+	case FM_ROUTE_TASK_FILE: get_file(&r); break;
+	case FM_ROUTE_TASK_STREAM: stream_start(&r); break;
 	case FM_ROUTE_NONE: break;
 	}
 out:
@@ -758,11 +1195,50 @@ static void stop_workers(struct server *s)
 
 /* --- the loop ----------------------------------------------------------- */
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stream_sent(struct evhttp_request *req, void *arg)
 {
-	(void)sig;
+	struct server *s = arg;
+
+	(void)req;
+	if (--s->ending == 0)
+		event_base_loopbreak(s->base);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
 	(void)what;
 	event_base_loopbreak(arg);
+}
+
+/*
+ * SIGTERM, SIGINT: no more connections; each open stream ends as a
+ * finished one does, and the loop ends once they are sent (or after
+ * FM_SERVE_SSE_DRAIN, for clients that take nothing).
+ */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+	struct timeval drain = {(time_t)FM_SERVE_SSE_DRAIN, 0};
+	int i;
+
+	(void)sig;
+	(void)what;
+	if (!s->streams || s->ending) {
+		event_base_loopbreak(s->base);
+		return;
+	}
+	for (i = 0; i < s->nlisten; i++)
+		if (s->bound[i])
+			evhttp_del_accept_socket(s->http, s->bound[i]);
+	memset(s->bound, 0, sizeof(s->bound));
+	while (s->streams) {
+		s->ending++;
+		evhttp_request_set_on_complete_cb(s->streams->req, on_stream_sent, s);
+		stream_end(s->streams);
+	}
+	s->drained = evtimer_new(s->base, on_drain_timeout, s->base);
+	evtimer_add(s->drained, &drain);
 }
 
 static void listen_all(struct server *s)
@@ -772,7 +1248,8 @@ static void listen_all(struct server *s)
 	for (i = 0; i < s->nlisten; i++) {
 		const struct fm_serve_listen *l = &s->listen[i];
 
-		if (!evhttp_bind_socket_with_handle(s->http, l->addr, l->port))
+		s->bound[i] = evhttp_bind_socket_with_handle(s->http, l->addr, l->port);
+		if (!s->bound[i])
 			fm_die(FM_EXIT_FAILED, "cannot listen on %s%s%s:%u: %s",
 			       strchr(l->addr, ':') ? "[" : "", l->addr,
 			       strchr(l->addr, ':') ? "]" : "", l->port, strerror(errno));
@@ -785,8 +1262,9 @@ int main(int argc, char **argv)
 {
 	struct server s = {0};
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_spool sp;
 	struct event *sigterm, *sigint;
+	const char *beat = getenv("FILMETO_SERVE_HEARTBEAT");
+	char *end;
 
 	fm_msg_init(argv[0]);
 	signal(SIGPIPE, SIG_IGN);
@@ -797,9 +1275,17 @@ int main(int argc, char **argv)
 	/* The workers find the same spool by the variable filmeto-run reads. */
 	if (s.spool && setenv("FILMETO_SPOOL", s.spool, 1) < 0)
 		fm_die(FM_EXIT_FAILED, "setenv:");
-	if (fm_spool_open(&sp, s.spool, &err) < 0)
+	if (fm_spool_open(&s.sp, s.spool, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
-	fm_spool_release(&sp);
+	s.sp.warn = fm_warn_hook;
+	/* Tests wait less for a heartbeat; anything else is the seeds' 5 s. */
+	s.heartbeat = FM_SERVE_SSE_HEARTBEAT;
+	if (beat && *beat) {
+		s.heartbeat = strtod(beat, &end);
+		if (*end || !(s.heartbeat >= 0.05 && s.heartbeat <= 3600))
+			fm_die(FM_EXIT_USAGE, "FILMETO_SERVE_HEARTBEAT '%s': seconds, 0.05 to 3600",
+			       beat);
+	}
 
 	s.base = event_base_new();
 	s.http = s.base ? evhttp_new(s.base) : NULL;
@@ -813,8 +1299,8 @@ int main(int argc, char **argv)
 	evhttp_set_timeout(s.http, FM_SERVE_TIMEOUT);
 	evhttp_set_gencb(s.http, handle, &s);
 	listen_all(&s);
-	sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
-	sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
+	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	start_workers(&s);
@@ -822,8 +1308,13 @@ int main(int argc, char **argv)
 	event_base_dispatch(s.base);
 
 	/* Stop accepting first, then let the workers put their tasks back. */
+	while (s.streams)
+		stream_free(s.streams);
 	evhttp_free(s.http);
 	stop_workers(&s);
+	if (s.drained)
+		event_free(s.drained);
+	fm_spool_release(&s.sp);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(s.base);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "model.h"
 #include "serve_route.h"
 #include "spool.h"
@@ -58,6 +59,64 @@ static void allow(struct fm_route_match *m, unsigned methods)
 		 methods & FM_METHOD_DELETE ? ", DELETE" : "");
 }
 
+/* The decimal number of a decoded component, at most max: -1 for anything else. */
+static long index_of(const char *s, long max)
+{
+	long n = 0;
+
+	if (!*s || (s[0] == '0' && s[1]))
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > max / 10)
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n > max ? -1 : n;
+}
+
+/*
+ * What follows /api/v1/tasks/: ID, ID/stream or ID/files/N. Each
+ * component is cut at '/' before it is decoded, so "%2f" is never a
+ * separator. 404 for another shape, 400 for a component that is no id
+ * or no number.
+ */
+static int task_route(const char *rest, struct fm_route_match *m, struct fm_error *err)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	char file[16];
+	long i;
+
+	if (!slash) {
+		m->route = FM_ROUTE_TASK;
+		allow(m, FM_METHOD_GET | FM_METHOD_DELETE);
+	} else if (!strcmp(slash, "/stream")) {
+		m->route = FM_ROUTE_TASK_STREAM;
+		allow(m, FM_METHOD_GET);
+	} else if (!strncmp(slash, "/files/", 7) && !strchr(slash + 7, '/')) {
+		if (decode(slash + 7, strlen(slash + 7), file, sizeof(file), 0) < 0 ||
+		    (i = index_of(file, FM_SERVE_FILE_INDEX_MAX)) < 0)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"the path does not name an output file: a number from "
+					"0 to %d",
+					FM_SERVE_FILE_INDEX_MAX),
+			       400;
+		m->route = FM_ROUTE_TASK_FILE;
+		m->file = (size_t)i;
+		allow(m, FM_METHOD_GET);
+	} else {
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	}
+	if (decode(rest, n, m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
+		m->id[0] = '\0';
+		m->route = FM_ROUTE_NONE;
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the path does not name a task: an id is " FM_ID_RULE),
+		       400;
+	}
+	return 0;
+}
+
 int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
 		   struct fm_error *err)
 {
@@ -79,18 +138,11 @@ int fm_serve_route(enum fm_method method, const char *path, struct fm_route_matc
 	} else if (!strcmp(path, tasks)) {
 		m->route = FM_ROUTE_TASKS;
 		allow(m, FM_METHOD_GET | FM_METHOD_POST);
-	} else if (!strncmp(path, tasks, sizeof(tasks) - 1) && path[sizeof(tasks) - 1] == '/' &&
-		   !strchr(path + sizeof(tasks), '/')) {
-		const char *c = path + sizeof(tasks);
+	} else if (!strncmp(path, tasks, sizeof(tasks) - 1) && path[sizeof(tasks) - 1] == '/') {
+		int code = task_route(path + sizeof(tasks), m, err);
 
-		if (decode(c, strlen(c), m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
-			m->id[0] = '\0';
-			return fm_error(err, FM_VALIDATION_ERROR,
-					"the path does not name a task: an id is " FM_ID_RULE),
-			       400;
-		}
-		m->route = FM_ROUTE_TASK;
-		allow(m, FM_METHOD_GET | FM_METHOD_DELETE);
+		if (code)
+			return code;
 	} else {
 		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
 	}
@@ -356,6 +408,121 @@ int fm_serve_listen_parse(const char *arg, struct fm_serve_listen *l, struct fm_
 				"--listen '%.64s': the address is numeric IPv4, or IPv6 in [ ]",
 				l->addr);
 	return 0;
+}
+
+/* A decimal number of up to 19 digits at s (its end in *end): -1 when there is none. */
+static int range_number(const char *s, const char **end, uint64_t *n)
+{
+	const char *p = s;
+
+	*n = 0;
+	while (*p >= '0' && *p <= '9') {
+		/* Past UINT64_MAX / 10: stuck at the most, which is past any size. */
+		*n = *n > (UINT64_MAX - 9) / 10 ? UINT64_MAX : *n * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	*end = p;
+	return p == s ? -1 : 0;
+}
+
+enum fm_serve_range fm_serve_range_parse(const char *header, uint64_t size, uint64_t *from,
+					 uint64_t *len)
+{
+	const char *p;
+	uint64_t a, b;
+
+	if (!header)
+		return FM_RANGE_NONE;
+	p = header + strspn(header, " \t");
+	if (strncasecmp(p, "bytes", 5))
+		return FM_RANGE_NONE;
+	p += 5;
+	p += strspn(p, " \t");
+	if (*p++ != '=')
+		return FM_RANGE_NONE;
+	p += strspn(p, " \t");
+	if (*p == '-') {
+		if (range_number(p + 1, &p, &b) < 0 || p[strspn(p, " \t")])
+			return FM_RANGE_NONE;
+		if (b == 0 || size == 0)
+			return FM_RANGE_UNSATISFIABLE;
+		*len = b < size ? b : size;
+		*from = size - *len;
+		return FM_RANGE_OK;
+	}
+	if (range_number(p, &p, &a) < 0 || *p++ != '-')
+		return FM_RANGE_NONE;
+	b = UINT64_MAX;
+	if (*p >= '0' && *p <= '9' && (range_number(p, &p, &b) < 0 || b < a))
+		return FM_RANGE_NONE;
+	if (p[strspn(p, " \t")])
+		return FM_RANGE_NONE; /* several ranges, or junk */
+	if (a >= size)
+		return FM_RANGE_UNSATISFIABLE;
+	if (b >= size)
+		b = size - 1;
+	*from = a;
+	*len = b - a + 1;
+	return FM_RANGE_OK;
+}
+
+int fm_serve_event_id_parse(const char *header, uint64_t *after)
+{
+	const char *p = header;
+	uint64_t n = 0;
+
+	*after = 0;
+	if (!p || !*p)
+		return 0;
+	if (strlen(p) > 15)
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	*after = n;
+	return 0;
+}
+
+/* The "type" of a JSON line, when it is fit for an event name: [a-z_]+, at most max - 1. */
+static const char *event_type(const char *line, size_t len, char *out, size_t max)
+{
+	json_object *o;
+	const char *t;
+	size_t i = 0;
+
+	out[0] = '\0';
+	if (fm_json_parse(line, len, &o, NULL) < 0)
+		return "message";
+	t = fm_json_get_string(o, "type");
+	for (; t && t[i] && i + 1 < max && ((t[i] >= 'a' && t[i] <= 'z') || t[i] == '_'); i++)
+		out[i] = t[i];
+	if (t && !t[i] && i)
+		out[i] = '\0';
+	else
+		i = 0;
+	json_object_put(o);
+	return i ? out : "message";
+}
+
+void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_t len)
+{
+	char type[32];
+	size_t at = 0, n;
+
+	if (id)
+		fm_buf_addf(out, "id: %llu\n", (unsigned long long)id);
+	fm_buf_addf(out, "event: %s\n", event_type(line, len, type, sizeof(type)));
+	do {
+		for (n = 0; at + n < len && line[at + n] != '\n' && line[at + n] != '\r'; n++)
+			;
+		fm_buf_add(out, "data: ", 6);
+		fm_buf_add(out, line + at, n);
+		fm_buf_add(out, "\n", 1);
+		at += n + 1;
+	} while (at < len);
+	fm_buf_add(out, "\n", 1);
 }
 
 json_object *fm_serve_error_json(const struct fm_error *err)

@@ -10,6 +10,7 @@
 #define FM_SERVE_ROUTE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -32,6 +33,25 @@
 #define FM_SERVE_KEYS_MAX    256
 #define FM_SERVE_KEY_MIN     16
 #define FM_SERVE_KEY_MAX     256
+/* GET /api/v1/tasks/ID/files/N: the largest N looked at; a larger one is no file. */
+#define FM_SERVE_FILE_INDEX_MAX 99999
+/*
+ * GET /api/v1/tasks/ID/stream: a heartbeat event after this long quiet
+ * (s, seed 000's rule); streams open at once, in all and per task (one
+ * more is 503); the log is not read further while this much waits to be
+ * sent to the client; a client that takes none of it for FM_SERVE_TIMEOUT
+ * is dropped; events made in one turn of the loop before the other
+ * connections get theirs; on SIGTERM, how long the ended streams have to
+ * be sent (s).
+ */
+#define FM_SERVE_SSE_HEARTBEAT 5.0
+#define FM_SERVE_SSE_MAX       1024
+#define FM_SERVE_SSE_PER_TASK  64
+#define FM_SERVE_SSE_BUF_MAX   (1024 * 1024)
+#define FM_SERVE_SSE_BATCH     256
+#define FM_SERVE_SSE_DRAIN     2.0
+/* The largest Last-Event-ID taken: a log line number (a log has fewer lines). */
+#define FM_SERVE_EVENT_ID_MAX 999999999999999ULL
 
 enum fm_route {
 	FM_ROUTE_NONE, /* no such route: 404 */
@@ -40,6 +60,8 @@ enum fm_route {
 	FM_ROUTE_TASK,	/* GET status, DELETE cancel */
 	FM_ROUTE_TOOLS,
 	FM_ROUTE_PLUGINS,
+	FM_ROUTE_TASK_STREAM, /* GET: the task's events as Server-Sent Events */
+	FM_ROUTE_TASK_FILE,   /* GET: the file-th output file of its final line */
 };
 
 /* Methods, as bits of struct fm_route_match's allow. */
@@ -53,7 +75,8 @@ enum fm_method {
 struct fm_route_match {
 	enum fm_route route;
 	unsigned allow;		/* the methods the route takes */
-	char id[FM_ID_MAX + 1]; /* FM_ROUTE_TASK: the task id, decoded and valid */
+	char id[FM_ID_MAX + 1]; /* FM_ROUTE_TASK*: the task id, decoded and valid */
+	size_t file;		/* FM_ROUTE_TASK_FILE: which output file, from 0 */
 	char allow_text[32];	/* allow as an Allow header: "GET, DELETE" */
 };
 
@@ -126,6 +149,35 @@ struct fm_serve_listen {
 	int loopback; /* 127.0.0.0/8 or ::1 */
 };
 int fm_serve_listen_parse(const char *arg, struct fm_serve_listen *l, struct fm_error *err);
+
+/*
+ * A Range header (RFC 9110 14.1.2) over a file of size bytes: one range
+ * of bytes, "bytes=A-B", "bytes=A-" or "bytes=-N". FM_RANGE_OK sets
+ * *from and *len (B past the end is cut to the end, N past the size is
+ * the whole file); FM_RANGE_UNSATISFIABLE (416) when A is at or past the
+ * end or N is 0; FM_RANGE_NONE, the whole file, when there is no header
+ * or it is malformed, names another unit, or several ranges (RFC 9110
+ * lets a server ignore those).
+ */
+enum fm_serve_range { FM_RANGE_NONE, FM_RANGE_OK, FM_RANGE_UNSATISFIABLE };
+enum fm_serve_range fm_serve_range_parse(const char *header, uint64_t size, uint64_t *from,
+					 uint64_t *len);
+
+/*
+ * A Last-Event-ID header: the log line number of the last event a client
+ * got, into *after (0 when there is no header or it is empty). -1 when it
+ * is no such number (digits only, at most FM_SERVE_EVENT_ID_MAX).
+ */
+int fm_serve_event_id_parse(const char *header, uint64_t *after);
+
+/*
+ * One Server-Sent Event appended to out: "id: ID" (none when id is 0),
+ * "event: TYPE" (the "type" of a JSON object line, or "message" when it
+ * has none fit for an event name), and the line as data, split at any
+ * CR or LF so none can end the event early.
+ */
+struct fm_buf;
+void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_t len);
 
 /* {"error":{"code","message","details"}}: the seeds' error envelope. */
 json_object *fm_serve_error_json(const struct fm_error *err);

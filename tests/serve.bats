@@ -10,9 +10,14 @@ setup() {
 	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
 	SP=$FILMETO_SPOOL
 	SERVE_PID=
+	CLIENT_PID=
 }
 
 teardown() {
+	if [ -n "$CLIENT_PID" ]; then
+		kill "$CLIENT_PID" 2>/dev/null || true
+		wait "$CLIENT_PID" 2>/dev/null || true
+	fi
 	if [ -n "$SERVE_PID" ]; then
 		kill -TERM "$SERVE_PID" 2>/dev/null || true
 		wait "$SERVE_PID" 2>/dev/null || true
@@ -305,4 +310,258 @@ ROOT_KEY=root-key-0123456789abcdef
 	SERVE_PID=$!
 	URL="http://127.0.0.1:$PORT"
 	wait_for curl -sf -o /dev/null "$URL/health"
+}
+
+# --- streams and files --------------------------------------------------------
+
+# events FILE: "ID EVENT" for each Server-Sent Event in FILE ("-" when it has no id).
+events() {
+	python3 -c '
+import sys
+ev = {}
+for line in open(sys.argv[1]).read().split("\n"):
+    if not line:
+        if ev:
+            print(ev.get("id", "-"), ev.get("event", "message"))
+        ev = {}
+    elif ":" in line:
+        k, v = line.split(":", 1)
+        ev[k] = v[1:] if v.startswith(" ") else v
+' "$1"
+}
+
+# log_events ID: "LINE TYPE" for each event line of task ID's log (the spool's claimed lines aside).
+log_events() {
+	python3 -c '
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    t = json.loads(line)["type"]
+    if t != "claimed":
+        print(n, t)
+' "$SP"/log/*."$1"
+}
+
+pyecho() {
+	printf '{"task_id":"%s","tool_name":"text2text","plugin_name":"pyfilmeto","parameters":{"text":"%s","repeat":3%s}}' \
+		"$1" "$1" "${2:-}"
+}
+
+@test "stream: a finished task's events, each id its log line, then the end; Last-Event-ID gives the rest" {
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho f1)")" = 201 ]
+	wait_for is_state f1 done
+	curl -sN -m 10 -D headers -o all "$URL/api/v1/tasks/f1/stream"
+	grep -qi '^content-type: text/event-stream' headers
+	[ "$(events all)" = "$(log_events f1)" ]
+	[ "$(events all | tail -n 1 | cut -d' ' -f2)" = completed ]
+	grep -q '^data: {"type":"completed","task_id":"f1"' all
+	# Resume after the second event: exactly the rest, none twice, none left out.
+	second=$(events all | sed -n 2p | cut -d' ' -f1)
+	curl -sN -m 10 -H "Last-Event-ID: $second" -o rest "$URL/api/v1/tasks/f1/stream"
+	[ "$(events rest)" = "$(events all | sed 1,2d)" ]
+	last=$(events all | tail -n 1 | cut -d' ' -f1)
+	curl -sN -m 10 -H "Last-Event-ID: $last" -o none "$URL/api/v1/tasks/f1/stream"
+	[ ! -s none ]
+	[ "$(api GET /api/v1/tasks/f1/stream -H 'Last-Event-ID: x1')" = 400 ]
+	[ "$(api GET /api/v1/tasks/nosuch/stream)" = 404 ]
+	[ "$(field 'b["error"]["code"]')" = TASK_NOT_FOUND ]
+	[ "$(api GET /api/v1/tasks/%2e%2e/stream)" = 400 ]
+	[ "$(api DELETE /api/v1/tasks/f1/stream)" = 405 ]
+}
+
+@test "stream: a running task live, its progress before its final line" {
+	FILMETO_SERVE_HEARTBEAT=0.2 serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho live ',"mode":"slow","delay":1.5')")" = 201 ]
+	[ "$(state live)" != done ]
+	curl -sN -m 20 -o live "$URL/api/v1/tasks/live/stream"
+	[ "$(events live | grep -v '^- ')" = "$(log_events live)" ]
+	events live | grep -q ' progress$'
+	[ "$(events live | tail -n 1 | cut -d' ' -f2)" = completed ]
+}
+
+@test "stream: a quiet task has heartbeats; SIGTERM ends open streams cleanly" {
+	FILMETO_SERVE_HEARTBEAT=0.1 serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho quiet)")" = 201 ]
+	# grep stops reading at the second heartbeat; curl ends on the closed pipe.
+	curl -sN -m 10 "$URL/api/v1/tasks/quiet/stream" | grep -m 2 -A 1 '^event: heartbeat' > quiet || true
+	[ "$(grep -c '^event: heartbeat' quiet)" -eq 2 ]
+	grep -q '^data: {"type":"heartbeat","task_id":"quiet","timestamp":' quiet
+	# A stream open when the server stops ends as a finished one does: curl exits 0.
+	curl -sN -m 20 -o open "$URL/api/v1/tasks/quiet/stream" &
+	client=$!
+	wait_for grep -q heartbeat open
+	kill -TERM "$SERVE_PID"
+	rc=0
+	wait "$SERVE_PID" || rc=$?
+	SERVE_PID=
+	[ "$rc" -eq 0 ]
+	rc=0
+	wait "$client" || rc=$?
+	[ "$rc" -eq 0 ]
+}
+
+@test "files: an output file whole, by Range, HEAD; its Content-Type; 404, 416 and 400 as they should" {
+	cp -R "$ROOT/plugins/titlecard" "$BATS_TEST_TMPDIR/plugins/"
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "[$(pyecho f1),{\"task_id\":\"card\",\"tool_name\":\"text2image\",\"plugin_name\":\"titlecard\",\"parameters\":{\"prompt\":\"Act one\"}}]")" = 201 ]
+	wait_for -t 30 is_state f1 done
+	wait_for -t 30 is_state card done
+	out=$(python3 -c 'import json, sys; print([json.loads(l) for l in open(sys.argv[1])][-1]["output_files"][0])' "$SP"/log/*.f1)
+	curl -s -D headers -o got "$URL/api/v1/tasks/f1/files/0"
+	cmp got "$out"
+	grep -qi '^content-type: text/plain' headers
+	grep -qi '^accept-ranges: bytes' headers
+	grep -qi "^content-length: $(stat -c %s "$out")" headers
+	png=$(python3 -c 'import json, sys; print([json.loads(l) for l in open(sys.argv[1])][-1]["output_files"][0])' "$SP"/log/*.card)
+	size=$(stat -c %s "$png")
+	curl -s -D headers -o got "$URL/api/v1/tasks/card/files/0"
+	cmp got "$png"
+	grep -qi '^content-type: image/png' headers
+	# One range, a range to the end, the last bytes.
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=100-1123' -D headers "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(dd if="$png" bs=1 skip=100 count=1024 status=none)
+	grep -qi "^content-range: bytes 100-1123/$size" headers
+	[ "$(curl -s -o got -w '%{http_code}' -H "Range: bytes=$((size - 10))-" "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(tail -c 10 "$png")
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=-500' "$URL/api/v1/tasks/card/files/0")" = 206 ]
+	cmp got <(tail -c 500 "$png")
+	# Past the end: 416 with the size; malformed: ignored, the whole file.
+	[ "$(curl -s -o body -w '%{http_code}' -H "Range: bytes=$size-" -D headers "$URL/api/v1/tasks/card/files/0")" = 416 ]
+	grep -qi "^content-range: bytes \*/$size" headers
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(curl -s -o got -w '%{http_code}' -H 'Range: bytes=5-1' "$URL/api/v1/tasks/card/files/0")" = 200 ]
+	cmp got "$png"
+	# HEAD: the headers alone.
+	curl -s -I -o headers "$URL/api/v1/tasks/card/files/0"
+	grep -qi "^content-length: $size" headers
+	grep -qi '^content-type: image/png' headers
+	# Only what the final line names, of a task that succeeded.
+	[ "$(api GET /api/v1/tasks/card/files/1)" = 404 ]
+	[ "$(api GET /api/v1/tasks/nosuch/files/0)" = 404 ]
+	[ "$(api GET /api/v1/tasks/card/files/.. --path-as-is)" = 400 ]
+	[ "$(api GET /api/v1/tasks/card/files/%2e%2e)" = 400 ]
+	[ "$(api GET /api/v1/tasks/..%2fcard/files/0)" = 400 ]
+	[ "$(api GET /api/v1/tasks/%2e%2e/files/0)" = 400 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho later ',"mode":"slow","delay":30')")" = 201 ]
+	[ "$(api GET /api/v1/tasks/later/files/0)" = 404 ]
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho bad ',"mode":"fail"')")" = 201 ]
+	wait_for is_state bad failed
+	[ "$(api GET /api/v1/tasks/bad/files/0)" = 404 ]
+}
+
+@test "keys: another key's task can be neither streamed nor downloaded" {
+	keys k "alice $ALICE" "bob $BOB"
+	serve --key-file k
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ALICE" --data-binary "$(pyecho mine)")" = 201 ]
+	done_for_alice() { [ "$(state mine -H "Authorization: Bearer $ALICE")" = done ]; }
+	wait_for done_for_alice
+	[ "$(api GET /api/v1/tasks/mine/stream -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(api GET /api/v1/tasks/mine/files/0 -H "Authorization: Bearer $BOB")" = 404 ]
+	[ "$(api GET /api/v1/tasks/mine/stream)" = 401 ]
+	[ "$(api GET /api/v1/tasks/mine/files/0 -H "Authorization: Bearer $ALICE")" = 200 ]
+	[ "$(api GET /api/v1/tasks/mine/stream -H "Authorization: Bearer $ALICE")" = 200 ]
+	grep -q '^event: completed' body
+}
+
+@test "stream: a client that reads nothing does not grow the server's memory" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho big)")" = 201 ]
+	# A finished task with a 24 MiB log, more than the kernel's socket buffers hold.
+	entry=$(cd "$SP/queue" && echo *.big)
+	python3 - "$SP/log/$entry" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    pad = "x" * 200
+    for i in range(100000):
+        f.write(json.dumps({"type": "progress", "task_id": "big", "timestamp": "2026-11-21T10:00:00.000Z", "percent": i / 1000, "message": pad}) + "\n")
+    f.write(json.dumps({"type": "completed", "task_id": "big", "timestamp": "2026-11-21T10:00:01.000Z", "status": "success", "output_files": []}) + "\n")
+PY
+	mv "$SP/queue/$entry" "$SP/done/$entry"
+	rss() { awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status"; }
+	before=$(rss)
+	# The client asks, then never reads; it reports once the server's RSS has held still for 1 s.
+	python3 - "$PORT" "$SERVE_PID" > grown <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(b"GET /api/v1/tasks/big/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+def rss():
+    for line in open("/proc/%s/status" % sys.argv[2]):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+last, still = rss(), 0
+while still < 10:
+    time.sleep(0.1)
+    now = rss()
+    still = still + 1 if now == last else 0
+    last = now
+print(last)
+sys.stdout.flush()
+time.sleep(30)
+PY
+	CLIENT_PID=$!
+	wait_for -t 30 test -s grown
+	# 24 MiB to send: at most the bound (1 MiB) and a read's worth more are held.
+	echo "grown by $(( $(cat grown) - before )) KiB" >&2
+	[ $(( $(cat grown) - before )) -lt 8192 ]
+	[ "$(api GET /health)" = 200 ]
+	# A client that reads gets every line.
+	curl -sN -m 60 -o all "$URL/api/v1/tasks/big/stream"
+	[ "$(grep -c '^event: progress' all)" -eq 100000 ]
+	[ "$(grep '^id: ' all | tail -n 1)" = "id: 100001" ]
+}
+
+@test "stream: a client that left mid-run resumes with Last-Event-ID: the rest, none twice, none lost" {
+	serve
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho rs ',"mode":"slow","delay":1.5')")" = 201 ]
+	# The first client leaves after the first progress event; curl ends on the closed pipe.
+	curl -sN -m 20 "$URL/api/v1/tasks/rs/stream" | python3 -c '
+import sys
+seen = False
+for line in sys.stdin:
+    sys.stdout.write(line)
+    seen = seen or line == "event: progress\n"
+    if seen and line == "\n":
+        break
+' > first || true
+	grep -q '^event: progress' first
+	last=$(grep '^id: ' first | tail -n 1 | cut -d' ' -f2)
+	[ "$(state rs)" != done ]
+	curl -sN -m 20 -H "Last-Event-ID: $last" -o rest "$URL/api/v1/tasks/rs/stream"
+	[ "$( (events first; events rest) | grep -v '^- ')" = "$(log_events rs)" ]
+}
+
+@test "stream: past 64 streams of one task, 503 in the error envelope; room again once one leaves" {
+	serve --workers 0
+	[ "$(api POST /api/v1/tasks --data-binary "$(pyecho crowd)")" = 201 ]
+	# 64 clients, each told 200, held open until the test's end.
+	python3 - "$PORT" > held <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(64):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /api/v1/tasks/crowd/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    socks.append(s)
+print(len(socks))
+sys.stdout.flush()
+time.sleep(60)
+PY
+	CLIENT_PID=$!
+	wait_for test -s held
+	[ "$(cat held)" = 64 ]
+	# A HEAD is let in, or not, as a GET is.
+	room() { [ "$(curl -s -I -o /dev/null -w '%{http_code}' "$URL/api/v1/tasks/crowd/stream")" = 200 ]; }
+	[ "$(api GET /api/v1/tasks/crowd/stream -D headers)" = 503 ]
+	run room
+	[ "$status" -ne 0 ]
+	[ "$(field 'b["error"]["code"]')" = SERVICE_ERROR ]
+	grep -qi '^retry-after: 5' headers
+	kill "$CLIENT_PID"
+	wait "$CLIENT_PID" 2>/dev/null || true
+	CLIENT_PID=
+	wait_for room
 }

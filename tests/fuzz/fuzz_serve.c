@@ -6,13 +6,16 @@
  * key file. Whatever the bytes: no crash, hang or leak; a task id routed
  * is valid and walks nowhere ("." and ".." are no ids, '/' is in none);
  * a list's limit stays within its bounds; every key parsed is found by
- * its own header; and a body either yields tasks or a 400/422 with a
- * message.
+ * its own header; a body either yields tasks or a 400/422 with a
+ * message. The line is also a Range header (a range taken lies inside
+ * the file), a Last-Event-ID, and an event's data (no line of it can end
+ * the event early).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "serve_route.h"
 #include "util.h"
 
@@ -30,10 +33,13 @@ static void route(enum fm_method method, const char *line)
 	if (query)
 		*query++ = '\0';
 	code = fm_serve_route(method, path, &m, &err);
-	if (code == 0 && m.route == FM_ROUTE_TASK &&
+	if (code == 0 && m.route >= FM_ROUTE_TASK && m.route != FM_ROUTE_TOOLS &&
+	    m.route != FM_ROUTE_PLUGINS &&
 	    (!fm_id_valid(m.id) || strchr(m.id, '/') || !strcmp(m.id, ".") || !strcmp(m.id, "..")))
 		abort();
 	if (code == 405 && !m.allow_text[0])
+		abort();
+	if (code == 0 && m.route == FM_ROUTE_TASK_FILE && m.file > FM_SERVE_FILE_INDEX_MAX)
 		abort();
 	fm_error_release(&err);
 	code = fm_serve_query_parse(query, 1, &q, &err);
@@ -47,6 +53,26 @@ static void route(enum fm_method method, const char *line)
 		abort();
 	fm_error_release(&err);
 	free(path);
+}
+
+/* Range over a few sizes, Last-Event-ID, and the line as an event's data. */
+static void headers(const char *line)
+{
+	static const uint64_t sizes[] = {0, 1, 100, UINT64_MAX};
+	struct fm_buf b = FM_BUF_INIT;
+	uint64_t from, len, after;
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
+		if (fm_serve_range_parse(line, sizes[i], &from, &len) == FM_RANGE_OK &&
+		    (len == 0 || from >= sizes[i] || len > sizes[i] - from))
+			abort();
+	if (fm_serve_event_id_parse(line, &after) == 0 && after > FM_SERVE_EVENT_ID_MAX)
+		abort();
+	fm_serve_sse_event(&b, 1, line, strlen(line));
+	if (b.len < 2 || strstr(b.s, "\n\n") != b.s + b.len - 2 || strchr(b.s, '\r'))
+		abort();
+	fm_buf_release(&b);
 }
 
 static void keys(const char *line, const char *rest, size_t len)
@@ -88,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = nl ? (size_t)(nl - in) : size;
 	line = fm_xstrndup(in, n);
 	route((enum fm_method)(1u << (data[0] & 3)), line);
+	headers(line);
 	in += n + (nl != NULL);
 	size -= n + (nl != NULL);
 	keys(line, in, size);

@@ -3,9 +3,11 @@
  * and their path checks, the list's query, the task body, key files and
  * the Authorization header, --listen addresses.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "serve_route.h"
 #include "tap.h"
 #include "util.h"
@@ -45,6 +47,108 @@ static void test_routes(void)
 	IS_INT(route(FM_METHOD_GET, "/api/v1/taskss", &m), 404, "route: a longer name");
 	IS_INT(route(FM_METHOD_GET, "/", &m), 404, "route: / is no route yet");
 	IS_INT(route(FM_METHOD_OTHER, "/api/v1/tools", &m), 405, "route: PUT tools is 405");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t%31/stream", &m), 0, "route: a stream");
+	OK(m.route == FM_ROUTE_TASK_STREAM && !strcmp(m.id, "t1"), "route: the stream's id");
+	IS_INT(route(FM_METHOD_DELETE, "/api/v1/tasks/t1/stream", &m), 405,
+	       "route: DELETE a stream is 405");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/%2e%2e/stream", &m), 400,
+	       "route: a stream of .. is 400");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/stream/x", &m), 404,
+	       "route: deeper than a stream");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/12", &m), 0, "route: a file");
+	OK(m.route == FM_ROUTE_TASK_FILE && m.file == 12 && !strcmp(m.id, "t1"),
+	   "route: the file's id and number");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/%30", &m), 0,
+	       "route: an encoded number");
+	IS_INT(m.file, 0, "route: decoded");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/..", &m), 400, "route: file ..");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/%2e%2e", &m), 400,
+	       "route: file %%2e%%2e");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/01", &m), 400, "route: a leading zero");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/-1", &m), 400, "route: negative");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/100000", &m), 400,
+	       "route: past the most");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/", &m), 400, "route: no number");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files/1/x", &m), 404,
+	       "route: deeper than a file");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/..%2f/files/0", &m), 400,
+	       "route: a file of no task");
+	IS_INT(route(FM_METHOD_GET, "/api/v1/tasks/t1/files", &m), 404, "route: files alone");
+}
+
+static int range(const char *h, uint64_t size, uint64_t *from, uint64_t *len)
+{
+	*from = *len = 77;
+	return fm_serve_range_parse(h, size, from, len);
+}
+
+static void test_range(void)
+{
+	uint64_t f, l;
+
+	IS_INT(range(NULL, 100, &f, &l), FM_RANGE_NONE, "range: none");
+	IS_INT(range("bytes=0-9", 100, &f, &l), FM_RANGE_OK, "range: A-B");
+	OK(f == 0 && l == 10, "range: A-B is B-A+1 bytes");
+	IS_INT(range("bytes=90-", 100, &f, &l), FM_RANGE_OK, "range: A-");
+	OK(f == 90 && l == 10, "range: A- to the end");
+	IS_INT(range("bytes=-30", 100, &f, &l), FM_RANGE_OK, "range: -N");
+	OK(f == 70 && l == 30, "range: the last N");
+	IS_INT(range("bytes=-300", 100, &f, &l), FM_RANGE_OK, "range: -N past the size");
+	OK(f == 0 && l == 100, "range: the whole file");
+	IS_INT(range("bytes=50-5000", 100, &f, &l), FM_RANGE_OK, "range: B past the end");
+	OK(f == 50 && l == 50, "range: cut to the end");
+	IS_INT(range("BYTES = 1-1", 100, &f, &l), FM_RANGE_OK, "range: unit in any case");
+	OK(f == 1 && l == 1, "range: one byte");
+	IS_INT(range("bytes=99-99", 100, &f, &l), FM_RANGE_OK, "range: the last byte");
+	IS_INT(range("bytes=100-", 100, &f, &l), FM_RANGE_UNSATISFIABLE, "range: at the end");
+	IS_INT(range("bytes=100-200", 100, &f, &l), FM_RANGE_UNSATISFIABLE, "range: past it");
+	IS_INT(range("bytes=-0", 100, &f, &l), FM_RANGE_UNSATISFIABLE, "range: -0");
+	IS_INT(range("bytes=0-", 0, &f, &l), FM_RANGE_UNSATISFIABLE, "range: an empty file");
+	IS_INT(range("bytes=99999999999999999999999-", 100, &f, &l), FM_RANGE_UNSATISFIABLE,
+	       "range: a huge A");
+	IS_INT(range("bytes=0-99999999999999999999999", 100, &f, &l), FM_RANGE_OK,
+	       "range: a huge B");
+	OK(f == 0 && l == 100, "range: a huge B is the end");
+	IS_INT(range("bytes=9-1", 100, &f, &l), FM_RANGE_NONE, "range: B before A");
+	IS_INT(range("bytes=0-1,5-6", 100, &f, &l), FM_RANGE_NONE, "range: several");
+	IS_INT(range("bytes=x-1", 100, &f, &l), FM_RANGE_NONE, "range: no number");
+	IS_INT(range("bytes=-", 100, &f, &l), FM_RANGE_NONE, "range: no numbers");
+	IS_INT(range("items=0-1", 100, &f, &l), FM_RANGE_NONE, "range: another unit");
+	IS_INT(range("bytes 0-1", 100, &f, &l), FM_RANGE_NONE, "range: no =");
+	IS_INT(range("bytes=1-2x", 100, &f, &l), FM_RANGE_NONE, "range: junk after");
+	OK(f == 77 && l == 77, "range: nothing set when ignored");
+}
+
+static void test_event_id(void)
+{
+	uint64_t n;
+
+	IS_INT(fm_serve_event_id_parse(NULL, &n), 0, "event id: none");
+	IS_INT(n, 0, "event id: none is from the start");
+	IS_INT(fm_serve_event_id_parse("", &n), 0, "event id: empty");
+	IS_INT(fm_serve_event_id_parse("42", &n), 0, "event id: a line number");
+	IS_INT(n, 42, "event id: its value");
+	IS_INT(fm_serve_event_id_parse("4x", &n), -1, "event id: not a number");
+	IS_INT(fm_serve_event_id_parse("-1", &n), -1, "event id: negative");
+	IS_INT(fm_serve_event_id_parse("1234567890123456", &n), -1, "event id: too long");
+}
+
+static void test_sse(void)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	const char *line = "{\"type\":\"progress\",\"percent\":5}";
+
+	fm_serve_sse_event(&b, 7, line, strlen(line));
+	IS_STR(b.s, "id: 7\nevent: progress\ndata: {\"type\":\"progress\",\"percent\":5}\n\n",
+	       "sse: id, type, data");
+	b.len = 0;
+	fm_serve_sse_event(&b, 0, "a\rb\nc", 5);
+	IS_STR(b.s, "event: message\ndata: a\ndata: b\ndata: c\n\n",
+	       "sse: no JSON is a message; CR and LF split the data");
+	b.len = 0;
+	fm_serve_sse_event(&b, 1, "{\"type\":\"a\\nb\"}", 12);
+	HAS(b.s, "event: message\n", "sse: a type unfit for a name is a message");
+	fm_buf_release(&b);
 }
 
 static int query(const char *q, int list, struct fm_serve_query *out)
@@ -161,4 +265,7 @@ void test_serve_route(void)
 	test_body();
 	test_keys();
 	test_listen();
+	test_range();
+	test_event_id();
+	test_sse();
 }
