@@ -87,7 +87,7 @@ struct fm_slurm_run {
 	char *dir, *script, name[32];
 	struct sjob *jobs, **tail;
 	struct element *elements;
-	unsigned long count, nelements, lists, looks, live;
+	unsigned long count, nelements, lists, looks;
 	double gather_from, gather_until, next_read, next_poll, failing_since;
 	int no_sacct;
 	double cpus, gpus; /* the cluster's, once asked; -1: unknown */
@@ -202,6 +202,7 @@ int fm_slurm_run_new(struct fm_slurm_run **rp, const struct fm_slurm_run_opts *o
 		     struct fm_error *err)
 {
 	struct fm_slurm_run *r = fm_xcalloc(1, sizeof(*r));
+	struct stat st;
 	char *top, *id;
 
 	*rp = r;
@@ -219,9 +220,17 @@ int fm_slurm_run_new(struct fm_slurm_run **rp, const struct fm_slurm_run_opts *o
 		free(top);
 		return -1;
 	}
+	/* A link planted there would send the run's files where someone else reads them. */
+	if (lstat(top, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		fm_error(err, FM_VALIDATION_ERROR,
+			 "--shared-dir: '%s' is not a folder of ours (a link, or another user's)",
+			 top);
+		free(top);
+		return -1;
+	}
 	free(top);
 	/* Ours alone: a task line may hold what the user would not show. */
-	if (mkdir(r->dir, 0700) < 0)
+	if (mkdir(r->dir, 0700) < 0 || lstat(r->dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return fm_error(err, FM_VALIDATION_ERROR,
 				"--shared-dir: cannot make '%s':", r->dir);
 	return write_script(r, err);
@@ -281,7 +290,6 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 	}
 	*r->tail = s;
 	r->tail = &s->next;
-	r->live++;
 	/* Tasks that come together go out together. */
 	if (isinf(r->gather_until))
 		r->gather_from = now;
@@ -290,10 +298,8 @@ int fm_slurm_run_add(struct fm_slurm_run *r, void *tag, json_object *line, json_
 }
 
 /* The task is the executor's no more: nothing it says is passed on. */
-static void drop(struct fm_slurm_run *r, struct sjob *s)
+static void drop(struct sjob *s)
 {
-	if (!s->forgotten)
-		r->live--;
 	s->forgotten = 1;
 	s->tag = NULL;
 	if (s->state == S_GATHERING)
@@ -325,7 +331,7 @@ int fm_slurm_run_cancel(struct fm_slurm_run *r, void *tag)
 	 * it ends here and now, and its element goes on for the others.
 	 */
 	if (s->state == S_GATHERING || wanted_beside(s)) {
-		drop(r, s);
+		drop(s);
 		return 1;
 	}
 	s->cancel_wanted = 1;
@@ -337,24 +343,14 @@ void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag)
 	struct sjob *s = find(r, tag);
 
 	if (s)
-		drop(r, s);
-}
-
-unsigned long fm_slurm_run_live(const struct fm_slurm_run *r)
-{
-	return r->live;
-}
-
-void fm_slurm_run_calls(const struct fm_slurm_run *r, unsigned long calls[6])
-{
-	memcpy(calls, r->calls, sizeof(r->calls));
+		drop(s);
 }
 
 /* --- submitting ----------------------------------------------------------- */
 
 /* The task ended: its final line, or Slurm's word on its job. */
-static void ended(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct sjob *s,
-		  json_object *final, enum fm_slurm_fate fate, struct fm_error *err)
+static void ended(const struct fm_slurm_sink *k, struct sjob *s, json_object *final,
+		  enum fm_slurm_fate fate, struct fm_error *err)
 {
 	if (s->state == S_SUBMITTED)
 		s->el->open--;
@@ -365,7 +361,6 @@ static void ended(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct 
 		fm_error_release(err);
 		return;
 	}
-	r->live--;
 	k->ended(k->ctx, s->tag, final, fate, err, s->el ? s->el->job_id : "");
 }
 
@@ -497,7 +492,7 @@ static void submit_group(struct fm_slurm_run *r, const struct fm_slurm_sink *k, 
 
 			fm_error(&copy, err.code, "task '%s' could not be submitted: %s",
 				 group[i]->task_id, err.message);
-			ended(r, k, group[i], NULL, FM_SLURM_FAILED, &copy);
+			ended(k, group[i], NULL, FM_SLURM_FAILED, &copy);
 		}
 		for (i = 0; i < m; i++) {
 			free(els[i]->tasks);
@@ -613,8 +608,8 @@ static struct sjob *task_in(struct element *e, const char *id)
 	return NULL;
 }
 
-static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *k,
-			    struct element *e, const char *line, size_t len)
+static void take_event_line(const struct fm_slurm_sink *k, struct element *e, const char *line,
+			    size_t len)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	struct sjob *s;
@@ -649,7 +644,7 @@ static void take_event_line(struct fm_slurm_run *r, const struct fm_slurm_sink *
 			json_object_put(s->held);
 			s->held = json_object_get(o);
 		} else {
-			ended(r, k, s, o, FM_SLURM_ENDED, &err);
+			ended(k, s, o, FM_SLURM_ENDED, &err);
 		}
 	}
 	json_object_put(o);
@@ -690,7 +685,7 @@ static void read_events(struct fm_slurm_run *r, const struct fm_slurm_sink *k, s
 			break;
 		end = (size_t)(nl - buf);
 		e->offset += (off_t)(end + 1 - at);
-		take_event_line(r, k, e, buf + at, end - at);
+		take_event_line(k, e, buf + at, end - at);
 	}
 	if (e->open && (size_t)got == READ_MAX && at == 0) {
 		/* No line in all that: its tasks can say nothing more we could read. */
@@ -705,7 +700,7 @@ static void read_events(struct fm_slurm_run *r, const struct fm_slurm_sink *k, s
 			fm_error(&err, FM_PLUGIN_EXECUTION_ERROR,
 				 "slurm job %s wrote an event line over %d bytes", e->job_id,
 				 FM_LINE_MAX);
-			ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &err);
+			ended(k, e->tasks[i], NULL, FM_SLURM_FAILED, &err);
 		}
 	}
 	free(buf);
@@ -796,7 +791,7 @@ static void settle(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct
 			json_object *held = json_object_get(s->held);
 
 			fm_error_release(&err);
-			ended(r, k, s, held, FM_SLURM_ENDED, &err);
+			ended(k, s, held, FM_SLURM_ENDED, &err);
 			json_object_put(held);
 			continue;
 		}
@@ -810,7 +805,7 @@ static void settle(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct
 			fm_slurm_details(job, &err);
 			fate = FM_SLURM_FAILED;
 		}
-		ended(r, k, s, NULL, fate, &err);
+		ended(k, s, NULL, fate, &err);
 	}
 }
 
@@ -879,7 +874,7 @@ static void look_up(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 					 "slurm job %s left the queue without a final line, and "
 					 "Slurm no longer knows it (%s)",
 					 e->job_id, err.message);
-				ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &lost);
+				ended(k, e->tasks[i], NULL, FM_SLURM_FAILED, &lost);
 			}
 		}
 		fm_error_release(&err);
@@ -917,7 +912,7 @@ static void look(struct fm_slurm_run *r, const struct fm_slurm_sink *k)
 				fm_error(&copy, FM_SERVICE_ERROR,
 					 "slurm job %s: no answer from Slurm for %g s: %s",
 					 e->job_id, FM_SLURM_LOST, err.message);
-				ended(r, k, e->tasks[i], NULL, FM_SLURM_FAILED, &copy);
+				ended(k, e->tasks[i], NULL, FM_SLURM_FAILED, &copy);
 			}
 		fm_error_release(&err);
 		return;

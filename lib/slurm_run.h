@@ -92,13 +92,6 @@ void fm_slurm_run_forget(struct fm_slurm_run *r, void *tag);
  * called again (fm_now()'s clock; INFINITY when it has no job).
  */
 double fm_slurm_run_step(struct fm_slurm_run *r, const struct fm_slurm_sink *s);
-/* Jobs handed over and not yet ended. */
-unsigned long fm_slurm_run_live(const struct fm_slurm_run *r);
-/*
- * Counts of the Slurm commands run so far: sbatch, squeue, sacct,
- * scontrol, scancel, sinfo.
- */
-void fm_slurm_run_calls(const struct fm_slurm_run *r, unsigned long calls[6]);
 /*
  * scancels whatever is left, waits (up to FM_SLURM_CANCEL_WAIT) for the
  * jobs it or anyone cancelled to leave the queue, and removes the run's

@@ -404,6 +404,13 @@ PY
 		[ "$status" -eq 1 ]
 		holds events "'Unable to contact slurm controller' in one('failed', 'down')['error']['message']"
 	fi
+	# The run's folder planted as a link: refused before anything is written through it.
+	mkdir -p planted/out elsewhere
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" planted/out/.filmeto-slurm
+	run filmeto-run --executor slurm -d planted/out tasks.ndjson
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is not a folder of ours"* ]]
+	[ -z "$(ls -A elsewhere)" ]
 	# A bad option or config value is refused before anything runs.
 	run filmeto-run --executor slurm --sbatch-arg nodash
 	[ "$status" -eq 2 ]
