@@ -209,7 +209,7 @@ print(max(d(i) for i in tasks))
 PY
 }
 
-@test "executor slurm: the offline demo renders through Slurm into the same film as locally, one sbatch per DAG level" {
+@test "executor slurm: the offline demo renders through Slurm into the same film as locally, its first level in one sbatch" {
 	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
 	filmeto-submit --storyboard "$ROOT/share/filmeto/examples/hello.yaml" > tasks.ndjson
 	XDG_CACHE_HOME="$BATS_TEST_TMPDIR/cache-local" \
@@ -235,11 +235,14 @@ PY
 		"all('slurm_job_id' not in l['metadata'] for l in by('completed') if l['metadata']['plugin_name'] == 'combine')" \
 		"all(l['metadata']['slurm_job_id'] for l in by('started') + by('progress') + by('log') if l['task_id'] != 'hello-film')" \
 		"len(by('started')) == len(by('completed'))"
-	# Ready tasks went out together: an sbatch per DAG level at most (the
-	# combine level runs here; tasks of different plugins share arrays, as
-	# their --time is rounded up to the hour), squeue about all at once.
-	[ "$(calls sbatch)" -ge 1 ]
-	[ "$(calls sbatch)" -le "$(($(levels tasks.ndjson) - 1))" ]
+	# Ready tasks went out together (tasks of different plugins share
+	# arrays, their --time rounded up to the hour): the whole first level
+	# in one sbatch, and far fewer calls than tasks. One per level is
+	# bench/slurm.sh's figure: a level that ends spread over more than the
+	# 2 s hold (a loaded machine) goes out in more than one.
+	[ "$(calls sbatch)" -ge "$(($(levels tasks.ndjson) - 1))" ]
+	[ "$(calls sbatch)" -le "$(($(grep -c '"type":"task"' tasks.ndjson) / 2))" ]
+	holds events "len({l['metadata']['slurm_job_id'].split('_')[0] for l in by('completed') if l['task_id'] in [json.loads(t)['task_id'] for t in open('tasks.ndjson') if '\"type\":\"task\"' in t and 'task_output' not in t]}) == 1"
 	[ "$(calls sacct)" -eq 0 ]
 	[ "$(calls squeue)" -lt 200 ]
 	# Nothing of the run is left: no job, no folder.
