@@ -25,8 +25,9 @@ DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
 	mandoc zsh fish xz-utils zstd tmux libwslay-dev parallel slurm-wlm munge \
-	libevent-dev curl
-DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch curl
+	libevent-dev curl chromium
+DEB_TOOLS = bats ffprobe python3 cc pgrep mandoc zsh fish xz zstd tmux script parallel sbatch curl \
+	chromium
 # Daemons under sbin, which a user's PATH may lack: tests/slurm_helper.bash
 # starts a one-node cluster of them.
 DEB_DAEMONS = /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged
@@ -152,7 +153,17 @@ deps:
 # Sub-makes: the library flags come from pkg-config, which only answers
 # once deps has run.
 check: deps
-	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory node-deps test
+
+# The test clients from npm (the OpenAI SDK, playwright-core, s3rver), as
+# tests/package-lock.json pins them; npm ci again only when the lock changes.
+# No install scripts run: none of them needs one (playwright-core drives
+# Debian's chromium, it downloads no browser).
+NODE_STAMP = tests/node_modules/.filmeto-ci
+node-deps: $(NODE_STAMP)
+$(NODE_STAMP): tests/package.json tests/package-lock.json
+	cd tests && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 demo: deps
 	$(MAKE) --no-print-directory run-demo
@@ -290,7 +301,7 @@ clean:
 		$(UNIT_BIN) tests/unit/*.d $(SHIM)
 	rm -rf tests/fuzz/bin
 
-.PHONY: FORCE all deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean
+.PHONY: FORCE all deps node-deps check check-sanitize demo test test-c run-demo bench run-bench lint lint-deps fuzz install clean
 .DELETE_ON_ERROR:
 
 -include $(LIB_OBJ:.o=.d)
