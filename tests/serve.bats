@@ -3,6 +3,7 @@
 # loopback; its own workers and filmeto-run --spool elsewhere do the work.
 
 load test_helper
+load serve_helper
 
 setup() {
 	common_setup
@@ -23,41 +24,6 @@ teardown() {
 		wait "$SERVE_PID" 2>/dev/null || true
 	fi
 }
-
-# A free TCP port on loopback.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# serve [ARGS...]: starts filmeto-serve on a free loopback port (URL), its
-# stderr in serve.err, and waits until it answers.
-serve() {
-	PORT=$(free_port)
-	URL="http://127.0.0.1:$PORT"
-	filmeto-serve --listen "127.0.0.1:$PORT" "$@" 2>serve.err &
-	SERVE_PID=$!
-	wait_for curl -sf -o /dev/null "$URL/health"
-}
-
-# api METHOD PATH [CURL ARGS...]: the status on stdout, the body in body.
-api() {
-	local method=$1 path=$2
-	shift 2
-	curl -s -o body -w '%{http_code}' -X "$method" "$@" "$URL$path"
-}
-
-# field EXPR: a Python expression over the JSON of body, bound to `b`.
-field() {
-	python3 -c 'import json, sys; b = json.load(open("body")); v = eval(sys.argv[1]); print(v if isinstance(v, str) else json.dumps(v))' "$1"
-}
-
-# state ID [CURL ARGS...]: the state GET /api/v1/tasks/ID answers.
-state() {
-	local id=$1
-	shift
-	curl -s "$@" "$URL/api/v1/tasks/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("state"))'
-}
-is_state() { [ "$(state "$1")" = "$2" ]; }
 
 noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1"; }
 
