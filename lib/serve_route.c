@@ -125,8 +125,6 @@ const char *fm_serve_asset_type(const char *name)
 	    {".js", "text/javascript; charset=utf-8"},
 	    {".svg", "image/svg+xml"},
 	    {".png", "image/png"},
-	    {".ico", "image/x-icon"},
-	    {".yaml", "text/plain; charset=utf-8"},
 	};
 	size_t i, n = strlen(name), e;
 
