@@ -421,54 +421,76 @@ static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
 	json_object_put(order);
 }
 
-/* POST /api/v1/tasks: the checks of filmeto-submit --json --queue, in its order. */
+/* The server's config and plugins, read afresh for each request that checks tasks; -1 answered. */
+static int load_plugins(struct request *r, struct fm_plugins *plugins, struct fm_config *config)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (fm_config_load(config, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
+		return -1;
+	}
+	fm_plugins_scan(plugins, &err);
+	fm_error_release(&err);
+	return 0;
+}
+
+/*
+ * The checks of filmeto-submit --queue on tasks a request made, in its
+ * order (owner, plan, what the key may reach, the spool's ids), adding to
+ * the problems found before them: 422 with all of them, else the tasks
+ * queued (film, when given, is the film's task id in the answer).
+ */
+static void check_and_queue(struct request *r, const struct fm_plugins *plugins,
+			    const struct fm_config *config, json_object *tasks,
+			    json_object *problems, const char *film)
+{
+	struct fm_plan_rules rules = {.plugins = plugins, .config = config, .absolute = 1};
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct fm_plan plan;
+	size_t i;
+
+	fm_plan_init(&plan);
+	for (i = 0; i < json_object_array_length(tasks); i++)
+		set_owner(r, json_object_array_get_idx(tasks, i));
+	/* As filmeto-submit --queue: -p values none, the plan may need queued tasks. */
+	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
+	if (open_spool(r, &sp) == 0) {
+		check_reach(r, &sp, &plan, tasks, problems);
+		if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
+			fm_warn("%s", err.message);
+			fm_error_release(&err);
+			fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
+		} else if (json_object_array_length(problems)) {
+			unprocessable(r, problems);
+		} else {
+			enqueue(r, &sp, tasks, &plan, film);
+		}
+		fm_spool_release(&sp);
+	}
+	fm_plan_release(&plan);
+}
+
+/* POST /api/v1/tasks: the checks of filmeto-submit --json --queue. */
 static void post_tasks(struct request *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
-	size_t i, len = evbuffer_get_length(in);
+	size_t len = evbuffer_get_length(in);
 	struct fm_plugins plugins = {0};
 	struct fm_config config = {0};
-	struct fm_plan_rules rules = {.plugins = &plugins, .config = &config, .absolute = 1};
-	struct fm_spool sp = {0};
-	struct fm_plan plan;
 	int code;
 
-	fm_plan_init(&plan);
 	code =
 	    fm_serve_tasks_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, tasks, &err);
-	if (code) {
+	if (code)
 		reply_error(r->req, code, &err);
-		goto out;
-	}
-	if (fm_config_load(&config, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
-		goto out;
-	}
-	fm_plugins_scan(&plugins, &err);
-	fm_error_release(&err);
-	for (i = 0; i < json_object_array_length(tasks); i++)
-		set_owner(r, json_object_array_get_idx(tasks, i));
-	/* As filmeto-submit --json --queue: -p values none, the plan may need queued tasks. */
-	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
-	if (open_spool(r, &sp) < 0)
-		goto out;
-	check_reach(r, &sp, &plan, tasks, problems);
-	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
-	} else if (json_object_array_length(problems)) {
-		unprocessable(r, problems);
-	} else {
-		enqueue(r, &sp, tasks, &plan, NULL);
-	}
-	fm_spool_release(&sp);
-out:
-	fm_plan_release(&plan);
+	else if (load_plugins(r, &plugins, &config) == 0)
+		check_and_queue(r, &plugins, &config, tasks, problems, NULL);
 	fm_plugins_release(&plugins);
 	fm_config_release(&config);
 	json_object_put(tasks);
@@ -486,49 +508,22 @@ static void post_films(struct request *r)
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
-	size_t i, len = evbuffer_get_length(in);
+	size_t len = evbuffer_get_length(in);
 	struct fm_plugins plugins = {0};
 	struct fm_config config = {0};
 	struct fm_storyboard_opts o = {.plugins = &plugins, .config = &config};
-	struct fm_plan_rules rules = {.plugins = &plugins, .config = &config, .absolute = 1};
-	struct fm_spool sp = {0};
-	struct fm_plan plan;
 	int code;
 
-	fm_plan_init(&plan);
-	if (fm_config_load(&config, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
+	if (load_plugins(r, &plugins, &config) < 0)
 		goto out;
-	}
-	fm_plugins_scan(&plugins, &err);
-	fm_error_release(&err);
 	o.no_files = r->key && !r->key->admin;
 	code = fm_serve_film_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, &o, tasks,
 				  problems, &err);
-	if (code && code != 422) {
+	if (code && code != 422)
 		reply_error(r->req, code, &err);
-		goto out;
-	}
-	for (i = 0; i < json_object_array_length(tasks); i++)
-		set_owner(r, json_object_array_get_idx(tasks, i));
-	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
-	if (open_spool(r, &sp) < 0)
-		goto out;
-	check_reach(r, &sp, &plan, tasks, problems);
-	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
-	} else if (json_object_array_length(problems)) {
-		unprocessable(r, problems);
-	} else {
-		enqueue(r, &sp, tasks, &plan, fm_serve_film_task(tasks));
-	}
-	fm_spool_release(&sp);
+	else
+		check_and_queue(r, &plugins, &config, tasks, problems, fm_serve_film_task(tasks));
 out:
-	fm_plan_release(&plan);
 	fm_plugins_release(&plugins);
 	fm_config_release(&config);
 	json_object_put(tasks);
