@@ -121,6 +121,10 @@ function render(list) {
     if (ol.children[i] !== t.li) ol.insertBefore(t.li, ol.children[i] || null);
   });
   while (ol.children.length > shown.length) ol.lastChild.remove();
+  /* Rows no longer listed are forgotten, once their streams are done. */
+  const listed = new Set(shown.map((x) => x.task_id));
+  for (const [id, t] of tasks)
+    if (!listed.has(id) && (!t.stream || t.stream === 'ended')) tasks.delete(id);
   /* Running tasks first, then the oldest queued ones: they start next. */
   const want = list.filter((x) => x.state === 'running')
     .concat(list.filter((x) => x.state === 'queued'));
