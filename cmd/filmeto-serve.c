@@ -27,6 +27,7 @@
 
 #include "filmeto.h"
 #include "serve_route.h"
+#include "serve_web.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8470"
 /* Most --listen addresses and --workers. */
@@ -41,7 +42,8 @@ static const char usage_text[] =
     "usage: filmeto-serve [--listen ADDR:PORT]... [--spool DIR] [--workers N]\n"
     "                     [--key-file FILE]\n"
     "\n"
-    "Serve the spool over HTTP: queue tasks, answer their status, cancel them.\n"
+    "Serve the spool over HTTP: queue tasks and storyboards, answer their status,\n"
+    "cancel them; a browser finds a page at /.\n"
     "\n"
     "  -l, --listen ADDR:PORT  address to listen on, numeric (IPv6 in [ ]);\n"
     "                          repeatable (default: " DEFAULT_LISTEN ")\n"
@@ -97,6 +99,7 @@ struct server {
 	int ending;		/* streams ended by a signal, not yet sent */
 	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
 	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+	int web;		/* the page's folder (O_PATH), or -1 when it is not found */
 };
 
 /*
@@ -390,7 +393,7 @@ static void durable(void *ctx, size_t from, size_t to)
 
 /* Queues the checked tasks in plan order; the ids are answered once durable. */
 static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
-		    const struct fm_plan *plan)
+		    const struct fm_plan *plan, const char *film)
 {
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *order = json_object_new_array(), *ids = json_object_new_array(), *o;
@@ -410,6 +413,8 @@ static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
 		json_object_put(ids);
 	} else {
 		o = json_object_new_object();
+		if (film)
+			json_object_object_add(o, "film_task_id", json_object_new_string(film));
 		json_object_object_add(o, "task_ids", ids);
 		json_object_object_add(o, "tasks", json_object_new_int64((int64_t)queued));
 		reply(r->req, 201, o);
@@ -417,58 +422,157 @@ static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
 	json_object_put(order);
 }
 
-/* POST /api/v1/tasks: the checks of filmeto-submit --json --queue, in its order. */
+/* The server's config and plugins, read afresh for each request that checks tasks; -1 answered. */
+static int load_plugins(struct request *r, struct fm_plugins *plugins, struct fm_config *config)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	if (fm_config_load(config, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
+		return -1;
+	}
+	fm_plugins_scan(plugins, &err);
+	fm_error_release(&err);
+	return 0;
+}
+
+/*
+ * The checks of filmeto-submit --queue on tasks a request made, in its
+ * order (owner, plan, what the key may reach, the spool's ids), adding to
+ * the problems found before them: 422 with all of them, else the tasks
+ * queued (film, when given, is the film's task id in the answer).
+ */
+static void check_and_queue(struct request *r, const struct fm_plugins *plugins,
+			    const struct fm_config *config, json_object *tasks,
+			    json_object *problems, const char *film)
+{
+	struct fm_plan_rules rules = {.plugins = plugins, .config = config, .absolute = 1};
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	struct fm_plan plan;
+	size_t i;
+
+	fm_plan_init(&plan);
+	for (i = 0; i < json_object_array_length(tasks); i++)
+		set_owner(r, json_object_array_get_idx(tasks, i));
+	/* As filmeto-submit --queue: -p values none, the plan may need queued tasks. */
+	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
+	if (open_spool(r, &sp) == 0) {
+		check_reach(r, &sp, &plan, tasks, problems);
+		if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
+			fm_warn("%s", err.message);
+			fm_error_release(&err);
+			fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
+		} else if (json_object_array_length(problems)) {
+			unprocessable(r, problems);
+		} else {
+			enqueue(r, &sp, tasks, &plan, film);
+		}
+		fm_spool_release(&sp);
+	}
+	fm_plan_release(&plan);
+}
+
+/* POST /api/v1/tasks: the checks of filmeto-submit --json --queue. */
 static void post_tasks(struct request *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
-	size_t i, len = evbuffer_get_length(in);
+	size_t len = evbuffer_get_length(in);
 	struct fm_plugins plugins = {0};
 	struct fm_config config = {0};
-	struct fm_plan_rules rules = {.plugins = &plugins, .config = &config, .absolute = 1};
-	struct fm_spool sp = {0};
-	struct fm_plan plan;
 	int code;
 
-	fm_plan_init(&plan);
 	code =
 	    fm_serve_tasks_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, tasks, &err);
-	if (code) {
+	if (code)
 		reply_error(r->req, code, &err);
-		goto out;
-	}
-	if (fm_config_load(&config, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
-		goto out;
-	}
-	fm_plugins_scan(&plugins, &err);
-	fm_error_release(&err);
-	for (i = 0; i < json_object_array_length(tasks); i++)
-		set_owner(r, json_object_array_get_idx(tasks, i));
-	/* As filmeto-submit --json --queue: -p values none, the plan may need queued tasks. */
-	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
-	if (open_spool(r, &sp) < 0)
-		goto out;
-	check_reach(r, &sp, &plan, tasks, problems);
-	if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_release(&err);
-		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
-	} else if (json_object_array_length(problems)) {
-		unprocessable(r, problems);
-	} else {
-		enqueue(r, &sp, tasks, &plan);
-	}
-	fm_spool_release(&sp);
-out:
-	fm_plan_release(&plan);
+	else if (load_plugins(r, &plugins, &config) == 0)
+		check_and_queue(r, &plugins, &config, tasks, problems, NULL);
 	fm_plugins_release(&plugins);
 	fm_config_release(&config);
 	json_object_put(tasks);
 	json_object_put(problems);
+}
+
+/*
+ * POST /api/v1/films: a storyboard expanded as filmeto-submit --storyboard
+ * --queue expands it, then the checks of POST /api/v1/tasks; the
+ * storyboard's problems and the plan's are said together. A key that is
+ * not admin may name no file of the server, not even to learn it exists.
+ */
+static void post_films(struct request *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
+	size_t len = evbuffer_get_length(in);
+	struct fm_plugins plugins = {0};
+	struct fm_config config = {0};
+	struct fm_storyboard_opts o = {.plugins = &plugins, .config = &config};
+	int code;
+
+	if (load_plugins(r, &plugins, &config) < 0)
+		goto out;
+	o.no_files = r->key && !r->key->admin;
+	code = fm_serve_film_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, &o, tasks,
+				  problems, &err);
+	if (code && code != 422)
+		reply_error(r->req, code, &err);
+	else
+		check_and_queue(r, &plugins, &config, tasks, problems, fm_serve_film_task(tasks));
+out:
+	fm_plugins_release(&plugins);
+	fm_config_release(&config);
+	json_object_put(tasks);
+	json_object_put(problems);
+}
+
+/*
+ * The page's own rules: scripts, styles, images and media from this
+ * server only (blob: is what the page makes of a film it fetched with a
+ * key, which a <video> cannot send), never framed, no inline code.
+ */
+#define PAGE_CSP                                                                                   \
+	"default-src 'self'; img-src 'self' blob:; media-src 'self' blob:; object-src 'none'; "    \
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+/*
+ * GET / and GET /web/NAME: a file of the page, by a name the router
+ * checked, opened in the page's folder without following a link.
+ */
+static void page(struct request *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct evbuffer *b;
+	struct stat st;
+	int fd = r->s->web < 0 ? -1
+			       : openat(r->s->web, r->m.asset,
+					O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > FM_SERVE_ASSET_MAX) {
+		if (fd >= 0)
+			close(fd);
+		fail(r->req, 404, FM_VALIDATION_ERROR,
+		     r->s->web < 0 ? "the page is not installed (share/filmeto/web)"
+				   : "no such file");
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", fm_serve_asset_type(r->m.asset));
+	evhttp_add_header(h, "Content-Security-Policy", PAGE_CSP);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	b = evbuffer_new();
+	if (st.st_size == 0 || evbuffer_add_file(b, fd, 0, st.st_size) < 0)
+		close(fd);
+	evhttp_send_reply(r->req, 200, "OK", b);
+	evbuffer_free(b);
 }
 
 static void get_task(struct request *r)
@@ -1016,7 +1120,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		reply_error(req, 401, &qerr);
 		goto out;
 	}
-	if (r.s->keys.n && r.m.route != FM_ROUTE_HEALTH) {
+	/* The page asks for the key itself: a browser cannot send one to load it. */
+	if (r.s->keys.n && r.m.route != FM_ROUTE_HEALTH && r.m.route != FM_ROUTE_PAGE) {
 		r.key = fm_serve_keys_check(
 		    &r.s->keys,
 		    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
@@ -1047,6 +1152,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_PLUGINS: plugins_route(&r); break;
 	case FM_ROUTE_TASK_FILE: get_file(&r); break;
 	case FM_ROUTE_TASK_STREAM: stream_start(&r); break;
+	case FM_ROUTE_FILMS: post_films(&r); break;
+	case FM_ROUTE_PAGE: page(&r); break;
 	case FM_ROUTE_NONE: break;
 	}
 out:
@@ -1258,6 +1365,17 @@ static void listen_all(struct server *s)
 	}
 }
 
+/* The page's folder, held open so its files are opened by name inside it. */
+static void open_web(struct server *s)
+{
+	char *dir = fm_serve_web_dir();
+
+	s->web = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (s->web < 0)
+		fm_warn("the page's files are not found (share/filmeto/web): GET / answers 404");
+	free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	struct server s = {0};
@@ -1278,6 +1396,7 @@ int main(int argc, char **argv)
 	if (fm_spool_open(&s.sp, s.spool, &err) < 0)
 		fm_die(FM_EXIT_FAILED, "%s", err.message);
 	s.sp.warn = fm_warn_hook;
+	open_web(&s);
 	/* Tests wait less for a heartbeat; anything else is the seeds' 5 s. */
 	s.heartbeat = FM_SERVE_SSE_HEARTBEAT;
 	if (beat && *beat) {
@@ -1319,5 +1438,7 @@ int main(int argc, char **argv)
 	event_free(sigint);
 	event_base_free(s.base);
 	fm_serve_keys_clear(&s.keys);
+	if (s.web >= 0)
+		close(s.web);
 	return FM_EXIT_OK;
 }

@@ -372,7 +372,8 @@ static void json_tasks(struct submit *s)
 
 static void storyboard_tasks(struct submit *s)
 {
-	struct fm_storyboard_opts o = {&s->plugins, &s->config, s->a.size, s->a.fps, s->cli};
+	struct fm_storyboard_opts o = {&s->plugins, &s->config, s->a.size, s->a.fps,
+				       s->cli,	    0,		NULL};
 	char *buf, *dir, *slash;
 	size_t len;
 

@@ -117,6 +117,55 @@ static int task_route(const char *rest, struct fm_route_match *m, struct fm_erro
 	return 0;
 }
 
+const char *fm_serve_asset_type(const char *name)
+{
+	static const char *const types[][2] = {
+	    {".html", "text/html; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	};
+	size_t i, n = strlen(name), e;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		e = strlen(types[i][0]);
+		if (n > e && !strcmp(name + n - e, types[i][0]))
+			return types[i][1];
+	}
+	return NULL;
+}
+
+/*
+ * What follows /web/: one component, decoded, of the bytes a file name of
+ * the page has; 400 for a component that could walk anywhere ("..", a
+ * hidden name, an encoded '/'), 404 for another type or a subfolder.
+ */
+static int asset_route(const char *rest, struct fm_route_match *m, struct fm_error *err)
+{
+	static const char name_bytes[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._-";
+	char *name = m->asset;
+
+	if (strchr(rest, '/'))
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	if (decode(rest, strlen(rest), name, sizeof(m->asset), 0) < 0 || !name[0] ||
+	    name[0] == '.' || strstr(name, "..") || name[strspn(name, name_bytes)]) {
+		name[0] = '\0';
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the path does not name a file of the page: a name is letters, "
+				"digits, '.', '-' and '_', not starting with '.'"),
+		       400;
+	}
+	if (!fm_serve_asset_type(name)) {
+		name[0] = '\0';
+		return fm_error(err, FM_VALIDATION_ERROR, "no such file"), 404;
+	}
+	m->route = FM_ROUTE_PAGE;
+	allow(m, FM_METHOD_GET);
+	return 0;
+}
+
 int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
 		   struct fm_error *err)
 {
@@ -140,6 +189,18 @@ int fm_serve_route(enum fm_method method, const char *path, struct fm_route_matc
 		allow(m, FM_METHOD_GET | FM_METHOD_POST);
 	} else if (!strncmp(path, tasks, sizeof(tasks) - 1) && path[sizeof(tasks) - 1] == '/') {
 		int code = task_route(path + sizeof(tasks), m, err);
+
+		if (code)
+			return code;
+	} else if (!strcmp(path, "/api/v1/films")) {
+		m->route = FM_ROUTE_FILMS;
+		allow(m, FM_METHOD_POST);
+	} else if (!strcmp(path, "/")) {
+		m->route = FM_ROUTE_PAGE;
+		memcpy(m->asset, "index.html", sizeof("index.html"));
+		allow(m, FM_METHOD_GET);
+	} else if (!strncmp(path, FM_SERVE_ASSET_PREFIX, sizeof(FM_SERVE_ASSET_PREFIX) - 1)) {
+		int code = asset_route(path + sizeof(FM_SERVE_ASSET_PREFIX) - 1, m, err);
 
 		if (code)
 			return code;

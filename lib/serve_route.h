@@ -53,6 +53,14 @@
 /* The largest Last-Event-ID taken: a log line number (a log has fewer lines). */
 #define FM_SERVE_EVENT_ID_MAX 999999999999999ULL
 
+/*
+ * The page's files (share/filmeto/web): GET / is index.html, GET /web/NAME
+ * the others. A NAME is one component of at most this many bytes, letters,
+ * digits, '.', '-' and '_', not starting with '.', of a type the page uses.
+ */
+#define FM_SERVE_ASSET_NAME_MAX 64
+#define FM_SERVE_ASSET_PREFIX	"/web/"
+
 enum fm_route {
 	FM_ROUTE_NONE, /* no such route: 404 */
 	FM_ROUTE_HEALTH,
@@ -62,6 +70,8 @@ enum fm_route {
 	FM_ROUTE_PLUGINS,
 	FM_ROUTE_TASK_STREAM, /* GET: the task's events as Server-Sent Events */
 	FM_ROUTE_TASK_FILE,   /* GET: the file-th output file of its final line */
+	FM_ROUTE_FILMS,	      /* POST: a storyboard, queued whole */
+	FM_ROUTE_PAGE,	      /* GET / and /web/NAME: the page and its assets */
 };
 
 /* Methods, as bits of struct fm_route_match's allow. */
@@ -78,6 +88,7 @@ struct fm_route_match {
 	char id[FM_ID_MAX + 1]; /* FM_ROUTE_TASK*: the task id, decoded and valid */
 	size_t file;		/* FM_ROUTE_TASK_FILE: which output file, from 0 */
 	char allow_text[32];	/* allow as an Allow header: "GET, DELETE" */
+	char asset[FM_SERVE_ASSET_NAME_MAX + 1]; /* FM_ROUTE_PAGE: a checked file name */
 };
 
 /*
@@ -88,6 +99,12 @@ struct fm_route_match {
  */
 int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
 		   struct fm_error *err);
+
+/*
+ * The Content-Type of a page's file by its name's ending, or NULL for a
+ * name that is no file of the page (a type it does not serve).
+ */
+const char *fm_serve_asset_type(const char *name);
 
 /* GET /api/v1/tasks?state=&limit=&after= */
 struct fm_serve_query {

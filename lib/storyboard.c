@@ -48,6 +48,31 @@ struct sb {
 static void problem(struct sb *s, json_object *node, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * Where a problem lies, as fields beside its message: "scene N" is the
+ * scene; the field is where itself for a film-wide one ("size", "music")
+ * or, in a scene, the name its message starts with ("prompt: required").
+ */
+static void locate(json_object *e, const char *where, const char *msg, int line)
+{
+	char field[32];
+	size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz_");
+	unsigned long scene;
+
+	if (sscanf(where, "scene %lu", &scene) == 1) {
+		json_object_object_add(e, "scene", json_object_new_int64((int64_t)scene));
+		if (n && n < sizeof(field) && msg[n] == ':') {
+			memcpy(field, msg, n);
+			field[n] = '\0';
+			json_object_object_add(e, "field", json_object_new_string(field));
+		}
+	} else if (strcmp(where, "storyboard")) {
+		json_object_object_add(e, "field", json_object_new_string(where));
+	}
+	if (line)
+		json_object_object_add(e, "line", json_object_new_int(line));
+}
+
 static void problem(struct sb *s, json_object *node, const char *where, const char *fmt, ...)
 {
 	json_object *e = json_object_new_object();
@@ -61,6 +86,7 @@ static void problem(struct sb *s, json_object *node, const char *where, const ch
 	full = line ? fm_xasprintf("%s:%d: %s: %s", s->name, line, where, msg)
 		    : fm_xasprintf("%s: %s: %s", s->name, where, msg);
 	json_object_object_add(e, "message", json_object_new_string(full));
+	locate(e, where, msg, line);
 	json_object_array_add(s->problems, e);
 	free(full);
 }
@@ -122,8 +148,8 @@ static void make_prefix(struct sb *s)
 	size_t i, n;
 
 	base = base ? base + 1 : s->name;
-	snprintf(s->prefix, sizeof(s->prefix), "%s", id ? id : base);
-	if (!id && strchr(s->prefix, '.'))
+	snprintf(s->prefix, sizeof(s->prefix), "%s", id ? id : s->o->id ? s->o->id : base);
+	if (!id && !s->o->id && strchr(s->prefix, '.'))
 		*strrchr(s->prefix, '.') = '\0';
 	n = strlen(s->prefix);
 	for (i = 0; i < n; i++)
@@ -325,6 +351,18 @@ static char *media(struct sb *s, json_object *scene, const char *key, const char
 		return NULL;
 	}
 	p = json_object_get_string(v);
+	/* Not even looked at: whether a file exists is no client's to learn. */
+	if (s->o->no_files) {
+		problem(s, scene, where, "%s: a file path is not taken here (rule: no files)", key);
+		return NULL;
+	}
+	if (p[0] != '/' && !s->dir) {
+		problem(s, scene, where,
+			"%s: '%s' is relative, and this storyboard has no folder: give an absolute "
+			"path (rule: absolute)",
+			key, p);
+		return NULL;
+	}
 	abs = p[0] == '/' ? fm_xstrdup(p) : fm_xasprintf("%s/%s", s->dir, p);
 	if (stat(abs, &st) != 0 || !S_ISREG(st.st_mode)) {
 		problem(s, scene, where, "%s: '%s' is not a readable file (rule: exists)", key, p);

@@ -25,13 +25,17 @@ struct fm_storyboard_opts {
 	const char *size;    /* --size WxH, or NULL */
 	double fps;	     /* --fps, or 0 */
 	json_object *params; /* -p values: beat everything, for every task taking them */
+	int no_files;	     /* media paths are refused unlooked at (a client of a server) */
+	const char *id;	     /* the film's id when the storyboard has none, or NULL: name's */
 };
 
 /*
  * Expands the storyboard in buf (YAML or JSON; name for messages, dir to
- * resolve relative media paths) into task objects appended to tasks.
- * Every problem is appended to problems ({message}), each naming the
- * scene, the field and the rule; sources gets {setting, value, from}
+ * resolve relative media paths, NULL when there is none and only absolute
+ * ones are taken) into task objects appended to tasks. Every problem is
+ * appended to problems ({message}, naming the scene, the field and the
+ * rule; with "scene", its number from 1, "field" and "line" when known,
+ * for programs that show them beside the storyboard); sources gets {setting, value, from}
  * for each film-wide value, from "option", "storyboard", "config" or
  * "default". Returns 0, or -1 when there were problems.
  */

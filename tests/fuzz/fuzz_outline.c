@@ -16,7 +16,7 @@ static void check(const struct outline *ol, const char *yaml, size_t len)
 {
 	static struct fm_plugins plugins;
 	static struct fm_config config;
-	struct fm_storyboard_opts so = {&plugins, &config, NULL, 0, NULL};
+	struct fm_storyboard_opts so = {&plugins, &config, NULL, 0, NULL, 0, NULL};
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *root, *scenes, *tasks, *problems, *sources;
 	size_t i;

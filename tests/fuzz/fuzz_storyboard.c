@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct fm_plugins plugins;
 	static struct fm_config config;
 	static int ready;
-	struct fm_storyboard_opts o = {&plugins, &config, NULL, 0, NULL};
+	struct fm_storyboard_opts o = {&plugins, &config, NULL, 0, NULL, 0, NULL};
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
 	json_object *sources = json_object_new_array(), *json;
 	size_t i;

@@ -729,5 +729,6 @@ int main(void)
 	test_follow();
 	test_slurm();
 	test_serve_route();
+	test_serve_web();
 	return tap_done();
 }
