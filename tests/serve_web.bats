@@ -163,8 +163,8 @@ header() {
 }
 
 @test "the page in chromium: the demo storyboard queued, bars move, the film plays at its length" {
-	[ -x /usr/bin/chromium ] || skip "no chromium (make deps installs it)"
-	[ -d "$ROOT/tests/node_modules/playwright-core" ] || skip "no playwright-core (make node-deps)"
+	[ -x /usr/bin/chromium ] || { echo "no /usr/bin/chromium: make deps installs it" >&2; false; }
+	needs_node_client playwright-core
 	serve --workers 1
 	printf 'size: big\nscenes:\n  - prompt: a\n    transition: wipe\n' >bad.yaml
 	run --separate-stderr node "$ROOT/tests/web_page.mjs" "$URL/" "$DEMO" shot.png bad.yaml
@@ -201,8 +201,8 @@ header() {
 }
 
 @test "the page in chromium with a key: asked for, sent in headers only, the film fetched with it" {
-	[ -x /usr/bin/chromium ] || skip "no chromium (make deps installs it)"
-	[ -d "$ROOT/tests/node_modules/playwright-core" ] || skip "no playwright-core (make node-deps)"
+	[ -x /usr/bin/chromium ] || { echo "no /usr/bin/chromium: make deps installs it" >&2; false; }
+	needs_node_client playwright-core
 	keys k "alice $ALICE"
 	serve --key-file k --workers 1
 	tiny >tiny.yaml

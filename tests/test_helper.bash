@@ -351,3 +351,12 @@ ci_steps() {
 	/^ *(- )?run: / { sub(/^ *(- )?run: */, ""); print }
 	' "$1"
 }
+
+# needs_node_client NAME: fails (never skips) when tests/node_modules lacks
+# the npm package NAME: make check installs them, so a missing one is a
+# broken setup, not an optional feature.
+needs_node_client() {
+	[ -d "$ROOT/tests/node_modules/$1" ] && return 0
+	echo "tests/node_modules/$1 is missing: run make node-deps (make check does)" >&2
+	return 1
+}
