@@ -21,7 +21,7 @@ check() {
 }
 
 @test "every line of a storyboard's render holds: submit's plan and tasks, run's events and final lines, watch's summary" {
-	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins:$ROOT/tests/plugins"
 	cat >sb.yaml <<'YAML'
 title: Schemas
 size: 160x90
@@ -40,15 +40,19 @@ YAML
 		task after titlecard text2image '{"prompt":"x"}' ',"depends_on":["bad"]'
 		task slow titlecard text2image '{"prompt":"x"}'
 		echo '{"type":"cancel","task_id":"slow"}'
+		# One that runs past --heartbeat on any machine: the storyboard's
+		# tasks can all end within 0.2 s, and then no heartbeat is written.
+		task hang chaos text2text '{"mode":"hang"}' ',"timeout":1'
 	} >>tasks
 	run -1 --separate-stderr filmeto-run -o film.mp4 -d out --heartbeat 0.2 --grace 1 <tasks
 	echo "$output" >events
 	run -1 filmeto-watch --summary-json summary.json <events
 	holds tasks 'lines[0] == {"type": "plan", "tasks": 4, "film_task_id": "sb-film"}'
 	holds events 'by("plan") == [{"type": "plan", "tasks": 4, "film_task_id": "sb-film"}]' \
-		'len(by("started")) == 4' 'by("heartbeat")' 'by("progress")' 'by("log")' \
+		'len(by("started")) == 6' 'by("heartbeat")' 'by("progress")' 'by("log")' \
 		'one("completed", "sb-film")' 'one("failed", "bad")["error"]["code"] == "PLUGIN_NOT_FOUND"' \
-		'one("failed", "after")["error"]["code"] == "DEPENDENCY_FAILED"' 'one("cancelled", "slow")'
+		'one("failed", "after")["error"]["code"] == "DEPENDENCY_FAILED"' 'one("cancelled", "slow")' \
+		'one("failed", "hang")["error"]["code"] == "TIMEOUT_ERROR"'
 	grep '"type":"task"' tasks >task-lines
 	grep -E '"type":"(started|progress|heartbeat|log)"' events >event-lines
 	grep -E '"type":"(completed|failed|cancelled)"' events >final-lines
