@@ -288,6 +288,10 @@ struct conn {
 	struct evhttp_connection *evcon; /* NULL until bound */
 	double since;			 /* accepted, or last answered */
 	int busy;			 /* a request is being answered */
+	/* With keys: the head looked at as it arrives (peek_head). */
+	struct evbuffer_cb_entry *peek;
+	struct fm_buf head;
+	int peeking;
 	struct conn *next, **prev;
 };
 
@@ -308,6 +312,9 @@ static void conn_drop(struct conn *c)
 {
 	struct server *s = c->s;
 
+	if (c->peek)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->peek);
+	fm_buf_release(&c->head);
 	*c->prev = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
@@ -322,6 +329,67 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
 	(void)evcon;
 	conn_drop(arg);
+}
+
+/*
+ * With keys, before evhttp reads a body: the head's bytes are gathered
+ * as they arrive, and once whole, a head without a right key may send
+ * FM_SERVE_ANON_BODY_MAX at most (evhttp answers 413 to a larger one
+ * without reading it); with one, FM_SERVE_BODY_MAX. The key is checked
+ * again on the head evhttp parsed, as for any request.
+ */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	size_t len = evbuffer_get_length(buf), n = info->n_added, alen;
+	char chunk[4096], value[FM_SERVE_KEY_MAX + 32];
+	struct evbuffer_ptr p;
+	const char *auth;
+	int right;
+
+	if (!c->peeking || !n)
+		return;
+	if (n > len)
+		n = len;
+	while (n && c->head.len <= FM_SERVE_HEADERS_MAX) {
+		size_t take = n < sizeof(chunk) ? n : sizeof(chunk);
+
+		if (evbuffer_ptr_set(buf, &p, len - n, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(buf, &p, chunk, take) != (ev_ssize_t)take)
+			break;
+		fm_buf_add(&c->head, chunk, take);
+		n -= take;
+	}
+	if (fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen) < 0 &&
+	    c->head.len <= FM_SERVE_HEADERS_MAX)
+		return; /* more to come; past the bound evhttp refuses the head itself */
+	right = auth && alen < sizeof(value);
+	if (right) {
+		memcpy(value, auth, alen);
+		value[alen] = '\0';
+		right = fm_serve_keys_check(&c->s->keys, value) != NULL;
+		explicit_bzero(value, alen);
+	}
+	evhttp_connection_set_max_body_size(c->evcon,
+					    right ? FM_SERVE_BODY_MAX : FM_SERVE_ANON_BODY_MAX);
+	if (c->head.s)
+		explicit_bzero(c->head.s, c->head.len);
+	fm_buf_release(&c->head);
+	c->peeking = 0;
+}
+
+/* The next request's head is looked at from its first byte (keys only). */
+static void peek_head(struct conn *c)
+{
+	if (!c->s->keys.n)
+		return;
+	if (!c->peek) {
+		c->bev = evhttp_connection_get_bufferevent(c->evcon);
+		c->peek = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+	}
+	evhttp_connection_set_max_body_size(c->evcon, FM_SERVE_ANON_BODY_MAX);
+	fm_buf_release(&c->head);
+	c->peeking = 1;
 }
 
 /* evhttp asks for a connection's bufferevent: one more connection. */
@@ -374,6 +442,7 @@ static void on_bind(evutil_socket_t fd, short what, void *arg)
 		}
 		c->evcon = evcon;
 		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+		peek_head(c);
 	}
 }
 
@@ -394,6 +463,7 @@ static void on_answered(struct evhttp_request *req, void *arg)
 	(void)req;
 	c->busy = 0;
 	c->since = fm_now();
+	peek_head(c);
 }
 
 /*

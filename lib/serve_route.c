@@ -632,3 +632,47 @@ int fm_serve_origin_same(const char *origin, const char *host)
 	free(h);
 	return same;
 }
+
+/* --- a head before its body --------------------------------------------- */
+
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen)
+{
+	const char *value = NULL;
+	size_t at = 0, n, end, v, vlen = 0;
+	int first = 1, after_auth = 0, unsure = 0;
+
+	*auth = NULL;
+	*authlen = 0;
+	while (at < len) {
+		const char *nl = memchr(buf + at, '\n', len - at);
+
+		if (!nl)
+			return -1;
+		end = (size_t)(nl - buf);
+		n = end > at && buf[end - 1] == '\r' ? end - 1 - at : end - at;
+		if (!first && n == 0) {
+			if (!unsure) {
+				*auth = value;
+				*authlen = vlen;
+			}
+			return (long)(end + 1);
+		}
+		/* A folded line continues the header before it: evhttp joins them. */
+		if (after_auth && (buf[at] == ' ' || buf[at] == '\t'))
+			unsure = 1;
+		after_auth = 0;
+		if (!first && !value && n > 14 && !strncasecmp(buf + at, "authorization:", 14)) {
+			for (v = at + 14; v < at + n && (buf[v] == ' ' || buf[v] == '\t'); v++)
+				;
+			value = buf + v;
+			vlen = at + n - v;
+			while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+				vlen--;
+			unsure |= memchr(value, '\r', vlen) != NULL;
+			after_auth = 1;
+		}
+		first = 0;
+		at = end + 1;
+	}
+	return -1;
+}

@@ -195,6 +195,13 @@ void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_
 #define FM_SERVE_REQUEST_TIMEOUT 60
 #define FM_SERVE_SWEEP		 1.0
 #define FM_SERVE_ACCEPT_PAUSE	 0.5
+/*
+ * With --key-file, the largest body read from a request whose head
+ * carries no right key: a larger one is refused (413) before it is read,
+ * so a client without a key cannot make the server hold
+ * FM_SERVE_BODY_MAX; a smaller one is read and answered 401.
+ */
+#define FM_SERVE_ANON_BODY_MAX (64 * 1024)
 /* --cors: allowed origins, and the longest one taken. */
 #define FM_SERVE_ORIGINS_MAX 16
 #define FM_SERVE_ORIGIN_MAX  256
@@ -215,6 +222,17 @@ int fm_serve_origin_parse(const char *arg, char *out, struct fm_error *err);
  * side is no difference; case is none.
  */
 int fm_serve_origin_same(const char *origin, const char *host);
+
+/*
+ * A look at a request's head as its bytes arrive, before evhttp reads
+ * its body (libevent 2.1 has no hook between the two): buf holds the
+ * request from its first byte. -1 while the head is not whole (no empty
+ * line yet); else the head's length, with *auth and *authlen the first
+ * Authorization header's value, trimmed (NULL, 0 when there is none, or
+ * when a folded line or a bare CR makes it unsure what evhttp will read).
+ * Only ever used to refuse early: evhttp's own parse is what is checked.
+ */
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen);
 
 /* {"error":{"code","message","details"}}: the seeds' error envelope. */
 json_object *fm_serve_error_json(const struct fm_error *err);
