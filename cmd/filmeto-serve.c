@@ -1702,9 +1702,13 @@ int main(int argc, char **argv)
 	evhttp_set_timeout_tv(s.http, &tv);
 	evhttp_set_gencb(s.http, handle, &s);
 	listen_all(&s);
-	for (i = 0; i < s.nlisten; i++)
+	/* evhttp listens with a backlog of 128: a burst of connections waits longer. */
+	for (i = 0; i < s.nlisten; i++) {
+		if (listen(evhttp_bound_socket_get_fd(s.bound[i]), FM_SERVE_BACKLOG) < 0)
+			fm_warn("listen:");
 		evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s.bound[i]),
 					    on_accept_error);
+	}
 	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
 	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
 	event_add(sigterm, NULL);

@@ -623,7 +623,7 @@ int fm_serve_origin_same(const char *origin, const char *host)
 	char *h;
 	int same;
 
-	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 8)
+	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 7)
 		return 0;
 	h = fm_xasprintf("http://%s", host);
 	same = fm_serve_origin_parse(origin, a, &err) == 0 &&

@@ -192,6 +192,7 @@ void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_
  * tried again (s).
  */
 #define FM_SERVE_CONN_MAX	 4096
+#define FM_SERVE_BACKLOG	 1024 /* connections the kernel holds, not yet accepted */
 #define FM_SERVE_REQUEST_TIMEOUT 60
 #define FM_SERVE_SWEEP		 1.0
 #define FM_SERVE_ACCEPT_PAUSE	 0.5
