@@ -12,6 +12,9 @@ serve_limits.py slow PORT GAP         one header byte every GAP seconds:
     prints how long until the server dropped the connection.
 serve_limits.py keepalive PORT N GAP  N requests on one connection, GAP
     seconds apart: prints how many were answered.
+serve_limits.py trickle PORT KEY      a POST of a 200 kB body whose head
+    comes a few bytes at a time, with KEY ("-" for none) in the middle
+    of it: prints the status answered.
 """
 import os
 import selectors
@@ -164,6 +167,33 @@ def keepalive(port, n, gap):
     print("answered", answered)
 
 
+def trickle(port, key):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = b"x" * 200000
+    head = b"POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if key != "-":
+        head += b"Authorization: Bearer " + key.encode() + b"\r\n"
+    head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    for i in range(0, len(head), 7):
+        s.sendall(head[i:i + 7])
+        time.sleep(0.01)
+    got = b""
+    try:
+        s.sendall(body)
+    except OSError:
+        pass
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    print("status", got[9:12].decode() or "none")
+
+
 if __name__ == "__main__":
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "idle":
@@ -172,5 +202,7 @@ if __name__ == "__main__":
         cap(port, int(sys.argv[3]))
     elif cmd == "slow":
         slow(port, float(sys.argv[3]))
+    elif cmd == "trickle":
+        trickle(port, sys.argv[3])
     elif cmd == "keepalive":
         keepalive(port, int(sys.argv[3]), float(sys.argv[4]))
