@@ -494,11 +494,22 @@ static struct conn *conn_busy(struct server *s, struct evhttp_request *req)
 	return c;
 }
 
-/* After it: a stream that took the connection set its own closecb. */
-static void conn_handed(struct server *s, struct conn *c, int streams)
+/*
+ * After it: a stream that took the connection set its own closecb, and
+ * the stream's end must not reach the record let go. Otherwise the
+ * closecb is ours again: a stream that began and ended at once cleared
+ * the one it set.
+ */
+static void conn_handed(struct server *s, struct conn *c, struct evhttp_request *req, int streams)
 {
-	if (c && s->nstreams > streams)
+	if (!c)
+		return;
+	if (s->nstreams > streams) {
+		evhttp_request_set_on_complete_cb(req, NULL, NULL);
 		conn_drop(c);
+	} else {
+		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+	}
 }
 
 /* Each FM_SERVE_SWEEP: a connection whose request is not whole in time goes. */
@@ -1425,7 +1436,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_NONE: break;
 	}
 out:
-	conn_handed(r.s, c, streams);
+	conn_handed(r.s, c, req, streams);
 	fm_error_release(&rerr);
 	fm_error_release(&qerr);
 }
