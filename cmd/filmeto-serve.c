@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,11 +333,52 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 }
 
 /*
- * With keys, before evhttp reads a body: the head's bytes are gathered
- * as they arrive, and once whole, a head without a right key may send
- * FM_SERVE_ANON_BODY_MAX at most (evhttp answers 413 to a larger one
- * without reading it); with one, FM_SERVE_BODY_MAX. The key is checked
- * again on the head evhttp parsed, as for any request.
+ * A body refused before it is read, in the error envelope (evhttp's own
+ * 413 is HTML): written straight to the socket, which is empty while a
+ * head is read (a pipelined request is left to evhttp), and the
+ * connection closed, so the body is never read. 1 when done; c is gone.
+ */
+static int refuse_body(struct conn *c, int code)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_buf out = FM_BUF_INIT;
+	json_object *body;
+	const char *text;
+	ssize_t sent;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return 0;
+	if (code == 413)
+		fm_error(&err, FM_VALIDATION_ERROR, "the body is larger than %d MiB",
+			 FM_SERVE_BODY_MAX >> 20);
+	else
+		fm_error(&err, FM_VALIDATION_ERROR,
+			 "a valid key is needed: Authorization: Bearer KEY");
+	body = fm_serve_error_json(&err);
+	text = fm_json_str(body);
+	fm_buf_addf(&out,
+		    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n"
+		    "%s\n",
+		    code, code == 413 ? "Payload Too Large" : "Unauthorized", strlen(text) + 1,
+		    code == 401 ? "WWW-Authenticate: Bearer\r\n" : "", text);
+	sent = send(bufferevent_getfd(c->bev), out.s, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)sent; /* a client that cannot take a few hundred bytes just sees the close */
+	fm_buf_release(&out);
+	json_object_put(body);
+	fm_error_release(&err);
+	evhttp_connection_free(c->evcon); /* its closecb drops c */
+	return 1;
+}
+
+/*
+ * Before evhttp reads a body: the head's bytes are gathered as they
+ * arrive, and once whole, a head without a right key (with --key-file)
+ * may send FM_SERVE_ANON_BODY_MAX at most, with one FM_SERVE_BODY_MAX: a
+ * Content-Length past it is refused at once (401 without the key, 413
+ * with it), and a chunked body past it gets evhttp's 413 when it gets
+ * there. The key is checked again on the head evhttp parsed, as for any
+ * request.
  */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -345,6 +387,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 	char chunk[4096], value[FM_SERVE_KEY_MAX + 32];
 	struct evbuffer_ptr p;
 	const char *auth;
+	int64_t length, limit;
 	int right;
 
 	if (!c->peeking || !n)
@@ -360,34 +403,35 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		fm_buf_add(&c->head, chunk, take);
 		n -= take;
 	}
-	if (fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen) < 0 &&
+	if (fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen, &length) < 0 &&
 	    c->head.len <= FM_SERVE_HEADERS_MAX)
 		return; /* more to come; past the bound evhttp refuses the head itself */
-	right = auth && alen < sizeof(value);
-	if (right) {
+	right = !c->s->keys.n;
+	if (!right && auth && alen < sizeof(value)) {
 		memcpy(value, auth, alen);
 		value[alen] = '\0';
 		right = fm_serve_keys_check(&c->s->keys, value) != NULL;
 		explicit_bzero(value, alen);
 	}
-	evhttp_connection_set_max_body_size(c->evcon,
-					    right ? FM_SERVE_BODY_MAX : FM_SERVE_ANON_BODY_MAX);
+	limit = right ? FM_SERVE_BODY_MAX : FM_SERVE_ANON_BODY_MAX;
+	if (length > limit && refuse_body(c, right ? 413 : 401))
+		return;
+	evhttp_connection_set_max_body_size(c->evcon, limit);
 	if (c->head.s)
 		explicit_bzero(c->head.s, c->head.len);
 	fm_buf_release(&c->head);
 	c->peeking = 0;
 }
 
-/* The next request's head is looked at from its first byte (keys only). */
+/* The next request's head is looked at from its first byte. */
 static void peek_head(struct conn *c)
 {
-	if (!c->s->keys.n)
-		return;
 	if (!c->peek) {
 		c->bev = evhttp_connection_get_bufferevent(c->evcon);
 		c->peek = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
 	}
-	evhttp_connection_set_max_body_size(c->evcon, FM_SERVE_ANON_BODY_MAX);
+	evhttp_connection_set_max_body_size(c->evcon, c->s->keys.n ? FM_SERVE_ANON_BODY_MAX
+								   : FM_SERVE_BODY_MAX);
 	fm_buf_release(&c->head);
 	c->peeking = 1;
 }

@@ -635,41 +635,77 @@ int fm_serve_origin_same(const char *origin, const char *host)
 
 /* --- a head before its body --------------------------------------------- */
 
-long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen)
+/* A header's value, trimmed: its first byte and length. */
+static const char *header_value(const char *line, size_t n, size_t name, size_t *len)
 {
-	const char *value = NULL;
-	size_t at = 0, n, end, v, vlen = 0;
-	int first = 1, after_auth = 0, unsure = 0;
+	size_t v;
+
+	for (v = name; v < n && (line[v] == ' ' || line[v] == '\t'); v++)
+		;
+	*len = n - v;
+	while (*len && (line[v + *len - 1] == ' ' || line[v + *len - 1] == '\t'))
+		(*len)--;
+	return line + v;
+}
+
+/* Content-Length's digits, or -1 (none, several, or too large to matter). */
+static int64_t content_length(const char *v, size_t n)
+{
+	int64_t x = 0;
+	size_t i;
+
+	if (!n || n > 18)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen,
+			int64_t *length)
+{
+	const char *value = NULL, *line, *v;
+	size_t at = 0, n, end, vlen = 0, ln;
+	int first = 1, after_auth = 0, unsure = 0, lengths = 0, chunked = 0;
+	int64_t cl = -1;
 
 	*auth = NULL;
 	*authlen = 0;
+	*length = -1;
 	while (at < len) {
 		const char *nl = memchr(buf + at, '\n', len - at);
 
 		if (!nl)
 			return -1;
 		end = (size_t)(nl - buf);
+		line = buf + at;
 		n = end > at && buf[end - 1] == '\r' ? end - 1 - at : end - at;
 		if (!first && n == 0) {
 			if (!unsure) {
 				*auth = value;
 				*authlen = vlen;
 			}
+			if (lengths == 1 && !chunked)
+				*length = cl;
 			return (long)(end + 1);
 		}
 		/* A folded line continues the header before it: evhttp joins them. */
-		if (after_auth && (buf[at] == ' ' || buf[at] == '\t'))
-			unsure = 1;
+		if (!first && (line[0] == ' ' || line[0] == '\t'))
+			unsure |= after_auth, lengths += 2;
 		after_auth = 0;
-		if (!first && !value && n > 14 && !strncasecmp(buf + at, "authorization:", 14)) {
-			for (v = at + 14; v < at + n && (buf[v] == ' ' || buf[v] == '\t'); v++)
-				;
-			value = buf + v;
-			vlen = at + n - v;
-			while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
-				vlen--;
+		if (!first && !value && n > 14 && !strncasecmp(line, "authorization:", 14)) {
+			value = header_value(line, n, 14, &vlen);
 			unsure |= memchr(value, '\r', vlen) != NULL;
 			after_auth = 1;
+		} else if (!first && n >= 15 && !strncasecmp(line, "content-length:", 15)) {
+			v = header_value(line, n, 15, &ln);
+			cl = content_length(v, ln);
+			lengths += cl < 0 ? 2 : 1;
+		} else if (!first && n >= 18 && !strncasecmp(line, "transfer-encoding:", 18)) {
+			chunked = 1;
 		}
 		first = 0;
 		at = end + 1;

@@ -198,7 +198,7 @@ void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_
 #define FM_SERVE_ACCEPT_PAUSE	 0.5
 /*
  * With --key-file, the largest body read from a request whose head
- * carries no right key: a larger one is refused (413) before it is read,
+ * carries no right key: a larger one is refused (401) before it is read,
  * so a client without a key cannot make the server hold
  * FM_SERVE_BODY_MAX; a smaller one is read and answered 401.
  */
@@ -230,10 +230,13 @@ int fm_serve_origin_same(const char *origin, const char *host);
  * request from its first byte. -1 while the head is not whole (no empty
  * line yet); else the head's length, with *auth and *authlen the first
  * Authorization header's value, trimmed (NULL, 0 when there is none, or
- * when a folded line or a bare CR makes it unsure what evhttp will read).
- * Only ever used to refuse early: evhttp's own parse is what is checked.
+ * when a folded line or a bare CR makes it unsure what evhttp will read),
+ * and *length the Content-Length (-1 when there is none, or it is not
+ * one plain number, or a Transfer-Encoding says otherwise). Only ever
+ * used to refuse early: evhttp's own parse is what is checked.
  */
-long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen);
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen,
+			int64_t *length);
 
 /* {"error":{"code","message","details"}}: the seeds' error envelope. */
 json_object *fm_serve_error_json(const struct fm_error *err);

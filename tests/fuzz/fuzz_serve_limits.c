@@ -7,7 +7,8 @@
  * crash, hang or leak; an origin taken is lowercase, within its bound
  * and taken again as itself; an origin is its own host's; a head's
  * length lies within the input and ends in a newline, and a key found
- * lies inside the head, on one line.
+ * lies inside the head, on one line; a length is only told of a whole
+ * head.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,9 +52,12 @@ static void head(const char *buf, size_t len)
 {
 	const char *auth;
 	size_t alen;
-	long n = fm_serve_head_peek(buf, len, &auth, &alen);
+	int64_t length;
+	long n = fm_serve_head_peek(buf, len, &auth, &alen, &length);
 
 	if (n == 0 || n > (long)len || (n > 0 && buf[n - 1] != '\n'))
+		abort();
+	if (length < -1 || (n < 0 && length != -1))
 		abort();
 	if (auth && (n < 0 || auth < buf || auth + alen > buf + n || memchr(auth, '\n', alen)))
 		abort();
