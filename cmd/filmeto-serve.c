@@ -333,47 +333,49 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 }
 
 /*
- * A body refused before it is read, in the error envelope (evhttp's own
- * 413 is HTML): written straight to the socket, which is empty while a
- * head is read (a pipelined request is left to evhttp), and the
- * connection closed, so the body is never read. 1 when done; c is gone.
+ * A request refused before evhttp reads the rest of it, in the error
+ * envelope (evhttp's own 413 is HTML): written straight to the socket
+ * when nothing else waits to go there (a pipelined request's answer),
+ * and the connection closed, so the rest is never read. c is gone.
  */
-static int refuse_body(struct conn *c, int code)
+static void refuse(struct conn *c, int code)
 {
+	static const char *const why[][2] = {
+	    {"Unauthorized", "a valid key is needed: Authorization: Bearer KEY"},
+	    {"Payload Too Large", "the body is larger than %d MiB"},
+	    {"Request Header Fields Too Large", "more than %d header lines"},
+	};
+	const char *const *w = why[code == 401 ? 0 : code == 413 ? 1 : 2];
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_buf out = FM_BUF_INIT;
 	json_object *body;
 	const char *text;
 	ssize_t sent;
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)))
-		return 0;
-	if (code == 413)
-		fm_error(&err, FM_VALIDATION_ERROR, "the body is larger than %d MiB",
-			 FM_SERVE_BODY_MAX >> 20);
-	else
-		fm_error(&err, FM_VALIDATION_ERROR,
-			 "a valid key is needed: Authorization: Bearer KEY");
+	fm_error(&err, FM_VALIDATION_ERROR, w[1],
+		 code == 413 ? FM_SERVE_BODY_MAX >> 20 : FM_SERVE_HEADER_LINES_MAX);
 	body = fm_serve_error_json(&err);
 	text = fm_json_str(body);
 	fm_buf_addf(&out,
 		    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n"
 		    "%s\n",
-		    code, code == 413 ? "Payload Too Large" : "Unauthorized", strlen(text) + 1,
-		    code == 401 ? "WWW-Authenticate: Bearer\r\n" : "", text);
-	sent = send(bufferevent_getfd(c->bev), out.s, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	(void)sent; /* a client that cannot take a few hundred bytes just sees the close */
+		    code, w[0], strlen(text) + 1, code == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+		    text);
+	if (!evbuffer_get_length(bufferevent_get_output(c->bev))) {
+		sent = send(bufferevent_getfd(c->bev), out.s, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)sent; /* a client that cannot take a few hundred bytes just sees the close */
+	}
 	fm_buf_release(&out);
 	json_object_put(body);
 	fm_error_release(&err);
 	evhttp_connection_free(c->evcon); /* its closecb drops c */
-	return 1;
 }
 
 /*
  * Before evhttp reads a body: the head's bytes are gathered as they
- * arrive, and once whole, a head without a right key (with --key-file)
+ * arrive (more than FM_SERVE_HEADER_LINES_MAX lines is 431 at once, before
+ * evhttp has stored them all), and once whole, a head without a right key (with --key-file)
  * may send FM_SERVE_ANON_BODY_MAX at most, with one FM_SERVE_BODY_MAX: a
  * Content-Length past it is refused at once (401 without the key, 413
  * with it), and a chunked body past it gets evhttp's 413 when it gets
@@ -388,6 +390,7 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 	struct evbuffer_ptr p;
 	const char *auth;
 	int64_t length, limit;
+	long head;
 	int right;
 
 	if (!c->peeking || !n)
@@ -403,8 +406,12 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		fm_buf_add(&c->head, chunk, take);
 		n -= take;
 	}
-	if (fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen, &length) < 0 &&
-	    c->head.len <= FM_SERVE_HEADERS_MAX)
+	head = fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen, &length);
+	if (head == -2) {
+		refuse(c, 431);
+		return;
+	}
+	if (head < 0 && c->head.len <= FM_SERVE_HEADERS_MAX)
 		return; /* more to come; past the bound evhttp refuses the head itself */
 	right = !c->s->keys.n;
 	if (!right && auth && alen < sizeof(value)) {
@@ -414,8 +421,11 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		explicit_bzero(value, alen);
 	}
 	limit = right ? FM_SERVE_BODY_MAX : FM_SERVE_ANON_BODY_MAX;
-	if (length > limit && refuse_body(c, right ? 413 : 401))
+	/* A pipelined request (an answer still going out) is left to evhttp's bound. */
+	if (length > limit && !evbuffer_get_length(bufferevent_get_output(c->bev))) {
+		refuse(c, right ? 413 : 401);
 		return;
+	}
 	evhttp_connection_set_max_body_size(c->evcon, limit);
 	if (c->head.s)
 		explicit_bzero(c->head.s, c->head.len);

@@ -670,6 +670,7 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 	const char *value = NULL, *line, *v;
 	size_t at = 0, n, end, vlen = 0, ln;
 	int first = 1, after_auth = 0, unsure = 0, lengths = 0, chunked = 0;
+	size_t lines = 0;
 	int64_t cl = -1;
 
 	*auth = NULL;
@@ -692,6 +693,8 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 				*length = cl;
 			return (long)(end + 1);
 		}
+		if (!first && ++lines > FM_SERVE_HEADER_LINES_MAX)
+			return -2;
 		/* A folded line continues the header before it: evhttp joins them. */
 		if (!first && (line[0] == ' ' || line[0] == '\t'))
 			unsure |= after_auth, lengths += 2;

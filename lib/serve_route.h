@@ -21,6 +21,12 @@
 #define FM_SERVE_BODY_MAX (64 * 1024 * 1024)
 /* The largest request line and headers together. */
 #define FM_SERVE_HEADERS_MAX (16 * 1024)
+/*
+ * Header lines a request may have: each costs evhttp some 100 bytes
+ * besides its text, so 16 KiB of tiny ones would hold 460 KiB per
+ * connection; past it 431.
+ */
+#define FM_SERVE_HEADER_LINES_MAX 100
 /* A connection idle (or a client this slow) this long is closed (s). */
 #define FM_SERVE_TIMEOUT 30
 /* The longest path looked at; a longer one is no route. */
@@ -228,7 +234,8 @@ int fm_serve_origin_same(const char *origin, const char *host);
  * A look at a request's head as its bytes arrive, before evhttp reads
  * its body (libevent 2.1 has no hook between the two): buf holds the
  * request from its first byte. -1 while the head is not whole (no empty
- * line yet); else the head's length, with *auth and *authlen the first
+ * line yet); -2 as soon as it has more than FM_SERVE_HEADER_LINES_MAX
+ * header lines; else the head's length, with *auth and *authlen the first
  * Authorization header's value, trimmed (NULL, 0 when there is none, or
  * when a folded line or a bare CR makes it unsure what evhttp will read),
  * and *length the Content-Length (-1 when there is none, or it is not

@@ -12,6 +12,9 @@ serve_limits.py slow PORT GAP         one header byte every GAP seconds:
     prints how long until the server dropped the connection.
 serve_limits.py keepalive PORT N GAP  N requests on one connection, GAP
     seconds apart: prints how many were answered.
+serve_limits.py flood PORT PID N      N connections each sending 4,000 tiny
+    header lines and no end: the server's memory before and after, and
+    what each was answered.
 serve_limits.py trickle PORT KEY      a POST of a 200 kB body whose head
     comes a few bytes at a time, with KEY ("-" for none) in the middle
     of it: prints the status answered.
@@ -167,6 +170,30 @@ def keepalive(port, n, gap):
     print("answered", answered)
 
 
+def flood(port, pid, n):
+    print("rss_before", rss_kib(pid))
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"a:\r\n" * 4000)
+        except OSError:
+            pass
+        socks.append(s)
+    time.sleep(0.3)
+    print("rss_after", rss_kib(pid))
+    answers = {}
+    for s in socks:
+        try:
+            got = s.recv(65536)[9:12].decode() or "closed"
+        except OSError:
+            got = "closed"
+        answers[got] = answers.get(got, 0) + 1
+        s.close()
+    for k, v in sorted(answers.items()):
+        print("answered_" + k, v)
+
+
 def trickle(port, key):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -202,6 +229,8 @@ if __name__ == "__main__":
         cap(port, int(sys.argv[3]))
     elif cmd == "slow":
         slow(port, float(sys.argv[3]))
+    elif cmd == "flood":
+        flood(port, int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "trickle":
         trickle(port, sys.argv[3])
     elif cmd == "keepalive":

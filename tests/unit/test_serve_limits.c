@@ -76,8 +76,20 @@ static long peek(const char *head, char *auth, int64_t *length)
 	return rc;
 }
 
+/* A head's request line and n header lines, not yet ended. */
+static const char *lines(char *buf, int n)
+{
+	int i;
+
+	strcpy(buf, "GET / HTTP/1.1\r\n");
+	for (i = 0; i < n; i++)
+		strcat(buf, "a: b\r\n");
+	return buf;
+}
+
 static void test_peek(void)
 {
+	static char many[32 + 8 * (FM_SERVE_HEADER_LINES_MAX + 1)];
 	char auth[256];
 	int64_t len;
 	const char *h = "POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nauthorization:  Bearer k1 \r\n"
@@ -104,6 +116,10 @@ static void test_peek(void)
 	IS_INT(len, -1, "peek: a malformed length: none");
 	peek("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", auth, &len);
 	IS_INT(len, -1, "peek: an overlong length: none");
+	OK(peek(lines(many, FM_SERVE_HEADER_LINES_MAX), auth, &len) == -1,
+	   "peek: as many header lines as the bound, and more to come");
+	OK(peek(lines(many, FM_SERVE_HEADER_LINES_MAX + 1), auth, &len) == -2,
+	   "peek: one line past the bound, at once");
 }
 
 void test_serve_limits(void)
