@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "filmeto.h"
 #include "serve_route.h"
@@ -40,7 +43,7 @@
 
 static const char usage_text[] =
     "usage: filmeto-serve [--listen ADDR:PORT]... [--spool DIR] [--workers N]\n"
-    "                     [--key-file FILE]\n"
+    "                     [--key-file FILE] [--cors ORIGIN]...\n"
     "\n"
     "Serve the spool over HTTP: queue tasks and storyboards, answer their status,\n"
     "cancel them; a browser finds a page at /.\n"
@@ -53,6 +56,8 @@ static const char usage_text[] =
     "                          the server (default: 1; 0: they run elsewhere)\n"
     "      --key-file FILE     API keys, 'NAME KEY' or 'NAME KEY admin' a line; the\n"
     "                          file must not be readable by others (mode 0600)\n"
+    "      --cors ORIGIN       let pages of ORIGIN (http[s]://HOST[:PORT]) call the\n"
+    "                          server; repeatable (default: none, only its own)\n"
     "  -h, --help              show this help\n"
     "      --version           show the version\n"
     "\n"
@@ -61,13 +66,14 @@ static const char usage_text[] =
     "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not listen or start a\n"
     "worker, 2 usage error.\n";
 
-enum { OPT_VERSION = 256, OPT_SPOOL, OPT_KEY_FILE };
+enum { OPT_VERSION = 256, OPT_SPOOL, OPT_KEY_FILE, OPT_CORS };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"workers", required_argument, NULL, 'w'},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
+    {"cors", required_argument, NULL, OPT_CORS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -75,6 +81,7 @@ static const struct option options[] = {
 
 struct server;
 struct stream;
+struct conn;
 struct worker {
 	struct server *s;
 	struct fm_proc proc;
@@ -99,6 +106,16 @@ struct server {
 	int ending;		/* streams ended by a signal, not yet sent */
 	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
 	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+	/* Limits: the --cors origins, the connections followed, their timeouts. */
+	char origins[FM_SERVE_ORIGINS_MAX][FM_SERVE_ORIGIN_MAX + 1];
+	int norigins;
+	struct conn *conns;
+	int nconns;
+	int full;		/* FM_SERVE_CONN_MAX open: not accepting */
+	int stopping;		/* the loop is over: accept nothing again */
+	double timeout;		/* FM_SERVE_TIMEOUT, or the environment's */
+	double request_timeout; /* FM_SERVE_REQUEST_TIMEOUT, or twice the environment's */
+	struct event *bind, *sweep, *resume;
 	int web;		/* the page's folder (O_PATH), or -1 when it is not found */
 };
 
@@ -162,6 +179,12 @@ static void parse_args(int argc, char **argv, struct server *s)
 				usage_error("--workers '%s': a number from 0 to 64", optarg);
 			break;
 		case OPT_KEY_FILE: s->key_file = optarg; break;
+		case OPT_CORS:
+			if (s->norigins == FM_SERVE_ORIGINS_MAX)
+				usage_error("at most %s --cors origins", "16");
+			if (fm_serve_origin_parse(optarg, s->origins[s->norigins++], &err) < 0)
+				usage_error("%s", err.message);
+			break;
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
@@ -252,6 +275,414 @@ static int open_spool(struct request *r, struct fm_spool *sp)
 	}
 	sp->warn = fm_warn_hook;
 	return 0;
+}
+
+/* --- limits: hostile clients -------------------------------------------- */
+
+/*
+ * A connection followed for FM_SERVE_CONN_MAX and FM_SERVE_REQUEST_TIMEOUT.
+ * libevent 2.1 says nothing when it accepts one: the bufferevent it asks
+ * us for (on_accept) is how we hear of it, and its closecb when it goes.
+ * A stream's connection is let go (its own code follows it, and
+ * FM_SERVE_SSE_MAX bounds those).
+ */
+struct conn {
+	struct server *s;
+	struct bufferevent *bev;	 /* until bound: held by a reference of ours */
+	struct evhttp_connection *evcon; /* NULL until bound */
+	double since;			 /* accepted, or last answered */
+	int busy;			 /* a request is being answered */
+	/* With keys: the head looked at as it arrives (peek_head). */
+	struct evbuffer_cb_entry *peek;
+	struct fm_buf head;
+	int peeking;
+	struct conn *next, **prev;
+};
+
+static void listeners_enable(struct server *s, int on)
+{
+	int i;
+
+	for (i = 0; i < s->nlisten; i++) {
+		struct evconnlistener *l =
+		    s->bound[i] ? evhttp_bound_socket_get_listener(s->bound[i]) : NULL;
+
+		if (l)
+			on ? evconnlistener_enable(l) : evconnlistener_disable(l);
+	}
+}
+
+static void conn_drop(struct conn *c)
+{
+	struct server *s = c->s;
+
+	if (c->peek)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->peek);
+	fm_buf_release(&c->head);
+	*c->prev = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+	if (--s->nconns < FM_SERVE_CONN_MAX && s->full && !s->stopping) {
+		s->full = 0;
+		listeners_enable(s, 1);
+	}
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	conn_drop(arg);
+}
+
+/*
+ * A request refused before evhttp reads the rest of it, in the error
+ * envelope (evhttp's own 413 is HTML): written straight to the socket
+ * when nothing else waits to go there (a pipelined request's answer),
+ * and the connection closed, so the rest is never read. c is gone.
+ */
+static void refuse(struct conn *c, int code)
+{
+	static const char *const why[][2] = {
+	    {"Unauthorized", "a valid key is needed: Authorization: Bearer KEY"},
+	    {"Payload Too Large", "the body is larger than %d MiB"},
+	    {"Request Header Fields Too Large", "more than %d header lines"},
+	};
+	const char *const *w = why[code == 401 ? 0 : code == 413 ? 1 : 2];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_buf out = FM_BUF_INIT;
+	json_object *body;
+	const char *text;
+	ssize_t sent;
+
+	fm_error(&err, FM_VALIDATION_ERROR, w[1],
+		 code == 413 ? FM_SERVE_BODY_MAX >> 20 : FM_SERVE_HEADER_LINES_MAX);
+	body = fm_serve_error_json(&err);
+	text = fm_json_str(body);
+	fm_buf_addf(&out,
+		    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n"
+		    "%s\n",
+		    code, w[0], strlen(text) + 1, code == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+		    text);
+	if (!evbuffer_get_length(bufferevent_get_output(c->bev))) {
+		sent = send(bufferevent_getfd(c->bev), out.s, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)sent; /* a client that cannot take a few hundred bytes just sees the close */
+	}
+	fm_buf_release(&out);
+	json_object_put(body);
+	fm_error_release(&err);
+	evhttp_connection_free(c->evcon); /* its closecb drops c */
+}
+
+/*
+ * Before evhttp reads a body: the head's bytes are gathered as they
+ * arrive (more than FM_SERVE_HEADER_LINES_MAX lines is 431 at once, before
+ * evhttp has stored them all), and once whole, a head without a right key (with --key-file)
+ * may send FM_SERVE_ANON_BODY_MAX at most, with one FM_SERVE_BODY_MAX: a
+ * Content-Length past it is refused at once (401 without the key, 413
+ * with it), and a chunked body past it gets evhttp's 413 when it gets
+ * there. The key is checked again on the head evhttp parsed, as for any
+ * request.
+ */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	size_t len = evbuffer_get_length(buf), n = info->n_added, alen;
+	char chunk[4096], value[FM_SERVE_KEY_MAX + 32];
+	struct evbuffer_ptr p;
+	const char *auth;
+	int64_t length, limit;
+	long head;
+	int right;
+
+	if (!c->peeking || !n)
+		return;
+	if (n > len)
+		n = len;
+	while (n && c->head.len <= FM_SERVE_HEADERS_MAX) {
+		size_t take = n < sizeof(chunk) ? n : sizeof(chunk);
+
+		if (evbuffer_ptr_set(buf, &p, len - n, EVBUFFER_PTR_SET) < 0 ||
+		    evbuffer_copyout_from(buf, &p, chunk, take) != (ev_ssize_t)take)
+			break;
+		fm_buf_add(&c->head, chunk, take);
+		n -= take;
+	}
+	head = fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen, &length);
+	if (head == -2) {
+		refuse(c, 431);
+		return;
+	}
+	if (head < 0 && c->head.len <= FM_SERVE_HEADERS_MAX)
+		return; /* more to come; past the bound evhttp refuses the head itself */
+	right = !c->s->keys.n;
+	if (!right && auth && alen < sizeof(value)) {
+		memcpy(value, auth, alen);
+		value[alen] = '\0';
+		right = fm_serve_keys_check(&c->s->keys, value) != NULL;
+		explicit_bzero(value, alen);
+	}
+	limit = right ? FM_SERVE_BODY_MAX : FM_SERVE_ANON_BODY_MAX;
+	/* A pipelined request (an answer still going out) is left to evhttp's bound. */
+	if (length > limit && !evbuffer_get_length(bufferevent_get_output(c->bev))) {
+		refuse(c, right ? 413 : 401);
+		return;
+	}
+	evhttp_connection_set_max_body_size(c->evcon, limit);
+	if (c->head.s)
+		explicit_bzero(c->head.s, c->head.len);
+	fm_buf_release(&c->head);
+	c->peeking = 0;
+}
+
+/* The next request's head is looked at from its first byte. */
+static void peek_head(struct conn *c)
+{
+	if (!c->peek) {
+		c->bev = evhttp_connection_get_bufferevent(c->evcon);
+		c->peek = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+	}
+	evhttp_connection_set_max_body_size(c->evcon, c->s->keys.n ? FM_SERVE_ANON_BODY_MAX
+								   : FM_SERVE_BODY_MAX);
+	fm_buf_release(&c->head);
+	c->peeking = 1;
+}
+
+/* evhttp asks for a connection's bufferevent: one more connection. */
+static struct bufferevent *on_accept(struct event_base *base, void *arg)
+{
+	struct server *s = arg;
+	struct conn *c = fm_xcalloc(1, sizeof(*c));
+
+	c->s = s;
+	c->since = fm_now();
+	c->bev = bufferevent_socket_new(base, -1, 0);
+	if (c->bev)
+		bufferevent_incref(c->bev);
+	c->next = s->conns;
+	if (c->next)
+		c->next->prev = &c->next;
+	c->prev = &s->conns;
+	s->conns = c;
+	if (++s->nconns >= FM_SERVE_CONN_MAX && !s->full) {
+		s->full = 1;
+		listeners_enable(s, 0);
+	}
+	/* Priority 0: bound before any event of the connection's own can free it. */
+	event_active(s->bind, EV_TIMEOUT, 0);
+	return c->bev;
+}
+
+/* The connections just accepted get their evhttp_connection and closecb. */
+static void on_bind(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct conn *c, *next;
+	bufferevent_data_cb readcb;
+	void *evcon;
+
+	(void)fd;
+	(void)what;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->evcon)
+			continue;
+		evcon = NULL;
+		if (c->bev)
+			bufferevent_getcb(c->bev, &readcb, NULL, NULL, &evcon);
+		if (c->bev)
+			bufferevent_decref(c->bev);
+		if (!evcon || !readcb) {
+			conn_drop(c); /* evhttp gave up on it already */
+			continue;
+		}
+		c->evcon = evcon;
+		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+		peek_head(c);
+	}
+}
+
+static struct conn *conn_of(struct server *s, struct evhttp_connection *evcon)
+{
+	struct conn *c;
+
+	for (c = s->conns; c; c = c->next)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+static void on_answered(struct evhttp_request *req, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)req;
+	c->busy = 0;
+	c->since = fm_now();
+	peek_head(c);
+}
+
+/*
+ * Before a request is answered: its connection is busy until the answer
+ * is sent (a connection seen again after a stream is followed anew).
+ */
+static struct conn *conn_busy(struct server *s, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct conn *c = conn_of(s, evcon);
+
+	if (!c && evcon) {
+		c = fm_xcalloc(1, sizeof(*c));
+		c->s = s;
+		c->evcon = evcon;
+		c->next = s->conns;
+		if (c->next)
+			c->next->prev = &c->next;
+		c->prev = &s->conns;
+		s->conns = c;
+		s->nconns++;
+		evhttp_connection_set_closecb(evcon, on_conn_close, c);
+	}
+	if (c) {
+		c->busy = 1;
+		evhttp_request_set_on_complete_cb(req, on_answered, c);
+	}
+	return c;
+}
+
+/*
+ * After it: a stream that took the connection set its own closecb, and
+ * the stream's end must not reach the record let go. Otherwise the
+ * closecb is ours again: a stream that began and ended at once cleared
+ * the one it set.
+ */
+static void conn_handed(struct server *s, struct conn *c, struct evhttp_request *req, int streams)
+{
+	if (!c)
+		return;
+	if (s->nstreams > streams) {
+		evhttp_request_set_on_complete_cb(req, NULL, NULL);
+		conn_drop(c);
+	} else {
+		evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
+	}
+}
+
+/* Each FM_SERVE_SWEEP: a connection whose request is not whole in time goes. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	struct conn *c, *next;
+	double now = fm_now();
+
+	(void)fd;
+	(void)what;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->evcon && !c->busy && now - c->since > s->request_timeout)
+			evhttp_connection_free(c->evcon); /* its closecb drops c */
+	}
+}
+
+/* The listeners' error callback gets evhttp's argument, not ours. */
+static struct server *the_server;
+
+/* No descriptor left for accept(): try again in a while, not at once forever. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct server *s = the_server;
+	struct timeval later = {0, (suseconds_t)(FM_SERVE_ACCEPT_PAUSE * 1e6)};
+
+	(void)l;
+	(void)arg;
+	if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+		return;
+	listeners_enable(s, 0);
+	evtimer_add(s->resume, &later);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (!s->full && !s->stopping)
+		listeners_enable(s, 1);
+}
+
+/*
+ * As many descriptors as the hard limit lets: FM_SERVE_CONN_MAX idle
+ * connections, the streams (a socket and an inotify descriptor each) and
+ * the spool's files at once.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	const rlim_t want = FM_SERVE_CONN_MAX + 2 * FM_SERVE_SSE_MAX + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		fm_warn("only %llu file descriptors (ulimit -Hn): fewer than %llu connections "
+			"and streams fit",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
+/*
+ * Cross-origin requests: one with an Origin header that is neither the
+ * server's own (the Host it was sent to) nor a --cors one is refused
+ * (403), so a page elsewhere cannot drive the server with its visitor's
+ * reach; an allowed one is told so on every answer. 1: go on.
+ */
+static int cross_origin(struct server *s, struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	char norm[FM_SERVE_ORIGIN_MAX + 1];
+	struct fm_error err = FM_ERROR_INIT;
+	int i, ok = 0;
+
+	if (!origin)
+		return 1;
+	evhttp_add_header(out, "Vary", "Origin");
+	if (fm_serve_origin_parse(origin, norm, &err) == 0)
+		for (i = 0; i < s->norigins && !ok; i++)
+			ok = !strcmp(norm, s->origins[i]);
+	fm_error_release(&err);
+	if (ok) {
+		evhttp_add_header(out, "Access-Control-Allow-Origin", norm);
+		return 1;
+	}
+	if (fm_serve_origin_same(origin, evhttp_find_header(in, "Host")))
+		return 1;
+	fail(req, 403, FM_VALIDATION_ERROR,
+	     "cross-origin request refused: the server allows other origins with --cors");
+	return 0;
+}
+
+/* OPTIONS on a route there is: a CORS preflight's answer. */
+static void preflight(struct evhttp_request *req, const struct fm_route_match *m)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	char age[16];
+
+	snprintf(age, sizeof(age), "%d", FM_SERVE_PREFLIGHT_AGE);
+	evhttp_add_header(out, "Allow", m->allow_text);
+	if (evhttp_find_header(out, "Access-Control-Allow-Origin")) {
+		evhttp_add_header(out, "Access-Control-Allow-Methods", m->allow_text);
+		evhttp_add_header(out, "Access-Control-Allow-Headers",
+				  "Authorization, Content-Type, Last-Event-ID");
+		evhttp_add_header(out, "Access-Control-Max-Age", age);
+	}
+	evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
 /* --- ownership ---------------------------------------------------------- */
@@ -1094,14 +1525,16 @@ static enum fm_method method_of(enum evhttp_cmd_type c)
 	case EVHTTP_REQ_HEAD: return FM_METHOD_GET;
 	case EVHTTP_REQ_POST: return FM_METHOD_POST;
 	case EVHTTP_REQ_DELETE: return FM_METHOD_DELETE;
+	case EVHTTP_REQ_OPTIONS: return FM_METHOD_OPTIONS;
 	default: return FM_METHOD_OTHER;
 	}
 }
 
 /*
  * Every request: a key in the URL is refused first (401, even a right
- * one), then a missing or wrong key (401, /health aside), then what the
- * route says (404, 400, 405), then the list's query (400).
+ * one), then a foreign Origin (403), then an OPTIONS preflight is
+ * answered, then a missing or wrong key (401, /health aside), then what
+ * the route says (404, 400, 405), then the list's query (400).
  */
 static void handle(struct evhttp_request *req, void *arg)
 {
@@ -1110,7 +1543,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	enum fm_method method = method_of(evhttp_request_get_command(req));
 	struct fm_error rerr = FM_ERROR_INIT, qerr = FM_ERROR_INIT;
-	int rcode, qcode;
+	struct conn *c = conn_busy(r.s, req);
+	int rcode, qcode, streams = r.s->nstreams;
 
 	rcode = fm_serve_route(method, path && *path ? path : "/", &r.m, &rerr);
 	qcode = fm_serve_query_parse(uri ? evhttp_uri_get_query(uri) : NULL,
@@ -1118,6 +1552,12 @@ static void handle(struct evhttp_request *req, void *arg)
 				     &qerr);
 	if (qcode == 401) {
 		reply_error(req, 401, &qerr);
+		goto out;
+	}
+	if (!cross_origin(r.s, req))
+		goto out;
+	if (method == FM_METHOD_OPTIONS && (rcode == 0 || rcode == 405)) {
+		preflight(req, &r.m);
 		goto out;
 	}
 	/* The page asks for the key itself: a browser cannot send one to load it. */
@@ -1157,6 +1597,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_NONE: break;
 	}
 out:
+	conn_handed(r.s, c, req, streams);
 	fm_error_release(&rerr);
 	fm_error_release(&qerr);
 }
@@ -1382,9 +1823,13 @@ int main(int argc, char **argv)
 	struct fm_error err = FM_ERROR_INIT;
 	struct event *sigterm, *sigint;
 	const char *beat = getenv("FILMETO_SERVE_HEARTBEAT");
+	const char *idle = getenv("FILMETO_SERVE_TIMEOUT");
+	struct timeval tv, sweep = {(time_t)FM_SERVE_SWEEP, 0};
 	char *end;
+	int i;
 
 	fm_msg_init(argv[0]);
+	the_server = &s;
 	signal(SIGPIPE, SIG_IGN);
 	fm_secrets_hide();
 	parse_args(argc, argv, &s);
@@ -1406,18 +1851,48 @@ int main(int argc, char **argv)
 			       beat);
 	}
 
+	/* Tests wait less for the connection timeouts; anything else is the constants'. */
+	s.timeout = FM_SERVE_TIMEOUT;
+	s.request_timeout = FM_SERVE_REQUEST_TIMEOUT;
+	if (idle && *idle) {
+		s.timeout = strtod(idle, &end);
+		if (*end || !(s.timeout >= 0.1 && s.timeout <= 3600))
+			fm_die(FM_EXIT_USAGE, "FILMETO_SERVE_TIMEOUT '%s': seconds, 0.1 to 3600",
+			       idle);
+		s.request_timeout = 2 * s.timeout;
+	}
+	raise_nofile();
+
 	s.base = event_base_new();
+	/* Priority 0 (on_bind) runs before the connections' events, at 1. */
+	if (s.base && event_base_priority_init(s.base, 2) < 0)
+		fm_die(FM_EXIT_FAILED, "cannot start the event loop");
 	s.http = s.base ? evhttp_new(s.base) : NULL;
 	if (!s.http)
 		fm_die(FM_EXIT_FAILED, "cannot start the event loop");
+	s.bind = event_new(s.base, -1, 0, on_bind, &s);
+	event_priority_set(s.bind, 0);
+	s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, &s);
+	s.resume = evtimer_new(s.base, on_resume, &s);
+	evtimer_add(s.sweep, &sweep);
+	evhttp_set_bevcb(s.http, on_accept, &s);
 	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 					       EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 					       EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(s.http, FM_SERVE_BODY_MAX);
 	evhttp_set_max_headers_size(s.http, FM_SERVE_HEADERS_MAX);
-	evhttp_set_timeout(s.http, FM_SERVE_TIMEOUT);
+	tv.tv_sec = (time_t)s.timeout;
+	tv.tv_usec = (suseconds_t)((s.timeout - (double)tv.tv_sec) * 1e6);
+	evhttp_set_timeout_tv(s.http, &tv);
 	evhttp_set_gencb(s.http, handle, &s);
 	listen_all(&s);
+	/* evhttp listens with a backlog of 128: a burst of connections waits longer. */
+	for (i = 0; i < s.nlisten; i++) {
+		if (listen(evhttp_bound_socket_get_fd(s.bound[i]), FM_SERVE_BACKLOG) < 0)
+			fm_warn("listen:");
+		evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s.bound[i]),
+					    on_accept_error);
+	}
 	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
 	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
 	event_add(sigterm, NULL);
@@ -1429,13 +1904,17 @@ int main(int argc, char **argv)
 	/* Stop accepting first, then let the workers put their tasks back. */
 	while (s.streams)
 		stream_free(s.streams);
-	evhttp_free(s.http);
+	s.stopping = 1;
+	evhttp_free(s.http); /* the connections' closecbs drop what is left of s.conns */
 	stop_workers(&s);
 	if (s.drained)
 		event_free(s.drained);
 	fm_spool_release(&s.sp);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(s.bind);
+	event_free(s.sweep);
+	event_free(s.resume);
 	event_base_free(s.base);
 	fm_serve_keys_clear(&s.keys);
 	if (s.web >= 0)

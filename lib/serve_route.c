@@ -596,3 +596,183 @@ json_object *fm_serve_error_json(const struct fm_error *err)
 	json_object_object_add(o, "error", e);
 	return o;
 }
+
+/* --- origins ------------------------------------------------------------ */
+
+/* HOST of an origin: a DNS name, or an IPv6 address in brackets. */
+static int origin_host(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	if (s[0] == '[') {
+		char a[64];
+		struct in6_addr in6;
+
+		if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(a))
+			return 0;
+		memcpy(a, s + 1, n - 2);
+		a[n - 2] = '\0';
+		return inet_pton(AF_INET6, a, &in6) == 1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.'))
+			return 0;
+	}
+	return s[0] != '.' && s[0] != '-' && s[n - 1] != '-';
+}
+
+int fm_serve_origin_parse(const char *arg, char *out, struct fm_error *err)
+{
+	const char *host, *end, *colon;
+	size_t n = strlen(arg), i, hn;
+	unsigned long port = 0;
+	int https;
+
+	if (n > FM_SERVE_ORIGIN_MAX)
+		return fm_error(err, FM_VALIDATION_ERROR, "--cors: an origin of at most %d bytes",
+				FM_SERVE_ORIGIN_MAX),
+		       -1;
+	https = !strncasecmp(arg, "https://", 8);
+	if (!https && strncasecmp(arg, "http://", 7))
+		goto bad;
+	host = arg + (https ? 8 : 7);
+	end = arg + n;
+	/* The port's colon is the last one after an IPv6 address's bracket. */
+	colon = memrchr(host, ':', (size_t)(end - host));
+	if (colon && host[0] == '[' &&
+	    colon < (const char *)memchr(host, ']', (size_t)(end - host)))
+		colon = NULL;
+	hn = (size_t)((colon ? colon : end) - host);
+	if (!origin_host(host, hn))
+		goto bad;
+	if (colon) {
+		if (!colon[1] || end - colon > 6)
+			goto bad;
+		for (i = 1; colon[i]; i++) {
+			if (colon[i] < '0' || colon[i] > '9')
+				goto bad;
+			port = port * 10 + (unsigned long)(colon[i] - '0');
+		}
+		if (port < 1 || port > 65535)
+			goto bad;
+	}
+	if (port == (https ? 443UL : 80UL))
+		port = 0;
+	snprintf(out, FM_SERVE_ORIGIN_MAX + 1, "%s://%.*s", https ? "https" : "http", (int)hn,
+		 host);
+	if (port)
+		snprintf(out + strlen(out), FM_SERVE_ORIGIN_MAX + 1 - strlen(out), ":%lu", port);
+	for (i = 0; out[i]; i++)
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
+	return 0;
+bad:
+	return fm_error(err, FM_VALIDATION_ERROR,
+			"--cors '%s': an origin, http[s]://HOST[:PORT] (no path)", arg),
+	       -1;
+}
+
+int fm_serve_origin_same(const char *origin, const char *host)
+{
+	char a[FM_SERVE_ORIGIN_MAX + 1], b[FM_SERVE_ORIGIN_MAX + 1];
+	struct fm_error err = FM_ERROR_INIT;
+	char *h;
+	int same;
+
+	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 7)
+		return 0;
+	h = fm_xasprintf("http://%s", host);
+	same = fm_serve_origin_parse(origin, a, &err) == 0 &&
+	       fm_serve_origin_parse(h, b, &err) == 0 && !strcmp(a, b);
+	fm_error_release(&err);
+	free(h);
+	return same;
+}
+
+/* --- a head before its body --------------------------------------------- */
+
+/* A header's value, trimmed: its first byte and length. */
+static const char *header_value(const char *line, size_t n, size_t name, size_t *len)
+{
+	size_t v;
+
+	for (v = name; v < n && (line[v] == ' ' || line[v] == '\t'); v++)
+		;
+	*len = n - v;
+	while (*len && (line[v + *len - 1] == ' ' || line[v + *len - 1] == '\t'))
+		(*len)--;
+	return line + v;
+}
+
+/* Content-Length's digits, or -1 (none, several, or too large to matter). */
+static int64_t content_length(const char *v, size_t n)
+{
+	int64_t x = 0;
+	size_t i;
+
+	if (!n || n > 18)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen,
+			int64_t *length)
+{
+	const char *value = NULL, *line, *v;
+	size_t at = 0, n, end, vlen = 0, ln;
+	int first = 1, after_auth = 0, unsure = 0, lengths = 0, chunked = 0;
+	size_t lines = 0;
+	int64_t cl = -1;
+
+	*auth = NULL;
+	*authlen = 0;
+	*length = -1;
+	while (at < len) {
+		const char *nl = memchr(buf + at, '\n', len - at);
+
+		if (!nl)
+			return -1;
+		end = (size_t)(nl - buf);
+		line = buf + at;
+		n = end > at && buf[end - 1] == '\r' ? end - 1 - at : end - at;
+		if (!first && n == 0) {
+			if (!unsure) {
+				*auth = value;
+				*authlen = vlen;
+			}
+			if (lengths == 1 && !chunked)
+				*length = cl;
+			return (long)(end + 1);
+		}
+		if (!first && ++lines > FM_SERVE_HEADER_LINES_MAX)
+			return -2;
+		/* A folded line continues the header before it: evhttp joins them. */
+		if (!first && (line[0] == ' ' || line[0] == '\t'))
+			unsure |= after_auth, lengths += 2;
+		after_auth = 0;
+		if (!first && !value && n > 14 && !strncasecmp(line, "authorization:", 14)) {
+			value = header_value(line, n, 14, &vlen);
+			unsure |= memchr(value, '\r', vlen) != NULL;
+			after_auth = 1;
+		} else if (!first && n >= 15 && !strncasecmp(line, "content-length:", 15)) {
+			v = header_value(line, n, 15, &ln);
+			cl = content_length(v, ln);
+			lengths += cl < 0 ? 2 : 1;
+		} else if (!first && n >= 18 && !strncasecmp(line, "transfer-encoding:", 18)) {
+			chunked = 1;
+		}
+		first = 0;
+		at = end + 1;
+	}
+	return -1;
+}

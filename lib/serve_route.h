@@ -21,6 +21,12 @@
 #define FM_SERVE_BODY_MAX (64 * 1024 * 1024)
 /* The largest request line and headers together. */
 #define FM_SERVE_HEADERS_MAX (16 * 1024)
+/*
+ * Header lines a request may have: each costs evhttp some 100 bytes
+ * besides its text, so 16 KiB of tiny ones would hold 460 KiB per
+ * connection; past it 431.
+ */
+#define FM_SERVE_HEADER_LINES_MAX 100
 /* A connection idle (or a client this slow) this long is closed (s). */
 #define FM_SERVE_TIMEOUT 30
 /* The longest path looked at; a longer one is no route. */
@@ -80,6 +86,7 @@ enum fm_method {
 	FM_METHOD_POST = 2,
 	FM_METHOD_DELETE = 4,
 	FM_METHOD_OTHER = 8,
+	FM_METHOD_OPTIONS = 16, /* a CORS preflight: answered for any route there is */
 };
 
 struct fm_route_match {
@@ -195,6 +202,65 @@ int fm_serve_event_id_parse(const char *header, uint64_t *after);
  */
 struct fm_buf;
 void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_t len);
+
+/*
+ * Hostile clients (LIMITS in filmeto-serve(1)). Connections open at once,
+ * streams aside (FM_SERVE_SSE_MAX bounds those): at the cap the server
+ * stops accepting until one ends, and the kernel's backlog holds the
+ * rest. A connection is closed when a request takes longer than
+ * FM_SERVE_REQUEST_TIMEOUT to arrive whole from its start (or from the
+ * last answer): a client that trickles its headers a byte at a time is
+ * dropped then, however often it sends one. How often that is looked at
+ * (s). When accept() finds no descriptor left, how long before it is
+ * tried again (s).
+ */
+#define FM_SERVE_CONN_MAX	 4096
+#define FM_SERVE_BACKLOG	 1024 /* connections the kernel holds, not yet accepted */
+#define FM_SERVE_REQUEST_TIMEOUT 60
+#define FM_SERVE_SWEEP		 1.0
+#define FM_SERVE_ACCEPT_PAUSE	 0.5
+/*
+ * With --key-file, the largest body read from a request whose head
+ * carries no right key: a larger one is refused (401) before it is read,
+ * so a client without a key cannot make the server hold
+ * FM_SERVE_BODY_MAX; a smaller one is read and answered 401.
+ */
+#define FM_SERVE_ANON_BODY_MAX (64 * 1024)
+/* --cors: allowed origins, and the longest one taken. */
+#define FM_SERVE_ORIGINS_MAX 16
+#define FM_SERVE_ORIGIN_MAX  256
+/* How long a browser may keep a preflight's answer (s). */
+#define FM_SERVE_PREFLIGHT_AGE 600
+
+/*
+ * --cors ORIGIN: "http://HOST" or "https://HOST", an optional ":PORT"
+ * (1 to 65535), no path, user or query. HOST is a DNS name (letters,
+ * digits, '-', '.') or an IPv6 address in brackets. Into out (size
+ * FM_SERVE_ORIGIN_MAX + 1) lowercased, as browsers send it, with a
+ * default port (80, 443) left out; -1 with err when malformed.
+ */
+int fm_serve_origin_parse(const char *arg, char *out, struct fm_error *err);
+/*
+ * Whether an Origin header names the origin a request was sent to: the
+ * Host header it carries, over http. A default port (:80) on either
+ * side is no difference; case is none.
+ */
+int fm_serve_origin_same(const char *origin, const char *host);
+
+/*
+ * A look at a request's head as its bytes arrive, before evhttp reads
+ * its body (libevent 2.1 has no hook between the two): buf holds the
+ * request from its first byte. -1 while the head is not whole (no empty
+ * line yet); -2 as soon as it has more than FM_SERVE_HEADER_LINES_MAX
+ * header lines; else the head's length, with *auth and *authlen the first
+ * Authorization header's value, trimmed (NULL, 0 when there is none, or
+ * when a folded line or a bare CR makes it unsure what evhttp will read),
+ * and *length the Content-Length (-1 when there is none, or it is not
+ * one plain number, or a Transfer-Encoding says otherwise). Only ever
+ * used to refuse early: evhttp's own parse is what is checked.
+ */
+long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen,
+			int64_t *length);
 
 /* {"error":{"code","message","details"}}: the seeds' error envelope. */
 json_object *fm_serve_error_json(const struct fm_error *err);

@@ -7,5 +7,7 @@ complete -c filmeto-serve -l spool -x -d 'The spool to serve' \
 	-a '(__fish_complete_directories (commandline -ct))'
 complete -c filmeto-serve -s w -l workers -x -d 'Local filmeto-run --spool workers (0: none)'
 complete -c filmeto-serve -l key-file -r -F -d 'API keys, NAME KEY [admin] a line, mode 0600'
+complete -c filmeto-serve -l cors -x -d 'Let pages of ORIGIN call the server (repeatable)' \
+	-a 'http://localhost:5173'
 complete -c filmeto-serve -s h -l help -d 'Print usage and exit'
 complete -c filmeto-serve -l version -d 'Print version and exit'

@@ -64,5 +64,6 @@ void test_follow(void);
 void test_slurm(void);
 void test_serve_route(void);
 void test_serve_web(void);
+void test_serve_limits(void);
 
 #endif

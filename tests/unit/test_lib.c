@@ -730,5 +730,6 @@ int main(void)
 	test_slurm();
 	test_serve_route();
 	test_serve_web();
+	test_serve_limits();
 	return tap_done();
 }

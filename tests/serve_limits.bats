@@ -1,0 +1,189 @@
+#!/usr/bin/env bats
+# filmeto-serve against hostile clients, over real loopback: bodies and
+# heads too large, paths that walk, wrong keys, foreign origins, idle
+# and slow connections by the thousand (tests/serve_limits.py drives
+# the raw sockets). FILMETO_SERVE_TIMEOUT shortens the idle timeout and
+# the request deadline (twice it) so the drops are seen in seconds.
+
+load test_helper
+load serve_helper
+
+setup() {
+	common_setup
+	private_plugins
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	SERVE_PID=
+}
+
+teardown() {
+	if [ -n "$SERVE_PID" ]; then
+		kill -TERM "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+	fi
+}
+
+KEY=0123456789abcdef0123456789abcdef
+keyfile() {
+	printf 'alice %s admin\n' "$KEY" >keys
+	chmod 600 keys
+}
+
+# alive: the server still answers /health.
+alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/health")" = 200 ]; }
+
+# hostile CMD ARGS...: tests/serve_limits.py against the server; NAME VALUE lines.
+hostile() { python3 "$ROOT/tests/serve_limits.py" "$1" "$PORT" "${@:2}" >out; }
+val() { awk -v k="$1" '$1 == k { print $2 }' out; }
+
+@test "--cors: in --help; a malformed origin is a usage error" {
+	run filmeto-serve --help
+	[[ "$output" == *"--cors ORIGIN"* ]]
+	for bad in localhost:5173 http://localhost:5173/ 'http://a b' ftp://x http://x:0 \
+		http://x:65536 'http://user@x' http:// 'http://[::1' null; do
+		run filmeto-serve --workers 0 --cors "$bad"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"--cors"* ]]
+	done
+}
+
+@test "--cors: an allowed origin is told so, a foreign one is 403, the server's own page passes, preflights are answered" {
+	serve --workers 0 --cors http://localhost:5173 --cors 'HTTPS://[::1]:8443'
+	[ "$(api GET /health -H 'Origin: http://localhost:5173' -D headers)" = 200 ]
+	grep -qi '^Access-Control-Allow-Origin: http://localhost:5173' headers
+	grep -qi '^Vary: Origin' headers
+	[ "$(api GET /api/v1/tasks -H 'Origin: https://[::1]:8443' -D headers)" = 200 ]
+	grep -qi '^Access-Control-Allow-Origin: https://\[::1\]:8443' headers
+	# Foreign: refused in the error envelope, and nothing is queued.
+	[ "$(api POST /api/v1/tasks -H 'Origin: http://evil.example' -d '{"task_id":"x","tool_name":"noop","plugin_name":"noop"}' -D headers)" = 403 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	! grep -qi '^Access-Control-Allow-Origin' headers
+	[ ! -e "$FILMETO_SPOOL/queue/x.json" ]
+	[ "$(api GET /health -H 'Origin: http://localhost:5174')" = 403 ]
+	[ "$(api GET /health -H 'Origin: null')" = 403 ]
+	# The server's own origin (its Host): its page's requests pass.
+	[ "$(api GET /health -H "Origin: http://127.0.0.1:$PORT" -D headers)" = 200 ]
+	! grep -qi '^Access-Control-Allow-Origin' headers
+	# Preflight: 204, methods, headers with Authorization, a max age; no key needed.
+	[ "$(api OPTIONS /api/v1/tasks -H 'Origin: http://localhost:5173' -H 'Access-Control-Request-Method: POST' -D headers)" = 204 ]
+	grep -qi '^Access-Control-Allow-Origin: http://localhost:5173' headers
+	grep -qi '^Access-Control-Allow-Methods: GET, POST' headers
+	grep -qi '^Access-Control-Allow-Headers: .*Authorization' headers
+	grep -qi '^Access-Control-Max-Age: [0-9]' headers
+	[ "$(api OPTIONS /api/v1/tasks -H 'Origin: http://evil.example')" = 403 ]
+	[ "$(api OPTIONS /nowhere -H 'Origin: http://localhost:5173')" = 404 ]
+}
+
+@test "without --cors every foreign origin is refused; requests without Origin are not concerned" {
+	serve --workers 0
+	[ "$(api GET /health -H 'Origin: http://localhost:5173')" = 403 ]
+	[ "$(api GET /api/v1/tasks)" = 200 ]
+	[ "$(api OPTIONS /api/v1/tasks -D headers)" = 204 ]
+	grep -qi '^Allow: GET, POST' headers
+}
+
+@test "a 100 MB body is 413 at once and unread, in the error envelope; the server answers on" {
+	serve --workers 0
+	head -c 100000000 /dev/zero >big
+	[ "$(curl -s -o body -w '%{http_code}' --max-time 5 -X POST --data-binary @big "$URL/api/v1/tasks")" = 413 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[[ "$(field 'b["error"]["message"]')" == *"64 MiB"* ]]
+	alive
+	[ "$(awk '/^VmRSS/ { print $2 }' "/proc/$SERVE_PID/status")" -lt 65536 ]
+}
+
+@test "keys: wrong key and key in the query are 401; without a right key a large body is refused unread, with one it is read" {
+	keyfile
+	serve --workers 0 --key-file keys
+	[ "$(api GET /api/v1/tasks -H 'Authorization: Bearer wrongwrongwrongwrong')" = 401 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(api GET "/api/v1/tasks?api_key=$KEY")" = 401 ]
+	[ "$(api GET "/api/v1/tasks?api_key=$KEY" -H "Authorization: Bearer $KEY")" = 401 ]
+	! grep -q "$KEY" body
+	# A small body without a key: read, and 401 in the envelope.
+	[ "$(api POST /api/v1/tasks -d '{}')" = 401 ]
+	# 10 MB without a right key: refused before it is read (401 in the
+	# envelope; chunked, evhttp's 413 past 64 KiB); with the key, read (not JSON: 400).
+	head -c 10000000 /dev/zero >ten
+	[ "$(curl -s -o body -w '%{http_code}' -X POST --data-binary @ten "$URL/api/v1/tasks")" = 401 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrongwrongwrongwrong' --data-binary @ten "$URL/api/v1/tasks")" = 401 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @ten "$URL/api/v1/tasks")" = 413 ]
+	[ "$(curl -s -o body -w '%{http_code}' -X POST -H "Authorization: Bearer $KEY" --data-binary @ten "$URL/api/v1/tasks")" = 400 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization:   Bearer $KEY  " --data-binary @ten "$URL/api/v1/tasks")" = 400 ]
+	# A head that arrives a few bytes at a time is looked at whole.
+	hostile trickle "$KEY"
+	[ "$(val status)" = 400 ]
+	hostile trickle -
+	[ "$(val status)" = 401 ]
+	alive
+}
+
+@test "a header flood: too many header lines are 431 before evhttp holds them; a huge header or request line is 400; the server answers on" {
+	serve --workers 0
+	local many=() some=()
+	for i in $(seq 3000); do many+=(-H "X-Flood-$i: y"); done
+	for i in $(seq 90); do some+=(-H "X-Flood-$i: y"); done
+	[ "$(curl -s -o body -w '%{http_code}' "${many[@]}" "$URL/health")" = 431 ]
+	[ "$(field 'b["error"]["code"]')" = VALIDATION_ERROR ]
+	# Within the bound they are fine.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "${some[@]}" "$URL/health")" = 200 ]
+	python3 -c 'print("X-Big: " + "a" * 100000)' >hdr
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H @hdr "$URL/health")" = 400 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/$(python3 -c 'print("a" * 20000)')")" = 400 ]
+	# 500 connections of 4,000 tiny lines each: refused, and the memory stays put
+	# (without the line bound evhttp held some 460 KiB for each).
+	hostile flood "$SERVE_PID" 500
+	cat out
+	[ "$(val answered_431)" = 500 ]
+	[ $(($(val rss_after) - $(val rss_before))) -lt 16384 ]
+	alive
+}
+
+@test "paths with .., %2e%2e and %2f: 404 or 400, never a file outside" {
+	serve --workers 0
+	for p in /../../../../etc/passwd /api/v1/tasks/../../../../etc/passwd \
+		/%2e%2e/%2e%2e/etc/passwd /api/v1/tasks/%2e%2e/files/0 \
+		/api/v1/tasks/a%2f..%2f..%2fetc/files/0 /api/v1/tasks/x/files/..%2f..%2fetc%2fpasswd \
+		/api/v1/tasks/x/files/../../../../etc/passwd /static/../../etc/passwd; do
+		code=$(api GET "$p" --path-as-is)
+		[[ "$code" = 404 || "$code" = 400 ]]
+		! grep -q 'root:' body
+	done
+	# A Range past the end (416) is in serve.bats, with a real output file.
+}
+
+@test "2,000 idle connections: /health answers at once, they are closed after the idle timeout, and descriptors and memory come back" {
+	FILMETO_SERVE_TIMEOUT=2 serve --workers 0
+	hostile idle "$SERVE_PID" 2000
+	cat out
+	[ "$(val fds_open)" -ge $(($(val fds_before) + 2000)) ]
+	# Promptly: well under the idle timeout.
+	python3 -c 'import sys; sys.exit(not 0 <= float(sys.argv[1]) < 0.5)' "$(val health_s)"
+	[ "$(val closed)" = 2000 ]
+	python3 -c 'import sys; sys.exit(not 1.5 <= float(sys.argv[1]) < 6)' "$(val closed_by_s)"
+	[ "$(val fds_after)" -le $(($(val fds_before) + 2)) ]
+	# Each idle connection costs a few KiB at most.
+	[ $(($(val rss_open) - $(val rss_before))) -lt 16384 ]
+	alive
+}
+
+@test "a slowloris client is dropped by the request deadline; a client asking in time is not" {
+	FILMETO_SERVE_TIMEOUT=1 serve --workers 0
+	# A header byte every 0.3 s keeps the idle timeout away, not the 2 s deadline.
+	hostile slow 0.3
+	cat out
+	python3 -c 'import sys; sys.exit(not 1.9 <= float(sys.argv[1]) < 4.5)' "$(val dropped_after_s)"
+	# Six requests 0.6 s apart on one connection: 3.6 s, each in time.
+	hostile keepalive 6 0.6
+	[ "$(val answered)" = 6 ]
+	alive
+}
+
+@test "past 4096 connections the rest wait, and get in as ones end" {
+	FILMETO_SERVE_TIMEOUT=10 serve --workers 0
+	hostile cap 4150
+	cat out
+	[ "$(val answered)" = 4096 ]
+	[ "$(val then)" = 10 ]
+	alive
+}
