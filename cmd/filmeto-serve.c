@@ -2,11 +2,10 @@
  * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
  * (checked as filmeto-submit checks them), answers their status and
  * lists, streams their events (the spool follower of filmeto-watch, one
- * per stream), serves their output files, cancels them, and names the
- * tools and plugins; filmeto-run --spool workers, started here or
- * elsewhere, do the work. One libevent loop serves every connection; what
- * a request may do is decided by lib/serve_route.c before the spool is
- * touched.
+ * per stream, all woken by one inotify instance), serves their output files, cancels them, and
+ * names the tools and plugins; filmeto-run --spool workers, started here or elsewhere, do the work.
+ * One libevent loop serves every connection; what a request may do is decided by lib/serve_route.c
+ * before the spool is touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,20 +89,23 @@ struct server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound[LISTEN_MAX];
 	struct worker workers[WORKERS_MAX];
-	int running;		/* workers not yet ended */
-	struct fm_spool sp;	/* the streams' spool, open while serving */
-	struct stream *streams; /* open ones */
-	int nstreams;		/* how many */
-	int ending;		/* streams ended by a signal, not yet sent */
-	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
-	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+	int running;		     /* workers not yet ended */
+	struct fm_spool sp;	     /* the streams' spool, open while serving */
+	struct stream *streams;	     /* open ones */
+	int nstreams;		     /* how many */
+	struct fm_spool_watch watch; /* the streams' one inotify on log/, from the first on */
+	struct event *watching;	     /* its fd's, or NULL */
+	int watch_tried;
+	int ending;	       /* streams ended by a signal, not yet sent */
+	double heartbeat;      /* FM_SERVE_SSE_HEARTBEAT, or the environment's */
+	struct event *drained; /* the loop ends when the ended streams are sent, or then */
 };
 
 /*
  * One open GET /api/v1/tasks/ID/stream: its own follower of the task's
- * log, woken by the follower's inotify fd and a timer (its next look at
- * the log, or a heartbeat), and by the connection when what waited for
- * the client is sent.
+ * log, woken by the server's watch when the log changes, by a timer (its
+ * next look at the log, or a heartbeat), and by the connection when what
+ * waited for the client is sent.
  */
 struct stream {
 	struct server *s;
@@ -115,7 +117,6 @@ struct stream {
 	double wrote;			 /* when bytes were last queued for the client */
 	double stalled;			 /* since when bytes wait and the client takes none, or 0 */
 	struct evbuffer_cb_entry *taken; /* hears the client take bytes */
-	struct event *ino;		 /* the follower's inotify fd, or NULL */
 	struct event *wake;		 /* the follower's next look, a heartbeat, more to send */
 	struct stream *next, **prev;
 };
@@ -721,8 +722,6 @@ static void stream_free(struct stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	st->s->nstreams--;
-	if (st->ino)
-		event_free(st->ino);
 	event_free(st->wake);
 	fm_spool_follow_release(&st->f);
 	free(st);
@@ -780,17 +779,13 @@ static void wake_in(struct stream *st, double s)
 
 static void on_stream_wake(evutil_socket_t fd, short what, void *arg);
 
-/* Nothing more for now: wait for inotify, the follower's next look or a heartbeat. */
+/* Nothing more for now: wait for the watch, the follower's next look or a heartbeat. */
 static void stream_wait(struct stream *st)
 {
 	struct pollfd p[2];
 	double until, now = fm_now(), beat = st->wrote + st->s->heartbeat;
-	int np = fm_spool_follow_poll(&st->f, p, &until);
 
-	if (np && !st->ino) {
-		st->ino = event_new(st->s->base, p[0].fd, EV_READ | EV_PERSIST, on_stream_wake, st);
-		event_add(st->ino, NULL);
-	}
+	fm_spool_follow_poll(&st->f, p, &until); /* no fd: the server's watch wakes it */
 	wake_in(st,
 		(beat < until ? beat : until) - now > 0 ? (beat < until ? beat : until) - now : 0);
 }
@@ -893,14 +888,60 @@ static void heartbeat(struct stream *st)
 static void on_stream_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *st = arg;
-	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = POLLIN};
 
+	(void)fd;
+	(void)what;
 	if (stream_stuck(st))
 		return;
-	if (what & EV_READ)
-		fm_spool_follow_ready(&st->f, &p, 1);
 	heartbeat(st);
 	stream_pump(st);
+}
+
+/* A log changed (NULL: any may have): the streams that follow it read it now. */
+static void on_log_changed(void *arg, const char *name)
+{
+	struct stream *st;
+
+	for (st = ((struct server *)arg)->streams; st; st = st->next)
+		if (fm_spool_follow_touch(&st->f, name))
+			wake_in(st, 0);
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	fm_spool_watch_read(&s->watch, on_log_changed, s);
+}
+
+/* The one watch of every stream, from the first on; without inotify they poll. */
+static void streams_watch(struct server *s)
+{
+	if (s->watch_tried)
+		return;
+	s->watch_tried = 1;
+	fm_spool_watch_open(&s->watch, &s->sp);
+	if (s->watch.fd < 0) {
+		fm_warn("no inotify on the spool's logs (%s): streams look every %g s",
+			strerror(errno), FM_SPOOL_FOLLOW_POLL);
+		return;
+	}
+	s->watching = event_new(s->base, s->watch.fd, EV_READ | EV_PERSIST, on_watch, s);
+	event_add(s->watching, NULL);
+}
+
+/* At the end: the open streams and their watch go. */
+static void streams_close(struct server *s)
+{
+	while (s->streams)
+		stream_free(s->streams);
+	if (!s->watching)
+		return;
+	event_free(s->watching);
+	s->watching = NULL;
+	fm_spool_watch_close(&s->watch);
 }
 
 /* 503 when FM_SERVE_SSE_MAX streams are open, or FM_SERVE_SSE_PER_TASK of this task's. */
@@ -944,8 +985,9 @@ static void stream_start(struct request *r)
 	}
 	if (!stream_room(r))
 		return;
+	streams_watch(r->s);
 	st = fm_xcalloc(1, sizeof(*st));
-	fm_spool_follow_init(&st->f, &r->s->sp, 0);
+	fm_spool_follow_init_watched(&st->f, &r->s->sp, &r->s->watch);
 	if (fm_spool_follow_add(&st->f, r->m.id, &ev, &err) < 0) {
 		fm_spool_follow_release(&st->f);
 		free(st);
@@ -1308,8 +1350,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(s.base);
 
 	/* Stop accepting first, then let the workers put their tasks back. */
-	while (s.streams)
-		stream_free(s.streams);
+	streams_close(&s);
 	evhttp_free(s.http);
 	stop_workers(&s);
 	if (s.drained)
