@@ -475,18 +475,15 @@ out:
 static void get_task(struct request *r)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_spool sp;
 	json_object *st;
 
-	if (open_spool(r, &sp) < 0)
-		return;
-	if (find_task(r, &sp) == 0) {
-		if (fm_spool_status(&sp, r->m.id, &st, &err) < 0)
+	/* The server's own spool handle: it remembers where it found each task. */
+	if (find_task(r, &r->s->sp) == 0) {
+		if (fm_spool_status(&r->s->sp, r->m.id, &st, &err) < 0)
 			reply_error(r->req, err.code == FM_TASK_NOT_FOUND ? 404 : 500, &err);
 		else
 			reply(r->req, 200, st);
 	}
-	fm_spool_release(&sp);
 }
 
 /* GET /api/v1/tasks: a page of the list in queue order, after q.after. */

@@ -56,6 +56,8 @@ enum fm_spool_state {
 
 /* Up to this many files are fsynced one by one; more take one syncfs(2). */
 #define FM_SPOOL_FSYNC_MAX 2
+/* Ids whose entry names a spool handle remembers (struct fm_spool's found). */
+#define FM_SPOOL_FOUND_MAX 16384
 /*
  * A task claimed this many times by workers that died (claimed, then no
  * final line and no put-back line) is failed instead of claimed again:
@@ -82,6 +84,13 @@ struct fm_spool {
 	int lockfd;	     /* its file, open while locked */
 	json_object *ids;    /* under the lock: every id queued or finished, and our puts */
 	json_object *warned; /* entries already named through warn */
+	/*
+	 * id -> entry name, where fm_spool_find found each: a name stays the
+	 * same from queue/ to done/ or failed/, so a few stats find it again
+	 * where a search reads the folders, which a spool of many tasks makes
+	 * slow. At most FM_SPOOL_FOUND_MAX, then forgotten and begun again.
+	 */
+	json_object *found;
 	/*
 	 * Set by a command after fm_spool_open to hear of entries skipped
 	 * for their type (a symlink or a special file among the tasks).

@@ -193,12 +193,16 @@ static void watched(struct fm_spool *sp)
 	struct fm_follow_event ev;
 	struct fm_spool_follow a, b;
 	struct fm_spool_watch w;
+	struct fm_spool_entry e;
 	char name[FM_SPOOL_NAME_MAX];
 	struct pollfd p[2];
 	double until;
 	int i;
 
 	queue(sp, "three", name);
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_QUEUED &&
+	       !strcmp(e.name, name) && !strcmp(fm_json_get_string(sp->found, "three"), name),
+	   "found, and where remembered");
 	fm_spool_watch_open(&w, sp);
 	OK(w.fd >= 0, "one inotify instance on the logs");
 	fm_spool_follow_init_watched(&a, sp, &w);
@@ -243,6 +247,13 @@ static void watched(struct fm_spool *sp)
 	OK(next_watched(&w, &a, &ev) == FM_FOLLOW_LINE && strstr(ev.line, "\"completed\""),
 	   "the final line");
 	IS_INT(next_watched(&w, &a, &ev), FM_FOLLOW_DONE, "then done");
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_DONE_STATE &&
+	       !strcmp(e.name, name),
+	   "found again by its name, in done/ now");
+	json_object_object_add(sp->found, "three", json_object_new_string("0-gone.three"));
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_DONE_STATE &&
+	       !strcmp(fm_json_get_string(sp->found, "three"), name),
+	   "a name that is no more: searched for, and remembered anew");
 	fm_spool_follow_release(&a);
 	fm_spool_follow_release(&b);
 	fm_spool_watch_close(&w);
