@@ -489,17 +489,11 @@ static int load_ids(struct fm_spool *sp, struct fm_error *err)
 
 int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err)
 {
-	struct fm_spool_entry *v;
-	size_t n, i;
-
+	/* The ids the puts check against, read once under the lock: no stat per entry. */
 	*ids = NULL;
-	if (fm_spool_lock(sp, err) < 0 || fm_spool_list(sp, 0, &v, &n, err) < 0)
+	if (load_ids(sp, err) < 0)
 		return -1;
-	*ids = json_object_new_object();
-	for (i = 0; i < n; i++)
-		json_object_object_add(*ids, FM_SPOOL_ID(v[i].name),
-				       json_object_new_string(fm_spool_state_name(v[i].state)));
-	free(v);
+	*ids = json_object_get(sp->ids);
 	return 0;
 }
 
