@@ -2,10 +2,11 @@
  * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
  * (checked as filmeto-submit checks them), answers their status and
  * lists, streams their events (the spool follower of filmeto-watch, one
- * per stream, all woken by one inotify instance), serves their output files, cancels them, and
- * names the tools and plugins; filmeto-run --spool workers, started here or elsewhere, do the work.
- * One libevent loop serves every connection; what a request may do is decided by lib/serve_route.c
- * before the spool is touched.
+ * per stream, all woken by one inotify instance), serves their output
+ * files, cancels them, and names the tools and plugins; filmeto-run
+ * --spool workers, started here or elsewhere, do the work. One libevent
+ * loop serves every connection; what a request may do is decided by
+ * lib/serve_route.c before the spool is touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,16 +90,18 @@ struct server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound[LISTEN_MAX];
 	struct worker workers[WORKERS_MAX];
-	int running;		     /* workers not yet ended */
-	struct fm_spool sp;	     /* the streams' spool, open while serving */
-	struct stream *streams;	     /* open ones */
-	int nstreams;		     /* how many */
-	struct fm_spool_watch watch; /* the streams' one inotify on log/, from the first on */
-	struct event *watching;	     /* its fd's, or NULL */
+	int running;		/* workers not yet ended */
+	struct fm_spool sp;	/* the streams' spool, open while serving */
+	struct stream *streams; /* open ones */
+	int nstreams;		/* how many */
+	int ending;		/* streams ended by a signal, not yet sent */
+	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
+	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+
+	/* The streams' one inotify on log/, from the first stream on. */
+	struct fm_spool_watch watch;
+	struct event *watching; /* its fd's, or NULL */
 	int watch_tried;
-	int ending;	       /* streams ended by a signal, not yet sent */
-	double heartbeat;      /* FM_SERVE_SSE_HEARTBEAT, or the environment's */
-	struct event *drained; /* the loop ends when the ended streams are sent, or then */
 };
 
 /*
