@@ -2,11 +2,11 @@
  * filmeto-serve: the seeds' HTTP face over the spool. It queues tasks
  * (checked as filmeto-submit checks them), answers their status and
  * lists, streams their events (the spool follower of filmeto-watch, one
- * per stream), serves their output files, cancels them, and names the
- * tools and plugins; filmeto-run --spool workers, started here or
- * elsewhere, do the work. One libevent loop serves every connection; what
- * a request may do is decided by lib/serve_route.c before the spool is
- * touched.
+ * per stream, all woken by one inotify instance), serves their output
+ * files, cancels them, and names the tools and plugins; filmeto-run
+ * --spool workers, started here or elsewhere, do the work. One libevent
+ * loop serves every connection; what a request may do is decided by
+ * lib/serve_route.c before the spool is touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -117,13 +117,17 @@ struct server {
 	double request_timeout; /* FM_SERVE_REQUEST_TIMEOUT, or twice the environment's */
 	struct event *bind, *sweep, *resume;
 	int web;		/* the page's folder (O_PATH), or -1 when it is not found */
+	/* The streams' one inotify on log/, from the first stream on. */
+	struct fm_spool_watch watch;
+	struct event *watching; /* its fd's, or NULL */
+	int watch_tried;
 };
 
 /*
  * One open GET /api/v1/tasks/ID/stream: its own follower of the task's
- * log, woken by the follower's inotify fd and a timer (its next look at
- * the log, or a heartbeat), and by the connection when what waited for
- * the client is sent.
+ * log, woken by the server's watch when the log changes, by a timer (its
+ * next look at the log, or a heartbeat), and by the connection when what
+ * waited for the client is sent.
  */
 struct stream {
 	struct server *s;
@@ -135,7 +139,6 @@ struct stream {
 	double wrote;			 /* when bytes were last queued for the client */
 	double stalled;			 /* since when bytes wait and the client takes none, or 0 */
 	struct evbuffer_cb_entry *taken; /* hears the client take bytes */
-	struct event *ino;		 /* the follower's inotify fd, or NULL */
 	struct event *wake;		 /* the follower's next look, a heartbeat, more to send */
 	struct stream *next, **prev;
 };
@@ -1009,18 +1012,15 @@ static void page(struct request *r)
 static void get_task(struct request *r)
 {
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_spool sp;
 	json_object *st;
 
-	if (open_spool(r, &sp) < 0)
-		return;
-	if (find_task(r, &sp) == 0) {
-		if (fm_spool_status(&sp, r->m.id, &st, &err) < 0)
+	/* The server's own spool handle: it remembers where it found each task. */
+	if (find_task(r, &r->s->sp) == 0) {
+		if (fm_spool_status(&r->s->sp, r->m.id, &st, &err) < 0)
 			reply_error(r->req, err.code == FM_TASK_NOT_FOUND ? 404 : 500, &err);
 		else
 			reply(r->req, 200, st);
 	}
-	fm_spool_release(&sp);
 }
 
 /* GET /api/v1/tasks: a page of the list in queue order, after q.after. */
@@ -1256,8 +1256,6 @@ static void stream_free(struct stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	st->s->nstreams--;
-	if (st->ino)
-		event_free(st->ino);
 	event_free(st->wake);
 	fm_spool_follow_release(&st->f);
 	free(st);
@@ -1315,17 +1313,13 @@ static void wake_in(struct stream *st, double s)
 
 static void on_stream_wake(evutil_socket_t fd, short what, void *arg);
 
-/* Nothing more for now: wait for inotify, the follower's next look or a heartbeat. */
+/* Nothing more for now: wait for the watch, the follower's next look or a heartbeat. */
 static void stream_wait(struct stream *st)
 {
 	struct pollfd p[2];
 	double until, now = fm_now(), beat = st->wrote + st->s->heartbeat;
-	int np = fm_spool_follow_poll(&st->f, p, &until);
 
-	if (np && !st->ino) {
-		st->ino = event_new(st->s->base, p[0].fd, EV_READ | EV_PERSIST, on_stream_wake, st);
-		event_add(st->ino, NULL);
-	}
+	fm_spool_follow_poll(&st->f, p, &until); /* no fd: the server's watch wakes it */
 	wake_in(st,
 		(beat < until ? beat : until) - now > 0 ? (beat < until ? beat : until) - now : 0);
 }
@@ -1428,14 +1422,60 @@ static void heartbeat(struct stream *st)
 static void on_stream_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *st = arg;
-	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = POLLIN};
 
+	(void)fd;
+	(void)what;
 	if (stream_stuck(st))
 		return;
-	if (what & EV_READ)
-		fm_spool_follow_ready(&st->f, &p, 1);
 	heartbeat(st);
 	stream_pump(st);
+}
+
+/* A log changed (NULL: any may have): the streams that follow it read it now. */
+static void on_log_changed(void *arg, const char *name)
+{
+	struct stream *st;
+
+	for (st = ((struct server *)arg)->streams; st; st = st->next)
+		if (fm_spool_follow_touch(&st->f, name))
+			wake_in(st, 0);
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	(void)fd;
+	(void)what;
+	fm_spool_watch_read(&s->watch, on_log_changed, s);
+}
+
+/* The one watch of every stream, from the first on; without inotify they poll. */
+static void streams_watch(struct server *s)
+{
+	if (s->watch_tried)
+		return;
+	s->watch_tried = 1;
+	fm_spool_watch_open(&s->watch, &s->sp);
+	if (s->watch.fd < 0) {
+		fm_warn("no inotify on the spool's logs (%s): streams look every %g s",
+			strerror(errno), FM_SPOOL_FOLLOW_POLL);
+		return;
+	}
+	s->watching = event_new(s->base, s->watch.fd, EV_READ | EV_PERSIST, on_watch, s);
+	event_add(s->watching, NULL);
+}
+
+/* At the end: the open streams and their watch go. */
+static void streams_close(struct server *s)
+{
+	while (s->streams)
+		stream_free(s->streams);
+	if (!s->watching)
+		return;
+	event_free(s->watching);
+	s->watching = NULL;
+	fm_spool_watch_close(&s->watch);
 }
 
 /* 503 when FM_SERVE_SSE_MAX streams are open, or FM_SERVE_SSE_PER_TASK of this task's. */
@@ -1479,8 +1519,9 @@ static void stream_start(struct request *r)
 	}
 	if (!stream_room(r))
 		return;
+	streams_watch(r->s);
 	st = fm_xcalloc(1, sizeof(*st));
-	fm_spool_follow_init(&st->f, &r->s->sp, 0);
+	fm_spool_follow_init_watched(&st->f, &r->s->sp, &r->s->watch);
 	if (fm_spool_follow_add(&st->f, r->m.id, &ev, &err) < 0) {
 		fm_spool_follow_release(&st->f);
 		free(st);
@@ -1902,8 +1943,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(s.base);
 
 	/* Stop accepting first, then let the workers put their tasks back. */
-	while (s.streams)
-		stream_free(s.streams);
+	streams_close(&s);
 	s.stopping = 1;
 	evhttp_free(s.http); /* the connections' closecbs drop what is left of s.conns */
 	stop_workers(&s);

@@ -180,6 +180,8 @@ void fm_spool_release(struct fm_spool *sp)
 	fm_spool_unlock(sp);
 	json_object_put(sp->warned);
 	sp->warned = NULL;
+	json_object_put(sp->found);
+	sp->found = NULL;
 	for (i = 0; i < FM_SPOOL_NDIRS; i++) {
 		if (sp->fd[i] >= 0)
 			close(sp->fd[i]);
@@ -487,17 +489,11 @@ static int load_ids(struct fm_spool *sp, struct fm_error *err)
 
 int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err)
 {
-	struct fm_spool_entry *v;
-	size_t n, i;
-
+	/* The ids the puts check against, read once under the lock: no stat per entry. */
 	*ids = NULL;
-	if (fm_spool_lock(sp, err) < 0 || fm_spool_list(sp, 0, &v, &n, err) < 0)
+	if (load_ids(sp, err) < 0)
 		return -1;
-	*ids = json_object_new_object();
-	for (i = 0; i < n; i++)
-		json_object_object_add(*ids, FM_SPOOL_ID(v[i].name),
-				       json_object_new_string(fm_spool_state_name(v[i].state)));
-	free(v);
+	*ids = json_object_get(sp->ids);
 	return 0;
 }
 
@@ -874,6 +870,7 @@ int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
 {
 	static const enum fm_spool_dir dirs[] = {FM_SPOOL_QUEUE, FM_SPOOL_DONE, FM_SPOOL_FAILED};
 	char name[FM_SPOOL_NAME_MAX];
+	const char *hint;
 	struct stat st;
 	size_t d;
 
@@ -882,15 +879,37 @@ int fm_spool_find(struct fm_spool *sp, const char *id, struct fm_spool_entry *e,
 	/*
 	 * Finishing renames queue/ to done/ or failed/: look where a task goes
 	 * after where it was, so a move during the search cannot hide it.
+	 * First by the name it had when last found, then by a search.
 	 */
+	hint = fm_json_get_string(sp->found, id);
+	if (hint && strlen(hint) < sizeof(name)) {
+		memcpy(name, hint, strlen(hint) + 1);
+		for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+			if (!fm_spool_regular(sp, dirs[d], name, DT_UNKNOWN))
+				continue;
+			add_entry(sp, dirs[d], name, 1, e);
+			if (dirs[d] != FM_SPOOL_QUEUE ||
+			    fstatat(sp->fd[FM_SPOOL_QUEUE], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				return 0;
+		}
+	}
 	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
 		if (!find_in(sp, dirs[d], id, name))
 			continue;
 		add_entry(sp, dirs[d], name, 1, e);
 		if (dirs[d] != FM_SPOOL_QUEUE ||
-		    fstatat(sp->fd[FM_SPOOL_QUEUE], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		    fstatat(sp->fd[FM_SPOOL_QUEUE], name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!sp->found ||
+			    json_object_object_length(sp->found) >= FM_SPOOL_FOUND_MAX) {
+				json_object_put(sp->found);
+				sp->found = json_object_new_object();
+			}
+			json_object_object_add(sp->found, id, json_object_new_string(name));
 			return 0;
+		}
 	}
+	if (hint)
+		json_object_object_del(sp->found, id);
 	return fm_error(err, FM_TASK_NOT_FOUND, "no task '%s' in the spool '%s'", id, sp->dir);
 }
 

@@ -56,6 +56,8 @@ enum fm_spool_state {
 
 /* Up to this many files are fsynced one by one; more take one syncfs(2). */
 #define FM_SPOOL_FSYNC_MAX 2
+/* Ids whose entry names a spool handle remembers (struct fm_spool's found). */
+#define FM_SPOOL_FOUND_MAX 16384
 /*
  * A task claimed this many times by workers that died (claimed, then no
  * final line and no put-back line) is failed instead of claimed again:
@@ -82,6 +84,13 @@ struct fm_spool {
 	int lockfd;	     /* its file, open while locked */
 	json_object *ids;    /* under the lock: every id queued or finished, and our puts */
 	json_object *warned; /* entries already named through warn */
+	/*
+	 * id -> entry name, where fm_spool_find found each: a name stays the
+	 * same from queue/ to done/ or failed/, so a few stats find it again
+	 * where a search reads the folders, which a spool of many tasks makes
+	 * slow. At most FM_SPOOL_FOUND_MAX, then forgotten and begun again.
+	 */
+	json_object *found;
 	/*
 	 * Set by a command after fm_spool_open to hear of entries skipped
 	 * for their type (a symlink or a special file among the tasks).
@@ -309,7 +318,7 @@ struct fm_spool_follow {
 	struct fm_spool *sp;
 	int all; /* every unfinished task, and those queued from init on */
 	/* Private. */
-	int ino, scan_now, phase, over, error, unknown;
+	int ino, watched, scan_now, phase, over, error, unknown;
 	struct fm_buf follows; /* the tasks followed, sorted by name */
 	size_t live, cursor, last;
 	int last_final;
@@ -343,6 +352,36 @@ json_object *fm_spool_task_of(struct fm_spool *sp, const struct fm_spool_entry *
 
 /* Follows tasks of sp, which stays the caller's; all: see above. */
 void fm_spool_follow_init(struct fm_spool_follow *s, struct fm_spool *sp, int all);
+
+/*
+ * One inotify instance on log/ for many followers: a server with a
+ * thousand streams would otherwise hold a thousand, past the kernel's
+ * limit per user (fs.inotify.max_user_instances, 128 by default), and
+ * leave none for anyone else. The caller waits on fd and hands each log
+ * that changed to the followers (fm_spool_follow_touch). fd is -1 when
+ * there is no inotify: the followers then poll, as they do without.
+ */
+struct fm_spool_watch {
+	int fd;
+};
+
+void fm_spool_watch_open(struct fm_spool_watch *w, struct fm_spool *sp);
+void fm_spool_watch_close(struct fm_spool_watch *w);
+/*
+ * Reads what waits on w->fd: changed(arg, name) for each log entry named,
+ * with NULL when any may have (the kernel's queue overflowed).
+ */
+void fm_spool_watch_read(struct fm_spool_watch *w, void (*changed)(void *arg, const char *name),
+			 void *arg);
+/*
+ * A follower of named tasks (never all) without inotify of its own: w
+ * (which stays the caller's) tells it, through fm_spool_follow_touch,
+ * which logs changed. fm_spool_follow_poll then gives it no fd to wait on.
+ */
+void fm_spool_follow_init_watched(struct fm_spool_follow *s, struct fm_spool *sp,
+				  const struct fm_spool_watch *w);
+/* The log of entry name (NULL: of every task) may have grown: 1 when s follows it. */
+int fm_spool_follow_touch(struct fm_spool_follow *s, const char *name);
 void fm_spool_follow_release(struct fm_spool_follow *s);
 /*
  * Follows the task id: ev is its FM_FOLLOW_TASK, or FM_FOLLOW_AGAIN when

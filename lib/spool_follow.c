@@ -6,7 +6,9 @@
  * a poll every FM_SPOOL_FOLLOW_POLL catches what inotify cannot see
  * (writes from another host, or no inotify at all), and a listing every
  * FM_SPOOL_FOLLOW_SCAN tells which tasks are over, gone or (with all)
- * new. A log is opened the one way spool.c opens anything: never through
+ * new. Many followers (a server's streams) may share one inotify
+ * instance, an fm_spool_watch, and hold only what they read between two
+ * looks. A log is opened the one way spool.c opens anything: never through
  * a symlink, never waiting on a FIFO; a planted one is given up.
  *
  * The follower never blocks and never prints: each call hands back one
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -323,7 +326,50 @@ static int log_next(struct fm_spool_follow *s, size_t at, struct fm_follow_event
 			follow_end(s, f, "ended without a final line in its log");
 		break;
 	}
+	/*
+	 * Nothing is held between two looks but a line cut short: a read's
+	 * worth for each of a thousand quiet streams would be 64 MiB.
+	 */
+	if (f->log.start == f->log.end)
+		fm_reader_release(&f->log);
 	f->reading = 0;
+	return 0;
+}
+
+/* Whether dir of the spool has the entry name: 1, 0, or -1 when it cannot tell. */
+static int has(const struct fm_spool_follow *s, enum fm_spool_dir dir, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(s->sp->fd[dir], name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+/*
+ * Where the followed tasks are, each by its name: a few stats instead of
+ * a listing, which a spool of many tasks makes slow, and which a server
+ * would make once a second for each of its streams. Finishing renames
+ * an entry from queue/ to done/ or failed/, so it is looked for in that
+ * order: a move in between cannot hide it.
+ */
+static int look(struct fm_spool_follow *s)
+{
+	size_t i;
+
+	for (i = 0; i < nfollows(s); i++) {
+		struct follow *f = &follows(s)[i];
+
+		if (f->ended)
+			continue;
+		f->dirty = 1;
+		if (has(s, FM_SPOOL_QUEUE, f->name))
+			continue; /* there, or it cannot tell: as it was */
+		if (has(s, FM_SPOOL_DONE, f->name) > 0 || has(s, FM_SPOOL_FAILED, f->name) > 0)
+			f->over = 1;
+		else
+			follow_end(s, f, "is no longer in the spool");
+	}
 	return 0;
 }
 
@@ -340,6 +386,8 @@ static int scan(struct fm_spool_follow *s)
 
 	s->scanned = s->ticked = fm_now(); /* every log is read after a listing */
 	s->scan_now = 0;
+	if (!s->all)
+		return look(s);
 	if (fm_spool_list(s->sp, 0, &v, &n, &err) < 0) {
 		push(s, FM_FOLLOW_WARN, NULL, fm_xstrdup(err.message));
 		fm_error_release(&err);
@@ -370,31 +418,53 @@ static int scan(struct fm_spool_follow *s)
 	return 0;
 }
 
-/* Marks the logs that inotify says changed; a log we do not know may be a new task's. */
-static void read_inotify(struct fm_spool_follow *s)
+/* The names of the logs inotify on fd says changed, NULL when any may have. */
+static void read_inotify_fd(int fd, void (*changed)(void *arg, const char *name), void *arg)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	ssize_t n;
 	char *p;
-	size_t i;
 
-	while ((n = read(s->ino, buf, sizeof(buf))) > 0) {
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			struct follow *f;
-
 			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_Q_OVERFLOW) {
-				for (i = 0; i < nfollows(s); i++)
-					follows(s)[i].dirty = 1;
-				s->scan_now = s->all;
-			} else if (ev->len && (f = follow_find(s, ev->name))) {
-				f->dirty = 1;
-			} else if (ev->len) {
-				s->scan_now = s->all;
-			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				changed(arg, NULL);
+			else if (ev->len)
+				changed(arg, ev->name); /* NUL-padded by the kernel */
 		}
 	}
+}
+
+int fm_spool_follow_touch(struct fm_spool_follow *s, const char *name)
+{
+	struct follow *f;
+	size_t i;
+
+	if (!name) {
+		for (i = 0; i < nfollows(s); i++)
+			follows(s)[i].dirty = 1;
+		s->scan_now = s->all;
+		return 1;
+	}
+	if ((f = follow_find(s, name))) {
+		f->dirty = 1;
+		return 1;
+	}
+	s->scan_now = s->all; /* a log we do not know may be a new task's */
+	return 0;
+}
+
+static void touched(void *s, const char *name)
+{
+	fm_spool_follow_touch(s, name);
+}
+
+/* Marks the logs that inotify says changed. */
+static void read_inotify(struct fm_spool_follow *s)
+{
+	read_inotify_fd(s->ino, touched, s);
 }
 
 /* The ids that came on the ids fd, one a line. */
@@ -446,6 +516,45 @@ void fm_spool_follow_init(struct fm_spool_follow *s, struct fm_spool *sp, int al
 		s->ino = -1;
 	}
 	free(dir);
+}
+
+void fm_spool_follow_init_watched(struct fm_spool_follow *s, struct fm_spool *sp,
+				  const struct fm_spool_watch *w)
+{
+	memset(s, 0, sizeof(*s));
+	s->sp = sp;
+	s->ino = -1;
+	s->watched = w && w->fd >= 0;
+	s->since = fm_epoch();
+	s->scanned = s->ticked = -1e9;
+	s->cursor = s->last = NONE;
+	fm_reader_init(&s->ids, -1, FM_LINE_MAX);
+}
+
+void fm_spool_watch_open(struct fm_spool_watch *w, struct fm_spool *sp)
+{
+	char *dir = fm_spool_path(sp, FM_SPOOL_LOG, NULL);
+
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd >= 0 && inotify_add_watch(w->fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	free(dir);
+}
+
+void fm_spool_watch_close(struct fm_spool_watch *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+void fm_spool_watch_read(struct fm_spool_watch *w, void (*changed)(void *arg, const char *name),
+			 void *arg)
+{
+	if (w->fd >= 0)
+		read_inotify_fd(w->fd, changed, arg);
 }
 
 void fm_spool_follow_release(struct fm_spool_follow *s)
@@ -540,7 +649,8 @@ void fm_spool_follow_next(struct fm_spool_follow *s, struct fm_follow_event *ev)
 			} else if (now - s->ticked >= FM_SPOOL_FOLLOW_POLL) {
 				/* What inotify cannot see: a log written from another host. */
 				for (i = 0; i < nfollows(s); i++)
-					if (s->ino < 0 || follows(s)[i].log.fd >= 0)
+					if ((s->ino < 0 && !s->watched) ||
+					    follows(s)[i].log.fd >= 0)
 						follows(s)[i].dirty = 1;
 				s->ticked = now;
 			}

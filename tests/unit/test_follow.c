@@ -3,8 +3,10 @@
  * (claim, begin, log, finish) write the logs, the follower reads them
  * back as events in order, ends each task at its final line, gives up a
  * log that ended without one, and takes ids from a pipe. Then --list's
- * table and the state names.
+ * table and the state names, and followers that share one inotify
+ * instance, as a server's streams do.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +159,106 @@ static void listing(struct fm_spool *sp)
 	fm_buf_release(&b);
 }
 
+static struct fm_spool_follow *watchers[2];
+static int touches;
+
+static void changed(void *arg, const char *name)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < 2; i++)
+		touches += fm_spool_follow_touch(watchers[i], name);
+}
+
+/* The next event of a watched follower, reading the watch while there is none; 5 s at most. */
+static enum fm_follow_kind next_watched(struct fm_spool_watch *w, struct fm_spool_follow *f,
+					struct fm_follow_event *ev)
+{
+	double end = fm_now() + 5;
+	struct pollfd p = {.fd = w->fd, .events = POLLIN};
+
+	for (;;) {
+		fm_spool_follow_next(f, ev);
+		if (ev->kind != FM_FOLLOW_AGAIN || fm_now() > end)
+			return ev->kind;
+		if (poll(&p, 1, 500) > 0)
+			fm_spool_watch_read(w, changed, NULL);
+	}
+}
+
+static void watched(struct fm_spool *sp)
+{
+	struct fm_spool_claim c, *cp = &c;
+	struct fm_follow_event ev;
+	struct fm_spool_follow a, b;
+	struct fm_spool_watch w;
+	struct fm_spool_entry e;
+	char name[FM_SPOOL_NAME_MAX];
+	struct pollfd p[2];
+	double until;
+	int i;
+
+	queue(sp, "three", name);
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_QUEUED &&
+	       !strcmp(e.name, name) && !strcmp(fm_json_get_string(sp->found, "three"), name),
+	   "found, and where remembered");
+	fm_spool_watch_open(&w, sp);
+	OK(w.fd >= 0, "one inotify instance on the logs");
+	fm_spool_follow_init_watched(&a, sp, &w);
+	fm_spool_follow_init_watched(&b, sp, &w);
+	watchers[0] = &a;
+	watchers[1] = &b;
+	OK(fm_spool_follow_add(&a, "three", &ev, NULL) == 0 && ev.kind == FM_FOLLOW_TASK &&
+	       fm_spool_follow_add(&b, "three", &ev, NULL) == 0 && ev.kind == FM_FOLLOW_TASK,
+	   "two followers of one task");
+	fm_spool_follow_next(&a, &ev);
+	IS_INT(ev.kind, FM_FOLLOW_AGAIN, "nothing for now");
+	IS_INT(fm_spool_follow_poll(&a, p, &until), 0, "no fd of its own to wait on");
+	p[0] = (struct pollfd){.fd = w.fd, .events = POLLIN};
+	IS_INT(fm_spool_follow_touch(&a, "0-nosuch"), 0, "a log it does not follow is not its");
+	IS_INT(fm_spool_follow_touch(&a, NULL), 1, "any log may be");
+
+	IS_INT(fm_spool_claim(sp, name, &c, NULL), 1, "a worker claims it");
+	fm_spool_begin(&c);
+	logline(&c, "started", "three");
+	for (i = 0; i < 2; i++) {
+		struct fm_spool_follow *f = i ? &b : &a;
+
+		OK(next_watched(&w, f, &ev) == FM_FOLLOW_CLAIMED &&
+		       line_of(f, "three", "\"started\""),
+		   "follower %d: the log as the watch says it grew", i + 1);
+	}
+	fm_spool_follow_next(&b, &ev);
+	IS_INT(ev.kind, FM_FOLLOW_AGAIN, "both have read all there is");
+	touches = 0;
+	logline(&c, "progress", "three");
+	OK(poll(p, 1, 5000) == 1, "the watch hears the log grow");
+	fm_spool_watch_read(&w, changed, NULL);
+	OK(touches >= 2, "and names it to both of its followers");
+	for (i = 0; i < 2; i++) {
+		fm_spool_follow_next(i ? &b : &a, &ev);
+		OK(ev.kind == FM_FOLLOW_LINE && strstr(ev.line, "\"progress\""),
+		   "follower %d reads the line at once", i + 1);
+	}
+	logline(&c, "completed", "three");
+	fm_spool_flush(sp, &cp, 1, NULL);
+	fm_spool_finish(sp, &c, FM_SPOOL_DONE, NULL);
+	OK(next_watched(&w, &a, &ev) == FM_FOLLOW_LINE && strstr(ev.line, "\"completed\""),
+	   "the final line");
+	IS_INT(next_watched(&w, &a, &ev), FM_FOLLOW_DONE, "then done");
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_DONE_STATE &&
+	       !strcmp(e.name, name),
+	   "found again by its name, in done/ now");
+	json_object_object_add(sp->found, "three", json_object_new_string("0-gone.three"));
+	OK(fm_spool_find(sp, "three", &e, NULL) == 0 && e.state == FM_SPOOL_DONE_STATE &&
+	       !strcmp(fm_json_get_string(sp->found, "three"), name),
+	   "a name that is no more: searched for, and remembered anew");
+	fm_spool_follow_release(&a);
+	fm_spool_follow_release(&b);
+	fm_spool_watch_close(&w);
+}
+
 void test_follow(void)
 {
 	char *dir = tmp_dir(), *spdir = fm_xasprintf("%s/spool", dir);
@@ -168,6 +270,7 @@ void test_follow(void)
 		one_task(&sp);
 		all_and_ids(&sp);
 		listing(&sp);
+		watched(&sp);
 		fm_spool_release(&sp);
 	}
 	rm_rf(dir);
