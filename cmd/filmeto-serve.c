@@ -116,7 +116,14 @@ struct server {
 	double timeout;		/* FM_SERVE_TIMEOUT, or the environment's */
 	double request_timeout; /* FM_SERVE_REQUEST_TIMEOUT, or twice the environment's */
 	struct event *bind, *sweep, *resume;
-	int web;		/* the page's folder (O_PATH), or -1 when it is not found */
+	int web; /* the page's folder (O_PATH), or -1 when it is not found */
+	/* POSTs whose tasks are put, waiting for the commit that makes them durable. */
+	struct waiting *waiting, **waiting_tail;
+	struct event *commit;
+	/* What requests are checked against, and when it was read (0: not yet). */
+	struct fm_plugins plugins;
+	struct fm_config config;
+	double catalog_at;
 	/* The streams' one inotify on log/, from the first stream on. */
 	struct fm_spool_watch watch;
 	struct event *watching; /* its fd's, or NULL */
@@ -817,58 +824,117 @@ static void unprocessable(struct request *r, json_object *problems)
 	reply_error(r->req, 422, &err);
 }
 
-/* The answer waits for the last commit: nothing to do per batch. */
-static void durable(void *ctx, size_t from, size_t to)
+/*
+ * Group commit: a request's checked tasks are put into the spool's tmp/
+ * at once (under the queueing lock, so their ids are taken), and the
+ * request waits here; one commit, after the loop has read every request
+ * that was ready, makes all of them durable with one round of fsyncs,
+ * then each is answered 201. No 201 is sent before its tasks are on disk;
+ * a commit that fails answers every waiting request 500 and queues none.
+ * The fsyncs, not the checks, were what a POST waited for.
+ */
+struct waiting {
+	struct evhttp_request *req;
+	json_object *answer; /* the 201's body */
+	struct waiting *next;
+};
+
+static void on_commit(evutil_socket_t fd, short what, void *arg)
 {
-	(void)ctx;
-	(void)from;
-	(void)to;
+	struct server *s = arg;
+	struct fm_error err = FM_ERROR_INIT;
+	struct waiting *w = s->waiting, *next;
+	int rc = fm_spool_commit(&s->sp, &err);
+
+	(void)fd;
+	(void)what;
+	fm_spool_unlock(&s->sp);
+	if (rc < 0)
+		fm_warn("%s", err.message);
+	s->waiting = NULL;
+	s->waiting_tail = &s->waiting;
+	for (; w; w = next) {
+		next = w->next;
+		if (rc == 0) {
+			reply(w->req, 201, w->answer);
+		} else {
+			json_object_put(w->answer);
+			fail(w->req, 500, FM_SERVICE_ERROR, "the tasks could not be made durable");
+		}
+		free(w);
+	}
+	fm_error_release(&err);
 }
 
-/* Queues the checked tasks in plan order; the ids are answered once durable. */
-static void enqueue(struct request *r, struct fm_spool *sp, json_object *tasks,
-		    const struct fm_plan *plan, const char *film)
+/* Puts the checked tasks in plan order; the request is answered by on_commit. */
+static void enqueue(struct request *r, json_object *tasks, const struct fm_plan *plan,
+		    const char *film)
 {
+	struct server *s = r->s;
 	struct fm_error err = FM_ERROR_INIT;
-	json_object *order = json_object_new_array(), *ids = json_object_new_array(), *o;
-	size_t i, queued;
+	json_object *ids = json_object_new_array(), *o;
+	size_t i, before = s->sp.npending;
+	char name[FM_SPOOL_NAME_MAX];
+	struct waiting *w;
 
 	for (i = 0; i < plan->n; i++) {
 		json_object *t = json_object_array_get_idx(tasks, plan->order[i]);
 
-		json_object_array_add(order, json_object_get(t));
+		if (fm_spool_put(&s->sp, t, name, &err) < 0) {
+			/* Others' puts stay for the commit; this request's go. */
+			fm_spool_unput(&s->sp, before);
+			fm_warn("%s", err.message);
+			reply_error(r->req, err.code == FM_VALIDATION_ERROR ? 422 : 500, &err);
+			json_object_put(ids);
+			return;
+		}
 		json_object_array_add(ids,
 				      json_object_new_string(fm_json_get_string(t, "task_id")));
 	}
-	if (fm_spool_enqueue(sp, order, durable, NULL, &queued, &err) < 0) {
-		fm_warn("%s", err.message);
-		fm_error_detail(&err, "queued", json_object_new_int64((int64_t)queued));
-		reply_error(r->req, err.code == FM_VALIDATION_ERROR ? 422 : 500, &err);
-		json_object_put(ids);
-	} else {
-		o = json_object_new_object();
-		if (film)
-			json_object_object_add(o, "film_task_id", json_object_new_string(film));
-		json_object_object_add(o, "task_ids", ids);
-		json_object_object_add(o, "tasks", json_object_new_int64((int64_t)queued));
-		reply(r->req, 201, o);
-	}
-	json_object_put(order);
+	o = json_object_new_object();
+	if (film)
+		json_object_object_add(o, "film_task_id", json_object_new_string(film));
+	json_object_object_add(o, "task_ids", ids);
+	json_object_object_add(o, "tasks", json_object_new_int64((int64_t)plan->n));
+	w = fm_xcalloc(1, sizeof(*w));
+	w->req = r->req;
+	w->answer = o;
+	*s->waiting_tail = w;
+	s->waiting_tail = &w->next;
+	/* Runs once the loop has handled what was ready with it: one commit for all. */
+	event_active(s->commit, EV_TIMEOUT, 1);
 }
 
 /* The server's config and plugins, read afresh for each request that checks tasks; -1 answered. */
-static int load_plugins(struct request *r, struct fm_plugins *plugins, struct fm_config *config)
+/*
+ * The plugins and config.yaml that requests are checked against, read
+ * again once they are FM_SERVE_CATALOG_AGE old: every manifest parsed
+ * per request was half of what a POST cost. 500 when config.yaml cannot
+ * be read (said to the log, not to the client), and it is tried again on
+ * the next request.
+ */
+static int load_plugins(struct request *r)
 {
+	struct server *s = r->s;
 	struct fm_error err = FM_ERROR_INIT;
+	double now = fm_now();
 
-	if (fm_config_load(config, &err) < 0) {
+	if (s->catalog_at && now - s->catalog_at < FM_SERVE_CATALOG_AGE && now >= s->catalog_at)
+		return 0;
+	fm_config_release(&s->config);
+	fm_plugins_release(&s->plugins);
+	memset(&s->config, 0, sizeof(s->config));
+	memset(&s->plugins, 0, sizeof(s->plugins));
+	s->catalog_at = 0;
+	if (fm_config_load(&s->config, &err) < 0) {
 		fm_warn("%s", err.message);
 		fm_error_release(&err);
 		fail(r->req, 500, FM_SERVICE_ERROR, "the server's config.yaml cannot be read");
 		return -1;
 	}
-	fm_plugins_scan(plugins, &err);
+	fm_plugins_scan(&s->plugins, &err);
 	fm_error_release(&err);
+	s->catalog_at = now;
 	return 0;
 }
 
@@ -884,7 +950,7 @@ static void check_and_queue(struct request *r, const struct fm_plugins *plugins,
 {
 	struct fm_plan_rules rules = {.plugins = plugins, .config = config, .absolute = 1};
 	struct fm_error err = FM_ERROR_INIT;
-	struct fm_spool sp;
+	struct fm_spool *sp = &r->s->sp;
 	struct fm_plan plan;
 	size_t i;
 
@@ -893,19 +959,20 @@ static void check_and_queue(struct request *r, const struct fm_plugins *plugins,
 		set_owner(r, json_object_array_get_idx(tasks, i));
 	/* As filmeto-submit --queue: -p values none, the plan may need queued tasks. */
 	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
-	if (open_spool(r, &sp) == 0) {
-		check_reach(r, &sp, &plan, tasks, problems);
-		if (fm_spool_check_plan(&sp, &plan, problems, &err) < 0) {
-			fm_warn("%s", err.message);
-			fm_error_release(&err);
-			fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
-		} else if (json_object_array_length(problems)) {
-			unprocessable(r, problems);
-		} else {
-			enqueue(r, &sp, tasks, &plan, film);
-		}
-		fm_spool_release(&sp);
+	check_reach(r, sp, &plan, tasks, problems);
+	/* Under the queueing lock, with the ids of the puts waiting for the commit. */
+	if (fm_spool_check_plan(sp, &plan, problems, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
+	} else if (json_object_array_length(problems)) {
+		unprocessable(r, problems);
+	} else {
+		enqueue(r, tasks, &plan, film);
 	}
+	/* Nothing waits for a commit: others may queue meanwhile. */
+	if (!r->s->waiting)
+		fm_spool_unlock(sp);
 	fm_plan_release(&plan);
 }
 
@@ -916,18 +983,14 @@ static void post_tasks(struct request *r)
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
 	size_t len = evbuffer_get_length(in);
-	struct fm_plugins plugins = {0};
-	struct fm_config config = {0};
 	int code;
 
 	code =
 	    fm_serve_tasks_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, tasks, &err);
 	if (code)
 		reply_error(r->req, code, &err);
-	else if (load_plugins(r, &plugins, &config) == 0)
-		check_and_queue(r, &plugins, &config, tasks, problems, NULL);
-	fm_plugins_release(&plugins);
-	fm_config_release(&config);
+	else if (load_plugins(r) == 0)
+		check_and_queue(r, &r->s->plugins, &r->s->config, tasks, problems, NULL);
 	json_object_put(tasks);
 	json_object_put(problems);
 }
@@ -944,12 +1007,10 @@ static void post_films(struct request *r)
 	struct fm_error err = FM_ERROR_INIT;
 	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
 	size_t len = evbuffer_get_length(in);
-	struct fm_plugins plugins = {0};
-	struct fm_config config = {0};
-	struct fm_storyboard_opts o = {.plugins = &plugins, .config = &config};
+	struct fm_storyboard_opts o = {.plugins = &r->s->plugins, .config = &r->s->config};
 	int code;
 
-	if (load_plugins(r, &plugins, &config) < 0)
+	if (load_plugins(r) < 0)
 		goto out;
 	o.no_files = r->key && !r->key->admin;
 	code = fm_serve_film_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len, &o, tasks,
@@ -957,10 +1018,9 @@ static void post_films(struct request *r)
 	if (code && code != 422)
 		reply_error(r->req, code, &err);
 	else
-		check_and_queue(r, &plugins, &config, tasks, problems, fm_serve_film_task(tasks));
+		check_and_queue(r, &r->s->plugins, &r->s->config, tasks, problems,
+				fm_serve_film_task(tasks));
 out:
-	fm_plugins_release(&plugins);
-	fm_config_release(&config);
 	json_object_put(tasks);
 	json_object_put(problems);
 }
@@ -1813,6 +1873,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	/* What was put is committed and answered, not dropped with tmp/. */
+	if (s->waiting) {
+		event_del(s->commit);
+		on_commit(-1, 0, s);
+	}
 	if (!s->streams || s->ending) {
 		event_base_loopbreak(s->base);
 		return;
@@ -1914,6 +1979,8 @@ int main(int argc, char **argv)
 	s.bind = event_new(s.base, -1, 0, on_bind, &s);
 	event_priority_set(s.bind, 0);
 	s.sweep = event_new(s.base, -1, EV_PERSIST, on_sweep, &s);
+	s.commit = event_new(s.base, -1, 0, on_commit, &s);
+	s.waiting_tail = &s.waiting;
 	s.resume = evtimer_new(s.base, on_resume, &s);
 	evtimer_add(s.sweep, &sweep);
 	evhttp_set_bevcb(s.http, on_accept, &s);
@@ -1954,9 +2021,12 @@ int main(int argc, char **argv)
 	event_free(sigint);
 	event_free(s.bind);
 	event_free(s.sweep);
+	event_free(s.commit);
 	event_free(s.resume);
 	event_base_free(s.base);
 	fm_serve_keys_clear(&s.keys);
+	fm_plugins_release(&s.plugins);
+	fm_config_release(&s.config);
 	if (s.web >= 0)
 		close(s.web);
 	return FM_EXIT_OK;

@@ -17,6 +17,12 @@
 #include "error.h"
 #include "util.h"
 
+/*
+ * The plugins' manifests and config.yaml that requests are checked
+ * against are read again once this old (s): a plugin installed, or a
+ * config changed, is seen by requests a second later at most.
+ */
+#define FM_SERVE_CATALOG_AGE 1.0
 /* The largest request body (base64 images fit): larger is answered 413. */
 #define FM_SERVE_BODY_MAX (64 * 1024 * 1024)
 /* The largest request line and headers together. */

@@ -549,6 +549,22 @@ int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME
 	return 0;
 }
 
+void fm_spool_unput(struct fm_spool *sp, size_t keep)
+{
+	while (sp->npending > keep) {
+		char *tmp = sp->pending[--sp->npending];
+		/* tmp/SEQ.ID.PID: the id lies between the first and the last dot. */
+		char *id = strchr(tmp, '.'), *pid = strrchr(tmp, '.');
+
+		unlinkat(sp->fd[FM_SPOOL_TMP], tmp, 0);
+		if (sp->ids && id && pid > id) {
+			*pid = '\0';
+			json_object_object_del(sp->ids, id + 1);
+		}
+		free(tmp);
+	}
+}
+
 /*
  * Data first, then names: a file is renamed into queue/ only once its
  * contents are on disk. A few files are fsynced one by one; a batch is

@@ -179,6 +179,12 @@ int fm_spool_ids(struct fm_spool *sp, json_object **ids, struct fm_error *err);
 int fm_spool_put(struct fm_spool *sp, json_object *task, char name[FM_SPOOL_NAME_MAX],
 		 struct fm_error *err);
 int fm_spool_commit(struct fm_spool *sp, struct fm_error *err);
+/*
+ * Takes back the puts after the first keep, not yet committed: their
+ * files go and their ids are free again. One holder that gathers several
+ * callers' puts for one commit drops one caller's without the others'.
+ */
+void fm_spool_unput(struct fm_spool *sp, size_t keep);
 
 /* Tasks fm_spool_enqueue makes durable with one commit (one fsync of queue/). */
 #define FM_SPOOL_BATCH 1024

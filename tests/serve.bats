@@ -89,6 +89,37 @@ noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1";
 	[ "$(state a2)" = done ]
 }
 
+@test "POSTs at once share a commit: each answered 201 only once queued; one id wins once; a task may need one queued beside it" {
+	serve --workers 0
+	# 40 clients at once, two of them with the same id, one needing another's task.
+	pids=
+	for i in $(seq 1 40); do
+		id=c$i
+		[ "$i" -eq 40 ] && id=c1
+		if [ "$i" -eq 39 ]; then
+			body='{"task_id":"c39","tool_name":"noop","plugin_name":"noop","depends_on":["c2"]}'
+		else
+			body=$(noop "$id")
+		fi
+		curl -s -o "body.$i" -w '%{http_code}\n' -X POST --data-binary "$body" "$URL/api/v1/tasks" >"code.$i" &
+		pids="$pids $!"
+	done
+	wait $pids
+	# c39's dependency may have come after it: then it is refused, never queued without it.
+	[ "$(cat code.* | sort | uniq -c | awk '$2 == 201 { print $1 }')" -ge 38 ]
+	[ "$(grep -l 'c1"' body.1 body.40 | xargs grep -l task_ids | wc -l)" -eq 1 ]
+	# Every 201's ids are in the spool, committed (queue/, not tmp/).
+	for i in $(seq 1 40); do
+		[ "$(cat "code.$i")" = 201 ] || continue
+		cp "body.$i" body
+		for id in $(field '" ".join(b["task_ids"])'); do
+			ls "$SP/queue" | grep -q "\.$id\$"
+		done
+	done
+	[ "$(ls "$SP/tmp" | wc -l)" -eq 0 ]
+	[ "$(filmeto-watch --list --json | python3 -c 'import json, sys; print(sum(t["state"] == "queued" for t in json.load(sys.stdin)))')" -eq "$(ls "$SP/queue" | wc -l)" ]
+}
+
 @test "every problem of a batch at once: 422, nothing queued" {
 	serve --workers 0
 	[ "$(api POST /api/v1/tasks --data-binary "[$(noop ok1),{\"task_id\":\"b1\",\"tool_name\":\"nosuch\"},{\"tool_name\":\"noop\"},$(noop ok1)]")" = 422 ]

@@ -320,6 +320,35 @@ static void abandoned_put(void)
 	free(dir);
 }
 
+/* One holder's puts for several callers: one caller's taken back, the others' committed. */
+static void unput(void)
+{
+	char *dir = tmp_dir(), name[FM_SPOOL_NAME_MAX];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	json_object *a = task("kept"), *b = task("dropped");
+	char **names;
+	size_t n;
+
+	OK(fm_spool_open(&sp, dir, &err) == 0, "open");
+	OK(fm_spool_put(&sp, a, name, &err) == 0 && fm_spool_put(&sp, b, name, &err) == 0,
+	   "two puts");
+	fm_spool_unput(&sp, 1);
+	IS_INT(sp.npending, 1, "the second taken back");
+	OK(fm_spool_put(&sp, b, name, &err) == 0, "its id is free again: %s", err.message);
+	fm_spool_unput(&sp, 1);
+	OK(fm_spool_commit(&sp, &err) == 0, "commit");
+	OK(fm_spool_scan(&sp, &names, &n, NULL) == 0 && n == 1 &&
+	       !strcmp(FM_SPOOL_ID(names[0]), "kept"),
+	   "only the kept one is queued");
+	fm_spool_names_free(names, n);
+	fm_spool_release(&sp);
+	json_object_put(a);
+	json_object_put(b);
+	rm_rf(dir);
+	free(dir);
+}
+
 void test_spool(void)
 {
 	ages();
@@ -329,4 +358,5 @@ void test_spool(void)
 	wrong_types();
 	misfits();
 	abandoned_put();
+	unput();
 }
