@@ -1016,6 +1016,7 @@ struct oai_wait {
 	int chunks;	    /* chat stream: deltas sent */
 	json_object *final; /* the task's final line, once read */
 	struct event *ino, *wake;
+	struct event *gone; /* the socket readable: the client may have left */
 };
 
 static void oai_free(struct oai_wait *w)
@@ -1023,6 +1024,8 @@ static void oai_free(struct oai_wait *w)
 	evhttp_connection_set_closecb(w->conn, NULL, NULL);
 	if (w->ino)
 		event_free(w->ino);
+	if (w->gone)
+		event_free(w->gone);
 	event_free(w->wake);
 	fm_spool_follow_release(&w->f);
 	fm_oai_ask_release(&w->a);
@@ -1049,6 +1052,30 @@ static void on_oai_close(struct evhttp_connection *conn, void *arg)
 	oai_free(w);
 	if (!evhttp_request_get_connection(req))
 		evhttp_request_free(req);
+}
+
+/*
+ * evhttp does not read a connection while its request is answered, so it
+ * would not hear the client leave before the answer is written: the
+ * socket is watched here. End of file or an error: gone, and the
+ * connection goes with its request. Bytes (a pipelined request): the
+ * watch stops, the answer will tell.
+ */
+static void on_oai_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct oai_wait *w = arg;
+	struct evhttp_connection *conn = w->conn;
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	(void)what;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+		event_del(w->gone);
+		return;
+	}
+	oai_cancel(w);
+	oai_free(w);
+	evhttp_connection_free(conn);
 }
 
 static void oai_chunk_send(struct oai_wait *w, struct fm_buf *b)
@@ -1305,6 +1332,10 @@ static void oai_wait_start(struct request *r, struct fm_oai_ask *a, const char *
 	/* The wait may be long: no idle timeout; reading on, so a client that leaves is heard. */
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, NULL);
 	evhttp_connection_set_closecb(w->conn, on_oai_close, w);
+	w->gone =
+	    event_new(r->s->base, bufferevent_getfd(evhttp_connection_get_bufferevent(w->conn)),
+		      EV_READ | EV_PERSIST, on_oai_gone, w);
+	event_add(w->gone, NULL);
 	if (w->a.stream) {
 		evhttp_add_header(h, "Content-Type", "text/event-stream");
 		evhttp_add_header(h, "Cache-Control", "no-store");

@@ -451,6 +451,41 @@ static int route_fields(struct fm_oai_ask *a, json_object *body, json_object *to
 	return size_field(body, tool, params, err) ? 400 : 0;
 }
 
+/*
+ * A field OpenAI does not define that the tool declares passes on as its
+ * parameter (an SDK's extra_body: titlecard's style, espeak's rate); the
+ * task's checks then judge its value like any other.
+ */
+static void extra_fields(json_object *body, json_object *tool, json_object *params)
+{
+	static const char *const openai[] = {"model",
+					     "prompt",
+					     "input",
+					     "messages",
+					     "stream",
+					     "n",
+					     "size",
+					     "voice",
+					     "seconds",
+					     "input_reference",
+					     "quality",
+					     "style",
+					     "response_format",
+					     "user",
+					     "speed",
+					     "temperature",
+					     "metadata",
+					     NULL};
+	size_t i;
+
+	json_object_object_foreach (body, k, v) {
+		for (i = 0; openai[i] && strcmp(openai[i], k); i++)
+			;
+		if (!openai[i] && declares(tool, k) && !json_object_object_get_ex(params, k, NULL))
+			json_object_object_add(params, k, json_object_get(v));
+	}
+}
+
 /* The plugin and tool a model names for the route: 404 none, 400 another kind. */
 static int pick(struct fm_oai_ask *a, json_object *body, json_object *manifests,
 		json_object **manifest, json_object **tool, const char **tool_name,
@@ -548,6 +583,8 @@ int fm_oai_request(enum fm_oai_kind kind, const char *content_type, const char *
 			pp = prompt_params[i];
 	json_object_object_add(params, pp ? pp : "prompt", json_object_new_string(prompt));
 	code = route_fields(a, in, tool, params, resources, err);
+	if (!code)
+		extra_fields(in, tool, params);
 	if (code) {
 		json_object_put(params);
 		json_object_put(resources);
