@@ -63,5 +63,6 @@ void test_tally(void);
 void test_follow(void);
 void test_slurm(void);
 void test_serve_route(void);
+void test_serve_openai(void);
 
 #endif

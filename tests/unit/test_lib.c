@@ -729,5 +729,6 @@ int main(void)
 	test_follow();
 	test_slurm();
 	test_serve_route();
+	test_serve_openai();
 	return tap_done();
 }
