@@ -102,6 +102,7 @@ struct server {
 	int ending;		/* streams ended by a signal, not yet sent */
 	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
 	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
+	double oai_wait;	/* FM_OAI_WAIT, or the environment's */
 };
 
 /*
@@ -1245,8 +1246,8 @@ static void oai_pump(struct oai_wait *w)
 	now = fm_now();
 	if (now >= w->deadline) {
 		oai_cancel(w);
-		fm_error(&err, FM_TIMEOUT_ERROR, "no answer within %.0f s: the task is cancelled",
-			 FM_OAI_WAIT);
+		fm_error(&err, FM_TIMEOUT_ERROR, "no answer within %g s: the task is cancelled",
+			 w->s->oai_wait);
 		fm_error_detail(&err, "oai_code", json_object_new_string("timeout"));
 		if (w->a.stream)
 			oai_stream_end(w, 504, &err, NULL);
@@ -1325,7 +1326,7 @@ static void oai_wait_start(struct request *r, struct fm_oai_ask *a, const char *
 	w->a = *a;
 	a->task = NULL;
 	w->created = created;
-	w->deadline = fm_now() + FM_OAI_WAIT;
+	w->deadline = fm_now() + r->s->oai_wait;
 	snprintf(w->id, sizeof(w->id), "%s", id);
 	oai_base(r->req, w->base, sizeof(w->base));
 	w->wake = evtimer_new(r->s->base, on_oai_wake, w);
@@ -1795,6 +1796,7 @@ int main(int argc, char **argv)
 	struct fm_error err = FM_ERROR_INIT;
 	struct event *sigterm, *sigint;
 	const char *beat = getenv("FILMETO_SERVE_HEARTBEAT");
+	const char *wait = getenv("FILMETO_SERVE_OPENAI_WAIT");
 	char *end;
 
 	fm_msg_init(argv[0]);
@@ -1816,6 +1818,15 @@ int main(int argc, char **argv)
 		if (*end || !(s.heartbeat >= 0.05 && s.heartbeat <= 3600))
 			fm_die(FM_EXIT_USAGE, "FILMETO_SERVE_HEARTBEAT '%s': seconds, 0.05 to 3600",
 			       beat);
+	}
+
+	/* Tests see a synchronous OpenAI route time out without waiting 600 s. */
+	s.oai_wait = FM_OAI_WAIT;
+	if (wait && *wait) {
+		s.oai_wait = strtod(wait, &end);
+		if (*end || !(s.oai_wait >= 0.05 && s.oai_wait <= FM_OAI_WAIT))
+			fm_die(FM_EXIT_USAGE, "FILMETO_SERVE_OPENAI_WAIT '%s': seconds, 0.05 to %g",
+			       wait, FM_OAI_WAIT);
 	}
 
 	s.base = event_base_new();

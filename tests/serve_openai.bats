@@ -228,3 +228,19 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 	curl -s -m 20 -o card.png "$(field 'b["data"][0]["url"]')"
 	[[ "$(file card.png)" == *"PNG image data, 64 x 64"* ]]
 }
+
+@test "a synchronous route that waits too long answers 504 in OpenAI's shape and cancels its task" {
+	FILMETO_SERVE_OPENAI_WAIT=0.5 serve
+	[ "$(api POST /v1/chat/completions --data-binary "$(chat chatter 'too slow to wait for' ',"delay":2')")" = 504 ]
+	oai_error 504 server_error timeout
+	id=$(filmeto-watch --list 2>/dev/null | grep -o 'chatcmpl-[0-9a-f]*' | head -n 1)
+	wait_for is_state "$id" cancelled
+	# Streamed, the error is the last event before [DONE].
+	curl -sN -m 20 -o stream -X POST "$URL/v1/chat/completions" \
+		--data-binary "$(chat chatter 'slow and streamed' ',"delay":2,"stream":true')"
+	[ "$(tail -n 2 stream | head -n 1)" = "data: [DONE]" ]
+	grep -q '^data: {"error":{.*"code":"timeout"' stream
+	FILMETO_SERVE_OPENAI_WAIT=9999 run filmeto-serve --listen "127.0.0.1:$(free_port)"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *FILMETO_SERVE_OPENAI_WAIT* ]]
+}
