@@ -1231,6 +1231,18 @@ static void oai_pump(struct oai_wait *w)
 	int n, np;
 
 	for (n = 0; n < FM_SERVE_SSE_BATCH; n++) {
+		/* A streamed chat's reader that takes nothing is dropped before its bytes pile up.
+		 */
+		if (w->a.stream &&
+		    evbuffer_get_length(bufferevent_get_output(
+			evhttp_connection_get_bufferevent(w->conn))) > FM_SERVE_SSE_BUF_MAX) {
+			struct evhttp_connection *conn = w->conn;
+
+			oai_cancel(w);
+			oai_free(w);
+			evhttp_connection_free(conn);
+			return;
+		}
 		fm_spool_follow_next(&w->f, &ev);
 		if (ev.kind == FM_FOLLOW_LINE) {
 			oai_line(w, ev.line, ev.len);
