@@ -17,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -29,6 +32,7 @@
 #include <event2/listener.h>
 
 #include "filmeto.h"
+#include "serve_openai.h"
 #include "serve_route.h"
 #include "serve_web.h"
 
@@ -128,6 +132,7 @@ struct server {
 	struct fm_spool_watch watch;
 	struct event *watching; /* its fd's, or NULL */
 	int watch_tried;
+	double oai_wait; /* FM_OAI_WAIT, or the environment's */
 };
 
 /*
@@ -261,7 +266,12 @@ static void reply(struct evhttp_request *req, int code, json_object *body)
 
 static void reply_error(struct evhttp_request *req, int code, struct fm_error *err)
 {
-	reply(req, code, fm_serve_error_json(err));
+	const char *uri = evhttp_request_get_uri(req);
+
+	/* Every error of the OpenAI-compatible routes is in OpenAI's shape, for its SDKs. */
+	reply(req, code,
+	      uri && !strncmp(uri, "/v1/", 4) ? fm_oai_error_json(err, code)
+					      : fm_serve_error_json(err));
 	fm_error_release(err);
 }
 
@@ -839,15 +849,14 @@ struct waiting {
 	struct waiting *next;
 };
 
-static void on_commit(evutil_socket_t fd, short what, void *arg)
+/* Commits what was put and answers who waited for it: -1 when the commit failed. */
+static int commit_now(struct server *s)
 {
-	struct server *s = arg;
 	struct fm_error err = FM_ERROR_INIT;
 	struct waiting *w = s->waiting, *next;
 	int rc = fm_spool_commit(&s->sp, &err);
 
-	(void)fd;
-	(void)what;
+	event_del(s->commit);
 	fm_spool_unlock(&s->sp);
 	if (rc < 0)
 		fm_warn("%s", err.message);
@@ -864,6 +873,14 @@ static void on_commit(evutil_socket_t fd, short what, void *arg)
 		free(w);
 	}
 	fm_error_release(&err);
+	return rc;
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	commit_now(arg);
 }
 
 /* Puts the checked tasks in plan order; the request is answered by on_commit. */
@@ -1618,6 +1635,524 @@ static void stream_start(struct request *r)
 	stream_pump(st);
 }
 
+/* --- OpenAI-compatible routes (seed 001) --------------------------------- */
+
+/*
+ * lib/serve_openai.c translates; here each request becomes a task queued
+ * as POST /api/v1/tasks queues one, and the synchronous routes (images,
+ * speech, chat) follow its log like a stream does, answering at its
+ * final line, or after FM_OAI_WAIT; a chat with stream: true relays the
+ * deltas of its progress lines as chunks meanwhile. A client that leaves
+ * (or a wait that times out) cancels the task: nobody would take its
+ * answer.
+ */
+struct oai_wait {
+	struct server *s;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct fm_spool_follow f;
+	struct fm_oai_ask a;
+	char id[FM_ID_MAX + 1];
+	char base[160]; /* images as url: http://HOST of this server */
+	int64_t created;
+	double deadline;
+	int chunks;	    /* chat stream: deltas sent */
+	json_object *final; /* the task's final line, once read */
+	struct event *ino, *wake;
+	struct event *gone; /* the socket readable: the client may have left */
+};
+
+static void oai_free(struct oai_wait *w)
+{
+	evhttp_connection_set_closecb(w->conn, NULL, NULL);
+	if (w->ino)
+		event_free(w->ino);
+	if (w->gone)
+		event_free(w->gone);
+	event_free(w->wake);
+	fm_spool_follow_release(&w->f);
+	fm_oai_ask_release(&w->a);
+	json_object_put(w->final);
+	free(w);
+}
+
+static void oai_cancel(struct oai_wait *w)
+{
+	struct fm_error err = FM_ERROR_INIT;
+
+	fm_spool_cancel(&w->s->sp, w->id, &err);
+	fm_error_release(&err);
+}
+
+/* The client left mid-wait: as on_stream_close, the request is ours to free. */
+static void on_oai_close(struct evhttp_connection *conn, void *arg)
+{
+	struct oai_wait *w = arg;
+	struct evhttp_request *req = w->req;
+
+	(void)conn;
+	oai_cancel(w);
+	oai_free(w);
+	if (!evhttp_request_get_connection(req))
+		evhttp_request_free(req);
+}
+
+/*
+ * evhttp does not read a connection while its request is answered, so it
+ * would not hear the client leave before the answer is written: the
+ * socket is watched here. End of file or an error: gone, and the
+ * connection goes with its request. Bytes (a pipelined request): the
+ * watch stops, the answer will tell.
+ */
+static void on_oai_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct oai_wait *w = arg;
+	struct evhttp_connection *conn = w->conn;
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	(void)what;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+		event_del(w->gone);
+		return;
+	}
+	oai_cancel(w);
+	oai_free(w);
+	evhttp_connection_free(conn);
+}
+
+static void oai_chunk_send(struct oai_wait *w, struct fm_buf *b)
+{
+	struct evbuffer *e = evbuffer_new();
+
+	evbuffer_add(e, b->s, b->len);
+	evhttp_send_reply_chunk(w->req, e);
+	evbuffer_free(e);
+	b->len = 0;
+}
+
+/* The end of a streamed chat: the error, or the whole text if no delta came, then [DONE]. */
+static void oai_stream_end(struct oai_wait *w, int code, struct fm_error *err, const char *text)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	json_object *e;
+
+	if (code) {
+		e = fm_oai_error_json(err, code);
+		fm_buf_addf(&b, "data: %s\n\n", fm_json_str(e));
+		json_object_put(e);
+	} else {
+		if (!w->chunks)
+			fm_oai_chunk(&b, w->id, w->created, w->a.model, text ? text : "", 1);
+		fm_oai_chunk(&b, w->id, w->created, w->a.model, NULL, 0);
+	}
+	fm_buf_addstr(&b, "data: [DONE]\n\n");
+	oai_chunk_send(w, &b);
+	fm_buf_release(&b);
+	fm_error_release(err);
+	evhttp_send_reply_end(w->req);
+}
+
+/*
+ * The audio of a speech task, from the path its final line names (the
+ * spool may not have moved the task to done yet: get_file would not
+ * serve it), with its own Content-Type: what the plugin made, not
+ * converted.
+ */
+static void oai_send_file(struct evhttp_request *req, const char *path)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const char *mime = fm_mime_from_path(path);
+	struct evbuffer *b;
+	struct stat st;
+	int fd = open_output(path, &st);
+
+	if (fd < 0) {
+		fail(req, 500, FM_RESOURCE_PROCESSING_ERROR, "the task's output file is gone");
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", mime ? mime : "application/octet-stream");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	b = evbuffer_new();
+	if (st.st_size && evbuffer_add_file(b, fd, 0, (ev_off_t)st.st_size) < 0) {
+		close(fd);
+		evbuffer_free(b);
+		fail(req, 500, FM_SERVICE_ERROR, "the file cannot be sent");
+		return;
+	}
+	if (!st.st_size)
+		close(fd);
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* The task's final line made into the route's answer. */
+static void oai_answer(struct oai_wait *w)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	const char *path = NULL;
+	char *text = NULL;
+	size_t len;
+	json_object *o, *d, *res;
+	int code = w->final ? fm_oai_final(w->final, &err) : 500;
+
+	if (!w->final)
+		fm_error(&err, FM_SERVICE_ERROR, "the task's log ended without its final line");
+	if (!code)
+		path = json_object_get_string(json_object_array_get_idx(
+		    fm_json_get(w->final, "output_files", json_type_array), 0));
+	if (!code && w->a.kind == FM_OAI_CHAT) {
+		if (fm_read_file(path, FM_OAI_TEXT_MAX, &text, &len, &err) < 0)
+			code = 500;
+	}
+	if (w->a.stream) {
+		oai_stream_end(w, code, &err, text);
+	} else if (code) {
+		reply_error(w->req, code, &err);
+	} else if (w->a.kind == FM_OAI_CHAT) {
+		reply(w->req, 200, fm_oai_chat(w->id, w->created, w->a.model, text));
+	} else if (w->a.kind == FM_OAI_SPEECH) {
+		oai_send_file(w->req, path);
+	} else {
+		d = json_object_new_object();
+		if (!w->a.b64) {
+			text = fm_xasprintf("%s/api/v1/tasks/%s/files/0", w->base, w->id);
+			json_object_object_add(d, "url", json_object_new_string(text));
+		} else if (fm_resource_base64_file(path, FM_OAI_B64_MAX, &res, &err) == 0) {
+			json_object_object_add(
+			    d, "b64_json", json_object_get(json_object_object_get(res, "data")));
+			json_object_put(res);
+		} else {
+			json_object_put(d);
+			reply_error(w->req, 500, &err);
+			goto out;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "created", json_object_new_int64(w->created));
+		json_object_object_add(o, "data", json_object_new_array());
+		json_object_array_add(json_object_object_get(o, "data"), d);
+		reply(w->req, 200, o);
+	}
+out:
+	free(text);
+	fm_error_release(&err);
+	oai_free(w);
+}
+
+static void oai_line(struct oai_wait *w, const char *line, size_t len)
+{
+	struct fm_buf b = FM_BUF_INIT;
+	json_object *o = NULL;
+	const char *type, *delta;
+
+	if (fm_json_parse(line, len, &o, NULL) < 0)
+		return;
+	type = fm_json_get_string(o, "type");
+	delta = fm_oai_delta(o);
+	if (type &&
+	    (!strcmp(type, "completed") || !strcmp(type, "failed") || !strcmp(type, "cancelled"))) {
+		json_object_put(w->final);
+		w->final = json_object_get(o);
+	} else if (w->a.stream && delta && *delta) {
+		fm_oai_chunk(&b, w->id, w->created, w->a.model, delta, !w->chunks++);
+		oai_chunk_send(w, &b);
+	}
+	fm_buf_release(&b);
+	json_object_put(o);
+}
+
+static void on_oai_wake(evutil_socket_t fd, short what, void *arg);
+
+static void oai_pump(struct oai_wait *w)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_follow_event ev;
+	struct pollfd p[2];
+	struct timeval tv;
+	double until, now;
+	int n, np;
+
+	for (n = 0; n < FM_SERVE_SSE_BATCH; n++) {
+		/* A streamed chat's reader that takes nothing is dropped before its bytes pile up.
+		 */
+		if (w->a.stream &&
+		    evbuffer_get_length(bufferevent_get_output(
+			evhttp_connection_get_bufferevent(w->conn))) > FM_SERVE_SSE_BUF_MAX) {
+			struct evhttp_connection *conn = w->conn;
+
+			oai_cancel(w);
+			oai_free(w);
+			evhttp_connection_free(conn);
+			return;
+		}
+		fm_spool_follow_next(&w->f, &ev);
+		if (ev.kind == FM_FOLLOW_LINE) {
+			oai_line(w, ev.line, ev.len);
+		} else if (ev.kind == FM_FOLLOW_WARN) {
+			fm_warn("%s", ev.message);
+		} else if (ev.kind == FM_FOLLOW_DONE) {
+			oai_answer(w);
+			return;
+		} else if (ev.kind == FM_FOLLOW_AGAIN) {
+			break;
+		}
+	}
+	now = fm_now();
+	if (now >= w->deadline) {
+		oai_cancel(w);
+		fm_error(&err, FM_TIMEOUT_ERROR, "no answer within %g s: the task is cancelled",
+			 w->s->oai_wait);
+		fm_error_detail(&err, "oai_code", json_object_new_string("timeout"));
+		if (w->a.stream)
+			oai_stream_end(w, 504, &err, NULL);
+		else
+			reply_error(w->req, 504, &err);
+		oai_free(w);
+		return;
+	}
+	np = n < FM_SERVE_SSE_BATCH ? fm_spool_follow_poll(&w->f, p, &until) : 0;
+	if (np && !w->ino) {
+		w->ino = event_new(w->s->base, p[0].fd, EV_READ | EV_PERSIST, on_oai_wake, w);
+		event_add(w->ino, NULL);
+	}
+	if (n == FM_SERVE_SSE_BATCH)
+		until = now;
+	until = (until < w->deadline ? until : w->deadline) - now;
+	until = until > 0 ? until : 0;
+	tv.tv_sec = (time_t)until;
+	tv.tv_usec = (suseconds_t)((until - (double)tv.tv_sec) * 1e6);
+	evtimer_add(w->wake, &tv);
+}
+
+static void on_oai_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct oai_wait *w = arg;
+	struct pollfd p = {.fd = fd, .events = POLLIN, .revents = POLLIN};
+
+	if (what & EV_READ)
+		fm_spool_follow_ready(&w->f, &p, 1);
+	oai_pump(w);
+}
+
+/* http://HOST for an image's url: the Host header only when it names this address. */
+static void oai_base(struct evhttp_request *req, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char addr[64] = "127.0.0.1";
+	unsigned port = 0;
+	int fd = bufferevent_getfd(
+	    evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+				  sizeof(addr));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr,
+				  sizeof(addr));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+	}
+	fm_oai_base_url(out, size,
+			evhttp_find_header(evhttp_request_get_input_headers(req), "Host"), addr,
+			port);
+}
+
+static void oai_wait_start(struct request *r, struct fm_oai_ask *a, const char *id, int64_t created)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_follow_event ev;
+	struct oai_wait *w = fm_xcalloc(1, sizeof(*w));
+
+	fm_spool_follow_init(&w->f, &r->s->sp, 0);
+	if (fm_spool_follow_add(&w->f, id, &ev, &err) < 0) {
+		fm_spool_follow_release(&w->f);
+		free(w);
+		reply_error(r->req, 500, &err);
+		return;
+	}
+	w->s = r->s;
+	w->req = r->req;
+	w->conn = evhttp_request_get_connection(r->req);
+	w->a = *a;
+	a->task = NULL;
+	w->created = created;
+	w->deadline = fm_now() + r->s->oai_wait;
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	oai_base(r->req, w->base, sizeof(w->base));
+	w->wake = evtimer_new(r->s->base, on_oai_wake, w);
+	/* The wait may be long: no idle timeout; reading on, so a client that leaves is heard. */
+	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, NULL);
+	evhttp_connection_set_closecb(w->conn, on_oai_close, w);
+	w->gone =
+	    event_new(r->s->base, bufferevent_getfd(evhttp_connection_get_bufferevent(w->conn)),
+		      EV_READ | EV_PERSIST, on_oai_gone, w);
+	event_add(w->gone, NULL);
+	if (w->a.stream) {
+		evhttp_add_header(h, "Content-Type", "text/event-stream");
+		evhttp_add_header(h, "Cache-Control", "no-store");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		evhttp_send_reply_start(r->req, 200, "OK");
+	}
+	oai_pump(w);
+}
+
+/*
+ * The checks and queueing of POST /api/v1/tasks for one task, committed
+ * at once (with any other request's puts waiting): the route follows the
+ * task's log next. -1 when answered with an error.
+ */
+static int oai_queue(struct request *r, json_object *task)
+{
+	struct server *s = r->s;
+	struct fm_error err = FM_ERROR_INIT;
+	json_object *tasks = json_object_new_array(), *problems = json_object_new_array();
+	struct fm_plan_rules rules = {.plugins = &s->plugins, .config = &s->config, .absolute = 1};
+	char name[FM_SPOOL_NAME_MAX];
+	struct fm_plan plan;
+	int rc = -1;
+
+	fm_plan_init(&plan);
+	/* "type":"task" first, as filmeto-submit --json reads a task. */
+	json_object_array_add(tasks, fm_task_object(task));
+	set_owner(r, json_object_array_get_idx(tasks, 0));
+	fm_plan_check_tasks(&rules, tasks, 0, 0, &plan, problems);
+	check_reach(r, &s->sp, &plan, tasks, problems);
+	if (fm_spool_check_plan(&s->sp, &plan, problems, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_error_release(&err);
+		fail(r->req, 500, FM_SERVICE_ERROR, "the spool cannot be read");
+	} else if (json_object_array_length(problems)) {
+		fm_error(&err, FM_VALIDATION_ERROR, "%s",
+			 fm_json_get_string(json_object_array_get_idx(problems, 0), "message"));
+		reply_error(r->req, 400, &err);
+	} else if (fm_spool_put(&s->sp, json_object_array_get_idx(tasks, 0), name, &err) < 0) {
+		fm_warn("%s", err.message);
+		reply_error(r->req, 500, &err);
+	} else if (commit_now(s) < 0) {
+		fail(r->req, 500, FM_SERVICE_ERROR, "the task could not be made durable");
+	} else {
+		rc = 0;
+	}
+	if (!s->waiting)
+		fm_spool_unlock(&s->sp);
+	fm_plan_release(&plan);
+	json_object_put(tasks);
+	json_object_put(problems);
+	return rc;
+}
+
+/* The answer of GET /v1/videos/ID and POST /v1/videos: the task and its status. */
+static void oai_video(struct request *r, struct fm_spool *sp, int code)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool_entry e;
+	json_object *task = NULL, *st = NULL;
+
+	if (fm_spool_find(sp, r->m.id, &e, &err) < 0 || fm_spool_task(sp, &e, &task, &err) < 0 ||
+	    fm_spool_status(sp, r->m.id, &st, &err) < 0) {
+		json_object_put(task);
+		reply_error(r->req, 500, &err);
+		return;
+	}
+	reply(r->req, code, fm_oai_video(task, st));
+	json_object_put(task);
+	json_object_put(st);
+}
+
+/* POST /v1/images/generations, /v1/audio/speech, /v1/chat/completions, /v1/videos. */
+static void oai_post(struct request *r, enum fm_oai_kind kind)
+{
+	static const char *const prefix[] = {[FM_OAI_IMAGES] = "img",
+					     [FM_OAI_SPEECH] = "speech",
+					     [FM_OAI_CHAT] = "chatcmpl",
+					     [FM_OAI_VIDEOS] = "video"};
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_oai_ask a;
+	struct fm_spool sp;
+	json_object *manifests;
+	int64_t created = (int64_t)time(NULL);
+	unsigned char rnd[8];
+	char id[FM_ID_MAX + 1];
+	int code;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		fail(r->req, 500, FM_SERVICE_ERROR, "no random bytes for a task id");
+		return;
+	}
+	snprintf(id, sizeof(id), "%s-%02x%02x%02x%02x%02x%02x%02x%02x", prefix[kind], rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	if (load_plugins(r) < 0)
+		return;
+	manifests = fm_plugins_manifests(&r->s->plugins);
+	code = fm_oai_request(
+	    kind, evhttp_find_header(evhttp_request_get_input_headers(r->req), "Content-Type"),
+	    len ? (const char *)evbuffer_pullup(in, -1) : "", len, manifests, id, created, &a,
+	    &err);
+	json_object_put(manifests);
+	if (code) {
+		reply_error(r->req, code, &err);
+	} else if (oai_queue(r, a.task) == 0) {
+		if (kind != FM_OAI_VIDEOS) {
+			oai_wait_start(r, &a, id, created);
+		} else if (open_spool(r, &sp) == 0) {
+			memcpy(r->m.id, id, sizeof(r->m.id));
+			oai_video(r, &sp, 200);
+			fm_spool_release(&sp);
+		}
+	}
+	fm_oai_ask_release(&a);
+}
+
+/* GET /v1/models, GET and DELETE /v1/videos/ID, GET /v1/videos/ID/content. */
+static void oai_get(struct request *r, enum fm_method method)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool sp;
+	json_object *o;
+	int rc;
+
+	if (r->m.route == FM_ROUTE_OAI_MODELS) {
+		if (load_plugins(r) < 0)
+			return;
+		o = fm_plugins_manifests(&r->s->plugins);
+		reply(r->req, 200, fm_oai_models(o, (int64_t)time(NULL)));
+		json_object_put(o);
+		return;
+	}
+	if (r->m.route == FM_ROUTE_OAI_VIDEO_CONTENT) {
+		r->m.file = 0;
+		get_file(r);
+		return;
+	}
+	if (open_spool(r, &sp) < 0)
+		return;
+	if (find_task(r, &sp) < 0) {
+		fm_spool_release(&sp);
+		return;
+	}
+	if (method == FM_METHOD_GET) {
+		oai_video(r, &sp, 200);
+	} else if ((rc = fm_spool_cancel(&sp, r->m.id, &err)) < 0) {
+		reply_error(r->req, 404, &err);
+	} else if (rc == 2) {
+		fm_error(&err, FM_VALIDATION_ERROR, "video '%s' had already finished", r->m.id);
+		reply_error(r->req, 409, &err);
+	} else {
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(r->m.id));
+		json_object_object_add(o, "object", json_object_new_string("video.deleted"));
+		json_object_object_add(o, "deleted", json_object_new_boolean(1));
+		reply(r->req, 200, o);
+	}
+	fm_spool_release(&sp);
+}
+
 static enum fm_method method_of(enum evhttp_cmd_type c)
 {
 	switch (c) {
@@ -1695,6 +2230,13 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_TASK_STREAM: stream_start(&r); break;
 	case FM_ROUTE_FILMS: post_films(&r); break;
 	case FM_ROUTE_PAGE: page(&r); break;
+	case FM_ROUTE_OAI_IMAGES: oai_post(&r, FM_OAI_IMAGES); break;
+	case FM_ROUTE_OAI_SPEECH: oai_post(&r, FM_OAI_SPEECH); break;
+	case FM_ROUTE_OAI_CHAT: oai_post(&r, FM_OAI_CHAT); break;
+	case FM_ROUTE_OAI_VIDEOS: oai_post(&r, FM_OAI_VIDEOS); break;
+	case FM_ROUTE_OAI_MODELS:
+	case FM_ROUTE_OAI_VIDEO:
+	case FM_ROUTE_OAI_VIDEO_CONTENT: oai_get(&r, method); break;
 	case FM_ROUTE_NONE: break;
 	}
 out:
@@ -1874,10 +2416,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	/* What was put is committed and answered, not dropped with tmp/. */
-	if (s->waiting) {
-		event_del(s->commit);
-		on_commit(-1, 0, s);
-	}
+	if (s->waiting)
+		commit_now(s);
 	if (!s->streams || s->ending) {
 		event_base_loopbreak(s->base);
 		return;
@@ -1931,6 +2471,7 @@ int main(int argc, char **argv)
 	const char *beat = getenv("FILMETO_SERVE_HEARTBEAT");
 	const char *idle = getenv("FILMETO_SERVE_TIMEOUT");
 	struct timeval tv, sweep = {(time_t)FM_SERVE_SWEEP, 0};
+	const char *wait = getenv("FILMETO_SERVE_OPENAI_WAIT");
 	char *end;
 	int i;
 
@@ -1968,6 +2509,14 @@ int main(int argc, char **argv)
 		s.request_timeout = 2 * s.timeout;
 	}
 	raise_nofile();
+	/* Tests see a synchronous OpenAI route time out without waiting 600 s. */
+	s.oai_wait = FM_OAI_WAIT;
+	if (wait && *wait) {
+		s.oai_wait = strtod(wait, &end);
+		if (*end || !(s.oai_wait >= 0.05 && s.oai_wait <= FM_OAI_WAIT))
+			fm_die(FM_EXIT_USAGE, "FILMETO_SERVE_OPENAI_WAIT '%s': seconds, 0.05 to %g",
+			       wait, FM_OAI_WAIT);
+	}
 
 	s.base = event_base_new();
 	/* Priority 0 (on_bind) runs before the connections' events, at 1. */

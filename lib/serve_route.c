@@ -166,6 +166,56 @@ static int asset_route(const char *rest, struct fm_route_match *m, struct fm_err
 	return 0;
 }
 
+/*
+ * The OpenAI-compatible routes, what follows /v1: fixed paths, and
+ * /videos/ID[/content] whose ID is a task id, checked as task_route's.
+ */
+static int oai_route(const char *rest, struct fm_route_match *m, struct fm_error *err)
+{
+	static const struct {
+		const char *path;
+		enum fm_route route;
+		unsigned methods;
+	} fixed[] = {
+	    {"/models", FM_ROUTE_OAI_MODELS, FM_METHOD_GET},
+	    {"/images/generations", FM_ROUTE_OAI_IMAGES, FM_METHOD_POST},
+	    {"/audio/speech", FM_ROUTE_OAI_SPEECH, FM_METHOD_POST},
+	    {"/chat/completions", FM_ROUTE_OAI_CHAT, FM_METHOD_POST},
+	    {"/videos", FM_ROUTE_OAI_VIDEOS, FM_METHOD_POST},
+	};
+	const char *slash;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(*fixed); i++)
+		if (!strcmp(rest, fixed[i].path)) {
+			m->route = fixed[i].route;
+			allow(m, fixed[i].methods);
+			return 0;
+		}
+	if (strncmp(rest, "/videos/", 8))
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	rest += 8;
+	slash = strchr(rest, '/');
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (!slash) {
+		m->route = FM_ROUTE_OAI_VIDEO;
+		allow(m, FM_METHOD_GET | FM_METHOD_DELETE);
+	} else if (!strcmp(slash, "/content")) {
+		m->route = FM_ROUTE_OAI_VIDEO_CONTENT;
+		allow(m, FM_METHOD_GET);
+	} else {
+		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
+	}
+	if (decode(rest, n, m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
+		m->id[0] = '\0';
+		m->route = FM_ROUTE_NONE;
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the path does not name a video: an id is " FM_ID_RULE),
+		       400;
+	}
+	return 0;
+}
+
 int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,
 		   struct fm_error *err)
 {
@@ -201,6 +251,11 @@ int fm_serve_route(enum fm_method method, const char *path, struct fm_route_matc
 		allow(m, FM_METHOD_GET);
 	} else if (!strncmp(path, FM_SERVE_ASSET_PREFIX, sizeof(FM_SERVE_ASSET_PREFIX) - 1)) {
 		int code = asset_route(path + sizeof(FM_SERVE_ASSET_PREFIX) - 1, m, err);
+
+		if (code)
+			return code;
+	} else if (!strncmp(path, "/v1/", 4)) {
+		int code = oai_route(path + 3, m, err);
 
 		if (code)
 			return code;

@@ -84,6 +84,14 @@ enum fm_route {
 	FM_ROUTE_TASK_FILE,   /* GET: the file-th output file of its final line */
 	FM_ROUTE_FILMS,	      /* POST: a storyboard, queued whole */
 	FM_ROUTE_PAGE,	      /* GET / and /web/NAME: the page and its assets */
+	/* OpenAI-compatible (seed 001; lib/serve_openai.h): */
+	FM_ROUTE_OAI_MODELS,	    /* GET /v1/models */
+	FM_ROUTE_OAI_IMAGES,	    /* POST /v1/images/generations */
+	FM_ROUTE_OAI_SPEECH,	    /* POST /v1/audio/speech */
+	FM_ROUTE_OAI_CHAT,	    /* POST /v1/chat/completions */
+	FM_ROUTE_OAI_VIDEOS,	    /* POST /v1/videos */
+	FM_ROUTE_OAI_VIDEO,	    /* GET status, DELETE cancel: /v1/videos/ID */
+	FM_ROUTE_OAI_VIDEO_CONTENT, /* GET /v1/videos/ID/content: its output file 0 */
 };
 
 /* Methods, as bits of struct fm_route_match's allow. */

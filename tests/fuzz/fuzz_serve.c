@@ -33,8 +33,10 @@ static void route(enum fm_method method, const char *line)
 	if (query)
 		*query++ = '\0';
 	code = fm_serve_route(method, path, &m, &err);
-	if (code == 0 && m.route >= FM_ROUTE_TASK && m.route != FM_ROUTE_TOOLS &&
-	    m.route != FM_ROUTE_PLUGINS &&
+	if (code == 0 &&
+	    (m.route == FM_ROUTE_TASK || m.route == FM_ROUTE_TASK_STREAM ||
+	     m.route == FM_ROUTE_TASK_FILE || m.route == FM_ROUTE_OAI_VIDEO ||
+	     m.route == FM_ROUTE_OAI_VIDEO_CONTENT) &&
 	    (!fm_id_valid(m.id) || strchr(m.id, '/') || !strcmp(m.id, ".") || !strcmp(m.id, "..")))
 		abort();
 	if (code == 405 && !m.allow_text[0])

@@ -65,5 +65,6 @@ void test_slurm(void);
 void test_serve_route(void);
 void test_serve_web(void);
 void test_serve_limits(void);
+void test_serve_openai(void);
 
 #endif

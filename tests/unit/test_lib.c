@@ -731,5 +731,6 @@ int main(void)
 	test_serve_route();
 	test_serve_web();
 	test_serve_limits();
+	test_serve_openai();
 	return tap_done();
 }
