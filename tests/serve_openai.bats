@@ -67,8 +67,8 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 }
 
 @test "the openai SDK lists, makes an image, speech, a streamed chat and a video" {
-	command -v node >/dev/null || skip "node is not installed"
-	[ -d "$ROOT/tests/node_modules/openai" ] || skip "make node-deps first"
+	command -v node >/dev/null || { echo "node is not installed" >&2; false; }
+	needs_node_client openai
 	keys
 	serve --key-file keys
 	run node "$ROOT/tests/openai_sdk.mjs" "$URL" "$ALICE" out
