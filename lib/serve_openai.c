@@ -420,7 +420,7 @@ static int route_fields(struct fm_oai_ask *a, json_object *body, json_object *to
 		    json_object_is_type(v, json_type_double) && declares(tool, "temperature") &&
 		    isfinite(json_object_get_double(v)))
 			json_object_object_add(params, "temperature",
-					       json_object_new_double(json_object_get_double(v)));
+					       fm_json_double(json_object_get_double(v)));
 		return 0;
 	}
 	/* Videos: seconds as a string ("4") or a number, the reference image as a resource. */
@@ -435,7 +435,7 @@ static int route_fields(struct fm_oai_ask *a, json_object *body, json_object *to
 			    err, 400, "seconds", "invalid_value",
 			    "'seconds' must be a number of seconds up to 600, not '%.16s'", t);
 		if (declares(tool, "duration"))
-			json_object_object_add(params, "duration", json_object_new_double(d));
+			json_object_object_add(params, "duration", fm_json_double(d));
 	}
 	if (json_object_object_get_ex(body, "input_reference", &v)) {
 		const char *type = fm_json_get_string(v, "type");
