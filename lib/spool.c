@@ -178,6 +178,8 @@ void fm_spool_release(struct fm_spool *sp)
 	sp->pending = NULL;
 	sp->npending = 0;
 	fm_spool_unlock(sp);
+	json_object_put(sp->ids);
+	sp->ids = NULL;
 	json_object_put(sp->warned);
 	sp->warned = NULL;
 	json_object_put(sp->found);
@@ -442,10 +444,42 @@ int fm_spool_lock(struct fm_spool *sp, struct fm_error *err)
 	return 0;
 }
 
+/*
+ * The queueing lock's file counts commits: every commit that queued a
+ * task, and every prune that removed one, writes the next number there
+ * under the lock. A holder that finds the number it last saw knows the
+ * ids it has are still every id there is, and need not read the folders
+ * again: a long-lived holder (filmeto-serve) queues in time that does not
+ * grow with the spool. Text, so a person can read it; a file too short
+ * or not a number is generation 0.
+ */
+#define GEN_LEN 21
+static uint64_t lock_gen(int fd)
+{
+	char buf[GEN_LEN + 1];
+	ssize_t n = pread(fd, buf, GEN_LEN, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+/* The next generation, written under the lock; a lock only read (a read-only copy) is left. */
+static uint64_t bump_gen(struct fm_spool *sp)
+{
+	char buf[GEN_LEN + 1];
+	uint64_t gen = lock_gen(sp->lockfd) + 1;
+
+	snprintf(buf, sizeof(buf), "%020llu\n", (unsigned long long)gen);
+	if (pwrite(sp->lockfd, buf, GEN_LEN, 0) != GEN_LEN)
+		return 0;
+	return gen;
+}
+
 void fm_spool_unlock(struct fm_spool *sp)
 {
-	json_object_put(sp->ids);
-	sp->ids = NULL;
+	/* The ids stay, for the next holder of the lock to check against the generation. */
 	if (sp->locked) {
 		if (sp->fd[FM_SPOOL_QUEUE] >= 0)
 			flock(sp->fd[FM_SPOOL_QUEUE], LOCK_UN);
@@ -466,8 +500,11 @@ static int load_ids(struct fm_spool *sp, struct fm_error *err)
 
 	if (fm_spool_lock(sp, err) < 0)
 		return -1;
-	if (sp->ids)
+	if (sp->ids && sp->ids_gen && lock_gen(sp->lockfd) == sp->ids_gen)
 		return 0;
+	json_object_put(sp->ids);
+	sp->ids = NULL;
+	sp->ids_gen = lock_gen(sp->lockfd);
 	ids = json_object_new_object();
 	for (d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
 		char **names;
@@ -613,9 +650,16 @@ int fm_spool_commit(struct fm_spool *sp, struct fm_error *err)
 	free(sp->pending);
 	sp->pending = NULL;
 	sp->npending = 0;
-	/* What is queued now is in queue/: the next put reads the ids afresh. */
-	json_object_put(sp->ids);
-	sp->ids = NULL;
+	/*
+	 * What is queued now is in queue/ and in the ids: they stay good
+	 * under the next generation. After a failure they are read afresh.
+	 */
+	if (rc == 0 && n && sp->locked && sp->ids)
+		sp->ids_gen = bump_gen(sp);
+	else if (rc < 0 || !sp->locked) {
+		json_object_put(sp->ids);
+		sp->ids = NULL;
+	}
 	if (rc == 0 && n)
 		rc = fm_spool_sync(sp, FM_SPOOL_QUEUE, err);
 	return rc;
@@ -1602,6 +1646,13 @@ int fm_spool_prune(struct fm_spool *sp, double age, unsigned long *removed, stru
 				prune_one(sp, dirs[d], names[i], removed, &failures);
 		}
 		fm_spool_names_free(names, n);
+	}
+	/* Ids removed: a holder of the old ones must read them again. */
+	if (*removed && fm_spool_lock(sp, NULL) == 0) {
+		bump_gen(sp);
+		json_object_put(sp->ids);
+		sp->ids = NULL;
+		fm_spool_unlock(sp);
 	}
 	if (failures)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,

@@ -6,6 +6,7 @@
 #ifndef FM_SPOOL_H
 #define FM_SPOOL_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -82,7 +83,8 @@ struct fm_spool {
 	size_t npending;
 	int locked;	     /* holds the queueing lock (fm_spool_lock) */
 	int lockfd;	     /* its file, open while locked */
-	json_object *ids;    /* under the lock: every id queued or finished, and our puts */
+	json_object *ids;    /* every id queued or finished, and our puts, as of ids_gen */
+	uint64_t ids_gen;    /* the lock file's generation when ids was read or last committed */
 	json_object *warned; /* entries already named through warn */
 	/*
 	 * id -> entry name, where fm_spool_find found each: a name stays the

@@ -349,6 +349,36 @@ static void unput(void)
 	free(dir);
 }
 
+/* A holder keeps its ids across commits, and reads them again once another has queued. */
+static void generations(void)
+{
+	char *dir = tmp_dir(), name[FM_SPOOL_NAME_MAX];
+	struct fm_error err = FM_ERROR_INIT;
+	struct fm_spool a, b;
+	json_object *one = task("one"), *two = task("two");
+
+	OK(fm_spool_open(&a, dir, &err) == 0 && fm_spool_open(&b, dir, &err) == 0, "two holders");
+	OK(fm_spool_put(&a, one, name, &err) == 0 && fm_spool_commit(&a, &err) == 0,
+	   "a queues one");
+	fm_spool_unlock(&a);
+	OK(a.ids != NULL, "a keeps its ids after the commit");
+	OK(fm_spool_put(&b, two, name, &err) == 0 && fm_spool_commit(&b, &err) == 0,
+	   "b queues two");
+	fm_spool_unlock(&b);
+	OK(fm_spool_put(&a, two, name, &err) < 0 && err.code == FM_VALIDATION_ERROR,
+	   "a sees b's two: the generation moved, its ids are read again");
+	fm_error_release(&err);
+	OK(fm_spool_put(&a, one, name, &err) < 0, "and its own one still");
+	fm_error_release(&err);
+	fm_spool_unlock(&a);
+	fm_spool_release(&a);
+	fm_spool_release(&b);
+	json_object_put(one);
+	json_object_put(two);
+	rm_rf(dir);
+	free(dir);
+}
+
 void test_spool(void)
 {
 	ages();
@@ -359,4 +389,5 @@ void test_spool(void)
 	misfits();
 	abandoned_put();
 	unput();
+	generations();
 }
