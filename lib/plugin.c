@@ -185,6 +185,47 @@ int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err)
 	return 0;
 }
 
+/* path's times, size and inode mixed into h (FNV-1a); a missing file mixes in zeros. */
+static unsigned long long stamp_file(unsigned long long h, const char *path)
+{
+	struct stat st;
+	long long v[6] = {0};
+	const unsigned char *b = (const unsigned char *)v;
+	size_t i;
+
+	if (path && stat(path, &st) == 0) {
+		v[0] = st.st_mtim.tv_sec;
+		v[1] = st.st_mtim.tv_nsec;
+		v[2] = st.st_ctim.tv_sec;
+		v[3] = st.st_ctim.tv_nsec;
+		v[4] = st.st_size;
+		v[5] = (long long)st.st_ino;
+	}
+	for (i = 0; i < sizeof(v); i++) {
+		h ^= b[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+unsigned long long fm_plugins_stamp(const struct fm_plugins *p, const char *extra)
+{
+	unsigned long long h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; i < p->npath; i++)
+		h = stamp_file(h, p->path[i]);
+	for (i = 0; i < p->n; i++) {
+		char *yaml = fm_xasprintf("%s/plugin.yaml", p->v[i].dir);
+		char *yml = fm_xasprintf("%s/plugin.yml", p->v[i].dir);
+
+		h = stamp_file(stamp_file(h, yaml), yml);
+		free(yaml);
+		free(yml);
+	}
+	return stamp_file(h, extra);
+}
+
 void fm_plugins_release(struct fm_plugins *p)
 {
 	size_t i;

@@ -33,6 +33,13 @@ struct fm_plugins {
 int fm_plugins_scan(struct fm_plugins *p, struct fm_error *err);
 void fm_plugins_release(struct fm_plugins *p);
 /*
+ * What a scan saw, cheaply: the times, sizes and inodes of the search
+ * directories, of each plugin's manifest and of extra (a config.yaml, or
+ * NULL), mixed into one number. A plugin added, removed or edited, or
+ * the file changed, changes it; a long-lived reader scans again only then.
+ */
+unsigned long long fm_plugins_stamp(const struct fm_plugins *p, const char *extra);
+/*
  * The plugin to run tool with: the one named name (which must serve
  * tool; callers pass config.yaml's defaults: choice when nothing is
  * named), else the first bundled plugin serving tool that is not remote,
