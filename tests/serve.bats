@@ -120,6 +120,26 @@ noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1";
 	[ "$(filmeto-watch --list --json | python3 -c 'import json, sys; print(sum(t["state"] == "queued" for t in json.load(sys.stdin)))')" -eq "$(ls "$SP/queue" | wc -l)" ]
 }
 
+@test "a plugin installed while the server runs is known to it within a second or so; an edited manifest too" {
+	serve --workers 0
+	late() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"late"}' "$1"; }
+	# posts STATUS: a new task for late answers STATUS.
+	n=0
+	posts() {
+		n=$((n + 1))
+		[ "$(api POST /api/v1/tasks --data-binary "$(late "l$n")")" = "$1" ]
+	}
+	posts 422
+	cp -R "$ROOT/plugins/noop" "$FILMETO_PLUGIN_PATH/late"
+	sed -i 's/^name: noop/name: late/' "$FILMETO_PLUGIN_PATH/late/plugin.yaml"
+	wait_for -t 5 posts 201
+	# The manifest edited in place (its tool renamed): the old tool is gone.
+	sed -i 's/^  - name: noop$/  - name: nothing/' "$FILMETO_PLUGIN_PATH/late/plugin.yaml"
+	grep -q '^  - name: nothing$' "$FILMETO_PLUGIN_PATH/late/plugin.yaml"
+	wait_for -t 5 posts 422
+	[[ "$(field 'b["error"]["message"]')" == *"noop"* ]]
+}
+
 @test "every problem of a batch at once: 422, nothing queued" {
 	serve --workers 0
 	[ "$(api POST /api/v1/tasks --data-binary "[$(noop ok1),{\"task_id\":\"b1\",\"tool_name\":\"nosuch\"},{\"tool_name\":\"noop\"},$(noop ok1)]")" = 422 ]
