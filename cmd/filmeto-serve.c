@@ -107,6 +107,7 @@ struct server {
 	struct fm_spool sp;	/* the streams' spool, open while serving */
 	struct stream *streams; /* open ones */
 	int nstreams;		/* how many */
+	unsigned long taken;	/* connections a stream or an OpenAI wait took over, ever */
 	int ending;		/* streams ended by a signal, not yet sent */
 	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
 	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
@@ -573,16 +574,17 @@ static struct conn *conn_busy(struct server *s, struct evhttp_request *req)
 }
 
 /*
- * After it: a stream that took the connection set its own closecb, and
- * the stream's end must not reach the record let go. Otherwise the
- * closecb is ours again: a stream that began and ended at once cleared
- * the one it set.
+ * After it: a stream or an OpenAI wait that took the connection set its
+ * own closecb, and its end must not reach the record let go. Otherwise
+ * the closecb is ours again: one that began and ended at once cleared
+ * the one it set. taken is s->taken before the request.
  */
-static void conn_handed(struct server *s, struct conn *c, struct evhttp_request *req, int streams)
+static void conn_handed(struct server *s, struct conn *c, struct evhttp_request *req,
+			unsigned long taken)
 {
 	if (!c)
 		return;
-	if (s->nstreams > streams) {
+	if (s->taken != taken) {
 		evhttp_request_set_on_complete_cb(req, NULL, NULL);
 		conn_drop(c);
 	} else {
@@ -1643,6 +1645,7 @@ static void stream_start(struct request *r)
 	st->prev = &r->s->streams;
 	r->s->streams = st;
 	r->s->nstreams++;
+	r->s->taken++;
 	evhttp_send_reply_start(r->req, 200, "OK");
 	/* No read timeout while the client only listens; a stalled one: stream_stalled. */
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(st->conn), NULL, NULL);
@@ -2003,6 +2006,7 @@ static void oai_wait_start(struct request *r, struct fm_oai_ask *a, const char *
 	/* The wait may be long: no idle timeout; reading on, so a client that leaves is heard. */
 	bufferevent_set_timeouts(evhttp_connection_get_bufferevent(w->conn), NULL, NULL);
 	evhttp_connection_set_closecb(w->conn, on_oai_close, w);
+	r->s->taken++; /* the connection is the wait's now, not a record's */
 	w->gone =
 	    event_new(r->s->base, bufferevent_getfd(evhttp_connection_get_bufferevent(w->conn)),
 		      EV_READ | EV_PERSIST, on_oai_gone, w);
@@ -2196,7 +2200,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	enum fm_method method = method_of(evhttp_request_get_command(req));
 	struct fm_error rerr = FM_ERROR_INIT, qerr = FM_ERROR_INIT;
 	struct conn *c = conn_busy(r.s, req);
-	int rcode, qcode, streams = r.s->nstreams;
+	int rcode, qcode;
+	unsigned long taken = r.s->taken;
 
 	rcode = fm_serve_route(method, path && *path ? path : "/", &r.m, &rerr);
 	qcode = fm_serve_query_parse(uri ? evhttp_uri_get_query(uri) : NULL,
@@ -2256,7 +2261,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	case FM_ROUTE_NONE: break;
 	}
 out:
-	conn_handed(r.s, c, req, streams);
+	conn_handed(r.s, c, req, taken);
 	fm_error_release(&rerr);
 	fm_error_release(&qerr);
 }

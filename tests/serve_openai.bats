@@ -244,3 +244,17 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 	[ "$status" -eq 2 ]
 	[[ "$output" == *FILMETO_SERVE_OPENAI_WAIT* ]]
 }
+
+@test "a connection whose image or chat was answered is closed and swept once, the server lives on" {
+	# The wait takes the connection over from the record that sweeps idle
+	# ones; both kept it once, and the sweep freed it a second time a
+	# timeout after the answer (a crash in libevent).
+	FILMETO_SERVE_TIMEOUT=0.5 serve
+	[ "$(api POST /v1/images/generations --data-binary '{"model":"titlecard","prompt":"h","size":"320x180"}')" = 200 ]
+	[ "$(api POST /v1/chat/completions --data-binary "$(chat chatter hi)")" = 200 ]
+	# The sweep runs each second and a connection goes after twice the
+	# timeout: three seconds see it done, whatever it did.
+	sleep 3
+	kill -0 "$SERVE_PID"
+	[ "$(api GET /health)" = 200 ]
+}
