@@ -74,7 +74,7 @@ inotify_fds() { find "/proc/$1/fd" -lname 'anon_inode:inotify' | wc -l; }
 	# Now a worker runs them all: each stream gets its task's every event, then the end.
 	run filmeto-run --spool --drain
 	[ "$status" -eq 0 ]
-	wait_for -t 30 test "$(grep -c '^ended ' crowd)" -eq 16
+	wait_for -t 30 eval '[ "$(grep -c "^ended " crowd)" -eq 16 ]'
 	[ "$(grep '^ended live ' crowd)" = "ended live 64 $(log_ids live)" ]
 	grep -q '^ended live 64 [0-9]*,[0-9]*,[0-9]*,' crowd # its progress too, live
 	for i in $(seq 1 14); do
