@@ -673,6 +673,14 @@ static int cross_origin(struct server *s, struct evhttp_request *req)
 	struct fm_error err = FM_ERROR_INIT;
 	int i, ok = 0;
 
+	/* Without keys, a page that rebound its name to 127.0.0.1 is not this server. */
+	if (!s->keys.n && evhttp_find_header(in, "Host") &&
+	    !fm_serve_host_loopback(evhttp_find_header(in, "Host"))) {
+		fail(req, 403, FM_VALIDATION_ERROR,
+		     "the Host header names no loopback address: without --key-file only "
+		     "localhost, 127.0.0.1 and [::1] are answered");
+		return 0;
+	}
 	if (!origin)
 		return 1;
 	evhttp_add_header(out, "Vary", "Origin");

@@ -831,3 +831,40 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 	}
 	return -1;
 }
+
+/* A port in a Host header: 1 to 5 digits, nothing after. */
+static int port_ok(const char *p)
+{
+	size_t n = strspn(p, "0123456789");
+
+	return n >= 1 && n <= 5 && !p[n];
+}
+
+int fm_serve_host_loopback(const char *host)
+{
+	char name[64];
+	const char *end;
+	size_t n;
+	unsigned a, b, c, d;
+	char extra;
+
+	if (!host)
+		return 0;
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return 0;
+		n = (size_t)(end - host - 1);
+		return n == 3 && !strncmp(host + 1, "::1", 3) && (!end[1] || port_ok(end + 2));
+	}
+	end = strchr(host, ':');
+	n = end ? (size_t)(end - host) : strlen(host);
+	if (!n || n >= sizeof(name) || (end && !port_ok(end + 1)))
+		return 0;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (!strcasecmp(name, "localhost") || !strcasecmp(name, "localhost."))
+		return 1;
+	return sscanf(name, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
+	       b < 256 && c < 256 && d < 256 && strspn(name, "0123456789.") == n;
+}

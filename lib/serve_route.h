@@ -260,6 +260,14 @@ int fm_serve_origin_parse(const char *arg, char *out, struct fm_error *err);
  * side is no difference; case is none.
  */
 int fm_serve_origin_same(const char *origin, const char *host);
+/*
+ * Whether a Host header names this machine's loopback: localhost, an
+ * address of 127.0.0.0/8 or [::1], with or without a port. A server
+ * without keys answers only such a Host (or none): a web page whose name
+ * its DNS turns to 127.0.0.1 (DNS rebinding) sends its own name, and is
+ * refused before it can queue a task or read a file.
+ */
+int fm_serve_host_loopback(const char *host);
 
 /*
  * A look at a request's head as its bytes arrive, before evhttp reads

@@ -501,7 +501,7 @@ PY
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.sendall(b"GET /api/v1/tasks/big/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(b"GET /api/v1/tasks/big/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 def rss():
     for line in open("/proc/%s/status" % sys.argv[2]):
         if line.startswith("VmRSS"):
@@ -557,7 +557,7 @@ import socket, sys, time
 socks = []
 for i in range(64):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"GET /api/v1/tasks/crowd/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/tasks/crowd/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     head = b""
     while b"\r\n" not in head:
         head += s.recv(1)

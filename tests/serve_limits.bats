@@ -73,6 +73,24 @@ val() { awk -v k="$1" '$1 == k { print $2 }' out; }
 	[ "$(api OPTIONS /nowhere -H 'Origin: http://localhost:5173')" = 404 ]
 }
 
+@test "without keys a Host that names no loopback address is refused (DNS rebinding); with keys it is served" {
+	serve --workers 0
+	[ "$(api GET /health -H "Host: rebind.evil.example:$PORT")" = 403 ]
+	[[ "$(field 'b["error"]["message"]')" == *"loopback"* ]]
+	[ "$(api POST /api/v1/tasks -H "Host: rebind.evil.example:$PORT" -H "Origin: http://rebind.evil.example:$PORT" \
+		--data-binary '{"task_id":"r1","tool_name":"noop","plugin_name":"noop"}')" = 403 ]
+	[ ! -e "$FILMETO_SPOOL/queue" ] || [ -z "$(ls "$FILMETO_SPOOL/queue")" ]
+	[ "$(api GET /health -H "Host: localhost:$PORT")" = 200 ]
+	[ "$(api GET /health -H "Host: [::1]:$PORT")" = 200 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$PORT/health")" = 200 ]
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || true
+	printf 'alice %s\n' "$KEY" >keys
+	chmod 600 keys
+	serve --workers 0 --key-file keys
+	[ "$(api GET /api/v1/tasks -H "Host: films.example" -H "Authorization: Bearer $KEY")" = 200 ]
+}
+
 @test "without --cors every foreign origin is refused; requests without Origin are not concerned" {
 	serve --workers 0
 	[ "$(api GET /health -H 'Origin: http://localhost:5173')" = 403 ]

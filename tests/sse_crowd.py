@@ -60,7 +60,7 @@ async def dechunk(reader):
 async def follow(port, st, opened):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        b"GET /api/v1/tasks/%s/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+        b"GET /api/v1/tasks/%s/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
         % st.task.encode()
     )
     status = await reader.readline()

@@ -40,6 +40,9 @@ static void origin(const char *line)
 		abort();
 	}
 	fm_error_release(&err);
+	/* A Host taken as loopback has no byte a header could not hold. */
+	if (fm_serve_host_loopback(line) && line[strcspn(line, " \t\r\n")])
+		abort();
 	if (sp) {
 		char *o = fm_xstrndup(line, (size_t)(sp - line));
 

@@ -122,8 +122,39 @@ static void test_peek(void)
 	   "peek: one line past the bound, at once");
 }
 
+static void test_hosts(void)
+{
+	static const char *const yes[] = {"localhost",	 "LOCALHOST:8470",  "127.0.0.1",
+					  "127.0.0.1:1", "127.9.8.7:65535", "[::1]",
+					  "[::1]:8470",	 "localhost."};
+	static const char *const no[] = {"",
+					 "evil.example",
+					 "evil.example:8470",
+					 "127.0.0.1.evil.example",
+					 "localhost.evil.example",
+					 "128.0.0.1",
+					 "127.0.0.256",
+					 "127.0.0.1:",
+					 "127.0.0.1:123456",
+					 "127.0.0.1:80x",
+					 "[::2]:1",
+					 "[::1]x",
+					 "0x7f.0.0.1",
+					 "127.1",
+					 "127.0.0.1 ",
+					 "10.0.0.1"};
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(*yes); i++)
+		OK(fm_serve_host_loopback(yes[i]), "loopback Host: '%s'", yes[i]);
+	for (i = 0; i < sizeof(no) / sizeof(*no); i++)
+		OK(!fm_serve_host_loopback(no[i]), "not loopback: '%s'", no[i]);
+	OK(!fm_serve_host_loopback(NULL), "no Host: not loopback (the caller lets none pass)");
+}
+
 void test_serve_limits(void)
 {
+	test_hosts();
 	test_origins();
 	test_peek();
 }
