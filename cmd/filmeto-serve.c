@@ -772,8 +772,15 @@ static void set_owner(struct request *r, json_object *task)
 }
 
 /*
+ * Parameters that point a plugin at a server or a file: the endpoint the
+ * worker would send the operator's API keys to (openai, http, comfyui),
+ * a workflow file comfyui reads and sends on, an image path it reads.
+ */
+static const char *const server_params[] = {"endpoint", "workflow", "input_image_path"};
+
+/*
  * What a key that is not admin may not reach through a task: a file of
- * the server's (a local_path resource, ComfyUI's input_image_path), and
+ * the server's (a local_path resource, a parameter of server_params), and
  * another key's task, whose outputs a task_output would hand over. Each
  * is a problem, said as the spool says an id it does not have, so
  * another's task is not revealed.
@@ -800,12 +807,15 @@ static void check_reach(struct request *r, struct fm_spool *sp, const struct fm_
 					   "over HTTP (send base64 or a remote_url)",
 					   id ? id : "?", j + 1);
 		}
-		if (fm_json_get_string(fm_json_get(t, "parameters", json_type_object),
-				       "input_image_path"))
-			fm_problem(problems,
-				   "task '%s': input_image_path names a file of the server: not "
-				   "taken over HTTP",
-				   id ? id : "?");
+		for (j = 0; j < sizeof(server_params) / sizeof(*server_params); j++)
+			if (json_object_object_get_ex(
+				fm_json_get(t, "parameters", json_type_object), server_params[j],
+				NULL))
+				fm_problem(problems,
+					   "task '%s': parameter '%s' names a server or a file of "
+					   "the server's: only an admin key sets it (config.yaml "
+					   "sets it for everyone)",
+					   id ? id : "?", server_params[j]);
 		needs = fm_task_needs(t);
 		for (j = 0; j < json_object_array_length(needs); j++) {
 			const char *d = json_object_get_string(json_object_array_get_idx(needs, j));

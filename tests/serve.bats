@@ -318,6 +318,13 @@ ROOT_KEY=root-key-0123456789abcdef
 	[[ "$(field 'b["error"]["message"]')" == *"local_path is not taken over HTTP"* ]]
 	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"own","tool_name":"noop","plugin_name":"noop","depends_on":["theirs"]}')" = 201 ]
 	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY" --data-binary '{"task_id":"adm","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 201 ]
+	# Nor point a plugin elsewhere: the worker would send the operator's
+	# API key to that endpoint, or read and send on that workflow file.
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"leak","tool_name":"text2text","plugin_name":"openai","parameters":{"prompt":"x","endpoint":"http://127.0.0.1:9/v1"}}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"parameter 'endpoint'"*"only an admin key"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"wf","tool_name":"text2image","plugin_name":"comfyui","parameters":{"prompt":"x","workflow":"/etc/passwd"}}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"parameter 'workflow'"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY" --data-binary '{"task_id":"ep","tool_name":"text2text","plugin_name":"openai","parameters":{"prompt":"x","endpoint":"http://127.0.0.1:9/v1"}}')" = 201 ]
 }
 
 @test "with keys it may listen beyond loopback" {
