@@ -108,6 +108,7 @@ struct server {
 	struct stream *streams; /* open ones */
 	int nstreams;		/* how many */
 	unsigned long taken;	/* connections a stream or an OpenAI wait took over, ever */
+	int64_t bodies;		/* Content-Lengths of the bodies being read (FM_SERVE_BODIES_MAX) */
 	int ending;		/* streams ended by a signal, not yet sent */
 	double heartbeat;	/* FM_SERVE_SSE_HEARTBEAT, or the environment's */
 	struct event *drained;	/* the loop ends when the ended streams are sent, or then */
@@ -318,6 +319,7 @@ struct conn {
 	struct evbuffer_cb_entry *peek;
 	struct fm_buf head;
 	int peeking;
+	int64_t body; /* its request's Content-Length, counted in the server's bodies */
 	struct conn *next, **prev;
 };
 
@@ -334,10 +336,18 @@ static void listeners_enable(struct server *s, int on)
 	}
 }
 
+/* Its request's body no longer counts in the bodies being read. */
+static void body_done(struct conn *c)
+{
+	c->s->bodies -= c->body;
+	c->body = 0;
+}
+
 static void conn_drop(struct conn *c)
 {
 	struct server *s = c->s;
 
+	body_done(c);
 	if (c->peek)
 		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->peek);
 	fm_buf_release(&c->head);
@@ -369,8 +379,9 @@ static void refuse(struct conn *c, int code)
 	    {"Unauthorized", "a valid key is needed: Authorization: Bearer KEY"},
 	    {"Payload Too Large", "the body is larger than %d MiB"},
 	    {"Request Header Fields Too Large", "more than %d header lines"},
+	    {"Service Unavailable", "too many large bodies arrive at once: try again shortly"},
 	};
-	const char *const *w = why[code == 401 ? 0 : code == 413 ? 1 : 2];
+	const char *const *w = why[code == 401 ? 0 : code == 413 ? 1 : code == 431 ? 2 : 3];
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_buf out = FM_BUF_INIT;
 	json_object *body;
@@ -385,7 +396,10 @@ static void refuse(struct conn *c, int code)
 		    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 		    "Content-Length: %zu\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n"
 		    "%s\n",
-		    code, w[0], strlen(text) + 1, code == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+		    code, w[0], strlen(text) + 1,
+		    code == 401	  ? "WWW-Authenticate: Bearer\r\n"
+		    : code == 503 ? "Retry-After: 1\r\n"
+				  : "",
 		    text);
 	if (!evbuffer_get_length(bufferevent_get_output(c->bev))) {
 		sent = send(bufferevent_getfd(c->bev), out.s, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -451,6 +465,14 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		refuse(c, right ? 413 : 401);
 		return;
 	}
+	if (length > 0 && c->s->bodies + length > FM_SERVE_BODIES_MAX &&
+	    !evbuffer_get_length(bufferevent_get_output(c->bev))) {
+		refuse(c, 503);
+		return;
+	}
+	body_done(c);
+	c->body = length > 0 ? length : 0;
+	c->s->bodies += c->body;
 	evhttp_connection_set_max_body_size(c->evcon, limit);
 	if (c->head.s)
 		explicit_bzero(c->head.s, c->head.len);
@@ -542,6 +564,7 @@ static void on_answered(struct evhttp_request *req, void *arg)
 	(void)req;
 	c->busy = 0;
 	c->since = fm_now();
+	body_done(c);
 	peek_head(c);
 }
 

@@ -240,6 +240,12 @@ void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_
  * FM_SERVE_BODY_MAX; a smaller one is read and answered 401.
  */
 #define FM_SERVE_ANON_BODY_MAX (64 * 1024)
+/*
+ * The bodies read at once, by their Content-Length, in all: one more that
+ * would pass it is 503 before it is read (each may be FM_SERVE_BODY_MAX,
+ * and a few clients would otherwise make the server hold gigabytes).
+ */
+#define FM_SERVE_BODIES_MAX (256 * 1024 * 1024)
 /* --cors: allowed origins, and the longest one taken. */
 #define FM_SERVE_ORIGINS_MAX 16
 #define FM_SERVE_ORIGIN_MAX  256

@@ -205,3 +205,34 @@ val() { awk -v k="$1" '$1 == k { print $2 }' out; }
 	[ "$(val then)" = 10 ]
 	alive
 }
+
+@test "large bodies arriving at once are bounded in all: past 256 MiB declared, 503 before it is read" {
+	serve --workers 0
+	python3 - "$PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+mib = 60 * 1024 * 1024
+head = ("POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\n\r\n" % mib).encode()
+held = []
+for i in range(4):  # 240 MiB declared: each is let in and read on
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(head + b"[" + b" " * 65536)
+    held.append(s)
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10)
+s.sendall(head + b"[")
+answer = b""
+while b"\r\n\r\n" not in answer:
+    got = s.recv(4096)
+    if not got:
+        break
+    answer += got
+assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+assert b"Retry-After: 1" in answer, answer
+for h in held:
+    h.close()
+PY
+	# The four gone, their share is free again: a body is read and answered.
+	wait_for eval '[ "$(api POST /api/v1/tasks --data-binary "$(printf "{\"task_id\":\"after\",\"tool_name\":\"noop\",\"plugin_name\":\"noop\"}")")" = 201 ]'
+}
