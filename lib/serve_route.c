@@ -739,9 +739,10 @@ int fm_serve_origin_same(const char *origin, const char *host)
 	char *h;
 	int same;
 
-	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 7)
+	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 8)
 		return 0;
-	h = fm_xasprintf("http://%s", host);
+	/* https: the page came through a TLS proxy that kept the Host. */
+	h = fm_xasprintf("%s://%s", strncasecmp(origin, "https://", 8) ? "http" : "https", host);
 	same = fm_serve_origin_parse(origin, a, &err) == 0 &&
 	       fm_serve_origin_parse(h, b, &err) == 0 && !strcmp(a, b);
 	fm_error_release(&err);

@@ -262,8 +262,9 @@ void fm_serve_sse_event(struct fm_buf *out, uint64_t id, const char *line, size_
 int fm_serve_origin_parse(const char *arg, char *out, struct fm_error *err);
 /*
  * Whether an Origin header names the origin a request was sent to: the
- * Host header it carries, over http. A default port (:80) on either
- * side is no difference; case is none.
+ * Host header it carries, over http, or over https when the origin says
+ * so (a TLS proxy in front that kept the Host). A default port (:80,
+ * :443) on either side is no difference; case is none.
  */
 int fm_serve_origin_same(const char *origin, const char *host);
 /*

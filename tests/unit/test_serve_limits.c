@@ -56,7 +56,11 @@ static void test_origins(void)
 		       bad[i]);
 	OK(fm_serve_origin_same("http://127.0.0.1:8470", "127.0.0.1:8470"), "same: its Host");
 	OK(fm_serve_origin_same("http://LOCALHOST", "localhost:80"), "same: case, :80");
-	OK(!fm_serve_origin_same("https://127.0.0.1:8470", "127.0.0.1:8470"), "same: not https");
+	OK(fm_serve_origin_same("https://films.example", "films.example"),
+	   "same: https through a proxy that kept the Host");
+	OK(fm_serve_origin_same("https://films.example:443", "films.example"), "same: https, :443");
+	OK(!fm_serve_origin_same("https://films.example", "films.example:80"),
+	   "same: not https against http's port");
 	OK(!fm_serve_origin_same("http://127.0.0.1:8471", "127.0.0.1:8470"), "same: another port");
 	OK(!fm_serve_origin_same("http://evil.example", NULL), "same: no Host");
 	OK(!fm_serve_origin_same("null", "127.0.0.1"), "same: null is none");
