@@ -736,13 +736,14 @@ int fm_serve_origin_same(const char *origin, const char *host)
 {
 	char a[FM_SERVE_ORIGIN_MAX + 1], b[FM_SERVE_ORIGIN_MAX + 1];
 	struct fm_error err = FM_ERROR_INIT;
+	/* https: the page came through a TLS proxy that kept the Host. */
+	const char *scheme = origin && !strncasecmp(origin, "https://", 8) ? "https" : "http";
 	char *h;
 	int same;
 
-	if (!origin || !host || strlen(host) > FM_SERVE_ORIGIN_MAX - 8)
+	if (!origin || !host || strlen(host) + strlen(scheme) + 3 > FM_SERVE_ORIGIN_MAX)
 		return 0;
-	/* https: the page came through a TLS proxy that kept the Host. */
-	h = fm_xasprintf("%s://%s", strncasecmp(origin, "https://", 8) ? "http" : "https", host);
+	h = fm_xasprintf("%s://%s", scheme, host);
 	same = fm_serve_origin_parse(origin, a, &err) == 0 &&
 	       fm_serve_origin_parse(h, b, &err) == 0 && !strcmp(a, b);
 	fm_error_release(&err);
