@@ -47,11 +47,16 @@ static void scan_bytes(const uint8_t *data, size_t size)
 /* The bytes as the log of a queued task, which a worker then claims. */
 static void claim_bytes(const uint8_t *data, size_t size)
 {
-	char name[FM_SPOOL_NAME_MAX];
+	/* A new id each time: the handle keeps the ids it has seen, and the entry goes by hand. */
+	static unsigned long n;
+	char name[FM_SPOOL_NAME_MAX], id[32];
 	struct fm_spool_claim c;
-	json_object *t = fm_event_new("task", "fuzz");
+	json_object *t;
 	struct stat st;
 	int fd;
+
+	snprintf(id, sizeof(id), "fuzz-%lu", n++);
+	t = fm_event_new("task", id);
 
 	if (fm_spool_put(&sp, t, name, NULL) < 0 || fm_spool_commit(&sp, NULL) < 0)
 		abort();

@@ -86,15 +86,19 @@ static void stream(const uint8_t *data, size_t size)
 /* The bytes as the log of a task that has finished, followed to its end. */
 static void follow(const uint8_t *data, size_t size)
 {
-	char name[FM_SPOOL_NAME_MAX];
+	/* A new id each time: the handle keeps the ids it has seen, and the entry goes by hand. */
+	static unsigned long n;
+	char name[FM_SPOOL_NAME_MAX], id[32];
 	struct fm_buf said = FM_BUF_INIT;
 	struct fm_follow_event ev;
 	struct fm_spool_follow f;
-	json_object *t = fm_event_new("task", "fuzz");
+	json_object *t;
 	struct fm_tally ta;
 	size_t calls = 0;
 	int fd;
 
+	snprintf(id, sizeof(id), "fuzz-%lu", n++);
+	t = fm_event_new("task", id);
 	if (fm_spool_put(&sp, t, name, NULL) < 0 || fm_spool_commit(&sp, NULL) < 0)
 		abort();
 	json_object_put(t);
@@ -107,7 +111,7 @@ static void follow(const uint8_t *data, size_t size)
 	fm_tally_init(&ta);
 	ta.replay = 1;
 	fm_spool_follow_init(&f, &sp, 0);
-	if (fm_spool_follow_add(&f, "fuzz", &ev, NULL) < 0 || ev.kind != FM_FOLLOW_TASK)
+	if (fm_spool_follow_add(&f, id, &ev, NULL) < 0 || ev.kind != FM_FOLLOW_TASK)
 		abort();
 	if (ev.line)
 		line(&ta, ev.line, ev.len, &said);
