@@ -1,0 +1,133 @@
+/*
+ * Object storage: s3:// URIs read and written through S3's HTTP API
+ * (AWS S3 and what speaks it: MinIO, Ceph RGW, Garage, R2). Settings
+ * and keys are found where the AWS CLI finds them, requests are signed
+ * by libcurl on lib/http.h's client, and the one thing libcurl cannot
+ * sign, a presigned GET URL, is built on libavutil's HMAC-SHA256.
+ *
+ * The secret key and the session token are secrets of the process
+ * (lib/redact.h): no error, detail or event carries them. A presigned
+ * URL must carry a session token to work, so none is made while one is
+ * in use (fm_s3_presign says why).
+ */
+#ifndef FM_S3_H
+#define FM_S3_H
+
+#include <json-c/json.h>
+#include <time.h>
+
+#include "error.h"
+#include "http.h"
+
+/* Longest s3:// URI, and S3's own limits on a bucket's name and a key. */
+#define FM_S3_URI_MAX	 2048
+#define FM_S3_BUCKET_MAX 63
+#define FM_S3_KEY_MAX	 1024
+/* Largest ~/.aws/credentials or ~/.aws/config read, and longest line in it. */
+#define FM_S3_INI_MAX	   (1024 * 1024)
+#define FM_S3_INI_LINE_MAX 4096
+/* Longest value of one S3 error body element kept (Code, Message, …). */
+#define FM_S3_XML_VALUE_MAX 1024
+/* A presigned URL's default lifetime, and SigV4's longest (7 days). */
+#define FM_S3_URL_TTL	  3600
+#define FM_S3_URL_TTL_MAX 604800
+/* Where no region is set, as the AWS CLI does. */
+#define FM_S3_DEFAULT_REGION "us-east-1"
+
+struct fm_s3_uri {
+	char *bucket;
+	char *key; /* may be "" (a prefix), never NULL once parsed */
+};
+
+/* Whether s starts with "s3://". */
+int fm_s3_is_uri(const char *s);
+/*
+ * s3://BUCKET/KEY into u. A bucket of 3 to 63 lowercase letters, digits,
+ * '.' and '-'; a key of at most FM_S3_KEY_MAX bytes without control
+ * characters. VALIDATION_ERROR naming the URI and the rule otherwise.
+ */
+int fm_s3_uri_parse(const char *s, struct fm_s3_uri *u, struct fm_error *err);
+void fm_s3_uri_release(struct fm_s3_uri *u);
+/* "s3://BUCKET/KEY", free()d by the caller. */
+char *fm_s3_uri_string(const struct fm_s3_uri *u);
+
+/*
+ * Settings as the AWS CLI reads them: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else the profile
+ * AWS_PROFILE (or "default") of AWS_SHARED_CREDENTIALS_FILE
+ * (~/.aws/credentials), then of AWS_CONFIG_FILE (~/.aws/config, where it
+ * is "[profile NAME]"). Region: AWS_REGION, AWS_DEFAULT_REGION, the
+ * profile's region, FM_S3_DEFAULT_REGION. Endpoint: AWS_ENDPOINT_URL_S3,
+ * AWS_ENDPOINT_URL, the profile's s3.endpoint_url or endpoint_url, else
+ * AWS's own. Addressing: the profile's s3.addressing_style (path,
+ * virtual, auto); auto is virtual-hosted on amazonaws.com for buckets
+ * that are DNS names, path-style elsewhere (MinIO, s3rver, Ceph, Garage
+ * want it, and an IP address or localhost cannot carry a bucket).
+ */
+struct fm_s3 {
+	struct fm_http http;
+	char *id, *secret, *token; /* secret and token are secrets of the process */
+	char *region;
+	char *endpoint; /* scheme://host[:port], no trailing slash */
+	char *profile;
+	int path_style; /* -1 auto, 0 virtual, 1 path */
+};
+
+/*
+ * Reads the settings into s and makes its HTTP client. No key anywhere is
+ * a VALIDATION_ERROR naming the variables and the profile looked at; an
+ * unreadable or malformed file one naming the file and line.
+ */
+int fm_s3_init(struct fm_s3 *s, struct fm_error *err);
+void fm_s3_release(struct fm_s3 *s);
+/* The URL of an object (or of its bucket with key ""), free()d by the caller. */
+char *fm_s3_object_url(const struct fm_s3 *s, const struct fm_s3_uri *u);
+
+/*
+ * PUT the file path as the object u with content type mime (NULL:
+ * guessed from the name), streamed from disk. GET the object u into path
+ * (through a temporary name). HEAD, DELETE. Errors name the s3:// URI
+ * and S3's code (fm_s3_error); code is the code to fail with:
+ * SERVICE_ERROR for results, RESOURCE_PROCESSING_ERROR for inputs.
+ */
+int fm_s3_put_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path, const char *mime,
+		   struct fm_error *err);
+int fm_s3_get_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
+		   struct fm_error *err);
+
+/*
+ * A presigned GET URL for u, valid ttl seconds from now (1 to
+ * FM_S3_URL_TTL_MAX), free()d by the caller. NULL with a
+ * VALIDATION_ERROR when a session token is in use: such a URL must carry
+ * the token, and filmeto writes no credential anywhere.
+ */
+char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, time_t now,
+		    struct fm_error *err);
+
+/*
+ * The few elements of an S3 error body (<Error><Code>…): each "" when
+ * absent, entities decoded, cut to FM_S3_XML_VALUE_MAX. Returns 0 when a
+ * Code was found, else -1. Reads at most len bytes; never fails on
+ * malformed input.
+ */
+struct fm_s3_xml_error {
+	char code[128];
+	char message[FM_S3_XML_VALUE_MAX];
+	char bucket[FM_S3_BUCKET_MAX + 1];
+	char key[FM_S3_XML_VALUE_MAX];
+};
+int fm_s3_error_parse(const char *body, size_t len, struct fm_s3_xml_error *e);
+
+/*
+ * An INI file as the AWS CLI writes it: "[section]", "key = value",
+ * '#' and ';' comments, and nested keys (an indented "key = value"
+ * under "s3 =") reported as "s3.key". Calls set() for each value;
+ * a nonzero return stops. A line that is none of these, or longer than
+ * FM_S3_INI_LINE_MAX, is a VALIDATION_ERROR naming name and the line
+ * number; text past FM_S3_INI_MAX is refused.
+ */
+int fm_s3_ini_parse(const char *text, size_t len, const char *name,
+		    int (*set)(void *arg, const char *section, const char *key, const char *value),
+		    void *arg, struct fm_error *err);
+
+#endif
