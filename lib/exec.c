@@ -585,6 +585,25 @@ static void fit_result(struct fm_exec *x, struct job *j, struct fm_result *res)
 	}
 }
 
+/* Hands a result to on_result with the folder its outputs lie in. */
+static void publish(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	const char *film = fm_exec_film_task(x);
+	char *base, *slash;
+	int is_film = film && x->o.film && !strcmp(film, j->e->text);
+
+	if (is_film) {
+		base = fm_xstrdup(x->o.film);
+		slash = strrchr(base, '/');
+		if (slash)
+			*slash = '\0';
+	} else {
+		base = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	}
+	x->o.on_result(x->o.result_ctx, base, is_film, res);
+	free(base);
+}
+
 /* Emits the final line, shrinks the entry, and tells the dependents. */
 static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 {
@@ -593,6 +612,8 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 	size_t ndependents = j->ndependents;
 	char *id;
 
+	if (x->o.on_result && res->status == FM_STATUS_SUCCESS)
+		publish(x, j, res);
 	fit_result(x, j, res);
 	res->attempts = j->attempt ? j->attempt : 1;
 	json_object_object_add(res->metadata, "tool_name", json_object_new_string(j->t.tool_name));

@@ -75,6 +75,15 @@ struct fm_exec_opts {
 	const char *const *sbatch_args;
 	size_t nsbatch_args;
 	double slurm_poll;
+	/*
+	 * When set, called with each successful result before its final
+	 * line is written, with the folder its outputs are relative to (the
+	 * film's for -o's combine task, else output_dir/TASK_ID): uploads to
+	 * object storage (lib/s3.h), which may turn it into a failure. It
+	 * runs on the loop: the task's line waits for it.
+	 */
+	void (*on_result)(void *ctx, const char *base_dir, int film, struct fm_result *res);
+	void *result_ctx;
 	/* When set, every event goes here (borrowed) instead of to out. */
 	void (*on_event)(void *ctx, json_object *ev);
 	void *event_ctx;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -656,4 +657,141 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 	free(host);
 	free(url);
 	return out;
+}
+
+/* --- results ------------------------------------------------------------ */
+
+static char *output_key(const struct fm_s3_uri *prefix, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+	const char *rel = !strncmp(path, base, n) && path[n] == '/' ? path + n + 1 : NULL;
+
+	if (!rel) {
+		rel = strrchr(path, '/');
+		rel = rel ? rel + 1 : path;
+	}
+	return fm_xasprintf("%s%s", prefix->key, rel);
+}
+
+int fm_s3_publish(struct fm_s3 *s, const struct fm_s3_uri *prefix, const char *base_dir, long ttl,
+		  struct fm_result *res)
+{
+	size_t i, n = res->output_resources ? json_object_array_length(res->output_resources) : 0;
+	struct fm_error err = FM_ERROR_INIT;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		json_object *o = json_object_array_get_idx(res->output_resources, i), *meta;
+		const char *path = fm_json_get_string(o, "path");
+		struct fm_s3_uri u = {prefix->bucket, NULL};
+		char *uri, *url;
+
+		if (!path)
+			continue;
+		u.key = output_key(prefix, base_dir, path);
+		rc = fm_s3_put_file(s, &u, path, fm_json_get_string(o, "mime_type"), &err);
+		if (rc == 0) {
+			uri = fm_s3_uri_string(&u);
+			meta = fm_json_get(o, "metadata", json_type_object);
+			if (!meta) {
+				meta = json_object_new_object();
+				json_object_object_add(o, "metadata", meta);
+			}
+			json_object_object_add(meta, "s3_uri", json_object_new_string(uri));
+			url = fm_s3_presign(s, &u, ttl, time(NULL), NULL);
+			if (url)
+				json_object_object_add(o, "url", json_object_new_string(url));
+			free(url);
+			free(uri);
+		} else {
+			size_t m = strlen(err.message);
+
+			snprintf(err.message + m, sizeof(err.message) - m,
+				 "; the local copy stays at '%s'", path);
+			fm_error_detail(&err, "local_path", json_object_new_string(path));
+		}
+		free(u.key);
+	}
+	if (rc < 0) {
+		res->status = FM_STATUS_ERROR;
+		fm_error_move(&res->error, &err);
+		if (res->error.code != FM_TASK_CANCELLED)
+			res->error.code = FM_SERVICE_ERROR;
+	}
+	fm_error_release(&err);
+	return rc;
+}
+
+/* A prefix: the key as given, with a '/' after it unless empty. */
+static void as_prefix(struct fm_s3_uri *u)
+{
+	size_t n = strlen(u->key);
+	char *k;
+
+	if (n == 0 || u->key[n - 1] == '/')
+		return;
+	k = fm_xasprintf("%s/", u->key);
+	free(u->key);
+	u->key = k;
+}
+
+int fm_s3_out_init(struct fm_s3_out *out, const char *film_uri, const char *upload_uri, long ttl,
+		   const char *output_dir, char **local_film, struct fm_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->ttl = ttl;
+	if (upload_uri) {
+		if (fm_s3_uri_parse(upload_uri, &out->upload, err) < 0)
+			return -1;
+		as_prefix(&out->upload);
+	}
+	if (film_uri) {
+		const char *name, *dot;
+
+		if (fm_s3_uri_parse(film_uri, &out->film, err) < 0)
+			goto fail;
+		name = strrchr(out->film.key, '/');
+		name = name ? name + 1 : out->film.key;
+		dot = strrchr(name, '.');
+		if (!dot || dot == name ||
+		    (strcasecmp(dot, ".mp4") && strcasecmp(dot, ".mov") &&
+		     strcasecmp(dot, ".mkv"))) {
+			fm_error(err, FM_VALIDATION_ERROR,
+				 "'%s' does not end in .mp4, .mov or .mkv", film_uri);
+			goto fail;
+		}
+		*local_film = fm_xasprintf("%s/%s", output_dir, name);
+		/* The film's sidecars go beside it: the prefix is its folder. */
+		out->film.key[name - out->film.key] = '\0';
+	}
+	if (fm_s3_init(&out->s3, err) == 0)
+		return 0;
+fail:
+	fm_s3_out_release(out);
+	return -1;
+}
+
+void fm_s3_out_release(struct fm_s3_out *out)
+{
+	if (out->s3.http.curl)
+		fm_s3_release(&out->s3);
+	fm_s3_uri_release(&out->film);
+	fm_s3_uri_release(&out->upload);
+}
+
+void fm_s3_out_result(void *arg, const char *base_dir, int film, struct fm_result *res)
+{
+	struct fm_s3_out *out = arg;
+	struct fm_s3_uri prefix;
+
+	if (film && out->film.bucket) {
+		fm_s3_publish(&out->s3, &out->film, base_dir, out->ttl, res);
+		return;
+	}
+	if (!out->upload.bucket)
+		return;
+	prefix.bucket = out->upload.bucket;
+	prefix.key = fm_xasprintf("%s%s/", out->upload.key, res->task_id);
+	fm_s3_publish(&out->s3, &prefix, base_dir, out->ttl, res);
+	free(prefix.key);
 }

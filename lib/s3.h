@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "http.h"
+#include "model.h"
 
 /* Longest s3:// URI, and S3's own limits on a bucket's name and a key. */
 #define FM_S3_URI_MAX	 2048
@@ -103,6 +104,41 @@ int fm_s3_get_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
  */
 char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, time_t now,
 		    struct fm_error *err);
+
+/*
+ * Uploads a task's outputs (res->output_resources) under prefix (a key
+ * ending in '/', or ""): each file at prefix + its path relative to
+ * base_dir, or + its name when it lies elsewhere. Each output gets
+ * "url", a presigned GET URL valid ttl seconds (none with a session
+ * token), and "metadata.s3_uri"; output_files keep the local paths. The
+ * first upload that fails turns res into a SERVICE_ERROR naming the
+ * s3:// URI and S3's code, and saying the local copy stays; returns -1
+ * then.
+ */
+int fm_s3_publish(struct fm_s3 *s, const struct fm_s3_uri *prefix, const char *base_dir, long ttl,
+		  struct fm_result *res);
+
+/*
+ * Where a run's results go: -o s3://BUCKET/KEY's film and sidecars
+ * beside KEY, --upload s3://BUCKET/PREFIX/'s every task under
+ * PREFIX/TASK_ID/. fm_s3_out_result is struct fm_exec_opts' on_result.
+ */
+struct fm_s3_out {
+	struct fm_s3 s3;
+	struct fm_s3_uri film;	 /* bucket NULL: no film to upload */
+	struct fm_s3_uri upload; /* bucket NULL: no --upload */
+	long ttl;
+};
+
+/*
+ * Sets up out for film_uri and upload_uri (either may be NULL): checks
+ * both, and that keys are there. film_uri's key must end in .mp4, .mov or
+ * .mkv; *local_film is then the film's local name, under output_dir.
+ */
+int fm_s3_out_init(struct fm_s3_out *out, const char *film_uri, const char *upload_uri, long ttl,
+		   const char *output_dir, char **local_film, struct fm_error *err);
+void fm_s3_out_release(struct fm_s3_out *out);
+void fm_s3_out_result(void *out, const char *base_dir, int film, struct fm_result *res);
 
 /*
  * The few elements of an S3 error body (<Error><Code>…): each "" when
