@@ -58,8 +58,10 @@ int fm_url_like(const char *s)
 
 	if (!p || p == s)
 		return 0;
+	/* RFC 3986's scheme: a letter, then letters, digits, '+', '-', '.' (s3://). */
 	for (c = s; c < p; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '+'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (c > s && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))))
 			return 0;
 	return 1;
 }
