@@ -1,0 +1,182 @@
+#!/usr/bin/env bats
+# Object storage: s3:// inputs and results against s3rver (npm, pinned by
+# tests/package.json), one per file on a free loopback port with its own
+# folder. s3rver 3.7 checks the access key id but not SigV4 signatures
+# (its authentication.js leaves them unimplemented): the signature of a
+# presigned URL is checked against AWS's own example in the unit tests.
+
+load test_helper
+
+# Distinctive, so a grep finds them anywhere they leak.
+SECRET=sekrit-8d2f4a61c0e94b7f
+TOKEN=tokn-3b9e7c15a2d8f046
+
+s3_up() { curl -s -o /dev/null "http://127.0.0.1:$S3PORT/"; }
+
+setup_file() {
+	needs_node_client s3rver
+	S3PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export S3PORT
+	mkdir -p "$BATS_FILE_TMPDIR/s3"
+	"$ROOT/tests/node_modules/.bin/s3rver" -d "$BATS_FILE_TMPDIR/s3" -a 127.0.0.1 -p "$S3PORT" \
+		--configure-bucket films --configure-bucket inputs >"$BATS_FILE_TMPDIR/s3rver.log" 2>&1 &
+	echo $! >"$BATS_FILE_TMPDIR/s3rver.pid"
+	wait_for -t 30 s3_up
+	# An input object, put there by plain curl.
+	ffmpeg -v error -y -f lavfi -i "testsrc2=s=320x180:d=1" -frames:v 1 "$BATS_FILE_TMPDIR/in.png"
+	curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user "S3RVER:$SECRET" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T "$BATS_FILE_TMPDIR/in.png" \
+		"http://127.0.0.1:$S3PORT/inputs/pics/in.png"
+}
+
+teardown_file() {
+	kill "$(cat "$BATS_FILE_TMPDIR/s3rver.pid")" 2>/dev/null || true
+}
+
+setup() {
+	common_setup
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	export HOME="$BATS_TEST_TMPDIR/home"
+	mkdir -p "$HOME"
+	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=$SECRET
+	export AWS_ENDPOINT_URL="http://127.0.0.1:$S3PORT"
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL_S3
+}
+
+board() {
+	cat >"$1" <<YAML
+title: Small film
+size: 320x180
+fps: 25
+scenes:
+  - id: one
+    ${2:-prompt: "One"}
+    narration: "Hello there."
+    duration: 1
+  - id: two
+    prompt: "Two"
+    duration: 1
+YAML
+}
+
+# no_leaks: the secret and the token are nowhere under the test's folder
+# (outputs, events, logs, the cache, the spool), but in ~/.aws, where
+# the user put them.
+no_leaks() {
+	! grep -r -l -a --exclude-dir=.aws -e "$SECRET" -e "$TOKEN" "$BATS_TEST_TMPDIR"
+}
+
+@test "-o s3:// uploads the film and its sidecars; the presigned URL serves the same bytes" {
+	board film.yaml
+	filmeto-submit --storyboard film.yaml | filmeto-run -o s3://films/out/hello.mp4 >events 2>err
+	holds events \
+		'by("completed")[-1]["task_id"] == "film-film"' \
+		'all(r["metadata"]["s3_uri"] == "s3://films/out/" + r["path"].split("/filmeto-out/")[1] for r in by("completed")[-1]["output_resources"])' \
+		'sorted(r["metadata"]["s3_uri"].split("/out/")[1] for r in by("completed")[-1]["output_resources"]) == ["hello-contact.png", "hello-thumbs/01-film-one.png", "hello-thumbs/02-film-two.png", "hello.json", "hello.mp4", "hello.srt"]' \
+		'all(r["url"].startswith("http://127.0.0.1:") and "X-Amz-Signature=" in r["url"] and "X-Amz-Expires=3600" in r["url"] for r in by("completed")[-1]["output_resources"])' \
+		'by("completed")[-1]["output_files"][0].endswith("/filmeto-out/hello.mp4")'
+	[ -s filmeto-out/hello.mp4 ]
+	url=$(final film-film '["output_resources"][0]["url"]')
+	curl -sf "$url" -o got.mp4
+	cmp got.mp4 filmeto-out/hello.mp4
+	url=$(final film-film '["output_resources"][1]["url"]')
+	curl -sf "$url" | cmp - filmeto-out/hello.srt
+	no_leaks
+}
+
+@test "--url-ttl sets the URLs' lifetime; --upload puts each task's outputs under PREFIX/TASK_ID/" {
+	filmeto-submit -t text2image -p prompt=hi --id card1 |
+		filmeto-run --upload s3://films/runs/r1 --url-ttl 60 >events
+	holds events \
+		'one("completed", "card1")["output_resources"][0]["metadata"]["s3_uri"] == "s3://films/runs/r1/card1/card.png"' \
+		'"X-Amz-Expires=60&" in one("completed", "card1")["output_resources"][0]["url"]'
+	curl -sf "$(final card1 '["output_resources"][0]["url"]')" | cmp - filmeto-out/card1/card.png
+}
+
+@test "an input image and a -r resource are read from s3:// into the download cache" {
+	board film.yaml 'image: s3://inputs/pics/in.png'
+	filmeto-submit --storyboard film.yaml | filmeto-run -o film.mp4 >events
+	holds events 'by("completed")[-1]["task_id"] == "film-film"' 'not by("failed")'
+	[ "$(ls "$XDG_CACHE_HOME/filmeto/downloads" | grep -c '\.png$')" -eq 1 ]
+	filmeto-submit -t image2video -r s3://inputs/pics/in.png -p duration=1 --id clip | filmeto-run >events
+	[ "$(final clip '["status"]')" = success ]
+	no_leaks
+}
+
+@test "a missing object is a RESOURCE_PROCESSING_ERROR naming bucket, key and NoSuchKey" {
+	run -1 sh -c 'filmeto-submit -t image2video -r s3://inputs/pics/nope.png -p duration=1 --id clip | filmeto-run >events'
+	[ "$(final clip '["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+	[ "$(final clip '["error"]["message"]')" = "cannot fetch 's3://inputs/pics/nope.png': NoSuchKey (status 404): The specified key does not exist." ]
+	[ "$(final clip '["error"]["details"]["s3_code"]')" = NoSuchKey ]
+}
+
+@test "a missing bucket fails the film with SERVICE_ERROR and keeps the local copy" {
+	board film.yaml
+	run -1 sh -c 'filmeto-submit --storyboard film.yaml | filmeto-run -o s3://nobucket/f/hello.mp4 >events'
+	[ "$(final film-film '["error"]["code"]')" = SERVICE_ERROR ]
+	[ "$(final film-film '["error"]["message"]')" = "cannot upload to 's3://nobucket/f/hello.mp4': NoSuchBucket (status 404): The specified bucket does not exist; the local copy stays at '$PWD/filmeto-out/hello.mp4'" ]
+	[ "$(final film-film '["error"]["details"]["bucket"]')" = nobucket ]
+	[[ "$(final film-film '["error"]["details"]["body"]')" == *"<Code>NoSuchBucket</Code>"* ]]
+	[ -s filmeto-out/hello.mp4 ]
+}
+
+@test "an unknown access key id is S3's InvalidAccessKeyId, one line" {
+	export AWS_ACCESS_KEY_ID=NOTME
+	run -1 sh -c 'filmeto-submit -t text2image -p prompt=hi --id card1 | filmeto-run --upload s3://films/x/ >events'
+	[ "$(final card1 '["error"]["message"]')" = "cannot upload to 's3://films/x/card1/card.png': InvalidAccessKeyId (status 403): The AWS Access Key Id you provided does not exist in our records.; the local copy stays at '$PWD/filmeto-out/card1/card.png'" ]
+	no_leaks
+}
+
+@test "an unreachable endpoint says so, naming the object" {
+	export AWS_ENDPOINT_URL=http://127.0.0.1:9
+	run -1 sh -c 'filmeto-submit -t text2image -p prompt=hi --id card1 | filmeto-run --upload s3://films/x/ >events'
+	[[ "$(final card1 '["error"]["message"]')" == "cannot upload to 's3://films/x/card1/card.png': cannot connect to 'http://127.0.0.1:9/films/x/card1/card.png'"* ]]
+}
+
+@test "a session token signs requests but is never written: no presigned URL carries it" {
+	export AWS_SESSION_TOKEN=$TOKEN
+	filmeto-submit -t text2image -p prompt=hi --id card1 | filmeto-run --upload s3://films/tok/ >events 2>err
+	holds events \
+		'one("completed", "card1")["output_resources"][0]["metadata"]["s3_uri"] == "s3://films/tok/card1/card.png"' \
+		'"url" not in one("completed", "card1")["output_resources"][0]'
+	no_leaks
+}
+
+@test "keys, region and endpoint come from a profile in ~/.aws" {
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL
+	mkdir -p "$HOME/.aws"
+	printf '[default]\naws_access_key_id = NOTME\naws_secret_access_key = x\n[work]\naws_access_key_id = S3RVER\naws_secret_access_key = %s\n' \
+		"$SECRET" >"$HOME/.aws/credentials"
+	printf '[profile work]\nregion = eu-north-1\ns3 =\n    endpoint_url = http://127.0.0.1:%s\n    addressing_style = path\n' \
+		"$S3PORT" >"$HOME/.aws/config"
+	AWS_PROFILE=work filmeto-submit -t text2image -p prompt=hi --id card1 |
+		AWS_PROFILE=work filmeto-run --upload s3://films/prof/ >events
+	holds events '"%2Feu-north-1%2Fs3%2F" in one("completed", "card1")["output_resources"][0]["url"]'
+	curl -sf "$(final card1 '["output_resources"][0]["url"]')" | cmp - filmeto-out/card1/card.png
+	no_leaks
+}
+
+@test "no keys, a bad URI, a bad lifetime: usage errors before any work" {
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	run -2 filmeto-run --upload s3://films/x/ </dev/null
+	[[ "$output" == *"no S3 credentials"*"profile 'default'"* ]]
+	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=$SECRET
+	run -2 filmeto-run -o s3://Films/x.mp4 </dev/null
+	[[ "$output" == *"lowercase"* ]]
+	run -2 filmeto-run -o s3://films/x.gif </dev/null
+	run -2 filmeto-run --upload s3://films/ --url-ttl 604801 </dev/null
+	printf '[default]\nthis is no ini\n' >bad.ini
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	AWS_SHARED_CREDENTIALS_FILE=$PWD/bad.ini run -2 filmeto-run --upload s3://films/ </dev/null
+	[[ "$output" == *"bad.ini:2: expected 'key = value'"* ]]
+}
+
+@test "a spool worker with --upload uploads what it runs; nothing anywhere holds a key" {
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	filmeto-submit --queue -t text2image -p prompt=hi --id card1 >/dev/null
+	filmeto-run --spool --drain --upload s3://films/spool/ 2>err
+	filmeto-watch --status card1 >status || true
+	grep -q 's3://films/spool/card1/card.png' "$FILMETO_SPOOL"/log/*card1*
+	grep -q 'X-Amz-Signature' "$FILMETO_SPOOL"/log/*card1*
+	no_leaks
+}
