@@ -175,8 +175,11 @@ no_leaks() {
 	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
 	filmeto-submit --queue -t text2image -p prompt=hi --id card1 >/dev/null
 	filmeto-run --spool --drain --upload s3://films/spool/ 2>err
-	filmeto-watch --status card1 >status || true
-	grep -q 's3://films/spool/card1/card.png' "$FILMETO_SPOOL"/log/*card1*
-	grep -q 'X-Amz-Signature' "$FILMETO_SPOOL"/log/*card1*
+	filmeto-watch --status card1 >status
+	holds status \
+		'lines[0]["result"]["output_resources"][0]["metadata"]["s3_uri"] == "s3://films/spool/card1/card.png"' \
+		'"X-Amz-Signature=" in lines[0]["result"]["output_resources"][0]["url"]'
+	curl -sf "$(jget status 'lines[0]["result"]["output_resources"][0]["url"]')" |
+		cmp - "$FILMETO_SPOOL/out/card1/card.png"
 	no_leaks
 }
