@@ -226,10 +226,19 @@ out:
  * is someone who will not wait for the grace: every plugin group is
  * killed and we leave at once, which only a command may decide.
  */
+static volatile sig_atomic_t stops;
+
+/* An upload in flight (-o s3://, --upload) stops at the first stop, like the tasks. */
+static int upload_stopped(void *arg)
+{
+	(void)arg;
+	return stops > 0;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
-	if (fm_exec_signal(sig, si) >= 3) {
+	if ((stops = fm_exec_signal(sig, si)) >= 3) {
 		fm_proc_signal_all(SIGKILL);
 		_exit(fm_exit_status(FM_OUTCOME_INTERRUPTED));
 	}
@@ -387,6 +396,7 @@ int main(int argc, char **argv)
 	if (film_uri || upload_uri) {
 		o.on_result = fm_s3_out_result;
 		o.result_ctx = &s3out;
+		s3out.s3.http.cancelled = upload_stopped;
 	}
 	cdir = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
 	o.cache_dir = cdir;

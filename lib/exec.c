@@ -2830,7 +2830,8 @@ enum fm_outcome fm_exec_finish(struct fm_exec *x)
 		fm_prep_free(x->lingering[--x->nlingering]);
 	/* Every plugin has stopped: nothing any of them started may stay. */
 	fm_proc_end_orphans(FM_ORPHAN_WAIT);
-	if (x->cancel_all)
+	/* A stop that came after the last task's upload began found no loop turn to see it. */
+	if (x->cancel_all || nsignals > 0)
 		return FM_OUTCOME_INTERRUPTED;
 	return x->failed || x->cancelled || x->out->failed ? FM_OUTCOME_TASK_FAILED : FM_OUTCOME_OK;
 }

@@ -541,14 +541,16 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 				 json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
 	else if (r->mime && with_body)
 		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
-	else if (!strcmp(method, "POST"))
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	else if (r->upload && with_body) {
+	else if (r->body && with_body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, r->body);
+	} else if (r->upload && with_body) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, x);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_left);
-	}
+	} else if (!strcmp(method, "POST"))
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 	if (strcmp(method, "GET") && strcmp(method, "POST") &&
 	    !(r->upload && !strcmp(method, "PUT")))
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -666,8 +668,10 @@ static int transport_error(struct fm_http *h, const char *url, CURLcode rc, stru
 	return fm_error(err, FM_SERVICE_ERROR, "talking to '%s' failed: %s", url, why);
 }
 
-static int retryable(long status)
+static int retryable(const struct fm_http *h, long status)
 {
+	if (h->retry_5xx && status >= 500 && status <= 599)
+		return 1;
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
@@ -826,10 +830,10 @@ static char *redirect_to(struct fm_http *h, long status)
 static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *url,
 		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
 {
-	const char *method = r->method		    ? r->method
-			     : (r->json || r->mime) ? "POST"
-			     : r->upload	    ? "PUT"
-						    : "GET";
+	const char *method = r->method			       ? r->method
+			     : (r->json || r->mime || r->body) ? "POST"
+			     : r->upload		       ? "PUT"
+							       : "GET";
 	char *here, *next = NULL, *tmp = NULL;
 	long long download_max = FM_HTTP_DOWNLOAD_MAX, upload_len = 0;
 	FILE *file = NULL, *upload = NULL;
@@ -897,7 +901,7 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 	if (looped)
 		return -1;
 	/* 1: a status worth retrying; the caller decides with the count. */
-	if (!ok && rc == CURLE_OK && retryable(resp->status))
+	if (!ok && rc == CURLE_OK && retryable(h, resp->status))
 		return 1;
 	if (!ok && rc == CURLE_OK)
 		return 2;
@@ -924,7 +928,7 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 		wait = retry_after >= 0 ? retry_after : h->backoff * pow(2, n);
 		if (rc == 2 || r->no_retry || n >= h->retries || wait > FM_HTTP_RETRY_AFTER_MAX) {
 			rc = status_error(url, resp, retry_after, err);
-			if (resp->status == 429 || retryable(resp->status))
+			if (resp->status == 429 || retryable(h, resp->status))
 				fm_error_detail(err, "attempts", json_object_new_int(n + 1));
 			break;
 		}

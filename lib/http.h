@@ -87,6 +87,8 @@ struct fm_http {
 	 */
 	char *sigv4;	     /* "aws:amz:REGION:SERVICE" */
 	char *sigv4_userpwd; /* "ID:SECRET", a secret of the process */
+	/* Every 5xx is retried, not only 502-504: S3's InternalError (500) asks for it. */
+	int retry_5xx;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -119,6 +121,9 @@ struct fm_http_req {
 	 */
 	const char *upload;
 	long long upload_offset, upload_len;
+	/* A body as it is (XML, …), copied; its Content-Type goes in headers. */
+	const char *body;
+	size_t body_len;
 	/* Each response header line as it comes (without its CRLF), or NULL. */
 	void (*header)(void *arg, const char *line, size_t len);
 	void *header_arg;

@@ -9,6 +9,8 @@
  * body and their five predefined entities decoded.
  */
 #include <ctype.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <libavutil/hmac.h>
 #include <libavutil/mem.h>
 #include <libavutil/sha.h>
@@ -332,6 +334,7 @@ int fm_s3_init(struct fm_s3 *s, struct fm_error *err)
 	if ((rc = fm_http_init(&s->http, s->endpoint, NULL, err)) < 0)
 		goto out;
 	fm_http_sigv4(&s->http, s->region, "s3", s->id, s->secret);
+	s->http.retry_5xx = 1;
 out:
 	profile_release(&p);
 	if (rc < 0)
@@ -513,14 +516,34 @@ static int s3_error(const struct fm_s3_uri *u, const char *what, const struct fm
  * One request on the object u; r's headers are freed here. The session
  * token is a header sent, like the signature, only under the bucket.
  */
+static int request_on(struct fm_s3 *s, struct fm_http *http, const struct fm_s3_uri *u,
+		      const char *query, struct fm_http_req *r, struct fm_http_resp *resp,
+		      const char *what, enum fm_code code, struct fm_error *err);
+
 static int request(struct fm_s3 *s, const struct fm_s3_uri *u, struct fm_http_req *r,
 		   const char *what, enum fm_code code, struct fm_error *err)
 {
-	char *base = bucket_url(s, u->bucket), *url = fm_s3_object_url(s, u);
 	struct fm_http_resp resp;
+	int rc = request_on(s, &s->http, u, NULL, r, &resp, what, code, err);
+
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
+/*
+ * One request on the object u (with "?query" when not NULL) through
+ * http; resp is the caller's to release.
+ */
+static int request_on(struct fm_s3 *s, struct fm_http *http, const struct fm_s3_uri *u,
+		      const char *query, struct fm_http_req *r, struct fm_http_resp *resp,
+		      const char *what, enum fm_code code, struct fm_error *err)
+{
+	char *base = bucket_url(s, u->bucket), *obj = fm_s3_object_url(s, u);
+	char *url = query ? fm_xasprintf("%s?%s", obj, query) : fm_xstrdup(obj);
 	int rc;
 
-	fm_http_rebase(&s->http, base, NULL);
+	free(obj);
+	fm_http_rebase(http, base, NULL);
 	r->url = url;
 	/*
 	 * S3 wants the payload's hash in a header; libcurl 7.88 signs the
@@ -535,10 +558,9 @@ static int request(struct fm_s3 *s, const struct fm_s3_uri *u, struct fm_http_re
 		explicit_bzero(t, strlen(t));
 		free(t);
 	}
-	rc = fm_http_do(&s->http, r, &resp, err);
+	rc = fm_http_do(http, r, resp, err);
 	if (rc < 0)
-		s3_error(u, what, &resp, code, err);
-	fm_http_resp_release(&resp);
+		s3_error(u, what, resp, code, err);
 	curl_slist_free_all(r->headers);
 	curl_slist_free_all(r->scoped_headers);
 	free(base);
@@ -546,8 +568,25 @@ static int request(struct fm_s3 *s, const struct fm_s3_uri *u, struct fm_http_re
 	return rc;
 }
 
+static int put_single(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
+		      const char *mime, struct fm_error *err);
+static int put_multipart(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
+			 const char *mime, long long size, struct fm_error *err);
+
 int fm_s3_put_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path, const char *mime,
 		   struct fm_error *err)
+{
+	struct stat st;
+	const char *v = getenv(FM_S3_MULTIPART_ENV);
+	long long min = v && atoll(v) > 0 ? atoll(v) : FM_S3_MULTIPART_MIN;
+
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= min)
+		return put_multipart(s, u, path, mime, (long long)st.st_size, err);
+	return put_single(s, u, path, mime, err);
+}
+
+static int put_single(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
+		      const char *mime, struct fm_error *err)
 {
 	struct fm_http_req r = {.method = "PUT", .upload = path};
 	char *ct = fm_xasprintf("Content-Type: %s", mime ? mime : fm_mime_from_path(path));
@@ -563,6 +602,215 @@ int fm_s3_get_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
 	struct fm_http_req r = {.method = "GET", .file = path};
 
 	return request(s, u, &r, "fetch", FM_RESOURCE_PROCESSING_ERROR, err);
+}
+
+/* --- multipart uploads -------------------------------------------------- */
+
+/* Longest ETag kept, and longest UploadId taken from S3. */
+#define ETAG_MAX      128
+#define UPLOAD_ID_MAX 1024
+
+struct multipart {
+	struct fm_s3 *s;
+	const struct fm_s3_uri *u;
+	const char *path;
+	char *upload_id; /* URI-encoded */
+	long long size, part_size;
+	int nparts;
+	pthread_mutex_t lock;
+	int next, failed;
+	char (*etags)[ETAG_MAX];
+	struct fm_error err;
+};
+
+static void on_etag(void *arg, const char *line, size_t len)
+{
+	char *out = arg;
+	size_t n;
+
+	if (len < 5 || strncasecmp(line, "etag:", 5))
+		return;
+	line += 5, len -= 5;
+	while (len && (*line == ' ' || *line == '\t'))
+		line++, len--;
+	n = len < ETAG_MAX - 1 ? len : ETAG_MAX - 1;
+	memcpy(out, line, n);
+	out[n] = '\0';
+}
+
+/* A client of the thread's own, signing as s's does: a libcurl handle is not shared. */
+static int part_client(struct fm_s3 *s, struct fm_http *h, struct fm_error *err)
+{
+	if (fm_http_init(h, s->endpoint, NULL, err) < 0)
+		return -1;
+	fm_http_sigv4(h, s->region, "s3", s->id, s->secret);
+	h->retry_5xx = 1;
+	h->cancelled = s->http.cancelled;
+	h->cancel_arg = s->http.cancel_arg;
+	return 0;
+}
+
+static int part_put(struct multipart *m, struct fm_http *h, int n, struct fm_error *err)
+{
+	long long off = (long long)n * m->part_size;
+	struct fm_http_req r = {.method = "PUT", .upload = m->path, .upload_offset = off};
+	struct fm_http_resp resp;
+	char *query = fm_xasprintf("partNumber=%d&uploadId=%s", n + 1, m->upload_id);
+	int rc;
+
+	r.upload_len = m->size - off < m->part_size ? m->size - off : m->part_size;
+	r.header = on_etag;
+	r.header_arg = m->etags[n];
+	rc = request_on(m->s, h, m->u, query, &r, &resp, "upload a part to", FM_SERVICE_ERROR, err);
+	if (rc == 0 && !m->etags[n][0])
+		rc = fm_error(err, FM_SERVICE_ERROR,
+			      "cannot upload to 's3://%s/%s': part %d has no ETag", m->u->bucket,
+			      m->u->key, n + 1);
+	fm_http_resp_release(&resp);
+	free(query);
+	return rc;
+}
+
+/* Takes the next part until none is left or one has failed. */
+static void *part_worker(void *arg)
+{
+	struct multipart *m = arg;
+	struct fm_error e = FM_ERROR_INIT;
+	struct fm_http h;
+	int n, rc = part_client(m->s, &h, &e);
+
+	while (rc == 0) {
+		pthread_mutex_lock(&m->lock);
+		n = m->failed || m->next >= m->nparts ? -1 : m->next++;
+		pthread_mutex_unlock(&m->lock);
+		if (n < 0)
+			break;
+		rc = part_put(m, &h, n, &e);
+	}
+	if (rc < 0) {
+		pthread_mutex_lock(&m->lock);
+		if (!m->failed)
+			fm_error_move(&m->err, &e);
+		m->failed = 1;
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (h.curl)
+		fm_http_release(&h);
+	fm_error_release(&e);
+	return NULL;
+}
+
+static int initiate(struct multipart *m, const char *mime, struct fm_error *err)
+{
+	struct fm_http_req r = {.method = "POST"};
+	struct fm_http_resp resp;
+	char *ct = fm_xasprintf("Content-Type: %s", mime ? mime : fm_mime_from_path(m->path));
+	char id[UPLOAD_ID_MAX];
+	struct fm_buf b = FM_BUF_INIT;
+	int rc;
+
+	r.headers = curl_slist_append(NULL, ct);
+	free(ct);
+	rc = request_on(m->s, &m->s->http, m->u, "uploads=", &r, &resp, "upload to",
+			FM_SERVICE_ERROR, err);
+	if (rc == 0) {
+		xml_element(resp.body, resp.len, "UploadId", id, sizeof(id));
+		if (!id[0])
+			rc = fm_error(err, FM_SERVICE_ERROR,
+				      "cannot upload to 's3://%s/%s': S3 named no UploadId",
+				      m->u->bucket, m->u->key);
+		uri_encode(&b, id, 0);
+		m->upload_id = fm_buf_detach(&b, NULL);
+	}
+	fm_http_resp_release(&resp);
+	return rc;
+}
+
+static int complete(struct multipart *m, struct fm_error *err)
+{
+	struct fm_buf body = FM_BUF_INIT;
+	struct fm_http_req r = {.method = "POST"};
+	struct fm_http_resp resp;
+	struct fm_s3_xml_error x;
+	char *query = fm_xasprintf("uploadId=%s", m->upload_id);
+	int i, rc;
+
+	fm_buf_addstr(&body, "<CompleteMultipartUpload>");
+	for (i = 0; i < m->nparts; i++)
+		fm_buf_addf(&body, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i + 1,
+			    m->etags[i]);
+	fm_buf_addstr(&body, "</CompleteMultipartUpload>");
+	r.body = fm_buf_str(&body);
+	r.body_len = body.len;
+	r.headers = curl_slist_append(NULL, "Content-Type: application/xml");
+	rc = request_on(m->s, &m->s->http, m->u, query, &r, &resp, "upload to", FM_SERVICE_ERROR,
+			err);
+	/* S3 may answer 200 and still fail: the error is then in the body. */
+	if (rc == 0 && fm_s3_error_parse(resp.body, resp.len, &x) == 0 &&
+	    strstr(resp.body, "<Error>")) {
+		resp.status = 500;
+		rc = s3_error(m->u, "upload to", &resp, FM_SERVICE_ERROR, err);
+	}
+	fm_http_resp_release(&resp);
+	fm_buf_release(&body);
+	free(query);
+	return rc;
+}
+
+/* Best effort, and never cancelled: an abort is what a cancel asks for. */
+static void abort_upload(struct multipart *m)
+{
+	struct fm_http_req r = {.method = "DELETE"};
+	struct fm_http_resp resp;
+	struct fm_error e = FM_ERROR_INIT;
+	char *query = fm_xasprintf("uploadId=%s", m->upload_id);
+	int (*cancelled)(void *) = m->s->http.cancelled;
+
+	m->s->http.cancelled = NULL;
+	request_on(m->s, &m->s->http, m->u, query, &r, &resp, "abort the upload to",
+		   FM_SERVICE_ERROR, &e);
+	m->s->http.cancelled = cancelled;
+	fm_http_resp_release(&resp);
+	fm_error_release(&e);
+	free(query);
+}
+
+static int put_multipart(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
+			 const char *mime, long long size, struct fm_error *err)
+{
+	struct multipart m = {.s = s, .u = u, .path = path, .size = size};
+	pthread_t th[FM_S3_PARTS_IN_FLIGHT];
+	int i, nth, rc;
+
+	m.part_size = FM_S3_PART_SIZE;
+	while ((size + m.part_size - 1) / m.part_size > FM_S3_PARTS_MAX)
+		m.part_size *= 2;
+	m.nparts = (int)((size + m.part_size - 1) / m.part_size);
+	m.etags = fm_xcalloc((size_t)m.nparts, sizeof(*m.etags));
+	m.err = (struct fm_error)FM_ERROR_INIT;
+	pthread_mutex_init(&m.lock, NULL);
+	rc = initiate(&m, mime, err);
+	for (nth = 0; rc == 0 && nth < FM_S3_PARTS_IN_FLIGHT && nth < m.nparts; nth++)
+		if (pthread_create(&th[nth], NULL, part_worker, &m) != 0)
+			break;
+	if (rc == 0 && nth == 0)
+		rc = fm_error(err, FM_SERVICE_ERROR, "cannot start an upload thread");
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	if (rc == 0 && m.failed) {
+		fm_error_move(err, &m.err);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = complete(&m, err);
+	/* Nothing half-made is left in the bucket, where it would be paid for. */
+	if (rc < 0 && m.upload_id)
+		abort_upload(&m);
+	pthread_mutex_destroy(&m.lock);
+	fm_error_release(&m.err);
+	free(m.etags);
+	free(m.upload_id);
+	return rc;
 }
 
 /* --- presigned URLs ----------------------------------------------------- */
@@ -713,10 +961,10 @@ int fm_s3_publish(struct fm_s3 *s, const struct fm_s3_uri *prefix, const char *b
 		free(u.key);
 	}
 	if (rc < 0) {
-		res->status = FM_STATUS_ERROR;
+		res->status = err.code == FM_TASK_CANCELLED ? FM_STATUS_CANCELLED : FM_STATUS_ERROR;
+		if (err.code != FM_TASK_CANCELLED)
+			err.code = FM_SERVICE_ERROR;
 		fm_error_move(&res->error, &err);
-		if (res->error.code != FM_TASK_CANCELLED)
-			res->error.code = FM_SERVICE_ERROR;
 	}
 	fm_error_release(&err);
 	return rc;

@@ -32,6 +32,20 @@
 /* A presigned URL's default lifetime, and SigV4's longest (7 days). */
 #define FM_S3_URL_TTL	  3600
 #define FM_S3_URL_TTL_MAX 604800
+/*
+ * A file of at least FM_S3_MULTIPART_MIN bytes is uploaded in parts of
+ * FM_S3_PART_SIZE (more when the file would need more than S3's
+ * FM_S3_PARTS_MAX), FM_S3_PARTS_IN_FLIGHT at once, each streamed from
+ * the file and retried on its own; memory is bounded by the parts in
+ * flight, not by the file. S3's smallest part is 5 MiB, its largest
+ * single PUT 5 GiB.
+ */
+#define FM_S3_MULTIPART_MIN   (64LL * 1024 * 1024)
+#define FM_S3_PART_SIZE	      (8LL * 1024 * 1024)
+#define FM_S3_PARTS_MAX	      10000
+#define FM_S3_PARTS_IN_FLIGHT 4
+/* FM_S3_MULTIPART_MIN lowered, for tests and small-memory hosts (never below 5 MiB parts). */
+#define FM_S3_MULTIPART_ENV "FILMETO_S3_MULTIPART_MIN"
 /* Where no region is set, as the AWS CLI does. */
 #define FM_S3_DEFAULT_REGION "us-east-1"
 
@@ -86,7 +100,9 @@ char *fm_s3_object_url(const struct fm_s3 *s, const struct fm_s3_uri *u);
 
 /*
  * PUT the file path as the object u with content type mime (NULL:
- * guessed from the name), streamed from disk. GET the object u into path
+ * guessed from the name), streamed from disk; in parts from
+ * FM_S3_MULTIPART_MIN on. A multipart upload that fails or is cancelled
+ * is aborted, so no incomplete upload is left behind. GET the object u into path
  * (through a temporary name). HEAD, DELETE. Errors name the s3:// URI
  * and S3's code (fm_s3_error); code is the code to fail with:
  * SERVICE_ERROR for results, RESOURCE_PROCESSING_ERROR for inputs.
