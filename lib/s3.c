@@ -578,8 +578,16 @@ int fm_s3_put_file(struct fm_s3 *s, const struct fm_s3_uri *u, const char *path,
 {
 	struct stat st;
 	const char *v = getenv(FM_S3_MULTIPART_ENV);
-	long long min = v && atoll(v) > 0 ? atoll(v) : FM_S3_MULTIPART_MIN;
+	long long min = FM_S3_MULTIPART_MIN;
+	char *end;
 
+	if (v && *v) {
+		min = strtoll(v, &end, 10);
+		if (*end || min <= 0)
+			return fm_error(err, FM_VALIDATION_ERROR,
+					"%s='%.40s' is not a positive number of bytes",
+					FM_S3_MULTIPART_ENV, v);
+	}
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= min)
 		return put_multipart(s, u, path, mime, (long long)st.st_size, err);
 	return put_single(s, u, path, mime, err);

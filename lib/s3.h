@@ -44,7 +44,10 @@
 #define FM_S3_PART_SIZE	      (8LL * 1024 * 1024)
 #define FM_S3_PARTS_MAX	      10000
 #define FM_S3_PARTS_IN_FLIGHT 4
-/* FM_S3_MULTIPART_MIN lowered, for tests and small-memory hosts (never below 5 MiB parts). */
+/*
+ * Bytes from which a file goes in parts, instead of FM_S3_MULTIPART_MIN
+ * (parts stay FM_S3_PART_SIZE).
+ */
 #define FM_S3_MULTIPART_ENV "FILMETO_S3_MULTIPART_MIN"
 /* Where no region is set, as the AWS CLI does. */
 #define FM_S3_DEFAULT_REGION "us-east-1"
