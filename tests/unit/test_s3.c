@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "s3.h"
 #include "tap.h"
 #include "util.h"
@@ -49,6 +50,8 @@ static void test_uri(void)
 	OK(fm_s3_uri_parse("s3://ab/x", &u, &err) < 0, "a two-letter bucket refused");
 	OK(fm_s3_uri_parse("http://films/x", &u, &err) < 0, "not s3:// refused");
 	OK(fm_s3_uri_parse("s3://films/a\nb", &u, &err) < 0, "a control character refused");
+	OK(fm_url_like("s3://films/a.png"), "s3:// reads as a URL (a digit in the scheme)");
+	OK(!fm_url_like("3s://films/a.png"), "a scheme starts with a letter");
 	fm_error_release(&err);
 }
 
