@@ -485,8 +485,13 @@ static struct curl_slist *request_headers(const struct fm_http *h, const struct 
 		list = curl_slist_append(list, extra->data);
 	if (r->json && with_body)
 		list = curl_slist_append(list, "Content-Type: application/json");
-	/* Python servers answer 100-continue, others stall a second on it. */
-	list = curl_slist_append(list, "Expect:");
+	/*
+	 * Python servers answer 100-continue, others stall a second on it.
+	 * Not for SigV4: libcurl would sign the header it then leaves out,
+	 * and S3 answers 100-continue.
+	 */
+	if (!h->sigv4)
+		list = curl_slist_append(list, "Expect:");
 	if (h->key && under) {
 		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
 		list = curl_slist_append(list, auth);
