@@ -268,3 +268,8 @@ sig_fake() {
 	stop_fakes
 	no_leaks
 }
+
+@test "an s3:// resource S3 would refuse is a validation error before anything runs" {
+	run -2 filmeto-submit -t image2video -r s3://Bad_Bucket/x.png -p duration=1
+	[[ "$output" == *"resources[0].data: 's3://Bad_Bucket/x.png': a bucket is 3 to 63 lowercase letters"* ]]
+}
