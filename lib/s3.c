@@ -843,7 +843,7 @@ static void sha256_hex(const char *s, char out[2 * SHA256_BYTES + 1])
 	uint8_t d[SHA256_BYTES];
 
 	if (!sha)
-		abort();
+		fm_oom();
 	av_sha_init(sha, 256);
 	av_sha_update(sha, (const uint8_t *)s, strlen(s));
 	av_sha_final(sha, d);
@@ -893,7 +893,7 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 	sts = fm_xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, hash);
 	h = av_hmac_alloc(AV_HMAC_SHA256);
 	if (!h)
-		abort();
+		fm_oom();
 	key = fm_xasprintf("AWS4%s", s->secret);
 	hmac(h, (const uint8_t *)key, strlen(key), date, k);
 	explicit_bzero(key, strlen(key));
