@@ -995,6 +995,7 @@ int fm_s3_out_init(struct fm_s3_out *out, const char *film_uri, const char *uplo
 		   const char *output_dir, char **local_film, struct fm_error *err)
 {
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_init(&out->lock, NULL);
 	out->ttl = ttl;
 	if (upload_uri) {
 		if (fm_s3_uri_parse(upload_uri, &out->upload, err) < 0)
@@ -1029,25 +1030,93 @@ fail:
 
 void fm_s3_out_release(struct fm_s3_out *out)
 {
+	size_t i;
+
+	for (i = 0; i < out->nidle; i++) {
+		fm_s3_release(out->idle[i]);
+		free(out->idle[i]);
+	}
+	free(out->idle);
+	out->idle = NULL;
+	out->nidle = 0;
 	if (out->s3.http.curl)
 		fm_s3_release(&out->s3);
 	fm_s3_uri_release(&out->film);
 	fm_s3_uri_release(&out->upload);
 }
 
+/* A copy of s's settings with a client (a libcurl handle) of its own. */
+static int s3_clone(struct fm_s3 *dst, const struct fm_s3 *s, struct fm_error *err)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->id = fm_xstrdup(s->id);
+	dst->secret = fm_xstrdup(s->secret);
+	dst->token = s->token ? fm_xstrdup(s->token) : NULL;
+	dst->region = fm_xstrdup(s->region);
+	dst->endpoint = fm_xstrdup(s->endpoint);
+	dst->profile = fm_xstrdup(s->profile);
+	dst->path_style = s->path_style;
+	if (fm_http_init(&dst->http, s->endpoint, NULL, err) < 0) {
+		fm_s3_release(dst);
+		return -1;
+	}
+	fm_http_sigv4(&dst->http, s->region, "s3", s->id, s->secret);
+	dst->http.retry_5xx = 1;
+	dst->http.cancelled = s->http.cancelled;
+	dst->http.cancel_arg = s->http.cancel_arg;
+	return 0;
+}
+
+static struct fm_s3 *take_client(struct fm_s3_out *out, struct fm_error *err)
+{
+	struct fm_s3 *c = NULL;
+
+	pthread_mutex_lock(&out->lock);
+	if (out->nidle)
+		c = out->idle[--out->nidle];
+	pthread_mutex_unlock(&out->lock);
+	if (c)
+		return c;
+	c = fm_xmalloc(sizeof(*c));
+	if (s3_clone(c, &out->s3, err) < 0) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&out->lock);
+	out->made++;
+	out->idle = fm_xrealloc(out->idle, out->made * sizeof(*out->idle));
+	pthread_mutex_unlock(&out->lock);
+	return c;
+}
+
+static void give_client(struct fm_s3_out *out, struct fm_s3 *c)
+{
+	pthread_mutex_lock(&out->lock);
+	out->idle[out->nidle++] = c;
+	pthread_mutex_unlock(&out->lock);
+}
+
 void fm_s3_out_result(void *arg, const char *base_dir, int film, struct fm_result *res)
 {
 	struct fm_s3_out *out = arg;
+	struct fm_error err = FM_ERROR_INIT;
 	struct fm_s3_uri prefix;
+	struct fm_s3 *c;
 
-	if (film && out->film.bucket) {
-		fm_s3_publish(&out->s3, &out->film, base_dir, out->ttl, res);
+	if (!(film && out->film.bucket) && !out->upload.bucket)
+		return;
+	if (!(c = take_client(out, &err))) {
+		res->status = FM_STATUS_ERROR;
+		fm_error_move(&res->error, &err);
 		return;
 	}
-	if (!out->upload.bucket)
-		return;
-	prefix.bucket = out->upload.bucket;
-	prefix.key = fm_xasprintf("%s%s/", out->upload.key, res->task_id);
-	fm_s3_publish(&out->s3, &prefix, base_dir, out->ttl, res);
-	free(prefix.key);
+	if (film && out->film.bucket) {
+		fm_s3_publish(c, &out->film, base_dir, out->ttl, res);
+	} else {
+		prefix.bucket = out->upload.bucket;
+		prefix.key = fm_xasprintf("%s%s/", out->upload.key, res->task_id);
+		fm_s3_publish(c, &prefix, base_dir, out->ttl, res);
+		free(prefix.key);
+	}
+	give_client(out, c);
 }

@@ -14,6 +14,7 @@
 #define FM_S3_H
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "error.h"
@@ -143,10 +144,18 @@ int fm_s3_publish(struct fm_s3 *s, const struct fm_s3_uri *prefix, const char *b
  * PREFIX/TASK_ID/. fm_s3_out_result is struct fm_exec_opts' on_result.
  */
 struct fm_s3_out {
-	struct fm_s3 s3;
+	struct fm_s3 s3;	 /* the settings, and the cancel callback every client polls */
 	struct fm_s3_uri film;	 /* bucket NULL: no film to upload */
 	struct fm_s3_uri upload; /* bucket NULL: no --upload */
 	long ttl;
+	/*
+	 * fm_s3_out_result runs on several threads at once: each takes a
+	 * client of its own from here, made on first need and kept, so
+	 * its connection is kept alive for the next upload.
+	 */
+	pthread_mutex_t lock;
+	struct fm_s3 **idle;
+	size_t nidle, made;
 };
 
 /*
@@ -157,6 +166,7 @@ struct fm_s3_out {
 int fm_s3_out_init(struct fm_s3_out *out, const char *film_uri, const char *upload_uri, long ttl,
 		   const char *output_dir, char **local_film, struct fm_error *err);
 void fm_s3_out_release(struct fm_s3_out *out);
+/* struct fm_exec_opts' on_result: safe to call from several threads at once. */
 void fm_s3_out_result(void *out, const char *base_dir, int film, struct fm_result *res);
 
 /*

@@ -273,3 +273,14 @@ sig_fake() {
 	run -2 filmeto-submit -t image2video -r s3://Bad_Bucket/x.png -p duration=1
 	[[ "$output" == *"resources[0].data: 's3://Bad_Bucket/x.png': a bucket is 3 to 63 lowercase letters"* ]]
 }
+
+@test "uploads run off the loop, several at once" {
+	sig_fake --put-delay 1
+	for i in 1 2 3 4; do echo_task "e$i"; done >tasks
+	FILMETO_PLUGIN_PATH="$ROOT/tests/plugins" filmeto-run --upload s3://films/par/ tasks >events
+	holds events 'len(by("completed")) == 4'
+	# Four PUTs, each held a second: begun within that second, they overlapped.
+	holds "$FAKE_LOG" 'len(req("PUT", "/films/par/")) == 4' \
+		'max(l["t"] for l in lines) - min(l["t"] for l in lines) < 1'
+	stop_fakes
+}

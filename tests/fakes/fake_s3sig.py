@@ -6,9 +6,10 @@ both recomputed here from the request with the standard library, as AWS's
 tests only; filmeto itself signs with libcurl and libavutil.
 
     fake_s3sig.py --port-file F --log F --id ID --secret S [--token T]
-                  [--lifetime S]
+                  [--put-delay S] [--lifetime S]
 
-PUT /BUCKET/KEY stores the body, GET returns it (NoSuchKey otherwise).
+PUT /BUCKET/KEY stores the body (after --put-delay seconds: uploads that
+overlap show in the log's times), GET returns it (NoSuchKey otherwise).
 A bad signature is 403 SignatureDoesNotMatch; with --token, a request
 whose signed headers (or query) lack that x-amz-security-token is 403
 InvalidToken. Each request is logged as a JSON line: method, path, the
@@ -121,6 +122,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(403, *bad)
         path = self.path.split("?")[0]
         if self.command == "PUT":
+            time.sleep(self.server.args.put_delay)
             self.server.objects[path] = body
             self.send_response(200)
             self.send_header("ETag", '"%s"' % hashlib.md5(body).hexdigest())
@@ -145,6 +147,7 @@ def main():
     ap.add_argument("--id", required=True)
     ap.add_argument("--secret", required=True)
     ap.add_argument("--token")
+    ap.add_argument("--put-delay", type=float, default=0)
     ap.add_argument("--lifetime", type=float, default=300)
     args = ap.parse_args()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
