@@ -284,3 +284,30 @@ sig_fake() {
 		'max(l["t"] for l in lines) - min(l["t"] for l in lines) < 1'
 	stop_fakes
 }
+
+# peak_rss OUT CMD...: runs CMD in the background, its stdout into OUT,
+# and prints its peak resident memory (VmHWM, kB), read until it exits.
+peak_rss() {
+	local out=$1 pid hwm=0 h
+	shift
+	"$@" >"$out" &
+	pid=$!
+	while [ -e "/proc/$pid/status" ]; do
+		h=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) || true
+		[ -z "$h" ] || hwm=$h
+	done
+	wait "$pid"
+	echo "$hwm"
+}
+
+@test "a 200 MiB upload costs memory for the parts in flight, not for the file" {
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	big mem >tasks
+	filmeto-run -d first tasks >events
+	# Both answered from the output cache: no plugin's memory counts.
+	bare=$(peak_rss events filmeto-run -d bare tasks)
+	up=$(peak_rss events filmeto-run -d up --upload s3://films/mem/ tasks)
+	[ "$(final mem '["output_resources"][0]["metadata"]["s3_uri"]')" = s3://films/mem/mem/out.txt ]
+	# Four parts of 8 MiB in flight would be 32 MiB; streamed, far less.
+	[ $((up - bare)) -lt $((32 * 1024)) ]
+}
