@@ -680,6 +680,16 @@ static void publish_start(struct fm_exec *x, struct job *j, struct fm_result *re
 		x->nready--;
 	list_unlink(j);
 	j->state = J_PUBLISHING;
+	/* A watcher sees why the task's line is late: its outputs are on their way. */
+	{
+		json_object *ev = job_event(j, "progress");
+
+		json_object_object_add(ev, "percent", fm_json_double(100));
+		json_object_object_add(ev, "message",
+				       json_object_new_string("uploading the outputs"));
+		json_object_object_add(ev, "stage", json_object_new_string("upload"));
+		emit(x, ev);
+	}
 	x->pubs = fm_xrealloc(x->pubs, (x->npubs + 1) * sizeof(*x->pubs));
 	x->pubs[x->npubs++] = p;
 	publish_kick(x);

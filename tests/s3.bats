@@ -278,7 +278,8 @@ sig_fake() {
 	sig_fake --put-delay 1
 	for i in 1 2 3 4; do echo_task "e$i"; done >tasks
 	FILMETO_PLUGIN_PATH="$ROOT/tests/plugins" filmeto-run --upload s3://films/par/ tasks >events
-	holds events 'len(by("completed")) == 4'
+	holds events 'len(by("completed")) == 4' \
+		'all(lines.index([l for l in ev("progress", "e%d" % i) if l.get("stage") == "upload"][0]) < lines.index(one("completed", "e%d" % i)) for i in range(1, 5))'
 	# Four PUTs, each held a second: begun within that second, they overlapped.
 	holds "$FAKE_LOG" 'len(req("PUT", "/films/par/")) == 4' \
 		'max(l["t"] for l in lines) - min(l["t"] for l in lines) < 1'
