@@ -16,11 +16,13 @@
 #include "filmeto.h"
 
 static const char usage_text[] =
-    "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--placeholder] [--limit NAME=N,...]\n"
+    "usage: filmeto-run [-j N] [-d DIR] [-o FILM] [--upload S3PREFIX] [--url-ttl S]\n"
+    "                   [--placeholder] [--limit NAME=N,...]\n"
     "                   [--queue-timeout S] [--heartbeat S] [--grace S] [--no-cache]\n"
     "                   [--executor local|slurm [--shared-dir DIR] [--sbatch-arg ARG]...\n"
     "                   [--slurm-poll S]] [FILE ...]\n"
     "       filmeto-run --spool [--drain] [--prune AGE] [--max-claims N] [-j N] [-d DIR]\n"
+    "                   [--upload S3PREFIX] [--url-ttl S]\n"
     "                   [--placeholder] [--limit NAME=N,...] [--queue-timeout S]\n"
     "                   [--heartbeat S] [--grace S] [--no-cache]\n"
     "\n"
@@ -31,7 +33,11 @@ static const char usage_text[] =
     "                         with --executor slurm, 256 jobs in Slurm at once)\n"
     "  -d, --output-dir DIR   write outputs to DIR/TASK_ID (default: filmeto-out)\n"
     "  -o, --output FILM      write the combined film to FILM (.mp4, .mov or .mkv),\n"
-    "                         with FILM's .srt, .json, -contact.png and -thumbs/ beside it\n"
+    "                         with FILM's .srt, .json, -contact.png and -thumbs/ beside it;\n"
+    "                         s3://BUCKET/KEY renders under -d, then uploads them all\n"
+    "      --upload S3PREFIX  upload each task's outputs as it completes to\n"
+    "                         s3://BUCKET/PREFIX/TASK_ID/ (filmeto-run(1), OBJECT STORAGE)\n"
+    "      --url-ttl S        lifetime of the presigned URLs of uploads (default 3600)\n"
     "      --placeholder      a scene whose task failed becomes a title card\n"
     "                         instead of failing the film\n"
     "      --limit NAME=N,... admit tasks only while their declared needs fit\n"
@@ -77,7 +83,9 @@ enum {
 	OPT_EXECUTOR,
 	OPT_SHARED_DIR,
 	OPT_SBATCH_ARG,
-	OPT_SLURM_POLL
+	OPT_SLURM_POLL,
+	OPT_UPLOAD,
+	OPT_URL_TTL
 };
 
 static const struct option options[] = {
@@ -98,6 +106,8 @@ static const struct option options[] = {
     {"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
     {"sbatch-arg", required_argument, NULL, OPT_SBATCH_ARG},
     {"slurm-poll", required_argument, NULL, OPT_SLURM_POLL},
+    {"upload", required_argument, NULL, OPT_UPLOAD},
+    {"url-ttl", required_argument, NULL, OPT_URL_TTL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -216,10 +226,19 @@ out:
  * is someone who will not wait for the grace: every plugin group is
  * killed and we leave at once, which only a command may decide.
  */
+static volatile sig_atomic_t stops;
+
+/* An upload in flight (-o s3://, --upload) stops at the first stop, like the tasks. */
+static int upload_stopped(void *arg)
+{
+	(void)arg;
+	return stops > 0;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
-	if (fm_exec_signal(sig, si) >= 3) {
+	if ((stops = fm_exec_signal(sig, si)) >= 3) {
 		fm_proc_signal_all(SIGKILL);
 		_exit(fm_exit_status(FM_OUTCOME_INTERRUPTED));
 	}
@@ -233,9 +252,11 @@ int main(int argc, char **argv)
 	struct sigaction sa = {0};
 	struct fm_exec *x;
 	enum fm_outcome finish;
-	const char **sbatch_args = NULL;
+	const char **sbatch_args = NULL, *film_uri = NULL, *upload_uri = NULL;
 	int c, status, jobs_given = 0, slurm_opts = 0;
-	char *cdir;
+	long url_ttl = FM_S3_URL_TTL;
+	struct fm_s3_out s3out = {0};
+	char *cdir, *local_film = NULL;
 
 	fm_msg_init(argv[0]);
 	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
@@ -262,7 +283,17 @@ int main(int argc, char **argv)
 			o.output_dir = optarg;
 			sp_args.output_dir = 1;
 			break;
-		case 'o': o.film = film_path(optarg); break;
+		case 'o':
+			if (fm_s3_is_uri(optarg))
+				film_uri = optarg;
+			else
+				o.film = film_path(optarg);
+			break;
+		case OPT_UPLOAD: upload_uri = optarg; break;
+		case OPT_URL_TTL:
+			url_ttl =
+			    count("--url-ttl", optarg, FM_S3_URL_TTL_MAX, "a number of seconds");
+			break;
 		case OPT_PLACEHOLDER: o.placeholder = 1; break;
 		case OPT_LIMIT:
 			json_object_put(o.limits);
@@ -351,6 +382,22 @@ int main(int argc, char **argv)
 			o.film ? "-o has no film to name" : "no FILE operands");
 		fm_try_help();
 	}
+	if (sp_args.spool && film_uri) {
+		fm_warn("--spool takes its tasks from the spool: -o has no film to name");
+		fm_try_help();
+	}
+	if ((film_uri || upload_uri) && fm_s3_out_init(&s3out, film_uri, upload_uri, url_ttl,
+						       o.output_dir, &local_film, &err) < 0) {
+		fm_warn("%s", err.message);
+		fm_try_help();
+	}
+	if (film_uri)
+		o.film = local_film;
+	if (film_uri || upload_uri) {
+		o.on_result = fm_s3_out_result;
+		o.result_ctx = &s3out;
+		s3out.s3.http.cancelled = upload_stopped;
+	}
 	cdir = fm_xdg_dir("XDG_CACHE_HOME", ".cache");
 	o.cache_dir = cdir;
 	signal(SIGPIPE, SIG_IGN);
@@ -372,6 +419,7 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if (sp_args.spool) {
 		status = spool_main(&sp_args, &o);
+		fm_s3_out_release(&s3out);
 		json_object_put(o.limits);
 		free(cdir);
 		return status;
@@ -396,6 +444,8 @@ int main(int argc, char **argv)
 	fm_exec_free(x);
 	fm_writer_release(&out);
 	json_object_put(o.limits);
+	fm_s3_out_release(&s3out);
+	free(local_film);
 	free(sbatch_args);
 	free(cdir);
 	return status;

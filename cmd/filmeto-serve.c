@@ -829,6 +829,16 @@ static void check_reach(struct request *r, struct fm_spool *sp, const struct fm_
 					   "task '%s': resource %zu: a local_path is not taken "
 					   "over HTTP (send base64 or a remote_url)",
 					   id ? id : "?", j + 1);
+			/* The workers' keys would read it: a bucket is the server's, as a file is.
+			 */
+			if (type && !strcmp(type, "remote_url") &&
+			    fm_s3_is_uri(
+				fm_json_get_string(json_object_array_get_idx(res, j), "data")))
+				fm_problem(
+				    problems,
+				    "task '%s': resource %zu: an s3:// URL is not taken over "
+				    "HTTP (send base64 or an http URL)",
+				    id ? id : "?", j + 1);
 		}
 		for (j = 0; j < sizeof(server_params) / sizeof(*server_params); j++)
 			if (json_object_object_get_ex(

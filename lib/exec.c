@@ -18,7 +18,9 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +60,27 @@
  * J_PREPARED: they are, and it waits for a plugin process. Both count as
  * running (for -j, the limits, the timeout) but no worker has them.
  */
-enum jstate { J_UNSEEN, J_WAITING, J_READY, J_PREPARING, J_PREPARED, J_RUNNING, J_BACKOFF };
+enum jstate {
+	J_UNSEEN,
+	J_WAITING,
+	J_READY,
+	J_PREPARING,
+	J_PREPARED,
+	J_RUNNING,
+	J_BACKOFF,
+	J_PUBLISHING /* its result is with on_result, on a thread */
+};
+
+/* A result with on_result (uploads), off the loop. */
+struct publish {
+	struct fm_exec *x;
+	struct job *j;
+	struct fm_result res;
+	char *base;
+	int film, started;
+	atomic_int done;
+	pthread_t thread;
+};
 
 /* What the table holds for an id: a live job, or how the task ended. */
 struct entry {
@@ -133,9 +155,12 @@ struct fm_exec {
 	char *film_taken;	  /* the task writing -o */
 	double cancel_deadline;
 	unsigned long failed, cancelled;
-	int extra_fd, extra_ready;  /* fm_exec_turn's fd */
-	double wake_at;		    /* fm_exec_turn's deadline */
-	int prep_pipe[2];	    /* preparations say they are done here */
+	int extra_fd, extra_ready; /* fm_exec_turn's fd */
+	double wake_at;		   /* fm_exec_turn's deadline */
+	int prep_pipe[2];	   /* preparations say they are done here */
+	int pub_pipe[2];	   /* and so do publishes (on_result) */
+	struct publish **pubs;	   /* waiting or under way, in order */
+	size_t npubs, pubs_running;
 	struct fm_prep **lingering; /* of tasks that ended first, still stopping */
 	size_t nlingering;
 	double orphans_at;		/* next look for orphans plugins left */
@@ -585,6 +610,119 @@ static void fit_result(struct fm_exec *x, struct job *j, struct fm_result *res)
 	}
 }
 
+static void finish(struct fm_exec *x, struct job *j, struct fm_result *res);
+
+static void *publish_thread(void *arg)
+{
+	struct publish *p = arg;
+	char byte = 1;
+	ssize_t n;
+
+	p->x->o.on_result(p->x->o.result_ctx, p->base, p->film, &p->res);
+	atomic_store(&p->done, 1);
+	do
+		n = write(p->x->pub_pipe[1], &byte, 1);
+	while (n < 0 && errno == EINTR);
+	return NULL;
+}
+
+/* Starts waiting publishes while fewer than FM_EXEC_PUBLISH_MAX run. */
+static void publish_kick(struct fm_exec *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->npubs && x->pubs_running < FM_EXEC_PUBLISH_MAX; i++) {
+		struct publish *p = x->pubs[i];
+
+		if (p->started)
+			continue;
+		p->started = 1;
+		x->pubs_running++;
+		if (pthread_create(&p->thread, NULL, publish_thread, p) != 0) {
+			/* No thread: on the loop, then, as a last resort. */
+			p->started = 2;
+			publish_thread(p);
+		}
+	}
+}
+
+/*
+ * A successful result goes to on_result on a thread; the job gives back
+ * its plugin process and its place as finish() would, and waits, neither
+ * ready nor running, for its final line (collect_publishes).
+ */
+static void publish_start(struct fm_exec *x, struct job *j, struct fm_result *res)
+{
+	const char *film = fm_exec_film_task(x);
+	struct publish *p = fm_xcalloc(1, sizeof(*p));
+	char *slash;
+
+	p->x = x;
+	p->j = j;
+	p->res = *res;
+	memset(res, 0, sizeof(*res)); /* the caller releases an empty result */
+	p->film = film && x->o.film && !strcmp(film, j->e->text);
+	if (p->film) {
+		p->base = fm_xstrdup(x->o.film);
+		slash = strrchr(p->base, '/');
+		if (slash)
+			*slash = '\0';
+	} else {
+		p->base = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	}
+	if (j->state == J_PREPARING || j->state == J_PREPARED)
+		leave_prep(x, j);
+	if (j->state == J_RUNNING)
+		running_remove(x, j);
+	if (j->w)
+		worker_detach(j->w, j);
+	if (j->state == J_READY)
+		x->nready--;
+	list_unlink(j);
+	j->state = J_PUBLISHING;
+	/* A watcher sees why the task's line is late: its outputs are on their way. */
+	{
+		json_object *ev = job_event(j, "progress");
+
+		json_object_object_add(ev, "percent", fm_json_double(100));
+		json_object_object_add(ev, "message",
+				       json_object_new_string("uploading the outputs"));
+		json_object_object_add(ev, "stage", json_object_new_string("upload"));
+		emit(x, ev);
+	}
+	x->pubs = fm_xrealloc(x->pubs, (x->npubs + 1) * sizeof(*x->pubs));
+	x->pubs[x->npubs++] = p;
+	publish_kick(x);
+}
+
+/* Final lines for the publishes that are done, in the order they were asked. */
+static void collect_publishes(struct fm_exec *x)
+{
+	char buf[64];
+	size_t i = 0;
+
+	while (read(x->pub_pipe[0], buf, sizeof(buf)) > 0)
+		;
+	while (i < x->npubs) {
+		struct publish *p = x->pubs[i];
+
+		if (!p->started || !atomic_load(&p->done)) {
+			i++;
+			continue;
+		}
+		if (p->started == 1)
+			pthread_join(p->thread, NULL);
+		x->pubs_running--;
+		memmove(x->pubs + i, x->pubs + i + 1, (x->npubs - i - 1) * sizeof(*x->pubs));
+		x->npubs--;
+		finish(x, p->j, &p->res);
+		fm_result_release(&p->res);
+		free(p->base);
+		free(p);
+	}
+	publish_kick(x);
+}
+
 /* Emits the final line, shrinks the entry, and tells the dependents. */
 static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 {
@@ -593,6 +731,10 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 	size_t ndependents = j->ndependents;
 	char *id;
 
+	if (x->o.on_result && res->status == FM_STATUS_SUCCESS && j->state != J_PUBLISHING) {
+		publish_start(x, j, res);
+		return;
+	}
 	fit_result(x, j, res);
 	res->attempts = j->attempt ? j->attempt : 1;
 	json_object_object_add(res->metadata, "tool_name", json_object_new_string(j->t.tool_name));
@@ -2220,6 +2362,9 @@ static int cancel_task(struct fm_exec *x, const char *id, const char *why)
 
 	if (!j || j->state == J_UNSEEN)
 		return -1;
+	/* Its task has run: what is left is the upload, which a stop ends. */
+	if (j->state == J_PUBLISHING)
+		return 0;
 	if (j->state == J_RUNNING)
 		cancel_running(x, j, x->o.grace);
 	else
@@ -2591,7 +2736,7 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	struct pollset ps = {0};
 	unsigned long live = x->live;
 	double next = fmin(tick(x), slurm_step(x)), wait;
-	int room, read_input, n, prepared = 0;
+	int room, read_input, n, prepared = 0, published = 0;
 	struct pool *p;
 	size_t i;
 
@@ -2614,6 +2759,7 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 		watch_fd(&ps, in->fd, POLLIN, NULL);
 	watch_fd(&ps, x->extra_fd, POLLIN, NULL);
 	watch_fd(&ps, x->prep_pipe[0], POLLIN, NULL);
+	watch_fd(&ps, x->pub_pipe[0], POLLIN, NULL);
 	if (x->wake_at < next)
 		next = x->wake_at;
 	for (p = x->pools; p; p = p->next) {
@@ -2655,6 +2801,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 				prepared = 1;
 				continue;
 			}
+			if (!w && ps.fds[i].fd == x->pub_pipe[0]) {
+				published = 1;
+				continue;
+			}
 			if (!w) {
 				*lines_ok = fm_reader_fill(in) >= 0;
 				continue;
@@ -2693,6 +2843,8 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	free(ps.owner);
 	if (prepared)
 		collect_preps(x);
+	if (published)
+		collect_publishes(x);
 	while (x->dead) {
 		struct worker *w = x->dead;
 
@@ -2789,6 +2941,13 @@ enum fm_outcome fm_exec_finish(struct fm_exec *x)
 	unseen_fail(x);
 	while (x->live && !x->out->failed)
 		turn(x, NULL, &ok);
+	/* With stdout gone, uploads under way still end, and their threads with them. */
+	while (x->npubs) {
+		struct pollfd pfd = {x->pub_pipe[0], POLLIN, 0};
+
+		poll(&pfd, 1, 100);
+		collect_publishes(x);
+	}
 	fm_writer_flush(x->out);
 	/* Everyone gets shutdown at once, then each its share of the grace. */
 	for (p = x->pools; p; p = p->next) {
@@ -2809,7 +2968,8 @@ enum fm_outcome fm_exec_finish(struct fm_exec *x)
 		fm_prep_free(x->lingering[--x->nlingering]);
 	/* Every plugin has stopped: nothing any of them started may stay. */
 	fm_proc_end_orphans(FM_ORPHAN_WAIT);
-	if (x->cancel_all)
+	/* A stop that came after the last task's upload began found no loop turn to see it. */
+	if (x->cancel_all || nsignals > 0)
 		return FM_OUTCOME_INTERRUPTED;
 	return x->failed || x->cancelled || x->out->failed ? FM_OUTCOME_TASK_FAILED : FM_OUTCOME_OK;
 }
@@ -2928,12 +3088,14 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->extra_fd = -1;
 	x->wake_at = INFINITY;
 	x->prep_pipe[0] = x->prep_pipe[1] = -1;
+	x->pub_pipe[0] = x->pub_pipe[1] = -1;
 	x->ready.next = x->ready.prev = &x->ready;
 	x->backoff.next = x->backoff.prev = &x->backoff;
 	x->used = fm_xcalloc(nlimits(x) + 1, sizeof(double));
 	*xp = x;
 	if ((sigpipe[0] < 0 && pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) ||
-	    pipe2(x->prep_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	    pipe2(x->prep_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(x->pub_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot create a pipe:");
 	if (fm_config_load(&x->config, err) < 0 || fm_plugins_scan(&x->plugins, err) < 0)
 		return -1;
@@ -2975,6 +3137,11 @@ void fm_exec_free(struct fm_exec *x)
 		close(x->prep_pipe[0]);
 		close(x->prep_pipe[1]);
 	}
+	if (x->pub_pipe[0] >= 0) {
+		close(x->pub_pipe[0]);
+		close(x->pub_pipe[1]);
+	}
+	free(x->pubs);
 	free(x->running);
 	free(x->used);
 	json_object_put(x->o.limits);

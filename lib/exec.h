@@ -51,6 +51,9 @@ _Static_assert(FM_RESULT_METADATA_MAX + FM_RESULT_DETAILS_MAX + FM_RESULT_OUTPUT
 		   FM_LINE_MAX,
 	       "a final line's shares must leave room for the rest of the line");
 
+/* Results handed to on_result at once, each on a thread of its own. */
+#define FM_EXEC_PUBLISH_MAX 4
+
 struct fm_exec_opts {
 	const char *output_dir;
 	int jobs;	      /* tasks in flight at once */
@@ -75,6 +78,17 @@ struct fm_exec_opts {
 	const char *const *sbatch_args;
 	size_t nsbatch_args;
 	double slurm_poll;
+	/*
+	 * When set, called with each successful result before its final
+	 * line is written, with the folder its outputs are relative to (the
+	 * film's for -o's combine task, else output_dir/TASK_ID): uploads to
+	 * object storage (lib/s3.h), which may turn it into a failure. It
+	 * runs off the loop, on a thread, FM_EXEC_PUBLISH_MAX at once (so
+	 * it must be safe to call from several threads); the task's final
+	 * line, and its dependents, wait for it, nothing else does.
+	 */
+	void (*on_result)(void *ctx, const char *base_dir, int film, struct fm_result *res);
+	void *result_ctx;
 	/* When set, every event goes here (borrowed) instead of to out. */
 	void (*on_event)(void *ctx, json_object *ev);
 	void *event_ctx;

@@ -71,6 +71,7 @@
 #include "combine.h"
 
 #include "http.h"
+#include "s3.h"
 
 #include "spool.h"
 

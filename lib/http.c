@@ -53,6 +53,8 @@ struct xfer {
 	long long got, limit;	/* decoded bytes of the body so far, and their bound */
 	long long download_max; /* FM_HTTP_DOWNLOAD_MAX or what FILMETO_DOWNLOAD_MAX lowers it to */
 	FILE *file;
+	FILE *upload;		      /* r->upload, open */
+	long long upload_left;	      /* its bytes still to send in this hop */
 	struct fm_redact_stream text; /* a text file's body, redacted as it comes */
 	int redacting;
 	int stopped, too_big, over;
@@ -93,10 +95,33 @@ void fm_http_rebase(struct fm_http *h, const char *base, const char *key)
 	fm_secret_add(h->key);
 }
 
+static void free_secret(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+	}
+	*s = NULL;
+}
+
+void fm_http_sigv4(struct fm_http *h, const char *region, const char *service, const char *id,
+		   const char *secret)
+{
+	free(h->sigv4);
+	h->sigv4 = NULL;
+	free_secret(&h->sigv4_userpwd);
+	if (!id)
+		return;
+	h->sigv4 = fm_xasprintf("aws:amz:%s:%s", region, service);
+	h->sigv4_userpwd = fm_xasprintf("%s:%s", id, secret ? secret : "");
+	fm_secret_add(secret);
+}
+
 void fm_http_release(struct fm_http *h)
 {
 	if (h->curl)
 		curl_easy_cleanup(h->curl);
+	fm_http_sigv4(h, NULL, NULL, NULL, NULL);
 	fm_http_rebase(h, NULL, NULL);
 	free(h->base);
 	memset(h, 0, sizeof(*h));
@@ -280,6 +305,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	char line[256];
 	size_t len = size * n;
 
+	if (x->r->header && len >= 2 && data[len - 2] == '\r')
+		x->r->header(x->r->header_arg, data, len - 2);
 	/* A new status line (after a 100 Continue or a redirect) starts over. */
 	if (len > 5 && !strncmp(data, "HTTP/", 5))
 		x->retry_after = -1;
@@ -289,6 +316,21 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		x->retry_after = parse_retry_after(line + strspn(line, " \t"));
 	}
 	return len;
+}
+
+/* The next piece of an upload, never past its part. */
+static size_t on_read(char *data, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	size_t want = size * n, got;
+
+	if ((long long)want > x->upload_left)
+		want = (size_t)x->upload_left;
+	got = fread(data, 1, want, x->upload);
+	if (got < want && ferror(x->upload))
+		return CURL_READFUNC_ABORT;
+	x->upload_left -= (long long)got;
+	return got;
 }
 
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -443,8 +485,13 @@ static struct curl_slist *request_headers(const struct fm_http *h, const struct 
 		list = curl_slist_append(list, extra->data);
 	if (r->json && with_body)
 		list = curl_slist_append(list, "Content-Type: application/json");
-	/* Python servers answer 100-continue, others stall a second on it. */
-	list = curl_slist_append(list, "Expect:");
+	/*
+	 * Python servers answer 100-continue, others stall a second on it.
+	 * Not for SigV4: libcurl would sign the header it then leaves out,
+	 * and S3 answers 100-continue.
+	 */
+	if (!h->sigv4)
+		list = curl_slist_append(list, "Expect:");
 	if (h->key && under) {
 		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
 		list = curl_slist_append(list, auth);
@@ -499,10 +546,24 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 				 json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
 	else if (r->mime && with_body)
 		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
-	else if (!strcmp(method, "POST"))
+	else if (r->body && with_body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, r->body);
+	} else if (r->upload && with_body) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, x);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_left);
+	} else if (!strcmp(method, "POST"))
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	if (strcmp(method, "GET") && strcmp(method, "POST"))
+	if (strcmp(method, "GET") && strcmp(method, "POST") &&
+	    !(r->upload && !strcmp(method, "PUT")))
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	/* The signature, like the key, goes only under the base. */
+	if (h->sigv4 && fm_http_under(h->base, url)) {
+		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, h->sigv4);
+		curl_easy_setopt(c, CURLOPT_USERPWD, h->sigv4_userpwd);
+	}
 }
 
 /* --- errors ------------------------------------------------------------- */
@@ -612,8 +673,10 @@ static int transport_error(struct fm_http *h, const char *url, CURLcode rc, stru
 	return fm_error(err, FM_SERVICE_ERROR, "talking to '%s' failed: %s", url, why);
 }
 
-static int retryable(long status)
+static int retryable(const struct fm_http *h, long status)
 {
+	if (h->retry_5xx && status >= 500 && status <= 599)
+		return 1;
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
@@ -703,10 +766,34 @@ static void take_body(struct xfer *x, struct fm_http_resp *resp)
 	}
 }
 
+/* The file to PUT, and how many of its bytes: the part asked for, else all from the offset. */
+static int open_upload(const struct fm_http_req *r, FILE **f, long long *len, struct fm_error *err)
+{
+	struct stat st;
+
+	*f = fopen(r->upload, "rbe");
+	if (!*f || fstat(fileno(*f), &st) != 0) {
+		if (*f)
+			fclose(*f);
+		*f = NULL;
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", r->upload);
+	}
+	*len = r->upload_len > 0 ? r->upload_len : (long long)st.st_size - r->upload_offset;
+	if (*len < 0 || r->upload_offset + *len > (long long)st.st_size) {
+		fclose(*f);
+		*f = NULL;
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"'%s' is shorter than the %lld bytes to send from byte %lld",
+				r->upload, *len, r->upload_offset);
+	}
+	return 0;
+}
+
 /* One hop: one transfer to url, its headers chosen for url. */
 static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *url,
-		    const char *method, int with_body, FILE *file, long long download_max,
-		    struct xfer *x, struct fm_http_resp *resp)
+		    const char *method, int with_body, FILE *file, FILE *upload,
+		    long long upload_len, long long download_max, struct xfer *x,
+		    struct fm_http_resp *resp)
 {
 	struct curl_slist *headers = request_headers(h, r, url, with_body);
 	CURLcode rc;
@@ -717,9 +804,14 @@ static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *
 	x->file = file;
 	x->download_max = download_max;
 	x->retry_after = -1;
+	x->upload = upload;
+	x->upload_left = upload_len;
 	h->errbuf[0] = '\0';
 	set_options(h, r, url, method, with_body, x, headers);
-	rc = curl_easy_perform(h->curl);
+	if (upload && fseeko(upload, (off_t)r->upload_offset, SEEK_SET) != 0)
+		rc = CURLE_READ_ERROR;
+	else
+		rc = curl_easy_perform(h->curl);
 	if (x->sink == SINK_LINES && (rc == CURLE_OK || x->stopped) && !x->too_big && !x->over)
 		deliver_lines(x, 1);
 	take_body(x, resp);
@@ -743,10 +835,13 @@ static char *redirect_to(struct fm_http *h, long status)
 static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *url,
 		   struct fm_http_resp *resp, double *retry_after, struct fm_error *err)
 {
-	const char *method = r->method ? r->method : (r->json || r->mime) ? "POST" : "GET";
+	const char *method = r->method			       ? r->method
+			     : (r->json || r->mime || r->body) ? "POST"
+			     : r->upload		       ? "PUT"
+							       : "GET";
 	char *here, *next = NULL, *tmp = NULL;
-	long long download_max = FM_HTTP_DOWNLOAD_MAX;
-	FILE *file = NULL;
+	long long download_max = FM_HTTP_DOWNLOAD_MAX, upload_len = 0;
+	FILE *file = NULL, *upload = NULL;
 	struct xfer x;
 	CURLcode rc;
 	int ok, with_body = 1, hops = 0, looped = 0;
@@ -755,11 +850,17 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 		return -1;
 	if (download_max > FM_HTTP_DOWNLOAD_MAX)
 		download_max = FM_HTTP_DOWNLOAD_MAX;
-	if (r->file && open_file(r->file, &file, &tmp, err) < 0)
+	if (r->upload && open_upload(r, &upload, &upload_len, err) < 0)
 		return -1;
+	if (r->file && open_file(r->file, &file, &tmp, err) < 0) {
+		if (upload)
+			fclose(upload);
+		return -1;
+	}
 	here = fm_xstrdup(url);
 	for (;;) {
-		rc = hop(h, r, here, method, with_body, file, download_max, &x, resp);
+		rc = hop(h, r, here, method, with_body, file, upload, upload_len, download_max, &x,
+			 resp);
 		if (rc != CURLE_OK || !(next = redirect_to(h, resp->status)))
 			break;
 		if (++hops > FM_HTTP_REDIRECTS_MAX) {
@@ -783,6 +884,9 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 	if (looped)
 		fm_error(err, FM_SERVICE_ERROR, "'%s' redirected more than %d times", url,
 			 FM_HTTP_REDIRECTS_MAX);
+	else if (rc == CURLE_READ_ERROR ||
+		 (rc == CURLE_ABORTED_BY_CALLBACK && upload && ferror(upload)))
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", r->upload);
 	else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && x.stopped))
 		transport_error(h, url, rc, &x, err);
 	else if (!ok)
@@ -797,10 +901,12 @@ static int attempt(struct fm_http *h, const struct fm_http_req *r, const char *u
 		ok = 0;
 	fm_buf_release(&x.buf);
 	free(here);
+	if (upload)
+		fclose(upload);
 	if (looped)
 		return -1;
 	/* 1: a status worth retrying; the caller decides with the count. */
-	if (!ok && rc == CURLE_OK && retryable(resp->status))
+	if (!ok && rc == CURLE_OK && retryable(h, resp->status))
 		return 1;
 	if (!ok && rc == CURLE_OK)
 		return 2;
@@ -827,7 +933,7 @@ int fm_http_do(struct fm_http *h, const struct fm_http_req *r, struct fm_http_re
 		wait = retry_after >= 0 ? retry_after : h->backoff * pow(2, n);
 		if (rc == 2 || r->no_retry || n >= h->retries || wait > FM_HTTP_RETRY_AFTER_MAX) {
 			rc = status_error(url, resp, retry_after, err);
-			if (resp->status == 429 || retryable(resp->status))
+			if (resp->status == 429 || retryable(h, resp->status))
 				fm_error_detail(err, "attempts", json_object_new_int(n + 1));
 			break;
 		}

@@ -80,6 +80,15 @@ struct fm_http {
 	/* Called before each retry with the wait and the reason, or NULL. */
 	void (*retrying)(void *arg, int attempt, double wait, const char *why);
 	void *retry_arg;
+	/*
+	 * AWS Signature V4 (S3 and what speaks its API): libcurl signs every
+	 * request under the base (CURLOPT_AWS_SIGV4) with "ID:SECRET", so no
+	 * HMAC is written here. NULL when requests are not signed.
+	 */
+	char *sigv4;	     /* "aws:amz:REGION:SERVICE" */
+	char *sigv4_userpwd; /* "ID:SECRET", a secret of the process */
+	/* Every 5xx is retried, not only 502-504: S3's InternalError (500) asks for it. */
+	int retry_5xx;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -105,6 +114,19 @@ struct fm_http_req {
 	 * text by its Content-Type; nonzero redacts it whatever the type.
 	 */
 	int redact;
+	/*
+	 * PUT the bytes of this file, streamed from disk: upload_len of them
+	 * from upload_offset (a part of a multipart upload), or the whole
+	 * file when upload_len is 0. The file is read again on each retry.
+	 */
+	const char *upload;
+	long long upload_offset, upload_len;
+	/* A body as it is (XML, …), copied; its Content-Type goes in headers. */
+	const char *body;
+	size_t body_len;
+	/* Each response header line as it comes (without its CRLF), or NULL. */
+	void (*header)(void *arg, const char *line, size_t len);
+	void *header_arg;
 };
 
 struct fm_http_resp {
@@ -123,6 +145,13 @@ int fm_http_init(struct fm_http *h, const char *base, const char *key, struct fm
 void fm_http_release(struct fm_http *h);
 /* Points h at another base URL and key, keeping the connection cache. */
 void fm_http_rebase(struct fm_http *h, const char *base, const char *key);
+/*
+ * Signs requests under the base with AWS Signature V4 for region and
+ * service, with key id and secret (kept as a secret of the process);
+ * id NULL turns signing off.
+ */
+void fm_http_sigv4(struct fm_http *h, const char *region, const char *service, const char *id,
+		   const char *secret);
 
 /*
  * One request with retries. Returns 0 for a 2xx reply. Otherwise -1 and

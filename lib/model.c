@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "manifest.h"
 #include "model.h"
+#include "s3.h"
 #include "util.h"
 
 const char *const fm_tool_types[] = {
@@ -58,8 +59,10 @@ int fm_url_like(const char *s)
 
 	if (!p || p == s)
 		return 0;
+	/* RFC 3986's scheme: a letter, then letters, digits, '+', '-', '.' (s3://). */
 	for (c = s; c < p; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '+'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (c > s && ((*c >= '0' && *c <= '9') || *c == '+' || *c == '-' || *c == '.'))))
 			return 0;
 	return 1;
 }
@@ -174,6 +177,18 @@ static int check_resources(json_object *res, struct fm_error *err)
 		    fm_task_ref_parse(fm_json_get_string(r, "data"), &ref, &why) < 0)
 			return fm_error(err, FM_VALIDATION_ERROR, "resources[%zu].data: %s", i,
 					why.message);
+		/* A bucket or key S3 would refuse is said before anything runs. */
+		if (!strcmp(type, "remote_url") && fm_s3_is_uri(fm_json_get_string(r, "data"))) {
+			struct fm_s3_uri u;
+
+			if (fm_s3_uri_parse(fm_json_get_string(r, "data"), &u, &why) < 0) {
+				fm_error(err, FM_VALIDATION_ERROR, "resources[%zu].data: %s", i,
+					 why.message);
+				fm_error_release(&why);
+				return -1;
+			}
+			fm_s3_uri_release(&u);
+		}
 	}
 	return 0;
 }

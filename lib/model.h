@@ -84,7 +84,8 @@ void fm_task_absolute_paths(json_object *task);
 
 /* Resource types of DESIGN §2. */
 int fm_resource_type_valid(const char *type);
-/* Whether s reads as a URL: a scheme of letters (and '+') before "://". */
+/* Whether s reads as a URL: a scheme (a letter, then letters, digits, '+', '-', '.') before "://".
+ */
 int fm_url_like(const char *s);
 /* A new local_path resource: path made absolute, its MIME type from its name. */
 json_object *fm_resource_local(const char *path);

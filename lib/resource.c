@@ -20,6 +20,7 @@
 #include "fs.h"
 #include "model.h"
 #include "resource.h"
+#include "s3.h"
 #include "util.h"
 
 static const char *ext_for(const char *mime)
@@ -216,6 +217,45 @@ static int download_failed(const char *url, CURLcode rc, long status, const stru
 			url, status);
 }
 
+static int stopped(void *arg)
+{
+	return atomic_load((const atomic_int *)arg) != 0;
+}
+
+/*
+ * An s3:// object, with signed requests on lib/http's client (the
+ * settings read each time: a worker runs for days, keys rotate). Its
+ * errors name the bucket, the key and S3's code.
+ */
+static int download_s3(const char *uri, const char *path, const atomic_int *stop,
+		       struct fm_error *err)
+{
+	struct fm_s3_uri u;
+	struct fm_s3 s;
+	int rc;
+
+	if (fm_s3_uri_parse(uri, &u, err) < 0) {
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		return -1;
+	}
+	if (fm_s3_init(&s, err) < 0) {
+		size_t n = strlen(err->message);
+
+		snprintf(err->message + n, sizeof(err->message) - n, " (to fetch '%s')", uri);
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		fm_s3_uri_release(&u);
+		return -1;
+	}
+	if (stop) {
+		s.http.cancelled = stopped;
+		s.http.cancel_arg = (void *)stop;
+	}
+	rc = fm_s3_get_file(&s, &u, path, err);
+	fm_s3_release(&s);
+	fm_s3_uri_release(&u);
+	return rc;
+}
+
 static int download(const char *url, const char *path, const char *tmp, const atomic_int *stop,
 		    struct fm_error *err)
 {
@@ -228,6 +268,8 @@ static int download(const char *url, const char *path, const char *tmp, const at
 
 	if (fm_download_max(&max, err) < 0 || curl_open(err) < 0)
 		return -1;
+	if (fm_s3_is_uri(url))
+		return download_s3(url, path, stop, err);
 	s.max = (curl_off_t)max;
 	c = curl.init();
 	if (!c)

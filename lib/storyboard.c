@@ -16,6 +16,7 @@
 
 #include "manifest.h"
 #include "model.h"
+#include "s3.h"
 #include "storyboard.h"
 #include "util.h"
 #include "yaml.h"
@@ -337,6 +338,12 @@ static json_object *task(struct sb *s, const char *id, const char *tool, const c
 }
 
 /* A media path of the storyboard's, absolute and existing, or NULL. */
+/* A scene's file is a local path, or an s3:// object fetched like a URL. */
+static const char *media_type(const char *p)
+{
+	return fm_s3_is_uri(p) ? "remote_url" : "local_path";
+}
+
 static char *media(struct sb *s, json_object *scene, const char *key, const char *where)
 {
 	json_object *v;
@@ -355,6 +362,19 @@ static char *media(struct sb *s, json_object *scene, const char *key, const char
 	if (s->o->no_files) {
 		problem(s, scene, where, "%s: a file path is not taken here (rule: no files)", key);
 		return NULL;
+	}
+	/* An object in a bucket is fetched as the task starts, as a URL would be. */
+	if (fm_s3_is_uri(p)) {
+		struct fm_s3_uri u;
+		struct fm_error e = FM_ERROR_INIT;
+
+		if (fm_s3_uri_parse(p, &u, &e) < 0) {
+			problem(s, scene, where, "%s: %s (rule: s3)", key, e.message);
+			fm_error_release(&e);
+			return NULL;
+		}
+		fm_s3_uri_release(&u);
+		return fm_xstrdup(p);
 	}
 	if (p[0] != '/' && !s->dir) {
 		problem(s, scene, where,
@@ -472,7 +492,7 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 							       : ""));
 	json_object_object_add(entry, "text", json_object_new_string(narration ? narration : ""));
 	if (video) {
-		json_object_array_add(cres, resource("local_path", video, sid, "video"));
+		json_object_array_add(cres, resource(media_type(video), video, sid, "video"));
 	} else {
 		const char *vplugin = plugin_for(s, scene, "image2video", 1);
 		const struct fm_manifest *vm = manifest_for(s, vplugin, "image2video");
@@ -503,14 +523,14 @@ static json_object *scene_tasks(struct sb *s, json_object *scene, size_t idx, js
 		plugin = vplugin;
 		params = vparams;
 		res = json_object_new_array();
-		json_object_array_add(res, image ? resource("local_path", image, sid, "image")
+		json_object_array_add(res, image ? resource(media_type(image), image, sid, "image")
 						 : resource("task_output", img_id, sid, "image"));
 		snprintf(id, sizeof(id), "%s-video", sid);
 		task(s, id, "image2video", plugin, params, res);
 		json_object_array_add(cres, resource("task_output", id, sid, "video"));
 	}
 	if (audio) {
-		json_object_array_add(cres, resource("local_path", audio, sid, "narration"));
+		json_object_array_add(cres, resource(media_type(audio), audio, sid, "narration"));
 	} else if (narration && *narration) {
 		plugin = plugin_for(s, scene, "text2speak", 1);
 		m = manifest_for(s, plugin, "text2speak");

@@ -79,7 +79,7 @@ check_opts() {
 @test "filmeto-run options are documented and completed" {
 	check_opts filmeto-run --jobs -j --output-dir -d -o --output --placeholder --limit \
 		--queue-timeout --heartbeat --grace --no-cache --spool --drain --prune --max-claims \
-		--executor --shared-dir --sbatch-arg --slurm-poll -h --help --version
+		--executor --shared-dir --sbatch-arg --slurm-poll --upload --url-ttl -h --help --version
 }
 
 @test "filmeto-watch options are documented and completed" {

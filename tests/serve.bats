@@ -319,6 +319,8 @@ ROOT_KEY=root-key-0123456789abcdef
 	[[ "$(field 'b["error"]["message"]')" == *"neither in the plan nor in the spool"* ]]
 	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"file","tool_name":"noop","plugin_name":"noop","resources":[{"type":"local_path","data":"/etc/passwd"}]}')" = 422 ]
 	[[ "$(field 'b["error"]["message"]')" == *"local_path is not taken over HTTP"* ]]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"obj","tool_name":"noop","plugin_name":"noop","resources":[{"type":"remote_url","data":"s3://their-bucket/secret.png"}]}')" = 422 ]
+	[[ "$(field 'b["error"]["message"]')" == *"an s3:// URL is not taken over HTTP"* ]]
 	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $BOB" --data-binary '{"task_id":"own","tool_name":"noop","plugin_name":"noop","depends_on":["theirs"]}')" = 201 ]
 	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $ROOT_KEY" --data-binary '{"task_id":"adm","tool_name":"noop","plugin_name":"noop","depends_on":["mine"]}')" = 201 ]
 	# Nor point a plugin elsewhere: the worker would send the operator's

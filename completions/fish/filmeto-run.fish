@@ -22,3 +22,5 @@ complete -c filmeto-run -l shared-dir -x -d 'With --executor slurm: a work direc
 	-a '(__fish_complete_directories (commandline -ct))'
 complete -c filmeto-run -l sbatch-arg -x -d 'With --executor slurm: one more sbatch option for every job'
 complete -c filmeto-run -l slurm-poll -x -d 'With --executor slurm: seconds between looks at the jobs'
+complete -c filmeto-run -l upload -x -d 'Upload each task'"'"'s outputs to s3://BUCKET/PREFIX/TASK_ID/'
+complete -c filmeto-run -l url-ttl -x -d 'Lifetime of presigned URLs of uploads (seconds)'

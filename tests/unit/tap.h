@@ -54,6 +54,7 @@ void test_proc(void);
 void test_scaffold(void);
 void test_render(void);
 void test_http(void);
+void test_s3(void);
 void test_sdk(void);
 void test_template(void);
 void test_spool(void);

@@ -720,6 +720,7 @@ int main(void)
 	test_scaffold();
 	test_render();
 	test_http();
+	test_s3();
 	test_sdk();
 	test_template();
 	test_spool();
