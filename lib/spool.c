@@ -480,6 +480,7 @@ static uint64_t bump_gen(struct fm_spool *sp)
 void fm_spool_unlock(struct fm_spool *sp)
 {
 	/* The ids stay, for the next holder of the lock to check against the generation. */
+	sp->ids_fresh = 0;
 	if (sp->locked) {
 		if (sp->fd[FM_SPOOL_QUEUE] >= 0)
 			flock(sp->fd[FM_SPOOL_QUEUE], LOCK_UN);
@@ -500,8 +501,15 @@ static int load_ids(struct fm_spool *sp, struct fm_error *err)
 
 	if (fm_spool_lock(sp, err) < 0)
 		return -1;
-	if (sp->ids && sp->ids_gen && lock_gen(sp->lockfd) == sp->ids_gen)
+	/*
+	 * Read or checked under this hold of the lock (they hold our puts
+	 * too), or read under an earlier one with no commit by anyone since:
+	 * still every id.
+	 */
+	if (sp->ids && (sp->ids_fresh || (sp->ids_gen && lock_gen(sp->lockfd) == sp->ids_gen))) {
+		sp->ids_fresh = 1;
 		return 0;
+	}
 	json_object_put(sp->ids);
 	sp->ids = NULL;
 	sp->ids_gen = lock_gen(sp->lockfd);
@@ -521,6 +529,7 @@ static int load_ids(struct fm_spool *sp, struct fm_error *err)
 		fm_spool_names_free(names, n);
 	}
 	sp->ids = ids;
+	sp->ids_fresh = 1;
 	return 0;
 }
 

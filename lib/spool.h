@@ -85,6 +85,7 @@ struct fm_spool {
 	int lockfd;	     /* its file, open while locked */
 	json_object *ids;    /* every id queued or finished, and our puts, as of ids_gen */
 	uint64_t ids_gen;    /* the lock file's generation when ids was read or last committed */
+	int ids_fresh;	     /* ids read or checked under the lock held now */
 	json_object *warned; /* entries already named through warn */
 	/*
 	 * id -> entry name, where fm_spool_find found each: a name stays the

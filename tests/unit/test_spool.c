@@ -358,6 +358,12 @@ static void generations(void)
 	json_object *one = task("one"), *two = task("two");
 
 	OK(fm_spool_open(&a, dir, &err) == 0 && fm_spool_open(&b, dir, &err) == 0, "two holders");
+	/* A fresh spool has no generation yet: puts not committed must still count. */
+	OK(fm_spool_put(&a, one, name, &err) == 0, "a puts one");
+	OK(fm_spool_put(&a, one, name, &err) < 0 && err.code == FM_VALIDATION_ERROR,
+	   "one again before the commit: refused, generation 0 or not");
+	fm_error_release(&err);
+	fm_spool_unput(&a, 0);
 	OK(fm_spool_put(&a, one, name, &err) == 0 && fm_spool_commit(&a, &err) == 0,
 	   "a queues one");
 	fm_spool_unlock(&a);
