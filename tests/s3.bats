@@ -291,13 +291,14 @@ sig_fake() {
 }
 
 # mp_fake [ARGS...]: the SigV4 fake, which keeps multipart uploads as S3
-# does and can abort and list them (s3rver 3.7 can neither), with the
-# multipart threshold lowered so that a 40 MiB output goes in 5 parts:
-# through a Python fake, 200 MiB would cost the suite seconds.
+# does and can abort and list them (s3rver 3.7 can neither).
 mp_fake() {
 	sig_fake "$@"
-	export FILMETO_S3_MULTIPART_MIN=$((16 * 1024 * 1024)) FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
 }
+
+# The multipart threshold lowered, so that 40 MiB (big ID 20) goes in 5 parts.
+export_small_multipart() { export FILMETO_S3_MULTIPART_MIN=$((16 * 1024 * 1024)); }
 
 # s3curl ARGS...: curl signing as filmeto's keys. curl 7.88 signs the
 # query as written, so a query must be written in SigV4's canonical form
@@ -317,15 +318,15 @@ uploads_left() {
 	grep -o '<Upload>' <<<"$xml" | wc -l
 }
 
-@test "against S3's multipart API: parts completed in order, the same bytes back, no upload left" {
+@test "against S3's multipart API: 200 MiB in 25 parts, completed in order, the same bytes back, no upload left" {
 	mp_fake
 	# The listing sees an upload that is left: one begun by hand.
 	s3curl -X POST "$FAKE_URL/films/left/x?uploads=" >/dev/null
 	[ "$(uploads_left left)" -eq 1 ]
-	big mpk 20 | filmeto-run --upload s3://films/mpk/ >events
+	big mpk | filmeto-run --upload s3://films/mpk/ >events
 	[ "$(final mpk '["status"]')" = success ]
 	holds "$FAKE_LOG" 'all(l["verdict"] == "ok" for l in lines)' \
-		'len([l for l in lines if l["op"] == "UploadPart" and l["status"] == 200]) == 5' \
+		'len([l for l in lines if l["op"] == "UploadPart" and l["status"] == 200]) == 25' \
 		'[l["status"] for l in lines if l["op"] == "CompleteMultipartUpload"] == [200]'
 	s3curl "$FAKE_URL/films/mpk/mpk/out.txt" | cmp - filmeto-out/mpk/out.txt
 	curl -sf "$(final mpk '["output_resources"][0]["url"]')" | cmp - filmeto-out/mpk/out.txt
@@ -335,8 +336,9 @@ uploads_left() {
 }
 
 @test "a cancel in the middle of a multipart upload aborts it: S3 lists no upload left" {
-	# Each part is held 2 s: the cancel comes while they are in flight.
-	mp_fake --put-delay 2
+	# Each part is held a second: the cancel comes while they are in flight.
+	mp_fake --put-delay 1
+	export_small_multipart
 	big mpc 20 >tasks
 	filmeto-run --upload s3://films/mpc/ tasks >events &
 	pid=$!
@@ -348,6 +350,10 @@ uploads_left() {
 	[ "$(final mpc '["status"]')" = cancelled ]
 	holds "$FAKE_LOG" '[l["status"] for l in lines if l["op"] == "AbortMultipartUpload"] == [204]' \
 		'not [l for l in lines if l["op"] == "CompleteMultipartUpload"]'
+	# The parts in flight, answered when their second is up: refused, the
+	# upload being gone, or unheard, the client gone.
+	wait_for -t 10 grep -q UploadPart "$FAKE_LOG"
+	holds "$FAKE_LOG" 'all(l["status"] == 404 or l.get("gone") for l in lines if l["op"] == "UploadPart")'
 	[ "$(uploads_left mpc)" -eq 0 ]
 	run -22 s3curl "$FAKE_URL/films/mpc/mpc/out.txt" -o /dev/null
 	stop_fakes
@@ -355,6 +361,7 @@ uploads_left() {
 
 @test "a part S3 keeps failing is retried, then the upload is aborted: none left, the local copy stays" {
 	mp_fake --fail-part 2
+	export_small_multipart
 	big mpf 20 >tasks
 	run -1 sh -c 'filmeto-run --upload s3://films/mpf/ tasks >events'
 	[ "$(final mpf '["error"]["code"]')" = SERVICE_ERROR ]
