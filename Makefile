@@ -216,16 +216,16 @@ run-demo: all
 # espeak-ng command for the hand-written animatic script, the curl
 # command for the loop the openai plugin is measured against, and the
 # job queues nq and task-spooler (tsp) for the spool; wrk, and FastAPI on
-# uvicorn (the seeds' stack) for filmeto-serve; s3cmd for uploads to
-# object storage.
+# uvicorn (the seeds' stack) for filmeto-serve; s3cmd and awscli for
+# uploads to object storage.
 BENCH_PKGS = parallel time jq espeak-ng curl nq task-spooler wrk python3-fastapi python3-uvicorn \
-	s3cmd
+	s3cmd awscli
 
 bench: deps
 	@if ! command -v parallel >/dev/null || ! command -v jq >/dev/null || \
 	    ! command -v espeak-ng >/dev/null || ! command -v curl >/dev/null || \
 	    ! command -v nq >/dev/null || ! command -v tsp >/dev/null || \
-	    ! command -v wrk >/dev/null || ! command -v s3cmd >/dev/null || \
+	    ! command -v wrk >/dev/null || ! command -v s3cmd >/dev/null || [ ! -x /usr/bin/aws ] || \
 	    ! /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null || \
 	    [ ! -x /usr/bin/time ]; then \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \

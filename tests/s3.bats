@@ -4,6 +4,8 @@
 # folder. s3rver 3.7 checks the access key id but not SigV4 signatures
 # (its authentication.js leaves them unimplemented): the signature of a
 # presigned URL is checked against AWS's own example in the unit tests.
+# Nor does it abort or list multipart uploads: tests/fakes/fake_s3sig.py
+# checks signatures and keeps multipart uploads as S3 does.
 
 load test_helper
 
@@ -188,11 +190,12 @@ no_leaks() {
 	no_leaks
 }
 
-# big ID: a task whose output, out.txt, is 200 MiB (100 lines of 2 MiB).
+# big ID [LINES]: a task whose output, out.txt, is LINES lines of 2 MiB
+# (100: 200 MiB).
 big() {
 	local line
 	line=$(printf '%02097151d' 0)
-	task "$1" pyfilmeto text2text "{\"text\":\"$line\",\"repeat\":100}"
+	task "$1" pyfilmeto text2text "{\"text\":\"$line\",\"repeat\":${2:-100}}"
 }
 
 # parts_logged KEY: parts of KEY that s3rver stored (its log names the path below the bucket).
@@ -222,7 +225,8 @@ parts_logged() { grep -ac "/$1?partNumber=[0-9]*&uploadId=[0-9a-f]* 200 " "$BATS
 	[ "$(final mp2 '["error"]["code"]')" = TASK_CANCELLED ]
 	[ "$(parts_logged mpc/mp2/out.txt)" -lt 25 ]
 	# The abort was asked for (s3rver 3.7 answers DELETE ?uploadId= 405 and
-	# cannot list uploads, so what is left in it cannot be checked here) ...
+	# cannot list uploads: that none is left is checked against the fake,
+	# below) ...
 	grep -aq "/mpc/mp2/out.txt?uploadId=[0-9a-f]* 405 " "$BATS_FILE_TMPDIR/s3rver.log"
 	# ... and no object was made.
 	run -22 curl -sf "http://127.0.0.1:$S3PORT/films/mpc/mp2/out.txt" -o /dev/null
@@ -283,6 +287,93 @@ sig_fake() {
 	# Four PUTs, each held a second: begun within that second, they overlapped.
 	holds "$FAKE_LOG" 'len(req("PUT", "/films/par/")) == 4' \
 		'max(l["t"] for l in lines) - min(l["t"] for l in lines) < 1'
+	stop_fakes
+}
+
+# mp_fake [ARGS...]: the SigV4 fake, which keeps multipart uploads as S3
+# does and can abort and list them (s3rver 3.7 can neither).
+mp_fake() {
+	sig_fake "$@"
+	export FILMETO_PLUGIN_PATH="$ROOT/tests/plugins"
+}
+
+# The multipart threshold lowered, so that 40 MiB (big ID 20) goes in 5 parts.
+export_small_multipart() { export FILMETO_S3_MULTIPART_MIN=$((16 * 1024 * 1024)); }
+
+# s3curl ARGS...: curl signing as filmeto's keys. curl 7.88 signs the
+# query as written, so a query must be written in SigV4's canonical form
+# (sorted, encoded, "name=").
+s3curl() {
+	curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user "S3RVER:$SECRET" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
+
+# uploads_left PREFIX: how many incomplete multipart uploads of keys
+# starting with PREFIX (no slash) the fake lists in films
+# (ListMultipartUploads).
+uploads_left() {
+	local xml
+	xml=$(s3curl "$FAKE_URL/films?prefix=$1&uploads=") || return 1
+	[[ "$xml" == *"<ListMultipartUploadsResult "*"<Prefix>$1</Prefix>"* ]] || return 1
+	grep -o '<Upload>' <<<"$xml" | wc -l
+}
+
+@test "against S3's multipart API: 200 MiB in 25 parts, completed in order, the same bytes back, no upload left" {
+	mp_fake
+	# The listing sees an upload that is left: one begun by hand.
+	s3curl -X POST "$FAKE_URL/films/left/x?uploads=" >/dev/null
+	[ "$(uploads_left left)" -eq 1 ]
+	big mpk | filmeto-run --upload s3://films/mpk/ >events
+	[ "$(final mpk '["status"]')" = success ]
+	holds "$FAKE_LOG" 'all(l["verdict"] == "ok" for l in lines)' \
+		'len([l for l in lines if l["op"] == "UploadPart" and l["status"] == 200]) == 25' \
+		'[l["status"] for l in lines if l["op"] == "CompleteMultipartUpload"] == [200]'
+	s3curl "$FAKE_URL/films/mpk/mpk/out.txt" | cmp - filmeto-out/mpk/out.txt
+	curl -sf "$(final mpk '["output_resources"][0]["url"]')" | cmp - filmeto-out/mpk/out.txt
+	[ "$(uploads_left mpk)" -eq 0 ]
+	stop_fakes
+	no_leaks
+}
+
+@test "a cancel in the middle of a multipart upload aborts it: S3 lists no upload left" {
+	# Each part is held a second: the cancel comes while they are in flight.
+	mp_fake --put-delay 1
+	export_small_multipart
+	big mpc 20 >tasks
+	filmeto-run --upload s3://films/mpc/ tasks >events &
+	pid=$!
+	wait_for -t 30 grep -q CreateMultipartUpload "$FAKE_LOG"
+	kill -INT "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 130 ]
+	[ "$(final mpc '["status"]')" = cancelled ]
+	holds "$FAKE_LOG" '[l["status"] for l in lines if l["op"] == "AbortMultipartUpload"] == [204]' \
+		'not [l for l in lines if l["op"] == "CompleteMultipartUpload"]'
+	# The parts in flight, answered when their second is up: refused, the
+	# upload being gone, or unheard, the client gone.
+	wait_for -t 10 grep -q UploadPart "$FAKE_LOG"
+	holds "$FAKE_LOG" 'all(l["status"] == 404 or l.get("gone") for l in lines if l["op"] == "UploadPart")'
+	[ "$(uploads_left mpc)" -eq 0 ]
+	run -22 s3curl "$FAKE_URL/films/mpc/mpc/out.txt" -o /dev/null
+	stop_fakes
+}
+
+@test "a part S3 keeps failing is retried, then the upload is aborted: none left, the local copy stays" {
+	mp_fake --fail-part 2
+	export_small_multipart
+	big mpf 20 >tasks
+	run -1 sh -c 'filmeto-run --upload s3://films/mpf/ tasks >events'
+	[ "$(final mpf '["error"]["code"]')" = SERVICE_ERROR ]
+	[ "$(final mpf '["error"]["details"]["s3_code"]')" = InternalError ]
+	[[ "$(final mpf '["error"]["message"]')" == *"; the local copy stays at '$PWD/filmeto-out/mpf/out.txt'" ]]
+	[ -s filmeto-out/mpf/out.txt ]
+	# The first try and FM_HTTP_RETRIES (4) more, then the abort.
+	holds "$FAKE_LOG" 'len([l for l in lines if l["op"] == "UploadPart" and l["part"] == 2]) == 5' \
+		'[l["status"] for l in lines if l["op"] == "AbortMultipartUpload"] == [204]' \
+		'not [l for l in lines if l["op"] == "CompleteMultipartUpload"]'
+	[ "$(uploads_left mpf)" -eq 0 ]
+	run -22 s3curl "$FAKE_URL/films/mpf/mpf/out.txt" -o /dev/null
 	stop_fakes
 }
 
