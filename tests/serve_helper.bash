@@ -36,3 +36,27 @@ state() {
 	curl -s "$@" "$URL/api/v1/tasks/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("state"))'
 }
 is_state() { [ "$(state "$1")" = "$2" ]; }
+
+# serve_setup: what a serve test starts from: the test plugins, a spool
+# of its own (SP), no server or client yet.
+serve_setup() {
+	common_setup
+	private_plugins
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	SP=$FILMETO_SPOOL
+	SERVE_PID=
+	CLIENT_PID=
+}
+
+# serve_teardown: the test's client, then its server (SIGTERM), each
+# waited for, so nothing outlives the test.
+serve_teardown() {
+	if [ -n "${CLIENT_PID:-}" ]; then
+		kill "$CLIENT_PID" 2>/dev/null || true
+		wait "$CLIENT_PID" 2>/dev/null || true
+	fi
+	if [ -n "${SERVE_PID:-}" ]; then
+		kill -TERM "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+	fi
+}

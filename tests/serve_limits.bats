@@ -9,17 +9,11 @@ load test_helper
 load serve_helper
 
 setup() {
-	common_setup
-	private_plugins
-	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
-	SERVE_PID=
+	serve_setup
 }
 
 teardown() {
-	if [ -n "$SERVE_PID" ]; then
-		kill -TERM "$SERVE_PID" 2>/dev/null || true
-		wait "$SERVE_PID" 2>/dev/null || true
-	fi
+	serve_teardown
 }
 
 KEY=0123456789abcdef0123456789abcdef

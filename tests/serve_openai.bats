@@ -11,22 +11,11 @@ ALICE=alice-key-0123456789abcdef
 BOB=bob-key-0123456789abcdef0
 
 setup() {
-	common_setup
-	private_plugins
-	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
-	SERVE_PID=
-	CLIENT_PID=
+	serve_setup
 }
 
 teardown() {
-	if [ -n "$CLIENT_PID" ]; then
-		kill "$CLIENT_PID" 2>/dev/null || true
-		wait "$CLIENT_PID" 2>/dev/null || true
-	fi
-	if [ -n "$SERVE_PID" ]; then
-		kill -TERM "$SERVE_PID" 2>/dev/null || true
-		wait "$SERVE_PID" 2>/dev/null || true
-	fi
+	serve_teardown
 }
 
 keys() {

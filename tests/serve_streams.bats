@@ -8,23 +8,11 @@ load test_helper
 load serve_helper
 
 setup() {
-	common_setup
-	private_plugins
-	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
-	SP=$FILMETO_SPOOL
-	SERVE_PID=
-	CLIENT_PID=
+	serve_setup
 }
 
 teardown() {
-	if [ -n "$CLIENT_PID" ]; then
-		kill "$CLIENT_PID" 2>/dev/null || true
-		wait "$CLIENT_PID" 2>/dev/null || true
-	fi
-	if [ -n "$SERVE_PID" ]; then
-		kill -TERM "$SERVE_PID" 2>/dev/null || true
-		wait "$SERVE_PID" 2>/dev/null || true
-	fi
+	serve_teardown
 }
 
 noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1"; }

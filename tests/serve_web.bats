@@ -16,10 +16,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "$SERVE_PID" ]; then
-		kill -TERM "$SERVE_PID" 2>/dev/null || true
-		wait "$SERVE_PID" 2>/dev/null || true
-	fi
+	serve_teardown
 }
 
 keys() {
