@@ -210,6 +210,8 @@ header() {
 	echo "$output" >body
 	# A <video> cannot send the key: the page plays what it fetched with it.
 	[[ "$(field 'b["videoSrc"]')" == blob:* ]]
+	# Before the key, the empty queue says why it is empty.
+	[[ "$(field 'b["emptyBeforeKey"]')" == *"once a key is given"* ]]
 	python3 -c 'import json, sys; d = json.load(open("body"))["duration"]; sys.exit(abs(d - 2.0) > 0.15)'
 	[ "$(field 'b["rows"]')" = 5 ]
 	[ "$(field '[u for u in b["urls"] if "alice" in u]')" = '[]' ]

@@ -47,6 +47,7 @@ try {
   seen.csp = res.headers()['content-security-policy'] || '';
   if (process.env.KEY) {
     await page.waitForSelector('#key-section:not([hidden])');
+    seen.emptyBeforeKey = await page.textContent('#queue-empty');
     await page.fill('#key', process.env.KEY);
     await page.click('#key-form button');
   }

@@ -57,6 +57,8 @@ function needKey(message) {
   $('key-section').hidden = false;
   $('key-error').textContent = message || '';
   $('server').textContent = 'waiting for a key';
+  // The queue is the key's: until one is given there is none to show.
+  $('queue-empty').textContent = 'The queue shows once a key is given.';
 }
 
 /* --- the queue ----------------------------------------------------------- */
@@ -115,6 +117,7 @@ function render(list) {
   const ol = $('queue');
   const shown = list.slice(-ROWS_MAX).reverse();
   $('queue-empty').hidden = shown.length > 0;
+  $('queue-empty').textContent = 'No task yet.';
   shown.forEach((item, i) => {
     const t = row(item.task_id);
     if (t.state !== item.state || !t.tool) setState(t, item.task_id, item.state, item.tool);
