@@ -612,6 +612,20 @@ static void fit_result(struct fm_exec *x, struct job *j, struct fm_result *res)
 
 static void finish(struct fm_exec *x, struct job *j, struct fm_result *res);
 
+/* A job leaves the state it is in: preparing, running (its plugin given back), ready. */
+static void job_leave(struct fm_exec *x, struct job *j)
+{
+	if (j->state == J_PREPARING || j->state == J_PREPARED)
+		leave_prep(x, j);
+	if (j->state == J_RUNNING)
+		running_remove(x, j);
+	if (j->w)
+		worker_detach(j->w, j);
+	if (j->state == J_READY)
+		x->nready--;
+	list_unlink(j);
+}
+
 static void *publish_thread(void *arg)
 {
 	struct publish *p = arg;
@@ -670,15 +684,7 @@ static void publish_start(struct fm_exec *x, struct job *j, struct fm_result *re
 	} else {
 		p->base = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
 	}
-	if (j->state == J_PREPARING || j->state == J_PREPARED)
-		leave_prep(x, j);
-	if (j->state == J_RUNNING)
-		running_remove(x, j);
-	if (j->w)
-		worker_detach(j->w, j);
-	if (j->state == J_READY)
-		x->nready--;
-	list_unlink(j);
+	job_leave(x, j);
 	j->state = J_PUBLISHING;
 	/* A watcher sees why the task's line is late: its outputs are on their way. */
 	{
@@ -746,15 +752,7 @@ static void finish(struct fm_exec *x, struct job *j, struct fm_result *res)
 		x->failed++;
 	else if (res->status == FM_STATUS_CANCELLED)
 		x->cancelled++;
-	if (j->state == J_PREPARING || j->state == J_PREPARED)
-		leave_prep(x, j);
-	if (j->state == J_RUNNING)
-		running_remove(x, j);
-	if (j->w)
-		worker_detach(j->w, j);
-	if (j->state == J_READY)
-		x->nready--;
-	list_unlink(j);
+	job_leave(x, j);
 	x->live--;
 	unlink_edges(j);
 	j->dependents = NULL;

@@ -74,6 +74,21 @@ static long index_of(const char *s, long max)
 	return n > max ? -1 : n;
 }
 
+/* The id a path names in its n bytes at rest, decoded and valid: else 400, naming what (a task, a
+ * video). */
+static int id_component(const char *rest, size_t n, struct fm_route_match *m, const char *what,
+			struct fm_error *err)
+{
+	if (decode(rest, n, m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
+		m->id[0] = '\0';
+		m->route = FM_ROUTE_NONE;
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"the path does not name a %s: an id is " FM_ID_RULE, what),
+		       400;
+	}
+	return 0;
+}
+
 /*
  * What follows /api/v1/tasks/: ID, ID/stream or ID/files/N. Each
  * component is cut at '/' before it is decoded, so "%2f" is never a
@@ -107,14 +122,7 @@ static int task_route(const char *rest, struct fm_route_match *m, struct fm_erro
 	} else {
 		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
 	}
-	if (decode(rest, n, m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
-		m->id[0] = '\0';
-		m->route = FM_ROUTE_NONE;
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"the path does not name a task: an id is " FM_ID_RULE),
-		       400;
-	}
-	return 0;
+	return id_component(rest, n, m, "task", err);
 }
 
 const char *fm_serve_asset_type(const char *name)
@@ -206,14 +214,7 @@ static int oai_route(const char *rest, struct fm_route_match *m, struct fm_error
 	} else {
 		return fm_error(err, FM_VALIDATION_ERROR, "no such route"), 404;
 	}
-	if (decode(rest, n, m->id, sizeof(m->id), 0) < 0 || !fm_id_valid(m->id)) {
-		m->id[0] = '\0';
-		m->route = FM_ROUTE_NONE;
-		return fm_error(err, FM_VALIDATION_ERROR,
-				"the path does not name a video: an id is " FM_ID_RULE),
-		       400;
-	}
-	return 0;
+	return id_component(rest, n, m, "video", err);
 }
 
 int fm_serve_route(enum fm_method method, const char *path, struct fm_route_match *m,

@@ -242,14 +242,6 @@ noop() { printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop"}' "$1";
 	wait_for is_state after done
 }
 
-# keys FILE LINES...: a key file of mode 0600.
-keys() {
-	local f=$1
-	shift
-	printf '%s\n' "$@" > "$f"
-	chmod 600 "$f"
-}
-
 ALICE=alice-key-0123456789abcdef
 BOB=bob-key-0123456789abcdef
 ROOT_KEY=root-key-0123456789abcdef

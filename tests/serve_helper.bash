@@ -60,3 +60,11 @@ serve_teardown() {
 		wait "$SERVE_PID" 2>/dev/null || true
 	fi
 }
+
+# keys FILE LINES...: a key file, a line each ("NAME KEY [admin]"), mode 0600.
+keys() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" >"$f"
+	chmod 600 "$f"
+}

@@ -18,10 +18,8 @@ teardown() {
 	serve_teardown
 }
 
-keys() {
-	printf 'alice %s\nbob %s\n' "$ALICE" "$BOB" >keys
-	chmod 600 keys
-}
+# alice_bob: the key file keys, of alice and bob.
+alice_bob() { keys keys "alice $ALICE" "bob $BOB"; }
 
 # oai_error STATUS TYPE CODE [PARAM]: body is OpenAI's error shape, so.
 oai_error() {
@@ -58,7 +56,7 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 @test "the openai SDK lists, makes an image, speech, a streamed chat and a video" {
 	command -v node >/dev/null || { echo "node is not installed" >&2; false; }
 	needs_node_client openai
-	keys
+	alice_bob
 	serve --key-file keys
 	run node "$ROOT/tests/openai_sdk.mjs" "$URL" "$ALICE" out
 	[ "$status" -eq 0 ] || { echo "$output"; cat serve.err; false; }
@@ -114,7 +112,7 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 }
 
 @test "errors on /v1 are in OpenAI's shape: unknown model, bad JSON, missing fields, key, route" {
-	keys
+	alice_bob
 	serve --workers 0 --key-file keys
 	A=(-H "Authorization: Bearer $ALICE")
 	[ "$(api POST /v1/images/generations "${A[@]}" --data-binary '{"model":"nope","prompt":"x"}')" = 404 ]
@@ -215,7 +213,7 @@ chat() { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "
 	[ "$(api POST /v1/images/generations -H 'Host: evil.example:80' --data-binary '{"model":"titlecard","prompt":"host","size":"64x64"}')" = 403 ]
 	kill -TERM "$SERVE_PID"
 	wait "$SERVE_PID" || true
-	keys
+	alice_bob
 	serve --key-file keys
 	auth=(-H "Authorization: Bearer $ALICE")
 	[ "$(api POST /v1/images/generations "${auth[@]}" -H 'Host: evil.example:80' --data-binary '{"model":"titlecard","prompt":"host","size":"64x64"}')" = 200 ]

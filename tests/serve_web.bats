@@ -19,13 +19,6 @@ teardown() {
 	serve_teardown
 }
 
-keys() {
-	local f=$1
-	shift
-	printf '%s\n' "$@" >"$f"
-	chmod 600 "$f"
-}
-
 ALICE=alice-key-0123456789abcdef
 BOB=bob-key-0123456789abcdef
 ROOT_KEY=root-key-0123456789abcdef
