@@ -775,6 +775,35 @@ static int find_task(struct request *r, struct fm_spool *sp)
 	return -1;
 }
 
+/*
+ * A key that is not admin names URLs the workers fetch: each remote_url
+ * of its tasks is fetched from public addresses only (FM_FETCH_KEY), or
+ * it would reach the server itself, its network or a cloud's metadata
+ * service (SSRF). Whatever the client wrote there is replaced.
+ */
+static void restrict_fetch(struct request *r, json_object *task)
+{
+	json_object *res = fm_json_get(task, "resources", json_type_array), *o, *meta;
+	size_t i;
+
+	if (!r->key || r->key->admin)
+		return;
+	for (i = 0; res && i < json_object_array_length(res); i++) {
+		o = json_object_array_get_idx(res, i);
+		if (!json_object_is_type(o, json_type_object) || !fm_json_get_string(o, "type") ||
+		    strcmp(fm_json_get_string(o, "type"), "remote_url"))
+			continue;
+		if (!json_object_object_get_ex(o, "metadata", &meta)) {
+			meta = json_object_new_object();
+			json_object_object_add(o, "metadata", meta);
+		}
+		/* Metadata that is no object is the checker's to refuse. */
+		if (json_object_is_type(meta, json_type_object))
+			json_object_object_add(meta, FM_FETCH_KEY,
+					       json_object_new_string(FM_FETCH_PUBLIC));
+	}
+}
+
 /* The key's name into the task's metadata; a name the client wrote there is replaced. */
 static void set_owner(struct request *r, json_object *task)
 {
@@ -792,6 +821,7 @@ static void set_owner(struct request *r, json_object *task)
 	json_object_object_del(meta, OWNER_KEY);
 	if (r->key)
 		json_object_object_add(meta, OWNER_KEY, json_object_new_string(r->key->name));
+	restrict_fetch(r, task);
 }
 
 /*

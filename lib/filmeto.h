@@ -40,7 +40,7 @@
  *            term             text made safe for a terminal
  *            util             allocation, time, ids, json-c accessors
  *
- * prep, ws, template and redact are included where they are used.
+ * prep, ws, template, redact and addr are included where they are used.
  */
 #ifndef FILMETO_H
 #define FILMETO_H

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "cache.h"
 #include "fs.h"
 #include "model.h"
@@ -217,6 +218,32 @@ static int download_failed(const char *url, CURLcode rc, long status, const stru
 			url, status);
 }
 
+/*
+ * A fetch restricted to public addresses (FM_FETCH_PUBLIC) refuses every
+ * connection to another: checked on the address libcurl is about to
+ * connect to, after DNS and on every redirect, so neither a name that
+ * resolves to 127.0.0.1 nor a redirect to 169.254.169.254 gets through.
+ * Through a proxy the proxy's address is what is checked.
+ */
+struct guard {
+	char why[160];
+};
+
+static curl_socket_t open_public(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct guard *g = arg;
+	const char *what = fm_addr_restricted(&a->addr);
+	char text[64];
+
+	(void)purpose;
+	if (what) {
+		fm_addr_text(&a->addr, text, sizeof(text));
+		snprintf(g->why, sizeof(g->why), "%s is %s", text, what);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 static int stopped(void *arg)
 {
 	return atomic_load((const atomic_int *)arg) != 0;
@@ -256,10 +283,11 @@ static int download_s3(const char *uri, const char *path, const atomic_int *stop
 	return rc;
 }
 
-static int download(const char *url, const char *path, const char *tmp, const atomic_int *stop,
-		    struct fm_error *err)
+static int download(const char *url, const char *path, const char *tmp, int public_only,
+		    const atomic_int *stop, struct fm_error *err)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
+	struct guard g = {""};
 	struct sink s = {NULL, 0, 0, 0, stop};
 	long long max;
 	long status = 0;
@@ -268,6 +296,11 @@ static int download(const char *url, const char *path, const char *tmp, const at
 
 	if (fm_download_max(&max, err) < 0 || curl_open(err) < 0)
 		return -1;
+	if (fm_s3_is_uri(url) && public_only)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"cannot download '%s': an s3:// URL is read with the workers' own "
+				"AWS keys, and this task may fetch only from public addresses",
+				url);
 	if (fm_s3_is_uri(url))
 		return download_s3(url, path, stop, err);
 	s.max = (curl_off_t)max;
@@ -295,11 +328,23 @@ static int download(const char *url, const char *path, const char *tmp, const at
 	curl.setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
 	curl.setopt(c, CURLOPT_XFERINFODATA, &s);
 	curl.setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	if (public_only) {
+		curl.setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_public);
+		curl.setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+	}
 	rc = curl.perform(c);
 	curl.getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl.cleanup(c);
 	if (fclose(s.f) != 0 && rc == CURLE_OK)
 		rc = CURLE_WRITE_ERROR;
+	if (rc != CURLE_OK && g.why[0]) {
+		unlink(tmp);
+		return fm_error(
+		    err, FM_RESOURCE_PROCESSING_ERROR,
+		    "cannot download '%s': %s, and this task may fetch only from public "
+		    "addresses",
+		    url, g.why);
+	}
 	if (rc != CURLE_OK || status >= 400) {
 		unlink(tmp);
 		return download_failed(url, rc, status, &s, cerr, err);
@@ -336,7 +381,7 @@ static int url_ext(const char *url, char ext[8])
  * bytes.
  */
 static int fetch(const char *url, const char *path, const char *tmp, const char *cache_dir,
-		 const char *ext, const atomic_int *stop, struct fm_error *err)
+		 const char *ext, int public_only, const atomic_int *stop, struct fm_error *err)
 {
 	static atomic_ulong serial;
 	char hex[65], *dir, *cached, *ctmp;
@@ -345,14 +390,19 @@ static int fetch(const char *url, const char *path, const char *tmp, const char 
 
 	/* The download cache is named by hashes; with none, the fetch goes uncached. */
 	if (!cache_dir || fm_hash_string(url, hex) < 0)
-		return download(url, path, tmp, stop, err);
-	dir = fm_xasprintf("%s/downloads", cache_dir);
+		return download(url, path, tmp, public_only, stop, err);
+	/*
+	 * What a restricted fetch takes from the cache must have been fetched
+	 * restricted: another task's download of a private URL stays out of reach.
+	 */
+	dir = fm_xasprintf("%s/downloads%s", cache_dir, public_only ? "/public" : "");
 	cached = fm_xasprintf("%s/%s.%s", dir, hex, ext);
 	ctmp = fm_xasprintf("%s/.%s.%d.%lu.tmp", dir, hex, (int)getpid(),
 			    atomic_fetch_add(&serial, 1));
 	rc = 0;
 	if (stat(cached, &st) != 0)
-		rc = fm_mkdirs(dir, err) < 0 ? -1 : download(url, cached, ctmp, stop, err);
+		rc = fm_mkdirs(dir, err) < 0 ? -1
+					     : download(url, cached, ctmp, public_only, stop, err);
 	if (rc == 0 && fm_copy_file(cached, tmp) < 0)
 		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 			      "cannot copy '%s' to '%s':", cached, tmp);
@@ -364,6 +414,15 @@ static int fetch(const char *url, const char *path, const char *tmp, const char 
 	free(cached);
 	free(ctmp);
 	return rc;
+}
+
+/* Whether res is to be fetched from public addresses only (FM_FETCH_KEY). */
+static int fetch_public(json_object *res)
+{
+	const char *v =
+	    fm_json_get_string(fm_json_get(res, "metadata", json_type_object), FM_FETCH_KEY);
+
+	return v && !strcmp(v, FM_FETCH_PUBLIC);
 }
 
 int fm_resource_localize(json_object *res, const char *dir, size_t index, const char *cache_dir,
@@ -396,7 +455,7 @@ int fm_resource_localize(json_object *res, const char *dir, size_t index, const 
 	if (!strcmp(type, "base64"))
 		rc = decode_base64(res, path, tmp, err);
 	else
-		rc = fetch(data, path, tmp, cache_dir, ext, stop, err);
+		rc = fetch(data, path, tmp, cache_dir, ext, fetch_public(res), stop, err);
 	if (rc == 0)
 		make_local(res, path);
 	free(path);

@@ -33,6 +33,15 @@ int fm_download_max(long long *max, struct fm_error *err);
 #define FM_DOWNLOAD_TIMEOUT	    3600
 
 /*
+ * A remote_url resource whose metadata has FM_FETCH_KEY set to
+ * FM_FETCH_PUBLIC is fetched only from public addresses (lib/addr.h):
+ * filmeto-serve sets it on the tasks of keys that are not admin.
+ * Downloads made so are cached apart from the others.
+ */
+#define FM_FETCH_KEY	"fetch"
+#define FM_FETCH_PUBLIC "public"
+
+/*
  * Rewrites one resource object in place into a local_path resource whose
  * file exists, writing decoded or downloaded data under dir as
  * input-INDEX.EXT. Downloads are kept in cache_dir/downloads by URL and

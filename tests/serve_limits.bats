@@ -230,3 +230,34 @@ PY
 	# The four gone, their share is free again: a body is read and answered.
 	wait_for eval '[ "$(api POST /api/v1/tasks --data-binary "$(printf "{\"task_id\":\"after\",\"tool_name\":\"noop\",\"plugin_name\":\"noop\"}")")" = 201 ]'
 }
+
+@test "a key that is not admin fetches remote_url only from public addresses: the server itself, by address or name, fails the task; an admin's same task fetches it" {
+	printf 'bob %s\nroot %s admin\n' "$KEY" "${KEY}ff" >keys
+	chmod 600 keys
+	serve --key-file keys --workers 1
+	task() { # ID URL: a noop task with one remote_url
+		printf '{"task_id":"%s","tool_name":"noop","plugin_name":"noop","resources":[{"type":"remote_url","data":"%s","metadata":{"fetch":"any"}}]}' "$1" "$2"
+	}
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $KEY" --data-binary "$(task ip "$URL/health")")" = 201 ]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $KEY" --data-binary "$(task name "http://localhost:$PORT/health")")" = 201 ]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer ${KEY}ff" --data-binary "$(task adm "$URL/health")")" = 201 ]
+	# What the client wrote there is replaced for bob, kept for the admin.
+	# (a worker may move the file as it is read: read again then)
+	wait_for eval 'grep -qs "\"fetch\":\"public\"" "$SP"/*/*.ip'
+	wait_for eval 'grep -qs "\"fetch\":\"any\"" "$SP"/*/*.adm'
+	wait_for eval '[ "$(state ip -H "Authorization: Bearer $KEY")" = failed ]'
+	wait_for eval '[ "$(state name -H "Authorization: Bearer $KEY")" = failed ]'
+	wait_for eval '[ "$(state adm -H "Authorization: Bearer ${KEY}ff")" = done ]'
+	[ "$(api GET /api/v1/tasks/ip -H "Authorization: Bearer $KEY")" = 200 ]
+	[ "$(field 'b["result"]["error"]["code"]')" = RESOURCE_PROCESSING_ERROR ]
+	[[ "$(field 'b["result"]["error"]["message"]')" == *"127.0.0.1 is a loopback address, and this task may fetch only from public addresses"* ]]
+	[ "$(api GET /api/v1/tasks/name -H "Authorization: Bearer $KEY")" = 200 ]
+	[[ "$(field 'b["result"]["error"]["message"]')" == *"is a loopback address"* ]]
+	# The admin's download is cached; bob's restricted fetch does not take it from there.
+	ls "$XDG_CACHE_HOME"/filmeto/downloads/*.bin
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $KEY" --data-binary "$(task again "$URL/health")")" = 201 ]
+	wait_for eval '[ "$(state again -H "Authorization: Bearer $KEY")" = failed ]'
+	[ "$(api GET /api/v1/tasks/again -H "Authorization: Bearer $KEY")" = 200 ]
+	[[ "$(field 'b["result"]["error"]["message"]')" == *"127.0.0.1 is a loopback address"* ]]
+	[ -z "$(ls "$XDG_CACHE_HOME"/filmeto/downloads/public)" ]
+}
