@@ -380,8 +380,14 @@ static void refuse(struct conn *c, int code)
 	    {"Payload Too Large", "the body is larger than %d MiB"},
 	    {"Request Header Fields Too Large", "more than %d header lines"},
 	    {"Service Unavailable", "too many large bodies arrive at once: try again shortly"},
+	    {"Bad Request", "the body is framed two ways (Content-Lengths that differ, or one "
+			    "beside Transfer-Encoding)"},
 	};
-	const char *const *w = why[code == 401 ? 0 : code == 413 ? 1 : code == 431 ? 2 : 3];
+	const char *const *w = why[code == 401	 ? 0
+				   : code == 413 ? 1
+				   : code == 431 ? 2
+				   : code == 503 ? 3
+						 : 4];
 	struct fm_error err = FM_ERROR_INIT;
 	struct fm_buf out = FM_BUF_INIT;
 	json_object *body;
@@ -446,8 +452,8 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 		n -= take;
 	}
 	head = fm_serve_head_peek(c->head.s, c->head.len, &auth, &alen, &length);
-	if (head == -2) {
-		refuse(c, 431);
+	if (head == -2 || head == -3) {
+		refuse(c, head == -2 ? 431 : 400);
 		return;
 	}
 	if (head < 0 && c->head.len <= FM_SERVE_HEADERS_MAX)

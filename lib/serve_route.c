@@ -788,9 +788,9 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 {
 	const char *value = NULL, *line, *v;
 	size_t at = 0, n, end, vlen = 0, ln;
-	int first = 1, after_auth = 0, unsure = 0, lengths = 0, chunked = 0;
+	int first = 1, after_auth = 0, unsure = 0, lengths = 0, chunked = 0, framing = 0, ncl = 0;
 	size_t lines = 0;
-	int64_t cl = -1;
+	int64_t cl = -1, c;
 
 	*auth = NULL;
 	*authlen = 0;
@@ -804,6 +804,9 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 		line = buf + at;
 		n = end > at && buf[end - 1] == '\r' ? end - 1 - at : end - at;
 		if (!first && n == 0) {
+			/* Two framings a proxy and evhttp may each pick one of: smuggling. */
+			if (framing || (chunked && ncl))
+				return -3;
 			if (!unsure) {
 				*auth = value;
 				*authlen = vlen;
@@ -824,7 +827,9 @@ long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *
 			after_auth = 1;
 		} else if (!first && n >= 15 && !strncasecmp(line, "content-length:", 15)) {
 			v = header_value(line, n, 15, &ln);
-			cl = content_length(v, ln);
+			c = content_length(v, ln);
+			framing |= ncl++ && c != cl;
+			cl = c;
 			lengths += cl < 0 ? 2 : 1;
 		} else if (!first && n >= 18 && !strncasecmp(line, "transfer-encoding:", 18)) {
 			chunked = 1;

@@ -285,8 +285,12 @@ int fm_serve_host_loopback(const char *host);
  * Authorization header's value, trimmed (NULL, 0 when there is none, or
  * when a folded line or a bare CR makes it unsure what evhttp will read),
  * and *length the Content-Length (-1 when there is none, or it is not
- * one plain number, or a Transfer-Encoding says otherwise). Only ever
- * used to refuse early: evhttp's own parse is what is checked.
+ * one plain number). -3 when the head frames its body two ways (two
+ * Content-Lengths that differ, or one beside a Transfer-Encoding): a
+ * proxy in front may take the other one, and what evhttp reads as the
+ * next request would be the client's to choose (request smuggling,
+ * RFC 9112 6.3 says to refuse). Only ever used to refuse early:
+ * evhttp's own parse is what is checked.
  */
 long fm_serve_head_peek(const char *buf, size_t len, const char **auth, size_t *authlen,
 			int64_t *length);

@@ -103,6 +103,35 @@ val() { awk -v k="$1" '$1 == k { print $2 }' out; }
 	[ "$(awk '/^VmRSS/ { print $2 }' "/proc/$SERVE_PID/status")" -lt 65536 ]
 }
 
+@test "a body framed two ways (Content-Lengths that differ, or one beside chunked) is 400 before it is read: no request smuggled in it" {
+	serve --workers 0
+	raw() { # HEAD-LINES...: a POST with them, its answer
+		python3 - "$PORT" "$@" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+head = "POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(h + "\r\n" for h in sys.argv[2:])
+# The smuggled request: what evhttp would read next if it took the first length.
+s.sendall((head + "\r\n{}\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
+s.settimeout(5)
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print(got.decode())
+PY
+	}
+	raw "Content-Length: 2" "Content-Length: 47" >out
+	head -1 out | grep -q '^HTTP/1.1 400 '
+	grep -q '"message":"the body is framed two ways' out
+	[ "$(grep -c '^HTTP/1.1' out)" = 1 ]
+	raw "Transfer-Encoding: chunked" "Content-Length: 2" >out
+	head -1 out | grep -q '^HTTP/1.1 400 '
+	[ "$(grep -c '^HTTP/1.1' out)" = 1 ]
+	alive
+}
+
 @test "keys: wrong key and key in the query are 401; without a right key a large body is refused unread, with one it is read" {
 	keyfile
 	serve --workers 0 --key-file keys

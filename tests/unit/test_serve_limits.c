@@ -111,10 +111,21 @@ static void test_peek(void)
 	peek("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", auth,
 	     &len);
 	IS_STR(auth, "Bearer a", "peek: the first Authorization, as evhttp finds it");
-	peek("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n", auth, &len);
-	IS_INT(len, -1, "peek: two lengths: none");
-	peek("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n", auth,
-	     &len);
+	IS_INT(
+	    peek("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n", auth, &len),
+	    -3, "peek: two lengths that differ: refused");
+	OK(peek("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length:  5\r\n\r\n", auth, &len) >
+	       0,
+	   "peek: the same length twice: taken");
+	IS_INT(len, -1, "peek: the same length twice: left to evhttp");
+	IS_INT(
+	    peek("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5x\r\n\r\n", auth, &len),
+	    -3, "peek: a length and a malformed one: refused");
+	IS_INT(peek("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
+		    auth, &len),
+	       -3, "peek: chunked beside a length: refused");
+	OK(peek("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", auth, &len) > 0,
+	   "peek: chunked alone: taken");
 	IS_INT(len, -1, "peek: chunked: no length");
 	peek("POST / HTTP/1.1\r\nContent-Length: 9x\r\n\r\n", auth, &len);
 	IS_INT(len, -1, "peek: a malformed length: none");
