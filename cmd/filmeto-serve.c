@@ -48,6 +48,7 @@
 static const char usage_text[] =
     "usage: filmeto-serve [--listen ADDR:PORT]... [--spool DIR] [--workers N]\n"
     "                     [--key-file FILE] [--cors ORIGIN]...\n"
+    "                     [--upload S3PREFIX [--url-ttl S]]\n"
     "\n"
     "Serve the spool over HTTP: queue tasks and storyboards, answer their status,\n"
     "cancel them; a browser finds a page at /.\n"
@@ -62,6 +63,9 @@ static const char usage_text[] =
     "                          file must not be readable by others (mode 0600)\n"
     "      --cors ORIGIN       let pages of ORIGIN (http[s]://HOST[:PORT]) call the\n"
     "                          server; repeatable (default: none, only its own)\n"
+    "      --upload S3PREFIX   the workers upload each task's outputs to\n"
+    "                          S3PREFIX/TASK_ID/ (filmeto-run --upload)\n"
+    "      --url-ttl S         lifetime of the uploads' presigned URLs (default 3600)\n"
     "  -h, --help              show this help\n"
     "      --version           show the version\n"
     "\n"
@@ -70,7 +74,7 @@ static const char usage_text[] =
     "Exit status: 0 stopped by SIGTERM or SIGINT, 1 could not listen or start a\n"
     "worker, 2 usage error.\n";
 
-enum { OPT_VERSION = 256, OPT_SPOOL, OPT_KEY_FILE, OPT_CORS };
+enum { OPT_VERSION = 256, OPT_SPOOL, OPT_KEY_FILE, OPT_CORS, OPT_UPLOAD, OPT_URL_TTL };
 
 static const struct option options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -78,6 +82,8 @@ static const struct option options[] = {
     {"workers", required_argument, NULL, 'w'},
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"cors", required_argument, NULL, OPT_CORS},
+    {"upload", required_argument, NULL, OPT_UPLOAD},
+    {"url-ttl", required_argument, NULL, OPT_URL_TTL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -98,6 +104,8 @@ struct server {
 	int nlisten;
 	long nworkers;
 	const char *spool, *key_file;
+	/* Handed to the workers as they are: filmeto-run --upload, --url-ttl. */
+	const char *upload, *url_ttl;
 	struct fm_serve_keys keys; /* n 0: no keys, every request is served */
 	struct event_base *base;
 	struct evhttp *http;
@@ -203,6 +211,25 @@ static void parse_args(int argc, char **argv, struct server *s)
 			if (fm_serve_origin_parse(optarg, s->origins[s->norigins++], &err) < 0)
 				usage_error("%s", err.message);
 			break;
+		case OPT_UPLOAD: {
+			struct fm_s3_uri u;
+
+			/* Checked here: a worker's usage error would only loop its restarts. */
+			if (fm_s3_uri_parse(optarg, &u, &err) < 0)
+				usage_error("--upload: %s", err.message);
+			fm_s3_uri_release(&u);
+			s->upload = optarg;
+			break;
+		}
+		case OPT_URL_TTL: {
+			long v;
+
+			if (fm_arg_long("--url-ttl", optarg, 1, FM_S3_URL_TTL_MAX,
+					"a number of seconds", &v, &err) < 0)
+				usage_error("%s", err.message);
+			s->url_ttl = optarg;
+			break;
+		}
 		case 'h': fm_help(usage_text);
 		case OPT_VERSION: fm_version(fm_revision(), fm_libraries());
 		default: fm_try_help();
@@ -210,6 +237,8 @@ static void parse_args(int argc, char **argv, struct server *s)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (s->url_ttl && !s->upload)
+		usage_error("--url-ttl is for %s URLs: give --upload too", "--upload's");
 	if (!s->nlisten &&
 	    fm_serve_listen_parse(DEFAULT_LISTEN, &s->listen[s->nlisten++], &err) < 0)
 		fm_die(FM_EXIT_USAGE, "%s", err.message);
@@ -2423,10 +2452,20 @@ static int spawn(struct worker *w, struct fm_error *err)
 {
 	extern char **environ;
 	char *prog = worker_program();
-	char *argv[] = {prog, "--spool", NULL};
+	char *argv[7] = {prog, "--spool"};
+	int n = 2;
 	struct event_base *base = w->s->base;
 	int rc;
 
+	if (w->s->upload) {
+		argv[n++] = "--upload";
+		argv[n++] = (char *)w->s->upload;
+	}
+	if (w->s->url_ttl) {
+		argv[n++] = "--url-ttl";
+		argv[n++] = (char *)w->s->url_ttl;
+	}
+	argv[n] = NULL;
 	fm_proc_init(&w->proc);
 	rc = fm_proc_spawn(&w->proc, argv, NULL, environ, err);
 	free(prog);

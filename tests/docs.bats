@@ -93,7 +93,7 @@ check_opts() {
 }
 
 @test "filmeto-serve options are documented and completed" {
-	check_opts filmeto-serve -l --listen --spool -w --workers --key-file --cors -h --help --version
+	check_opts filmeto-serve -l --listen --spool -w --workers --key-file --cors --upload --url-ttl -h --help --version
 }
 
 @test "bash completion is found under every command name" {
@@ -212,7 +212,7 @@ complete_bash() {
 	run complete_bash filmeto-watch --color = ''
 	[ "${lines[*]}" = "auto always never" ]
 	run complete_bash filmeto-serve --
-	[ "${lines[*]}" = "--listen --spool --workers --key-file --cors --help --version" ]
+	[ "${lines[*]}" = "--listen --spool --workers --key-file --cors --upload --url-ttl --help --version" ]
 	run complete_bash filmeto-serve --w
 	[ "$output" = "--workers" ]
 }

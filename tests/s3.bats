@@ -8,6 +8,7 @@
 # checks signatures and keeps multipart uploads as S3 does.
 
 load test_helper
+load serve_helper
 
 # Distinctive, so a grep finds them anywhere they leak.
 SECRET=sekrit-8d2f4a61c0e94b7f
@@ -46,6 +47,7 @@ setup() {
 }
 
 teardown() {
+	serve_teardown
 	stop_fakes
 }
 
@@ -187,6 +189,23 @@ no_leaks() {
 		'"X-Amz-Signature=" in lines[0]["result"]["output_resources"][0]["url"]'
 	curl -sf "$(jget status 'lines[0]["result"]["output_resources"][0]["url"]')" |
 		cmp - "$FILMETO_SPOOL/out/card1/card.png"
+	no_leaks
+}
+
+@test "filmeto-serve --upload: its workers upload what they run; the status carries the URL; a bad prefix is a usage error" {
+	export FILMETO_SPOOL="$BATS_TEST_TMPDIR/spool"
+	run -2 filmeto-serve --upload s3:/films
+	[[ "$output" == *"--upload: 's3:/films' is not an s3:// URI"* ]]
+	run -2 filmeto-serve --url-ttl 60
+	[[ "$output" == *"give --upload too"* ]]
+	serve --upload s3://films/served --url-ttl 120
+	[ "$(api POST /api/v1/tasks --data-binary '{"task_id":"card1","tool_name":"text2image","plugin_name":"titlecard","parameters":{"prompt":"hi"}}')" = 201 ]
+	wait_for -t 30 eval '[ "$(state card1)" = done ]'
+	[ "$(api GET /api/v1/tasks/card1)" = 200 ]
+	[ "$(field 'b["result"]["output_resources"][0]["metadata"]["s3_uri"]')" = s3://films/served/card1/card.png ]
+	url=$(field 'b["result"]["output_resources"][0]["url"]')
+	[[ "$url" == *"X-Amz-Expires=120&"* ]]
+	curl -sf "$url" | cmp - "$FILMETO_SPOOL/out/card1/card.png"
 	no_leaks
 }
 

@@ -9,5 +9,7 @@ complete -c filmeto-serve -s w -l workers -x -d 'Local filmeto-run --spool worke
 complete -c filmeto-serve -l key-file -r -F -d 'API keys, NAME KEY [admin] a line, mode 0600'
 complete -c filmeto-serve -l cors -x -d 'Let pages of ORIGIN call the server (repeatable)' \
 	-a 'http://localhost:5173'
+complete -c filmeto-serve -l upload -x -d 'Workers upload each task'"'"'s outputs to s3://BUCKET/PREFIX/TASK_ID/'
+complete -c filmeto-serve -l url-ttl -x -d 'Lifetime of presigned URLs of uploads (seconds)'
 complete -c filmeto-serve -s h -l help -d 'Print usage and exit'
 complete -c filmeto-serve -l version -d 'Print version and exit'
