@@ -18,6 +18,9 @@ serve_limits.py flood PORT PID N      N connections each sending 4,000 tiny
 serve_limits.py trickle PORT KEY      a POST of a 200 kB body whose head
     comes a few bytes at a time, with KEY ("-" for none) in the middle
     of it: prints the status answered.
+serve_limits.py smuggle PORT HEADER...  a POST with these header lines
+    whose body carries a second request (GET /health) just past the
+    first header's length: prints each status line answered.
 """
 import os
 import selectors
@@ -221,6 +224,26 @@ def trickle(port, key):
     print("status", got[9:12].decode() or "none")
 
 
+def smuggle(port, headers):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = "POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    head += "".join(h + "\r\n" for h in headers) + "\r\n"
+    # What evhttp would read as the next request if it took one framing.
+    s.sendall((head + "{}\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    for line in got.decode(errors="replace").split("\r\n"):
+        if line.startswith("HTTP/1.1 "):
+            print("status", line[9:12])
+
+
 if __name__ == "__main__":
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "idle":
@@ -233,5 +256,7 @@ if __name__ == "__main__":
         flood(port, int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "trickle":
         trickle(port, sys.argv[3])
+    elif cmd == "smuggle":
+        smuggle(port, sys.argv[3:])
     elif cmd == "keepalive":
         keepalive(port, int(sys.argv[3]), float(sys.argv[4]))
