@@ -197,6 +197,20 @@ def flood(port, pid, n):
         print("answered_" + k, v)
 
 
+def read_all(s):
+    """What the server sends until it closes (or the socket's timeout)."""
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    return got
+
+
 def trickle(port, key):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -208,19 +222,11 @@ def trickle(port, key):
     for i in range(0, len(head), 7):
         s.sendall(head[i:i + 7])
         time.sleep(0.01)
-    got = b""
     try:
         s.sendall(body)
     except OSError:
         pass
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-    except OSError:
-        pass
+    got = read_all(s)
     print("status", got[9:12].decode() or "none")
 
 
@@ -230,16 +236,7 @@ def smuggle(port, headers):
     head += "".join(h + "\r\n" for h in headers) + "\r\n"
     # What evhttp would read as the next request if it took one framing.
     s.sendall((head + "{}\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode())
-    got = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-    except OSError:
-        pass
-    for line in got.decode(errors="replace").split("\r\n"):
+    for line in read_all(s).decode(errors="replace").split("\r\n"):
         if line.startswith("HTTP/1.1 "):
             print("status", line[9:12])
 
