@@ -15,12 +15,12 @@ DESTDIR ?=
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
+PKGS = libcurl json-c libarchive nettle libavformat libavcodec libavfilter \
        libswscale libswresample libavutil yaml-0.1 espeak-ng
 
 # Debian packages that provide PKGS and what the tests and demo run.
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
-	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
+	libarchive-dev nettle-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \

@@ -1,5 +1,5 @@
 /*
- * Resources into local files. Base64 is decoded with libavutil and URLs
+ * Resources into local files. Base64 is decoded with digest.h and URLs
  * fetched with libcurl (http and https only, redirects followed, bounded
  * size and time); both land in a temporary name that is renamed into
  * place, so a half-written input never looks complete, and that is
@@ -8,7 +8,6 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <libavutil/base64.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "digest.h"
 #include "fs.h"
 #include "model.h"
 #include "resource.h"
@@ -54,7 +54,7 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 	const char *data = fm_json_get_string(res, "data");
 	size_t n = strlen(data);
 	uint8_t *buf;
-	int len;
+	ssize_t len;
 	FILE *f;
 
 	/* Tolerate a data: URL prefix, which is how browsers hand these out. */
@@ -63,8 +63,8 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 	if (n > FM_BASE64_MAX / 3 * 4 + 4)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"base64 resource larger than %d bytes", FM_BASE64_MAX);
-	buf = fm_xmalloc(AV_BASE64_DECODE_SIZE(n) + 1);
-	len = av_base64_decode(buf, data, (int)AV_BASE64_DECODE_SIZE(n) + 1);
+	buf = fm_xmalloc(FM_BASE64_DECODED_MAX(n) + 1);
+	len = fm_base64_decode(buf, FM_BASE64_DECODED_MAX(n) + 1, data, n);
 	if (len < 0) {
 		free(buf);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "resource is not valid base64");

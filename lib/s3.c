@@ -11,9 +11,6 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <sys/stat.h>
-#include <libavutil/hmac.h>
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +18,14 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "digest.h"
 #include "fs.h"
 #include "model.h"
 #include "redact.h"
 #include "s3.h"
 #include "util.h"
 
-#define SHA256_BYTES 32
+#define SHA256_BYTES FM_SHA256_BYTES
 
 /* --- URIs --------------------------------------------------------------- */
 
@@ -823,32 +821,17 @@ static int put_multipart(struct fm_s3 *s, const struct fm_s3_uri *u, const char 
 
 /* --- presigned URLs ----------------------------------------------------- */
 
-static void hex(const uint8_t *d, size_t n, char *out)
+static void hmac(const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-static void hmac(AVHMAC *h, const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
-{
-	av_hmac_calc(h, (const uint8_t *)msg, (unsigned)strlen(msg), key, (unsigned)klen, out,
-		     SHA256_BYTES);
+	fm_hmac_sha256(key, klen, msg, strlen(msg), out);
 }
 
 static void sha256_hex(const char *s, char out[2 * SHA256_BYTES + 1])
 {
-	struct AVSHA *sha = av_sha_alloc();
 	uint8_t d[SHA256_BYTES];
 
-	if (!sha)
-		fm_oom();
-	av_sha_init(sha, 256);
-	av_sha_update(sha, (const uint8_t *)s, strlen(s));
-	av_sha_final(sha, d);
-	av_free(sha);
-	hex(d, SHA256_BYTES, out);
+	fm_sha256(s, strlen(s), d);
+	fm_hex(d, SHA256_BYTES, out);
 }
 
 /* SigV4 by query string (AWS's "Authenticating Requests: Using Query Parameters"). */
@@ -861,7 +844,6 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 	const char *h0 = strstr(url, "://") + 3;
 	uint8_t k[SHA256_BYTES];
 	struct tm tm;
-	AVHMAC *h;
 
 	if (s->token) {
 		free(url);
@@ -891,20 +873,16 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 		    fm_buf_str(&q), host);
 	sha256_hex(fm_buf_str(&canon), hash);
 	sts = fm_xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, hash);
-	h = av_hmac_alloc(AV_HMAC_SHA256);
-	if (!h)
-		fm_oom();
 	key = fm_xasprintf("AWS4%s", s->secret);
-	hmac(h, (const uint8_t *)key, strlen(key), date, k);
+	hmac((const uint8_t *)key, strlen(key), date, k);
 	explicit_bzero(key, strlen(key));
 	free(key);
-	hmac(h, k, SHA256_BYTES, s->region, k);
-	hmac(h, k, SHA256_BYTES, "s3", k);
-	hmac(h, k, SHA256_BYTES, "aws4_request", k);
-	hmac(h, k, SHA256_BYTES, sts, k);
-	hex(k, SHA256_BYTES, sig);
+	hmac(k, SHA256_BYTES, s->region, k);
+	hmac(k, SHA256_BYTES, "s3", k);
+	hmac(k, SHA256_BYTES, "aws4_request", k);
+	hmac(k, SHA256_BYTES, sts, k);
+	fm_hex(k, SHA256_BYTES, sig);
 	explicit_bzero(k, sizeof(k));
-	av_hmac_free(h);
 	out = fm_xasprintf("%s?%s&X-Amz-Signature=%s", url, fm_buf_str(&q), sig);
 	fm_buf_release(&q);
 	fm_buf_release(&canon);

@@ -18,11 +18,9 @@
 #include <sys/random.h>
 
 #include <curl/curl.h>
-#include <libavutil/base64.h>
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
 #include <wslay/wslay.h>
 
+#include "digest.h"
 #include "util.h"
 #include "ws.h"
 
@@ -172,17 +170,12 @@ static int random_bytes(void *buf, size_t len)
 /* base64(SHA-1(key + GUID)), what the server must answer (RFC 6455 §4.2.2). */
 static int accept_value(const char *key, char *out, size_t size)
 {
-	struct AVSHA *sha = av_sha_alloc();
-	uint8_t digest[20];
+	char *text = fm_xasprintf("%s%s", key, WS_GUID);
+	uint8_t digest[FM_SHA1_BYTES];
 
-	if (!sha)
-		return -1;
-	av_sha_init(sha, 160);
-	av_sha_update(sha, (const uint8_t *)key, (unsigned)strlen(key));
-	av_sha_update(sha, (const uint8_t *)WS_GUID, (unsigned)strlen(WS_GUID));
-	av_sha_final(sha, digest);
-	av_free(sha);
-	return av_base64_encode(out, (int)size, digest, sizeof(digest)) ? 0 : -1;
+	fm_sha1(text, strlen(text), digest);
+	free(text);
+	return fm_base64_encode(out, size, digest, sizeof(digest)) ? 0 : -1;
 }
 
 static char *trim(char *s)
@@ -412,11 +405,11 @@ static struct fm_ws *ws_new(const char *url)
 static char *make_key(void)
 {
 	unsigned char raw[WS_KEY_BYTES];
-	char key[AV_BASE64_SIZE(WS_KEY_BYTES)];
+	char key[FM_BASE64_SIZE(WS_KEY_BYTES)];
 
 	if (random_bytes(raw, sizeof(raw)) < 0)
 		return NULL;
-	av_base64_encode(key, sizeof(key), raw, sizeof(raw));
+	fm_base64_encode(key, sizeof(key), raw, sizeof(raw));
 	return fm_xstrdup(key);
 }
 
