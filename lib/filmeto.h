@@ -13,6 +13,7 @@
  *            plugin_install   installing and removing plugins under safety rules
  *            plugin_scaffold  filmeto-plugin new and test
  *            host             one plugin process, seen from filmeto-run
+ *            builtin          the helpers that serve built-in tools (filmeto-combine)
  * execution  exec             the executor: the DAG, pools, retries, one final line each
  *            prep             a task's inputs made ready on a thread of its own
  *            resource         input resources made into local files
@@ -56,6 +57,7 @@
 #include "python.h"
 #include "plugin_scaffold.h"
 #include "host.h"
+#include "builtin.h"
 
 #include "exec.h"
 #include "plan.h"
