@@ -17,7 +17,7 @@ char *fm_builtin_path(const char *name, struct fm_error *err)
 
 	if (!dir) {
 		fm_error(err, FM_PLUGIN_NOT_FOUND,
-			 "built-in '%s' cannot be found: /proc/self/exe cannot be read", name);
+			 "helper '%s' cannot be found: /proc/self/exe cannot be read", name);
 		return NULL;
 	}
 	beside = fm_xasprintf("%s/%s", dir, name);
@@ -38,8 +38,8 @@ char *fm_builtin_path(const char *name, struct fm_error *err)
 		return installed;
 	}
 	fm_error(err, FM_PLUGIN_NOT_FOUND,
-		 "built-in '%s' is missing: no executable '%s' nor '%s' (make install puts it "
-		 "in PREFIX/lib/filmeto)",
+		 "helper '%s' is missing: neither '%s' nor '%s' is an executable (make install "
+		 "puts it in PREFIX/lib/filmeto)",
 		 name, beside, installed);
 	free(beside);
 	free(installed);
