@@ -2953,11 +2953,10 @@ enum fm_outcome fm_exec_finish(struct fm_exec *x)
 			worker_retire(x, w);
 	}
 	while (x->stopping) {
-		struct timespec nap = {0, 10 * 1000 * 1000};
-
 		reap_stopping(x, fm_now());
+		/* Woken when the first ends (its pidfd), not a nap later: a short run's end. */
 		if (x->stopping)
-			nanosleep(&nap, NULL);
+			fm_proc_wait(&x->stopping->h.proc, 0.01);
 	}
 	/* Stopped fetches clean up within about a second; their files go too. */
 	while (x->nlingering)
