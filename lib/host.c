@@ -702,7 +702,7 @@ void fm_host_take_result(const struct fm_host *h, json_object *result, const cha
 
 void fm_host_stop(struct fm_host *h, double grace)
 {
-	if ((h->proc.pid > 0 || h->proc.thread) && !h->proc.reaped && h->proc.in >= 0) {
+	if (h->proc.pid > 0 && !h->proc.reaped && h->proc.in >= 0) {
 		json_object *bye = fm_rpc_notification("shutdown", NULL);
 
 		/* Best effort: closing stdin says the same thing. */
@@ -753,7 +753,7 @@ void fm_host_release(struct fm_host *h)
 {
 	unsigned i;
 
-	if (h->proc.pid > 0 || h->proc.thread)
+	if (h->proc.pid > 0)
 		fm_proc_stop(&h->proc, 0);
 	if (h->scratch >= 0)
 		remove_scratch(h);
