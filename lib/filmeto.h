@@ -35,13 +35,14 @@
  * base       error            errors as values; the outcome of a run
  *            msg              messages and exit statuses, for commands only
  *            buf              the one growable string
+ *            digest           SHA-256, SHA-1, HMAC and base64 (Nettle)
  *            fs               files and paths, read and written whole
  *            yaml             YAML into json-c, with source lines
  *            config           config.yaml and presets
  *            term             text made safe for a terminal
  *            util             allocation, time, ids, json-c accessors
  *
- * prep, ws, template and redact are included where they are used.
+ * prep, ws, template, redact and digest are included where they are used.
  */
 #ifndef FILMETO_H
 #define FILMETO_H
