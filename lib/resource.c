@@ -6,9 +6,7 @@
  * removed on every way out.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "curl_lazy.h"
 #include "digest.h"
 #include "fs.h"
 #include "model.h"
@@ -82,66 +81,6 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
 	}
 	return 0;
-}
-
-/*
- * libcurl is opened on the first download, not linked: its TLS stack
- * costs ~6 MB of resident memory in every filmeto-run, most of which never
- * fetch anything (see bench/executor.sh). The calls are libcurl's own.
- * Downloads run on several threads at once: the library is opened, and
- * its global state set up, once, under a lock.
- */
-static struct {
-	void *lib;
-	CURLcode (*global_init)(long);
-	CURL *(*init)(void);
-	CURLcode (*setopt)(CURL *, CURLoption, ...);
-	CURLcode (*perform)(CURL *);
-	CURLcode (*getinfo)(CURL *, CURLINFO, ...);
-	void (*cleanup)(CURL *);
-	const char *(*strerror)(CURLcode);
-} curl;
-static pthread_mutex_t curl_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int curl_open_locked(struct fm_error *err)
-{
-	void *lib;
-
-	if (curl.lib)
-		return 0;
-	lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot load libcurl: %s",
-				dlerror());
-	*(void **)&curl.global_init = dlsym(lib, "curl_global_init");
-	*(void **)&curl.init = dlsym(lib, "curl_easy_init");
-	*(void **)&curl.setopt = dlsym(lib, "curl_easy_setopt");
-	*(void **)&curl.perform = dlsym(lib, "curl_easy_perform");
-	*(void **)&curl.getinfo = dlsym(lib, "curl_easy_getinfo");
-	*(void **)&curl.cleanup = dlsym(lib, "curl_easy_cleanup");
-	*(void **)&curl.strerror = dlsym(lib, "curl_easy_strerror");
-	if (!curl.global_init || !curl.init || !curl.setopt || !curl.perform || !curl.getinfo ||
-	    !curl.cleanup || !curl.strerror) {
-		dlclose(lib);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "libcurl lacks curl_easy_*");
-	}
-	/* curl_easy_init would do this itself, but not safely on two threads. */
-	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		dlclose(lib);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot set up libcurl");
-	}
-	curl.lib = lib;
-	return 0;
-}
-
-static int curl_open(struct fm_error *err)
-{
-	int rc;
-
-	pthread_mutex_lock(&curl_lock);
-	rc = curl_open_locked(err);
-	pthread_mutex_unlock(&curl_lock);
-	return rc;
 }
 
 int fm_download_max(long long *max, struct fm_error *err)
@@ -212,7 +151,7 @@ static int download_failed(const char *url, CURLcode rc, long status, const stru
 				(long long)s->max);
 	if (rc != CURLE_OK)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': %s", url,
-				cerr[0] ? cerr : curl.strerror(rc));
+				cerr[0] ? cerr : fm_curl_easy_strerror(rc));
 	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': HTTP status %ld",
 			url, status);
 }
@@ -266,38 +205,42 @@ static int download(const char *url, const char *path, const char *tmp, const at
 	CURLcode rc;
 	CURL *c;
 
-	if (fm_download_max(&max, err) < 0 || curl_open(err) < 0)
+	if (fm_download_max(&max, err) < 0)
 		return -1;
+	if (fm_curl_load(err) < 0) {
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		return -1;
+	}
 	if (fm_s3_is_uri(url))
 		return download_s3(url, path, stop, err);
 	s.max = (curl_off_t)max;
-	c = curl.init();
+	c = fm_curl_easy_init();
 	if (!c)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot start libcurl");
 	s.f = fopen(tmp, "wbx");
 	if (!s.f) {
-		curl.cleanup(c);
+		fm_curl_easy_cleanup(c);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
 	}
-	curl.setopt(c, CURLOPT_URL, url);
-	curl.setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl.setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl.setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl.setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl.setopt(c, CURLOPT_MAXFILESIZE_LARGE, s.max);
-	curl.setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
-	curl.setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
-	curl.setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl.setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl.setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
-	curl.setopt(c, CURLOPT_WRITEDATA, &s);
-	curl.setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl.setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
-	curl.setopt(c, CURLOPT_XFERINFODATA, &s);
-	curl.setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
-	rc = curl.perform(c);
-	curl.getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl.cleanup(c);
+	fm_curl_easy_setopt(c, CURLOPT_URL, url);
+	fm_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	fm_curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	fm_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	fm_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, s.max);
+	fm_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
+	fm_curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
+	fm_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	fm_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	fm_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
+	fm_curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
+	fm_curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	rc = fm_curl_easy_perform(c);
+	fm_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	fm_curl_easy_cleanup(c);
 	if (fclose(s.f) != 0 && rc == CURLE_OK)
 		rc = CURLE_WRITE_ERROR;
 	if (rc != CURLE_OK || status >= 400) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "curl_lazy.h"
 #include "digest.h"
 #include "fs.h"
 #include "model.h"
@@ -548,19 +549,19 @@ static int request_on(struct fm_s3 *s, struct fm_http *http, const struct fm_s3_
 	 * value it finds there. The body streams from disk, so it is not
 	 * hashed first (TLS protects it in transit, as for the AWS CLI).
 	 */
-	r->headers = curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	r->headers = fm_curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 	if (s->token) {
 		char *t = fm_xasprintf("x-amz-security-token: %s", s->token);
 
-		r->scoped_headers = curl_slist_append(r->scoped_headers, t);
+		r->scoped_headers = fm_curl_slist_append(r->scoped_headers, t);
 		explicit_bzero(t, strlen(t));
 		free(t);
 	}
 	rc = fm_http_do(http, r, resp, err);
 	if (rc < 0)
 		s3_error(u, what, resp, code, err);
-	curl_slist_free_all(r->headers);
-	curl_slist_free_all(r->scoped_headers);
+	fm_curl_slist_free_all(r->headers);
+	fm_curl_slist_free_all(r->scoped_headers);
 	free(base);
 	free(url);
 	return rc;
@@ -597,7 +598,7 @@ static int put_single(struct fm_s3 *s, const struct fm_s3_uri *u, const char *pa
 	struct fm_http_req r = {.method = "PUT", .upload = path};
 	char *ct = fm_xasprintf("Content-Type: %s", mime ? mime : fm_mime_from_path(path));
 
-	r.headers = curl_slist_append(NULL, ct);
+	r.headers = fm_curl_slist_append(NULL, ct);
 	free(ct);
 	return request(s, u, &r, "upload to", FM_SERVICE_ERROR, err);
 }
@@ -715,7 +716,7 @@ static int initiate(struct multipart *m, const char *mime, struct fm_error *err)
 	struct fm_buf b = FM_BUF_INIT;
 	int rc;
 
-	r.headers = curl_slist_append(NULL, ct);
+	r.headers = fm_curl_slist_append(NULL, ct);
 	free(ct);
 	rc = request_on(m->s, &m->s->http, m->u, "uploads=", &r, &resp, "upload to",
 			FM_SERVICE_ERROR, err);
@@ -748,7 +749,7 @@ static int complete(struct multipart *m, struct fm_error *err)
 	fm_buf_addstr(&body, "</CompleteMultipartUpload>");
 	r.body = fm_buf_str(&body);
 	r.body_len = body.len;
-	r.headers = curl_slist_append(NULL, "Content-Type: application/xml");
+	r.headers = fm_curl_slist_append(NULL, "Content-Type: application/xml");
 	rc = request_on(m->s, &m->s->http, m->u, query, &r, &resp, "upload to", FM_SERVICE_ERROR,
 			err);
 	/* S3 may answer 200 and still fail: the error is then in the body. */
