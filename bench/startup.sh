@@ -7,7 +7,8 @@
 #                   library, the kind a Makefile calls per target
 #   ffmpeg -version a command that loads libav* and does nothing: the
 #                   cost filmeto-run paid before the media libraries moved
-#                   into its combine helper
+#                   into its combine helper (and libcurl became opened on
+#                   first use)
 # Medians of wall time and of user+sys CPU (the CPU figure is steadier on
 # a busy machine). Target: <= 30 ms for both filmeto-run cases.
 #

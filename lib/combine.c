@@ -1,9 +1,9 @@
 /*
  * The built-in combine tool: scenes into one film, with the ffmpeg
  * libraries, in a child of filmeto-run's, the filmeto-combine helper
- * (lib/builtin.h, lib/host.h; served by the plugin SDK loop, so progress, cancel and
- * results travel like any plugin's, and a crash inside libav fails the
- * film, not filmeto-run).
+ * (lib/builtin.h, lib/host.h; served by the plugin SDK loop, so progress,
+ * cancel and results travel like any plugin's, and a crash inside libav
+ * fails the film, not filmeto-run).
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
