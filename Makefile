@@ -15,12 +15,12 @@ DESTDIR ?=
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS = libcurl json-c libarchive libavformat libavcodec libavfilter \
+PKGS = libcurl json-c libarchive nettle libavformat libavcodec libavfilter \
        libswscale libswresample libavutil yaml-0.1 espeak-ng
 
 # Debian packages that provide PKGS and what the tests and demo run.
 DEB_PKGS = build-essential pkg-config libcurl4-openssl-dev libjson-c-dev \
-	libarchive-dev libavformat-dev libavcodec-dev libavfilter-dev \
+	libarchive-dev nettle-dev libavformat-dev libavcodec-dev libavfilter-dev \
 	libswscale-dev libswresample-dev libavutil-dev libyaml-dev \
 	libespeak-ng-dev bats ffmpeg fonts-dejavu-core python3 python3-venv procps bsdutils \
 	python3-pil python3-requests python3-pip python3-jsonschema python3-yaml \
@@ -68,6 +68,11 @@ LIB = lib/libfilmeto.a
 
 CMDS = filmeto-submit filmeto-run filmeto-watch filmeto-plugin filmeto-serve
 CMD_BIN = $(addprefix cmd/,$(CMDS))
+# What filmeto-run starts for its built-in tools (lib/builtin.h): the only
+# programs of filmeto-run's that link libav*, so that it starts without
+# them. Installed off PATH, in PREFIX/lib/filmeto.
+HELPERS = filmeto-combine
+HELPER_BIN = $(addprefix cmd/,$(HELPERS))
 
 # A C plugin is plugins/NAME/NAME.c built into plugins/NAME/NAME.
 C_PLUGINS = $(patsubst plugins/%/,%,$(dir $(wildcard plugins/*/*.c)))
@@ -79,7 +84,7 @@ FUZZ_SRC = $(filter-out tests/fuzz/standalone.c,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%-replay,$(FUZZ_SRC))
 FUZZ_BIN = $(patsubst tests/fuzz/%.c,tests/fuzz/bin/%,$(FUZZ_SRC))
 
-all: $(LIB) $(CMD_BIN) $(PLUGIN_BIN)
+all: $(LIB) $(CMD_BIN) $(HELPER_BIN) $(PLUGIN_BIN)
 
 lib/%.o: lib/%.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -281,6 +286,7 @@ export FILMETO_PC
 install: all
 	install -d $(BINDIR) $(PLUGINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man7
 	install -m 755 $(CMD_BIN) $(BINDIR)
+	install -m 755 $(HELPER_BIN) $(LIBDIR)/filmeto
 	install -d $(LIBDIR)/pkgconfig $(INCDIR)
 	install -m 644 $(LIB) $(LIBDIR)
 	install -m 644 lib/*.h $(INCDIR)
@@ -302,7 +308,7 @@ install: all
 	cp -R share/filmeto/. $(SHAREDIR)/filmeto
 
 clean:
-	rm -f lib/*.o lib/*.d $(LIB) $(CMD_BIN) $(PLUGIN_BIN) cmd/*.d plugins/*/*.d \
+	rm -f lib/*.o lib/*.d $(LIB) $(CMD_BIN) $(HELPER_BIN) $(PLUGIN_BIN) cmd/*.d plugins/*/*.d \
 		$(UNIT_BIN) tests/unit/*.d $(SHIM)
 	rm -rf tests/fuzz/bin
 

@@ -226,6 +226,22 @@ out:
  * is someone who will not wait for the grace: every plugin group is
  * killed and we leave at once, which only a command may decide.
  */
+/*
+ * --version: the media libraries are the combine helper's (filmeto-run
+ * does not load them), as it reports them when run.
+ */
+__attribute__((noreturn)) static void version(void)
+{
+	struct fm_error err = FM_ERROR_INIT;
+	char *media = fm_builtin_libraries(FM_COMBINE_HELPER, &err);
+
+	if (!media) {
+		fm_warn("%s", err.message);
+		media = fm_xstrdup("libav* unknown (no " FM_COMBINE_HELPER ")");
+	}
+	fm_version(fm_revision(), fm_xasprintf("%s; %s", media, fm_libraries()));
+}
+
 static volatile sig_atomic_t stops;
 
 /* An upload in flight (-o s3://, --upload) stops at the first stop, like the tasks. */
@@ -259,9 +275,6 @@ int main(int argc, char **argv)
 	char *cdir, *local_film = NULL;
 
 	fm_msg_init(argv[0]);
-	/* a built-in tool's child: filmeto-run run again by itself (lib/host.h) */
-	if ((status = fm_host_builtin_main(argc, argv, fm_combine_runnable)) >= 0)
-		return status;
 	/* Plugins run beside us: no key of ours shows in /proc, none asked for reaches them. */
 	fm_secrets_hide();
 	/* What a plugin leaves behind, a daemon too, comes back to us to end. */
@@ -349,9 +362,7 @@ int main(int argc, char **argv)
 			slurm_opts = c;
 			break;
 		case 'h': fm_help(usage_text);
-		case OPT_VERSION:
-			fm_version(fm_revision(),
-				   fm_xasprintf("%s; %s", fm_media_libraries(), fm_libraries()));
+		case OPT_VERSION: version();
 		default: fm_try_help();
 		}
 	}

@@ -1,5 +1,5 @@
 /*
- * The output cache. A key is the SHA-256 (libavutil) of the plugin name
+ * The output cache. A key is the SHA-256 (digest.h) of the plugin name
  * and version, the tool, the parameters with their keys sorted, and the
  * content hash of each input file. An entry is a directory holding the
  * copies of the output files and result.json; it is built under a
@@ -16,8 +16,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,30 +24,17 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "digest.h"
 #include "fs.h"
 #include "proc.h"
 #include "util.h"
 
-static void to_hex(const uint8_t *d, char hex[65])
-{
-	int i;
-
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-}
-
 int fm_hash_string(const char *s, char hex[65])
 {
-	struct AVSHA *sha = av_sha_alloc();
-	uint8_t d[32];
+	uint8_t d[FM_SHA256_BYTES];
 
-	if (!sha)
-		return -1;
-	av_sha_init(sha, 256);
-	av_sha_update(sha, (const uint8_t *)s, strlen(s));
-	av_sha_final(sha, d);
-	av_free(sha);
-	to_hex(d, hex);
+	fm_sha256(s, strlen(s), d);
+	fm_hex(d, sizeof(d), hex);
 	return 0;
 }
 
@@ -61,8 +46,8 @@ int fm_hash_string(const char *s, char hex[65])
 static int hash_file(const char *path, char hex[65], const atomic_int *stop)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct AVSHA *sha;
-	uint8_t buf[65536], d[32];
+	struct fm_sha256 sha;
+	uint8_t buf[65536], d[FM_SHA256_BYTES];
 	struct stat st;
 	ssize_t n;
 
@@ -72,25 +57,19 @@ static int hash_file(const char *path, char hex[65], const atomic_int *stop)
 		close(fd);
 		return -1;
 	}
-	sha = av_sha_alloc();
-	if (!sha) {
-		close(fd);
-		return -1;
-	}
-	av_sha_init(sha, 256);
+	fm_sha256_init(&sha);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		if (stop && atomic_load(stop)) {
 			n = -1;
 			break;
 		}
-		av_sha_update(sha, buf, (size_t)n);
+		fm_sha256_update(&sha, buf, (size_t)n);
 	}
 	close(fd);
-	av_sha_final(sha, d);
-	av_free(sha);
+	fm_sha256_final(&sha, d);
 	if (n < 0)
 		return -1;
-	to_hex(d, hex);
+	fm_hex(d, sizeof(d), hex);
 	return 0;
 }
 

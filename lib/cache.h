@@ -14,7 +14,7 @@
 
 /*
  * SHA-256 of a file's content or of a string, as 64 hex digits: 0, or -1
- * when the file cannot be read or libavutil has no memory for a hash.
+ * when the file cannot be read.
  */
 int fm_hash_file(const char *path, char hex[65]);
 int fm_hash_string(const char *s, char hex[65]);

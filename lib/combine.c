@@ -1,9 +1,9 @@
 /*
  * The built-in combine tool: scenes into one film, with the ffmpeg
- * libraries, in a child that is filmeto-run's own binary run again
- * (lib/host.h; served by the plugin SDK loop, so progress, cancel and
- * results travel like any plugin's, and a crash inside libav fails the
- * film, not filmeto-run).
+ * libraries, in a child of filmeto-run's, the filmeto-combine helper
+ * (lib/builtin.h, lib/host.h; served by the plugin SDK loop, so progress,
+ * cancel and results travel like any plugin's, and a crash inside libav
+ * fails the film, not filmeto-run).
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
@@ -127,18 +127,9 @@ static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const cha
 
 static const struct fm_plugin_def combine_def = {"combine", FM_VERSION, execute};
 
-static void serve(int in, int out, int err)
+void fm_combine_serve(int in, int out, int err)
 {
 	fm_plugin_serve(&combine_def, in, out, err);
-}
-
-const struct fm_manifest *fm_combine_runnable(struct fm_error *err)
-{
-	const struct fm_manifest *m = fm_combine_manifest(err);
-
-	if (m)
-		fm_combine_set_serve(serve);
-	return m;
 }
 
 /* --- progress and cancel -------------------------------------------------- */

@@ -1,9 +1,10 @@
 /*
  * The built-in combine tool (DESIGN §7): scene clips, narration and a
  * music bed into one film with chapters, subtitles, thumbnails, a contact
- * sheet and a JSON sidecar. filmeto-run serves it in a child of its own
- * (lib/host.h); its manifest is built in, so it is found without any
- * plugin directory.
+ * sheet and a JSON sidecar. filmeto-run runs it in a child of its own,
+ * the helper filmeto-combine (lib/builtin.h, lib/host.h), the one
+ * program that links the media libraries for it; its manifest is built
+ * in, so it is found without any plugin directory.
  */
 #ifndef FM_COMBINE_H
 #define FM_COMBINE_H
@@ -23,17 +24,20 @@
  */
 int fm_combine_check(json_object *params, const char *task_id, struct fm_error *err);
 
+/* The executable that serves the tool (its manifest's serve). */
+#define FM_COMBINE_HELPER "filmeto-combine"
+
 /*
- * The built-in manifest (lib/combine_tool.c, which needs no libav*); the
- * first call must come before any thread. NULL, with err, only when its
- * text does not parse (a build defect). Its serve is set only by
- * fm_combine_runnable: what checks plans does not run the tool, and so
- * does not load the media libraries.
+ * The built-in manifest (lib/combine_tool.c, which needs no libav*), its
+ * serve FM_COMBINE_HELPER; the first call must come before any thread.
+ * NULL, with err, only when its text does not parse (a build defect).
  */
 const struct fm_manifest *fm_combine_manifest(struct fm_error *err);
-/* The manifest with the tool to serve: for filmeto-run, which runs it. */
-const struct fm_manifest *fm_combine_runnable(struct fm_error *err);
-void fm_combine_set_serve(void (*serve)(int in, int out, int err));
+/*
+ * The tool served on the descriptors, until in ends: filmeto-combine's
+ * work (lib/combine.c), the one part that needs libav*.
+ */
+void fm_combine_serve(int in, int out, int err);
 /*
  * The combine tool's definition (a new reference: read it, do not change
  * it); NULL when fm_combine_manifest is.

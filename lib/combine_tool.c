@@ -2,7 +2,7 @@
  * The built-in combine tool's manifest, apart from the tool itself: what
  * checks a plan (filmeto-submit, filmeto-plugin) needs of combine is its
  * parameters, and the libav* libraries the tool needs are loaded only by
- * what runs it (lib/combine.c, filmeto-run).
+ * the helper that runs it (lib/combine.c, filmeto-combine).
  */
 
 #include <string.h>
@@ -30,7 +30,7 @@ static const char manifest_yaml[] =
     "      - {name: loudness, type: number, default: -16, min: -40, max: -5}\n"
     "      - {name: output, type: string}\n"
     /* what its child needs of filmeto-run's environment: fonts, sanitizers */
-    "env: [FONTCONFIG_FILE, FONTCONFIG_PATH, FONTCONFIG_SYSROOT, XDG_CACHE_HOME,\n"
+    "env: [LD_LIBRARY_PATH, FONTCONFIG_FILE, FONTCONFIG_PATH, FONTCONFIG_SYSROOT, XDG_CACHE_HOME,\n"
     "      XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_DATA_DIRS, ASAN_OPTIONS, UBSAN_OPTIONS,\n"
     "      LSAN_OPTIONS]\n"
     "concurrency: 1\n"
@@ -52,17 +52,13 @@ const struct fm_manifest *fm_combine_manifest(struct fm_error *err)
 			loaded = -1;
 		else
 			loaded = 1;
+		manifest.serve = FM_COMBINE_HELPER;
 	}
 	if (loaded < 0) {
 		fm_error(err, broken.code, "%s", broken.message);
 		return NULL;
 	}
 	return &manifest;
-}
-
-void fm_combine_set_serve(void (*serve)(int in, int out, int err))
-{
-	manifest.serve = serve;
 }
 
 json_object *fm_combine_tool(void)

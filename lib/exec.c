@@ -29,8 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libavutil/log.h>
-
 #include "buf.h"
 #include "cache.h"
 #include "combine.h"
@@ -2569,7 +2567,7 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	x->live++;
 	if (!strcmp(t.tool_name, "combine") &&
 	    (!t.plugin_name || !strcmp(t.plugin_name, "combine")))
-		m = fm_combine_runnable(&err);
+		m = fm_combine_manifest(&err);
 	else
 		m = fm_plugins_find(&x->plugins,
 				    t.plugin_name
@@ -2955,11 +2953,10 @@ enum fm_outcome fm_exec_finish(struct fm_exec *x)
 			worker_retire(x, w);
 	}
 	while (x->stopping) {
-		struct timespec nap = {0, 10 * 1000 * 1000};
-
 		reap_stopping(x, fm_now());
+		/* Woken when the first ends (its pidfd), not a nap later: a short run's end. */
 		if (x->stopping)
-			nanosleep(&nap, NULL);
+			fm_proc_wait(&x->stopping->h.proc, 0.01);
 	}
 	/* Stopped fetches clean up within about a second; their files go too. */
 	while (x->nlingering)
@@ -3077,9 +3074,7 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->o.cache_dir = o->cache_dir ? fm_xstrdup(o->cache_dir) : NULL;
 	x->o.limits = o->limits ? json_object_get(o->limits) : NULL;
 	x->o.film = o->film ? fm_abspath(o->film) : NULL;
-	fm_combine_runnable(NULL); /* built now, before any thread can ask */
-	/* Combine's libav messages would garble stderr; its events carry the reasons. */
-	av_log_set_level(AV_LOG_QUIET);
+	fm_combine_manifest(NULL); /* built now, before any thread can ask */
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;

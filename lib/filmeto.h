@@ -13,6 +13,7 @@
  *            plugin_install   installing and removing plugins under safety rules
  *            plugin_scaffold  filmeto-plugin new and test
  *            host             one plugin process, seen from filmeto-run
+ *            builtin          the helpers that serve built-in tools (filmeto-combine)
  * execution  exec             the executor: the DAG, pools, retries, one final line each
  *            prep             a task's inputs made ready on a thread of its own
  *            resource         input resources made into local files
@@ -34,13 +35,14 @@
  * base       error            errors as values; the outcome of a run
  *            msg              messages and exit statuses, for commands only
  *            buf              the one growable string
+ *            digest           SHA-256, SHA-1, HMAC and base64 (Nettle)
  *            fs               files and paths, read and written whole
  *            yaml             YAML into json-c, with source lines
  *            config           config.yaml and presets
  *            term             text made safe for a terminal
  *            util             allocation, time, ids, json-c accessors
  *
- * prep, ws, template, redact and addr are included where they are used.
+ * prep, ws, template, redact, digest and addr are included where they are used.
  */
 #ifndef FILMETO_H
 #define FILMETO_H
@@ -56,6 +58,7 @@
 #include "python.h"
 #include "plugin_scaffold.h"
 #include "host.h"
+#include "builtin.h"
 
 #include "exec.h"
 #include "plan.h"

@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "combine.h"
+#include "builtin.h"
 #include "fs.h"
 #include "host.h"
 #include "python.h"
@@ -179,18 +179,23 @@ static char **plugin_argv(const struct fm_manifest *m, struct fm_error *err)
 }
 
 /*
- * A built-in in a child of its own: filmeto-run's binary again, which
+ * A built-in in a child of its own: its helper (builtin.h), which
  * fm_host_builtin_main turns into the built-in. The child gets a memfd
  * (the only descriptor it inherits besides its pipes) to note the folder
  * it fills, which fm_host_release removes if the child dies.
  */
 static int spawn_builtin(struct fm_host *h, struct fm_error *err)
 {
-	char *argv[] = {"/proc/self/exe", FM_HOST_BUILTIN, (char *)h->manifest->name, NULL};
-	char **env = plugin_env(h->manifest), num[16];
-	int note = memfd_create("filmeto-scratch", 0), rc;
+	char *path = fm_builtin_path(h->manifest->serve, err);
+	char *argv[] = {path, FM_HOST_BUILTIN, (char *)h->manifest->name, NULL};
+	char **env, num[16];
+	int note, rc;
 	size_t n = 0;
 
+	if (!path)
+		return -1;
+	env = plugin_env(h->manifest);
+	note = memfd_create("filmeto-scratch", 0);
 	while (env[n])
 		n++;
 	if (note >= 0) {
@@ -199,6 +204,7 @@ static int spawn_builtin(struct fm_host *h, struct fm_error *err)
 	}
 	rc = fm_proc_spawn(&h->proc, argv, h->manifest->dir, env, err);
 	free_strv(env);
+	free(path);
 	/* Spawns happen on the main thread: no other child saw it. */
 	if (note >= 0 && (rc < 0 || fcntl(note, F_SETFD, FD_CLOEXEC) < 0)) {
 		close(note);
@@ -215,11 +221,6 @@ int fm_host_spawn(struct fm_host *h, struct fm_error *err)
 
 	if (h->manifest->serve) {
 		rc = spawn_builtin(h, err);
-		if (rc < 0) {
-			/* no /proc, or no exec: in-process is better than nothing */
-			fm_error_release(err);
-			rc = fm_proc_spawn_thread(&h->proc, h->manifest->serve, err);
-		}
 	} else {
 		if (!(argv = plugin_argv(h->manifest, err)))
 			return -1;
@@ -701,7 +702,7 @@ void fm_host_take_result(const struct fm_host *h, json_object *result, const cha
 
 void fm_host_stop(struct fm_host *h, double grace)
 {
-	if ((h->proc.pid > 0 || h->proc.thread) && !h->proc.reaped && h->proc.in >= 0) {
+	if (h->proc.pid > 0 && !h->proc.reaped && h->proc.in >= 0) {
 		json_object *bye = fm_rpc_notification("shutdown", NULL);
 
 		/* Best effort: closing stdin says the same thing. */
@@ -752,7 +753,7 @@ void fm_host_release(struct fm_host *h)
 {
 	unsigned i;
 
-	if (h->proc.pid > 0 || h->proc.thread)
+	if (h->proc.pid > 0)
 		fm_proc_stop(&h->proc, 0);
 	if (h->scratch >= 0)
 		remove_scratch(h);
@@ -782,18 +783,15 @@ void fm_host_scratch(const char *dir)
 	(void)!ftruncate(scratch_fd, (off_t)len);
 }
 
-int fm_host_builtin_main(int argc, char **argv,
-			 const struct fm_manifest *(*builtin)(struct fm_error *))
+int fm_host_builtin_main(int argc, char **argv, const char *name, fm_proc_main *serve)
 {
 	const char *note = getenv(SCRATCH_ENV);
-	const struct fm_manifest *m;
 	char *end;
 	long fd;
 
 	if (argc < 2 || strcmp(argv[1], FM_HOST_BUILTIN))
 		return -1;
-	m = builtin(NULL);
-	if (!m || !m->serve || argc != 3 || strcmp(argv[2], m->name))
+	if (argc != 3 || strcmp(argv[2], name))
 		return 2;
 	if (note) {
 		fd = strtol(note, &end, 10);
@@ -808,6 +806,6 @@ int fm_host_builtin_main(int argc, char **argv,
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
-	m->serve(0, 1, 2);
+	serve(0, 1, 2);
 	return 0;
 }

@@ -41,25 +41,23 @@ struct fm_host {
 void fm_host_init(struct fm_host *h, const struct fm_manifest *m);
 /*
  * Starts the plugin in its directory, in its own process group. A tool
- * built into filmeto-run (m->serve) runs in a child too, filmeto-run's
- * own binary run again as "filmeto-run FM_HOST_BUILTIN NAME", so a crash
- * inside libav fails its task, not filmeto-run; where /proc/self/exe
- * cannot be run, it is served on a thread instead.
+ * built into filmeto-run runs in a child too, its helper m->serve
+ * (builtin.h) run as "HELPER FM_HOST_BUILTIN NAME", so a crash inside
+ * libav fails its task, not filmeto-run; a helper not found fails it
+ * with PLUGIN_NOT_FOUND naming where it was looked for.
  */
 int fm_host_spawn(struct fm_host *h, struct fm_error *err);
 
 /* argv[1] of a built-in's child: not an option, never typed by a user. */
 #define FM_HOST_BUILTIN "--filmeto-builtin"
 /*
- * The child's side: with argv[1] FM_HOST_BUILTIN and argv[2] the name
- * of a built-in, serves it on stdin and stdout and returns the exit
- * status; returns -1 for any other arguments. builtin gives the
- * manifest, with its serve (fm_combine_runnable): passed in, so that
- * host.c, which filmeto-plugin links too, does not pull in the tool and
- * the media libraries it needs. The command calls it first thing in main().
+ * The child's side, the helper's main(): with argv[1] FM_HOST_BUILTIN
+ * and argv[2] name, runs serve (fm_combine_serve) on stdin and stdout
+ * and returns the exit status; 2 for another name, -1 for any other
+ * arguments. serve is passed in, so that host.c, which every command
+ * links, does not pull in the tool and the media libraries it needs.
  */
-int fm_host_builtin_main(int argc, char **argv,
-			 const struct fm_manifest *(*builtin)(struct fm_error *));
+int fm_host_builtin_main(int argc, char **argv, const char *name, fm_proc_main *serve);
 /*
  * In the child, the folder the built-in is filling now (NULL: none), so
  * that if the child dies the host removes it (fm_host_release). Only a

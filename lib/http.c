@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curl_lazy.h"
 #include "http.h"
 #include "model.h"
 #include "resource.h"
@@ -63,13 +64,10 @@ struct xfer {
 
 int fm_http_init(struct fm_http *h, const char *base, const char *key, struct fm_error *err)
 {
-	static int global;
-
 	memset(h, 0, sizeof(*h));
-	if (!global && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot initialise libcurl");
-	global = 1;
-	h->curl = curl_easy_init();
+	if (fm_curl_load(err) < 0)
+		return -1;
+	h->curl = fm_curl_easy_init();
 	if (!h->curl)
 		return fm_error(err, FM_PLUGIN_EXECUTION_ERROR, "cannot make a libcurl handle");
 	h->timeout = FM_HTTP_TIMEOUT;
@@ -120,7 +118,7 @@ void fm_http_sigv4(struct fm_http *h, const char *region, const char *service, c
 void fm_http_release(struct fm_http *h)
 {
 	if (h->curl)
-		curl_easy_cleanup(h->curl);
+		fm_curl_easy_cleanup(h->curl);
 	fm_http_sigv4(h, NULL, NULL, NULL, NULL);
 	fm_http_rebase(h, NULL, NULL);
 	free(h->base);
@@ -203,7 +201,7 @@ static void choose_sink(struct xfer *x)
 {
 	long status = 0;
 
-	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
+	fm_curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
 	x->limit = FM_HTTP_BODY_MAX;
 	if (status < 200 || status > 299) {
 		x->sink = SINK_ERROR;
@@ -218,7 +216,7 @@ static void choose_sink(struct xfer *x)
 
 		x->sink = SINK_FILE;
 		x->limit = x->download_max;
-		curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
+		fm_curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
 		x->redacting = fm_secret_count() && (x->r->redact || fm_redact_is_text(ct));
 		if (x->redacting)
 			fm_redact_stream_init(&x->text);
@@ -292,7 +290,7 @@ static double parse_retry_after(const char *v)
 		end++;
 	if (end != v && !*end && s >= 0)
 		return s;
-	when = curl_getdate(v, NULL);
+	when = fm_curl_getdate(v, NULL);
 	if (when < 0)
 		return -1;
 	s = difftime(when, time(NULL));
@@ -415,25 +413,25 @@ struct place {
 
 static void place_release(struct place *w)
 {
-	curl_free(w->scheme);
-	curl_free(w->host);
-	curl_free(w->port);
+	fm_curl_free(w->scheme);
+	fm_curl_free(w->host);
+	fm_curl_free(w->port);
 	free(w->path);
 	memset(w, 0, sizeof(*w));
 }
 
 static int place_of(const char *url, struct place *w)
 {
-	CURLU *u = curl_url();
+	CURLU *u = fm_curl_url();
 	char *path = NULL, *c;
 	int ok;
 
 	memset(w, 0, sizeof(*w));
-	ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_SCHEME, &w->scheme, 0) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_HOST, &w->host, 0) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_PORT, &w->port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-	     curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
+	ok = u && fm_curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	     fm_curl_url_get(u, CURLUPART_SCHEME, &w->scheme, 0) == CURLUE_OK &&
+	     fm_curl_url_get(u, CURLUPART_HOST, &w->host, 0) == CURLUE_OK &&
+	     fm_curl_url_get(u, CURLUPART_PORT, &w->port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	     fm_curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK;
 	if (ok) {
 		w->path = server_path(path);
 		for (c = w->host; *c; c++)
@@ -441,8 +439,8 @@ static int place_of(const char *url, struct place *w)
 		for (c = w->scheme; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 	}
-	curl_free(path);
-	curl_url_cleanup(u);
+	fm_curl_free(path);
+	fm_curl_url_cleanup(u);
 	if (!ok)
 		place_release(w);
 	return ok ? 0 : -1;
@@ -480,21 +478,21 @@ static struct curl_slist *request_headers(const struct fm_http *h, const struct 
 	char *auth;
 
 	for (extra = r->headers; extra; extra = extra->next)
-		list = curl_slist_append(list, extra->data);
+		list = fm_curl_slist_append(list, extra->data);
 	for (extra = under ? r->scoped_headers : NULL; extra; extra = extra->next)
-		list = curl_slist_append(list, extra->data);
+		list = fm_curl_slist_append(list, extra->data);
 	if (r->json && with_body)
-		list = curl_slist_append(list, "Content-Type: application/json");
+		list = fm_curl_slist_append(list, "Content-Type: application/json");
 	/*
 	 * Python servers answer 100-continue, others stall a second on it.
 	 * Not for SigV4: libcurl would sign the header it then leaves out,
 	 * and S3 answers 100-continue.
 	 */
 	if (!h->sigv4)
-		list = curl_slist_append(list, "Expect:");
+		list = fm_curl_slist_append(list, "Expect:");
 	if (h->key && under) {
 		auth = fm_xasprintf("Authorization: Bearer %s", h->key);
-		list = curl_slist_append(list, auth);
+		list = fm_curl_slist_append(list, auth);
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
@@ -507,20 +505,20 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 {
 	CURL *c = h->curl;
 
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	fm_curl_easy_reset(c);
+	fm_curl_easy_setopt(c, CURLOPT_URL, url);
+	fm_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* Each hop is judged by attempt(): libcurl follows none. */
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_HTTP_CONNECT_TIMEOUT);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)FM_HTTP_LOW_SPEED_TIME);
+	fm_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	fm_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_HTTP_CONNECT_TIMEOUT);
+	fm_curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout);
+	fm_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)FM_HTTP_LOW_SPEED_TIME);
 	/* Only what a Content-Length announces; on_body counts the rest. */
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)(r->file || r->line ? x->download_max : FM_HTTP_BODY_MAX));
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+			    (curl_off_t)(r->file || r->line ? x->download_max : FM_HTTP_BODY_MAX));
+	fm_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	/*
 	 * Compression is asked for where it pays: JSON, base64 and event
 	 * streams shrink by a quarter or more. A file is an image, a sound
@@ -528,41 +526,42 @@ static void set_options(struct fm_http *h, const struct fm_http_req *r, const ch
 	 * its Content-Length then tells its real size. What a service
 	 * compresses unasked is still inflated, and counted (on_body).
 	 */
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, r->file ? "identity" : "");
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	fm_curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, r->file ? "identity" : "");
+	fm_curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	fm_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+	fm_curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	fm_curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	fm_curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	if (h->cancelled) {
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		fm_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		fm_curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+		fm_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	}
 	if (r->json && with_body)
-		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS,
-				 json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
+		fm_curl_easy_setopt(
+		    c, CURLOPT_COPYPOSTFIELDS,
+		    json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PLAIN));
 	else if (r->mime && with_body)
-		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+		fm_curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
 	else if (r->body && with_body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, r->body);
+		fm_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		fm_curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, r->body);
 	} else if (r->upload && with_body) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, x);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_left);
+		fm_curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		fm_curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		fm_curl_easy_setopt(c, CURLOPT_READDATA, x);
+		fm_curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_left);
 	} else if (!strcmp(method, "POST"))
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		fm_curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 	if (strcmp(method, "GET") && strcmp(method, "POST") &&
 	    !(r->upload && !strcmp(method, "PUT")))
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		fm_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	/* The signature, like the key, goes only under the base. */
 	if (h->sigv4 && fm_http_under(h->base, url)) {
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, h->sigv4);
-		curl_easy_setopt(c, CURLOPT_USERPWD, h->sigv4_userpwd);
+		fm_curl_easy_setopt(c, CURLOPT_AWS_SIGV4, h->sigv4);
+		fm_curl_easy_setopt(c, CURLOPT_USERPWD, h->sigv4_userpwd);
 	}
 }
 
@@ -654,7 +653,7 @@ static int over_limit(const struct xfer *x, const char *url, struct fm_error *er
 static int transport_error(struct fm_http *h, const char *url, CURLcode rc, struct xfer *x,
 			   struct fm_error *err)
 {
-	const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+	const char *why = h->errbuf[0] ? h->errbuf : fm_curl_easy_strerror(rc);
 
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		return fm_error(err, FM_TASK_CANCELLED, "cancelled while talking to '%s'", url);
@@ -738,8 +737,8 @@ static void take_body(struct xfer *x, struct fm_http_resp *resp)
 {
 	char *ct = NULL;
 
-	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-	curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
+	fm_curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	fm_curl_easy_getinfo(x->h->curl, CURLINFO_CONTENT_TYPE, &ct);
 	free(resp->content_type);
 	resp->content_type = NULL;
 	if (ct) {
@@ -811,11 +810,11 @@ static CURLcode hop(struct fm_http *h, const struct fm_http_req *r, const char *
 	if (upload && fseeko(upload, (off_t)r->upload_offset, SEEK_SET) != 0)
 		rc = CURLE_READ_ERROR;
 	else
-		rc = curl_easy_perform(h->curl);
+		rc = fm_curl_easy_perform(h->curl);
 	if (x->sink == SINK_LINES && (rc == CURLE_OK || x->stopped) && !x->too_big && !x->over)
 		deliver_lines(x, 1);
 	take_body(x, resp);
-	curl_slist_free_all(headers);
+	fm_curl_slist_free_all(headers);
 	return rc;
 }
 
@@ -826,7 +825,7 @@ static char *redirect_to(struct fm_http *h, long status)
 
 	if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
 		return NULL;
-	curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &to);
+	fm_curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &to);
 	if (!to || (strncasecmp(to, "http://", 7) && strncasecmp(to, "https://", 8)))
 		return NULL;
 	return fm_xstrdup(to);
@@ -962,7 +961,7 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, struct 
 {
 	struct fm_http_req r = {
 	    .method = method, .url = url, .json = body, .scoped_headers = headers};
-	struct curl_slist *accept = curl_slist_append(NULL, "Accept: application/json");
+	struct curl_slist *accept = fm_curl_slist_append(NULL, "Accept: application/json");
 	struct fm_http_resp resp;
 	struct fm_error perr = FM_ERROR_INIT;
 	char *full;
@@ -971,7 +970,7 @@ int fm_http_json(struct fm_http *h, const char *method, const char *url, struct 
 	*reply = NULL;
 	r.headers = accept;
 	rc = fm_http_do(h, &r, &resp, err);
-	curl_slist_free_all(accept);
+	fm_curl_slist_free_all(accept);
 	if (rc == 0 && fm_json_parse(resp.body, resp.len, reply, &perr) < 0) {
 		full = fm_http_url(h, url);
 		rc = fm_error(err, FM_SERVICE_ERROR,
@@ -1014,26 +1013,26 @@ int fm_http_get_file(struct fm_http *h, const char *url, const char *path, struc
 
 curl_mime *fm_http_mime(struct fm_http *h)
 {
-	return curl_mime_init(h->curl);
+	return fm_curl_mime_init(h->curl);
 }
 
 void fm_http_mime_text(curl_mime *m, const char *name, const char *value)
 {
-	curl_mimepart *p = curl_mime_addpart(m);
+	curl_mimepart *p = fm_curl_mime_addpart(m);
 
-	curl_mime_name(p, name);
-	curl_mime_data(p, value, CURL_ZERO_TERMINATED);
+	fm_curl_mime_name(p, name);
+	fm_curl_mime_data(p, value, CURL_ZERO_TERMINATED);
 }
 
 int fm_http_mime_file(curl_mime *m, const char *name, const char *path, const char *type,
 		      struct fm_error *err)
 {
-	curl_mimepart *p = curl_mime_addpart(m);
+	curl_mimepart *p = fm_curl_mime_addpart(m);
 
-	curl_mime_name(p, name);
-	if (curl_mime_filedata(p, path) != CURLE_OK)
+	fm_curl_mime_name(p, name);
+	if (fm_curl_mime_filedata(p, path) != CURLE_OK)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot read '%s':", path);
-	curl_mime_type(p, type ? type : fm_mime_from_path(path));
+	fm_curl_mime_type(p, type ? type : fm_mime_from_path(path));
 	return 0;
 }
 

@@ -31,8 +31,11 @@ struct fm_manifest {
 	/* requirements: python (a version constraint) and packages (strings), borrowed; or NULL */
 	const char *req_python;
 	json_object *req_packages;
-	/* A tool built into filmeto-run, run in a child of its own (host.h); NULL for plugins. */
-	void (*serve)(int in, int out, int err);
+	/*
+	 * A tool built into filmeto-run: the helper executable that serves it
+	 * in a child of its own (builtin.h, host.h); NULL for plugins.
+	 */
+	const char *serve;
 };
 
 /*

@@ -10,8 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <libavutil/base64.h>
-
+#include "digest.h"
 #include "fs.h"
 #include "manifest.h"
 #include "model.h"
@@ -99,8 +98,8 @@ int fm_resource_base64_file(const char *path, size_t max, json_object **res, str
 	*res = NULL;
 	if (fm_read_file(path, max, &buf, &len, err) < 0)
 		return -1;
-	b64 = fm_xmalloc(AV_BASE64_SIZE(len));
-	av_base64_encode(b64, (int)AV_BASE64_SIZE(len), (const uint8_t *)buf, (int)len);
+	b64 = fm_xmalloc(FM_BASE64_SIZE(len));
+	fm_base64_encode(b64, FM_BASE64_SIZE(len), buf, len);
 	o = json_object_new_object();
 	json_object_object_add(o, "type", json_object_new_string("base64"));
 	json_object_object_add(o, "data", json_object_new_string(b64));

@@ -258,7 +258,7 @@ static const char c_makefile[] =
     "CC = cc\n"
     "CFLAGS = -O2 -g -Wall -Wextra\n"
     "PKG_CONFIG = pkg-config\n"
-    "FILMETO_PKGS = json-c yaml-0.1 libavutil libcurl\n"
+    "FILMETO_PKGS = json-c yaml-0.1 nettle libcurl\n"
     "\n"
     "ifneq ($(FILMETO_ROOT),)\n"
     "FILMETO_CFLAGS = -iquote $(FILMETO_ROOT)/lib $(shell $(PKG_CONFIG) --cflags $(FILMETO_PKGS))\n"

@@ -14,18 +14,15 @@
 
 #include "error.h"
 
-struct fm_proc_thread;
-
 struct fm_proc {
 	pid_t pid;	  /* also the process group id; 0 when none */
 	int in, out, err; /* our ends of the pipes; -1 once closed */
 	int pidfd;	  /* readable once the child has ended; -1 when none */
 	int status;	  /* wait status, once reaped */
 	int reaped;
-	struct fm_proc_thread *thread; /* a built-in served on a thread, or NULL */
 };
 
-/* What a built-in runs on its thread: its ends of the three pipes. */
+/* What serves a built-in tool in its helper: its stdin, stdout and stderr. */
 typedef void fm_proc_main(int in, int out, int err);
 
 void fm_proc_init(struct fm_proc *p);
@@ -37,13 +34,7 @@ void fm_proc_init(struct fm_proc *p);
  */
 int fm_proc_spawn(struct fm_proc *p, char *const argv[], const char *cwd, char *const envp[],
 		  struct fm_error *err);
-/*
- * Runs fn on a thread of ours, wired like a child: it reads in, writes
- * out and err, and has ended once it returns. Signals cannot reach a
- * thread, so stopping one is closing its stdin; fn must notice that.
- */
-int fm_proc_spawn_thread(struct fm_proc *p, fm_proc_main *fn, struct fm_error *err);
-/* Signals the whole process group (nothing for a thread). */
+/* Signals the whole process group. */
 int fm_proc_signal(struct fm_proc *p, int sig);
 /*
  * Reaps without blocking: 1 when the child has ended, 0 when not yet.

@@ -17,9 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libavutil/base64.h>
-
 #include "buf.h"
+#include "digest.h"
 #include "redact.h"
 #include "util.h"
 
@@ -91,9 +90,8 @@ static void add_base64(const char *key, size_t len)
 
 		if (n < FM_REDACT_BASE64_MIN)
 			continue;
-		b64 = fm_xmalloc(AV_BASE64_SIZE(bytes));
-		av_base64_encode(b64, (int)AV_BASE64_SIZE(bytes), (const uint8_t *)key + o,
-				 (int)bytes);
+		b64 = fm_xmalloc(FM_BASE64_SIZE(bytes));
+		fm_base64_encode(b64, FM_BASE64_SIZE(bytes), key + o, bytes);
 		add_pattern(b64, n);
 		for (i = 0; i < n; i++)
 			b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];

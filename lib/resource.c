@@ -1,15 +1,12 @@
 /*
- * Resources into local files. Base64 is decoded with libavutil and URLs
+ * Resources into local files. Base64 is decoded with digest.h and URLs
  * fetched with libcurl (http and https only, redirects followed, bounded
  * size and time); both land in a temporary name that is renamed into
  * place, so a half-written input never looks complete, and that is
  * removed on every way out.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <libavutil/base64.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +15,8 @@
 
 #include "addr.h"
 #include "cache.h"
+#include "curl_lazy.h"
+#include "digest.h"
 #include "fs.h"
 #include "model.h"
 #include "resource.h"
@@ -55,7 +54,7 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 	const char *data = fm_json_get_string(res, "data");
 	size_t n = strlen(data);
 	uint8_t *buf;
-	int len;
+	ssize_t len;
 	FILE *f;
 
 	/* Tolerate a data: URL prefix, which is how browsers hand these out. */
@@ -64,8 +63,8 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 	if (n > FM_BASE64_MAX / 3 * 4 + 4)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"base64 resource larger than %d bytes", FM_BASE64_MAX);
-	buf = fm_xmalloc(AV_BASE64_DECODE_SIZE(n) + 1);
-	len = av_base64_decode(buf, data, (int)AV_BASE64_DECODE_SIZE(n) + 1);
+	buf = fm_xmalloc(FM_BASE64_DECODED_MAX(n) + 1);
+	len = fm_base64_decode(buf, FM_BASE64_DECODED_MAX(n) + 1, data, n);
 	if (len < 0) {
 		free(buf);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "resource is not valid base64");
@@ -83,66 +82,6 @@ static int decode_base64(json_object *res, const char *path, const char *tmp, st
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot rename to '%s':", path);
 	}
 	return 0;
-}
-
-/*
- * libcurl is opened on the first download, not linked: its TLS stack
- * costs ~6 MB of resident memory in every filmeto-run, most of which never
- * fetch anything (see bench/executor.sh). The calls are libcurl's own.
- * Downloads run on several threads at once: the library is opened, and
- * its global state set up, once, under a lock.
- */
-static struct {
-	void *lib;
-	CURLcode (*global_init)(long);
-	CURL *(*init)(void);
-	CURLcode (*setopt)(CURL *, CURLoption, ...);
-	CURLcode (*perform)(CURL *);
-	CURLcode (*getinfo)(CURL *, CURLINFO, ...);
-	void (*cleanup)(CURL *);
-	const char *(*strerror)(CURLcode);
-} curl;
-static pthread_mutex_t curl_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int curl_open_locked(struct fm_error *err)
-{
-	void *lib;
-
-	if (curl.lib)
-		return 0;
-	lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!lib)
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot load libcurl: %s",
-				dlerror());
-	*(void **)&curl.global_init = dlsym(lib, "curl_global_init");
-	*(void **)&curl.init = dlsym(lib, "curl_easy_init");
-	*(void **)&curl.setopt = dlsym(lib, "curl_easy_setopt");
-	*(void **)&curl.perform = dlsym(lib, "curl_easy_perform");
-	*(void **)&curl.getinfo = dlsym(lib, "curl_easy_getinfo");
-	*(void **)&curl.cleanup = dlsym(lib, "curl_easy_cleanup");
-	*(void **)&curl.strerror = dlsym(lib, "curl_easy_strerror");
-	if (!curl.global_init || !curl.init || !curl.setopt || !curl.perform || !curl.getinfo ||
-	    !curl.cleanup || !curl.strerror) {
-		dlclose(lib);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "libcurl lacks curl_easy_*");
-	}
-	/* curl_easy_init would do this itself, but not safely on two threads. */
-	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		dlclose(lib);
-		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot set up libcurl");
-	}
-	curl.lib = lib;
-	return 0;
-}
-
-static int curl_open(struct fm_error *err)
-{
-	int rc;
-
-	pthread_mutex_lock(&curl_lock);
-	rc = curl_open_locked(err);
-	pthread_mutex_unlock(&curl_lock);
-	return rc;
 }
 
 int fm_download_max(long long *max, struct fm_error *err)
@@ -213,7 +152,7 @@ static int download_failed(const char *url, CURLcode rc, long status, const stru
 				(long long)s->max);
 	if (rc != CURLE_OK)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': %s", url,
-				cerr[0] ? cerr : curl.strerror(rc));
+				cerr[0] ? cerr : fm_curl_easy_strerror(rc));
 	return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot download '%s': HTTP status %ld",
 			url, status);
 }
@@ -294,47 +233,51 @@ static int download(const char *url, const char *path, const char *tmp, int publ
 	CURLcode rc;
 	CURL *c;
 
-	if (fm_download_max(&max, err) < 0 || curl_open(err) < 0)
+	if (fm_download_max(&max, err) < 0)
 		return -1;
 	if (fm_s3_is_uri(url) && public_only)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
 				"cannot download '%s': an s3:// URL is read with the workers' own "
 				"AWS keys, and this task may fetch only from public addresses",
 				url);
+	if (fm_curl_load(err) < 0) {
+		err->code = FM_RESOURCE_PROCESSING_ERROR;
+		return -1;
+	}
 	if (fm_s3_is_uri(url))
 		return download_s3(url, path, stop, err);
 	s.max = (curl_off_t)max;
-	c = curl.init();
+	c = fm_curl_easy_init();
 	if (!c)
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot start libcurl");
 	s.f = fopen(tmp, "wbx");
 	if (!s.f) {
-		curl.cleanup(c);
+		fm_curl_easy_cleanup(c);
 		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "cannot create '%s':", tmp);
 	}
-	curl.setopt(c, CURLOPT_URL, url);
-	curl.setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl.setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl.setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl.setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl.setopt(c, CURLOPT_MAXFILESIZE_LARGE, s.max);
-	curl.setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
-	curl.setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
-	curl.setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl.setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl.setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
-	curl.setopt(c, CURLOPT_WRITEDATA, &s);
-	curl.setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl.setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
-	curl.setopt(c, CURLOPT_XFERINFODATA, &s);
-	curl.setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
+	fm_curl_easy_setopt(c, CURLOPT_URL, url);
+	fm_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	fm_curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	fm_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	fm_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, s.max);
+	fm_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)FM_DOWNLOAD_CONNECT_TIMEOUT);
+	fm_curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FM_DOWNLOAD_TIMEOUT);
+	fm_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	fm_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+	fm_curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	fm_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	fm_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sink_progress);
+	fm_curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
+	fm_curl_easy_setopt(c, CURLOPT_USERAGENT, "filmeto/" FM_VERSION);
 	if (public_only) {
-		curl.setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_public);
-		curl.setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+		fm_curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_public);
+		fm_curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
 	}
-	rc = curl.perform(c);
-	curl.getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl.cleanup(c);
+	rc = fm_curl_easy_perform(c);
+	fm_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	fm_curl_easy_cleanup(c);
 	if (fclose(s.f) != 0 && rc == CURLE_OK)
 		rc = CURLE_WRITE_ERROR;
 	if (rc != CURLE_OK && g.why[0]) {

@@ -11,9 +11,6 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <sys/stat.h>
-#include <libavutil/hmac.h>
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +18,15 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "curl_lazy.h"
+#include "digest.h"
 #include "fs.h"
 #include "model.h"
 #include "redact.h"
 #include "s3.h"
 #include "util.h"
 
-#define SHA256_BYTES 32
+#define SHA256_BYTES FM_SHA256_BYTES
 
 /* --- URIs --------------------------------------------------------------- */
 
@@ -550,19 +549,19 @@ static int request_on(struct fm_s3 *s, struct fm_http *http, const struct fm_s3_
 	 * value it finds there. The body streams from disk, so it is not
 	 * hashed first (TLS protects it in transit, as for the AWS CLI).
 	 */
-	r->headers = curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	r->headers = fm_curl_slist_append(r->headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 	if (s->token) {
 		char *t = fm_xasprintf("x-amz-security-token: %s", s->token);
 
-		r->scoped_headers = curl_slist_append(r->scoped_headers, t);
+		r->scoped_headers = fm_curl_slist_append(r->scoped_headers, t);
 		explicit_bzero(t, strlen(t));
 		free(t);
 	}
 	rc = fm_http_do(http, r, resp, err);
 	if (rc < 0)
 		s3_error(u, what, resp, code, err);
-	curl_slist_free_all(r->headers);
-	curl_slist_free_all(r->scoped_headers);
+	fm_curl_slist_free_all(r->headers);
+	fm_curl_slist_free_all(r->scoped_headers);
 	free(base);
 	free(url);
 	return rc;
@@ -599,7 +598,7 @@ static int put_single(struct fm_s3 *s, const struct fm_s3_uri *u, const char *pa
 	struct fm_http_req r = {.method = "PUT", .upload = path};
 	char *ct = fm_xasprintf("Content-Type: %s", mime ? mime : fm_mime_from_path(path));
 
-	r.headers = curl_slist_append(NULL, ct);
+	r.headers = fm_curl_slist_append(NULL, ct);
 	free(ct);
 	return request(s, u, &r, "upload to", FM_SERVICE_ERROR, err);
 }
@@ -717,7 +716,7 @@ static int initiate(struct multipart *m, const char *mime, struct fm_error *err)
 	struct fm_buf b = FM_BUF_INIT;
 	int rc;
 
-	r.headers = curl_slist_append(NULL, ct);
+	r.headers = fm_curl_slist_append(NULL, ct);
 	free(ct);
 	rc = request_on(m->s, &m->s->http, m->u, "uploads=", &r, &resp, "upload to",
 			FM_SERVICE_ERROR, err);
@@ -750,7 +749,7 @@ static int complete(struct multipart *m, struct fm_error *err)
 	fm_buf_addstr(&body, "</CompleteMultipartUpload>");
 	r.body = fm_buf_str(&body);
 	r.body_len = body.len;
-	r.headers = curl_slist_append(NULL, "Content-Type: application/xml");
+	r.headers = fm_curl_slist_append(NULL, "Content-Type: application/xml");
 	rc = request_on(m->s, &m->s->http, m->u, query, &r, &resp, "upload to", FM_SERVICE_ERROR,
 			err);
 	/* S3 may answer 200 and still fail: the error is then in the body. */
@@ -823,32 +822,17 @@ static int put_multipart(struct fm_s3 *s, const struct fm_s3_uri *u, const char 
 
 /* --- presigned URLs ----------------------------------------------------- */
 
-static void hex(const uint8_t *d, size_t n, char *out)
+static void hmac(const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-static void hmac(AVHMAC *h, const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
-{
-	av_hmac_calc(h, (const uint8_t *)msg, (unsigned)strlen(msg), key, (unsigned)klen, out,
-		     SHA256_BYTES);
+	fm_hmac_sha256(key, klen, msg, strlen(msg), out);
 }
 
 static void sha256_hex(const char *s, char out[2 * SHA256_BYTES + 1])
 {
-	struct AVSHA *sha = av_sha_alloc();
 	uint8_t d[SHA256_BYTES];
 
-	if (!sha)
-		fm_oom();
-	av_sha_init(sha, 256);
-	av_sha_update(sha, (const uint8_t *)s, strlen(s));
-	av_sha_final(sha, d);
-	av_free(sha);
-	hex(d, SHA256_BYTES, out);
+	fm_sha256(s, strlen(s), d);
+	fm_hex(d, SHA256_BYTES, out);
 }
 
 /* SigV4 by query string (AWS's "Authenticating Requests: Using Query Parameters"). */
@@ -861,7 +845,6 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 	const char *h0 = strstr(url, "://") + 3;
 	uint8_t k[SHA256_BYTES];
 	struct tm tm;
-	AVHMAC *h;
 
 	if (s->token) {
 		free(url);
@@ -891,20 +874,16 @@ char *fm_s3_presign(const struct fm_s3 *s, const struct fm_s3_uri *u, long ttl, 
 		    fm_buf_str(&q), host);
 	sha256_hex(fm_buf_str(&canon), hash);
 	sts = fm_xasprintf("AWS4-HMAC-SHA256\n%s\n%s\n%s", stamp, scope, hash);
-	h = av_hmac_alloc(AV_HMAC_SHA256);
-	if (!h)
-		fm_oom();
 	key = fm_xasprintf("AWS4%s", s->secret);
-	hmac(h, (const uint8_t *)key, strlen(key), date, k);
+	hmac((const uint8_t *)key, strlen(key), date, k);
 	explicit_bzero(key, strlen(key));
 	free(key);
-	hmac(h, k, SHA256_BYTES, s->region, k);
-	hmac(h, k, SHA256_BYTES, "s3", k);
-	hmac(h, k, SHA256_BYTES, "aws4_request", k);
-	hmac(h, k, SHA256_BYTES, sts, k);
-	hex(k, SHA256_BYTES, sig);
+	hmac(k, SHA256_BYTES, s->region, k);
+	hmac(k, SHA256_BYTES, "s3", k);
+	hmac(k, SHA256_BYTES, "aws4_request", k);
+	hmac(k, SHA256_BYTES, sts, k);
+	fm_hex(k, SHA256_BYTES, sig);
 	explicit_bzero(k, sizeof(k));
-	av_hmac_free(h);
 	out = fm_xasprintf("%s?%s&X-Amz-Signature=%s", url, fm_buf_str(&q), sig);
 	fm_buf_release(&q);
 	fm_buf_release(&canon);

@@ -3,7 +3,7 @@
  * (AWS S3 and what speaks it: MinIO, Ceph RGW, Garage, R2). Settings
  * and keys are found where the AWS CLI finds them, requests are signed
  * by libcurl on lib/http.h's client, and the one thing libcurl cannot
- * sign, a presigned GET URL, is built on libavutil's HMAC-SHA256.
+ * sign, a presigned GET URL, is built on digest.h's HMAC-SHA256.
  *
  * The secret key and the session token are secrets of the process
  * (lib/redact.h): no error, detail or event carries them. A presigned

@@ -13,9 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <libavutil/base64.h>
-
 #include "buf.h"
+#include "digest.h"
 #include "serve_openai.h"
 #include "util.h"
 
@@ -158,7 +157,7 @@ static int part(const char *p, size_t len, json_object *fields, struct fm_error 
 		return refuse(err, 400, NULL, NULL, "multipart: a part has no name%s", "");
 	if (header_attr(p, hlen, "filename", file, sizeof(file)) == 0) {
 		json_object *res = json_object_new_object();
-		char *b64 = fm_xmalloc(AV_BASE64_SIZE(vlen));
+		char *b64 = fm_xmalloc(FM_BASE64_SIZE(vlen));
 
 		ct = find(p, hlen, "Content-Type:", 13);
 		if (!ct)
@@ -172,8 +171,7 @@ static int part(const char *p, size_t len, json_object *fields, struct fm_error 
 				mime[o++] = p[i];
 			mime[o] = '\0';
 		}
-		av_base64_encode(b64, (int)AV_BASE64_SIZE(vlen), (const uint8_t *)blank + 4,
-				 (int)vlen);
+		fm_base64_encode(b64, FM_BASE64_SIZE(vlen), blank + 4, vlen);
 		json_object_object_add(res, "type", json_object_new_string("base64"));
 		json_object_object_add(res, "data", json_object_new_string(b64));
 		json_object_object_add(res, "mime_type", json_object_new_string(mime));

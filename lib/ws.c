@@ -18,11 +18,10 @@
 #include <sys/random.h>
 
 #include <curl/curl.h>
-#include <libavutil/base64.h>
-#include <libavutil/mem.h>
-#include <libavutil/sha.h>
 #include <wslay/wslay.h>
 
+#include "curl_lazy.h"
+#include "digest.h"
 #include "util.h"
 #include "ws.h"
 
@@ -73,7 +72,7 @@ static ssize_t io_read(struct fm_ws *ws, void *buf, size_t len)
 		ws->mem_off += n;
 		return (ssize_t)n;
 	}
-	rc = curl_easy_recv(ws->curl, buf, len, &n);
+	rc = fm_curl_easy_recv(ws->curl, buf, len, &n);
 	if (rc == CURLE_AGAIN)
 		return 0;
 	if (rc != CURLE_OK) {
@@ -94,7 +93,7 @@ static ssize_t io_write(struct fm_ws *ws, const void *buf, size_t len)
 
 	if (!ws->curl)
 		return (ssize_t)len;
-	rc = curl_easy_send(ws->curl, buf, len, &n);
+	rc = fm_curl_easy_send(ws->curl, buf, len, &n);
 	if (rc == CURLE_AGAIN)
 		return 0;
 	if (rc != CURLE_OK) {
@@ -129,7 +128,7 @@ static int io_fail(struct fm_ws *ws, struct fm_error *err, const char *what)
 {
 	if (ws->ioerr != CURLE_OK)
 		return fm_error(err, FM_SERVICE_ERROR, "websocket '%s': %s: %s", ws->url, what,
-				curl_easy_strerror(ws->ioerr));
+				fm_curl_easy_strerror(ws->ioerr));
 	return fm_error(err, FM_SERVICE_ERROR,
 			"websocket '%s': %s: connection closed by the server", ws->url, what);
 }
@@ -172,17 +171,12 @@ static int random_bytes(void *buf, size_t len)
 /* base64(SHA-1(key + GUID)), what the server must answer (RFC 6455 §4.2.2). */
 static int accept_value(const char *key, char *out, size_t size)
 {
-	struct AVSHA *sha = av_sha_alloc();
-	uint8_t digest[20];
+	char *text = fm_xasprintf("%s%s", key, WS_GUID);
+	uint8_t digest[FM_SHA1_BYTES];
 
-	if (!sha)
-		return -1;
-	av_sha_init(sha, 160);
-	av_sha_update(sha, (const uint8_t *)key, (unsigned)strlen(key));
-	av_sha_update(sha, (const uint8_t *)WS_GUID, (unsigned)strlen(WS_GUID));
-	av_sha_final(sha, digest);
-	av_free(sha);
-	return av_base64_encode(out, (int)size, digest, sizeof(digest)) ? 0 : -1;
+	fm_sha1(text, strlen(text), digest);
+	free(text);
+	return fm_base64_encode(out, size, digest, sizeof(digest)) ? 0 : -1;
 }
 
 static char *trim(char *s)
@@ -412,18 +406,18 @@ static struct fm_ws *ws_new(const char *url)
 static char *make_key(void)
 {
 	unsigned char raw[WS_KEY_BYTES];
-	char key[AV_BASE64_SIZE(WS_KEY_BYTES)];
+	char key[FM_BASE64_SIZE(WS_KEY_BYTES)];
 
 	if (random_bytes(raw, sizeof(raw)) < 0)
 		return NULL;
-	av_base64_encode(key, sizeof(key), raw, sizeof(raw));
+	fm_base64_encode(key, sizeof(key), raw, sizeof(raw));
 	return fm_xstrdup(key);
 }
 
 /* The http(s) URL libcurl connects to, and the request target and Host. */
 static int split_url(const char *url, char **http, char **target, char **host, struct fm_error *err)
 {
-	CURLU *u = curl_url();
+	CURLU *u = fm_curl_url();
 	char *h = NULL, *port = NULL, *path = NULL, *query = NULL;
 	int rc = -1;
 
@@ -433,9 +427,9 @@ static int split_url(const char *url, char **http, char **target, char **host, s
 		*http = fm_xasprintf("https://%s", url + 6);
 	else
 		*http = fm_xstrdup(url);
-	if (!u || curl_url_set(u, CURLUPART_URL, *http, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+	if (!u || fm_curl_url_set(u, CURLUPART_URL, *http, 0) != CURLUE_OK ||
+	    fm_curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+	    fm_curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
 		fm_error(err, FM_VALIDATION_ERROR, "websocket: '%s' is not a URL", url);
 		goto out;
 	}
@@ -446,8 +440,8 @@ static int split_url(const char *url, char **http, char **target, char **host, s
 			 url);
 		goto out;
 	}
-	curl_url_get(u, CURLUPART_PORT, &port, 0);
-	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	fm_curl_url_get(u, CURLUPART_PORT, &port, 0);
+	fm_curl_url_get(u, CURLUPART_QUERY, &query, 0);
 	*host = port ? fm_xasprintf("%s:%s", h, port) : fm_xstrdup(h);
 	*target = query ? fm_xasprintf("%s?%s", path, query) : fm_xstrdup(path);
 	rc = 0;
@@ -456,11 +450,11 @@ out:
 		free(*http);
 		*http = NULL;
 	}
-	curl_free(h);
-	curl_free(port);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(u);
+	fm_curl_free(h);
+	fm_curl_free(port);
+	fm_curl_free(path);
+	fm_curl_free(query);
+	fm_curl_url_cleanup(u);
 	return rc;
 }
 
@@ -470,23 +464,25 @@ static int connect_curl(struct fm_ws *ws, const char *http, long connect_timeout
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 
-	ws->curl = curl_easy_init();
+	if (fm_curl_load(err) < 0)
+		return -1;
+	ws->curl = fm_curl_easy_init();
 	if (!ws->curl)
 		return fm_error(err, FM_SERVICE_ERROR, "websocket '%s': cannot make a curl handle",
 				ws->url);
-	curl_easy_setopt(ws->curl, CURLOPT_URL, http);
-	curl_easy_setopt(ws->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(ws->curl, CURLOPT_CONNECTTIMEOUT, connect_timeout);
-	curl_easy_setopt(ws->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(ws->curl, CURLOPT_ERRORBUFFER, errbuf);
-	rc = curl_easy_perform(ws->curl);
-	curl_easy_setopt(ws->curl, CURLOPT_ERRORBUFFER, NULL);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_URL, http);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_CONNECT_ONLY, 1L);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_CONNECTTIMEOUT, connect_timeout);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_NOSIGNAL, 1L);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_ERRORBUFFER, errbuf);
+	rc = fm_curl_easy_perform(ws->curl);
+	fm_curl_easy_setopt(ws->curl, CURLOPT_ERRORBUFFER, (char *)NULL);
 	if (rc != CURLE_OK)
 		return fm_error(
 		    err, rc == CURLE_OPERATION_TIMEDOUT ? FM_TIMEOUT_ERROR : FM_SERVICE_ERROR,
 		    "websocket '%s': cannot connect: %s", ws->url,
-		    *errbuf ? errbuf : curl_easy_strerror(rc));
-	if (curl_easy_getinfo(ws->curl, CURLINFO_ACTIVESOCKET, &ws->fd) != CURLE_OK ||
+		    *errbuf ? errbuf : fm_curl_easy_strerror(rc));
+	if (fm_curl_easy_getinfo(ws->curl, CURLINFO_ACTIVESOCKET, &ws->fd) != CURLE_OK ||
 	    ws->fd == CURL_SOCKET_BAD)
 		return fm_error(err, FM_SERVICE_ERROR, "websocket '%s': no socket after connecting",
 				ws->url);
@@ -626,7 +622,7 @@ void fm_ws_close(struct fm_ws *ws)
 		wslay_event_context_free(ws->ev);
 	}
 	if (ws->curl)
-		curl_easy_cleanup(ws->curl);
+		fm_curl_easy_cleanup(ws->curl);
 	for (m = ws->head; m; m = next) {
 		next = m->next;
 		free(m->data);

@@ -345,8 +345,8 @@ assert asan or (e["details"]["signal"] == 11 and "killed by signal 11" in e["mes
 	! pgrep -a -f -- '--filmeto-builtin combine' | while read -r p _; do
 		[ "$(readlink "/proc/$p/cwd")" = "$PWD" ] && echo "left: $p"
 	done | grep left
-	# The hidden mode answers only for a built-in it has.
-	run filmeto-run --filmeto-builtin nothing </dev/null
+	# The helper answers only for the built-in it has.
+	run "$ROOT/cmd/filmeto-combine" --filmeto-builtin nothing </dev/null
 	[ "$status" -eq 2 ]
 }
 

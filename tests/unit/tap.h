@@ -43,6 +43,7 @@ int matches(const char *s, const char *re);
 /* The groups, one per library module; each in its own file. */
 void test_error(void);
 void test_util(void);
+void test_digest(void);
 void test_fs(void);
 void test_ndjson(void);
 void test_model(void);

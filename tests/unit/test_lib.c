@@ -709,6 +709,7 @@ int main(void)
 	test_error();
 	test_exit_status();
 	test_util();
+	test_digest();
 	test_fs();
 	test_ndjson();
 	test_model();
