@@ -90,24 +90,37 @@ static enum fm_line give(struct fm_reader *r, char *line, size_t n, int nl, char
 	return FM_LINE_OK;
 }
 
+/* Bytes of a line over the limit, about to be dropped, to the caller's spill. */
+static void spill(struct fm_reader *r, const char *p, size_t n)
+{
+	if (r->spill && n)
+		r->spill(r->spill_ctx, p, n, !r->skipping);
+}
+
 enum fm_line fm_reader_take(struct fm_reader *r, char **line, size_t *len)
 {
 	char *p = r->buf ? r->buf + r->start : NULL;
-	size_t avail = r->end - r->start;
+	size_t avail = r->end - r->start, n;
 	char *nl = avail ? memchr(p, '\n', avail) : NULL;
 
 	if (nl) {
-		r->start += (size_t)(nl - p) + 1;
-		return give(r, p, (size_t)(nl - p), 1, line, len);
+		n = (size_t)(nl - p);
+		r->start += n + 1;
+		if (r->skipping || n > r->max)
+			spill(r, p, n + 1);
+		return give(r, p, n, 1, line, len);
 	}
 	if (avail > r->max) {
 		/* Too long already: drop it and remember to skip the rest. */
+		spill(r, p, avail);
 		r->skipping = 1;
 		r->start = r->end = 0;
 		avail = 0;
 	}
 	if (r->eof && (avail || r->skipping)) {
 		r->start = r->end;
+		if (r->skipping)
+			spill(r, p, avail);
 		/* A last line without its newline still counts. */
 		return give(r, p, avail, 0, line, len);
 	}
@@ -198,6 +211,31 @@ int fm_writer_line(struct fm_writer *w, const char *line, size_t len)
 int fm_writer_pass(struct fm_writer *w, const struct fm_reader *r, const char *line, size_t len)
 {
 	return put(w, line, len, r ? r->eol : "\n");
+}
+
+int fm_writer_raw(struct fm_writer *w, const char *p, size_t n, int first)
+{
+	int lead = first && w->open;
+
+	if (w->failed)
+		return -1;
+	if (w->len + (size_t)lead + n > FM_WRITER_BUF && fm_writer_flush(w) < 0)
+		return -1;
+	if (!w->buf) {
+		w->cap = FM_WRITER_BUF;
+		w->buf = fm_xmalloc(w->cap);
+	}
+	/* The buffer holds FM_WRITER_BUF bytes at least, and fewer are in it. */
+	if (lead)
+		w->buf[w->len++] = '\n';
+	if (n > 0)
+		w->open = p[n - 1] != '\n';
+	/* A piece too big for the buffer goes out as it is. */
+	if (w->len + n > FM_WRITER_BUF)
+		return fm_writer_flush(w) < 0 ? -1 : write_all(w, p, n);
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	return 0;
 }
 
 int fm_writer_json(struct fm_writer *w, json_object *obj)

@@ -30,6 +30,13 @@ struct fm_reader {
 	int eof, skipping;
 	uint64_t lineno; /* number of the line last returned */
 	char eol[3];	 /* what ended it: "\r\n", "\n", or at the end "\r" or "" */
+	/*
+	 * Set by a caller that passes the stream on (NULL: none): the bytes
+	 * of a line over the limit as they are dropped, in pieces, its
+	 * newline with the last; first says a piece starts the line.
+	 */
+	void (*spill)(void *ctx, const char *p, size_t n, int first);
+	void *spill_ctx;
 };
 
 void fm_reader_init(struct fm_reader *r, int fd, size_t max);
@@ -98,6 +105,11 @@ int fm_writer_line(struct fm_writer *w, const char *line, size_t len);
  * never run together. Without r, the line ends in '\n'.
  */
 int fm_writer_pass(struct fm_writer *w, const struct fm_reader *r, const char *line, size_t len);
+/*
+ * Passes on a piece of a line too long to read, as fm_reader's spill gives
+ * it: byte for byte, after the '\n' an open line lacks when first.
+ */
+int fm_writer_raw(struct fm_writer *w, const char *p, size_t n, int first);
 /* Serializes obj as one compact line. */
 int fm_writer_json(struct fm_writer *w, json_object *obj);
 int fm_writer_flush(struct fm_writer *w);
