@@ -254,19 +254,20 @@ static int stops(unsigned char c)
 }
 
 /*
- * Whether one of the 8 bytes in x stops a run, all at once: the usual
- * test for a zero byte, on x itself for the controls (below 0x20) and on
- * x with each byte xor'ed with a quote and a backslash.
+ * Which of the 8 bytes in x stop a run, all at once: the usual test for a
+ * zero byte, on x itself for the controls (below 0x20) and on x with each
+ * byte xor'ed with a quote and a backslash; a byte's top bit is set when
+ * it stops. A byte above one that stops may show as stopping too, never
+ * one below, so the lowest bit set is the first byte that stops.
  */
 #define ONES  0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
-static int word_stops(uint64_t x)
+static uint64_t word_stops(uint64_t x)
 {
 	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
 
-	return ((((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) !=
-	       0;
+	return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x) | x) & HIGHS;
 }
 
 /* A UTF-8 sequence at p as RFC 3629 has it: its length, or 0. */
@@ -309,19 +310,26 @@ static const char *scan_string(const char *s, const char *e, int *escaped)
 	int i, d;
 
 	for (;;) {
-		/* Eight bytes a step while none stops the run: most of a line is such. */
+		/* Eight bytes a step (most of a line is plain), to the byte that stops. */
 		while (end - p >= 8) {
-			uint64_t x;
+			uint64_t x, m;
 
 			memcpy(&x, p, 8);
-			if (word_stops(x))
+			if ((m = word_stops(x))) {
+				/* Where the lowest bit is the first byte; else byte by byte. */
+				if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+					p += __builtin_ctzll(m) / 8;
+					goto stop;
+				}
 				break;
+			}
 			p += 8;
 		}
 		while (p < end && !stops(*p))
 			p++;
 		if (p == end)
 			return NULL;
+	stop:
 		if (*p == '"')
 			return (const char *)p + 1;
 		if (*p >= 0x80) {
@@ -403,19 +411,48 @@ static const char *skip_space(const char *p, const char *end)
 	return p;
 }
 
-static struct fm_json_field *field(struct fm_json_field *f, size_t nf, const char *name, size_t n)
+/*
+ * Whether the n bytes at a and b are the same: by two loads that overlap
+ * (a call of memcmp cost more than these few bytes of a member's name).
+ */
+static int same_bytes(const char *a, const char *b, size_t n)
 {
-	size_t i, k;
+	uint64_t x, y, u, v;
+	uint32_t x4, y4, u4, v4;
 
-	/* By hand: a call of memcmp cost more than these few bytes. */
-	for (i = 0; i < nf; i++) {
-		if (f[i].name_len != n || f[i].name[0] != name[0] ||
-		    f[i].name[n - 1] != name[n - 1])
-			continue;
-		for (k = 1; k < n && f[i].name[k] == name[k]; k++)
-			;
-		if (k == n)
+	if (n >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		memcpy(&u, a + n - 8, 8);
+		memcpy(&v, b + n - 8, 8);
+		return x == y && u == v && (n <= 16 || !memcmp(a + 8, b + 8, n - 16));
+	}
+	if (n >= 4) {
+		memcpy(&x4, a, 4);
+		memcpy(&y4, b, 4);
+		memcpy(&u4, a + n - 4, 4);
+		memcpy(&v4, b + n - 4, 4);
+		return x4 == y4 && u4 == v4;
+	}
+	return !memcmp(a, b, n);
+}
+
+/*
+ * The field named by the n bytes at name, or NULL. The search starts
+ * after the last one found (*next): members tend to come in the order
+ * the caller lists them, each found at the first look.
+ */
+static struct fm_json_field *field(struct fm_json_field *f, size_t nf, const char *name, size_t n,
+				   size_t *next)
+{
+	size_t i = *next, j;
+
+	for (j = 0; j < nf; j++, i = i + 1 == nf ? 0 : i + 1) {
+		if (f[i].name_len == n && f[i].name[0] == name[0] &&
+		    same_bytes(f[i].name, name, n)) {
+			*next = i + 1 == nf ? 0 : i + 1;
 			return &f[i];
+		}
 	}
 	return NULL;
 }
@@ -472,7 +509,7 @@ int fm_json_scan(const char *line, size_t len, struct fm_json_field *fields, siz
 	struct fm_json_field *cur = NULL;
 	char stack[FM_JSON_SCAN_DEPTH];
 	int depth = 1, opened = 1, escaped;
-	size_t i;
+	size_t i, next = 0;
 
 	for (i = 0; i < nf; i++) {
 		fields[i].kind = FM_JSON_ABSENT;
@@ -504,7 +541,7 @@ int fm_json_scan(const char *line, size_t len, struct fm_json_field *fields, siz
 				/* json-c reads "typ\u0065" as "type", and keeps the last of two. */
 				if (escaped)
 					return 0;
-				cur = field(fields, nf, p + 1, (size_t)(q - p - 2));
+				cur = field(fields, nf, p + 1, (size_t)(q - p - 2), &next);
 				if (cur && cur->kind != FM_JSON_ABSENT)
 					return 0;
 			}

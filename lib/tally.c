@@ -377,34 +377,52 @@ static void on_plan(struct fm_tally *ta, json_object *ev)
 
 static enum ev ev_type(const char *type, size_t n)
 {
+#define TYPE(s, ev)                                                                                \
+	{                                                                                          \
+		s, sizeof(s) - 1, ev                                                               \
+	}
 	static const struct {
 		const char *name;
+		size_t len;
 		enum ev ev;
 	} types[] = {
-	    {"task", EV_TASK},		 {"started", EV_STARTED}, {"progress", EV_PROGRESS},
-	    {"heartbeat", EV_HEARTBEAT}, {"log", EV_LOG},	  {"completed", EV_FINAL},
-	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL}, {"plan", EV_PLAN},
+	    TYPE("progress", EV_PROGRESS), TYPE("heartbeat", EV_HEARTBEAT),
+	    TYPE("log", EV_LOG),	   TYPE("task", EV_TASK),
+	    TYPE("started", EV_STARTED),   TYPE("completed", EV_FINAL),
+	    TYPE("failed", EV_FINAL),	   TYPE("cancelled", EV_FINAL),
+	    TYPE("plan", EV_PLAN),
 	};
+#undef TYPE
 	size_t i;
 
+	/* The bulk of a stream first. */
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strlen(types[i].name) == n && !memcmp(types[i].name, type, n))
+		if (types[i].len == n && !memcmp(types[i].name, type, n))
 			return types[i].ev;
 	}
 	return EV_OTHER;
 }
 
-/* The task a line names: its id is len bytes at id, valid (fm_id_valid) or NULL is returned. */
+/*
+ * The task a line names: its id is the n bytes at id, which hold no NUL
+ * (the scan let none through); NULL when that is no valid id (fm_id_valid).
+ */
 static struct fm_tally_task *named(struct fm_tally *ta, const char *id, size_t n)
 {
 	struct fm_tally_task *t;
 	char buf[FM_ID_MAX + 1];
+	size_t k;
 	int i;
 
 	/* The tasks of the last lines: a stream's lines come from the few that run. */
 	for (i = 0; i < FM_TALLY_RECENT; i++) {
 		t = ta->recent[i];
-		if (t && t->id[0] == id[0] && !strncmp(t->id, id, n) && !t->id[n])
+		if (!t)
+			break;
+		/* By hand: id holds no NUL, so the compare stops at the end of t's. */
+		for (k = 0; k < n && t->id[k] == id[k]; k++)
+			;
+		if (k == n && !t->id[n])
 			goto found;
 	}
 	/* A task the tally knows has a valid id: only a new one is checked. */
@@ -426,8 +444,9 @@ found:
 	return t;
 }
 
-/* The members the fast path reads. */
-enum { F_TYPE, F_ID, F_PERCENT, F_STAGE, F_MESSAGE, F_TIMESTAMP, NFIELDS };
+/* The members the fast path reads, in the order filmeto-run writes them: the scan looks there
+ * first. */
+enum { F_TYPE, F_ID, F_TIMESTAMP, F_PERCENT, F_MESSAGE, F_STAGE, NFIELDS };
 
 static struct text field_text(const struct fm_json_field *f)
 {
@@ -454,9 +473,9 @@ static int fast_line(struct fm_tally *ta, const char *line, size_t len, struct f
 		.name = s, .name_len = sizeof(s) - 1                                               \
 	}
 	struct fm_json_field f[NFIELDS] = {
-	    [F_TYPE] = FIELD("type"),	    [F_ID] = FIELD("task_id"),
-	    [F_PERCENT] = FIELD("percent"), [F_STAGE] = FIELD("stage"),
-	    [F_MESSAGE] = FIELD("message"), [F_TIMESTAMP] = FIELD("timestamp")};
+	    [F_TYPE] = FIELD("type"),		[F_ID] = FIELD("task_id"),
+	    [F_TIMESTAMP] = FIELD("timestamp"), [F_PERCENT] = FIELD("percent"),
+	    [F_MESSAGE] = FIELD("message"),	[F_STAGE] = FIELD("stage")};
 #undef FIELD
 	struct progress pr = {0};
 	struct fm_tally_task *t;
