@@ -579,7 +579,10 @@ double fm_json_scan_number(const struct fm_json_field *f)
 
 	memcpy(text, f->at, n);
 	text[n] = '\0';
-	/* As json-c: a number with a fraction or an exponent by strtod, else a whole int64. */
+	/*
+	 * As json-c: a number with a fraction or an exponent by strtod (in the
+	 * C locale, which filmeto never leaves), else a whole int64.
+	 */
 	if (memchr(text, '.', n) || memchr(text, 'e', n) || memchr(text, 'E', n))
 		return strtod(text, NULL);
 	return (double)strtoll(text, NULL, 10);
