@@ -457,21 +457,83 @@ static struct fm_json_field *field(struct fm_json_field *f, size_t nf, const cha
 	return NULL;
 }
 
-/* The value at p: the byte after it, NULL when unsure; a container is opened on stack. */
-static const char *scan_value(const char *p, const char *end, struct fm_json_field *cur,
-			      char *stack, int *depth)
+/* What the scan of one line knows. */
+struct scan {
+	const char *end;
+	struct fm_json_field *fields;
+	size_t nf, next;
+};
+
+static const char *scan_value(struct scan *s, const char *p, int depth, struct fm_json_field *cur);
+
+/* An object's members from p, after its '{', depth deep: the byte after its '}', or NULL. */
+static const char *scan_object(struct scan *s, const char *p, int depth)
 {
+	struct fm_json_field *cur;
 	const char *q;
+	int escaped;
+
+	p = skip_space(p, s->end);
+	if (p < s->end && *p == '}')
+		return p + 1;
+	for (;;) {
+		escaped = 0;
+		if (p == s->end || *p != '"' || !(q = scan_string(p + 1, s->end, &escaped)))
+			return NULL;
+		cur = NULL;
+		if (depth == 1) {
+			/* json-c reads "typ\u0065" as "type", and keeps the last of two. */
+			if (escaped)
+				return NULL;
+			cur = field(s->fields, s->nf, p + 1, (size_t)(q - p - 2), &s->next);
+			if (cur && cur->kind != FM_JSON_ABSENT)
+				return NULL;
+		}
+		p = skip_space(q, s->end);
+		if (p == s->end || *p != ':')
+			return NULL;
+		if (!(p = scan_value(s, skip_space(p + 1, s->end), depth, cur)))
+			return NULL;
+		if ((p = skip_space(p, s->end)) == s->end)
+			return NULL;
+		if (*p == '}')
+			return p + 1;
+		if (*p != ',')
+			return NULL;
+		p = skip_space(p + 1, s->end);
+	}
+}
+
+/* An array's values from p, after its '[', depth deep: the byte after its ']', or NULL. */
+static const char *scan_array(struct scan *s, const char *p, int depth)
+{
+	p = skip_space(p, s->end);
+	if (p < s->end && *p == ']')
+		return p + 1;
+	for (;;) {
+		if (!(p = scan_value(s, p, depth, NULL)))
+			return NULL;
+		if ((p = skip_space(p, s->end)) == s->end)
+			return NULL;
+		if (*p == ']')
+			return p + 1;
+		if (*p != ',')
+			return NULL;
+		p = skip_space(p + 1, s->end);
+	}
+}
+
+/*
+ * The value at p in a container depth deep: the byte after it, or NULL
+ * when unsure; cur is the member it is the value of, or NULL.
+ */
+static const char *scan_value(struct scan *s, const char *p, int depth, struct fm_json_field *cur)
+{
+	const char *q, *end = s->end;
 	int escaped = 0;
 
-	if (*p == '{' || *p == '[') {
-		if (*depth == FM_JSON_SCAN_DEPTH)
-			return NULL;
-		stack[(*depth)++] = *p == '{' ? '}' : ']';
-		if (cur)
-			cur->kind = FM_JSON_OTHER;
-		return p + 1;
-	}
+	if (p == end)
+		return NULL;
 	if (*p == '"') {
 		if (!(q = scan_string(p + 1, end, &escaped)))
 			return NULL;
@@ -493,23 +555,26 @@ static const char *scan_value(const char *p, const char *end, struct fm_json_fie
 		}
 		return q;
 	}
-	if ((end - p >= 4 && (!memcmp(p, "true", 4) || !memcmp(p, "null", 4))) ||
-	    (end - p >= 5 && !memcmp(p, "false", 5))) {
-		if (cur)
-			cur->kind = FM_JSON_OTHER;
-		return p + (*p == 'f' ? 5 : 4);
+	if (cur)
+		cur->kind = FM_JSON_OTHER;
+	if (*p == '{' || *p == '[') {
+		if (depth == FM_JSON_SCAN_DEPTH)
+			return NULL;
+		return *p == '{' ? scan_object(s, p + 1, depth + 1)
+				 : scan_array(s, p + 1, depth + 1);
 	}
+	if (end - p >= 4 && (!memcmp(p, "true", 4) || !memcmp(p, "null", 4)))
+		return p + 4;
+	if (end - p >= 5 && !memcmp(p, "false", 5))
+		return p + 5;
 	return NULL;
 }
 
 int fm_json_scan(const char *line, size_t len, struct fm_json_field *fields, size_t nf)
 {
-	enum { KEY, VALUE, NEXT } want = KEY;
-	const char *p = line, *end = line + len, *q;
-	struct fm_json_field *cur = NULL;
-	char stack[FM_JSON_SCAN_DEPTH];
-	int depth = 1, opened = 1, escaped;
-	size_t i, next = 0;
+	struct scan s = {line + len, fields, nf, 0};
+	const char *p;
+	size_t i;
 
 	for (i = 0; i < nf; i++) {
 		fields[i].kind = FM_JSON_ABSENT;
@@ -519,57 +584,10 @@ int fm_json_scan(const char *line, size_t len, struct fm_json_field *fields, siz
 		if (!fields[i].name_len)
 			fields[i].name_len = strlen(fields[i].name);
 	}
-	p = skip_space(p, end);
-	if (p == end || *p != '{')
+	p = skip_space(line, s.end);
+	if (p == s.end || *p != '{' || !(p = scan_object(&s, p + 1, 1)))
 		return 0;
-	stack[0] = '}';
-	p++;
-	while (depth > 0) {
-		if ((p = skip_space(p, end)) == end)
-			return 0;
-		if (opened && *p == stack[depth - 1]) {
-			/* {} or [] */
-			depth--;
-			p++;
-			want = NEXT;
-		} else if (want == KEY) {
-			escaped = 0;
-			if (*p != '"' || !(q = scan_string(p + 1, end, &escaped)))
-				return 0;
-			cur = NULL;
-			if (depth == 1) {
-				/* json-c reads "typ\u0065" as "type", and keeps the last of two. */
-				if (escaped)
-					return 0;
-				cur = field(fields, nf, p + 1, (size_t)(q - p - 2), &next);
-				if (cur && cur->kind != FM_JSON_ABSENT)
-					return 0;
-			}
-			if ((p = skip_space(q, end)) == end || *p != ':')
-				return 0;
-			p++;
-			want = VALUE;
-		} else if (want == VALUE) {
-			int was = depth;
-
-			if (!(p = scan_value(p, end, cur, stack, &depth)))
-				return 0;
-			cur = NULL;
-			want = depth > was ? (stack[depth - 1] == '}' ? KEY : VALUE) : NEXT;
-			opened = depth > was;
-			continue;
-		} else if (*p == ',') {
-			p++;
-			want = stack[depth - 1] == '}' ? KEY : VALUE;
-		} else if (*p == stack[depth - 1]) {
-			depth--;
-			p++;
-		} else {
-			return 0;
-		}
-		opened = 0;
-	}
-	return skip_space(p, end) == end;
+	return skip_space(p, s.end) == s.end;
 }
 
 double fm_json_scan_number(const struct fm_json_field *f)
