@@ -584,6 +584,17 @@ static void copy_line(struct watch *w, const struct fm_reader *r, const char *li
 	check_copy(w);
 }
 
+/* A line too long to read is still copied, as the reader drops it piece by piece. */
+static void copy_spill(void *ctx, const char *p, size_t n, int first)
+{
+	struct watch *w = ctx;
+
+	if (!w->passthrough)
+		return;
+	fm_writer_raw(&w->out, p, n, first);
+	check_copy(w);
+}
+
 /*
  * Waits for input on one of the np fds of p, or until the clock reads
  * until (when not negative), redrawing on the timer meanwhile. Returns 1
@@ -642,13 +653,16 @@ static int watch_fd(int fd, const char *name, void *ctx)
 	int rc = 0;
 
 	fm_reader_init(&in, fd, FM_LINE_MAX);
+	in.spill = copy_spill;
+	in.spill_ctx = w;
 	for (;;) {
 		while ((got = fm_reader_take(&in, &line, &len)) != FM_LINE_NONE) {
 			if (got == FM_LINE_LONG) {
 				erase_live(w);
 				fm_warn("%s: line %lu is longer than the limit of %d bytes and "
-					"was dropped",
-					name, (unsigned long)in.lineno, FM_LINE_MAX);
+					"was not read%s",
+					name, (unsigned long)in.lineno, FM_LINE_MAX,
+					w->passthrough ? " (it is copied)" : "");
 				continue;
 			}
 			on_line(w, line, len);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "model.h"
+#include "ndjson.h"
 #include "tally.h"
 #include "term.h"
 #include "util.h"
@@ -183,40 +184,75 @@ static enum fm_tally_what on_started(struct fm_tally *ta, struct fm_tally_task *
 	return FM_TALLY_STARTED;
 }
 
-static void set_note(struct fm_tally_task *t, const char *stage, const char *message)
+/*
+ * What a progress line says, read by json-c or by the scan: a text is
+ * len bytes at s (NULL when absent), a number given only when it is one.
+ */
+struct text {
+	const char *s;
+	size_t len;
+};
+
+struct progress {
+	int has_percent;
+	double percent;
+	struct text stage, message, timestamp;
+};
+
+static struct text json_text(json_object *o, const char *key)
 {
-	if (!stage && !message)
+	const char *s = fm_json_get_string(o, key);
+	struct text t = {s, s ? strlen(s) : 0};
+
+	return t;
+}
+
+static void set_note(struct fm_tally_task *t, struct text stage, struct text message)
+{
+	if (!stage.s && !message.s)
 		return;
 	if (!t->note)
 		t->note = fm_xmalloc(FM_TALLY_NOTE_MAX);
-	snprintf(t->note, FM_TALLY_NOTE_MAX, "%s%s%s", stage ? stage : "",
-		 stage && message ? ": " : "", message ? message : "");
+	snprintf(t->note, FM_TALLY_NOTE_MAX, "%.*s%s%.*s", (int)stage.len, stage.s ? stage.s : "",
+		 stage.s && message.s ? ": " : "", (int)message.len, message.s ? message.s : "");
 }
 
-/* A progress or heartbeat line; ev is NULL when its content is not wanted. */
-static enum fm_tally_what on_progress(struct fm_tally *ta, struct fm_tally_task *t, json_object *ev)
+/*
+ * Whether a progress line's content is read at all: only when it is shown,
+ * as notes on a terminal or as lines of -v. Otherwise a task's percent is
+ * left as it was, whichever way the line was read.
+ */
+static int progress_shown(const struct fm_tally *ta)
 {
-	double now = fm_now(), p;
+	return ta->notes || ta->progress_every >= 0;
+}
+
+/* A progress or heartbeat line; pr is NULL when it is a heartbeat or its content is not shown. */
+static enum fm_tally_what on_progress(struct fm_tally *ta, struct fm_tally_task *t,
+				      const struct progress *pr)
+{
+	double now, p;
 
 	if (t->state >= FM_TALLY_COMPLETED)
 		return FM_TALLY_NOTHING;
 	if (t->state == FM_TALLY_PENDING) {
 		set_state(ta, t, FM_TALLY_RUNNING);
-		t->started = now;
+		t->started = fm_now();
 	}
-	if (!ev)
+	if (!pr)
 		return FM_TALLY_NOTHING;
-	p = fm_json_get_double(ev, "percent", t->percent);
+	p = pr->has_percent ? pr->percent : t->percent;
 	t->percent = (float)(p < 0 ? 0 : p > 100 ? 100 : p);
 	ta->changed = 1;
 	if (ta->notes) {
-		set_note(t, fm_json_get_string(ev, "stage"), fm_json_get_string(ev, "message"));
+		set_note(t, pr->stage, pr->message);
 		return FM_TALLY_NOTHING;
 	}
+	now = fm_now();
 	if (ta->progress_every < 0 || now - t->said < ta->progress_every)
 		return FM_TALLY_NOTHING;
 	t->said = now;
-	set_note(t, fm_json_get_string(ev, "stage"), fm_json_get_string(ev, "message"));
+	set_note(t, pr->stage, pr->message);
 	return FM_TALLY_PROGRESS;
 }
 
@@ -341,65 +377,154 @@ static void on_plan(struct fm_tally *ta, json_object *ev)
 
 static enum ev ev_type(const char *type, size_t n)
 {
+#define TYPE(s, ev)                                                                                \
+	{                                                                                          \
+		s, sizeof(s) - 1, ev                                                               \
+	}
 	static const struct {
 		const char *name;
+		size_t len;
 		enum ev ev;
 	} types[] = {
-	    {"task", EV_TASK},		 {"started", EV_STARTED}, {"progress", EV_PROGRESS},
-	    {"heartbeat", EV_HEARTBEAT}, {"log", EV_LOG},	  {"completed", EV_FINAL},
-	    {"failed", EV_FINAL},	 {"cancelled", EV_FINAL}, {"plan", EV_PLAN},
+	    TYPE("progress", EV_PROGRESS), TYPE("heartbeat", EV_HEARTBEAT),
+	    TYPE("log", EV_LOG),	   TYPE("task", EV_TASK),
+	    TYPE("started", EV_STARTED),   TYPE("completed", EV_FINAL),
+	    TYPE("failed", EV_FINAL),	   TYPE("cancelled", EV_FINAL),
+	    TYPE("plan", EV_PLAN),
 	};
+#undef TYPE
 	size_t i;
 
+	/* The bulk of a stream first. */
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strlen(types[i].name) == n && !memcmp(types[i].name, type, n))
+		if (types[i].len == n && !memcmp(types[i].name, type, n))
 			return types[i].ev;
 	}
 	return EV_OTHER;
 }
 
 /*
- * The fast path: a progress, heartbeat or log line that starts
- * {"type":"T","task_id":"ID", and ends in '}' needs no parsing unless a
- * progress line is to be shown. Returns the task when the line was
- * handled, else NULL.
+ * The task a line names: its id is the n bytes at id, which hold no NUL
+ * (the scan let none through); NULL when that is no valid id (fm_id_valid).
  */
-static struct fm_tally_task *fast_line(struct fm_tally *ta, const char *line, size_t len)
+static struct fm_tally_task *named(struct fm_tally *ta, const char *id, size_t n)
 {
-	static const char head[] = "{\"type\":\"", mid[] = "\",\"task_id\":\"";
-	const char *type = line + sizeof(head) - 1, *id, *p;
-	char buf[FM_ID_MAX + 1];
 	struct fm_tally_task *t;
-	size_t n;
-	enum ev ev;
+	char buf[FM_ID_MAX + 1];
+	size_t k;
+	int i;
 
-	if (len < 40 || memcmp(line, head, sizeof(head) - 1) || line[len - 1] != '}')
-		return NULL;
-	p = memchr(type, '"', 10);
-	if (!p || (ev = ev_type(type, (size_t)(p - type))) < EV_PROGRESS || ev > EV_LOG)
-		return NULL;
-	if (memcmp(p, mid, sizeof(mid) - 1))
-		return NULL;
-	id = p + sizeof(mid) - 1;
-	n = (size_t)(line + len - id);
-	p = memchr(id, '"', n < sizeof(buf) ? n : sizeof(buf));
-	if (!p || (p[1] != ',' && p[1] != '}'))
-		return NULL;
-	n = (size_t)(p - id);
+	/* The tasks of the last lines: a stream's lines come from the few that run. */
+	for (i = 0; i < FM_TALLY_RECENT; i++) {
+		t = ta->recent[i];
+		if (!t)
+			break;
+		/* By hand: id holds no NUL, so the compare stops at the end of t's. */
+		for (k = 0; k < n && t->id[k] == id[k]; k++)
+			;
+		if (k == n && !t->id[n])
+			goto found;
+	}
 	/* A task the tally knows has a valid id: only a new one is checked. */
 	if (!(t = fm_idtab_get(&ta->tasks, id, n))) {
+		if (n >= sizeof(buf) || memchr(id, '\0', n))
+			return NULL;
 		memcpy(buf, id, n);
 		buf[n] = '\0';
-		if (strlen(buf) != n || !fm_id_valid(buf))
+		if (!fm_id_valid(buf))
 			return NULL;
 		t = fm_tally_task(ta, id, n);
 	}
-	if (ev == EV_PROGRESS &&
-	    (ta->notes || (ta->progress_every >= 0 && fm_now() - t->said >= ta->progress_every)))
-		return NULL;
-	if (ev != EV_LOG)
-		on_progress(ta, t, NULL);
+	i = FM_TALLY_RECENT - 1;
+found:
+	/* The one found goes first. */
+	for (; i > 0; i--)
+		ta->recent[i] = ta->recent[i - 1];
+	ta->recent[0] = t;
 	return t;
+}
+
+/* The members the fast path reads, in the order filmeto-run writes them: the scan looks there
+ * first. */
+enum { F_TYPE, F_ID, F_TIMESTAMP, F_PERCENT, F_MESSAGE, F_STAGE, NFIELDS };
+
+static struct text field_text(const struct fm_json_field *f)
+{
+	struct text t = {NULL, 0};
+
+	if (f->kind == FM_JSON_STRING) {
+		t.s = f->at;
+		t.len = f->len;
+	}
+	return t;
+}
+
+/*
+ * The fast path: a progress, heartbeat or log line, the bulk of a stream,
+ * read by fm_json_scan instead of json-c. Returns 0 when the line is for
+ * json-c: the scan was unsure, it is another kind of event, or a text to
+ * be shown has escapes. Else it did what fm_tally_line does by json-c.
+ */
+static int fast_line(struct fm_tally *ta, const char *line, size_t len, struct fm_tally_event *ev,
+		     enum fm_tally_what *what)
+{
+#define FIELD(s)                                                                                   \
+	{                                                                                          \
+		.name = s, .name_len = sizeof(s) - 1                                               \
+	}
+	struct fm_json_field f[NFIELDS] = {
+	    [F_TYPE] = FIELD("type"),		[F_ID] = FIELD("task_id"),
+	    [F_TIMESTAMP] = FIELD("timestamp"), [F_PERCENT] = FIELD("percent"),
+	    [F_MESSAGE] = FIELD("message"),	[F_STAGE] = FIELD("stage")};
+#undef FIELD
+	struct progress pr = {0};
+	struct fm_tally_task *t;
+	enum ev kind;
+	int shown;
+
+	if (!fm_json_scan(line, len, f, NFIELDS))
+		return 0;
+	if (f[F_TYPE].kind != FM_JSON_STRING || f[F_TYPE].escaped)
+		return 0;
+	kind = ev_type(f[F_TYPE].at, f[F_TYPE].len);
+	if (kind != EV_PROGRESS && kind != EV_HEARTBEAT && kind != EV_LOG)
+		return 0;
+	if (f[F_ID].kind != FM_JSON_STRING || f[F_ID].escaped)
+		return 0;
+	shown = kind == EV_PROGRESS && progress_shown(ta);
+	if (shown && (f[F_STAGE].escaped || f[F_MESSAGE].escaped || f[F_TIMESTAMP].escaped))
+		return 0;
+	if (!(t = named(ta, f[F_ID].at, f[F_ID].len)))
+		return 0;
+	*what = FM_TALLY_NOTHING;
+	if (shown) {
+		pr.has_percent = f[F_PERCENT].kind == FM_JSON_NUMBER;
+		pr.percent = pr.has_percent ? fm_json_scan_number(&f[F_PERCENT]) : 0;
+		pr.stage = field_text(&f[F_STAGE]);
+		pr.message = field_text(&f[F_MESSAGE]);
+		pr.timestamp = field_text(&f[F_TIMESTAMP]);
+	}
+	if (kind != EV_LOG)
+		*what = on_progress(ta, t, shown ? &pr : NULL);
+	if (*what != FM_TALLY_NOTHING && pr.timestamp.s)
+		snprintf(ev->timestamp, sizeof(ev->timestamp), "%.*s", (int)pr.timestamp.len,
+			 pr.timestamp.s);
+	ev->task = t;
+	ev->changed = ta->changed;
+	return 1;
+}
+
+/* A progress line's content, from json-c. */
+static void progress_json(json_object *o, struct progress *pr)
+{
+	json_object *v;
+
+	pr->has_percent =
+	    json_object_object_get_ex(o, "percent", &v) &&
+	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
+	pr->percent = pr->has_percent ? json_object_get_double(v) : 0;
+	pr->stage = json_text(o, "stage");
+	pr->message = json_text(o, "message");
 }
 
 enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t len,
@@ -408,6 +533,7 @@ enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t l
 	enum fm_tally_what what = FM_TALLY_NOTHING;
 	const char *type, *id, *ts;
 	struct fm_tally_task *t;
+	struct progress pr;
 	json_object *o;
 	enum ev kind;
 
@@ -415,11 +541,8 @@ enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t l
 	ev->task = NULL;
 	ev->changed = 0;
 	ev->timestamp[0] = '\0';
-	if ((t = fast_line(ta, line, len))) {
-		ev->task = t;
-		ev->changed = ta->changed;
-		return FM_TALLY_NOTHING;
-	}
+	if (!ta->no_scan && fast_line(ta, line, len, ev, &what))
+		return what;
 	if (fm_json_parse(line, len, &o, NULL) < 0)
 		return FM_TALLY_NOTHING; /* not an event: it only passes through */
 	type = fm_json_get_string(o, "type");
@@ -440,7 +563,11 @@ enum fm_tally_what fm_tally_line(struct fm_tally *ta, const char *line, size_t l
 	case EV_TASK: on_task(t, o); break;
 	case EV_STARTED: what = on_started(ta, t, o); break;
 	case EV_PROGRESS:
-	case EV_HEARTBEAT: what = on_progress(ta, t, kind == EV_PROGRESS ? o : NULL); break;
+		if (progress_shown(ta))
+			progress_json(o, &pr);
+		what = on_progress(ta, t, progress_shown(ta) ? &pr : NULL);
+		break;
+	case EV_HEARTBEAT: what = on_progress(ta, t, NULL); break;
 	case EV_FINAL: what = on_final(ta, t, o, type); break;
 	default: break;
 	}

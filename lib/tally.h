@@ -7,10 +7,12 @@
  *
  * Memory grows with the number of distinct tasks, never with the number
  * of events: each task is one small struct in a table keyed by its id.
- * The bulk of a stream is progress, heartbeat and log lines; those whose
- * first members are "type" and "task_id", as filmeto-run writes them, are
- * read by those two members alone unless their content is to be shown.
- * Every other line goes through json-c.
+ * The bulk of a stream is progress, heartbeat and log lines: those are
+ * read by fm_json_scan (ndjson.h), which checks the whole line and finds
+ * the few members needed without building it, in any order and spacing;
+ * a line it is unsure of, and every other event, goes through json-c,
+ * with the same outcome. A progress line's percent, stage and message
+ * are read only when shown (notes, or progress_every >= 0).
  */
 #ifndef FM_TALLY_H
 #define FM_TALLY_H
@@ -28,6 +30,7 @@
 #define FM_TALLY_MESSAGE_MAX  1024    /* bytes of an error message kept */
 #define FM_TALLY_OUTPUTS_MAX  4096    /* bytes of output paths kept per task */
 #define FM_TALLY_PLANNED_MAX  1000000 /* tasks the plan lines of a stream announce, in all */
+#define FM_TALLY_RECENT	      4	      /* tasks looked up last, found without a hash */
 
 enum fm_tally_state {
 	FM_TALLY_PENDING,
@@ -56,9 +59,10 @@ struct fm_tally {
 	/* Set by the caller before the first line. */
 	int notes;	       /* keep every progress's stage and message (a terminal shows them) */
 	double progress_every; /* hand back a task's progress at most this often (s); < 0 never */
-	int replay; /* the events may be old (the spool's logs): their timestamps count */
-	int brief;  /* the summary names the film, failures and counts, not every output */
-	int cols;   /* a terminal's width, which the summary's paths and lists fit; 0: none */
+	int replay;  /* the events may be old (the spool's logs): their timestamps count */
+	int brief;   /* the summary names the film, failures and counts, not every output */
+	int cols;    /* a terminal's width, which the summary's paths and lists fit; 0: none */
+	int no_scan; /* read every line by json-c, never by fm_json_scan (tests compare the two) */
 	/* Set by the caller when a signal cut the stream short. */
 	int interrupted;
 	/* Read only. */
@@ -67,6 +71,7 @@ struct fm_tally {
 	unsigned long plans, planned; /* plan lines read, the tasks they announce in all */
 	/* Private. */
 	int changed;
+	struct fm_tally_task *recent[FM_TALLY_RECENT]; /* the tasks of the last lines read fast */
 };
 
 /* What a line did to its task, for the caller to say. */

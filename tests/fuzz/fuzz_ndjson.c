@@ -5,9 +5,10 @@
  * fm_reader_next once the writer is gone, with a small line limit so long
  * lines are common. Each line is parsed as JSON, read as a task (which
  * must survive a round trip through fm_task_to_json) and as a final
- * result event. Passed on with fm_writer_pass, the lines must give back
- * the input byte for byte unless one was too long. Everything is freed:
- * LeakSanitizer runs under libFuzzer.
+ * result event. Passed on with fm_writer_pass, and a line too long to
+ * read with fm_writer_raw as the reader spills it, the lines must give
+ * back the input byte for byte. Everything is freed: LeakSanitizer runs
+ * under libFuzzer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,17 +113,20 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Passes the line on to w; notes a line too long to pass. */
+/* Passes the line on to w; a line too long went by spill already. */
 static void pass(struct fm_writer *w, const struct fm_reader *r, enum fm_line got, char *line,
-		 size_t len, int *skipped)
+		 size_t len)
 {
 	if (got == FM_LINE_OK)
 		fm_writer_pass(w, r, line, len);
-	else
-		*skipped = 1;
 }
 
-/* What went through w (on a memfd) is the input, unless a line was skipped. */
+static void spill(void *ctx, const char *p, size_t n, int first)
+{
+	fm_writer_raw(ctx, p, n, first);
+}
+
+/* What went through w (on a memfd) is the input, unless the pipe broke. */
 static void check_passed(struct fm_writer *w, const uint8_t *data, size_t size, int skipped)
 {
 	char *back = fm_xmalloc(size + 1);
@@ -142,12 +146,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t piece = 1 + size % 61, off = 0, len;
 	enum fm_line got;
 	char *line;
-	int fd[2], skipped = 0;
+	int fd[2];
 
 	if (pipe(fd) != 0)
 		return 0;
 	fm_writer_init(&w, memfd_create("passed", MFD_CLOEXEC));
 	fm_reader_init(&r, fd[0], FUZZ_LINE_MAX);
+	r.spill = spill;
+	r.spill_ctx = &w;
 	/* The pipe never fills: each piece is read before the next is written. */
 	while (off < size) {
 		size_t n = size - off < piece ? size - off : piece;
@@ -156,16 +162,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		off += n;
 		while ((got = fm_reader_take(&r, &line, &len)) != FM_LINE_NONE) {
-			pass(&w, &r, got, line, len, &skipped);
+			pass(&w, &r, got, line, len);
 			take_line(got, line, len);
 		}
 	}
 	close(fd[1]);
 	while ((got = fm_reader_next(&r, &line, &len)) != FM_LINE_NONE && got != FM_LINE_ERROR) {
-		pass(&w, &r, got, line, len, &skipped);
+		pass(&w, &r, got, line, len);
 		take_line(got, line, len);
 	}
-	check_passed(&w, data, off < size ? off : size, skipped || off < size);
+	check_passed(&w, data, off < size ? off : size, off < size);
 	fm_reader_release(&r);
 	close(fd[0]);
 	return 0;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -312,10 +313,144 @@ static void test_pass(void)
 	free(got);
 }
 
+static void spill_to(void *ctx, const char *p, size_t n, int first)
+{
+	fm_writer_raw(ctx, p, n, first);
+}
+
+/* Every line of data passed on, those over max bytes by the reader's spill. */
+static char *spilled(const char *data, size_t max, const char *own)
+{
+	struct fm_writer w;
+	struct fm_reader r;
+	enum fm_line got;
+	char *line, *out;
+	size_t len;
+	int fd[2];
+
+	if (pipe(fd) != 0)
+		abort();
+	fm_reader_init(&r, pipe_with(data, strlen(data)), max);
+	fm_writer_init(&w, fd[1]);
+	r.spill = spill_to;
+	r.spill_ctx = &w;
+	while ((got = fm_reader_next(&r, &line, &len)) != FM_LINE_NONE && got != FM_LINE_ERROR)
+		if (got == FM_LINE_OK)
+			fm_writer_pass(&w, &r, line, len);
+	if (own)
+		fm_writer_line(&w, own, strlen(own));
+	fm_writer_flush(&w);
+	fm_writer_release(&w);
+	close(fd[1]);
+	close(r.fd);
+	fm_reader_release(&r);
+	out = drain(fd[0]);
+	close(fd[0]);
+	return out;
+}
+
+static void test_spill(void)
+{
+	static const char *const same[] = {
+	    "short\r\nthis line is longer than eight\r\nok\n",
+	    "a line too long at the start\nb\n",
+	    "a\na long last line, no newline",
+	    "a long last line ending in CR\r",
+	    "two long lines, one after\r\nthe other, each past max\n",
+	};
+	size_t i;
+	char *got;
+
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		got = spilled(same[i], 8, NULL);
+		IS_STR(got, same[i], "spill: %zu: a line too long goes on byte for byte", i);
+		free(got);
+	}
+	got = spilled("x\nlonger than eight", 8, "own");
+	IS_STR(got, "x\nlonger than eight\nown\n",
+	       "spill: a line after a long one without a newline starts anew");
+	free(got);
+}
+
+/* What fm_json_scan says of s: "-" unsure, else each field as kind:value. */
+static char *scanned(const char *s)
+{
+	struct fm_json_field f[] = {{.name = "type"}, {.name = "task_id"}, {.name = "percent"}};
+	char *out = fm_xstrdup(""), *t;
+	size_t i;
+
+	if (!fm_json_scan(s, strlen(s), f, 3)) {
+		free(out);
+		return fm_xstrdup("-");
+	}
+	for (i = 0; i < 3; i++) {
+		t = fm_xasprintf("%s%s%d:%.*s%s", out, i ? " " : "", (int)f[i].kind, (int)f[i].len,
+				 f[i].at ? f[i].at : "", f[i].escaped ? "(esc)" : "");
+		free(out);
+		out = t;
+	}
+	return out;
+}
+
+static void test_scan(void)
+{
+	static const struct {
+		const char *line, *want, *why;
+	} cases[] = {
+	    {"{\"type\":\"progress\",\"task_id\":\"a\",\"percent\":12.5}", "1:progress 1:a 2:12.5",
+	     "filmeto-run's spelling"},
+	    {" { \"percent\" : -0 ,\t\"task_id\":\"a\" , \"type\": \"log\" }\r", "1:log 1:a 2:-0",
+	     "any order and spacing"},
+	    {"{\"type\":\"x\\u00e9\",\"percent\":true,\"d\":{\"task_id\":[1,{}]}}",
+	     "1:x\\u00e9(esc) 0: 3:", "an escape noted; a nested member is not the top one"},
+	    {"{\"type\":\"\xc3\xa9\xf0\x9f\x8e\xac\",\"task_id\":[]}",
+	     "1:\xc3\xa9\xf0\x9f\x8e\xac 3: 0:", "UTF-8 strings"},
+	    {"{}", "0: 0: 0:", "an empty object"},
+	    {"{\"percent\":1.}", "-", "a number json-c takes and JSON does not"},
+	    {"{\"percent\":1e999}", "-", "a number json-c makes infinite"},
+	    {"{\"percent\":1234567890123456789}", "-", "a whole number json-c may clamp"},
+	    {"{\"type\":\"a\",\"type\":\"b\"}", "-", "a member named twice"},
+	    {"{\"typ\\u0065\":\"a\"}", "-", "an escape in a top-level name"},
+	    {"{\"a\":\"\\ud83c\"}", "-", "half a surrogate pair"},
+	    {"{\"a\":\"\\u0000\"}", "-", "a NUL"},
+	    {"{\"a\":\"\xc0\x80\"}", "-", "overlong UTF-8"},
+	    {"{\"a\":\"\xed\xa0\x80\"}", "-", "a surrogate in UTF-8"},
+	    {"{\"a\":\"x\ty\"}", "-", "a control character in a string"},
+	    {"{\"a\":1,}", "-", "a trailing comma"},
+	    {"{\"a\":1} x", "-", "trailing data"},
+	    {"{\"a\":1}\f", "-", "a form feed after"},
+	    {"[1]", "-", "no object"},
+	    {"{'a':1}", "-", "single quotes"},
+	    {"{\"a\":nul}", "-", "a word cut short"},
+	    {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", "-",
+	     "deeper than FM_JSON_SCAN_DEPTH"},
+	    {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+	     "0: 0: 0:", "as deep as FM_JSON_SCAN_DEPTH"},
+	    {"{\"type\":\"a", "-", "a string the line cuts"},
+	};
+	struct fm_json_field f = {.name = "percent"};
+	size_t i;
+	char *got;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = scanned(cases[i].line);
+		IS_STR(got, cases[i].want, "scan: %s", cases[i].why);
+		free(got);
+	}
+	/* As json-c: -0 is the whole number 0, whose double is +0. */
+	OK(fm_json_scan("{\"percent\":-0}", 14, &f, 1) && fm_json_scan_number(&f) == 0 &&
+	       !signbit(fm_json_scan_number(&f)),
+	   "scan: -0 reads as json-c reads it, 0");
+	OK(fm_json_scan("{\"percent\":1E+2}", 16, &f, 1) && fm_json_scan_number(&f) == 100,
+	   "scan: 1E+2 reads as 100");
+}
+
 void test_ndjson(void)
 {
 	test_reader_basic();
 	test_reader_pieces();
 	test_writer();
 	test_pass();
+	test_spill();
+	test_scan();
 }
