@@ -7,10 +7,12 @@
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
- * through one filter graph and one encoder (render.c). Audio is always
- * rebuilt on the video clock in one graph: per scene the clip's own
- * sound and its narration, padded or cut to the scene's frames; a music
- * bed ducked under it; measured, normalized and encoded to AAC once.
+ * through one filter graph and one encoder (render.c). Audio is built
+ * on the video clock in one graph: per scene the clip's own sound and
+ * its narration, padded or cut to the scene's frames; a music bed ducked
+ * under it; measured, normalized and encoded to AAC once. When nothing
+ * is mixed in and the scenes' own AAC is alike and, measured, already
+ * as loud as the target, it is copied with the video instead (media.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +44,18 @@
 #define SHEET_WIDTH  3840  /* widest contact sheet */
 #define LOUD_TP	     -1.5  /* true-peak ceiling, dBTP */
 #define SILENCE_LUFS -60.0 /* quieter than this is left alone */
+/*
+ * A film whose scenes' own sound, copied, would already be this close
+ * to the target (LU either side, the EBU R128 tolerance for programmes
+ * where the exact target is not practicable) keeps it as it is.
+ */
+#define LOUD_TOLERANCE 1.0
+/*
+ * Copied scene sound whose join falls where one file's sound ends
+ * within its last AAC frame decodes near silent for some 15 ms there:
+ * let pass only when both sides are at most this loud (peak, dBFS).
+ */
+#define JOIN_QUIET_DB -40.0
 /*
  * Scenes mixed per part: each part's graph opens its scenes' files at
  * once (about 1.5 MB each for an AAC decoder), so a long film's memory
@@ -96,9 +110,24 @@ struct film {
 	const char *music;
 	int copy, placeholder;
 	char reason[256];
+	/*
+	 * The scenes' own AAC copied (audio_copy) once it is found, measured,
+	 * to need nothing done to it; audio_alike while that may still be.
+	 */
+	int audio_alike, audio_copy;
+	char audio_reason[256];
 	int64_t total;
 	double tdur, music_db, target, gain;
 	double measured_i, measured_tp, measured_lra, measured_thresh;
+	/*
+	 * The true peak is measured on the helper thread (true_peak), at the
+	 * same time as the rest on the main one, which meanwhile goes by the
+	 * sample peak (peak_now); limited says whether the sound was
+	 * encoded with the limiter, checked once the true peak is known.
+	 */
+	double measured_sp;
+	atomic_int tp_done;
+	int limited;
 	int silent;		   /* nothing louder than SILENCE_LUFS: left as it is */
 	double stage_lo, stage_hi; /* the progress range of the current stage */
 	struct part *parts;
@@ -124,6 +153,7 @@ struct film {
 
 static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const char *dir,
 		   struct fm_result *res);
+static double peak_now(const struct film *f);
 
 static const struct fm_plugin_def combine_def = {"combine", FM_VERSION, execute};
 
@@ -177,9 +207,15 @@ static double secs(const struct film *f, int64_t frames)
 	return frames * av_q2d(av_inv_q(f->fps));
 }
 
+/* Samples at rate in that many frames of the film. */
+static int64_t samples_at(int rate, const struct film *f, int64_t frames)
+{
+	return av_rescale(frames, (int64_t)rate * f->fps.den, f->fps.num);
+}
+
 static int64_t samples(const struct film *f, int64_t frames)
 {
-	return av_rescale(frames, (int64_t)AUDIO_RATE * f->fps.den, f->fps.num);
+	return samples_at(AUDIO_RATE, f, frames);
 }
 
 /* --- reading the task ----------------------------------------------------- */
@@ -484,6 +520,102 @@ static void choose_path(struct film *f)
 	}
 }
 
+/*
+ * Whether the scenes' sound could be copied as it is, like the video:
+ * nothing mixed into it, nothing faded, every scene's sound AAC alike
+ * and lasting as long as its pictures. Measuring it decides (decide_audio).
+ */
+static void choose_audio(struct film *f)
+{
+	const char *ext = strrchr(f->out, '.');
+	char why[160];
+	size_t i;
+
+	f->audio_alike = 0;
+	if (!f->copy) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason), "the video is re-encoded");
+		return;
+	}
+	if (!ext ||
+	    (strcasecmp(ext, ".mp4") && strcasecmp(ext, ".mov") && strcasecmp(ext, ".m4v"))) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "the film is not an mp4 or mov file");
+		return;
+	}
+	if (f->music) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason), "music is mixed in");
+		return;
+	}
+	for (i = 0; i < f->n; i++) {
+		const struct scene *s = &f->s[i];
+		int64_t want = samples_at(s->probe.sample_rate, f, s->frames);
+
+		if (s->narration) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s' has narration mixed in", s->id);
+			return;
+		}
+		if (fm_probe_audio_differs(&f->s[0].probe, &s->probe, why, sizeof(why))) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s' cannot be copied: %s", s->id, why);
+			return;
+		}
+		/* its packets must reach within half an AAC frame of its last frame's end */
+		if (s->probe.audio_samples + s->probe.audio_frame_size / 2 < want) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s''s sound is %.3f s shorter than its pictures", s->id,
+				 (double)(want - s->probe.audio_samples) / s->probe.sample_rate);
+			return;
+		}
+	}
+	f->audio_alike = 1;
+}
+
+/* The sound to be encoded after all, normalized as measured. */
+static void encode_instead(struct film *f)
+{
+	f->audio_copy = 0;
+	f->gain = f->silent ? 0 : f->target - f->measured_i;
+}
+
+/*
+ * After measuring: the sound is copied when its loudness is already
+ * within LOUD_TOLERANCE of the target and its true peak under the
+ * ceiling, which is what normalizing would have left of it; a silent
+ * film is left as it is either way.
+ */
+static void decide_audio(struct film *f)
+{
+	double off = f->measured_i - f->target;
+
+	f->audio_copy = 0;
+	if (!f->audio_alike)
+		return;
+	if (f->silent) {
+		f->audio_copy = 1;
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "every scene's sound is AAC alike, and silent");
+	} else if (fabs(off) > LOUD_TOLERANCE) {
+		snprintf(
+		    f->audio_reason, sizeof(f->audio_reason),
+		    "measured %.1f LUFS, %.1f LU from the target %.1f LUFS (tolerance %.1f LU)",
+		    f->measured_i, fabs(off), f->target, LOUD_TOLERANCE);
+	} else if (!isfinite(peak_now(f)) || peak_now(f) > LOUD_TP) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "measured %.1f LUFS, within %.1f LU of the target %.1f LUFS, but its %s "
+			 "peak %.1f dB is over %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target,
+			 atomic_load(&f->tp_done) ? "true" : "sample", peak_now(f), LOUD_TP);
+	} else {
+		f->audio_copy = 1;
+		f->gain = 0;
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "every scene's sound is AAC alike, measured %.1f LUFS, within %.1f LU of "
+			 "the target %.1f LUFS, peak under %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target, LOUD_TP);
+	}
+}
+
 /* Frames, starts and overlaps on the film's clock. */
 static void timeline(struct film *f)
 {
@@ -745,16 +877,93 @@ static void on_filter_log(void *ctx, const char *filter, const char *line)
 	else if (sscanf(p, "LRA: %lf", &v) == 1)
 		f->measured_lra = v;
 	else if (sscanf(p, "Peak: %lf", &v) == 1)
+		f->measured_sp = v;
+}
+
+/* The true-peak pass's summary: its "Peak: ..." alone. */
+static void on_tp_log(void *ctx, const char *filter, const char *line)
+{
+	struct film *f = ctx;
+	const char *p = line;
+	double v;
+
+	if (!strstr(filter, "ebur128"))
+		return;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (sscanf(p, "Peak: %lf", &v) == 1)
 		f->measured_tp = v;
+}
+
+/* Waits until *count reaches n, or the film is stopped. */
+static int await_count(struct film *f, atomic_size_t *count, size_t n, int helper,
+		       struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	while (atomic_load(count) < n) {
+		if (helper ? helper_cancelled(f) : on_cancelled(f))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+/*
+ * The mix's true peak (EBU R128, 4x oversampled), the costly part of
+ * measuring: a pass of its own, run by the helper thread while the main
+ * one measures the rest, once every part is mixed.
+ */
+static int true_peak(struct film *f, int helper, struct fm_error *err)
+{
+	struct fm_render r;
+	AVBPrint bp;
+	int rc;
+
+	if (await_count(f, &f->parts_done, f->nparts, helper, err) < 0)
+		return -1;
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	audio_graph(&bp, f, ",ebur128=peak=true[a]");
+	render_init(&r, f, bp.str, NULL, 0, helper);
+	r.filter_log = on_tp_log;
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(&bp, NULL);
+	if (rc == 0)
+		atomic_store(&f->tp_done, 1);
+	return rc;
+}
+
+/* The true peak once known, the sample peak (never above it) until then. */
+static double peak_now(const struct film *f)
+{
+	return atomic_load(&f->tp_done) ? f->measured_tp : f->measured_sp;
+}
+
+/* Waits for the true peak (measured here when there is no helper thread). */
+static int await_true_peak(struct film *f, struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	if (!f->helper_on && !atomic_load(&f->tp_done))
+		return true_peak(f, 0, err);
+	while (!atomic_load(&f->tp_done)) {
+		if (on_cancelled(f))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		nanosleep(&nap, NULL);
+	}
+	return 0;
 }
 
 /*
  * Two-pass loudness normalization. The first pass measures the mix
- * (EBU R128: integrated loudness, range, true peak); the second applies
- * what loudnorm's linear mode would, a constant gain to the target, with
- * a limiter only when that gain would push the true peak over the
+ * (EBU R128: integrated loudness, range, sample peak; the true peak on
+ * the helper thread at the same time); the second applies what
+ * loudnorm's linear mode would, a constant gain to the target, with a
+ * limiter only when that gain would push the true peak over the
  * ceiling. (loudnorm's dynamic mode, its fallback, works at 192 kHz and
- * cost more than the AAC encode.)
+ * cost more than the AAC encode.) The second pass may start before the
+ * true peak is known, going by the sample peak: check_true_peak then
+ * redoes it in the rare case the true peak asks for the limiter after all.
  */
 static int measure(struct film *f, struct fm_error *err)
 {
@@ -762,9 +971,9 @@ static int measure(struct film *f, struct fm_error *err)
 	AVBPrint bp;
 	int rc;
 
-	f->measured_i = f->measured_tp = f->measured_lra = f->measured_thresh = NAN;
+	f->measured_i = f->measured_lra = f->measured_thresh = f->measured_sp = NAN;
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-	audio_graph(&bp, f, ",ebur128=peak=true[a]");
+	audio_graph(&bp, f, ",ebur128=peak=sample[a]");
 	render_init(&r, f, bp.str, NULL, secs(f, f->total), 0);
 	r.filter_log = on_filter_log;
 	rc = fm_render_run(&r, err);
@@ -782,13 +991,16 @@ static int measure(struct film *f, struct fm_error *err)
 	return 0;
 }
 
-static void loudness_filter(AVBPrint *bp, const struct film *f)
+static void loudness_filter(AVBPrint *bp, struct film *f)
 {
+	double peak = peak_now(f);
+
+	f->limited = 0;
 	if (f->gain == 0)
 		av_bprintf(bp, "[a]");
-	else if (isnan(f->measured_tp) || f->measured_tp + f->gain <= LOUD_TP)
+	else if (isnan(peak) || peak + f->gain <= LOUD_TP)
 		av_bprintf(bp, ",volume=%.3fdB[a]", f->gain);
-	else
+	else if ((f->limited = 1))
 		/*
 		 * The gain would push peaks over the ceiling: a look-ahead limiter,
 		 * delay-compensated, holds them. Half a dB under the ceiling leaves
@@ -836,16 +1048,12 @@ static void chapters_release(struct chapters *c, size_t n)
 	free(c->title);
 }
 
-static int write_copy(struct film *f, const struct chapters *ch, struct fm_error *err)
+/* The film's sound encoded once, normalized, into audio (for write_copy). */
+static int encode_audio(struct film *f, const char *audio, struct fm_error *err)
 {
-	struct fm_concat c = {0};
-	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
-	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
-	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
 	struct fm_render r;
 	AVBPrint bp;
-	size_t i;
-	int rc = -1;
+	int rc;
 
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	audio_graph(&bp, f, "");
@@ -853,17 +1061,32 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	stage(f, "audio", 30, 65);
 	render_init(&r, f, bp.str, audio, secs(f, f->total), 0);
 	r.progress = on_progress;
-	if (fm_render_run(&r, err) < 0)
-		goto out;
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(&bp, NULL);
+	return rc;
+}
+
+/*
+ * The video copied, with the scenes' own sound copied too when
+ * decide_audio said so, or else the film's sound encoded. A join the
+ * copy finds would not be clean (fm_concat_copy) turns it to encoding.
+ */
+static int write_copy(struct film *f, const struct chapters *ch, struct fm_error *err)
+{
+	struct fm_concat c = {0};
+	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
+	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
+	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
+	size_t i, unclean = 0;
+	int rc = -1;
+
 	for (i = 0; i < f->n; i++) {
 		inputs[i] = f->s[i].clip;
 		frames[i] = f->s[i].frames;
 	}
-	stage(f, "video", 65, 98);
 	c.inputs = inputs;
 	c.frames = frames;
 	c.n = f->n;
-	c.audio = audio;
 	c.path = f->wfilm;
 	c.fps_num = f->fps.num;
 	c.fps_den = f->fps.den;
@@ -875,9 +1098,27 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.progress = on_progress;
 	c.cancelled = on_cancelled;
 	c.ctx = f;
+	if (f->audio_copy) {
+		stage(f, "video", 30, 98);
+		c.copy_audio = 1;
+		c.join_quiet = pow(10, JOIN_QUIET_DB / 20);
+		c.unclean = &unclean;
+		if ((rc = fm_concat_copy(&c, err)) == 0 || !unclean)
+			goto out;
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "copied, the sound of scenes '%s' and '%s' would not join cleanly (louder "
+			 "than %.0f dBFS where the first one's file ends)",
+			 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
+		encode_instead(f);
+		fm_error_release(err);
+		c.copy_audio = 0;
+	}
+	if ((rc = encode_audio(f, audio, err)) < 0)
+		goto out;
+	stage(f, "video", 65, 98);
+	c.audio = audio;
 	rc = fm_concat_copy(&c, err);
 out:
-	av_bprint_finalize(&bp, NULL);
 	unlink(audio);
 	free(audio);
 	free(inputs);
@@ -907,6 +1148,29 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
 	return rc;
+}
+
+/*
+ * Once the true peak is known: a film whose sound went by the sample
+ * peak and would have needed the limiter (or, copied, is over the
+ * ceiling) is written again. Seldom: the true peak of a mix is rarely
+ * more than a fraction of a dB over its sample peak.
+ */
+static int check_true_peak(struct film *f, const struct chapters *ch, struct fm_error *err)
+{
+	if (await_true_peak(f, err) < 0)
+		return -1;
+	if (f->audio_copy && f->measured_tp > LOUD_TP) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "measured %.1f LUFS, within %.1f LU of the target %.1f LUFS, but its true "
+			 "peak %.1f dBTP is over %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target, f->measured_tp, LOUD_TP);
+		encode_instead(f);
+	} else if (f->audio_copy || f->gain == 0 || f->limited ||
+		   !(f->measured_tp + f->gain > LOUD_TP)) {
+		return 0;
+	}
+	return f->copy ? write_copy(f, ch, err) : write_reencode(f, ch, err);
 }
 
 /* --- beside the film ------------------------------------------------------ */
@@ -1154,12 +1418,14 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 	return render_graph(f, &bp, path, 0, helper, err);
 }
 
-/* The helper thread: its share of the mixing, then the pictures. */
+/* The helper thread: its share of the mixing, the true peak, then the pictures. */
 static void *helper_main(void *arg)
 {
 	struct film *f = arg;
 
 	f->hrc = mix_parts(f, 1, &f->herr);
+	if (f->hrc == 0)
+		f->hrc = true_peak(f, 1, &f->herr);
 	if (f->hrc == 0)
 		f->hrc =
 		    thumbnails(f, 1, &f->herr) < 0 || contact_sheet(f, f->wsheet, 1, &f->herr) < 0
@@ -1168,19 +1434,6 @@ static void *helper_main(void *arg)
 	if (f->hrc < 0)
 		atomic_store(&f->stop, 1);
 	return NULL;
-}
-
-/* Waits for every part to be mixed; the helper may still be on its last. */
-static int parts_mixed(struct film *f, struct fm_error *err)
-{
-	struct timespec nap = {0, 5 * 1000 * 1000};
-
-	while (atomic_load(&f->parts_done) < f->nparts) {
-		if (on_cancelled(f))
-			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
-		nanosleep(&nap, NULL);
-	}
-	return 0;
 }
 
 /*
@@ -1220,7 +1473,9 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
-	json_object_object_add(o, "audio", json_object_new_string("reencode"));
+	json_object_object_add(o, "audio",
+			       json_object_new_string(f->audio_copy ? "copy" : "reencode"));
+	json_object_object_add(o, "audio_reason", json_object_new_string(f->audio_reason));
 	json_object_object_add(o, "loudness", loudness(f));
 	for (i = 0; i < f->n; i++) {
 		struct scene *s = &f->s[i];
@@ -1504,6 +1759,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 
 	memset(f, 0, sizeof(*f));
 	f->dirfd = f->thumbsfd = -1;
+	f->measured_tp = NAN;
 	f->ctx = ctx;
 	f->t = t;
 	f->p = t->parameters;
@@ -1594,16 +1850,21 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 		goto out;
 	choose_path(f);
 	timeline(f);
+	choose_audio(f);
 	chapters_init(&ch, f);
 	plan_parts(f);
 	f->helper_on = pthread_create(&f->helper, NULL, helper_main, f) == 0;
 	stage(f, "mix", 5, 20);
-	if (mix_parts(f, 0, err) < 0 || parts_mixed(f, err) < 0)
+	/* the helper may still be on its last part */
+	if (mix_parts(f, 0, err) < 0 || await_count(f, &f->parts_done, f->nparts, 0, err) < 0)
 		goto out;
 	stage(f, "measure", 20, 30);
-	if (measure(f, err) < 0)
+	/* a re-encode is too costly to redo: it waits for the true peak */
+	if (measure(f, err) < 0 || (!f->copy && await_true_peak(f, err) < 0))
 		goto out;
-	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0)
+	decide_audio(f);
+	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0 ||
+	    check_true_peak(f, &ch, err) < 0)
 		goto out;
 	if (f->helper_on) {
 		pthread_join(f->helper, NULL);
@@ -1631,8 +1892,10 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	json_object_object_add(res->metadata, "path",
 			       json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(res->metadata, "reason", json_object_new_string(f->reason));
-	/* Never copied: separately encoded AAC segments do not join cleanly. */
-	json_object_object_add(res->metadata, "audio", json_object_new_string("reencode"));
+	json_object_object_add(res->metadata, "audio",
+			       json_object_new_string(f->audio_copy ? "copy" : "reencode"));
+	json_object_object_add(res->metadata, "audio_reason",
+			       json_object_new_string(f->audio_reason));
 	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
 	json_object_object_add(res->metadata, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
