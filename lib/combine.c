@@ -140,6 +140,17 @@ struct film {
 	int helper_on, hrc;
 	struct fm_error herr;
 	/*
+	 * A re-encoded film's pictures, rendered on a thread of their own
+	 * into wvideo while the sound is mixed, measured and encoded, then
+	 * muxed with it (write_reencode); vframes for progress.
+	 */
+	pthread_t video;
+	int video_on, vrc;
+	struct fm_error verr;
+	atomic_llong vframes;
+	atomic_int vdone;
+	char *wvideo;
+	/*
 	 * What the film writes beside -o, and the same in the work folder,
 	 * where it is made: the film, subtitles, sidecar, contact sheet and
 	 * thumbnails folder.
@@ -1126,12 +1137,122 @@ out:
 	return rc;
 }
 
+/* The video thread's progress, for the main one to report. */
+static void on_video_progress(void *ctx, double percent, int64_t frames)
+{
+	(void)percent;
+	atomic_store(&((struct film *)ctx)->vframes, frames);
+}
+
+/* The video thread: a re-encoded film's pictures, without sound, into wvideo. */
+static void *video_main(void *arg)
+{
+	struct film *f = arg;
+	struct fm_render r;
+	AVBPrint bp;
+
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	video_graph(&bp, f);
+	render_init(&r, f, bp.str, f->wvideo, secs(f, f->total), 1);
+	r.progress = on_video_progress;
+	f->vrc = av_bprint_is_complete(&bp) ? fm_render_run(&r, &f->verr)
+					    : fm_error(&f->verr, FM_RESOURCE_PROCESSING_ERROR,
+						       "out of memory for a graph");
+	av_bprint_finalize(&bp, NULL);
+	if (f->vrc < 0)
+		atomic_store(&f->stop, 1);
+	atomic_store(&f->vdone, 1);
+	return NULL;
+}
+
+/*
+ * Starts rendering a re-encoded film's pictures on their own thread, at
+ * once: they need nothing of the sound. x264 keeps both cores busy; the
+ * sound, mixed, measured and encoded meanwhile, is off its path.
+ */
+static void start_video(struct film *f)
+{
+	if (f->copy)
+		return;
+	f->wvideo = fm_xasprintf("%s/video.mp4", f->work);
+	f->video_on = pthread_create(&f->video, NULL, video_main, f) == 0;
+}
+
+/* Waits for the video thread, reporting its frames; its failure is the film's. */
+static int await_video(struct film *f, struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+	double shown = 0;
+
+	while (!atomic_load(&f->vdone)) {
+		if (on_cancelled(f) && !atomic_load(&f->vdone))
+			break;
+		if (fm_now() - shown >= 0.2) {
+			int64_t n = atomic_load(&f->vframes);
+
+			shown = fm_now();
+			on_progress(f, 100.0 * n / (f->total ? f->total : 1), n);
+		}
+		nanosleep(&nap, NULL);
+	}
+	pthread_join(f->video, NULL);
+	f->video_on = 0;
+	if (f->vrc < 0 && !f->user_cancel) {
+		fm_error_move(err, &f->verr);
+		return -1;
+	}
+	if (f->user_cancel)
+		return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+	return 0;
+}
+
+/*
+ * A re-encoded film: its sound encoded while the video thread renders
+ * its pictures, the two then muxed by stream copy with the chapters.
+ * Without that thread, one graph renders both.
+ */
 static int write_reencode(struct film *f, const struct chapters *ch, struct fm_error *err)
 {
+	struct fm_concat c = {0};
+	const char *inputs[1];
+	int64_t frames[1];
+	char *audio;
 	struct fm_render r;
 	AVBPrint bp;
 	int rc;
 
+	if (f->video_on || f->vdone) {
+		audio = fm_xasprintf("%s/audio.m4a", f->work);
+		rc = encode_audio(f, audio, err);
+		stage(f, "encode", 65, 98);
+		if ((f->video_on && await_video(f, err) < 0) || rc < 0 || f->vrc < 0) {
+			if (rc == 0 && f->vrc < 0 && err->code == FM_OK)
+				fm_error_move(err, &f->verr);
+			unlink(audio);
+			free(audio);
+			return -1;
+		}
+		inputs[0] = f->wvideo;
+		frames[0] = f->total;
+		c.inputs = inputs;
+		c.frames = frames;
+		c.n = 1;
+		c.audio = audio;
+		c.path = f->wfilm;
+		c.fps_num = f->fps.num;
+		c.fps_den = f->fps.den;
+		c.nchapters = (int)f->n;
+		c.chapter_start = ch->start;
+		c.chapter_end = ch->end;
+		c.chapter_title = (const char *const *)ch->title;
+		c.title = ch->film;
+		c.cancelled = on_cancelled;
+		c.ctx = f;
+		rc = fm_concat_copy(&c, err);
+		unlink(audio);
+		free(audio);
+		return rc;
+	}
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	video_graph(&bp, f);
 	av_bprintf(&bp, ";");
@@ -1822,6 +1943,7 @@ static void film_release(struct film *f)
 	free(f->wsrt);
 	free(f->wjson);
 	free(f->wsheet);
+	free(f->wvideo);
 }
 
 static int add_outputs(struct film *f, struct fm_result *res, int srt, struct fm_error *err)
@@ -1853,6 +1975,7 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	choose_audio(f);
 	chapters_init(&ch, f);
 	plan_parts(f);
+	start_video(f);
 	f->helper_on = pthread_create(&f->helper, NULL, helper_main, f) == 0;
 	stage(f, "mix", 5, 20);
 	/* the helper may still be on its last part */
@@ -1903,10 +2026,13 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
 	rc = 0;
 out:
-	if (f->helper_on) {
+	if (f->helper_on || f->video_on)
 		atomic_store(&f->stop, 1);
+	if (f->helper_on)
 		pthread_join(f->helper, NULL);
-	}
+	if (f->video_on)
+		pthread_join(f->video, NULL);
+	f->helper_on = f->video_on = 0;
 	/*
 	 * The helper's failure stopped us: its reason is the real one. When
 	 * we failed first, stopping it made its "cancelled", which is not.
@@ -1914,7 +2040,11 @@ out:
 	if (rc < 0 && f->hrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
 	    f->herr.code != FM_TASK_CANCELLED)
 		fm_error_move(err, &f->herr);
+	if (rc < 0 && f->vrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
+	    f->verr.code != FM_TASK_CANCELLED)
+		fm_error_move(err, &f->verr);
 	fm_error_release(&f->herr);
+	fm_error_release(&f->verr);
 	json_object_put(side);
 	chapters_release(&ch, f->n);
 	return rc;
