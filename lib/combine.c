@@ -57,6 +57,16 @@
  */
 #define JOIN_QUIET_DB -40.0
 /*
+ * The film's sound, when it has to be encoded, is encoded in two halves
+ * at once (encode_audio) when it lasts SPLIT_MIN_SECS or more; the
+ * second half from SPLIT_PREROLL samples before its start, in which the
+ * AAC encoder (a frame of look-back) and a limiter (50 ms release)
+ * settle, so both code the same sound about the join.
+ */
+#define SPLIT_MIN_SECS 8.0
+#define SPLIT_PREROLL  8192
+#define AAC_FRAME      1024
+/*
  * Scenes mixed per part: each part's graph opens its scenes' files at
  * once (about 1.5 MB each for an AAC decoder), so a long film's memory
  * stays bounded; parts are mixed on two threads.
@@ -150,6 +160,7 @@ struct film {
 	atomic_llong vframes;
 	atomic_int vdone;
 	char *wvideo;
+	char *waudio, *waudio2; /* the film's encoded sound, in one or two halves */
 	/*
 	 * What the film writes beside -o, and the same in the work folder,
 	 * where it is made: the film, subtitles, sidecar, contact sheet and
@@ -1059,21 +1070,91 @@ static void chapters_release(struct chapters *c, size_t n)
 	free(c->title);
 }
 
-/* The film's sound encoded once, normalized, into audio (for write_copy). */
-static int encode_audio(struct film *f, const char *audio, struct fm_error *err)
-{
-	struct fm_render r;
-	AVBPrint bp;
+/* The second half of the film's sound, encoded on a thread of its own. */
+struct half {
+	struct film *f;
+	const char *graph, *path;
 	int rc;
+	struct fm_error err;
+};
 
-	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-	audio_graph(&bp, f, "");
-	loudness_filter(&bp, f);
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	struct fm_render r;
+
+	render_init(&r, h->f, h->graph, h->path, 0, 1);
+	h->rc = fm_render_run(&r, &h->err);
+	if (h->rc < 0)
+		atomic_store(&h->f->stop, 1);
+	return NULL;
+}
+
+/*
+ * The film's sound, normalized, encoded into the work folder and named
+ * in c for fm_concat_copy. Sound of SPLIT_MIN_SECS or more is encoded
+ * in two halves at once, the second on a thread of its own from
+ * SPLIT_PREROLL samples before its start: the AAC encoder is the one
+ * costly step left that x264 or the helper thread does not share.
+ */
+static int encode_audio(struct film *f, struct fm_concat *c, struct fm_error *err)
+{
+	int64_t total = samples(f, f->total);
+	int64_t split = total / 2 / AAC_FRAME * AAC_FRAME;
+	char trim[96];
+	AVBPrint a, b;
+	struct half h = {0};
+	struct fm_render r;
+	pthread_t t;
+	int rc, two = secs(f, f->total) >= SPLIT_MIN_SECS && split > SPLIT_PREROLL, on = 0;
+
+	free(f->waudio);
+	free(f->waudio2);
+	f->waudio = fm_xasprintf("%s/audio.m4a", f->work);
+	f->waudio2 = two ? fm_xasprintf("%s/audio2.m4a", f->work) : NULL;
+	av_bprint_init(&a, 0, AV_BPRINT_SIZE_UNLIMITED);
+	av_bprint_init(&b, 0, AV_BPRINT_SIZE_UNLIMITED);
+	snprintf(trim, sizeof(trim), ",atrim=end_sample=%lld", (long long)(split + SPLIT_PREROLL));
+	audio_graph(&a, f, two ? trim : "");
+	loudness_filter(&a, f);
+	if (two) {
+		snprintf(trim, sizeof(trim), ",atrim=start_sample=%lld,asetpts=N/SR/TB",
+			 (long long)(split - SPLIT_PREROLL));
+		audio_graph(&b, f, trim);
+		loudness_filter(&b, f);
+	}
 	stage(f, "audio", 30, 65);
-	render_init(&r, f, bp.str, audio, secs(f, f->total), 0);
+	if (!av_bprint_is_complete(&a) || !av_bprint_is_complete(&b)) {
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
+		goto out;
+	}
+	if (two) {
+		h.f = f;
+		h.graph = b.str;
+		h.path = f->waudio2;
+		on = pthread_create(&t, NULL, half_main, &h) == 0;
+		if (!on)
+			half_main(&h);
+	}
+	render_init(&r, f, a.str, f->waudio, secs(f, f->total) / (two ? 2 : 1), 0);
 	r.progress = on_progress;
 	rc = fm_render_run(&r, err);
-	av_bprint_finalize(&bp, NULL);
+	if (on)
+		pthread_join(t, NULL);
+	/* the half that failed first says why; the other was stopped */
+	if (two && h.rc < 0 && (rc == 0 || err->code == FM_TASK_CANCELLED) && !f->user_cancel)
+		fm_error_move(err, &h.err);
+	if (two && h.rc < 0)
+		rc = -1;
+	c->audio = f->waudio;
+	c->audio2 = f->waudio2;
+	c->split = split;
+	c->preroll = SPLIT_PREROLL;
+	c->split_rate = AUDIO_RATE;
+out:
+	fm_error_release(&h.err);
+	av_bprint_finalize(&a, NULL);
+	av_bprint_finalize(&b, NULL);
 	return rc;
 }
 
@@ -1087,7 +1168,6 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	struct fm_concat c = {0};
 	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
 	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
-	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
 	size_t i, unclean = 0;
 	int rc = -1;
 
@@ -1124,14 +1204,11 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 		fm_error_release(err);
 		c.copy_audio = 0;
 	}
-	if ((rc = encode_audio(f, audio, err)) < 0)
+	if ((rc = encode_audio(f, &c, err)) < 0)
 		goto out;
 	stage(f, "video", 65, 98);
-	c.audio = audio;
 	rc = fm_concat_copy(&c, err);
 out:
-	unlink(audio);
-	free(audio);
 	free(inputs);
 	free(frames);
 	return rc;
@@ -1216,20 +1293,19 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	struct fm_concat c = {0};
 	const char *inputs[1];
 	int64_t frames[1];
-	char *audio;
 	struct fm_render r;
 	AVBPrint bp;
 	int rc;
 
 	if (f->video_on || f->vdone) {
-		audio = fm_xasprintf("%s/audio.m4a", f->work);
-		rc = encode_audio(f, audio, err);
+		/* a failure here stops the video thread (run joins it) */
+		if (encode_audio(f, &c, err) < 0)
+			return -1;
 		stage(f, "encode", 65, 98);
-		if ((f->video_on && await_video(f, err) < 0) || rc < 0 || f->vrc < 0) {
-			if (rc == 0 && f->vrc < 0 && err->code == FM_OK)
-				fm_error_move(err, &f->verr);
-			unlink(audio);
-			free(audio);
+		if (f->video_on && await_video(f, err) < 0)
+			return -1;
+		if (f->vrc < 0) {
+			fm_error_move(err, &f->verr);
 			return -1;
 		}
 		inputs[0] = f->wvideo;
@@ -1237,7 +1313,6 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 		c.inputs = inputs;
 		c.frames = frames;
 		c.n = 1;
-		c.audio = audio;
 		c.path = f->wfilm;
 		c.fps_num = f->fps.num;
 		c.fps_den = f->fps.den;
@@ -1248,10 +1323,7 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 		c.title = ch->film;
 		c.cancelled = on_cancelled;
 		c.ctx = f;
-		rc = fm_concat_copy(&c, err);
-		unlink(audio);
-		free(audio);
-		return rc;
+		return fm_concat_copy(&c, err);
 	}
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	video_graph(&bp, f);
@@ -1944,6 +2016,8 @@ static void film_release(struct film *f)
 	free(f->wjson);
 	free(f->wsheet);
 	free(f->wvideo);
+	free(f->waudio);
+	free(f->waudio2);
 }
 
 static int add_outputs(struct film *f, struct fm_result *res, int srt, struct fm_error *err)

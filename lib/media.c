@@ -614,6 +614,35 @@ static int audio_next(const struct fm_concat *c, struct reader *a, struct fm_err
 	}
 }
 
+/*
+ * The next packet of the film's encoded sound: c->audio's up to
+ * c->split, then c->audio2's from there, its pre-roll dropped.
+ */
+static int audio_file_next(const struct fm_concat *c, struct reader *a, struct fm_error *err)
+{
+	AVRational sr = {1, c->split_rate > 0 ? c->split_rate : 1};
+
+	for (;;) {
+		int more = reader_next(a, err);
+
+		if (more < 0 || !c->audio2)
+			return more;
+		if (a->k == 0) {
+			if (more && av_compare_ts(a->pkt->pts, a->ost->time_base, c->split, sr) < 0)
+				return 1;
+			if (reader_open(a, c->audio2, AVMEDIA_TYPE_AUDIO, err) < 0)
+				return -1;
+			a->k = 1;
+			a->start = 0;
+			a->offset = av_rescale_q(c->split - c->preroll, sr, a->ost->time_base);
+			continue;
+		}
+		if (more && av_compare_ts(a->pkt->pts, a->ost->time_base, c->split, sr) < 0)
+			continue;
+		return more;
+	}
+}
+
 static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct reader *v,
 			 struct reader *a, struct fm_error *err)
 {
@@ -627,7 +656,7 @@ static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct 
 	a->pos = INT64_MIN;
 	if (c->copy_audio && audio_scene(c, a, 0, c->frames[0], err) < 0)
 		return -1;
-	more_a = !a->ost ? 0 : c->copy_audio ? audio_next(c, a, err) : reader_next(a, err);
+	more_a = !a->ost ? 0 : c->copy_audio ? audio_next(c, a, err) : audio_file_next(c, a, err);
 	if (more_a < 0 || (more_v = next_scene(c, v, 0, 0, err)) < 0)
 		return -1;
 	while (more_v || more_a) {
@@ -654,7 +683,7 @@ static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct 
 			c->progress(c->ctx, 100.0 * copied / (total ? total : 1), copied);
 		}
 		if (!take_v) {
-			more_a = c->copy_audio ? audio_next(c, a, err) : reader_next(a, err);
+			more_a = c->copy_audio ? audio_next(c, a, err) : audio_file_next(c, a, err);
 			if (more_a < 0)
 				return -1;
 			continue;

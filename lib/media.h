@@ -106,6 +106,17 @@ struct fm_concat {
 	size_t n;
 	const char *audio; /* an encoded audio file, copied whole; or NULL */
 	/*
+	 * Or audio up to split, then audio2 from there: the film's sound
+	 * encoded in two halves at once, audio2 from preroll samples before
+	 * split (FM_AUDIO_RATE samples; split a multiple of 1024). Its
+	 * pre-roll is dropped: the decoder runs on from one half into the
+	 * other as within one stream, both encoders having coded the same
+	 * sound about split.
+	 */
+	const char *audio2;
+	int64_t split, preroll;
+	int split_rate;
+	/*
 	 * Instead of audio: each input's own AAC copied, on the video's
 	 * clock (fm_concat_copy). Every input must have it, alike
 	 * (fm_probe_audio_differs).

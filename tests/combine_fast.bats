@@ -35,6 +35,8 @@ setup_file() {
 			-c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -ac 2 "$d/t$i.mp4"
 		# the same, sound and pictures ending together
 		uclip "$d/e$i.mp4" 2 "sine=f=$((300 + 70 * i)):r=48000:d=2" -ac 2
+		# 4 s each: a film long enough for its sound to be encoded in two halves
+		uclip "$d/g$i.mp4" 4 "sine=f=$((300 + 70 * i)):r=48000:d=4" -ac 2
 		# silence but for a 40 ms beep 0.5 s in: where each scene's sound starts
 		uclip "$d/b$i.mp4" 2 "aevalsrc=0.5*sin(2*PI*1000*t)*between(t\,0.5\,0.54):s=48000:d=2" -ac 2
 	done
@@ -207,4 +209,23 @@ reason_of() { jget "$1" 'by("completed")[-1]["metadata"]["audio_reason"]'; }
 	filmeto-run -o film3.mkv task3.json >events3
 	[ "$(audio_of events3)" = reencode ]
 	[ "$(reason_of events3)" = "the film is not an mp4 or mov file" ]
+}
+
+@test "sound encoded in two halves at once joins them without a seam" {
+	film f -16 "$M/g1.mp4" "$M/g2.mp4" "$M/g3.mp4" >task.json
+	filmeto-run -o film.mp4 task.json >events
+	[ "$(audio_of events)" = reencode ]
+	near "$(lufs film.mp4)" -16 1.0
+	near "$(probe film.mp4 stream=duration a:0)" 12 0.001
+	# the halves meet at 5.995 s (the last whole AAC frame before the middle)
+	run ffmpeg -hide_banner -nostats -i film.mp4 -map 0:a \
+		-af atrim=0:11.9,silencedetect=n=-40dB:d=0.002 -f null -
+	[[ "$output" != *silence_start* ]]
+	step() {
+		ffmpeg -hide_banner -nostats -i film.mp4 -map 0:a \
+			-af "atrim=$1:$2,astats=measure_overall=Max_difference:measure_perchannel=none" \
+			-f null - 2>&1 | awk '/Max difference:/ {print $NF}'
+	}
+	# a steady tone about the seam: no step between samples larger than inside
+	near "$(step 5.9 6.1)" 0 "1.05 * $(step 4.5 5.5)"
 }
