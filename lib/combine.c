@@ -582,8 +582,8 @@ static void choose_audio(struct film *f)
 				 "scene '%s' cannot be copied: %s", s->id, why);
 			return;
 		}
-		/* its packets must reach within half an AAC frame of its last frame's end */
-		if (s->probe.audio_samples + s->probe.audio_frame_size / 2 < want) {
+		/* its packets, whole frames, must reach its last frame's end */
+		if ((s->probe.audio_samples + AAC_FRAME - 1) / AAC_FRAME * AAC_FRAME < want) {
 			snprintf(f->audio_reason, sizeof(f->audio_reason),
 				 "scene '%s''s sound is %.3f s shorter than its pictures", s->id,
 				 (double)(want - s->probe.audio_samples) / s->probe.sample_rate);
@@ -1194,12 +1194,16 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 		c.copy_audio = 1;
 		c.join_quiet = pow(10, JOIN_QUIET_DB / 20);
 		c.unclean = &unclean;
-		if ((rc = fm_concat_copy(&c, err)) == 0 || !unclean)
+		if ((rc = fm_concat_copy(&c, err)) == 0 || err->code == FM_TASK_CANCELLED)
 			goto out;
-		snprintf(f->audio_reason, sizeof(f->audio_reason),
-			 "copied, the sound of scenes '%s' and '%s' would not join cleanly (louder "
-			 "than %.0f dBFS where the first one's file ends)",
-			 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
+		if (unclean)
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "copied, the sound of scenes '%s' and '%s' would not join cleanly "
+				 "(louder than %.0f dBFS where the first one's file ends)",
+				 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
+		else /* the file said otherwise than its packets: encoding reads them anew */
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "copying it failed: %.200s", err->message);
 		encode_instead(f);
 		fm_error_release(err);
 		c.copy_audio = 0;
