@@ -352,6 +352,7 @@ struct reader {
 	AVCodecContext *dec;
 	AVFrame *out;
 	int head;	  /* the input's first packets: priming and the first of its sound */
+	int first;	  /* no packet of the input read yet */
 	double tail_peak; /* of the padded packet the last input ended with; or 0 */
 };
 
@@ -547,7 +548,7 @@ static int audio_scene(const struct fm_concat *c, struct reader *a, size_t k, in
 	a->frame = av_rescale_q(par->frame_size > 0 ? par->frame_size : 1024,
 				(AVRational){1, par->sample_rate > 0 ? par->sample_rate : 1},
 				a->ost->time_base);
-	a->head = 1;
+	a->head = a->first = 1;
 	if (c->join_quiet > 0) {
 		const AVCodec *codec = avcodec_find_decoder(par->codec_id);
 
@@ -578,6 +579,11 @@ static int audio_next(const struct fm_concat *c, struct reader *a, struct fm_err
 
 		if (more < 0)
 			return -1;
+		/* unmarked priming (no edit list) would be heard: a gap at the join */
+		if (more && a->first && a->k > 0 && a->pkt->pts >= 0)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"'%s' does not mark its AAC priming", c->inputs[a->k]);
+		a->first = 0;
 		if (more && join_check(c, a, a->pkt, a->pkt->duration)) {
 			if (c->unclean)
 				*c->unclean = a->k;

@@ -160,7 +160,9 @@ struct fm_concat {
  * instead, some 15 ms about the join decode near silent: with
  * join_quiet, louder than that on either side fails the film with
  * *unclean set to k, before anything is put in place, so that the
- * caller can encode the sound instead.
+ * caller can encode the sound instead. So does (without *unclean) an
+ * input after the first whose AAC priming its file does not mark (no
+ * edit list): it would be heard as a gap.
  */
 int fm_concat_copy(const struct fm_concat *c, struct fm_error *err);
 

@@ -209,6 +209,14 @@ reason_of() { jget "$1" 'by("completed")[-1]["metadata"]["audio_reason"]'; }
 	filmeto-run -o film3.mkv task3.json >events3
 	[ "$(audio_of events3)" = reencode ]
 	[ "$(reason_of events3)" = "the film is not an mp4 or mov file" ]
+
+	# a file without an edit list does not say which samples are AAC priming
+	ffmpeg -v error -y -i "$M/b2.mp4" -c copy -use_editlist 0 plain.mp4
+	film i "$(lufs "$M/b1.mp4")" "$M/b1.mp4" "$PWD/plain.mp4" "$M/b3.mp4" >task4.json
+	filmeto-run -o film4.mp4 task4.json >events4
+	[ "$(audio_of events4)" = reencode ]
+	reason_of events4 | grep "copying it failed: '.*plain.mp4' does not mark its AAC priming"
+	near "$(probe film4.mp4 stream=duration a:0)" 6 0.04
 }
 
 @test "sound encoded in two halves at once joins them without a seam" {
