@@ -7,10 +7,12 @@
  *
  * The timeline is counted in frames of the film. Video is copied when
  * every scene was encoded alike (media.c), and otherwise rendered once
- * through one filter graph and one encoder (render.c). Audio is always
- * rebuilt on the video clock in one graph: per scene the clip's own
- * sound and its narration, padded or cut to the scene's frames; a music
- * bed ducked under it; measured, normalized and encoded to AAC once.
+ * through one filter graph and one encoder (render.c). Audio is built
+ * on the video clock in one graph: per scene the clip's own sound and
+ * its narration, padded or cut to the scene's frames; a music bed ducked
+ * under it; measured, normalized and encoded to AAC once. When nothing
+ * is mixed in and the scenes' own AAC is alike and, measured, already
+ * as loud as the target, it is copied with the video instead (media.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +44,28 @@
 #define SHEET_WIDTH  3840  /* widest contact sheet */
 #define LOUD_TP	     -1.5  /* true-peak ceiling, dBTP */
 #define SILENCE_LUFS -60.0 /* quieter than this is left alone */
+/*
+ * A film whose scenes' own sound, copied, would already be this close
+ * to the target (LU either side, the EBU R128 tolerance for programmes
+ * where the exact target is not practicable) keeps it as it is.
+ */
+#define LOUD_TOLERANCE 1.0
+/*
+ * Copied scene sound whose join falls where one file's sound ends
+ * within its last AAC frame decodes near silent for some 15 ms there:
+ * let pass only when both sides are at most this loud (peak, dBFS).
+ */
+#define JOIN_QUIET_DB -40.0
+/*
+ * The film's sound, when it has to be encoded, is encoded in two halves
+ * at once (encode_audio) when it lasts SPLIT_MIN_SECS or more; the
+ * second half from SPLIT_PREROLL samples before its start, in which the
+ * AAC encoder (a frame of look-back) and a limiter (50 ms release)
+ * settle, so both code the same sound about the join.
+ */
+#define SPLIT_MIN_SECS 8.0
+#define SPLIT_PREROLL  8192
+#define AAC_FRAME      1024
 /*
  * Scenes mixed per part: each part's graph opens its scenes' files at
  * once (about 1.5 MB each for an AAC decoder), so a long film's memory
@@ -96,9 +120,24 @@ struct film {
 	const char *music;
 	int copy, placeholder;
 	char reason[256];
+	/*
+	 * The scenes' own AAC copied (audio_copy) once it is found, measured,
+	 * to need nothing done to it; audio_alike while that may still be.
+	 */
+	int audio_alike, audio_copy;
+	char audio_reason[256];
 	int64_t total;
 	double tdur, music_db, target, gain;
 	double measured_i, measured_tp, measured_lra, measured_thresh;
+	/*
+	 * The true peak is measured on the helper thread (true_peak), at the
+	 * same time as the rest on the main one, which meanwhile goes by the
+	 * sample peak (peak_now); limited says whether the sound was
+	 * encoded with the limiter, checked once the true peak is known.
+	 */
+	double measured_sp;
+	atomic_int tp_done;
+	int limited;
 	int silent;		   /* nothing louder than SILENCE_LUFS: left as it is */
 	double stage_lo, stage_hi; /* the progress range of the current stage */
 	struct part *parts;
@@ -110,6 +149,18 @@ struct film {
 	pthread_t helper;
 	int helper_on, hrc;
 	struct fm_error herr;
+	/*
+	 * A re-encoded film's pictures, rendered on a thread of their own
+	 * into wvideo while the sound is mixed, measured and encoded, then
+	 * muxed with it (write_reencode); vframes for progress.
+	 */
+	pthread_t video;
+	int video_on, vrc;
+	struct fm_error verr;
+	atomic_llong vframes;
+	atomic_int vdone;
+	char *wvideo;
+	char *waudio, *waudio2; /* the film's encoded sound, in one or two halves */
 	/*
 	 * What the film writes beside -o, and the same in the work folder,
 	 * where it is made: the film, subtitles, sidecar, contact sheet and
@@ -124,6 +175,7 @@ struct film {
 
 static int execute(struct fm_plugin_ctx *ctx, const struct fm_task *t, const char *dir,
 		   struct fm_result *res);
+static double peak_now(const struct film *f);
 
 static const struct fm_plugin_def combine_def = {"combine", FM_VERSION, execute};
 
@@ -168,9 +220,15 @@ static double secs(const struct film *f, int64_t frames)
 	return frames * av_q2d(av_inv_q(f->fps));
 }
 
+/* Samples at rate in that many frames of the film. */
+static int64_t samples_at(int rate, const struct film *f, int64_t frames)
+{
+	return av_rescale(frames, (int64_t)rate * f->fps.den, f->fps.num);
+}
+
 static int64_t samples(const struct film *f, int64_t frames)
 {
-	return av_rescale(frames, (int64_t)AUDIO_RATE * f->fps.den, f->fps.num);
+	return samples_at(AUDIO_RATE, f, frames);
 }
 
 /* --- reading the task ----------------------------------------------------- */
@@ -475,6 +533,102 @@ static void choose_path(struct film *f)
 	}
 }
 
+/*
+ * Whether the scenes' sound could be copied as it is, like the video:
+ * nothing mixed into it, nothing faded, every scene's sound AAC alike
+ * and lasting as long as its pictures. Measuring it decides (decide_audio).
+ */
+static void choose_audio(struct film *f)
+{
+	const char *ext = strrchr(f->out, '.');
+	char why[160];
+	size_t i;
+
+	f->audio_alike = 0;
+	if (!f->copy) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason), "the video is re-encoded");
+		return;
+	}
+	if (!ext ||
+	    (strcasecmp(ext, ".mp4") && strcasecmp(ext, ".mov") && strcasecmp(ext, ".m4v"))) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "the film is not an mp4 or mov file");
+		return;
+	}
+	if (f->music) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason), "music is mixed in");
+		return;
+	}
+	for (i = 0; i < f->n; i++) {
+		const struct scene *s = &f->s[i];
+		int64_t want = samples_at(s->probe.sample_rate, f, s->frames);
+
+		if (s->narration) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s' has narration mixed in", s->id);
+			return;
+		}
+		if (fm_probe_audio_differs(&f->s[0].probe, &s->probe, why, sizeof(why))) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s' cannot be copied: %s", s->id, why);
+			return;
+		}
+		/* its packets, whole frames, must reach its last frame's end */
+		if ((s->probe.audio_samples + AAC_FRAME - 1) / AAC_FRAME * AAC_FRAME < want) {
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "scene '%s''s sound is %.3f s shorter than its pictures", s->id,
+				 (double)(want - s->probe.audio_samples) / s->probe.sample_rate);
+			return;
+		}
+	}
+	f->audio_alike = 1;
+}
+
+/* The sound to be encoded after all, normalized as measured. */
+static void encode_instead(struct film *f)
+{
+	f->audio_copy = 0;
+	f->gain = f->silent ? 0 : f->target - f->measured_i;
+}
+
+/*
+ * After measuring: the sound is copied when its loudness is already
+ * within LOUD_TOLERANCE of the target and its true peak under the
+ * ceiling, which is what normalizing would have left of it; a silent
+ * film is left as it is either way.
+ */
+static void decide_audio(struct film *f)
+{
+	double off = f->measured_i - f->target;
+
+	f->audio_copy = 0;
+	if (!f->audio_alike)
+		return;
+	if (f->silent) {
+		f->audio_copy = 1;
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "every scene's sound is AAC alike, and silent");
+	} else if (fabs(off) > LOUD_TOLERANCE) {
+		snprintf(
+		    f->audio_reason, sizeof(f->audio_reason),
+		    "measured %.1f LUFS, %.1f LU from the target %.1f LUFS (tolerance %.1f LU)",
+		    f->measured_i, fabs(off), f->target, LOUD_TOLERANCE);
+	} else if (!isfinite(peak_now(f)) || peak_now(f) > LOUD_TP) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "measured %.1f LUFS, within %.1f LU of the target %.1f LUFS, but its %s "
+			 "peak %.1f dB is over %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target,
+			 atomic_load(&f->tp_done) ? "true" : "sample", peak_now(f), LOUD_TP);
+	} else {
+		f->audio_copy = 1;
+		f->gain = 0;
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "every scene's sound is AAC alike, measured %.1f LUFS, within %.1f LU of "
+			 "the target %.1f LUFS, peak under %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target, LOUD_TP);
+	}
+}
+
 /* Frames, starts and overlaps on the film's clock. */
 static void timeline(struct film *f)
 {
@@ -736,16 +890,93 @@ static void on_filter_log(void *ctx, const char *filter, const char *line)
 	else if (sscanf(p, "LRA: %lf", &v) == 1)
 		f->measured_lra = v;
 	else if (sscanf(p, "Peak: %lf", &v) == 1)
+		f->measured_sp = v;
+}
+
+/* The true-peak pass's summary: its "Peak: ..." alone. */
+static void on_tp_log(void *ctx, const char *filter, const char *line)
+{
+	struct film *f = ctx;
+	const char *p = line;
+	double v;
+
+	if (!strstr(filter, "ebur128"))
+		return;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (sscanf(p, "Peak: %lf", &v) == 1)
 		f->measured_tp = v;
+}
+
+/* Waits until *count reaches n, or the film is stopped. */
+static int await_count(struct film *f, atomic_size_t *count, size_t n, int helper,
+		       struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	while (atomic_load(count) < n) {
+		if (helper ? helper_cancelled(f) : on_cancelled(f))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+/*
+ * The mix's true peak (EBU R128, 4x oversampled), the costly part of
+ * measuring: a pass of its own, run by the helper thread while the main
+ * one measures the rest, once every part is mixed.
+ */
+static int true_peak(struct film *f, int helper, struct fm_error *err)
+{
+	struct fm_render r;
+	AVBPrint bp;
+	int rc;
+
+	if (await_count(f, &f->parts_done, f->nparts, helper, err) < 0)
+		return -1;
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	audio_graph(&bp, f, ",ebur128=peak=true[a]");
+	render_init(&r, f, bp.str, NULL, 0, helper);
+	r.filter_log = on_tp_log;
+	rc = fm_render_run(&r, err);
+	av_bprint_finalize(&bp, NULL);
+	if (rc == 0)
+		atomic_store(&f->tp_done, 1);
+	return rc;
+}
+
+/* The true peak once known, the sample peak (never above it) until then. */
+static double peak_now(const struct film *f)
+{
+	return atomic_load(&f->tp_done) ? f->measured_tp : f->measured_sp;
+}
+
+/* Waits for the true peak (measured here when there is no helper thread). */
+static int await_true_peak(struct film *f, struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+
+	if (!f->helper_on && !atomic_load(&f->tp_done))
+		return true_peak(f, 0, err);
+	while (!atomic_load(&f->tp_done)) {
+		if (on_cancelled(f))
+			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+		nanosleep(&nap, NULL);
+	}
+	return 0;
 }
 
 /*
  * Two-pass loudness normalization. The first pass measures the mix
- * (EBU R128: integrated loudness, range, true peak); the second applies
- * what loudnorm's linear mode would, a constant gain to the target, with
- * a limiter only when that gain would push the true peak over the
+ * (EBU R128: integrated loudness, range, sample peak; the true peak on
+ * the helper thread at the same time); the second applies what
+ * loudnorm's linear mode would, a constant gain to the target, with a
+ * limiter only when that gain would push the true peak over the
  * ceiling. (loudnorm's dynamic mode, its fallback, works at 192 kHz and
- * cost more than the AAC encode.)
+ * cost more than the AAC encode.) The second pass may start before the
+ * true peak is known, going by the sample peak: check_true_peak then
+ * redoes it in the rare case the true peak asks for the limiter after all.
  */
 static int measure(struct film *f, struct fm_error *err)
 {
@@ -753,9 +984,9 @@ static int measure(struct film *f, struct fm_error *err)
 	AVBPrint bp;
 	int rc;
 
-	f->measured_i = f->measured_tp = f->measured_lra = f->measured_thresh = NAN;
+	f->measured_i = f->measured_lra = f->measured_thresh = f->measured_sp = NAN;
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-	audio_graph(&bp, f, ",ebur128=peak=true[a]");
+	audio_graph(&bp, f, ",ebur128=peak=sample[a]");
 	render_init(&r, f, bp.str, NULL, secs(f, f->total), 0);
 	r.filter_log = on_filter_log;
 	rc = fm_render_run(&r, err);
@@ -773,13 +1004,16 @@ static int measure(struct film *f, struct fm_error *err)
 	return 0;
 }
 
-static void loudness_filter(AVBPrint *bp, const struct film *f)
+static void loudness_filter(AVBPrint *bp, struct film *f)
 {
+	double peak = peak_now(f);
+
+	f->limited = 0;
 	if (f->gain == 0)
 		av_bprintf(bp, "[a]");
-	else if (isnan(f->measured_tp) || f->measured_tp + f->gain <= LOUD_TP)
+	else if (isnan(peak) || peak + f->gain <= LOUD_TP)
 		av_bprintf(bp, ",volume=%.3fdB[a]", f->gain);
-	else
+	else if ((f->limited = 1))
 		/*
 		 * The gain would push peaks over the ceiling: a look-ahead limiter,
 		 * delay-compensated, holds them. Half a dB under the ceiling leaves
@@ -827,34 +1061,114 @@ static void chapters_release(struct chapters *c, size_t n)
 	free(c->title);
 }
 
+/* The second half of the film's sound, encoded on a thread of its own. */
+struct half {
+	struct film *f;
+	const char *graph, *path;
+	int rc;
+	struct fm_error err;
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	struct fm_render r;
+
+	render_init(&r, h->f, h->graph, h->path, 0, 1);
+	h->rc = fm_render_run(&r, &h->err);
+	if (h->rc < 0)
+		atomic_store(&h->f->stop, 1);
+	return NULL;
+}
+
+/*
+ * The film's sound, normalized, encoded into the work folder and named
+ * in c for fm_concat_copy. Sound of SPLIT_MIN_SECS or more is encoded
+ * in two halves at once, the second on a thread of its own from
+ * SPLIT_PREROLL samples before its start: the AAC encoder is the one
+ * costly step left that x264 or the helper thread does not share.
+ */
+static int encode_audio(struct film *f, struct fm_concat *c, struct fm_error *err)
+{
+	int64_t total = samples(f, f->total);
+	int64_t split = total / 2 / AAC_FRAME * AAC_FRAME;
+	char trim[96];
+	AVBPrint a, b;
+	struct half h = {0};
+	struct fm_render r;
+	pthread_t t;
+	int rc, two = secs(f, f->total) >= SPLIT_MIN_SECS && split > SPLIT_PREROLL, on = 0;
+
+	free(f->waudio);
+	free(f->waudio2);
+	f->waudio = fm_xasprintf("%s/audio.m4a", f->work);
+	f->waudio2 = two ? fm_xasprintf("%s/audio2.m4a", f->work) : NULL;
+	av_bprint_init(&a, 0, AV_BPRINT_SIZE_UNLIMITED);
+	av_bprint_init(&b, 0, AV_BPRINT_SIZE_UNLIMITED);
+	snprintf(trim, sizeof(trim), ",atrim=end_sample=%lld", (long long)(split + SPLIT_PREROLL));
+	audio_graph(&a, f, two ? trim : "");
+	loudness_filter(&a, f);
+	if (two) {
+		snprintf(trim, sizeof(trim), ",atrim=start_sample=%lld,asetpts=N/SR/TB",
+			 (long long)(split - SPLIT_PREROLL));
+		audio_graph(&b, f, trim);
+		loudness_filter(&b, f);
+	}
+	stage(f, "audio", 30, 65);
+	if (!av_bprint_is_complete(&a) || !av_bprint_is_complete(&b)) {
+		rc = fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory for a graph");
+		goto out;
+	}
+	if (two) {
+		h.f = f;
+		h.graph = b.str;
+		h.path = f->waudio2;
+		on = pthread_create(&t, NULL, half_main, &h) == 0;
+		if (!on)
+			half_main(&h);
+	}
+	render_init(&r, f, a.str, f->waudio, secs(f, f->total) / (two ? 2 : 1), 0);
+	r.progress = on_progress;
+	rc = fm_render_run(&r, err);
+	if (on)
+		pthread_join(t, NULL);
+	/* the half that failed first says why; the other was stopped */
+	if (two && h.rc < 0 && (rc == 0 || err->code == FM_TASK_CANCELLED) && !f->user_cancel)
+		fm_error_move(err, &h.err);
+	if (two && h.rc < 0)
+		rc = -1;
+	c->audio = f->waudio;
+	c->audio2 = f->waudio2;
+	c->split = split;
+	c->preroll = SPLIT_PREROLL;
+	c->split_rate = AUDIO_RATE;
+out:
+	fm_error_release(&h.err);
+	av_bprint_finalize(&a, NULL);
+	av_bprint_finalize(&b, NULL);
+	return rc;
+}
+
+/*
+ * The video copied, with the scenes' own sound copied too when
+ * decide_audio said so, or else the film's sound encoded. A join the
+ * copy finds would not be clean (fm_concat_copy) turns it to encoding.
+ */
 static int write_copy(struct film *f, const struct chapters *ch, struct fm_error *err)
 {
 	struct fm_concat c = {0};
 	const char **inputs = fm_xcalloc(f->n, sizeof(char *));
 	int64_t *frames = fm_xcalloc(f->n, sizeof(int64_t));
-	char *audio = fm_xasprintf("%s/audio.m4a", f->work);
-	struct fm_render r;
-	AVBPrint bp;
-	size_t i;
+	size_t i, unclean = 0;
 	int rc = -1;
 
-	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
-	audio_graph(&bp, f, "");
-	loudness_filter(&bp, f);
-	stage(f, "audio", 30, 65);
-	render_init(&r, f, bp.str, audio, secs(f, f->total), 0);
-	r.progress = on_progress;
-	if (fm_render_run(&r, err) < 0)
-		goto out;
 	for (i = 0; i < f->n; i++) {
 		inputs[i] = f->s[i].clip;
 		frames[i] = f->s[i].frames;
 	}
-	stage(f, "video", 65, 98);
 	c.inputs = inputs;
 	c.frames = frames;
 	c.n = f->n;
-	c.audio = audio;
 	c.path = f->wfilm;
 	c.fps_num = f->fps.num;
 	c.fps_den = f->fps.den;
@@ -866,22 +1180,146 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 	c.progress = on_progress;
 	c.cancelled = on_cancelled;
 	c.ctx = f;
+	if (f->audio_copy) {
+		stage(f, "video", 30, 98);
+		c.copy_audio = 1;
+		c.join_quiet = pow(10, JOIN_QUIET_DB / 20);
+		c.unclean = &unclean;
+		if ((rc = fm_concat_copy(&c, err)) == 0 || err->code == FM_TASK_CANCELLED)
+			goto out;
+		if (unclean)
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "copied, the sound of scenes '%s' and '%s' would not join cleanly "
+				 "(louder than %.0f dBFS where the first one's file ends)",
+				 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
+		else /* the file said otherwise than its packets: encoding reads them anew */
+			snprintf(f->audio_reason, sizeof(f->audio_reason),
+				 "copying it failed: %.200s", err->message);
+		encode_instead(f);
+		fm_error_release(err);
+		c.copy_audio = 0;
+	}
+	if ((rc = encode_audio(f, &c, err)) < 0)
+		goto out;
+	stage(f, "video", 65, 98);
 	rc = fm_concat_copy(&c, err);
 out:
-	av_bprint_finalize(&bp, NULL);
-	unlink(audio);
-	free(audio);
 	free(inputs);
 	free(frames);
 	return rc;
 }
 
+/* The video thread's progress, for the main one to report. */
+static void on_video_progress(void *ctx, double percent, int64_t frames)
+{
+	(void)percent;
+	atomic_store(&((struct film *)ctx)->vframes, frames);
+}
+
+/* The video thread: a re-encoded film's pictures, without sound, into wvideo. */
+static void *video_main(void *arg)
+{
+	struct film *f = arg;
+	struct fm_render r;
+	AVBPrint bp;
+
+	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+	video_graph(&bp, f);
+	render_init(&r, f, bp.str, f->wvideo, secs(f, f->total), 1);
+	r.progress = on_video_progress;
+	f->vrc = av_bprint_is_complete(&bp) ? fm_render_run(&r, &f->verr)
+					    : fm_error(&f->verr, FM_RESOURCE_PROCESSING_ERROR,
+						       "out of memory for a graph");
+	av_bprint_finalize(&bp, NULL);
+	if (f->vrc < 0)
+		atomic_store(&f->stop, 1);
+	atomic_store(&f->vdone, 1);
+	return NULL;
+}
+
+/*
+ * Starts rendering a re-encoded film's pictures on their own thread, at
+ * once: they need nothing of the sound. x264 keeps both cores busy; the
+ * sound, mixed, measured and encoded meanwhile, is off its path.
+ */
+static void start_video(struct film *f)
+{
+	if (f->copy)
+		return;
+	f->wvideo = fm_xasprintf("%s/video.mp4", f->work);
+	f->video_on = pthread_create(&f->video, NULL, video_main, f) == 0;
+}
+
+/* Waits for the video thread, reporting its frames; its failure is the film's. */
+static int await_video(struct film *f, struct fm_error *err)
+{
+	struct timespec nap = {0, 5 * 1000 * 1000};
+	double shown = 0;
+
+	while (!atomic_load(&f->vdone)) {
+		if (on_cancelled(f) && !atomic_load(&f->vdone))
+			break;
+		if (fm_now() - shown >= 0.2) {
+			int64_t n = atomic_load(&f->vframes);
+
+			shown = fm_now();
+			on_progress(f, 100.0 * n / (f->total ? f->total : 1), n);
+		}
+		nanosleep(&nap, NULL);
+	}
+	pthread_join(f->video, NULL);
+	f->video_on = 0;
+	if (f->vrc < 0 && !f->user_cancel) {
+		fm_error_move(err, &f->verr);
+		return -1;
+	}
+	if (f->user_cancel)
+		return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
+	return 0;
+}
+
+/*
+ * A re-encoded film: its sound encoded while the video thread renders
+ * its pictures, the two then muxed by stream copy with the chapters.
+ * Without that thread, one graph renders both.
+ */
 static int write_reencode(struct film *f, const struct chapters *ch, struct fm_error *err)
 {
+	struct fm_concat c = {0};
+	const char *inputs[1];
+	int64_t frames[1];
 	struct fm_render r;
 	AVBPrint bp;
 	int rc;
 
+	if (f->video_on || f->vdone) {
+		/* a failure here stops the video thread (run joins it) */
+		if (encode_audio(f, &c, err) < 0)
+			return -1;
+		stage(f, "encode", 65, 98);
+		if (f->video_on && await_video(f, err) < 0)
+			return -1;
+		if (f->vrc < 0) {
+			fm_error_move(err, &f->verr);
+			return -1;
+		}
+		inputs[0] = f->wvideo;
+		frames[0] = f->total;
+		c.inputs = inputs;
+		c.frames = frames;
+		c.n = 1;
+		c.path = f->wfilm;
+		c.fps_num = f->fps.num;
+		c.fps_den = f->fps.den;
+		c.nchapters = (int)f->n;
+		c.chapter_start = ch->start;
+		c.chapter_end = ch->end;
+		c.chapter_title = (const char *const *)ch->title;
+		c.title = ch->film;
+		c.cancelled = on_cancelled;
+		c.ctx = f;
+		return fm_concat_copy(&c, err);
+	}
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
 	video_graph(&bp, f);
 	av_bprintf(&bp, ";");
@@ -898,6 +1336,29 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 	rc = fm_render_run(&r, err);
 	av_bprint_finalize(&bp, NULL);
 	return rc;
+}
+
+/*
+ * Once the true peak is known: a film whose sound went by the sample
+ * peak and would have needed the limiter (or, copied, is over the
+ * ceiling) is written again. Seldom: the true peak of a mix is rarely
+ * more than a fraction of a dB over its sample peak.
+ */
+static int check_true_peak(struct film *f, const struct chapters *ch, struct fm_error *err)
+{
+	if (await_true_peak(f, err) < 0)
+		return -1;
+	if (f->audio_copy && f->measured_tp > LOUD_TP) {
+		snprintf(f->audio_reason, sizeof(f->audio_reason),
+			 "measured %.1f LUFS, within %.1f LU of the target %.1f LUFS, but its true "
+			 "peak %.1f dBTP is over %.1f dBTP",
+			 f->measured_i, LOUD_TOLERANCE, f->target, f->measured_tp, LOUD_TP);
+		encode_instead(f);
+	} else if (f->audio_copy || f->gain == 0 || f->limited ||
+		   !(f->measured_tp + f->gain > LOUD_TP)) {
+		return 0;
+	}
+	return f->copy ? write_copy(f, ch, err) : write_reencode(f, ch, err);
 }
 
 /* --- beside the film ------------------------------------------------------ */
@@ -1145,12 +1606,14 @@ static int contact_sheet(struct film *f, const char *path, int helper, struct fm
 	return render_graph(f, &bp, path, 0, helper, err);
 }
 
-/* The helper thread: its share of the mixing, then the pictures. */
+/* The helper thread: its share of the mixing, the true peak, then the pictures. */
 static void *helper_main(void *arg)
 {
 	struct film *f = arg;
 
 	f->hrc = mix_parts(f, 1, &f->herr);
+	if (f->hrc == 0)
+		f->hrc = true_peak(f, 1, &f->herr);
 	if (f->hrc == 0)
 		f->hrc =
 		    thumbnails(f, 1, &f->herr) < 0 || contact_sheet(f, f->wsheet, 1, &f->herr) < 0
@@ -1159,19 +1622,6 @@ static void *helper_main(void *arg)
 	if (f->hrc < 0)
 		atomic_store(&f->stop, 1);
 	return NULL;
-}
-
-/* Waits for every part to be mixed; the helper may still be on its last. */
-static int parts_mixed(struct film *f, struct fm_error *err)
-{
-	struct timespec nap = {0, 5 * 1000 * 1000};
-
-	while (atomic_load(&f->parts_done) < f->nparts) {
-		if (on_cancelled(f))
-			return fm_error(err, FM_TASK_CANCELLED, "combining was cancelled");
-		nanosleep(&nap, NULL);
-	}
-	return 0;
 }
 
 /*
@@ -1211,7 +1661,9 @@ static json_object *sidecar(struct film *f)
 	json_object_object_add(o, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(o, "path", json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(o, "reason", json_object_new_string(f->reason));
-	json_object_object_add(o, "audio", json_object_new_string("reencode"));
+	json_object_object_add(o, "audio",
+			       json_object_new_string(f->audio_copy ? "copy" : "reencode"));
+	json_object_object_add(o, "audio_reason", json_object_new_string(f->audio_reason));
 	json_object_object_add(o, "loudness", loudness(f));
 	for (i = 0; i < f->n; i++) {
 		struct scene *s = &f->s[i];
@@ -1495,6 +1947,7 @@ static int film_init(struct film *f, struct fm_plugin_ctx *ctx, const struct fm_
 
 	memset(f, 0, sizeof(*f));
 	f->dirfd = f->thumbsfd = -1;
+	f->measured_tp = NAN;
 	f->ctx = ctx;
 	f->t = t;
 	f->p = t->parameters;
@@ -1557,6 +2010,9 @@ static void film_release(struct film *f)
 	free(f->wsrt);
 	free(f->wjson);
 	free(f->wsheet);
+	free(f->wvideo);
+	free(f->waudio);
+	free(f->waudio2);
 }
 
 static int add_outputs(struct film *f, struct fm_result *res, int srt, struct fm_error *err)
@@ -1585,16 +2041,22 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 		goto out;
 	choose_path(f);
 	timeline(f);
+	choose_audio(f);
 	chapters_init(&ch, f);
 	plan_parts(f);
+	start_video(f);
 	f->helper_on = pthread_create(&f->helper, NULL, helper_main, f) == 0;
 	stage(f, "mix", 5, 20);
-	if (mix_parts(f, 0, err) < 0 || parts_mixed(f, err) < 0)
+	/* the helper may still be on its last part */
+	if (mix_parts(f, 0, err) < 0 || await_count(f, &f->parts_done, f->nparts, 0, err) < 0)
 		goto out;
 	stage(f, "measure", 20, 30);
-	if (measure(f, err) < 0)
+	/* a re-encode is too costly to redo: it waits for the true peak */
+	if (measure(f, err) < 0 || (!f->copy && await_true_peak(f, err) < 0))
 		goto out;
-	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0)
+	decide_audio(f);
+	if ((f->copy ? write_copy(f, &ch, err) : write_reencode(f, &ch, err)) < 0 ||
+	    check_true_peak(f, &ch, err) < 0)
 		goto out;
 	if (f->helper_on) {
 		pthread_join(f->helper, NULL);
@@ -1622,8 +2084,10 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	json_object_object_add(res->metadata, "path",
 			       json_object_new_string(f->copy ? "copy" : "reencode"));
 	json_object_object_add(res->metadata, "reason", json_object_new_string(f->reason));
-	/* Never copied: separately encoded AAC segments do not join cleanly. */
-	json_object_object_add(res->metadata, "audio", json_object_new_string("reencode"));
+	json_object_object_add(res->metadata, "audio",
+			       json_object_new_string(f->audio_copy ? "copy" : "reencode"));
+	json_object_object_add(res->metadata, "audio_reason",
+			       json_object_new_string(f->audio_reason));
 	json_object_object_add(res->metadata, "frames", json_object_new_int64(f->total));
 	json_object_object_add(res->metadata, "duration", fm_json_double(secs(f, f->total)));
 	json_object_object_add(res->metadata, "scenes", json_object_new_int64((int64_t)f->n));
@@ -1631,10 +2095,13 @@ static int run(struct film *f, struct fm_result *res, struct fm_error *err)
 	fm_plugin_progress(f->ctx, 100, "done", f->copy ? "stream copy" : "re-encoded");
 	rc = 0;
 out:
-	if (f->helper_on) {
+	if (f->helper_on || f->video_on)
 		atomic_store(&f->stop, 1);
+	if (f->helper_on)
 		pthread_join(f->helper, NULL);
-	}
+	if (f->video_on)
+		pthread_join(f->video, NULL);
+	f->helper_on = f->video_on = 0;
 	/*
 	 * The helper's failure stopped us: its reason is the real one. When
 	 * we failed first, stopping it made its "cancelled", which is not.
@@ -1642,7 +2109,11 @@ out:
 	if (rc < 0 && f->hrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
 	    f->herr.code != FM_TASK_CANCELLED)
 		fm_error_move(err, &f->herr);
+	if (rc < 0 && f->vrc < 0 && !f->user_cancel && err && err->code == FM_TASK_CANCELLED &&
+	    f->verr.code != FM_TASK_CANCELLED)
+		fm_error_move(err, &f->verr);
 	fm_error_release(&f->herr);
+	fm_error_release(&f->verr);
 	json_object_put(side);
 	chapters_release(&ch, f->n);
 	return rc;

@@ -7,6 +7,7 @@
  * long the film is.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,28 @@ static int count_frames(AVFormatContext *ic, int si, int64_t *n, struct fm_error
 	return 0;
 }
 
+/* What fm_probe_audio_differs compares, of stream ai. */
+static void probe_audio(AVFormatContext *ic, int ai, struct fm_probe *p)
+{
+	const AVStream *st = ic->streams[ai];
+	const AVCodecParameters *a = st->codecpar;
+
+	p->audio_codec_id = a->codec_id;
+	p->audio_profile = a->profile;
+	p->audio_frame_size = a->frame_size;
+	if (a->extradata_size > 0) {
+		p->audio_extradata = fm_xmalloc((size_t)a->extradata_size);
+		memcpy(p->audio_extradata, a->extradata, (size_t)a->extradata_size);
+		p->audio_extradata_size = a->extradata_size;
+	}
+	p->audio_samples =
+	    st->duration > 0 && a->sample_rate > 0
+		? av_rescale_q(st->duration, st->time_base, (AVRational){1, a->sample_rate})
+		: 0;
+	/* "mov,mp4,m4a,3gp,3g2,mj2": the demuxer that reads the priming from the edit list */
+	p->mp4 = !strncmp(ic->iformat->name, "mov,", 4);
+}
+
 int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 {
 	AVFormatContext *ic = NULL;
@@ -193,6 +216,7 @@ int fm_probe_file(const char *path, struct fm_probe *p, struct fm_error *err)
 		p->channels = a->ch_layout.nb_channels;
 		if (check_layout(path, &a->ch_layout, err) < 0)
 			goto out;
+		probe_audio(ic, ai, p);
 	}
 	p->duration = ic->duration > 0 ? ic->duration / (double)AV_TIME_BASE : 0;
 	if (vi >= 0 && !(ic->streams[vi]->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
@@ -255,6 +279,9 @@ void fm_probe_release(struct fm_probe *p)
 	free(p->extradata);
 	p->extradata = NULL;
 	p->extradata_size = 0;
+	free(p->audio_extradata);
+	p->audio_extradata = NULL;
+	p->audio_extradata_size = 0;
 }
 
 int fm_probe_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf, size_t len)
@@ -281,6 +308,32 @@ int fm_probe_differs(const struct fm_probe *a, const struct fm_probe *b, char *b
 	return 1;
 }
 
+int fm_probe_audio_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf,
+			   size_t len)
+{
+	if (!b->has_audio)
+		snprintf(buf, len, "it has no sound");
+	else if (b->audio_codec_id != AV_CODEC_ID_AAC)
+		snprintf(buf, len, "its sound is %s, not aac", avcodec_get_name(b->audio_codec_id));
+	else if (!b->mp4)
+		snprintf(buf, len, "it is not an mp4 or mov file");
+	else if (b->audio_frame_size != 1024)
+		snprintf(buf, len, "its AAC frames are of %d samples, not 1024",
+			 b->audio_frame_size);
+	else if (a->sample_rate != b->sample_rate)
+		snprintf(buf, len, "its sound is at %d Hz, not %d", b->sample_rate, a->sample_rate);
+	else if (a->channels != b->channels)
+		snprintf(buf, len, "its sound has %d channels, not %d", b->channels, a->channels);
+	else if (a->audio_profile != b->audio_profile ||
+		 a->audio_extradata_size != b->audio_extradata_size ||
+		 (a->audio_extradata_size &&
+		  memcmp(a->audio_extradata, b->audio_extradata, (size_t)a->audio_extradata_size)))
+		snprintf(buf, len, "its AAC settings differ");
+	else
+		return 0;
+	return 1;
+}
+
 /* --- stream copy ---------------------------------------------------------- */
 
 struct reader {
@@ -290,12 +343,25 @@ struct reader {
 	int64_t offset; /* added to every timestamp, in the output time base */
 	AVPacket *pkt;	/* the next packet, rescaled; NULL at the end */
 	AVStream *ost;
+	/* Audio copied input by input (copy_audio), in the output time base: */
+	size_t k;      /* the input read */
+	int64_t pos;   /* where its next packet goes; INT64_MIN before the first */
+	int64_t end;   /* where its last video frame ends */
+	int64_t frame; /* one AAC frame */
+	/* Decodes the packets either side of a join (join_check). */
+	AVCodecContext *dec;
+	AVFrame *out;
+	int head;	  /* the input's first packets: priming and the first of its sound */
+	int first;	  /* no packet of the input read yet */
+	double tail_peak; /* of the padded packet the last input ended with; or 0 */
 };
 
 static void reader_close(struct reader *r)
 {
 	avformat_close_input(&r->ic);
 	av_packet_free(&r->pkt);
+	avcodec_free_context(&r->dec);
+	av_frame_free(&r->out);
 }
 
 static int reader_open(struct reader *r, const char *path, enum AVMediaType type,
@@ -408,16 +474,195 @@ static int next_scene(const struct fm_concat *c, struct reader *v, size_t k, int
 	return reader_next(v, err);
 }
 
+/*
+ * Decodes pkt (input timestamps) and returns the peak of the first n
+ * samples it gives, 0..1; or -1 when it gives none yet.
+ */
+static double decode_peak(struct reader *a, const AVPacket *pkt, int n)
+{
+	double peak = -1;
+	int c, i;
+
+	if (avcodec_send_packet(a->dec, pkt) < 0)
+		return -1;
+	while (avcodec_receive_frame(a->dec, a->out) >= 0) {
+		if (a->out->format != AV_SAMPLE_FMT_FLTP)
+			return 1; /* not libavcodec's AAC decoder's: taken as loud */
+		peak = 0;
+		for (c = 0; c < a->out->ch_layout.nb_channels; c++) {
+			const float *x = (const float *)a->out->extended_data[c];
+
+			for (i = 0; i < FFMIN(n, a->out->nb_samples); i++)
+				peak = FFMAX(peak, fabs(x[i]));
+		}
+	}
+	return peak;
+}
+
+/*
+ * A join is clean when the last input's sound ends on a whole frame of
+ * it: the decoder then crosses from one input into the next within one
+ * frame, as a short crossfade. When it had to end on the padded packet
+ * its file ends with (to keep the sound on the pictures' clock), about
+ * 15 ms around the join decode near silent; that is let pass only where
+ * both sides are quiet anyway. pkt is the packet about to be kept;
+ * returns 0, or 1 for a join that is not clean.
+ */
+static int join_check(const struct fm_concat *c, struct reader *a, AVPacket *pkt, int64_t in_dur)
+{
+	double peak;
+
+	if (!a->dec)
+		return 0;
+	if (a->head) {
+		/* priming first, then the input's first packet of sound */
+		peak = decode_peak(a, pkt, (int)a->frame);
+		if (pkt->pts < 0)
+			return 0;
+		a->head = 0;
+		if (a->tail_peak > 0 && FFMAX(a->tail_peak, peak) > c->join_quiet)
+			return 1;
+		return 0;
+	}
+	if (a->pos + 3 * a->frame < a->end || a->k + 1 >= c->n)
+		return 0;
+	peak = decode_peak(a, pkt, (int)in_dur);
+	if (in_dur < a->frame)
+		a->tail_peak = FFMAX(peak, 1e-9);
+	return 0;
+}
+
+/* Moves the audio reader to input k, whose pictures end after frames_end frames. */
+static int audio_scene(const struct fm_concat *c, struct reader *a, size_t k, int64_t frames_end,
+		       struct fm_error *err)
+{
+	const AVCodecParameters *par;
+
+	if (reader_open(a, c->inputs[k], AVMEDIA_TYPE_AUDIO, err) < 0)
+		return -1;
+	par = a->ic->streams[a->si]->codecpar;
+	/* the priming has negative timestamps: it is kept apart, not counted as sound */
+	a->start = 0;
+	a->k = k;
+	a->end = av_rescale_q(frames_end, (AVRational){c->fps_den, c->fps_num}, a->ost->time_base);
+	a->frame = av_rescale_q(par->frame_size > 0 ? par->frame_size : 1024,
+				(AVRational){1, par->sample_rate > 0 ? par->sample_rate : 1},
+				a->ost->time_base);
+	a->head = a->first = 1;
+	if (c->join_quiet > 0) {
+		const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+
+		a->dec = codec ? avcodec_alloc_context3(codec) : NULL;
+		a->out = av_frame_alloc();
+		if (!a->dec || !a->out || avcodec_parameters_to_context(a->dec, par) < 0 ||
+		    avcodec_open2(a->dec, codec, NULL) < 0)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"cannot decode the sound of '%s'", c->inputs[k]);
+	}
+	return 0;
+}
+
+/*
+ * The next audio packet of the inputs' own sound (copy_audio) into
+ * a->pkt, placed right after the last; 0 when the film's sound is done.
+ */
+static int audio_next(const struct fm_concat *c, struct reader *a, struct fm_error *err)
+{
+	for (;;) {
+		/* the last input's sound runs to the end of the film, its last packet cut there */
+		int64_t slack = a->k + 1 < c->n ? a->frame / 2 : 0;
+		int more =
+		    a->pos != INT64_MIN && a->pos + slack >= a->end ? 0 : reader_next(a, err);
+		int64_t frames_end = 0;
+		double tail;
+		size_t i;
+
+		if (more < 0)
+			return -1;
+		/* unmarked priming (no edit list) would be heard: a gap at the join */
+		if (more && a->first && a->k > 0 && a->pkt->pts >= 0)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"'%s' does not mark its AAC priming", c->inputs[a->k]);
+		a->first = 0;
+		if (more && join_check(c, a, a->pkt, a->pkt->duration)) {
+			if (c->unclean)
+				*c->unclean = a->k;
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"the sound of '%s' and '%s' would not join cleanly",
+					c->inputs[a->k - 1], c->inputs[a->k]);
+		}
+		if (more && a->k > 0 && a->pkt->pts + a->pkt->duration <= 0)
+			continue; /* priming: the last input's sound runs on instead */
+		if (more) {
+			if (a->pos == INT64_MIN)
+				a->pos = a->pkt->pts;
+			a->pkt->pts = a->pkt->dts = a->pos;
+			a->pkt->duration = FFMIN(a->frame, a->end - a->pos);
+			if (a->k + 1 < c->n || a->pkt->duration <= 0)
+				a->pkt->duration = a->frame;
+			a->pos += a->frame;
+			return 1;
+		}
+		if (a->pos == INT64_MIN || a->pos + a->frame / 2 < a->end)
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+					"the sound of '%s' ends before its pictures",
+					c->inputs[a->k]);
+		if (a->k + 1 >= c->n) {
+			av_packet_free(&a->pkt);
+			return 0;
+		}
+		for (i = 0; i <= a->k + 1; i++)
+			frames_end += c->frames[i];
+		tail = a->tail_peak;
+		if (audio_scene(c, a, a->k + 1, frames_end, err) < 0)
+			return -1;
+		a->tail_peak = tail;
+	}
+}
+
+/*
+ * The next packet of the film's encoded sound: c->audio's up to
+ * c->split, then c->audio2's from there, its pre-roll dropped.
+ */
+static int audio_file_next(const struct fm_concat *c, struct reader *a, struct fm_error *err)
+{
+	AVRational sr = {1, c->split_rate > 0 ? c->split_rate : 1};
+
+	for (;;) {
+		int more = reader_next(a, err);
+
+		if (more < 0 || !c->audio2)
+			return more;
+		if (a->k == 0) {
+			if (more && av_compare_ts(a->pkt->pts, a->ost->time_base, c->split, sr) < 0)
+				return 1;
+			if (reader_open(a, c->audio2, AVMEDIA_TYPE_AUDIO, err) < 0)
+				return -1;
+			a->k = 1;
+			a->start = 0;
+			a->offset = av_rescale_q(c->split - c->preroll, sr, a->ost->time_base);
+			continue;
+		}
+		if (more && av_compare_ts(a->pkt->pts, a->ost->time_base, c->split, sr) < 0)
+			continue;
+		return more;
+	}
+}
+
 static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct reader *v,
 			 struct reader *a, struct fm_error *err)
 {
 	int64_t before = 0, copied = 0, total = 0, last_dts = INT64_MIN;
 	double shown = 0;
 	size_t k = 0, i;
-	int rc, more_v, more_a = a->ost ? reader_next(a, err) : 0;
+	int rc, more_v, more_a;
 
 	for (i = 0; i < c->n; i++)
 		total += c->frames[i];
+	a->pos = INT64_MIN;
+	if (c->copy_audio && audio_scene(c, a, 0, c->frames[0], err) < 0)
+		return -1;
+	more_a = !a->ost ? 0 : c->copy_audio ? audio_next(c, a, err) : audio_file_next(c, a, err);
 	if (more_a < 0 || (more_v = next_scene(c, v, 0, 0, err)) < 0)
 		return -1;
 	while (more_v || more_a) {
@@ -444,7 +689,8 @@ static int write_packets(const struct fm_concat *c, AVFormatContext *oc, struct 
 			c->progress(c->ctx, 100.0 * copied / (total ? total : 1), copied);
 		}
 		if (!take_v) {
-			if ((more_a = reader_next(a, err)) < 0)
+			more_a = c->copy_audio ? audio_next(c, a, err) : audio_file_next(c, a, err);
+			if (more_a < 0)
 				return -1;
 			continue;
 		}
@@ -477,7 +723,9 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 		goto out;
 	}
 	if (add_stream(oc, c->inputs[0], AVMEDIA_TYPE_VIDEO, &v.ost, err) < 0 ||
-	    (c->audio && add_stream(oc, c->audio, AVMEDIA_TYPE_AUDIO, &a.ost, err) < 0))
+	    (c->copy_audio && add_stream(oc, c->inputs[0], AVMEDIA_TYPE_AUDIO, &a.ost, err) < 0) ||
+	    (c->audio && !c->copy_audio &&
+	     add_stream(oc, c->audio, AVMEDIA_TYPE_AUDIO, &a.ost, err) < 0))
 		goto out;
 	if (c->title)
 		av_dict_set(&oc->metadata, "title", c->title, 0);
@@ -486,7 +734,8 @@ int fm_concat_copy(const struct fm_concat *c, struct fm_error *err)
 		av_fail(err, av, "cannot write", c->path);
 		goto out;
 	}
-	if ((c->audio && reader_open(&a, c->audio, AVMEDIA_TYPE_AUDIO, err) < 0) ||
+	if ((c->audio && !c->copy_audio &&
+	     reader_open(&a, c->audio, AVMEDIA_TYPE_AUDIO, err) < 0) ||
 	    write_packets(c, oc, &v, &a, err) < 0)
 		goto out;
 	if ((av = av_write_trailer(oc)) < 0) {

@@ -63,6 +63,17 @@ struct fm_probe {
 	double duration; /* seconds: frames / fps, or the container's */
 	char codec[32];	 /* codec name, for messages */
 	int sample_rate, channels;
+	/*
+	 * The audio stream: what must match for its packets to be copied
+	 * (fm_probe_audio_differs). samples is how many the container says
+	 * it holds once its priming is skipped (mp4's edit list); mp4 says
+	 * the file was read by the mp4/mov demuxer, which tells the priming.
+	 */
+	int audio_codec_id, audio_profile, audio_frame_size;
+	uint8_t *audio_extradata;
+	int audio_extradata_size;
+	int64_t audio_samples;
+	int mp4;
 };
 
 /*
@@ -81,13 +92,44 @@ void fm_probe_release(struct fm_probe *p);
  * returns 0 when it can.
  */
 int fm_probe_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf, size_t len);
+/*
+ * Why b's audio packets cannot follow a's by stream copy ("it is at
+ * 44100 Hz, not 48000"), in buf; returns 0 when they can: both AAC in
+ * mp4 or mov, alike in profile, rate, channels and decoder setup.
+ */
+int fm_probe_audio_differs(const struct fm_probe *a, const struct fm_probe *b, char *buf,
+			   size_t len);
 
 struct fm_concat {
 	const char *const *inputs; /* scene files, in order */
 	const int64_t *frames;	   /* counted frames of each */
 	size_t n;
 	const char *audio; /* an encoded audio file, copied whole; or NULL */
-	const char *path;  /* the film */
+	/*
+	 * Or audio up to split, then audio2 from there: the film's sound
+	 * encoded in two halves at once, audio2 from preroll samples before
+	 * split (FM_AUDIO_RATE samples; split a multiple of 1024). Its
+	 * pre-roll is dropped: the decoder runs on from one half into the
+	 * other as within one stream, both encoders having coded the same
+	 * sound about split.
+	 */
+	const char *audio2;
+	int64_t split, preroll;
+	int split_rate;
+	/*
+	 * Instead of audio: each input's own AAC copied, on the video's
+	 * clock (fm_concat_copy). Every input must have it, alike
+	 * (fm_probe_audio_differs).
+	 */
+	int copy_audio;
+	/*
+	 * With copy_audio: the loudest a join that is not clean may be
+	 * (peak, 0..1; 0 checks none), and where to say which input k,
+	 * with k-1, would not join cleanly (fm_concat_copy).
+	 */
+	double join_quiet;
+	size_t *unclean;
+	const char *path; /* the film */
 	int fps_num, fps_den;
 	int nchapters;
 	const double *chapter_start, *chapter_end;
@@ -102,6 +144,25 @@ struct fm_concat {
  * Writes c->path (through a temporary file renamed into place): every
  * input's video packets copied, timestamps offset by the frames counted
  * before it, with the audio file's packets interleaved in dts order.
+ *
+ * With copy_audio, input k's AAC packets follow input k-1's without a
+ * gap, so the decoder runs through as over one stream: its priming
+ * packets (those the edit list hides) are dropped, but the first
+ * input's, which the film's own edit list hides, and a packet is kept
+ * while its middle falls before input k's last video frame ends. Every
+ * input's sound so starts within half an AAC frame (1024 samples) of its
+ * pictures, with no drift however many there are. Packets count whole
+ * frames: a file's last packet, which its container trims, decodes to a
+ * whole frame when another follows it.
+ *
+ * Such a join is a short crossfade when input k-1 ends on a whole frame
+ * of its sound. When it must end on its file's last, padded packet
+ * instead, some 15 ms about the join decode near silent: with
+ * join_quiet, louder than that on either side fails the film with
+ * *unclean set to k, before anything is put in place, so that the
+ * caller can encode the sound instead. So does (without *unclean) an
+ * input after the first whose AAC priming its file does not mark (no
+ * edit list): it would be heard as a gap.
  */
 int fm_concat_copy(const struct fm_concat *c, struct fm_error *err);
 
