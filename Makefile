@@ -109,7 +109,7 @@ plugins/%: plugins/%.c $(LIB)
 
 # kenburns resamples every frame of a clip itself: its loops over a row
 # are worth the vectorizer's full effort, which -O2 holds back.
-plugins/kenburns/kenburns: ALL_CFLAGS += -O3
+plugins/kenburns/kenburns: private ALL_CFLAGS += -O3
 
 $(UNIT_BIN): $(UNIT_SRC) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $(UNIT_SRC) $(LIB) $(ALL_LDFLAGS) $(PKG_LIBS) -lm
