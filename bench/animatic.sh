@@ -32,12 +32,15 @@ export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
 
 now() { date +%s%N; }
 
-# cpu: microseconds of user + sys CPU used by this shell's children so
-# far ("times" in this shell itself: a subshell would count its own)
-cpu() {
-	times > "$work/times.txt"
-	awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-		printf "%d\n", t * 1e6 }' "$work/times.txt"
+# cpu FILE: the user + sys CPU this shell's children used so far, into
+# FILE; "times" must run in this shell itself, as a subshell counts its own
+cpu() { times > "$work/$1"; }
+
+# cpu_used BEFORE AFTER: microseconds of CPU between two cpu FILEs
+cpu_used() {
+	cat "$work/$1" "$work/$2" | awk 'NR % 2 == 0 { t = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+		v[NR] = t } END { printf "%d\n", (v[4] - v[2]) * 1e6 }'
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
@@ -132,9 +135,9 @@ k=0
 while [ $k -lt "$N" ]; do
 	export XDG_CACHE_HOME="$work/cache$k"
 	board > board.yaml
-	c0=$(cpu); t0=$(now); filmeto_render full.ev; t1=$(now); c1=$(cpu)
+	cpu c0; t0=$(now); filmeto_render full.ev; t1=$(now); cpu c1
 	echo $(( (t1 - t0) / 1000 )) >> full.times
-	echo $((c1 - c0)) >> full.cpu
+	cpu_used c0 c1 >> full.cpu
 	board "The storm will break before midnight." > board.yaml
 	t0=$(now); filmeto_render rerun.ev; t1=$(now)
 	echo $(( (t1 - t0) / 1000 )) >> rerun.times
@@ -143,9 +146,9 @@ while [ $k -lt "$N" ]; do
 	rm -rf "$XDG_CACHE_HOME" filmeto-out
 	if [ $have_espeak = 1 ]; then
 		rm -f sh-*.png sh-*.mp4 sh-*.wav
-		c0=$(cpu); t0=$(now); shell_render; t1=$(now); c1=$(cpu)
+		cpu c0; t0=$(now); shell_render; t1=$(now); cpu c1
 		echo $(( (t1 - t0) / 1000 )) >> shell.times
-		echo $((c1 - c0)) >> shell.cpu
+		cpu_used c0 c1 >> shell.cpu
 		[ -s sh-film.mp4 ] || die "the shell script made no film"
 	fi
 	k=$((k + 1))
