@@ -474,6 +474,8 @@ static int open_video(struct job *j, struct out *o, AVDictionary **opts, struct 
 	enc->thread_count = 0;
 	av_dict_set(opts, "preset", FM_VIDEO_PRESET, 0);
 	av_dict_set(opts, "crf", FM_VIDEO_CRF, 0);
+	if (r->x264_params)
+		av_dict_set(opts, "x264-params", r->x264_params, 0);
 	return 0;
 }
 

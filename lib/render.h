@@ -83,6 +83,13 @@ struct fm_render {
 	 */
 	int (*frame_out)(void *frames_ctx, const struct AVFrame *frame);
 	void *frames_ctx;
+	/*
+	 * libx264 options added to the standard encoding ("subme=1"), or
+	 * NULL: only ones that change how hard x264 searches, never the
+	 * stream's parameters (SPS/PPS), so the clip still concatenates by
+	 * stream copy with every other; combine compares them all the same.
+	 */
+	const char *x264_params;
 };
 
 /*

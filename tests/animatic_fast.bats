@@ -56,8 +56,9 @@ print("first %.2f last %.2f step %.3f, off by at most %.3f" %
       (xs[0], xs[-1], mean, max(abs(s - mean) for s in steps)))
 assert abs(xs[0] - 63.5) < 0.3 and abs(xs[-1] - (160 - 96.5 * 1.2)) < 0.3
 assert all(s < 0 for s in steps), "the bar stood still or went back"
-# whole-pixel crops (zoompan) step 0 or 1 pixel, at twice the size 0 or 1/2
-assert max(abs(s - mean) for s in steps) < 0.1, "the motion jitters"
+# whole-pixel crops (zoompan) step 0 or 1 pixel, at twice the size 0 or
+# 1/2 (0.75 off here); the encoder alone wobbles about 0.1
+assert max(abs(s - mean) for s in steps) < 0.2, "the motion jitters"
 ' > track.out
 	cat track.out
 }

@@ -43,6 +43,18 @@
  * at most by the zoom's maximum, 3.
  */
 #define MAX_TAPS 8
+/*
+ * x264's sub-pixel motion refinement at level 1 instead of veryfast's
+ * 2: a still moving smoothly is predicted as well either way. Measured
+ * on 4 s 720p clips against a zoom rendered at 4x with lanczos: the same
+ * SSIM and PSNR (a title card 0.99544 / 36.98 dB both; a detailed
+ * picture 0.98025 / 40.30 dB both), 0 to 5% more bytes, a quarter less
+ * of x264's CPU time. What it costs: a bar followed across a 320x180
+ * zoom wobbles by up to 0.12 pixel about its path instead of 0.09
+ * (zoompan at twice the size: 0.75). The stream's parameters stay the
+ * standard ones.
+ */
+#define KENBURNS_X264 "subme=1"
 /* Freed memory the process keeps for its next clip rather than unmapping. */
 #define HEAP_KEEP (256 << 20)
 /* Bytes of the image read at a time for motion=auto. */
@@ -378,6 +390,7 @@ static int render_motion(struct fm_plugin_ctx *ctx, const struct params *p, AVFr
 	    .src_frames = p->frames,
 	    .src_frame = make_frame,
 	    .frames_ctx = &m,
+	    .x264_params = KENBURNS_X264,
 	};
 	int i, rc;
 
