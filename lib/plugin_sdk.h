@@ -64,6 +64,25 @@ json_object *fm_plugin_input(const struct fm_task *task, const char *kind, const
 int fm_plugin_render(struct fm_plugin_ctx *ctx, const char *graph, const char *output_dir,
 		     const char *name, int fps_num, int fps_den, int64_t frames,
 		     struct fm_result *res);
+struct fm_render;
+/*
+ * fm_plugin_render of a render the plugin has set up (r->graph, the
+ * frame rate, a frame source, ...); path, duration, progress, cancelled
+ * and ctx are filled in here.
+ */
+int fm_plugin_render_with(struct fm_plugin_ctx *ctx, const struct fm_render *r,
+			  const char *output_dir, const char *name, int64_t frames,
+			  struct fm_result *res);
+struct AVFrame;
+/*
+ * A still read once: probed and refused as fm_plugin_check_media does,
+ * then its first frame decoded and passed through filters (a chain such
+ * as "scale=640:-2,format=yuv420p", or NULL) into *frame, which the
+ * caller frees with av_frame_free. The same error as
+ * fm_plugin_check_media's when it cannot be read.
+ */
+int fm_plugin_read_image(const char *path, const char *filters, struct AVFrame **frame,
+			 struct fm_error *err);
 /*
  * Probes an input file, then decodes its first frame (what is "image":
  * a picture, else audio), so a bad input fails before any output; a

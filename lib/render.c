@@ -9,12 +9,18 @@
  * audio pts count samples: the clock is the frame count, never the
  * graph's timestamps, which is what combine's stream copy relies on.
  *
+ * A graph may instead start from frames its caller makes (src_frame):
+ * its open input [src] is then a buffer source, given the next frame
+ * each time the graph runs dry, so a plugin that computes its pictures
+ * encodes them the same way without a file in between.
+ *
  * libav logs through one process-wide callback. While any render runs,
  * ours is installed: it hands the lines of each render's own filters to
  * that render's filter_log and passes the rest on to libav's default.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,11 +33,13 @@
 #include <libavcodec/avcodec.h>
 #include <libavfilter/avfilter.h>
 #include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/common.h>
 #include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
 
 #include "media.h"
 #include "render.h"
@@ -82,7 +90,11 @@ struct job {
 	AVFormatContext *oc;
 	AVFrame *frame;
 	AVPacket *pkt;
-	struct out out[2]; /* [v], [a] */
+	struct out out[2];    /* [v], [a] */
+	AVFilterContext *src; /* [src], when the caller makes the frames */
+	AVFrame *src_buf;     /* reused while nothing downstream holds it */
+	int64_t src_next;
+	int src_eof;
 	char *tmp;
 	double last_progress;
 	/* under log_lock: the line being assembled, the last error line */
@@ -338,6 +350,33 @@ static int add_sink(struct job *j, AVFilterInOut *io, struct fm_error *err)
 	return 0;
 }
 
+/* Connects the graph's one open input, which must be [src], to a buffer source. */
+static int add_source(struct job *j, AVFilterInOut *io, struct fm_error *err)
+{
+	const struct fm_render *r = j->r;
+	const char *label = io->name ? io->name : "";
+	char args[256];
+	int ret;
+
+	if (!r->src_frame || strcmp(label, "src") || io->next)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
+				"filter graph input '%s' is not connected", label);
+	if (r->src_width <= 0 || r->src_height <= 0 || r->src_frames < 1 ||
+	    !av_pix_fmt_desc_get(r->src_pix_fmt))
+		return fm_error(err, FM_VALIDATION_ERROR,
+				"frame source of %dx%d, %" PRId64 " frames, pixel format %d",
+				r->src_width, r->src_height, r->src_frames, r->src_pix_fmt);
+	snprintf(args, sizeof(args),
+		 "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:frame_rate=%d/%d:pixel_aspect=1/1",
+		 r->src_width, r->src_height, r->src_pix_fmt, r->fps_den, r->fps_num, r->fps_num,
+		 r->fps_den);
+	if ((ret = avfilter_graph_create_filter(&j->src, avfilter_get_by_name("buffer"), "src",
+						args, NULL, j->graph)) < 0 ||
+	    (ret = avfilter_link(j->src, 0, io->filter_ctx, io->pad_idx)) < 0)
+		return fail(j, err, ret, "cannot connect filter graph input [src]");
+	return 0;
+}
+
 static int build_graph(struct job *j, struct fm_error *err)
 {
 	AVFilterInOut *ins = NULL, *outs = NULL, *io;
@@ -354,9 +393,10 @@ static int build_graph(struct job *j, struct fm_error *err)
 		goto out;
 	}
 	r = -1;
-	if (ins) {
-		fm_error(err, FM_RESOURCE_PROCESSING_ERROR,
-			 "filter graph input '%s' is not connected", ins->name ? ins->name : "");
+	if (ins && add_source(j, ins, err) < 0)
+		goto out;
+	if (!ins && j->r->src_frame) {
+		fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "filter graph has no input [src]");
 		goto out;
 	}
 	if (!outs) {
@@ -434,6 +474,8 @@ static int open_video(struct job *j, struct out *o, AVDictionary **opts, struct 
 	enc->thread_count = 0;
 	av_dict_set(opts, "preset", FM_VIDEO_PRESET, 0);
 	av_dict_set(opts, "crf", FM_VIDEO_CRF, 0);
+	if (r->x264_params)
+		av_dict_set(opts, "x264-params", r->x264_params, 0);
 	return 0;
 }
 
@@ -599,11 +641,16 @@ static int take_frame(struct job *j, struct out *o, struct fm_error *err)
 	AVFrame *f = j->frame;
 	AVRational tb = av_buffersink_get_time_base(o->sink);
 
+	int ret;
+
 	o->frames++;
 	if (!o->enc) {
 		/* a measuring pass: the graph's own clock is all there is */
 		o->secs = f->pts != AV_NOPTS_VALUE ? f->pts * av_q2d(tb) : o->secs;
 		o->secs += frame_secs(o, f);
+		if (!o->audio && j->r->frame_out &&
+		    (ret = j->r->frame_out(j->r->frames_ctx, f)) < 0)
+			return fail(j, err, ret, "cannot take a frame of the filter graph");
 		return 0;
 	}
 	f->pts = o->next_pts;
@@ -652,6 +699,44 @@ static const char *target(const struct job *j)
 	return j->r->path ? j->r->path : "the filter graph";
 }
 
+/*
+ * Gives [src] the caller's next frame, or its end. The frame's buffers
+ * are written again once downstream has let go of them (the encoder
+ * copies what it takes), so a render allocates one frame, not one per
+ * frame.
+ */
+static int feed(struct job *j, struct fm_error *err)
+{
+	const struct fm_render *r = j->r;
+	AVFrame *f = j->src_buf;
+	int ret;
+
+	if (j->src_next >= r->src_frames) {
+		j->src_eof = 1;
+		if ((ret = av_buffersrc_add_frame(j->src, NULL)) < 0)
+			return fail(j, err, ret, "cannot end filter graph input [src]");
+		return 0;
+	}
+	if (!f) {
+		if (!(f = j->src_buf = av_frame_alloc()))
+			return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "out of memory");
+		f->width = r->src_width;
+		f->height = r->src_height;
+		f->format = r->src_pix_fmt;
+		f->sample_aspect_ratio = (AVRational){1, 1};
+		if ((ret = av_frame_get_buffer(f, 0)) < 0)
+			return fail(j, err, ret, "cannot make a frame for [src]");
+	} else if ((ret = av_frame_make_writable(f)) < 0) {
+		return fail(j, err, ret, "cannot make a frame for [src]");
+	}
+	if (r->src_frame(r->frames_ctx, f, j->src_next, err) < 0)
+		return -1;
+	f->pts = j->src_next++;
+	if ((ret = av_buffersrc_add_frame_flags(j->src, f, AV_BUFFERSRC_FLAG_KEEP_REF)) < 0)
+		return fail(j, err, ret, "cannot give filter graph input [src] a frame");
+	return 0;
+}
+
 /* Pulls every frame of the graph, the output behind first. */
 static int pump(struct job *j, struct fm_error *err)
 {
@@ -667,6 +752,12 @@ static int pump(struct job *j, struct fm_error *err)
 		ret = av_buffersink_get_frame(o->sink, j->frame);
 		if (ret == AVERROR_EOF) {
 			o->eof = 1;
+			continue;
+		}
+		if (ret == AVERROR(EAGAIN) && j->src && !j->src_eof) {
+			/* the graph waits on the caller's frames: make the next */
+			if (feed(j, err) < 0)
+				return -1;
 			continue;
 		}
 		if (ret == AVERROR(EAGAIN) && ++stalls < 4) {
@@ -790,6 +881,7 @@ int fm_render_run(const struct fm_render *r, struct fm_error *err)
 		avio_closep(&j.oc->pb);
 	avformat_free_context(j.oc);
 	av_frame_free(&j.frame);
+	av_frame_free(&j.src_buf);
 	av_packet_free(&j.pkt);
 	free_graph(&j);
 	log_unregister(&j);

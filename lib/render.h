@@ -15,6 +15,8 @@
 
 #include "error.h"
 
+struct AVFrame;
+
 /* The standard encoding; documented in filmeto(7). */
 #define FM_VIDEO_CODEC	  "libx264"
 #define FM_VIDEO_PRESET	  "veryfast"
@@ -62,6 +64,32 @@ struct fm_render {
 	const double *chapter_start, *chapter_end;
 	const char *const *chapter_title;
 	const char *title; /* the file's title metadata, or NULL */
+	/*
+	 * Frames the caller makes, for a graph with one open input labelled
+	 * [src]: src_frames frames of src_width x src_height in pixel format
+	 * src_pix_fmt (an enum AVPixelFormat), square pixels, at fps_num /
+	 * fps_den. src_frame fills frame n (0, 1, ...), whose buffers are
+	 * allocated and writable, and returns 0, or -1 with err filled. One
+	 * frame is made at a time, when the graph asks for it, so a render
+	 * holds no more frames than a movie= source would.
+	 */
+	int src_width, src_height, src_pix_fmt;
+	int64_t src_frames;
+	int (*src_frame)(void *frames_ctx, struct AVFrame *frame, int64_t n, struct fm_error *err);
+	/*
+	 * With path NULL: called with each video frame the graph gives,
+	 * which the callee may av_frame_ref; a negative return stops the
+	 * render with that libav error.
+	 */
+	int (*frame_out)(void *frames_ctx, const struct AVFrame *frame);
+	void *frames_ctx;
+	/*
+	 * libx264 options added to the standard encoding ("subme=1"), or
+	 * NULL: only ones that change how hard x264 searches, never the
+	 * stream's parameters (SPS/PPS), so the clip still concatenates by
+	 * stream copy with every other; combine compares them all the same.
+	 */
+	const char *x264_params;
 };
 
 /*

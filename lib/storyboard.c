@@ -588,6 +588,28 @@ static void music_task(struct sb *s, double total, json_object *cres)
 	json_object_array_add(cres, resource("task_output", id, NULL, "music"));
 }
 
+/*
+ * The music needs nothing a scene makes: moved before the scenes' tasks
+ * (from index first), a runner that takes tasks in order makes it while
+ * the scenes are made, rather than alone after the last clip while the
+ * film waits. Nothing moves unless the music task is the last one.
+ */
+static void first_task(json_object *tasks, size_t first)
+{
+	size_t k = json_object_array_length(tasks);
+	json_object *music = k > first + 1 ? json_object_array_get_idx(tasks, k - 1) : NULL;
+	const char *tool = fm_json_get_string(music, "tool_name");
+
+	if (!tool || strcmp(tool, "text2music"))
+		return;
+	json_object_get(music);
+	/* each put_idx drops the reference at k, which k + 1 holds a copy of */
+	for (k--; k > first; k--)
+		json_object_array_put_idx(tasks, k,
+					  json_object_get(json_object_array_get_idx(tasks, k - 1)));
+	json_object_array_put_idx(tasks, first, music);
+}
+
 struct yaml_text {
 	const char *buf;
 	size_t done; /* bytes of buf already copied */
@@ -691,7 +713,8 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 {
 	struct sb s = {o, name, dir, NULL, problems, sources, tasks, "", 0, 0, 0};
 	json_object *scenes, *cscenes, *cres, *params;
-	size_t before = json_object_array_length(problems), i, n;
+	size_t before = json_object_array_length(problems), first = json_object_array_length(tasks);
+	size_t i, n;
 	char id[FM_ID_MAX + 1];
 	double total = 0;
 
@@ -739,6 +762,7 @@ int fm_storyboard_expand(const char *buf, size_t len, const char *name, const ch
 		json_object_array_add(cscenes, e);
 	}
 	music_task(&s, total, cres);
+	first_task(tasks, first);
 	params = json_object_new_object();
 	json_object_object_add(params, "title",
 			       json_object_new_string(fm_json_get_string(s.root, "title")

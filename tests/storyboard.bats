@@ -19,12 +19,14 @@ board() { cat > board.yaml; }
 	[ "$(jget tasks 'lines[0]["tasks"]')" = 10 ]
 	[ "$(jget tasks 'lines[0]["film_task_id"]')" = lighthouse-film ]
 	[ "$(jget tasks '[l["task_id"] for l in by("task") if l["task_id"].startswith("lighthouse-dusk")]')" = '["lighthouse-dusk-image", "lighthouse-dusk-video", "lighthouse-dusk-narration"]' ]
-	[ "$(jget tasks 'by("task")[1]["resources"][0]["data"]')" = lighthouse-dusk-image ]
-	[ "$(jget tasks 'by("task")[1]["parameters"]["duration"]')" = 4.0 ]
+	[ "$(jget tasks 'by("task")[2]["resources"][0]["data"]')" = lighthouse-dusk-image ]
+	[ "$(jget tasks 'by("task")[2]["parameters"]["duration"]')" = 4.0 ]
 	[ "$(jget tasks 'by("task")[-1]["tool_name"]')" = combine ]
 	[ "$(jget tasks 'sorted(r["metadata"]["role"] for r in by("task")[-1]["resources"])')" = '["music", "narration", "narration", "video", "video", "video"]' ]
 	[ "$(jget tasks '[s["transition"] for s in by("task")[-1]["parameters"]["scenes"]]')" = '["fade", "crossfade", "cut"]' ]
-	[ "$(jget tasks 'by("task")[-2]["parameters"]["duration"]')" = 13.0 ]
+	# The music needs no scene: it comes first, so it is made while they are.
+	[ "$(jget tasks 'by("task")[0]["tool_name"]')" = text2music ]
+	[ "$(jget tasks 'by("task")[0]["parameters"]["duration"]')" = 13.0 ]
 }
 
 @test "the scene tasks of a storyboard run through filmeto-run" {

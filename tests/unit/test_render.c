@@ -569,6 +569,97 @@ static void test_movie_source(const char *dir)
 	free(cwd);
 }
 
+/* src_frame: frame n is a flat grey of level 10 * n; frame 'fail' fails. */
+struct source {
+	int64_t fail;
+	int64_t seen;	/* frames handed back by frame_out */
+	int levels[16]; /* their first luma sample */
+};
+
+static int grey(void *ctx, AVFrame *f, int64_t n, struct fm_error *err)
+{
+	struct source *s = ctx;
+	int y;
+
+	if (n == s->fail)
+		return fm_error(err, FM_RESOURCE_PROCESSING_ERROR, "frame %d failed", (int)n);
+	for (y = 0; y < f->height; y++)
+		memset(f->data[0] + (size_t)y * f->linesize[0], (int)(10 * n), (size_t)f->width);
+	for (y = 0; y < f->height / 2; y++) {
+		memset(f->data[1] + (size_t)y * f->linesize[1], 128, (size_t)f->width / 2);
+		memset(f->data[2] + (size_t)y * f->linesize[2], 128, (size_t)f->width / 2);
+	}
+	return 0;
+}
+
+static int took(void *ctx, const AVFrame *f)
+{
+	struct source *s = ctx;
+
+	if (s->seen < 16)
+		s->levels[s->seen] = f->data[0][0];
+	s->seen++;
+	return 0;
+}
+
+static void test_frame_source(const char *dir)
+{
+	struct fm_error e = FM_ERROR_INIT;
+	char *path = fm_xasprintf("%s/made.mp4", dir);
+	struct source s = {.fail = -1};
+	struct fm_render r = {
+	    .graph = "[src]null[v]",
+	    .path = path,
+	    .fps_num = 25,
+	    .fps_den = 1,
+	    .src_width = 64,
+	    .src_height = 48,
+	    .src_pix_fmt = AV_PIX_FMT_YUV420P,
+	    .src_frames = 12,
+	    .src_frame = grey,
+	    .frame_out = took,
+	    .frames_ctx = &s,
+	};
+	struct probe p;
+
+	OK(fm_render_run(&r, &e) == 0, "source: the caller's frames render");
+	if (e.message[0])
+		tap_diag("%s", e.message);
+	OK(probe(path, &p) >= 0 && p.codec[0] == AV_CODEC_ID_H264 && p.width == 64 &&
+	       p.height == 48,
+	   "source: an H.264 file of the source's size");
+	IS_INT(p.packets[0], 12, "source: exactly src_frames frames");
+	unlink(path);
+
+	r.path = NULL; /* a pass without a file hands the frames back */
+	r.graph = "[src]scale=32:24[v]";
+	OK(fm_render_run(&r, &e) == 0, "frame_out: a pass without a file");
+	IS_INT(s.seen, 12, "frame_out: every frame, once");
+	OK(s.levels[0] == 10 * 0 && s.levels[5] == 10 * 5 && s.levels[11] == 10 * 11,
+	   "frame_out: the frames in order, as the graph made them");
+
+	r.path = path;
+	r.graph = "[src]null[v]";
+	s.fail = 7;
+	OK(fm_render_run(&r, &e) < 0 && strstr(e.message, "frame 7 failed"),
+	   "source: a frame that fails fails the render with its error: %s", e.message);
+	s.fail = -1;
+	r.src_frame = NULL;
+	OK(fm_render_run(&r, &e) < 0 && strstr(e.message, "'src' is not connected"),
+	   "source: [src] without src_frame is an unconnected input: %s", e.message);
+	r.src_frame = grey;
+	r.graph = "color=s=64x48:d=1[v]";
+	OK(fm_render_run(&r, &e) < 0 && strstr(e.message, "no input [src]"),
+	   "source: src_frame with a graph that never reads it is refused: %s", e.message);
+	r.graph = "[src]null[v]";
+	r.src_width = 0;
+	OK(fm_render_run(&r, &e) < 0 && e.code == FM_VALIDATION_ERROR,
+	   "source: a source without a size is a validation error");
+	IS_INT(entries(dir), 0, "source: failures leave no file behind");
+	free(path);
+	fm_error_release(&e);
+}
+
 void test_render(void)
 {
 	char *dir = tmp_dir();
@@ -584,6 +675,7 @@ void test_render(void)
 	test_filter_log();
 	test_cancel(dir);
 	test_failures(dir);
+	test_frame_source(dir);
 	rm_rf(dir);
 	free(dir);
 }
