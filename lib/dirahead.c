@@ -2,13 +2,13 @@
  * Task folders made ahead on one thread (dirahead.h). A folder asked for
  * is shared by the queue and the task: each holds a reference, and its
  * state says who got there first. The thread makes a folder only if it
- * moves it from ASKED to BUSY; the task, taking or dropping it, moves an
- * ASKED folder to GONE so the thread leaves it alone, and waits out a
- * BUSY one, which is one mkdir away from done.
+ * moves it from ASKED to BUSY. The task never waits for the thread: one
+ * it takes while still ASKED or BUSY is TAKEN, and the loop makes it (or
+ * finds the thread's, mkdir(2) being atomic) itself; one it drops while
+ * BUSY is DROPPED, and the thread removes what it just made.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "dirahead.h"
 #include "util.h"
 
-enum { ASKED, BUSY, MADE, NOT_MADE, GONE };
+enum { ASKED, BUSY, MADE, NOT_MADE, TAKEN, DROPPED };
 
 struct fm_dirahead_item {
 	atomic_int state, refs;
@@ -63,8 +63,14 @@ static void *dirahead_main(void *arg)
 			d->tail = NULL;
 		d->n--;
 		pthread_mutex_unlock(&d->lock);
-		if (atomic_compare_exchange_strong(&it->state, &asked, BUSY))
-			atomic_store(&it->state, mkdir(it->dir, 0777) == 0 ? MADE : NOT_MADE);
+		if (atomic_compare_exchange_strong(&it->state, &asked, BUSY)) {
+			int made = mkdir(it->dir, 0777) == 0, busy = BUSY;
+
+			if (!atomic_compare_exchange_strong(&it->state, &busy,
+							    made ? MADE : NOT_MADE) &&
+			    busy == DROPPED && made)
+				rmdir(it->dir);
+		}
 		unref(it);
 	}
 }
@@ -122,19 +128,18 @@ struct fm_dirahead_item *fm_dirahead_ask(struct fm_dirahead *d, const char *dir)
 	return it;
 }
 
-/* What became of the folder; after this the thread never touches it. */
-static int settle(struct fm_dirahead_item *it)
+/*
+ * Ends the thread's part: MADE or NOT_MADE when it is done, else the
+ * state is now end (TAKEN or DROPPED), which the thread respects.
+ */
+static int settle(struct fm_dirahead_item *it, int end)
 {
-	for (;;) {
-		int s = atomic_load(&it->state);
+	int s = atomic_load(&it->state);
 
-		if (s == ASKED && atomic_compare_exchange_strong(&it->state, &s, GONE))
-			return GONE;
-		if (s != ASKED && s != BUSY)
-			return s;
-		if (s == BUSY)
-			sched_yield();
-	}
+	while (s == ASKED || s == BUSY)
+		if (atomic_compare_exchange_weak(&it->state, &s, end))
+			return end;
+	return s;
 }
 
 int fm_dirahead_take(struct fm_dirahead_item *it)
@@ -143,7 +148,7 @@ int fm_dirahead_take(struct fm_dirahead_item *it)
 
 	if (!it)
 		return 0;
-	made = settle(it) == MADE;
+	made = settle(it, TAKEN) == MADE;
 	unref(it);
 	return made;
 }
@@ -152,7 +157,7 @@ void fm_dirahead_drop(struct fm_dirahead_item *it)
 {
 	if (!it)
 		return;
-	if (settle(it) == MADE)
+	if (settle(it, DROPPED) == MADE)
 		rmdir(it->dir);
 	unref(it);
 }

@@ -30,8 +30,8 @@ void fm_dirahead_free(struct fm_dirahead *d);
 struct fm_dirahead_item *fm_dirahead_ask(struct fm_dirahead *d, const char *dir);
 /*
  * 1 when the thread made the folder, a new directory of ours; 0 when it
- * did not (it failed, something had the name, or it had not got to it,
- * and now never will). Frees it.
+ * did not (it failed, something had the name, or it was not done yet):
+ * the caller makes it itself then, never waiting for the thread. Frees it.
  */
 int fm_dirahead_take(struct fm_dirahead_item *it);
 /* The task will not run: its folder goes if made here and empty. Frees it. */
