@@ -726,6 +726,7 @@ int main(void)
 	test_spool();
 	test_plan();
 	test_idtab();
+	test_dispatch();
 	test_tally();
 	test_follow();
 	test_slurm();
