@@ -301,6 +301,10 @@ static void emit(struct fm_exec *x, json_object *ev)
 /* The size a value takes in a line. */
 static size_t json_size(json_object *o)
 {
+	/* Most results carry nothing: [] and {} need not be written out to be measured. */
+	if ((json_object_is_type(o, json_type_array) && !json_object_array_length(o)) ||
+	    (json_object_is_type(o, json_type_object) && !json_object_object_length(o)))
+		return 2;
 	return o ? strlen(fm_json_str(o)) : 0;
 }
 
