@@ -33,6 +33,7 @@ struct fm_dirahead {
 	struct fm_dirahead_item *head, *tail;
 	size_t n;
 	int stop, started, broken;
+	int idle; /* the thread waits for more */
 	pthread_t thread;
 };
 
@@ -51,8 +52,11 @@ static void *dirahead_main(void *arg)
 		int asked = ASKED;
 
 		pthread_mutex_lock(&d->lock);
-		while (!d->head && !d->stop)
+		while (!d->head && !d->stop) {
+			d->idle = 1;
 			pthread_cond_wait(&d->more, &d->lock);
+			d->idle = 0;
+		}
 		if (d->stop) {
 			pthread_mutex_unlock(&d->lock);
 			return NULL;
@@ -106,7 +110,7 @@ struct fm_dirahead_item *fm_dirahead_ask(struct fm_dirahead *d, const char *dir)
 	size_t len = strlen(dir);
 	int wake;
 
-	if (!d || d->n >= FM_DIRAHEAD_MAX || !start(d))
+	if (!d || !start(d))
 		return NULL;
 	it = fm_xmalloc(sizeof(*it) + len + 1);
 	memcpy(it->dir, dir, len + 1);
@@ -114,8 +118,17 @@ struct fm_dirahead_item *fm_dirahead_ask(struct fm_dirahead *d, const char *dir)
 	atomic_init(&it->refs, 2);
 	it->next = NULL;
 	pthread_mutex_lock(&d->lock);
-	/* Only an idle thread needs waking: a busy one finds it on its next look. */
-	wake = !d->head;
+	if (d->n >= FM_DIRAHEAD_MAX) {
+		pthread_mutex_unlock(&d->lock);
+		free(it);
+		return NULL;
+	}
+	/*
+	 * An idle thread is woken for a batch, not for each folder: a wake
+	 * per task cost the two sides about what the thread saved the loop.
+	 * A busy one finds the folder on its next look.
+	 */
+	wake = d->idle && d->n + 1 >= FM_DIRAHEAD_BATCH;
 	if (d->tail)
 		d->tail->next = it;
 	else

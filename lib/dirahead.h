@@ -16,6 +16,11 @@
 
 /* Folders waiting for the thread at most; past that, the loop makes its own. */
 #define FM_DIRAHEAD_MAX 1024
+/*
+ * Folders asked for before an idle thread is woken: it makes them in one
+ * go. One the loop needs sooner it makes itself (fm_dirahead_take).
+ */
+#define FM_DIRAHEAD_BATCH 16
 
 struct fm_dirahead;
 struct fm_dirahead_item;

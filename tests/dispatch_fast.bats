@@ -118,15 +118,15 @@ done_with() { # closes the input and waits for filmeto-run
 	wait_for seen completed first
 	plain held "{\"hold\":\"$PWD/go\"}" >&"$feed"
 	wait_for seen started held
-	for i in $(seq 1 20); do plain "w$i"; done >&"$feed"
-	# They wait behind the held one, their folders already there.
-	wait_for test -d out/w20
-	for i in $(seq 1 20); do echo "{\"type\":\"cancel\",\"task_id\":\"w$i\"}"; done >&"$feed"
-	wait_for seen cancelled w20
+	for i in $(seq 1 40); do plain "w$i"; done >&"$feed"
+	# They wait behind the held one, the folders of the first already there.
+	wait_for test -d out/w16
+	for i in $(seq 1 40); do echo "{\"type\":\"cancel\",\"task_id\":\"w$i\"}"; done >&"$feed"
+	wait_for seen cancelled w40
 	touch go
 	done_with
-	holds events 'len(by("cancelled")) == 20' 'one("completed", "held")'
-	for i in $(seq 1 20); do [ ! -e "out/w$i" ]; done
+	holds events 'len(by("cancelled")) == 40' 'one("completed", "held")'
+	for i in $(seq 1 40); do [ ! -e "out/w$i" ]; done
 	[ -f out/held/id.txt ]
 }
 
