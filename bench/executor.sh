@@ -14,12 +14,15 @@
 #      filmeto-run has mapped, and xargs -P2's peak RSS;
 #   4. latency: task line in to started line out, warm pool (latency.py).
 # Every run writes to a fresh output directory and nothing is deleted
-# until the end: on a file system without a journal, ext4 skips inodes
-# freed in the last minute when it allocates, which would charge
-# filmeto-run's per-task mkdir for the benchmark's own clean-up.
+# until the end: on a file system without a journal (this machine's
+# ext4), allocating an inode walks past every one freed in the last 1 to
+# 5 minutes, which would charge filmeto-run's per-task mkdir for the
+# benchmark's own clean-up. For the same reason a second run within
+# minutes of the first, or beside others deleting much, reads slower
+# and costs more CPU a task: compare figures taken alike.
 set -eu
 N=${N:-10000}
-NX=${NX:-1000}	 # xargs runs ~250 processes/s here: fewer tasks, same rate measure
+NX=${NX:-1000}	 # xargs runs ~250-900 processes/s here: fewer tasks, same rate measure
 NPAR=${NPAR:-500} # GNU parallel is slower still
 BIG=${BIG:-100000}
 ROUNDS=${ROUNDS:-3}
