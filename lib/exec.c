@@ -178,6 +178,8 @@ struct fm_exec {
 	int norphans;		    /* orphans still to reap at the last look */
 	struct fm_slurm_run *slurm; /* --executor slurm, else NULL */
 	struct fm_dirahead *dirs;   /* task folders made ahead */
+	double out_since;	    /* when the oldest event not yet written out was */
+	int out_tty;		    /* events go to a terminal: never held */
 	/* The last plugin found for a task: streams name the same one again and again. */
 	char *found_plugin, *found_tool;
 	const struct fm_manifest *found;
@@ -291,11 +293,32 @@ static const char *first_output(const struct entry *e)
 
 static void emit(struct fm_exec *x, json_object *ev)
 {
-	if (x->o.on_event)
+	if (x->o.on_event) {
 		x->o.on_event(x->o.event_ctx, ev);
-	else
+	} else {
+		if (!x->out->len)
+			x->out_since = fm_now();
 		fm_writer_json(x->out, ev);
+	}
 	json_object_put(ev);
+}
+
+/*
+ * How much longer events may wait in the buffer before the loop blocks:
+ * while a plugin works on a task its answer usually comes within
+ * FM_EVENT_HOLD, and the events of both go out in one write. A terminal,
+ * or nothing running that could add to them, gets them at once.
+ */
+static double event_hold(const struct fm_exec *x, double now)
+{
+	size_t i;
+
+	if (!x->out->len || x->out_tty || x->o.on_event)
+		return 0;
+	for (i = 0; i < x->nrunning; i++)
+		if (x->running[i]->state == J_RUNNING && x->running[i]->w)
+			return fmax(0, x->out_since + FM_EVENT_HOLD - now);
+	return 0;
 }
 
 /* The size a value takes in a line. */
@@ -2864,8 +2887,15 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	 */
 	n = poll(ps.fds, ps.n, 0);
 	if (n == 0 && wait > 0) {
-		fm_writer_flush(x->out);
-		n = poll(ps.fds, ps.n, isinf(next) ? -1 : (int)ceil(wait * 1000));
+		double now = fm_now(), hold = fmin(event_hold(x, now), wait);
+
+		if (hold > 0)
+			n = poll(ps.fds, ps.n, (int)ceil(hold * 1000));
+		if (n == 0) {
+			fm_writer_flush(x->out);
+			wait = next - fm_now();
+			n = poll(ps.fds, ps.n, isinf(next) ? -1 : (int)ceil(fmax(wait, 0) * 1000));
+		}
 	}
 	if (n > 0) {
 		if (ps.fds[0].revents)
@@ -3177,6 +3207,7 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;
+	x->out_tty = isatty(out->fd);
 	x->extra_fd = -1;
 	x->wake_at = INFINITY;
 	x->prep_pipe[0] = x->prep_pipe[1] = -1;
