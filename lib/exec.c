@@ -33,6 +33,7 @@
 #include "cache.h"
 #include "combine.h"
 #include "config.h"
+#include "dirahead.h"
 #include "exec.h"
 #include "fs.h"
 #include "host.h"
@@ -110,6 +111,8 @@ struct job {
 	double started, deadline, idle_at, beat_at, retry_at, ready_since, cancel_at;
 	struct job *prev, *next; /* ready list, or backoff list */
 	char *dir, *cache_key;
+	struct fm_dirahead_item *ahead; /* its folder, asked for ahead */
+	int dir_made;			/* this attempt's folder is new and ours */
 	unsigned nlogs;
 	unsigned long mark; /* cycle search */
 };
@@ -130,11 +133,19 @@ struct pool {
 	const struct fm_manifest *m;
 	struct worker *workers;
 	int n;
+	int host_dirs; /* a ready process showed that we make its task folders */
 	struct pool *next;
+};
+
+struct pollset {
+	struct pollfd *fds;
+	struct worker **owner;
+	size_t n, fdcap, ownercap;
 };
 
 struct fm_exec {
 	struct fm_exec_opts o;
+	struct pollset ps; /* the loop's, kept from turn to turn */
 	struct fm_plugins plugins;
 	struct fm_config config;
 	struct fm_writer *out;
@@ -161,9 +172,15 @@ struct fm_exec {
 	size_t npubs, pubs_running;
 	struct fm_prep **lingering; /* of tasks that ended first, still stopping */
 	size_t nlingering;
-	double orphans_at;		/* next look for orphans plugins left */
-	int norphans;			/* orphans still to reap at the last look */
-	struct fm_slurm_run *slurm;	/* --executor slurm, else NULL */
+	double orphans_at;	    /* next look for orphans plugins left */
+	int norphans;		    /* orphans still to reap at the last look */
+	struct fm_slurm_run *slurm; /* --executor slurm, else NULL */
+	struct fm_dirahead *dirs;   /* task folders made ahead */
+	double out_since;	    /* when the oldest event not yet written out was */
+	int out_tty;		    /* events go to a terminal: never held */
+	/* The last plugin found for a task: streams name the same one again and again. */
+	char *found_plugin, *found_tool;
+	const struct fm_manifest *found;
 	char *slurm_exe, *slurm_shared; /* what its nodes run, and where */
 };
 
@@ -274,16 +291,41 @@ static const char *first_output(const struct entry *e)
 
 static void emit(struct fm_exec *x, json_object *ev)
 {
-	if (x->o.on_event)
+	if (x->o.on_event) {
 		x->o.on_event(x->o.event_ctx, ev);
-	else
+	} else {
+		if (!x->out->len)
+			x->out_since = fm_now();
 		fm_writer_json(x->out, ev);
+	}
 	json_object_put(ev);
+}
+
+/*
+ * How much longer events may wait in the buffer before the loop blocks:
+ * while a plugin works on a task its answer usually comes within
+ * FM_EVENT_HOLD, and the events of both go out in one write. A terminal,
+ * or nothing running that could add to them, gets them at once.
+ */
+static double event_hold(const struct fm_exec *x, double now)
+{
+	size_t i;
+
+	if (!x->out->len || x->out_tty || x->o.on_event)
+		return 0;
+	for (i = 0; i < x->nrunning; i++)
+		if (x->running[i]->state == J_RUNNING && x->running[i]->w)
+			return fmax(0, x->out_since + FM_EVENT_HOLD - now);
+	return 0;
 }
 
 /* The size a value takes in a line. */
 static size_t json_size(json_object *o)
 {
+	/* Most results carry nothing: [] and {} need not be written out to be measured. */
+	if ((json_object_is_type(o, json_type_array) && !json_object_array_length(o)) ||
+	    (json_object_is_type(o, json_type_object) && !json_object_object_length(o)))
+		return 2;
 	return o ? strlen(fm_json_str(o)) : 0;
 }
 
@@ -504,6 +546,8 @@ static void job_free(struct job *j)
 		fm_prep_stop(j->prep);
 		fm_prep_free(j->prep);
 	}
+	/* A task that never ran leaves no folder behind. */
+	fm_dirahead_drop(j->ahead);
 	fm_task_release(&j->t);
 	json_object_put(j->needs);
 	free(j->deps);
@@ -783,6 +827,7 @@ static void cancel_job(struct fm_exec *x, struct job *j, const char *why)
 }
 
 static void make_ready(struct fm_exec *x, struct job *j);
+static int cacheable(const struct fm_exec *x, const struct job *j);
 
 /* A film asked for placeholders goes on when a scene's task fails. */
 static int tolerates(const struct fm_exec *x, const struct job *j)
@@ -912,6 +957,35 @@ static int resolve_outputs(struct fm_exec *x, struct job *j, struct fm_error *er
 	return 0;
 }
 
+/*
+ * Whether we make j's folder: for the cache, or for a plugin whose ready
+ * process did not say it makes its own (send_task). A task with inputs
+ * to fetch, a built-in and a Slurm job are left as they were.
+ */
+static int host_makes_dir(struct fm_exec *x, const struct job *j)
+{
+	struct pool *p;
+
+	if (j->m->serve || x->slurm || json_object_array_length(j->t.resources))
+		return 0;
+	if (cacheable(x, j))
+		return 1;
+	for (p = x->pools; p; p = p->next)
+		if (p->m == j->m)
+			return p->host_dirs;
+	return 0;
+}
+
+/* The folder of a task that will run soon is asked for on the thread. */
+static void dir_ahead(struct fm_exec *x, struct job *j)
+{
+	if (j->ahead || j->localized || !host_makes_dir(x, j))
+		return;
+	if (!j->dir)
+		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	j->ahead = fm_dirahead_ask(x->dirs, j->dir);
+}
+
 static void make_ready(struct fm_exec *x, struct job *j)
 {
 	struct fm_error err = FM_ERROR_INIT;
@@ -923,6 +997,7 @@ static void make_ready(struct fm_exec *x, struct job *j)
 	j->state = J_READY;
 	j->ready_since = fm_now();
 	ready_insert(x, j);
+	dir_ahead(x, j);
 }
 
 /* --- workers ------------------------------------------------------------ */
@@ -1019,6 +1094,8 @@ static void attempt_failed(struct fm_exec *x, struct job *j, struct fm_error *er
 	running_remove(x, j);
 	if (j->w)
 		worker_detach(j->w, j);
+	/* The plugin may have removed its folder: the next attempt makes it again. */
+	j->dir_made = 0;
 	if (j->cancelling || x->cancel_all) {
 		fm_error_release(err);
 		j->state = J_BACKOFF; /* not running: finish must not look for it */
@@ -1215,7 +1292,7 @@ static void send_task(struct worker *w, struct job *j)
 	/* Silence counts from here: a plugin still starting has startup.timeout. */
 	j->idle_at = fm_now() + idle_timeout(j);
 
-	if (!own || !json_object_get_boolean(own))
+	if ((!own || !json_object_get_boolean(own)) && !j->dir_made)
 		/* A failure shows up as the plugin's own error writing there. */
 		fm_mkdirs(j->dir, NULL);
 
@@ -1383,7 +1460,7 @@ static int from_cache(struct fm_exec *x, struct job *j)
 	if (film_job(x, j))
 		return film_reuse(x, j);
 	fm_result_init(&res, j->e->text);
-	hit = fm_mkdirs(j->dir, NULL) == 0 &&
+	hit = (j->dir_made || fm_mkdirs(j->dir, NULL) == 0) &&
 	      fm_cache_get(x->o.cache_dir, j->cache_key, j->dir, &res) == 0;
 	if (hit)
 		answer_cached(x, j, &res);
@@ -1454,7 +1531,14 @@ static int task_dir(struct fm_exec *x, struct job *j)
 
 	if (!j->dir)
 		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
-	if (fm_host_output_dir(j->dir, &err) == 0)
+	if (j->ahead) {
+		j->dir_made = fm_dirahead_take(j->ahead);
+		j->ahead = NULL;
+	}
+	/* A folder made just now is a new directory: nothing was planted there. */
+	if (!j->dir_made && host_makes_dir(x, j))
+		j->dir_made = mkdir(j->dir, 0777) == 0;
+	if (j->dir_made || fm_host_output_dir(j->dir, &err) == 0)
 		return 0;
 	j->state = J_BACKOFF; /* neither ready nor running any more */
 	fail_job(x, j, &err);
@@ -1787,8 +1871,12 @@ static int take_line(struct fm_exec *x, struct worker *w, const char *line, size
 	}
 	if (msg.kind == FM_RPC_NOTIFICATION) {
 		if (!strcmp(msg.method, "ready") && !w->ready) {
+			json_object *own =
+			    fm_json_get(msg.params, "creates_output_dir", json_type_boolean);
+
 			w->ready = 1;
 			w->h.info = fm_json_ref_or_object(msg.params);
+			w->pool->host_dirs = !own || !json_object_get_boolean(own);
 			for (i = 0; i < w->ninflight; i++)
 				send_task(w, w->inflight[i]);
 		} else if (!strcmp(msg.method, "progress") || !strcmp(msg.method, "heartbeat")) {
@@ -2533,6 +2621,34 @@ static int film_options(struct fm_exec *x, struct job *j, struct fm_error *err)
 	return 0;
 }
 
+static int same_name(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The plugin for t: the one found for the task before when it asks the same. */
+static const struct fm_manifest *find_plugin(struct fm_exec *x, const struct fm_task *t,
+					     struct fm_error *err)
+{
+	const struct fm_manifest *m;
+
+	if (x->found && same_name(x->found_plugin, t->plugin_name) &&
+	    !strcmp(x->found_tool, t->tool_name))
+		return x->found;
+	m = fm_plugins_find(&x->plugins,
+			    t->plugin_name ? t->plugin_name
+					   : fm_config_default_plugin(&x->config, t->tool_name),
+			    t->tool_name, err);
+	if (m) {
+		free(x->found_plugin);
+		free(x->found_tool);
+		x->found_plugin = t->plugin_name ? fm_xstrdup(t->plugin_name) : NULL;
+		x->found_tool = fm_xstrdup(t->tool_name);
+		x->found = m;
+	}
+	return m;
+}
+
 static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 {
 	struct fm_error err = FM_ERROR_INIT;
@@ -2569,11 +2685,7 @@ static void new_task(struct fm_exec *x, json_object *obj, unsigned long lineno)
 	    (!t.plugin_name || !strcmp(t.plugin_name, "combine")))
 		m = fm_combine_manifest(&err);
 	else
-		m = fm_plugins_find(&x->plugins,
-				    t.plugin_name
-					? t.plugin_name
-					: fm_config_default_plugin(&x->config, t.tool_name),
-				    t.tool_name, &err);
+		m = find_plugin(x, &t, &err);
 	if (m && m->serve && film_options(x, j, &err) < 0)
 		m = NULL;
 	if (!m) {
@@ -2698,12 +2810,6 @@ static void input_line(struct fm_exec *x, const struct fm_reader *in, const char
 
 /* --- the loop ----------------------------------------------------------- */
 
-struct pollset {
-	struct pollfd *fds;
-	struct worker **owner;
-	size_t n, fdcap, ownercap;
-};
-
 static void watch_fd(struct pollset *ps, int fd, short events, struct worker *w)
 {
 	if (fd < 0)
@@ -2729,13 +2835,15 @@ static void on_signals(struct fm_exec *x)
  */
 static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 {
-	struct pollset ps = {0};
+	/* Taken while in use, so a turn inside a callback has its own. */
+	struct pollset ps = x->ps;
 	unsigned long live = x->live;
 	double next = fmin(tick(x), slurm_step(x)), wait;
 	int room, read_input, n, prepared = 0, published = 0;
 	struct pool *p;
 	size_t i;
 
+	x->ps = (struct pollset){0};
 	schedule(x);
 	/* What schedule handed to Slurm gathers for a moment before it goes. */
 	next = fmin(next, slurm_step(x));
@@ -2777,8 +2885,15 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 	 */
 	n = poll(ps.fds, ps.n, 0);
 	if (n == 0 && wait > 0) {
-		fm_writer_flush(x->out);
-		n = poll(ps.fds, ps.n, isinf(next) ? -1 : (int)ceil(wait * 1000));
+		double now = fm_now(), hold = fmin(event_hold(x, now), wait);
+
+		if (hold > 0)
+			n = poll(ps.fds, ps.n, (int)ceil(hold * 1000));
+		if (n == 0) {
+			fm_writer_flush(x->out);
+			wait = next - fm_now();
+			n = poll(ps.fds, ps.n, isinf(next) ? -1 : (int)ceil(fmax(wait, 0) * 1000));
+		}
 	}
 	if (n > 0) {
 		if (ps.fds[0].revents)
@@ -2835,8 +2950,10 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 				    ps.fds[i].fd == w->h.proc.err);
 		}
 	}
-	free(ps.fds);
-	free(ps.owner);
+	ps.n = 0;
+	free(x->ps.fds);
+	free(x->ps.owner);
+	x->ps = ps;
 	if (prepared)
 		collect_preps(x);
 	if (published)
@@ -2847,6 +2964,12 @@ static void turn(struct fm_exec *x, struct fm_reader *in, int *lines_ok)
 		x->dead = w->next;
 		worker_free(w);
 	}
+	/*
+	 * A slot freed this turn takes its next task now, so the request
+	 * goes out in the write below rather than after another poll: with
+	 * a fast plugin, that poll is most of the time it waits for work.
+	 */
+	schedule(x);
 	/* Requests queued this turn go out now if the pipe takes them. */
 	for (p = x->pools; p; p = p->next) {
 		struct worker *w, *wn;
@@ -3074,10 +3197,12 @@ int fm_exec_new(struct fm_exec **xp, const struct fm_exec_opts *o, struct fm_wri
 	x->o.cache_dir = o->cache_dir ? fm_xstrdup(o->cache_dir) : NULL;
 	x->o.limits = o->limits ? json_object_get(o->limits) : NULL;
 	x->o.film = o->film ? fm_abspath(o->film) : NULL;
+	x->dirs = fm_dirahead_new();
 	fm_combine_manifest(NULL); /* built now, before any thread can ask */
 	if (x->o.jobs < 1)
 		x->o.jobs = 1;
 	x->out = out;
+	x->out_tty = isatty(out->fd);
 	x->extra_fd = -1;
 	x->wake_at = INFINITY;
 	x->prep_pipe[0] = x->prep_pipe[1] = -1;
@@ -3123,6 +3248,11 @@ void fm_exec_free(struct fm_exec *x)
 		free(e);
 	}
 	fm_idtab_release(&x->ids);
+	fm_dirahead_free(x->dirs);
+	free(x->found_plugin);
+	free(x->found_tool);
+	free(x->ps.fds);
+	free(x->ps.owner);
 	while (x->nlingering)
 		fm_prep_free(x->lingering[--x->nlingering]);
 	free(x->lingering);

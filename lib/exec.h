@@ -28,6 +28,8 @@
 #define FM_RETRY_BASE	 0.5   /* first backoff, doubled per attempt */
 #define FM_RETRY_MAX	 30.0  /* longest backoff */
 #define FM_READY_PER_JOB 64    /* ready tasks buffered per -j slot */
+/* Seconds events may wait for a running task's answer to share its write. */
+#define FM_EVENT_HOLD 0.002
 
 /* The largest FILM.json read for its stamp (-o's film reused). */
 #define FM_FILM_SIDECAR_MAX (64 << 20)

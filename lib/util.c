@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,13 +98,27 @@ double fm_now(void)
 
 void fm_timestamp_at(double t, char buf[32])
 {
+	/* Events come thousands a second: the date and time change once a second. */
+	static _Thread_local time_t last_sec = -1;
+	static _Thread_local char last[24];
+	static _Thread_local size_t last_len;
 	time_t sec = (time_t)t;
 	int ms = (int)((t - (double)sec) * 1000);
 	struct tm tm;
 
-	gmtime_r(&sec, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), 8, ".%03dZ", ms < 0 ? 0 : ms > 999 ? 999 : ms);
+	if (sec != last_sec) {
+		gmtime_r(&sec, &tm);
+		last_len = strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = sec;
+	}
+	ms = ms < 0 ? 0 : ms > 999 ? 999 : ms;
+	memcpy(buf, last, last_len);
+	buf[last_len] = '.';
+	buf[last_len + 1] = (char)('0' + ms / 100);
+	buf[last_len + 2] = (char)('0' + ms / 10 % 10);
+	buf[last_len + 3] = (char)('0' + ms % 10);
+	buf[last_len + 4] = 'Z';
+	buf[last_len + 5] = '\0';
 }
 
 void fm_timestamp(char buf[32])
@@ -222,9 +237,47 @@ int fm_json_surrogates(const char *buf, size_t len, size_t *at,
 	return 0;
 }
 
+/*
+ * One tokener per thread, kept: making one (its stack of FM_JSON_DEPTH
+ * levels) cost as much as parsing a short line.
+ */
+static pthread_key_t tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static void tok_free(void *tok)
+{
+	json_tokener_free(tok);
+}
+
+static void tok_key_make(void)
+{
+	(void)pthread_key_create(&tok_key, tok_free);
+}
+
+static json_tokener *tokener(void)
+{
+	json_tokener *tok;
+
+	pthread_once(&tok_once, tok_key_make);
+	tok = pthread_getspecific(tok_key);
+	if (tok) {
+		json_tokener_reset(tok);
+		return tok;
+	}
+	tok = json_tokener_new_ex(FM_JSON_DEPTH);
+	if (tok) {
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+		if (pthread_setspecific(tok_key, tok) != 0) {
+			json_tokener_free(tok);
+			tok = NULL;
+		}
+	}
+	return tok;
+}
+
 int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err)
 {
-	json_tokener *tok = json_tokener_new_ex(FM_JSON_DEPTH);
+	json_tokener *tok = tokener();
 	json_object *obj;
 	enum json_tokener_error jerr;
 	const char *q;
@@ -233,7 +286,6 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 	*out = NULL;
 	if (!tok)
 		return fm_error(err, FM_VALIDATION_ERROR, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	off = json_tokener_get_parse_end(tok);
@@ -243,7 +295,6 @@ int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_erro
 		jerr = json_tokener_get_error(tok);
 		off = len;
 	}
-	json_tokener_free(tok);
 	if (jerr == json_tokener_continue) {
 		json_object_put(obj);
 		return fm_error(err, FM_VALIDATION_ERROR,

@@ -62,6 +62,7 @@ void test_spool(void);
 void test_plan(void);
 void test_idtab(void);
 void test_addr(void);
+void test_dispatch(void);
 void test_tally(void);
 void test_follow(void);
 void test_slurm(void);

@@ -728,6 +728,7 @@ int main(void)
 	test_plan();
 	test_idtab();
 	test_addr();
+	test_dispatch();
 	test_tally();
 	test_follow();
 	test_slurm();
