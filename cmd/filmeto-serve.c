@@ -776,9 +776,6 @@ static void preflight(struct evhttp_request *req, const struct fm_route_match *m
 
 /* --- ownership ---------------------------------------------------------- */
 
-/* Where a task records the name of the key that queued it. */
-#define OWNER_KEY "queued_by"
-
 /* Whether the request's key may see task id (which the spool holds). */
 static int may_see(struct request *r, struct fm_spool *sp, const char *id)
 {
@@ -791,7 +788,7 @@ static int may_see(struct request *r, struct fm_spool *sp, const char *id)
 		return 1;
 	if (fm_spool_find(sp, id, &e, NULL) < 0 || fm_spool_task(sp, &e, &task, NULL) < 0)
 		return 0;
-	owner = fm_json_get_string(fm_json_get(task, "metadata", json_type_object), OWNER_KEY);
+	owner = fm_json_get_string(fm_json_get(task, "metadata", json_type_object), FM_OWNER_KEY);
 	ok = owner && !strcmp(owner, r->key->name);
 	json_object_put(task);
 	return ok;
@@ -853,9 +850,9 @@ static void set_owner(struct request *r, json_object *task)
 	/* Metadata that is no object is the checker's to refuse. */
 	if (!json_object_is_type(meta, json_type_object))
 		return;
-	json_object_object_del(meta, OWNER_KEY);
+	json_object_object_del(meta, FM_OWNER_KEY);
 	if (r->key)
-		json_object_object_add(meta, OWNER_KEY, json_object_new_string(r->key->name));
+		json_object_object_add(meta, FM_OWNER_KEY, json_object_new_string(r->key->name));
 	restrict_fetch(r, task);
 }
 

@@ -144,7 +144,7 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 		   const atomic_int *stop)
 {
 	json_object *k = json_object_new_object(), *inputs = json_object_new_array();
-	const char *image;
+	const char *image, *owner;
 	char hex[65];
 	size_t i;
 
@@ -174,6 +174,8 @@ char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_ob
 	json_object_object_add(k, "tool", json_object_new_string(t->tool_name));
 	json_object_object_add(k, "parameters", sorted(t->parameters, 0));
 	json_object_object_add(k, "inputs", inputs);
+	if ((owner = fm_json_get_string(t->metadata, FM_OWNER_KEY)))
+		json_object_object_add(k, "owner", json_object_new_string(owner));
 	/* Another endpoint or model in config.yaml is another output. */
 	if (settings)
 		json_object_object_add(k, "settings", sorted(settings, 1));

@@ -22,7 +22,10 @@ int fm_hash_string(const char *s, char hex[65]);
  * The task's key, or NULL when an input cannot be read, no hash could be
  * made, or *stop (may be NULL) was set while the inputs were hashed (the
  * task then runs uncached). settings (the plugin's
- * config.yaml settings, or NULL) are part of it. Safe on any thread when
+ * config.yaml settings, or NULL) are part of it, and so is the key of
+ * filmeto-serve that queued it (t->metadata's FM_OWNER_KEY): another
+ * key's task is not answered from this one's outputs, which would hand
+ * them over and tell it what this one rendered. Safe on any thread when
  * t and settings are that thread's own.
  */
 char *fm_cache_key(const struct fm_manifest *m, const struct fm_task *t, json_object *settings,

@@ -1547,7 +1547,7 @@ static int task_dir(struct fm_exec *x, struct job *j)
 
 static void begin_prep(struct fm_exec *x, struct job *j)
 {
-	struct fm_prep_in in = {j->t.resources, NULL, x->o.cache_dir, NULL, NULL, NULL, NULL};
+	struct fm_prep_in in = {.resources = j->t.resources, .cache_dir = x->o.cache_dir};
 	struct fm_error err = FM_ERROR_INIT;
 
 	list_unlink(j);
@@ -1560,6 +1560,7 @@ static void begin_prep(struct fm_exec *x, struct job *j)
 		in.tool = j->t.tool_name;
 		in.parameters = j->t.parameters;
 		in.settings = j->settings;
+		in.owner = fm_json_get_string(j->t.metadata, FM_OWNER_KEY);
 	}
 	begin_attempt(x, j, J_PREPARING);
 	if (fm_prep_start(&j->prep, &in, x->prep_pipe[1], &err) < 0)

@@ -14,6 +14,13 @@
 /* Tool types of DESIGN §2; a manifest may name others. */
 extern const char *const fm_tool_types[];
 
+/*
+ * Where a task records the name of the filmeto-serve key that queued it
+ * (in its metadata). Outputs are shared through the cache only among
+ * tasks of one key (lib/cache.h).
+ */
+#define FM_OWNER_KEY "queued_by"
+
 struct fm_task {
 	char *task_id;
 	char *tool_name;

@@ -27,7 +27,7 @@ struct fm_prep {
 	int notify_fd;
 	/* The thread's own until done; the owner's after. */
 	json_object *resources, *parameters, *settings;
-	char *dir, *cache_dir, *tool, *key;
+	char *dir, *cache_dir, *tool, *key, *owner;
 	const struct fm_manifest *m;
 	int rc;
 	struct fm_error err;
@@ -77,8 +77,14 @@ static void *prep_main(void *arg)
 		t.tool_name = p->tool;
 		t.parameters = p->parameters;
 		t.resources = p->resources;
+		if (p->owner) {
+			t.metadata = json_object_new_object();
+			json_object_object_add(t.metadata, FM_OWNER_KEY,
+					       json_object_new_string(p->owner));
+		}
 		/* NULL when an input cannot be read: the task runs uncached. */
 		p->key = fm_cache_key(p->m, &t, p->settings, &p->stop);
+		json_object_put(t.metadata);
 	}
 	atomic_store(&p->done, 1);
 	/* After done: the loop that wakes must find it set. A full pipe wakes it too. */
@@ -135,6 +141,7 @@ static void prep_release(struct fm_prep *p)
 	free(p->cache_dir);
 	free(p->tool);
 	free(p->key);
+	free(p->owner);
 	fm_error_release(&p->err);
 	free(p);
 }
@@ -156,6 +163,7 @@ int fm_prep_start(struct fm_prep **pp, const struct fm_prep_in *in, int notify_f
 		p->tool = fm_xstrdup(in->tool);
 		p->parameters = copy(in->parameters);
 		p->settings = copy(in->settings);
+		p->owner = in->owner ? fm_xstrdup(in->owner) : NULL;
 	}
 	/* Signals are the loop's business: the thread starts with all blocked. */
 	sigfillset(&all);

@@ -26,6 +26,7 @@ struct fm_prep_in {
 	const struct fm_manifest *m;
 	const char *tool;
 	json_object *parameters, *settings; /* settings may be NULL */
+	const char *owner;		    /* the task's FM_OWNER_KEY, or NULL */
 };
 
 /*

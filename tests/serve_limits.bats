@@ -277,3 +277,24 @@ PY
 	[[ "$(field 'b["result"]["error"]["message"]')" == *"127.0.0.1 is a loopback address"* ]]
 	[ -z "$(ls "$XDG_CACHE_HOME"/filmeto/downloads/public)" ]
 }
+
+@test "the output cache is shared only among one key's tasks: another key's same task is rendered anew, the same key's is answered from it" {
+	printf 'alice %s\nbob %s\n' "$KEY" "${KEY}bb" >keys
+	chmod 600 keys
+	export FILMETO_PLUGIN_PATH="$ROOT/plugins"
+	serve --key-file keys --workers 1
+	card() { printf '{"task_id":"%s","tool_name":"text2image","plugin_name":"titlecard","parameters":{"prompt":"a secret plot twist"}}' "$1"; }
+	cached() { # ID KEY: the final line's metadata.cached, null when absent
+		api GET "/api/v1/tasks/$1" -H "Authorization: Bearer $2" >/dev/null
+		field 'b["result"]["metadata"].get("cached")'
+	}
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $KEY" --data-binary "$(card a1)")" = 201 ]
+	wait_for eval '[ "$(state a1 -H "Authorization: Bearer $KEY")" = done ]'
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer ${KEY}bb" --data-binary "$(card b1)")" = 201 ]
+	[ "$(api POST /api/v1/tasks -H "Authorization: Bearer $KEY" --data-binary "$(card a2)")" = 201 ]
+	wait_for eval '[ "$(state b1 -H "Authorization: Bearer ${KEY}bb")" = done ]'
+	wait_for eval '[ "$(state a2 -H "Authorization: Bearer $KEY")" = done ]'
+	[ "$(cached a1 "$KEY")" = null ]
+	[ "$(cached b1 "${KEY}bb")" = null ]
+	[ "$(cached a2 "$KEY")" = true ]
+}
