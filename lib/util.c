@@ -275,17 +275,43 @@ static json_tokener *tokener(void)
 	return tok;
 }
 
+/*
+ * A line refused may leave the tokener in the middle of something that
+ * json_tokener_reset does not clear (json-c 0.16 keeps a pending high
+ * surrogate, which the next line's first pair would then decode after a
+ * U+FFFD): the tokener of a refused line is thrown away, not kept.
+ */
+static void tok_drop(json_tokener *tok)
+{
+	(void)pthread_setspecific(tok_key, NULL);
+	json_tokener_free(tok);
+}
+
+static int parse_with(json_tokener *tok, const char *buf, size_t len, json_object **out,
+		      struct fm_error *err);
+
 int fm_json_parse(const char *buf, size_t len, json_object **out, struct fm_error *err)
 {
 	json_tokener *tok = tokener();
+	int rc;
+
+	*out = NULL;
+	if (!tok)
+		return fm_error(err, FM_VALIDATION_ERROR, "out of memory");
+	rc = parse_with(tok, buf, len, out, err);
+	if (rc < 0)
+		tok_drop(tok);
+	return rc;
+}
+
+static int parse_with(json_tokener *tok, const char *buf, size_t len, json_object **out,
+		      struct fm_error *err)
+{
 	json_object *obj;
 	enum json_tokener_error jerr;
 	const char *q;
 	size_t off, i, at;
 
-	*out = NULL;
-	if (!tok)
-		return fm_error(err, FM_VALIDATION_ERROR, "out of memory");
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	off = json_tokener_get_parse_end(tok);

@@ -118,6 +118,24 @@ static void test_json_kept_tokener(void)
 	json_object_put(o);
 	OK(pthread_create(&t, NULL, parse_on_thread, &ok) == 0 && pthread_join(t, NULL) == 0 && ok,
 	   "tokener: another thread parses with its own");
+	/* Refused halfway through a surrogate pair, and whole but with half a pair. */
+	{
+		static const char *const bad[] = {"{\"m\":\"\\ud83c\\udfaX\"}",
+						  "{\"m\":\"\\ud83c\"}"};
+		static const char good[] = "{\"m\":\"\\ud83c\\udfac scene\"}";
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+			OK(fm_json_parse(bad[i], strlen(bad[i]), &o, NULL) < 0,
+			   "tokener: half a pair refused (%zu)", i);
+			OK(fm_json_parse(good, strlen(good), &o, NULL) == 0 &&
+			       !strcmp(json_object_get_string(json_object_object_get(o, "m")),
+				       "\xf0\x9f\x8e\xac scene"),
+			   "tokener: the next line's pair decodes alone, no U+FFFD before it (%zu)",
+			   i);
+			json_object_put(o);
+		}
+	}
 }
 
 static void test_timestamp_cached(void)
