@@ -1531,15 +1531,22 @@ static int task_dir(struct fm_exec *x, struct job *j)
 
 	if (!j->dir)
 		j->dir = fm_xasprintf("%s/%s", x->o.output_dir, j->e->text);
+	/*
+	 * A folder made ahead was made when the task became ready, which may
+	 * be long before now: what is there now is looked at as any folder is.
+	 */
 	if (j->ahead) {
 		j->dir_made = fm_dirahead_take(j->ahead);
 		j->ahead = NULL;
+		if (j->dir_made && fm_host_output_dir(j->dir, &err) < 0)
+			goto refused;
 	}
 	/* A folder made just now is a new directory: nothing was planted there. */
 	if (!j->dir_made && host_makes_dir(x, j))
 		j->dir_made = mkdir(j->dir, 0777) == 0;
 	if (j->dir_made || fm_host_output_dir(j->dir, &err) == 0)
 		return 0;
+refused:
 	j->state = J_BACKOFF; /* neither ready nor running any more */
 	fail_job(x, j, &err);
 	return -1;

@@ -145,6 +145,27 @@ done_with() { # closes the input and waits for filmeto-run
 	[ -z "$(ls elsewhere)" ]
 }
 
+@test "a folder made ahead, then swapped for a link before its task runs, is refused" {
+	mkdir elsewhere
+	live -j 1 --no-cache -d out
+	plain first >&"$feed"
+	wait_for seen completed first
+	plain held "{\"hold\":\"$PWD/go\"}" >&"$feed"
+	wait_for seen started held
+	for i in $(seq 1 20); do plain "w$i"; done >&"$feed"
+	wait_for test -d out/w16
+	# Another user who may write in out/ swaps the empty folder for a link.
+	rmdir out/w16
+	ln -s ../elsewhere out/w16
+	touch go
+	wait_for seen completed w20
+	done_with
+	[ "$(final w16 '["error"]["code"]')" = PLUGIN_EXECUTION_ERROR ]
+	final w16 '["error"]["message"]' | grep -q "output folder '.*/out/w16' is a symbolic link; refusing to use it"
+	[ -z "$(ls elsewhere)" ]
+	[ -f out/w15/id.txt ]
+}
+
 @test "tasks for two plugins in turn each go to their own" {
 	for i in $(seq 1 10); do
 		plain "p$i"
