@@ -93,6 +93,20 @@ assert max(abs(s - mean) for s in steps) < 0.2, "the motion jitters"
 	done
 }
 
+@test "kenburns: a still far from the clip's shape, whose crop rounds under a pixel, still fills the clip" {
+	ffmpeg -v error -f lavfi -i color=c=red:s=17x5 -frames:v 1 wide.png
+	ffmpeg -v error -f lavfi -i color=c=blue:s=16x16 -vf scale=1:1 -frames:v 1 dot.png
+	{
+		kenburns wide "$PWD/wide.png" -p width=1024 -p height=16 -p zoom=3 -p motion=right -p duration=0.2
+		kenburns dot "$PWD/dot.png" -p width=16 -p height=1024 -p duration=0.2
+	} | filmeto-run -d out > events
+	[ "$(jget events 'sorted(l["status"] for l in by("completed"))')" = '["success", "success"]' ]
+	run ffprobe -v error -show_entries stream=width,height -of csv=p=0 out/wide/clip.mp4
+	[ "$output" = "1024,16" ]
+	run ffprobe -v error -show_entries stream=width,height -of csv=p=0 out/dot/clip.mp4
+	[ "$output" = "16,1024" ]
+}
+
 @test "a storyboard's music is made first, and the film keeps its size, length and chapters" {
 	cat > board.yaml <<'EOF'
 title: Fast

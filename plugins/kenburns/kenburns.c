@@ -356,8 +356,9 @@ static int make_frame(void *arg, AVFrame *f, int64_t n, struct fm_error *err)
  */
 static char *still_filters(const struct params *p)
 {
-	char *cw = fm_xasprintf("min(iw,ih*%d/%d)", p->width, p->height);
-	char *ch = fm_xasprintf("min(ih,iw*%d/%d)", p->height, p->width);
+	/* A still far from the clip's shape crops to less than a pixel: one, then. */
+	char *cw = fm_xasprintf("max(1,min(iw,ih*%d/%d))", p->width, p->height);
+	char *ch = fm_xasprintf("max(1,min(ih,iw*%d/%d))", p->height, p->width);
 	char *sw = fm_xasprintf("2*trunc(%d*clip(iw/%d,1,%.6f)/2)", p->width, p->width, p->zoom);
 	char *shh = fm_xasprintf("2*trunc(%d*clip(iw/%d,1,%.6f)/2)", p->height, p->width, p->zoom);
 	char *q[4] = {fm_render_quote(cw), fm_render_quote(ch), fm_render_quote(sw),
