@@ -57,6 +57,10 @@ static const char *v6_restricted(const uint8_t *a)
 	/* Forms that carry an IPv4 address reach it: judged by it. */
 	if (!memcmp(a, mapped, 12) || !memcmp(a, nat64, 12))
 		return v4_restricted(v4_at(a + 12));
+	if (!memcmp(a, nat64, 4) && a[4] == 0 && a[5] == 1) /* 64:ff9b:1::/48 */
+		return "a local NAT64 address";
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] < 0x02) /* 2001::/23, Teredo among them */
+		return "a protocol assignment address";
 	if (a[0] == 0x20 && a[1] == 0x02) /* 2002::/16, 6to4 */
 		return v4_restricted(v4_at(a + 2));
 	if (!memcmp(a, zero, 12)) /* ::a.b.c.d, IPv4-compatible (deprecated) */
