@@ -767,9 +767,12 @@ static void settle(struct fm_slurm_run *r, const struct fm_slurm_sink *k, struct
 	/*
 	 * Where memory is watched by polling (JobAcctGatherParams=OverMemoryKill)
 	 * rather than by a cgroup, a job over its --mem ends FAILED and only
-	 * slurmstepd's words say why.
+	 * slurmstepd's words say why: "StepId=N.batch exceeded memory limit
+	 * (X > Y), being killed", then "Exceeded job memory limit", which
+	 * may not fit in what is kept of them.
 	 */
-	if (!strcmp(job->state, "FAILED") && strstr(said, "Exceeded job memory limit")) {
+	if (!strcmp(job->state, "FAILED") &&
+	    (strstr(said, "exceeded memory limit") || strstr(said, "Exceeded job memory limit"))) {
 		oom = *job;
 		snprintf(oom.state, sizeof(oom.state), "OUT_OF_MEMORY");
 		job = &oom;
