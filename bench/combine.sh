@@ -91,12 +91,13 @@ breakdown() {
 	awk -f "$ROOT/bench/stages.awk" "$1"
 }
 
-# timed NAME FUNC: runs FUNC, appends "wall_us cpu_s" (user+sys of the
-# processes it ran) to NAME.times; times, not in a subshell, sees them
+# timed NAME COMMAND: runs COMMAND (a function and its words), appends
+# "wall_us cpu_s" (user+sys of the processes it ran) to NAME.times; times,
+# not in a subshell, sees them
 timed() {
 	times > "$work/times0"
 	t0=$(now)
-	"$2"
+	$2 # a command and its words, split on purpose
 	t1=$(now)
 	times > "$work/times1"
 	echo "$(( (t1 - t0) / 1000 )) $(cat "$work/times0" "$work/times1" | awk '
@@ -164,38 +165,21 @@ task loud 10 "$loud" > loud.json
 task quiet 10 "$quiet" > quiet.json
 task paused 10 "$paused" > paused.json
 
-filmeto_loud() {
-	filmeto-run --no-cache -d "$work/out" -o "$work/loud-filmeto.mp4" \
-		< loud.json > loud.ev || { tail -n 5 loud.ev >&2; die "filmeto-run failed"; }
-	check_path loud.ev copy
+# filmeto_set SET / ffmpeg_set SET: the set's clips through combine, and
+# through the ffmpeg command.
+filmeto_set() {
+	filmeto-run --no-cache -d "$work/out" -o "$work/$1-filmeto.mp4" \
+		< "$1.json" > "$1.ev" || { tail -n 5 "$1.ev" >&2; die "filmeto-run failed"; }
+	check_path "$1.ev" copy
 }
-ffmpeg_loud() {
-	ffmpeg -v error -nostdin -y -f concat -safe 0 -i loud.txt -c:v copy -c:a aac \
-		loud-ffmpeg.mp4
-}
-filmeto_quiet() {
-	filmeto-run --no-cache -d "$work/out" -o "$work/quiet-filmeto.mp4" \
-		< quiet.json > quiet.ev || { tail -n 5 quiet.ev >&2; die "filmeto-run failed"; }
-	check_path quiet.ev copy
-}
-ffmpeg_quiet() {
-	ffmpeg -v error -nostdin -y -f concat -safe 0 -i quiet.txt -c:v copy -c:a aac \
-		quiet-ffmpeg.mp4
+ffmpeg_set() {
+	ffmpeg -v error -nostdin -y -f concat -safe 0 -i "$1.txt" -c:v copy -c:a aac \
+		"$1-ffmpeg.mp4"
 }
 
-filmeto_paused() {
-	filmeto-run --no-cache -d "$work/out" -o "$work/paused-filmeto.mp4" \
-		< paused.json > paused.ev || { tail -n 5 paused.ev >&2; die "filmeto-run failed"; }
-	check_path paused.ev copy
-}
-ffmpeg_paused() {
-	ffmpeg -v error -nostdin -y -f concat -safe 0 -i paused.txt -c:v copy -c:a aac \
-		paused-ffmpeg.mp4
-}
-
-measure loudf loudg filmeto_loud ffmpeg_loud
-measure quietf quietg filmeto_quiet ffmpeg_quiet
-measure pausedf pausedg filmeto_paused ffmpeg_paused
+measure loudf loudg "filmeto_set loud" "ffmpeg_set loud"
+measure quietf quietg "filmeto_set quiet" "ffmpeg_set quiet"
+measure pausedf pausedg "filmeto_set paused" "ffmpeg_set paused"
 loud_bd=$(breakdown loud.ev) loud_ap=$(audio_path loud.ev)
 quiet_bd=$(breakdown quiet.ev) quiet_ap=$(audio_path quiet.ev)
 paused_bd=$(breakdown paused.ev) paused_ap=$(audio_path paused.ev)

@@ -1189,7 +1189,7 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 			goto out;
 		if (unclean)
 			snprintf(f->audio_reason, sizeof(f->audio_reason),
-				 "copied, the sound of scenes '%s' and '%s' would not join cleanly "
+				 "not copied: the sound of scenes '%s' and '%s' would not join cleanly "
 				 "(louder than %.0f dBFS where the first one's file ends)",
 				 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
 		else /* the file said otherwise than its packets: encoding reads them anew */
