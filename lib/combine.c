@@ -872,17 +872,25 @@ static int mix_parts(struct film *f, int helper, struct fm_error *err)
 	}
 }
 
+/* A line of ebur128's summary, its indent skipped; NULL for another filter's. */
+static const char *ebur128_line(const char *filter, const char *line)
+{
+	if (!strstr(filter, "ebur128"))
+		return NULL;
+	while (isspace((unsigned char)*line))
+		line++;
+	return line;
+}
+
 /* ebur128's summary: "I: -21.8 LUFS", "Threshold: ..." (first one), "LRA: ...", "Peak: ...". */
 static void on_filter_log(void *ctx, const char *filter, const char *line)
 {
 	struct film *f = ctx;
-	const char *p = line;
+	const char *p = ebur128_line(filter, line);
 	double v;
 
-	if (!strstr(filter, "ebur128"))
+	if (!p)
 		return;
-	while (isspace((unsigned char)*p))
-		p++;
 	if (sscanf(p, "I: %lf", &v) == 1)
 		f->measured_i = v;
 	else if (sscanf(p, "Threshold: %lf", &v) == 1 && isnan(f->measured_thresh))
@@ -897,14 +905,10 @@ static void on_filter_log(void *ctx, const char *filter, const char *line)
 static void on_tp_log(void *ctx, const char *filter, const char *line)
 {
 	struct film *f = ctx;
-	const char *p = line;
+	const char *p = ebur128_line(filter, line);
 	double v;
 
-	if (!strstr(filter, "ebur128"))
-		return;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (sscanf(p, "Peak: %lf", &v) == 1)
+	if (p && sscanf(p, "Peak: %lf", &v) == 1)
 		f->measured_tp = v;
 }
 
@@ -1188,10 +1192,11 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 		if ((rc = fm_concat_copy(&c, err)) == 0 || err->code == FM_TASK_CANCELLED)
 			goto out;
 		if (unclean)
-			snprintf(f->audio_reason, sizeof(f->audio_reason),
-				 "not copied: the sound of scenes '%s' and '%s' would not join cleanly "
-				 "(louder than %.0f dBFS where the first one's file ends)",
-				 f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
+			snprintf(
+			    f->audio_reason, sizeof(f->audio_reason),
+			    "not copied: the sound of scenes '%s' and '%s' would not join cleanly "
+			    "(louder than %.0f dBFS where the first one's file ends)",
+			    f->s[unclean - 1].id, f->s[unclean].id, JOIN_QUIET_DB);
 		else /* the file said otherwise than its packets: encoding reads them anew */
 			snprintf(f->audio_reason, sizeof(f->audio_reason),
 				 "copying it failed: %.200s", err->message);
