@@ -32,6 +32,7 @@ img = await client.images.generate({ model: "titlecard", prompt: "By URL", size:
 seen.url = img.data[0].url;
 const got = await fetch(seen.url, { headers: { Authorization: `Bearer ${key}` } });
 seen.url_status = got.status;
+seen.url_type = got.headers.get("content-type");
 writeFileSync(join(out, "image-url.png"), Buffer.from(await got.arrayBuffer()));
 
 const speech = await client.audio.speech.create({
