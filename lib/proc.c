@@ -41,6 +41,13 @@ static volatile sig_atomic_t live[MAX_LIVE];
 static unsigned long long live_start[MAX_LIVE];
 static int nlive; /* the pids in live[], which the event loop asks for often */
 static unsigned long long first_start;
+/*
+ * Our children when the first plugin started (a shell's, before it
+ * exec'd us): never a plugin's orphan, though one may have started in
+ * the same clock tick as that plugin (10 ms; filmeto-run starts in 4).
+ */
+#define ELDERS_MAX 64
+static volatile sig_atomic_t elder[ELDERS_MAX];
 
 /*
  * Orphans adopted as a subreaper, with the newest spawn when first seen.
@@ -82,9 +89,43 @@ static unsigned long long start_of(pid_t pid)
 	return start;
 }
 
+static void each_child(pid_t pid, pid_t tid, void (*fn)(pid_t, void *), void *ctx);
+
+static void note_elder(pid_t pid, void *spawned)
+{
+	size_t i;
+
+	if (pid == *(pid_t *)spawned)
+		return;
+	for (i = 0; i < ELDERS_MAX; i++)
+		if (!elder[i]) {
+			elder[i] = pid;
+			return;
+		}
+}
+
+static int is_elder(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < ELDERS_MAX && elder[i]; i++)
+		if (elder[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* Whether a plugin can have made orphan pid, which started at start. */
+static int from_plugin(pid_t pid, unsigned long long start)
+{
+	return first_start && start >= first_start && !is_elder(pid);
+}
+
 static void track(pid_t pid, pid_t replace)
 {
 	size_t i;
+
+	if (!first_start && pid > 0)
+		each_child(getpid(), getpid(), note_elder, &pid);
 
 	for (i = 0; i < MAX_LIVE; i++) {
 		if (live[i] == replace) {
@@ -175,6 +216,8 @@ static void signal_child(pid_t pid, void *ctx)
 {
 	int sig = *(int *)ctx;
 
+	if (is_elder(pid))
+		return; /* the shell's, not a plugin's: not ours to signal */
 	kill(pid, sig);
 	/* A daemon leads its own group; an ordinary child is our kill(-pgid) already. */
 	if (getpgid(pid) == pid)
@@ -278,7 +321,7 @@ pid_t fm_proc_origin(pid_t pid)
 		 * plugin, unless it is older than every plugin (a shell's).
 		 */
 		if (ppid == self)
-			return first_start && start >= first_start ? maker_of(start) : 0;
+			return from_plugin(pid, start) ? maker_of(start) : 0;
 		if (ppid <= 1)
 			return 0;
 		pid = ppid;
@@ -346,12 +389,6 @@ static void end_tree(pid_t pid, int depth)
 		kill(-pid, SIGKILL);
 }
 
-/* Whether a plugin can have made an orphan that started at start. */
-static int from_plugin(unsigned long long start)
-{
-	return first_start && start >= first_start;
-}
-
 /* A child that is no plugin of ours: an orphan, first seen now. */
 static void adopt(pid_t pid, void *ctx)
 {
@@ -362,7 +399,7 @@ static void adopt(pid_t pid, void *ctx)
 		return;
 	if ((i = find_orphan(0)) < 0) {
 		/* No room to wait for its maker: it goes now, and is reaped once there is. */
-		if (from_plugin(start_of(pid)))
+		if (from_plugin(pid, start_of(pid)))
 			end_tree(pid, 0);
 		return;
 	}
@@ -406,7 +443,7 @@ int fm_proc_orphans(int all)
 			continue;
 		}
 		/* One from before any plugin is reaped when it ends, never ended. */
-		if (!from_plugin(orphan_start[i]))
+		if (!from_plugin((pid_t)orphan[i], orphan_start[i]))
 			continue;
 		if (!orphan_ended[i] && (all || makers_gone(orphan_start[i]))) {
 			end_tree((pid_t)orphan[i], 0);
