@@ -1153,6 +1153,21 @@ out:
 	return rc;
 }
 
+/* What every join into the film says of it: where, its rate, its chapters, its stop. */
+static void film_concat(struct fm_concat *c, struct film *f, const struct chapters *ch)
+{
+	c->path = f->wfilm;
+	c->fps_num = f->fps.num;
+	c->fps_den = f->fps.den;
+	c->nchapters = (int)f->n;
+	c->chapter_start = ch->start;
+	c->chapter_end = ch->end;
+	c->chapter_title = (const char *const *)ch->title;
+	c->title = ch->film;
+	c->cancelled = on_cancelled;
+	c->ctx = f;
+}
+
 /*
  * The video copied, with the scenes' own sound copied too when
  * decide_audio said so, or else the film's sound encoded. A join the
@@ -1170,20 +1185,11 @@ static int write_copy(struct film *f, const struct chapters *ch, struct fm_error
 		inputs[i] = f->s[i].clip;
 		frames[i] = f->s[i].frames;
 	}
+	film_concat(&c, f, ch);
 	c.inputs = inputs;
 	c.frames = frames;
 	c.n = f->n;
-	c.path = f->wfilm;
-	c.fps_num = f->fps.num;
-	c.fps_den = f->fps.den;
-	c.nchapters = (int)f->n;
-	c.chapter_start = ch->start;
-	c.chapter_end = ch->end;
-	c.chapter_title = (const char *const *)ch->title;
-	c.title = ch->film;
 	c.progress = on_progress;
-	c.cancelled = on_cancelled;
-	c.ctx = f;
 	if (f->audio_copy) {
 		stage(f, "video", 30, 98);
 		c.copy_audio = 1;
@@ -1310,19 +1316,10 @@ static int write_reencode(struct film *f, const struct chapters *ch, struct fm_e
 		}
 		inputs[0] = f->wvideo;
 		frames[0] = f->total;
+		film_concat(&c, f, ch);
 		c.inputs = inputs;
 		c.frames = frames;
 		c.n = 1;
-		c.path = f->wfilm;
-		c.fps_num = f->fps.num;
-		c.fps_den = f->fps.den;
-		c.nchapters = (int)f->n;
-		c.chapter_start = ch->start;
-		c.chapter_end = ch->end;
-		c.chapter_title = (const char *const *)ch->title;
-		c.title = ch->film;
-		c.cancelled = on_cancelled;
-		c.ctx = f;
 		return fm_concat_copy(&c, err);
 	}
 	av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);

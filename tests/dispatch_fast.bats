@@ -112,15 +112,21 @@ done_with() { # closes the input and waits for filmeto-run
 		'len(by("completed")) == 52'
 }
 
-@test "a task that never ran leaves no folder behind, though its folder was made ahead" {
+# queue_behind_held N: a live run at -j 1 holding task "held" (until ./go
+# exists), with N tasks w1..wN waiting behind it, the folders of the first
+# 16 already made ahead.
+queue_behind_held() {
 	live -j 1 --no-cache -d out
 	plain first >&"$feed"
 	wait_for seen completed first
 	plain held "{\"hold\":\"$PWD/go\"}" >&"$feed"
 	wait_for seen started held
-	for i in $(seq 1 40); do plain "w$i"; done >&"$feed"
-	# They wait behind the held one, the folders of the first already there.
+	for i in $(seq 1 "$1"); do plain "w$i"; done >&"$feed"
 	wait_for test -d out/w16
+}
+
+@test "a task that never ran leaves no folder behind, though its folder was made ahead" {
+	queue_behind_held 40
 	for i in $(seq 1 40); do echo "{\"type\":\"cancel\",\"task_id\":\"w$i\"}"; done >&"$feed"
 	wait_for seen cancelled w40
 	touch go
@@ -147,13 +153,7 @@ done_with() { # closes the input and waits for filmeto-run
 
 @test "a folder made ahead, then swapped for a link before its task runs, is refused" {
 	mkdir elsewhere
-	live -j 1 --no-cache -d out
-	plain first >&"$feed"
-	wait_for seen completed first
-	plain held "{\"hold\":\"$PWD/go\"}" >&"$feed"
-	wait_for seen started held
-	for i in $(seq 1 20); do plain "w$i"; done >&"$feed"
-	wait_for test -d out/w16
+	queue_behind_held 20
 	# Another user who may write in out/ swaps the empty folder for a link.
 	rmdir out/w16
 	ln -s ../elsewhere out/w16

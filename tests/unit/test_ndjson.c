@@ -260,32 +260,12 @@ static void test_writer(void)
 	close(fd[1]);
 }
 
+static char *spilled(const char *data, size_t max, const char *own);
+
 /* Every line of data through fm_writer_pass, then one line of our own. */
 static char *passed(const char *data, const char *own)
 {
-	struct fm_writer w;
-	struct fm_reader r;
-	enum fm_line got;
-	char *line, *out;
-	size_t len;
-	int fd[2];
-
-	if (pipe(fd) != 0)
-		abort();
-	fm_reader_init(&r, pipe_with(data, strlen(data)), 0);
-	fm_writer_init(&w, fd[1]);
-	while ((got = fm_reader_next(&r, &line, &len)) == FM_LINE_OK)
-		fm_writer_pass(&w, &r, line, len);
-	if (own)
-		fm_writer_line(&w, own, strlen(own));
-	fm_writer_flush(&w);
-	fm_writer_release(&w);
-	close(fd[1]);
-	close(r.fd);
-	fm_reader_release(&r);
-	out = drain(fd[0]);
-	close(fd[0]);
-	return out;
+	return spilled(data, 0, own);
 }
 
 static void test_pass(void)
@@ -318,7 +298,10 @@ static void spill_to(void *ctx, const char *p, size_t n, int first)
 	fm_writer_raw(ctx, p, n, first);
 }
 
-/* Every line of data passed on, those over max bytes by the reader's spill. */
+/*
+ * Every line of data passed on, those over max bytes (0: the reader's
+ * default) by the reader's spill, then one line of our own.
+ */
 static char *spilled(const char *data, size_t max, const char *own)
 {
 	struct fm_writer w;
